@@ -1,0 +1,429 @@
+//! Certificate authorities: create a root or a subordinate CA, and issue
+//! certificates through a typed pipeline.
+//!
+//! Issuance is `prepare` (serial, validity, extensions, pre-issuance checks, the
+//! TBSCertificate encoded and exposed for recording) then `Prepared::issue(self)`
+//! (sign, assemble, decode and verify the result). `issue` consumes the prepared
+//! value, so one TBS is signed at most once.
+
+use std::{
+    sync::Arc,
+    time::{Duration, SystemTime},
+};
+
+use der::Decode;
+use spki::AlgorithmIdentifierOwned;
+use x509_cert::{
+    ext::pkix::BasicConstraints,
+    name::Name,
+    serial_number::SerialNumber,
+    time::{Time, Validity},
+};
+
+use crate::{
+    certificate::{Certificate, hex_upper},
+    clock::{Clock, SystemClock},
+    csr::CertificateRequest,
+    error::{EncodingError, Error, KeyError, PolicyError},
+    key::{PublicKey, SigningKey},
+    name::{DistinguishedName, SubjectAltNames},
+    pkcs7,
+    profile::{CaUrls, ExtensionInputs, Profile, ProfileKind, key_identifier},
+    random::{OsRandom, RandomSource},
+    serial::random_serial,
+    tbs::{TbsFields, assemble_certificate},
+};
+
+/// How far notBefore is set in the past, to tolerate relying parties' clock skew.
+const BACKDATE: Duration = Duration::from_secs(60);
+
+/// The clock and random source a CA draws on.
+#[derive(Clone)]
+pub struct Environment {
+    clock: Arc<dyn Clock>,
+    random: Arc<dyn RandomSource>,
+}
+
+impl Environment {
+    /// The system clock and the operating system's random generator.
+    pub fn system() -> Self {
+        Self::new(Arc::new(SystemClock), Arc::new(OsRandom))
+    }
+
+    /// A given clock and random source (tests pin them).
+    pub fn new(clock: Arc<dyn Clock>, random: Arc<dyn RandomSource>) -> Self {
+        Self { clock, random }
+    }
+
+    /// The clock.
+    pub fn clock(&self) -> &dyn Clock {
+        self.clock.as_ref()
+    }
+
+    /// The random source.
+    pub fn random(&self) -> &dyn RandomSource {
+        self.random.as_ref()
+    }
+}
+
+impl std::fmt::Debug for Environment {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Environment").finish_non_exhaustive()
+    }
+}
+
+/// What to certify: subject, key and names, as approved by the RA.
+#[derive(Debug, Clone)]
+pub struct IssueRequest {
+    /// The subject name.
+    pub subject: DistinguishedName,
+    /// The subject's public key.
+    pub public_key: PublicKey,
+    /// Subject alternative names.
+    pub alt_names: SubjectAltNames,
+    /// An explicit end of validity (a replacement keeps the original's), else the
+    /// profile's validity from now.
+    pub not_after: Option<SystemTime>,
+}
+
+impl IssueRequest {
+    /// A request taking subject, key and alternative names from a verified CSR.
+    pub fn from_csr(csr: &CertificateRequest) -> Self {
+        Self {
+            subject: csr.subject().clone(),
+            public_key: csr.public_key().clone(),
+            alt_names: csr.alt_names().clone(),
+            not_after: None,
+        }
+    }
+}
+
+/// An issuing CA: its key, its certificate and the chain above it.
+#[derive(Debug)]
+pub struct CertificateAuthority {
+    key: SigningKey,
+    certificate: Certificate,
+    /// Certificates above this CA, nearest first, ending with the root.
+    parents: Vec<Certificate>,
+    key_id: Vec<u8>,
+    path_len: Option<u8>,
+    urls: CaUrls,
+    env: Environment,
+}
+
+/// Who signs a certificate being prepared.
+struct Issuer<'a> {
+    name: &'a Name,
+    key: &'a SigningKey,
+    key_id: Option<&'a [u8]>,
+    validity: Option<(SystemTime, SystemTime)>,
+    urls: &'a CaUrls,
+}
+
+impl CertificateAuthority {
+    /// Creates a self-signed root CA with `key`.
+    pub fn create_root(
+        key: SigningKey,
+        subject: &DistinguishedName,
+        profile: &Profile,
+        env: Environment,
+    ) -> Result<Self, Error> {
+        if profile.kind() != ProfileKind::RootCa {
+            return Err(PolicyError::KeyNotAllowed {
+                key: key.public_key().kind().to_string(),
+                profile: profile.kind().label(),
+            }
+            .into());
+        }
+        let name = subject.to_name()?;
+        let urls = CaUrls::default();
+        let request = IssueRequest {
+            subject: subject.clone(),
+            public_key: key.public_key().clone(),
+            alt_names: SubjectAltNames::default(),
+            not_after: None,
+        };
+        let issuer = Issuer {
+            name: &name,
+            key: &key,
+            key_id: None,
+            validity: None,
+            urls: &urls,
+        };
+        let (_, tbs_der) = prepare_tbs(&issuer, &request, profile, &env)?;
+        let certificate = sign_and_check(&key, key.public_key(), &tbs_der)?;
+        Self::from_parts(key, certificate, Vec::new(), urls, env)
+    }
+
+    /// Creates a subordinate CA under this one, with `key` and a `SubCa` profile.
+    /// `urls` are the new CA's own URLs (written into what it issues); this CA's
+    /// URLs go into the new CA's certificate.
+    pub fn create_subordinate(
+        &self,
+        key: SigningKey,
+        subject: &DistinguishedName,
+        profile: &Profile,
+        urls: CaUrls,
+    ) -> Result<Self, Error> {
+        let request = IssueRequest {
+            subject: subject.clone(),
+            public_key: key.public_key().clone(),
+            alt_names: SubjectAltNames::default(),
+            not_after: None,
+        };
+        let certificate = self.prepare(request, profile)?.issue()?;
+        let mut parents = vec![self.certificate.clone()];
+        parents.extend(self.parents.iter().cloned());
+        Self::from_parts(key, certificate, parents, urls, self.env.clone())
+    }
+
+    /// Loads an existing CA: its key, its certificate and the certificates above it
+    /// (nearest first). Checks that the key matches and that the certificate is a CA
+    /// signed by the next one up.
+    pub fn from_parts(
+        key: SigningKey,
+        certificate: Certificate,
+        parents: Vec<Certificate>,
+        urls: CaUrls,
+        env: Environment,
+    ) -> Result<Self, Error> {
+        urls.validate()?;
+        if certificate.public_key()? != *key.public_key() {
+            return Err(KeyError::AlgorithmMismatch {
+                signature: "the CA certificate's key".into(),
+                key: "the given private key".into(),
+            }
+            .into());
+        }
+        let constraints = certificate
+            .x509()
+            .tbs_certificate()
+            .get_extension::<BasicConstraints>()
+            .map_err(|e| Error::Encoding(EncodingError::Certificate(e)))?;
+        let path_len = match constraints {
+            Some((_, bc)) if bc.ca => bc.path_len_constraint,
+            _ => return Err(PolicyError::PathLength.into()),
+        };
+        let signer = match parents.first() {
+            Some(parent) => parent.public_key()?,
+            None => certificate.public_key()?,
+        };
+        certificate.verify_signed_by(&signer)?;
+        let key_id = key_identifier(key.public_key())?;
+        Ok(Self {
+            key,
+            certificate,
+            parents,
+            key_id,
+            path_len,
+            urls,
+            env,
+        })
+    }
+
+    /// Checks a request against `profile` and encodes its TBSCertificate.
+    pub fn prepare(&self, request: IssueRequest, profile: &Profile) -> Result<Prepared<'_>, Error> {
+        if profile.kind().is_ca() {
+            let allowed = match (self.path_len, profile.path_len()) {
+                (None, _) => true,
+                (Some(ours), Some(theirs)) => theirs < ours,
+                (Some(_), None) => false,
+            };
+            if !allowed || profile.kind() == ProfileKind::RootCa {
+                return Err(PolicyError::PathLength.into());
+            }
+        }
+        let tbs = self.certificate.x509().tbs_certificate();
+        let issuer = Issuer {
+            name: tbs.subject(),
+            key: &self.key,
+            key_id: Some(&self.key_id),
+            validity: Some((self.certificate.not_before(), self.certificate.not_after())),
+            urls: &self.urls,
+        };
+        let (serial, tbs_der) = prepare_tbs(&issuer, &request, profile, &self.env)?;
+        Ok(Prepared {
+            ca: self,
+            serial,
+            tbs_der,
+        })
+    }
+
+    /// Prepares and issues in one step.
+    pub fn issue(&self, request: IssueRequest, profile: &Profile) -> Result<Certificate, Error> {
+        self.prepare(request, profile)?.issue()
+    }
+
+    /// This CA's certificate.
+    pub fn certificate(&self) -> &Certificate {
+        &self.certificate
+    }
+
+    /// This CA's signing key.
+    pub fn key(&self) -> &SigningKey {
+        &self.key
+    }
+
+    /// The URLs written into certificates this CA issues.
+    pub fn urls(&self) -> &CaUrls {
+        &self.urls
+    }
+
+    /// The environment (clock, random source) this CA uses.
+    pub fn environment(&self) -> &Environment {
+        &self.env
+    }
+
+    /// The chain from this CA up to the root, this CA first.
+    pub fn chain(&self) -> Vec<&Certificate> {
+        std::iter::once(&self.certificate)
+            .chain(&self.parents)
+            .collect()
+    }
+
+    /// The chain as concatenated PEM certificates, this CA first.
+    pub fn chain_pem(&self) -> String {
+        self.chain().iter().map(|c| c.to_pem()).collect()
+    }
+
+    /// The chain as a PKCS#7 certs-only bundle (`certChain.p7b`), DER.
+    pub fn chain_pkcs7_der(&self) -> Result<Vec<u8>, Error> {
+        let certs: Vec<x509_cert::Certificate> =
+            self.chain().iter().map(|c| c.x509().clone()).collect();
+        Ok(pkcs7::certs_only_der(&certs)?)
+    }
+}
+
+/// A checked, encoded TBSCertificate waiting to be signed.
+#[derive(Debug)]
+pub struct Prepared<'ca> {
+    ca: &'ca CertificateAuthority,
+    serial: SerialNumber,
+    tbs_der: Vec<u8>,
+}
+
+impl Prepared<'_> {
+    /// The serial number reserved for this certificate, upper-case hex.
+    pub fn serial_hex(&self) -> String {
+        hex_upper(self.serial.as_bytes())
+    }
+
+    /// The exact TBSCertificate that will be signed (to record before signing).
+    pub fn tbs_der(&self) -> &[u8] {
+        &self.tbs_der
+    }
+
+    /// Signs the TBSCertificate, then decodes the certificate and verifies its
+    /// signature with the CA's public key before handing it out.
+    pub fn issue(self) -> Result<Certificate, Error> {
+        sign_and_check(&self.ca.key, self.ca.key.public_key(), &self.tbs_der)
+    }
+}
+
+fn prepare_tbs(
+    issuer: &Issuer<'_>,
+    request: &IssueRequest,
+    profile: &Profile,
+    env: &Environment,
+) -> Result<(SerialNumber, Vec<u8>), Error> {
+    profile.check_key(request.public_key.kind())?;
+    let subject = request.subject.to_name()?;
+    let alt_names = effective_alt_names(request, profile)?;
+
+    let now = env.clock().now();
+    let not_before = now.checked_sub(BACKDATE).unwrap_or(now);
+    let mut not_after = request.not_after.unwrap_or(now + profile.validity());
+    if let Some((issuer_start, issuer_end)) = issuer.validity {
+        if now < issuer_start || now >= issuer_end {
+            return Err(PolicyError::IssuerNotValid.into());
+        }
+        not_after = not_after.min(issuer_end);
+    }
+    if not_after <= now {
+        return Err(PolicyError::EmptyValidity.into());
+    }
+    let validity = Validity::new(time(not_before)?, time(not_after)?);
+
+    let serial = random_serial(env.random())?;
+    let signature: AlgorithmIdentifierOwned =
+        issuer.key.signature_algorithm().algorithm_identifier();
+    let extensions = profile.extensions(&ExtensionInputs {
+        subject_key: &request.public_key,
+        issuer_key_id: issuer.key_id,
+        alt_names: &alt_names,
+        urls: issuer.urls,
+    })?;
+    let tbs_der = TbsFields {
+        serial: &serial,
+        signature: &signature,
+        issuer: issuer.name,
+        validity: &validity,
+        subject: &subject,
+        spki_der: request.public_key.spki_der(),
+        extensions: &extensions,
+    }
+    .encode()?;
+    Ok((serial, tbs_der))
+}
+
+/// Alternative names as the profile wants them: servers need a host (the CN is
+/// taken when it is one), user certificates carry the subject's e-mail.
+fn effective_alt_names(
+    request: &IssueRequest,
+    profile: &Profile,
+) -> Result<SubjectAltNames, Error> {
+    let mut names = request.alt_names.clone();
+    match profile.kind() {
+        ProfileKind::TlsServer => {
+            if names.dns_names.is_empty()
+                && names.ip_addresses.is_empty()
+                && let Some(cn) = &request.subject.common_name
+            {
+                // A CN that is not a host name is simply not copied.
+                let _ = names.add_host(cn);
+            }
+            if names.dns_names.is_empty() && names.ip_addresses.is_empty() {
+                return Err(PolicyError::NoServerName.into());
+            }
+        }
+        ProfileKind::UserSigning | ProfileKind::UserEncryption | ProfileKind::TlsClient => {
+            if let Some(email) = &request.subject.email {
+                names.add_email(email)?;
+            }
+        }
+        ProfileKind::RootCa | ProfileKind::SubCa => {}
+    }
+    Ok(names)
+}
+
+fn time(t: SystemTime) -> Result<Time, Error> {
+    // UTCTime through 2049, GeneralizedTime from 2050 (RFC 5280 §4.1.2.5).
+    Ok(Time::try_from(t)?)
+}
+
+fn sign_and_check(
+    key: &SigningKey,
+    issuer_key: &PublicKey,
+    tbs_der: &[u8],
+) -> Result<Certificate, Error> {
+    let signature = key.sign_bytes(tbs_der)?;
+    let algorithm = key.signature_algorithm().algorithm_identifier();
+    let der = assemble_certificate(tbs_der, &algorithm, signature.as_bytes())?;
+    let certificate = Certificate::from_der(&der).map_err(|_| PolicyError::PostIssuanceCheck)?;
+    let reencoded = der::Encode::to_der(certificate.x509().tbs_certificate())
+        .map_err(|_| PolicyError::PostIssuanceCheck)?;
+    if reencoded != tbs_der {
+        return Err(PolicyError::PostIssuanceCheck.into());
+    }
+    certificate
+        .verify_signed_by(issuer_key)
+        .map_err(|_| PolicyError::PostIssuanceCheck)?;
+    Ok(certificate)
+}
+
+/// Parses a DER certificate chain element (used by importers).
+pub fn parse_certificate(der: &[u8]) -> Result<Certificate, Error> {
+    let _ = x509_cert::Certificate::from_der(der)
+        .map_err(|e| Error::Encoding(EncodingError::Certificate(e)))?;
+    Ok(Certificate::from_der(der)?)
+}

@@ -1,0 +1,191 @@
+//! The crate's one error type and the cause-specific enums it wraps.
+//!
+//! Every variant's `Display` is a plain sentence that can be shown to the person who
+//! caused it; internal detail (library error values) stays in `source()` for logs.
+
+use thiserror::Error;
+
+/// Any failure reported by `topca-core`.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A key could not be generated, imported, exported or used.
+    #[error(transparent)]
+    Key(#[from] KeyError),
+    /// A certificate signing request was refused.
+    #[error(transparent)]
+    Csr(#[from] CsrError),
+    /// A distinguished name was malformed.
+    #[error(transparent)]
+    Name(#[from] NameError),
+    /// The request breaks the issuing policy (profile, validity, key type).
+    #[error(transparent)]
+    Policy(#[from] PolicyError),
+    /// A certificate or bundle could not be encoded or decoded.
+    #[error(transparent)]
+    Encoding(#[from] EncodingError),
+    /// The system random number generator failed.
+    #[error("the system random number generator failed")]
+    Random,
+}
+
+/// Why a key could not be generated, imported, exported or used.
+#[derive(Debug, Error, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum KeyError {
+    /// The algorithm name is not one TopCA supports.
+    #[error(
+        "unknown key algorithm \"{0}\"; use one of rsa2048, rsa3072, rsa4096, p256, p384, ed25519, sm2"
+    )]
+    UnknownAlgorithm(String),
+    /// The public key's algorithm or curve is not supported.
+    #[error("the key uses an unsupported algorithm or curve ({0})")]
+    UnsupportedAlgorithm(String),
+    /// An RSA key is too small (or too large) to be accepted.
+    #[error("RSA keys must be between 2048 and 8192 bits; this one has {0} bits")]
+    RsaKeySize(usize),
+    /// An RSA public exponent other than an odd value from 3 upward was given.
+    #[error("the RSA public exponent is not acceptable")]
+    RsaExponent,
+    /// The key bytes are not a valid key of the named algorithm.
+    #[error("the key is malformed or not a valid {0} key")]
+    Malformed(&'static str),
+    /// The PKCS#8 document could not be read.
+    #[error("the private key file is not a valid PKCS#8 document")]
+    Pkcs8,
+    /// An encrypted private key could not be decrypted with the given passphrase.
+    #[error("the private key could not be decrypted: wrong passphrase or damaged file")]
+    Decryption,
+    /// A private key could not be encrypted.
+    #[error("the private key could not be encrypted")]
+    Encryption,
+    /// Key generation failed in the crypto backend.
+    #[error("key generation failed")]
+    Generation,
+    /// The signing operation failed in the crypto backend.
+    #[error("the signing operation failed")]
+    Signing,
+    /// A signature did not verify under the given public key.
+    #[error("the signature does not verify")]
+    BadSignature,
+    /// The signature algorithm does not match the key.
+    #[error("the signature algorithm {signature} cannot be used with a {key} key")]
+    AlgorithmMismatch {
+        /// The signature algorithm named in the signed object.
+        signature: String,
+        /// The key's algorithm.
+        key: String,
+    },
+}
+
+/// Why a PKCS#10 certificate signing request was refused.
+#[derive(Debug, Error, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum CsrError {
+    /// The input is neither a PEM nor a DER PKCS#10 request.
+    #[error("the request is not a valid PKCS#10 certificate signing request (PEM or DER)")]
+    Malformed,
+    /// The request's version is not v1 (0).
+    #[error("the request has an unsupported version")]
+    Version,
+    /// The request's self-signature does not verify.
+    #[error("the request's signature does not verify: it was altered or signed with another key")]
+    BadSignature,
+    /// The request's key is unacceptable.
+    #[error("the request's key is not acceptable: {0}")]
+    Key(KeyError),
+    /// The request's extension request attribute could not be decoded.
+    #[error("the request's extensions could not be read")]
+    Extensions,
+}
+
+/// Why a distinguished name was refused.
+#[derive(Debug, Error, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum NameError {
+    /// A required attribute is missing or empty.
+    #[error("the {0} of the name is required")]
+    Missing(&'static str),
+    /// An attribute is longer than RFC 5280 allows.
+    #[error("the {attribute} of the name is longer than {max} characters")]
+    TooLong {
+        /// Which attribute.
+        attribute: &'static str,
+        /// Its maximum length in characters.
+        max: usize,
+    },
+    /// The country is not two ASCII letters.
+    #[error("the country must be a two-letter code such as CN")]
+    Country,
+    /// An e-mail address is not of the form local@domain in ASCII.
+    #[error("\"{0}\" is not a valid e-mail address")]
+    Email(String),
+    /// A control character appears in an attribute.
+    #[error("the {0} of the name contains a control character")]
+    ControlCharacter(&'static str),
+    /// A DNS name or IP address in the subject alternative names is invalid.
+    #[error("\"{0}\" is not a valid DNS name or IP address")]
+    AltName(String),
+}
+
+/// Why the issuing policy refused a request.
+#[derive(Debug, Error, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum PolicyError {
+    /// A validity period of zero length or beyond the limit.
+    #[error("the validity period must be between 1 day and {max_days} days")]
+    Validity {
+        /// The longest validity the profile allows.
+        max_days: u32,
+    },
+    /// The certificate would start after it ends, or end after its issuer.
+    #[error("the certificate would end before it starts")]
+    EmptyValidity,
+    /// The issuing CA itself has expired or is not yet valid.
+    #[error("the issuing CA certificate is not valid at this time")]
+    IssuerNotValid,
+    /// The key type cannot serve the profile (for example an Ed25519 encryption key).
+    #[error("a {key} key cannot be used for {profile} certificates")]
+    KeyNotAllowed {
+        /// The key algorithm.
+        key: String,
+        /// The profile.
+        profile: &'static str,
+    },
+    /// A TLS server certificate needs at least one DNS name or IP address.
+    #[error("a server certificate needs at least one DNS name or IP address")]
+    NoServerName,
+    /// The CA cannot issue CA certificates under its path length constraint.
+    #[error("this CA may not issue further CA certificates")]
+    PathLength,
+    /// A URL configured for the CA is not an http(s) URL.
+    #[error("\"{0}\" is not an http or https URL")]
+    Url(String),
+    /// The signed certificate failed its post-signing check.
+    #[error("the signed certificate failed its self-check and was discarded")]
+    PostIssuanceCheck,
+}
+
+/// Why a certificate or bundle could not be encoded or decoded.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum EncodingError {
+    /// The input is not a valid certificate.
+    #[error("the data is not a valid X.509 certificate (PEM or DER)")]
+    Certificate(#[source] der::Error),
+    /// The input is not a valid PKCS#7 certificate bundle.
+    #[error("the data is not a valid PKCS#7 certificate bundle")]
+    Pkcs7(#[source] der::Error),
+    /// An ASN.1 structure could not be encoded.
+    #[error("an ASN.1 structure could not be encoded")]
+    Der(#[from] der::Error),
+}
+
+impl From<der::Error> for Error {
+    fn from(e: der::Error) -> Self {
+        Self::Encoding(EncodingError::Der(e))
+    }
+}
+
+/// Result type of `topca-core`.
+pub type Result<T, E = Error> = core::result::Result<T, E>;

@@ -1,0 +1,246 @@
+//! Public keys: parsed and validated once from a SubjectPublicKeyInfo, then used to
+//! verify signatures (CSRs, certificates, CRLs) with every supported algorithm.
+
+use aws_lc_rs::signature::{self as aws, UnparsedPublicKey, VerificationAlgorithm};
+use der::{Decode, Encode, asn1::UintRef};
+use signature::Verifier;
+use spki::{Document, EncodePublicKey, SubjectPublicKeyInfoOwned, SubjectPublicKeyInfoRef};
+
+use crate::{
+    algorithm::{KeyKind, SignatureAlgorithm},
+    error::KeyError,
+    oid,
+};
+
+/// The signer ID every SM2 signature in TopCA uses (GM/T 0009 §10 default).
+pub const SM2_DEFAULT_ID: &str = "1234567812345678";
+
+/// The signer ID OpenSSL 3.0 uses when none is set (`openssl req`, `x509`, `dgst`).
+const SM2_OPENSSL3_ID: &str = "";
+
+/// Smallest RSA modulus accepted anywhere (requests, imports).
+pub const RSA_MIN_BITS: usize = 2048;
+/// Largest RSA modulus accepted.
+pub const RSA_MAX_BITS: usize = 8192;
+
+/// A validated public key.
+#[derive(Clone, Debug)]
+pub struct PublicKey {
+    spki_der: Vec<u8>,
+    kind: KeyKind,
+    verifier: KeyVerifier,
+}
+
+#[derive(Clone, Debug)]
+enum KeyVerifier {
+    /// RSA (PKCS#1 RSAPublicKey), EC (SEC 1 point) or Ed25519 key bytes for aws-lc-rs.
+    Raw(Vec<u8>),
+    /// SM2 verifying keys with their Z values computed once: for the default ID,
+    /// and for the empty ID that OpenSSL 3.0 signs requests with.
+    Sm2(Box<[sm2::dsa::VerifyingKey; 2]>),
+}
+
+/// RSAPublicKey ::= SEQUENCE { modulus INTEGER, publicExponent INTEGER } (RFC 8017 A.1.1).
+#[derive(der::Sequence)]
+struct RsaPublicKeyRef<'a> {
+    modulus: UintRef<'a>,
+    public_exponent: UintRef<'a>,
+}
+
+impl PublicKey {
+    /// Parses and validates a DER SubjectPublicKeyInfo.
+    ///
+    /// Refuses RSA keys outside 2048–8192 bits or with an even or tiny exponent,
+    /// curves other than P-256, P-384 and SM2, and points not on their curve.
+    pub fn from_spki_der(der: &[u8]) -> Result<Self, KeyError> {
+        let spki =
+            SubjectPublicKeyInfoRef::from_der(der).map_err(|_| KeyError::Malformed("public"))?;
+        Self::from_spki(&spki)
+    }
+
+    /// Parses and validates a SubjectPublicKeyInfo.
+    pub fn from_spki(spki: &SubjectPublicKeyInfoRef<'_>) -> Result<Self, KeyError> {
+        let key_bytes = spki
+            .subject_public_key
+            .as_bytes()
+            .ok_or(KeyError::Malformed("public"))?;
+        let algorithm = spki.algorithm.oid;
+        let (kind, verifier) = if algorithm == oid::RSA_ENCRYPTION {
+            (rsa_kind(key_bytes)?, KeyVerifier::Raw(key_bytes.to_vec()))
+        } else if algorithm == oid::EC_PUBLIC_KEY {
+            let curve = spki
+                .algorithm
+                .parameters_oid()
+                .map_err(|_| KeyError::Malformed("EC public"))?;
+            ec_key(curve, key_bytes)?
+        } else if algorithm == oid::SM2_CURVE {
+            // Some SM2 implementations name the curve as the key algorithm itself.
+            ec_key(oid::SM2_CURVE, key_bytes)?
+        } else if algorithm == oid::ED25519 {
+            if key_bytes.len() != 32 || spki.algorithm.parameters.is_some() {
+                return Err(KeyError::Malformed("Ed25519 public"));
+            }
+            (KeyKind::Ed25519, KeyVerifier::Raw(key_bytes.to_vec()))
+        } else {
+            return Err(KeyError::UnsupportedAlgorithm(format!(
+                "key algorithm {algorithm}"
+            )));
+        };
+        let spki_der = spki.to_der().map_err(|_| KeyError::Malformed("public"))?;
+        Ok(Self {
+            spki_der,
+            kind,
+            verifier,
+        })
+    }
+
+    /// The kind of key (algorithm and size).
+    pub fn kind(&self) -> KeyKind {
+        self.kind
+    }
+
+    /// The DER SubjectPublicKeyInfo.
+    pub fn spki_der(&self) -> &[u8] {
+        &self.spki_der
+    }
+
+    /// The SubjectPublicKeyInfo as an owned structure.
+    pub fn spki(&self) -> Result<SubjectPublicKeyInfoOwned, KeyError> {
+        SubjectPublicKeyInfoOwned::from_der(&self.spki_der)
+            .map_err(|_| KeyError::Malformed("public"))
+    }
+
+    /// The bytes of the subjectPublicKey BIT STRING (what SKI hashes, RFC 5280 §4.2.1.2).
+    pub fn key_bytes(&self) -> Result<Vec<u8>, KeyError> {
+        let spki = SubjectPublicKeyInfoRef::from_der(&self.spki_der)
+            .map_err(|_| KeyError::Malformed("public"))?;
+        spki.subject_public_key
+            .as_bytes()
+            .map(<[u8]>::to_vec)
+            .ok_or(KeyError::Malformed("public"))
+    }
+
+    /// Verifies `signature` over `message` made with `algorithm`.
+    ///
+    /// SM2 signatures are accepted under the default signer ID `1234567812345678`
+    /// (GM/T 0009, what TopCA signs with) or under the empty ID, which OpenSSL 3.0
+    /// uses when none is configured (requests made by `openssl req`).
+    pub fn verify(
+        &self,
+        algorithm: SignatureAlgorithm,
+        message: &[u8],
+        signature: &[u8],
+    ) -> Result<(), KeyError> {
+        if !self.kind.accepts(algorithm) {
+            return Err(KeyError::AlgorithmMismatch {
+                signature: algorithm.to_string(),
+                key: self.kind.to_string(),
+            });
+        }
+        match &self.verifier {
+            KeyVerifier::Raw(bytes) => {
+                let alg = aws_algorithm(self.kind, algorithm).ok_or_else(|| {
+                    KeyError::AlgorithmMismatch {
+                        signature: algorithm.to_string(),
+                        key: self.kind.to_string(),
+                    }
+                })?;
+                UnparsedPublicKey::new(alg, bytes)
+                    .verify(message, signature)
+                    .map_err(|_| KeyError::BadSignature)
+            }
+            KeyVerifier::Sm2(keys) => {
+                let sig =
+                    sm2::dsa::Signature::from_der(signature).map_err(|_| KeyError::BadSignature)?;
+                keys.iter()
+                    .find_map(|key| key.verify(message, &sig).ok())
+                    .ok_or(KeyError::BadSignature)
+            }
+        }
+    }
+}
+
+impl PartialEq for PublicKey {
+    fn eq(&self, other: &Self) -> bool {
+        self.spki_der == other.spki_der
+    }
+}
+
+impl Eq for PublicKey {}
+
+impl EncodePublicKey for PublicKey {
+    fn to_public_key_der(&self) -> spki::Result<Document> {
+        Ok(Document::try_from(self.spki_der.as_slice())?)
+    }
+}
+
+fn rsa_kind(key_bytes: &[u8]) -> Result<KeyKind, KeyError> {
+    let key =
+        RsaPublicKeyRef::from_der(key_bytes).map_err(|_| KeyError::Malformed("RSA public"))?;
+    let modulus = key.modulus.as_bytes();
+    let bits = match modulus.first() {
+        Some(&top) => (modulus.len() - 1) * 8 + (8 - top.leading_zeros() as usize),
+        None => 0,
+    };
+    if !(RSA_MIN_BITS..=RSA_MAX_BITS).contains(&bits) {
+        return Err(KeyError::RsaKeySize(bits));
+    }
+    let exponent = key.public_exponent.as_bytes();
+    let odd = exponent.last().is_some_and(|b| b & 1 == 1);
+    let at_least_three = exponent.len() > 1 || exponent.first().is_some_and(|&b| b >= 3);
+    if !(odd && at_least_three) || exponent.len() > 8 {
+        return Err(KeyError::RsaExponent);
+    }
+    Ok(KeyKind::Rsa { bits })
+}
+
+fn ec_key(curve: spki::ObjectIdentifier, point: &[u8]) -> Result<(KeyKind, KeyVerifier), KeyError> {
+    if curve == oid::SECP256R1 {
+        check_nist_point(&aws::ECDSA_P256_SHA256_ASN1, point)?;
+        Ok((KeyKind::EcdsaP256, KeyVerifier::Raw(point.to_vec())))
+    } else if curve == oid::SECP384R1 {
+        check_nist_point(&aws::ECDSA_P384_SHA384_ASN1, point)?;
+        Ok((KeyKind::EcdsaP384, KeyVerifier::Raw(point.to_vec())))
+    } else if curve == oid::SM2_CURVE {
+        let key = |id| {
+            sm2::dsa::VerifyingKey::from_sec1_bytes(id, point)
+                .map_err(|_| KeyError::Malformed("SM2 public"))
+        };
+        let keys = [key(SM2_DEFAULT_ID)?, key(SM2_OPENSSL3_ID)?];
+        Ok((KeyKind::Sm2, KeyVerifier::Sm2(Box::new(keys))))
+    } else {
+        Err(KeyError::UnsupportedAlgorithm(format!(
+            "elliptic curve {curve}"
+        )))
+    }
+}
+
+/// Rejects points that are not on the curve (aws-lc-rs parses them lazily otherwise).
+fn check_nist_point(
+    alg: &'static aws::EcdsaVerificationAlgorithm,
+    point: &[u8],
+) -> Result<(), KeyError> {
+    aws::ParsedPublicKey::new(alg, point)
+        .map(|_| ())
+        .map_err(|_| KeyError::Malformed("EC public"))
+}
+
+fn aws_algorithm(
+    kind: KeyKind,
+    alg: SignatureAlgorithm,
+) -> Option<&'static dyn VerificationAlgorithm> {
+    use SignatureAlgorithm as S;
+    Some(match (kind, alg) {
+        (KeyKind::Rsa { .. }, S::RsaPkcs1Sha256) => &aws::RSA_PKCS1_2048_8192_SHA256,
+        (KeyKind::Rsa { .. }, S::RsaPkcs1Sha384) => &aws::RSA_PKCS1_2048_8192_SHA384,
+        (KeyKind::Rsa { .. }, S::RsaPkcs1Sha512) => &aws::RSA_PKCS1_2048_8192_SHA512,
+        (KeyKind::EcdsaP256, S::EcdsaSha256) => &aws::ECDSA_P256_SHA256_ASN1,
+        (KeyKind::EcdsaP256, S::EcdsaSha384) => &aws::ECDSA_P256_SHA384_ASN1,
+        (KeyKind::EcdsaP256, S::EcdsaSha512) => &aws::ECDSA_P256_SHA512_ASN1,
+        (KeyKind::EcdsaP384, S::EcdsaSha256) => &aws::ECDSA_P384_SHA256_ASN1,
+        (KeyKind::EcdsaP384, S::EcdsaSha384) => &aws::ECDSA_P384_SHA384_ASN1,
+        (KeyKind::EcdsaP384, S::EcdsaSha512) => &aws::ECDSA_P384_SHA512_ASN1,
+        (KeyKind::Ed25519, S::Ed25519) => &aws::ED25519,
+        _ => return None,
+    })
+}

@@ -1,0 +1,75 @@
+//! SM2 keys (GM/T 0003) on the RustCrypto `sm2` crate.
+//!
+//! The signer ID is the default `1234567812345678`; the key's Z value
+//! (GM/T 0003.2 §5.5) is computed once when the key is loaded, not per signature.
+
+use ::sm2::{
+    SecretKey,
+    dsa::SigningKey as Sm2SigningKey,
+    elliptic_curve::sec1::ToSec1Point,
+    pkcs8::{DecodePrivateKey, EncodePrivateKey},
+};
+use signature::Signer;
+use zeroize::Zeroizing;
+
+use super::{PublicKey, SM2_DEFAULT_ID};
+use crate::{error::KeyError, oid, random::RandomSource};
+
+/// An SM2 private key.
+pub struct Sm2Key {
+    key: Sm2SigningKey,
+    public: PublicKey,
+}
+
+impl Sm2Key {
+    pub(super) fn generate(random: &dyn RandomSource) -> Result<Self, KeyError> {
+        // Rejection sampling: a uniformly random 256-bit string is a valid scalar
+        // (in [1, n-1]) with probability about 1 - 2^-32.
+        for _ in 0..16 {
+            let mut bytes = Zeroizing::new([0u8; 32]);
+            random
+                .fill(bytes.as_mut())
+                .map_err(|_| KeyError::Generation)?;
+            if let Ok(secret) = SecretKey::from_slice(bytes.as_ref()) {
+                return Self::new(&secret);
+            }
+        }
+        Err(KeyError::Generation)
+    }
+
+    pub(super) fn from_pkcs8(der: &[u8]) -> Result<Self, KeyError> {
+        Self::new(&SecretKey::from_pkcs8_der(der).map_err(|_| KeyError::Malformed("SM2 private"))?)
+    }
+
+    fn new(secret: &SecretKey) -> Result<Self, KeyError> {
+        let key = Sm2SigningKey::new(SM2_DEFAULT_ID, secret)
+            .map_err(|_| KeyError::Malformed("SM2 private"))?;
+        let point = secret.public_key().to_sec1_point(false);
+        let spki = spki::SubjectPublicKeyInfoRef {
+            algorithm: spki::AlgorithmIdentifierRef {
+                oid: oid::EC_PUBLIC_KEY,
+                parameters: Some(der::AnyRef::from(&oid::SM2_CURVE)),
+            },
+            subject_public_key: der::asn1::BitStringRef::from_bytes(point.as_bytes())
+                .map_err(|_| KeyError::Malformed("SM2 public"))?,
+        };
+        let public = PublicKey::from_spki(&spki)?;
+        Ok(Self { key, public })
+    }
+
+    pub(super) fn to_pkcs8(&self) -> Result<Zeroizing<Vec<u8>>, KeyError> {
+        let secret = SecretKey::from(self.key.as_nonzero_scalar());
+        let doc = secret.to_pkcs8_der().map_err(|_| KeyError::Pkcs8)?;
+        Ok(Zeroizing::new(doc.as_bytes().to_vec()))
+    }
+
+    pub(super) fn public_key(&self) -> &PublicKey {
+        &self.public
+    }
+
+    pub(super) fn sign(&self, message: &[u8]) -> Result<Vec<u8>, KeyError> {
+        let signature: ::sm2::dsa::Signature =
+            self.key.try_sign(message).map_err(|_| KeyError::Signing)?;
+        Ok(signature.to_der().as_bytes().to_vec())
+    }
+}

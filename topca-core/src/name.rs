@@ -1,0 +1,499 @@
+//! Distinguished names with UTF-8 values, and subject alternative names.
+//!
+//! Attribute values are encoded as UTF8String (RFC 5280 §4.1.2.4: "CAs MUST use
+//! UTF8String"), except countryName (PrintableString, X.520) and emailAddress
+//! (IA5String, PKCS#9), so Chinese O/OU/CN values such as `天诚安信` survive unchanged.
+
+use std::{fmt, net::IpAddr};
+
+use der::{
+    Any, Decode, Encode, Tag, Tagged,
+    asn1::{BmpString, Ia5String, PrintableString},
+};
+use x509_cert::{
+    attr::AttributeTypeAndValue,
+    ext::pkix::name::GeneralName,
+    name::{Name, RdnSequence, RelativeDistinguishedName},
+};
+
+use crate::{error::NameError, oid};
+
+/// RFC 5280 appendix A upper bounds, in characters.
+const MAX_COMMON_NAME: usize = 64;
+const MAX_ORGANIZATION: usize = 64;
+const MAX_UNIT: usize = 64;
+const MAX_LOCALITY: usize = 128;
+const MAX_STATE: usize = 128;
+const MAX_EMAIL: usize = 255;
+
+/// A distinguished name as TopCA issues it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DistinguishedName {
+    /// countryName: two letters, e.g. `CN`.
+    pub country: Option<String>,
+    /// stateOrProvinceName.
+    pub state: Option<String>,
+    /// localityName.
+    pub locality: Option<String>,
+    /// organizationName (O).
+    pub organization: Option<String>,
+    /// organizationalUnitName (OU), outermost first.
+    pub organizational_units: Vec<String>,
+    /// commonName (CN).
+    pub common_name: Option<String>,
+    /// emailAddress (PKCS#9).
+    pub email: Option<String>,
+}
+
+impl DistinguishedName {
+    /// A name with only a common name.
+    pub fn with_common_name(common_name: impl Into<String>) -> Self {
+        Self {
+            common_name: Some(common_name.into()),
+            ..Self::default()
+        }
+    }
+
+    /// Sets the country.
+    pub fn country(mut self, value: impl Into<String>) -> Self {
+        self.country = Some(value.into());
+        self
+    }
+
+    /// Sets the organization (O).
+    pub fn organization(mut self, value: impl Into<String>) -> Self {
+        self.organization = Some(value.into());
+        self
+    }
+
+    /// Adds an organizational unit (OU).
+    pub fn unit(mut self, value: impl Into<String>) -> Self {
+        self.organizational_units.push(value.into());
+        self
+    }
+
+    /// Sets the e-mail address.
+    pub fn email(mut self, value: impl Into<String>) -> Self {
+        self.email = Some(value.into());
+        self
+    }
+
+    /// Checks every attribute and encodes the name (order C, ST, L, O, OU, CN, E).
+    pub fn to_name(&self) -> Result<Name, NameError> {
+        let mut rdns = RdnSequence::default();
+        let mut push = |oid, value: Any| -> Result<(), NameError> {
+            let atv = AttributeTypeAndValue { oid, value };
+            let rdn = RelativeDistinguishedName::try_from(vec![atv])
+                .map_err(|_| NameError::Missing("value"))?;
+            rdns.push(rdn);
+            Ok(())
+        };
+        if let Some(country) = &self.country {
+            let country = country.trim();
+            if country.len() != 2 || !country.bytes().all(|b| b.is_ascii_alphabetic()) {
+                return Err(NameError::Country);
+            }
+            let value = PrintableString::new(&country.to_ascii_uppercase())
+                .map_err(|_| NameError::Country)?;
+            push(
+                oid::COUNTRY,
+                Any::encode_from(&value).map_err(|_| NameError::Country)?,
+            )?;
+        }
+        if let Some(v) = &self.state {
+            push(oid::STATE, utf8("state or province", v, MAX_STATE)?)?;
+        }
+        if let Some(v) = &self.locality {
+            push(oid::LOCALITY, utf8("locality", v, MAX_LOCALITY)?)?;
+        }
+        if let Some(v) = &self.organization {
+            push(
+                oid::ORGANIZATION,
+                utf8("organization (O)", v, MAX_ORGANIZATION)?,
+            )?;
+        }
+        for v in &self.organizational_units {
+            push(
+                oid::ORGANIZATIONAL_UNIT,
+                utf8("organizational unit (OU)", v, MAX_UNIT)?,
+            )?;
+        }
+        if let Some(v) = &self.common_name {
+            push(
+                oid::COMMON_NAME,
+                utf8("common name (CN)", v, MAX_COMMON_NAME)?,
+            )?;
+        }
+        if let Some(v) = &self.email {
+            let email = validate_email(v)?;
+            let value = Ia5String::new(&email).map_err(|_| NameError::Email(v.clone()))?;
+            push(
+                oid::EMAIL_ADDRESS,
+                Any::encode_from(&value).map_err(|_| NameError::Email(v.clone()))?,
+            )?;
+        }
+        if rdns.is_empty() {
+            return Err(NameError::Missing("subject"));
+        }
+        let der = rdns.to_der().map_err(|_| NameError::Missing("subject"))?;
+        Name::from_der(&der).map_err(|_| NameError::Missing("subject"))
+    }
+
+    /// Reads the attributes TopCA knows from an encoded name; other attribute types
+    /// are left out (TopCA never copies unknown attributes into what it issues).
+    pub fn from_name(name: &Name) -> Self {
+        let mut dn = Self::default();
+        for atv in name.iter() {
+            let Some(value) = attribute_text(&atv.value) else {
+                continue;
+            };
+            match atv.oid {
+                o if o == oid::COUNTRY => dn.country = Some(value),
+                o if o == oid::STATE => dn.state = Some(value),
+                o if o == oid::LOCALITY => dn.locality = Some(value),
+                o if o == oid::ORGANIZATION => dn.organization = Some(value),
+                o if o == oid::ORGANIZATIONAL_UNIT => dn.organizational_units.push(value),
+                o if o == oid::COMMON_NAME => dn.common_name = Some(value),
+                o if o == oid::EMAIL_ADDRESS => dn.email = Some(value),
+                _ => {}
+            }
+        }
+        dn
+    }
+}
+
+impl fmt::Display for DistinguishedName {
+    /// `C=CN, O=天诚安信, OU=技术部, CN=张三`, in encoding order, RFC 4514 escapes.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let parts = [
+            ("C", &self.country),
+            ("ST", &self.state),
+            ("L", &self.locality),
+            ("O", &self.organization),
+        ]
+        .into_iter()
+        .filter_map(|(k, v)| v.as_deref().map(|v| (k, v)))
+        .chain(self.organizational_units.iter().map(|v| ("OU", v.as_str())))
+        .chain(self.common_name.as_deref().map(|v| ("CN", v)))
+        .chain(self.email.as_deref().map(|v| ("emailAddress", v)));
+        for (i, (key, value)) in parts.enumerate() {
+            if i > 0 {
+                f.write_str(", ")?;
+            }
+            write!(f, "{key}={}", escape_rfc4514(value))?;
+        }
+        Ok(())
+    }
+}
+
+/// Renders any encoded name in `C=CN, O=…` form, with attribute types TopCA does not
+/// know shown by OID. Used by the preview and in messages.
+pub fn display_name(name: &Name) -> String {
+    let mut out = String::new();
+    for (i, atv) in name.iter().enumerate() {
+        if i > 0 {
+            out.push_str(", ");
+        }
+        out.push_str(&attribute_label(atv.oid));
+        out.push('=');
+        match attribute_text(&atv.value) {
+            Some(text) => out.push_str(&escape_rfc4514(&text)),
+            None => {
+                out.push('#');
+                for b in atv.value.value() {
+                    out.push_str(&format!("{b:02x}"));
+                }
+            }
+        }
+    }
+    out
+}
+
+/// The short label of a name attribute type (`CN`, `O`, …) or its dotted OID.
+pub fn attribute_label(attribute: der::asn1::ObjectIdentifier) -> String {
+    let label = match attribute {
+        o if o == oid::COUNTRY => "C",
+        o if o == oid::STATE => "ST",
+        o if o == oid::LOCALITY => "L",
+        o if o == oid::ORGANIZATION => "O",
+        o if o == oid::ORGANIZATIONAL_UNIT => "OU",
+        o if o == oid::COMMON_NAME => "CN",
+        o if o == oid::EMAIL_ADDRESS => "emailAddress",
+        o if o == oid::SERIAL_NUMBER_ATTRIBUTE => "serialNumber",
+        o if o == oid::DOMAIN_COMPONENT => "DC",
+        other => return other.to_string(),
+    };
+    label.to_owned()
+}
+
+/// Decodes a DirectoryString-like attribute value (UTF8String, PrintableString,
+/// IA5String, BMPString, TeletexString as Latin-1) to text.
+pub fn attribute_text(value: &Any) -> Option<String> {
+    let bytes = value.value();
+    match value.tag() {
+        Tag::Utf8String | Tag::PrintableString | Tag::Ia5String | Tag::VisibleString => {
+            std::str::from_utf8(bytes).ok().map(str::to_owned)
+        }
+        Tag::BmpString => BmpString::from_ucs2(bytes.to_vec())
+            .ok()
+            .map(|s| s.to_string()),
+        Tag::TeletexString => Some(bytes.iter().map(|&b| char::from(b)).collect()),
+        _ => None,
+    }
+}
+
+fn utf8(attribute: &'static str, value: &str, max: usize) -> Result<Any, NameError> {
+    let value = value.trim();
+    if value.is_empty() {
+        return Err(NameError::Missing(attribute));
+    }
+    if value.chars().count() > max {
+        return Err(NameError::TooLong { attribute, max });
+    }
+    if value.chars().any(char::is_control) {
+        return Err(NameError::ControlCharacter(attribute));
+    }
+    Any::new(Tag::Utf8String, value.as_bytes()).map_err(|_| NameError::TooLong { attribute, max })
+}
+
+fn escape_rfc4514(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for (i, c) in value.chars().enumerate() {
+        let leading = i == 0 && (c == ' ' || c == '#');
+        let trailing = i + 1 == value.chars().count() && c == ' ';
+        if matches!(c, ',' | '+' | '"' | '\\' | '<' | '>' | ';' | '=') || leading || trailing {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// Checks an e-mail address (`local@domain`, ASCII, RFC 5321 sizes) and returns it
+/// with the domain in lower case.
+pub fn validate_email(address: &str) -> Result<String, NameError> {
+    let bad = || NameError::Email(address.to_owned());
+    let address = address.trim();
+    if address.len() > MAX_EMAIL || !address.is_ascii() {
+        return Err(bad());
+    }
+    let (local, domain) = address.rsplit_once('@').ok_or_else(bad)?;
+    let local_ok = !local.is_empty()
+        && local.len() <= 64
+        && local
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-/=?^_`{|}~.".contains(&b))
+        && !local.starts_with('.')
+        && !local.ends_with('.')
+        && !local.contains("..");
+    if !local_ok || !is_dns_name(domain, false) {
+        return Err(bad());
+    }
+    Ok(format!("{local}@{}", domain.to_ascii_lowercase()))
+}
+
+fn is_dns_name(name: &str, allow_wildcard: bool) -> bool {
+    let name = match name.strip_prefix("*.") {
+        Some(rest) if allow_wildcard => rest,
+        _ => name,
+    };
+    !name.is_empty()
+        && name.len() <= 253
+        && name.split('.').all(|label| {
+            !label.is_empty()
+                && label.len() <= 63
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        })
+}
+
+/// Subject alternative names of a certificate or request.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SubjectAltNames {
+    /// dNSName entries, lower case; a leading `*.` wildcard is allowed.
+    pub dns_names: Vec<String>,
+    /// iPAddress entries.
+    pub ip_addresses: Vec<IpAddr>,
+    /// rfc822Name entries.
+    pub emails: Vec<String>,
+}
+
+impl SubjectAltNames {
+    /// Whether there is no name at all.
+    pub fn is_empty(&self) -> bool {
+        self.dns_names.is_empty() && self.ip_addresses.is_empty() && self.emails.is_empty()
+    }
+
+    /// Adds a host given as a DNS name or an IP address literal.
+    pub fn add_host(&mut self, host: &str) -> Result<(), NameError> {
+        let host = host.trim();
+        if let Ok(ip) = host.parse::<IpAddr>() {
+            if !self.ip_addresses.contains(&ip) {
+                self.ip_addresses.push(ip);
+            }
+            return Ok(());
+        }
+        let lower = host.trim_end_matches('.').to_ascii_lowercase();
+        if !is_dns_name(&lower, true) {
+            return Err(NameError::AltName(host.to_owned()));
+        }
+        if !self.dns_names.contains(&lower) {
+            self.dns_names.push(lower);
+        }
+        Ok(())
+    }
+
+    /// Adds an e-mail address.
+    pub fn add_email(&mut self, email: &str) -> Result<(), NameError> {
+        let email = validate_email(email)?;
+        if !self.emails.contains(&email) {
+            self.emails.push(email);
+        }
+        Ok(())
+    }
+
+    /// Reads the names TopCA handles from GeneralNames, validating each; other
+    /// name forms are ignored.
+    pub fn from_general_names(names: &[GeneralName]) -> Result<Self, NameError> {
+        let mut out = Self::default();
+        for name in names {
+            match name {
+                GeneralName::DnsName(dns) => out.add_host(dns.as_str())?,
+                GeneralName::Rfc822Name(email) => out.add_email(email.as_str())?,
+                GeneralName::IpAddress(octets) => {
+                    let ip = match octets.as_bytes().len() {
+                        4 => <[u8; 4]>::try_from(octets.as_bytes())
+                            .map(IpAddr::from)
+                            .ok(),
+                        16 => <[u8; 16]>::try_from(octets.as_bytes())
+                            .map(IpAddr::from)
+                            .ok(),
+                        _ => None,
+                    };
+                    let ip =
+                        ip.ok_or_else(|| NameError::AltName("(malformed IP address)".to_owned()))?;
+                    if !out.ip_addresses.contains(&ip) {
+                        out.ip_addresses.push(ip);
+                    }
+                }
+                _ => {}
+            }
+        }
+        Ok(out)
+    }
+
+    /// Encodes the names as GeneralNames (DNS names, then IP addresses, then e-mails).
+    pub fn to_general_names(&self) -> Result<Vec<GeneralName>, NameError> {
+        let mut out =
+            Vec::with_capacity(self.dns_names.len() + self.ip_addresses.len() + self.emails.len());
+        for dns in &self.dns_names {
+            out.push(GeneralName::DnsName(
+                Ia5String::new(dns).map_err(|_| NameError::AltName(dns.clone()))?,
+            ));
+        }
+        for ip in &self.ip_addresses {
+            let octets = match ip {
+                IpAddr::V4(v4) => v4.octets().to_vec(),
+                IpAddr::V6(v6) => v6.octets().to_vec(),
+            };
+            let octets = der::asn1::OctetString::new(octets)
+                .map_err(|_| NameError::AltName(ip.to_string()))?;
+            out.push(GeneralName::IpAddress(octets));
+        }
+        for email in &self.emails {
+            out.push(GeneralName::Rfc822Name(
+                Ia5String::new(email).map_err(|_| NameError::Email(email.clone()))?,
+            ));
+        }
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chinese_name_round_trips_as_utf8() {
+        let dn = DistinguishedName::with_common_name("张三")
+            .country("cn")
+            .organization("天诚安信")
+            .unit("技术部")
+            .email("zhangsan@Example.COM");
+        let name = dn.to_name().unwrap();
+        let back = DistinguishedName::from_name(&name);
+        assert_eq!(back.organization.as_deref(), Some("天诚安信"));
+        assert_eq!(back.organizational_units, vec!["技术部".to_owned()]);
+        assert_eq!(back.common_name.as_deref(), Some("张三"));
+        assert_eq!(back.country.as_deref(), Some("CN"));
+        assert_eq!(back.email.as_deref(), Some("zhangsan@example.com"));
+        assert!(name.iter().any(|atv| atv.value.tag() == Tag::Utf8String));
+        assert_eq!(
+            display_name(&name),
+            "C=CN, O=天诚安信, OU=技术部, CN=张三, emailAddress=zhangsan@example.com"
+        );
+        assert_eq!(back.to_string(), display_name(&name));
+    }
+
+    #[test]
+    fn malformed_names_are_refused_with_a_reason() {
+        assert_eq!(
+            DistinguishedName::default().to_name(),
+            Err(NameError::Missing("subject"))
+        );
+        assert_eq!(
+            DistinguishedName::with_common_name("  ").to_name(),
+            Err(NameError::Missing("common name (CN)"))
+        );
+        assert_eq!(
+            DistinguishedName::with_common_name("x")
+                .country("中国")
+                .to_name(),
+            Err(NameError::Country)
+        );
+        assert_eq!(
+            DistinguishedName::with_common_name("a".repeat(65)).to_name(),
+            Err(NameError::TooLong {
+                attribute: "common name (CN)",
+                max: 64
+            })
+        );
+        assert_eq!(
+            DistinguishedName::with_common_name("a\u{0}b").to_name(),
+            Err(NameError::ControlCharacter("common name (CN)"))
+        );
+        assert!(matches!(
+            DistinguishedName::with_common_name("x")
+                .email("no-at-sign")
+                .to_name(),
+            Err(NameError::Email(_))
+        ));
+    }
+
+    #[test]
+    fn display_escapes_special_characters() {
+        let dn = DistinguishedName::with_common_name("a,b+c").organization(" lead");
+        assert_eq!(dn.to_string(), "O=\\ lead, CN=a\\,b\\+c");
+    }
+
+    #[test]
+    fn alt_names_validate_hosts_and_round_trip() {
+        let mut names = SubjectAltNames::default();
+        names.add_host("WWW.Example.com.").unwrap();
+        names.add_host("*.example.com").unwrap();
+        names.add_host("192.0.2.1").unwrap();
+        names.add_host("2001:db8::1").unwrap();
+        names.add_email("ops@example.com").unwrap();
+        assert!(names.add_host("bad host").is_err());
+        assert!(names.add_host("-bad.example").is_err());
+        let general = names.to_general_names().unwrap();
+        assert_eq!(
+            SubjectAltNames::from_general_names(&general).unwrap(),
+            names
+        );
+        assert_eq!(names.dns_names, vec!["www.example.com", "*.example.com"]);
+    }
+}

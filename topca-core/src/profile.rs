@@ -1,0 +1,356 @@
+//! Certificate profiles: each kind owns its validity limit and its extensions
+//! (RFC 5280 §4.2), built from validated configuration.
+
+use std::time::Duration;
+
+use der::{
+    Encode,
+    asn1::{Ia5String, OctetString},
+    flagset::FlagSet,
+};
+use sha2::{Digest, Sha256};
+use x509_cert::ext::{
+    Extension,
+    pkix::{
+        AccessDescription, AuthorityInfoAccessSyntax, AuthorityKeyIdentifier, BasicConstraints,
+        CrlDistributionPoints, ExtendedKeyUsage, KeyUsage, KeyUsages, SubjectAltName,
+        SubjectKeyIdentifier,
+        crl::dp::DistributionPoint,
+        name::{DistributionPointName, GeneralName},
+    },
+};
+
+use crate::{
+    algorithm::KeyKind,
+    error::{Error, PolicyError},
+    key::PublicKey,
+    name::SubjectAltNames,
+    oid,
+};
+
+const DAY: u64 = 86_400;
+
+/// What a certificate is for; decides its extensions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ProfileKind {
+    /// A self-signed root CA.
+    RootCa,
+    /// A subordinate (intermediate or issuing) CA.
+    SubCa,
+    /// A person's signing certificate (single certificate, or the signing half of a dual pair).
+    UserSigning,
+    /// A person's encryption certificate (the KMC half of a dual pair).
+    UserEncryption,
+    /// A TLS server.
+    TlsServer,
+    /// A TLS client.
+    TlsClient,
+}
+
+impl ProfileKind {
+    /// Longest validity this kind allows, in days.
+    pub fn max_validity_days(self) -> u32 {
+        match self {
+            Self::RootCa => 30 * 365,
+            Self::SubCa => 20 * 365,
+            Self::UserSigning | Self::UserEncryption | Self::TlsClient => 5 * 365,
+            // Private-PKI ceiling for servers; public-trust CAs use 398 or less.
+            Self::TlsServer => 825,
+        }
+    }
+
+    /// The profile's name as shown in messages.
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::RootCa => "root CA",
+            Self::SubCa => "subordinate CA",
+            Self::UserSigning => "user signing",
+            Self::UserEncryption => "user encryption",
+            Self::TlsServer => "TLS server",
+            Self::TlsClient => "TLS client",
+        }
+    }
+
+    /// Whether certificates of this kind are CAs.
+    pub fn is_ca(self) -> bool {
+        matches!(self, Self::RootCa | Self::SubCa)
+    }
+}
+
+/// A validated profile: kind, validity and (for CAs) path length.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Profile {
+    kind: ProfileKind,
+    validity_days: u32,
+    path_len: Option<u8>,
+}
+
+/// URLs written into issued certificates so relying parties find the issuer's
+/// certificate (AIA caIssuers), its OCSP responder and its CRL.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CaUrls {
+    /// CRL distribution point.
+    pub crl: Option<String>,
+    /// Where the issuing CA's certificate can be downloaded.
+    pub ca_issuers: Option<String>,
+    /// OCSP responder.
+    pub ocsp: Option<String>,
+}
+
+impl CaUrls {
+    /// Checks that every URL is an absolute http(s) URL without spaces.
+    pub fn validate(&self) -> Result<(), PolicyError> {
+        for url in [&self.crl, &self.ca_issuers, &self.ocsp]
+            .into_iter()
+            .flatten()
+        {
+            let ok = (url.starts_with("http://") || url.starts_with("https://"))
+                && url.len() > "https://".len()
+                && url.is_ascii()
+                && !url
+                    .bytes()
+                    .any(|b| b.is_ascii_whitespace() || b.is_ascii_control());
+            if !ok {
+                return Err(PolicyError::Url(url.clone()));
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Profile {
+    /// A profile of `kind` whose certificates last `validity_days`.
+    pub fn new(kind: ProfileKind, validity_days: u32) -> Result<Self, PolicyError> {
+        let max_days = kind.max_validity_days();
+        if validity_days == 0 || validity_days > max_days {
+            return Err(PolicyError::Validity { max_days });
+        }
+        Ok(Self {
+            kind,
+            validity_days,
+            path_len: (kind == ProfileKind::SubCa).then_some(0),
+        })
+    }
+
+    /// A subordinate CA profile allowing `path_len` further CA levels below it.
+    pub fn sub_ca(validity_days: u32, path_len: u8) -> Result<Self, PolicyError> {
+        let mut profile = Self::new(ProfileKind::SubCa, validity_days)?;
+        profile.path_len = Some(path_len);
+        Ok(profile)
+    }
+
+    /// The kind.
+    pub fn kind(&self) -> ProfileKind {
+        self.kind
+    }
+
+    /// The validity period.
+    pub fn validity(&self) -> Duration {
+        Duration::from_secs(u64::from(self.validity_days) * DAY)
+    }
+
+    /// The basicConstraints path length (CAs only).
+    pub fn path_len(&self) -> Option<u8> {
+        self.path_len
+    }
+
+    /// Checks that a key of `kind` may serve this profile.
+    pub fn check_key(&self, kind: KeyKind) -> Result<(), PolicyError> {
+        if self.kind == ProfileKind::UserEncryption && !kind.can_encrypt() {
+            return Err(PolicyError::KeyNotAllowed {
+                key: kind.to_string(),
+                profile: self.kind.label(),
+            });
+        }
+        Ok(())
+    }
+
+    /// The extensions of a certificate for `subject_key` under this profile.
+    pub(crate) fn extensions(&self, inputs: &ExtensionInputs<'_>) -> Result<Vec<Extension>, Error> {
+        let kind = inputs.subject_key.kind();
+        let mut exts = Vec::with_capacity(9);
+        let basic = BasicConstraints {
+            ca: self.kind.is_ca(),
+            path_len_constraint: self.path_len,
+        };
+        exts.push(extension(oid::BASIC_CONSTRAINTS, true, &basic)?);
+        exts.push(extension(
+            oid::KEY_USAGE,
+            true,
+            &KeyUsage(self.key_usage(kind)),
+        )?);
+        if let Some(eku) = self.extended_key_usage() {
+            exts.push(extension(
+                oid::EXT_KEY_USAGE,
+                false,
+                &ExtendedKeyUsage(eku),
+            )?);
+        }
+        if !inputs.alt_names.is_empty() {
+            let names = inputs.alt_names.to_general_names()?;
+            exts.push(extension(
+                oid::SUBJECT_ALT_NAME,
+                false,
+                &SubjectAltName(names),
+            )?);
+        }
+        let ski = key_identifier(inputs.subject_key)?;
+        exts.push(extension(
+            oid::SUBJECT_KEY_IDENTIFIER,
+            false,
+            &SubjectKeyIdentifier(OctetString::new(ski)?),
+        )?);
+        if let Some(issuer_key_id) = inputs.issuer_key_id {
+            let aki = AuthorityKeyIdentifier {
+                key_identifier: Some(OctetString::new(issuer_key_id)?),
+                authority_cert_issuer: None,
+                authority_cert_serial_number: None,
+            };
+            exts.push(extension(oid::AUTHORITY_KEY_IDENTIFIER, false, &aki)?);
+        }
+        if self.kind != ProfileKind::RootCa {
+            if let Some(crl) = &inputs.urls.crl {
+                let point = DistributionPoint {
+                    distribution_point: Some(DistributionPointName::FullName(vec![uri(crl)?])),
+                    reasons: None,
+                    crl_issuer: None,
+                };
+                exts.push(extension(
+                    oid::CRL_DISTRIBUTION_POINTS,
+                    false,
+                    &CrlDistributionPoints(vec![point]),
+                )?);
+            }
+            let access: Vec<AccessDescription> = [
+                (oid::AD_OCSP, &inputs.urls.ocsp),
+                (oid::AD_CA_ISSUERS, &inputs.urls.ca_issuers),
+            ]
+            .into_iter()
+            .filter_map(|(method, url)| url.as_ref().map(|u| (method, u)))
+            .map(|(access_method, url)| {
+                Ok(AccessDescription {
+                    access_method,
+                    access_location: uri(url)?,
+                })
+            })
+            .collect::<Result<_, Error>>()?;
+            if !access.is_empty() {
+                exts.push(extension(
+                    oid::AUTHORITY_INFO_ACCESS,
+                    false,
+                    &AuthorityInfoAccessSyntax(access),
+                )?);
+            }
+        }
+        Ok(exts)
+    }
+
+    fn key_usage(&self, kind: KeyKind) -> FlagSet<KeyUsages> {
+        match self.kind {
+            ProfileKind::RootCa => KeyUsages::KeyCertSign | KeyUsages::CRLSign,
+            ProfileKind::SubCa => {
+                KeyUsages::KeyCertSign | KeyUsages::CRLSign | KeyUsages::DigitalSignature
+            }
+            ProfileKind::UserSigning => KeyUsages::DigitalSignature | KeyUsages::NonRepudiation,
+            // RSA and SM2 encrypt to the key (SM2 public-key encryption, GM/T 0003.4);
+            // NIST-curve keys are used through key agreement (ECDH).
+            ProfileKind::UserEncryption => match kind {
+                KeyKind::EcdsaP256 | KeyKind::EcdsaP384 => KeyUsages::KeyAgreement.into(),
+                _ => KeyUsages::KeyEncipherment | KeyUsages::DataEncipherment,
+            },
+            ProfileKind::TlsServer if kind.is_rsa() => {
+                KeyUsages::DigitalSignature | KeyUsages::KeyEncipherment
+            }
+            ProfileKind::TlsServer | ProfileKind::TlsClient => KeyUsages::DigitalSignature.into(),
+        }
+    }
+
+    fn extended_key_usage(&self) -> Option<Vec<der::asn1::ObjectIdentifier>> {
+        match self.kind {
+            ProfileKind::RootCa | ProfileKind::SubCa => None,
+            ProfileKind::UserSigning => Some(vec![oid::KP_CLIENT_AUTH, oid::KP_EMAIL_PROTECTION]),
+            ProfileKind::UserEncryption => Some(vec![oid::KP_EMAIL_PROTECTION]),
+            ProfileKind::TlsServer => Some(vec![oid::KP_SERVER_AUTH]),
+            ProfileKind::TlsClient => Some(vec![oid::KP_CLIENT_AUTH]),
+        }
+    }
+}
+
+/// What a profile needs to know to build the extensions of one certificate.
+pub(crate) struct ExtensionInputs<'a> {
+    pub(crate) subject_key: &'a PublicKey,
+    /// The issuer's key identifier; `None` for a self-signed root.
+    pub(crate) issuer_key_id: Option<&'a [u8]>,
+    pub(crate) alt_names: &'a SubjectAltNames,
+    pub(crate) urls: &'a CaUrls,
+}
+
+/// Key identifier per RFC 7093 §2 method 1: the leftmost 160 bits of the SHA-256
+/// hash of the subjectPublicKey BIT STRING value.
+pub fn key_identifier(key: &PublicKey) -> Result<Vec<u8>, Error> {
+    let digest = Sha256::digest(key.key_bytes()?);
+    Ok(digest.get(..20).map(<[u8]>::to_vec).unwrap_or_default())
+}
+
+fn extension<T: Encode>(
+    extn_id: der::asn1::ObjectIdentifier,
+    critical: bool,
+    value: &T,
+) -> Result<Extension, Error> {
+    Ok(Extension {
+        extn_id,
+        critical,
+        extn_value: OctetString::new(value.to_der()?)?,
+    })
+}
+
+fn uri(url: &str) -> Result<GeneralName, Error> {
+    Ok(GeneralName::UniformResourceIdentifier(Ia5String::new(url)?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn validity_limits_are_enforced_per_kind() {
+        assert!(Profile::new(ProfileKind::TlsServer, 825).is_ok());
+        assert_eq!(
+            Profile::new(ProfileKind::TlsServer, 826),
+            Err(PolicyError::Validity { max_days: 825 })
+        );
+        assert_eq!(
+            Profile::new(ProfileKind::UserSigning, 0),
+            Err(PolicyError::Validity { max_days: 1825 })
+        );
+        assert_eq!(Profile::sub_ca(3650, 1).unwrap().path_len(), Some(1));
+        assert_eq!(
+            Profile::new(ProfileKind::RootCa, 3650).unwrap().path_len(),
+            None
+        );
+    }
+
+    #[test]
+    fn ed25519_cannot_be_an_encryption_key() {
+        let profile = Profile::new(ProfileKind::UserEncryption, 365).unwrap();
+        assert!(profile.check_key(KeyKind::Ed25519).is_err());
+        assert!(profile.check_key(KeyKind::Sm2).is_ok());
+    }
+
+    #[test]
+    fn urls_must_be_http() {
+        let urls = CaUrls {
+            crl: Some("ftp://example.com/x.crl".into()),
+            ..CaUrls::default()
+        };
+        assert_eq!(
+            urls.validate(),
+            Err(PolicyError::Url("ftp://example.com/x.crl".into()))
+        );
+        let urls = CaUrls {
+            crl: Some("http://ca.example.com/TopCA/crl/current.crl".into()),
+            ..CaUrls::default()
+        };
+        assert_eq!(urls.validate(), Ok(()));
+    }
+}
