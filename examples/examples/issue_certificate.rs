@@ -76,6 +76,7 @@ fn main() -> Result<(), Box<dyn Error>> {
         fs::create_dir_all(&dir)?;
         fs::write(dir.join("server.pem"), certificate.to_pem())?;
         fs::write(dir.join("chain.pem"), issuing.chain_pem())?;
+        fs::write(dir.join("issuing.pem"), issuing.certificate().to_pem())?;
         fs::write(dir.join("root.pem"), root.certificate().to_pem())?;
         fs::write(dir.join("certChain.p7b"), issuing.chain_pkcs7_der()?)?;
         // The example's keys are protected with a fixed passphrase; a real deployment asks for one.
@@ -86,7 +87,7 @@ fn main() -> Result<(), Box<dyn Error>> {
                 .as_bytes(),
         )?;
         eprintln!(
-            "wrote server.pem, chain.pem, root.pem, certChain.p7b and server.key (passphrase topca-example) to {}",
+            "wrote server.pem, issuing.pem, chain.pem, root.pem, certChain.p7b and server.key (passphrase topca-example) to {}",
             dir.display()
         );
     }
