@@ -1,0 +1,145 @@
+//! Prints TopCA's signing and issuance rates next to `openssl speed` on the same
+//! machine in the same run, one line per algorithm and metric:
+//! `algorithm<TAB>metric<TAB>ours_per_s<TAB>openssl_per_s<TAB>ratio`, then a table.
+//!
+//! `cargo run --release -p topca-benches --bin compare`
+
+use std::{
+    error::Error,
+    process::Command,
+    time::{Duration, Instant},
+};
+
+use topca_benches::{MESSAGE, issuance_fixture};
+use topca_core::{KeyAlgorithm, OsRandom, SigningKey};
+
+/// How long one timed run lasts, and how many runs give the median.
+const RUN: Duration = Duration::from_millis(700);
+const RUNS: usize = 5;
+
+/// One measured figure.
+struct Row {
+    algorithm: KeyAlgorithm,
+    metric: &'static str,
+    ours: f64,
+    openssl: f64,
+}
+
+fn main() -> Result<(), Box<dyn Error>> {
+    let mut rows = Vec::new();
+    for algorithm in KeyAlgorithm::ALL {
+        let reference = openssl_sign_per_second(algorithm)?;
+        let key = SigningKey::generate(algorithm, &OsRandom)?;
+        let sign = median_rate(|| key.sign_bytes(&MESSAGE).map(drop).map_err(Into::into))?;
+        let fixture = issuance_fixture(algorithm)?;
+        let issue = median_rate(|| {
+            fixture
+                .ca
+                .issue(fixture.request.clone(), &fixture.profile)
+                .map(drop)
+                .map_err(Into::into)
+        })?;
+        for (metric, ours) in [("sign", sign), ("issue", issue)] {
+            let row = Row {
+                algorithm,
+                metric,
+                ours,
+                openssl: reference,
+            };
+            println!(
+                "{}\t{}\t{:.0}\t{:.0}\t{:.3}",
+                algorithm,
+                metric,
+                row.ours,
+                row.openssl,
+                row.ours / row.openssl
+            );
+            rows.push(row);
+        }
+    }
+    print_table(&rows);
+    Ok(())
+}
+
+/// Median operations per second over `RUNS` runs of `RUN` each, on this thread.
+fn median_rate(mut op: impl FnMut() -> Result<(), Box<dyn Error>>) -> Result<f64, Box<dyn Error>> {
+    let mut rates = Vec::with_capacity(RUNS);
+    for _ in 0..RUNS {
+        let start = Instant::now();
+        let mut count = 0u64;
+        while start.elapsed() < RUN {
+            op()?;
+            count += 1;
+        }
+        rates.push(count as f64 / start.elapsed().as_secs_f64());
+    }
+    rates.sort_by(f64::total_cmp);
+    Ok(rates[RUNS / 2])
+}
+
+/// OpenSSL's single-thread sign/s for the algorithm, from `openssl speed -mr`.
+fn openssl_sign_per_second(algorithm: KeyAlgorithm) -> Result<f64, Box<dyn Error>> {
+    let (name, record) = match algorithm {
+        KeyAlgorithm::Rsa2048 => ("rsa2048", "+R1:"),
+        KeyAlgorithm::Rsa3072 => ("rsa3072", "+R1:"),
+        KeyAlgorithm::Rsa4096 => ("rsa4096", "+R1:"),
+        KeyAlgorithm::EcdsaP256 => ("ecdsap256", "+R5:"),
+        KeyAlgorithm::EcdsaP384 => ("ecdsap384", "+R5:"),
+        KeyAlgorithm::Ed25519 => ("ed25519", "+R8:"),
+        KeyAlgorithm::Sm2 => ("sm2", "+R10:"),
+    };
+    let output = Command::new("openssl")
+        .args(["speed", "-seconds", "1", "-mr", name])
+        .output()
+        .map_err(|e| format!("cannot run openssl speed (is OpenSSL 3 installed?): {e}"))?;
+    // `openssl speed` writes its per-run `+R` records to stderr and summaries to stdout.
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    parse_speed(&text, record).ok_or_else(|| {
+        format!("could not read {record} from `openssl speed -mr {name}`:\n{text}").into()
+    })
+}
+
+/// Reads `count / seconds` from a record such as `+R5:37795:256:0.99` (ECDSA) or
+/// `+R8:19258:253:Ed25519:1.00` (EdDSA, SM2): count first, seconds last.
+fn parse_speed(text: &str, record: &str) -> Option<f64> {
+    let line = text.lines().find(|l| l.starts_with(record))?;
+    let fields: Vec<&str> = line[record.len()..].split(':').collect();
+    let count: f64 = fields.first()?.parse().ok()?;
+    let seconds: f64 = fields.last()?.parse().ok()?;
+    (seconds > 0.0).then_some(count / seconds)
+}
+
+fn print_table(rows: &[Row]) {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("model name"))
+                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_owned())
+        })
+        .unwrap_or_else(|| "unknown CPU".into());
+    let openssl = Command::new("openssl")
+        .arg("version")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+        .unwrap_or_default();
+    println!("\n{cpu}, one thread; reference: {openssl} (`openssl speed`, sign/s)\n");
+    println!(
+        "{:<8} {:<6} {:>12} {:>14} {:>7}",
+        "alg", "metric", "TopCA /s", "OpenSSL sign/s", "ratio"
+    );
+    for row in rows {
+        println!(
+            "{:<8} {:<6} {:>12.0} {:>14.0} {:>7.2}",
+            row.algorithm.name(),
+            row.metric,
+            row.ours,
+            row.openssl,
+            row.ours / row.openssl
+        );
+    }
+}
