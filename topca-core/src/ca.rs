@@ -11,7 +11,6 @@ use std::{
     time::{Duration, SystemTime},
 };
 
-use der::Decode;
 use spki::AlgorithmIdentifierOwned;
 use x509_cert::{
     ext::pkix::BasicConstraints,
@@ -419,11 +418,4 @@ fn sign_and_check(
         .verify_signed_by(issuer_key)
         .map_err(|_| PolicyError::PostIssuanceCheck)?;
     Ok(certificate)
-}
-
-/// Parses a DER certificate chain element (used by importers).
-pub fn parse_certificate(der: &[u8]) -> Result<Certificate, Error> {
-    let _ = x509_cert::Certificate::from_der(der)
-        .map_err(|e| Error::Encoding(EncodingError::Certificate(e)))?;
-    Ok(Certificate::from_der(der)?)
 }
