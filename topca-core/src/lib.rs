@@ -7,6 +7,36 @@
 //! What it does not do: no file, network or database I/O. Storage and mail reach the
 //! core through traits that the embedding application (or `topca-store`, `topca-mail`)
 //! implements; time and randomness are injected through [`Clock`] and [`RandomSource`].
+//!
+//! ```
+//! use topca_core::{CertificateAuthority, DistinguishedName, Environment, IssueRequest,
+//!                  KeyAlgorithm, OsRandom, Profile, ProfileKind, SigningKey, SubjectAltNames};
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! // A self-signed SM2 root CA.
+//! let root = CertificateAuthority::create_root(
+//!     SigningKey::generate(KeyAlgorithm::Sm2, &OsRandom)?,
+//!     &DistinguishedName::with_common_name("Example Root").country("CN").organization("天诚安信"),
+//!     &Profile::new(ProfileKind::RootCa, 3650)?,
+//!     Environment::system(),
+//! )?;
+//! // A TLS server certificate for a key (normally taken from a verified CSR with
+//! // `IssueRequest::from_csr(&CertificateRequest::parse(bytes)?)`).
+//! let server_key = SigningKey::generate(KeyAlgorithm::Sm2, &OsRandom)?;
+//! let mut alt_names = SubjectAltNames::default();
+//! alt_names.add_host("www.example.com")?;
+//! let request = IssueRequest {
+//!     subject: DistinguishedName::with_common_name("www.example.com"),
+//!     public_key: server_key.public_key().clone(),
+//!     alt_names,
+//!     not_after: None,
+//! };
+//! let certificate = root.issue(request, &Profile::new(ProfileKind::TlsServer, 365)?)?;
+//! assert!(certificate.to_pem().starts_with("-----BEGIN CERTIFICATE-----"));
+//! assert_eq!(certificate.preview().general.issuer, "C=CN, O=天诚安信, CN=Example Root");
+//! # Ok(())
+//! # }
+//! ```
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
