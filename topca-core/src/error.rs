@@ -24,9 +24,75 @@ pub enum Error {
     /// A certificate or bundle could not be encoded or decoded.
     #[error(transparent)]
     Encoding(#[from] EncodingError),
+    /// A password or one-time code was refused or could not be processed.
+    #[error(transparent)]
+    Secret(#[from] SecretError),
+    /// The audit log failed verification.
+    #[error(transparent)]
+    Audit(#[from] AuditError),
+    /// A state change is not allowed from the current state.
+    #[error(transparent)]
+    Transition(#[from] TransitionError),
     /// The system random number generator failed.
     #[error("the system random number generator failed")]
     Random,
+}
+
+/// Why a password or one-time code was refused.
+#[derive(Debug, Error, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SecretError {
+    /// The password is shorter than the policy allows.
+    #[error("the password must have at least {min} characters")]
+    PasswordTooShort {
+        /// Minimum length in characters.
+        min: usize,
+    },
+    /// The password is longer than the policy allows.
+    #[error("the password must have at most {max} characters")]
+    PasswordTooLong {
+        /// Maximum length in characters.
+        max: usize,
+    },
+    /// A stored hash is not an Argon2id PHC string, or hashing failed.
+    #[error("the stored password hash is not valid")]
+    Hashing,
+    /// The random number generator failed.
+    #[error("the system random number generator failed")]
+    Random,
+}
+
+/// Where the audit chain was found broken.
+#[derive(Debug, Error, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum AuditError {
+    /// An entry's content does not match its hash: it was edited.
+    #[error("audit entry {sequence} was altered")]
+    Altered {
+        /// Sequence number of the entry.
+        sequence: u64,
+    },
+    /// An entry does not follow the previous one: entries were removed or reordered.
+    #[error("the audit log is broken before entry {sequence}: entries were removed or reordered")]
+    Broken {
+        /// Sequence number of the first entry after the gap.
+        sequence: u64,
+    },
+    /// The newest entry is not the one recorded as the head: the end was cut off.
+    #[error("the newest audit entries are missing")]
+    Truncated,
+}
+
+/// A state change that the current state does not allow.
+#[derive(Debug, Error, PartialEq, Eq)]
+#[error("a {what} that is {from} cannot be {action}")]
+pub struct TransitionError {
+    /// What changes state ("request", "certificate").
+    pub what: &'static str,
+    /// The current state, in words.
+    pub from: &'static str,
+    /// The refused action, in words ("approved", "revoked"…).
+    pub action: &'static str,
 }
 
 /// Why a key could not be generated, imported, exported or used.

@@ -45,16 +45,19 @@ pub mod pkcs7;
 pub mod preview;
 
 pub mod algorithm;
+pub mod audit;
 pub mod ca;
 pub mod certificate;
 pub mod clock;
 pub mod csr;
 pub mod error;
 pub mod key;
+pub mod lifecycle;
 pub mod name;
 mod oid;
 pub mod profile;
 pub mod random;
+pub mod secret;
 pub mod serial;
 mod tbs;
 
@@ -63,7 +66,10 @@ pub use ca::{CertificateAuthority, Environment, IssueRequest, Prepared};
 pub use certificate::Certificate;
 pub use clock::{Clock, FixedClock, SystemClock};
 pub use csr::CertificateRequest;
-pub use error::{CsrError, EncodingError, Error, KeyError, NameError, PolicyError, Result};
+pub use error::{
+    AuditError, CsrError, EncodingError, Error, KeyError, NameError, PolicyError, Result,
+    SecretError, TransitionError,
+};
 pub use key::{PublicKey, Signature, SigningKey};
 pub use name::{DistinguishedName, SubjectAltNames};
 pub use profile::{CaUrls, Profile, ProfileKind};
