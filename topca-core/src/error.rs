@@ -33,6 +33,15 @@ pub enum Error {
     /// A state change is not allowed from the current state.
     #[error(transparent)]
     Transition(#[from] TransitionError),
+    /// A registration authority operation was refused.
+    #[error(transparent)]
+    Ra(#[from] RaError),
+    /// The store failed or refused a change.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// A mail could not be sent.
+    #[error(transparent)]
+    Mail(#[from] MailError),
     /// The system random number generator failed.
     #[error("the system random number generator failed")]
     Random,
@@ -251,6 +260,74 @@ impl From<der::Error> for Error {
     fn from(e: der::Error) -> Self {
         Self::Encoding(EncodingError::Der(e))
     }
+}
+
+/// Why the registration authority refused an operation, in the user's terms.
+#[derive(Debug, Clone, Error, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum RaError {
+    /// No account has that identifier.
+    #[error("the account does not exist")]
+    UnknownAccount,
+    /// No request has that number.
+    #[error("no request has this number")]
+    UnknownRequest,
+    /// A required form field is empty or invalid.
+    #[error("{field}: {problem}")]
+    InvalidField {
+        /// The field, as labelled on the form.
+        field: &'static str,
+        /// What is wrong with it.
+        problem: String,
+    },
+    /// The PIN or the user password is wrong; the request locks when none are left.
+    #[error("the PIN or the user password is wrong ({attempts_left} attempts left)")]
+    WrongPinOrPassword {
+        /// Attempts left before the request locks.
+        attempts_left: u8,
+    },
+    /// The request locked after too many wrong attempts.
+    #[error("this request is locked after too many wrong attempts; ask your RA administrator")]
+    Locked,
+    /// The PIN's lifetime ended.
+    #[error("the PIN has expired; ask your RA administrator for a new one")]
+    PinExpired,
+    /// The request is not in a state that allows this (not approved yet, already issued…).
+    #[error("this request is {0}")]
+    WrongState(&'static str),
+    /// The certificate request's key does not suit the account.
+    #[error("the certificate request is not acceptable: {0}")]
+    Request(String),
+}
+
+/// Why the store failed or refused a change.
+#[derive(Debug, Error, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// Another caller changed the object first; nothing was written.
+    #[error("the record was changed by someone else in the meantime; please try again")]
+    Conflict,
+    /// A certificate with that serial number is already stored.
+    #[error("a certificate with serial {0} already exists")]
+    DuplicateSerial(String),
+    /// The referenced object does not exist.
+    #[error("the record does not exist")]
+    NotFound,
+    /// The storage backend failed (details in the log).
+    #[error("the database is unavailable; please try again later")]
+    Backend(String),
+}
+
+/// Why a mail could not be sent.
+#[derive(Debug, Error, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum MailError {
+    /// The mail server refused the message or the address.
+    #[error("the mail server refused the message to {0}")]
+    Refused(String),
+    /// The mail server could not be reached.
+    #[error("the mail server could not be reached; the mail can be sent again later")]
+    Unreachable(String),
 }
 
 /// Result type of `topca-core`.

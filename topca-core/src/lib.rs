@@ -53,12 +53,16 @@ pub mod csr;
 pub mod error;
 pub mod key;
 pub mod lifecycle;
+pub mod mail;
+pub mod memory;
 pub mod name;
 mod oid;
 pub mod profile;
+pub mod ra;
 pub mod random;
 pub mod secret;
 pub mod serial;
+pub mod store;
 mod tbs;
 
 pub use algorithm::{KeyAlgorithm, KeyKind, SignatureAlgorithm};
@@ -67,8 +71,8 @@ pub use certificate::Certificate;
 pub use clock::{Clock, FixedClock, SystemClock};
 pub use csr::CertificateRequest;
 pub use error::{
-    AuditError, CsrError, EncodingError, Error, KeyError, NameError, PolicyError, Result,
-    SecretError, TransitionError,
+    AuditError, CsrError, EncodingError, Error, KeyError, MailError, NameError, PolicyError,
+    RaError, Result, SecretError, StoreError, TransitionError,
 };
 pub use key::{PublicKey, Signature, SigningKey};
 pub use name::{DistinguishedName, SubjectAltNames};

@@ -1,0 +1,115 @@
+//! What the RA mails, as data; `topca-mail` renders and sends it (SMTP or a file
+//! outbox), tests record it. Clear secrets (PINs) exist only here, on their way out.
+
+use std::sync::Mutex;
+
+use zeroize::Zeroizing;
+
+use crate::{
+    error::MailError,
+    ra::{Language, RequestId},
+};
+
+/// A message to one recipient.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Envelope {
+    /// The recipient's address.
+    pub to: String,
+    /// The language to render it in.
+    pub language: Language,
+    /// What to say.
+    pub mail: Mail,
+}
+
+/// The messages of the certificate service.
+#[derive(Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Mail {
+    /// The application was registered (manual 2.3: 证书注册确认邮件).
+    RegistrationConfirmation {
+        /// The request number.
+        request: RequestId,
+        /// The holder's name.
+        holder: String,
+        /// Where to follow the request.
+        service_url: String,
+    },
+    /// The request was approved: here is the PIN (身份识别码) to retrieve with.
+    RequestApproved {
+        /// The request number.
+        request: RequestId,
+        /// The holder's name.
+        holder: String,
+        /// The PIN, in clear: only in this mail.
+        pin: Zeroizing<String>,
+        /// The retrieval page.
+        retrieve_url: String,
+    },
+    /// The request was rejected.
+    RequestRejected {
+        /// The request number.
+        request: RequestId,
+        /// The holder's name.
+        holder: String,
+        /// The administrator's reason.
+        reason: String,
+    },
+}
+
+impl std::fmt::Debug for Mail {
+    /// Never prints a PIN.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::RegistrationConfirmation { request, .. } => {
+                write!(f, "RegistrationConfirmation({})", request.0)
+            }
+            Self::RequestApproved { request, .. } => {
+                write!(f, "RequestApproved({}, pin: …)", request.0)
+            }
+            Self::RequestRejected {
+                request, reason, ..
+            } => write!(f, "RequestRejected({}, {reason:?})", request.0),
+        }
+    }
+}
+
+/// Sends mail.
+pub trait Mailer: Send + Sync {
+    /// Sends one message.
+    fn send(&self, envelope: &Envelope) -> Result<(), MailError>;
+}
+
+/// A mailer that keeps what it is given (for tests and for embedding without mail).
+#[derive(Debug, Default)]
+pub struct RecordingMailer {
+    sent: Mutex<Vec<Envelope>>,
+    refuse: Mutex<bool>,
+}
+
+impl RecordingMailer {
+    /// Every message sent so far, oldest first.
+    pub fn sent(&self) -> Vec<Envelope> {
+        self.sent.lock().map(|s| s.clone()).unwrap_or_default()
+    }
+
+    /// Makes the next sends fail as an unreachable server would (or succeed again).
+    pub fn set_unreachable(&self, unreachable: bool) {
+        if let Ok(mut r) = self.refuse.lock() {
+            *r = unreachable;
+        }
+    }
+}
+
+impl Mailer for RecordingMailer {
+    fn send(&self, envelope: &Envelope) -> Result<(), MailError> {
+        if self.refuse.lock().map(|r| *r).unwrap_or(false) {
+            return Err(MailError::Unreachable(
+                "recording mailer set unreachable".into(),
+            ));
+        }
+        self.sent
+            .lock()
+            .map(|mut s| s.push(envelope.clone()))
+            .map_err(|_| MailError::Unreachable("recording mailer poisoned".into()))
+    }
+}

@@ -1,0 +1,387 @@
+//! The registration authority: accounts, applications, approval with a mailed PIN,
+//! and retrieval with PIN + user password (manual chapter 2, SPEC §2.1–2.2).
+//!
+//! The RA holds only what it needs: a store ([`RaStore`]), a mailer and the issuing
+//! CA. Time and randomness come from the CA's [`crate::Environment`].
+
+mod account;
+mod request;
+
+use std::time::Duration;
+
+pub use account::{Account, AccountId, AccountSettings, Language};
+pub use request::{Holder, PinInput, Request, RequestId};
+
+use crate::{
+    audit::{Actor, AuditAction, AuditRecord, Outcome},
+    ca::{CertificateAuthority, IssueRequest},
+    certificate::Certificate,
+    csr::CertificateRequest,
+    error::{Error, RaError},
+    lifecycle::{RequestKind, RequestState, VerificationMode},
+    mail::{Envelope, Mail, Mailer},
+    name::SubjectAltNames,
+    profile::{Profile, ProfileKind},
+    secret::{OneTimeCode, PasswordHash},
+    store::{CertificateRecord, CertificateStatus, NewRequest, RaStore},
+};
+
+/// Limits the RA enforces.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RaPolicy {
+    /// How long a mailed PIN works.
+    pub pin_lifetime: Duration,
+    /// Wrong PIN or password attempts before a request locks.
+    pub max_attempts: u8,
+    /// Symbols in the secret part of a PIN (12 ≈ 59 bits).
+    pub pin_symbols: usize,
+    /// Most accounts a keyword search returns.
+    pub search_limit: usize,
+}
+
+impl Default for RaPolicy {
+    fn default() -> Self {
+        Self {
+            pin_lifetime: Duration::from_secs(7 * 86_400),
+            max_attempts: 5,
+            pin_symbols: 12,
+            search_limit: 20,
+        }
+    }
+}
+
+/// The registration authority over one issuing CA.
+pub struct RegistrationAuthority<'a> {
+    store: &'a dyn RaStore,
+    mailer: &'a dyn Mailer,
+    ca: &'a CertificateAuthority,
+    policy: RaPolicy,
+}
+
+impl<'a> RegistrationAuthority<'a> {
+    /// An RA over `store`, mailing through `mailer`, issuing from `ca`.
+    pub fn new(
+        store: &'a dyn RaStore,
+        mailer: &'a dyn Mailer,
+        ca: &'a CertificateAuthority,
+        policy: RaPolicy,
+    ) -> Self {
+        Self {
+            store,
+            mailer,
+            ca,
+            policy,
+        }
+    }
+
+    /// Creates an account (RA administrator).
+    pub fn create_account(&self, admin: &str, settings: AccountSettings) -> Result<Account, Error> {
+        settings.validate()?;
+        let account = self.store.create_account(settings)?;
+        let target = format!(
+            "account {} ({} / {})",
+            account.id.0, account.settings.organization, account.settings.unit
+        );
+        self.audit(
+            Actor::Admin(admin.into()),
+            AuditAction::AccountCreated,
+            target,
+            Outcome::Success,
+            "",
+        )?;
+        Ok(account)
+    }
+
+    /// Accounts whose O or OU contains `keyword`, for the live login search.
+    pub fn search_accounts(&self, keyword: &str) -> Result<Vec<Account>, Error> {
+        Ok(self
+            .store
+            .search_accounts(keyword, self.policy.search_limit)?)
+    }
+
+    /// Applies for a user certificate (申请用户证书). Mails a registration
+    /// confirmation; in automatic mode the request is approved at once.
+    pub fn apply(
+        &self,
+        account: AccountId,
+        holder: Holder,
+        password: &str,
+    ) -> Result<Request, Error> {
+        let account = self
+            .store
+            .account(account)?
+            .ok_or(RaError::UnknownAccount)?;
+        let holder = holder.validated()?;
+        let password = PasswordHash::create(password, self.ca.environment().random())?;
+        let request = self.store.submit_request(NewRequest {
+            account: account.id,
+            kind: RequestKind::Application,
+            holder,
+            password,
+            submitted_at: self.ca.environment().clock().now(),
+        })?;
+        let actor = Actor::User(request.holder.email.clone());
+        self.audit(
+            actor,
+            AuditAction::RequestSubmitted,
+            request_target(&request),
+            Outcome::Success,
+            "",
+        )?;
+        let confirmation = Mail::RegistrationConfirmation {
+            request: request.id,
+            holder: request.holder.name.clone(),
+            service_url: account.settings.service_url.clone(),
+        };
+        // The application stands even if the confirmation cannot be mailed now.
+        if let Err(e) = self.send(&account, &request, confirmation) {
+            self.audit(
+                Actor::System,
+                AuditAction::RequestSubmitted,
+                request_target(&request),
+                Outcome::Failure,
+                &e.to_string(),
+            )?;
+        }
+        if account.settings.verification == VerificationMode::Automatic {
+            return self.approve_request(Actor::System, request, &account);
+        }
+        Ok(request)
+    }
+
+    /// Approves a submitted request and mails its PIN (RA administrator). If the
+    /// mail fails the request stays approved and [`Self::resend_pin`] mails a new PIN.
+    pub fn approve(&self, admin: &str, id: RequestId) -> Result<Request, Error> {
+        let (request, account) = self.load(id)?;
+        self.approve_request(Actor::Admin(admin.into()), request, &account)
+    }
+
+    /// Replaces the PIN of an approved request with a new one and mails it.
+    pub fn resend_pin(&self, admin: &str, id: RequestId) -> Result<Request, Error> {
+        let (request, account) = self.load(id)?;
+        if request.state != RequestState::Approved {
+            return Err(RaError::WrongState(request.state.label()).into());
+        }
+        self.issue_pin(Actor::Admin(admin.into()), request, &account)
+    }
+
+    /// Rejects a submitted request with a reason, which is mailed to the holder.
+    pub fn reject(&self, admin: &str, id: RequestId, reason: &str) -> Result<Request, Error> {
+        let reason = reason.trim();
+        if reason.is_empty() {
+            return Err(RaError::InvalidField {
+                field: "reason",
+                problem: "is required".into(),
+            }
+            .into());
+        }
+        let (mut request, account) = self.load(id)?;
+        request.state = request.state.reject()?;
+        request.reject_reason = Some(reason.to_owned());
+        let request = self.store.update_request(&request)?;
+        self.audit(
+            Actor::Admin(admin.into()),
+            AuditAction::RequestRejected,
+            request_target(&request),
+            Outcome::Success,
+            reason,
+        )?;
+        let mail = Mail::RequestRejected {
+            request: request.id,
+            holder: request.holder.name.clone(),
+            reason: reason.to_owned(),
+        };
+        self.send(&account, &request, mail)?;
+        Ok(request)
+    }
+
+    /// Retrieves the certificate of an approved request with the mailed PIN and the
+    /// user password (获取用户证书), for the key in `csr`. Wrong attempts count;
+    /// the request locks after [`RaPolicy::max_attempts`].
+    pub fn retrieve(
+        &self,
+        pin: &str,
+        password: &str,
+        csr: &CertificateRequest,
+    ) -> Result<Certificate, Error> {
+        let pin = PinInput::parse(pin)?;
+        let (mut request, account) = self.load(pin.request).map_err(|e| match e {
+            Error::Ra(RaError::UnknownRequest) => RaError::InvalidField {
+                field: "PIN",
+                problem: "is not a PIN from the approval mail".into(),
+            }
+            .into(),
+            other => other,
+        })?;
+        match request.state {
+            RequestState::Approved => {}
+            RequestState::Locked => return Err(RaError::Locked.into()),
+            RequestState::Expired => return Err(RaError::PinExpired.into()),
+            other => return Err(RaError::WrongState(other.label()).into()),
+        }
+        let now = self.ca.environment().clock().now();
+        if request.pin_expires.is_some_and(|end| now >= end) {
+            request.state = request.state.expire()?;
+            request.pin = None;
+            self.store.update_request(&request)?;
+            return Err(RaError::PinExpired.into());
+        }
+        let pin_ok = request.pin.is_some_and(|hash| hash.matches(pin.secret));
+        // The password is checked even when the PIN is wrong, so timing tells nothing.
+        let password_ok = request.password.verify(password);
+        if !(pin_ok && password_ok) {
+            return Err(self.count_failure(request)?.into());
+        }
+        let profile = Profile::new(ProfileKind::UserSigning, account.settings.validity_days)?;
+        let certificate = self.ca.issue(
+            IssueRequest {
+                subject: request.holder.subject(&account.settings),
+                public_key: csr.public_key().clone(),
+                alt_names: SubjectAltNames::default(),
+                not_after: None,
+            },
+            &profile,
+        )?;
+        let record = CertificateRecord {
+            serial: certificate.serial_hex(),
+            account: Some(account.id),
+            request: Some(request.id),
+            holder_name: request.holder.name.clone(),
+            email: request.holder.email.clone(),
+            not_before: certificate.not_before(),
+            not_after: certificate.not_after(),
+            status: CertificateStatus::Valid,
+            revocation: None,
+            der: certificate.der().to_vec(),
+        };
+        request.state = request.state.issue()?;
+        request.pin = None;
+        request.pin_expires = None;
+        request.issued_serial = Some(record.serial.clone());
+        let request = self.store.complete_issuance(&request, record)?;
+        let actor = Actor::User(request.holder.email.clone());
+        self.audit(
+            actor,
+            AuditAction::CertificateIssued,
+            certificate.serial_hex(),
+            Outcome::Success,
+            &request_target(&request),
+        )?;
+        Ok(certificate)
+    }
+
+    fn approve_request(
+        &self,
+        actor: Actor,
+        mut request: Request,
+        account: &Account,
+    ) -> Result<Request, Error> {
+        request.state = request.state.approve()?;
+        self.issue_pin(actor, request, account)
+    }
+
+    /// Draws a PIN, stores its hash with the request, audits, and mails it.
+    fn issue_pin(
+        &self,
+        actor: Actor,
+        mut request: Request,
+        account: &Account,
+    ) -> Result<Request, Error> {
+        let env = self.ca.environment();
+        let code = OneTimeCode::generate(self.policy.pin_symbols, env.random())?;
+        request.pin = Some(code.hash);
+        request.pin_expires = Some(env.clock().now() + self.policy.pin_lifetime);
+        request.failed_attempts = 0;
+        let request = self.store.update_request(&request)?;
+        self.audit(
+            actor,
+            AuditAction::RequestApproved,
+            request_target(&request),
+            Outcome::Success,
+            "",
+        )?;
+        let mail = Mail::RequestApproved {
+            request: request.id,
+            holder: request.holder.name.clone(),
+            pin: zeroize::Zeroizing::new(PinInput::format(request.id, &code.clear)),
+            retrieve_url: format!(
+                "{}/retrieve",
+                account.settings.service_url.trim_end_matches('/')
+            ),
+        };
+        self.send(account, &request, mail)?;
+        Ok(request)
+    }
+
+    /// Counts a wrong attempt, locking the request at the limit; returns the error to show.
+    fn count_failure(&self, mut request: Request) -> Result<RaError, Error> {
+        request.failed_attempts = request.failed_attempts.saturating_add(1);
+        let locked = request.failed_attempts >= self.policy.max_attempts;
+        if locked {
+            request.state = request.state.lock()?;
+            request.pin = None;
+        }
+        let request = self.store.update_request(&request)?;
+        let actor = Actor::User(request.holder.email.clone());
+        let action = if locked {
+            AuditAction::RequestLocked
+        } else {
+            AuditAction::RetrievalFailed
+        };
+        self.audit(
+            actor,
+            action,
+            request_target(&request),
+            Outcome::Failure,
+            "wrong PIN or password",
+        )?;
+        Ok(if locked {
+            RaError::Locked
+        } else {
+            RaError::WrongPinOrPassword {
+                attempts_left: self.policy.max_attempts - request.failed_attempts,
+            }
+        })
+    }
+
+    fn load(&self, id: RequestId) -> Result<(Request, Account), Error> {
+        let request = self.store.request(id)?.ok_or(RaError::UnknownRequest)?;
+        let account = self
+            .store
+            .account(request.account)?
+            .ok_or(RaError::UnknownAccount)?;
+        Ok((request, account))
+    }
+
+    fn send(&self, account: &Account, request: &Request, mail: Mail) -> Result<(), Error> {
+        let envelope = Envelope {
+            to: request.holder.email.clone(),
+            language: account.settings.language,
+            mail,
+        };
+        Ok(self.mailer.send(&envelope)?)
+    }
+
+    fn audit(
+        &self,
+        actor: Actor,
+        action: AuditAction,
+        target: String,
+        outcome: Outcome,
+        detail: &str,
+    ) -> Result<(), Error> {
+        self.store.append_audit(AuditRecord {
+            at: self.ca.environment().clock().now(),
+            actor,
+            action,
+            target,
+            outcome,
+            detail: detail.to_owned(),
+        })?;
+        Ok(())
+    }
+}
+
+fn request_target(request: &Request) -> String {
+    format!("request {}", request.id.0)
+}

@@ -1,0 +1,154 @@
+//! Certificate requests as the RA keeps them, and the PIN format.
+
+use std::time::SystemTime;
+
+use crate::{
+    error::RaError,
+    lifecycle::{RequestKind, RequestState},
+    name::{DistinguishedName, validate_email},
+    secret::{CodeHash, PasswordHash},
+};
+
+use super::account::{AccountId, AccountSettings};
+
+/// A request's number, assigned by the store; users see it in mails and in PINs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct RequestId(pub u64);
+
+/// The certificate holder's details from the application form.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Holder {
+    /// Name (CN), required.
+    pub name: String,
+    /// E-mail, required; mails go there.
+    pub email: String,
+    /// Telephone, optional (kept for the RA, not put in the certificate).
+    pub phone: Option<String>,
+    /// Province or state (ST), optional.
+    pub state: Option<String>,
+    /// City (L), optional.
+    pub locality: Option<String>,
+}
+
+impl Holder {
+    /// Checks the required fields and normalises the e-mail.
+    pub fn validated(mut self) -> Result<Self, RaError> {
+        let invalid = |field, problem: &str| RaError::InvalidField {
+            field,
+            problem: problem.to_owned(),
+        };
+        self.name = self.name.trim().to_owned();
+        if self.name.is_empty() {
+            return Err(invalid("name", "is required"));
+        }
+        self.email = validate_email(&self.email).map_err(|e| RaError::InvalidField {
+            field: "e-mail",
+            problem: e.to_string(),
+        })?;
+        self.phone = self
+            .phone
+            .map(|p| p.trim().to_owned())
+            .filter(|p| !p.is_empty());
+        if self.phone.as_ref().is_some_and(|p| p.chars().count() > 32) {
+            return Err(invalid("telephone", "is too long"));
+        }
+        self.state = self
+            .state
+            .map(|s| s.trim().to_owned())
+            .filter(|s| !s.is_empty());
+        self.locality = self
+            .locality
+            .map(|s| s.trim().to_owned())
+            .filter(|s| !s.is_empty());
+        DistinguishedName {
+            state: self.state.clone(),
+            locality: self.locality.clone(),
+            common_name: Some(self.name.clone()),
+            ..DistinguishedName::default()
+        }
+        .to_name()
+        .map_err(|e| RaError::InvalidField {
+            field: "name",
+            problem: e.to_string(),
+        })?;
+        Ok(self)
+    }
+
+    /// The certificate subject: C=CN, ST, L, O and OU from the account, CN, e-mail.
+    pub fn subject(&self, account: &AccountSettings) -> DistinguishedName {
+        DistinguishedName {
+            country: Some("CN".to_owned()),
+            state: self.state.clone(),
+            locality: self.locality.clone(),
+            organization: Some(account.organization.clone()),
+            organizational_units: vec![account.unit.clone()],
+            common_name: Some(self.name.clone()),
+            email: Some(self.email.clone()),
+        }
+    }
+}
+
+/// A request as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Request {
+    /// Number.
+    pub id: RequestId,
+    /// The account it belongs to.
+    pub account: AccountId,
+    /// What it asks for.
+    pub kind: RequestKind,
+    /// Where it stands.
+    pub state: RequestState,
+    /// The holder's details.
+    pub holder: Holder,
+    /// The user password's hash.
+    pub password: PasswordHash,
+    /// The PIN's hash, once approved.
+    pub pin: Option<CodeHash>,
+    /// When the PIN stops working.
+    pub pin_expires: Option<SystemTime>,
+    /// Wrong PIN or password attempts so far.
+    pub failed_attempts: u8,
+    /// When it was submitted.
+    pub submitted_at: SystemTime,
+    /// The reason given when it was rejected.
+    pub reject_reason: Option<String>,
+    /// Serial of the certificate issued for it.
+    pub issued_serial: Option<String>,
+    /// Bumped by every update; the store refuses an update made from an older copy.
+    pub version: u64,
+}
+
+/// A PIN as mailed: the request number, then the secret in groups of four
+/// (`123-7KQ4-M9XD-2PRT`), so a wrong secret still counts against its request.
+#[derive(Debug)]
+pub struct PinInput<'a> {
+    /// The request the PIN names.
+    pub request: RequestId,
+    /// The secret part, as typed.
+    pub secret: &'a str,
+}
+
+impl<'a> PinInput<'a> {
+    /// Splits a typed PIN; anything that is not `number-secret` is refused.
+    pub fn parse(pin: &'a str) -> Result<Self, RaError> {
+        let wrong = RaError::InvalidField {
+            field: "PIN",
+            problem: "is not a PIN from the approval mail".to_owned(),
+        };
+        let (number, secret) = pin.trim().split_once('-').ok_or_else(|| wrong.clone())?;
+        let request = number.trim().parse::<u64>().map_err(|_| wrong.clone())?;
+        if secret.trim().is_empty() {
+            return Err(wrong);
+        }
+        Ok(Self {
+            request: RequestId(request),
+            secret,
+        })
+    }
+
+    /// The PIN text for a request and a secret.
+    pub fn format(request: RequestId, secret: &str) -> String {
+        format!("{}-{secret}", request.0)
+    }
+}

@@ -1,0 +1,479 @@
+//! The user certificate service's apply → approve → PIN mail → retrieve flow, on the
+//! in-memory store with a recording mailer; issued certificates checked by OpenSSL.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test helpers fail loudly
+
+mod common;
+
+use std::{
+    fs,
+    sync::{Arc, Mutex},
+    time::{Duration, SystemTime},
+};
+
+use common::{cas, openssl_csr, openssl_verify_chain};
+use topca_core::{
+    CertificateAuthority, CertificateRequest, Clock, DistinguishedName, Environment, Error,
+    KeyAlgorithm, OsRandom, Profile, ProfileKind, RaError, SigningKey,
+    audit::{AuditAction, verify_chain},
+    lifecycle::{CertificateType, RequestState, VerificationMode},
+    mail::{Mail, RecordingMailer},
+    memory::MemoryStore,
+    ra::{AccountSettings, Holder, Language, RaPolicy, RegistrationAuthority},
+    store::{AuditStore, CertificateStore, RequestStore},
+};
+
+const PASSWORD: &str = "张三的口令-2026";
+
+fn settings(verification: VerificationMode) -> AccountSettings {
+    AccountSettings {
+        organization: "天诚安信".into(),
+        unit: "技术部".into(),
+        certificate_type: CertificateType::Single,
+        verification,
+        algorithm: KeyAlgorithm::Sm2,
+        validity_days: 365,
+        service_url: "http://127.0.0.1:8080/TopCA/userEnroll".into(),
+        language: Language::Chinese,
+    }
+}
+
+fn holder() -> Holder {
+    Holder {
+        name: "张三".into(),
+        email: "ZhangSan@Example.com".into(),
+        phone: Some("010-12345678".into()),
+        state: Some("北京".into()),
+        locality: None,
+    }
+}
+
+/// The PIN from the newest approval mail.
+fn mailed_pin(mailer: &RecordingMailer) -> String {
+    mailer
+        .sent()
+        .iter()
+        .rev()
+        .find_map(|e| match &e.mail {
+            Mail::RequestApproved { pin, .. } => Some(pin.to_string()),
+            _ => None,
+        })
+        .expect("an approval mail with a PIN")
+}
+
+fn csr(dir: &std::path::Path, alg: KeyAlgorithm) -> CertificateRequest {
+    let path = openssl_csr(dir, alg, "user", "/CN=ignored by the RA", None);
+    CertificateRequest::parse(&fs::read(path).unwrap()).unwrap()
+}
+
+#[test]
+fn apply_approve_and_retrieve_walk_end_to_end() {
+    for (alg, root, sub) in cas().iter().filter(|(a, ..)| {
+        matches!(
+            a,
+            KeyAlgorithm::Sm2 | KeyAlgorithm::Rsa2048 | KeyAlgorithm::EcdsaP256
+        )
+    }) {
+        let store = MemoryStore::new();
+        let mailer = RecordingMailer::default();
+        let ra = RegistrationAuthority::new(&store, &mailer, sub, RaPolicy::default());
+        let account = ra
+            .create_account("ra-admin", settings(VerificationMode::Manual))
+            .unwrap();
+
+        let request = ra.apply(account.id, holder(), PASSWORD).unwrap();
+        assert_eq!(request.state, RequestState::Submitted);
+        assert_eq!(request.holder.email, "ZhangSan@example.com");
+        assert!(!request.password.as_phc().contains(PASSWORD));
+        let sent = mailer.sent();
+        assert_eq!(sent.len(), 1);
+        assert_eq!(sent[0].to, "ZhangSan@example.com");
+        assert!(
+            matches!(sent[0].mail, Mail::RegistrationConfirmation { request: r, .. } if r == request.id)
+        );
+
+        // Not approved yet: retrieval is refused and says why.
+        let dir = tempfile::tempdir().unwrap();
+        let user_csr = csr(dir.path(), *alg);
+        let early = ra
+            .retrieve(
+                &format!("{}-AAAA-BBBB-CCCC", request.id.0),
+                PASSWORD,
+                &user_csr,
+            )
+            .unwrap_err();
+        assert!(
+            matches!(
+                early,
+                Error::Ra(RaError::WrongState("waiting for approval"))
+            ),
+            "{early:?}"
+        );
+
+        ra.approve("ra-admin", request.id).unwrap();
+        let pin = mailed_pin(&mailer);
+        assert!(pin.starts_with(&format!("{}-", request.id.0)));
+        assert!(
+            !format!("{:?}", mailer.sent()).contains(&pin),
+            "a PIN must never appear in debug output"
+        );
+
+        let certificate = ra.retrieve(&pin, PASSWORD, &user_csr).unwrap();
+        let subject = certificate.subject();
+        assert_eq!(subject.organization.as_deref(), Some("天诚安信"));
+        assert_eq!(subject.organizational_units, ["技术部"]);
+        assert_eq!(subject.common_name.as_deref(), Some("张三"));
+        assert_eq!(subject.state.as_deref(), Some("北京"));
+        assert_eq!(&certificate.public_key().unwrap(), user_csr.public_key());
+        openssl_verify_chain(
+            dir.path(),
+            &[&certificate, sub.certificate(), root.certificate()],
+            Some("smimesign"),
+        );
+
+        // Stored, findable by e-mail, and the request is closed: the PIN was single use.
+        let stored = store.certificates_by_email("zhangsan@example.com").unwrap();
+        assert_eq!(stored.len(), 1);
+        assert_eq!(stored[0].serial, certificate.serial_hex());
+        assert_eq!(stored[0].der, certificate.der());
+        let request = store.request(request.id).unwrap().unwrap();
+        assert_eq!(request.state, RequestState::Issued);
+        assert_eq!(
+            request.issued_serial.as_deref(),
+            Some(certificate.serial_hex().as_str())
+        );
+        let again = ra.retrieve(&pin, PASSWORD, &user_csr).unwrap_err();
+        assert!(
+            matches!(again, Error::Ra(RaError::WrongState("already issued"))),
+            "{again:?}"
+        );
+
+        // Every step is in a verifiable audit chain.
+        let entries = store.audit_entries().unwrap();
+        verify_chain(&entries, entries.last().map(|e| e.hash)).unwrap();
+        let actions: Vec<AuditAction> = entries.iter().map(|e| e.record.action).collect();
+        assert_eq!(
+            actions,
+            [
+                AuditAction::AccountCreated,
+                AuditAction::RequestSubmitted,
+                AuditAction::RequestApproved,
+                AuditAction::CertificateIssued
+            ]
+        );
+    }
+}
+
+#[test]
+fn automatic_accounts_mail_the_pin_at_once() {
+    let (_, _, sub) = &cas()[3];
+    let store = MemoryStore::new();
+    let mailer = RecordingMailer::default();
+    let ra = RegistrationAuthority::new(&store, &mailer, sub, RaPolicy::default());
+    let account = ra
+        .create_account("ra-admin", settings(VerificationMode::Automatic))
+        .unwrap();
+    let request = ra.apply(account.id, holder(), PASSWORD).unwrap();
+    assert_eq!(request.state, RequestState::Approved);
+    let dir = tempfile::tempdir().unwrap();
+    let cert = ra
+        .retrieve(
+            &mailed_pin(&mailer),
+            PASSWORD,
+            &csr(dir.path(), KeyAlgorithm::EcdsaP256),
+        )
+        .unwrap();
+    assert_eq!(cert.subject().common_name.as_deref(), Some("张三"));
+}
+
+#[test]
+fn five_wrong_attempts_lock_the_request() {
+    let (_, _, sub) = &cas()[3];
+    let store = MemoryStore::new();
+    let mailer = RecordingMailer::default();
+    let ra = RegistrationAuthority::new(&store, &mailer, sub, RaPolicy::default());
+    let account = ra
+        .create_account("ra-admin", settings(VerificationMode::Automatic))
+        .unwrap();
+    let request = ra.apply(account.id, holder(), PASSWORD).unwrap();
+    let pin = mailed_pin(&mailer);
+    let dir = tempfile::tempdir().unwrap();
+    let user_csr = csr(dir.path(), KeyAlgorithm::EcdsaP256);
+
+    // A wrong password with the right PIN, and a wrong PIN with the right password, both count.
+    let wrong_pin = format!("{}-2222-3333-4444", request.id.0);
+    let attempts: [(&str, &str); 4] = [
+        (&pin, "wrong password"),
+        (&wrong_pin, PASSWORD),
+        (&pin, ""),
+        (&wrong_pin, "x"),
+    ];
+    for (i, (p, pw)) in attempts.iter().enumerate() {
+        let err = ra.retrieve(p, pw, &user_csr).unwrap_err();
+        let left = 4 - i as u8;
+        assert!(
+            matches!(err, Error::Ra(RaError::WrongPinOrPassword { attempts_left }) if attempts_left == left),
+            "{err:?}"
+        );
+    }
+    let err = ra.retrieve(&pin, "still wrong", &user_csr).unwrap_err();
+    assert!(matches!(err, Error::Ra(RaError::Locked)), "{err:?}");
+    // Locked for good: even the right PIN and password no longer work.
+    let err = ra.retrieve(&pin, PASSWORD, &user_csr).unwrap_err();
+    assert!(matches!(err, Error::Ra(RaError::Locked)), "{err:?}");
+    assert_eq!(
+        store.request(request.id).unwrap().unwrap().state,
+        RequestState::Locked
+    );
+    assert!(
+        store
+            .certificates_by_email("zhangsan@example.com")
+            .unwrap()
+            .is_empty()
+    );
+    let actions: Vec<AuditAction> = store
+        .audit_entries()
+        .unwrap()
+        .iter()
+        .map(|e| e.record.action)
+        .collect();
+    assert_eq!(
+        actions
+            .iter()
+            .filter(|a| **a == AuditAction::RetrievalFailed)
+            .count(),
+        4
+    );
+    assert_eq!(actions.last(), Some(&AuditAction::RequestLocked));
+}
+
+#[test]
+fn rejection_mails_the_reason_and_blocks_retrieval() {
+    let (_, _, sub) = &cas()[3];
+    let store = MemoryStore::new();
+    let mailer = RecordingMailer::default();
+    let ra = RegistrationAuthority::new(&store, &mailer, sub, RaPolicy::default());
+    let account = ra
+        .create_account("ra-admin", settings(VerificationMode::Manual))
+        .unwrap();
+    let request = ra.apply(account.id, holder(), PASSWORD).unwrap();
+    let empty = ra.reject("ra-admin", request.id, "  ").unwrap_err();
+    assert!(matches!(
+        empty,
+        Error::Ra(RaError::InvalidField {
+            field: "reason",
+            ..
+        })
+    ));
+    ra.reject("ra-admin", request.id, "资料不全").unwrap();
+    assert!(
+        matches!(&mailer.sent().last().unwrap().mail, Mail::RequestRejected { reason, .. } if reason == "资料不全")
+    );
+    let err = ra.approve("ra-admin", request.id).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "a request that is rejected cannot be approved"
+    );
+}
+
+/// A clock tests can move forward.
+struct MovableClock(Mutex<SystemTime>);
+
+impl Clock for MovableClock {
+    fn now(&self) -> SystemTime {
+        *self.0.lock().unwrap()
+    }
+}
+
+#[test]
+fn an_expired_pin_no_longer_works() {
+    let clock = Arc::new(MovableClock(Mutex::new(SystemTime::now())));
+    let env = Environment::new(clock.clone(), Arc::new(OsRandom));
+    let ca = CertificateAuthority::create_root(
+        SigningKey::generate(KeyAlgorithm::EcdsaP256, &OsRandom).unwrap(),
+        &DistinguishedName::with_common_name("Clocked CA"),
+        &Profile::new(ProfileKind::RootCa, 3650).unwrap(),
+        env,
+    )
+    .unwrap();
+    let store = MemoryStore::new();
+    let mailer = RecordingMailer::default();
+    let ra = RegistrationAuthority::new(&store, &mailer, &ca, RaPolicy::default());
+    let account = ra
+        .create_account("ra-admin", settings(VerificationMode::Automatic))
+        .unwrap();
+    let request = ra.apply(account.id, holder(), PASSWORD).unwrap();
+    *clock.0.lock().unwrap() += Duration::from_secs(8 * 86_400);
+    let dir = tempfile::tempdir().unwrap();
+    let err = ra
+        .retrieve(
+            &mailed_pin(&mailer),
+            PASSWORD,
+            &csr(dir.path(), KeyAlgorithm::EcdsaP256),
+        )
+        .unwrap_err();
+    assert!(matches!(err, Error::Ra(RaError::PinExpired)), "{err:?}");
+    assert_eq!(
+        store.request(request.id).unwrap().unwrap().state,
+        RequestState::Expired
+    );
+}
+
+#[test]
+fn a_failed_pin_mail_keeps_the_request_and_a_new_pin_can_be_sent() {
+    let (_, _, sub) = &cas()[6];
+    let store = MemoryStore::new();
+    let mailer = RecordingMailer::default();
+    let ra = RegistrationAuthority::new(&store, &mailer, sub, RaPolicy::default());
+    let account = ra
+        .create_account("ra-admin", settings(VerificationMode::Manual))
+        .unwrap();
+    let request = ra.apply(account.id, holder(), PASSWORD).unwrap();
+    mailer.set_unreachable(true);
+    let err = ra.approve("ra-admin", request.id).unwrap_err();
+    assert!(matches!(err, Error::Mail(_)), "{err:?}");
+    assert_eq!(
+        store.request(request.id).unwrap().unwrap().state,
+        RequestState::Approved
+    );
+    mailer.set_unreachable(false);
+    ra.resend_pin("ra-admin", request.id).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let cert = ra
+        .retrieve(
+            &mailed_pin(&mailer),
+            PASSWORD,
+            &csr(dir.path(), KeyAlgorithm::Sm2),
+        )
+        .unwrap();
+    assert_eq!(cert.public_key().unwrap().kind(), topca_core::KeyKind::Sm2);
+}
+
+#[test]
+fn concurrent_retrievals_issue_exactly_one_certificate() {
+    let (_, _, sub) = &cas()[3];
+    let store = MemoryStore::new();
+    let mailer = RecordingMailer::default();
+    let ra = RegistrationAuthority::new(&store, &mailer, sub, RaPolicy::default());
+    let account = ra
+        .create_account("ra-admin", settings(VerificationMode::Automatic))
+        .unwrap();
+    ra.apply(account.id, holder(), PASSWORD).unwrap();
+    let pin = mailed_pin(&mailer);
+    let dir = tempfile::tempdir().unwrap();
+    let user_csr = csr(dir.path(), KeyAlgorithm::EcdsaP256);
+    let results: Vec<Result<_, Error>> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..4)
+            .map(|_| s.spawn(|| ra.retrieve(&pin, PASSWORD, &user_csr)))
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    assert_eq!(
+        results.iter().filter(|r| r.is_ok()).count(),
+        1,
+        "{results:?}"
+    );
+    assert_eq!(
+        store
+            .certificates_by_email("zhangsan@example.com")
+            .unwrap()
+            .len(),
+        1
+    );
+}
+
+#[test]
+fn bad_input_is_refused_with_a_reason() {
+    let (_, _, sub) = &cas()[3];
+    let store = MemoryStore::new();
+    let mailer = RecordingMailer::default();
+    let ra = RegistrationAuthority::new(&store, &mailer, sub, RaPolicy::default());
+    let account = ra
+        .create_account("ra-admin", settings(VerificationMode::Manual))
+        .unwrap();
+    let bad_email = Holder {
+        email: "not-an-address".into(),
+        ..holder()
+    };
+    let err = ra.apply(account.id, bad_email, PASSWORD).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::Ra(RaError::InvalidField {
+                field: "e-mail",
+                ..
+            })
+        ),
+        "{err:?}"
+    );
+    let no_name = Holder {
+        name: " ".into(),
+        ..holder()
+    };
+    assert!(matches!(
+        ra.apply(account.id, no_name, PASSWORD).unwrap_err(),
+        Error::Ra(RaError::InvalidField { field: "name", .. })
+    ));
+    let err = ra.apply(account.id, holder(), "short").unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "the password must have at least 8 characters"
+    );
+    let err = ra
+        .apply(topca_core::ra::AccountId(999), holder(), PASSWORD)
+        .unwrap_err();
+    assert!(matches!(err, Error::Ra(RaError::UnknownAccount)));
+    let dir = tempfile::tempdir().unwrap();
+    let user_csr = csr(dir.path(), KeyAlgorithm::EcdsaP256);
+    for pin in ["", "garbage", "12345", "99999-AAAA"] {
+        let err = ra.retrieve(pin, PASSWORD, &user_csr).unwrap_err();
+        assert!(
+            matches!(err, Error::Ra(RaError::InvalidField { field: "PIN", .. })),
+            "{pin}: {err:?}"
+        );
+    }
+    let bad_account = AccountSettings {
+        service_url: "javascript:alert(1)".into(),
+        ..settings(VerificationMode::Manual)
+    };
+    assert!(matches!(
+        ra.create_account("ra-admin", bad_account).unwrap_err(),
+        Error::Ra(RaError::InvalidField {
+            field: "service URL",
+            ..
+        })
+    ));
+}
+
+#[test]
+fn the_login_search_finds_accounts_by_chinese_or_latin_keyword() {
+    let (_, _, sub) = &cas()[3];
+    let store = MemoryStore::new();
+    let mailer = RecordingMailer::default();
+    let ra = RegistrationAuthority::new(&store, &mailer, sub, RaPolicy::default());
+    let ours = ra
+        .create_account("ra-admin", settings(VerificationMode::Manual))
+        .unwrap();
+    let other = ra
+        .create_account(
+            "ra-admin",
+            AccountSettings {
+                organization: "Example Corp".into(),
+                unit: "Sales".into(),
+                ..settings(VerificationMode::Manual)
+            },
+        )
+        .unwrap();
+    let ids = |k: &str| {
+        ra.search_accounts(k)
+            .unwrap()
+            .iter()
+            .map(|a| a.id)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(ids("安信"), [ours.id]);
+    assert_eq!(ids("技术"), [ours.id]);
+    assert_eq!(ids("SALES"), [other.id]);
+    assert_eq!(ids("example"), [other.id]);
+    assert!(ids("  ").is_empty());
+    assert!(ids("不存在").is_empty());
+}
