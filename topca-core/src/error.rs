@@ -295,9 +295,18 @@ pub enum RaError {
     /// The request is not in a state that allows this (not approved yet, already issued…).
     #[error("this request is {0}")]
     WrongState(&'static str),
-    /// The certificate request's key does not suit the account.
-    #[error("the certificate request is not acceptable: {0}")]
-    Request(String),
+    /// No certificate matches.
+    #[error("the certificate was not found")]
+    UnknownCertificate,
+    /// The certificate is already revoked.
+    #[error("the certificate is already revoked")]
+    AlreadyRevoked,
+    /// The user password does not match the certificate's.
+    #[error("the user password is wrong")]
+    WrongPassword,
+    /// The reason cannot be chosen by a certificate holder.
+    #[error("this revocation reason cannot be chosen here")]
+    ReasonNotAllowed,
 }
 
 /// Why the store failed or refused a change.

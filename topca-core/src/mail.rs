@@ -45,6 +45,15 @@ pub enum Mail {
         /// The retrieval page.
         retrieve_url: String,
     },
+    /// A certificate was revoked.
+    CertificateRevoked {
+        /// The serial, upper-case hex.
+        serial: String,
+        /// The holder's name.
+        holder: String,
+        /// Why.
+        reason: crate::lifecycle::RevocationReason,
+    },
     /// The request was rejected.
     RequestRejected {
         /// The request number.
@@ -65,6 +74,9 @@ impl std::fmt::Debug for Mail {
             }
             Self::RequestApproved { request, .. } => {
                 write!(f, "RequestApproved({}, pin: …)", request.0)
+            }
+            Self::CertificateRevoked { serial, reason, .. } => {
+                write!(f, "CertificateRevoked({serial}, {reason:?})")
             }
             Self::RequestRejected {
                 request, reason, ..

@@ -4,15 +4,17 @@
 use std::{
     collections::BTreeMap,
     sync::{Mutex, MutexGuard},
+    time::SystemTime,
 };
 
 use crate::{
     audit::{AuditEntry, AuditRecord},
     error::StoreError,
-    lifecycle::RequestState,
+    lifecycle::{RequestState, RevocationReason},
     ra::{Account, AccountId, AccountSettings, Request, RequestId},
     store::{
-        AccountStore, AuditStore, CertificateRecord, CertificateStore, NewRequest, RequestStore,
+        AccountStore, AuditStore, CertificateRecord, CertificateStatus, CertificateStore,
+        NewRequest, RequestStore,
     },
 };
 
@@ -34,6 +36,21 @@ impl MemoryStore {
     /// An empty store.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    fn certificates_where(
+        &self,
+        keep: impl Fn(&CertificateRecord) -> bool,
+    ) -> Result<Vec<CertificateRecord>, StoreError> {
+        let mut found: Vec<CertificateRecord> = self
+            .lock()?
+            .certificates
+            .values()
+            .filter(|c| keep(c))
+            .cloned()
+            .collect();
+        found.sort_by_key(|c| std::cmp::Reverse(c.not_before));
+        Ok(found)
     }
 
     fn lock(&self) -> Result<MutexGuard<'_, Inner>, StoreError> {
@@ -165,15 +182,34 @@ impl CertificateStore for MemoryStore {
 
     fn certificates_by_email(&self, email: &str) -> Result<Vec<CertificateRecord>, StoreError> {
         let email = email.trim().to_lowercase();
-        let mut found: Vec<CertificateRecord> = self
-            .lock()?
+        self.certificates_where(|c| c.email.to_lowercase() == email)
+    }
+
+    fn certificates_by_holder_name(
+        &self,
+        name: &str,
+    ) -> Result<Vec<CertificateRecord>, StoreError> {
+        let name = name.trim();
+        self.certificates_where(|c| c.holder_name == name)
+    }
+
+    fn revoke_certificate(
+        &self,
+        serial: &str,
+        at: SystemTime,
+        reason: RevocationReason,
+    ) -> Result<CertificateRecord, StoreError> {
+        let mut inner = self.lock()?;
+        let record = inner
             .certificates
-            .values()
-            .filter(|c| c.email.to_lowercase() == email)
-            .cloned()
-            .collect();
-        found.sort_by_key(|c| std::cmp::Reverse(c.not_before));
-        Ok(found)
+            .get_mut(&serial.to_ascii_uppercase())
+            .ok_or(StoreError::NotFound)?;
+        if record.status != CertificateStatus::Valid {
+            return Err(StoreError::Conflict);
+        }
+        record.status = CertificateStatus::Revoked;
+        record.revocation = Some((at, reason));
+        Ok(record.clone())
     }
 }
 

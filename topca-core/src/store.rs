@@ -105,8 +105,19 @@ pub struct CertificateRecord {
 pub trait CertificateStore: Send + Sync {
     /// The certificate with `serial` (upper-case hex), if any.
     fn certificate(&self, serial: &str) -> Result<Option<CertificateRecord>, StoreError>;
-    /// Certificates of a holder e-mail, newest first.
+    /// Certificates of a holder e-mail (case-insensitive), newest first.
     fn certificates_by_email(&self, email: &str) -> Result<Vec<CertificateRecord>, StoreError>;
+    /// Certificates of a holder name (exact, after trimming), newest first.
+    fn certificates_by_holder_name(&self, name: &str)
+    -> Result<Vec<CertificateRecord>, StoreError>;
+    /// Marks a valid certificate revoked, atomically; [`StoreError::Conflict`] if it
+    /// is not valid any more (revoked meanwhile), [`StoreError::NotFound`] if unknown.
+    fn revoke_certificate(
+        &self,
+        serial: &str,
+        at: SystemTime,
+        reason: RevocationReason,
+    ) -> Result<CertificateRecord, StoreError>;
 }
 
 /// The audit log.

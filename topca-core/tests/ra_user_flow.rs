@@ -14,7 +14,7 @@ use common::{cas, openssl_csr, openssl_verify_chain};
 use topca_core::{
     CertificateAuthority, CertificateRequest, Clock, DistinguishedName, Environment, Error,
     KeyAlgorithm, OsRandom, Profile, ProfileKind, RaError, SigningKey,
-    audit::{AuditAction, verify_chain},
+    audit::{AuditAction, Outcome, verify_chain},
     lifecycle::{CertificateType, RequestState, VerificationMode},
     mail::{Mail, RecordingMailer},
     memory::MemoryStore,
@@ -476,4 +476,211 @@ fn the_login_search_finds_accounts_by_chinese_or_latin_keyword() {
     assert_eq!(ids("example"), [other.id]);
     assert!(ids("  ").is_empty());
     assert!(ids("不存在").is_empty());
+}
+
+#[test]
+fn query_filters_and_revocation_with_the_user_password() {
+    use topca_core::{
+        lifecycle::RevocationReason,
+        ra::{CertificateQuery, HolderQuery, StatusFilter},
+        store::CertificateStatus,
+    };
+    let clock = Arc::new(MovableClock(Mutex::new(SystemTime::now())));
+    let env = Environment::new(clock.clone(), Arc::new(OsRandom));
+    let ca = CertificateAuthority::create_root(
+        SigningKey::generate(KeyAlgorithm::Sm2, &OsRandom).unwrap(),
+        &DistinguishedName::with_common_name("Query CA"),
+        &Profile::new(ProfileKind::RootCa, 3650).unwrap(),
+        env,
+    )
+    .unwrap();
+    let store = MemoryStore::new();
+    let mailer = RecordingMailer::default();
+    let ra = RegistrationAuthority::new(&store, &mailer, &ca, RaPolicy::default());
+    let account = ra
+        .create_account("ra-admin", settings(VerificationMode::Automatic))
+        .unwrap();
+    let other = ra
+        .create_account(
+            "ra-admin",
+            AccountSettings {
+                unit: "销售部".into(),
+                ..settings(VerificationMode::Automatic)
+            },
+        )
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let mut serials = Vec::new();
+    for _ in 0..2 {
+        ra.apply(account.id, holder(), PASSWORD).unwrap();
+        serials.push(
+            ra.retrieve(
+                &mailed_pin(&mailer),
+                PASSWORD,
+                &csr(dir.path(), KeyAlgorithm::Sm2),
+            )
+            .unwrap()
+            .serial_hex(),
+        );
+    }
+    let query = |holder: HolderQuery, status: Option<StatusFilter>| CertificateQuery {
+        holder,
+        status,
+        not_after_from: None,
+        not_after_until: None,
+    };
+    let by_email = query(HolderQuery::Email("zhangsan@EXAMPLE.com".into()), None);
+    assert_eq!(ra.query(account.id, &by_email).unwrap().len(), 2);
+    assert_eq!(
+        ra.query(
+            account.id,
+            &query(HolderQuery::Name("张三".into()), Some(StatusFilter::Valid))
+        )
+        .unwrap()
+        .len(),
+        2
+    );
+    assert!(
+        ra.query(other.id, &by_email).unwrap().is_empty(),
+        "another account sees nothing"
+    );
+
+    // Revocation: the user password and a holder reason are required.
+    let err = ra
+        .revoke(
+            account.id,
+            &serials[0],
+            "wrong password",
+            RevocationReason::KeyCompromise,
+        )
+        .unwrap_err();
+    assert!(matches!(err, Error::Ra(RaError::WrongPassword)), "{err:?}");
+    let err = ra
+        .revoke(
+            account.id,
+            &serials[0],
+            PASSWORD,
+            RevocationReason::CaCompromise,
+        )
+        .unwrap_err();
+    assert!(
+        matches!(err, Error::Ra(RaError::ReasonNotAllowed)),
+        "{err:?}"
+    );
+    let err = ra
+        .revoke(
+            other.id,
+            &serials[0],
+            PASSWORD,
+            RevocationReason::KeyCompromise,
+        )
+        .unwrap_err();
+    assert!(
+        matches!(err, Error::Ra(RaError::UnknownCertificate)),
+        "{err:?}"
+    );
+    let revoked = ra
+        .revoke(
+            account.id,
+            &serials[0].to_lowercase(),
+            PASSWORD,
+            RevocationReason::KeyCompromise,
+        )
+        .unwrap();
+    assert_eq!(revoked.status, CertificateStatus::Revoked);
+    assert_eq!(
+        revoked.revocation.map(|(_, r)| r),
+        Some(RevocationReason::KeyCompromise)
+    );
+    let err = ra
+        .revoke(
+            account.id,
+            &serials[0],
+            PASSWORD,
+            RevocationReason::KeyCompromise,
+        )
+        .unwrap_err();
+    assert_eq!(err.to_string(), "the certificate is already revoked");
+    assert!(
+        matches!(&mailer.sent().last().unwrap().mail, Mail::CertificateRevoked { serial, .. } if *serial == serials[0])
+    );
+
+    let revoked_only = ra
+        .query(
+            account.id,
+            &query(
+                HolderQuery::Email("zhangsan@example.com".into()),
+                Some(StatusFilter::Revoked),
+            ),
+        )
+        .unwrap();
+    assert_eq!(
+        revoked_only
+            .iter()
+            .map(|c| c.serial.clone())
+            .collect::<Vec<_>>(),
+        [serials[0].clone()]
+    );
+    let valid_only = ra
+        .query(
+            account.id,
+            &query(
+                HolderQuery::Email("zhangsan@example.com".into()),
+                Some(StatusFilter::Valid),
+            ),
+        )
+        .unwrap();
+    assert_eq!(
+        valid_only
+            .iter()
+            .map(|c| c.serial.clone())
+            .collect::<Vec<_>>(),
+        [serials[1].clone()]
+    );
+
+    // A year and a bit later the other certificate has expired; the validity range filters too.
+    let end = valid_only[0].not_after;
+    assert!(
+        ra.query(
+            account.id,
+            &query(
+                HolderQuery::Email("zhangsan@example.com".into()),
+                Some(StatusFilter::Expired)
+            )
+        )
+        .unwrap()
+        .is_empty()
+    );
+    *clock.0.lock().unwrap() += Duration::from_secs(400 * 86_400);
+    let expired = ra
+        .query(
+            account.id,
+            &query(
+                HolderQuery::Email("zhangsan@example.com".into()),
+                Some(StatusFilter::Expired),
+            ),
+        )
+        .unwrap();
+    assert_eq!(expired.len(), 1);
+    let mut ranged = by_email.clone();
+    ranged.not_after_from = Some(end + Duration::from_secs(1));
+    assert!(ra.query(account.id, &ranged).unwrap().is_empty());
+    ranged.not_after_from = Some(end - Duration::from_secs(86_400));
+    ranged.not_after_until = Some(end + Duration::from_secs(86_400));
+    assert_eq!(ra.query(account.id, &ranged).unwrap().len(), 2);
+
+    let entries = store.audit_entries().unwrap();
+    verify_chain(&entries, None).unwrap();
+    let revocations: Vec<_> = entries
+        .iter()
+        .filter(|e| e.record.action == AuditAction::CertificateRevoked)
+        .map(|e| (e.record.outcome, e.record.target.clone()))
+        .collect();
+    assert_eq!(
+        revocations,
+        [
+            (Outcome::Failure, serials[0].clone()),
+            (Outcome::Success, serials[0].clone())
+        ]
+    );
 }

@@ -5,11 +5,13 @@
 //! CA. Time and randomness come from the CA's [`crate::Environment`].
 
 mod account;
+mod query;
 mod request;
 
 use std::time::Duration;
 
 pub use account::{Account, AccountId, AccountSettings, Language};
+pub use query::{CertificateQuery, HolderQuery, StatusFilter};
 pub use request::{Holder, PinInput, Request, RequestId};
 
 use crate::{
@@ -17,8 +19,8 @@ use crate::{
     ca::{CertificateAuthority, IssueRequest},
     certificate::Certificate,
     csr::CertificateRequest,
-    error::{Error, RaError},
-    lifecycle::{RequestKind, RequestState, VerificationMode},
+    error::{Error, RaError, StoreError},
+    lifecycle::{RequestKind, RequestState, RevocationReason, VerificationMode},
     mail::{Envelope, Mail, Mailer},
     name::SubjectAltNames,
     profile::{Profile, ProfileKind},
@@ -268,6 +270,90 @@ impl<'a> RegistrationAuthority<'a> {
             &request_target(&request),
         )?;
         Ok(certificate)
+    }
+
+    /// Finds an account's certificates by holder e-mail or name, filtered by status
+    /// and end of validity (查询用户证书), newest first.
+    pub fn query(
+        &self,
+        account: AccountId,
+        query: &CertificateQuery,
+    ) -> Result<Vec<CertificateRecord>, Error> {
+        let found = match &query.holder {
+            HolderQuery::Email(email) => self.store.certificates_by_email(email)?,
+            HolderQuery::Name(name) => self.store.certificates_by_holder_name(name)?,
+        };
+        let now = self.ca.environment().clock().now();
+        Ok(found
+            .into_iter()
+            .filter(|c| c.account == Some(account) && query.keeps(c, now))
+            .collect())
+    }
+
+    /// Revokes one of an account's certificates on its holder's word: the user
+    /// password set at application and an RFC 5280 reason (吊销用户证书). The
+    /// holder is mailed a notice; the revocation stands even if the mail fails.
+    pub fn revoke(
+        &self,
+        account: AccountId,
+        serial: &str,
+        password: &str,
+        reason: RevocationReason,
+    ) -> Result<CertificateRecord, Error> {
+        if !RevocationReason::FOR_HOLDERS.contains(&reason) {
+            return Err(RaError::ReasonNotAllowed.into());
+        }
+        let record = self
+            .store
+            .certificate(serial.trim())?
+            .filter(|c| c.account == Some(account))
+            .ok_or(RaError::UnknownCertificate)?;
+        if record.status == CertificateStatus::Revoked {
+            return Err(RaError::AlreadyRevoked.into());
+        }
+        let request_id = record.request.ok_or(RaError::UnknownCertificate)?;
+        let (request, account) = self.load(request_id)?;
+        let actor = Actor::User(request.holder.email.clone());
+        if !request.password.verify(password) {
+            self.audit(
+                actor,
+                AuditAction::CertificateRevoked,
+                record.serial,
+                Outcome::Failure,
+                "wrong user password",
+            )?;
+            return Err(RaError::WrongPassword.into());
+        }
+        let now = self.ca.environment().clock().now();
+        let revoked = self
+            .store
+            .revoke_certificate(&record.serial, now, reason)
+            .map_err(|e| match e {
+                StoreError::Conflict => Error::Ra(RaError::AlreadyRevoked),
+                other => other.into(),
+            })?;
+        self.audit(
+            actor,
+            AuditAction::CertificateRevoked,
+            revoked.serial.clone(),
+            Outcome::Success,
+            reason.label(),
+        )?;
+        let notice = Mail::CertificateRevoked {
+            serial: revoked.serial.clone(),
+            holder: revoked.holder_name.clone(),
+            reason,
+        };
+        if let Err(e) = self.send(&account, &request, notice) {
+            self.audit(
+                Actor::System,
+                AuditAction::CertificateRevoked,
+                revoked.serial.clone(),
+                Outcome::Failure,
+                &e.to_string(),
+            )?;
+        }
+        Ok(revoked)
     }
 
     fn approve_request(
