@@ -49,6 +49,7 @@ pub mod audit;
 pub mod ca;
 pub mod certificate;
 pub mod clock;
+pub mod conformance;
 pub mod csr;
 pub mod error;
 pub mod key;

@@ -225,3 +225,101 @@ impl AuditStore for MemoryStore {
         Ok(self.lock()?.audit.clone())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_memory_store_passes_the_conformance_suite() {
+        crate::conformance::run(&MemoryStore::new()).unwrap();
+    }
+
+    /// A store that forgets the compare-and-set: last writer wins.
+    struct LastWriterWins(MemoryStore);
+
+    impl AccountStore for LastWriterWins {
+        fn create_account(&self, settings: AccountSettings) -> Result<Account, StoreError> {
+            self.0.create_account(settings)
+        }
+        fn account(&self, id: AccountId) -> Result<Option<Account>, StoreError> {
+            self.0.account(id)
+        }
+        fn search_accounts(&self, keyword: &str, limit: usize) -> Result<Vec<Account>, StoreError> {
+            self.0.search_accounts(keyword, limit)
+        }
+    }
+
+    impl RequestStore for LastWriterWins {
+        fn submit_request(&self, request: NewRequest) -> Result<Request, StoreError> {
+            self.0.submit_request(request)
+        }
+        fn request(&self, id: RequestId) -> Result<Option<Request>, StoreError> {
+            self.0.request(id)
+        }
+        fn requests_in_state(
+            &self,
+            account: AccountId,
+            state: RequestState,
+        ) -> Result<Vec<Request>, StoreError> {
+            self.0.requests_in_state(account, state)
+        }
+        fn update_request(&self, request: &Request) -> Result<Request, StoreError> {
+            let mut forced = request.clone();
+            forced.version = self
+                .0
+                .request(request.id)?
+                .ok_or(StoreError::NotFound)?
+                .version;
+            self.0.update_request(&forced)
+        }
+        fn complete_issuance(
+            &self,
+            request: &Request,
+            certificate: CertificateRecord,
+        ) -> Result<Request, StoreError> {
+            self.0.complete_issuance(request, certificate)
+        }
+    }
+
+    impl CertificateStore for LastWriterWins {
+        fn certificate(&self, serial: &str) -> Result<Option<CertificateRecord>, StoreError> {
+            self.0.certificate(serial)
+        }
+        fn certificates_by_email(&self, email: &str) -> Result<Vec<CertificateRecord>, StoreError> {
+            self.0.certificates_by_email(email)
+        }
+        fn certificates_by_holder_name(
+            &self,
+            name: &str,
+        ) -> Result<Vec<CertificateRecord>, StoreError> {
+            self.0.certificates_by_holder_name(name)
+        }
+        fn revoke_certificate(
+            &self,
+            serial: &str,
+            at: SystemTime,
+            reason: RevocationReason,
+        ) -> Result<CertificateRecord, StoreError> {
+            self.0.revoke_certificate(serial, at, reason)
+        }
+    }
+
+    impl AuditStore for LastWriterWins {
+        fn append_audit(&self, record: AuditRecord) -> Result<AuditEntry, StoreError> {
+            self.0.append_audit(record)
+        }
+        fn audit_entries(&self) -> Result<Vec<AuditEntry>, StoreError> {
+            self.0.audit_entries()
+        }
+    }
+
+    #[test]
+    fn the_suite_catches_a_store_that_loses_updates() {
+        let failure = crate::conformance::run(&LastWriterWins(MemoryStore::new())).unwrap_err();
+        assert_eq!(
+            failure.check,
+            "request updates are compare-and-set on the version"
+        );
+    }
+}
