@@ -108,6 +108,7 @@ fn new_request(account: AccountId, email: &str) -> Result<NewRequest, Conformanc
         },
         password,
         submitted_at: SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_800_000_000),
+        csr: Some(vec![0x30, 0x00]),
     })
 }
 
@@ -158,6 +159,11 @@ fn requests_update_by_compare_and_set(store: &dyn RaStore, account: AccountId) -
         check,
         submitted.state == RequestState::Submitted && submitted.version == 1,
         || format!("{submitted:?}"),
+    )?;
+    ensure(
+        check,
+        submitted.csr.as_deref() == Some(&[0x30, 0x00][..]),
+        || "the CSR was not kept".into(),
     )?;
     let mut approved = submitted.clone();
     approved.state = RequestState::Approved;

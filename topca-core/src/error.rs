@@ -295,6 +295,12 @@ pub enum RaError {
     /// The request is not in a state that allows this (not approved yet, already issued…).
     #[error("this request is {0}")]
     WrongState(&'static str),
+    /// Server certificates are only issued after an administrator's approval.
+    #[error("server certificates need an account whose requests an administrator approves")]
+    ServerNeedsApproval,
+    /// The subscriber agreement was not accepted.
+    #[error("the subscriber agreement must be accepted")]
+    AgreementNotAccepted,
     /// No certificate matches.
     #[error("the certificate was not found")]
     UnknownCertificate,

@@ -45,6 +45,17 @@ pub enum Mail {
         /// The retrieval page.
         retrieve_url: String,
     },
+    /// A server certificate was approved and issued; it is attached as PEM.
+    ServerCertificateIssued {
+        /// The request number.
+        request: RequestId,
+        /// The server name.
+        server: String,
+        /// The serial, upper-case hex.
+        serial: String,
+        /// The certificate, PEM.
+        pem: String,
+    },
     /// A certificate was revoked.
     CertificateRevoked {
         /// The serial, upper-case hex.
@@ -74,6 +85,11 @@ impl std::fmt::Debug for Mail {
             }
             Self::RequestApproved { request, .. } => {
                 write!(f, "RequestApproved({}, pin: …)", request.0)
+            }
+            Self::ServerCertificateIssued {
+                request, serial, ..
+            } => {
+                write!(f, "ServerCertificateIssued({}, {serial})", request.0)
             }
             Self::CertificateRevoked { serial, reason, .. } => {
                 write!(f, "CertificateRevoked({serial}, {reason:?})")

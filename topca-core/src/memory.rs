@@ -118,6 +118,7 @@ impl RequestStore for MemoryStore {
             submitted_at: new.submitted_at,
             reject_reason: None,
             issued_serial: None,
+            csr: new.csr,
             version: 1,
         };
         inner.requests.insert(id, request.clone());

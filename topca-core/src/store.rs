@@ -41,6 +41,8 @@ pub struct NewRequest {
     pub password: PasswordHash,
     /// When it was submitted.
     pub submitted_at: SystemTime,
+    /// The PKCS#10 request (DER) of a server application.
+    pub csr: Option<Vec<u8>>,
 }
 
 /// Certificate requests.

@@ -684,3 +684,165 @@ fn query_filters_and_revocation_with_the_user_password() {
         ]
     );
 }
+
+#[test]
+fn server_certificates_are_issued_from_the_csr_on_approval_and_mailed() {
+    use topca_core::ra::{CertificateQuery, HolderQuery};
+    for (alg, root, sub) in cas().iter().filter(|(a, ..)| {
+        matches!(
+            a,
+            KeyAlgorithm::Sm2 | KeyAlgorithm::Rsa2048 | KeyAlgorithm::EcdsaP384
+        )
+    }) {
+        let store = MemoryStore::new();
+        let mailer = RecordingMailer::default();
+        let ra = RegistrationAuthority::new(&store, &mailer, sub, RaPolicy::default());
+        let account = ra
+            .create_account("ra-admin", settings(VerificationMode::Manual))
+            .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let path = openssl_csr(
+            dir.path(),
+            *alg,
+            "server",
+            "/C=CN/ST=北京/O=Someone Else/CN=www.example.com/emailAddress=wrong@example",
+            Some("DNS:www.example.com,DNS:api.example.com"),
+        );
+        let csr = CertificateRequest::parse(&fs::read(path).unwrap()).unwrap();
+        // The page shows what the CSR says; the e-mail is corrected on the form.
+        assert_eq!(csr.email(), Some("wrong@example"));
+        assert_eq!(
+            csr.alt_names().dns_names,
+            ["www.example.com", "api.example.com"]
+        );
+
+        let request = ra
+            .apply_server(account.id, &csr, "ops@example.com", PASSWORD, true)
+            .unwrap();
+        assert_eq!(request.state, RequestState::Submitted);
+        assert_eq!(request.holder.name, "www.example.com");
+        assert!(matches!(
+            mailer.sent()[0].mail,
+            Mail::RegistrationConfirmation { .. }
+        ));
+        assert_eq!(mailer.sent()[0].to, "ops@example.com");
+
+        let request = ra.approve("ra-admin", request.id).unwrap();
+        assert_eq!(request.state, RequestState::Issued);
+        let pem = match &mailer.sent().last().unwrap().mail {
+            Mail::ServerCertificateIssued { pem, .. } => pem.clone(),
+            other => panic!("expected the certificate mail, got {other:?}"),
+        };
+        let cert = topca_core::Certificate::from_pem(&pem).unwrap();
+        let subject = cert.subject();
+        assert_eq!(
+            subject.organization.as_deref(),
+            Some("天诚安信"),
+            "O comes from the account, not the CSR"
+        );
+        assert_eq!(subject.common_name.as_deref(), Some("www.example.com"));
+        assert_eq!(subject.email, None);
+        openssl_verify_chain(
+            dir.path(),
+            &[&cert, sub.certificate(), root.certificate()],
+            Some("sslserver"),
+        );
+        let text = common::openssl(
+            dir.path(),
+            &["x509", "-in", "chain0.pem", "-noout", "-text"],
+        );
+        assert!(
+            text.contains("DNS:www.example.com, DNS:api.example.com"),
+            "{text}"
+        );
+        assert!(text.contains("TLS Web Server Authentication"), "{text}");
+
+        let query = CertificateQuery {
+            holder: HolderQuery::Name("www.example.com".into()),
+            status: None,
+            not_after_from: None,
+            not_after_until: None,
+        };
+        assert_eq!(ra.query(account.id, &query).unwrap().len(), 1);
+        ra.revoke(
+            account.id,
+            &cert.serial_hex(),
+            PASSWORD,
+            topca_core::lifecycle::RevocationReason::Superseded,
+        )
+        .unwrap();
+    }
+}
+
+#[test]
+fn server_applications_need_approval_an_agreement_and_a_host_name() {
+    let (_, _, sub) = &cas()[3];
+    let store = MemoryStore::new();
+    let mailer = RecordingMailer::default();
+    let ra = RegistrationAuthority::new(&store, &mailer, sub, RaPolicy::default());
+    let manual = ra
+        .create_account("ra-admin", settings(VerificationMode::Manual))
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let good = CertificateRequest::parse(
+        &fs::read(openssl_csr(
+            dir.path(),
+            KeyAlgorithm::EcdsaP256,
+            "good",
+            "/CN=www.example.com",
+            None,
+        ))
+        .unwrap(),
+    )
+    .unwrap();
+
+    let err = ra
+        .apply_server(manual.id, &good, "ops@example.com", PASSWORD, false)
+        .unwrap_err();
+    assert!(
+        matches!(err, Error::Ra(RaError::AgreementNotAccepted)),
+        "{err:?}"
+    );
+    for mode in [VerificationMode::Automatic, VerificationMode::Passcode] {
+        let account = ra.create_account("ra-admin", settings(mode)).unwrap();
+        let err = ra
+            .apply_server(account.id, &good, "ops@example.com", PASSWORD, true)
+            .unwrap_err();
+        assert!(
+            matches!(err, Error::Ra(RaError::ServerNeedsApproval)),
+            "{mode:?}: {err:?}"
+        );
+    }
+    let err = ra
+        .apply_server(manual.id, &good, "not an address", PASSWORD, true)
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::Ra(RaError::InvalidField {
+                field: "e-mail",
+                ..
+            })
+        ),
+        "{err:?}"
+    );
+    let nameless = CertificateRequest::parse(
+        &fs::read(openssl_csr(
+            dir.path(),
+            KeyAlgorithm::EcdsaP256,
+            "nameless",
+            "/CN=My Web Server",
+            None,
+        ))
+        .unwrap(),
+    )
+    .unwrap();
+    let err = ra
+        .apply_server(manual.id, &nameless, "ops@example.com", PASSWORD, true)
+        .unwrap_err();
+    assert!(
+        matches!(err, Error::Policy(topca_core::PolicyError::NoServerName)),
+        "{err:?}"
+    );
+    assert!(mailer.sent().is_empty(), "nothing refused is mailed");
+}

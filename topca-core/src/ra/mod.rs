@@ -121,6 +121,7 @@ impl<'a> RegistrationAuthority<'a> {
             holder,
             password,
             submitted_at: self.ca.environment().clock().now(),
+            csr: None,
         })?;
         let actor = Actor::User(request.holder.email.clone());
         self.audit(
@@ -153,9 +154,81 @@ impl<'a> RegistrationAuthority<'a> {
 
     /// Approves a submitted request and mails its PIN (RA administrator). If the
     /// mail fails the request stays approved and [`Self::resend_pin`] mails a new PIN.
+    ///
+    /// A server application is issued at once from its CSR and the certificate is
+    /// mailed (the key never left the server, so no PIN is needed).
     pub fn approve(&self, admin: &str, id: RequestId) -> Result<Request, Error> {
         let (request, account) = self.load(id)?;
+        if request.kind == RequestKind::ServerApplication {
+            return self.issue_server_certificate(admin, request, &account);
+        }
         self.approve_request(Actor::Admin(admin.into()), request, &account)
+    }
+
+    /// Applies for a server certificate from a verified CSR (申请服务器证书):
+    /// only for accounts with administrator approval, only once the subscriber
+    /// agreement is accepted. `email` is the contact address, corrected on the
+    /// form if the CSR's was wrong; `password` protects revocation.
+    pub fn apply_server(
+        &self,
+        account: AccountId,
+        csr: &CertificateRequest,
+        email: &str,
+        password: &str,
+        agreement_accepted: bool,
+    ) -> Result<Request, Error> {
+        let account = self
+            .store
+            .account(account)?
+            .ok_or(RaError::UnknownAccount)?;
+        if account.settings.verification != VerificationMode::Manual {
+            return Err(RaError::ServerNeedsApproval.into());
+        }
+        if !agreement_accepted {
+            return Err(RaError::AgreementNotAccepted.into());
+        }
+        let subject = csr.subject();
+        let server_name = server_name(csr).ok_or(crate::error::PolicyError::NoServerName)?;
+        let holder = Holder {
+            name: server_name,
+            email: email.to_owned(),
+            phone: None,
+            state: subject.state.clone(),
+            locality: subject.locality.clone(),
+        }
+        .validated()?;
+        let password = PasswordHash::create(password, self.ca.environment().random())?;
+        let request = self.store.submit_request(NewRequest {
+            account: account.id,
+            kind: RequestKind::ServerApplication,
+            holder,
+            password,
+            submitted_at: self.ca.environment().clock().now(),
+            csr: Some(csr.der().to_vec()),
+        })?;
+        let actor = Actor::User(request.holder.email.clone());
+        self.audit(
+            actor,
+            AuditAction::RequestSubmitted,
+            request_target(&request),
+            Outcome::Success,
+            &request.holder.name,
+        )?;
+        let confirmation = Mail::RegistrationConfirmation {
+            request: request.id,
+            holder: request.holder.name.clone(),
+            service_url: account.settings.service_url.clone(),
+        };
+        if let Err(e) = self.send(&account, &request, confirmation) {
+            self.audit(
+                Actor::System,
+                AuditAction::RequestSubmitted,
+                request_target(&request),
+                Outcome::Failure,
+                &e.to_string(),
+            )?;
+        }
+        Ok(request)
     }
 
     /// Replaces the PIN of an approved request with a new one and mails it.
@@ -244,18 +317,7 @@ impl<'a> RegistrationAuthority<'a> {
             },
             &profile,
         )?;
-        let record = CertificateRecord {
-            serial: certificate.serial_hex(),
-            account: Some(account.id),
-            request: Some(request.id),
-            holder_name: request.holder.name.clone(),
-            email: request.holder.email.clone(),
-            not_before: certificate.not_before(),
-            not_after: certificate.not_after(),
-            status: CertificateStatus::Valid,
-            revocation: None,
-            der: certificate.der().to_vec(),
-        };
+        let record = self.record(&certificate, &account, &request);
         request.state = request.state.issue()?;
         request.pin = None;
         request.pin_expires = None;
@@ -354,6 +416,95 @@ impl<'a> RegistrationAuthority<'a> {
             )?;
         }
         Ok(revoked)
+    }
+
+    /// Approves a server application: issues the TLS server certificate from the
+    /// stored CSR, stores it, closes the request and mails the certificate.
+    fn issue_server_certificate(
+        &self,
+        admin: &str,
+        mut request: Request,
+        account: &Account,
+    ) -> Result<Request, Error> {
+        request.state = request.state.approve()?;
+        let csr_der = request
+            .csr
+            .as_deref()
+            .ok_or(RaError::WrongState("missing its CSR"))?;
+        let csr = CertificateRequest::from_der(csr_der)?;
+        let mut alt_names = csr.alt_names().clone();
+        alt_names.add_host(&request.holder.name)?;
+        let days = account
+            .settings
+            .validity_days
+            .min(ProfileKind::TlsServer.max_validity_days());
+        let subject = crate::name::DistinguishedName {
+            country: Some("CN".to_owned()),
+            state: request.holder.state.clone(),
+            locality: request.holder.locality.clone(),
+            organization: Some(account.settings.organization.clone()),
+            organizational_units: vec![account.settings.unit.clone()],
+            common_name: Some(request.holder.name.clone()),
+            email: None,
+        };
+        let certificate = self.ca.issue(
+            IssueRequest {
+                subject,
+                public_key: csr.public_key().clone(),
+                alt_names,
+                not_after: None,
+            },
+            &Profile::new(ProfileKind::TlsServer, days)?,
+        )?;
+        request.state = request.state.issue()?;
+        request.issued_serial = Some(certificate.serial_hex());
+        let request = self
+            .store
+            .complete_issuance(&request, self.record(&certificate, account, &request))?;
+        let actor = Actor::Admin(admin.into());
+        self.audit(
+            actor.clone(),
+            AuditAction::RequestApproved,
+            request_target(&request),
+            Outcome::Success,
+            "",
+        )?;
+        self.audit(
+            actor,
+            AuditAction::CertificateIssued,
+            certificate.serial_hex(),
+            Outcome::Success,
+            &request_target(&request),
+        )?;
+        let mail = Mail::ServerCertificateIssued {
+            request: request.id,
+            server: request.holder.name.clone(),
+            serial: certificate.serial_hex(),
+            pem: certificate.to_pem(),
+        };
+        self.send(account, &request, mail)?;
+        Ok(request)
+    }
+
+    /// The store record of a certificate issued for `request`.
+    fn record(
+        &self,
+        certificate: &Certificate,
+        account: &Account,
+        request: &Request,
+    ) -> CertificateRecord {
+        CertificateRecord {
+            serial: certificate.serial_hex(),
+            account: Some(account.id),
+            request: Some(request.id),
+            holder_name: request.holder.name.clone(),
+            email: request.holder.email.clone(),
+            not_before: certificate.not_before(),
+            not_after: certificate.not_after(),
+            status: CertificateStatus::Valid,
+            revocation: None,
+            der: certificate.der().to_vec(),
+        }
     }
 
     fn approve_request(
@@ -470,4 +621,24 @@ impl<'a> RegistrationAuthority<'a> {
 
 fn request_target(request: &Request) -> String {
     format!("request {}", request.id.0)
+}
+
+/// The name a server certificate is for: the CSR's CN when it is a host name,
+/// else its first DNS name or IP address.
+fn server_name(csr: &CertificateRequest) -> Option<String> {
+    let cn_host = csr.subject().common_name.as_ref().and_then(|cn| {
+        let mut names = SubjectAltNames::default();
+        names
+            .add_host(cn)
+            .ok()
+            .map(|()| cn.trim().to_ascii_lowercase())
+    });
+    cn_host
+        .or_else(|| csr.alt_names().dns_names.first().cloned())
+        .or_else(|| {
+            csr.alt_names()
+                .ip_addresses
+                .first()
+                .map(|ip| ip.to_string())
+        })
 }

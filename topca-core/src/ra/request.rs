@@ -115,6 +115,8 @@ pub struct Request {
     pub reject_reason: Option<String>,
     /// Serial of the certificate issued for it.
     pub issued_serial: Option<String>,
+    /// The PKCS#10 request (DER) of a server application, issued from on approval.
+    pub csr: Option<Vec<u8>>,
     /// Bumped by every update; the store refuses an update made from an older copy.
     pub version: u64,
 }
