@@ -109,6 +109,7 @@ fn new_request(account: AccountId, email: &str) -> Result<NewRequest, Conformanc
         password,
         submitted_at: SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_800_000_000),
         csr: Some(vec![0x30, 0x00]),
+        previous_serial: Some("0A0B".to_owned()),
     })
 }
 
@@ -164,6 +165,11 @@ fn requests_update_by_compare_and_set(store: &dyn RaStore, account: AccountId) -
         check,
         submitted.csr.as_deref() == Some(&[0x30, 0x00][..]),
         || "the CSR was not kept".into(),
+    )?;
+    ensure(
+        check,
+        submitted.previous_serial.as_deref() == Some("0A0B"),
+        || "the previous serial was not kept".into(),
     )?;
     let mut approved = submitted.clone();
     approved.state = RequestState::Approved;

@@ -301,6 +301,17 @@ pub enum RaError {
     /// The subscriber agreement was not accepted.
     #[error("the subscriber agreement must be accepted")]
     AgreementNotAccepted,
+    /// O and OU belong to the account and cannot change on renewal.
+    #[error(
+        "the organization (O) and department (OU) cannot be changed; apply for a new certificate instead"
+    )]
+    OrganizationFixed,
+    /// The certificate is not within its renewal window.
+    #[error("only valid certificates ending within {days} days can be renewed")]
+    NotRenewable {
+        /// The window, in days.
+        days: u32,
+    },
     /// No certificate matches.
     #[error("the certificate was not found")]
     UnknownCertificate,

@@ -119,6 +119,7 @@ impl RequestStore for MemoryStore {
             reject_reason: None,
             issued_serial: None,
             csr: new.csr,
+            previous_serial: new.previous_serial,
             version: 1,
         };
         inner.requests.insert(id, request.clone());

@@ -43,6 +43,8 @@ pub struct NewRequest {
     pub submitted_at: SystemTime,
     /// The PKCS#10 request (DER) of a server application.
     pub csr: Option<Vec<u8>>,
+    /// The serial of the certificate a renewal or replacement follows.
+    pub previous_serial: Option<String>,
 }
 
 /// Certificate requests.

@@ -846,3 +846,113 @@ fn server_applications_need_approval_an_agreement_and_a_host_name() {
     );
     assert!(mailer.sent().is_empty(), "nothing refused is mailed");
 }
+
+#[test]
+fn certificates_near_their_end_are_renewed_through_the_pin_flow() {
+    use topca_core::ra::HolderUpdate;
+    let clock = Arc::new(MovableClock(Mutex::new(SystemTime::now())));
+    let env = Environment::new(clock.clone(), Arc::new(OsRandom));
+    let ca = CertificateAuthority::create_root(
+        SigningKey::generate(KeyAlgorithm::EcdsaP256, &OsRandom).unwrap(),
+        &DistinguishedName::with_common_name("Renewal CA"),
+        &Profile::new(ProfileKind::RootCa, 3650).unwrap(),
+        env,
+    )
+    .unwrap();
+    let store = MemoryStore::new();
+    let mailer = RecordingMailer::default();
+    let ra = RegistrationAuthority::new(&store, &mailer, &ca, RaPolicy::default());
+    let account = ra
+        .create_account("ra-admin", settings(VerificationMode::Manual))
+        .unwrap();
+    let request = ra.apply(account.id, holder(), PASSWORD).unwrap();
+    ra.approve("ra-admin", request.id).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let first = ra
+        .retrieve(
+            &mailed_pin(&mailer),
+            PASSWORD,
+            &csr(dir.path(), KeyAlgorithm::EcdsaP256),
+        )
+        .unwrap();
+
+    // Fresh certificates are not listed and cannot be renewed yet.
+    assert!(
+        ra.renewable(account.id, "zhangsan@example.com")
+            .unwrap()
+            .is_empty()
+    );
+    let err = ra
+        .apply_renewal(
+            account.id,
+            &first.serial_hex(),
+            PASSWORD,
+            &HolderUpdate::default(),
+        )
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "only valid certificates ending within 30 days can be renewed"
+    );
+
+    // Twenty days before the end it is listed.
+    *clock.0.lock().unwrap() = first.not_after() - Duration::from_secs(20 * 86_400);
+    let listed = ra.renewable(account.id, "zhangsan@example.com").unwrap();
+    assert_eq!(
+        listed.iter().map(|c| c.serial.clone()).collect::<Vec<_>>(),
+        [first.serial_hex()]
+    );
+
+    let err = ra
+        .apply_renewal(
+            account.id,
+            &first.serial_hex(),
+            "wrong password",
+            &HolderUpdate::default(),
+        )
+        .unwrap_err();
+    assert!(matches!(err, Error::Ra(RaError::WrongPassword)), "{err:?}");
+    let move_department = HolderUpdate {
+        unit: Some("销售部".into()),
+        ..HolderUpdate::default()
+    };
+    let err = ra
+        .apply_renewal(account.id, &first.serial_hex(), PASSWORD, &move_department)
+        .unwrap_err();
+    assert!(
+        matches!(err, Error::Ra(RaError::OrganizationFixed)),
+        "{err:?}"
+    );
+
+    // Holder details change; O and OU as shown on the form are accepted unchanged.
+    let update = HolderUpdate {
+        name: Some("张三丰".into()),
+        locality: Some("海淀区".into()),
+        organization: Some("天诚安信".into()),
+        unit: Some("技术部".into()),
+        ..HolderUpdate::default()
+    };
+    let renewal = ra
+        .apply_renewal(account.id, &first.serial_hex(), PASSWORD, &update)
+        .unwrap();
+    assert_eq!(renewal.kind, topca_core::lifecycle::RequestKind::Renewal);
+    assert_eq!(
+        renewal.previous_serial.as_deref(),
+        Some(first.serial_hex().as_str())
+    );
+    assert_eq!(renewal.state, RequestState::Submitted);
+    ra.approve("ra-admin", renewal.id).unwrap();
+    let renewed = ra
+        .retrieve(
+            &mailed_pin(&mailer),
+            PASSWORD,
+            &csr(dir.path(), KeyAlgorithm::EcdsaP256),
+        )
+        .unwrap();
+    let subject = renewed.subject();
+    assert_eq!(subject.common_name.as_deref(), Some("张三丰"));
+    assert_eq!(subject.locality.as_deref(), Some("海淀区"));
+    assert_eq!(subject.organization.as_deref(), Some("天诚安信"));
+    assert!(renewed.not_after() > first.not_after() + Duration::from_secs(300 * 86_400));
+    assert_ne!(renewed.serial_hex(), first.serial_hex());
+}

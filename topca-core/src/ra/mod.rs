@@ -12,7 +12,7 @@ use std::time::Duration;
 
 pub use account::{Account, AccountId, AccountSettings, Language};
 pub use query::{CertificateQuery, HolderQuery, StatusFilter};
-pub use request::{Holder, PinInput, Request, RequestId};
+pub use request::{Holder, HolderUpdate, PinInput, Request, RequestId};
 
 use crate::{
     audit::{Actor, AuditAction, AuditRecord, Outcome},
@@ -39,6 +39,8 @@ pub struct RaPolicy {
     pub pin_symbols: usize,
     /// Most accounts a keyword search returns.
     pub search_limit: usize,
+    /// Certificates ending within this many days can be renewed.
+    pub renewal_window_days: u32,
 }
 
 impl Default for RaPolicy {
@@ -48,6 +50,7 @@ impl Default for RaPolicy {
             max_attempts: 5,
             pin_symbols: 12,
             search_limit: 20,
+            renewal_window_days: 30,
         }
     }
 }
@@ -122,6 +125,7 @@ impl<'a> RegistrationAuthority<'a> {
             password,
             submitted_at: self.ca.environment().clock().now(),
             csr: None,
+            previous_serial: None,
         })?;
         let actor = Actor::User(request.holder.email.clone());
         self.audit(
@@ -205,6 +209,7 @@ impl<'a> RegistrationAuthority<'a> {
             password,
             submitted_at: self.ca.environment().clock().now(),
             csr: Some(csr.der().to_vec()),
+            previous_serial: None,
         })?;
         let actor = Actor::User(request.holder.email.clone());
         self.audit(
@@ -416,6 +421,81 @@ impl<'a> RegistrationAuthority<'a> {
             )?;
         }
         Ok(revoked)
+    }
+
+    /// The account's valid certificates of `email` that end within the renewal
+    /// window (更新用户证书 lists them to pick from).
+    pub fn renewable(
+        &self,
+        account: AccountId,
+        email: &str,
+    ) -> Result<Vec<CertificateRecord>, Error> {
+        let now = self.ca.environment().clock().now();
+        Ok(self
+            .store
+            .certificates_by_email(email)?
+            .into_iter()
+            .filter(|c| c.account == Some(account) && self.in_renewal_window(c, now))
+            .collect())
+    }
+
+    /// Submits the renewal of a certificate in its renewal window, authenticated by
+    /// the user password of the original application. The holder's details may be
+    /// changed (变更证书持有者信息) but not O and OU. The renewal is approved like
+    /// an application and retrieved with a mailed PIN.
+    pub fn apply_renewal(
+        &self,
+        account: AccountId,
+        serial: &str,
+        password: &str,
+        update: &HolderUpdate,
+    ) -> Result<Request, Error> {
+        let record = self
+            .store
+            .certificate(serial.trim())?
+            .filter(|c| c.account == Some(account))
+            .ok_or(RaError::UnknownCertificate)?;
+        if !self.in_renewal_window(&record, self.ca.environment().clock().now()) {
+            return Err(RaError::NotRenewable {
+                days: self.policy.renewal_window_days,
+            }
+            .into());
+        }
+        let (original, account) = self.load(record.request.ok_or(RaError::UnknownCertificate)?)?;
+        if !original.password.verify(password) {
+            return Err(RaError::WrongPassword.into());
+        }
+        let holder = update
+            .apply(&original.holder, &account.settings)?
+            .validated()?;
+        let request = self.store.submit_request(NewRequest {
+            account: account.id,
+            kind: RequestKind::Renewal,
+            holder,
+            password: original.password.clone(),
+            submitted_at: self.ca.environment().clock().now(),
+            csr: None,
+            previous_serial: Some(record.serial.clone()),
+        })?;
+        let actor = Actor::User(request.holder.email.clone());
+        self.audit(
+            actor,
+            AuditAction::RequestSubmitted,
+            request_target(&request),
+            Outcome::Success,
+            &format!("renewal of {}", record.serial),
+        )?;
+        if account.settings.verification == VerificationMode::Automatic {
+            return self.approve_request(Actor::System, request, &account);
+        }
+        Ok(request)
+    }
+
+    fn in_renewal_window(&self, record: &CertificateRecord, now: std::time::SystemTime) -> bool {
+        let window = Duration::from_secs(u64::from(self.policy.renewal_window_days) * 86_400);
+        record.status == CertificateStatus::Valid
+            && record.not_after > now
+            && record.not_after <= now + window
     }
 
     /// Approves a server application: issues the TLS server certificate from the

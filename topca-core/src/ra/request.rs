@@ -117,6 +117,8 @@ pub struct Request {
     pub issued_serial: Option<String>,
     /// The PKCS#10 request (DER) of a server application, issued from on approval.
     pub csr: Option<Vec<u8>>,
+    /// The serial of the certificate a renewal or replacement follows.
+    pub previous_serial: Option<String>,
     /// Bumped by every update; the store refuses an update made from an older copy.
     pub version: u64,
 }
@@ -152,5 +154,45 @@ impl<'a> PinInput<'a> {
     /// The PIN text for a request and a secret.
     pub fn format(request: RequestId, secret: &str) -> String {
         format!("{}-{secret}", request.0)
+    }
+}
+
+/// Changes to a holder's details (变更证书持有者信息); `None` keeps a field. O and
+/// OU are carried only to refuse a change of them: they belong to the account.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HolderUpdate {
+    /// New name.
+    pub name: Option<String>,
+    /// New e-mail.
+    pub email: Option<String>,
+    /// New telephone.
+    pub phone: Option<String>,
+    /// New province or state.
+    pub state: Option<String>,
+    /// New city.
+    pub locality: Option<String>,
+    /// The organisation (O) as submitted; must equal the account's.
+    pub organization: Option<String>,
+    /// The department (OU) as submitted; must equal the account's.
+    pub unit: Option<String>,
+}
+
+impl HolderUpdate {
+    /// The holder after the update; refuses a different O or OU.
+    pub fn apply(&self, holder: &Holder, account: &AccountSettings) -> Result<Holder, RaError> {
+        let changes = |given: &Option<String>, fixed: &str| {
+            given.as_deref().is_some_and(|g| g.trim() != fixed)
+        };
+        if changes(&self.organization, &account.organization) || changes(&self.unit, &account.unit)
+        {
+            return Err(RaError::OrganizationFixed);
+        }
+        Ok(Holder {
+            name: self.name.clone().unwrap_or_else(|| holder.name.clone()),
+            email: self.email.clone().unwrap_or_else(|| holder.email.clone()),
+            phone: self.phone.clone().or_else(|| holder.phone.clone()),
+            state: self.state.clone().or_else(|| holder.state.clone()),
+            locality: self.locality.clone().or_else(|| holder.locality.clone()),
+        })
     }
 }
