@@ -110,6 +110,7 @@ fn new_request(account: AccountId, email: &str) -> Result<NewRequest, Conformanc
         submitted_at: SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_800_000_000),
         csr: Some(vec![0x30, 0x00]),
         previous_serial: Some("0A0B".to_owned()),
+        awaiting_confirmation: None,
     })
 }
 
@@ -170,6 +171,18 @@ fn requests_update_by_compare_and_set(store: &dyn RaStore, account: AccountId) -
         check,
         submitted.previous_serial.as_deref() == Some("0A0B"),
         || "the previous serial was not kept".into(),
+    )?;
+    let mut replacement = new_request(account, "confirm@example.com")?;
+    let token = crate::secret::CodeHash::of("ABCD-EFGH-JKMN");
+    let expires = SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_800_086_400);
+    replacement.awaiting_confirmation = Some((token, expires));
+    let pending = store_ok(check, store.submit_request(replacement))?;
+    ensure(
+        check,
+        pending.state == RequestState::AwaitingConfirmation
+            && pending.pin == Some(token)
+            && pending.pin_expires == Some(expires),
+        || format!("a replacement awaiting confirmation was stored as {pending:?}"),
     )?;
     let mut approved = submitted.clone();
     approved.state = RequestState::Approved;

@@ -70,9 +70,9 @@ coded!(RequestKind {
 /// Where a request stands.
 ///
 /// ```text
-/// Submitted ─approve→ Approved ─retrieve→ Issued
-///     │                  ├─5 failures→ Locked
-///     └─reject→ Rejected └─PIN expires→ Expired
+/// AwaitingConfirmation ─confirm→ Submitted ─approve→ Approved ─retrieve→ Issued
+///   (replacements: link mailed)       │                  ├─5 failures→ Locked
+///                                     └─reject→ Rejected └─PIN expires→ Expired
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum RequestState {
@@ -88,6 +88,8 @@ pub enum RequestState {
     Expired = 5,
     /// Too many wrong PIN or password attempts.
     Locked = 6,
+    /// A replacement whose confirmation link has been mailed but not yet used.
+    AwaitingConfirmation = 7,
 }
 coded!(RequestState {
     Submitted,
@@ -95,7 +97,8 @@ coded!(RequestState {
     Issued,
     Rejected,
     Expired,
-    Locked
+    Locked,
+    AwaitingConfirmation,
 });
 
 impl RequestState {
@@ -108,7 +111,13 @@ impl RequestState {
             Self::Rejected => "rejected",
             Self::Expired => "expired",
             Self::Locked => "locked",
+            Self::AwaitingConfirmation => "waiting for its confirmation link to be used",
         }
+    }
+
+    /// The holder confirmed a replacement through the mailed link and chose what to revoke.
+    pub fn confirm(self) -> Result<Self, TransitionError> {
+        self.step(Self::AwaitingConfirmation, Self::Submitted, "confirmed")
     }
 
     /// The RA approves the request.
@@ -126,14 +135,16 @@ impl RequestState {
         self.step(Self::Approved, Self::Issued, "retrieved")
     }
 
-    /// Too many failed retrievals.
+    /// Too many wrong PINs, confirmation tokens or passwords.
     pub fn lock(self) -> Result<Self, TransitionError> {
         self.step(Self::Approved, Self::Locked, "locked")
+            .or_else(|_| self.step(Self::AwaitingConfirmation, Self::Locked, "locked"))
     }
 
-    /// The PIN's lifetime ended.
+    /// The PIN's or the confirmation link's lifetime ended.
     pub fn expire(self) -> Result<Self, TransitionError> {
         self.step(Self::Approved, Self::Expired, "expired")
+            .or_else(|_| self.step(Self::AwaitingConfirmation, Self::Expired, "expired"))
     }
 
     fn step(self, from: Self, to: Self, action: &'static str) -> Result<Self, TransitionError> {
@@ -280,5 +291,24 @@ mod tests {
         );
         assert!(RequestState::Rejected.approve().is_err());
         assert!(RequestState::Locked.issue().is_err());
+        assert_eq!(
+            RequestState::AwaitingConfirmation.confirm(),
+            Ok(RequestState::Submitted)
+        );
+        assert!(RequestState::AwaitingConfirmation.approve().is_err());
+        assert!(RequestState::Submitted.confirm().is_err());
+        assert_eq!(
+            RequestState::AwaitingConfirmation.expire(),
+            Ok(RequestState::Expired)
+        );
+        assert_eq!(
+            RequestState::AwaitingConfirmation.lock(),
+            Ok(RequestState::Locked)
+        );
+        assert!(RequestState::Submitted.expire().is_err());
+        assert_eq!(
+            RequestState::from_code(7),
+            Some(RequestState::AwaitingConfirmation)
+        );
     }
 }

@@ -34,6 +34,15 @@ pub enum Mail {
         /// Where to follow the request.
         service_url: String,
     },
+    /// A replacement was asked for: confirm it through this link (证书替换).
+    ReplacementConfirmation {
+        /// The request number.
+        request: RequestId,
+        /// The holder's name.
+        holder: String,
+        /// The confirmation link, with its single-use token: only in this mail.
+        link: Zeroizing<String>,
+    },
     /// The request was approved: here is the PIN (身份识别码) to retrieve with.
     RequestApproved {
         /// The request number.
@@ -90,6 +99,9 @@ impl std::fmt::Debug for Mail {
                 request, serial, ..
             } => {
                 write!(f, "ServerCertificateIssued({}, {serial})", request.0)
+            }
+            Self::ReplacementConfirmation { request, .. } => {
+                write!(f, "ReplacementConfirmation({}, link: …)", request.0)
             }
             Self::CertificateRevoked { serial, reason, .. } => {
                 write!(f, "CertificateRevoked({serial}, {reason:?})")

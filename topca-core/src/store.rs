@@ -15,7 +15,7 @@ use crate::{
     error::StoreError,
     lifecycle::{RequestKind, RequestState, RevocationReason},
     ra::{Account, AccountId, AccountSettings, Holder, Request, RequestId},
-    secret::PasswordHash,
+    secret::{CodeHash, PasswordHash},
 };
 
 /// Accounts.
@@ -45,11 +45,15 @@ pub struct NewRequest {
     pub csr: Option<Vec<u8>>,
     /// The serial of the certificate a renewal or replacement follows.
     pub previous_serial: Option<String>,
+    /// For a replacement: the mailed confirmation token (kept as the request's PIN
+    /// hash) and when it expires; the request then starts `AwaitingConfirmation`.
+    pub awaiting_confirmation: Option<(CodeHash, SystemTime)>,
 }
 
 /// Certificate requests.
 pub trait RequestStore: Send + Sync {
-    /// Stores a new request in state `Submitted` (version 1).
+    /// Stores a new request (version 1) in state `Submitted`, or
+    /// `AwaitingConfirmation` with its token when [`NewRequest::awaiting_confirmation`] is set.
     fn submit_request(&self, request: NewRequest) -> Result<Request, StoreError>;
     /// The request with `id`, if any.
     fn request(&self, id: RequestId) -> Result<Option<Request>, StoreError>;

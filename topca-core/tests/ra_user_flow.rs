@@ -956,3 +956,164 @@ fn certificates_near_their_end_are_renewed_through_the_pin_flow() {
     assert!(renewed.not_after() > first.not_after() + Duration::from_secs(300 * 86_400));
     assert_ne!(renewed.serial_hex(), first.serial_hex());
 }
+
+/// The confirmation link's token from the newest replacement mail.
+fn mailed_replacement_token(mailer: &RecordingMailer) -> String {
+    mailer
+        .sent()
+        .iter()
+        .rev()
+        .find_map(|e| match &e.mail {
+            Mail::ReplacementConfirmation { link, .. } => {
+                link.split("token=").nth(1).map(str::to_owned)
+            }
+            _ => None,
+        })
+        .expect("a replacement confirmation mail")
+}
+
+#[test]
+fn a_lost_certificate_is_replaced_with_the_same_holder_and_end_date() {
+    use topca_core::{
+        lifecycle::RevocationReason, ra::ReplacementOutcome, store::CertificateStatus,
+    };
+    for mode in [VerificationMode::Automatic, VerificationMode::Manual] {
+        let (_, root, sub) = &cas()[6];
+        let store = MemoryStore::new();
+        let mailer = RecordingMailer::default();
+        let ra = RegistrationAuthority::new(&store, &mailer, sub, RaPolicy::default());
+        let account = ra.create_account("ra-admin", settings(mode)).unwrap();
+        let request = ra.apply(account.id, holder(), PASSWORD).unwrap();
+        if mode == VerificationMode::Manual {
+            ra.approve("ra-admin", request.id).unwrap();
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let original = ra
+            .retrieve(
+                &mailed_pin(&mailer),
+                PASSWORD,
+                &csr(dir.path(), KeyAlgorithm::Sm2),
+            )
+            .unwrap();
+
+        // (1) name and e-mail: unknown holders get a clear refusal, known ones a link.
+        let err = ra
+            .start_replacement(account.id, "李四", "zhangsan@example.com")
+            .unwrap_err();
+        assert!(
+            matches!(err, Error::Ra(RaError::UnknownCertificate)),
+            "{err:?}"
+        );
+        ra.start_replacement(account.id, "张三", "zhangsan@example.com")
+            .unwrap();
+        let token = mailed_replacement_token(&mailer);
+        assert!(
+            !format!("{:?}", mailer.sent()).contains(&token),
+            "the token never shows in debug output"
+        );
+
+        // (2) the link lists the certificate to replace; a forged token counts as a wrong attempt.
+        let forged = format!("{}-2222-3333-4444", token.split('-').next().unwrap());
+        let err = ra.confirm_replacement(&forged).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                Error::Ra(RaError::WrongPinOrPassword { attempts_left: 4 })
+            ),
+            "{err:?}"
+        );
+        let (pending, candidates) = ra.confirm_replacement(&token).unwrap();
+        assert_eq!(pending.state, RequestState::AwaitingConfirmation);
+        assert_eq!(
+            candidates
+                .iter()
+                .map(|c| c.serial.clone())
+                .collect::<Vec<_>>(),
+            [original.serial_hex()]
+        );
+
+        // The RA does not see unconfirmed replacements as pending.
+        assert!(
+            store
+                .requests_in_state(account.id, RequestState::Submitted)
+                .unwrap()
+                .iter()
+                .all(|r| r.id != pending.id)
+        );
+
+        // (3) + (4): revoke with the user password and a reason, then the replacement.
+        let new_csr = csr(dir.path(), KeyAlgorithm::Sm2);
+        if mode == VerificationMode::Automatic {
+            let err = ra
+                .replace(
+                    &token,
+                    &original.serial_hex(),
+                    PASSWORD,
+                    RevocationReason::KeyCompromise,
+                    None,
+                )
+                .unwrap_err();
+            assert!(
+                matches!(
+                    err,
+                    Error::Ra(RaError::InvalidField {
+                        field: "certificate request",
+                        ..
+                    })
+                ),
+                "{err:?}"
+            );
+            assert_eq!(
+                store
+                    .certificate(&original.serial_hex())
+                    .unwrap()
+                    .unwrap()
+                    .status,
+                CertificateStatus::Valid,
+                "nothing revoked on refusal"
+            );
+        }
+        let outcome = ra
+            .replace(
+                &token,
+                &original.serial_hex(),
+                PASSWORD,
+                RevocationReason::KeyCompromise,
+                Some(&new_csr),
+            )
+            .unwrap();
+        let replacement = match (mode, outcome) {
+            (VerificationMode::Automatic, ReplacementOutcome::Issued(cert)) => cert,
+            (VerificationMode::Manual, ReplacementOutcome::AwaitingApproval(request)) => {
+                assert_eq!(request.state, RequestState::Submitted);
+                ra.approve("ra-admin", request.id).unwrap();
+                ra.retrieve(&mailed_pin(&mailer), PASSWORD, &new_csr)
+                    .unwrap()
+            }
+            (mode, other) => panic!("{mode:?} gave {other:?}"),
+        };
+        let revoked = store.certificate(&original.serial_hex()).unwrap().unwrap();
+        assert_eq!(revoked.status, CertificateStatus::Revoked);
+        assert_eq!(
+            revoked.revocation.map(|(_, r)| r),
+            Some(RevocationReason::KeyCompromise)
+        );
+        assert_eq!(
+            replacement.not_after(),
+            original.not_after(),
+            "{mode:?}: the replacement keeps the original end date"
+        );
+        assert_eq!(replacement.subject(), original.subject());
+        assert_ne!(
+            replacement.public_key().unwrap(),
+            original.public_key().unwrap()
+        );
+        openssl_verify_chain(
+            dir.path(),
+            &[&replacement, sub.certificate(), root.certificate()],
+            Some("smimesign"),
+        );
+        // The link was single use.
+        assert!(ra.confirm_replacement(&token).is_err());
+    }
+}

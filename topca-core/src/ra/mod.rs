@@ -28,6 +28,15 @@ use crate::{
     store::{CertificateRecord, CertificateStatus, NewRequest, RaStore},
 };
 
+/// What became of a confirmed replacement.
+#[derive(Debug)]
+pub enum ReplacementOutcome {
+    /// Automatic account: the replacement was issued at once.
+    Issued(Certificate),
+    /// Approval account: the request waits for the RA; a PIN follows by mail.
+    AwaitingApproval(Request),
+}
+
 /// Limits the RA enforces.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RaPolicy {
@@ -126,6 +135,7 @@ impl<'a> RegistrationAuthority<'a> {
             submitted_at: self.ca.environment().clock().now(),
             csr: None,
             previous_serial: None,
+            awaiting_confirmation: None,
         })?;
         let actor = Actor::User(request.holder.email.clone());
         self.audit(
@@ -210,6 +220,7 @@ impl<'a> RegistrationAuthority<'a> {
             submitted_at: self.ca.environment().clock().now(),
             csr: Some(csr.der().to_vec()),
             previous_serial: None,
+            awaiting_confirmation: None,
         })?;
         let actor = Actor::User(request.holder.email.clone());
         self.audit(
@@ -312,17 +323,38 @@ impl<'a> RegistrationAuthority<'a> {
         if !(pin_ok && password_ok) {
             return Err(self.count_failure(request)?.into());
         }
+        self.issue_user_certificate(request, &account, csr.public_key())
+    }
+
+    /// Issues the user signing certificate of an approved request for `public_key`,
+    /// stores it and closes the request atomically. A replacement ends when the
+    /// certificate it replaces ended.
+    fn issue_user_certificate(
+        &self,
+        mut request: Request,
+        account: &Account,
+        public_key: &crate::key::PublicKey,
+    ) -> Result<Certificate, Error> {
+        let not_after = match (request.kind, &request.previous_serial) {
+            (RequestKind::Replacement, Some(serial)) => Some(
+                self.store
+                    .certificate(serial)?
+                    .ok_or(RaError::UnknownCertificate)?
+                    .not_after,
+            ),
+            _ => None,
+        };
         let profile = Profile::new(ProfileKind::UserSigning, account.settings.validity_days)?;
         let certificate = self.ca.issue(
             IssueRequest {
                 subject: request.holder.subject(&account.settings),
-                public_key: csr.public_key().clone(),
+                public_key: public_key.clone(),
                 alt_names: SubjectAltNames::default(),
-                not_after: None,
+                not_after,
             },
             &profile,
         )?;
-        let record = self.record(&certificate, &account, &request);
+        let record = self.record(&certificate, account, &request);
         request.state = request.state.issue()?;
         request.pin = None;
         request.pin_expires = None;
@@ -476,6 +508,7 @@ impl<'a> RegistrationAuthority<'a> {
             submitted_at: self.ca.environment().clock().now(),
             csr: None,
             previous_serial: Some(record.serial.clone()),
+            awaiting_confirmation: None,
         })?;
         let actor = Actor::User(request.holder.email.clone());
         self.audit(
@@ -496,6 +529,190 @@ impl<'a> RegistrationAuthority<'a> {
         record.status == CertificateStatus::Valid
             && record.not_after > now
             && record.not_after <= now + window
+    }
+
+    /// Step 1 of a replacement (证书替换): the holder gives their name and e-mail;
+    /// if they hold a valid certificate in the account, a single-use confirmation
+    /// link is mailed to that address.
+    pub fn start_replacement(
+        &self,
+        account: AccountId,
+        name: &str,
+        email: &str,
+    ) -> Result<RequestId, Error> {
+        let account = self
+            .store
+            .account(account)?
+            .ok_or(RaError::UnknownAccount)?;
+        let now = self.ca.environment().clock().now();
+        let newest = self
+            .store
+            .certificates_by_email(email)?
+            .into_iter()
+            .find(|c| {
+                c.account == Some(account.id)
+                    && c.holder_name == name.trim()
+                    && c.status == CertificateStatus::Valid
+                    && c.not_after > now
+            })
+            .ok_or(RaError::UnknownCertificate)?;
+        let (original, _) = self.load(newest.request.ok_or(RaError::UnknownCertificate)?)?;
+        let token = OneTimeCode::generate(self.policy.pin_symbols, self.ca.environment().random())?;
+        let request = self.store.submit_request(NewRequest {
+            account: account.id,
+            kind: RequestKind::Replacement,
+            holder: original.holder.clone(),
+            password: original.password.clone(),
+            submitted_at: now,
+            csr: None,
+            previous_serial: None,
+            awaiting_confirmation: Some((token.hash, now + Duration::from_secs(86_400))),
+        })?;
+        let actor = Actor::User(request.holder.email.clone());
+        self.audit(
+            actor,
+            AuditAction::RequestSubmitted,
+            request_target(&request),
+            Outcome::Success,
+            "replacement",
+        )?;
+        let link = format!(
+            "{}/replace/confirm?token={}",
+            account.settings.service_url.trim_end_matches('/'),
+            PinInput::format(request.id, &token.clear)
+        );
+        let mail = Mail::ReplacementConfirmation {
+            request: request.id,
+            holder: request.holder.name.clone(),
+            link: zeroize::Zeroizing::new(link),
+        };
+        self.send(&account, &request, mail)?;
+        Ok(request.id)
+    }
+
+    /// Step 2: the confirmation link was opened. Checks its token and lists the
+    /// holder's valid certificates in the account, one of which will be replaced.
+    pub fn confirm_replacement(
+        &self,
+        token: &str,
+    ) -> Result<(Request, Vec<CertificateRecord>), Error> {
+        let (request, _) = self.check_replacement_token(token)?;
+        let now = self.ca.environment().clock().now();
+        let candidates = self
+            .store
+            .certificates_by_email(&request.holder.email)?
+            .into_iter()
+            .filter(|c| {
+                c.account == Some(request.account)
+                    && c.holder_name == request.holder.name
+                    && c.status == CertificateStatus::Valid
+                    && c.not_after > now
+            })
+            .collect();
+        Ok((request, candidates))
+    }
+
+    /// Steps 3 and 4: revokes the chosen certificate (user password and reason; it
+    /// becomes unusable at once) and applies for its replacement, which keeps the
+    /// holder details and the original end of validity. In automatic mode the
+    /// replacement is issued at once for the key in `csr`; otherwise the request
+    /// waits for the RA and is retrieved with a mailed PIN.
+    pub fn replace(
+        &self,
+        token: &str,
+        serial: &str,
+        password: &str,
+        reason: RevocationReason,
+        csr: Option<&CertificateRequest>,
+    ) -> Result<ReplacementOutcome, Error> {
+        if !RevocationReason::FOR_HOLDERS.contains(&reason) {
+            return Err(RaError::ReasonNotAllowed.into());
+        }
+        let (mut request, candidates) = self.confirm_replacement(token)?;
+        let chosen = candidates
+            .into_iter()
+            .find(|c| c.serial.eq_ignore_ascii_case(serial.trim()))
+            .ok_or(RaError::UnknownCertificate)?;
+        if !request.password.verify(password) {
+            return Err(self.count_failure(request)?.into());
+        }
+        let account = self
+            .store
+            .account(request.account)?
+            .ok_or(RaError::UnknownAccount)?;
+        let automatic = account.settings.verification == VerificationMode::Automatic;
+        if automatic && csr.is_none() {
+            return Err(RaError::InvalidField {
+                field: "certificate request",
+                problem: "is required to issue the replacement at once".into(),
+            }
+            .into());
+        }
+        // Everything is checked: revoke the original, then move the request on.
+        let now = self.ca.environment().clock().now();
+        self.store
+            .revoke_certificate(&chosen.serial, now, reason)
+            .map_err(|e| match e {
+                StoreError::Conflict => Error::Ra(RaError::AlreadyRevoked),
+                other => other.into(),
+            })?;
+        let actor = Actor::User(request.holder.email.clone());
+        self.audit(
+            actor.clone(),
+            AuditAction::CertificateRevoked,
+            chosen.serial.clone(),
+            Outcome::Success,
+            reason.label(),
+        )?;
+        request.state = request.state.confirm()?;
+        request.previous_serial = Some(chosen.serial.clone());
+        request.pin = None;
+        request.pin_expires = None;
+        match csr {
+            Some(csr) if automatic => {
+                request.state = request.state.approve()?;
+                let request = self.store.update_request(&request)?;
+                self.audit(
+                    Actor::System,
+                    AuditAction::RequestApproved,
+                    request_target(&request),
+                    Outcome::Success,
+                    "",
+                )?;
+                Ok(ReplacementOutcome::Issued(self.issue_user_certificate(
+                    request,
+                    &account,
+                    csr.public_key(),
+                )?))
+            }
+            _ => Ok(ReplacementOutcome::AwaitingApproval(
+                self.store.update_request(&request)?,
+            )),
+        }
+    }
+
+    /// Checks a replacement confirmation token; wrong tokens count like wrong PINs.
+    fn check_replacement_token(&self, token: &str) -> Result<(Request, Account), Error> {
+        let input = PinInput::parse(token)?;
+        let (mut request, account) = self.load(input.request)?;
+        if request.kind != RequestKind::Replacement
+            || request.state != RequestState::AwaitingConfirmation
+        {
+            return Err(RaError::WrongState(request.state.label()).into());
+        }
+        if request
+            .pin_expires
+            .is_some_and(|end| self.ca.environment().clock().now() >= end)
+        {
+            request.state = request.state.expire()?;
+            request.pin = None;
+            self.store.update_request(&request)?;
+            return Err(RaError::PinExpired.into());
+        }
+        if !request.pin.is_some_and(|hash| hash.matches(input.secret)) {
+            return Err(self.count_failure(request)?.into());
+        }
+        Ok((request, account))
     }
 
     /// Approves a server application: issues the TLS server certificate from the
