@@ -128,9 +128,9 @@ impl CertificateAuthority {
         env: Environment,
     ) -> Result<Self, Error> {
         if profile.kind() != ProfileKind::RootCa {
-            return Err(PolicyError::KeyNotAllowed {
-                key: key.public_key().kind().to_string(),
-                profile: profile.kind().label(),
+            return Err(PolicyError::WrongProfile {
+                expected: ProfileKind::RootCa.label(),
+                given: profile.kind().label(),
             }
             .into());
         }
@@ -164,6 +164,13 @@ impl CertificateAuthority {
         profile: &Profile,
         urls: CaUrls,
     ) -> Result<Self, Error> {
+        if profile.kind() != ProfileKind::SubCa {
+            return Err(PolicyError::WrongProfile {
+                expected: ProfileKind::SubCa.label(),
+                given: profile.kind().label(),
+            }
+            .into());
+        }
         let request = IssueRequest {
             subject: subject.clone(),
             public_key: key.public_key().clone(),
@@ -188,11 +195,7 @@ impl CertificateAuthority {
     ) -> Result<Self, Error> {
         urls.validate()?;
         if certificate.public_key()? != *key.public_key() {
-            return Err(KeyError::AlgorithmMismatch {
-                signature: "the CA certificate's key".into(),
-                key: "the given private key".into(),
-            }
-            .into());
+            return Err(KeyError::CertificateKeyMismatch.into());
         }
         let constraints = certificate
             .x509()

@@ -143,6 +143,9 @@ pub enum KeyError {
     /// A signature did not verify under the given public key.
     #[error("the signature does not verify")]
     BadSignature,
+    /// The private key does not belong to the certificate it was given with.
+    #[error("the private key does not match the CA certificate")]
+    CertificateKeyMismatch,
     /// The signature algorithm does not match the key.
     #[error("the signature algorithm {signature} cannot be used with a {key} key")]
     AlgorithmMismatch {
@@ -236,6 +239,14 @@ pub enum PolicyError {
     /// A URL configured for the CA is not an http(s) URL.
     #[error("\"{0}\" is not an http or https URL")]
     Url(String),
+    /// The operation needs a profile of another kind.
+    #[error("this needs a {expected} profile, not a {given} one")]
+    WrongProfile {
+        /// The kind needed.
+        expected: &'static str,
+        /// The kind given.
+        given: &'static str,
+    },
     /// The signed certificate failed its post-signing check.
     #[error("the signed certificate failed its self-check and was discarded")]
     PostIssuanceCheck,

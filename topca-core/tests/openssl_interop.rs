@@ -492,3 +492,80 @@ fn the_preview_lists_every_field_and_extension_readably() {
     );
     assert!(out.contains(&cert.sha256_fingerprint()), "{out}");
 }
+
+#[test]
+fn ca_construction_refuses_wrong_profiles_foreign_keys_and_path_length() {
+    use topca_core::{
+        CertificateAuthority, DistinguishedName, Environment, PolicyError, profile::CaUrls,
+    };
+    let name = DistinguishedName::with_common_name("Refused CA");
+    let key = || SigningKey::generate(KeyAlgorithm::EcdsaP256, &OsRandom).unwrap();
+    let err = CertificateAuthority::create_root(
+        key(),
+        &name,
+        &Profile::new(ProfileKind::TlsServer, 30).unwrap(),
+        Environment::system(),
+    )
+    .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::Policy(PolicyError::WrongProfile {
+                expected: "root CA",
+                given: "TLS server"
+            })
+        ),
+        "{err:?}"
+    );
+
+    let (_, root, sub) = &cas()[3];
+    let err = root
+        .create_subordinate(
+            key(),
+            &name,
+            &Profile::new(ProfileKind::UserSigning, 30).unwrap(),
+            CaUrls::default(),
+        )
+        .unwrap_err();
+    assert!(
+        matches!(err, Error::Policy(PolicyError::WrongProfile { .. })),
+        "{err:?}"
+    );
+    // The issuing CA has pathlen 0: it may not create further CAs.
+    let err = sub
+        .create_subordinate(
+            key(),
+            &name,
+            &Profile::sub_ca(365, 0).unwrap(),
+            CaUrls::default(),
+        )
+        .unwrap_err();
+    assert!(
+        matches!(err, Error::Policy(PolicyError::PathLength)),
+        "{err:?}"
+    );
+    // Loading a CA with a key that is not its own is refused.
+    let err = CertificateAuthority::from_parts(
+        key(),
+        sub.certificate().clone(),
+        vec![root.certificate().clone()],
+        CaUrls::default(),
+        Environment::system(),
+    )
+    .unwrap_err();
+    assert!(
+        matches!(err, Error::Key(KeyError::CertificateKeyMismatch)),
+        "{err:?}"
+    );
+    // Loading it with its own key and parent works, and the loaded CA issues.
+    let der = sub.key().to_pkcs8_der().unwrap();
+    let loaded = CertificateAuthority::from_parts(
+        SigningKey::from_pkcs8_der(&der).unwrap(),
+        sub.certificate().clone(),
+        vec![root.certificate().clone()],
+        sub.urls().clone(),
+        Environment::system(),
+    )
+    .unwrap();
+    assert_eq!(loaded.chain().len(), 2);
+}
