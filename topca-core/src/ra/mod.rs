@@ -137,29 +137,7 @@ impl<'a> RegistrationAuthority<'a> {
             previous_serial: None,
             awaiting_confirmation: None,
         })?;
-        let actor = Actor::User(request.holder.email.clone());
-        self.audit(
-            actor,
-            AuditAction::RequestSubmitted,
-            request_target(&request),
-            Outcome::Success,
-            "",
-        )?;
-        let confirmation = Mail::RegistrationConfirmation {
-            request: request.id,
-            holder: request.holder.name.clone(),
-            service_url: account.settings.service_url.clone(),
-        };
-        // The application stands even if the confirmation cannot be mailed now.
-        if let Err(e) = self.send(&account, &request, confirmation) {
-            self.audit(
-                Actor::System,
-                AuditAction::RequestSubmitted,
-                request_target(&request),
-                Outcome::Failure,
-                &e.to_string(),
-            )?;
-        }
+        self.confirm_submission(&account, &request, "")?;
         if account.settings.verification == VerificationMode::Automatic {
             return self.approve_request(Actor::System, request, &account);
         }
@@ -222,28 +200,7 @@ impl<'a> RegistrationAuthority<'a> {
             previous_serial: None,
             awaiting_confirmation: None,
         })?;
-        let actor = Actor::User(request.holder.email.clone());
-        self.audit(
-            actor,
-            AuditAction::RequestSubmitted,
-            request_target(&request),
-            Outcome::Success,
-            &request.holder.name,
-        )?;
-        let confirmation = Mail::RegistrationConfirmation {
-            request: request.id,
-            holder: request.holder.name.clone(),
-            service_url: account.settings.service_url.clone(),
-        };
-        if let Err(e) = self.send(&account, &request, confirmation) {
-            self.audit(
-                Actor::System,
-                AuditAction::RequestSubmitted,
-                request_target(&request),
-                Outcome::Failure,
-                &e.to_string(),
-            )?;
-        }
+        self.confirm_submission(&account, &request, &request.holder.name)?;
         Ok(request)
     }
 
@@ -802,6 +759,39 @@ impl<'a> RegistrationAuthority<'a> {
             revocation: None,
             der: certificate.der().to_vec(),
         }
+    }
+
+    /// Audits a submission and mails the registration confirmation; the request
+    /// stands even if the mail cannot be sent now (the failure is audited).
+    fn confirm_submission(
+        &self,
+        account: &Account,
+        request: &Request,
+        detail: &str,
+    ) -> Result<(), Error> {
+        let actor = Actor::User(request.holder.email.clone());
+        self.audit(
+            actor,
+            AuditAction::RequestSubmitted,
+            request_target(request),
+            Outcome::Success,
+            detail,
+        )?;
+        let confirmation = Mail::RegistrationConfirmation {
+            request: request.id,
+            holder: request.holder.name.clone(),
+            service_url: account.settings.service_url.clone(),
+        };
+        if let Err(e) = self.send(account, request, confirmation) {
+            self.audit(
+                Actor::System,
+                AuditAction::RequestSubmitted,
+                request_target(request),
+                Outcome::Failure,
+                &e.to_string(),
+            )?;
+        }
+        Ok(())
     }
 
     fn approve_request(
