@@ -41,6 +41,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod pkcs12;
 pub mod pkcs7;
 pub mod preview;
 

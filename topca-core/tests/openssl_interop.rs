@@ -569,3 +569,124 @@ fn ca_construction_refuses_wrong_profiles_foreign_keys_and_path_length() {
     .unwrap();
     assert_eq!(loaded.chain().len(), 2);
 }
+
+#[test]
+fn pkcs12_files_open_in_openssl_with_the_password_only() {
+    for (alg, root, sub) in cas().iter().filter(|(a, ..)| {
+        matches!(
+            a,
+            KeyAlgorithm::Rsa2048
+                | KeyAlgorithm::EcdsaP256
+                | KeyAlgorithm::Ed25519
+                | KeyAlgorithm::Sm2
+        )
+    }) {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        let key = SigningKey::generate(*alg, &OsRandom).unwrap();
+        let request = IssueRequest {
+            subject: topca_core::DistinguishedName::with_common_name("张三")
+                .organization("天诚安信"),
+            public_key: key.public_key().clone(),
+            alt_names: Default::default(),
+            not_after: None,
+        };
+        let cert = sub
+            .issue(
+                request,
+                &Profile::new(ProfileKind::UserSigning, 365).unwrap(),
+            )
+            .unwrap();
+        let p12 = topca_core::pkcs12::encode(
+            &key,
+            &cert,
+            &[sub.certificate(), root.certificate()],
+            "张三",
+            "Tian Cheng 2026!",
+            &OsRandom,
+        )
+        .unwrap();
+        fs::write(d.join("user.p12"), p12.as_slice()).unwrap();
+
+        let info = openssl(
+            d,
+            &[
+                "pkcs12",
+                "-in",
+                "user.p12",
+                "-passin",
+                "pass:Tian Cheng 2026!",
+                "-info",
+                "-noout",
+            ],
+        );
+        assert!(info.contains("MAC: sha256"), "{alg}: {info}");
+        assert!(
+            info.contains("Shrouded Keybag: PBES2, PBKDF2, AES-256-CBC"),
+            "{alg}: {info}"
+        );
+        assert!(info.contains("Certificate bag"), "{alg}: {info}");
+
+        // The key inside is ours: OpenSSL derives the same public key from it.
+        openssl(
+            d,
+            &[
+                "pkcs12",
+                "-in",
+                "user.p12",
+                "-passin",
+                "pass:Tian Cheng 2026!",
+                "-nocerts",
+                "-nodes",
+                "-out",
+                "key.pem",
+            ],
+        );
+        openssl(
+            d,
+            &[
+                "pkey", "-in", "key.pem", "-pubout", "-outform", "DER", "-out", "pub.der",
+            ],
+        );
+        assert_eq!(
+            fs::read(d.join("pub.der")).unwrap(),
+            key.public_key().spki_der(),
+            "{alg}"
+        );
+        // The certificates inside are the leaf and its chain.
+        let certs = openssl(
+            d,
+            &[
+                "pkcs12",
+                "-in",
+                "user.p12",
+                "-passin",
+                "pass:Tian Cheng 2026!",
+                "-nokeys",
+            ],
+        );
+        assert_eq!(
+            certs.matches("-----BEGIN CERTIFICATE-----").count(),
+            3,
+            "{alg}"
+        );
+        assert!(
+            certs.contains(&cert.to_pem()),
+            "{alg}: the leaf comes first and unchanged"
+        );
+
+        // A wrong password fails the integrity check.
+        let (ok, out) = openssl_output(
+            d,
+            &[
+                "pkcs12",
+                "-in",
+                "user.p12",
+                "-passin",
+                "pass:wrong",
+                "-noout",
+            ],
+        );
+        assert!(!ok && out.contains("Mac verify error"), "{alg}: {out}");
+    }
+}

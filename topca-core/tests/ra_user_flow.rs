@@ -1117,3 +1117,72 @@ fn a_lost_certificate_is_replaced_with_the_same_holder_and_end_date() {
         assert!(ra.confirm_replacement(&token).is_err());
     }
 }
+
+#[test]
+fn a_generated_key_is_delivered_as_pkcs12_under_the_user_password() {
+    let (_, _, sub) = &cas()[6];
+    let store = MemoryStore::new();
+    let mailer = RecordingMailer::default();
+    let ra = RegistrationAuthority::new(&store, &mailer, sub, RaPolicy::default());
+    let account = ra
+        .create_account("ra-admin", settings(VerificationMode::Automatic))
+        .unwrap();
+    let password = "Zhang San 2026!";
+    ra.apply(account.id, holder(), password).unwrap();
+    let pin = mailed_pin(&mailer);
+    let err = ra
+        .retrieve_with_generated_key(&pin, "wrong password")
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::Ra(RaError::WrongPinOrPassword { attempts_left: 4 })
+        ),
+        "{err:?}"
+    );
+    let delivery = ra.retrieve_with_generated_key(&pin, password).unwrap();
+    assert_eq!(
+        delivery.certificate.public_key().unwrap().kind(),
+        topca_core::KeyKind::Sm2,
+        "the account's algorithm"
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    fs::write(d.join("zhangsan.p12"), delivery.pkcs12.as_slice()).unwrap();
+    common::openssl(
+        d,
+        &[
+            "pkcs12",
+            "-in",
+            "zhangsan.p12",
+            "-passin",
+            &format!("pass:{password}"),
+            "-nocerts",
+            "-nodes",
+            "-out",
+            "key.pem",
+        ],
+    );
+    common::openssl(
+        d,
+        &[
+            "pkey", "-in", "key.pem", "-pubout", "-outform", "DER", "-out", "pub.der",
+        ],
+    );
+    let cert_spki = delivery.certificate.public_key().unwrap();
+    assert_eq!(
+        fs::read(d.join("pub.der")).unwrap(),
+        cert_spki.spki_der(),
+        "the PKCS#12 key belongs to the certificate"
+    );
+    assert_eq!(
+        store
+            .certificates_by_email("zhangsan@example.com")
+            .unwrap()
+            .len(),
+        1
+    );
+    // Single use, as with a CSR.
+    assert!(ra.retrieve_with_generated_key(&pin, password).is_err());
+}

@@ -155,6 +155,17 @@ impl SigningKey {
         pkcs8_file::encrypt_pem(&der, passphrase, random)
     }
 
+    /// Exports the key as a DER `EncryptedPrivateKeyInfo` (PBES2 as in
+    /// [`SigningKey::to_encrypted_pkcs8_pem`]), e.g. for a PKCS#12 shrouded key bag.
+    pub fn to_encrypted_pkcs8_der(
+        &self,
+        passphrase: &str,
+        random: &dyn RandomSource,
+    ) -> Result<Vec<u8>, KeyError> {
+        let der = self.to_pkcs8_der()?;
+        pkcs8_file::encrypt_der(&der, passphrase, random)
+    }
+
     /// The public half.
     pub fn public_key(&self) -> &PublicKey {
         match self {

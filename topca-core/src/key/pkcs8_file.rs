@@ -35,6 +35,26 @@ pub(super) fn encrypt_pem(
     passphrase: &str,
     random: &dyn RandomSource,
 ) -> Result<Zeroizing<String>, KeyError> {
+    let encrypted = encrypt(der, passphrase, random)?;
+    encrypted
+        .to_pem(EncryptedPrivateKeyInfoRef::PEM_LABEL, LineEnding::LF)
+        .map_err(|_| KeyError::Encryption)
+}
+
+/// Encrypts PKCS#8 DER under `passphrase`: an `EncryptedPrivateKeyInfo`, DER.
+pub(super) fn encrypt_der(
+    der: &[u8],
+    passphrase: &str,
+    random: &dyn RandomSource,
+) -> Result<Vec<u8>, KeyError> {
+    Ok(encrypt(der, passphrase, random)?.as_bytes().to_vec())
+}
+
+fn encrypt(
+    der: &[u8],
+    passphrase: &str,
+    random: &dyn RandomSource,
+) -> Result<pkcs8::SecretDocument, KeyError> {
     let mut salt = [0u8; 16];
     let mut iv = [0u8; 16];
     random.fill(&mut salt).map_err(|_| KeyError::Encryption)?;
@@ -42,10 +62,6 @@ pub(super) fn encrypt_pem(
     let params = pbes2::Parameters::generate_pbkdf2_sha256_aes256cbc(PBKDF2_ITERATIONS, &salt, iv)
         .map_err(|_| KeyError::Encryption)?;
     let info = PrivateKeyInfoRef::try_from(der).map_err(|_| KeyError::Pkcs8)?;
-    let encrypted = info
-        .encrypt_with_params(params, passphrase)
-        .map_err(|_| KeyError::Encryption)?;
-    encrypted
-        .to_pem(EncryptedPrivateKeyInfoRef::PEM_LABEL, LineEnding::LF)
+    info.encrypt_with_params(params, passphrase)
         .map_err(|_| KeyError::Encryption)
 }

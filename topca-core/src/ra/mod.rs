@@ -37,6 +37,16 @@ pub enum ReplacementOutcome {
     AwaitingApproval(Request),
 }
 
+/// A certificate issued for a key the CA generated, and the PKCS#12 file that
+/// carries the key, the certificate and the chain.
+#[derive(Debug)]
+pub struct GeneratedKeyDelivery {
+    /// The certificate.
+    pub certificate: Certificate,
+    /// The PKCS#12 file, protected by the user password.
+    pub pkcs12: zeroize::Zeroizing<Vec<u8>>,
+}
+
 /// Limits the RA enforces.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RaPolicy {
@@ -252,6 +262,38 @@ impl<'a> RegistrationAuthority<'a> {
         password: &str,
         csr: &CertificateRequest,
     ) -> Result<Certificate, Error> {
+        let (request, account) = self.authenticate_retrieval(pin, password)?;
+        self.issue_user_certificate(request, &account, csr.public_key())
+    }
+
+    /// Retrieves with a key pair the CA generates (account algorithm), delivered
+    /// with the certificate and its chain as a PKCS#12 file protected by the user
+    /// password. The private key is not kept.
+    pub fn retrieve_with_generated_key(
+        &self,
+        pin: &str,
+        password: &str,
+    ) -> Result<GeneratedKeyDelivery, Error> {
+        let (request, account) = self.authenticate_retrieval(pin, password)?;
+        let env = self.ca.environment();
+        let key = crate::key::SigningKey::generate(account.settings.algorithm, env.random())?;
+        let holder = request.holder.name.clone();
+        let certificate = self.issue_user_certificate(request, &account, key.public_key())?;
+        let chain = self.ca.chain();
+        let pkcs12 =
+            crate::pkcs12::encode(&key, &certificate, &chain, &holder, password, env.random())?;
+        Ok(GeneratedKeyDelivery {
+            certificate,
+            pkcs12,
+        })
+    }
+
+    /// Checks a retrieval's PIN and user password; wrong attempts count and lock.
+    fn authenticate_retrieval(
+        &self,
+        pin: &str,
+        password: &str,
+    ) -> Result<(Request, Account), Error> {
         let pin = PinInput::parse(pin)?;
         let (mut request, account) = self.load(pin.request).map_err(|e| match e {
             Error::Ra(RaError::UnknownRequest) => RaError::InvalidField {
@@ -280,7 +322,7 @@ impl<'a> RegistrationAuthority<'a> {
         if !(pin_ok && password_ok) {
             return Err(self.count_failure(request)?.into());
         }
-        self.issue_user_certificate(request, &account, csr.public_key())
+        Ok((request, account))
     }
 
     /// Issues the user signing certificate of an approved request for `public_key`,
