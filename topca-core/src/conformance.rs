@@ -14,7 +14,7 @@ use crate::{
     ra::{AccountId, AccountSettings, Holder, Language},
     random::OsRandom,
     secret::PasswordHash,
-    store::{CertificateRecord, CertificateStatus, NewRequest, RaStore},
+    store::{CertificateRecord, CertificateStatus, NewRequest, Opening, RaStore},
 };
 
 /// A check the store failed.
@@ -106,11 +106,11 @@ fn new_request(account: AccountId, email: &str) -> Result<NewRequest, Conformanc
             state: Some("北京".to_owned()),
             locality: None,
         },
-        password,
+        password: Some(password),
         submitted_at: SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_800_000_000),
         csr: Some(vec![0x30, 0x00]),
         previous_serial: Some("0A0B".to_owned()),
-        awaiting_confirmation: None,
+        opening: Opening::Submitted,
     })
 }
 
@@ -175,7 +175,7 @@ fn requests_update_by_compare_and_set(store: &dyn RaStore, account: AccountId) -
     let mut replacement = new_request(account, "confirm@example.com")?;
     let token = crate::secret::CodeHash::of("ABCD-EFGH-JKMN");
     let expires = SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_800_086_400);
-    replacement.awaiting_confirmation = Some((token, expires));
+    replacement.opening = Opening::AwaitingConfirmation(token, expires);
     let pending = store_ok(check, store.submit_request(replacement))?;
     ensure(
         check,

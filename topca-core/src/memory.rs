@@ -14,7 +14,7 @@ use crate::{
     ra::{Account, AccountId, AccountSettings, Request, RequestId},
     store::{
         AccountStore, AuditStore, CertificateRecord, CertificateStatus, CertificateStore,
-        NewRequest, RequestStore,
+        NewRequest, Opening, RequestStore,
     },
 };
 
@@ -109,14 +109,23 @@ impl RequestStore for MemoryStore {
             id,
             account: new.account,
             kind: new.kind,
-            state: match new.awaiting_confirmation {
-                Some(_) => RequestState::AwaitingConfirmation,
-                None => RequestState::Submitted,
+            state: match new.opening {
+                Opening::Submitted => RequestState::Submitted,
+                Opening::AwaitingConfirmation(..) => RequestState::AwaitingConfirmation,
+                Opening::Preapproved(..) => RequestState::Approved,
             },
             holder: new.holder,
             password: new.password,
-            pin: new.awaiting_confirmation.map(|(token, _)| token),
-            pin_expires: new.awaiting_confirmation.map(|(_, expires)| expires),
+            pin: match new.opening {
+                Opening::Submitted => None,
+                Opening::AwaitingConfirmation(code, _) | Opening::Preapproved(code, _) => {
+                    Some(code)
+                }
+            },
+            pin_expires: match new.opening {
+                Opening::Submitted => None,
+                Opening::AwaitingConfirmation(_, end) | Opening::Preapproved(_, end) => Some(end),
+            },
             failed_attempts: 0,
             submitted_at: new.submitted_at,
             reject_reason: None,

@@ -37,23 +37,34 @@ pub struct NewRequest {
     pub kind: RequestKind,
     /// The holder's details.
     pub holder: Holder,
-    /// The user password's hash.
-    pub password: PasswordHash,
+    /// The user password's hash; `None` until a pre-registered holder chooses one.
+    pub password: Option<PasswordHash>,
     /// When it was submitted.
     pub submitted_at: SystemTime,
     /// The PKCS#10 request (DER) of a server application.
     pub csr: Option<Vec<u8>>,
     /// The serial of the certificate a renewal or replacement follows.
     pub previous_serial: Option<String>,
-    /// For a replacement: the mailed confirmation token (kept as the request's PIN
-    /// hash) and when it expires; the request then starts `AwaitingConfirmation`.
-    pub awaiting_confirmation: Option<(CodeHash, SystemTime)>,
+    /// How the request starts.
+    pub opening: Opening,
+}
+
+/// How a new request starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Opening {
+    /// `Submitted`, waiting for the RA.
+    Submitted,
+    /// `AwaitingConfirmation`: a replacement whose mailed confirmation token (hash,
+    /// kept as the request's PIN) expires at the given time.
+    AwaitingConfirmation(CodeHash, SystemTime),
+    /// `Approved`: pre-registered by the RA in passcode mode, with the mailed
+    /// authorization code (hash, kept as the request's PIN) and its expiry.
+    Preapproved(CodeHash, SystemTime),
 }
 
 /// Certificate requests.
 pub trait RequestStore: Send + Sync {
-    /// Stores a new request (version 1) in state `Submitted`, or
-    /// `AwaitingConfirmation` with its token when [`NewRequest::awaiting_confirmation`] is set.
+    /// Stores a new request (version 1) in the state its [`NewRequest::opening`] names.
     fn submit_request(&self, request: NewRequest) -> Result<Request, StoreError>;
     /// The request with `id`, if any.
     fn request(&self, id: RequestId) -> Result<Option<Request>, StoreError>;

@@ -83,7 +83,14 @@ fn apply_approve_and_retrieve_walk_end_to_end() {
         let request = ra.apply(account.id, holder(), PASSWORD).unwrap();
         assert_eq!(request.state, RequestState::Submitted);
         assert_eq!(request.holder.email, "ZhangSan@example.com");
-        assert!(!request.password.as_phc().contains(PASSWORD));
+        assert!(
+            !request
+                .password
+                .as_ref()
+                .unwrap()
+                .as_phc()
+                .contains(PASSWORD)
+        );
         let sent = mailer.sent();
         assert_eq!(sent.len(), 1);
         assert_eq!(sent[0].to, "ZhangSan@example.com");

@@ -25,7 +25,7 @@ use crate::{
     name::SubjectAltNames,
     profile::{Profile, ProfileKind},
     secret::{OneTimeCode, PasswordHash},
-    store::{CertificateRecord, CertificateStatus, NewRequest, RaStore},
+    store::{CertificateRecord, CertificateStatus, NewRequest, Opening, RaStore},
 };
 
 /// What became of a confirmed replacement.
@@ -141,11 +141,11 @@ impl<'a> RegistrationAuthority<'a> {
             account: account.id,
             kind: RequestKind::Application,
             holder,
-            password,
+            password: Some(password),
             submitted_at: self.ca.environment().clock().now(),
             csr: None,
             previous_serial: None,
-            awaiting_confirmation: None,
+            opening: Opening::Submitted,
         })?;
         self.confirm_submission(&account, &request, "")?;
         if account.settings.verification == VerificationMode::Automatic {
@@ -204,11 +204,11 @@ impl<'a> RegistrationAuthority<'a> {
             account: account.id,
             kind: RequestKind::ServerApplication,
             holder,
-            password,
+            password: Some(password),
             submitted_at: self.ca.environment().clock().now(),
             csr: Some(csr.der().to_vec()),
             previous_serial: None,
-            awaiting_confirmation: None,
+            opening: Opening::Submitted,
         })?;
         self.confirm_submission(&account, &request, &request.holder.name)?;
         Ok(request)
@@ -318,7 +318,7 @@ impl<'a> RegistrationAuthority<'a> {
         }
         let pin_ok = request.pin.is_some_and(|hash| hash.matches(pin.secret));
         // The password is checked even when the PIN is wrong, so timing tells nothing.
-        let password_ok = request.password.verify(password);
+        let password_ok = request.password_matches(password);
         if !(pin_ok && password_ok) {
             return Err(self.count_failure(request)?.into());
         }
@@ -412,7 +412,7 @@ impl<'a> RegistrationAuthority<'a> {
         let request_id = record.request.ok_or(RaError::UnknownCertificate)?;
         let (request, account) = self.load(request_id)?;
         let actor = Actor::User(request.holder.email.clone());
-        if !request.password.verify(password) {
+        if !request.password_matches(password) {
             self.audit(
                 actor,
                 AuditAction::CertificateRevoked,
@@ -493,7 +493,7 @@ impl<'a> RegistrationAuthority<'a> {
             .into());
         }
         let (original, account) = self.load(record.request.ok_or(RaError::UnknownCertificate)?)?;
-        if !original.password.verify(password) {
+        if !original.password_matches(password) {
             return Err(RaError::WrongPassword.into());
         }
         let holder = update
@@ -507,7 +507,7 @@ impl<'a> RegistrationAuthority<'a> {
             submitted_at: self.ca.environment().clock().now(),
             csr: None,
             previous_serial: Some(record.serial.clone()),
-            awaiting_confirmation: None,
+            opening: Opening::Submitted,
         })?;
         let actor = Actor::User(request.holder.email.clone());
         self.audit(
@@ -565,7 +565,7 @@ impl<'a> RegistrationAuthority<'a> {
             submitted_at: now,
             csr: None,
             previous_serial: None,
-            awaiting_confirmation: Some((token.hash, now + Duration::from_secs(86_400))),
+            opening: Opening::AwaitingConfirmation(token.hash, now + Duration::from_secs(86_400)),
         })?;
         let actor = Actor::User(request.holder.email.clone());
         self.audit(
@@ -632,7 +632,7 @@ impl<'a> RegistrationAuthority<'a> {
             .into_iter()
             .find(|c| c.serial.eq_ignore_ascii_case(serial.trim()))
             .ok_or(RaError::UnknownCertificate)?;
-        if !request.password.verify(password) {
+        if !request.password_matches(password) {
             return Err(self.count_failure(request)?.into());
         }
         let account = self

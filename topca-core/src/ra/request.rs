@@ -101,8 +101,8 @@ pub struct Request {
     pub state: RequestState,
     /// The holder's details.
     pub holder: Holder,
-    /// The user password's hash.
-    pub password: PasswordHash,
+    /// The user password's hash; `None` until a pre-registered holder chooses one.
+    pub password: Option<PasswordHash>,
     /// The PIN's hash, once approved.
     pub pin: Option<CodeHash>,
     /// When the PIN stops working.
@@ -121,6 +121,15 @@ pub struct Request {
     pub previous_serial: Option<String>,
     /// Bumped by every update; the store refuses an update made from an older copy.
     pub version: u64,
+}
+
+impl Request {
+    /// Whether `password` is the request's user password (never, before one is chosen).
+    pub fn password_matches(&self, password: &str) -> bool {
+        self.password
+            .as_ref()
+            .is_some_and(|hash| hash.verify(password))
+    }
 }
 
 /// A PIN as mailed: the request number, then the secret in groups of four
