@@ -184,6 +184,17 @@ fn requests_update_by_compare_and_set(store: &dyn RaStore, account: AccountId) -
             && pending.pin_expires == Some(expires),
         || format!("a replacement awaiting confirmation was stored as {pending:?}"),
     )?;
+    let mut passcode = new_request(account, "passcode@example.com")?;
+    passcode.password = None;
+    passcode.opening = Opening::Preapproved(token, expires);
+    let preapproved = store_ok(check, store.submit_request(passcode))?;
+    ensure(
+        check,
+        preapproved.state == RequestState::Approved
+            && preapproved.pin == Some(token)
+            && preapproved.password.is_none(),
+        || format!("a pre-registered request was stored as {preapproved:?}"),
+    )?;
     let mut approved = submitted.clone();
     approved.state = RequestState::Approved;
     let updated = store_ok(check, store.update_request(&approved))?;

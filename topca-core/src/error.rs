@@ -323,6 +323,9 @@ pub enum RaError {
         /// The window, in days.
         days: u32,
     },
+    /// The operation needs an account in passcode mode.
+    #[error("this account does not use passcode mode")]
+    NotPasscodeAccount,
     /// No certificate matches.
     #[error("the certificate was not found")]
     UnknownCertificate,

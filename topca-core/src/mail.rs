@@ -43,6 +43,18 @@ pub enum Mail {
         /// The confirmation link, with its single-use token: only in this mail.
         link: Zeroizing<String>,
     },
+    /// A holder was pre-registered (passcode mode): the reference number and the
+    /// authorization code to retrieve with, no approval needed.
+    Passcode {
+        /// The reference number (the request number).
+        request: RequestId,
+        /// The holder's name.
+        holder: String,
+        /// The authorization code, in clear: only in this mail.
+        code: Zeroizing<String>,
+        /// The retrieval page.
+        retrieve_url: String,
+    },
     /// The request was approved: here is the PIN (身份识别码) to retrieve with.
     RequestApproved {
         /// The request number.
@@ -103,6 +115,7 @@ impl std::fmt::Debug for Mail {
             Self::ReplacementConfirmation { request, .. } => {
                 write!(f, "ReplacementConfirmation({}, link: …)", request.0)
             }
+            Self::Passcode { request, .. } => write!(f, "Passcode({}, code: …)", request.0),
             Self::CertificateRevoked { serial, reason, .. } => {
                 write!(f, "CertificateRevoked({serial}, {reason:?})")
             }

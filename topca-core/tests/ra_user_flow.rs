@@ -1193,3 +1193,130 @@ fn a_generated_key_is_delivered_as_pkcs12_under_the_user_password() {
     // Single use, as with a CSR.
     assert!(ra.retrieve_with_generated_key(&pin, password).is_err());
 }
+
+/// The reference number and authorization code from the newest passcode mail to `to`.
+fn mailed_passcode(mailer: &RecordingMailer, to: &str) -> (String, String) {
+    mailer
+        .sent()
+        .iter()
+        .rev()
+        .find_map(|e| match &e.mail {
+            Mail::Passcode { request, code, .. } if e.to == to => {
+                Some((request.0.to_string(), code.to_string()))
+            }
+            _ => None,
+        })
+        .expect("a passcode mail")
+}
+
+#[test]
+fn passcode_holders_are_preregistered_in_bulk_and_retrieve_without_approval() {
+    use topca_core::lifecycle::RevocationReason;
+    let (_, root, sub) = &cas()[6];
+    let store = MemoryStore::new();
+    let mailer = RecordingMailer::default();
+    let ra = RegistrationAuthority::new(&store, &mailer, sub, RaPolicy::default());
+    let manual = ra
+        .create_account("ra-admin", settings(VerificationMode::Manual))
+        .unwrap();
+    let err = ra.preregister("ra-admin", manual.id, holder()).unwrap_err();
+    assert!(
+        matches!(err, Error::Ra(RaError::NotPasscodeAccount)),
+        "{err:?}"
+    );
+    let err = ra
+        .preregister_csv("ra-admin", manual.id, "张三,zhangsan@example.com\n")
+        .unwrap_err();
+    assert!(
+        matches!(err, Error::Ra(RaError::NotPasscodeAccount)),
+        "{err:?}"
+    );
+
+    let account = ra
+        .create_account("ra-admin", settings(VerificationMode::Passcode))
+        .unwrap();
+    let csv = "姓名,电子邮件,电话\n张三,zhangsan@example.com,010-1234\n李四,not-an-address\n王五\n\"赵, 六\",zhao@example.com\n";
+    let report = ra.preregister_csv("ra-admin", account.id, csv).unwrap();
+    assert_eq!(report.registered.len(), 2);
+    assert_eq!(
+        report.rejected.iter().map(|r| r.line).collect::<Vec<_>>(),
+        [3, 4]
+    );
+    assert!(
+        report.rejected[0].reason.contains("e-mail"),
+        "{:?}",
+        report.rejected
+    );
+    assert_eq!(
+        mailer
+            .sent()
+            .iter()
+            .filter(|e| matches!(e.mail, Mail::Passcode { .. }))
+            .count(),
+        2
+    );
+    for id in &report.registered {
+        let request = store.request(*id).unwrap().unwrap();
+        assert_eq!(
+            request.state,
+            RequestState::Approved,
+            "no approval is waited for"
+        );
+        assert!(request.password.is_none());
+    }
+
+    let (reference, code) = mailed_passcode(&mailer, "zhangsan@example.com");
+    let dir = tempfile::tempdir().unwrap();
+    let user_csr = csr(dir.path(), KeyAlgorithm::Sm2);
+    // A weak new password is refused before an attempt is spent; a wrong code counts.
+    let err = ra
+        .retrieve_with_passcode(&reference, &code, "short", &user_csr)
+        .unwrap_err();
+    assert!(matches!(err, Error::Secret(_)), "{err:?}");
+    let err = ra
+        .retrieve_with_passcode(&reference, "2222-3333-4444", PASSWORD, &user_csr)
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::Ra(RaError::WrongPinOrPassword { attempts_left: 4 })
+        ),
+        "{err:?}"
+    );
+    let err = ra
+        .retrieve_with_passcode("abc", &code, PASSWORD, &user_csr)
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::Ra(RaError::InvalidField {
+                field: "reference number",
+                ..
+            })
+        ),
+        "{err:?}"
+    );
+
+    let cert = ra
+        .retrieve_with_passcode(&reference, &code, PASSWORD, &user_csr)
+        .unwrap();
+    assert_eq!(cert.subject().common_name.as_deref(), Some("张三"));
+    openssl_verify_chain(
+        dir.path(),
+        &[&cert, sub.certificate(), root.certificate()],
+        Some("smimesign"),
+    );
+    assert!(
+        ra.retrieve_with_passcode(&reference, &code, PASSWORD, &user_csr)
+            .is_err(),
+        "single use"
+    );
+    // The password chosen at retrieval now protects revocation.
+    ra.revoke(
+        account.id,
+        &cert.serial_hex(),
+        PASSWORD,
+        RevocationReason::CessationOfOperation,
+    )
+    .unwrap();
+}

@@ -5,12 +5,14 @@
 //! CA. Time and randomness come from the CA's [`crate::Environment`].
 
 mod account;
+mod bulk;
 mod query;
 mod request;
 
 use std::time::Duration;
 
 pub use account::{Account, AccountId, AccountSettings, Language};
+pub use bulk::RowError;
 pub use query::{CertificateQuery, HolderQuery, StatusFilter};
 pub use request::{Holder, HolderUpdate, PinInput, Request, RequestId};
 
@@ -45,6 +47,15 @@ pub struct GeneratedKeyDelivery {
     pub certificate: Certificate,
     /// The PKCS#12 file, protected by the user password.
     pub pkcs12: zeroize::Zeroizing<Vec<u8>>,
+}
+
+/// The result of a bulk pre-registration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BulkReport {
+    /// Requests created, in file order.
+    pub registered: Vec<RequestId>,
+    /// Rows not registered, with their reasons.
+    pub rejected: Vec<RowError>,
 }
 
 /// Limits the RA enforces.
@@ -294,6 +305,21 @@ impl<'a> RegistrationAuthority<'a> {
         pin: &str,
         password: &str,
     ) -> Result<(Request, Account), Error> {
+        self.check_pin(pin, |request| request.password_matches(password))
+    }
+
+    /// Checks a passcode authorization code (as `reference-code`); no password yet.
+    fn check_code(&self, pin: &str) -> Result<(Request, Account), Error> {
+        self.check_pin(pin, |_| true)
+    }
+
+    /// Checks that `pin` opens an approved, unexpired request and that `also`
+    /// holds for it; a failure of either counts as a wrong attempt.
+    fn check_pin(
+        &self,
+        pin: &str,
+        also: impl Fn(&Request) -> bool,
+    ) -> Result<(Request, Account), Error> {
         let pin = PinInput::parse(pin)?;
         let (mut request, account) = self.load(pin.request).map_err(|e| match e {
             Error::Ra(RaError::UnknownRequest) => RaError::InvalidField {
@@ -317,8 +343,8 @@ impl<'a> RegistrationAuthority<'a> {
             return Err(RaError::PinExpired.into());
         }
         let pin_ok = request.pin.is_some_and(|hash| hash.matches(pin.secret));
-        // The password is checked even when the PIN is wrong, so timing tells nothing.
-        let password_ok = request.password_matches(password);
+        // The second check runs even when the PIN is wrong, so timing tells nothing.
+        let password_ok = also(&request);
         if !(pin_ok && password_ok) {
             return Err(self.count_failure(request)?.into());
         }
@@ -712,6 +738,118 @@ impl<'a> RegistrationAuthority<'a> {
             return Err(self.count_failure(request)?.into());
         }
         Ok((request, account))
+    }
+
+    /// Pre-registers a holder of a passcode-mode account: the request is approved at
+    /// once and the holder is mailed a reference number and an authorization code
+    /// (valid for the PIN lifetime) to retrieve with, choosing their user password then.
+    pub fn preregister(
+        &self,
+        admin: &str,
+        account: AccountId,
+        holder: Holder,
+    ) -> Result<Request, Error> {
+        let account = self
+            .store
+            .account(account)?
+            .ok_or(RaError::UnknownAccount)?;
+        if account.settings.verification != VerificationMode::Passcode {
+            return Err(RaError::NotPasscodeAccount.into());
+        }
+        let holder = holder.validated()?;
+        let env = self.ca.environment();
+        let code = OneTimeCode::generate(self.policy.pin_symbols, env.random())?;
+        let now = env.clock().now();
+        let request = self.store.submit_request(NewRequest {
+            account: account.id,
+            kind: RequestKind::Application,
+            holder,
+            password: None,
+            submitted_at: now,
+            csr: None,
+            previous_serial: None,
+            opening: Opening::Preapproved(code.hash, now + self.policy.pin_lifetime),
+        })?;
+        self.audit(
+            Actor::Admin(admin.into()),
+            AuditAction::RequestApproved,
+            request_target(&request),
+            Outcome::Success,
+            "passcode pre-registration",
+        )?;
+        let mail = Mail::Passcode {
+            request: request.id,
+            holder: request.holder.name.clone(),
+            code: zeroize::Zeroizing::new(code.clear.to_string()),
+            retrieve_url: format!(
+                "{}/retrieve",
+                account.settings.service_url.trim_end_matches('/')
+            ),
+        };
+        self.send(&account, &request, mail)?;
+        Ok(request)
+    }
+
+    /// Pre-registers every good row of a CSV holder list (`name,email[,phone]`);
+    /// bad rows — unreadable, invalid, or refused — are reported by line and the
+    /// good ones are kept.
+    pub fn preregister_csv(
+        &self,
+        admin: &str,
+        account: AccountId,
+        csv: &str,
+    ) -> Result<BulkReport, Error> {
+        let (holders, mut rejected) = bulk::parse_holders(csv);
+        let mut registered = Vec::with_capacity(holders.len());
+        for (line, holder) in holders {
+            match self.preregister(admin, account, holder) {
+                Ok(request) => registered.push(request.id),
+                Err(Error::Ra(RaError::NotPasscodeAccount | RaError::UnknownAccount)) => {
+                    return Err(RaError::NotPasscodeAccount.into());
+                }
+                Err(e) => rejected.push(RowError {
+                    line,
+                    reason: e.to_string(),
+                }),
+            }
+        }
+        rejected.sort_by_key(|e| e.line);
+        Ok(BulkReport {
+            registered,
+            rejected,
+        })
+    }
+
+    /// Retrieves a pre-registered holder's certificate with the mailed reference
+    /// number and authorization code, setting the user password that will protect
+    /// revocation, renewal and replacement.
+    pub fn retrieve_with_passcode(
+        &self,
+        reference: &str,
+        code: &str,
+        new_password: &str,
+        csr: &CertificateRequest,
+    ) -> Result<Certificate, Error> {
+        // The password policy is checked before an attempt is spent.
+        let password = PasswordHash::create(new_password, self.ca.environment().random())?;
+        let pin = PinInput::format(
+            RequestId(
+                reference
+                    .trim()
+                    .parse()
+                    .map_err(|_| RaError::InvalidField {
+                        field: "reference number",
+                        problem: "is not a number from the passcode mail".into(),
+                    })?,
+            ),
+            code,
+        );
+        let (mut request, account) = self.check_code(&pin)?;
+        if request.password.is_some() {
+            return Err(RaError::WrongState("not a passcode pre-registration").into());
+        }
+        request.password = Some(password);
+        self.issue_user_certificate(request, &account, csr.public_key())
     }
 
     /// Approves a server application: issues the TLS server certificate from the
