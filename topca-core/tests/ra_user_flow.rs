@@ -1320,3 +1320,76 @@ fn passcode_holders_are_preregistered_in_bulk_and_retrieve_without_approval() {
     )
     .unwrap();
 }
+
+#[test]
+fn the_ra_issues_centrally_with_a_generated_key_in_pkcs12() {
+    for (alg, _, sub) in cas()
+        .iter()
+        .filter(|(a, ..)| matches!(a, KeyAlgorithm::Rsa2048 | KeyAlgorithm::EcdsaP256))
+    {
+        let store = MemoryStore::new();
+        let mailer = RecordingMailer::default();
+        let ra = RegistrationAuthority::new(&store, &mailer, sub, RaPolicy::default());
+        let account = ra
+            .create_account(
+                "ra-admin",
+                AccountSettings {
+                    algorithm: *alg,
+                    ..settings(VerificationMode::Manual)
+                },
+            )
+            .unwrap();
+        let password = "Initial Pass 2026";
+        let err = ra
+            .issue_centrally("ra-admin", account.id, holder(), "short")
+            .unwrap_err();
+        assert!(matches!(err, Error::Secret(_)), "{err:?}");
+        let delivery = ra
+            .issue_centrally("ra-admin", account.id, holder(), password)
+            .unwrap();
+        let key_kind = delivery.certificate.public_key().unwrap().kind();
+        assert_eq!(
+            key_kind.to_string(),
+            match alg {
+                KeyAlgorithm::Rsa2048 => "RSA-2048",
+                _ => "ECDSA P-256",
+            }
+        );
+        let dir = tempfile::tempdir().unwrap();
+        fs::write(dir.path().join("c.p12"), delivery.pkcs12.as_slice()).unwrap();
+        let info = common::openssl(
+            dir.path(),
+            &[
+                "pkcs12",
+                "-in",
+                "c.p12",
+                "-passin",
+                &format!("pass:{password}"),
+                "-info",
+                "-noout",
+            ],
+        );
+        assert!(info.contains("MAC: sha256"), "{info}");
+        // The request is closed with the certificate, the action audited with the admin's name.
+        let records = store.certificates_by_email("zhangsan@example.com").unwrap();
+        assert_eq!(records.len(), 1);
+        let request = store.request(records[0].request.unwrap()).unwrap().unwrap();
+        assert_eq!(request.state, RequestState::Issued);
+        let entries = store.audit_entries().unwrap();
+        verify_chain(&entries, None).unwrap();
+        assert!(
+            entries
+                .iter()
+                .any(|e| e.record.action == AuditAction::RequestApproved
+                    && e.record.actor == topca_core::audit::Actor::Admin("ra-admin".into()))
+        );
+        // The password given becomes the holder's: it revokes the certificate.
+        ra.revoke(
+            account.id,
+            &records[0].serial,
+            password,
+            topca_core::lifecycle::RevocationReason::Superseded,
+        )
+        .unwrap();
+    }
+}
