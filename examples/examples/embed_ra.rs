@@ -15,7 +15,10 @@ use topca_core::{
     lifecycle::{CertificateType, VerificationMode},
     mail::{Envelope, Mail, Mailer},
     memory::MemoryStore,
-    ra::{AccountSettings, Holder, Language, RaPolicy, RegistrationAuthority},
+    ra::{
+        AccountSettings, AdminRole, Administrator, Holder, Language, RaPolicy,
+        RegistrationAuthority,
+    },
 };
 use x509_cert::builder::{Builder, RequestBuilder};
 
@@ -54,9 +57,16 @@ fn main() -> Result<(), Box<dyn Error>> {
     let mailer = TerminalMailer::default();
     let ra = RegistrationAuthority::new(&store, &mailer, &ca, RaPolicy::default());
 
+    // An administrator the application has authenticated, acting with the RA role.
+    let ops = Administrator {
+        name: "ra-admin".into(),
+        roles: vec![AdminRole::RaAdmin],
+    }
+    .ra_ops()?;
+
     // The RA administrator opens a certificate service for a department.
     let account = ra.create_account(
-        "ra-admin",
+        &ops,
         AccountSettings {
             organization: "天诚安信".into(),
             unit: "技术部".into(),
@@ -80,7 +90,7 @@ fn main() -> Result<(), Box<dyn Error>> {
     let request = ra.apply(account.id, holder, "张三的用户口令-2026")?;
 
     // The administrator approves; the PIN goes out by mail.
-    ra.approve("ra-admin", request.id)?;
+    ra.approve(&ops, request.id)?;
     let pin = mailer
         .last_pin
         .lock()

@@ -323,6 +323,9 @@ pub enum RaError {
         /// The window, in days.
         days: u32,
     },
+    /// The administrator lacks the role this needs.
+    #[error("this needs the {0} role")]
+    NotPermitted(&'static str),
     /// The operation needs an account in passcode mode.
     #[error("this account does not use passcode mode")]
     NotPasscodeAccount,

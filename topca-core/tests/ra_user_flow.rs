@@ -24,6 +24,16 @@ use topca_core::{
 
 const PASSWORD: &str = "张三的口令-2026";
 
+/// The capability of the RA administrator the tests act as.
+fn ops() -> topca_core::ra::RaOps {
+    topca_core::ra::Administrator {
+        name: "ra-admin".into(),
+        roles: vec![topca_core::ra::AdminRole::RaAdmin],
+    }
+    .ra_ops()
+    .unwrap()
+}
+
 fn settings(verification: VerificationMode) -> AccountSettings {
     AccountSettings {
         organization: "天诚安信".into(),
@@ -77,7 +87,7 @@ fn apply_approve_and_retrieve_walk_end_to_end() {
         let mailer = RecordingMailer::default();
         let ra = RegistrationAuthority::new(&store, &mailer, sub, RaPolicy::default());
         let account = ra
-            .create_account("ra-admin", settings(VerificationMode::Manual))
+            .create_account(&ops(), settings(VerificationMode::Manual))
             .unwrap();
 
         let request = ra.apply(account.id, holder(), PASSWORD).unwrap();
@@ -116,7 +126,7 @@ fn apply_approve_and_retrieve_walk_end_to_end() {
             "{early:?}"
         );
 
-        ra.approve("ra-admin", request.id).unwrap();
+        ra.approve(&ops(), request.id).unwrap();
         let pin = mailed_pin(&mailer);
         assert!(pin.starts_with(&format!("{}-", request.id.0)));
         assert!(
@@ -177,7 +187,7 @@ fn automatic_accounts_mail_the_pin_at_once() {
     let mailer = RecordingMailer::default();
     let ra = RegistrationAuthority::new(&store, &mailer, sub, RaPolicy::default());
     let account = ra
-        .create_account("ra-admin", settings(VerificationMode::Automatic))
+        .create_account(&ops(), settings(VerificationMode::Automatic))
         .unwrap();
     let request = ra.apply(account.id, holder(), PASSWORD).unwrap();
     assert_eq!(request.state, RequestState::Approved);
@@ -199,7 +209,7 @@ fn five_wrong_attempts_lock_the_request() {
     let mailer = RecordingMailer::default();
     let ra = RegistrationAuthority::new(&store, &mailer, sub, RaPolicy::default());
     let account = ra
-        .create_account("ra-admin", settings(VerificationMode::Automatic))
+        .create_account(&ops(), settings(VerificationMode::Automatic))
         .unwrap();
     let request = ra.apply(account.id, holder(), PASSWORD).unwrap();
     let pin = mailed_pin(&mailer);
@@ -260,10 +270,10 @@ fn rejection_mails_the_reason_and_blocks_retrieval() {
     let mailer = RecordingMailer::default();
     let ra = RegistrationAuthority::new(&store, &mailer, sub, RaPolicy::default());
     let account = ra
-        .create_account("ra-admin", settings(VerificationMode::Manual))
+        .create_account(&ops(), settings(VerificationMode::Manual))
         .unwrap();
     let request = ra.apply(account.id, holder(), PASSWORD).unwrap();
-    let empty = ra.reject("ra-admin", request.id, "  ").unwrap_err();
+    let empty = ra.reject(&ops(), request.id, "  ").unwrap_err();
     assert!(matches!(
         empty,
         Error::Ra(RaError::InvalidField {
@@ -271,11 +281,11 @@ fn rejection_mails_the_reason_and_blocks_retrieval() {
             ..
         })
     ));
-    ra.reject("ra-admin", request.id, "资料不全").unwrap();
+    ra.reject(&ops(), request.id, "资料不全").unwrap();
     assert!(
         matches!(&mailer.sent().last().unwrap().mail, Mail::RequestRejected { reason, .. } if reason == "资料不全")
     );
-    let err = ra.approve("ra-admin", request.id).unwrap_err();
+    let err = ra.approve(&ops(), request.id).unwrap_err();
     assert_eq!(
         err.to_string(),
         "a request that is rejected cannot be approved"
@@ -306,7 +316,7 @@ fn an_expired_pin_no_longer_works() {
     let mailer = RecordingMailer::default();
     let ra = RegistrationAuthority::new(&store, &mailer, &ca, RaPolicy::default());
     let account = ra
-        .create_account("ra-admin", settings(VerificationMode::Automatic))
+        .create_account(&ops(), settings(VerificationMode::Automatic))
         .unwrap();
     let request = ra.apply(account.id, holder(), PASSWORD).unwrap();
     *clock.0.lock().unwrap() += Duration::from_secs(8 * 86_400);
@@ -332,18 +342,18 @@ fn a_failed_pin_mail_keeps_the_request_and_a_new_pin_can_be_sent() {
     let mailer = RecordingMailer::default();
     let ra = RegistrationAuthority::new(&store, &mailer, sub, RaPolicy::default());
     let account = ra
-        .create_account("ra-admin", settings(VerificationMode::Manual))
+        .create_account(&ops(), settings(VerificationMode::Manual))
         .unwrap();
     let request = ra.apply(account.id, holder(), PASSWORD).unwrap();
     mailer.set_unreachable(true);
-    let err = ra.approve("ra-admin", request.id).unwrap_err();
+    let err = ra.approve(&ops(), request.id).unwrap_err();
     assert!(matches!(err, Error::Mail(_)), "{err:?}");
     assert_eq!(
         store.request(request.id).unwrap().unwrap().state,
         RequestState::Approved
     );
     mailer.set_unreachable(false);
-    ra.resend_pin("ra-admin", request.id).unwrap();
+    ra.resend_pin(&ops(), request.id).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let cert = ra
         .retrieve(
@@ -362,7 +372,7 @@ fn concurrent_retrievals_issue_exactly_one_certificate() {
     let mailer = RecordingMailer::default();
     let ra = RegistrationAuthority::new(&store, &mailer, sub, RaPolicy::default());
     let account = ra
-        .create_account("ra-admin", settings(VerificationMode::Automatic))
+        .create_account(&ops(), settings(VerificationMode::Automatic))
         .unwrap();
     ra.apply(account.id, holder(), PASSWORD).unwrap();
     let pin = mailed_pin(&mailer);
@@ -395,7 +405,7 @@ fn bad_input_is_refused_with_a_reason() {
     let mailer = RecordingMailer::default();
     let ra = RegistrationAuthority::new(&store, &mailer, sub, RaPolicy::default());
     let account = ra
-        .create_account("ra-admin", settings(VerificationMode::Manual))
+        .create_account(&ops(), settings(VerificationMode::Manual))
         .unwrap();
     let bad_email = Holder {
         email: "not-an-address".into(),
@@ -443,7 +453,7 @@ fn bad_input_is_refused_with_a_reason() {
         ..settings(VerificationMode::Manual)
     };
     assert!(matches!(
-        ra.create_account("ra-admin", bad_account).unwrap_err(),
+        ra.create_account(&ops(), bad_account).unwrap_err(),
         Error::Ra(RaError::InvalidField {
             field: "service URL",
             ..
@@ -458,11 +468,11 @@ fn the_login_search_finds_accounts_by_chinese_or_latin_keyword() {
     let mailer = RecordingMailer::default();
     let ra = RegistrationAuthority::new(&store, &mailer, sub, RaPolicy::default());
     let ours = ra
-        .create_account("ra-admin", settings(VerificationMode::Manual))
+        .create_account(&ops(), settings(VerificationMode::Manual))
         .unwrap();
     let other = ra
         .create_account(
-            "ra-admin",
+            &ops(),
             AccountSettings {
                 organization: "Example Corp".into(),
                 unit: "Sales".into(),
@@ -505,11 +515,11 @@ fn query_filters_and_revocation_with_the_user_password() {
     let mailer = RecordingMailer::default();
     let ra = RegistrationAuthority::new(&store, &mailer, &ca, RaPolicy::default());
     let account = ra
-        .create_account("ra-admin", settings(VerificationMode::Automatic))
+        .create_account(&ops(), settings(VerificationMode::Automatic))
         .unwrap();
     let other = ra
         .create_account(
-            "ra-admin",
+            &ops(),
             AccountSettings {
                 unit: "销售部".into(),
                 ..settings(VerificationMode::Automatic)
@@ -705,7 +715,7 @@ fn server_certificates_are_issued_from_the_csr_on_approval_and_mailed() {
         let mailer = RecordingMailer::default();
         let ra = RegistrationAuthority::new(&store, &mailer, sub, RaPolicy::default());
         let account = ra
-            .create_account("ra-admin", settings(VerificationMode::Manual))
+            .create_account(&ops(), settings(VerificationMode::Manual))
             .unwrap();
         let dir = tempfile::tempdir().unwrap();
         let path = openssl_csr(
@@ -734,7 +744,7 @@ fn server_certificates_are_issued_from_the_csr_on_approval_and_mailed() {
         ));
         assert_eq!(mailer.sent()[0].to, "ops@example.com");
 
-        let request = ra.approve("ra-admin", request.id).unwrap();
+        let request = ra.approve(&ops(), request.id).unwrap();
         assert_eq!(request.state, RequestState::Issued);
         let pem = match &mailer.sent().last().unwrap().mail {
             Mail::ServerCertificateIssued { pem, .. } => pem.clone(),
@@ -788,7 +798,7 @@ fn server_applications_need_approval_an_agreement_and_a_host_name() {
     let mailer = RecordingMailer::default();
     let ra = RegistrationAuthority::new(&store, &mailer, sub, RaPolicy::default());
     let manual = ra
-        .create_account("ra-admin", settings(VerificationMode::Manual))
+        .create_account(&ops(), settings(VerificationMode::Manual))
         .unwrap();
     let dir = tempfile::tempdir().unwrap();
     let good = CertificateRequest::parse(
@@ -811,7 +821,7 @@ fn server_applications_need_approval_an_agreement_and_a_host_name() {
         "{err:?}"
     );
     for mode in [VerificationMode::Automatic, VerificationMode::Passcode] {
-        let account = ra.create_account("ra-admin", settings(mode)).unwrap();
+        let account = ra.create_account(&ops(), settings(mode)).unwrap();
         let err = ra
             .apply_server(account.id, &good, "ops@example.com", PASSWORD, true)
             .unwrap_err();
@@ -870,10 +880,10 @@ fn certificates_near_their_end_are_renewed_through_the_pin_flow() {
     let mailer = RecordingMailer::default();
     let ra = RegistrationAuthority::new(&store, &mailer, &ca, RaPolicy::default());
     let account = ra
-        .create_account("ra-admin", settings(VerificationMode::Manual))
+        .create_account(&ops(), settings(VerificationMode::Manual))
         .unwrap();
     let request = ra.apply(account.id, holder(), PASSWORD).unwrap();
-    ra.approve("ra-admin", request.id).unwrap();
+    ra.approve(&ops(), request.id).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let first = ra
         .retrieve(
@@ -948,7 +958,7 @@ fn certificates_near_their_end_are_renewed_through_the_pin_flow() {
         Some(first.serial_hex().as_str())
     );
     assert_eq!(renewal.state, RequestState::Submitted);
-    ra.approve("ra-admin", renewal.id).unwrap();
+    ra.approve(&ops(), renewal.id).unwrap();
     let renewed = ra
         .retrieve(
             &mailed_pin(&mailer),
@@ -989,10 +999,10 @@ fn a_lost_certificate_is_replaced_with_the_same_holder_and_end_date() {
         let store = MemoryStore::new();
         let mailer = RecordingMailer::default();
         let ra = RegistrationAuthority::new(&store, &mailer, sub, RaPolicy::default());
-        let account = ra.create_account("ra-admin", settings(mode)).unwrap();
+        let account = ra.create_account(&ops(), settings(mode)).unwrap();
         let request = ra.apply(account.id, holder(), PASSWORD).unwrap();
         if mode == VerificationMode::Manual {
-            ra.approve("ra-admin", request.id).unwrap();
+            ra.approve(&ops(), request.id).unwrap();
         }
         let dir = tempfile::tempdir().unwrap();
         let original = ra
@@ -1093,7 +1103,7 @@ fn a_lost_certificate_is_replaced_with_the_same_holder_and_end_date() {
             (VerificationMode::Automatic, ReplacementOutcome::Issued(cert)) => cert,
             (VerificationMode::Manual, ReplacementOutcome::AwaitingApproval(request)) => {
                 assert_eq!(request.state, RequestState::Submitted);
-                ra.approve("ra-admin", request.id).unwrap();
+                ra.approve(&ops(), request.id).unwrap();
                 ra.retrieve(&mailed_pin(&mailer), PASSWORD, &new_csr)
                     .unwrap()
             }
@@ -1132,7 +1142,7 @@ fn a_generated_key_is_delivered_as_pkcs12_under_the_user_password() {
     let mailer = RecordingMailer::default();
     let ra = RegistrationAuthority::new(&store, &mailer, sub, RaPolicy::default());
     let account = ra
-        .create_account("ra-admin", settings(VerificationMode::Automatic))
+        .create_account(&ops(), settings(VerificationMode::Automatic))
         .unwrap();
     let password = "Zhang San 2026!";
     ra.apply(account.id, holder(), password).unwrap();
@@ -1217,15 +1227,15 @@ fn passcode_holders_are_preregistered_in_bulk_and_retrieve_without_approval() {
     let mailer = RecordingMailer::default();
     let ra = RegistrationAuthority::new(&store, &mailer, sub, RaPolicy::default());
     let manual = ra
-        .create_account("ra-admin", settings(VerificationMode::Manual))
+        .create_account(&ops(), settings(VerificationMode::Manual))
         .unwrap();
-    let err = ra.preregister("ra-admin", manual.id, holder()).unwrap_err();
+    let err = ra.preregister(&ops(), manual.id, holder()).unwrap_err();
     assert!(
         matches!(err, Error::Ra(RaError::NotPasscodeAccount)),
         "{err:?}"
     );
     let err = ra
-        .preregister_csv("ra-admin", manual.id, "张三,zhangsan@example.com\n")
+        .preregister_csv(&ops(), manual.id, "张三,zhangsan@example.com\n")
         .unwrap_err();
     assert!(
         matches!(err, Error::Ra(RaError::NotPasscodeAccount)),
@@ -1233,10 +1243,10 @@ fn passcode_holders_are_preregistered_in_bulk_and_retrieve_without_approval() {
     );
 
     let account = ra
-        .create_account("ra-admin", settings(VerificationMode::Passcode))
+        .create_account(&ops(), settings(VerificationMode::Passcode))
         .unwrap();
     let csv = "姓名,电子邮件,电话\n张三,zhangsan@example.com,010-1234\n李四,not-an-address\n王五\n\"赵, 六\",zhao@example.com\n";
-    let report = ra.preregister_csv("ra-admin", account.id, csv).unwrap();
+    let report = ra.preregister_csv(&ops(), account.id, csv).unwrap();
     assert_eq!(report.registered.len(), 2);
     assert_eq!(
         report.rejected.iter().map(|r| r.line).collect::<Vec<_>>(),
@@ -1332,7 +1342,7 @@ fn the_ra_issues_centrally_with_a_generated_key_in_pkcs12() {
         let ra = RegistrationAuthority::new(&store, &mailer, sub, RaPolicy::default());
         let account = ra
             .create_account(
-                "ra-admin",
+                &ops(),
                 AccountSettings {
                     algorithm: *alg,
                     ..settings(VerificationMode::Manual)
@@ -1341,11 +1351,11 @@ fn the_ra_issues_centrally_with_a_generated_key_in_pkcs12() {
             .unwrap();
         let password = "Initial Pass 2026";
         let err = ra
-            .issue_centrally("ra-admin", account.id, holder(), "short")
+            .issue_centrally(&ops(), account.id, holder(), "short")
             .unwrap_err();
         assert!(matches!(err, Error::Secret(_)), "{err:?}");
         let delivery = ra
-            .issue_centrally("ra-admin", account.id, holder(), password)
+            .issue_centrally(&ops(), account.id, holder(), password)
             .unwrap();
         let key_kind = delivery.certificate.public_key().unwrap().kind();
         assert_eq!(
@@ -1392,4 +1402,20 @@ fn the_ra_issues_centrally_with_a_generated_key_in_pkcs12() {
         )
         .unwrap();
     }
+}
+
+#[test]
+fn only_ra_administrators_get_the_ra_capability() {
+    use topca_core::ra::{AdminRole, Administrator};
+    let kmc = Administrator {
+        name: "kmc-admin".into(),
+        roles: vec![AdminRole::KmcAdmin, AdminRole::SuperAdmin],
+    };
+    let err = kmc.ra_ops().unwrap_err();
+    assert_eq!(err.to_string(), "this needs the RA administrator role");
+    let ra_admin = Administrator {
+        name: "王管理员".into(),
+        roles: vec![AdminRole::RaAdmin],
+    };
+    assert_eq!(ra_admin.ra_ops().unwrap().admin(), "王管理员");
 }

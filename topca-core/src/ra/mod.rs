@@ -6,6 +6,7 @@
 
 mod account;
 mod bulk;
+mod operator;
 mod query;
 mod request;
 
@@ -13,6 +14,7 @@ use std::time::Duration;
 
 pub use account::{Account, AccountId, AccountSettings, Language};
 pub use bulk::RowError;
+pub use operator::{AdminRole, Administrator, RaOps};
 pub use query::{CertificateQuery, HolderQuery, StatusFilter};
 pub use request::{Holder, HolderUpdate, PinInput, Request, RequestId};
 
@@ -110,7 +112,7 @@ impl<'a> RegistrationAuthority<'a> {
     }
 
     /// Creates an account (RA administrator).
-    pub fn create_account(&self, admin: &str, settings: AccountSettings) -> Result<Account, Error> {
+    pub fn create_account(&self, ops: &RaOps, settings: AccountSettings) -> Result<Account, Error> {
         settings.validate()?;
         let account = self.store.create_account(settings)?;
         let target = format!(
@@ -118,7 +120,7 @@ impl<'a> RegistrationAuthority<'a> {
             account.id.0, account.settings.organization, account.settings.unit
         );
         self.audit(
-            Actor::Admin(admin.into()),
+            Actor::Admin(ops.admin().into()),
             AuditAction::AccountCreated,
             target,
             Outcome::Success,
@@ -170,12 +172,12 @@ impl<'a> RegistrationAuthority<'a> {
     ///
     /// A server application is issued at once from its CSR and the certificate is
     /// mailed (the key never left the server, so no PIN is needed).
-    pub fn approve(&self, admin: &str, id: RequestId) -> Result<Request, Error> {
+    pub fn approve(&self, ops: &RaOps, id: RequestId) -> Result<Request, Error> {
         let (request, account) = self.load(id)?;
         if request.kind == RequestKind::ServerApplication {
-            return self.issue_server_certificate(admin, request, &account);
+            return self.issue_server_certificate(ops, request, &account);
         }
-        self.approve_request(Actor::Admin(admin.into()), request, &account)
+        self.approve_request(Actor::Admin(ops.admin().into()), request, &account)
     }
 
     /// Applies for a server certificate from a verified CSR (申请服务器证书):
@@ -226,16 +228,16 @@ impl<'a> RegistrationAuthority<'a> {
     }
 
     /// Replaces the PIN of an approved request with a new one and mails it.
-    pub fn resend_pin(&self, admin: &str, id: RequestId) -> Result<Request, Error> {
+    pub fn resend_pin(&self, ops: &RaOps, id: RequestId) -> Result<Request, Error> {
         let (request, account) = self.load(id)?;
         if request.state != RequestState::Approved {
             return Err(RaError::WrongState(request.state.label()).into());
         }
-        self.issue_pin(Actor::Admin(admin.into()), request, &account)
+        self.issue_pin(Actor::Admin(ops.admin().into()), request, &account)
     }
 
     /// Rejects a submitted request with a reason, which is mailed to the holder.
-    pub fn reject(&self, admin: &str, id: RequestId, reason: &str) -> Result<Request, Error> {
+    pub fn reject(&self, ops: &RaOps, id: RequestId, reason: &str) -> Result<Request, Error> {
         let reason = reason.trim();
         if reason.is_empty() {
             return Err(RaError::InvalidField {
@@ -249,7 +251,7 @@ impl<'a> RegistrationAuthority<'a> {
         request.reject_reason = Some(reason.to_owned());
         let request = self.store.update_request(&request)?;
         self.audit(
-            Actor::Admin(admin.into()),
+            Actor::Admin(ops.admin().into()),
             AuditAction::RequestRejected,
             request_target(&request),
             Outcome::Success,
@@ -294,7 +296,7 @@ impl<'a> RegistrationAuthority<'a> {
     /// protected by `password`, which becomes the holder's user password.
     pub fn issue_centrally(
         &self,
-        admin: &str,
+        ops: &RaOps,
         account: AccountId,
         holder: Holder,
         password: &str,
@@ -318,7 +320,7 @@ impl<'a> RegistrationAuthority<'a> {
         // Approved and issued in the one atomic write of the issuance.
         request.state = request.state.approve()?;
         self.audit(
-            Actor::Admin(admin.into()),
+            Actor::Admin(ops.admin().into()),
             AuditAction::RequestApproved,
             request_target(&request),
             Outcome::Success,
@@ -794,7 +796,7 @@ impl<'a> RegistrationAuthority<'a> {
     /// (valid for the PIN lifetime) to retrieve with, choosing their user password then.
     pub fn preregister(
         &self,
-        admin: &str,
+        ops: &RaOps,
         account: AccountId,
         holder: Holder,
     ) -> Result<Request, Error> {
@@ -820,7 +822,7 @@ impl<'a> RegistrationAuthority<'a> {
             opening: Opening::Preapproved(code.hash, now + self.policy.pin_lifetime),
         })?;
         self.audit(
-            Actor::Admin(admin.into()),
+            Actor::Admin(ops.admin().into()),
             AuditAction::RequestApproved,
             request_target(&request),
             Outcome::Success,
@@ -844,14 +846,14 @@ impl<'a> RegistrationAuthority<'a> {
     /// good ones are kept.
     pub fn preregister_csv(
         &self,
-        admin: &str,
+        ops: &RaOps,
         account: AccountId,
         csv: &str,
     ) -> Result<BulkReport, Error> {
         let (holders, mut rejected) = bulk::parse_holders(csv);
         let mut registered = Vec::with_capacity(holders.len());
         for (line, holder) in holders {
-            match self.preregister(admin, account, holder) {
+            match self.preregister(ops, account, holder) {
                 Ok(request) => registered.push(request.id),
                 Err(Error::Ra(RaError::NotPasscodeAccount | RaError::UnknownAccount)) => {
                     return Err(RaError::NotPasscodeAccount.into());
@@ -905,7 +907,7 @@ impl<'a> RegistrationAuthority<'a> {
     /// stored CSR, stores it, closes the request and mails the certificate.
     fn issue_server_certificate(
         &self,
-        admin: &str,
+        ops: &RaOps,
         mut request: Request,
         account: &Account,
     ) -> Result<Request, Error> {
@@ -944,7 +946,7 @@ impl<'a> RegistrationAuthority<'a> {
         let request = self
             .store
             .complete_issuance(&request, self.record(&certificate, account, &request))?;
-        let actor = Actor::Admin(admin.into());
+        let actor = Actor::Admin(ops.admin().into());
         self.audit(
             actor.clone(),
             AuditAction::RequestApproved,

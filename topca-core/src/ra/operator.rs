@@ -1,0 +1,53 @@
+//! Permissions as capabilities: administrative RA operations take an [`RaOps`],
+//! which only an [`Administrator`] holding the RA role can hand out. Whoever
+//! authenticates administrators (the server's login, or the embedding application)
+//! builds the `Administrator`; the RA never sees a bare role flag.
+
+use crate::error::RaError;
+
+/// What an administrator may do (SPEC §1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum AdminRole {
+    /// Manages CAs and administrators.
+    SuperAdmin = 1,
+    /// Approves requests and configures accounts.
+    RaAdmin = 2,
+    /// Handles escrowed keys and key recovery.
+    KmcAdmin = 3,
+}
+
+/// An administrator whose identity has been verified.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Administrator {
+    /// Login name, as written in the audit log.
+    pub name: String,
+    /// Roles granted.
+    pub roles: Vec<AdminRole>,
+}
+
+impl Administrator {
+    /// The capability to run RA operations, if this administrator has the RA role.
+    pub fn ra_ops(&self) -> Result<RaOps, RaError> {
+        if self.roles.contains(&AdminRole::RaAdmin) {
+            Ok(RaOps {
+                admin: self.name.clone(),
+            })
+        } else {
+            Err(RaError::NotPermitted("RA administrator"))
+        }
+    }
+}
+
+/// Proof that an RA administrator is acting; required by every administrative RA
+/// method. It cannot be built except through [`Administrator::ra_ops`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RaOps {
+    admin: String,
+}
+
+impl RaOps {
+    /// The acting administrator's name.
+    pub fn admin(&self) -> &str {
+        &self.admin
+    }
+}
