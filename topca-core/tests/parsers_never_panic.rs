@@ -45,6 +45,8 @@ fn parse_everything(bytes: &[u8]) {
     let _ = CertificateRequest::from_der(bytes);
     let _ = Certificate::from_der(bytes);
     if let Ok(text) = std::str::from_utf8(bytes) {
+        let _ = topca_core::ra::parse_holders(text);
+        let _ = topca_core::ra::PinInput::parse(text);
         let _ = Certificate::from_pem(text);
         let _ = Certificate::from_pem_chain(text);
         let _ = SigningKey::from_pkcs8_pem(text, Some("pw"));
@@ -58,12 +60,40 @@ fn parse_everything(bytes: &[u8]) {
     }
 }
 
+/// CSV-like text: quotes, commas, newlines, BOM and non-ASCII are what break CSV readers.
+fn csv_text() -> impl Strategy<Value = String> {
+    proptest::collection::vec(
+        prop_oneof![
+            Just('"'),
+            Just(','),
+            Just('\n'),
+            Just('\u{feff}'),
+            Just('张'),
+            Just('@'),
+            Just('-'),
+            any::<char>()
+        ],
+        0..200,
+    )
+    .prop_map(|chars| chars.into_iter().collect())
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 2000, failure_persistence: None, ..ProptestConfig::default() })]
 
     #[test]
     fn random_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..600)) {
         parse_everything(&bytes);
+    }
+
+    #[test]
+    fn csv_and_pin_text_never_panics(text in csv_text()) {
+        let (holders, errors) = topca_core::ra::parse_holders(&text);
+        // Every non-empty line is either a holder or a reported error, never lost.
+        let lines = text.strip_prefix('\u{feff}').unwrap_or(&text).lines().filter(|l| !l.trim().is_empty()).count();
+        prop_assert!(holders.len() + errors.len() <= lines);
+        prop_assert!(lines - (holders.len() + errors.len()) <= 1, "only a header row may be skipped");
+        let _ = topca_core::ra::PinInput::parse(&text);
     }
 
     #[test]

@@ -13,7 +13,7 @@ mod request;
 use std::time::Duration;
 
 pub use account::{Account, AccountId, AccountSettings, Language};
-pub use bulk::RowError;
+pub use bulk::{RowError, parse_holders};
 pub use operator::{AdminRole, Administrator, RaOps};
 pub use query::{CertificateQuery, HolderQuery, StatusFilter};
 pub use request::{Holder, HolderUpdate, PinInput, Request, RequestId};
