@@ -42,6 +42,9 @@ pub enum Error {
     /// A mail could not be sent.
     #[error(transparent)]
     Mail(#[from] MailError),
+    /// The key management centre refused or failed.
+    #[error(transparent)]
+    Kmc(#[from] KmcError),
     /// The system random number generator failed.
     #[error("the system random number generator failed")]
     Random,
@@ -359,6 +362,21 @@ pub enum StoreError {
     /// The storage backend failed (details in the log).
     #[error("the database is unavailable; please try again later")]
     Backend(String),
+}
+
+/// Why the key management centre refused or failed.
+#[derive(Debug, Error, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum KmcError {
+    /// The escrowed key was sealed under another master key.
+    #[error("the escrowed key was sealed under another KMC master key")]
+    WrongMasterKey,
+    /// The escrowed key does not open: altered, or not the key it claims to be.
+    #[error("the escrowed key is damaged or belongs to another certificate")]
+    Damaged,
+    /// The random number generator failed.
+    #[error("the system random number generator failed")]
+    Random,
 }
 
 /// Why a mail could not be sent.

@@ -54,6 +54,7 @@ pub mod conformance;
 pub mod csr;
 pub mod error;
 pub mod key;
+pub mod kmc;
 pub mod lifecycle;
 pub mod mail;
 pub mod memory;
@@ -73,8 +74,8 @@ pub use certificate::Certificate;
 pub use clock::{Clock, FixedClock, SystemClock};
 pub use csr::CertificateRequest;
 pub use error::{
-    AuditError, CsrError, EncodingError, Error, KeyError, MailError, NameError, PolicyError,
-    RaError, Result, SecretError, StoreError, TransitionError,
+    AuditError, CsrError, EncodingError, Error, KeyError, KmcError, MailError, NameError,
+    PolicyError, RaError, Result, SecretError, StoreError, TransitionError,
 };
 pub use key::{PublicKey, Signature, SigningKey};
 pub use name::{DistinguishedName, SubjectAltNames};
