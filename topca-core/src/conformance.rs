@@ -10,11 +10,18 @@ use crate::{
     algorithm::KeyAlgorithm,
     audit::{Actor, AuditAction, AuditRecord, Outcome, verify_chain},
     error::StoreError,
-    lifecycle::{CertificateType, RequestKind, RequestState, RevocationReason, VerificationMode},
-    ra::{AccountId, AccountSettings, Holder, Language},
+    kmc::{EscrowedKey, NewRecovery, RecoveryState},
+    lifecycle::{
+        CertificateType, CertificateUsage, RequestKind, RequestState, RevocationReason,
+        VerificationMode,
+    },
+    ra::{AccountId, AccountSettings, Holder, Language, Request},
     random::OsRandom,
-    secret::PasswordHash,
-    store::{CertificateRecord, CertificateStatus, NewRequest, Opening, RaStore},
+    secret::{CodeHash, PasswordHash},
+    store::{
+        CertificateRecord, CertificateStatus, CrlRecord, EscrowRecord, NewRequest, Opening,
+        RaStore, RequestChange, Revocation,
+    },
 };
 
 /// A check the store failed.
@@ -72,8 +79,34 @@ pub fn run(store: &dyn RaStore) -> Checked {
     requests_update_by_compare_and_set(store, account)?;
     concurrent_updates_lose_nothing(store, account)?;
     issuance_is_atomic(store, account)?;
+    dual_issuance_escrows_atomically(store, account)?;
     revocation_happens_once(store, account)?;
+    replacement_revokes_atomically(store, account)?;
+    expiry_window(store)?;
+    crls_keep_their_history(store)?;
+    recoveries_update_by_compare_and_set(store)?;
     audit_entries_chain(store)
+}
+
+fn at(seconds: u64) -> SystemTime {
+    SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(seconds)
+}
+
+/// `request` as issued with `records` (and `escrow`), in one change.
+fn issue(
+    request: &Request,
+    records: Vec<CertificateRecord>,
+    escrow: Option<EscrowRecord>,
+) -> RequestChange {
+    let mut issued = request.clone();
+    issued.state = RequestState::Issued;
+    issued.issued_serial = records.first().map(|r| r.serial.clone());
+    RequestChange {
+        request: issued,
+        revoke: None,
+        issued: records,
+        escrow,
+    }
 }
 
 fn settings(organization: &str, unit: &str) -> AccountSettings {
@@ -148,7 +181,20 @@ fn accounts(store: &dyn RaStore) -> Checked {
         })?;
     }
     let none = store_ok(check, store.search_accounts("不存在的单位", 10))?;
-    ensure(check, none.is_empty(), || format!("found {none:?}"))
+    ensure(check, none.is_empty(), || format!("found {none:?}"))?;
+
+    let mut edited = latin.clone();
+    edited.settings.unit = "销售部".into();
+    edited.settings.verification = VerificationMode::Passcode;
+    store_ok(check, store.update_account(&edited))?;
+    let back = store_ok(check, store.account(latin.id))?;
+    ensure(check, back.as_ref() == Some(&edited), || {
+        format!("edited account read back as {back:?}")
+    })?;
+    let found = store_ok(check, store.search_accounts("销售", 10))?;
+    ensure(check, found.len() == 1, || {
+        format!("edited OU found {found:?}")
+    })
 }
 
 fn requests_update_by_compare_and_set(store: &dyn RaStore, account: AccountId) -> Checked {
@@ -256,13 +302,16 @@ fn record(
     request: crate::ra::RequestId,
     email: &str,
 ) -> CertificateRecord {
-    let t = SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_800_000_000);
+    let t = at(1_800_000_000);
     CertificateRecord {
         serial: serial.to_owned(),
         account: Some(account),
         request: Some(request),
         holder_name: "张三".to_owned(),
         email: email.to_owned(),
+        subject: "CN=张三,OU=测试部,O=测试单位,C=CN".to_owned(),
+        issuer: "CN=TopCA Issuing CA,O=TopCA".to_owned(),
+        usage: CertificateUsage::Signing,
         not_before: t,
         not_after: t + std::time::Duration::from_secs(365 * 86_400),
         status: CertificateStatus::Valid,
@@ -277,15 +326,11 @@ fn issuance_is_atomic(store: &dyn RaStore, account: AccountId) -> Checked {
         check,
         store.submit_request(new_request(account, "Issue@Example.com")?),
     )?;
-    let mut issued = request.clone();
-    issued.state = RequestState::Issued;
-    issued.issued_serial = Some("0A1B2C".into());
+    let mut certificate = record("0A1B2C", account, request.id, "Issue@Example.com");
+    certificate.usage = CertificateUsage::Server;
     let done = store_ok(
         check,
-        store.complete_issuance(
-            &issued,
-            record("0A1B2C", account, request.id, "Issue@Example.com"),
-        ),
+        store.commit_request(issue(&request, vec![certificate.clone()], None)),
     )?;
     ensure(
         check,
@@ -293,11 +338,9 @@ fn issuance_is_atomic(store: &dyn RaStore, account: AccountId) -> Checked {
         || format!("{done:?}"),
     )?;
     let by_serial = store_ok(check, store.certificate("0a1b2c"))?;
-    ensure(
-        check,
-        by_serial.is_some_and(|c| c.der == [0x30, 0x03, 0x02, 0x01, 0x01]),
-        || "not found by serial".into(),
-    )?;
+    ensure(check, by_serial.as_ref() == Some(&certificate), || {
+        format!("read back by serial as {by_serial:?}")
+    })?;
     let by_email = store_ok(check, store.certificates_by_email("issue@example.com"))?;
     ensure(check, by_email.len() == 1, || {
         format!("found {} by e-mail", by_email.len())
@@ -306,10 +349,11 @@ fn issuance_is_atomic(store: &dyn RaStore, account: AccountId) -> Checked {
     ensure(check, !by_name.is_empty(), || "not found by name".into())?;
 
     // A stale request copy: nothing is written, not even the certificate.
-    let stale = store.complete_issuance(
-        &issued,
-        record("0D0E0F", account, request.id, "Issue@Example.com"),
-    );
+    let stale = store.commit_request(issue(
+        &request,
+        vec![record("0D0E0F", account, request.id, "Issue@Example.com")],
+        None,
+    ));
     ensure(check, stale == Err(StoreError::Conflict), || {
         format!("stale issuance gave {stale:?}")
     })?;
@@ -324,12 +368,11 @@ fn issuance_is_atomic(store: &dyn RaStore, account: AccountId) -> Checked {
         check,
         store.submit_request(new_request(account, "dup@example.com")?),
     )?;
-    let mut other_issued = other.clone();
-    other_issued.state = RequestState::Issued;
-    let duplicate = store.complete_issuance(
-        &other_issued,
-        record("0A1B2C", account, other.id, "dup@example.com"),
-    );
+    let duplicate = store.commit_request(issue(
+        &other,
+        vec![record("0A1B2C", account, other.id, "dup@example.com")],
+        None,
+    ));
     ensure(
         check,
         duplicate == Err(StoreError::DuplicateSerial("0A1B2C".into())),
@@ -341,37 +384,106 @@ fn issuance_is_atomic(store: &dyn RaStore, account: AccountId) -> Checked {
     })
 }
 
+fn escrow(encryption_serial: &str, signing_serial: &str, email: &str) -> EscrowRecord {
+    EscrowRecord {
+        encryption_serial: encryption_serial.to_owned(),
+        signing_serial: signing_serial.to_owned(),
+        email: email.to_owned(),
+        key: EscrowedKey {
+            master_key_id: [7; 8],
+            nonce: [9; 12],
+            ciphertext: vec![0xA5; 150],
+        },
+        escrowed_at: at(1_800_000_000),
+    }
+}
+
+fn dual_issuance_escrows_atomically(store: &dyn RaStore, account: AccountId) -> Checked {
+    let check = "a dual issuance stores both certificates and the escrowed key atomically";
+    let email = "dual@example.com";
+    let request = store_ok(check, store.submit_request(new_request(account, email)?))?;
+    let signing = record("5101", account, request.id, email);
+    let mut encryption = record("5102", account, request.id, email);
+    encryption.usage = CertificateUsage::Encryption;
+
+    // The second certificate's serial is taken: neither certificate, nor the key.
+    let taken = record("0A1B2C", account, request.id, email);
+    let refused = store.commit_request(issue(
+        &request,
+        vec![signing.clone(), taken],
+        Some(escrow("0A1B2C", "5101", email)),
+    ));
+    ensure(
+        check,
+        refused == Err(StoreError::DuplicateSerial("0A1B2C".into())),
+        || format!("{refused:?}"),
+    )?;
+    ensure(
+        check,
+        store_ok(check, store.certificate("5101"))?.is_none()
+            && store_ok(check, store.escrowed_keys_by_email(email))?.is_empty(),
+        || "half-written dual issuance".into(),
+    )?;
+
+    let sealed = escrow("5102", "5101", email);
+    store_ok(
+        check,
+        store.commit_request(issue(
+            &request,
+            vec![signing, encryption.clone()],
+            Some(sealed.clone()),
+        )),
+    )?;
+    let stored = store_ok(check, store.certificate("5102"))?;
+    ensure(check, stored.as_ref() == Some(&encryption), || {
+        format!("encryption certificate read back as {stored:?}")
+    })?;
+    let key = store_ok(check, store.escrowed_key("5102"))?;
+    ensure(check, key.as_ref() == Some(&sealed), || {
+        format!("escrowed key read back as {key:?}")
+    })?;
+    let by_email = store_ok(check, store.escrowed_keys_by_email("DUAL@example.com"))?;
+    ensure(check, by_email == [sealed], || {
+        format!("escrowed keys by e-mail: {by_email:?}")
+    })
+}
+
 fn revocation_happens_once(store: &dyn RaStore, account: AccountId) -> Checked {
     let check = "a certificate is revoked once";
     let request = store_ok(
         check,
         store.submit_request(new_request(account, "revoke@example.com")?),
     )?;
-    let mut issued = request.clone();
-    issued.state = RequestState::Issued;
     store_ok(
         check,
-        store.complete_issuance(
-            &issued,
-            record("7F01", account, request.id, "revoke@example.com"),
-        ),
+        store.commit_request(issue(
+            &request,
+            vec![record("7F01", account, request.id, "revoke@example.com")],
+            None,
+        )),
     )?;
-    let at = SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_800_100_000);
+    let revocation = |serial: &str, reason| Revocation {
+        serial: serial.to_owned(),
+        at: at(1_800_100_000),
+        reason,
+    };
     let revoked = store_ok(
         check,
-        store.revoke_certificate("7f01", at, RevocationReason::KeyCompromise),
+        store.revoke_certificate(&revocation("7f01", RevocationReason::KeyCompromise)),
     )?;
     ensure(
         check,
         revoked.status == CertificateStatus::Revoked
-            && revoked.revocation == Some((at, RevocationReason::KeyCompromise)),
+            && revoked.revocation == Some((at(1_800_100_000), RevocationReason::KeyCompromise)),
         || format!("{revoked:?}"),
     )?;
-    let again = store.revoke_certificate("7F01", at, RevocationReason::Superseded);
-    ensure(check, again == Err(StoreError::Conflict), || {
-        format!("second revocation gave {again:?}")
-    })?;
-    let unknown = store.revoke_certificate("FFFF", at, RevocationReason::Superseded);
+    let again = store.revoke_certificate(&revocation("7F01", RevocationReason::Superseded));
+    ensure(
+        check,
+        again == Err(StoreError::AlreadyRevoked("7F01".into())),
+        || format!("second revocation gave {again:?}"),
+    )?;
+    let unknown = store.revoke_certificate(&revocation("FFFF", RevocationReason::Superseded));
     ensure(check, unknown == Err(StoreError::NotFound), || {
         format!("unknown serial gave {unknown:?}")
     })?;
@@ -381,7 +493,186 @@ fn revocation_happens_once(store: &dyn RaStore, account: AccountId) -> Checked {
         stored
             .is_some_and(|c| c.revocation.map(|(_, r)| r) == Some(RevocationReason::KeyCompromise)),
         || "reason overwritten".into(),
+    )?;
+    let mut seen = Vec::new();
+    store_ok(
+        check,
+        store.for_each_revoked(None, &mut |r| {
+            seen.push(r.clone());
+            Ok(())
+        }),
+    )?;
+    ensure(
+        check,
+        seen == [revocation("7F01", RevocationReason::KeyCompromise)],
+        || format!("revoked certificates listed as {seen:?}"),
+    )?;
+    let mut later = 0;
+    store_ok(
+        check,
+        store.for_each_revoked(Some(at(1_800_100_001)), &mut |_| {
+            later += 1;
+            Ok(())
+        }),
+    )?;
+    ensure(check, later == 0, || {
+        format!("{later} revoked after the revocation time")
+    })
+}
+
+fn replacement_revokes_atomically(store: &dyn RaStore, account: AccountId) -> Checked {
+    let check = "a request change that revokes does both or neither";
+    let email = "replace@example.com";
+    let original = store_ok(check, store.submit_request(new_request(account, email)?))?;
+    store_ok(
+        check,
+        store.commit_request(issue(
+            &original,
+            vec![record("6A01", account, original.id, email)],
+            None,
+        )),
+    )?;
+    let replacement = store_ok(check, store.submit_request(new_request(account, email)?))?;
+    let revoke = Revocation {
+        serial: "6A01".into(),
+        at: at(1_800_200_000),
+        reason: RevocationReason::Superseded,
+    };
+    // A stale request: the original stays valid.
+    let mut stale = issue(
+        &replacement,
+        vec![record("6A02", account, replacement.id, email)],
+        None,
+    );
+    stale.request.version += 7;
+    stale.revoke = Some(revoke.clone());
+    let refused = store.commit_request(stale);
+    ensure(check, refused == Err(StoreError::Conflict), || {
+        format!("{refused:?}")
+    })?;
+    let original_now = store_ok(check, store.certificate("6A01"))?;
+    ensure(
+        check,
+        original_now.is_some_and(|c| c.status == CertificateStatus::Valid),
+        || "revoked although the change was refused".into(),
+    )?;
+    let mut change = issue(
+        &replacement,
+        vec![record("6A02", account, replacement.id, email)],
+        None,
+    );
+    change.revoke = Some(revoke.clone());
+    store_ok(check, store.commit_request(change))?;
+    let original_now = store_ok(check, store.certificate("6A01"))?;
+    ensure(
+        check,
+        original_now.is_some_and(|c| c.status == CertificateStatus::Revoked),
+        || "original not revoked".into(),
+    )?;
+    // Revoking it again within a change refuses the whole change.
+    let third = store_ok(check, store.submit_request(new_request(account, email)?))?;
+    let mut again = issue(&third, vec![record("6A03", account, third.id, email)], None);
+    again.revoke = Some(revoke);
+    let refused = store.commit_request(again);
+    ensure(
+        check,
+        refused == Err(StoreError::AlreadyRevoked("6A01".into()))
+            && store_ok(check, store.certificate("6A03"))?.is_none(),
+        || format!("second revoking change gave {refused:?}"),
     )
+}
+
+fn expiry_window(store: &dyn RaStore) -> Checked {
+    let check = "certificates ending in a window are found, soonest first, valid only";
+    let all = store_ok(
+        check,
+        store.certificates_ending_between(at(0), at(u32::MAX.into())),
+    )?;
+    ensure(
+        check,
+        all.iter().all(|c| c.status == CertificateStatus::Valid) && !all.is_empty(),
+        || format!("{} found, some revoked", all.len()),
+    )?;
+    ensure(
+        check,
+        all.windows(2).all(|w| w[0].not_after <= w[1].not_after),
+        || "not soonest first".into(),
+    )?;
+    let end = at(1_800_000_000 + 365 * 86_400);
+    let none = store_ok(check, store.certificates_ending_between(at(0), end))?;
+    ensure(check, none.is_empty(), || {
+        format!("{} end before {end:?}, exclusive bound ignored", none.len())
+    })
+}
+
+fn crls_keep_their_history(store: &dyn RaStore) -> Checked {
+    let check = "CRLs are kept with increasing numbers, full and delta apart";
+    let crl = |number, delta_base| CrlRecord {
+        number,
+        delta_base,
+        this_update: at(1_800_000_000 + number),
+        next_update: at(1_800_086_400 + number),
+        der: vec![0x30, 0x01, u8::try_from(number).unwrap_or(0)],
+    };
+    ensure(
+        check,
+        store_ok(check, store.latest_crl(false))?.is_none(),
+        || "a CRL in an empty store".into(),
+    )?;
+    store_ok(check, store.put_crl(crl(1, None)))?;
+    store_ok(check, store.put_crl(crl(2, Some(1))))?;
+    store_ok(check, store.put_crl(crl(3, None)))?;
+    let stale = store.put_crl(crl(3, None));
+    ensure(check, stale == Err(StoreError::Conflict), || {
+        format!("a repeated CRL number gave {stale:?}")
+    })?;
+    let full = store_ok(check, store.latest_crl(false))?;
+    let delta = store_ok(check, store.latest_crl(true))?;
+    ensure(
+        check,
+        full == Some(crl(3, None)) && delta == Some(crl(2, Some(1))),
+        || format!("latest full {full:?}, delta {delta:?}"),
+    )
+}
+
+fn recoveries_update_by_compare_and_set(store: &dyn RaStore) -> Checked {
+    let check = "key recoveries are stored and updated by compare-and-set";
+    let created = store_ok(
+        check,
+        store.create_recovery(NewRecovery {
+            encryption_serial: "5102".into(),
+            email: "dual@example.com".into(),
+            holder_name: "张三".into(),
+            requested_by: "kmc-甲".into(),
+            requested_at: at(1_800_300_000),
+            reason: "换了新电脑".into(),
+        }),
+    )?;
+    ensure(
+        check,
+        created.state == RecoveryState::Requested && created.version == 1,
+        || format!("{created:?}"),
+    )?;
+    let mut approved = created.clone();
+    approved.state = RecoveryState::Approved;
+    approved.decided_by = Some("kmc-乙".into());
+    approved.code = Some(CodeHash::of("WXYZ-2345-6789"));
+    approved.code_expires = Some(at(1_800_400_000));
+    let updated = store_ok(check, store.update_recovery(&approved))?;
+    let back = store_ok(check, store.recovery(created.id))?;
+    ensure(
+        check,
+        updated.version == 2 && back.as_ref() == Some(&updated),
+        || format!("read back as {back:?}"),
+    )?;
+    let mut stale = created.clone();
+    stale.state = RecoveryState::Rejected;
+    let refused = store.update_recovery(&stale);
+    ensure(check, refused == Err(StoreError::Conflict), || {
+        format!("stale update gave {refused:?}")
+    })?;
+    let listed = store_ok(check, store.recoveries_in_state(RecoveryState::Approved))?;
+    ensure(check, listed == [updated], || format!("listed {listed:?}"))
 }
 
 fn audit_entries_chain(store: &dyn RaStore) -> Checked {

@@ -359,6 +359,9 @@ pub enum StoreError {
     /// The referenced object does not exist.
     #[error("the record does not exist")]
     NotFound,
+    /// The certificate is revoked already.
+    #[error("certificate {0} is already revoked")]
+    AlreadyRevoked(String),
     /// The storage backend failed (details in the log).
     #[error("the database is unavailable; please try again later")]
     Backend(String),
@@ -389,6 +392,9 @@ pub enum MailError {
     /// The mail server could not be reached.
     #[error("the mail server could not be reached; the mail can be sent again later")]
     Unreachable(String),
+    /// The mail outbox directory could not be written.
+    #[error("the mail outbox {0} could not be written; check that it exists and is writable")]
+    Outbox(String),
 }
 
 /// Result type of `topca-core`.

@@ -31,6 +31,22 @@ pub enum CertificateType {
 }
 coded!(CertificateType { Single, Dual });
 
+/// What an issued certificate is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum CertificateUsage {
+    /// A user's signing certificate (the only one of a single account).
+    Signing = 1,
+    /// A user's encryption certificate, whose key the KMC escrows.
+    Encryption = 2,
+    /// A server (TLS) certificate.
+    Server = 3,
+}
+coded!(CertificateUsage {
+    Signing,
+    Encryption,
+    Server
+});
+
 /// How an account's requests are verified.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum VerificationMode {

@@ -1,12 +1,14 @@
 //! What the RA mails, as data; `topca-mail` renders and sends it (SMTP or a file
 //! outbox), tests record it. Clear secrets (PINs) exist only here, on their way out.
 
-use std::sync::Mutex;
+use std::{sync::Mutex, time::SystemTime};
 
 use zeroize::Zeroizing;
 
 use crate::{
     error::MailError,
+    kmc::RecoveryId,
+    lifecycle::RequestKind,
     ra::{Language, RequestId},
 };
 
@@ -56,9 +58,12 @@ pub enum Mail {
         retrieve_url: String,
     },
     /// The request was approved: here is the PIN (身份识别码) to retrieve with.
+    /// `kind` tells an application, a renewal and a replacement apart.
     RequestApproved {
         /// The request number.
         request: RequestId,
+        /// What the request asked for.
+        kind: RequestKind,
         /// The holder's name.
         holder: String,
         /// The PIN, in clear: only in this mail.
@@ -86,6 +91,33 @@ pub enum Mail {
         /// Why.
         reason: crate::lifecycle::RevocationReason,
     },
+    /// A KMC key recovery was approved: the authorization code to recover the
+    /// encryption key and certificate with (single use, expiring).
+    KeyRecoveryCode {
+        /// The recovery request number.
+        recovery: RecoveryId,
+        /// The holder's name.
+        holder: String,
+        /// The encryption certificate's serial, upper-case hex.
+        serial: String,
+        /// The authorization code, in clear: only in this mail.
+        code: Zeroizing<String>,
+        /// When the code stops working.
+        expires: SystemTime,
+        /// The recovery page.
+        recover_url: String,
+    },
+    /// A certificate ends soon (within the renewal window): renew it.
+    CertificateExpiring {
+        /// The serial, upper-case hex.
+        serial: String,
+        /// The holder's name.
+        holder: String,
+        /// End of validity.
+        not_after: SystemTime,
+        /// The renewal page.
+        renew_url: String,
+    },
     /// The request was rejected.
     RequestRejected {
         /// The request number.
@@ -104,9 +136,13 @@ impl std::fmt::Debug for Mail {
             Self::RegistrationConfirmation { request, .. } => {
                 write!(f, "RegistrationConfirmation({})", request.0)
             }
-            Self::RequestApproved { request, .. } => {
-                write!(f, "RequestApproved({}, pin: …)", request.0)
+            Self::RequestApproved { request, kind, .. } => {
+                write!(f, "RequestApproved({}, {kind:?}, pin: …)", request.0)
             }
+            Self::KeyRecoveryCode {
+                recovery, serial, ..
+            } => write!(f, "KeyRecoveryCode({}, {serial}, code: …)", recovery.0),
+            Self::CertificateExpiring { serial, .. } => write!(f, "CertificateExpiring({serial})"),
             Self::ServerCertificateIssued {
                 request, serial, ..
             } => {

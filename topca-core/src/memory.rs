@@ -10,11 +10,13 @@ use std::{
 use crate::{
     audit::{AuditEntry, AuditRecord},
     error::StoreError,
-    lifecycle::{RequestState, RevocationReason},
+    kmc::{NewRecovery, Recovery, RecoveryId, RecoveryState},
+    lifecycle::RequestState,
     ra::{Account, AccountId, AccountSettings, Request, RequestId},
     store::{
         AccountStore, AuditStore, CertificateRecord, CertificateStatus, CertificateStore,
-        NewRequest, Opening, RequestStore,
+        CrlRecord, CrlStore, EscrowRecord, EscrowStore, NewRequest, Opening, RequestChange,
+        RequestStore, Revocation,
     },
 };
 
@@ -30,6 +32,12 @@ struct Inner {
     requests: BTreeMap<RequestId, Request>,
     certificates: BTreeMap<String, CertificateRecord>,
     audit: Vec<AuditEntry>,
+    crls: Vec<CrlRecord>,
+    escrow: BTreeMap<String, EscrowRecord>,
+    recoveries: BTreeMap<RecoveryId, Recovery>,
+    /// Forgets the compare-and-set, to show the conformance suite catches it.
+    #[cfg(test)]
+    last_writer_wins: bool,
 }
 
 impl MemoryStore {
@@ -61,18 +69,56 @@ impl MemoryStore {
 }
 
 impl Inner {
-    fn checked_update(&mut self, request: &Request) -> Result<Request, StoreError> {
+    /// Checks everything `change` needs before anything is written, so a refusal
+    /// leaves the store as it was.
+    fn check(&self, change: &RequestChange) -> Result<(), StoreError> {
         let stored = self
             .requests
-            .get_mut(&request.id)
+            .get(&change.request.id)
             .ok_or(StoreError::NotFound)?;
-        if stored.version != request.version {
+        #[cfg(test)]
+        let stale = stored.version != change.request.version && !self.last_writer_wins;
+        #[cfg(not(test))]
+        let stale = stored.version != change.request.version;
+        if stale {
             return Err(StoreError::Conflict);
         }
-        let mut updated = request.clone();
-        updated.version += 1;
-        *stored = updated.clone();
-        Ok(updated)
+        if let Some(revocation) = &change.revoke {
+            let record = self
+                .certificates
+                .get(&revocation.serial.to_ascii_uppercase())
+                .ok_or(StoreError::NotFound)?;
+            if record.status != CertificateStatus::Valid {
+                return Err(StoreError::AlreadyRevoked(record.serial.clone()));
+            }
+        }
+        for (i, record) in change.issued.iter().enumerate() {
+            let repeated = change.issued[..i].iter().any(|r| r.serial == record.serial);
+            if repeated || self.certificates.contains_key(&record.serial) {
+                return Err(StoreError::DuplicateSerial(record.serial.clone()));
+            }
+        }
+        if let Some(escrow) = &change.escrow {
+            if self.escrow.contains_key(&escrow.encryption_serial) {
+                return Err(StoreError::DuplicateSerial(
+                    escrow.encryption_serial.clone(),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    fn revoke(&mut self, revocation: &Revocation) -> Result<CertificateRecord, StoreError> {
+        let record = self
+            .certificates
+            .get_mut(&revocation.serial.to_ascii_uppercase())
+            .ok_or(StoreError::NotFound)?;
+        if record.status != CertificateStatus::Valid {
+            return Err(StoreError::AlreadyRevoked(record.serial.clone()));
+        }
+        record.status = CertificateStatus::Revoked;
+        record.revocation = Some((revocation.at, revocation.reason));
+        Ok(record.clone())
     }
 }
 
@@ -87,6 +133,16 @@ impl AccountStore for MemoryStore {
 
     fn account(&self, id: AccountId) -> Result<Option<Account>, StoreError> {
         Ok(self.lock()?.accounts.get(&id).cloned())
+    }
+
+    fn update_account(&self, account: &Account) -> Result<Account, StoreError> {
+        let mut inner = self.lock()?;
+        let stored = inner
+            .accounts
+            .get_mut(&account.id)
+            .ok_or(StoreError::NotFound)?;
+        *stored = account.clone();
+        Ok(account.clone())
     }
 
     fn search_accounts(&self, keyword: &str, limit: usize) -> Result<Vec<Account>, StoreError> {
@@ -156,31 +212,27 @@ impl RequestStore for MemoryStore {
             .collect())
     }
 
-    fn update_request(&self, request: &Request) -> Result<Request, StoreError> {
-        self.lock()?.checked_update(request)
-    }
-
-    fn complete_issuance(
-        &self,
-        request: &Request,
-        certificate: CertificateRecord,
-    ) -> Result<Request, StoreError> {
+    fn commit_request(&self, change: RequestChange) -> Result<Request, StoreError> {
         let mut inner = self.lock()?;
-        if inner.certificates.contains_key(&certificate.serial) {
-            return Err(StoreError::DuplicateSerial(certificate.serial));
+        inner.check(&change)?;
+        if let Some(revocation) = &change.revoke {
+            inner.revoke(revocation)?;
         }
-        // Check the version before writing anything, so a conflict leaves no certificate.
-        let stored = inner
+        for record in change.issued {
+            inner.certificates.insert(record.serial.clone(), record);
+        }
+        if let Some(escrow) = change.escrow {
+            inner
+                .escrow
+                .insert(escrow.encryption_serial.clone(), escrow);
+        }
+        let mut updated = change.request;
+        updated.version = inner
             .requests
-            .get(&request.id)
-            .ok_or(StoreError::NotFound)?;
-        if stored.version != request.version {
-            return Err(StoreError::Conflict);
-        }
-        let updated = inner.checked_update(request)?;
-        inner
-            .certificates
-            .insert(certificate.serial.clone(), certificate);
+            .get(&updated.id)
+            .map_or(updated.version, |r| r.version)
+            + 1;
+        inner.requests.insert(updated.id, updated.clone());
         Ok(updated)
     }
 }
@@ -207,23 +259,137 @@ impl CertificateStore for MemoryStore {
         self.certificates_where(|c| c.holder_name == name)
     }
 
-    fn revoke_certificate(
+    fn certificates_ending_between(
         &self,
-        serial: &str,
-        at: SystemTime,
-        reason: RevocationReason,
-    ) -> Result<CertificateRecord, StoreError> {
-        let mut inner = self.lock()?;
-        let record = inner
+        from: SystemTime,
+        to: SystemTime,
+    ) -> Result<Vec<CertificateRecord>, StoreError> {
+        let mut found = self.certificates_where(|c| {
+            c.status == CertificateStatus::Valid && c.not_after >= from && c.not_after < to
+        })?;
+        found.sort_by_key(|c| c.not_after);
+        Ok(found)
+    }
+
+    fn revoke_certificate(&self, revocation: &Revocation) -> Result<CertificateRecord, StoreError> {
+        self.lock()?.revoke(revocation)
+    }
+
+    fn for_each_revoked(
+        &self,
+        since: Option<SystemTime>,
+        visit: &mut dyn FnMut(&Revocation) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        let revoked: Vec<Revocation> = self
+            .lock()?
             .certificates
-            .get_mut(&serial.to_ascii_uppercase())
-            .ok_or(StoreError::NotFound)?;
-        if record.status != CertificateStatus::Valid {
+            .values()
+            .filter_map(|c| {
+                let (at, reason) = c.revocation?;
+                let wanted = since.is_none_or(|since| at >= since);
+                wanted.then(|| Revocation {
+                    serial: c.serial.clone(),
+                    at,
+                    reason,
+                })
+            })
+            .collect();
+        revoked.iter().try_for_each(visit)
+    }
+}
+
+impl CrlStore for MemoryStore {
+    fn put_crl(&self, crl: CrlRecord) -> Result<(), StoreError> {
+        let mut inner = self.lock()?;
+        if inner.crls.iter().any(|c| c.number >= crl.number) {
             return Err(StoreError::Conflict);
         }
-        record.status = CertificateStatus::Revoked;
-        record.revocation = Some((at, reason));
-        Ok(record.clone())
+        inner.crls.push(crl);
+        Ok(())
+    }
+
+    fn latest_crl(&self, delta: bool) -> Result<Option<CrlRecord>, StoreError> {
+        Ok(self
+            .lock()?
+            .crls
+            .iter()
+            .rev()
+            .find(|c| c.delta_base.is_some() == delta)
+            .cloned())
+    }
+}
+
+impl EscrowStore for MemoryStore {
+    fn escrowed_key(&self, encryption_serial: &str) -> Result<Option<EscrowRecord>, StoreError> {
+        Ok(self
+            .lock()?
+            .escrow
+            .get(&encryption_serial.to_ascii_uppercase())
+            .cloned())
+    }
+
+    fn escrowed_keys_by_email(&self, email: &str) -> Result<Vec<EscrowRecord>, StoreError> {
+        let email = email.trim().to_lowercase();
+        let mut found: Vec<EscrowRecord> = self
+            .lock()?
+            .escrow
+            .values()
+            .filter(|e| e.email.to_lowercase() == email)
+            .cloned()
+            .collect();
+        found.sort_by_key(|e| std::cmp::Reverse(e.escrowed_at));
+        Ok(found)
+    }
+
+    fn create_recovery(&self, new: NewRecovery) -> Result<Recovery, StoreError> {
+        let mut inner = self.lock()?;
+        let id = RecoveryId(inner.recoveries.keys().next_back().map_or(1, |k| k.0 + 1));
+        let recovery = Recovery {
+            id,
+            encryption_serial: new.encryption_serial,
+            email: new.email,
+            holder_name: new.holder_name,
+            requested_by: new.requested_by,
+            requested_at: new.requested_at,
+            reason: new.reason,
+            state: RecoveryState::Requested,
+            decided_by: None,
+            code: None,
+            code_expires: None,
+            failed_attempts: 0,
+            version: 1,
+        };
+        inner.recoveries.insert(id, recovery.clone());
+        Ok(recovery)
+    }
+
+    fn recovery(&self, id: RecoveryId) -> Result<Option<Recovery>, StoreError> {
+        Ok(self.lock()?.recoveries.get(&id).cloned())
+    }
+
+    fn recoveries_in_state(&self, state: RecoveryState) -> Result<Vec<Recovery>, StoreError> {
+        Ok(self
+            .lock()?
+            .recoveries
+            .values()
+            .filter(|r| r.state == state)
+            .cloned()
+            .collect())
+    }
+
+    fn update_recovery(&self, recovery: &Recovery) -> Result<Recovery, StoreError> {
+        let mut inner = self.lock()?;
+        let stored = inner
+            .recoveries
+            .get_mut(&recovery.id)
+            .ok_or(StoreError::NotFound)?;
+        if stored.version != recovery.version {
+            return Err(StoreError::Conflict);
+        }
+        let mut updated = recovery.clone();
+        updated.version += 1;
+        *stored = updated.clone();
+        Ok(updated)
     }
 }
 
@@ -249,88 +415,13 @@ mod tests {
         crate::conformance::run(&MemoryStore::new()).unwrap();
     }
 
-    /// A store that forgets the compare-and-set: last writer wins.
-    struct LastWriterWins(MemoryStore);
-
-    impl AccountStore for LastWriterWins {
-        fn create_account(&self, settings: AccountSettings) -> Result<Account, StoreError> {
-            self.0.create_account(settings)
-        }
-        fn account(&self, id: AccountId) -> Result<Option<Account>, StoreError> {
-            self.0.account(id)
-        }
-        fn search_accounts(&self, keyword: &str, limit: usize) -> Result<Vec<Account>, StoreError> {
-            self.0.search_accounts(keyword, limit)
-        }
-    }
-
-    impl RequestStore for LastWriterWins {
-        fn submit_request(&self, request: NewRequest) -> Result<Request, StoreError> {
-            self.0.submit_request(request)
-        }
-        fn request(&self, id: RequestId) -> Result<Option<Request>, StoreError> {
-            self.0.request(id)
-        }
-        fn requests_in_state(
-            &self,
-            account: AccountId,
-            state: RequestState,
-        ) -> Result<Vec<Request>, StoreError> {
-            self.0.requests_in_state(account, state)
-        }
-        fn update_request(&self, request: &Request) -> Result<Request, StoreError> {
-            let mut forced = request.clone();
-            forced.version = self
-                .0
-                .request(request.id)?
-                .ok_or(StoreError::NotFound)?
-                .version;
-            self.0.update_request(&forced)
-        }
-        fn complete_issuance(
-            &self,
-            request: &Request,
-            certificate: CertificateRecord,
-        ) -> Result<Request, StoreError> {
-            self.0.complete_issuance(request, certificate)
-        }
-    }
-
-    impl CertificateStore for LastWriterWins {
-        fn certificate(&self, serial: &str) -> Result<Option<CertificateRecord>, StoreError> {
-            self.0.certificate(serial)
-        }
-        fn certificates_by_email(&self, email: &str) -> Result<Vec<CertificateRecord>, StoreError> {
-            self.0.certificates_by_email(email)
-        }
-        fn certificates_by_holder_name(
-            &self,
-            name: &str,
-        ) -> Result<Vec<CertificateRecord>, StoreError> {
-            self.0.certificates_by_holder_name(name)
-        }
-        fn revoke_certificate(
-            &self,
-            serial: &str,
-            at: SystemTime,
-            reason: RevocationReason,
-        ) -> Result<CertificateRecord, StoreError> {
-            self.0.revoke_certificate(serial, at, reason)
-        }
-    }
-
-    impl AuditStore for LastWriterWins {
-        fn append_audit(&self, record: AuditRecord) -> Result<AuditEntry, StoreError> {
-            self.0.append_audit(record)
-        }
-        fn audit_entries(&self) -> Result<Vec<AuditEntry>, StoreError> {
-            self.0.audit_entries()
-        }
-    }
-
     #[test]
     fn the_suite_catches_a_store_that_loses_updates() {
-        let failure = crate::conformance::run(&LastWriterWins(MemoryStore::new())).unwrap_err();
+        let failure = {
+            let store = MemoryStore::new();
+            store.lock().unwrap().last_writer_wins = true;
+            crate::conformance::run(&store).unwrap_err()
+        };
         assert_eq!(
             failure.check,
             "request updates are compare-and-set on the version"

@@ -6,14 +6,16 @@
 //! - updates are compare-and-set on [`Request::version`]: an update made from a
 //!   stale copy is refused with [`StoreError::Conflict`], so no update is lost
 //!   when callers race;
-//! - certificate serials are unique ([`StoreError::DuplicateSerial`]).
+//! - certificate serials are unique ([`StoreError::DuplicateSerial`]);
+//! - a certificate is revoked once ([`StoreError::AlreadyRevoked`]).
 
 use std::time::SystemTime;
 
 use crate::{
     audit::{AuditEntry, AuditRecord},
     error::StoreError,
-    lifecycle::{RequestKind, RequestState, RevocationReason},
+    kmc::{EscrowedKey, NewRecovery, Recovery, RecoveryId, RecoveryState},
+    lifecycle::{CertificateUsage, RequestKind, RequestState, RevocationReason},
     ra::{Account, AccountId, AccountSettings, Holder, Request, RequestId},
     secret::{CodeHash, PasswordHash},
 };
@@ -24,6 +26,8 @@ pub trait AccountStore: Send + Sync {
     fn create_account(&self, settings: AccountSettings) -> Result<Account, StoreError>;
     /// The account with `id`, if any.
     fn account(&self, id: AccountId) -> Result<Option<Account>, StoreError>;
+    /// Replaces a stored account's settings; [`StoreError::NotFound`] if unknown.
+    fn update_account(&self, account: &Account) -> Result<Account, StoreError>;
     /// Accounts whose O or OU contains `keyword` (case-insensitive), at most `limit`.
     fn search_accounts(&self, keyword: &str, limit: usize) -> Result<Vec<Account>, StoreError>;
 }
@@ -62,6 +66,42 @@ pub enum Opening {
     Preapproved(CodeHash, SystemTime),
 }
 
+/// A certificate revoked in the same transaction as a request change.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Revocation {
+    /// The serial, upper-case hex.
+    pub serial: String,
+    /// When.
+    pub at: SystemTime,
+    /// Why.
+    pub reason: RevocationReason,
+}
+
+/// One atomic change: a request, and what is revoked, issued and escrowed with it.
+#[derive(Debug, Clone)]
+pub struct RequestChange {
+    /// The request as it is to be stored (compare-and-set on its version).
+    pub request: Request,
+    /// A certificate to revoke with it (a replacement revokes its original).
+    pub revoke: Option<Revocation>,
+    /// Certificates issued for it (a dual account issues two).
+    pub issued: Vec<CertificateRecord>,
+    /// The sealed encryption key of a dual issuance.
+    pub escrow: Option<EscrowRecord>,
+}
+
+impl RequestChange {
+    /// A change of the request alone.
+    pub fn update(request: Request) -> Self {
+        Self {
+            request,
+            revoke: None,
+            issued: Vec::new(),
+            escrow: None,
+        }
+    }
+}
+
 /// Certificate requests.
 pub trait RequestStore: Send + Sync {
     /// Stores a new request (version 1) in the state its [`NewRequest::opening`] names.
@@ -74,16 +114,16 @@ pub trait RequestStore: Send + Sync {
         account: AccountId,
         state: RequestState,
     ) -> Result<Vec<Request>, StoreError>;
+    /// Applies `change` completely or not at all: replaces the stored request if its
+    /// version is still `change.request.version` ([`StoreError::Conflict`] otherwise),
+    /// revokes, stores the issued certificates and the escrowed key; returns the
+    /// request with its version bumped.
+    fn commit_request(&self, change: RequestChange) -> Result<Request, StoreError>;
     /// Replaces the stored request if its version is still `request.version`, and
     /// returns it with the version bumped; [`StoreError::Conflict`] otherwise.
-    fn update_request(&self, request: &Request) -> Result<Request, StoreError>;
-    /// Atomically: updates the request as [`RequestStore::update_request`] does and
-    /// stores the certificate issued for it.
-    fn complete_issuance(
-        &self,
-        request: &Request,
-        certificate: CertificateRecord,
-    ) -> Result<Request, StoreError>;
+    fn update_request(&self, request: &Request) -> Result<Request, StoreError> {
+        self.commit_request(RequestChange::update(request.clone()))
+    }
 }
 
 /// Status of an issued certificate.
@@ -108,6 +148,12 @@ pub struct CertificateRecord {
     pub holder_name: String,
     /// The holder's e-mail.
     pub email: String,
+    /// The subject, as text (RFC 4514 order and escaping).
+    pub subject: String,
+    /// The issuer, as text.
+    pub issuer: String,
+    /// What the certificate is for.
+    pub usage: CertificateUsage,
     /// Start of validity.
     pub not_before: SystemTime,
     /// End of validity.
@@ -129,14 +175,80 @@ pub trait CertificateStore: Send + Sync {
     /// Certificates of a holder name (exact, after trimming), newest first.
     fn certificates_by_holder_name(&self, name: &str)
     -> Result<Vec<CertificateRecord>, StoreError>;
-    /// Marks a valid certificate revoked, atomically; [`StoreError::Conflict`] if it
-    /// is not valid any more (revoked meanwhile), [`StoreError::NotFound`] if unknown.
-    fn revoke_certificate(
+    /// Valid certificates whose end of validity is in `[from, to)`, soonest first.
+    fn certificates_ending_between(
         &self,
-        serial: &str,
-        at: SystemTime,
-        reason: RevocationReason,
-    ) -> Result<CertificateRecord, StoreError>;
+        from: SystemTime,
+        to: SystemTime,
+    ) -> Result<Vec<CertificateRecord>, StoreError>;
+    /// Marks a valid certificate revoked, atomically; [`StoreError::AlreadyRevoked`]
+    /// if it is not valid any more, [`StoreError::NotFound`] if unknown.
+    fn revoke_certificate(&self, revocation: &Revocation) -> Result<CertificateRecord, StoreError>;
+    /// Calls `visit` with every revoked certificate revoked at or after `since` (all
+    /// when `None`), in serial order, without loading them all at once: CRLs of a
+    /// million entries are built from this.
+    fn for_each_revoked(
+        &self,
+        since: Option<SystemTime>,
+        visit: &mut dyn FnMut(&Revocation) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError>;
+}
+
+/// A CRL as stored, with its history kept.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CrlRecord {
+    /// The CRL number.
+    pub number: u64,
+    /// For a delta CRL, the number of its base CRL.
+    pub delta_base: Option<u64>,
+    /// thisUpdate.
+    pub this_update: SystemTime,
+    /// nextUpdate.
+    pub next_update: SystemTime,
+    /// The CRL, DER.
+    pub der: Vec<u8>,
+}
+
+/// Issued CRLs.
+pub trait CrlStore: Send + Sync {
+    /// Stores a new CRL; [`StoreError::Conflict`] if its number is not above every
+    /// stored number (another node issued one meanwhile).
+    fn put_crl(&self, crl: CrlRecord) -> Result<(), StoreError>;
+    /// The newest full CRL (`delta == false`) or delta CRL (`delta == true`), if any.
+    fn latest_crl(&self, delta: bool) -> Result<Option<CrlRecord>, StoreError>;
+}
+
+/// An escrowed encryption key as stored: ciphertext only.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EscrowRecord {
+    /// The encryption certificate's serial, upper-case hex (the key's identity).
+    pub encryption_serial: String,
+    /// The signing certificate issued with it.
+    pub signing_serial: String,
+    /// The holder's e-mail.
+    pub email: String,
+    /// The sealed key.
+    pub key: EscrowedKey,
+    /// When it was escrowed.
+    pub escrowed_at: SystemTime,
+}
+
+/// The KMC's escrowed keys and recovery requests.
+pub trait EscrowStore: Send + Sync {
+    /// The escrowed key of an encryption certificate, if any.
+    fn escrowed_key(&self, encryption_serial: &str) -> Result<Option<EscrowRecord>, StoreError>;
+    /// Escrowed keys of a holder e-mail (case-insensitive), newest first.
+    fn escrowed_keys_by_email(&self, email: &str) -> Result<Vec<EscrowRecord>, StoreError>;
+    /// Stores a new recovery request in state `Requested`, version 1.
+    fn create_recovery(&self, recovery: NewRecovery) -> Result<Recovery, StoreError>;
+    /// The recovery request with `id`, if any.
+    fn recovery(&self, id: RecoveryId) -> Result<Option<Recovery>, StoreError>;
+    /// Recovery requests in `state`, oldest first.
+    fn recoveries_in_state(&self, state: RecoveryState) -> Result<Vec<Recovery>, StoreError>;
+    /// Replaces the stored recovery request if its version is still
+    /// `recovery.version` and returns it with the version bumped;
+    /// [`StoreError::Conflict`] otherwise.
+    fn update_recovery(&self, recovery: &Recovery) -> Result<Recovery, StoreError>;
 }
 
 /// The audit log.
@@ -147,7 +259,13 @@ pub trait AuditStore: Send + Sync {
     fn audit_entries(&self) -> Result<Vec<AuditEntry>, StoreError>;
 }
 
-/// Everything the registration authority uses.
-pub trait RaStore: AccountStore + RequestStore + CertificateStore + AuditStore {}
+/// Everything the registration authority and the KMC use.
+pub trait RaStore:
+    AccountStore + RequestStore + CertificateStore + AuditStore + CrlStore + EscrowStore
+{
+}
 
-impl<T: AccountStore + RequestStore + CertificateStore + AuditStore> RaStore for T {}
+impl<T> RaStore for T where
+    T: AccountStore + RequestStore + CertificateStore + AuditStore + CrlStore + EscrowStore
+{
+}

@@ -6,5 +6,7 @@
 //! an HSM), so a copy of the database alone reveals no private key.
 
 mod escrow;
+mod recovery;
 
 pub use escrow::{EscrowedKey, MasterKey};
+pub use recovery::{NewRecovery, Recovery, RecoveryId, RecoveryState};

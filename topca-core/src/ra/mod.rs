@@ -24,12 +24,15 @@ use crate::{
     certificate::Certificate,
     csr::CertificateRequest,
     error::{Error, RaError, StoreError},
-    lifecycle::{RequestKind, RequestState, RevocationReason, VerificationMode},
+    lifecycle::{CertificateUsage, RequestKind, RequestState, RevocationReason, VerificationMode},
     mail::{Envelope, Mail, Mailer},
     name::SubjectAltNames,
     profile::{Profile, ProfileKind},
     secret::{OneTimeCode, PasswordHash},
-    store::{CertificateRecord, CertificateStatus, NewRequest, Opening, RaStore},
+    store::{
+        CertificateRecord, CertificateStatus, NewRequest, Opening, RaStore, RequestChange,
+        Revocation,
+    },
 };
 
 /// What became of a confirmed replacement.
@@ -276,7 +279,7 @@ impl<'a> RegistrationAuthority<'a> {
         csr: &CertificateRequest,
     ) -> Result<Certificate, Error> {
         let (request, account) = self.authenticate_retrieval(pin, password)?;
-        self.issue_user_certificate(request, &account, csr.public_key())
+        self.issue_user_certificate(request, &account, csr.public_key(), None)
     }
 
     /// Retrieves with a key pair the CA generates (account algorithm), delivered
@@ -340,7 +343,7 @@ impl<'a> RegistrationAuthority<'a> {
         let env = self.ca.environment();
         let key = crate::key::SigningKey::generate(account.settings.algorithm, env.random())?;
         let holder = request.holder.name.clone();
-        let certificate = self.issue_user_certificate(request, account, key.public_key())?;
+        let certificate = self.issue_user_certificate(request, account, key.public_key(), None)?;
         let chain = self.ca.chain();
         let pkcs12 =
             crate::pkcs12::encode(&key, &certificate, &chain, &holder, password, env.random())?;
@@ -410,6 +413,7 @@ impl<'a> RegistrationAuthority<'a> {
         mut request: Request,
         account: &Account,
         public_key: &crate::key::PublicKey,
+        revoke: Option<Revocation>,
     ) -> Result<Certificate, Error> {
         let not_after = match (request.kind, &request.previous_serial) {
             (RequestKind::Replacement, Some(serial)) => Some(
@@ -430,12 +434,19 @@ impl<'a> RegistrationAuthority<'a> {
             },
             &profile,
         )?;
-        let record = self.record(&certificate, account, &request);
+        let record = self.record(&certificate, account, &request, CertificateUsage::Signing);
         request.state = request.state.issue()?;
         request.pin = None;
         request.pin_expires = None;
         request.issued_serial = Some(record.serial.clone());
-        let request = self.store.complete_issuance(&request, record)?;
+        let request = self
+            .store
+            .commit_request(RequestChange {
+                revoke,
+                issued: vec![record],
+                ..RequestChange::update(request)
+            })
+            .map_err(already_revoked)?;
         let actor = Actor::User(request.holder.email.clone());
         self.audit(
             actor,
@@ -502,11 +513,12 @@ impl<'a> RegistrationAuthority<'a> {
         let now = self.ca.environment().clock().now();
         let revoked = self
             .store
-            .revoke_certificate(&record.serial, now, reason)
-            .map_err(|e| match e {
-                StoreError::Conflict => Error::Ra(RaError::AlreadyRevoked),
-                other => other.into(),
-            })?;
+            .revoke_certificate(&Revocation {
+                serial: record.serial.clone(),
+                at: now,
+                reason,
+            })
+            .map_err(already_revoked)?;
         self.audit(
             actor,
             AuditAction::CertificateRevoked,
@@ -724,47 +736,46 @@ impl<'a> RegistrationAuthority<'a> {
             }
             .into());
         }
-        // Everything is checked: revoke the original, then move the request on.
-        let now = self.ca.environment().clock().now();
-        self.store
-            .revoke_certificate(&chosen.serial, now, reason)
-            .map_err(|e| match e {
-                StoreError::Conflict => Error::Ra(RaError::AlreadyRevoked),
-                other => other.into(),
-            })?;
-        let actor = Actor::User(request.holder.email.clone());
-        self.audit(
-            actor.clone(),
-            AuditAction::CertificateRevoked,
-            chosen.serial.clone(),
-            Outcome::Success,
-            reason.label(),
-        )?;
+        // Everything is checked: the original is revoked in the same write that
+        // moves the request on (and, in automatic mode, issues the replacement).
+        let revocation = Revocation {
+            serial: chosen.serial.clone(),
+            at: self.ca.environment().clock().now(),
+            reason,
+        };
         request.state = request.state.confirm()?;
         request.previous_serial = Some(chosen.serial.clone());
         request.pin = None;
         request.pin_expires = None;
-        match csr {
+        let actor = Actor::User(request.holder.email.clone());
+        let outcome = match csr {
             Some(csr) if automatic => {
                 request.state = request.state.approve()?;
-                let request = self.store.update_request(&request)?;
-                self.audit(
-                    Actor::System,
-                    AuditAction::RequestApproved,
-                    request_target(&request),
-                    Outcome::Success,
-                    "",
-                )?;
-                Ok(ReplacementOutcome::Issued(self.issue_user_certificate(
+                let certificate = self.issue_user_certificate(
                     request,
                     &account,
                     csr.public_key(),
-                )?))
+                    Some(revocation),
+                )?;
+                ReplacementOutcome::Issued(certificate)
             }
-            _ => Ok(ReplacementOutcome::AwaitingApproval(
-                self.store.update_request(&request)?,
-            )),
-        }
+            _ => ReplacementOutcome::AwaitingApproval(
+                self.store
+                    .commit_request(RequestChange {
+                        revoke: Some(revocation),
+                        ..RequestChange::update(request)
+                    })
+                    .map_err(already_revoked)?,
+            ),
+        };
+        self.audit(
+            actor,
+            AuditAction::CertificateRevoked,
+            chosen.serial,
+            Outcome::Success,
+            reason.label(),
+        )?;
+        Ok(outcome)
     }
 
     /// Checks a replacement confirmation token; wrong tokens count like wrong PINs.
@@ -900,7 +911,7 @@ impl<'a> RegistrationAuthority<'a> {
             return Err(RaError::WrongState("not a passcode pre-registration").into());
         }
         request.password = Some(password);
-        self.issue_user_certificate(request, &account, csr.public_key())
+        self.issue_user_certificate(request, &account, csr.public_key(), None)
     }
 
     /// Approves a server application: issues the TLS server certificate from the
@@ -943,9 +954,11 @@ impl<'a> RegistrationAuthority<'a> {
         )?;
         request.state = request.state.issue()?;
         request.issued_serial = Some(certificate.serial_hex());
-        let request = self
-            .store
-            .complete_issuance(&request, self.record(&certificate, account, &request))?;
+        let record = self.record(&certificate, account, &request, CertificateUsage::Server);
+        let request = self.store.commit_request(RequestChange {
+            issued: vec![record],
+            ..RequestChange::update(request)
+        })?;
         let actor = Actor::Admin(ops.admin().into());
         self.audit(
             actor.clone(),
@@ -977,6 +990,7 @@ impl<'a> RegistrationAuthority<'a> {
         certificate: &Certificate,
         account: &Account,
         request: &Request,
+        usage: CertificateUsage,
     ) -> CertificateRecord {
         CertificateRecord {
             serial: certificate.serial_hex(),
@@ -984,6 +998,9 @@ impl<'a> RegistrationAuthority<'a> {
             request: Some(request.id),
             holder_name: request.holder.name.clone(),
             email: request.holder.email.clone(),
+            subject: certificate.subject_text(),
+            issuer: certificate.issuer_text(),
+            usage,
             not_before: certificate.not_before(),
             not_after: certificate.not_after(),
             status: CertificateStatus::Valid,
@@ -1057,6 +1074,7 @@ impl<'a> RegistrationAuthority<'a> {
         )?;
         let mail = Mail::RequestApproved {
             request: request.id,
+            kind: request.kind,
             holder: request.holder.name.clone(),
             pin: zeroize::Zeroizing::new(PinInput::format(request.id, &code.clear)),
             retrieve_url: format!(
@@ -1134,6 +1152,14 @@ impl<'a> RegistrationAuthority<'a> {
             detail: detail.to_owned(),
         })?;
         Ok(())
+    }
+}
+
+/// A store refusal to revoke twice, as the user sees it.
+fn already_revoked(error: StoreError) -> Error {
+    match error {
+        StoreError::AlreadyRevoked(_) => RaError::AlreadyRevoked.into(),
+        other => other.into(),
     }
 }
 
