@@ -98,12 +98,12 @@ impl Inner {
                 return Err(StoreError::DuplicateSerial(record.serial.clone()));
             }
         }
-        if let Some(escrow) = &change.escrow {
-            if self.escrow.contains_key(&escrow.encryption_serial) {
-                return Err(StoreError::DuplicateSerial(
-                    escrow.encryption_serial.clone(),
-                ));
-            }
+        if let Some(escrow) = &change.escrow
+            && self.escrow.contains_key(&escrow.encryption_serial)
+        {
+            return Err(StoreError::DuplicateSerial(
+                escrow.encryption_serial.clone(),
+            ));
         }
         Ok(())
     }
