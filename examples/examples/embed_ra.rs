@@ -104,11 +104,13 @@ fn main() -> Result<(), Box<dyn Error>> {
     let csr_der = RequestBuilder::new(DistinguishedName::with_common_name("张三").to_name()?)?
         .build::<_, Signature>(&holder_key)?
         .to_der()?;
-    let certificate = ra.retrieve(
-        &pin,
-        "张三的用户口令-2026",
-        &CertificateRequest::from_der(&csr_der)?,
-    )?;
+    let certificate = ra
+        .retrieve(
+            &pin,
+            "张三的用户口令-2026",
+            &CertificateRequest::from_der(&csr_der)?,
+        )?
+        .certificate;
     println!(
         "issued {} to {}",
         certificate.serial_hex(),

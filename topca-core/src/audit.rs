@@ -57,6 +57,8 @@ pub enum AuditAction {
     RecoveryApproved = 32,
     /// An escrowed key was delivered again.
     KeyRecovered = 33,
+    /// A key recovery was rejected.
+    RecoveryRejected = 34,
 }
 
 /// Whether the action succeeded.

@@ -280,6 +280,11 @@ impl From<der::Error> for Error {
 #[derive(Debug, Clone, Error, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum RaError {
+    /// A dual-certificate account retrieved, but the RA has no KMC.
+    #[error(
+        "this account issues dual certificates, but no key management centre is configured; ask your administrator"
+    )]
+    KmcNotConfigured,
     /// No account has that identifier.
     #[error("the account does not exist")]
     UnknownAccount,
@@ -380,6 +385,43 @@ pub enum KmcError {
     /// The random number generator failed.
     #[error("the system random number generator failed")]
     Random,
+    /// The key cannot be used this way.
+    #[error("{0}")]
+    UnsuitableKey(&'static str),
+    /// No key is escrowed for that certificate.
+    #[error(
+        "no escrowed key belongs to this certificate; only encryption certificates of dual accounts have one"
+    )]
+    NotEscrowed,
+    /// No recovery request has that number.
+    #[error("no key recovery request has this number")]
+    UnknownRecovery,
+    /// The administrator who asked for a recovery tried to approve it.
+    #[error(
+        "a key recovery must be approved by a different KMC administrator than the one who requested it"
+    )]
+    SameAdministrator,
+    /// The recovery request is not in a state that allows the action.
+    #[error("this key recovery is {0}")]
+    RecoveryState(&'static str),
+    /// The authorization code is wrong.
+    #[error("the authorization code is wrong ({attempts_left} attempts left)")]
+    WrongCode {
+        /// Attempts left before the recovery locks.
+        attempts_left: u8,
+    },
+    /// The authorization code has been used.
+    #[error("this authorization code has already been used")]
+    CodeUsed,
+    /// The authorization code expired.
+    #[error("the authorization code has expired; ask your KMC administrator for a new recovery")]
+    CodeExpired,
+    /// Too many wrong codes.
+    #[error("this key recovery is locked after too many wrong codes; ask your KMC administrator")]
+    RecoveryLocked,
+    /// The chosen certificate is not a valid signing certificate of the key's holder.
+    #[error("choose one of your own valid signing certificates to receive the key")]
+    NotHoldersSigningCertificate,
 }
 
 /// Why a mail could not be sent.

@@ -23,9 +23,14 @@ use spki::AlgorithmIdentifierOwned;
 use x509_cert::attr::Attribute;
 use zeroize::Zeroizing;
 
-use crate::{certificate::Certificate, error::Error, key::SigningKey, random::RandomSource};
+use crate::{
+    certificate::Certificate,
+    error::Error,
+    key::SigningKey,
+    pkcs7::{ContentInfo, ID_DATA},
+    random::RandomSource,
+};
 
-const ID_DATA: Oid = Oid::new_unwrap("1.2.840.113549.1.7.1");
 const PKCS8_SHROUDED_KEY_BAG: Oid = Oid::new_unwrap("1.2.840.113549.1.12.10.1.2");
 const CERT_BAG: Oid = Oid::new_unwrap("1.2.840.113549.1.12.10.1.3");
 const X509_CERTIFICATE: Oid = Oid::new_unwrap("1.2.840.113549.1.9.22.1");
@@ -40,13 +45,6 @@ struct Pfx {
     version: u8,
     auth_safe: ContentInfo,
     mac_data: MacData,
-}
-
-#[derive(Sequence)]
-struct ContentInfo {
-    content_type: Oid,
-    #[asn1(context_specific = "0", tag_mode = "EXPLICIT")]
-    content: Any,
 }
 
 #[derive(Sequence)]

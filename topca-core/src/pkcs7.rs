@@ -26,14 +26,16 @@ use x509_cert::Certificate;
 /// id-signedData (RFC 5652 §5.1).
 const ID_SIGNED_DATA: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.7.2");
 /// id-data (RFC 5652 §4).
-const ID_DATA: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.7.1");
+pub(crate) const ID_DATA: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.7.1");
 
-/// ContentInfo (RFC 5652 §3).
+/// ContentInfo (RFC 5652 §3), shared by PKCS#7, PKCS#12 and CMS envelopes.
 #[derive(Sequence)]
-struct ContentInfo {
-    content_type: ObjectIdentifier,
+pub(crate) struct ContentInfo {
+    /// What the content is.
+    pub(crate) content_type: ObjectIdentifier,
+    /// The content.
     #[asn1(context_specific = "0", tag_mode = "EXPLICIT")]
-    content: Any,
+    pub(crate) content: Any,
 }
 
 /// EncapsulatedContentInfo with the content absent (RFC 5652 §5.2).

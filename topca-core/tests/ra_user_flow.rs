@@ -134,7 +134,7 @@ fn apply_approve_and_retrieve_walk_end_to_end() {
             "a PIN must never appear in debug output"
         );
 
-        let certificate = ra.retrieve(&pin, PASSWORD, &user_csr).unwrap();
+        let certificate = ra.retrieve(&pin, PASSWORD, &user_csr).unwrap().certificate;
         let subject = certificate.subject();
         assert_eq!(subject.organization.as_deref(), Some("天诚安信"));
         assert_eq!(subject.organizational_units, ["技术部"]);
@@ -198,7 +198,8 @@ fn automatic_accounts_mail_the_pin_at_once() {
             PASSWORD,
             &csr(dir.path(), KeyAlgorithm::EcdsaP256),
         )
-        .unwrap();
+        .unwrap()
+        .certificate;
     assert_eq!(cert.subject().common_name.as_deref(), Some("张三"));
 }
 
@@ -361,7 +362,8 @@ fn a_failed_pin_mail_keeps_the_request_and_a_new_pin_can_be_sent() {
             PASSWORD,
             &csr(dir.path(), KeyAlgorithm::Sm2),
         )
-        .unwrap();
+        .unwrap()
+        .certificate;
     assert_eq!(cert.public_key().unwrap().kind(), topca_core::KeyKind::Sm2);
 }
 
@@ -537,6 +539,7 @@ fn query_filters_and_revocation_with_the_user_password() {
                 &csr(dir.path(), KeyAlgorithm::Sm2),
             )
             .unwrap()
+            .certificate
             .serial_hex(),
         );
     }
@@ -891,7 +894,8 @@ fn certificates_near_their_end_are_renewed_through_the_pin_flow() {
             PASSWORD,
             &csr(dir.path(), KeyAlgorithm::EcdsaP256),
         )
-        .unwrap();
+        .unwrap()
+        .certificate;
 
     // Fresh certificates are not listed and cannot be renewed yet.
     assert!(
@@ -965,7 +969,8 @@ fn certificates_near_their_end_are_renewed_through_the_pin_flow() {
             PASSWORD,
             &csr(dir.path(), KeyAlgorithm::EcdsaP256),
         )
-        .unwrap();
+        .unwrap()
+        .certificate;
     let subject = renewed.subject();
     assert_eq!(subject.common_name.as_deref(), Some("张三丰"));
     assert_eq!(subject.locality.as_deref(), Some("海淀区"));
@@ -1011,7 +1016,8 @@ fn a_lost_certificate_is_replaced_with_the_same_holder_and_end_date() {
                 PASSWORD,
                 &csr(dir.path(), KeyAlgorithm::Sm2),
             )
-            .unwrap();
+            .unwrap()
+            .certificate;
 
         // (1) name and e-mail: unknown holders get a clear refusal, known ones a link.
         let err = ra
@@ -1100,12 +1106,13 @@ fn a_lost_certificate_is_replaced_with_the_same_holder_and_end_date() {
             )
             .unwrap();
         let replacement = match (mode, outcome) {
-            (VerificationMode::Automatic, ReplacementOutcome::Issued(cert)) => cert,
+            (VerificationMode::Automatic, ReplacementOutcome::Issued(issued)) => issued.certificate,
             (VerificationMode::Manual, ReplacementOutcome::AwaitingApproval(request)) => {
                 assert_eq!(request.state, RequestState::Submitted);
                 ra.approve(&ops(), request.id).unwrap();
                 ra.retrieve(&mailed_pin(&mailer), PASSWORD, &new_csr)
                     .unwrap()
+                    .certificate
             }
             (mode, other) => panic!("{mode:?} gave {other:?}"),
         };
@@ -1309,7 +1316,8 @@ fn passcode_holders_are_preregistered_in_bulk_and_retrieve_without_approval() {
 
     let cert = ra
         .retrieve_with_passcode(&reference, &code, PASSWORD, &user_csr)
-        .unwrap();
+        .unwrap()
+        .certificate;
     assert_eq!(cert.subject().common_name.as_deref(), Some("张三"));
     openssl_verify_chain(
         dir.path(),

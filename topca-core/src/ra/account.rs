@@ -44,7 +44,8 @@ pub struct AccountSettings {
 
 impl AccountSettings {
     /// Checks the settings: O and OU encode as a name, the URL is http(s), the
-    /// validity is within the user-certificate limit.
+    /// validity is within the user-certificate limit, a dual account's algorithm
+    /// can encrypt.
     pub fn validate(&self) -> Result<(), RaError> {
         let invalid = |field, problem: String| RaError::InvalidField { field, problem };
         DistinguishedName::default()
@@ -54,6 +55,14 @@ impl AccountSettings {
             .map_err(|e| invalid("O / OU", e.to_string()))?;
         crate::profile::Profile::new(crate::profile::ProfileKind::UserSigning, self.validity_days)
             .map_err(|e| invalid("validity", e.to_string()))?;
+        let dual = self.certificate_type == crate::lifecycle::CertificateType::Dual;
+        if dual && self.algorithm == crate::algorithm::KeyAlgorithm::Ed25519 {
+            return Err(invalid(
+                "algorithm",
+                "Ed25519 keys cannot encrypt; dual-certificate accounts use SM2, RSA or ECDSA"
+                    .into(),
+            ));
+        }
         let url_ok = (self.service_url.starts_with("http://")
             || self.service_url.starts_with("https://"))
             && !self

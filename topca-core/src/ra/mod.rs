@@ -6,6 +6,7 @@
 
 mod account;
 mod bulk;
+mod dual;
 mod operator;
 mod query;
 mod request;
@@ -14,7 +15,8 @@ use std::time::Duration;
 
 pub use account::{Account, AccountId, AccountSettings, Language};
 pub use bulk::{RowError, parse_holders};
-pub use operator::{AdminRole, Administrator, RaOps};
+pub use dual::{EncryptionDelivery, Retrieved};
+pub use operator::{AdminRole, Administrator, KmcOps, RaOps};
 pub use query::{CertificateQuery, HolderQuery, StatusFilter};
 pub use request::{Holder, HolderUpdate, PinInput, Request, RequestId};
 
@@ -24,7 +26,11 @@ use crate::{
     certificate::Certificate,
     csr::CertificateRequest,
     error::{Error, RaError, StoreError},
-    lifecycle::{CertificateUsage, RequestKind, RequestState, RevocationReason, VerificationMode},
+    kmc::MasterKey,
+    lifecycle::{
+        CertificateType, CertificateUsage, RequestKind, RequestState, RevocationReason,
+        VerificationMode,
+    },
     mail::{Envelope, Mail, Mailer},
     name::SubjectAltNames,
     profile::{Profile, ProfileKind},
@@ -39,17 +45,19 @@ use crate::{
 #[derive(Debug)]
 pub enum ReplacementOutcome {
     /// Automatic account: the replacement was issued at once.
-    Issued(Certificate),
+    Issued(Box<Retrieved>),
     /// Approval account: the request waits for the RA; a PIN follows by mail.
-    AwaitingApproval(Request),
+    AwaitingApproval(Box<Request>),
 }
 
 /// A certificate issued for a key the CA generated, and the PKCS#12 file that
 /// carries the key, the certificate and the chain.
 #[derive(Debug)]
 pub struct GeneratedKeyDelivery {
-    /// The certificate.
+    /// The signing certificate.
     pub certificate: Certificate,
+    /// The encryption half, for a dual account (enveloped for the generated key).
+    pub encryption: Option<EncryptionDelivery>,
     /// The PKCS#12 file, protected by the user password.
     pub pkcs12: zeroize::Zeroizing<Vec<u8>>,
 }
@@ -96,6 +104,7 @@ pub struct RegistrationAuthority<'a> {
     mailer: &'a dyn Mailer,
     ca: &'a CertificateAuthority,
     policy: RaPolicy,
+    kmc: Option<&'a MasterKey>,
 }
 
 impl<'a> RegistrationAuthority<'a> {
@@ -111,7 +120,15 @@ impl<'a> RegistrationAuthority<'a> {
             mailer,
             ca,
             policy,
+            kmc: None,
         }
+    }
+
+    /// Lets the RA issue dual certificates: encryption keys are escrowed under
+    /// `master`, the KMC master key. Without it, dual accounts cannot retrieve.
+    pub fn with_kmc(mut self, master: &'a MasterKey) -> Self {
+        self.kmc = Some(master);
+        self
     }
 
     /// Creates an account (RA administrator).
@@ -277,7 +294,7 @@ impl<'a> RegistrationAuthority<'a> {
         pin: &str,
         password: &str,
         csr: &CertificateRequest,
-    ) -> Result<Certificate, Error> {
+    ) -> Result<Retrieved, Error> {
         let (request, account) = self.authenticate_retrieval(pin, password)?;
         self.issue_user_certificate(request, &account, csr.public_key(), None)
     }
@@ -343,12 +360,19 @@ impl<'a> RegistrationAuthority<'a> {
         let env = self.ca.environment();
         let key = crate::key::SigningKey::generate(account.settings.algorithm, env.random())?;
         let holder = request.holder.name.clone();
-        let certificate = self.issue_user_certificate(request, account, key.public_key(), None)?;
+        let issued = self.issue_user_certificate(request, account, key.public_key(), None)?;
         let chain = self.ca.chain();
-        let pkcs12 =
-            crate::pkcs12::encode(&key, &certificate, &chain, &holder, password, env.random())?;
+        let pkcs12 = crate::pkcs12::encode(
+            &key,
+            &issued.certificate,
+            &chain,
+            &holder,
+            password,
+            env.random(),
+        )?;
         Ok(GeneratedKeyDelivery {
-            certificate,
+            certificate: issued.certificate,
+            encryption: issued.encryption,
             pkcs12,
         })
     }
@@ -405,16 +429,21 @@ impl<'a> RegistrationAuthority<'a> {
         Ok((request, account))
     }
 
-    /// Issues the user signing certificate of an approved request for `public_key`,
-    /// stores it and closes the request atomically. A replacement ends when the
-    /// certificate it replaces ended.
+    /// Issues the user signing certificate of an approved request for `public_key`
+    /// (and for a dual account the encryption certificate, its key escrowed), stores
+    /// them, revokes what `revoke` names and closes the request, in one atomic
+    /// write. A replacement ends when the certificate it replaces ended.
     fn issue_user_certificate(
         &self,
         mut request: Request,
         account: &Account,
         public_key: &crate::key::PublicKey,
         revoke: Option<Revocation>,
-    ) -> Result<Certificate, Error> {
+    ) -> Result<Retrieved, Error> {
+        let dual = account.settings.certificate_type == CertificateType::Dual;
+        if dual {
+            dual::check_dual(self.kmc, account, public_key)?;
+        }
         let not_after = match (request.kind, &request.previous_serial) {
             (RequestKind::Replacement, Some(serial)) => Some(
                 self.store
@@ -425,37 +454,81 @@ impl<'a> RegistrationAuthority<'a> {
             _ => None,
         };
         let profile = Profile::new(ProfileKind::UserSigning, account.settings.validity_days)?;
+        let subject = request.holder.subject(&account.settings);
         let certificate = self.ca.issue(
             IssueRequest {
-                subject: request.holder.subject(&account.settings),
+                subject: subject.clone(),
                 public_key: public_key.clone(),
                 alt_names: SubjectAltNames::default(),
                 not_after,
             },
             &profile,
         )?;
-        let record = self.record(&certificate, account, &request, CertificateUsage::Signing);
+        let mut issued =
+            vec![self.record(&certificate, account, &request, CertificateUsage::Signing)];
+        let (encryption, escrow) = match self.kmc.filter(|_| dual) {
+            Some(master) => {
+                let half = dual::make_encryption_half(
+                    self.ca,
+                    master,
+                    account,
+                    subject,
+                    &request.holder.email,
+                    &certificate,
+                    not_after,
+                )?;
+                issued.push(self.record(
+                    &half.delivery.certificate,
+                    account,
+                    &request,
+                    CertificateUsage::Encryption,
+                ));
+                (Some(half.delivery), Some(half.escrow))
+            }
+            None => (None, None),
+        };
         request.state = request.state.issue()?;
         request.pin = None;
         request.pin_expires = None;
-        request.issued_serial = Some(record.serial.clone());
+        request.issued_serial = Some(certificate.serial_hex());
         let request = self
             .store
             .commit_request(RequestChange {
+                request,
                 revoke,
-                issued: vec![record],
-                ..RequestChange::update(request)
+                issued,
+                escrow,
             })
             .map_err(already_revoked)?;
         let actor = Actor::User(request.holder.email.clone());
         self.audit(
-            actor,
+            actor.clone(),
             AuditAction::CertificateIssued,
             certificate.serial_hex(),
             Outcome::Success,
             &request_target(&request),
         )?;
-        Ok(certificate)
+        if let Some(half) = &encryption {
+            let serial = half.certificate.serial_hex();
+            self.audit(
+                actor.clone(),
+                AuditAction::CertificateIssued,
+                serial.clone(),
+                Outcome::Success,
+                &request_target(&request),
+            )?;
+            self.audit(
+                Actor::System,
+                AuditAction::KeyEscrowed,
+                serial,
+                Outcome::Success,
+                &format!("signing certificate {}", certificate.serial_hex()),
+            )?;
+        }
+        Ok(Retrieved {
+            certificate,
+            encryption,
+        })
     }
 
     /// Finds an account's certificates by holder e-mail or name, filtered by status
@@ -757,16 +830,16 @@ impl<'a> RegistrationAuthority<'a> {
                     csr.public_key(),
                     Some(revocation),
                 )?;
-                ReplacementOutcome::Issued(certificate)
+                ReplacementOutcome::Issued(Box::new(certificate))
             }
-            _ => ReplacementOutcome::AwaitingApproval(
+            _ => ReplacementOutcome::AwaitingApproval(Box::new(
                 self.store
                     .commit_request(RequestChange {
                         revoke: Some(revocation),
                         ..RequestChange::update(request)
                     })
                     .map_err(already_revoked)?,
-            ),
+            )),
         };
         self.audit(
             actor,
@@ -891,7 +964,7 @@ impl<'a> RegistrationAuthority<'a> {
         code: &str,
         new_password: &str,
         csr: &CertificateRequest,
-    ) -> Result<Certificate, Error> {
+    ) -> Result<Retrieved, Error> {
         // The password policy is checked before an attempt is spent.
         let password = PasswordHash::create(new_password, self.ca.environment().random())?;
         let pin = PinInput::format(

@@ -1,5 +1,6 @@
 //! Permissions as capabilities: administrative RA operations take an [`RaOps`],
-//! which only an [`Administrator`] holding the RA role can hand out. Whoever
+//! which only an [`Administrator`] holding the RA role can hand out (KMC operations
+//! a [`KmcOps`], from the KMC role). Whoever
 //! authenticates administrators (the server's login, or the embedding application)
 //! builds the `Administrator`; the RA never sees a bare role flag.
 
@@ -35,6 +36,31 @@ impl Administrator {
         } else {
             Err(RaError::NotPermitted("RA administrator"))
         }
+    }
+
+    /// The capability to run KMC operations, if this administrator has the KMC role.
+    pub fn kmc_ops(&self) -> Result<KmcOps, RaError> {
+        if self.roles.contains(&AdminRole::KmcAdmin) {
+            Ok(KmcOps {
+                admin: self.name.clone(),
+            })
+        } else {
+            Err(RaError::NotPermitted("KMC administrator"))
+        }
+    }
+}
+
+/// Proof that a KMC administrator is acting; required by every KMC method. It
+/// cannot be built except through [`Administrator::kmc_ops`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KmcOps {
+    admin: String,
+}
+
+impl KmcOps {
+    /// The acting administrator's name.
+    pub fn admin(&self) -> &str {
+        &self.admin
     }
 }
 
