@@ -266,6 +266,11 @@ impl CertificateAuthority {
         &self.key
     }
 
+    /// This CA's key identifier (the SKI of its certificate, the AKI of what it signs).
+    pub(crate) fn key_id(&self) -> &[u8] {
+        &self.key_id
+    }
+
     /// The URLs written into certificates this CA issues.
     pub fn urls(&self) -> &CaUrls {
         &self.urls

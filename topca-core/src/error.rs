@@ -268,6 +268,9 @@ pub enum EncodingError {
     /// An ASN.1 structure could not be encoded.
     #[error("an ASN.1 structure could not be encoded")]
     Der(#[from] der::Error),
+    /// A CRL entry or time cannot be written.
+    #[error("the CRL could not be written: {0}")]
+    Crl(String),
 }
 
 impl From<der::Error> for Error {

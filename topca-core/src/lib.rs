@@ -51,6 +51,7 @@ pub mod ca;
 pub mod certificate;
 pub mod clock;
 pub mod conformance;
+pub mod crl;
 pub mod csr;
 pub mod error;
 pub mod key;
