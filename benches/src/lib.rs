@@ -59,3 +59,44 @@ pub fn issuance_fixture(algorithm: KeyAlgorithm) -> Result<IssuanceFixture, Box<
 
 /// The message raw-signing benches sign (a TBSCertificate is a few hundred bytes).
 pub const MESSAGE: [u8; 256] = [0x5a; 256];
+
+/// The `i`-th entry of the CRL benchmark input (the Python reference script
+/// `benches/crl_reference.py` builds the same): a 16-byte serial, a fixed revocation
+/// time, and a reason cycling through keyCompromise, superseded and unspecified.
+pub fn crl_bench_entry(i: u64, serial: &mut [u8; 16]) -> topca_core::crl::CrlEntry<'_> {
+    use topca_core::lifecycle::RevocationReason;
+    serial[..8].copy_from_slice(&0x4000_0000_0000_0000u64.to_be_bytes());
+    serial[8..].copy_from_slice(&i.to_be_bytes());
+    topca_core::crl::CrlEntry {
+        serial: &serial[..],
+        revoked_at: std::time::SystemTime::UNIX_EPOCH
+            + std::time::Duration::from_secs(1_795_000_000),
+        reason: match i % 3 {
+            0 => RevocationReason::KeyCompromise,
+            1 => RevocationReason::Superseded,
+            _ => RevocationReason::Unspecified,
+        },
+        invalidity_date: None,
+    }
+}
+
+/// Builds and signs a CRL of `entries` benchmark entries with `ca`.
+pub fn build_bench_crl(
+    ca: &CertificateAuthority,
+    entries: u64,
+) -> Result<topca_core::crl::Crl, Box<dyn Error>> {
+    let now = std::time::SystemTime::now();
+    let info = topca_core::crl::CrlInfo {
+        number: 1,
+        this_update: now,
+        next_update: now + std::time::Duration::from_secs(86_400),
+        delta_base: None,
+    };
+    let mut writer =
+        topca_core::crl::CrlWriter::new(ca, info, usize::try_from(entries).unwrap_or(0))?;
+    let mut serial = [0u8; 16];
+    for i in 0..entries {
+        writer.push(&crl_bench_entry(i, &mut serial))?;
+    }
+    Ok(writer.finish()?)
+}

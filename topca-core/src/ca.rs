@@ -398,7 +398,7 @@ fn effective_alt_names(
                 names.add_email(email)?;
             }
         }
-        ProfileKind::RootCa | ProfileKind::SubCa => {}
+        ProfileKind::RootCa | ProfileKind::SubCa | ProfileKind::OcspSigning => {}
     }
     Ok(names)
 }

@@ -60,6 +60,7 @@ pub mod lifecycle;
 pub mod mail;
 pub mod memory;
 pub mod name;
+pub mod ocsp;
 mod oid;
 pub mod profile;
 pub mod ra;

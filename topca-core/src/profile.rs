@@ -45,6 +45,8 @@ pub enum ProfileKind {
     TlsServer,
     /// A TLS client.
     TlsClient,
+    /// A delegated OCSP responder (id-kp-OCSPSigning, with id-pkix-ocsp-nocheck).
+    OcspSigning,
 }
 
 impl ProfileKind {
@@ -56,6 +58,8 @@ impl ProfileKind {
             Self::UserSigning | Self::UserEncryption | Self::TlsClient => 5 * 365,
             // Private-PKI ceiling for servers; public-trust CAs use 398 or less.
             Self::TlsServer => 825,
+            // Responder certificates are not revocation-checked: keep them short.
+            Self::OcspSigning => 90,
         }
     }
 
@@ -68,6 +72,7 @@ impl ProfileKind {
             Self::UserEncryption => "user encryption",
             Self::TlsServer => "TLS server",
             Self::TlsClient => "TLS client",
+            Self::OcspSigning => "OCSP signing",
         }
     }
 
@@ -208,7 +213,11 @@ impl Profile {
             };
             exts.push(extension(oid::AUTHORITY_KEY_IDENTIFIER, false, &aki)?);
         }
-        if self.kind != ProfileKind::RootCa {
+        if self.kind == ProfileKind::OcspSigning {
+            // RFC 6960 §4.2.2.2.1: clients trust the responder certificate for its
+            // lifetime without checking its revocation.
+            exts.push(extension(oid::OCSP_NO_CHECK, false, &der::asn1::Null)?);
+        } else if self.kind != ProfileKind::RootCa {
             if let Some(crl) = &inputs.urls.crl {
                 let point = DistributionPoint {
                     distribution_point: Some(DistributionPointName::FullName(vec![uri(crl)?])),
@@ -261,7 +270,9 @@ impl Profile {
             ProfileKind::TlsServer if kind.is_rsa() => {
                 KeyUsages::DigitalSignature | KeyUsages::KeyEncipherment
             }
-            ProfileKind::TlsServer | ProfileKind::TlsClient => KeyUsages::DigitalSignature.into(),
+            ProfileKind::TlsServer | ProfileKind::TlsClient | ProfileKind::OcspSigning => {
+                KeyUsages::DigitalSignature.into()
+            }
         }
     }
 
@@ -272,6 +283,7 @@ impl Profile {
             ProfileKind::UserEncryption => Some(vec![oid::KP_EMAIL_PROTECTION]),
             ProfileKind::TlsServer => Some(vec![oid::KP_SERVER_AUTH]),
             ProfileKind::TlsClient => Some(vec![oid::KP_CLIENT_AUTH]),
+            ProfileKind::OcspSigning => Some(vec![oid::KP_OCSP_SIGNING]),
         }
     }
 }
