@@ -355,7 +355,8 @@ fn short(len: usize) -> Result<u8, Error> {
 
 /// Time as RFC 5280 wants it: UTCTime through 2049, GeneralizedTime after.
 fn encode_time(at: SystemTime) -> Result<Vec<u8>, Error> {
-    let (year, month, day, hour, minute, second) = civil(at)?;
+    let (year, month, day, hour, minute, second) = crate::clock::civil(at)
+        .ok_or_else(|| EncodingError::Crl("a time before 1970 or after 9999".into()))?;
     let mut out = Vec::with_capacity(17);
     if (1950..2050).contains(&year) {
         out.extend_from_slice(&[0x17, 13]);
@@ -383,29 +384,6 @@ fn push_digits(out: &mut Vec<u8>, value: u64, width: u32) {
         let digit = (value / 10u64.pow(i)) % 10;
         out.push(b'0' + digit as u8);
     }
-}
-
-/// Year, month, day, hour, minute, second (UTC) of `at` (days-from-civil inverse).
-fn civil(at: SystemTime) -> Result<(u64, u64, u64, u64, u64, u64), Error> {
-    let secs = at
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .map_err(|_| EncodingError::Crl("a time before 1970".into()))?
-        .as_secs();
-    let (days, rest) = (secs / 86_400, secs % 86_400);
-    // Howard Hinnant's civil_from_days, for days since 1970-01-01.
-    let z = days + 719_468;
-    let era = z / 146_097;
-    let doe = z % 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + u64::from(month <= 2);
-    if year > 9999 {
-        return Err(EncodingError::Crl("a time after 9999".into()).into());
-    }
-    Ok((year, month, day, rest / 3600, rest / 60 % 60, rest % 60))
 }
 
 fn decode_hex(text: &str) -> Option<Vec<u8>> {

@@ -1,0 +1,111 @@
+//! The lettre mailer.
+
+use lettre::{
+    Message, SmtpTransport, Transport as _,
+    message::{Attachment, Mailbox, MultiPart, SinglePart, header::ContentType},
+};
+use topca_core::{
+    MailError,
+    mail::{Envelope, Mailer},
+};
+
+use crate::{
+    config::{MailConfig, SetupError, Transport, mask_password},
+    outbox::Outbox,
+    render::render,
+};
+
+/// Sends the centres' mail over SMTP or into a file outbox.
+pub struct LettreMailer {
+    from: Mailbox,
+    sender: Sender,
+    /// Where mail goes, password masked, for error messages.
+    target: String,
+}
+
+enum Sender {
+    Smtp(Box<SmtpTransport>),
+    Outbox(Outbox),
+}
+
+impl LettreMailer {
+    /// A mailer for `config`. An outbox directory is created if missing; an SMTP
+    /// server is contacted only when mail is sent.
+    pub fn new(config: &MailConfig) -> Result<Self, SetupError> {
+        let from: Mailbox = config
+            .from
+            .parse()
+            .map_err(|_| SetupError::From(config.from.clone()))?;
+        let (sender, target) = match &config.transport {
+            Transport::Outbox(dir) => (
+                Sender::Outbox(Outbox::open(dir)?),
+                dir.display().to_string(),
+            ),
+            Transport::Smtp(url) => {
+                let transport = SmtpTransport::from_url(url)
+                    .map_err(|e| SetupError::Url {
+                        url: mask_password(url),
+                        problem: e.to_string(),
+                    })?
+                    .timeout(Some(std::time::Duration::from_secs(20)))
+                    .build();
+                (Sender::Smtp(Box::new(transport)), mask_password(url))
+            }
+        };
+        Ok(Self {
+            from,
+            sender,
+            target,
+        })
+    }
+
+    /// The message for `envelope`, as it will be sent.
+    pub fn message(&self, envelope: &Envelope) -> Result<Message, MailError> {
+        let to: Mailbox = envelope
+            .to
+            .parse()
+            .map_err(|_| MailError::Refused(envelope.to.clone()))?;
+        let rendered = render(envelope);
+        let text = SinglePart::builder()
+            .header(ContentType::TEXT_PLAIN)
+            .body(rendered.body.to_string());
+        let builder = Message::builder()
+            .from(self.from.clone())
+            .to(to)
+            .subject(rendered.subject);
+        let built = match rendered.attachment {
+            Some((name, mime, content)) => {
+                let content_type = ContentType::parse(&mime).unwrap_or(ContentType::TEXT_PLAIN);
+                builder.multipart(
+                    MultiPart::mixed()
+                        .singlepart(text)
+                        .singlepart(Attachment::new(name).body(content, content_type)),
+                )
+            }
+            None => builder.singlepart(text),
+        };
+        built.map_err(|_| MailError::Refused(envelope.to.clone()))
+    }
+}
+
+impl Mailer for LettreMailer {
+    fn send(&self, envelope: &Envelope) -> Result<(), MailError> {
+        let message = self.message(envelope)?;
+        match &self.sender {
+            Sender::Outbox(outbox) => outbox.store(&message.formatted()).map(drop),
+            Sender::Smtp(transport) => transport.send(&message).map(drop).map_err(|e| {
+                if e.is_permanent() {
+                    MailError::Refused(envelope.to.clone())
+                } else {
+                    MailError::Unreachable(self.target.clone())
+                }
+            }),
+        }
+    }
+}
+
+impl std::fmt::Debug for LettreMailer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "LettreMailer({})", self.target)
+    }
+}

@@ -1,0 +1,277 @@
+//! The text of every message, in Simplified Chinese (default) and English.
+
+use topca_core::{
+    format_utc,
+    lifecycle::RequestKind,
+    mail::{Envelope, Mail},
+    ra::Language,
+};
+use zeroize::Zeroizing;
+
+/// A message ready to send: subject, plain-text body and an optional attachment.
+pub struct Rendered {
+    /// The subject line (lettre encodes it per RFC 2047).
+    pub subject: String,
+    /// The plain-text body; holds the secret, if the message carries one.
+    pub body: Zeroizing<String>,
+    /// An attachment: file name, MIME type, content.
+    pub attachment: Option<(String, String, Vec<u8>)>,
+}
+
+impl std::fmt::Debug for Rendered {
+    /// Never prints the body (it may hold a PIN).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Rendered({:?}, body: …)", self.subject)
+    }
+}
+
+const SIGNATURE_ZH: &str = "\n\n此邮件由 TopCA 证书服务系统自动发送，请勿直接回复。";
+const SIGNATURE_EN: &str = "\n\nThis message was sent automatically by the TopCA certificate service; please do not reply.";
+
+/// The subject and body of `envelope` in its language.
+pub fn render(envelope: &Envelope) -> Rendered {
+    let zh = envelope.language == Language::Chinese;
+    let text = |chinese: String, english: String| if zh { chinese } else { english };
+    let (subject, body, attachment) = match &envelope.mail {
+        Mail::RegistrationConfirmation {
+            request,
+            holder,
+            service_url,
+        } => (
+            text(
+                format!("证书申请注册确认（申请号 {}）", request.0),
+                format!("Certificate application registered (request {})", request.0),
+            ),
+            text(
+                format!(
+                    "{holder}，您好：\n\n您的证书申请已注册，申请号为 {}。管理员审核通过后，您将收到一封含有身份识别码（PIN）的邮件，凭 PIN 和您的用户口令即可获取证书。\n\n证书服务中心：{service_url}",
+                    request.0
+                ),
+                format!(
+                    "Dear {holder},\n\nyour certificate application is registered as request {}. Once an administrator approves it you will receive a PIN by mail; with the PIN and your user password you can retrieve the certificate.\n\nCertificate service centre: {service_url}",
+                    request.0
+                ),
+            ),
+            None,
+        ),
+        Mail::RequestApproved {
+            request,
+            kind,
+            holder,
+            pin,
+            retrieve_url,
+        } => {
+            let (what_zh, what_en) = match kind {
+                RequestKind::Renewal => ("证书更新申请", "certificate renewal"),
+                RequestKind::Replacement => ("证书替换申请", "certificate replacement"),
+                _ => ("证书申请", "certificate application"),
+            };
+            (
+                text(
+                    format!("{what_zh}已批准：身份识别码（申请号 {}）", request.0),
+                    format!(
+                        "Your {what_en} is approved: your PIN (request {})",
+                        request.0
+                    ),
+                ),
+                text(
+                    format!(
+                        "{holder}，您好：\n\n您的{what_zh}（申请号 {}）已批准。您的身份识别码（PIN）是：\n\n    {}\n\n请在以下页面输入 PIN 和您的用户口令获取证书：{retrieve_url}\nPIN 只能使用一次，并在有效期后失效；输错 5 次后申请将被锁定。",
+                        request.0,
+                        pin.as_str()
+                    ),
+                    format!(
+                        "Dear {holder},\n\nyour {what_en} (request {}) is approved. Your PIN is:\n\n    {}\n\nEnter the PIN and your user password at {retrieve_url} to retrieve the certificate.\nThe PIN works once and expires; after 5 wrong attempts the request locks.",
+                        request.0,
+                        pin.as_str()
+                    ),
+                ),
+                None,
+            )
+        }
+        Mail::RequestRejected {
+            request,
+            holder,
+            reason,
+        } => (
+            text(
+                format!("证书申请未获批准（申请号 {}）", request.0),
+                format!("Certificate application rejected (request {})", request.0),
+            ),
+            text(
+                format!(
+                    "{holder}，您好：\n\n很抱歉，您的证书申请（申请号 {}）未获批准。\n原因：{reason}",
+                    request.0
+                ),
+                format!(
+                    "Dear {holder},\n\nyour certificate application (request {}) was not approved.\nReason: {reason}",
+                    request.0
+                ),
+            ),
+            None,
+        ),
+        Mail::ReplacementConfirmation {
+            request,
+            holder,
+            link,
+        } => (
+            text(
+                format!("证书替换确认（申请号 {}）", request.0),
+                format!(
+                    "Confirm your certificate replacement (request {})",
+                    request.0
+                ),
+            ),
+            text(
+                format!(
+                    "{holder}，您好：\n\n我们收到了您的证书替换请求。请打开以下链接确认替换（链接只能使用一次）：\n\n{}\n\n如果这不是您本人的操作，请忽略此邮件。",
+                    link.as_str()
+                ),
+                format!(
+                    "Dear {holder},\n\nwe received a request to replace your certificate. Open this link to confirm it (it works once):\n\n{}\n\nIf you did not ask for this, ignore this message.",
+                    link.as_str()
+                ),
+            ),
+            None,
+        ),
+        Mail::Passcode {
+            request,
+            holder,
+            code,
+            retrieve_url,
+        } => (
+            text(
+                format!("证书参考号和授权码（参考号 {}）", request.0),
+                format!(
+                    "Your certificate reference number and authorization code ({})",
+                    request.0
+                ),
+            ),
+            text(
+                format!(
+                    "{holder}，您好：\n\n管理员已为您登记证书。参考号：{}\n授权码：\n\n    {}\n\n请在 {retrieve_url} 输入参考号和授权码，设置您的用户口令并获取证书。授权码只能使用一次。",
+                    request.0,
+                    code.as_str()
+                ),
+                format!(
+                    "Dear {holder},\n\nyour administrator registered a certificate for you. Reference number: {}\nAuthorization code:\n\n    {}\n\nEnter both at {retrieve_url}, choose your user password and retrieve the certificate. The code works once.",
+                    request.0,
+                    code.as_str()
+                ),
+            ),
+            None,
+        ),
+        Mail::ServerCertificateIssued {
+            request,
+            server,
+            serial,
+            pem,
+        } => (
+            text(
+                format!("服务器证书已签发：{server}"),
+                format!("Server certificate issued: {server}"),
+            ),
+            text(
+                format!(
+                    "您好：\n\n服务器 {server} 的证书申请（申请号 {}）已批准，证书已签发，序列号 {serial}。证书见附件 certificate.pem。",
+                    request.0
+                ),
+                format!(
+                    "Hello,\n\nthe certificate application for {server} (request {}) is approved and the certificate issued, serial {serial}. It is attached as certificate.pem.",
+                    request.0
+                ),
+            ),
+            Some((
+                "certificate.pem".to_owned(),
+                "application/x-pem-file".to_owned(),
+                pem.as_bytes().to_vec(),
+            )),
+        ),
+        Mail::CertificateRevoked {
+            serial,
+            holder,
+            reason,
+        } => (
+            text(
+                format!("证书已吊销（序列号 {serial}）"),
+                format!("Certificate revoked (serial {serial})"),
+            ),
+            text(
+                format!(
+                    "{holder}，您好：\n\n您的证书（序列号 {serial}）已被吊销，吊销原因：{}。该证书从现在起不能再使用。",
+                    reason.label_zh()
+                ),
+                format!(
+                    "Dear {holder},\n\nyour certificate (serial {serial}) has been revoked, reason: {}. It can no longer be used.",
+                    reason.label()
+                ),
+            ),
+            None,
+        ),
+        Mail::KeyRecoveryCode {
+            recovery,
+            holder,
+            serial,
+            code,
+            expires,
+            recover_url,
+        } => (
+            text(
+                format!("加密密钥恢复授权码（恢复申请 {}）", recovery.0),
+                format!(
+                    "Authorization code to recover your encryption key (recovery {})",
+                    recovery.0
+                ),
+            ),
+            text(
+                format!(
+                    "{holder}，您好：\n\n加密证书（序列号 {serial}）的密钥恢复申请已由两名密钥管理员批准。您的授权码是：\n\n    {}\n\n请在 {recover_url} 选择您的签名证书并输入授权码，加密密钥和证书将以数字信封的形式再次发给您。授权码只能使用一次，{} 前有效。",
+                    code.as_str(),
+                    format_utc(*expires)
+                ),
+                format!(
+                    "Dear {holder},\n\ntwo key-management administrators approved the recovery of the key of your encryption certificate (serial {serial}). Your authorization code is:\n\n    {}\n\nAt {recover_url}, choose your signing certificate and enter the code: the encryption key and certificate are delivered again, enveloped for that certificate. The code works once, until {}.",
+                    code.as_str(),
+                    format_utc(*expires)
+                ),
+            ),
+            None,
+        ),
+        Mail::CertificateExpiring {
+            serial,
+            holder,
+            not_after,
+            renew_url,
+        } => (
+            text(
+                format!("证书即将到期（序列号 {serial}）"),
+                format!("Your certificate expires soon (serial {serial})"),
+            ),
+            text(
+                format!(
+                    "{holder}，您好：\n\n您的证书（序列号 {serial}）将于 {} 到期。请在 {renew_url} 更新证书。",
+                    format_utc(*not_after)
+                ),
+                format!(
+                    "Dear {holder},\n\nyour certificate (serial {serial}) expires on {}. Renew it at {renew_url}.",
+                    format_utc(*not_after)
+                ),
+            ),
+            None,
+        ),
+        other => (
+            text(
+                "证书服务通知".to_owned(),
+                "Certificate service notice".to_owned(),
+            ),
+            text(format!("{other:?}"), format!("{other:?}")),
+            None,
+        ),
+    };
+    let signature = if zh { SIGNATURE_ZH } else { SIGNATURE_EN };
+    Rendered {
+        subject,
+        body: Zeroizing::new(body + signature),
+        attachment,
+    }
+}

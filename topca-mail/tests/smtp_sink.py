@@ -1,0 +1,70 @@
+"""A real SMTP server for TopCA's mail tests, and a decoder for what it received.
+
+    smtp_sink.py serve PORT DIR   aiosmtpd on 127.0.0.1:PORT; each message is saved
+                                  as DIR/NNNNNN.eml; recipients containing "refuse"
+                                  are refused with 550. Prints "ready" when listening
+                                  and runs until killed.
+    smtp_sink.py decode FILE      prints key<TAB>base64(value) lines: to, from,
+                                  subject and body (decoded by Python's email
+                                  package, independently of lettre), and for each
+                                  attachment its file name and content.
+"""
+import base64
+import email
+import email.policy
+import os
+import sys
+import time
+
+
+def serve(port: int, directory: str) -> None:
+    from aiosmtpd.controller import Controller
+
+    class Sink:
+        async def handle_RCPT(self, server, session, envelope, address, options):
+            if "refuse" in address:
+                return "550 5.1.1 mailbox unavailable"
+            envelope.rcpt_tos.append(address)
+            return "250 OK"
+
+        async def handle_DATA(self, server, session, envelope):
+            count = len([n for n in os.listdir(directory) if n.endswith(".eml")])
+            temporary = os.path.join(directory, f".{count:06}.tmp")
+            with open(temporary, "wb") as f:
+                f.write(envelope.original_content or envelope.content)
+            os.rename(temporary, os.path.join(directory, f"{count:06}.eml"))
+            return "250 Message accepted for delivery"
+
+    controller = Controller(Sink(), hostname="127.0.0.1", port=port)
+    controller.start()
+    print("ready", flush=True)
+    try:
+        while True:
+            time.sleep(3600)
+    finally:
+        controller.stop()
+
+
+def emit(key: str, value) -> None:
+    if isinstance(value, str):
+        value = value.encode("utf-8")
+    print(f"{key}\t{base64.b64encode(value).decode('ascii')}")
+
+
+def decode(path: str) -> None:
+    with open(path, "rb") as f:
+        message = email.message_from_binary_file(f, policy=email.policy.default)
+    emit("to", str(message["to"]))
+    emit("from", str(message["from"]))
+    emit("subject", str(message["subject"]))
+    emit("body", message.get_body(preferencelist=("plain",)).get_content())
+    for part in message.iter_attachments():
+        emit("attachment", part.get_filename())
+        emit("attachment_content", part.get_content())
+
+
+if __name__ == "__main__":
+    if sys.argv[1] == "serve":
+        serve(int(sys.argv[2]), sys.argv[3])
+    else:
+        decode(sys.argv[2])
