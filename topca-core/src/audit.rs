@@ -61,6 +61,37 @@ pub enum AuditAction {
     RecoveryRejected = 34,
 }
 
+impl AuditAction {
+    const ALL: [Self; 16] = [
+        Self::CaCreated,
+        Self::AccountCreated,
+        Self::AccountUpdated,
+        Self::RequestSubmitted,
+        Self::RequestApproved,
+        Self::RequestRejected,
+        Self::RetrievalFailed,
+        Self::RequestLocked,
+        Self::CertificateIssued,
+        Self::CertificateRevoked,
+        Self::CrlIssued,
+        Self::KeyEscrowed,
+        Self::RecoveryRequested,
+        Self::RecoveryApproved,
+        Self::KeyRecovered,
+        Self::RecoveryRejected,
+    ];
+
+    /// The number storage keeps for this action.
+    pub fn code(self) -> u16 {
+        self as u16
+    }
+
+    /// The action stored as `code`, if it is one.
+    pub fn from_code(code: u16) -> Option<Self> {
+        Self::ALL.into_iter().find(|a| a.code() == code)
+    }
+}
+
 /// Whether the action succeeded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Outcome {
@@ -68,6 +99,41 @@ pub enum Outcome {
     Success = 1,
     /// It was refused or failed.
     Failure = 2,
+}
+
+impl Outcome {
+    /// The number storage keeps.
+    pub fn code(self) -> u8 {
+        self as u8
+    }
+
+    /// The outcome stored as `code`, if it is one.
+    pub fn from_code(code: u8) -> Option<Self> {
+        [Self::Success, Self::Failure]
+            .into_iter()
+            .find(|o| o.code() == code)
+    }
+}
+
+impl Actor {
+    /// The kind number storage keeps (1 user, 2 administrator, 3 system) and the name.
+    pub fn to_parts(&self) -> (u8, &str) {
+        match self {
+            Self::User(email) => (1, email),
+            Self::Admin(name) => (2, name),
+            Self::System => (3, ""),
+        }
+    }
+
+    /// The actor stored as `kind` and `name`, if `kind` is one.
+    pub fn from_parts(kind: u8, name: String) -> Option<Self> {
+        match kind {
+            1 => Some(Self::User(name)),
+            2 => Some(Self::Admin(name)),
+            3 => Some(Self::System),
+            _ => None,
+        }
+    }
 }
 
 /// What happened, before it is chained.
@@ -152,16 +218,12 @@ fn entry_hash(sequence: u64, previous: &[u8; 32], record: &AuditRecord) -> [u8; 
         .unwrap_or(Duration::ZERO);
     h.update(since_epoch.as_secs().to_be_bytes());
     h.update(since_epoch.subsec_nanos().to_be_bytes());
-    let (kind, who) = match &record.actor {
-        Actor::User(email) => (1u8, email.as_str()),
-        Actor::Admin(name) => (2u8, name.as_str()),
-        Actor::System => (3u8, ""),
-    };
+    let (kind, who) = record.actor.to_parts();
     h.update([kind]);
     field(&mut h, who);
-    h.update((record.action as u16).to_be_bytes());
+    h.update(record.action.code().to_be_bytes());
     field(&mut h, &record.target);
-    h.update([record.outcome as u8]);
+    h.update([record.outcome.code()]);
     field(&mut h, &record.detail);
     h.finalize().into()
 }

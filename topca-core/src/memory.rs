@@ -15,8 +15,8 @@ use crate::{
     ra::{Account, AccountId, AccountSettings, Request, RequestId},
     store::{
         AccountStore, AuditStore, CertificateRecord, CertificateStatus, CertificateStore,
-        CrlRecord, CrlStore, EscrowRecord, EscrowStore, NewRequest, Opening, RequestChange,
-        RequestStore, Revocation,
+        CrlRecord, CrlStore, EscrowRecord, EscrowStore, NewRequest, RequestChange, RequestStore,
+        Revocation,
     },
 };
 
@@ -161,35 +161,7 @@ impl RequestStore for MemoryStore {
     fn submit_request(&self, new: NewRequest) -> Result<Request, StoreError> {
         let mut inner = self.lock()?;
         let id = RequestId(inner.requests.keys().next_back().map_or(1, |k| k.0 + 1));
-        let request = Request {
-            id,
-            account: new.account,
-            kind: new.kind,
-            state: match new.opening {
-                Opening::Submitted => RequestState::Submitted,
-                Opening::AwaitingConfirmation(..) => RequestState::AwaitingConfirmation,
-                Opening::Preapproved(..) => RequestState::Approved,
-            },
-            holder: new.holder,
-            password: new.password,
-            pin: match new.opening {
-                Opening::Submitted => None,
-                Opening::AwaitingConfirmation(code, _) | Opening::Preapproved(code, _) => {
-                    Some(code)
-                }
-            },
-            pin_expires: match new.opening {
-                Opening::Submitted => None,
-                Opening::AwaitingConfirmation(_, end) | Opening::Preapproved(_, end) => Some(end),
-            },
-            failed_attempts: 0,
-            submitted_at: new.submitted_at,
-            reject_reason: None,
-            issued_serial: None,
-            csr: new.csr,
-            previous_serial: new.previous_serial,
-            version: 1,
-        };
+        let request = new.into_request(id);
         inner.requests.insert(id, request.clone());
         Ok(request)
     }
@@ -344,21 +316,7 @@ impl EscrowStore for MemoryStore {
     fn create_recovery(&self, new: NewRecovery) -> Result<Recovery, StoreError> {
         let mut inner = self.lock()?;
         let id = RecoveryId(inner.recoveries.keys().next_back().map_or(1, |k| k.0 + 1));
-        let recovery = Recovery {
-            id,
-            encryption_serial: new.encryption_serial,
-            email: new.email,
-            holder_name: new.holder_name,
-            requested_by: new.requested_by,
-            requested_at: new.requested_at,
-            reason: new.reason,
-            state: RecoveryState::Requested,
-            decided_by: None,
-            code: None,
-            code_expires: None,
-            failed_attempts: 0,
-            version: 1,
-        };
+        let recovery = new.into_recovery(id);
         inner.recoveries.insert(id, recovery.clone());
         Ok(recovery)
     }

@@ -53,6 +53,37 @@ pub struct NewRequest {
     pub opening: Opening,
 }
 
+impl NewRequest {
+    /// The stored request this becomes under `id`: version 1, in the state its
+    /// opening names (for stores).
+    pub fn into_request(self, id: RequestId) -> Request {
+        let (state, pin, pin_expires) = match self.opening {
+            Opening::Submitted => (RequestState::Submitted, None, None),
+            Opening::AwaitingConfirmation(code, end) => {
+                (RequestState::AwaitingConfirmation, Some(code), Some(end))
+            }
+            Opening::Preapproved(code, end) => (RequestState::Approved, Some(code), Some(end)),
+        };
+        Request {
+            id,
+            account: self.account,
+            kind: self.kind,
+            state,
+            holder: self.holder,
+            password: self.password,
+            pin,
+            pin_expires,
+            failed_attempts: 0,
+            submitted_at: self.submitted_at,
+            reject_reason: None,
+            issued_serial: None,
+            csr: self.csr,
+            previous_serial: self.previous_serial,
+            version: 1,
+        }
+    }
+}
+
 /// How a new request starts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Opening {

@@ -119,6 +119,28 @@ pub struct NewRecovery {
     pub reason: String,
 }
 
+impl NewRecovery {
+    /// The stored recovery request this becomes under `id`: `Requested`, version 1
+    /// (for stores).
+    pub fn into_recovery(self, id: RecoveryId) -> Recovery {
+        Recovery {
+            id,
+            encryption_serial: self.encryption_serial,
+            email: self.email,
+            holder_name: self.holder_name,
+            requested_by: self.requested_by,
+            requested_at: self.requested_at,
+            reason: self.reason,
+            state: RecoveryState::Requested,
+            decided_by: None,
+            code: None,
+            code_expires: None,
+            failed_attempts: 0,
+            version: 1,
+        }
+    }
+}
+
 /// A stored recovery request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Recovery {

@@ -1,0 +1,56 @@
+//! Embedded migrations: schema version N is `MIGRATIONS[N - 1]`, per backend.
+//! The applied version is kept in `topca_schema`; a database at a version this
+//! binary does not know is refused.
+
+use diesel::{connection::SimpleConnection, prelude::*};
+
+use crate::schema::topca_schema;
+
+/// SQLite migrations, oldest first.
+pub(crate) const SQLITE: &[&str] = &[include_str!(
+    "../migrations/sqlite/2026-11-24-000001_initial/up.sql"
+)];
+/// PostgreSQL migrations, oldest first.
+pub(crate) const POSTGRES: &[&str] = &[include_str!(
+    "../migrations/postgres/2026-11-24-000001_initial/up.sql"
+)];
+
+/// What [`migrate`] found or did.
+pub(crate) enum Migrated {
+    /// At the newest version (after applying what was missing).
+    Current,
+    /// The database is newer than this binary.
+    Newer(i64),
+}
+
+/// Defines `$name(conn)`: applies the missing migrations of `$steps` to a
+/// `$conn`, one transaction each.
+macro_rules! migrator {
+    ($name:ident, $conn:ty, $steps:expr) => {
+        pub(crate) fn $name(conn: &mut $conn) -> Result<Migrated, diesel::result::Error> {
+            let known = i64::try_from($steps.len()).unwrap_or(i64::MAX);
+            // No schema table yet (an error) means a new database.
+            let current = topca_schema::table
+                .select(diesel::dsl::max(topca_schema::version))
+                .first::<Option<i64>>(conn)
+                .map_or(0, |v| v.unwrap_or(0));
+            if current > known {
+                return Ok(Migrated::Newer(current));
+            }
+            let done = usize::try_from(current).unwrap_or(0);
+            for (index, sql) in $steps.iter().enumerate().skip(done) {
+                let version = i64::try_from(index + 1).unwrap_or(i64::MAX);
+                conn.transaction(|c| {
+                    c.batch_execute(sql)?;
+                    c.batch_execute(&format!(
+                        "DELETE FROM topca_schema; INSERT INTO topca_schema (version) VALUES ({version});"
+                    ))
+                })?;
+            }
+            Ok(Migrated::Current)
+        }
+    };
+}
+
+migrator!(migrate_sqlite, diesel::SqliteConnection, SQLITE);
+migrator!(migrate_postgres, diesel::PgConnection, POSTGRES);

@@ -1,0 +1,122 @@
+//! The tables, as diesel sees them (the SQL is in `migrations/`).
+
+diesel::table! {
+    accounts (id) {
+        id -> BigInt,
+        organization -> Text,
+        unit -> Text,
+        search_text -> Text,
+        certificate_type -> Integer,
+        verification -> Integer,
+        algorithm -> Text,
+        validity_days -> Integer,
+        service_url -> Text,
+        language -> Integer,
+    }
+}
+
+diesel::table! {
+    requests (id) {
+        id -> BigInt,
+        account_id -> BigInt,
+        kind -> Integer,
+        state -> Integer,
+        holder_name -> Text,
+        holder_email -> Text,
+        holder_phone -> Nullable<Text>,
+        holder_state -> Nullable<Text>,
+        holder_locality -> Nullable<Text>,
+        password_hash -> Nullable<Text>,
+        pin_hash -> Nullable<Binary>,
+        pin_expires -> Nullable<BigInt>,
+        failed_attempts -> Integer,
+        submitted_at -> BigInt,
+        reject_reason -> Nullable<Text>,
+        issued_serial -> Nullable<Text>,
+        csr -> Nullable<Binary>,
+        previous_serial -> Nullable<Text>,
+        version -> BigInt,
+    }
+}
+
+diesel::table! {
+    certificates (serial) {
+        serial -> Text,
+        account_id -> Nullable<BigInt>,
+        request_id -> Nullable<BigInt>,
+        holder_name -> Text,
+        email -> Text,
+        email_lower -> Text,
+        subject -> Text,
+        issuer -> Text,
+        usage -> Integer,
+        not_before -> BigInt,
+        not_after -> BigInt,
+        status -> Integer,
+        revoked_at -> Nullable<BigInt>,
+        revocation_reason -> Nullable<Integer>,
+        der -> Binary,
+    }
+}
+
+diesel::table! {
+    crls (number) {
+        number -> BigInt,
+        delta_base -> Nullable<BigInt>,
+        this_update -> BigInt,
+        next_update -> BigInt,
+        der -> Binary,
+    }
+}
+
+diesel::table! {
+    escrowed_keys (encryption_serial) {
+        encryption_serial -> Text,
+        signing_serial -> Text,
+        email -> Text,
+        email_lower -> Text,
+        master_key_id -> Binary,
+        nonce -> Binary,
+        ciphertext -> Binary,
+        escrowed_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    recoveries (id) {
+        id -> BigInt,
+        encryption_serial -> Text,
+        email -> Text,
+        holder_name -> Text,
+        requested_by -> Text,
+        requested_at -> BigInt,
+        reason -> Text,
+        state -> Integer,
+        decided_by -> Nullable<Text>,
+        code_hash -> Nullable<Binary>,
+        code_expires -> Nullable<BigInt>,
+        failed_attempts -> Integer,
+        version -> BigInt,
+    }
+}
+
+diesel::table! {
+    audit_entries (sequence) {
+        sequence -> BigInt,
+        at -> BigInt,
+        actor_kind -> Integer,
+        actor_name -> Text,
+        action -> Integer,
+        target -> Text,
+        outcome -> Integer,
+        detail -> Text,
+        previous_hash -> Binary,
+        hash -> Binary,
+    }
+}
+
+diesel::table! {
+    topca_schema (version) {
+        version -> BigInt,
+    }
+}

@@ -1,0 +1,746 @@
+//! The diesel store: one pool per backend, every trait method one transaction.
+
+use std::time::{Duration, SystemTime};
+
+use diesel::{
+    connection::SimpleConnection,
+    prelude::*,
+    r2d2::{ConnectionManager, CustomizeConnection, Pool},
+    result::{DatabaseErrorKind, Error as DieselError},
+};
+use topca_core::{
+    StoreError,
+    audit::{AuditEntry, AuditRecord},
+    kmc::{NewRecovery, Recovery, RecoveryId, RecoveryState},
+    lifecycle::{RequestState, RevocationReason},
+    ra::{Account, AccountId, AccountSettings, Request, RequestId},
+    store::{
+        AccountStore, AuditStore, CertificateRecord, CertificateStatus, CertificateStore,
+        CrlRecord, CrlStore, EscrowRecord, EscrowStore, NewRequest, RequestChange, RequestStore,
+        Revocation,
+    },
+};
+
+use crate::{
+    error::{OpenError, mask_password},
+    migrate::{Migrated, migrate_postgres, migrate_sqlite},
+    rows::{
+        AccountRow, AccountValues, AuditRow, CertificateRow, CrlRow, EscrowRow, RecoveryRow,
+        RecoveryValues, RequestRow, RequestValues, id, nanos, time,
+    },
+    schema::{accounts, audit_entries, certificates, crls, escrowed_keys, recoveries, requests},
+};
+
+/// Revoked certificates read per page by [`CertificateStore::for_each_revoked`].
+const REVOKED_PAGE: i64 = 5_000;
+/// Attempts at appending an audit entry when another node appends at the same time.
+const AUDIT_ATTEMPTS: usize = 50;
+
+/// TopCA's storage on SQLite or PostgreSQL.
+pub struct DieselStore {
+    pools: Pools,
+    /// The database URL, password masked.
+    url: String,
+}
+
+enum Pools {
+    Sqlite(Pool<ConnectionManager<SqliteConnection>>),
+    Postgres(Pool<ConnectionManager<PgConnection>>),
+}
+
+/// SQLite connection settings: WAL (readers never wait for the writer), a busy
+/// timeout (writers queue instead of failing), foreign keys on.
+#[derive(Debug)]
+struct SqliteSettings;
+
+impl CustomizeConnection<SqliteConnection, diesel::r2d2::Error> for SqliteSettings {
+    fn on_acquire(&self, conn: &mut SqliteConnection) -> Result<(), diesel::r2d2::Error> {
+        conn.batch_execute(
+            "PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 30000; \
+             PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;",
+        )
+        .map_err(diesel::r2d2::Error::QueryError)
+    }
+}
+
+impl DieselStore {
+    /// Opens (creating and migrating as needed) the database at `url`:
+    /// `sqlite:///path/to/topca.db`, `sqlite://relative.db` or a plain file path
+    /// for SQLite; `postgres://user:password@host:port/database` for PostgreSQL.
+    pub fn open(url: &str) -> Result<Self, OpenError> {
+        let url = url.trim();
+        let masked = mask_password(url);
+        let connect = |reason: String| OpenError::Connect {
+            url: masked.clone(),
+            reason,
+        };
+        let (pools, migrated) =
+            if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+                let pool = Pool::builder()
+                    .max_size(8)
+                    .connection_timeout(Duration::from_secs(10))
+                    .build(ConnectionManager::<PgConnection>::new(url))
+                    .map_err(|e| connect(clean(&e.to_string(), url)))?;
+                let mut conn = pool
+                    .get()
+                    .map_err(|e| connect(clean(&e.to_string(), url)))?;
+                let migrated = migrate_postgres(&mut conn).map_err(|e| OpenError::Migration {
+                    url: masked.clone(),
+                    reason: e.to_string(),
+                })?;
+                (Pools::Postgres(pool), migrated)
+            } else {
+                let path = match url.strip_prefix("sqlite://") {
+                    Some(path) => path,
+                    None if !url.contains("://") && !url.is_empty() => url,
+                    None => return Err(OpenError::Url(masked)),
+                };
+                if path.is_empty() {
+                    return Err(OpenError::Url(masked));
+                }
+                let pool = Pool::builder()
+                    .max_size(8)
+                    .connection_timeout(Duration::from_secs(30))
+                    .connection_customizer(Box::new(SqliteSettings))
+                    .build(ConnectionManager::<SqliteConnection>::new(path))
+                    .map_err(|e| connect(e.to_string()))?;
+                let mut conn = pool.get().map_err(|e| connect(e.to_string()))?;
+                let migrated = migrate_sqlite(&mut conn).map_err(|e| OpenError::Migration {
+                    url: masked.clone(),
+                    reason: e.to_string(),
+                })?;
+                (Pools::Sqlite(pool), migrated)
+            };
+        if let Migrated::Newer(found) = migrated {
+            let known = match pools {
+                Pools::Sqlite(_) => crate::migrate::SQLITE.len(),
+                Pools::Postgres(_) => crate::migrate::POSTGRES.len(),
+            };
+            return Err(OpenError::NewerSchema {
+                url: masked,
+                found,
+                known: i64::try_from(known).unwrap_or(i64::MAX),
+            });
+        }
+        Ok(Self { pools, url: masked })
+    }
+
+    /// The database URL, password masked.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// Whether this store is on PostgreSQL (else SQLite).
+    pub fn is_postgres(&self) -> bool {
+        matches!(self.pools, Pools::Postgres(_))
+    }
+}
+
+impl std::fmt::Debug for DieselStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "DieselStore({})", self.url)
+    }
+}
+
+/// A driver message with the URL (and so any password in it) masked.
+fn clean(message: &str, url: &str) -> String {
+    message.replace(url, &mask_password(url))
+}
+
+/// What a transaction body can fail with.
+enum TxError {
+    Store(StoreError),
+    Db(DieselError),
+}
+
+impl From<DieselError> for TxError {
+    fn from(e: DieselError) -> Self {
+        Self::Db(e)
+    }
+}
+
+impl From<StoreError> for TxError {
+    fn from(e: StoreError) -> Self {
+        Self::Store(e)
+    }
+}
+
+impl From<TxError> for StoreError {
+    fn from(e: TxError) -> Self {
+        match e {
+            TxError::Store(e) => e,
+            TxError::Db(e) => backend(e),
+        }
+    }
+}
+
+/// A database failure as the store reports it (diesel's messages carry no values).
+fn backend(e: DieselError) -> StoreError {
+    StoreError::Backend(e.to_string())
+}
+
+fn pool_error(e: diesel::r2d2::PoolError) -> StoreError {
+    StoreError::Backend(format!("no database connection: {e}"))
+}
+
+fn is_unique_violation(e: &DieselError) -> bool {
+    matches!(
+        e,
+        DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _)
+    )
+}
+
+/// Runs `$body` with `$c`, a connection of whichever backend the store uses.
+macro_rules! read {
+    ($store:expr, |$c:ident| $body:expr) => {
+        match &$store.pools {
+            Pools::Sqlite(pool) => {
+                let mut guard = pool.get().map_err(pool_error)?;
+                let $c = &mut *guard;
+                $body
+            }
+            Pools::Postgres(pool) => {
+                let mut guard = pool.get().map_err(pool_error)?;
+                let $c = &mut *guard;
+                $body
+            }
+        }
+    };
+}
+
+/// Runs `$body` (returning `Result<_, TxError>`) in a write transaction: on SQLite
+/// one that takes the write lock at once (`BEGIN IMMEDIATE`).
+macro_rules! write {
+    ($store:expr, |$c:ident| $body:expr) => {
+        match &$store.pools {
+            Pools::Sqlite(pool) => {
+                let mut guard = pool.get().map_err(pool_error)?;
+                let conn: &mut SqliteConnection = &mut guard;
+                conn.immediate_transaction(|$c| -> Result<_, TxError> { $body })
+                    .map_err(StoreError::from)
+            }
+            Pools::Postgres(pool) => {
+                let mut guard = pool.get().map_err(pool_error)?;
+                let conn: &mut PgConnection = &mut guard;
+                conn.transaction(|$c| -> Result<_, TxError> { $body })
+                    .map_err(StoreError::from)
+            }
+        }
+    };
+}
+
+impl AccountStore for DieselStore {
+    fn create_account(&self, settings: AccountSettings) -> Result<Account, StoreError> {
+        let values = AccountValues::of(&settings)?;
+        let new_id: i64 = write!(self, |c| Ok(diesel::insert_into(accounts::table)
+            .values(&values)
+            .returning(accounts::id)
+            .get_result(c)?))?;
+        Ok(Account {
+            id: AccountId(u64::try_from(new_id).map_err(|_| StoreError::NotFound)?),
+            settings,
+        })
+    }
+
+    fn account(&self, account: AccountId) -> Result<Option<Account>, StoreError> {
+        let Ok(key) = id(account.0) else {
+            return Ok(None);
+        };
+        let row = read!(self, |c| accounts::table
+            .find(key)
+            .select(AccountRow::as_select())
+            .first(c)
+            .optional()
+            .map_err(backend)?);
+        row.map(AccountRow::into_account).transpose()
+    }
+
+    fn update_account(&self, account: &Account) -> Result<Account, StoreError> {
+        let key = id(account.id.0)?;
+        let values = AccountValues::of(&account.settings)?;
+        let changed = write!(self, |c| Ok(diesel::update(accounts::table.find(key))
+            .set(&values)
+            .execute(c)?))?;
+        if changed == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(account.clone())
+    }
+
+    fn search_accounts(&self, keyword: &str, limit: usize) -> Result<Vec<Account>, StoreError> {
+        let keyword = keyword.trim().to_lowercase();
+        if keyword.is_empty() {
+            return Ok(Vec::new());
+        }
+        let escaped: String = keyword
+            .chars()
+            .flat_map(|ch| match ch {
+                '%' | '_' | '\\' => vec!['\\', ch],
+                _ => vec![ch],
+            })
+            .collect();
+        let pattern = format!("%{escaped}%");
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let rows: Vec<AccountRow> = read!(self, |c| accounts::table
+            .filter(accounts::search_text.like(&pattern).escape('\\'))
+            .order(accounts::id)
+            .limit(limit)
+            .select(AccountRow::as_select())
+            .load(c)
+            .map_err(backend)?);
+        rows.into_iter().map(AccountRow::into_account).collect()
+    }
+}
+
+impl RequestStore for DieselStore {
+    fn submit_request(&self, new: NewRequest) -> Result<Request, StoreError> {
+        let mut request = new.into_request(RequestId(0));
+        let new_id: i64 = {
+            let values = RequestValues::of(&request, 1)?;
+            write!(self, |c| Ok(diesel::insert_into(requests::table)
+                .values(&values)
+                .returning(requests::id)
+                .get_result(c)?))?
+        };
+        request.id = RequestId(u64::try_from(new_id).map_err(|_| StoreError::NotFound)?);
+        Ok(request)
+    }
+
+    fn request(&self, request: RequestId) -> Result<Option<Request>, StoreError> {
+        let Ok(key) = id(request.0) else {
+            return Ok(None);
+        };
+        let row = read!(self, |c| requests::table
+            .find(key)
+            .select(RequestRow::as_select())
+            .first(c)
+            .optional()
+            .map_err(backend)?);
+        row.map(RequestRow::into_request).transpose()
+    }
+
+    fn requests_in_state(
+        &self,
+        account: AccountId,
+        state: RequestState,
+    ) -> Result<Vec<Request>, StoreError> {
+        let key = id(account.0)?;
+        let state = i32::from(state.code());
+        let rows: Vec<RequestRow> = read!(self, |c| requests::table
+            .filter(requests::account_id.eq(key))
+            .filter(requests::state.eq(state))
+            .order(requests::id)
+            .select(RequestRow::as_select())
+            .load(c)
+            .map_err(backend)?);
+        rows.into_iter().map(RequestRow::into_request).collect()
+    }
+
+    fn commit_request(&self, change: RequestChange) -> Result<Request, StoreError> {
+        let RequestChange {
+            request,
+            revoke,
+            issued,
+            escrow,
+        } = change;
+        let key = id(request.id.0)?;
+        let version = i64::try_from(request.version).map_err(|_| StoreError::Conflict)?;
+        let values = RequestValues::of(&request, request.version + 1)?;
+        let revocation = revoke
+            .map(|r| Ok::<_, StoreError>((r.serial.to_ascii_uppercase(), nanos(r.at)?, r.reason)))
+            .transpose()?;
+        let rows = issued
+            .into_iter()
+            .map(CertificateRow::of)
+            .collect::<Result<Vec<_>, _>>()?;
+        let escrow = escrow.map(EscrowRow::of).transpose()?;
+        write!(self, |c| {
+            let updated = diesel::update(
+                requests::table
+                    .filter(requests::id.eq(key))
+                    .filter(requests::version.eq(version)),
+            )
+            .set(&values)
+            .execute(c)?;
+            if updated == 0 {
+                let exists = requests::table.find(key).count().get_result::<i64>(c)? > 0;
+                return Err(if exists {
+                    StoreError::Conflict
+                } else {
+                    StoreError::NotFound
+                }
+                .into());
+            }
+            if let Some((serial, at, reason)) = &revocation {
+                revoke_in(c, serial, *at, *reason)?;
+            }
+            for row in &rows {
+                diesel::insert_into(certificates::table)
+                    .values(row)
+                    .execute(c)
+                    .map_err(|e| duplicate(e, &row.serial))?;
+            }
+            if let Some(row) = &escrow {
+                diesel::insert_into(escrowed_keys::table)
+                    .values(row)
+                    .execute(c)
+                    .map_err(|e| duplicate(e, &row.encryption_serial))?;
+            }
+            Ok(())
+        })?;
+        let mut stored = request;
+        stored.version += 1;
+        Ok(stored)
+    }
+}
+
+/// A unique violation on `serial` as [`StoreError::DuplicateSerial`].
+fn duplicate(e: DieselError, serial: &str) -> TxError {
+    if is_unique_violation(&e) {
+        TxError::Store(StoreError::DuplicateSerial(serial.to_owned()))
+    } else {
+        TxError::Db(e)
+    }
+}
+
+/// Marks a valid certificate revoked inside the caller's transaction.
+macro_rules! revoke_body {
+    ($c:ident, $serial:expr, $at:expr, $reason:expr) => {{
+        let changed = diesel::update(
+            certificates::table
+                .filter(certificates::serial.eq($serial))
+                .filter(certificates::status.eq(CertificateStatus::Valid as i32)),
+        )
+        .set((
+            certificates::status.eq(CertificateStatus::Revoked as i32),
+            certificates::revoked_at.eq(Some($at)),
+            certificates::revocation_reason.eq(Some(i32::from($reason.code()))),
+        ))
+        .execute($c)?;
+        if changed == 0 {
+            let exists = certificates::table
+                .find($serial)
+                .count()
+                .get_result::<i64>($c)?
+                > 0;
+            return Err(if exists {
+                StoreError::AlreadyRevoked($serial.to_owned())
+            } else {
+                StoreError::NotFound
+            }
+            .into());
+        }
+        Ok(())
+    }};
+}
+
+/// Revokes inside a transaction, on either backend.
+fn revoke_in<C>(c: &mut C, serial: &str, at: i64, reason: RevocationReason) -> Result<(), TxError>
+where
+    C: RevokeIn,
+{
+    c.revoke(serial, at, reason)
+}
+
+/// Revocation inside an open transaction, per connection type.
+trait RevokeIn {
+    fn revoke(&mut self, serial: &str, at: i64, reason: RevocationReason) -> Result<(), TxError>;
+}
+
+impl RevokeIn for SqliteConnection {
+    fn revoke(&mut self, serial: &str, at: i64, reason: RevocationReason) -> Result<(), TxError> {
+        let c = self;
+        revoke_body!(c, serial, at, reason)
+    }
+}
+
+impl RevokeIn for PgConnection {
+    fn revoke(&mut self, serial: &str, at: i64, reason: RevocationReason) -> Result<(), TxError> {
+        let c = self;
+        revoke_body!(c, serial, at, reason)
+    }
+}
+
+impl CertificateStore for DieselStore {
+    fn certificate(&self, serial: &str) -> Result<Option<CertificateRecord>, StoreError> {
+        let serial = serial.trim().to_ascii_uppercase();
+        let row = read!(self, |c| certificates::table
+            .find(&serial)
+            .select(CertificateRow::as_select())
+            .first(c)
+            .optional()
+            .map_err(backend)?);
+        row.map(CertificateRow::into_record).transpose()
+    }
+
+    fn certificates_by_email(&self, email: &str) -> Result<Vec<CertificateRecord>, StoreError> {
+        let email = email.trim().to_lowercase();
+        let rows: Vec<CertificateRow> = read!(self, |c| certificates::table
+            .filter(certificates::email_lower.eq(&email))
+            .order(certificates::not_before.desc())
+            .select(CertificateRow::as_select())
+            .load(c)
+            .map_err(backend)?);
+        rows.into_iter().map(CertificateRow::into_record).collect()
+    }
+
+    fn certificates_by_holder_name(
+        &self,
+        name: &str,
+    ) -> Result<Vec<CertificateRecord>, StoreError> {
+        let name = name.trim();
+        let rows: Vec<CertificateRow> = read!(self, |c| certificates::table
+            .filter(certificates::holder_name.eq(name))
+            .order(certificates::not_before.desc())
+            .select(CertificateRow::as_select())
+            .load(c)
+            .map_err(backend)?);
+        rows.into_iter().map(CertificateRow::into_record).collect()
+    }
+
+    fn certificates_ending_between(
+        &self,
+        from: SystemTime,
+        to: SystemTime,
+    ) -> Result<Vec<CertificateRecord>, StoreError> {
+        let (from, to) = (nanos(from)?, nanos(to)?);
+        let rows: Vec<CertificateRow> = read!(self, |c| certificates::table
+            .filter(certificates::status.eq(CertificateStatus::Valid as i32))
+            .filter(certificates::not_after.ge(from))
+            .filter(certificates::not_after.lt(to))
+            .order(certificates::not_after.asc())
+            .select(CertificateRow::as_select())
+            .load(c)
+            .map_err(backend)?);
+        rows.into_iter().map(CertificateRow::into_record).collect()
+    }
+
+    fn revoke_certificate(&self, revocation: &Revocation) -> Result<CertificateRecord, StoreError> {
+        let serial = revocation.serial.trim().to_ascii_uppercase();
+        let at = nanos(revocation.at)?;
+        let row: CertificateRow = write!(self, |c| {
+            revoke_in(c, &serial, at, revocation.reason)?;
+            Ok(certificates::table
+                .find(&serial)
+                .select(CertificateRow::as_select())
+                .first(c)?)
+        })?;
+        row.into_record()
+    }
+
+    fn for_each_revoked(
+        &self,
+        since: Option<SystemTime>,
+        visit: &mut dyn FnMut(&Revocation) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        let since = since.map(nanos).transpose()?.unwrap_or(0);
+        let mut after = String::new();
+        loop {
+            let page: Vec<(String, Option<i64>, Option<i32>)> =
+                read!(self, |c| certificates::table
+                    .filter(certificates::revoked_at.ge(since))
+                    .filter(certificates::serial.gt(&after))
+                    .order(certificates::serial)
+                    .limit(REVOKED_PAGE)
+                    .select((
+                        certificates::serial,
+                        certificates::revoked_at,
+                        certificates::revocation_reason,
+                    ))
+                    .load(c)
+                    .map_err(backend)?);
+            let full = i64::try_from(page.len()).unwrap_or(0) == REVOKED_PAGE;
+            for (serial, at, reason) in page {
+                let (Some(at), Some(reason)) = (at, reason) else {
+                    continue;
+                };
+                let reason = u8::try_from(reason)
+                    .ok()
+                    .and_then(RevocationReason::from_code)
+                    .ok_or_else(|| crate::rows::damaged("revocation reason"))?;
+                visit(&Revocation {
+                    serial: serial.clone(),
+                    at: time(at)?,
+                    reason,
+                })?;
+                after = serial;
+            }
+            if !full {
+                return Ok(());
+            }
+        }
+    }
+}
+
+impl AuditStore for DieselStore {
+    fn append_audit(&self, record: AuditRecord) -> Result<AuditEntry, StoreError> {
+        // Another node may append at the same moment: the sequence is the primary
+        // key, so one of the two fails and retries after the other's entry.
+        for _ in 0..AUDIT_ATTEMPTS {
+            let attempt = write!(self, |c| {
+                let last: Option<AuditRow> = audit_entries::table
+                    .order(audit_entries::sequence.desc())
+                    .select(AuditRow::as_select())
+                    .first(c)
+                    .optional()?;
+                let last = last.map(AuditRow::into_entry).transpose()?;
+                let entry = AuditEntry::append(last.as_ref(), record.clone());
+                diesel::insert_into(audit_entries::table)
+                    .values(&AuditRow::of(&entry)?)
+                    .execute(c)
+                    .map_err(|e| {
+                        if is_unique_violation(&e) {
+                            TxError::Store(StoreError::Conflict)
+                        } else {
+                            TxError::Db(e)
+                        }
+                    })?;
+                Ok(entry)
+            });
+            match attempt {
+                Err(StoreError::Conflict) => continue,
+                other => return other,
+            }
+        }
+        Err(StoreError::Conflict)
+    }
+
+    fn audit_entries(&self) -> Result<Vec<AuditEntry>, StoreError> {
+        let rows: Vec<AuditRow> = read!(self, |c| audit_entries::table
+            .order(audit_entries::sequence)
+            .select(AuditRow::as_select())
+            .load(c)
+            .map_err(backend)?);
+        rows.into_iter().map(AuditRow::into_entry).collect()
+    }
+}
+
+impl CrlStore for DieselStore {
+    fn put_crl(&self, crl: CrlRecord) -> Result<(), StoreError> {
+        let row = CrlRow::of(crl)?;
+        write!(self, |c| {
+            let newest: Option<i64> = crls::table
+                .select(diesel::dsl::max(crls::number))
+                .first(c)?;
+            if newest.is_some_and(|n| n >= row.number) {
+                return Err(StoreError::Conflict.into());
+            }
+            diesel::insert_into(crls::table)
+                .values(&row)
+                .execute(c)
+                .map_err(|e| {
+                    if is_unique_violation(&e) {
+                        TxError::Store(StoreError::Conflict)
+                    } else {
+                        TxError::Db(e)
+                    }
+                })?;
+            Ok(())
+        })
+    }
+
+    fn latest_crl(&self, delta: bool) -> Result<Option<CrlRecord>, StoreError> {
+        let row: Option<CrlRow> = read!(self, |c| {
+            let query = crls::table
+                .order(crls::number.desc())
+                .select(CrlRow::as_select());
+            if delta {
+                query.filter(crls::delta_base.is_not_null()).first(c)
+            } else {
+                query.filter(crls::delta_base.is_null()).first(c)
+            }
+            .optional()
+            .map_err(backend)?
+        });
+        row.map(CrlRow::into_record).transpose()
+    }
+}
+
+impl EscrowStore for DieselStore {
+    fn escrowed_key(&self, encryption_serial: &str) -> Result<Option<EscrowRecord>, StoreError> {
+        let serial = encryption_serial.trim().to_ascii_uppercase();
+        let row = read!(self, |c| escrowed_keys::table
+            .find(&serial)
+            .select(EscrowRow::as_select())
+            .first(c)
+            .optional()
+            .map_err(backend)?);
+        row.map(EscrowRow::into_record).transpose()
+    }
+
+    fn escrowed_keys_by_email(&self, email: &str) -> Result<Vec<EscrowRecord>, StoreError> {
+        let email = email.trim().to_lowercase();
+        let rows: Vec<EscrowRow> = read!(self, |c| escrowed_keys::table
+            .filter(escrowed_keys::email_lower.eq(&email))
+            .order(escrowed_keys::escrowed_at.desc())
+            .select(EscrowRow::as_select())
+            .load(c)
+            .map_err(backend)?);
+        rows.into_iter().map(EscrowRow::into_record).collect()
+    }
+
+    fn create_recovery(&self, new: NewRecovery) -> Result<Recovery, StoreError> {
+        let mut recovery = new.into_recovery(RecoveryId(0));
+        let new_id: i64 = {
+            let values = RecoveryValues::of(&recovery, 1)?;
+            write!(self, |c| Ok(diesel::insert_into(recoveries::table)
+                .values(&values)
+                .returning(recoveries::id)
+                .get_result(c)?))?
+        };
+        recovery.id = RecoveryId(u64::try_from(new_id).map_err(|_| StoreError::NotFound)?);
+        Ok(recovery)
+    }
+
+    fn recovery(&self, recovery: RecoveryId) -> Result<Option<Recovery>, StoreError> {
+        let Ok(key) = id(recovery.0) else {
+            return Ok(None);
+        };
+        let row = read!(self, |c| recoveries::table
+            .find(key)
+            .select(RecoveryRow::as_select())
+            .first(c)
+            .optional()
+            .map_err(backend)?);
+        row.map(RecoveryRow::into_recovery).transpose()
+    }
+
+    fn recoveries_in_state(&self, state: RecoveryState) -> Result<Vec<Recovery>, StoreError> {
+        let state = i32::from(state.code());
+        let rows: Vec<RecoveryRow> = read!(self, |c| recoveries::table
+            .filter(recoveries::state.eq(state))
+            .order(recoveries::id)
+            .select(RecoveryRow::as_select())
+            .load(c)
+            .map_err(backend)?);
+        rows.into_iter().map(RecoveryRow::into_recovery).collect()
+    }
+
+    fn update_recovery(&self, recovery: &Recovery) -> Result<Recovery, StoreError> {
+        let key = id(recovery.id.0)?;
+        let version = i64::try_from(recovery.version).map_err(|_| StoreError::Conflict)?;
+        let values = RecoveryValues::of(recovery, recovery.version + 1)?;
+        write!(self, |c| {
+            let updated = diesel::update(
+                recoveries::table
+                    .filter(recoveries::id.eq(key))
+                    .filter(recoveries::version.eq(version)),
+            )
+            .set(&values)
+            .execute(c)?;
+            if updated == 0 {
+                let exists = recoveries::table.find(key).count().get_result::<i64>(c)? > 0;
+                return Err(if exists {
+                    StoreError::Conflict
+                } else {
+                    StoreError::NotFound
+                }
+                .into());
+            }
+            Ok(())
+        })?;
+        let mut stored = recovery.clone();
+        stored.version += 1;
+        Ok(stored)
+    }
+}

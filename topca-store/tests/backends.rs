@@ -1,0 +1,338 @@
+//! The diesel store on SQLite and on a real PostgreSQL server: the core's
+//! conformance suite, concurrent issuance from threads and from two processes,
+//! rollback of a change that fails halfway, and clear errors for bad URLs and
+//! newer schemas. PostgreSQL comes from `TOPCA_TEST_POSTGRES_URL` (an account that
+//! may create databases; `scripts/test` starts a throwaway server); with `CI=true`
+//! its absence fails the tests.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test helpers fail loudly
+
+use std::{
+    collections::HashSet,
+    time::{Duration, SystemTime},
+};
+
+use diesel::{Connection, PgConnection, connection::SimpleConnection};
+use topca_core::{
+    KeyAlgorithm, OsRandom, RandomSource, StoreError,
+    lifecycle::{CertificateType, CertificateUsage, RequestKind, VerificationMode},
+    ra::{AccountSettings, Holder, Language},
+    store::{
+        AccountStore, CertificateRecord, CertificateStatus, CertificateStore, NewRequest, Opening,
+        RequestChange, RequestStore,
+    },
+};
+use topca_store::{DieselStore, OpenError};
+
+const THREADS: usize = 8;
+const PER_THREAD: usize = 1_000;
+
+/// A fresh database on each available backend: (label, URL, cleanup).
+fn databases(name: &str) -> Vec<(String, String, Option<TempPostgres>)> {
+    let dir = tempfile::tempdir().unwrap().keep();
+    let mut all = vec![(
+        "sqlite".to_owned(),
+        format!("sqlite://{}", dir.join(format!("{name}.db")).display()),
+        None,
+    )];
+    if let Some(pg) = TempPostgres::create(name) {
+        all.push(("postgres".to_owned(), pg.url.clone(), Some(pg)));
+    }
+    all
+}
+
+/// A database created on the test PostgreSQL server, dropped afterwards.
+struct TempPostgres {
+    admin: String,
+    name: String,
+    url: String,
+}
+
+impl TempPostgres {
+    fn create(label: &str) -> Option<Self> {
+        let Ok(admin) = std::env::var("TOPCA_TEST_POSTGRES_URL") else {
+            if std::env::var("CI").is_ok_and(|v| v == "true") {
+                panic!("CI=true and TOPCA_TEST_POSTGRES_URL is not set: PostgreSQL is missing");
+            }
+            eprintln!("skipping PostgreSQL: TOPCA_TEST_POSTGRES_URL is not set");
+            return None;
+        };
+        let mut random = [0u8; 6];
+        OsRandom.fill(&mut random).unwrap();
+        let suffix: String = random.iter().map(|b| format!("{b:02x}")).collect();
+        let name = format!("topca_{label}_{suffix}");
+        let mut conn = PgConnection::establish(&admin).unwrap();
+        conn.batch_execute(&format!("CREATE DATABASE {name}"))
+            .unwrap();
+        let base = admin.rsplit_once('/').map_or(admin.as_str(), |(b, _)| b);
+        Some(Self {
+            url: format!("{base}/{name}"),
+            admin,
+            name,
+        })
+    }
+}
+
+impl Drop for TempPostgres {
+    fn drop(&mut self) {
+        if let Ok(mut conn) = PgConnection::establish(&self.admin) {
+            let _ = conn.batch_execute(&format!(
+                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+                self.name
+            ));
+        }
+    }
+}
+
+fn settings() -> AccountSettings {
+    AccountSettings {
+        organization: "天诚安信".into(),
+        unit: "技术部".into(),
+        certificate_type: CertificateType::Single,
+        verification: VerificationMode::Automatic,
+        algorithm: KeyAlgorithm::Sm2,
+        validity_days: 365,
+        service_url: "http://127.0.0.1:8080/TopCA/userEnroll".into(),
+        language: Language::Chinese,
+    }
+}
+
+fn new_request(store: &DieselStore, email: &str) -> topca_core::ra::Request {
+    let account = store.create_account(settings()).unwrap();
+    store
+        .submit_request(NewRequest {
+            account: account.id,
+            kind: RequestKind::Application,
+            holder: Holder {
+                name: "张三".into(),
+                email: email.into(),
+                phone: None,
+                state: None,
+                locality: None,
+            },
+            password: None,
+            submitted_at: SystemTime::now(),
+            csr: None,
+            previous_serial: None,
+            opening: Opening::Submitted,
+        })
+        .unwrap()
+}
+
+/// A certificate record with a random 16-byte serial, as the CA makes them.
+fn record(request: &topca_core::ra::Request) -> CertificateRecord {
+    let mut serial = [0u8; 16];
+    OsRandom.fill(&mut serial).unwrap();
+    serial[0] = (serial[0] & 0x7F) | 0x40;
+    let now = SystemTime::now();
+    CertificateRecord {
+        serial: serial.iter().map(|b| format!("{b:02X}")).collect(),
+        account: Some(request.account),
+        request: Some(request.id),
+        holder_name: request.holder.name.clone(),
+        email: request.holder.email.clone(),
+        subject: "CN=张三,OU=技术部,O=天诚安信,C=CN".into(),
+        issuer: "CN=TopCA Issuing CA".into(),
+        usage: CertificateUsage::Signing,
+        not_before: now,
+        not_after: now + Duration::from_secs(365 * 86_400),
+        status: CertificateStatus::Valid,
+        revocation: None,
+        der: vec![0x30; 900],
+    }
+}
+
+/// Issues one certificate for a new request, as the RA does.
+fn issue_one(store: &DieselStore, email: &str) -> String {
+    let request = new_request(store, email);
+    let certificate = record(&request);
+    let serial = certificate.serial.clone();
+    let mut issued = request.clone();
+    issued.state = topca_core::lifecycle::RequestState::Issued;
+    issued.issued_serial = Some(serial.clone());
+    store
+        .commit_request(RequestChange {
+            issued: vec![certificate],
+            ..RequestChange::update(issued)
+        })
+        .unwrap();
+    serial
+}
+
+#[test]
+fn both_backends_pass_the_conformance_suite() {
+    for (label, url, _cleanup) in databases("conformance") {
+        let store = DieselStore::open(&url).unwrap();
+        topca_core::conformance::run(&store).unwrap_or_else(|e| panic!("{label}: {e}"));
+        // Reopening runs no migration again and keeps everything.
+        drop(store);
+        let again = DieselStore::open(&url).unwrap();
+        assert!(
+            !again.search_accounts("天诚", 10).unwrap().is_empty(),
+            "{label}"
+        );
+    }
+}
+
+#[test]
+fn eight_threads_issue_eight_thousand_certificates_without_losing_one() {
+    for (label, url, _cleanup) in databases("threads") {
+        let store = DieselStore::open(&url).unwrap();
+        let serials: Vec<String> = std::thread::scope(|s| {
+            let workers: Vec<_> = (0..THREADS)
+                .map(|t| {
+                    let store = &store;
+                    s.spawn(move || {
+                        (0..PER_THREAD)
+                            .map(|i| issue_one(store, &format!("t{t}-{i}@example.cn")))
+                            .collect::<Vec<_>>()
+                    })
+                })
+                .collect();
+            workers
+                .into_iter()
+                .flat_map(|w| w.join().unwrap())
+                .collect()
+        });
+        let unique: HashSet<&String> = serials.iter().collect();
+        assert_eq!(unique.len(), THREADS * PER_THREAD, "{label}");
+        for serial in serials.iter().step_by(97) {
+            assert!(
+                store.certificate(serial).unwrap().is_some(),
+                "{label}: {serial}"
+            );
+        }
+        let mut revoked_or_valid = 0;
+        for t in 0..THREADS {
+            revoked_or_valid += store
+                .certificates_by_email(&format!("t{t}-{}@example.cn", PER_THREAD - 1))
+                .unwrap()
+                .len();
+        }
+        assert_eq!(
+            revoked_or_valid, THREADS,
+            "{label}: the last request of every thread"
+        );
+    }
+}
+
+/// Run by `two_processes_share_one_postgresql` in a child process.
+#[test]
+fn child_process_issues_a_batch() {
+    let Ok(url) = std::env::var("TOPCA_CHILD_DATABASE") else {
+        return;
+    };
+    let label = std::env::var("TOPCA_CHILD_LABEL").unwrap();
+    let store = DieselStore::open(&url).unwrap();
+    for i in 0..PER_THREAD {
+        issue_one(&store, &format!("{label}-{i}@example.cn"));
+    }
+}
+
+#[test]
+fn two_processes_share_one_postgresql() {
+    let Some(pg) = TempPostgres::create("processes") else {
+        return;
+    };
+    DieselStore::open(&pg.url).unwrap();
+    let children: Vec<_> = ["a", "b"]
+        .iter()
+        .map(|label| {
+            std::process::Command::new(std::env::current_exe().unwrap())
+                .args([
+                    "--exact",
+                    "child_process_issues_a_batch",
+                    "--test-threads",
+                    "1",
+                ])
+                .env("TOPCA_CHILD_DATABASE", &pg.url)
+                .env("TOPCA_CHILD_LABEL", label)
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for mut child in children {
+        assert!(child.wait().unwrap().success());
+    }
+    let store = DieselStore::open(&pg.url).unwrap();
+    for label in ["a", "b"] {
+        for i in (0..PER_THREAD).step_by(50) {
+            let found = store
+                .certificates_by_email(&format!("{label}-{i}@example.cn"))
+                .unwrap();
+            assert_eq!(found.len(), 1, "{label}-{i}");
+        }
+    }
+    let entries = store
+        .certificates_ending_between(
+            SystemTime::UNIX_EPOCH,
+            SystemTime::now() + Duration::from_secs(400 * 86_400),
+        )
+        .unwrap();
+    assert_eq!(entries.len(), 2 * PER_THREAD);
+}
+
+#[test]
+fn a_change_failing_halfway_leaves_nothing_behind() {
+    for (label, url, _cleanup) in databases("halfway") {
+        let store = DieselStore::open(&url).unwrap();
+        let taken = issue_one(&store, "first@example.cn");
+        let request = new_request(&store, "second@example.cn");
+        let fresh = record(&request);
+        let mut clash = record(&request);
+        clash.serial = taken.clone();
+        // The first certificate is written, then the second fails: all rolls back.
+        let result = store.commit_request(RequestChange {
+            issued: vec![fresh.clone(), clash],
+            ..RequestChange::update(request.clone())
+        });
+        assert_eq!(result, Err(StoreError::DuplicateSerial(taken)), "{label}");
+        assert!(
+            store.certificate(&fresh.serial).unwrap().is_none(),
+            "{label}"
+        );
+        assert_eq!(
+            store.request(request.id).unwrap().unwrap(),
+            request,
+            "{label}"
+        );
+    }
+}
+
+#[test]
+fn bad_urls_and_newer_schemas_get_clear_errors() {
+    let err = DieselStore::open("ftp://example.cn/db").unwrap_err();
+    assert!(matches!(err, OpenError::Url(_)), "{err:?}");
+    let err = DieselStore::open("postgres://topca:hunter2@127.0.0.1:1/topca").unwrap_err();
+    let text = err.to_string();
+    assert!(matches!(err, OpenError::Connect { .. }), "{err:?}");
+    assert!(
+        text.contains("postgres://topca:****@127.0.0.1:1/topca"),
+        "{text}"
+    );
+    assert!(!text.contains("hunter2"), "{text}");
+    assert!(text.contains("running and reachable"), "{text}");
+    let err = DieselStore::open("sqlite:///nonexistent-folder/topca.db").unwrap_err();
+    assert!(matches!(err, OpenError::Connect { .. }), "{err:?}");
+
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("newer.db").display());
+    DieselStore::open(&url).unwrap();
+    let path = dir.path().join("newer.db");
+    let mut raw = diesel::SqliteConnection::establish(path.to_str().unwrap()).unwrap();
+    raw.batch_execute("UPDATE topca_schema SET version = 99; CREATE TABLE marker (x INTEGER);")
+        .unwrap();
+    let err = DieselStore::open(&url).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            OpenError::NewerSchema {
+                found: 99,
+                known: 1,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("newer than this TopCA"), "{err}");
+    raw.batch_execute("SELECT x FROM marker").unwrap();
+}
