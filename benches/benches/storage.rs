@@ -25,7 +25,9 @@ fn storage(c: &mut Criterion) {
     let fixture = issuance_fixture(KeyAlgorithm::EcdsaP256).unwrap();
     let (ca, request, profile) = (&fixture.ca, &fixture.request, &fixture.profile);
     let mut group = c.benchmark_group("storage");
-    group.measurement_time(Duration::from_secs(5)).sample_size(20);
+    group
+        .measurement_time(Duration::from_secs(5))
+        .sample_size(20);
     group.bench_function("issue/p256", |b| {
         b.iter(|| ca.issue(request.clone(), profile).unwrap())
     });
@@ -33,7 +35,11 @@ fn storage(c: &mut Criterion) {
     let dir = tempfile::tempdir().unwrap();
     let mut stores = vec![(
         "sqlite",
-        DieselStore::open(&format!("sqlite://{}", dir.path().join("bench.db").display())).unwrap(),
+        DieselStore::open(&format!(
+            "sqlite://{}",
+            dir.path().join("bench.db").display()
+        ))
+        .unwrap(),
     )];
     if let Ok(url) = std::env::var("TOPCA_BENCH_POSTGRES_URL") {
         stores.push(("postgres", DieselStore::open(&url).unwrap()));
