@@ -52,6 +52,9 @@ pub struct MailConfig {
     pub transport: Transport,
     /// The sender, `Name <address>` or an address.
     pub from: String,
+    /// A PEM file of CA certificates to trust for the SMTP server's TLS certificate,
+    /// besides the system's (a private mail server's CA).
+    pub trusted_ca: Option<PathBuf>,
 }
 
 impl MailConfig {
@@ -89,7 +92,14 @@ impl MailConfig {
         Ok(Self {
             transport,
             from: from.to_owned(),
+            trusted_ca: None,
         })
+    }
+
+    /// Also trusts the CA certificates in the PEM file `path` for SMTP over TLS.
+    pub fn with_trusted_ca(mut self, path: impl Into<PathBuf>) -> Self {
+        self.trusted_ca = Some(path.into());
+        self
     }
 }
 

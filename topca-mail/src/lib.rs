@@ -15,6 +15,7 @@ mod config;
 mod mailer;
 mod outbox;
 mod render;
+mod smtp;
 
 pub use config::{MailConfig, SetupError, Transport};
 pub use mailer::LettreMailer;

@@ -42,13 +42,20 @@ impl LettreMailer {
                 dir.display().to_string(),
             ),
             Transport::Smtp(url) => {
-                let transport = SmtpTransport::from_url(url)
-                    .map_err(|e| SetupError::Url {
-                        url: mask_password(url),
-                        problem: e.to_string(),
-                    })?
-                    .timeout(Some(std::time::Duration::from_secs(20)))
-                    .build();
+                let roots = config
+                    .trusted_ca
+                    .as_ref()
+                    .map(|path| {
+                        std::fs::read(path).map_err(|e| SetupError::Url {
+                            url: mask_password(url),
+                            problem: format!(
+                                "the trusted CA file {} cannot be read: {e}",
+                                path.display()
+                            ),
+                        })
+                    })
+                    .transpose()?;
+                let transport = crate::smtp::transport(url, roots.as_deref())?;
                 (Sender::Smtp(Box::new(transport)), mask_password(url))
             }
         };

@@ -44,11 +44,17 @@ impl SmtpSink {
     /// Starts the server, or returns `None` (with a notice) when Python or aiosmtpd
     /// is missing outside CI.
     fn start() -> Option<Self> {
+        Self::start_with(&[])
+    }
+
+    /// Starts the server with extra `serve` arguments (TLS mode, files, account).
+    fn start_with(extra: &[&str]) -> Option<Self> {
         let dir = tempfile::tempdir().unwrap();
         let port = free_port();
         let spawned = Command::new("python3")
             .args([SCRIPT, "serve", &port.to_string()])
             .arg(dir.path())
+            .args(extra)
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn();
@@ -501,4 +507,90 @@ fn the_file_outbox_keeps_each_message_as_an_eml_file() {
     )
     .unwrap_err();
     assert!(err.to_string().contains("outbox"), "{err}");
+}
+
+#[test]
+fn starttls_and_implicit_tls_with_authentication_deliver_to_a_private_ca_server() {
+    // The mail server's certificate comes from a TopCA CA the mailer is told to trust.
+    let root = CertificateAuthority::create_root(
+        SigningKey::generate(KeyAlgorithm::EcdsaP256, &OsRandom).unwrap(),
+        &DistinguishedName::with_common_name("Mail TLS Root"),
+        &Profile::new(ProfileKind::RootCa, 3650).unwrap(),
+        Environment::system(),
+    )
+    .unwrap();
+    let server_key = SigningKey::generate(KeyAlgorithm::EcdsaP256, &OsRandom).unwrap();
+    let mut names = topca_core::SubjectAltNames::default();
+    names.add_host("127.0.0.1").unwrap();
+    let server = root
+        .issue(
+            topca_core::IssueRequest {
+                subject: DistinguishedName::with_common_name("127.0.0.1"),
+                public_key: server_key.public_key().clone(),
+                alt_names: names,
+                not_after: None,
+            },
+            &Profile::new(ProfileKind::TlsServer, 30).unwrap(),
+        )
+        .unwrap();
+    let files = tempfile::tempdir().unwrap();
+    let (cert, key, ca) = (
+        files.path().join("server.pem"),
+        files.path().join("server.key"),
+        files.path().join("ca.pem"),
+    );
+    std::fs::write(&cert, server.to_pem()).unwrap();
+    let key_der = server_key.to_pkcs8_der().unwrap();
+    std::fs::write(&key, pem("PRIVATE KEY", &key_der)).unwrap();
+    std::fs::write(&ca, root.certificate().to_pem()).unwrap();
+
+    for (mode, scheme, query) in [
+        ("starttls", "smtp", "?tls=required"),
+        ("implicit", "smtps", ""),
+    ] {
+        let Some(sink) = SmtpSink::start_with(&[
+            mode,
+            cert.to_str().unwrap(),
+            key.to_str().unwrap(),
+            "topca",
+            "p@ss:w0rd",
+        ]) else {
+            return;
+        };
+        let url = format!(
+            "{scheme}://topca:p%40ss%3Aw0rd@127.0.0.1:{}{query}",
+            sink.port
+        );
+        let envelope = Envelope {
+            to: "zhangsan@example.cn".into(),
+            language: Language::Chinese,
+            mail: every_message().remove(0).0,
+        };
+        let trusting = LettreMailer::new(
+            &MailConfig::from_url(&url, FROM)
+                .unwrap()
+                .with_trusted_ca(&ca),
+        )
+        .unwrap();
+        trusting.send(&envelope).unwrap();
+        assert_eq!(sink.received().len(), 1, "{mode}");
+        // Without the private CA the certificate is not trusted: nothing is sent.
+        let untrusting = mailer(&url);
+        let err = untrusting.send(&envelope).unwrap_err();
+        assert!(matches!(err, MailError::Unreachable(_)), "{mode}: {err:?}");
+        assert_eq!(sink.received().len(), 1, "{mode}");
+    }
+}
+
+fn pem(label: &str, der: &[u8]) -> String {
+    let body = base64::engine::general_purpose::STANDARD.encode(der);
+    let lines: Vec<&str> = body
+        .as_bytes()
+        .chunks(64)
+        .map(|c| std::str::from_utf8(c).unwrap())
+        .collect();
+    format!(
+        "-----BEGIN {label}-----\n{}\n-----END {label}-----\n",
+        lines.join("\n")
+    )
 }

@@ -1,9 +1,13 @@
 """A real SMTP server for TopCA's mail tests, and a decoder for what it received.
 
-    smtp_sink.py serve PORT DIR   aiosmtpd on 127.0.0.1:PORT; each message is saved
+    smtp_sink.py serve PORT DIR [starttls|implicit CERT KEY USER PASSWORD]
+                                  aiosmtpd on 127.0.0.1:PORT; each message is saved
                                   as DIR/NNNNNN.eml; recipients containing "refuse"
-                                  are refused with 550. Prints "ready" when listening
-                                  and runs until killed.
+                                  are refused with 550. With a TLS mode, the server
+                                  requires STARTTLS or speaks TLS from the start
+                                  (certificate and key in PEM files) and requires
+                                  AUTH with USER and PASSWORD. Prints "ready" when
+                                  listening and runs until killed.
     smtp_sink.py decode FILE      prints key<TAB>base64(value) lines: to, from,
                                   subject and body (decoded by Python's email
                                   package, independently of lettre), and for each
@@ -17,8 +21,11 @@ import sys
 import time
 
 
-def serve(port: int, directory: str) -> None:
+def serve(port: int, directory: str, tls: list) -> None:
+    import ssl
+
     from aiosmtpd.controller import Controller
+    from aiosmtpd.smtp import AuthResult
 
     class Sink:
         async def handle_RCPT(self, server, session, envelope, address, options):
@@ -35,7 +42,23 @@ def serve(port: int, directory: str) -> None:
             os.rename(temporary, os.path.join(directory, f"{count:06}.eml"))
             return "250 Message accepted for delivery"
 
-    controller = Controller(Sink(), hostname="127.0.0.1", port=port)
+    options = {}
+    if tls:
+        mode, cert, key, user, password = tls
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(cert, key)
+
+        def authenticate(server, session, envelope, mechanism, auth_data):
+            ok = auth_data.login == user.encode() and auth_data.password == password.encode()
+            return AuthResult(success=ok)
+
+        options = {"authenticator": authenticate, "auth_required": True}
+        if mode == "starttls":
+            options.update(tls_context=context, require_starttls=True)
+        else:
+            # aiosmtpd does not count implicit TLS as TLS for AUTH; it is, though.
+            options.update(ssl_context=context, auth_require_tls=False)
+    controller = Controller(Sink(), hostname="127.0.0.1", port=port, **options)
     controller.start()
     print("ready", flush=True)
     try:
@@ -65,6 +88,6 @@ def decode(path: str) -> None:
 
 if __name__ == "__main__":
     if sys.argv[1] == "serve":
-        serve(int(sys.argv[2]), sys.argv[3])
+        serve(int(sys.argv[2]), sys.argv[3], sys.argv[4:])
     else:
         decode(sys.argv[2])
