@@ -51,6 +51,19 @@ impl KeyAlgorithm {
         }
     }
 
+    /// The kind of key this algorithm generates.
+    pub fn kind(self) -> KeyKind {
+        match self {
+            Self::Rsa2048 => KeyKind::Rsa { bits: 2048 },
+            Self::Rsa3072 => KeyKind::Rsa { bits: 3072 },
+            Self::Rsa4096 => KeyKind::Rsa { bits: 4096 },
+            Self::EcdsaP256 => KeyKind::EcdsaP256,
+            Self::EcdsaP384 => KeyKind::EcdsaP384,
+            Self::Ed25519 => KeyKind::Ed25519,
+            Self::Sm2 => KeyKind::Sm2,
+        }
+    }
+
     /// The signature algorithm a key of this kind signs with.
     pub fn signature_algorithm(self) -> SignatureAlgorithm {
         match self {

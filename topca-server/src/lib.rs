@@ -1,5 +1,31 @@
-//! TopCA reference server: the user and server certificate enrollment centres
-//! (`/TopCA/userEnroll`, `/TopCA/serverEnroll`) as web pages and a REST API.
+//! TopCA reference server: the user certificate enrollment centre
+//! (`/TopCA/userEnroll`) as server-rendered pages, a JSON REST API (`/api/v1`),
+//! the CA chain and CRL at stable URLs, and an OCSP responder.
 //!
-//! Not written yet: until then the crate is empty, and the README's "run" command
-//! runs the `issue_certificate` example instead.
+//! [`setup::start`] prepares everything on first start (data directory, SQLite
+//! database, root and issuing CA, KMC master key, a demo account, a mail outbox)
+//! and loads it on later starts; [`router`] serves it.
+
+mod api;
+mod error;
+mod html;
+mod pki;
+pub mod setup;
+mod state;
+mod user;
+
+use std::sync::Arc;
+
+use axum::Router;
+
+pub use error::AppError;
+pub use state::AppState;
+
+/// Every route of the server.
+pub fn router(state: Arc<AppState>) -> Router {
+    Router::new()
+        .merge(pki::routes())
+        .merge(user::routes())
+        .merge(api::routes())
+        .with_state(state)
+}

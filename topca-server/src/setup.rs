@@ -1,0 +1,347 @@
+//! Start-up: options from flags and environment, and the first-start set-up of
+//! the data directory (database, CAs, KMC master key, demo account, outbox).
+//!
+//! ```text
+//! DATA_DIR/topca.db          SQLite database (unless TOPCA_DATABASE_URL)
+//! DATA_DIR/outbox/           mails as .eml files (unless TOPCA_MAIL_URL)
+//! DATA_DIR/ca/*.pem          root and issuing CA certificates
+//! DATA_DIR/ca/*.key          their keys, PKCS#8 encrypted (PBES2) with the CA passphrase
+//! DATA_DIR/secrets/          CA passphrase and KMC master key when not given in the
+//!                            environment (TOPCA_CA_PASSPHRASE, TOPCA_KMC_MASTER_KEY);
+//!                            mode 0700, files 0600
+//! ```
+
+use std::{
+    net::SocketAddr,
+    path::{Path, PathBuf},
+    sync::{Mutex, RwLock},
+};
+
+use thiserror::Error;
+use topca_core::{
+    Certificate, CertificateAuthority, DistinguishedName, Environment, KeyAlgorithm, OsRandom,
+    Profile, ProfileKind, RandomSource, SigningKey,
+    kmc::MasterKey,
+    lifecycle::{CertificateType, VerificationMode},
+    ocsp::OcspSigner,
+    profile::CaUrls,
+    ra::{AccountSettings, Language},
+    store::AccountStore,
+};
+use topca_mail::{LettreMailer, MailConfig};
+use topca_store::DieselStore;
+use zeroize::Zeroizing;
+
+use crate::AppState;
+
+/// The demo account's organisation, made on first start.
+pub const DEMO_ORGANIZATION: &str = "TopCA 演示单位";
+
+/// Why the server could not start.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum SetupError {
+    /// A flag or variable is wrong.
+    #[error("{0}")]
+    Usage(String),
+    /// A file of the data directory could not be read or written.
+    #[error("{path}: {reason}")]
+    File {
+        /// The file.
+        path: String,
+        /// What happened.
+        reason: String,
+    },
+    /// The database could not be opened.
+    #[error(transparent)]
+    Database(#[from] topca_store::OpenError),
+    /// The mail configuration is wrong.
+    #[error(transparent)]
+    Mail(#[from] topca_mail::SetupError),
+    /// A CA or key operation failed.
+    #[error("{0}")]
+    Ca(#[from] topca_core::Error),
+}
+
+/// How the server runs.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Where everything is kept.
+    pub data_dir: PathBuf,
+    /// Where to listen.
+    pub listen: SocketAddr,
+    /// The algorithm of the CAs made on first start.
+    pub algorithm: KeyAlgorithm,
+    /// The database URL; SQLite in the data directory if `None`.
+    pub database_url: Option<String>,
+    /// The mail URL; a file outbox in the data directory if `None`.
+    pub mail_url: Option<String>,
+    /// The sender of mails.
+    pub mail_from: String,
+    /// The base URL users reach the server at (mailed links, certificate URLs).
+    pub public_url: Option<String>,
+}
+
+impl Options {
+    /// Options from command-line `args` (without the program name) and the
+    /// environment (`TOPCA_*`); flags win over variables.
+    pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Self, SetupError> {
+        let env = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
+        let mut data_dir = env("TOPCA_DATA_DIR").unwrap_or_else(|| "topca-data".into());
+        let mut listen = env("TOPCA_LISTEN").unwrap_or_else(|| "127.0.0.1:8080".into());
+        let mut algorithm = env("TOPCA_ALGORITHM").unwrap_or_else(|| "sm2".into());
+        let mut args = args.into_iter();
+        while let Some(flag) = args.next() {
+            let mut value = || {
+                args.next()
+                    .ok_or_else(|| SetupError::Usage(format!("{flag} needs a value")))
+            };
+            match flag.as_str() {
+                "--data-dir" => data_dir = value()?,
+                "--listen" => listen = value()?,
+                "--algorithm" => algorithm = value()?,
+                other => {
+                    return Err(SetupError::Usage(format!(
+                        "unknown option {other}; use --data-dir DIR, --listen ADDR:PORT, --algorithm rsa2048|p256|p384|ed25519|sm2"
+                    )));
+                }
+            }
+        }
+        Ok(Self {
+            data_dir: PathBuf::from(data_dir),
+            listen: listen.parse().map_err(|_| {
+                SetupError::Usage(format!("--listen {listen:?} is not ADDRESS:PORT"))
+            })?,
+            algorithm: algorithm.parse().map_err(|_| {
+                SetupError::Usage(format!(
+                    "--algorithm {algorithm:?} is not one of rsa2048, rsa3072, rsa4096, p256, p384, ed25519, sm2"
+                ))
+            })?,
+            database_url: env("TOPCA_DATABASE_URL"),
+            mail_url: env("TOPCA_MAIL_URL"),
+            mail_from: env("TOPCA_MAIL_FROM").unwrap_or_else(|| "TopCA 证书服务 <ca@localhost>".into()),
+            public_url: env("TOPCA_PUBLIC_URL"),
+        })
+    }
+}
+
+/// Prepares (first start) or loads everything; returns the state and a report of
+/// where things are.
+pub fn start(options: &Options) -> Result<(AppState, Vec<String>), SetupError> {
+    let dir = &options.data_dir;
+    for sub in ["", "ca", "secrets"] {
+        std::fs::create_dir_all(dir.join(sub)).map_err(|e| file(&dir.join(sub), &e))?;
+    }
+    restrict(&dir.join("secrets"), 0o700)?;
+    let base_url = options
+        .public_url
+        .clone()
+        .unwrap_or_else(|| format!("http://{}", options.listen))
+        .trim_end_matches('/')
+        .to_owned();
+    let urls = CaUrls {
+        crl: Some(format!("{base_url}/TopCA/crl/current.crl")),
+        ca_issuers: Some(format!("{base_url}/TopCA/ca/issuing.cer")),
+        ocsp: Some(format!("{base_url}/TopCA/ocsp")),
+    };
+    let passphrase = secret(dir, "TOPCA_CA_PASSPHRASE", "ca-passphrase", 32)?;
+    let (ca, root, created) = load_or_create_cas(dir, options.algorithm, &passphrase, urls)?;
+    let master_hex = secret(dir, "TOPCA_KMC_MASTER_KEY", "kmc-master.key", 32)?;
+    let master = MasterKey::from_bytes(decode_key(&master_hex)?);
+
+    let database_url = options
+        .database_url
+        .clone()
+        .unwrap_or_else(|| format!("sqlite://{}", dir.join("topca.db").display()));
+    let store = DieselStore::open(&database_url)?;
+    let mail_url = options
+        .mail_url
+        .clone()
+        .unwrap_or_else(|| format!("file://{}", dir.join("outbox").display()));
+    let mailer = LettreMailer::new(&MailConfig::from_url(&mail_url, &options.mail_from)?)?;
+
+    let demo = match store
+        .search_accounts(DEMO_ORGANIZATION, 1)
+        .map_err(topca_core::Error::from)?
+        .into_iter()
+        .next()
+    {
+        Some(account) => account,
+        None => store
+            .create_account(AccountSettings {
+                organization: DEMO_ORGANIZATION.into(),
+                unit: "演示部门".into(),
+                certificate_type: CertificateType::Single,
+                verification: VerificationMode::Automatic,
+                algorithm: options.algorithm,
+                validity_days: 365,
+                service_url: format!("{base_url}/TopCA/userEnroll"),
+                language: Language::Chinese,
+            })
+            .map_err(topca_core::Error::from)?,
+    };
+    let algorithm = algorithm_of(&ca).unwrap_or(options.algorithm);
+    let ocsp = OcspSigner::issue(&ca, algorithm, 30)?;
+    let report = vec![
+        format!("data directory:  {}", dir.display()),
+        format!("database:        {}", store.url()),
+        format!(
+            "mail:            {}",
+            mail_url.split('@').next_back().unwrap_or("")
+        ),
+        format!(
+            "CAs:             {} ({}) under {}",
+            ca.certificate().subject_text(),
+            if created { "created now" } else { "loaded" },
+            root.subject_text()
+        ),
+        format!("demo account:    {DEMO_ORGANIZATION} / 演示部门 (automatic approval)"),
+        format!("user centre:     {base_url}/TopCA/userEnroll"),
+        format!("CA chain:        {base_url}/TopCA/ca/chain.pem"),
+        format!("CRL:             {base_url}/TopCA/crl/current.crl"),
+    ];
+    Ok((
+        AppState {
+            store,
+            mailer: Box::new(mailer),
+            ca,
+            root,
+            master,
+            ocsp: RwLock::new(ocsp),
+            crl: Mutex::new(None),
+            demo_account: demo.id,
+            base_url,
+            algorithm,
+        },
+        report,
+    ))
+}
+
+/// The algorithm of a CA's key.
+fn algorithm_of(ca: &CertificateAuthority) -> Option<KeyAlgorithm> {
+    let kind = ca.key().public_key().kind();
+    KeyAlgorithm::ALL.into_iter().find(|a| a.kind() == kind)
+}
+
+/// Loads the root and issuing CA from `dir/ca`, or creates them.
+fn load_or_create_cas(
+    dir: &Path,
+    algorithm: KeyAlgorithm,
+    passphrase: &str,
+    urls: CaUrls,
+) -> Result<(CertificateAuthority, Certificate, bool), SetupError> {
+    let ca_dir = dir.join("ca");
+    let paths = ["root.pem", "issuing.pem", "issuing.key"].map(|f| ca_dir.join(f));
+    if paths.iter().all(|p| p.exists()) {
+        let read = |p: &PathBuf| std::fs::read_to_string(p).map_err(|e| file(p, &e));
+        let root = Certificate::from_pem(&read(&paths[0])?).map_err(topca_core::Error::from)?;
+        let issuing = Certificate::from_pem(&read(&paths[1])?).map_err(topca_core::Error::from)?;
+        let key = SigningKey::from_pkcs8_pem(&read(&paths[2])?, Some(passphrase))
+            .map_err(topca_core::Error::from)?;
+        let ca = CertificateAuthority::from_parts(
+            key,
+            issuing,
+            vec![root.clone()],
+            urls,
+            Environment::system(),
+        )?;
+        return Ok((ca, root, false));
+    }
+    let root = CertificateAuthority::create_root(
+        SigningKey::generate(algorithm, &OsRandom).map_err(topca_core::Error::from)?,
+        &DistinguishedName::with_common_name(format!("TopCA Root CA {}", algorithm.name()))
+            .country("CN")
+            .organization("TopCA"),
+        &Profile::new(ProfileKind::RootCa, 20 * 365).map_err(topca_core::Error::from)?,
+        Environment::system(),
+    )?;
+    let issuing = root.create_subordinate(
+        SigningKey::generate(algorithm, &OsRandom).map_err(topca_core::Error::from)?,
+        &DistinguishedName::with_common_name(format!("TopCA Issuing CA {}", algorithm.name()))
+            .country("CN")
+            .organization("TopCA"),
+        &Profile::sub_ca(10 * 365, 0).map_err(topca_core::Error::from)?,
+        urls,
+    )?;
+    let write = |name: &str, content: &str, mode: u32| -> Result<(), SetupError> {
+        let path = ca_dir.join(name);
+        std::fs::write(&path, content).map_err(|e| file(&path, &e))?;
+        restrict(&path, mode)
+    };
+    write("root.pem", &root.certificate().to_pem(), 0o644)?;
+    write(
+        "root.key",
+        &root
+            .key()
+            .to_encrypted_pkcs8_pem(passphrase, &OsRandom)
+            .map_err(topca_core::Error::from)?,
+        0o600,
+    )?;
+    write("issuing.pem", &issuing.certificate().to_pem(), 0o644)?;
+    write(
+        "issuing.key",
+        &issuing
+            .key()
+            .to_encrypted_pkcs8_pem(passphrase, &OsRandom)
+            .map_err(topca_core::Error::from)?,
+        0o600,
+    )?;
+    let root_certificate = root.certificate().clone();
+    Ok((issuing, root_certificate, true))
+}
+
+/// A secret from the environment variable `var`, else from `secrets/file`
+/// (created with `bytes` random bytes, hex, mode 0600, on first start).
+fn secret(
+    dir: &Path,
+    var: &str,
+    file_name: &str,
+    bytes: usize,
+) -> Result<Zeroizing<String>, SetupError> {
+    if let Ok(value) = std::env::var(var) {
+        return Ok(Zeroizing::new(value.trim().to_owned()));
+    }
+    let path = dir.join("secrets").join(file_name);
+    if let Ok(value) = std::fs::read_to_string(&path) {
+        return Ok(Zeroizing::new(value.trim().to_owned()));
+    }
+    let mut random = Zeroizing::new(vec![0u8; bytes]);
+    OsRandom.fill(&mut random)?;
+    let hex: Zeroizing<String> =
+        Zeroizing::new(random.iter().map(|b| format!("{b:02x}")).collect());
+    std::fs::write(&path, hex.as_bytes()).map_err(|e| file(&path, &e))?;
+    restrict(&path, 0o600)?;
+    Ok(hex)
+}
+
+fn decode_key(hex: &str) -> Result<[u8; 32], SetupError> {
+    let bytes: Option<Vec<u8>> = (0..hex.len())
+        .step_by(2)
+        .map(|i| {
+            hex.get(i..i + 2)
+                .and_then(|h| u8::from_str_radix(h, 16).ok())
+        })
+        .collect();
+    bytes
+        .and_then(|b| <[u8; 32]>::try_from(b).ok())
+        .ok_or_else(|| SetupError::Usage("the KMC master key must be 64 hexadecimal digits".into()))
+}
+
+#[cfg(unix)]
+fn restrict(path: &Path, mode: u32) -> Result<(), SetupError> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+        .map_err(|e| file(path, &e))
+}
+
+#[cfg(not(unix))]
+fn restrict(_: &Path, _: u32) -> Result<(), SetupError> {
+    Ok(())
+}
+
+fn file(path: &Path, error: &std::io::Error) -> SetupError {
+    SetupError::File {
+        path: path.display().to_string(),
+        reason: error.to_string(),
+    }
+}

@@ -1,0 +1,495 @@
+//! The server over HTTP (the router driven in-process): first start, the user
+//! centre's pages and API, a certificate applied for, retrieved with the PIN from
+//! the mail outbox, checked and revoked with OpenSSL, the CRL and OCSP answers
+//! following; and the errors a user meets.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test helpers fail loudly
+
+use std::{path::Path, process::Command, sync::Arc};
+
+use axum::{
+    Router,
+    body::Body,
+    http::{Request, StatusCode, header},
+};
+use http_body_util::BodyExt;
+use topca_server::setup::{Options, start};
+use tower::ServiceExt;
+
+const DECODER: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../topca-mail/tests/smtp_sink.py"
+);
+
+fn options(dir: &Path) -> Options {
+    Options {
+        data_dir: dir.to_owned(),
+        listen: "127.0.0.1:8080".parse().unwrap(),
+        algorithm: topca_core::KeyAlgorithm::EcdsaP256,
+        database_url: None,
+        mail_url: None,
+        mail_from: "TopCA <ca@localhost>".into(),
+        public_url: None,
+    }
+}
+
+async fn send(
+    app: &Router,
+    request: Request<Body>,
+) -> (StatusCode, Vec<u8>, axum::http::HeaderMap) {
+    let response = app.clone().oneshot(request).await.unwrap();
+    let status = response.status();
+    let headers = response.headers().clone();
+    let body = response
+        .into_body()
+        .collect()
+        .await
+        .unwrap()
+        .to_bytes()
+        .to_vec();
+    (status, body, headers)
+}
+
+async fn get(app: &Router, uri: &str) -> (StatusCode, Vec<u8>) {
+    let (status, body, _) = send(app, Request::get(uri).body(Body::empty()).unwrap()).await;
+    (status, body)
+}
+
+async fn post_json(
+    app: &Router,
+    uri: &str,
+    json: serde_json::Value,
+) -> (StatusCode, serde_json::Value) {
+    let (status, body, _) = send(
+        app,
+        Request::post(uri)
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Body::from(json.to_string()))
+            .unwrap(),
+    )
+    .await;
+    (status, serde_json::from_slice(&body).unwrap())
+}
+
+fn text(body: &[u8]) -> String {
+    String::from_utf8_lossy(body).into_owned()
+}
+
+fn openssl(dir: &Path, args: &[&str]) -> (bool, String) {
+    let out = Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+}
+
+/// The PIN in the newest approval mail of the outbox (decoded by Python's email package).
+fn pin_from_outbox(dir: &Path) -> String {
+    let mut mails: Vec<_> = std::fs::read_dir(dir.join("outbox"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    mails.sort();
+    for mail in mails.iter().rev() {
+        let out = Command::new("python3")
+            .args([DECODER, "decode"])
+            .arg(mail)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        use base64::Engine;
+        for line in String::from_utf8(out.stdout).unwrap().lines() {
+            let (key, value) = line.split_once('\t').unwrap();
+            let value = String::from_utf8(
+                base64::engine::general_purpose::STANDARD
+                    .decode(value)
+                    .unwrap(),
+            )
+            .unwrap();
+            if key == "body"
+                && value.contains("PIN")
+                && let Some(pin) = value.lines().find(|l| l.starts_with("    "))
+            {
+                return pin.trim().to_owned();
+            }
+        }
+    }
+    panic!("no PIN mail in the outbox");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_user_applies_retrieves_and_revokes_and_crl_and_ocsp_follow() {
+    let data = tempfile::tempdir().unwrap();
+    let (state, report) = start(&options(data.path())).unwrap();
+    assert!(
+        report.iter().any(|l| l.contains("created now")),
+        "{report:?}"
+    );
+    let app = topca_server::router(Arc::new(state));
+
+    // Login page, and the live account search with a Chinese keyword.
+    let (status, body) = get(&app, "/TopCA/userEnroll").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(text(&body).contains("用户证书服务中心"));
+    let (status, body) = get(&app, "/api/v1/accounts?keyword=%E6%BC%94%E7%A4%BA").await;
+    assert_eq!(status, StatusCode::OK, "{}", text(&body));
+    let accounts: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    let account = accounts[0]["id"].as_u64().unwrap();
+    assert_eq!(accounts[0]["organization"], "TopCA 演示单位");
+    let (_, body) = get(&app, &format!("/TopCA/userEnroll/home?account={account}")).await;
+    assert!(text(&body).contains("申请用户证书") && !text(&body).contains("恢复加密证书"));
+
+    // Apply (automatic account: the PIN is mailed at once), retrieve for an OpenSSL key.
+    let (status, applied) = post_json(
+        &app,
+        &format!("/api/v1/accounts/{account}/applications"),
+        serde_json::json!({"name": "张三", "email": "zhangsan@example.cn", "password": "张三的口令-2026"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{applied}");
+    let pin = pin_from_outbox(data.path());
+    let work = tempfile::tempdir().unwrap();
+    let w = work.path();
+    assert!(
+        openssl(
+            w,
+            &[
+                "req",
+                "-new",
+                "-newkey",
+                "ec",
+                "-pkeyopt",
+                "ec_paramgen_curve:P-256",
+                "-nodes",
+                "-subj",
+                "/CN=user",
+                "-keyout",
+                "user.key",
+                "-out",
+                "user.csr"
+            ]
+        )
+        .0
+    );
+    let csr = std::fs::read_to_string(w.join("user.csr")).unwrap();
+
+    let (status, wrong) = post_json(
+        &app,
+        "/api/v1/retrievals",
+        serde_json::json!({"pin": pin, "password": "wrong password", "csr": csr}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert!(
+        wrong["error"].as_str().unwrap().contains("4 attempts left"),
+        "{wrong}"
+    );
+    let (status, bad) = post_json(
+        &app,
+        "/api/v1/retrievals",
+        serde_json::json!({"pin": pin, "password": "张三的口令-2026", "csr": "not a request"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}");
+
+    let (status, retrieved) = post_json(
+        &app,
+        "/api/v1/retrievals",
+        serde_json::json!({"pin": pin, "password": "张三的口令-2026", "csr": csr}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{retrieved}");
+    let serial = retrieved["certificate"]["serial"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    std::fs::write(
+        w.join("user.pem"),
+        retrieved["certificate"]["pem"].as_str().unwrap(),
+    )
+    .unwrap();
+    let (_, chain) = get(&app, "/TopCA/ca/chain.pem").await;
+    std::fs::write(w.join("chain.pem"), &chain).unwrap();
+    let (_, issuing) = get(&app, "/TopCA/ca/issuing.cer").await;
+    std::fs::write(w.join("issuing.der"), &issuing).unwrap();
+    assert!(
+        openssl(
+            w,
+            &[
+                "x509",
+                "-inform",
+                "DER",
+                "-in",
+                "issuing.der",
+                "-out",
+                "issuing.pem"
+            ]
+        )
+        .0
+    );
+    let (ok, out) = openssl(w, &["verify", "-CAfile", "chain.pem", "user.pem"]);
+    assert!(ok, "{out}");
+    let (status, p7b) = get(&app, "/TopCA/ca/certChain.p7b").await;
+    assert_eq!(status, StatusCode::OK);
+    std::fs::write(w.join("chain.p7b"), &p7b).unwrap();
+    let (ok, out) = openssl(
+        w,
+        &[
+            "pkcs7",
+            "-inform",
+            "DER",
+            "-in",
+            "chain.p7b",
+            "-print_certs",
+            "-noout",
+        ],
+    );
+    assert!(ok && out.contains("TopCA Issuing CA"), "{out}");
+
+    // OCSP over HTTP POST: good.
+    let ocsp = |w: &Path| {
+        assert!(
+            openssl(
+                w,
+                &[
+                    "ocsp",
+                    "-issuer",
+                    "issuing.pem",
+                    "-cert",
+                    "user.pem",
+                    "-reqout",
+                    "req.der"
+                ]
+            )
+            .0
+        );
+        std::fs::read(w.join("req.der")).unwrap()
+    };
+    let (status, response, headers) = send(
+        &app,
+        Request::post("/TopCA/ocsp")
+            .header(header::CONTENT_TYPE, "application/ocsp-request")
+            .body(Body::from(ocsp(w)))
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(headers[header::CONTENT_TYPE], "application/ocsp-response");
+    std::fs::write(w.join("resp.der"), &response).unwrap();
+    let (ok, out) = openssl(
+        w,
+        &[
+            "ocsp",
+            "-issuer",
+            "issuing.pem",
+            "-cert",
+            "user.pem",
+            "-respin",
+            "resp.der",
+            "-CAfile",
+            "chain.pem",
+            "-no_nonce",
+        ],
+    );
+    assert!(ok && out.contains("user.pem: good"), "{out}");
+
+    // Query, then revoke (wrong password first), then the CRL and OCSP say revoked.
+    let (_, found) = get(
+        &app,
+        &format!("/api/v1/accounts/{account}/certificates?email=ZhangSan@example.cn"),
+    )
+    .await;
+    let found: serde_json::Value = serde_json::from_slice(&found).unwrap();
+    assert_eq!(found[0]["serial"], serial.as_str());
+    assert_eq!(found[0]["status"], "valid");
+    let (status, _) = post_json(
+        &app,
+        &format!("/api/v1/accounts/{account}/revocations"),
+        serde_json::json!({"serial": serial, "password": "nope", "reason": 1}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, revoked) = post_json(
+        &app,
+        &format!("/api/v1/accounts/{account}/revocations"),
+        serde_json::json!({"serial": serial, "password": "张三的口令-2026", "reason": 1}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{revoked}");
+    assert_eq!(revoked["status"], "revoked");
+    let (status, again) = post_json(
+        &app,
+        &format!("/api/v1/accounts/{account}/revocations"),
+        serde_json::json!({"serial": serial, "password": "张三的口令-2026", "reason": 1}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(
+        again["error"].as_str().unwrap().contains("already revoked"),
+        "{again}"
+    );
+
+    let (status, crl) = get(&app, "/TopCA/crl/current.crl").await;
+    assert_eq!(status, StatusCode::OK);
+    std::fs::write(w.join("current.crl"), &crl).unwrap();
+    assert!(
+        openssl(
+            w,
+            &[
+                "crl",
+                "-inform",
+                "DER",
+                "-in",
+                "current.crl",
+                "-out",
+                "current.pem"
+            ]
+        )
+        .0
+    );
+    let (ok, out) = openssl(
+        w,
+        &[
+            "verify",
+            "-crl_check",
+            "-CRLfile",
+            "current.pem",
+            "-CAfile",
+            "chain.pem",
+            "user.pem",
+        ],
+    );
+    assert!(!ok && out.contains("certificate revoked"), "{out}");
+    let (_, page) = get(&app, "/TopCA/crl").await;
+    assert!(text(&page).contains(&serial), "the CRL page lists it");
+
+    use base64::Engine;
+    let request = base64::engine::general_purpose::STANDARD.encode(ocsp(w));
+    let encoded: String = request
+        .replace('+', "%2B")
+        .replace('/', "%2F")
+        .replace('=', "%3D");
+    let (status, response) = get(&app, &format!("/TopCA/ocsp/{encoded}")).await;
+    assert_eq!(status, StatusCode::OK);
+    std::fs::write(w.join("resp.der"), &response).unwrap();
+    let (ok, out) = openssl(
+        w,
+        &[
+            "ocsp",
+            "-issuer",
+            "issuing.pem",
+            "-cert",
+            "user.pem",
+            "-respin",
+            "resp.der",
+            "-CAfile",
+            "chain.pem",
+            "-no_nonce",
+        ],
+    );
+    assert!(ok && out.contains("user.pem: revoked"), "{out}");
+    let (status, junk) = send(
+        &app,
+        Request::post("/TopCA/ocsp")
+            .body(Body::from("junk"))
+            .unwrap(),
+    )
+    .await
+    .into_parts2();
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(junk, [0x30, 0x03, 0x0A, 0x01, 0x01], "malformedRequest");
+
+    // A second start loads the same CA and database.
+    let (_, report) = start(&options(data.path())).unwrap();
+    assert!(report.iter().any(|l| l.contains("loaded")), "{report:?}");
+}
+
+trait Parts2 {
+    fn into_parts2(self) -> (StatusCode, Vec<u8>);
+}
+
+impl Parts2 for (StatusCode, Vec<u8>, axum::http::HeaderMap) {
+    fn into_parts2(self) -> (StatusCode, Vec<u8>) {
+        (self.0, self.1)
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forms_need_their_csrf_token_and_errors_are_pages() {
+    let data = tempfile::tempdir().unwrap();
+    let (state, _) = start(&options(data.path())).unwrap();
+    let account = state.demo_account.0;
+    let app = topca_server::router(Arc::new(state));
+    let (status, body, headers) = send(
+        &app,
+        Request::get(format!("/TopCA/userEnroll/apply?account={account}"))
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let cookie = headers[header::SET_COOKIE].to_str().unwrap().to_owned();
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"),
+        "{cookie}"
+    );
+    let token = cookie
+        .split(';')
+        .next()
+        .unwrap()
+        .trim_start_matches("topca_csrf=")
+        .to_owned();
+    assert!(text(&body).contains(&token));
+
+    let form = |csrf: &str, name: &str| {
+        format!(
+            "csrf={csrf}&account={account}&name={name}&email=lisi%40example.cn&password=lisi-password-1&password2=lisi-password-1"
+        )
+    };
+    let post = |body: String, with_cookie: bool| {
+        let mut request = Request::post("/TopCA/userEnroll/apply")
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded");
+        if with_cookie {
+            request = request.header(header::COOKIE, format!("topca_csrf={token}"));
+        }
+        request.body(Body::from(body)).unwrap()
+    };
+    let (status, body, _) = send(&app, post(form(&token, "%E6%9D%8E%E5%9B%9B"), false)).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "no cookie: refused");
+    assert!(text(&body).contains("表单已过期"));
+    let (status, body, _) = send(&app, post(form(&token, "%E6%9D%8E%E5%9B%9B"), true)).await;
+    assert_eq!(status, StatusCode::OK, "{}", text(&body));
+    assert!(text(&body).contains("申请已注册"));
+    // A missing required field: a clear message on a page, not a blank 500.
+    let (status, body, _) = send(&app, post(form(&token, ""), true)).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(text(&body).contains("id=\"error\""), "{}", text(&body));
+    // Unknown account: 404 page; English on request.
+    let (status, body, _) = send(
+        &app,
+        Request::get("/TopCA/userEnroll/home?account=999")
+            .header(header::COOKIE, "topca_lang=en")
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert!(
+        text(&body).contains("the account does not exist"),
+        "{}",
+        text(&body)
+    );
+    let (status, _) = get(&app, "/api/v1/openapi.json").await;
+    assert_eq!(status, StatusCode::OK);
+}
