@@ -1,5 +1,5 @@
-//! TopCA reference server: the user certificate enrollment centre
-//! (`/TopCA/userEnroll`) as server-rendered pages, a JSON REST API (`/api/v1`),
+//! TopCA reference server: the user and server certificate enrollment centres
+//! (`/TopCA/userEnroll`, `/TopCA/serverEnroll`) as server-rendered pages, a JSON REST API (`/api/v1`),
 //! the CA chain and CRL at stable URLs, and an OCSP responder.
 //!
 //! [`setup::start`] prepares everything on first start (data directory, SQLite
@@ -10,6 +10,7 @@ mod api;
 mod error;
 mod html;
 mod pki;
+mod server_enroll;
 pub mod setup;
 mod state;
 mod user;
@@ -26,6 +27,7 @@ pub fn router(state: Arc<AppState>) -> Router {
     Router::new()
         .merge(pki::routes())
         .merge(user::routes())
+        .merge(server_enroll::routes())
         .merge(api::routes())
         .with_state(state)
 }

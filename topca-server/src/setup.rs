@@ -161,7 +161,7 @@ pub fn start(options: &Options) -> Result<(AppState, Vec<String>), SetupError> {
     let mailer = LettreMailer::new(&MailConfig::from_url(&mail_url, &options.mail_from)?)?;
 
     let demo = match store
-        .search_accounts(DEMO_ORGANIZATION, 1)
+        .search_accounts("演示部门", 1)
         .map_err(topca_core::Error::from)?
         .into_iter()
         .next()
@@ -180,6 +180,24 @@ pub fn start(options: &Options) -> Result<(AppState, Vec<String>), SetupError> {
             })
             .map_err(topca_core::Error::from)?,
     };
+    if store
+        .search_accounts("服务器证书", 1)
+        .map_err(topca_core::Error::from)?
+        .is_empty()
+    {
+        store
+            .create_account(AccountSettings {
+                organization: DEMO_ORGANIZATION.into(),
+                unit: "服务器证书".into(),
+                certificate_type: CertificateType::Single,
+                verification: VerificationMode::Manual,
+                algorithm: options.algorithm,
+                validity_days: 365,
+                service_url: format!("{base_url}/TopCA/serverEnroll"),
+                language: Language::Chinese,
+            })
+            .map_err(topca_core::Error::from)?;
+    }
     let algorithm = algorithm_of(&ca).unwrap_or(options.algorithm);
     let ocsp = OcspSigner::issue(&ca, algorithm, 30)?;
     let report = vec![
@@ -195,8 +213,11 @@ pub fn start(options: &Options) -> Result<(AppState, Vec<String>), SetupError> {
             if created { "created now" } else { "loaded" },
             root.subject_text()
         ),
-        format!("demo account:    {DEMO_ORGANIZATION} / 演示部门 (automatic approval)"),
+        format!(
+            "demo accounts:   {DEMO_ORGANIZATION} / 演示部门 (automatic approval), / 服务器证书 (administrator approval)"
+        ),
         format!("user centre:     {base_url}/TopCA/userEnroll"),
+        format!("server centre:   {base_url}/TopCA/serverEnroll"),
         format!("CA chain:        {base_url}/TopCA/ca/chain.pem"),
         format!("CRL:             {base_url}/TopCA/crl/current.crl"),
     ];
