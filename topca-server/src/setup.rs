@@ -180,23 +180,42 @@ pub fn start(options: &Options) -> Result<(AppState, Vec<String>), SetupError> {
             })
             .map_err(topca_core::Error::from)?,
     };
-    if store
-        .search_accounts("服务器证书", 1)
-        .map_err(topca_core::Error::from)?
-        .is_empty()
-    {
-        store
-            .create_account(AccountSettings {
-                organization: DEMO_ORGANIZATION.into(),
-                unit: "服务器证书".into(),
-                certificate_type: CertificateType::Single,
-                verification: VerificationMode::Manual,
-                algorithm: options.algorithm,
-                validity_days: 365,
-                service_url: format!("{base_url}/TopCA/serverEnroll"),
-                language: Language::Chinese,
-            })
-            .map_err(topca_core::Error::from)?;
+    for (unit, certificate_type, verification, centre) in [
+        (
+            "服务器证书",
+            CertificateType::Single,
+            VerificationMode::Manual,
+            "serverEnroll",
+        ),
+        (
+            "双证书部门",
+            CertificateType::Dual,
+            VerificationMode::Automatic,
+            "userEnroll",
+        ),
+    ] {
+        let exists = !store
+            .search_accounts(unit, 1)
+            .map_err(topca_core::Error::from)?
+            .is_empty();
+        if !exists {
+            store
+                .create_account(AccountSettings {
+                    organization: DEMO_ORGANIZATION.into(),
+                    unit: unit.into(),
+                    certificate_type,
+                    verification,
+                    algorithm: if options.algorithm == KeyAlgorithm::Ed25519 {
+                        KeyAlgorithm::EcdsaP256
+                    } else {
+                        options.algorithm
+                    },
+                    validity_days: 365,
+                    service_url: format!("{base_url}/TopCA/{centre}"),
+                    language: Language::Chinese,
+                })
+                .map_err(topca_core::Error::from)?;
+        }
     }
     let algorithm = algorithm_of(&ca).unwrap_or(options.algorithm);
     let ocsp = OcspSigner::issue(&ca, algorithm, 30)?;

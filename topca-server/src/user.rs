@@ -341,13 +341,26 @@ async fn retrieve_form(
         r#"<form method="post" action="/TopCA/userEnroll/retrieve">
 <input type="hidden" name="csrf" value="{token}"><input type="hidden" name="account" value="{id}">
 {pin}{password}
+<fieldset><legend>{browser_l}</legend>
+<select id="key-kind" style="width:auto"><option value="ec">ECDSA P-256</option><option value="rsa">RSA 2048</option></select>
+<button type="button" id="generate-key">{generate_key}</button>
+<a id="key-download" download="topca-private-key.pem" hidden>{save_key}</a><span id="key-error" class="error"></span>
+</fieldset>
 <label for="csr">{csr_label}</label><textarea id="csr" name="csr" rows="8" placeholder="-----BEGIN CERTIFICATE REQUEST-----"></textarea>
 <label><input type="checkbox" name="generate" value="1" style="width:auto"> {generate}</label>
-<button type="submit" id="submit">{submit}</button></form>"#,
+<button type="submit" id="submit">{submit}</button></form>
+<script>{script}</script>"#,
+        browser_l = lang.t("在浏览器中生成密钥对", "Generate the key pair in this browser"),
+        generate_key = lang.t("生成密钥对和证书请求", "Generate key pair and request"),
+        save_key = lang.t("保存私钥（请妥善保管）", "Save the private key (keep it safe)"),
+        script = include_str!("csr.js"),
         id = account.id.0,
         pin = field(lang, "pin", "身份识别码（PIN）", "PIN", "text", true),
         password = field(lang, "password", "用户口令", "User password", "password", true),
-        csr_label = lang.t("证书请求（PKCS#10，PEM）", "Certificate request (PKCS#10, PEM)"),
+        csr_label = lang.t(
+            "或粘贴证书请求（PKCS#10，PEM；任何算法，包括 SM2）",
+            "Or paste a certificate request (PKCS#10, PEM; any algorithm, SM2 included)"
+        ),
         generate = lang.t(
             "没有证书请求：由服务器生成密钥，以用户口令保护的 PKCS#12 文件下载",
             "No request: let the server generate the key, delivered as a PKCS#12 file protected by the user password"

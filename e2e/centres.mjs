@@ -1,0 +1,132 @@
+// Walks the TopCA web centres as a new user would, in headless Chromium:
+//   single certificate: search the account (Chinese keyword) → apply → PIN from the
+//   mail outbox → retrieve with a key pair generated in the browser → query →
+//   revoke → the CRL page lists it;
+//   dual certificates: apply → retrieve → both serials shown;
+//   server certificate: paste a CSR → fields shown → submit appears only once the
+//   agreement is ticked → registered.
+// Screenshots of both centres' home pages go to $TOPCA_ARTIFACTS.
+//
+// env: TOPCA_URL, TOPCA_OUTBOX, TOPCA_DECODER (smtp_sink.py), TOPCA_ARTIFACTS,
+//      TOPCA_SERVER_CSR (a PEM request made by OpenSSL)
+import { execFileSync } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { chromium } from 'playwright-core';
+
+const base = process.env.TOPCA_URL;
+const outbox = process.env.TOPCA_OUTBOX;
+const artifacts = process.env.TOPCA_ARTIFACTS;
+let failures = 0;
+
+function check(ok, what) {
+  console.log(`${ok ? 'ok  ' : 'FAIL'} ${what}`);
+  if (!ok) failures++;
+}
+
+/** The PIN of the newest approval mail for `email`, decoded by Python's email package. */
+function mailedPin(email) {
+  const files = readdirSync(outbox).filter(f => f.endsWith('.eml')).sort().reverse();
+  for (const file of files) {
+    const out = execFileSync('python3', [process.env.TOPCA_DECODER, 'decode', join(outbox, file)]).toString();
+    const fields = Object.fromEntries(out.trim().split('\n').map(l => {
+      const [k, v] = l.split('\t');
+      return [k, Buffer.from(v, 'base64').toString('utf8')];
+    }));
+    if (fields.to.includes(email) && fields.body.includes('PIN')) {
+      return fields.body.split('\n').find(l => l.startsWith('    ')).trim();
+    }
+  }
+  throw new Error(`no PIN mail for ${email}`);
+}
+
+async function login(page, centre, keyword, unit) {
+  await page.goto(`${base}/TopCA/${centre}`);
+  await page.fill('#keyword', keyword);
+  await page.click(`#accounts a:has-text("${unit}")`);
+  await page.waitForSelector('#functions');
+}
+
+async function applyAndRetrieve(page, unit, email) {
+  await login(page, 'userEnroll', '演示', unit);
+  await page.click('text=申请用户证书');
+  await page.fill('#name', '王五');
+  await page.fill('#email', email);
+  await page.fill('#password', 'wangwu-password-1');
+  await page.fill('#password2', 'wangwu-password-1');
+  await page.click('#submit');
+  const request = await page.textContent('#request');
+  check(/^\d+$/.test(request.trim()), `${unit}: application registered as request ${request}`);
+  await page.goBack();
+  await page.goBack();
+  await page.click('text=获取用户证书');
+  await page.fill('#pin', mailedPin(email));
+  await page.fill('#password', 'wangwu-password-1');
+  await page.click('#generate-key');
+  await page.waitForFunction(() => document.getElementById('csr').value.includes('BEGIN CERTIFICATE REQUEST'));
+  check(await page.isVisible('#key-download'), `${unit}: the browser offers the private key to save`);
+  await page.click('#submit');
+  await page.waitForSelector('#serial');
+  return (await page.textContent('#serial')).trim();
+}
+
+const browser = await chromium.launch({
+  executablePath: '/usr/bin/chromium',
+  args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+    '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+});
+try {
+  const page = await browser.newPage();
+  page.setDefaultTimeout(20000);
+
+  // Single certificate.
+  await login(page, 'userEnroll', '演示', '演示部门');
+  await page.screenshot({ path: join(artifacts, 'userEnroll-home.png'), fullPage: true });
+  const serial = await applyAndRetrieve(page, '演示部门', 'wangwu@example.cn');
+  check(/^[0-9A-F]{32}$/.test(serial), `certificate issued for a browser key, serial ${serial}`);
+  check((await page.textContent('#certificate')).includes('BEGIN CERTIFICATE'), 'the certificate is shown');
+
+  await page.goBack();
+  await page.goBack();
+  await page.click('text=查询 / 吊销用户证书');
+  await page.fill('#email', 'wangwu@example.cn');
+  await page.click('button:has-text("查询")');
+  const row = page.locator(`#results tr:has-text("${serial}")`);
+  check((await row.locator('.status').textContent()) === '有效', 'the query shows it valid');
+  await row.locator('input[name=password]').fill('wangwu-password-1');
+  await row.locator('select[name=reason]').selectOption('1');
+  await row.locator('button:has-text("吊销")').click();
+  check((await page.textContent('#revoked')).includes(serial), 'revoked');
+  await page.goto(`${base}/TopCA/crl`);
+  check((await page.textContent('#revoked')).includes(serial), 'the CRL page lists it');
+
+  // Dual certificates: both serials.
+  const signing = await applyAndRetrieve(page, '双证书部门', 'zhaoliu@example.cn');
+  const encryption = (await page.textContent('#encryption-serial')).trim();
+  check(/^[0-9A-F]{32}$/.test(signing) && /^[0-9A-F]{32}$/.test(encryption) && signing !== encryption,
+    `dual retrieval shows both serials (${signing}, ${encryption})`);
+
+  // Server certificate with the agreement gate.
+  await login(page, 'serverEnroll', '服务器', '服务器证书');
+  await page.screenshot({ path: join(artifacts, 'serverEnroll-home.png'), fullPage: true });
+  await page.click('text=申请服务器证书');
+  await page.fill('#csr', readFileSync(process.env.TOPCA_SERVER_CSR, 'utf8'));
+  await page.click('#submit');
+  check((await page.textContent('#parsed')).includes('www.example.cn'), 'the CSR fields are shown');
+  check(!(await page.isVisible('#submit')), 'no submit button before the agreement');
+  await page.check('#agree');
+  check(await page.isVisible('#submit'), 'the submit button appears with the agreement');
+  await page.fill('#email', 'ops@example.cn');
+  await page.fill('#password', 'server-password-1');
+  await page.click('#submit');
+  check(/^\d+$/.test((await page.textContent('#request')).trim()), 'server application registered');
+
+  // English on request.
+  await page.goto(`${base}/TopCA/userEnroll`);
+  await page.click('text=English');
+  check((await page.textContent('h2')).includes('User certificate service centre'), 'the English switch works');
+} finally {
+  await browser.close();
+}
+console.log(`e2e: ${failures === 0 ? 'all passed' : `${failures} failed`}`);
+process.exit(failures === 0 ? 0 : 1);
