@@ -34,6 +34,7 @@ pub fn issuance_fixture(algorithm: KeyAlgorithm) -> Result<IssuanceFixture, Box<
         crl: Some("http://ca.example.com/TopCA/crl/current.crl".into()),
         ca_issuers: Some("http://ca.example.com/TopCA/ca/issuing.cer".into()),
         ocsp: Some("http://ca.example.com/TopCA/ocsp".into()),
+        delta_crl: None,
     };
     let ca = root.create_subordinate(
         SigningKey::generate(algorithm, &OsRandom)?,

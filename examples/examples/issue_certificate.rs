@@ -31,7 +31,8 @@ fn main() -> Result<(), Box<dyn Error>> {
     let urls = CaUrls {
         crl: Some("http://127.0.0.1:8080/TopCA/crl/current.crl".into()),
         ca_issuers: Some("http://127.0.0.1:8080/TopCA/ca/issuing.cer".into()),
-        ocsp: None,
+        ocsp: Some("http://127.0.0.1:8080/TopCA/ocsp".into()),
+        delta_crl: None,
     };
     let issuing = root.create_subordinate(
         SigningKey::generate(algorithm, &OsRandom)?,

@@ -263,6 +263,29 @@ pub fn publish(
     store: &dyn RaStore,
     validity: Duration,
 ) -> Result<Crl, Error> {
+    issue_from_store(ca, store, validity, None)
+}
+
+/// Issues a delta CRL (RFC 5280 §5.2.4) over the newest full CRL: the
+/// certificates revoked since that CRL was issued, marked with its number in a
+/// critical delta CRL indicator. A full CRL must have been published first.
+pub fn publish_delta(
+    ca: &CertificateAuthority,
+    store: &dyn RaStore,
+    validity: Duration,
+) -> Result<Crl, Error> {
+    let base = store
+        .latest_crl(false)?
+        .ok_or_else(|| EncodingError::Crl("a delta CRL needs a full CRL first".into()))?;
+    issue_from_store(ca, store, validity, Some(&base))
+}
+
+fn issue_from_store(
+    ca: &CertificateAuthority,
+    store: &dyn RaStore,
+    validity: Duration,
+    base: Option<&CrlRecord>,
+) -> Result<Crl, Error> {
     let newest = [store.latest_crl(false)?, store.latest_crl(true)?]
         .into_iter()
         .flatten()
@@ -273,12 +296,12 @@ pub fn publish(
         number: newest.map_or(1, |n| n + 1),
         this_update: now,
         next_update: now + validity,
-        delta_base: None,
+        delta_base: base.map(|b| b.number),
     };
     let mut writer = CrlWriter::new(ca, info, 0)?;
     let mut failure = None;
     store
-        .for_each_revoked(None, &mut |revocation| {
+        .for_each_revoked(base.map(|b| b.this_update), &mut |revocation| {
             if let Err(e) = writer.push_revocation(revocation) {
                 failure = Some(e);
                 return Err(crate::error::StoreError::Backend(
@@ -291,7 +314,7 @@ pub fn publish(
     let crl = writer.finish()?;
     store.put_crl(CrlRecord {
         number: crl.info.number,
-        delta_base: None,
+        delta_base: crl.info.delta_base,
         this_update: crl.info.this_update,
         next_update: crl.info.next_update,
         der: crl.der.clone(),

@@ -100,12 +100,15 @@ pub struct CaUrls {
     pub ca_issuers: Option<String>,
     /// OCSP responder.
     pub ocsp: Option<String>,
+    /// Where delta CRLs are published, when the CA issues them: written into
+    /// certificates as the freshest CRL pointer (RFC 5280 §4.2.1.15).
+    pub delta_crl: Option<String>,
 }
 
 impl CaUrls {
     /// Checks that every URL is an absolute http(s) URL without spaces.
     pub fn validate(&self) -> Result<(), PolicyError> {
-        for url in [&self.crl, &self.ca_issuers, &self.ocsp]
+        for url in [&self.crl, &self.ca_issuers, &self.ocsp, &self.delta_crl]
             .into_iter()
             .flatten()
         {
@@ -226,6 +229,18 @@ impl Profile {
                 };
                 exts.push(extension(
                     oid::CRL_DISTRIBUTION_POINTS,
+                    false,
+                    &CrlDistributionPoints(vec![point]),
+                )?);
+            }
+            if let Some(delta) = &inputs.urls.delta_crl {
+                let point = DistributionPoint {
+                    distribution_point: Some(DistributionPointName::FullName(vec![uri(delta)?])),
+                    reasons: None,
+                    crl_issuer: None,
+                };
+                exts.push(extension(
+                    oid::FRESHEST_CRL,
                     false,
                     &CrlDistributionPoints(vec![point]),
                 )?);

@@ -213,3 +213,161 @@ fn a_published_crl_makes_openssl_see_a_revoked_certificate() {
         assert!(ok, "{algorithm:?}: {out}");
     }
 }
+
+#[test]
+fn delta_crls_list_what_was_revoked_since_their_base_and_openssl_uses_them() {
+    let (_, root, sub) = cas()
+        .iter()
+        .find(|(a, ..)| *a == KeyAlgorithm::EcdsaP256)
+        .unwrap();
+    // A CA that points its certificates at a delta CRL.
+    let urls = topca_core::CaUrls {
+        delta_crl: Some("http://ca.example.com/TopCA/crl/delta.crl".into()),
+        ..sub.urls().clone()
+    };
+    let ca = topca_core::CertificateAuthority::from_parts(
+        SigningKey::from_pkcs8_der(&sub.key().to_pkcs8_der().unwrap()).unwrap(),
+        sub.certificate().clone(),
+        vec![root.certificate().clone()],
+        urls,
+        topca_core::Environment::system(),
+    )
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let store = MemoryStore::new();
+    let holder_key = SigningKey::generate(KeyAlgorithm::EcdsaP256, &OsRandom).unwrap();
+    let issue = || {
+        ca.issue(
+            IssueRequest {
+                subject: DistinguishedName::with_common_name("delta.example.com"),
+                public_key: holder_key.public_key().clone(),
+                alt_names: SubjectAltNames::default(),
+                not_after: None,
+            },
+            &Profile::new(ProfileKind::TlsServer, 90).unwrap(),
+        )
+        .unwrap()
+    };
+    let (early, late) = (issue(), issue());
+    let request = store
+        .submit_request(NewRequest {
+            account: AccountId(1),
+            kind: RequestKind::ServerApplication,
+            holder: Holder {
+                name: "delta.example.com".into(),
+                email: "ops@example.com".into(),
+                phone: None,
+                state: None,
+                locality: None,
+            },
+            password: None,
+            submitted_at: SystemTime::now(),
+            csr: None,
+            previous_serial: None,
+            opening: Opening::Submitted,
+        })
+        .unwrap();
+    let issued = [&early, &late]
+        .into_iter()
+        .map(|c| CertificateRecord {
+            serial: c.serial_hex(),
+            account: None,
+            request: Some(request.id),
+            holder_name: "delta.example.com".into(),
+            email: "ops@example.com".into(),
+            subject: c.subject_text(),
+            issuer: c.issuer_text(),
+            usage: CertificateUsage::Server,
+            not_before: c.not_before(),
+            not_after: c.not_after(),
+            status: CertificateStatus::Valid,
+            revocation: None,
+            der: c.der().to_vec(),
+        })
+        .collect();
+    store
+        .commit_request(RequestChange {
+            issued,
+            ..RequestChange::update(request)
+        })
+        .unwrap();
+    let revoke = |c: &topca_core::Certificate, at: SystemTime| {
+        store
+            .revoke_certificate(&Revocation {
+                serial: c.serial_hex(),
+                at,
+                reason: RevocationReason::KeyCompromise,
+            })
+            .unwrap();
+    };
+    assert!(
+        crl::publish_delta(&ca, &store, Duration::from_secs(3600)).is_err(),
+        "no base yet"
+    );
+    revoke(&early, SystemTime::now() - Duration::from_secs(10));
+    let full = crl::publish(&ca, &store, Duration::from_secs(86_400)).unwrap();
+    revoke(&late, SystemTime::now() + Duration::from_secs(1));
+    let delta = crl::publish_delta(&ca, &store, Duration::from_secs(3600)).unwrap();
+    assert_eq!((full.info.number, full.entries), (1, 1));
+    assert_eq!(
+        (delta.info.number, delta.info.delta_base, delta.entries),
+        (2, Some(1), 1)
+    );
+    assert_eq!(store.latest_crl(true).unwrap().unwrap().der, delta.der);
+
+    let d = dir.path();
+    fs::write(d.join("full.pem"), full.to_pem().unwrap()).unwrap();
+    fs::write(d.join("delta.pem"), delta.to_pem().unwrap()).unwrap();
+    fs::write(d.join("late.pem"), late.to_pem()).unwrap();
+    let chain = format!(
+        "{}{}",
+        ca.certificate().to_pem(),
+        root.certificate().to_pem()
+    );
+    fs::write(d.join("chain.pem"), chain).unwrap();
+    let text = openssl(d, &["crl", "-in", "delta.pem", "-noout", "-text"]);
+    assert!(text.contains("Delta CRL Indicator: critical"), "{text}");
+    assert!(
+        text.contains(&format!("Serial Number: {}", late.serial_hex())),
+        "{text}"
+    );
+    assert!(
+        !text.contains(&early.serial_hex()),
+        "only what changed since the base"
+    );
+    let cert = openssl(d, &["x509", "-in", "late.pem", "-noout", "-text"]);
+    assert!(
+        cert.contains("X509v3 Freshest CRL") && cert.contains("delta.crl"),
+        "{cert}"
+    );
+    // The full CRL alone misses the late revocation; with the delta OpenSSL sees it.
+    let (ok, _) = openssl_output(
+        d,
+        &[
+            "verify",
+            "-crl_check",
+            "-CRLfile",
+            "full.pem",
+            "-CAfile",
+            "chain.pem",
+            "late.pem",
+        ],
+    );
+    assert!(ok, "not on the base CRL");
+    let (ok, out) = openssl_output(
+        d,
+        &[
+            "verify",
+            "-crl_check",
+            "-use_deltas",
+            "-CRLfile",
+            "full.pem",
+            "-CRLfile",
+            "delta.pem",
+            "-CAfile",
+            "chain.pem",
+            "late.pem",
+        ],
+    );
+    assert!(!ok && out.contains("certificate revoked"), "{out}");
+}

@@ -31,3 +31,20 @@ pub fn router(state: Arc<AppState>) -> Router {
         .merge(api::routes())
         .with_state(state)
 }
+
+/// Keeps the published CRLs fresh without traffic: every ten minutes the current
+/// CRL (and delta CRL) is made anew when half its life has passed.
+pub async fn refresh_crls(state: Arc<AppState>) {
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(600));
+    loop {
+        tick.tick().await;
+        let _ = state::blocking(&state, |s| {
+            pki::current(s)?;
+            if s.publishes_deltas() {
+                pki::current_delta(s)?;
+            }
+            Ok(())
+        })
+        .await;
+    }
+}

@@ -29,7 +29,9 @@ fn run() -> Result<(), String> {
         for line in report {
             println!("  {line}");
         }
-        let app = topca_server::router(Arc::new(state));
+        let state = Arc::new(state);
+        tokio::spawn(topca_server::refresh_crls(Arc::clone(&state)));
+        let app = topca_server::router(state);
         axum::serve(listener, app)
             .with_graceful_shutdown(async {
                 let _ = tokio::signal::ctrl_c().await;

@@ -26,8 +26,10 @@ use crate::{
     state::blocking,
 };
 
-/// How long a CRL is valid; a new one is made at the latest halfway through.
+/// How long a full CRL is valid; a new one is made at the latest halfway through.
 const CRL_VALIDITY: Duration = Duration::from_secs(24 * 3600);
+/// How long a delta CRL is valid.
+const DELTA_VALIDITY: Duration = Duration::from_secs(3600);
 /// How long an OCSP answer stays fresh.
 const OCSP_VALIDITY: Duration = Duration::from_secs(3600);
 
@@ -38,6 +40,7 @@ pub(crate) fn routes() -> Router<Arc<AppState>> {
         .route("/TopCA/ca/issuing.cer", get(issuing_der))
         .route("/TopCA/ca/root.cer", get(root_der))
         .route("/TopCA/crl/current.crl", get(current_crl))
+        .route("/TopCA/crl/delta.crl", get(delta_crl))
         .route("/TopCA/crl", get(crl_page))
         .route("/TopCA/ocsp", axum::routing::post(ocsp_post))
         .route("/TopCA/ocsp/{request}", get(ocsp_get))
@@ -107,6 +110,37 @@ pub(crate) fn current(state: &AppState) -> Result<Crl, AppError> {
     cached
         .clone()
         .ok_or_else(|| AppError::internal("make the CRL"))
+}
+
+/// The current delta CRL over the current full CRL, made anew after a revocation
+/// or halfway through its life.
+pub(crate) fn current_delta(state: &AppState) -> Result<Crl, AppError> {
+    let base = current(state)?;
+    let mut cached = state
+        .delta_crl
+        .lock()
+        .map_err(|_| AppError::internal("read the delta CRL"))?;
+    let now = state.ca.environment().clock().now();
+    let fresh = cached.as_ref().is_some_and(|c| {
+        c.info.delta_base == Some(base.info.number) && now < c.info.this_update + DELTA_VALIDITY / 2
+    });
+    if !fresh {
+        *cached = Some(crl::publish_delta(&state.ca, &state.store, DELTA_VALIDITY)?);
+    }
+    cached
+        .clone()
+        .ok_or_else(|| AppError::internal("make the delta CRL"))
+}
+
+async fn delta_crl(State(state): State<Arc<AppState>>) -> Result<Response, AppError> {
+    if !state.publishes_deltas() {
+        return Err(AppError {
+            status: axum::http::StatusCode::NOT_FOUND,
+            message: "this CA does not publish delta CRLs".into(),
+        });
+    }
+    let crl = blocking(&state, current_delta).await?;
+    Ok(file("application/pkix-crl", "delta.crl", crl.der))
 }
 
 async fn current_crl(State(state): State<Arc<AppState>>) -> Result<Response, AppError> {

@@ -80,6 +80,8 @@ pub struct Options {
     pub mail_from: String,
     /// The base URL users reach the server at (mailed links, certificate URLs).
     pub public_url: Option<String>,
+    /// Whether the CA publishes delta CRLs (and names them in certificates).
+    pub delta_crl: bool,
 }
 
 impl Options {
@@ -121,6 +123,8 @@ impl Options {
             mail_url: env("TOPCA_MAIL_URL"),
             mail_from: env("TOPCA_MAIL_FROM").unwrap_or_else(|| "TopCA 证书服务 <ca@localhost>".into()),
             public_url: env("TOPCA_PUBLIC_URL"),
+            delta_crl: env("TOPCA_DELTA_CRL")
+                .is_some_and(|v| matches!(v.trim(), "1" | "true" | "on" | "yes")),
         })
     }
 }
@@ -143,6 +147,9 @@ pub fn start(options: &Options) -> Result<(AppState, Vec<String>), SetupError> {
         crl: Some(format!("{base_url}/TopCA/crl/current.crl")),
         ca_issuers: Some(format!("{base_url}/TopCA/ca/issuing.cer")),
         ocsp: Some(format!("{base_url}/TopCA/ocsp")),
+        delta_crl: options
+            .delta_crl
+            .then(|| format!("{base_url}/TopCA/crl/delta.crl")),
     };
     let passphrase = secret(dir, "TOPCA_CA_PASSPHRASE", "ca-passphrase", 32)?;
     let (ca, root, created) = load_or_create_cas(dir, options.algorithm, &passphrase, urls)?;
@@ -249,6 +256,7 @@ pub fn start(options: &Options) -> Result<(AppState, Vec<String>), SetupError> {
             master,
             ocsp: RwLock::new(ocsp),
             crl: Mutex::new(None),
+            delta_crl: Mutex::new(None),
             demo_account: demo.id,
             base_url,
             algorithm,

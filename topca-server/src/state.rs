@@ -26,8 +26,10 @@ pub struct AppState {
     pub master: MasterKey,
     /// The delegated OCSP responder, replaced when due.
     pub ocsp: RwLock<OcspSigner>,
-    /// The current CRL, cached; `None` after a revocation until regenerated.
+    /// The current full CRL, cached.
     pub crl: Mutex<Option<Crl>>,
+    /// The current delta CRL, cached (when the CA publishes them).
+    pub delta_crl: Mutex<Option<Crl>>,
     /// The demo account made on first start.
     pub demo_account: AccountId,
     /// The public base URL (`http://127.0.0.1:8080`).
@@ -48,9 +50,20 @@ impl AppState {
         .with_kmc(&self.master)
     }
 
-    /// Forgets the cached CRL (after a revocation).
+    /// Whether the CA publishes delta CRLs.
+    pub fn publishes_deltas(&self) -> bool {
+        self.ca.urls().delta_crl.is_some()
+    }
+
+    /// After a revocation: the next delta CRL (or, without deltas, the next full
+    /// CRL) is made at the next request instead of waiting for the schedule.
     pub fn crl_changed(&self) {
-        if let Ok(mut crl) = self.crl.lock() {
+        let cache = if self.publishes_deltas() {
+            &self.delta_crl
+        } else {
+            &self.crl
+        };
+        if let Ok(mut crl) = cache.lock() {
             *crl = None;
         }
     }

@@ -83,6 +83,7 @@ pub fn test_urls() -> CaUrls {
         crl: Some("http://ca.example.com/TopCA/crl/current.crl".into()),
         ca_issuers: Some("http://ca.example.com/TopCA/ca/issuing.cer".into()),
         ocsp: Some("http://ca.example.com/TopCA/ocsp".into()),
+        delta_crl: None,
     }
 }
 
