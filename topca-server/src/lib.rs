@@ -14,6 +14,7 @@ mod server_enroll;
 pub mod setup;
 mod state;
 mod user;
+mod user_more;
 
 use std::sync::Arc;
 
@@ -27,6 +28,7 @@ pub fn router(state: Arc<AppState>) -> Router {
     Router::new()
         .merge(pki::routes())
         .merge(user::routes())
+        .merge(user_more::routes())
         .merge(server_enroll::routes())
         .merge(api::routes())
         .with_state(state)

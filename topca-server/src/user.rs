@@ -144,6 +144,18 @@ async fn home(
             lang.t("查询 / 吊销用户证书", "Query / revoke certificates"),
         ),
         (
+            format!("/TopCA/userEnroll/renew?account={id}"),
+            lang.t("更新用户证书", "Renew a certificate"),
+        ),
+        (
+            format!("/TopCA/userEnroll/replace?account={id}"),
+            lang.t("证书替换", "Replace a lost certificate"),
+        ),
+        (
+            format!("/TopCA/userEnroll/preview?account={id}"),
+            lang.t("证书预览", "Certificate preview"),
+        ),
+        (
             "/TopCA/ca/chain.pem".to_owned(),
             lang.t("安装 CA 证书链", "Install the CA chain"),
         ),
@@ -326,20 +338,12 @@ async fn apply(
     }
 }
 
-async fn retrieve_form(
-    State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
-    Query(q): Query<AccountQuery>,
-) -> Response {
+async fn retrieve_form(headers: HeaderMap) -> Response {
     let lang = Lang::of(&headers);
-    let account = match account_of(&state, q.account).await {
-        Ok(a) => a,
-        Err(e) => return error_page(lang, &e),
-    };
     let (token, cookie) = csrf_token(&headers);
     let body = format!(
         r#"<form method="post" action="/TopCA/userEnroll/retrieve">
-<input type="hidden" name="csrf" value="{token}"><input type="hidden" name="account" value="{id}">
+<input type="hidden" name="csrf" value="{token}">
 {pin}{password}
 <fieldset><legend>{browser_l}</legend>
 <select id="key-kind" style="width:auto"><option value="ec">ECDSA P-256</option><option value="rsa">RSA 2048</option></select>
@@ -354,7 +358,6 @@ async fn retrieve_form(
         generate_key = lang.t("生成密钥对和证书请求", "Generate key pair and request"),
         save_key = lang.t("保存私钥（请妥善保管）", "Save the private key (keep it safe)"),
         script = include_str!("csr.js"),
-        id = account.id.0,
         pin = field(lang, "pin", "身份识别码（PIN）", "PIN", "text", true),
         password = field(lang, "password", "用户口令", "User password", "password", true),
         csr_label = lang.t(
@@ -641,26 +644,17 @@ async fn revoke(
     }
 }
 
-async fn recover_form(
-    State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
-    Query(q): Query<AccountQuery>,
-) -> Response {
+async fn recover_form(headers: HeaderMap) -> Response {
     let lang = Lang::of(&headers);
-    let account = match account_of(&state, q.account).await {
-        Ok(a) => a,
-        Err(e) => return error_page(lang, &e),
-    };
     let (token, cookie) = csrf_token(&headers);
     let body = format!(
         r#"<p>{intro}</p><form method="post" action="/TopCA/userEnroll/recover">
-<input type="hidden" name="csrf" value="{token}"><input type="hidden" name="account" value="{id}">
+<input type="hidden" name="csrf" value="{token}">
 {serial}{code}<button type="submit" id="submit">{submit}</button></form>"#,
         intro = lang.t(
             "选择接收加密密钥的签名证书（输入其序列号），并输入密钥管理员发给您的授权码。",
             "Choose the signing certificate to receive the encryption key (its serial) and enter the authorization code you were mailed."
         ),
-        id = account.id.0,
         serial = field(lang, "serial", "签名证书序列号", "Signing certificate serial", "text", true),
         code = field(lang, "code", "授权码", "Authorization code", "text", true),
         submit = lang.t("恢复加密证书", "Recover"),

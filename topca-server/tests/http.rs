@@ -91,6 +91,36 @@ fn openssl(dir: &Path, args: &[&str]) -> (bool, String) {
     )
 }
 
+/// The body of the newest outbox mail containing `needle` (decoded by Python).
+fn mail_containing(dir: &Path, needle: &str) -> String {
+    let mut mails: Vec<_> = std::fs::read_dir(dir.join("outbox"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    mails.sort();
+    for mail in mails.iter().rev() {
+        let out = Command::new("python3")
+            .args([DECODER, "decode"])
+            .arg(mail)
+            .output()
+            .unwrap();
+        use base64::Engine;
+        for line in String::from_utf8(out.stdout).unwrap().lines() {
+            let (key, value) = line.split_once('\t').unwrap();
+            let value = String::from_utf8(
+                base64::engine::general_purpose::STANDARD
+                    .decode(value)
+                    .unwrap(),
+            )
+            .unwrap();
+            if key == "body" && value.contains(needle) {
+                return value;
+            }
+        }
+    }
+    panic!("no mail with {needle:?} in the outbox");
+}
+
 /// The PIN in the newest approval mail of the outbox (decoded by Python's email package).
 fn pin_from_outbox(dir: &Path) -> String {
     let mut mails: Vec<_> = std::fs::read_dir(dir.join("outbox"))
@@ -766,4 +796,151 @@ async fn openssl_ocsp_over_http_sees_good_then_revoked_for_rsa_ecdsa_and_sm2() {
         }
         server.abort();
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn renewal_replacement_and_preview_pages_work() {
+    let data = tempfile::tempdir().unwrap();
+    let (state, _) = start(&options(data.path())).unwrap();
+    let account = state.demo_account.0;
+    let app = topca_server::router(Arc::new(state));
+    let (status, _) = post_json(&app, &format!("/api/v1/accounts/{account}/applications"),
+        serde_json::json!({"name": "赵六", "email": "zhaoliu@example.cn", "password": "zhaoliu-password-1"})).await;
+    assert_eq!(status, StatusCode::OK);
+    let work = tempfile::tempdir().unwrap();
+    let w = work.path();
+    let new_csr = |name: &str| {
+        assert!(
+            openssl(
+                w,
+                &[
+                    "req",
+                    "-new",
+                    "-newkey",
+                    "ec",
+                    "-pkeyopt",
+                    "ec_paramgen_curve:P-256",
+                    "-nodes",
+                    "-subj",
+                    "/CN=user",
+                    "-keyout",
+                    &format!("{name}.key"),
+                    "-out",
+                    &format!("{name}.csr")
+                ]
+            )
+            .0
+        );
+        std::fs::read_to_string(w.join(format!("{name}.csr"))).unwrap()
+    };
+    let (_, retrieved) = post_json(&app, "/api/v1/retrievals", serde_json::json!({
+        "pin": pin_from_outbox(data.path()), "password": "zhaoliu-password-1", "csr": new_csr("first")})).await;
+    let original = retrieved["certificate"]["serial"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    // Renewal: a one-year certificate is not in the 30-day window.
+    let (status, body) = get(
+        &app,
+        &format!("/TopCA/userEnroll/renew?account={account}&email=zhaoliu%40example.cn"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(text(&body).contains("没有 30 天内到期"), "{}", text(&body));
+
+    // Replacement: link mailed, opened, original revoked and replaced at once.
+    let token = "0123456789abcdef0123456789abcdef";
+    let form = |uri: &str, body: String| {
+        Request::post(uri)
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .header(header::COOKIE, format!("topca_csrf={token}"))
+            .body(Body::from(body))
+            .unwrap()
+    };
+    let (status, body, _) = send(
+        &app,
+        form(
+            "/TopCA/userEnroll/replace",
+            format!(
+                "csrf={token}&account={account}&name=%E8%B5%B5%E5%85%AD&email=zhaoliu%40example.cn"
+            ),
+        ),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{}", text(&body));
+    let mail = mail_containing(data.path(), "token=");
+    let link = mail
+        .lines()
+        .find(|l| l.contains("token="))
+        .unwrap()
+        .trim()
+        .to_owned();
+    assert!(
+        link.starts_with("http://127.0.0.1:8080/TopCA/userEnroll/replace/confirm?token="),
+        "{link}"
+    );
+    let path = link.trim_start_matches("http://127.0.0.1:8080");
+    let (status, body) = get(&app, path).await;
+    assert_eq!(status, StatusCode::OK, "{}", text(&body));
+    assert!(text(&body).contains(&original));
+    let replacement_token = link.split("token=").nth(1).unwrap();
+    let csr: String = new_csr("second")
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect();
+    let (status, body, _) = send(&app, form("/TopCA/userEnroll/replace/confirm", format!(
+        "csrf={token}&token={replacement_token}&serial={original}&password=zhaoliu-password-1&reason=1&csr={csr}"))).await;
+    assert_eq!(status, StatusCode::OK, "{}", text(&body));
+    let page = text(&body);
+    assert!(page.contains("替换证书已签发"), "{page}");
+    let (_, found) = get(
+        &app,
+        &format!("/api/v1/accounts/{account}/certificates?email=zhaoliu%40example.cn"),
+    )
+    .await;
+    let found: serde_json::Value = serde_json::from_slice(&found).unwrap();
+    let statuses: Vec<(String, String)> = found
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                c["serial"].as_str().unwrap().to_owned(),
+                c["status"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert!(
+        statuses.contains(&(original.clone(), "revoked".into())),
+        "{statuses:?}"
+    );
+    assert_eq!(
+        statuses.iter().filter(|(_, s)| s == "valid").count(),
+        1,
+        "{statuses:?}"
+    );
+    // The link works once.
+    let (status, _) = get(&app, path).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+
+    // Preview: the list, and every field of one certificate.
+    let (_, body) = get(
+        &app,
+        &format!("/TopCA/userEnroll/preview?account={account}&email=zhaoliu%40example.cn"),
+    )
+    .await;
+    assert!(text(&body).contains(&original));
+    let (status, body) = get(&app, &format!("/TopCA/userEnroll/preview/{original}")).await;
+    assert_eq!(status, StatusCode::OK);
+    let page = text(&body);
+    assert!(
+        page.contains("详细信息") && page.contains("赵六") && page.contains("TopCA Issuing CA"),
+        "{page}"
+    );
+    let (status, _) = get(&app, "/TopCA/userEnroll/preview/FFFF").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
 }

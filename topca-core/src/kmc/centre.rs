@@ -165,7 +165,7 @@ impl<'a> KeyManagementCentre<'a> {
             serial: recovery.encryption_serial.clone(),
             code: code.clone(),
             expires,
-            recover_url: format!("{}/recoverEncryption", base.trim_end_matches('/')),
+            recover_url: format!("{}/recover", base.trim_end_matches('/')),
         };
         if let Err(e) = self.mailer.send(&Envelope {
             to: recovery.email.clone(),
