@@ -78,53 +78,136 @@ pub struct Options {
     pub mail_url: Option<String>,
     /// The sender of mails.
     pub mail_from: String,
+    /// A PEM file of CAs to trust for the SMTP server's certificate.
+    pub mail_trusted_ca: Option<PathBuf>,
     /// The base URL users reach the server at (mailed links, certificate URLs).
     pub public_url: Option<String>,
     /// Whether the CA publishes delta CRLs (and names them in certificates).
     pub delta_crl: bool,
 }
 
+/// The configuration file (`topca.toml`): every key optional; environment
+/// variables and flags override it.
+///
+/// ```toml
+/// listen = "0.0.0.0:8443"
+/// algorithm = "sm2"
+/// public_url = "https://ca.example.cn"
+/// delta_crl = true
+///
+/// [database]
+/// url = "postgres://topca:secret@db.example.cn/topca"
+///
+/// [mail]
+/// url = "smtp://topca:secret@mail.example.cn:587?tls=required"
+/// from = "TopCA 证书服务 <ca@example.cn>"
+/// trusted_ca = "/etc/topca/mail-ca.pem"
+/// ```
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ConfigFile {
+    listen: Option<String>,
+    algorithm: Option<String>,
+    public_url: Option<String>,
+    delta_crl: Option<bool>,
+    #[serde(default)]
+    database: DatabaseSection,
+    #[serde(default)]
+    mail: MailSection,
+}
+
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DatabaseSection {
+    url: Option<String>,
+}
+
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MailSection {
+    url: Option<String>,
+    from: Option<String>,
+    trusted_ca: Option<PathBuf>,
+}
+
 impl Options {
-    /// Options from command-line `args` (without the program name) and the
-    /// environment (`TOPCA_*`); flags win over variables.
+    /// Options from command-line `args` (without the program name), the
+    /// environment (`TOPCA_*`) and the configuration file (`--config PATH`,
+    /// `TOPCA_CONFIG`, or `topca.toml` in the data directory when present); flags
+    /// win over variables, variables over the file.
     pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Self, SetupError> {
         let env = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
-        let mut data_dir = env("TOPCA_DATA_DIR").unwrap_or_else(|| "topca-data".into());
-        let mut listen = env("TOPCA_LISTEN").unwrap_or_else(|| "127.0.0.1:8080".into());
-        let mut algorithm = env("TOPCA_ALGORITHM").unwrap_or_else(|| "sm2".into());
+        let mut flags: Vec<(String, String)> = Vec::new();
         let mut args = args.into_iter();
         while let Some(flag) = args.next() {
-            let mut value = || {
-                args.next()
-                    .ok_or_else(|| SetupError::Usage(format!("{flag} needs a value")))
-            };
             match flag.as_str() {
-                "--data-dir" => data_dir = value()?,
-                "--listen" => listen = value()?,
-                "--algorithm" => algorithm = value()?,
+                "--data-dir" | "--listen" | "--algorithm" | "--config" => {
+                    let value = args
+                        .next()
+                        .ok_or_else(|| SetupError::Usage(format!("{flag} needs a value")))?;
+                    flags.push((flag, value));
+                }
                 other => {
                     return Err(SetupError::Usage(format!(
-                        "unknown option {other}; use --data-dir DIR, --listen ADDR:PORT, --algorithm rsa2048|p256|p384|ed25519|sm2"
+                        "unknown option {other}; use --data-dir DIR, --listen ADDR:PORT, --algorithm rsa2048|p256|p384|ed25519|sm2, --config FILE"
                     )));
                 }
             }
         }
+        let flag = |name: &str| {
+            flags
+                .iter()
+                .rev()
+                .find(|(f, _)| f == name)
+                .map(|(_, v)| v.clone())
+        };
+        let data_dir = PathBuf::from(
+            flag("--data-dir")
+                .or_else(|| env("TOPCA_DATA_DIR"))
+                .unwrap_or_else(|| "topca-data".into()),
+        );
+        let config_path = flag("--config")
+            .or_else(|| env("TOPCA_CONFIG"))
+            .map(PathBuf::from)
+            .or_else(|| Some(data_dir.join("topca.toml")).filter(|p| p.exists()));
+        let file = match &config_path {
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(|e| file_error(path, &e))?;
+                toml::from_str::<ConfigFile>(&text).map_err(|e| {
+                    SetupError::Usage(format!("{}: {}", path.display(), e.to_string().trim()))
+                })?
+            }
+            None => ConfigFile::default(),
+        };
+        let listen = flag("--listen")
+            .or_else(|| env("TOPCA_LISTEN"))
+            .or(file.listen)
+            .unwrap_or_else(|| "127.0.0.1:8080".into());
+        let algorithm = flag("--algorithm")
+            .or_else(|| env("TOPCA_ALGORITHM"))
+            .or(file.algorithm)
+            .unwrap_or_else(|| "sm2".into());
         Ok(Self {
-            data_dir: PathBuf::from(data_dir),
+            data_dir,
             listen: listen.parse().map_err(|_| {
-                SetupError::Usage(format!("--listen {listen:?} is not ADDRESS:PORT"))
+                SetupError::Usage(format!("the listen address {listen:?} is not ADDRESS:PORT"))
             })?,
             algorithm: algorithm.parse().map_err(|_| {
                 SetupError::Usage(format!(
-                    "--algorithm {algorithm:?} is not one of rsa2048, rsa3072, rsa4096, p256, p384, ed25519, sm2"
+                    "the algorithm {algorithm:?} is not one of rsa2048, rsa3072, rsa4096, p256, p384, ed25519, sm2"
                 ))
             })?,
-            database_url: env("TOPCA_DATABASE_URL"),
-            mail_url: env("TOPCA_MAIL_URL"),
-            mail_from: env("TOPCA_MAIL_FROM").unwrap_or_else(|| "TopCA 证书服务 <ca@localhost>".into()),
-            public_url: env("TOPCA_PUBLIC_URL"),
+            database_url: env("TOPCA_DATABASE_URL").or(file.database.url),
+            mail_url: env("TOPCA_MAIL_URL").or(file.mail.url),
+            mail_from: env("TOPCA_MAIL_FROM")
+                .or(file.mail.from)
+                .unwrap_or_else(|| "TopCA 证书服务 <ca@localhost>".into()),
+            mail_trusted_ca: env("TOPCA_MAIL_TRUSTED_CA").map(PathBuf::from).or(file.mail.trusted_ca),
+            public_url: env("TOPCA_PUBLIC_URL").or(file.public_url),
             delta_crl: env("TOPCA_DELTA_CRL")
-                .is_some_and(|v| matches!(v.trim(), "1" | "true" | "on" | "yes")),
+                .map(|v| matches!(v.trim(), "1" | "true" | "on" | "yes"))
+                .or(file.delta_crl)
+                .unwrap_or(false),
         })
     }
 }
@@ -165,7 +248,11 @@ pub fn start(options: &Options) -> Result<(AppState, Vec<String>), SetupError> {
         .mail_url
         .clone()
         .unwrap_or_else(|| format!("file://{}", dir.join("outbox").display()));
-    let mailer = LettreMailer::new(&MailConfig::from_url(&mail_url, &options.mail_from)?)?;
+    let mut mail_config = MailConfig::from_url(&mail_url, &options.mail_from)?;
+    if let Some(ca) = &options.mail_trusted_ca {
+        mail_config = mail_config.with_trusted_ca(ca);
+    }
+    let mailer = LettreMailer::new(&mail_config)?;
 
     let demo = match store
         .search_accounts("演示部门", 1)
@@ -385,6 +472,10 @@ fn restrict(path: &Path, mode: u32) -> Result<(), SetupError> {
 #[cfg(not(unix))]
 fn restrict(_: &Path, _: u32) -> Result<(), SetupError> {
     Ok(())
+}
+
+fn file_error(path: &Path, error: &std::io::Error) -> SetupError {
+    file(path, error)
 }
 
 fn file(path: &Path, error: &std::io::Error) -> SetupError {

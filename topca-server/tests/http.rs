@@ -28,6 +28,7 @@ fn options(dir: &Path) -> Options {
         database_url: None,
         mail_url: None,
         mail_from: "TopCA <ca@localhost>".into(),
+        mail_trusted_ca: None,
         public_url: None,
         delta_crl: false,
     }
@@ -943,4 +944,43 @@ async fn renewal_replacement_and_preview_pages_work() {
     );
     let (status, _) = get(&app, "/TopCA/userEnroll/preview/FFFF").await;
     assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+#[test]
+fn options_come_from_the_config_file_then_variables_then_flags() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("topca.toml");
+    std::fs::write(
+        &config,
+        "listen = \"127.0.0.1:9443\"\nalgorithm = \"p384\"\ndelta_crl = true\n[mail]\nfrom = \"CA <ca@example.cn>\"\n",
+    )
+    .unwrap();
+    let args = |extra: &[&str]| {
+        let mut all = vec!["--data-dir".to_owned(), dir.path().display().to_string()];
+        all.extend(extra.iter().map(|s| (*s).to_owned()));
+        all
+    };
+    let from_file = Options::parse(args(&[])).unwrap();
+    assert_eq!(from_file.listen.port(), 9443);
+    assert_eq!(from_file.algorithm, topca_core::KeyAlgorithm::EcdsaP384);
+    assert!(from_file.delta_crl);
+    assert_eq!(from_file.mail_from, "CA <ca@example.cn>");
+    let flagged =
+        Options::parse(args(&["--algorithm", "sm2", "--listen", "127.0.0.1:9000"])).unwrap();
+    assert_eq!(flagged.algorithm, topca_core::KeyAlgorithm::Sm2);
+    assert_eq!(flagged.listen.port(), 9000);
+
+    std::fs::write(&config, "listen = \"127.0.0.1:1\"\ncolour = \"red\"\n").unwrap();
+    let err = Options::parse(args(&[])).unwrap_err().to_string();
+    assert!(
+        err.contains("topca.toml") && err.contains("colour"),
+        "{err}"
+    );
+    std::fs::remove_file(&config).unwrap();
+    let err = Options::parse(args(&["--algorithm", "dsa"]))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("not one of"), "{err}");
+    let err = Options::parse(args(&["--bogus"])).unwrap_err().to_string();
+    assert!(err.contains("unknown option --bogus"), "{err}");
 }
