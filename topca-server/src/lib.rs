@@ -13,6 +13,7 @@ mod pki;
 mod server_enroll;
 pub mod setup;
 mod state;
+pub mod tls;
 mod user;
 mod user_more;
 

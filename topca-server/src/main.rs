@@ -29,14 +29,34 @@ fn run() -> Result<(), String> {
         for line in report {
             println!("  {line}");
         }
+        let host = state
+            .base_url
+            .split("://")
+            .nth(1)
+            .and_then(|rest| rest.split(['/', ':']).next())
+            .unwrap_or("127.0.0.1")
+            .to_owned();
+        let tls = topca_server::tls::server_config(&options.tls, &state.ca, &host)
+            .map_err(|e| e.to_string())?;
         let state = Arc::new(state);
         tokio::spawn(topca_server::refresh_crls(Arc::clone(&state)));
         let app = topca_server::router(state);
-        axum::serve(listener, app)
-            .with_graceful_shutdown(async {
-                let _ = tokio::signal::ctrl_c().await;
-            })
-            .await
-            .map_err(|e| format!("the server stopped: {e}"))
+        let shutdown = async {
+            let _ = tokio::signal::ctrl_c().await;
+        };
+        let served = match tls {
+            Some(config) => {
+                let listener = topca_server::tls::TlsListener::new(listener, config);
+                axum::serve(listener, app)
+                    .with_graceful_shutdown(shutdown)
+                    .await
+            }
+            None => {
+                axum::serve(listener, app)
+                    .with_graceful_shutdown(shutdown)
+                    .await
+            }
+        };
+        served.map_err(|e| format!("the server stopped: {e}"))
     })
 }

@@ -84,6 +84,8 @@ pub struct Options {
     pub public_url: Option<String>,
     /// Whether the CA publishes delta CRLs (and names them in certificates).
     pub delta_crl: bool,
+    /// HTTPS for the server itself.
+    pub tls: crate::tls::TlsSource,
 }
 
 /// The configuration file (`topca.toml`): every key optional; environment
@@ -97,6 +99,11 @@ pub struct Options {
 ///
 /// [database]
 /// url = "postgres://topca:secret@db.example.cn/topca"
+///
+/// [tls]                                  # HTTPS for the server itself:
+/// certificate = "/etc/topca/tls.pem"     # a chain and key from files, or
+/// key = "/etc/topca/tls.key"
+/// # mode = "self"                        # a certificate from TopCA's own CA
 ///
 /// [mail]
 /// url = "smtp://topca:secret@mail.example.cn:587?tls=required"
@@ -113,6 +120,8 @@ struct ConfigFile {
     #[serde(default)]
     database: DatabaseSection,
     #[serde(default)]
+    tls: TlsSection,
+    #[serde(default)]
     mail: MailSection,
 }
 
@@ -120,6 +129,15 @@ struct ConfigFile {
 #[serde(deny_unknown_fields)]
 struct DatabaseSection {
     url: Option<String>,
+}
+
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TlsSection {
+    /// `"self"`: a certificate from the server's own CA, issued at each start.
+    mode: Option<String>,
+    certificate: Option<PathBuf>,
+    key: Option<PathBuf>,
 }
 
 #[derive(Debug, Default, serde::Deserialize)]
@@ -208,7 +226,31 @@ impl Options {
                 .map(|v| matches!(v.trim(), "1" | "true" | "on" | "yes"))
                 .or(file.delta_crl)
                 .unwrap_or(false),
+            tls: tls_source(
+                env("TOPCA_TLS").or(file.tls.mode),
+                env("TOPCA_TLS_CERT").map(PathBuf::from).or(file.tls.certificate),
+                env("TOPCA_TLS_KEY").map(PathBuf::from).or(file.tls.key),
+            )?,
         })
+    }
+}
+
+/// Where HTTPS comes from: `mode = "self"`, or a certificate and key file.
+fn tls_source(
+    mode: Option<String>,
+    certificate: Option<PathBuf>,
+    key: Option<PathBuf>,
+) -> Result<crate::tls::TlsSource, SetupError> {
+    use crate::tls::TlsSource;
+    match (mode.as_deref().map(str::trim), certificate, key) {
+        (Some("self"), None, None) => Ok(TlsSource::SelfIssued),
+        (None | Some("files"), Some(certificate), Some(key)) => {
+            Ok(TlsSource::Files { certificate, key })
+        }
+        (None | Some("off"), None, None) => Ok(TlsSource::Off),
+        _ => Err(SetupError::Usage(
+            "TLS needs either mode \"self\" or both a certificate and a key file".into(),
+        )),
     }
 }
 
@@ -223,7 +265,14 @@ pub fn start(options: &Options) -> Result<(AppState, Vec<String>), SetupError> {
     let base_url = options
         .public_url
         .clone()
-        .unwrap_or_else(|| format!("http://{}", options.listen))
+        .unwrap_or_else(|| {
+            let scheme = if options.tls == crate::tls::TlsSource::Off {
+                "http"
+            } else {
+                "https"
+            };
+            format!("{scheme}://{}", options.listen)
+        })
         .trim_end_matches('/')
         .to_owned();
     let urls = CaUrls {

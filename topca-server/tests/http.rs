@@ -31,6 +31,7 @@ fn options(dir: &Path) -> Options {
         mail_trusted_ca: None,
         public_url: None,
         delta_crl: false,
+        tls: topca_server::tls::TlsSource::Off,
     }
 }
 
@@ -983,4 +984,80 @@ fn options_come_from_the_config_file_then_variables_then_flags() {
     assert!(err.contains("not one of"), "{err}");
     let err = Options::parse(args(&["--bogus"])).unwrap_err().to_string();
     assert!(err.contains("unknown option --bogus"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn https_with_a_certificate_from_its_own_ca() {
+    let data = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut opts = options(data.path());
+    opts.listen = format!("127.0.0.1:{port}").parse().unwrap();
+    opts.tls = topca_server::tls::TlsSource::SelfIssued;
+    let (state, report) = start(&opts).unwrap();
+    assert!(
+        report
+            .iter()
+            .any(|l| l.contains(&format!("https://127.0.0.1:{port}/TopCA/userEnroll"))),
+        "{report:?}"
+    );
+    let config = topca_server::tls::server_config(&opts.tls, &state.ca, "127.0.0.1")
+        .unwrap()
+        .unwrap();
+    let root = state.root.to_pem();
+    let app = topca_server::router(Arc::new(state));
+    let tcp = tokio::net::TcpListener::bind(opts.listen).await.unwrap();
+    let server = tokio::spawn(
+        axum::serve(topca_server::tls::TlsListener::new(tcp, config), app).into_future(),
+    );
+    let work = tempfile::tempdir().unwrap();
+    std::fs::write(work.path().join("root.pem"), root).unwrap();
+    let dir = work.path().to_owned();
+    let out = tokio::task::spawn_blocking(move || {
+        let mut child = Command::new("openssl")
+            .args([
+                "s_client",
+                "-connect",
+                &format!("127.0.0.1:{port}"),
+                "-CAfile",
+                "root.pem",
+                "-verify_return_error",
+                "-verify_ip",
+                "127.0.0.1",
+                "-quiet",
+            ])
+            .current_dir(&dir)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        use std::io::Write;
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(
+                b"GET /TopCA/ca/chain.pem HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n",
+            )
+            .unwrap();
+        child.wait_with_output().unwrap()
+    })
+    .await
+    .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "{text}");
+    assert!(
+        text.contains("HTTP/1.1 200") && text.contains("BEGIN CERTIFICATE"),
+        "{text}"
+    );
+    assert!(text.contains("verify return:1"), "{text}");
+    server.abort();
 }
