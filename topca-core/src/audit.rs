@@ -59,10 +59,14 @@ pub enum AuditAction {
     KeyRecovered = 33,
     /// A key recovery was rejected.
     RecoveryRejected = 34,
+    /// An administrator logged in (or failed to).
+    AdminLogin = 40,
+    /// An administrator account was created.
+    AdminCreated = 41,
 }
 
 impl AuditAction {
-    const ALL: [Self; 16] = [
+    const ALL: [Self; 18] = [
         Self::CaCreated,
         Self::AccountCreated,
         Self::AccountUpdated,
@@ -79,6 +83,8 @@ impl AuditAction {
         Self::RecoveryApproved,
         Self::KeyRecovered,
         Self::RecoveryRejected,
+        Self::AdminLogin,
+        Self::AdminCreated,
     ];
 
     /// The number storage keeps for this action.

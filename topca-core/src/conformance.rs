@@ -15,7 +15,7 @@ use crate::{
         CertificateType, CertificateUsage, RequestKind, RequestState, RevocationReason,
         VerificationMode,
     },
-    ra::{AccountId, AccountSettings, Holder, Language, Request},
+    ra::{AccountId, AccountSettings, AdminRole, Holder, Language, Request, admin::AdminRecord},
     random::OsRandom,
     secret::{CodeHash, PasswordHash},
     store::{
@@ -85,6 +85,7 @@ pub fn run(store: &dyn RaStore) -> Checked {
     expiry_window(store)?;
     crls_keep_their_history(store)?;
     recoveries_update_by_compare_and_set(store)?;
+    admins_are_unique_and_updated_by_compare_and_set(store)?;
     audit_entries_chain(store)
 }
 
@@ -673,6 +674,60 @@ fn recoveries_update_by_compare_and_set(store: &dyn RaStore) -> Checked {
     })?;
     let listed = store_ok(check, store.recoveries_in_state(RecoveryState::Approved))?;
     ensure(check, listed == [updated], || format!("listed {listed:?}"))
+}
+
+fn admins_are_unique_and_updated_by_compare_and_set(store: &dyn RaStore) -> Checked {
+    let check = "administrators are unique by name and updated by compare-and-set";
+    let password = PasswordHash::create("conformance-admin-pw", &OsRandom).map_err(|e| {
+        ConformanceFailure {
+            check,
+            detail: e.to_string(),
+        }
+    })?;
+    let admin = AdminRecord {
+        name: "管理员甲".into(),
+        password,
+        roles: vec![AdminRole::RaAdmin, AdminRole::KmcAdmin],
+        failed_logins: 0,
+        locked_until: None,
+        version: 1,
+    };
+    store_ok(check, store.create_admin(admin.clone()))?;
+    let again = store.create_admin(admin.clone());
+    ensure(check, again == Err(StoreError::Conflict), || {
+        format!("a second admin with the same name gave {again:?}")
+    })?;
+    let back = store_ok(check, store.admin("管理员甲"))?;
+    ensure(check, back.as_ref() == Some(&admin), || {
+        format!("read back {back:?}")
+    })?;
+    let mut locked = admin.clone();
+    locked.failed_logins = 5;
+    locked.locked_until = Some(at(1_800_500_000));
+    let updated = store_ok(check, store.update_admin(&locked))?;
+    ensure(check, updated.version == 2, || format!("{updated:?}"))?;
+    let stale = store.update_admin(&admin);
+    ensure(check, stale == Err(StoreError::Conflict), || {
+        format!("stale update gave {stale:?}")
+    })?;
+    let back = store_ok(check, store.admin("管理员甲"))?;
+    ensure(check, back.as_ref() == Some(&updated), || {
+        format!("read back {back:?}")
+    })?;
+    ensure(
+        check,
+        store_ok(check, store.admin("nobody"))?.is_none(),
+        || "unknown admin found".into(),
+    )?;
+    let submitted = store_ok(
+        check,
+        store.requests_anywhere(RequestState::Submitted, 1000),
+    )?;
+    ensure(
+        check,
+        !submitted.is_empty() && submitted.iter().all(|r| r.state == RequestState::Submitted),
+        || format!("{} submitted requests listed", submitted.len()),
+    )
 }
 
 fn audit_entries_chain(store: &dyn RaStore) -> Checked {

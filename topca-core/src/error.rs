@@ -283,6 +283,14 @@ impl From<der::Error> for Error {
 #[derive(Debug, Clone, Error, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum RaError {
+    /// An administrator's name or password is wrong.
+    #[error("the administrator name or password is wrong")]
+    WrongLogin,
+    /// An administrator is locked out after too many wrong passwords.
+    #[error(
+        "this administrator is locked out after too many wrong passwords; try again in 15 minutes"
+    )]
+    LoginLocked,
     /// A dual-certificate account retrieved, but the RA has no KMC.
     #[error(
         "this account issues dual certificates, but no key management centre is configured; ask your administrator"

@@ -12,11 +12,12 @@ use crate::{
     error::StoreError,
     kmc::{NewRecovery, Recovery, RecoveryId, RecoveryState},
     lifecycle::RequestState,
+    ra::admin::AdminRecord,
     ra::{Account, AccountId, AccountSettings, Request, RequestId},
     store::{
-        AccountStore, AuditStore, CertificateRecord, CertificateStatus, CertificateStore,
-        CrlRecord, CrlStore, EscrowRecord, EscrowStore, NewRequest, RequestChange, RequestStore,
-        Revocation,
+        AccountStore, AdminStore, AuditStore, CertificateRecord, CertificateStatus,
+        CertificateStore, CrlRecord, CrlStore, EscrowRecord, EscrowStore, NewRequest,
+        RequestChange, RequestStore, Revocation,
     },
 };
 
@@ -35,6 +36,7 @@ struct Inner {
     crls: Vec<CrlRecord>,
     escrow: BTreeMap<String, EscrowRecord>,
     recoveries: BTreeMap<RecoveryId, Recovery>,
+    admins: BTreeMap<String, AdminRecord>,
     /// Forgets the compare-and-set, to show the conformance suite catches it.
     #[cfg(test)]
     last_writer_wins: bool,
@@ -361,6 +363,51 @@ impl AuditStore for MemoryStore {
 
     fn audit_entries(&self) -> Result<Vec<AuditEntry>, StoreError> {
         Ok(self.lock()?.audit.clone())
+    }
+}
+
+impl AdminStore for MemoryStore {
+    fn create_admin(&self, admin: AdminRecord) -> Result<(), StoreError> {
+        let mut inner = self.lock()?;
+        if inner.admins.contains_key(&admin.name) {
+            return Err(StoreError::Conflict);
+        }
+        inner.admins.insert(admin.name.clone(), admin);
+        Ok(())
+    }
+
+    fn admin(&self, name: &str) -> Result<Option<AdminRecord>, StoreError> {
+        Ok(self.lock()?.admins.get(name).cloned())
+    }
+
+    fn update_admin(&self, admin: &AdminRecord) -> Result<AdminRecord, StoreError> {
+        let mut inner = self.lock()?;
+        let stored = inner
+            .admins
+            .get_mut(&admin.name)
+            .ok_or(StoreError::NotFound)?;
+        if stored.version != admin.version {
+            return Err(StoreError::Conflict);
+        }
+        let mut updated = admin.clone();
+        updated.version += 1;
+        *stored = updated.clone();
+        Ok(updated)
+    }
+
+    fn requests_anywhere(
+        &self,
+        state: RequestState,
+        limit: usize,
+    ) -> Result<Vec<Request>, StoreError> {
+        Ok(self
+            .lock()?
+            .requests
+            .values()
+            .filter(|r| r.state == state)
+            .take(limit)
+            .cloned()
+            .collect())
     }
 }
 

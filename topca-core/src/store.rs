@@ -16,7 +16,7 @@ use crate::{
     error::StoreError,
     kmc::{EscrowedKey, NewRecovery, Recovery, RecoveryId, RecoveryState},
     lifecycle::{CertificateUsage, RequestKind, RequestState, RevocationReason},
-    ra::{Account, AccountId, AccountSettings, Holder, Request, RequestId},
+    ra::{Account, AccountId, AccountSettings, Holder, Request, RequestId, admin::AdminRecord},
     secret::{CodeHash, PasswordHash},
 };
 
@@ -290,13 +290,37 @@ pub trait AuditStore: Send + Sync {
     fn audit_entries(&self) -> Result<Vec<AuditEntry>, StoreError>;
 }
 
+/// Administrator accounts.
+pub trait AdminStore: Send + Sync {
+    /// Stores a new administrator; [`StoreError::Conflict`] if the name is taken.
+    fn create_admin(&self, admin: AdminRecord) -> Result<(), StoreError>;
+    /// The administrator named `name`, if any.
+    fn admin(&self, name: &str) -> Result<Option<AdminRecord>, StoreError>;
+    /// Replaces the stored administrator if its version is still `admin.version`
+    /// and returns it with the version bumped; [`StoreError::Conflict`] otherwise.
+    fn update_admin(&self, admin: &AdminRecord) -> Result<AdminRecord, StoreError>;
+    /// Requests of every account in `state`, oldest first, at most `limit` (the
+    /// RA console's queue).
+    fn requests_anywhere(
+        &self,
+        state: RequestState,
+        limit: usize,
+    ) -> Result<Vec<Request>, StoreError>;
+}
+
 /// Everything the registration authority and the KMC use.
 pub trait RaStore:
-    AccountStore + RequestStore + CertificateStore + AuditStore + CrlStore + EscrowStore
+    AccountStore + RequestStore + CertificateStore + AuditStore + CrlStore + EscrowStore + AdminStore
 {
 }
 
 impl<T> RaStore for T where
-    T: AccountStore + RequestStore + CertificateStore + AuditStore + CrlStore + EscrowStore
+    T: AccountStore
+        + RequestStore
+        + CertificateStore
+        + AuditStore
+        + CrlStore
+        + EscrowStore
+        + AdminStore
 {
 }

@@ -7,13 +7,15 @@ use diesel::{connection::SimpleConnection, prelude::*};
 use crate::schema::topca_schema;
 
 /// SQLite migrations, oldest first.
-pub(crate) const SQLITE: &[&str] = &[include_str!(
-    "../migrations/sqlite/2026-11-24-000001_initial/up.sql"
-)];
+pub(crate) const SQLITE: &[&str] = &[
+    include_str!("../migrations/sqlite/2026-11-24-000001_initial/up.sql"),
+    include_str!("../migrations/sqlite/2026-11-24-000002_admins/up.sql"),
+];
 /// PostgreSQL migrations, oldest first.
-pub(crate) const POSTGRES: &[&str] = &[include_str!(
-    "../migrations/postgres/2026-11-24-000001_initial/up.sql"
-)];
+pub(crate) const POSTGRES: &[&str] = &[
+    include_str!("../migrations/postgres/2026-11-24-000001_initial/up.sql"),
+    include_str!("../migrations/postgres/2026-11-24-000002_admins/up.sql"),
+];
 
 /// What [`migrate`] found or did.
 pub(crate) enum Migrated {

@@ -12,13 +12,16 @@ use topca_core::{
         CertificateType, CertificateUsage, RequestKind, RequestState, RevocationReason,
         VerificationMode,
     },
-    ra::{Account, AccountId, AccountSettings, Holder, Language, Request, RequestId},
+    ra::{
+        Account, AccountId, AccountSettings, AdminRole, Holder, Language, Request, RequestId,
+        admin::AdminRecord,
+    },
     secret::{CodeHash, PasswordHash},
     store::{CertificateRecord, CertificateStatus, CrlRecord, EscrowRecord},
 };
 
 use crate::schema::{
-    accounts, audit_entries, certificates, crls, escrowed_keys, recoveries, requests,
+    accounts, admins, audit_entries, certificates, crls, escrowed_keys, recoveries, requests,
 };
 
 /// A stored value that does not decode: the database was edited by hand or damaged.
@@ -538,6 +541,58 @@ impl AuditRow {
             },
             previous_hash: hash32(&self.previous_hash, "audit hash")?,
             hash: hash32(&self.hash, "audit hash")?,
+        })
+    }
+}
+
+#[derive(Queryable, Selectable, Insertable, AsChangeset)]
+#[diesel(table_name = admins, treat_none_as_null = true)]
+pub(crate) struct AdminRow {
+    pub name: String,
+    pub password_hash: String,
+    pub roles: String,
+    pub failed_logins: i32,
+    pub locked_until: Option<i64>,
+    pub version: i64,
+}
+
+impl AdminRow {
+    pub(crate) fn of(a: &AdminRecord, version: u64) -> Result<Self, StoreError> {
+        Ok(Self {
+            name: a.name.clone(),
+            password_hash: a.password.as_phc().to_owned(),
+            roles: a
+                .roles
+                .iter()
+                .map(|r| r.code().to_string())
+                .collect::<Vec<_>>()
+                .join(","),
+            failed_logins: a.failed_logins.into(),
+            locked_until: a.locked_until.map(nanos).transpose()?,
+            version: i64::try_from(version).map_err(|_| StoreError::Conflict)?,
+        })
+    }
+
+    pub(crate) fn into_record(self) -> Result<AdminRecord, StoreError> {
+        Ok(AdminRecord {
+            name: self.name,
+            password: PasswordHash::from_phc(self.password_hash)
+                .map_err(|_| damaged("administrator"))?,
+            roles: self
+                .roles
+                .split(',')
+                .filter(|r| !r.is_empty())
+                .map(|r| {
+                    r.parse::<u8>()
+                        .ok()
+                        .and_then(AdminRole::from_code)
+                        .ok_or_else(|| damaged("administrator role"))
+                })
+                .collect::<Result<_, _>>()?,
+            failed_logins: u8::try_from(self.failed_logins)
+                .map_err(|_| damaged("administrator"))?,
+            locked_until: self.locked_until.map(time).transpose()?,
+            version: unsigned(self.version, "administrator version")?,
         })
     }
 }

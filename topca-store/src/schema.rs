@@ -120,3 +120,14 @@ diesel::table! {
         version -> BigInt,
     }
 }
+
+diesel::table! {
+    admins (name) {
+        name -> Text,
+        password_hash -> Text,
+        roles -> Text,
+        failed_logins -> Integer,
+        locked_until -> Nullable<BigInt>,
+        version -> BigInt,
+    }
+}

@@ -13,11 +13,11 @@ use topca_core::{
     audit::{AuditEntry, AuditRecord},
     kmc::{NewRecovery, Recovery, RecoveryId, RecoveryState},
     lifecycle::{RequestState, RevocationReason},
-    ra::{Account, AccountId, AccountSettings, Request, RequestId},
+    ra::{Account, AccountId, AccountSettings, Request, RequestId, admin::AdminRecord},
     store::{
-        AccountStore, AuditStore, CertificateRecord, CertificateStatus, CertificateStore,
-        CrlRecord, CrlStore, EscrowRecord, EscrowStore, NewRequest, RequestChange, RequestStore,
-        Revocation,
+        AccountStore, AdminStore, AuditStore, CertificateRecord, CertificateStatus,
+        CertificateStore, CrlRecord, CrlStore, EscrowRecord, EscrowStore, NewRequest,
+        RequestChange, RequestStore, Revocation,
     },
 };
 
@@ -25,10 +25,12 @@ use crate::{
     error::{OpenError, mask_password},
     migrate::{Migrated, migrate_postgres, migrate_sqlite},
     rows::{
-        AccountRow, AccountValues, AuditRow, CertificateRow, CrlRow, EscrowRow, RecoveryRow,
-        RecoveryValues, RequestRow, RequestValues, id, nanos, time,
+        AccountRow, AccountValues, AdminRow, AuditRow, CertificateRow, CrlRow, EscrowRow,
+        RecoveryRow, RecoveryValues, RequestRow, RequestValues, id, nanos, time,
     },
-    schema::{accounts, audit_entries, certificates, crls, escrowed_keys, recoveries, requests},
+    schema::{
+        accounts, admins, audit_entries, certificates, crls, escrowed_keys, recoveries, requests,
+    },
 };
 
 /// Revoked certificates read per page by [`CertificateStore::for_each_revoked`].
@@ -97,6 +99,12 @@ impl DieselStore {
                 };
                 if path.is_empty() {
                     return Err(OpenError::Url(masked));
+                }
+                let folder = std::path::Path::new(path)
+                    .parent()
+                    .filter(|p| !p.as_os_str().is_empty());
+                if folder.is_some_and(|f| !f.is_dir()) {
+                    return Err(connect("its folder does not exist".into()));
                 }
                 let pool = Pool::builder()
                     .max_size(8)
@@ -742,5 +750,82 @@ impl EscrowStore for DieselStore {
         let mut stored = recovery.clone();
         stored.version += 1;
         Ok(stored)
+    }
+}
+
+impl AdminStore for DieselStore {
+    fn create_admin(&self, admin: AdminRecord) -> Result<(), StoreError> {
+        let row = AdminRow::of(&admin, 1)?;
+        write!(self, |c| {
+            diesel::insert_into(admins::table)
+                .values(&row)
+                .execute(c)
+                .map_err(|e| {
+                    if is_unique_violation(&e) {
+                        TxError::Store(StoreError::Conflict)
+                    } else {
+                        TxError::Db(e)
+                    }
+                })?;
+            Ok(())
+        })
+    }
+
+    fn admin(&self, name: &str) -> Result<Option<AdminRecord>, StoreError> {
+        let row = read!(self, |c| admins::table
+            .find(name)
+            .select(AdminRow::as_select())
+            .first(c)
+            .optional()
+            .map_err(backend)?);
+        row.map(AdminRow::into_record).transpose()
+    }
+
+    fn update_admin(&self, admin: &AdminRecord) -> Result<AdminRecord, StoreError> {
+        let version = i64::try_from(admin.version).map_err(|_| StoreError::Conflict)?;
+        let row = AdminRow::of(admin, admin.version + 1)?;
+        write!(self, |c| {
+            let updated = diesel::update(
+                admins::table
+                    .filter(admins::name.eq(&admin.name))
+                    .filter(admins::version.eq(version)),
+            )
+            .set(&row)
+            .execute(c)?;
+            if updated == 0 {
+                let exists = admins::table
+                    .find(&admin.name)
+                    .count()
+                    .get_result::<i64>(c)?
+                    > 0;
+                return Err(if exists {
+                    StoreError::Conflict
+                } else {
+                    StoreError::NotFound
+                }
+                .into());
+            }
+            Ok(())
+        })?;
+        let mut stored = admin.clone();
+        stored.version += 1;
+        Ok(stored)
+    }
+
+    fn requests_anywhere(
+        &self,
+        state: RequestState,
+        limit: usize,
+    ) -> Result<Vec<Request>, StoreError> {
+        let state = i32::from(state.code());
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let rows: Vec<RequestRow> = read!(self, |c| requests::table
+            .filter(requests::state.eq(state))
+            .order(requests::id)
+            .limit(limit)
+            .select(RequestRow::as_select())
+            .load(c)
+            .map_err(backend)?);
+        rows.into_iter().map(RequestRow::into_request).collect()
     }
 }

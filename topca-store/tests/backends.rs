@@ -17,8 +17,8 @@ use topca_core::{
     lifecycle::{CertificateType, CertificateUsage, RequestKind, VerificationMode},
     ra::{AccountSettings, Holder, Language},
     store::{
-        AccountStore, CertificateRecord, CertificateStatus, CertificateStore, NewRequest, Opening,
-        RequestChange, RequestStore,
+        AccountStore, AdminStore, CertificateRecord, CertificateStatus, CertificateStore,
+        NewRequest, Opening, RequestChange, RequestStore,
     },
 };
 use topca_store::{DieselStore, OpenError};
@@ -327,7 +327,7 @@ fn bad_urls_and_newer_schemas_get_clear_errors() {
             err,
             OpenError::NewerSchema {
                 found: 99,
-                known: 1,
+                known: 2,
                 ..
             }
         ),
@@ -335,4 +335,26 @@ fn bad_urls_and_newer_schemas_get_clear_errors() {
     );
     assert!(err.to_string().contains("newer than this TopCA"), "{err}");
     raw.batch_execute("SELECT x FROM marker").unwrap();
+}
+
+#[test]
+fn an_older_database_is_upgraded_on_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("old.db");
+    let url = format!("sqlite://{}", path.display());
+    let store = DieselStore::open(&url).unwrap();
+    let kept = store.create_account(settings()).unwrap();
+    drop(store);
+    // Back to schema version 1, as an older TopCA left it.
+    let mut raw = diesel::SqliteConnection::establish(path.to_str().unwrap()).unwrap();
+    raw.batch_execute(
+        "DROP INDEX requests_state; DROP TABLE admins; UPDATE topca_schema SET version = 1;",
+    )
+    .unwrap();
+    let store = DieselStore::open(&url).unwrap();
+    assert!(
+        store.admin("nobody").unwrap().is_none(),
+        "the admins table is back"
+    );
+    assert_eq!(store.account(kept.id).unwrap().unwrap(), kept, "data kept");
 }

@@ -5,6 +5,7 @@
 //! CA. Time and randomness come from the CA's [`crate::Environment`].
 
 mod account;
+pub mod admin;
 mod bulk;
 mod dual;
 mod operator;

@@ -1,0 +1,2 @@
+DROP INDEX requests_state;
+DROP TABLE admins;
