@@ -47,7 +47,11 @@ impl From<Error> for AppError {
             | Error::Kmc(KmcError::UnknownRecovery) => StatusCode::NOT_FOUND,
             Error::Ra(RaError::NotPermitted(_)) => StatusCode::FORBIDDEN,
             Error::Ra(
-                RaError::Locked | RaError::WrongPinOrPassword { .. } | RaError::WrongPassword,
+                RaError::Locked
+                | RaError::WrongPinOrPassword { .. }
+                | RaError::WrongPassword
+                | RaError::WrongLogin
+                | RaError::LoginLocked,
             ) => StatusCode::FORBIDDEN,
             Error::Random => StatusCode::INTERNAL_SERVER_ERROR,
             _ => StatusCode::BAD_REQUEST,

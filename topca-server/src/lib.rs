@@ -6,6 +6,7 @@
 //! database, root and issuing CA, KMC master key, a demo account, a mail outbox)
 //! and loads it on later starts; [`router`] serves it.
 
+pub mod admin;
 mod api;
 mod error;
 mod html;
@@ -32,6 +33,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .merge(user_more::routes())
         .merge(server_enroll::routes())
         .merge(api::routes())
+        .merge(admin::routes())
         .with_state(state)
 }
 

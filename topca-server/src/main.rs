@@ -1,5 +1,10 @@
-//! `topca-server [--data-dir DIR] [--listen ADDR:PORT] [--algorithm ALG]`: prepares
-//! everything on first start (see `topca_server::setup`) and serves the centres.
+//! `topca-server [--data-dir DIR] [--listen ADDR:PORT] [--algorithm ALG] [--config FILE]`:
+//! prepares everything on first start (see `topca_server::setup`) and serves the
+//! centres.
+//!
+//! `topca-server admin add NAME --roles super,ra,kmc [--data-dir DIR]`: creates an
+//! administrator; the password comes from `TOPCA_ADMIN_PASSWORD` or the first line
+//! of standard input (there is never a default password).
 
 use std::sync::Arc;
 
@@ -14,8 +19,11 @@ fn main() -> std::process::ExitCode {
 }
 
 fn run() -> Result<(), String> {
-    let options =
-        topca_server::setup::Options::parse(std::env::args().skip(1)).map_err(|e| e.to_string())?;
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().map(String::as_str) == Some("admin") {
+        return add_admin(&args[1..]);
+    }
+    let options = topca_server::setup::Options::parse(args).map_err(|e| e.to_string())?;
     let (state, report) = topca_server::setup::start(&options).map_err(|e| e.to_string())?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -59,4 +67,55 @@ fn run() -> Result<(), String> {
         };
         served.map_err(|e| format!("the server stopped: {e}"))
     })
+}
+
+/// `admin add NAME --roles LIST [options]`.
+fn add_admin(args: &[String]) -> Result<(), String> {
+    let usage =
+        "usage: topca-server admin add NAME --roles super,ra,kmc [--data-dir DIR] [--config FILE]";
+    let (Some("add"), Some(name)) = (args.first().map(String::as_str), args.get(1)) else {
+        return Err(usage.into());
+    };
+    let mut rest = Vec::new();
+    let mut roles = None;
+    let mut iter = args[2..].iter();
+    while let Some(arg) = iter.next() {
+        if arg == "--roles" {
+            roles = iter.next().cloned();
+        } else {
+            rest.push(arg.clone());
+        }
+    }
+    let roles: Vec<topca_core::ra::AdminRole> = roles
+        .ok_or(usage)?
+        .split(',')
+        .map(|r| {
+            topca_core::ra::AdminRole::from_name(r)
+                .ok_or_else(|| format!("unknown role {r:?}; use super, ra or kmc"))
+        })
+        .collect::<Result<_, _>>()?;
+    let password = match std::env::var("TOPCA_ADMIN_PASSWORD") {
+        Ok(p) => zeroize::Zeroizing::new(p),
+        Err(_) => {
+            eprintln!("password for {name}:");
+            let mut line = zeroize::Zeroizing::new(String::new());
+            std::io::stdin()
+                .read_line(&mut line)
+                .map_err(|e| format!("cannot read the password: {e}"))?;
+            zeroize::Zeroizing::new(line.trim_end_matches(['\r', '\n']).to_owned())
+        }
+    };
+    let options = topca_server::setup::Options::parse(rest).map_err(|e| e.to_string())?;
+    let store = topca_server::setup::open_store(&options).map_err(|e| e.to_string())?;
+    topca_core::ra::admin::create_admin(
+        &store,
+        name,
+        &password,
+        roles,
+        &topca_core::OsRandom,
+        &topca_core::SystemClock,
+    )
+    .map_err(|e| e.to_string())?;
+    println!("administrator {name} created");
+    Ok(())
 }

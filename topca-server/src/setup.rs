@@ -254,6 +254,16 @@ fn tls_source(
     }
 }
 
+/// Opens the database of `options` alone (for the command-line tools).
+pub fn open_store(options: &Options) -> Result<DieselStore, SetupError> {
+    std::fs::create_dir_all(&options.data_dir).map_err(|e| file(&options.data_dir, &e))?;
+    let url = options
+        .database_url
+        .clone()
+        .unwrap_or_else(|| format!("sqlite://{}", options.data_dir.join("topca.db").display()));
+    Ok(DieselStore::open(&url)?)
+}
+
 /// Prepares (first start) or loads everything; returns the state and a report of
 /// where things are.
 pub fn start(options: &Options) -> Result<(AppState, Vec<String>), SetupError> {
@@ -396,6 +406,7 @@ pub fn start(options: &Options) -> Result<(AppState, Vec<String>), SetupError> {
             demo_account: demo.id,
             base_url,
             algorithm,
+            sessions: Mutex::new(std::collections::HashMap::new()),
         },
         report,
     ))

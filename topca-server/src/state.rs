@@ -36,6 +36,8 @@ pub struct AppState {
     pub base_url: String,
     /// The algorithm of the issuing CA's key (and of its OCSP responder's).
     pub algorithm: topca_core::KeyAlgorithm,
+    /// Administrator sessions, by the SHA-256 of their token.
+    pub sessions: Mutex<std::collections::HashMap<[u8; 32], crate::admin::Session>>,
 }
 
 impl AppState {

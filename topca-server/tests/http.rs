@@ -1061,3 +1061,285 @@ async fn https_with_a_certificate_from_its_own_ca() {
     assert!(text.contains("verify return:1"), "{text}");
     server.abort();
 }
+
+async fn send_as(
+    app: &Router,
+    token: &str,
+    method: &str,
+    uri: &str,
+    json: Option<serde_json::Value>,
+) -> (StatusCode, serde_json::Value) {
+    let builder = Request::builder()
+        .method(method)
+        .uri(uri)
+        .header(header::AUTHORIZATION, format!("Bearer {token}"))
+        .header(header::CONTENT_TYPE, "application/json");
+    let body = json.map_or_else(Body::empty, |j| Body::from(j.to_string()));
+    let (status, body, _) = send(app, builder.body(body).unwrap()).await;
+    (
+        status,
+        serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn administrators_approve_through_the_api_and_recover_keys_in_pairs() {
+    use topca_core::ra::{AdminRole, admin::create_admin};
+    let data = tempfile::tempdir().unwrap();
+    let (state, _) = start(&options(data.path())).unwrap();
+    for (name, role) in [
+        ("ra-甲", AdminRole::RaAdmin),
+        ("kmc-甲", AdminRole::KmcAdmin),
+        ("kmc-乙", AdminRole::KmcAdmin),
+    ] {
+        create_admin(
+            &state.store,
+            name,
+            "admin-password-1",
+            vec![role],
+            &topca_core::OsRandom,
+            &topca_core::SystemClock,
+        )
+        .unwrap();
+    }
+    let app = topca_server::router(Arc::new(state));
+    let login = |name: &'static str, password: &'static str| {
+        let app = app.clone();
+        async move {
+            post_json(
+                &app,
+                "/api/v1/admin/sessions",
+                serde_json::json!({"name": name, "password": password}),
+            )
+            .await
+        }
+    };
+
+    // Anonymous: nothing.
+    let (status, _) = get(&app, "/api/v1/admin/requests").await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let (status, _, headers) = send(
+        &app,
+        Request::get("/TopCA/admin").body(Body::empty()).unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert_eq!(headers[header::LOCATION], "/TopCA/admin/login");
+
+    // A server certificate application waits for the RA; the RA approves it via the API.
+    let (_, body) = get(&app, "/api/v1/accounts?keyword=%E6%9C%8D%E5%8A%A1%E5%99%A8").await;
+    let accounts: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    let server_account = accounts[0]["id"].as_u64().unwrap();
+    let (status, ra) = login("ra-甲", "admin-password-1").await;
+    assert_eq!(status, StatusCode::OK, "{ra}");
+    let ra = ra["token"].as_str().unwrap().to_owned();
+    let (status, pending) = send_as(&app, &ra, "GET", "/api/v1/admin/requests", None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(pending, serde_json::json!([]));
+    let account = {
+        let (_, body) = get(
+            &app,
+            "/api/v1/accounts?keyword=%E6%BC%94%E7%A4%BA%E9%83%A8%E9%97%A8",
+        )
+        .await;
+        serde_json::from_slice::<serde_json::Value>(&body).unwrap()[0]["id"]
+            .as_u64()
+            .unwrap()
+    };
+    let _ = account;
+    let work = tempfile::tempdir().unwrap();
+    assert!(
+        openssl(
+            work.path(),
+            &[
+                "req",
+                "-new",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-keyout",
+                "www.key",
+                "-out",
+                "www.csr",
+                "-subj",
+                "/C=CN/O=TopCA/CN=www.example.cn"
+            ]
+        )
+        .0
+    );
+    let csr: String = std::fs::read_to_string(work.path().join("www.csr"))
+        .unwrap()
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect();
+    let csrf = "0123456789abcdef0123456789abcdef";
+    let (status, body, _) = send(&app, Request::post("/TopCA/serverEnroll/apply")
+        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .header(header::COOKIE, format!("topca_csrf={csrf}"))
+        .body(Body::from(format!("csrf={csrf}&account={server_account}&csr={csr}&email=ops%40example.cn&password=server-pass-1&agree=1")))
+        .unwrap()).await;
+    assert_eq!(status, StatusCode::OK, "{}", text(&body));
+    let (_, pending) = send_as(&app, &ra, "GET", "/api/v1/admin/requests", None).await;
+    let id = pending[0]["request"].as_u64().unwrap();
+    assert_eq!(pending[0]["holder"], "www.example.cn");
+    let (status, decided) = send_as(
+        &app,
+        &ra,
+        "POST",
+        &format!("/api/v1/admin/requests/{id}/approve"),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{decided}");
+    assert_eq!(decided["state"], "already issued");
+    assert!(mail_containing(data.path(), "www.example.cn").contains("certificate.pem"));
+    let (status, again) = send_as(
+        &app,
+        &ra,
+        "POST",
+        &format!("/api/v1/admin/requests/{id}/approve"),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{again}");
+
+    // Roles are kept apart: the RA administrator cannot touch the KMC, and back.
+    let (status, err) = send_as(
+        &app,
+        &ra,
+        "POST",
+        "/api/v1/admin/recoveries",
+        Some(serde_json::json!({"encryption_serial": "00", "reason": "x"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{err}");
+    let (_, kmc1) = login("kmc-甲", "admin-password-1").await;
+    let kmc1 = kmc1["token"].as_str().unwrap().to_owned();
+    let (status, _) = send_as(&app, &kmc1, "GET", "/api/v1/admin/requests", None).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+
+    // Dual certificate retrieved, then recovered by two KMC administrators.
+    let (_, body) = get(&app, "/api/v1/accounts?keyword=%E5%8F%8C%E8%AF%81%E4%B9%A6").await;
+    let dual = serde_json::from_slice::<serde_json::Value>(&body).unwrap()[0]["id"]
+        .as_u64()
+        .unwrap();
+    let (status, _) = post_json(&app, &format!("/api/v1/accounts/{dual}/applications"),
+        serde_json::json!({"name": "孙七", "email": "sunqi@example.cn", "password": "sunqi-password-1"})).await;
+    assert_eq!(status, StatusCode::OK);
+    let work = tempfile::tempdir().unwrap();
+    assert!(
+        openssl(
+            work.path(),
+            &[
+                "req",
+                "-new",
+                "-newkey",
+                "ec",
+                "-pkeyopt",
+                "ec_paramgen_curve:P-256",
+                "-nodes",
+                "-subj",
+                "/CN=user",
+                "-keyout",
+                "user.key",
+                "-out",
+                "user.csr"
+            ]
+        )
+        .0
+    );
+    let csr = std::fs::read_to_string(work.path().join("user.csr")).unwrap();
+    let (status, retrieved) = post_json(
+        &app,
+        "/api/v1/retrievals",
+        serde_json::json!({
+        "pin": pin_from_outbox(data.path()), "password": "sunqi-password-1", "csr": csr}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{retrieved}");
+    let encryption = retrieved["encryption"]["certificate"]["serial"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let signing = retrieved["certificate"]["serial"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (status, asked) = send_as(
+        &app,
+        &kmc1,
+        "POST",
+        "/api/v1/admin/recoveries",
+        Some(serde_json::json!({"encryption_serial": encryption, "reason": "换电脑"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{asked}");
+    let recovery = asked["recovery"].as_u64().unwrap();
+    let (status, err) = send_as(
+        &app,
+        &kmc1,
+        "POST",
+        &format!("/api/v1/admin/recoveries/{recovery}/approve"),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(
+        err["error"]
+            .as_str()
+            .unwrap()
+            .contains("different KMC administrator"),
+        "{err}"
+    );
+    let (_, kmc2) = login("kmc-乙", "admin-password-1").await;
+    let kmc2 = kmc2["token"].as_str().unwrap().to_owned();
+    let (status, approved) = send_as(
+        &app,
+        &kmc2,
+        "POST",
+        &format!("/api/v1/admin/recoveries/{recovery}/approve"),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{approved}");
+    let code = approved["code"].as_str().unwrap().to_owned();
+    assert!(mail_containing(data.path(), &code).contains("授权码"));
+    // The holder recovers on the page, for their signing certificate.
+    let token = "0123456789abcdef0123456789abcdef";
+    let (status, body, _) = send(
+        &app,
+        Request::post("/TopCA/userEnroll/recover")
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .header(header::COOKIE, format!("topca_csrf={token}"))
+            .body(Body::from(format!(
+                "csrf={token}&serial={signing}&code={code}"
+            )))
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{}", text(&body));
+    assert!(text(&body).contains(&encryption));
+
+    // Five wrong passwords lock an administrator out, even with the right one after.
+    for _ in 0..5 {
+        let (status, _) = login("ra-甲", "wrong").await;
+        assert_eq!(status, StatusCode::FORBIDDEN);
+    }
+    let (status, locked) = login("ra-甲", "admin-password-1").await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert!(
+        locked["error"].as_str().unwrap().contains("locked out"),
+        "{locked}"
+    );
+    let (status, unknown) = login("nobody", "admin-password-1").await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert!(
+        unknown["error"]
+            .as_str()
+            .unwrap()
+            .contains("name or password is wrong")
+    );
+}

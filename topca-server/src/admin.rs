@@ -1,0 +1,615 @@
+//! The administrators' side: log-in with sessions (cookie for pages, bearer token
+//! for the API), the RA console (requests waiting for approval: approve, which
+//! mails the PIN, or reject with a reason) and the KMC console (key recovery:
+//! one administrator asks, another approves; the code is shown once and mailed).
+
+use std::{
+    sync::Arc,
+    time::{Duration, SystemTime},
+};
+
+use axum::{
+    Form, Json, Router,
+    extract::{Path, State},
+    http::{HeaderMap, HeaderValue, StatusCode, header},
+    response::{IntoResponse, Redirect, Response},
+    routing::{get, post},
+};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use topca_core::{
+    OsRandom, RandomSource,
+    kmc::{KeyManagementCentre, KmcPolicy, RecoveryId, RecoveryState},
+    lifecycle::RequestState,
+    ra::{Administrator, RequestId, admin},
+    store::{AdminStore, EscrowStore},
+};
+
+use crate::{
+    AppError, AppState,
+    html::{Lang, cookie, csrf_ok, csrf_token, error_page, escape, page},
+    state::blocking,
+};
+
+/// How long a session lives without use.
+const IDLE: Duration = Duration::from_secs(30 * 60);
+
+/// A logged-in administrator.
+#[derive(Debug, Clone)]
+pub struct Session {
+    admin: Administrator,
+    expires: SystemTime,
+}
+
+pub(crate) fn routes() -> Router<Arc<AppState>> {
+    Router::new()
+        .route("/TopCA/admin/login", get(login_form).post(login_page))
+        .route("/TopCA/admin/logout", post(logout))
+        .route("/TopCA/admin", get(console))
+        .route("/TopCA/admin/ra/requests/{id}/approve", post(approve_page))
+        .route("/TopCA/admin/ra/requests/{id}/reject", post(reject_page))
+        .route("/TopCA/admin/kmc/recoveries", post(request_recovery_page))
+        .route(
+            "/TopCA/admin/kmc/recoveries/{id}/approve",
+            post(approve_recovery_page),
+        )
+        .route("/api/v1/admin/sessions", post(login_api))
+        .route("/api/v1/admin/requests", get(pending_api))
+        .route("/api/v1/admin/requests/{id}/approve", post(approve_api))
+        .route("/api/v1/admin/requests/{id}/reject", post(reject_api))
+        .route("/api/v1/admin/recoveries", post(request_recovery_api))
+        .route(
+            "/api/v1/admin/recoveries/{id}/approve",
+            post(approve_recovery_api),
+        )
+}
+
+fn token_hash(token: &str) -> [u8; 32] {
+    Sha256::digest(token.as_bytes()).into()
+}
+
+/// Logs in and opens a session; returns its token (shown to the client once).
+fn open_session(state: &AppState, name: &str, password: &str) -> Result<String, AppError> {
+    let admin = admin::login(&state.store, state.ca.environment().clock(), name, password)?;
+    let mut random = [0u8; 32];
+    OsRandom
+        .fill(&mut random)
+        .map_err(|_| AppError::internal("open a session"))?;
+    let token: String = random.iter().map(|b| format!("{b:02x}")).collect();
+    let mut sessions = state
+        .sessions
+        .lock()
+        .map_err(|_| AppError::internal("open a session"))?;
+    let now = SystemTime::now();
+    sessions.retain(|_, s| s.expires > now);
+    sessions.insert(
+        token_hash(&token),
+        Session {
+            admin,
+            expires: now + IDLE,
+        },
+    );
+    Ok(token)
+}
+
+/// The administrator of a request's session (cookie or bearer token); 401 if none.
+fn session(state: &AppState, headers: &HeaderMap) -> Result<Administrator, AppError> {
+    let bearer = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::to_owned);
+    let token = bearer.or_else(|| cookie(headers, "topca_admin"));
+    let unauthorized = || AppError {
+        status: StatusCode::UNAUTHORIZED,
+        message: "log in as an administrator first".into(),
+    };
+    let token = token.ok_or_else(unauthorized)?;
+    let mut sessions = state
+        .sessions
+        .lock()
+        .map_err(|_| AppError::internal("check the session"))?;
+    let now = SystemTime::now();
+    let entry = sessions
+        .get_mut(&token_hash(&token))
+        .filter(|s| s.expires > now)
+        .ok_or_else(unauthorized)?;
+    entry.expires = now + IDLE;
+    Ok(entry.admin.clone())
+}
+
+fn forbidden(e: topca_core::RaError) -> AppError {
+    AppError {
+        status: StatusCode::FORBIDDEN,
+        message: e.to_string(),
+    }
+}
+
+fn kmc(state: &AppState) -> KeyManagementCentre<'_> {
+    KeyManagementCentre::new(
+        &state.store,
+        state.mailer.as_ref(),
+        &state.ca,
+        &state.master,
+        KmcPolicy::default(),
+    )
+}
+
+// ---- pages ----
+
+async fn login_form(headers: HeaderMap) -> Response {
+    let lang = Lang::of(&headers);
+    let (token, cookie) = csrf_token(&headers);
+    let body = format!(
+        r#"<form method="post" action="/TopCA/admin/login"><input type="hidden" name="csrf" value="{token}">
+<label for="name">{name}</label><input id="name" name="name" required>
+<label for="password">{password}</label><input id="password" name="password" type="password" required>
+<button type="submit" id="submit">{submit}</button></form>"#,
+        name = lang.t("管理员名", "Administrator"),
+        password = lang.t("口令", "Password"),
+        submit = lang.t("登录", "Log in"),
+    );
+    page(
+        lang,
+        lang.t("管理员登录", "Administrator log-in"),
+        &body,
+        cookie,
+    )
+}
+
+#[derive(Deserialize)]
+struct LoginForm {
+    csrf: String,
+    name: String,
+    password: String,
+}
+
+async fn login_page(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Form(form): Form<LoginForm>,
+) -> Response {
+    let lang = Lang::of(&headers);
+    if !csrf_ok(&headers, &form.csrf) {
+        return error_page(
+            lang,
+            &AppError::bad_request(lang.t(
+                "表单已过期，请刷新页面。",
+                "The form expired; reload the page.",
+            )),
+        );
+    }
+    let password = zeroize::Zeroizing::new(form.password);
+    let name = form.name;
+    match blocking(&state, move |s| open_session(s, &name, &password)).await {
+        Ok(token) => {
+            let secure = if state.base_url.starts_with("https://") {
+                "; Secure"
+            } else {
+                ""
+            };
+            let mut response = Redirect::to("/TopCA/admin").into_response();
+            if let Ok(value) = HeaderValue::from_str(&format!(
+                "topca_admin={token}; Path=/; HttpOnly; SameSite=Strict{secure}"
+            )) {
+                response.headers_mut().append(header::SET_COOKIE, value);
+            }
+            response
+        }
+        Err(e) => error_page(lang, &e),
+    }
+}
+
+async fn logout(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
+    if let Some(token) = cookie(&headers, "topca_admin")
+        && let Ok(mut sessions) = state.sessions.lock()
+    {
+        sessions.remove(&token_hash(&token));
+    }
+    let mut response = Redirect::to("/TopCA/admin/login").into_response();
+    response.headers_mut().append(
+        header::SET_COOKIE,
+        HeaderValue::from_static("topca_admin=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0"),
+    );
+    response
+}
+
+/// The console: what the administrator's roles allow.
+async fn console(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
+    let lang = Lang::of(&headers);
+    let admin = match session(&state, &headers) {
+        Ok(a) => a,
+        Err(_) => return Redirect::to("/TopCA/admin/login").into_response(),
+    };
+    let (csrf, cookie) = csrf_token(&headers);
+    let mut body = format!(
+        r#"<p>{} <b id="admin">{}</b></p><form method="post" action="/TopCA/admin/logout"><button>{}</button></form>"#,
+        lang.t("当前管理员：", "Logged in as"),
+        escape(&admin.name),
+        lang.t("退出", "Log out")
+    );
+    if admin.ra_ops().is_ok() {
+        let pending = blocking(&state, |s| {
+            Ok(s.store
+                .requests_anywhere(RequestState::Submitted, 200)
+                .map_err(topca_core::Error::from)?)
+        })
+        .await;
+        let rows: String = pending
+            .unwrap_or_default()
+            .into_iter()
+            .map(|r| {
+                format!(
+                    r#"<tr><td>{id}</td><td>{name}</td><td>{email}</td><td>{kind:?}</td>
+<td><form method="post" action="/TopCA/admin/ra/requests/{id}/approve"><input type="hidden" name="csrf" value="{csrf}"><button>{approve}</button></form>
+<form method="post" action="/TopCA/admin/ra/requests/{id}/reject"><input type="hidden" name="csrf" value="{csrf}"><input name="reason" placeholder="{reason}" required><button>{reject}</button></form></td></tr>"#,
+                    id = r.id.0,
+                    name = escape(&r.holder.name),
+                    email = escape(&r.holder.email),
+                    kind = r.kind,
+                    approve = lang.t("批准", "Approve"),
+                    reason = lang.t("拒绝原因", "Reason"),
+                    reject = lang.t("拒绝", "Reject"),
+                )
+            })
+            .collect();
+        body.push_str(&format!(
+            r#"<h3>{}</h3><table id="pending"><tr><th>#</th><th>{}</th><th>{}</th><th></th><th></th></tr>{rows}</table>"#,
+            lang.t("待审核的申请", "Requests waiting for approval"),
+            lang.t("持有者", "Holder"),
+            lang.t("电子邮件", "E-mail"),
+        ));
+    }
+    if admin.kmc_ops().is_ok() {
+        let waiting = blocking(&state, |s| {
+            Ok(s.store
+                .recoveries_in_state(RecoveryState::Requested)
+                .map_err(topca_core::Error::from)?)
+        })
+        .await;
+        let rows: String = waiting
+            .unwrap_or_default()
+            .into_iter()
+            .map(|r| {
+                format!(
+                    r#"<tr><td>{id}</td><td>{serial}</td><td>{holder}</td><td>{by}</td><td><form method="post" action="/TopCA/admin/kmc/recoveries/{id}/approve"><input type="hidden" name="csrf" value="{csrf}"><button>{approve}</button></form></td></tr>"#,
+                    id = r.id.0,
+                    serial = escape(&r.encryption_serial),
+                    holder = escape(&r.holder_name),
+                    by = escape(&r.requested_by),
+                    approve = lang.t("批准", "Approve"),
+                )
+            })
+            .collect();
+        body.push_str(&format!(
+            r#"<h3>{title}</h3><form method="post" action="/TopCA/admin/kmc/recoveries"><input type="hidden" name="csrf" value="{csrf}">
+<label for="serial">{serial}</label><input id="serial" name="serial" required><label for="reason">{reason}</label><input id="reason" name="reason" required>
+<button>{ask}</button></form><table id="recoveries"><tr><th>#</th><th>{serial}</th><th>{holder}</th><th>{by}</th><th></th></tr>{rows}</table>"#,
+            title = lang.t("密钥恢复", "Key recovery"),
+            serial = lang.t("加密证书序列号", "Encryption certificate serial"),
+            reason = lang.t("原因", "Reason"),
+            ask = lang.t("申请恢复", "Request recovery"),
+            holder = lang.t("持有者", "Holder"),
+            by = lang.t("申请人", "Requested by"),
+        ));
+    }
+    page(lang, lang.t("管理控制台", "Administration"), &body, cookie)
+}
+
+#[derive(Deserialize)]
+struct CsrfOnly {
+    csrf: String,
+}
+
+async fn approve_page(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Path(id): Path<u64>,
+    Form(form): Form<CsrfOnly>,
+) -> Response {
+    let lang = Lang::of(&headers);
+    if !csrf_ok(&headers, &form.csrf) {
+        return error_page(
+            lang,
+            &AppError::bad_request(lang.t(
+                "表单已过期，请刷新页面。",
+                "The form expired; reload the page.",
+            )),
+        );
+    }
+    match approve(&state, &headers, id).await {
+        Ok(_) => Redirect::to("/TopCA/admin").into_response(),
+        Err(e) => error_page(lang, &e),
+    }
+}
+
+#[derive(Deserialize)]
+struct ReasonForm {
+    csrf: String,
+    reason: String,
+}
+
+async fn reject_page(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Path(id): Path<u64>,
+    Form(form): Form<ReasonForm>,
+) -> Response {
+    let lang = Lang::of(&headers);
+    if !csrf_ok(&headers, &form.csrf) {
+        return error_page(
+            lang,
+            &AppError::bad_request(lang.t(
+                "表单已过期，请刷新页面。",
+                "The form expired; reload the page.",
+            )),
+        );
+    }
+    match reject(&state, &headers, id, form.reason).await {
+        Ok(_) => Redirect::to("/TopCA/admin").into_response(),
+        Err(e) => error_page(lang, &e),
+    }
+}
+
+#[derive(Deserialize)]
+struct RecoveryForm {
+    csrf: String,
+    serial: String,
+    reason: String,
+}
+
+async fn request_recovery_page(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Form(form): Form<RecoveryForm>,
+) -> Response {
+    let lang = Lang::of(&headers);
+    if !csrf_ok(&headers, &form.csrf) {
+        return error_page(
+            lang,
+            &AppError::bad_request(lang.t(
+                "表单已过期，请刷新页面。",
+                "The form expired; reload the page.",
+            )),
+        );
+    }
+    match request_recovery(&state, &headers, form.serial, form.reason).await {
+        Ok(_) => Redirect::to("/TopCA/admin").into_response(),
+        Err(e) => error_page(lang, &e),
+    }
+}
+
+async fn approve_recovery_page(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Path(id): Path<u64>,
+    Form(form): Form<CsrfOnly>,
+) -> Response {
+    let lang = Lang::of(&headers);
+    if !csrf_ok(&headers, &form.csrf) {
+        return error_page(
+            lang,
+            &AppError::bad_request(lang.t(
+                "表单已过期，请刷新页面。",
+                "The form expired; reload the page.",
+            )),
+        );
+    }
+    match approve_recovery(&state, &headers, id).await {
+        Ok(code) => {
+            let body = format!(
+                r#"<p class="ok">{}</p><pre id="code">{}</pre><p>{}</p><p><a href="/TopCA/admin">{}</a></p>"#,
+                lang.t(
+                    "已批准。授权码（只显示这一次，已发送到持有者邮箱）：",
+                    "Approved. The authorization code (shown this once, also mailed to the holder):"
+                ),
+                escape(&code.code),
+                lang.t(
+                    "请通过安全渠道交给持有者。",
+                    "Hand it to the holder over a safe channel."
+                ),
+                lang.t("返回控制台", "Back to the console"),
+            );
+            page(lang, lang.t("密钥恢复", "Key recovery"), &body, None)
+        }
+        Err(e) => error_page(lang, &e),
+    }
+}
+
+// ---- actions, shared by pages and API ----
+
+async fn approve(
+    state: &Arc<AppState>,
+    headers: &HeaderMap,
+    id: u64,
+) -> Result<Decision, AppError> {
+    let ops = session(state, headers)?.ra_ops().map_err(forbidden)?;
+    blocking(state, move |s| {
+        let request = s.ra().approve(&ops, RequestId(id))?;
+        Ok(Decision {
+            request: request.id.0,
+            state: request.state.label(),
+        })
+    })
+    .await
+}
+
+async fn reject(
+    state: &Arc<AppState>,
+    headers: &HeaderMap,
+    id: u64,
+    reason: String,
+) -> Result<Decision, AppError> {
+    let ops = session(state, headers)?.ra_ops().map_err(forbidden)?;
+    blocking(state, move |s| {
+        let request = s.ra().reject(&ops, RequestId(id), &reason)?;
+        Ok(Decision {
+            request: request.id.0,
+            state: request.state.label(),
+        })
+    })
+    .await
+}
+
+async fn request_recovery(
+    state: &Arc<AppState>,
+    headers: &HeaderMap,
+    serial: String,
+    reason: String,
+) -> Result<RecoveryView, AppError> {
+    let ops = session(state, headers)?.kmc_ops().map_err(forbidden)?;
+    blocking(state, move |s| {
+        let recovery = kmc(s).request_recovery(&ops, &serial, &reason)?;
+        Ok(RecoveryView {
+            recovery: recovery.id.0,
+            state: recovery.state.label(),
+            code: None,
+        })
+    })
+    .await
+}
+
+struct Approved {
+    code: zeroize::Zeroizing<String>,
+}
+
+async fn approve_recovery(
+    state: &Arc<AppState>,
+    headers: &HeaderMap,
+    id: u64,
+) -> Result<Approved, AppError> {
+    let ops = session(state, headers)?.kmc_ops().map_err(forbidden)?;
+    blocking(state, move |s| {
+        let approved = kmc(s).approve_recovery(&ops, RecoveryId(id))?;
+        Ok(Approved {
+            code: approved.code,
+        })
+    })
+    .await
+}
+
+// ---- API ----
+
+#[derive(Deserialize)]
+struct Credentials {
+    name: String,
+    password: String,
+}
+
+#[derive(Serialize)]
+struct Token {
+    token: String,
+    expires_in_seconds: u64,
+}
+
+async fn login_api(
+    State(state): State<Arc<AppState>>,
+    Json(body): Json<Credentials>,
+) -> Result<Json<Token>, AppError> {
+    let password = zeroize::Zeroizing::new(body.password);
+    let name = body.name;
+    let token = blocking(&state, move |s| open_session(s, &name, &password)).await?;
+    Ok(Json(Token {
+        token,
+        expires_in_seconds: IDLE.as_secs(),
+    }))
+}
+
+#[derive(Serialize)]
+struct Pending {
+    request: u64,
+    account: u64,
+    kind: String,
+    holder: String,
+    email: String,
+}
+
+async fn pending_api(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+) -> Result<Json<Vec<Pending>>, AppError> {
+    session(&state, &headers)?.ra_ops().map_err(forbidden)?;
+    let pending = blocking(&state, |s| {
+        Ok(s.store
+            .requests_anywhere(RequestState::Submitted, 1000)
+            .map_err(topca_core::Error::from)?)
+    })
+    .await?;
+    Ok(Json(
+        pending
+            .into_iter()
+            .map(|r| Pending {
+                request: r.id.0,
+                account: r.account.0,
+                kind: format!("{:?}", r.kind),
+                holder: r.holder.name,
+                email: r.holder.email,
+            })
+            .collect(),
+    ))
+}
+
+#[derive(Serialize)]
+struct Decision {
+    request: u64,
+    state: &'static str,
+}
+
+async fn approve_api(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Path(id): Path<u64>,
+) -> Result<Json<Decision>, AppError> {
+    Ok(Json(approve(&state, &headers, id).await?))
+}
+
+#[derive(Deserialize)]
+struct Reason {
+    reason: String,
+}
+
+async fn reject_api(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Path(id): Path<u64>,
+    Json(body): Json<Reason>,
+) -> Result<Json<Decision>, AppError> {
+    Ok(Json(reject(&state, &headers, id, body.reason).await?))
+}
+
+#[derive(Deserialize)]
+struct RecoveryRequest {
+    encryption_serial: String,
+    reason: String,
+}
+
+#[derive(Serialize)]
+struct RecoveryView {
+    recovery: u64,
+    state: &'static str,
+    /// The authorization code: only in the approval's answer.
+    code: Option<String>,
+}
+
+async fn request_recovery_api(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Json(body): Json<RecoveryRequest>,
+) -> Result<Json<RecoveryView>, AppError> {
+    Ok(Json(
+        request_recovery(&state, &headers, body.encryption_serial, body.reason).await?,
+    ))
+}
+
+async fn approve_recovery_api(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Path(id): Path<u64>,
+) -> Result<Json<RecoveryView>, AppError> {
+    let approved = approve_recovery(&state, &headers, id).await?;
+    Ok(Json(RecoveryView {
+        recovery: id,
+        state: RecoveryState::Approved.label(),
+        code: Some(approved.code.to_string()),
+    }))
+}
