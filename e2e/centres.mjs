@@ -4,11 +4,12 @@
 //   revoke → the CRL page lists it;
 //   dual certificates: apply → retrieve → both serials shown;
 //   server certificate: paste a CSR → fields shown → submit appears only once the
-//   agreement is ticked → registered.
+//   agreement is ticked → registered → the RA administrator logs in and approves it.
 // Screenshots of both centres' home pages go to $TOPCA_ARTIFACTS.
 //
 // env: TOPCA_URL, TOPCA_OUTBOX, TOPCA_DECODER (smtp_sink.py), TOPCA_ARTIFACTS,
-//      TOPCA_SERVER_CSR (a PEM request made by OpenSSL)
+//      TOPCA_SERVER_CSR (a PEM request made by OpenSSL), TOPCA_ADMIN_PASSWORD (of
+//      the RA administrator "ra-admin", made with `topca-server admin add`)
 import { execFileSync } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -120,6 +121,26 @@ try {
   await page.fill('#password', 'server-password-1');
   await page.click('#submit');
   check(/^\d+$/.test((await page.textContent('#request')).trim()), 'server application registered');
+
+  // The RA administrator approves it in the console; anonymous users are sent to log in.
+  await page.goto(`${base}/TopCA/admin`);
+  check((await page.textContent('h2')).includes('管理员登录'), 'the console asks anonymous users to log in');
+  await page.fill('#name', 'ra-admin');
+  await page.fill('#password', process.env.TOPCA_ADMIN_PASSWORD);
+  await page.click('#submit');
+  await page.waitForSelector('#pending');
+  await page.screenshot({ path: join(artifacts, 'admin-console.png'), fullPage: true });
+  check(!(await page.isVisible('#recoveries')), 'an RA administrator sees no KMC console');
+  const waiting = page.locator('#pending tr:has-text("www.example.cn")');
+  check(await waiting.count() === 1, 'the server application waits in the RA console');
+  await waiting.locator('button:has-text("批准")').click();
+  await page.waitForSelector('#pending');
+  check(await page.locator('#pending tr:has-text("www.example.cn")').count() === 0, 'approved: it leaves the queue');
+  const issued = readdirSync(outbox).filter(f => f.endsWith('.eml')).sort().reverse().some(file => {
+    const out = execFileSync('python3', [process.env.TOPCA_DECODER, 'decode', join(outbox, file)]).toString();
+    return out.split('\n').some(l => l.startsWith('attachment\t'));
+  });
+  check(issued, 'the server certificate was mailed with its PEM attached');
 
   // English on request.
   await page.goto(`${base}/TopCA/userEnroll`);
