@@ -142,6 +142,18 @@ try {
   });
   check(issued, 'the server certificate was mailed with its PEM attached');
 
+  // The RA administrator creates an account with a Chinese O/OU; users find it.
+  await page.goto(`${base}/TopCA/admin`);
+  await page.fill('#organization', '新华书店');
+  await page.fill('#unit', '信息中心');
+  await page.selectOption('#verification', 'automatic');
+  await page.click('#create-account');
+  check((await page.textContent('#created')).includes('新华书店 / 信息中心'), 'account created in the console');
+  await page.goto(`${base}/TopCA/userEnroll`);
+  await page.fill('#keyword', '信息');
+  await page.waitForSelector('#accounts a:has-text("新华书店")');
+  check(true, 'the new account is found by the live search');
+
   // English on request.
   await page.goto(`${base}/TopCA/userEnroll`);
   await page.click('text=English');

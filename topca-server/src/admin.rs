@@ -18,10 +18,11 @@ use axum::{
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use topca_core::{
-    OsRandom, RandomSource,
+    KeyAlgorithm, OsRandom, RandomSource,
     kmc::{KeyManagementCentre, KmcPolicy, RecoveryId, RecoveryState},
     lifecycle::RequestState,
-    ra::{Administrator, RequestId, admin},
+    lifecycle::{CertificateType, VerificationMode},
+    ra::{Account, AccountId, AccountSettings, Administrator, Language, RequestId, admin},
     store::{AdminStore, EscrowStore},
 };
 
@@ -52,6 +53,12 @@ pub(crate) fn routes() -> Router<Arc<AppState>> {
         .route(
             "/TopCA/admin/kmc/recoveries/{id}/approve",
             post(approve_recovery_page),
+        )
+        .route("/TopCA/admin/ra/accounts", post(create_account_page))
+        .route("/api/v1/admin/accounts", post(create_account_api))
+        .route(
+            "/api/v1/admin/accounts/{id}",
+            axum::routing::put(update_account_api),
         )
         .route("/api/v1/admin/sessions", post(login_api))
         .route("/api/v1/admin/requests", get(pending_api))
@@ -259,6 +266,7 @@ async fn console(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Resp
             lang.t("持有者", "Holder"),
             lang.t("电子邮件", "E-mail"),
         ));
+        body.push_str(&account_form(lang, &csrf, &state.base_url));
     }
     if admin.kmc_ops().is_ok() {
         let waiting = blocking(&state, |s| {
@@ -612,4 +620,212 @@ async fn approve_recovery_api(
         state: RecoveryState::Approved.label(),
         code: Some(approved.code.to_string()),
     }))
+}
+
+/// The console's form creating an account.
+fn account_form(lang: Lang, csrf: &str, base_url: &str) -> String {
+    let options = |pairs: &[(&str, &str)]| -> String {
+        pairs
+            .iter()
+            .map(|(value, label)| format!(r#"<option value="{value}">{}</option>"#, escape(label)))
+            .collect()
+    };
+    format!(
+        r#"<h3>{title}</h3><form method="post" action="/TopCA/admin/ra/accounts" id="new-account">
+<input type="hidden" name="csrf" value="{csrf}">
+<label for="organization">{o}</label><input id="organization" name="organization" required>
+<label for="unit">{ou}</label><input id="unit" name="unit" required>
+<label for="certificate_type">{kind}</label><select id="certificate_type" name="certificate_type">{kinds}</select>
+<label for="verification">{mode}</label><select id="verification" name="verification">{modes}</select>
+<label for="algorithm">{alg}</label><select id="algorithm" name="algorithm">{algs}</select>
+<label for="validity_days">{days}</label><input id="validity_days" name="validity_days" type="number" value="365" required>
+<label for="service_url">{url}</label><input id="service_url" name="service_url" value="{base}/TopCA/userEnroll" required>
+<label for="language">{language}</label><select id="language" name="language">{languages}</select>
+<button type="submit" id="create-account">{create}</button></form>"#,
+        title = lang.t("新建帐户", "New account"),
+        o = lang.t("单位（O）", "Organisation (O)"),
+        ou = lang.t("部门（OU）", "Unit (OU)"),
+        kind = lang.t("证书类型", "Certificate type"),
+        kinds = options(&[
+            ("single", lang.t("单证书", "single")),
+            ("dual", lang.t("双证书", "dual"))
+        ]),
+        mode = lang.t("审核方式", "Verification"),
+        modes = options(&[
+            ("manual", lang.t("人工审核", "manual approval")),
+            ("automatic", lang.t("自动审核", "automatic")),
+            ("passcode", lang.t("授权码", "passcode")),
+        ]),
+        alg = lang.t("算法", "Algorithm"),
+        algs = options(&KeyAlgorithm::ALL.map(|a| (a.name(), a.name()))),
+        days = lang.t("有效期（天）", "Validity (days)"),
+        url = lang.t("服务地址", "Service URL"),
+        base = escape(base_url),
+        language = lang.t("邮件语言", "Mail language"),
+        languages = options(&[("zh", "简体中文"), ("en", "English")]),
+        create = lang.t("创建帐户", "Create the account"),
+    )
+}
+
+/// Account settings as a form or JSON body gives them.
+#[derive(Deserialize)]
+struct AccountBody {
+    organization: String,
+    unit: String,
+    /// `single` or `dual`.
+    certificate_type: String,
+    /// `automatic`, `manual` or `passcode`.
+    verification: String,
+    /// `sm2`, `p256`, …
+    algorithm: String,
+    validity_days: u32,
+    service_url: String,
+    /// `zh` or `en`.
+    #[serde(default)]
+    language: Option<String>,
+}
+
+impl AccountBody {
+    fn settings(self) -> Result<AccountSettings, AppError> {
+        Ok(AccountSettings {
+            organization: self.organization.trim().to_owned(),
+            unit: self.unit.trim().to_owned(),
+            certificate_type: match self.certificate_type.as_str() {
+                "single" => CertificateType::Single,
+                "dual" => CertificateType::Dual,
+                _ => {
+                    return Err(AppError::bad_request(
+                        "certificate_type must be single or dual",
+                    ));
+                }
+            },
+            verification: match self.verification.as_str() {
+                "automatic" => VerificationMode::Automatic,
+                "manual" => VerificationMode::Manual,
+                "passcode" => VerificationMode::Passcode,
+                _ => {
+                    return Err(AppError::bad_request(
+                        "verification must be automatic, manual or passcode",
+                    ));
+                }
+            },
+            algorithm: self
+                .algorithm
+                .parse()
+                .map_err(|e: topca_core::KeyError| AppError::bad_request(e.to_string()))?,
+            validity_days: self.validity_days,
+            service_url: self.service_url.trim().to_owned(),
+            language: match self.language.as_deref() {
+                Some("en") => Language::English,
+                _ => Language::Chinese,
+            },
+        })
+    }
+}
+
+#[derive(Serialize)]
+struct AccountView {
+    id: u64,
+    organization: String,
+    unit: String,
+}
+
+impl From<Account> for AccountView {
+    fn from(a: Account) -> Self {
+        Self {
+            id: a.id.0,
+            organization: a.settings.organization,
+            unit: a.settings.unit,
+        }
+    }
+}
+
+async fn create_account(
+    state: &Arc<AppState>,
+    headers: &HeaderMap,
+    body: AccountBody,
+) -> Result<Account, AppError> {
+    let ops = session(state, headers)?.ra_ops().map_err(forbidden)?;
+    let settings = body.settings()?;
+    blocking(state, move |s| Ok(s.ra().create_account(&ops, settings)?)).await
+}
+
+#[derive(Deserialize)]
+struct AccountForm {
+    csrf: String,
+    organization: String,
+    unit: String,
+    certificate_type: String,
+    verification: String,
+    algorithm: String,
+    validity_days: u32,
+    service_url: String,
+    #[serde(default)]
+    language: Option<String>,
+}
+
+async fn create_account_page(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Form(form): Form<AccountForm>,
+) -> Response {
+    let lang = Lang::of(&headers);
+    if !csrf_ok(&headers, &form.csrf) {
+        return error_page(
+            lang,
+            &AppError::bad_request(lang.t(
+                "表单已过期，请刷新页面。",
+                "The form expired; reload the page.",
+            )),
+        );
+    }
+    let body = AccountBody {
+        organization: form.organization,
+        unit: form.unit,
+        certificate_type: form.certificate_type,
+        verification: form.verification,
+        algorithm: form.algorithm,
+        validity_days: form.validity_days,
+        service_url: form.service_url,
+        language: form.language,
+    };
+    match create_account(&state, &headers, body).await {
+        Ok(account) => {
+            let body = format!(
+                r#"<p class="ok" id="created">{} {} / {} (#{})</p><p><a href="/TopCA/admin">{}</a></p>"#,
+                lang.t("帐户已创建：", "Account created:"),
+                escape(&account.settings.organization),
+                escape(&account.settings.unit),
+                account.id.0,
+                lang.t("返回控制台", "Back to the console"),
+            );
+            page(lang, lang.t("新建帐户", "New account"), &body, None)
+        }
+        Err(e) => error_page(lang, &e),
+    }
+}
+
+async fn create_account_api(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Json(body): Json<AccountBody>,
+) -> Result<Json<AccountView>, AppError> {
+    Ok(Json(AccountView::from(
+        create_account(&state, &headers, body).await?,
+    )))
+}
+
+async fn update_account_api(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Path(id): Path<u64>,
+    Json(body): Json<AccountBody>,
+) -> Result<Json<AccountView>, AppError> {
+    let ops = session(&state, &headers)?.ra_ops().map_err(forbidden)?;
+    let settings = body.settings()?;
+    let account = blocking(&state, move |s| {
+        Ok(s.ra().update_account(&ops, AccountId(id), settings)?)
+    })
+    .await?;
+    Ok(Json(AccountView::from(account)))
 }

@@ -1323,6 +1323,76 @@ async fn administrators_approve_through_the_api_and_recover_keys_in_pairs() {
     assert_eq!(status, StatusCode::OK, "{}", text(&body));
     assert!(text(&body).contains(&encryption));
 
+    // The RA administrator creates and edits an account with a Chinese O/OU; the
+    // live search finds it; bad settings are refused with a message.
+    let account_json = |mode: &str, days: u32| {
+        serde_json::json!({
+        "organization": "新华书店", "unit": "信息中心", "certificate_type": "single",
+        "verification": mode, "algorithm": "sm2", "validity_days": days,
+        "service_url": "https://ca.example.cn/TopCA/userEnroll", "language": "zh"})
+    };
+    let (status, created) = send_as(
+        &app,
+        &ra,
+        "POST",
+        "/api/v1/admin/accounts",
+        Some(account_json("manual", 365)),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{created}");
+    let new_id = created["id"].as_u64().unwrap();
+    let (_, found) = get(
+        &app,
+        "/api/v1/accounts?keyword=%E4%BF%A1%E6%81%AF%E4%B8%AD%E5%BF%83",
+    )
+    .await;
+    let found: serde_json::Value = serde_json::from_slice(&found).unwrap();
+    assert_eq!(found[0]["id"].as_u64(), Some(new_id));
+    let (status, _) = send_as(
+        &app,
+        &ra,
+        "PUT",
+        &format!("/api/v1/admin/accounts/{new_id}"),
+        Some(account_json("automatic", 730)),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, bad) = send_as(
+        &app,
+        &ra,
+        "POST",
+        "/api/v1/admin/accounts",
+        Some(account_json("sometimes", 365)),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(
+        bad["error"].as_str().unwrap().contains("verification"),
+        "{bad}"
+    );
+    let (status, bad) = send_as(
+        &app,
+        &ra,
+        "POST",
+        "/api/v1/admin/accounts",
+        Some(account_json("manual", 99_999)),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}");
+    let (status, _) = send_as(
+        &app,
+        &kmc1,
+        "POST",
+        "/api/v1/admin/accounts",
+        Some(account_json("manual", 365)),
+    )
+    .await;
+    assert_eq!(
+        status,
+        StatusCode::FORBIDDEN,
+        "KMC administrators do not manage accounts"
+    );
+
     // Five wrong passwords lock an administrator out, even with the right one after.
     for _ in 0..5 {
         let (status, _) = login("ra-甲", "wrong").await;

@@ -150,6 +150,38 @@ impl<'a> RegistrationAuthority<'a> {
         Ok(account)
     }
 
+    /// Changes an account's settings (RA administrator): type, mode, profile,
+    /// algorithm, validity, service URL, language. Certificates already issued
+    /// keep what they were issued with.
+    pub fn update_account(
+        &self,
+        ops: &RaOps,
+        id: AccountId,
+        settings: AccountSettings,
+    ) -> Result<Account, Error> {
+        settings.validate()?;
+        let before = self.store.account(id)?.ok_or(RaError::UnknownAccount)?;
+        let account = self.store.update_account(&Account { id, settings })?;
+        self.audit(
+            Actor::Admin(ops.admin().into()),
+            AuditAction::AccountUpdated,
+            format!(
+                "account {} ({} / {})",
+                id.0, account.settings.organization, account.settings.unit
+            ),
+            Outcome::Success,
+            &format!(
+                "was {} / {}, {:?}, {:?}, {}",
+                before.settings.organization,
+                before.settings.unit,
+                before.settings.certificate_type,
+                before.settings.verification,
+                before.settings.algorithm.name()
+            ),
+        )?;
+        Ok(account)
+    }
+
     /// Accounts whose O or OU contains `keyword`, for the live login search.
     pub fn search_accounts(&self, keyword: &str) -> Result<Vec<Account>, Error> {
         Ok(self
