@@ -2,6 +2,8 @@
 //! prepares everything on first start (see `topca_server::setup`) and serves the
 //! centres.
 //!
+//! `topca-server audit verify [--data-dir DIR]`: checks the audit log's hash chain.
+//!
 //! `topca-server admin add NAME --roles super,ra,kmc [--data-dir DIR]`: creates an
 //! administrator; the password comes from `TOPCA_ADMIN_PASSWORD` or the first line
 //! of standard input (there is never a default password).
@@ -22,6 +24,9 @@ fn run() -> Result<(), String> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.first().map(String::as_str) == Some("admin") {
         return add_admin(&args[1..]);
+    }
+    if args.first().map(String::as_str) == Some("audit") {
+        return verify_audit(&args[1..]);
     }
     let options = topca_server::setup::Options::parse(args).map_err(|e| e.to_string())?;
     let (state, report) = topca_server::setup::start(&options).map_err(|e| e.to_string())?;
@@ -117,5 +122,21 @@ fn add_admin(args: &[String]) -> Result<(), String> {
     )
     .map_err(|e| e.to_string())?;
     println!("administrator {name} created");
+    Ok(())
+}
+
+/// `audit verify [options]`: the audit chain is intact, or where it breaks.
+fn verify_audit(args: &[String]) -> Result<(), String> {
+    if args.first().map(String::as_str) != Some("verify") {
+        return Err("usage: topca-server audit verify [--data-dir DIR] [--config FILE]".into());
+    }
+    let options =
+        topca_server::setup::Options::parse(args[1..].to_vec()).map_err(|e| e.to_string())?;
+    let store = topca_server::setup::open_store(&options).map_err(|e| e.to_string())?;
+    let entries =
+        topca_core::store::AuditStore::audit_entries(&store).map_err(|e| e.to_string())?;
+    topca_core::audit::verify_chain(&entries, entries.last().map(|e| e.hash))
+        .map_err(|e| e.to_string())?;
+    println!("audit log intact: {} entries", entries.len());
     Ok(())
 }

@@ -1393,6 +1393,23 @@ async fn administrators_approve_through_the_api_and_recover_keys_in_pairs() {
         "KMC administrators do not manage accounts"
     );
 
+    // The audit log shows every step with who did it, and its chain verifies.
+    let (status, body, _) = send(
+        &app,
+        Request::get("/TopCA/admin/audit?actor=kmc")
+            .header(header::AUTHORIZATION, format!("Bearer {ra}"))
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let page = text(&body);
+    assert!(
+        page.contains("审计链完整") && page.contains("RecoveryApproved") && page.contains("kmc-乙"),
+        "{page}"
+    );
+    assert!(!page.contains("AccountCreated"), "filtered by actor");
+
     // Five wrong passwords lock an administrator out, even with the right one after.
     for _ in 0..5 {
         let (status, _) = login("ra-甲", "wrong").await;
