@@ -28,7 +28,7 @@ use topca_core::{
 
 use crate::{
     AppError, AppState,
-    html::{Lang, cookie, csrf_ok, csrf_token, error_page, escape, page},
+    html::{Lang, cookie, csrf_ok, csrf_token, error_page, escape, form_expired, page},
     state::blocking,
 };
 
@@ -179,13 +179,7 @@ async fn login_page(
 ) -> Response {
     let lang = Lang::of(&headers);
     if !csrf_ok(&headers, &form.csrf) {
-        return error_page(
-            lang,
-            &AppError::bad_request(lang.t(
-                "表单已过期，请刷新页面。",
-                "The form expired; reload the page.",
-            )),
-        );
+        return form_expired(lang);
     }
     let password = zeroize::Zeroizing::new(form.password);
     let name = form.name;
@@ -406,13 +400,7 @@ async fn approve_page(
 ) -> Response {
     let lang = Lang::of(&headers);
     if !csrf_ok(&headers, &form.csrf) {
-        return error_page(
-            lang,
-            &AppError::bad_request(lang.t(
-                "表单已过期，请刷新页面。",
-                "The form expired; reload the page.",
-            )),
-        );
+        return form_expired(lang);
     }
     match approve(&state, &headers, id).await {
         Ok(_) => Redirect::to("/TopCA/admin").into_response(),
@@ -434,13 +422,7 @@ async fn reject_page(
 ) -> Response {
     let lang = Lang::of(&headers);
     if !csrf_ok(&headers, &form.csrf) {
-        return error_page(
-            lang,
-            &AppError::bad_request(lang.t(
-                "表单已过期，请刷新页面。",
-                "The form expired; reload the page.",
-            )),
-        );
+        return form_expired(lang);
     }
     match reject(&state, &headers, id, form.reason).await {
         Ok(_) => Redirect::to("/TopCA/admin").into_response(),
@@ -462,13 +444,7 @@ async fn request_recovery_page(
 ) -> Response {
     let lang = Lang::of(&headers);
     if !csrf_ok(&headers, &form.csrf) {
-        return error_page(
-            lang,
-            &AppError::bad_request(lang.t(
-                "表单已过期，请刷新页面。",
-                "The form expired; reload the page.",
-            )),
-        );
+        return form_expired(lang);
     }
     match request_recovery(&state, &headers, form.serial, form.reason).await {
         Ok(_) => Redirect::to("/TopCA/admin").into_response(),
@@ -484,13 +460,7 @@ async fn approve_recovery_page(
 ) -> Response {
     let lang = Lang::of(&headers);
     if !csrf_ok(&headers, &form.csrf) {
-        return error_page(
-            lang,
-            &AppError::bad_request(lang.t(
-                "表单已过期，请刷新页面。",
-                "The form expired; reload the page.",
-            )),
-        );
+        return form_expired(lang);
     }
     match approve_recovery(&state, &headers, id).await {
         Ok(code) => {
@@ -860,13 +830,7 @@ async fn create_account_page(
 ) -> Response {
     let lang = Lang::of(&headers);
     if !csrf_ok(&headers, &form.csrf) {
-        return error_page(
-            lang,
-            &AppError::bad_request(lang.t(
-                "表单已过期，请刷新页面。",
-                "The form expired; reload the page.",
-            )),
-        );
+        return form_expired(lang);
     }
     let body = AccountBody {
         organization: form.organization,

@@ -143,3 +143,48 @@ pub fn error_page(lang: Lang, error: &crate::AppError) -> Response {
         None,
     )
 }
+
+/// The log-in by account: a keyword box whose matches (O or OU, Chinese included)
+/// appear as the user types, each linking to `home` with the account's id.
+pub fn account_search(lang: Lang, home: &str) -> String {
+    format!(
+        r#"<p>{intro}</p>
+<label for="keyword">{label}</label>
+<input id="keyword" autocomplete="off" placeholder="{placeholder}">
+<ul id="accounts"></ul>
+<script>
+const box = document.getElementById('keyword'), list = document.getElementById('accounts');
+let pending = 0;
+box.addEventListener('input', async () => {{
+  const ticket = ++pending, keyword = box.value.trim();
+  if (!keyword) {{ list.replaceChildren(); return; }}
+  const response = await fetch('/api/v1/accounts?keyword=' + encodeURIComponent(keyword));
+  const accounts = response.ok ? await response.json() : [];
+  if (ticket !== pending) return;
+  list.replaceChildren(...accounts.map(a => {{
+    const item = document.createElement('li'), link = document.createElement('a');
+    link.href = '{home}?account=' + a.id;
+    link.textContent = a.organization + ' / ' + a.unit;
+    item.append(link); return item;
+  }}));
+}});
+</script>"#,
+        intro = lang.t(
+            "请输入您所在单位（O）或部门（OU）的关键字，然后从列表中选择。",
+            "Type a keyword of your organisation (O) or unit (OU), then pick it from the list."
+        ),
+        label = lang.t("单位或部门关键字", "Organisation or unit keyword"),
+        placeholder = lang.t("例如：天诚", "e.g. Example"),
+    )
+}
+
+/// The page shown when a form's CSRF token does not match.
+pub fn form_expired(lang: Lang) -> Response {
+    error_page(
+        lang,
+        &crate::AppError::bad_request(lang.t(
+            "表单已过期，请刷新页面后重新提交。",
+            "The form expired; reload the page and submit again.",
+        )),
+    )
+}

@@ -19,7 +19,7 @@ use topca_core::{
 
 use crate::{
     AppError, AppState,
-    html::{Lang, csrf_ok, csrf_token, error_page, escape, page},
+    html::{Lang, account_search, csrf_ok, csrf_token, error_page, escape, form_expired, page},
     state::blocking,
 };
 
@@ -31,38 +31,9 @@ pub(crate) fn routes() -> Router<Arc<AppState>> {
         .route("/TopCA/serverEnroll/review", axum::routing::post(review))
 }
 
-const EXPIRED: (&str, &str) = (
-    "表单已过期，请刷新页面后重新提交。",
-    "The form expired; reload the page and submit again.",
-);
-
 async fn login(headers: HeaderMap) -> Response {
     let lang = Lang::of(&headers);
-    let body = format!(
-        r#"<p>{intro}</p><label for="keyword">{label}</label><input id="keyword" autocomplete="off"><ul id="accounts"></ul>
-<script>
-const box = document.getElementById('keyword'), list = document.getElementById('accounts');
-let pending = 0;
-box.addEventListener('input', async () => {{
-  const ticket = ++pending, keyword = box.value.trim();
-  if (!keyword) {{ list.replaceChildren(); return; }}
-  const response = await fetch('/api/v1/accounts?keyword=' + encodeURIComponent(keyword));
-  const accounts = response.ok ? await response.json() : [];
-  if (ticket !== pending) return;
-  list.replaceChildren(...accounts.map(a => {{
-    const item = document.createElement('li'), link = document.createElement('a');
-    link.href = '/TopCA/serverEnroll/home?account=' + a.id;
-    link.textContent = a.organization + ' / ' + a.unit;
-    item.append(link); return item;
-  }}));
-}});
-</script>"#,
-        intro = lang.t(
-            "请输入单位（O）或部门（OU）关键字，然后从列表中选择。",
-            "Type a keyword of your organisation (O) or unit (OU), then pick it."
-        ),
-        label = lang.t("单位或部门关键字", "Organisation or unit keyword"),
-    );
+    let body = account_search(lang, "/TopCA/serverEnroll/home");
     page(
         lang,
         lang.t("服务器证书服务中心", "Server certificate service centre"),
@@ -188,7 +159,7 @@ struct ReviewForm {
 async fn review(headers: HeaderMap, Form(form): Form<ReviewForm>) -> Response {
     let lang = Lang::of(&headers);
     if !csrf_ok(&headers, &form.csrf) {
-        return error_page(lang, &AppError::bad_request(lang.t(EXPIRED.0, EXPIRED.1)));
+        return form_expired(lang);
     }
     let csr = match CertificateRequest::parse(form.csr.as_bytes()) {
         Ok(csr) => csr,
@@ -294,7 +265,7 @@ async fn apply(
 ) -> Response {
     let lang = Lang::of(&headers);
     if !csrf_ok(&headers, &form.csrf) {
-        return error_page(lang, &AppError::bad_request(lang.t(EXPIRED.0, EXPIRED.1)));
+        return form_expired(lang);
     }
     let csr = match CertificateRequest::parse(form.csr.as_bytes()) {
         Ok(csr) => csr,

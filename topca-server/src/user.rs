@@ -21,7 +21,7 @@ use topca_core::{
 
 use crate::{
     AppError, AppState,
-    html::{Lang, csrf_ok, csrf_token, error_page, escape, page},
+    html::{Lang, account_search, csrf_ok, csrf_token, error_page, escape, form_expired, page},
     state::blocking,
 };
 
@@ -64,35 +64,7 @@ async fn switch_language(Query(q): Query<LangQuery>, headers: HeaderMap) -> Resp
 /// Login: type an O or OU keyword, matching accounts appear as you type.
 async fn login(headers: HeaderMap) -> Response {
     let lang = Lang::of(&headers);
-    let body = format!(
-        r#"<p>{intro}</p>
-<label for="keyword">{label}</label>
-<input id="keyword" autocomplete="off" placeholder="{placeholder}">
-<ul id="accounts"></ul>
-<script>
-const box = document.getElementById('keyword'), list = document.getElementById('accounts');
-let pending = 0;
-box.addEventListener('input', async () => {{
-  const ticket = ++pending, keyword = box.value.trim();
-  if (!keyword) {{ list.replaceChildren(); return; }}
-  const response = await fetch('/api/v1/accounts?keyword=' + encodeURIComponent(keyword));
-  const accounts = response.ok ? await response.json() : [];
-  if (ticket !== pending) return;
-  list.replaceChildren(...accounts.map(a => {{
-    const item = document.createElement('li'), link = document.createElement('a');
-    link.href = '/TopCA/userEnroll/home?account=' + a.id;
-    link.textContent = a.organization + ' / ' + a.unit;
-    item.append(link); return item;
-  }}));
-}});
-</script>"#,
-        intro = lang.t(
-            "请输入您所在单位（O）或部门（OU）的关键字，然后从列表中选择。",
-            "Type a keyword of your organisation (O) or unit (OU), then pick it from the list."
-        ),
-        label = lang.t("单位或部门关键字", "Organisation or unit keyword"),
-        placeholder = lang.t("例如：天诚", "e.g. Example"),
-    );
+    let body = account_search(lang, "/TopCA/userEnroll/home");
     page(
         lang,
         lang.t("用户证书服务中心", "User certificate service centre"),
@@ -287,13 +259,7 @@ async fn apply(
 ) -> Response {
     let lang = Lang::of(&headers);
     if !csrf_ok(&headers, &form.csrf) {
-        return error_page(
-            lang,
-            &AppError::bad_request(lang.t(
-                "表单已过期，请刷新页面后重新提交。",
-                "The form expired; reload the page and submit again.",
-            )),
-        );
+        return form_expired(lang);
     }
     if form.password != form.password2 {
         return error_page(
@@ -396,13 +362,7 @@ async fn retrieve(
 ) -> Response {
     let lang = Lang::of(&headers);
     if !csrf_ok(&headers, &form.csrf) {
-        return error_page(
-            lang,
-            &AppError::bad_request(lang.t(
-                "表单已过期，请刷新页面后重新提交。",
-                "The form expired; reload the page and submit again.",
-            )),
-        );
+        return form_expired(lang);
     }
     let password = zeroize::Zeroizing::new(form.password);
     let pin = form.pin;
@@ -604,13 +564,7 @@ async fn revoke(
 ) -> Response {
     let lang = Lang::of(&headers);
     if !csrf_ok(&headers, &form.csrf) {
-        return error_page(
-            lang,
-            &AppError::bad_request(lang.t(
-                "表单已过期，请刷新页面后重新提交。",
-                "The form expired; reload the page and submit again.",
-            )),
-        );
+        return form_expired(lang);
     }
     let Some(reason) = RevocationReason::from_code(form.reason) else {
         return error_page(
@@ -681,13 +635,7 @@ async fn recover(
 ) -> Response {
     let lang = Lang::of(&headers);
     if !csrf_ok(&headers, &form.csrf) {
-        return error_page(
-            lang,
-            &AppError::bad_request(lang.t(
-                "表单已过期，请刷新页面后重新提交。",
-                "The form expired; reload the page and submit again.",
-            )),
-        );
+        return form_expired(lang);
     }
     let code = zeroize::Zeroizing::new(form.code);
     let serial = form.serial;

@@ -19,7 +19,7 @@ use topca_core::{
 
 use crate::{
     AppError, AppState,
-    html::{Lang, csrf_ok, csrf_token, error_page, escape, page},
+    html::{Lang, csrf_ok, csrf_token, error_page, escape, form_expired, page},
     state::blocking,
 };
 
@@ -36,15 +36,6 @@ pub(crate) fn routes() -> Router<Arc<AppState>> {
         )
         .route("/TopCA/userEnroll/preview", get(preview_list))
         .route("/TopCA/userEnroll/preview/{serial}", get(preview_one))
-}
-
-const EXPIRED: (&str, &str) = (
-    "表单已过期，请刷新页面后重新提交。",
-    "The form expired; reload the page and submit again.",
-);
-
-fn expired(lang: Lang) -> Response {
-    error_page(lang, &AppError::bad_request(lang.t(EXPIRED.0, EXPIRED.1)))
 }
 
 fn input(name: &str, label: &str, kind: &str, required: bool) -> String {
@@ -155,7 +146,7 @@ async fn renew(
 ) -> Response {
     let lang = Lang::of(&headers);
     if !csrf_ok(&headers, &form.csrf) {
-        return expired(lang);
+        return form_expired(lang);
     }
     let update = HolderUpdate {
         name: given(form.name),
@@ -242,7 +233,7 @@ async fn replace_start(
 ) -> Response {
     let lang = Lang::of(&headers);
     if !csrf_ok(&headers, &form.csrf) {
-        return expired(lang);
+        return form_expired(lang);
     }
     let (account, name, email) = (AccountId(form.account), form.name, form.email);
     match blocking(&state, move |s| {
@@ -363,7 +354,7 @@ async fn replace(
 ) -> Response {
     let lang = Lang::of(&headers);
     if !csrf_ok(&headers, &form.csrf) {
-        return expired(lang);
+        return form_expired(lang);
     }
     let Some(reason) = RevocationReason::from_code(form.reason) else {
         return error_page(

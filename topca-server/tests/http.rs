@@ -125,40 +125,12 @@ fn mail_containing(dir: &Path, needle: &str) -> String {
 
 /// The PIN in the newest approval mail of the outbox (decoded by Python's email package).
 fn pin_from_outbox(dir: &Path) -> String {
-    let mut mails: Vec<_> = std::fs::read_dir(dir.join("outbox"))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .collect();
-    mails.sort();
-    for mail in mails.iter().rev() {
-        let out = Command::new("python3")
-            .args([DECODER, "decode"])
-            .arg(mail)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        use base64::Engine;
-        for line in String::from_utf8(out.stdout).unwrap().lines() {
-            let (key, value) = line.split_once('\t').unwrap();
-            let value = String::from_utf8(
-                base64::engine::general_purpose::STANDARD
-                    .decode(value)
-                    .unwrap(),
-            )
-            .unwrap();
-            if key == "body"
-                && value.contains("PIN")
-                && let Some(pin) = value.lines().find(|l| l.starts_with("    "))
-            {
-                return pin.trim().to_owned();
-            }
-        }
-    }
-    panic!("no PIN mail in the outbox");
+    mail_containing(dir, "PIN")
+        .lines()
+        .find(|l| l.starts_with("    "))
+        .expect("the PIN line")
+        .trim()
+        .to_owned()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
