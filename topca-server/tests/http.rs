@@ -93,6 +93,31 @@ fn openssl(dir: &Path, args: &[&str]) -> (bool, String) {
     )
 }
 
+/// A P-256 key made by OpenSSL in `dir` (`NAME.key`) and its CSR (PEM).
+fn ec_csr(dir: &Path, name: &str) -> String {
+    let (key, csr) = (format!("{name}.key"), format!("{name}.csr"));
+    let (ok, out) = openssl(
+        dir,
+        &[
+            "req",
+            "-new",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-subj",
+            "/CN=user",
+            "-keyout",
+            &key,
+            "-out",
+            &csr,
+        ],
+    );
+    assert!(ok, "{out}");
+    std::fs::read_to_string(dir.join(csr)).unwrap()
+}
+
 /// The body of the newest outbox mail containing `needle` (decoded by Python).
 fn mail_containing(dir: &Path, needle: &str) -> String {
     let mut mails: Vec<_> = std::fs::read_dir(dir.join("outbox"))
@@ -166,28 +191,7 @@ async fn a_user_applies_retrieves_and_revokes_and_crl_and_ocsp_follow() {
     let pin = pin_from_outbox(data.path());
     let work = tempfile::tempdir().unwrap();
     let w = work.path();
-    assert!(
-        openssl(
-            w,
-            &[
-                "req",
-                "-new",
-                "-newkey",
-                "ec",
-                "-pkeyopt",
-                "ec_paramgen_curve:P-256",
-                "-nodes",
-                "-subj",
-                "/CN=user",
-                "-keyout",
-                "user.key",
-                "-out",
-                "user.csr"
-            ]
-        )
-        .0
-    );
-    let csr = std::fs::read_to_string(w.join("user.csr")).unwrap();
+    let csr = ec_csr(w, "user");
 
     let (status, wrong) = post_json(
         &app,
@@ -626,28 +630,7 @@ async fn openssl_ocsp_over_http_sees_good_then_revoked_for_rsa_ecdsa_and_sm2() {
         assert_eq!(status, StatusCode::OK);
         let work = tempfile::tempdir().unwrap();
         let w = work.path().to_owned();
-        assert!(
-            openssl(
-                &w,
-                &[
-                    "req",
-                    "-new",
-                    "-newkey",
-                    "ec",
-                    "-pkeyopt",
-                    "ec_paramgen_curve:P-256",
-                    "-nodes",
-                    "-subj",
-                    "/CN=user",
-                    "-keyout",
-                    "user.key",
-                    "-out",
-                    "user.csr"
-                ]
-            )
-            .0
-        );
-        let csr = std::fs::read_to_string(w.join("user.csr")).unwrap();
+        let csr = ec_csr(&w, "user");
         let (status, retrieved) = post_json(
             &app,
             "/api/v1/retrievals",
@@ -783,30 +766,7 @@ async fn renewal_replacement_and_preview_pages_work() {
     assert_eq!(status, StatusCode::OK);
     let work = tempfile::tempdir().unwrap();
     let w = work.path();
-    let new_csr = |name: &str| {
-        assert!(
-            openssl(
-                w,
-                &[
-                    "req",
-                    "-new",
-                    "-newkey",
-                    "ec",
-                    "-pkeyopt",
-                    "ec_paramgen_curve:P-256",
-                    "-nodes",
-                    "-subj",
-                    "/CN=user",
-                    "-keyout",
-                    &format!("{name}.key"),
-                    "-out",
-                    &format!("{name}.csr")
-                ]
-            )
-            .0
-        );
-        std::fs::read_to_string(w.join(format!("{name}.csr"))).unwrap()
-    };
+    let new_csr = |name: &str| ec_csr(w, name);
     let (_, retrieved) = post_json(&app, "/api/v1/retrievals", serde_json::json!({
         "pin": pin_from_outbox(data.path()), "password": "zhaoliu-password-1", "csr": new_csr("first")})).await;
     let original = retrieved["certificate"]["serial"]
@@ -1202,28 +1162,7 @@ async fn administrators_approve_through_the_api_and_recover_keys_in_pairs() {
         serde_json::json!({"name": "孙七", "email": "sunqi@example.cn", "password": "sunqi-password-1"})).await;
     assert_eq!(status, StatusCode::OK);
     let work = tempfile::tempdir().unwrap();
-    assert!(
-        openssl(
-            work.path(),
-            &[
-                "req",
-                "-new",
-                "-newkey",
-                "ec",
-                "-pkeyopt",
-                "ec_paramgen_curve:P-256",
-                "-nodes",
-                "-subj",
-                "/CN=user",
-                "-keyout",
-                "user.key",
-                "-out",
-                "user.csr"
-            ]
-        )
-        .0
-    );
-    let csr = std::fs::read_to_string(work.path().join("user.csr")).unwrap();
+    let csr = ec_csr(work.path(), "user");
     let (status, retrieved) = post_json(
         &app,
         "/api/v1/retrievals",
