@@ -14,8 +14,11 @@ use serde::{Deserialize, Serialize};
 use topca_core::{
     Certificate, CertificateRequest,
     lifecycle::RevocationReason,
-    ra::{AccountId, CertificateQuery, EncryptionDelivery, Holder, HolderQuery},
-    store::{AccountStore, CertificateRecord, CertificateStatus},
+    ra::{
+        AccountId, CertificateQuery, EncryptionDelivery, Holder, HolderQuery, HolderUpdate,
+        ReplacementOutcome,
+    },
+    store::{AccountStore, CertificateRecord, CertificateStatus, CertificateStore},
 };
 
 use crate::{AppError, AppState, state::blocking};
@@ -28,6 +31,22 @@ pub(crate) fn routes() -> Router<Arc<AppState>> {
         .route("/api/v1/accounts/{id}/certificates", get(certificates))
         .route("/api/v1/accounts/{id}/revocations", post(revoke))
         .route("/api/v1/retrievals", post(retrieve))
+        .route(
+            "/api/v1/accounts/{id}/server-applications",
+            post(apply_server),
+        )
+        .route("/api/v1/accounts/{id}/renewable", get(renewable))
+        .route("/api/v1/accounts/{id}/renewals", post(renew))
+        .route(
+            "/api/v1/accounts/{id}/replacements",
+            post(start_replacement),
+        )
+        .route(
+            "/api/v1/replacements",
+            get(replacement_candidates).post(replace),
+        )
+        .route("/api/v1/recoveries", post(recover))
+        .route("/api/v1/certificates/{serial}/preview", get(preview))
 }
 
 #[derive(Deserialize)]
@@ -281,6 +300,270 @@ async fn revoke(
     Ok(Json(RecordView::from(revoked)))
 }
 
+#[derive(Deserialize)]
+struct ServerApplication {
+    /// PKCS#10 request (PEM).
+    csr: String,
+    /// Contact e-mail (corrects the CSR's).
+    email: String,
+    /// Protects revocation.
+    password: String,
+    /// The subscriber agreement must be accepted.
+    agreement_accepted: bool,
+}
+
+async fn apply_server(
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<u64>,
+    Json(body): Json<ServerApplication>,
+) -> Result<Json<Applied>, AppError> {
+    let csr = CertificateRequest::parse(body.csr.as_bytes()).map_err(topca_core::Error::from)?;
+    let password = zeroize::Zeroizing::new(body.password);
+    let (email, agreed) = (body.email, body.agreement_accepted);
+    let request = blocking(&state, move |s| {
+        Ok(s.ra()
+            .apply_server(AccountId(id), &csr, &email, &password, agreed)?)
+    })
+    .await?;
+    Ok(Json(Applied {
+        request: request.id.0,
+        state: request.state.label(),
+    }))
+}
+
+#[derive(Deserialize)]
+struct EmailParam {
+    email: String,
+}
+
+async fn renewable(
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<u64>,
+    Query(q): Query<EmailParam>,
+) -> Result<Json<Vec<RecordView>>, AppError> {
+    let found = blocking(&state, move |s| {
+        Ok(s.ra().renewable(AccountId(id), &q.email)?)
+    })
+    .await?;
+    Ok(Json(found.into_iter().map(RecordView::from).collect()))
+}
+
+#[derive(Deserialize)]
+struct Renewal {
+    serial: String,
+    password: String,
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    email: Option<String>,
+    #[serde(default)]
+    phone: Option<String>,
+    #[serde(default)]
+    state: Option<String>,
+    #[serde(default)]
+    locality: Option<String>,
+    /// Given only to be refused if it differs from the account's.
+    #[serde(default)]
+    organization: Option<String>,
+    /// Given only to be refused if it differs from the account's.
+    #[serde(default)]
+    unit: Option<String>,
+}
+
+async fn renew(
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<u64>,
+    Json(body): Json<Renewal>,
+) -> Result<Json<Applied>, AppError> {
+    let update = HolderUpdate {
+        name: body.name,
+        email: body.email,
+        phone: body.phone,
+        state: body.state,
+        locality: body.locality,
+        organization: body.organization,
+        unit: body.unit,
+    };
+    let password = zeroize::Zeroizing::new(body.password);
+    let serial = body.serial;
+    let request = blocking(&state, move |s| {
+        Ok(s.ra()
+            .apply_renewal(AccountId(id), &serial, &password, &update)?)
+    })
+    .await?;
+    Ok(Json(Applied {
+        request: request.id.0,
+        state: request.state.label(),
+    }))
+}
+
+#[derive(Deserialize)]
+struct ReplacementStart {
+    name: String,
+    email: String,
+}
+
+async fn start_replacement(
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<u64>,
+    Json(body): Json<ReplacementStart>,
+) -> Result<Json<Applied>, AppError> {
+    let request = blocking(&state, move |s| {
+        Ok(s.ra()
+            .start_replacement(AccountId(id), &body.name, &body.email)?)
+    })
+    .await?;
+    Ok(Json(Applied {
+        request: request.0,
+        state: "waiting for its confirmation link to be used",
+    }))
+}
+
+#[derive(Deserialize)]
+struct TokenParam {
+    token: String,
+}
+
+async fn replacement_candidates(
+    State(state): State<Arc<AppState>>,
+    Query(q): Query<TokenParam>,
+) -> Result<Json<Vec<RecordView>>, AppError> {
+    let (_, found) = blocking(&state, move |s| Ok(s.ra().confirm_replacement(&q.token)?)).await?;
+    Ok(Json(found.into_iter().map(RecordView::from).collect()))
+}
+
+#[derive(Deserialize)]
+struct Replacement {
+    token: String,
+    serial: String,
+    password: String,
+    reason: u8,
+    /// Required for automatic accounts (issued at once).
+    #[serde(default)]
+    csr: Option<String>,
+}
+
+#[derive(Serialize)]
+struct Replaced {
+    /// The replacement, when issued at once.
+    certificate: Option<CertificateView>,
+    /// The request waiting for approval otherwise.
+    request: Option<u64>,
+}
+
+async fn replace(
+    State(state): State<Arc<AppState>>,
+    Json(body): Json<Replacement>,
+) -> Result<Json<Replaced>, AppError> {
+    let reason = RevocationReason::from_code(body.reason)
+        .ok_or_else(|| AppError::bad_request("reason must be an RFC 5280 reason code"))?;
+    let csr = body
+        .csr
+        .map(|pem| CertificateRequest::parse(pem.as_bytes()).map_err(topca_core::Error::from))
+        .transpose()?;
+    let password = zeroize::Zeroizing::new(body.password);
+    let (token, serial) = (body.token, body.serial);
+    let outcome = blocking(&state, move |s| {
+        let outcome = s
+            .ra()
+            .replace(&token, &serial, &password, reason, csr.as_ref())?;
+        s.crl_changed();
+        Ok(outcome)
+    })
+    .await?;
+    Ok(Json(match outcome {
+        ReplacementOutcome::Issued(issued) => Replaced {
+            certificate: Some(CertificateView::from(&issued.certificate)),
+            request: None,
+        },
+        ReplacementOutcome::AwaitingApproval(request) => Replaced {
+            certificate: None,
+            request: Some(request.id.0),
+        },
+    }))
+}
+
+#[derive(Deserialize)]
+struct Recovery {
+    code: String,
+    signing_serial: String,
+}
+
+async fn recover(
+    State(state): State<Arc<AppState>>,
+    Json(body): Json<Recovery>,
+) -> Result<Json<EncryptionView>, AppError> {
+    let code = zeroize::Zeroizing::new(body.code);
+    let serial = body.signing_serial;
+    let delivery = blocking(&state, move |s| {
+        let kmc = topca_core::kmc::KeyManagementCentre::new(
+            &s.store,
+            s.mailer.as_ref(),
+            &s.ca,
+            &s.master,
+            topca_core::kmc::KmcPolicy::default(),
+        );
+        Ok(kmc.recover(&code, &serial)?)
+    })
+    .await?;
+    Ok(Json(EncryptionView::from(&delivery)))
+}
+
+#[derive(Serialize)]
+struct PreviewView {
+    subject: String,
+    issuer: String,
+    serial: String,
+    not_before: String,
+    not_after: String,
+    purposes: Vec<String>,
+    fields: Vec<FieldView>,
+}
+
+#[derive(Serialize)]
+struct FieldView {
+    name: String,
+    value: String,
+    critical: Option<bool>,
+}
+
+async fn preview(
+    State(state): State<Arc<AppState>>,
+    Path(serial): Path<String>,
+) -> Result<Json<PreviewView>, AppError> {
+    let record = blocking(&state, move |s| {
+        s.store
+            .certificate(&serial)
+            .map_err(topca_core::Error::from)?
+            .ok_or_else(|| {
+                AppError::from(topca_core::Error::Ra(
+                    topca_core::RaError::UnknownCertificate,
+                ))
+            })
+    })
+    .await?;
+    let certificate = Certificate::from_der(&record.der)
+        .map_err(|_| AppError::internal("read the certificate"))?;
+    let view = certificate.preview();
+    Ok(Json(PreviewView {
+        subject: view.general.subject,
+        issuer: view.general.issuer,
+        serial: view.general.serial_hex,
+        not_before: view.general.not_before,
+        not_after: view.general.not_after,
+        purposes: view.general.purposes,
+        fields: view
+            .fields
+            .into_iter()
+            .map(|f| FieldView {
+                name: f.name,
+                value: f.value,
+                critical: f.critical,
+            })
+            .collect(),
+    }))
+}
+
 async fn openapi() -> Json<serde_json::Value> {
     Json(serde_json::json!({
         "openapi": "3.0.3",
@@ -311,7 +594,50 @@ async fn openapi() -> Json<serde_json::Value> {
                 "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object",
                     "required": ["serial", "password", "reason"],
                     "properties": {"serial": {"type": "string"}, "password": {"type": "string"}, "reason": {"type": "integer"}}}}}},
-                "responses": {"200": {"description": "revoked"}, "400": {"description": "already revoked or bad reason"}, "403": {"description": "wrong password"}}}}
+                "responses": {"200": {"description": "revoked"}, "400": {"description": "already revoked or bad reason"}, "403": {"description": "wrong password"}}}},
+            "/api/v1/accounts/{id}/server-applications": {"post": {"summary": "Apply for a server certificate from a CSR (administrator approval)",
+                "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "integer"}}],
+                "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object",
+                    "required": ["csr", "email", "password", "agreement_accepted"],
+                    "properties": {"csr": {"type": "string"}, "email": {"type": "string"}, "password": {"type": "string"}, "agreement_accepted": {"type": "boolean"}}}}}},
+                "responses": {"200": {"description": "registered"}, "400": {"description": "bad CSR, agreement not accepted, or not an approval account"}}}},
+            "/api/v1/accounts/{id}/renewable": {"get": {"summary": "Valid certificates of an e-mail ending within 30 days",
+                "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "integer"}},
+                    {"name": "email", "in": "query", "required": true, "schema": {"type": "string"}}],
+                "responses": {"200": {"description": "certificates"}}}},
+            "/api/v1/accounts/{id}/renewals": {"post": {"summary": "Apply for renewal (user password; holder changes except O/OU)",
+                "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "integer"}}],
+                "responses": {"200": {"description": "registered"}, "400": {"description": "not renewable, or O/OU changed"}, "403": {"description": "wrong password"}}}},
+            "/api/v1/accounts/{id}/replacements": {"post": {"summary": "Start a replacement: a confirmation link is mailed",
+                "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "integer"}}],
+                "responses": {"200": {"description": "mailed"}}}},
+            "/api/v1/replacements": {
+                "get": {"summary": "The certificates a confirmation token may replace",
+                    "parameters": [{"name": "token", "in": "query", "required": true, "schema": {"type": "string"}}],
+                    "responses": {"200": {"description": "certificates"}}},
+                "post": {"summary": "Revoke the original and apply for (or receive) its replacement",
+                    "responses": {"200": {"description": "issued or waiting for approval"}}}},
+            "/api/v1/recoveries": {"post": {"summary": "Recover the encryption key with the authorization code, enveloped for a signing certificate",
+                "responses": {"200": {"description": "encryption certificate and enveloped key"}, "400": {"description": "code used, expired or wrong"}}}},
+            "/api/v1/certificates/{serial}/preview": {"get": {"summary": "Every field and extension of a certificate",
+                "parameters": [{"name": "serial", "in": "path", "required": true, "schema": {"type": "string"}}],
+                "responses": {"200": {"description": "preview"}, "404": {"description": "unknown serial"}}}},
+            "/api/v1/admin/sessions": {"post": {"summary": "Administrator log-in: a bearer token for the admin API",
+                "responses": {"200": {"description": "token"}, "403": {"description": "wrong name or password, or locked out"}}}},
+            "/api/v1/admin/requests": {"get": {"summary": "Requests waiting for approval (RA administrators)",
+                "responses": {"200": {"description": "requests"}, "401": {"description": "not logged in"}, "403": {"description": "not an RA administrator"}}}},
+            "/api/v1/admin/requests/{id}/approve": {"post": {"summary": "Approve: the PIN is mailed (server certificates are issued and mailed)",
+                "responses": {"200": {"description": "approved"}}}},
+            "/api/v1/admin/requests/{id}/reject": {"post": {"summary": "Reject with a reason (mailed)",
+                "responses": {"200": {"description": "rejected"}}}},
+            "/api/v1/admin/accounts": {"post": {"summary": "Create an account (RA administrators)",
+                "responses": {"200": {"description": "created"}, "400": {"description": "invalid settings"}}}},
+            "/api/v1/admin/accounts/{id}": {"put": {"summary": "Change an account's settings",
+                "responses": {"200": {"description": "changed"}}}},
+            "/api/v1/admin/recoveries": {"post": {"summary": "Ask for a key recovery (KMC administrators)",
+                "responses": {"200": {"description": "requested"}}}},
+            "/api/v1/admin/recoveries/{id}/approve": {"post": {"summary": "Approve a recovery asked by another KMC administrator; the code is returned once and mailed",
+                "responses": {"200": {"description": "approved, with the code"}}}}
         }
     }))
 }

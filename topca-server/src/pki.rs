@@ -42,6 +42,8 @@ pub(crate) fn routes() -> Router<Arc<AppState>> {
         .route("/TopCA/crl/current.crl", get(current_crl))
         .route("/TopCA/crl/delta.crl", get(delta_crl))
         .route("/TopCA/crl", get(crl_page))
+        .route("/TopCA/ca", get(install_page))
+        .route("/TopCA/certificates/{file}", get(certificate_file))
         .route("/TopCA/ocsp", axum::routing::post(ocsp_post))
         .route("/TopCA/ocsp/{request}", get(ocsp_get))
 }
@@ -199,6 +201,81 @@ async fn crl_page(
         &body,
         None,
     ))
+}
+
+/// How to install the CA chain, with every download.
+async fn install_page(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
+    let lang = Lang::of(&headers);
+    let body = format!(
+        r#"<p>{intro}</p><ul id="downloads">
+<li><a href="/TopCA/ca/root.cer">{root} (DER, root.cer)</a></li>
+<li><a href="/TopCA/ca/issuing.cer">{issuing} (DER, issuing.cer)</a></li>
+<li><a href="/TopCA/ca/chain.pem">{chain} (PEM, chain.pem)</a></li>
+<li><a href="/TopCA/ca/certChain.p7b">{chain} (PKCS#7, certChain.p7b)</a></li></ul>
+<h3>Windows</h3><p>{windows}</p><h3>macOS</h3><p>{macos}</p>
+<h3>Linux</h3><pre>sudo cp root.pem /usr/local/share/ca-certificates/topca-root.crt
+sudo update-ca-certificates</pre><p>{linux}</p><h3>Firefox</h3><p>{firefox}</p>
+<p>{check} <code>{fingerprint}</code></p>"#,
+        intro = lang.t(
+            "把根证书装入“受信任的根证书颁发机构”，把颁发 CA 证书装入“中级证书颁发机构”。",
+            "Install the root in the trusted root store and the issuing CA as an intermediate."
+        ),
+        root = lang.t("根 CA 证书", "Root CA certificate"),
+        issuing = lang.t("颁发 CA 证书", "Issuing CA certificate"),
+        chain = lang.t("完整证书链", "Whole chain"),
+        windows = lang.t(
+            "双击 root.cer →“安装证书”→“本地计算机”→“将所有的证书都放入下列存储”→“受信任的根证书颁发机构”；issuing.cer 放入“中级证书颁发机构”。",
+            "Double-click root.cer → Install Certificate → Local Machine → Place all certificates in the following store → Trusted Root Certification Authorities; put issuing.cer in Intermediate Certification Authorities."
+        ),
+        macos = lang.t(
+            "双击 root.cer 加入“钥匙串访问”的“系统”钥匙串，再在证书的“信任”中选择“始终信任”。",
+            "Double-click root.cer to add it to the System keychain in Keychain Access, then set Trust to Always Trust."
+        ),
+        linux = lang.t("（Debian/Ubuntu；root.pem 为 chain.pem 中的最后一张证书。）", "(Debian/Ubuntu; root.pem is the last certificate of chain.pem.)"),
+        firefox = lang.t(
+            "设置 → 隐私与安全 → 证书 → 查看证书 → 证书颁发机构 → 导入 root.cer，勾选“信任由此证书颁发机构来标识网站”。",
+            "Settings → Privacy & Security → Certificates → View Certificates → Authorities → Import root.cer, and tick “Trust this CA to identify websites”."
+        ),
+        check = lang.t("请核对根证书的 SHA-256 指纹：", "Check the root's SHA-256 fingerprint:"),
+        fingerprint = escape(&state.root.sha256_fingerprint()),
+    );
+    page(
+        lang,
+        lang.t("安装 CA 证书链", "Install the CA chain"),
+        &body,
+        None,
+    )
+}
+
+/// An issued certificate by serial: `SERIAL.pem` or `SERIAL.cer` (DER).
+async fn certificate_file(
+    State(state): State<Arc<AppState>>,
+    Path(name): Path<String>,
+) -> Result<Response, AppError> {
+    let (serial, pem) = match (name.strip_suffix(".pem"), name.strip_suffix(".cer")) {
+        (Some(serial), _) => (serial.to_owned(), true),
+        (None, Some(serial)) => (serial.to_owned(), false),
+        _ => return Err(AppError::bad_request("ask for SERIAL.pem or SERIAL.cer")),
+    };
+    let record = blocking(&state, move |s| {
+        s.store
+            .certificate(&serial)
+            .map_err(topca_core::Error::from)?
+            .ok_or_else(|| {
+                AppError::from(topca_core::Error::Ra(
+                    topca_core::RaError::UnknownCertificate,
+                ))
+            })
+    })
+    .await?;
+    if pem {
+        let pem = topca_core::Certificate::from_der(&record.der)
+            .map_err(|_| AppError::internal("read the certificate"))?
+            .to_pem();
+        Ok(file("application/x-pem-file", &name, pem.into_bytes()))
+    } else {
+        Ok(file("application/pkix-cert", &name, record.der))
+    }
 }
 
 /// Answers one DER OCSP request; replaces the responder certificate when due.

@@ -128,7 +128,7 @@ async fn home(
             lang.t("证书预览", "Certificate preview"),
         ),
         (
-            "/TopCA/ca/chain.pem".to_owned(),
+            "/TopCA/ca".to_owned(),
             lang.t("安装 CA 证书链", "Install the CA chain"),
         ),
         (
@@ -403,7 +403,9 @@ async fn retrieve(
             let mut body = format!(
                 r#"<p class="ok">{issued}</p><table><tr><th>{serial_l}</th><td id="serial">{serial}</td></tr>
 <tr><th>{subject_l}</th><td>{subject}</td></tr><tr><th>{valid_l}</th><td>{from} — {to}</td></tr></table>
+<p><a id="download-pem" href="/TopCA/certificates/{serial}.pem">PEM</a> · <a id="download-der" href="/TopCA/certificates/{serial}.cer">DER</a> · <a href="/TopCA/ca">{install}</a></p>
 <h3>{pem_l}</h3><pre id="certificate">{pem}</pre>"#,
+                install = lang.t("安装 CA 证书链", "Install the CA chain"),
                 issued = lang.t("证书已签发。", "The certificate is issued."),
                 serial_l = lang.t("序列号", "Serial"),
                 serial = certificate.serial_hex(),
@@ -418,7 +420,8 @@ async fn retrieve(
             if let Some(encryption) = &retrieved.encryption {
                 body.push_str(&format!(
                     r#"<h3>{title}</h3><p>{serial_l}: <span id="encryption-serial">{serial}</span></p><pre>{pem}</pre>
-<p><a download="{file}" href="data:application/octet-stream;base64,{key}">{download}</a></p>"#,
+<p><a href="/TopCA/certificates/{serial}.pem">PEM</a> · <a href="/TopCA/certificates/{serial}.cer">DER</a> ·
+<a download="{file}" href="data:application/octet-stream;base64,{key}">{download}</a></p>"#,
                     title = lang.t("加密证书", "Encryption certificate"),
                     serial_l = lang.t("序列号", "Serial"),
                     serial = encryption.certificate.serial_hex(),

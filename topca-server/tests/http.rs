@@ -1341,3 +1341,153 @@ async fn administrators_approve_through_the_api_and_recover_keys_in_pairs() {
             .contains("name or password is wrong")
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_api_covers_server_applications_renewal_replacement_and_preview() {
+    let data = tempfile::tempdir().unwrap();
+    let (state, _) = start(&options(data.path())).unwrap();
+    let account = state.demo_account.0;
+    let app = topca_server::router(Arc::new(state));
+    let work = tempfile::tempdir().unwrap();
+    let w = work.path();
+
+    let (_, body) = get(&app, "/api/v1/accounts?keyword=%E6%9C%8D%E5%8A%A1%E5%99%A8").await;
+    let server_account = serde_json::from_slice::<serde_json::Value>(&body).unwrap()[0]["id"]
+        .as_u64()
+        .unwrap();
+    let (ok, _) = openssl(
+        w,
+        &[
+            "req",
+            "-new",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            "www.key",
+            "-out",
+            "www.csr",
+            "-subj",
+            "/C=CN/O=TopCA/CN=api.example.cn",
+        ],
+    );
+    assert!(ok);
+    let www = std::fs::read_to_string(w.join("www.csr")).unwrap();
+    let server = |agree: bool| serde_json::json!({"csr": www, "email": "ops@example.cn", "password": "server-pass-1", "agreement_accepted": agree});
+    let (status, refused) = post_json(
+        &app,
+        &format!("/api/v1/accounts/{server_account}/server-applications"),
+        server(false),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(
+        refused["error"].as_str().unwrap().contains("agreement"),
+        "{refused}"
+    );
+    let (status, applied) = post_json(
+        &app,
+        &format!("/api/v1/accounts/{server_account}/server-applications"),
+        server(true),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{applied}");
+    assert_eq!(applied["state"], "waiting for approval");
+    let (status, refused) = post_json(
+        &app,
+        &format!("/api/v1/accounts/{account}/server-applications"),
+        server(true),
+    )
+    .await;
+    assert_eq!(
+        status,
+        StatusCode::BAD_REQUEST,
+        "automatic accounts issue no server certificates: {refused}"
+    );
+
+    // A user certificate, then renewal list, replacement and preview by API.
+    let (status, _) = post_json(&app, &format!("/api/v1/accounts/{account}/applications"),
+        serde_json::json!({"name": "周八", "email": "zhouba@example.cn", "password": "zhouba-password-1"})).await;
+    assert_eq!(status, StatusCode::OK);
+    let (_, retrieved) = post_json(&app, "/api/v1/retrievals", serde_json::json!({
+        "pin": pin_from_outbox(data.path()), "password": "zhouba-password-1", "csr": ec_csr(w, "first")})).await;
+    let serial = retrieved["certificate"]["serial"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (_, renewable) = get(
+        &app,
+        &format!("/api/v1/accounts/{account}/renewable?email=zhouba%40example.cn"),
+    )
+    .await;
+    assert_eq!(
+        serde_json::from_slice::<serde_json::Value>(&renewable).unwrap(),
+        serde_json::json!([])
+    );
+    let (status, renewal) = post_json(
+        &app,
+        &format!("/api/v1/accounts/{account}/renewals"),
+        serde_json::json!({"serial": serial, "password": "zhouba-password-1"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(
+        renewal["error"].as_str().unwrap().contains("30 days"),
+        "{renewal}"
+    );
+
+    let (status, _) = post_json(
+        &app,
+        &format!("/api/v1/accounts/{account}/replacements"),
+        serde_json::json!({"name": "周八", "email": "zhouba@example.cn"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let link = mail_containing(data.path(), "token=");
+    let token = link
+        .lines()
+        .find_map(|l| l.split("token=").nth(1))
+        .unwrap()
+        .trim()
+        .to_owned();
+    let (status, candidates) = get(&app, &format!("/api/v1/replacements?token={token}")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(text(&candidates).contains(&serial));
+    let (status, replaced) = post_json(&app, "/api/v1/replacements", serde_json::json!({
+        "token": token, "serial": serial, "password": "zhouba-password-1", "reason": 1, "csr": ec_csr(w, "second")})).await;
+    assert_eq!(status, StatusCode::OK, "{replaced}");
+    let new_serial = replaced["certificate"]["serial"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_ne!(new_serial, serial);
+
+    let (status, preview) = get(&app, &format!("/api/v1/certificates/{new_serial}/preview")).await;
+    assert_eq!(status, StatusCode::OK);
+    let preview: serde_json::Value = serde_json::from_slice(&preview).unwrap();
+    assert!(
+        preview["subject"].as_str().unwrap().contains("周八"),
+        "{preview}"
+    );
+    assert!(preview["fields"].as_array().unwrap().len() > 8);
+
+    // Downloads: PEM and DER of the certificate, the install page.
+    let (status, pem) = get(&app, &format!("/TopCA/certificates/{new_serial}.pem")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(text(&pem).starts_with("-----BEGIN CERTIFICATE-----"));
+    let (status, der) = get(&app, &format!("/TopCA/certificates/{new_serial}.cer")).await;
+    assert_eq!(status, StatusCode::OK);
+    std::fs::write(w.join("new.cer"), &der).unwrap();
+    let (ok, out) = openssl(
+        w,
+        &[
+            "x509", "-inform", "DER", "-in", "new.cer", "-noout", "-serial",
+        ],
+    );
+    assert!(ok && out.contains(&new_serial), "{out}");
+    let (status, _) = get(&app, "/TopCA/certificates/nothing.txt").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let (status, page) = get(&app, "/TopCA/ca").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(text(&page).contains("certChain.p7b") && text(&page).contains("root.cer"));
+}
