@@ -48,8 +48,18 @@ async function login(page, centre, keyword, unit) {
   await page.waitForSelector('#functions');
 }
 
-async function applyAndRetrieve(page, unit, email) {
-  await login(page, 'userEnroll', '演示', unit);
+/** Calls the JSON API (with the administrator's bearer token when given). */
+async function api(method, path, body, token) {
+  const headers = { 'content-type': 'application/json' };
+  if (token) headers.authorization = `Bearer ${token}`;
+  const response = await fetch(`${base}${path}`, { method, headers, body: body && JSON.stringify(body) });
+  const json = await response.json();
+  if (!response.ok) throw new Error(`${method} ${path}: ${response.status} ${JSON.stringify(json)}`);
+  return json;
+}
+
+async function applyAndRetrieve(page, unit, email, approve) {
+  await login(page, 'userEnroll', unit === '人工审核部' ? 'E2E' : '演示', unit);
   await page.click('text=申请用户证书');
   await page.fill('#name', '王五');
   await page.fill('#email', email);
@@ -58,6 +68,7 @@ async function applyAndRetrieve(page, unit, email) {
   await page.click('#submit');
   const request = await page.textContent('#request');
   check(/^\d+$/.test(request.trim()), `${unit}: application registered as request ${request}`);
+  if (approve) await approve(Number(request.trim()));
   await page.goBack();
   await page.goBack();
   await page.click('text=获取用户证书');
@@ -80,10 +91,21 @@ try {
   const page = await browser.newPage();
   page.setDefaultTimeout(20000);
 
-  // Single certificate.
+  // Single certificate on an account whose requests an administrator approves,
+  // through the API (the RA administrator was made with `topca-server admin add`).
+  const { token } = await api('POST', '/api/v1/admin/sessions', { name: 'ra-admin', password: process.env.TOPCA_ADMIN_PASSWORD });
+  await api('POST', '/api/v1/admin/accounts', {
+    organization: 'E2E 测试单位', unit: '人工审核部', certificate_type: 'single', verification: 'manual',
+    algorithm: 'sm2', validity_days: 365, service_url: `${base}/TopCA/userEnroll`, language: 'zh',
+  }, token);
   await login(page, 'userEnroll', '演示', '演示部门');
   await page.screenshot({ path: join(artifacts, 'userEnroll-home.png'), fullPage: true });
-  const serial = await applyAndRetrieve(page, '演示部门', 'wangwu@example.cn');
+  const serial = await applyAndRetrieve(page, '人工审核部', 'wangwu@example.cn', async request => {
+    const pending = await api('GET', '/api/v1/admin/requests', undefined, token);
+    check(pending.some(p => p.request === request), 'the application waits for the RA');
+    const decided = await api('POST', `/api/v1/admin/requests/${request}/approve`, undefined, token);
+    check(decided.state === 'approved', 'approved through the API');
+  });
   check(/^[0-9A-F]{32}$/.test(serial), `certificate issued for a browser key, serial ${serial}`);
   check((await page.textContent('#certificate')).includes('BEGIN CERTIFICATE'), 'the certificate is shown');
 
