@@ -22,7 +22,7 @@ use topca_core::{
     kmc::{KeyManagementCentre, KmcPolicy, RecoveryId, RecoveryState},
     lifecycle::RequestState,
     lifecycle::{CertificateType, VerificationMode},
-    ra::{Account, AccountId, AccountSettings, Administrator, Language, RequestId, admin},
+    ra::{Account, AccountId, AccountSettings, Administrator, Holder, Language, RequestId, admin},
     store::{AdminStore, AuditStore, EscrowStore},
 };
 
@@ -61,6 +61,19 @@ pub(crate) fn routes() -> Router<Arc<AppState>> {
             "/api/v1/admin/accounts/{id}",
             axum::routing::put(update_account_api),
         )
+        .route(
+            "/api/v1/admin/accounts/{id}/preregistrations",
+            post(preregister_api),
+        )
+        .route(
+            "/api/v1/admin/accounts/{id}/preregistrations/csv",
+            post(preregister_csv_api),
+        )
+        .route(
+            "/api/v1/admin/accounts/{id}/central-issuance",
+            post(issue_centrally_api),
+        )
+        .route("/api/v1/admin/escrowed-keys", get(escrowed_keys_api))
         .route("/api/v1/admin/sessions", post(login_api))
         .route("/api/v1/admin/requests", get(pending_api))
         .route("/api/v1/admin/requests/{id}/approve", post(approve_api))
@@ -881,4 +894,157 @@ async fn update_account_api(
     })
     .await?;
     Ok(Json(AccountView::from(account)))
+}
+
+#[derive(Deserialize)]
+struct HolderBody {
+    name: String,
+    email: String,
+    #[serde(default)]
+    phone: Option<String>,
+    #[serde(default)]
+    state: Option<String>,
+    #[serde(default)]
+    locality: Option<String>,
+}
+
+impl HolderBody {
+    fn holder(self) -> Holder {
+        Holder {
+            name: self.name,
+            email: self.email,
+            phone: self.phone,
+            state: self.state,
+            locality: self.locality,
+        }
+    }
+}
+
+/// Passcode mode: one holder pre-registered; the reference number and the
+/// authorization code are mailed to them.
+async fn preregister_api(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Path(id): Path<u64>,
+    Json(body): Json<HolderBody>,
+) -> Result<Json<Decision>, AppError> {
+    let ops = session(&state, &headers)?.ra_ops().map_err(forbidden)?;
+    let holder = body.holder();
+    blocking(&state, move |s| {
+        let request = s.ra().preregister(&ops, AccountId(id), holder)?;
+        Ok(Json(Decision {
+            request: request.id.0,
+            state: request.state.label(),
+        }))
+    })
+    .await
+}
+
+#[derive(Serialize)]
+struct BulkView {
+    registered: Vec<u64>,
+    rejected: Vec<RowView>,
+}
+
+#[derive(Serialize)]
+struct RowView {
+    line: usize,
+    reason: String,
+}
+
+/// Passcode mode from a CSV file (the request body): good rows registered, bad
+/// rows reported by line.
+async fn preregister_csv_api(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Path(id): Path<u64>,
+    body: String,
+) -> Result<Json<BulkView>, AppError> {
+    let ops = session(&state, &headers)?.ra_ops().map_err(forbidden)?;
+    let report = blocking(&state, move |s| {
+        Ok(s.ra().preregister_csv(&ops, AccountId(id), &body)?)
+    })
+    .await?;
+    Ok(Json(BulkView {
+        registered: report.registered.iter().map(|r| r.0).collect(),
+        rejected: report
+            .rejected
+            .into_iter()
+            .map(|r| RowView {
+                line: r.line,
+                reason: r.reason,
+            })
+            .collect(),
+    }))
+}
+
+#[derive(Deserialize)]
+struct CentralIssuance {
+    #[serde(flatten)]
+    holder: HolderBody,
+    /// Protects the PKCS#12 file and becomes the holder's user password.
+    password: String,
+}
+
+#[derive(Serialize)]
+struct CentralView {
+    serial: String,
+    certificate: String,
+    /// The PKCS#12 file, base64.
+    pkcs12: String,
+}
+
+/// Central issuance: a key made by the CA, the certificate and key returned as a
+/// PKCS#12 file under the given password.
+async fn issue_centrally_api(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Path(id): Path<u64>,
+    Json(body): Json<CentralIssuance>,
+) -> Result<Json<CentralView>, AppError> {
+    let ops = session(&state, &headers)?.ra_ops().map_err(forbidden)?;
+    let holder = body.holder.holder();
+    let password = zeroize::Zeroizing::new(body.password);
+    let delivery = blocking(&state, move |s| {
+        Ok(s.ra()
+            .issue_centrally(&ops, AccountId(id), holder, &password)?)
+    })
+    .await?;
+    use base64::Engine;
+    Ok(Json(CentralView {
+        serial: delivery.certificate.serial_hex(),
+        certificate: delivery.certificate.to_pem(),
+        pkcs12: base64::engine::general_purpose::STANDARD.encode(&*delivery.pkcs12),
+    }))
+}
+
+#[derive(Deserialize)]
+struct EmailQuery {
+    email: String,
+}
+
+#[derive(Serialize)]
+struct EscrowView {
+    encryption_serial: String,
+    signing_serial: String,
+    escrowed_at: String,
+}
+
+/// The keys escrowed for a holder (KMC administrators; ciphertext never leaves).
+async fn escrowed_keys_api(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    axum::extract::Query(q): axum::extract::Query<EmailQuery>,
+) -> Result<Json<Vec<EscrowView>>, AppError> {
+    let ops = session(&state, &headers)?.kmc_ops().map_err(forbidden)?;
+    let keys = blocking(&state, move |s| Ok(kmc(s).escrowed_keys(&ops, &q.email)?)).await?;
+    Ok(Json(
+        keys.into_iter()
+            .map(|k| EscrowView {
+                encryption_serial: k.encryption_serial,
+                signing_serial: k.signing_serial,
+                escrowed_at: topca_core::format_utc(k.escrowed_at),
+            })
+            .collect(),
+    ))
 }

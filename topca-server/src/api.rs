@@ -46,6 +46,7 @@ pub(crate) fn routes() -> Router<Arc<AppState>> {
             get(replacement_candidates).post(replace),
         )
         .route("/api/v1/recoveries", post(recover))
+        .route("/api/v1/passcode-retrievals", post(retrieve_with_passcode))
         .route("/api/v1/certificates/{serial}/preview", get(preview))
 }
 
@@ -298,6 +299,38 @@ async fn revoke(
     })
     .await?;
     Ok(Json(RecordView::from(revoked)))
+}
+
+#[derive(Deserialize)]
+struct PasscodeRetrieval {
+    /// The reference number from the passcode mail.
+    reference: String,
+    /// The authorization code from the same mail.
+    code: String,
+    /// The user password the holder chooses now.
+    password: String,
+    /// PKCS#10 request (PEM).
+    csr: String,
+}
+
+async fn retrieve_with_passcode(
+    State(state): State<Arc<AppState>>,
+    Json(body): Json<PasscodeRetrieval>,
+) -> Result<Json<Retrieved>, AppError> {
+    let csr = CertificateRequest::parse(body.csr.as_bytes()).map_err(topca_core::Error::from)?;
+    let password = zeroize::Zeroizing::new(body.password);
+    let code = zeroize::Zeroizing::new(body.code);
+    let reference = body.reference;
+    let retrieved = blocking(&state, move |s| {
+        Ok(s.ra()
+            .retrieve_with_passcode(&reference, &code, &password, &csr)?)
+    })
+    .await?;
+    Ok(Json(Retrieved {
+        certificate: CertificateView::from(&retrieved.certificate),
+        encryption: retrieved.encryption.as_ref().map(EncryptionView::from),
+        pkcs12: None,
+    }))
 }
 
 #[derive(Deserialize)]
@@ -617,6 +650,16 @@ async fn openapi() -> Json<serde_json::Value> {
                     "responses": {"200": {"description": "certificates"}}},
                 "post": {"summary": "Revoke the original and apply for (or receive) its replacement",
                     "responses": {"200": {"description": "issued or waiting for approval"}}}},
+            "/api/v1/passcode-retrievals": {"post": {"summary": "Passcode mode: retrieve with the reference number and authorization code, choosing the user password",
+                "responses": {"200": {"description": "certificate"}, "403": {"description": "wrong code"}}}},
+            "/api/v1/admin/accounts/{id}/preregistrations": {"post": {"summary": "Pre-register a holder of a passcode account (reference number and code mailed)",
+                "responses": {"200": {"description": "registered"}}}},
+            "/api/v1/admin/accounts/{id}/preregistrations/csv": {"post": {"summary": "Pre-register holders from a CSV body: name,email[,phone,state,locality]",
+                "responses": {"200": {"description": "registered requests and rejected lines"}}}},
+            "/api/v1/admin/accounts/{id}/central-issuance": {"post": {"summary": "Issue centrally with a CA-made key (PKCS#12 returned)",
+                "responses": {"200": {"description": "certificate and PKCS#12"}}}},
+            "/api/v1/admin/escrowed-keys": {"get": {"summary": "Keys escrowed for a holder e-mail (KMC administrators)",
+                "responses": {"200": {"description": "escrowed keys (no key material)"}}}},
             "/api/v1/recoveries": {"post": {"summary": "Recover the encryption key with the authorization code, enveloped for a signing certificate",
                 "responses": {"200": {"description": "encryption certificate and enveloped key"}, "400": {"description": "code used, expired or wrong"}}}},
             "/api/v1/certificates/{serial}/preview": {"get": {"summary": "Every field and extension of a certificate",

@@ -1491,3 +1491,135 @@ async fn the_api_covers_server_applications_renewal_replacement_and_preview() {
     assert_eq!(status, StatusCode::OK);
     assert!(text(&page).contains("certChain.p7b") && text(&page).contains("root.cer"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn passcode_csv_and_central_issuance_through_the_admin_api() {
+    use topca_core::ra::{AdminRole, admin::create_admin};
+    let data = tempfile::tempdir().unwrap();
+    let (state, _) = start(&options(data.path())).unwrap();
+    create_admin(
+        &state.store,
+        "ra",
+        "admin-password-1",
+        vec![AdminRole::RaAdmin],
+        &topca_core::OsRandom,
+        &topca_core::SystemClock,
+    )
+    .unwrap();
+    create_admin(
+        &state.store,
+        "kmc",
+        "admin-password-1",
+        vec![AdminRole::KmcAdmin],
+        &topca_core::OsRandom,
+        &topca_core::SystemClock,
+    )
+    .unwrap();
+    let app = topca_server::router(Arc::new(state));
+    let token = |name: &'static str| {
+        let app = app.clone();
+        async move {
+            let (_, t) = post_json(
+                &app,
+                "/api/v1/admin/sessions",
+                serde_json::json!({"name": name, "password": "admin-password-1"}),
+            )
+            .await;
+            t["token"].as_str().unwrap().to_owned()
+        }
+    };
+    let ra = token("ra").await;
+    let (status, created) = send_as(&app, &ra, "POST", "/api/v1/admin/accounts", Some(serde_json::json!({
+        "organization": "天诚安信", "unit": "授权码部门", "certificate_type": "single", "verification": "passcode",
+        "algorithm": "p256", "validity_days": 365, "service_url": "http://127.0.0.1:8080/TopCA/userEnroll"}))).await;
+    assert_eq!(status, StatusCode::OK, "{created}");
+    let passcode_account = created["id"].as_u64().unwrap();
+
+    // A CSV of holders: good rows registered, the bad one reported by line.
+    let csv =
+        "姓名,电子邮件\n吴九,wujiu@example.cn\n郑十,not-an-address\n王十一,wangshiyi@example.cn\n";
+    let (status, body, _) = send(
+        &app,
+        Request::post(format!(
+            "/api/v1/admin/accounts/{passcode_account}/preregistrations/csv"
+        ))
+        .header(header::AUTHORIZATION, format!("Bearer {ra}"))
+        .header(header::CONTENT_TYPE, "text/csv")
+        .body(Body::from(csv))
+        .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{}", text(&body));
+    let report: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(
+        report["registered"].as_array().unwrap().len(),
+        2,
+        "{report}"
+    );
+    assert_eq!(report["rejected"][0]["line"], 3, "{report}");
+
+    // The holder retrieves with the mailed reference number and code, no approval.
+    let mail = mail_containing(data.path(), "王十一");
+    let code = mail
+        .lines()
+        .find(|l| l.starts_with("    "))
+        .unwrap()
+        .trim()
+        .to_owned();
+    let reference = report["registered"][1].as_u64().unwrap().to_string();
+    let work = tempfile::tempdir().unwrap();
+    let (status, retrieved) = post_json(&app, "/api/v1/passcode-retrievals", serde_json::json!({
+        "reference": reference, "code": code, "password": "wangshiyi-password-1", "csr": ec_csr(work.path(), "p")})).await;
+    assert_eq!(status, StatusCode::OK, "{retrieved}");
+    assert!(
+        retrieved["certificate"]["subject"]
+            .as_str()
+            .unwrap()
+            .contains("王十一")
+    );
+
+    // Central issuance: a PKCS#12 file OpenSSL opens with the given password.
+    let (status, central) = send_as(&app, &ra, "POST", &format!("/api/v1/admin/accounts/{passcode_account}/central-issuance"),
+        Some(serde_json::json!({"name": "冯十二", "email": "feng@example.cn", "password": "feng-password-12"}))).await;
+    assert_eq!(status, StatusCode::OK, "{central}");
+    use base64::Engine;
+    let p12 = base64::engine::general_purpose::STANDARD
+        .decode(central["pkcs12"].as_str().unwrap())
+        .unwrap();
+    std::fs::write(work.path().join("central.p12"), p12).unwrap();
+    let (ok, out) = openssl(
+        work.path(),
+        &[
+            "pkcs12",
+            "-in",
+            "central.p12",
+            "-passin",
+            "pass:feng-password-12",
+            "-nokeys",
+            "-clcerts",
+        ],
+    );
+    assert!(ok && out.contains("BEGIN CERTIFICATE"), "{out}");
+
+    // The KMC administrator lists a holder's escrowed keys; the RA administrator may not.
+    let kmc = token("kmc").await;
+    let (status, keys) = send_as(
+        &app,
+        &kmc,
+        "GET",
+        "/api/v1/admin/escrowed-keys?email=nobody%40example.cn",
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(keys, serde_json::json!([]));
+    let (status, _) = send_as(
+        &app,
+        &ra,
+        "GET",
+        "/api/v1/admin/escrowed-keys?email=x%40example.cn",
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+}
