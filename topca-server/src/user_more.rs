@@ -36,6 +36,10 @@ pub(crate) fn routes() -> Router<Arc<AppState>> {
         )
         .route("/TopCA/userEnroll/preview", get(preview_list))
         .route("/TopCA/userEnroll/preview/{serial}", get(preview_one))
+        .route(
+            "/TopCA/userEnroll/passcode",
+            get(passcode_form).post(passcode_retrieve),
+        )
 }
 
 fn input(name: &str, label: &str, kind: &str, required: bool) -> String {
@@ -517,4 +521,126 @@ async fn preview_one(
         detail_l = lang.t("详细信息", "Details"),
     );
     page(lang, lang.t("证书预览", "Certificate preview"), &body, None)
+}
+
+/// Passcode mode: the reference number and authorization code from the mail, the
+/// user password chosen now, and the key (made in the browser or a pasted CSR).
+async fn passcode_form(headers: HeaderMap) -> Response {
+    let lang = Lang::of(&headers);
+    let (token, cookie) = csrf_token(&headers);
+    let body = format!(
+        r#"<form method="post" action="/TopCA/userEnroll/passcode"><input type="hidden" name="csrf" value="{token}">
+{reference}{code}{password}{confirm}
+<fieldset><legend>{browser_l}</legend>
+<select id="key-kind" style="width:auto"><option value="ec">ECDSA P-256</option><option value="rsa">RSA 2048</option></select>
+<button type="button" id="generate-key">{generate_key}</button>
+<a id="key-download" download="topca-private-key.pem" hidden>{save_key}</a><span id="key-error" class="error"></span>
+</fieldset>
+<label for="csr">{csr_l}</label><textarea id="csr" name="csr" rows="8" required></textarea>
+<button type="submit" id="submit">{submit}</button></form><script>{script}</script>"#,
+        reference = input(
+            "reference",
+            lang.t("参考号", "Reference number"),
+            "text",
+            true
+        ),
+        code = input("code", lang.t("授权码", "Authorization code"), "text", true),
+        password = input(
+            "password",
+            lang.t(
+                "设置用户口令（至少 8 位）",
+                "Choose your user password (8 characters or more)"
+            ),
+            "password",
+            true
+        ),
+        confirm = input(
+            "password2",
+            lang.t("确认用户口令", "Confirm the user password"),
+            "password",
+            true
+        ),
+        browser_l = lang.t(
+            "在浏览器中生成密钥对",
+            "Generate the key pair in this browser"
+        ),
+        generate_key = lang.t("生成密钥对和证书请求", "Generate key pair and request"),
+        save_key = lang.t(
+            "保存私钥（请妥善保管）",
+            "Save the private key (keep it safe)"
+        ),
+        csr_l = lang.t(
+            "证书请求（PKCS#10，PEM）",
+            "Certificate request (PKCS#10, PEM)"
+        ),
+        submit = lang.t("获取证书", "Retrieve"),
+        script = include_str!("csr.js"),
+    );
+    page(
+        lang,
+        lang.t("凭授权码获取证书", "Retrieve with a passcode"),
+        &body,
+        cookie,
+    )
+}
+
+#[derive(Deserialize)]
+struct PasscodeForm {
+    csrf: String,
+    reference: String,
+    code: String,
+    password: String,
+    password2: String,
+    csr: String,
+}
+
+async fn passcode_retrieve(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Form(form): Form<PasscodeForm>,
+) -> Response {
+    let lang = Lang::of(&headers);
+    if !csrf_ok(&headers, &form.csrf) {
+        return form_expired(lang);
+    }
+    if form.password != form.password2 {
+        return error_page(
+            lang,
+            &AppError::bad_request(
+                lang.t("两次输入的用户口令不一致。", "The two passwords differ."),
+            ),
+        );
+    }
+    let csr = match CertificateRequest::parse(form.csr.as_bytes()) {
+        Ok(csr) => csr,
+        Err(e) => return error_page(lang, &AppError::from(topca_core::Error::from(e))),
+    };
+    let password = zeroize::Zeroizing::new(form.password);
+    let code = zeroize::Zeroizing::new(form.code);
+    let reference = form.reference;
+    match blocking(&state, move |s| {
+        Ok(s.ra()
+            .retrieve_with_passcode(&reference, &code, &password, &csr)?)
+    })
+    .await
+    {
+        Ok(retrieved) => {
+            let certificate = &retrieved.certificate;
+            let body = format!(
+                r#"<p class="ok">{}</p><p>{}: <span id="serial">{serial}</span></p>
+<p><a href="/TopCA/certificates/{serial}.pem">PEM</a> · <a href="/TopCA/certificates/{serial}.cer">DER</a></p><pre id="certificate">{}</pre>"#,
+                lang.t("证书已签发。", "The certificate is issued."),
+                lang.t("序列号", "Serial"),
+                escape(&certificate.to_pem()),
+                serial = certificate.serial_hex(),
+            );
+            page(
+                lang,
+                lang.t("凭授权码获取证书", "Retrieve with a passcode"),
+                &body,
+                None,
+            )
+        }
+        Err(e) => error_page(lang, &e),
+    }
 }

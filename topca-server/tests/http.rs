@@ -1578,6 +1578,15 @@ async fn passcode_csv_and_central_issuance_through_the_admin_api() {
             .contains("王十一")
     );
 
+    // The passcode mail links to the passcode page.
+    assert!(
+        mail.contains("http://127.0.0.1:8080/TopCA/userEnroll/passcode"),
+        "{mail}"
+    );
+    let (status, page) = get(&app, "/TopCA/userEnroll/passcode").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(text(&page).contains("参考号") && text(&page).contains("generate-key"));
+
     // Central issuance: a PKCS#12 file OpenSSL opens with the given password.
     let (status, central) = send_as(&app, &ra, "POST", &format!("/api/v1/admin/accounts/{passcode_account}/central-issuance"),
         Some(serde_json::json!({"name": "冯十二", "email": "feng@example.cn", "password": "feng-password-12"}))).await;

@@ -950,7 +950,7 @@ impl<'a> RegistrationAuthority<'a> {
             holder: request.holder.name.clone(),
             code: zeroize::Zeroizing::new(code.clear.to_string()),
             retrieve_url: format!(
-                "{}/retrieve",
+                "{}/passcode",
                 account.settings.service_url.trim_end_matches('/')
             ),
         };
