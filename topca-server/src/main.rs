@@ -4,6 +4,13 @@
 //!
 //! `topca-server audit verify [--data-dir DIR]`: checks the audit log's hash chain.
 //!
+//! `topca-server ca chain | ca crl [--data-dir DIR]`: prints the CA chain, or issues
+//! a CRL now.
+//!
+//! `topca-server backup FILE | restore FILE [--data-dir DIR]`: a consistent copy of
+//! the SQLite database while the server runs; restoring (server stopped) checks the
+//! copy opens with this TopCA before it replaces the database.
+//!
 //! `topca-server admin add NAME --roles super,ra,kmc [--data-dir DIR]`: creates an
 //! administrator; the password comes from `TOPCA_ADMIN_PASSWORD` or the first line
 //! of standard input (there is never a default password).
@@ -25,8 +32,12 @@ fn run() -> Result<(), String> {
     if args.first().map(String::as_str) == Some("admin") {
         return add_admin(&args[1..]);
     }
-    if args.first().map(String::as_str) == Some("audit") {
-        return verify_audit(&args[1..]);
+    match args.first().map(String::as_str) {
+        Some("audit") => return verify_audit(&args[1..]),
+        Some("ca") => return ca_command(&args[1..]),
+        Some("backup") => return backup(&args[1..]),
+        Some("restore") => return restore(&args[1..]),
+        _ => {}
     }
     let options = topca_server::setup::Options::parse(args).map_err(|e| e.to_string())?;
     let (state, report) = topca_server::setup::start(&options).map_err(|e| e.to_string())?;
@@ -138,5 +149,85 @@ fn verify_audit(args: &[String]) -> Result<(), String> {
     topca_core::audit::verify_chain(&entries, entries.last().map(|e| e.hash))
         .map_err(|e| e.to_string())?;
     println!("audit log intact: {} entries", entries.len());
+    Ok(())
+}
+
+/// `ca chain` or `ca crl`.
+fn ca_command(args: &[String]) -> Result<(), String> {
+    let usage = "usage: topca-server ca chain | ca crl [--data-dir DIR] [--config FILE]";
+    let what = args.first().ok_or(usage)?;
+    let options =
+        topca_server::setup::Options::parse(args[1..].to_vec()).map_err(|e| e.to_string())?;
+    let (state, _) = topca_server::setup::start(&options).map_err(|e| e.to_string())?;
+    match what.as_str() {
+        "chain" => {
+            print!("{}", state.ca.chain_pem());
+            Ok(())
+        }
+        "crl" => {
+            let crl = topca_core::crl::publish(
+                &state.ca,
+                &state.store,
+                std::time::Duration::from_secs(24 * 3600),
+            )
+            .map_err(|e| e.to_string())?;
+            println!(
+                "CRL {} issued: {} revoked certificates, next update {}",
+                crl.info.number,
+                crl.entries,
+                topca_core::format_utc(crl.info.next_update)
+            );
+            Ok(())
+        }
+        _ => Err(usage.into()),
+    }
+}
+
+/// `backup FILE [options]`.
+fn backup(args: &[String]) -> Result<(), String> {
+    let file = args
+        .first()
+        .ok_or("usage: topca-server backup FILE [--data-dir DIR]")?;
+    let options =
+        topca_server::setup::Options::parse(args[1..].to_vec()).map_err(|e| e.to_string())?;
+    let store = topca_server::setup::open_store(&options).map_err(|e| e.to_string())?;
+    store
+        .backup_sqlite(std::path::Path::new(file))
+        .map_err(|e| e.to_string())?;
+    println!("database copied to {file}");
+    Ok(())
+}
+
+/// `restore FILE [options]`: the server must be stopped.
+fn restore(args: &[String]) -> Result<(), String> {
+    let file = args
+        .first()
+        .ok_or("usage: topca-server restore FILE [--data-dir DIR]")?;
+    let options =
+        topca_server::setup::Options::parse(args[1..].to_vec()).map_err(|e| e.to_string())?;
+    if options.database_url.is_some() {
+        return Err(
+            "restore handles the embedded SQLite database; restore PostgreSQL with pg_restore"
+                .into(),
+        );
+    }
+    // The copy must open with this TopCA (not newer, not damaged) before it is used.
+    let checked =
+        topca_store::DieselStore::open(&format!("sqlite://{file}")).map_err(|e| e.to_string())?;
+    let entries =
+        topca_core::store::AuditStore::audit_entries(&checked).map_err(|e| e.to_string())?;
+    topca_core::audit::verify_chain(&entries, entries.last().map(|e| e.hash))
+        .map_err(|e| e.to_string())?;
+    drop(checked);
+    let target = options.data_dir.join("topca.db");
+    for suffix in ["-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", target.display()));
+    }
+    std::fs::copy(file, &target)
+        .map_err(|e| format!("cannot restore into {}: {e}", target.display()))?;
+    println!(
+        "database restored from {file} ({} audit entries verified)",
+        entries.len()
+    );
     Ok(())
 }

@@ -138,6 +138,30 @@ impl DieselStore {
         &self.url
     }
 
+    /// Writes a consistent copy of a SQLite database to `path` (`VACUUM INTO`), while
+    /// the server runs. PostgreSQL databases are backed up with `pg_dump`.
+    pub fn backup_sqlite(&self, path: &std::path::Path) -> Result<(), StoreError> {
+        let Pools::Sqlite(pool) = &self.pools else {
+            return Err(StoreError::Backend(
+                "this is a PostgreSQL database: back it up with pg_dump".into(),
+            ));
+        };
+        let target = path
+            .to_str()
+            .ok_or_else(|| StoreError::Backend("the backup path is not valid UTF-8".into()))?;
+        if path.exists() {
+            return Err(StoreError::Backend(format!(
+                "{target} exists already; nothing was written"
+            )));
+        }
+        let mut conn = pool.get().map_err(pool_error)?;
+        diesel::sql_query("VACUUM INTO ?")
+            .bind::<diesel::sql_types::Text, _>(target)
+            .execute(&mut *conn)
+            .map_err(backend)?;
+        Ok(())
+    }
+
     /// Whether this store is on PostgreSQL (else SQLite).
     pub fn is_postgres(&self) -> bool {
         matches!(self.pools, Pools::Postgres(_))
