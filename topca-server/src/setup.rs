@@ -386,7 +386,7 @@ pub fn start(options: &Options) -> Result<(AppState, Vec<String>), SetupError> {
             root.subject_text()
         ),
         format!(
-            "demo accounts:   {DEMO_ORGANIZATION} / 演示部门 (automatic approval), / 服务器证书 (administrator approval)"
+            "demo accounts:   {DEMO_ORGANIZATION} / 演示部门 (automatic), / 双证书部门 (dual, automatic), / 服务器证书 (administrator approval)"
         ),
         format!("user centre:     {base_url}/TopCA/userEnroll"),
         format!("server centre:   {base_url}/TopCA/serverEnroll"),
