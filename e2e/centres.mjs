@@ -9,7 +9,8 @@
 //
 // env: TOPCA_URL, TOPCA_OUTBOX, TOPCA_DECODER (smtp_sink.py), TOPCA_ARTIFACTS,
 //      TOPCA_SERVER_CSR (a PEM request made by OpenSSL), TOPCA_ADMIN_PASSWORD (of
-//      the RA administrator "ra-admin", made with `topca-server admin add`)
+//      the administrators "ra-admin", "kmc-a" and "kmc-b", made with
+//      `topca-server admin add`)
 import { execFileSync } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -175,6 +176,35 @@ try {
   await page.fill('#keyword', '信息');
   await page.waitForSelector('#accounts a:has-text("新华书店")');
   check(true, 'the new account is found by the live search');
+
+  // Two KMC administrators recover the dual holder's encryption key; the holder
+  // receives it for their signing certificate. The RA console is not theirs.
+  async function adminLogin(name) {
+    await page.goto(`${base}/TopCA/admin`);
+    if (await page.isVisible('button:has-text("退出")')) {
+      await page.click('button:has-text("退出")');
+    }
+    await page.fill('#name', name);
+    await page.fill('#password', process.env.TOPCA_ADMIN_PASSWORD);
+    await page.click('#submit');
+    await page.waitForSelector('#admin');
+  }
+  await adminLogin('kmc-a');
+  check(!(await page.isVisible('#pending')), 'a KMC administrator sees no RA console');
+  await page.fill('#serial', encryption);
+  await page.fill('#reason', '电脑损坏');
+  await page.click('button:has-text("申请恢复")');
+  await page.waitForSelector(`#recoveries tr:has-text("${encryption}")`);
+  check(true, 'recovery requested by the first KMC administrator');
+  await adminLogin('kmc-b');
+  await page.locator(`#recoveries tr:has-text("${encryption}")`).locator('button').click();
+  const code = (await page.textContent('#code')).trim();
+  check(/^\d+-/.test(code), 'the second KMC administrator approves and sees the code once');
+  await page.goto(`${base}/TopCA/userEnroll/recover`);
+  await page.fill('#serial', signing);
+  await page.fill('#code', code);
+  await page.click('#submit');
+  check((await page.textContent('#encryption-serial')).trim() === encryption, 'the holder recovers the encryption key and certificate');
 
   // English on request.
   await page.goto(`${base}/TopCA/userEnroll`);

@@ -74,6 +74,11 @@ pub(crate) fn routes() -> Router<Arc<AppState>> {
             post(issue_centrally_api),
         )
         .route("/api/v1/admin/escrowed-keys", get(escrowed_keys_api))
+        .route("/api/v1/admin/certificates", get(certificates_api))
+        .route(
+            "/api/v1/admin/certificates/{serial}/revoke",
+            post(revoke_api),
+        )
         .route("/api/v1/admin/sessions", post(login_api))
         .route("/api/v1/admin/requests", get(pending_api))
         .route("/api/v1/admin/requests/{id}/approve", post(approve_api))
@@ -1047,4 +1052,73 @@ async fn escrowed_keys_api(
             })
             .collect(),
     ))
+}
+
+#[derive(Serialize)]
+struct CertificateRow {
+    serial: String,
+    holder: String,
+    email: String,
+    usage: String,
+    not_after: String,
+    status: &'static str,
+}
+
+/// Certificates of a holder e-mail, across accounts (RA administrators).
+async fn certificates_api(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    axum::extract::Query(q): axum::extract::Query<EmailQuery>,
+) -> Result<Json<Vec<CertificateRow>>, AppError> {
+    session(&state, &headers)?.ra_ops().map_err(forbidden)?;
+    let found = blocking(&state, move |s| {
+        Ok(
+            topca_core::store::CertificateStore::certificates_by_email(&s.store, &q.email)
+                .map_err(topca_core::Error::from)?,
+        )
+    })
+    .await?;
+    Ok(Json(
+        found
+            .into_iter()
+            .map(|c| CertificateRow {
+                usage: format!("{:?}", c.usage),
+                not_after: topca_core::format_utc(c.not_after),
+                status: match c.status {
+                    topca_core::store::CertificateStatus::Valid => "valid",
+                    topca_core::store::CertificateStatus::Revoked => "revoked",
+                },
+                serial: c.serial,
+                holder: c.holder_name,
+                email: c.email,
+            })
+            .collect(),
+    ))
+}
+
+#[derive(Deserialize)]
+struct RevokeBody {
+    /// RFC 5280 reason code.
+    reason: u8,
+}
+
+/// Revokes on the RA administrator's decision; the holder is mailed.
+async fn revoke_api(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Path(serial): Path<String>,
+    Json(body): Json<RevokeBody>,
+) -> Result<Json<Decision>, AppError> {
+    let ops = session(&state, &headers)?.ra_ops().map_err(forbidden)?;
+    let reason = topca_core::lifecycle::RevocationReason::from_code(body.reason)
+        .ok_or_else(|| AppError::bad_request("reason must be an RFC 5280 reason code"))?;
+    blocking(&state, move |s| {
+        let revoked = s.ra().revoke_by_admin(&ops, &serial, reason)?;
+        s.crl_changed();
+        Ok(Json(Decision {
+            request: revoked.request.map_or(0, |r| r.0),
+            state: "revoked",
+        }))
+    })
+    .await
 }

@@ -37,10 +37,10 @@ pub fn router(state: Arc<AppState>) -> Router {
         .with_state(state)
 }
 
-/// Keeps the published CRLs fresh without traffic: every ten minutes the current
-/// CRL (and delta CRL) is made anew when half its life has passed.
-pub async fn refresh_crls(state: Arc<AppState>) {
-    let mut tick = tokio::time::interval(std::time::Duration::from_secs(600));
+/// Keeps the published CRLs fresh without traffic: every `every` the current CRL
+/// (and delta CRL) is made anew when half its life has passed.
+pub async fn refresh_crls(state: Arc<AppState>, every: std::time::Duration) {
+    let mut tick = tokio::time::interval(every);
     loop {
         tick.tick().await;
         let _ = state::blocking(&state, |s| {

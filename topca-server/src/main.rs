@@ -63,7 +63,10 @@ fn run() -> Result<(), String> {
         let tls = topca_server::tls::server_config(&options.tls, &state.ca, &host)
             .map_err(|e| e.to_string())?;
         let state = Arc::new(state);
-        tokio::spawn(topca_server::refresh_crls(Arc::clone(&state)));
+        tokio::spawn(topca_server::refresh_crls(
+            Arc::clone(&state),
+            options.crl_refresh,
+        ));
         let app = topca_server::router(state);
         let shutdown = async {
             let _ = tokio::signal::ctrl_c().await;

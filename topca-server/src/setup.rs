@@ -86,6 +86,8 @@ pub struct Options {
     pub delta_crl: bool,
     /// HTTPS for the server itself.
     pub tls: crate::tls::TlsSource,
+    /// How often the published CRLs are checked and renewed when due.
+    pub crl_refresh: std::time::Duration,
 }
 
 /// The configuration file (`topca.toml`): every key optional; environment
@@ -96,6 +98,7 @@ pub struct Options {
 /// algorithm = "sm2"
 /// public_url = "https://ca.example.cn"
 /// delta_crl = true
+/// crl_refresh_minutes = 10               # the CRL schedule
 ///
 /// [database]
 /// url = "postgres://topca:secret@db.example.cn/topca"
@@ -117,6 +120,7 @@ struct ConfigFile {
     algorithm: Option<String>,
     public_url: Option<String>,
     delta_crl: Option<bool>,
+    crl_refresh_minutes: Option<u64>,
     #[serde(default)]
     database: DatabaseSection,
     #[serde(default)]
@@ -226,6 +230,13 @@ impl Options {
                 .map(|v| matches!(v.trim(), "1" | "true" | "on" | "yes"))
                 .or(file.delta_crl)
                 .unwrap_or(false),
+            crl_refresh: std::time::Duration::from_secs(
+                60 * env("TOPCA_CRL_REFRESH_MINUTES")
+                    .and_then(|v| v.trim().parse().ok())
+                    .or(file.crl_refresh_minutes)
+                    .unwrap_or(10)
+                    .clamp(1, 24 * 60),
+            ),
             tls: tls_source(
                 env("TOPCA_TLS").or(file.tls.mode),
                 env("TOPCA_TLS_CERT").map(PathBuf::from).or(file.tls.certificate),

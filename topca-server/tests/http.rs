@@ -32,6 +32,7 @@ fn options(dir: &Path) -> Options {
         public_url: None,
         delta_crl: false,
         tls: topca_server::tls::TlsSource::Off,
+        crl_refresh: std::time::Duration::from_secs(600),
     }
 }
 
@@ -897,6 +898,7 @@ fn options_come_from_the_config_file_then_variables_then_flags() {
     assert_eq!(from_file.listen.port(), 9443);
     assert_eq!(from_file.algorithm, topca_core::KeyAlgorithm::EcdsaP384);
     assert!(from_file.delta_crl);
+    assert_eq!(from_file.crl_refresh, std::time::Duration::from_secs(600));
     assert_eq!(from_file.mail_from, "CA <ca@example.cn>");
     let flagged =
         Options::parse(args(&["--algorithm", "sm2", "--listen", "127.0.0.1:9000"])).unwrap();
@@ -1302,6 +1304,54 @@ async fn administrators_approve_through_the_api_and_recover_keys_in_pairs() {
         status,
         StatusCode::FORBIDDEN,
         "KMC administrators do not manage accounts"
+    );
+
+    // The RA administrator finds the holder's certificates and revokes one without
+    // the user password; the KMC administrator may not.
+    let (status, certificates) = send_as(
+        &app,
+        &ra,
+        "GET",
+        "/api/v1/admin/certificates?email=sunqi%40example.cn",
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        certificates.as_array().unwrap().len(),
+        2,
+        "signing and encryption: {certificates}"
+    );
+    let (status, _) = send_as(
+        &app,
+        &kmc1,
+        "POST",
+        &format!("/api/v1/admin/certificates/{signing}/revoke"),
+        Some(serde_json::json!({"reason": 3})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, revoked) = send_as(
+        &app,
+        &ra,
+        "POST",
+        &format!("/api/v1/admin/certificates/{signing}/revoke"),
+        Some(serde_json::json!({"reason": 3})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{revoked}");
+    let (status, again) = send_as(
+        &app,
+        &ra,
+        "POST",
+        &format!("/api/v1/admin/certificates/{signing}/revoke"),
+        Some(serde_json::json!({"reason": 3})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{again}");
+    assert!(
+        mail_containing(data.path(), &signing).contains("隶属关系改变"),
+        "holder told why"
     );
 
     // The audit log shows every step with who did it, and its chain verifies.

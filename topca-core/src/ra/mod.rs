@@ -616,11 +616,45 @@ impl<'a> RegistrationAuthority<'a> {
             )?;
             return Err(RaError::WrongPassword.into());
         }
+        self.revoke_and_notify(actor, &record.serial, reason, &account, &request)
+    }
+
+    /// Revokes a certificate on an RA administrator's decision (no user password;
+    /// any RFC 5280 reason); the holder is mailed a notice.
+    pub fn revoke_by_admin(
+        &self,
+        ops: &RaOps,
+        serial: &str,
+        reason: RevocationReason,
+    ) -> Result<CertificateRecord, Error> {
+        let record = self
+            .store
+            .certificate(serial.trim())?
+            .ok_or(RaError::UnknownCertificate)?;
+        if record.status == CertificateStatus::Revoked {
+            return Err(RaError::AlreadyRevoked.into());
+        }
+        let request_id = record.request.ok_or(RaError::UnknownCertificate)?;
+        let (request, account) = self.load(request_id)?;
+        let actor = Actor::Admin(ops.admin().into());
+        self.revoke_and_notify(actor, &record.serial, reason, &account, &request)
+    }
+
+    /// Revokes `serial` now, audits it for `actor` and mails the holder; the
+    /// revocation stands even if the mail fails (the failure is audited).
+    fn revoke_and_notify(
+        &self,
+        actor: Actor,
+        serial: &str,
+        reason: RevocationReason,
+        account: &Account,
+        request: &Request,
+    ) -> Result<CertificateRecord, Error> {
         let now = self.ca.environment().clock().now();
         let revoked = self
             .store
             .revoke_certificate(&Revocation {
-                serial: record.serial.clone(),
+                serial: serial.to_owned(),
                 at: now,
                 reason,
             })
@@ -637,7 +671,7 @@ impl<'a> RegistrationAuthority<'a> {
             holder: revoked.holder_name.clone(),
             reason,
         };
-        if let Err(e) = self.send(&account, &request, notice) {
+        if let Err(e) = self.send(account, request, notice) {
             self.audit(
                 Actor::System,
                 AuditAction::CertificateRevoked,
