@@ -256,6 +256,45 @@ impl CertificateAuthority {
         self.prepare(request, profile)?.issue()
     }
 
+    /// Issues a batch on `threads` threads (at least one), each taking a
+    /// contiguous share; results come back in the order of `requests`, one
+    /// `Result` each, so a refused request does not stop the others.
+    pub fn issue_batch(
+        &self,
+        requests: Vec<IssueRequest>,
+        profile: &Profile,
+        threads: usize,
+    ) -> Vec<Result<Certificate, Error>> {
+        let threads = threads.clamp(1, requests.len().max(1));
+        let share = requests.len().div_ceil(threads).max(1);
+        let mut chunks: Vec<Vec<IssueRequest>> = Vec::with_capacity(threads);
+        let mut rest = requests.into_iter().peekable();
+        while rest.peek().is_some() {
+            chunks.push(rest.by_ref().take(share).collect());
+        }
+        std::thread::scope(|scope| {
+            let workers: Vec<_> = chunks
+                .into_iter()
+                .map(|chunk| {
+                    scope.spawn(move || {
+                        chunk
+                            .into_iter()
+                            .map(|request| self.issue(request, profile))
+                            .collect::<Vec<_>>()
+                    })
+                })
+                .collect();
+            workers
+                .into_iter()
+                .flat_map(|worker| {
+                    worker
+                        .join()
+                        .unwrap_or_else(|_| vec![Err(PolicyError::PostIssuanceCheck.into())])
+                })
+                .collect()
+        })
+    }
+
     /// This CA's certificate.
     pub fn certificate(&self) -> &Certificate {
         &self.certificate
@@ -426,4 +465,51 @@ fn sign_and_check(
         .verify_signed_by(issuer_key)
         .map_err(|_| PolicyError::PostIssuanceCheck)?;
     Ok(certificate)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{algorithm::KeyAlgorithm, random::OsRandom};
+
+    #[test]
+    fn a_batch_keeps_its_order_and_reports_each_refusal() {
+        let ca = CertificateAuthority::create_root(
+            SigningKey::generate(KeyAlgorithm::EcdsaP256, &OsRandom).unwrap(),
+            &DistinguishedName::with_common_name("Batch Root"),
+            &Profile::new(ProfileKind::RootCa, 3650).unwrap(),
+            Environment::system(),
+        )
+        .unwrap();
+        let profile = Profile::new(ProfileKind::TlsServer, 90).unwrap();
+        let key = SigningKey::generate(KeyAlgorithm::EcdsaP256, &OsRandom).unwrap();
+        let requests: Vec<IssueRequest> = (0..9)
+            .map(|i| {
+                let mut alt_names = SubjectAltNames::default();
+                if i != 4 {
+                    alt_names.add_host(&format!("host{i}.example.com")).unwrap();
+                }
+                IssueRequest {
+                    subject: DistinguishedName::with_common_name(format!("not a host {i}")),
+                    public_key: key.public_key().clone(),
+                    alt_names,
+                    not_after: None,
+                }
+            })
+            .collect();
+        let results = ca.issue_batch(requests, &profile, 2);
+        assert_eq!(results.len(), 9);
+        for (i, result) in results.iter().enumerate() {
+            match (i, result) {
+                (4, Err(Error::Policy(PolicyError::NoServerName))) => {}
+                (4, other) => panic!("request 4 has no server name: {other:?}"),
+                (i, Ok(certificate)) => assert_eq!(
+                    certificate.subject().common_name.as_deref(),
+                    Some(format!("not a host {i}").as_str())
+                ),
+                (i, Err(e)) => panic!("request {i}: {e}"),
+            }
+        }
+        assert!(ca.issue_batch(Vec::new(), &profile, 4).is_empty());
+    }
 }

@@ -1,6 +1,8 @@
 //! Prints TopCA's signing and issuance rates next to `openssl speed` on the same
 //! machine in the same run, one line per algorithm and metric:
 //! `algorithm<TAB>metric<TAB>ours_per_s<TAB>openssl_per_s<TAB>ratio`, then a table.
+//! Metrics: `sign` (raw signature), `issue` (whole leaf issuance, one thread) and
+//! `issue_batch_2cores` (batches of 64 through `issue_batch` on two threads).
 //!
 //! `cargo run --release -p topca-benches --bin compare`
 
@@ -15,6 +17,8 @@ use topca_core::{KeyAlgorithm, OsRandom, SigningKey};
 
 /// How long one timed run lasts, and how many runs give the median.
 const RUN: Duration = Duration::from_millis(700);
+/// Certificates per batch for the two-core metric.
+const BATCH: usize = 64;
 const RUNS: usize = 5;
 
 /// One measured figure.
@@ -39,7 +43,18 @@ fn main() -> Result<(), Box<dyn Error>> {
                 .map(drop)
                 .map_err(Into::into)
         })?;
-        for (metric, ours) in [("sign", sign), ("issue", issue)] {
+        // Both cores: batches issued by `issue_batch` on two threads.
+        let batch: Vec<_> = (0..BATCH).map(|_| fixture.request.clone()).collect();
+        let issue_batch = median_rate(|| {
+            let issued = fixture.ca.issue_batch(batch.clone(), &fixture.profile, 2);
+            issued.into_iter().try_for_each(|r| r.map(drop))?;
+            Ok(())
+        })? * BATCH as f64;
+        for (metric, ours) in [
+            ("sign", sign),
+            ("issue", issue),
+            ("issue_batch_2cores", issue_batch),
+        ] {
             let row = Row {
                 algorithm,
                 metric,
@@ -129,12 +144,12 @@ fn print_table(rows: &[Row]) {
         .unwrap_or_default();
     println!("\n{cpu}, one thread; reference: {openssl} (`openssl speed`, sign/s)\n");
     println!(
-        "{:<8} {:<6} {:>12} {:>14} {:>7}",
+        "{:<8} {:<18} {:>12} {:>14} {:>7}",
         "alg", "metric", "TopCA /s", "OpenSSL sign/s", "ratio"
     );
     for row in rows {
         println!(
-            "{:<8} {:<6} {:>12.0} {:>14.0} {:>7.2}",
+            "{:<8} {:<18} {:>12.0} {:>14.0} {:>7.2}",
             row.algorithm.name(),
             row.metric,
             row.ours,
