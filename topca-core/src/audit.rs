@@ -63,10 +63,14 @@ pub enum AuditAction {
     AdminLogin = 40,
     /// An administrator account was created.
     AdminCreated = 41,
+    /// An administrator's roles, lockout or bound certificate changed.
+    AdminUpdated = 42,
+    /// A CA setting changed (for example the CRL schedule).
+    SettingChanged = 43,
 }
 
 impl AuditAction {
-    const ALL: [Self; 18] = [
+    const ALL: [Self; 20] = [
         Self::CaCreated,
         Self::AccountCreated,
         Self::AccountUpdated,
@@ -85,6 +89,8 @@ impl AuditAction {
         Self::RecoveryRejected,
         Self::AdminLogin,
         Self::AdminCreated,
+        Self::AdminUpdated,
+        Self::SettingChanged,
     ];
 
     /// The number storage keeps for this action.

@@ -13,7 +13,7 @@ use std::{
 
 use spki::AlgorithmIdentifierOwned;
 use x509_cert::{
-    ext::pkix::BasicConstraints,
+    ext::pkix::{BasicConstraints, SubjectKeyIdentifier},
     name::Name,
     serial_number::SerialNumber,
     time::{Time, Validity},
@@ -211,7 +211,17 @@ impl CertificateAuthority {
             None => certificate.public_key()?,
         };
         certificate.verify_signed_by(&signer)?;
-        let key_id = key_identifier(key.public_key())?;
+        // Issued certificates' AKI must match this certificate's SKI, whichever
+        // method the CA that issued it used (an imported CA's may differ).
+        let key_id = match certificate
+            .x509()
+            .tbs_certificate()
+            .get_extension::<SubjectKeyIdentifier>()
+            .map_err(|e| Error::Encoding(EncodingError::Certificate(e)))?
+        {
+            Some((_, ski)) => ski.0.as_bytes().to_vec(),
+            None => key_identifier(key.public_key())?,
+        };
         Ok(Self {
             key,
             certificate,

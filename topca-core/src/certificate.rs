@@ -138,6 +138,13 @@ impl Certificate {
         issuer.verify(algorithm, &tbs, signature)
     }
 
+    /// The subject Name as DER (for example as a TLS client-certificate hint).
+    pub fn subject_der(&self) -> Result<Vec<u8>, crate::Error> {
+        Ok(der::Encode::to_der(
+            self.x509().tbs_certificate().subject(),
+        )?)
+    }
+
     /// SHA-256 fingerprint of the DER, upper-case hex with colons.
     pub fn sha256_fingerprint(&self) -> String {
         let digest = Sha256::digest(&self.der);

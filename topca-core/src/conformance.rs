@@ -690,6 +690,7 @@ fn admins_are_unique_and_updated_by_compare_and_set(store: &dyn RaStore) -> Chec
         roles: vec![AdminRole::RaAdmin, AdminRole::KmcAdmin],
         failed_logins: 0,
         locked_until: None,
+        certificate: None,
         version: 1,
     };
     store_ok(check, store.create_admin(admin.clone()))?;
@@ -704,6 +705,7 @@ fn admins_are_unique_and_updated_by_compare_and_set(store: &dyn RaStore) -> Chec
     let mut locked = admin.clone();
     locked.failed_logins = 5;
     locked.locked_until = Some(at(1_800_500_000));
+    locked.certificate = Some("ab".repeat(32));
     let updated = store_ok(check, store.update_admin(&locked))?;
     ensure(check, updated.version == 2, || format!("{updated:?}"))?;
     let stale = store.update_admin(&admin);
@@ -719,6 +721,32 @@ fn admins_are_unique_and_updated_by_compare_and_set(store: &dyn RaStore) -> Chec
         store_ok(check, store.admin("nobody"))?.is_none(),
         || "unknown admin found".into(),
     )?;
+    let mut second = admin.clone();
+    second.name = "admin-b".into();
+    store_ok(check, store.create_admin(second))?;
+    let listed: Vec<String> = store_ok(check, store.admins())?
+        .into_iter()
+        .map(|a| a.name)
+        .collect();
+    ensure(
+        check,
+        listed.contains(&"admin-b".to_owned()) && listed.contains(&"管理员甲".to_owned()),
+        || format!("listed {listed:?}"),
+    )?;
+    ensure(check, listed.windows(2).all(|w| w[0] <= w[1]), || {
+        format!("not ordered by name: {listed:?}")
+    })?;
+    ensure(
+        check,
+        store_ok(check, store.setting("crl_refresh_minutes"))?.is_none(),
+        || "an unset setting was found".into(),
+    )?;
+    store_ok(check, store.put_setting("crl_refresh_minutes", "60"))?;
+    store_ok(check, store.put_setting("crl_refresh_minutes", "15"))?;
+    let setting = store_ok(check, store.setting("crl_refresh_minutes"))?;
+    ensure(check, setting.as_deref() == Some("15"), || {
+        format!("setting read back as {setting:?}")
+    })?;
     let submitted = store_ok(
         check,
         store.requests_anywhere(RequestState::Submitted, 1000),

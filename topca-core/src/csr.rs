@@ -86,6 +86,34 @@ impl CertificateRequest {
         })
     }
 
+    /// A request for `subject` signed by `key` (no attributes), for example an
+    /// issuing CA's request to an external root. It is parsed back and its
+    /// signature verified before it is returned.
+    pub fn create(
+        key: &crate::key::SigningKey,
+        subject: &DistinguishedName,
+    ) -> Result<Self, crate::Error> {
+        let info = CertReqInfo {
+            version: x509_cert::request::Version::V1,
+            subject: subject.to_name()?,
+            public_key: spki::SubjectPublicKeyInfoOwned::from_der(key.public_key().spki_der())?,
+            attributes: Default::default(),
+        };
+        let info_der = info.to_der()?;
+        let signature = key.sign_bytes(&info_der)?;
+        let algorithm = key.signature_algorithm().algorithm_identifier();
+        let der = crate::tbs::assemble_certificate(&info_der, &algorithm, signature.as_bytes())?;
+        Ok(Self::from_der(&der)?)
+    }
+
+    /// The request as PEM (`CERTIFICATE REQUEST`).
+    pub fn to_pem(&self) -> Result<String, crate::Error> {
+        Ok(
+            der::pem::encode_string("CERTIFICATE REQUEST", der::pem::LineEnding::LF, &self.der)
+                .map_err(der::Error::from)?,
+        )
+    }
+
     /// The request as DER.
     pub fn der(&self) -> &[u8] {
         &self.der

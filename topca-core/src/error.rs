@@ -291,6 +291,15 @@ pub enum RaError {
         "this administrator is locked out after too many wrong passwords; try again in 15 minutes"
     )]
     LoginLocked,
+    /// A client certificate offered for administrator log-in was refused.
+    #[error("this certificate cannot log in: {0}")]
+    CertificateLoginRefused(&'static str),
+    /// No administrator has that name.
+    #[error("no administrator has that name")]
+    UnknownAdmin,
+    /// A super administrator tried to remove their own super-administrator role.
+    #[error("you cannot remove your own super-administrator role; ask another super administrator")]
+    OwnSuperRole,
     /// A dual-certificate account retrieved, but the RA has no KMC.
     #[error(
         "this account issues dual certificates, but no key management centre is configured; ask your administrator"

@@ -37,6 +37,7 @@ struct Inner {
     escrow: BTreeMap<String, EscrowRecord>,
     recoveries: BTreeMap<RecoveryId, Recovery>,
     admins: BTreeMap<String, AdminRecord>,
+    settings: BTreeMap<String, String>,
     /// Forgets the compare-and-set, to show the conformance suite catches it.
     #[cfg(test)]
     last_writer_wins: bool,
@@ -393,6 +394,21 @@ impl AdminStore for MemoryStore {
         updated.version += 1;
         *stored = updated.clone();
         Ok(updated)
+    }
+
+    fn admins(&self) -> Result<Vec<AdminRecord>, StoreError> {
+        Ok(self.lock()?.admins.values().cloned().collect())
+    }
+
+    fn setting(&self, name: &str) -> Result<Option<String>, StoreError> {
+        Ok(self.lock()?.settings.get(name).cloned())
+    }
+
+    fn put_setting(&self, name: &str, value: &str) -> Result<(), StoreError> {
+        self.lock()?
+            .settings
+            .insert(name.to_owned(), value.to_owned());
+        Ok(())
     }
 
     fn requests_anywhere(

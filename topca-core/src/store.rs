@@ -299,6 +299,12 @@ pub trait AdminStore: Send + Sync {
     /// Replaces the stored administrator if its version is still `admin.version`
     /// and returns it with the version bumped; [`StoreError::Conflict`] otherwise.
     fn update_admin(&self, admin: &AdminRecord) -> Result<AdminRecord, StoreError>;
+    /// Every administrator, ordered by name.
+    fn admins(&self) -> Result<Vec<AdminRecord>, StoreError>;
+    /// The CA setting `name` (for example the CRL schedule), if set.
+    fn setting(&self, name: &str) -> Result<Option<String>, StoreError>;
+    /// Sets the CA setting `name` to `value`, replacing what was there.
+    fn put_setting(&self, name: &str, value: &str) -> Result<(), StoreError>;
     /// Requests of every account in `state`, oldest first, at most `limit` (the
     /// RA console's queue).
     fn requests_anywhere(

@@ -54,7 +54,10 @@ pub(crate) fn routes() -> Router<Arc<AppState>> {
             "/TopCA/admin/kmc/recoveries/{id}/approve",
             post(approve_recovery_page),
         )
-        .route("/TopCA/admin/ra/accounts", post(create_account_page))
+        .route(
+            "/TopCA/admin/ra/accounts",
+            get(crate::admin_ra::accounts_page).post(create_account_page),
+        )
         .route("/TopCA/admin/audit", get(audit_page))
         .route("/api/v1/admin/accounts", post(create_account_api))
         .route(
@@ -88,6 +91,8 @@ pub(crate) fn routes() -> Router<Arc<AppState>> {
             "/api/v1/admin/recoveries/{id}/approve",
             post(approve_recovery_api),
         )
+        .merge(crate::admin_ra::routes())
+        .merge(crate::admin_super::routes())
 }
 
 fn token_hash(token: &str) -> [u8; 32] {
@@ -97,6 +102,11 @@ fn token_hash(token: &str) -> [u8; 32] {
 /// Logs in and opens a session; returns its token (shown to the client once).
 fn open_session(state: &AppState, name: &str, password: &str) -> Result<String, AppError> {
     let admin = admin::login(&state.store, state.ca.environment().clock(), name, password)?;
+    start_session(state, admin)
+}
+
+/// Opens a session for an authenticated administrator; returns its token.
+pub(crate) fn start_session(state: &AppState, admin: Administrator) -> Result<String, AppError> {
     let mut random = [0u8; 32];
     OsRandom
         .fill(&mut random)
@@ -118,8 +128,24 @@ fn open_session(state: &AppState, name: &str, password: &str) -> Result<String, 
     Ok(token)
 }
 
+/// A redirect to the console that sets the session cookie.
+pub(crate) fn enter_console(state: &AppState, token: &str) -> Response {
+    let secure = if state.base_url.starts_with("https://") {
+        "; Secure"
+    } else {
+        ""
+    };
+    let mut response = Redirect::to("/TopCA/admin").into_response();
+    if let Ok(value) = HeaderValue::from_str(&format!(
+        "topca_admin={token}; Path=/; HttpOnly; SameSite=Strict{secure}"
+    )) {
+        response.headers_mut().append(header::SET_COOKIE, value);
+    }
+    response
+}
+
 /// The administrator of a request's session (cookie or bearer token); 401 if none.
-fn session(state: &AppState, headers: &HeaderMap) -> Result<Administrator, AppError> {
+pub(crate) fn session(state: &AppState, headers: &HeaderMap) -> Result<Administrator, AppError> {
     let bearer = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -144,7 +170,7 @@ fn session(state: &AppState, headers: &HeaderMap) -> Result<Administrator, AppEr
     Ok(entry.admin.clone())
 }
 
-fn forbidden(e: topca_core::RaError) -> AppError {
+pub(crate) fn forbidden(e: topca_core::RaError) -> AppError {
     AppError {
         status: StatusCode::FORBIDDEN,
         message: e.to_string(),
@@ -170,7 +196,12 @@ async fn login_form(headers: HeaderMap) -> Response {
         r#"<form method="post" action="/TopCA/admin/login"><input type="hidden" name="csrf" value="{token}">
 <label for="name">{name}</label><input id="name" name="name" required>
 <label for="password">{password}</label><input id="password" name="password" type="password" required>
-<button type="submit" id="submit">{submit}</button></form>"#,
+<button type="submit" id="submit">{submit}</button></form>
+<p><a href="/TopCA/admin/login/certificate" id="certificate-login">{certificate}</a></p>"#,
+        certificate = lang.t(
+            "使用证书登录（HTTPS，浏览器中已安装本 CA 签发的管理员证书）",
+            "Log in with a certificate (HTTPS, an administrator certificate from this CA installed in the browser)"
+        ),
         name = lang.t("管理员名", "Administrator"),
         password = lang.t("口令", "Password"),
         submit = lang.t("登录", "Log in"),
@@ -202,20 +233,7 @@ async fn login_page(
     let password = zeroize::Zeroizing::new(form.password);
     let name = form.name;
     match blocking(&state, move |s| open_session(s, &name, &password)).await {
-        Ok(token) => {
-            let secure = if state.base_url.starts_with("https://") {
-                "; Secure"
-            } else {
-                ""
-            };
-            let mut response = Redirect::to("/TopCA/admin").into_response();
-            if let Ok(value) = HeaderValue::from_str(&format!(
-                "topca_admin={token}; Path=/; HttpOnly; SameSite=Strict{secure}"
-            )) {
-                response.headers_mut().append(header::SET_COOKIE, value);
-            }
-            response
-        }
+        Ok(token) => enter_console(&state, &token),
         Err(e) => error_page(lang, &e),
     }
 }
@@ -279,7 +297,13 @@ async fn console(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Resp
             lang.t("持有者", "Holder"),
             lang.t("电子邮件", "E-mail"),
         ));
-        body.push_str(&account_form(lang, &csrf, &state.base_url));
+        body.push_str(&account_form(
+            lang,
+            &csrf,
+            "/TopCA/admin/ra/accounts",
+            None,
+            &state.base_url,
+        ));
     }
     if admin.kmc_ops().is_ok() {
         let waiting = blocking(&state, |s| {
@@ -314,10 +338,28 @@ async fn console(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Resp
             by = lang.t("申请人", "Requested by"),
         ));
     }
-    body.push_str(&format!(
-        r#"<p><a href="/TopCA/admin/audit" id="audit-link">{}</a></p>"#,
+    let mut links = Vec::new();
+    if admin.ra_ops().is_ok() {
+        links.push(format!(
+            r#"<a href="/TopCA/admin/ra/certificates" id="certificates-link">{}</a>"#,
+            lang.t("持有者与证书", "Holders and certificates")
+        ));
+        links.push(format!(
+            r#"<a href="/TopCA/admin/ra/accounts" id="accounts-link">{}</a>"#,
+            lang.t("帐户管理", "Accounts")
+        ));
+    }
+    if admin.super_ops().is_ok() {
+        links.push(format!(
+            r#"<a href="/TopCA/admin/super" id="super-link">{}</a>"#,
+            lang.t("管理员与 CA 运维", "Administrators and CA operations")
+        ));
+    }
+    links.push(format!(
+        r#"<a href="/TopCA/admin/audit" id="audit-link">{}</a>"#,
         lang.t("审计日志", "Audit log")
     ));
+    body.push_str(&format!("<p>{}</p>", links.join(" · ")));
     page(lang, lang.t("管理控制台", "Administration"), &body, cookie)
 }
 
@@ -635,7 +677,7 @@ async fn pending_api(
 }
 
 #[derive(Serialize)]
-struct Decision {
+pub(crate) struct Decision {
     request: u64,
     state: &'static str,
 }
@@ -699,71 +741,145 @@ async fn approve_recovery_api(
     }))
 }
 
-/// The console's form creating an account.
-fn account_form(lang: Lang, csrf: &str, base_url: &str) -> String {
-    let options = |pairs: &[(&str, &str)]| -> String {
+/// The console's account form: empty to create an account, or filled with
+/// `current` to edit one; posts to `action`.
+pub(crate) fn account_form(
+    lang: Lang,
+    csrf: &str,
+    action: &str,
+    current: Option<&AccountSettings>,
+    base_url: &str,
+) -> String {
+    let options = |pairs: &[(&str, &str)], chosen: &str| -> String {
         pairs
             .iter()
-            .map(|(value, label)| format!(r#"<option value="{value}">{}</option>"#, escape(label)))
+            .map(|(value, label)| {
+                let selected = if *value == chosen { " selected" } else { "" };
+                format!(
+                    r#"<option value="{value}"{selected}>{}</option>"#,
+                    escape(label)
+                )
+            })
             .collect()
     };
+    let default_url = format!("{base_url}/TopCA/userEnroll");
+    let (o, ou, kind, mode, alg, days, url, language) = match current {
+        Some(c) => (
+            c.organization.as_str(),
+            c.unit.as_str(),
+            match c.certificate_type {
+                CertificateType::Single => "single",
+                CertificateType::Dual => "dual",
+            },
+            match c.verification {
+                VerificationMode::Automatic => "automatic",
+                VerificationMode::Manual => "manual",
+                VerificationMode::Passcode => "passcode",
+            },
+            c.algorithm.name(),
+            c.validity_days,
+            c.service_url.as_str(),
+            match c.language {
+                Language::English => "en",
+                Language::Chinese => "zh",
+            },
+        ),
+        None => (
+            "",
+            "",
+            "single",
+            "manual",
+            KeyAlgorithm::ALL[0].name(),
+            365,
+            default_url.as_str(),
+            "zh",
+        ),
+    };
+    let (title, button) = if current.is_some() {
+        (
+            lang.t("修改帐户", "Edit the account"),
+            lang.t("保存", "Save"),
+        )
+    } else {
+        (
+            lang.t("新建帐户", "New account"),
+            lang.t("创建帐户", "Create the account"),
+        )
+    };
+    let form_id = if current.is_some() {
+        "edit-account"
+    } else {
+        "new-account"
+    };
+    let button_id = if current.is_some() {
+        "save-account"
+    } else {
+        "create-account"
+    };
     format!(
-        r#"<h3>{title}</h3><form method="post" action="/TopCA/admin/ra/accounts" id="new-account">
+        r#"<h3>{title}</h3><form method="post" action="{action}" id="{form_id}">
 <input type="hidden" name="csrf" value="{csrf}">
-<label for="organization">{o}</label><input id="organization" name="organization" required>
-<label for="unit">{ou}</label><input id="unit" name="unit" required>
-<label for="certificate_type">{kind}</label><select id="certificate_type" name="certificate_type">{kinds}</select>
-<label for="verification">{mode}</label><select id="verification" name="verification">{modes}</select>
-<label for="algorithm">{alg}</label><select id="algorithm" name="algorithm">{algs}</select>
-<label for="validity_days">{days}</label><input id="validity_days" name="validity_days" type="number" value="365" required>
-<label for="service_url">{url}</label><input id="service_url" name="service_url" value="{base}/TopCA/userEnroll" required>
-<label for="language">{language}</label><select id="language" name="language">{languages}</select>
-<button type="submit" id="create-account">{create}</button></form>"#,
-        title = lang.t("新建帐户", "New account"),
-        o = lang.t("单位（O）", "Organisation (O)"),
-        ou = lang.t("部门（OU）", "Unit (OU)"),
-        kind = lang.t("证书类型", "Certificate type"),
-        kinds = options(&[
-            ("single", lang.t("单证书", "single")),
-            ("dual", lang.t("双证书", "dual"))
-        ]),
-        mode = lang.t("审核方式", "Verification"),
-        modes = options(&[
-            ("manual", lang.t("人工审核", "manual approval")),
-            ("automatic", lang.t("自动审核", "automatic")),
-            ("passcode", lang.t("授权码", "passcode")),
-        ]),
-        alg = lang.t("算法", "Algorithm"),
-        algs = options(&KeyAlgorithm::ALL.map(|a| (a.name(), a.name()))),
-        days = lang.t("有效期（天）", "Validity (days)"),
-        url = lang.t("服务地址", "Service URL"),
-        base = escape(base_url),
-        language = lang.t("邮件语言", "Mail language"),
-        languages = options(&[("zh", "简体中文"), ("en", "English")]),
-        create = lang.t("创建帐户", "Create the account"),
+<label for="organization">{o_l}</label><input id="organization" name="organization" value="{o}" required>
+<label for="unit">{ou_l}</label><input id="unit" name="unit" value="{ou}" required>
+<label for="certificate_type">{kind_l}</label><select id="certificate_type" name="certificate_type">{kinds}</select>
+<label for="verification">{mode_l}</label><select id="verification" name="verification">{modes}</select>
+<label for="algorithm">{alg_l}</label><select id="algorithm" name="algorithm">{algs}</select>
+<label for="validity_days">{days_l}</label><input id="validity_days" name="validity_days" type="number" value="{days}" required>
+<label for="service_url">{url_l}</label><input id="service_url" name="service_url" value="{url}" required>
+<label for="language">{language_l}</label><select id="language" name="language">{languages}</select>
+<button type="submit" id="{button_id}">{button}</button></form>"#,
+        action = escape(action),
+        o_l = lang.t("单位（O）", "Organisation (O)"),
+        o = escape(o),
+        ou_l = lang.t("部门（OU）", "Unit (OU)"),
+        ou = escape(ou),
+        kind_l = lang.t("证书类型", "Certificate type"),
+        kinds = options(
+            &[
+                ("single", lang.t("单证书", "single")),
+                ("dual", lang.t("双证书", "dual"))
+            ],
+            kind
+        ),
+        mode_l = lang.t("审核方式", "Verification"),
+        modes = options(
+            &[
+                ("manual", lang.t("人工审核", "manual approval")),
+                ("automatic", lang.t("自动审核", "automatic")),
+                ("passcode", lang.t("授权码", "passcode")),
+            ],
+            mode
+        ),
+        alg_l = lang.t("算法", "Algorithm"),
+        algs = options(&KeyAlgorithm::ALL.map(|a| (a.name(), a.name())), alg),
+        days_l = lang.t("有效期（天）", "Validity (days)"),
+        url_l = lang.t("服务地址", "Service URL"),
+        url = escape(url),
+        language_l = lang.t("邮件语言", "Mail language"),
+        languages = options(&[("zh", "简体中文"), ("en", "English")], language),
     )
 }
 
 /// Account settings as a form or JSON body gives them.
 #[derive(Deserialize)]
-struct AccountBody {
-    organization: String,
-    unit: String,
+pub(crate) struct AccountBody {
+    pub(crate) organization: String,
+    pub(crate) unit: String,
     /// `single` or `dual`.
-    certificate_type: String,
+    pub(crate) certificate_type: String,
     /// `automatic`, `manual` or `passcode`.
-    verification: String,
+    pub(crate) verification: String,
     /// `sm2`, `p256`, …
-    algorithm: String,
-    validity_days: u32,
-    service_url: String,
+    pub(crate) algorithm: String,
+    pub(crate) validity_days: u32,
+    pub(crate) service_url: String,
     /// `zh` or `en`.
     #[serde(default)]
-    language: Option<String>,
+    pub(crate) language: Option<String>,
 }
 
 impl AccountBody {
-    fn settings(self) -> Result<AccountSettings, AppError> {
+    pub(crate) fn settings(self) -> Result<AccountSettings, AppError> {
         Ok(AccountSettings {
             organization: self.organization.trim().to_owned(),
             unit: self.unit.trim().to_owned(),
@@ -902,7 +1018,7 @@ async fn update_account_api(
 }
 
 #[derive(Deserialize)]
-struct HolderBody {
+pub(crate) struct HolderBody {
     name: String,
     email: String,
     #[serde(default)]
@@ -914,7 +1030,7 @@ struct HolderBody {
 }
 
 impl HolderBody {
-    fn holder(self) -> Holder {
+    pub(crate) fn holder(self) -> Holder {
         Holder {
             name: self.name,
             email: self.email,

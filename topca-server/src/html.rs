@@ -188,3 +188,15 @@ pub fn form_expired(lang: Lang) -> Response {
         )),
     )
 }
+
+/// `text` percent-encoded for a URL's query or path (UTF-8, unreserved kept).
+pub fn url_encode(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}

@@ -7,7 +7,10 @@
 //! and loads it on later starts; [`router`] serves it.
 
 pub mod admin;
+mod admin_ra;
+mod admin_super;
 mod api;
+pub mod ca_init;
 mod error;
 mod html;
 mod pki;
@@ -37,12 +40,22 @@ pub fn router(state: Arc<AppState>) -> Router {
         .with_state(state)
 }
 
-/// Keeps the published CRLs fresh without traffic: every `every` the current CRL
-/// (and delta CRL) is made anew when half its life has passed.
-pub async fn refresh_crls(state: Arc<AppState>, every: std::time::Duration) {
-    let mut tick = tokio::time::interval(every);
+/// Keeps the published CRLs fresh without traffic: on the CRL schedule
+/// ([`AppState::crl_schedule_minutes`], read anew each time) the current CRL (and
+/// delta CRL) is made anew when half its life has passed.
+pub async fn refresh_crls(state: Arc<AppState>) {
+    let mut waited = 0u64;
     loop {
-        tick.tick().await;
+        // Minute ticks, so a changed schedule applies within a minute.
+        tokio::time::sleep(std::time::Duration::from_secs(60)).await;
+        waited += 1;
+        let minutes = state
+            .crl_schedule_minutes
+            .load(std::sync::atomic::Ordering::Relaxed);
+        if waited < minutes {
+            continue;
+        }
+        waited = 0;
         let _ = state::blocking(&state, |s| {
             pki::current(s)?;
             if s.publishes_deltas() {

@@ -7,6 +7,13 @@
 //! `topca-server ca chain | ca crl [--data-dir DIR]`: prints the CA chain, or issues
 //! a CRL now.
 //!
+//! `topca-server ca init --import-key KEY --import-cert CERT [--chain ROOT]`: makes
+//! an existing CA this TopCA's issuing CA (key passphrase in
+//! `TOPCA_IMPORT_PASSPHRASE`). `topca-server ca init --csr OUT [--algorithm ALG]
+//! [--common-name CN] [--organization O]` makes the key and a request for an
+//! external root; `topca-server ca import-cert CERT --chain ROOT` installs what the
+//! root signed. Both before the first start.
+//!
 //! `topca-server backup FILE | restore FILE [--data-dir DIR]`: a consistent copy of
 //! the SQLite database while the server runs; restoring (server stopped) checks the
 //! copy opens with this TopCA before it replaces the database.
@@ -63,20 +70,21 @@ fn run() -> Result<(), String> {
         let tls = topca_server::tls::server_config(&options.tls, &state.ca, &host)
             .map_err(|e| e.to_string())?;
         let state = Arc::new(state);
-        tokio::spawn(topca_server::refresh_crls(
-            Arc::clone(&state),
-            options.crl_refresh,
-        ));
+        tokio::spawn(topca_server::refresh_crls(Arc::clone(&state)));
         let app = topca_server::router(state);
         let shutdown = async {
             let _ = tokio::signal::ctrl_c().await;
         };
         let served = match tls {
             Some(config) => {
+                // Handlers see the client certificate (certificate log-in).
                 let listener = topca_server::tls::TlsListener::new(listener, config);
-                axum::serve(listener, app)
-                    .with_graceful_shutdown(shutdown)
-                    .await
+                axum::serve(
+                    listener,
+                    app.into_make_service_with_connect_info::<topca_server::tls::Peer>(),
+                )
+                .with_graceful_shutdown(shutdown)
+                .await
             }
             None => {
                 axum::serve(listener, app)
@@ -155,10 +163,93 @@ fn verify_audit(args: &[String]) -> Result<(), String> {
     Ok(())
 }
 
-/// `ca chain` or `ca crl`.
+/// Takes `--flag VALUE` out of `args`.
+fn take_flag(args: &mut Vec<String>, flag: &str) -> Result<Option<String>, String> {
+    let Some(at) = args.iter().position(|a| a == flag) else {
+        return Ok(None);
+    };
+    if at + 1 >= args.len() {
+        return Err(format!("{flag} needs a value"));
+    }
+    let value = args.remove(at + 1);
+    args.remove(at);
+    Ok(Some(value))
+}
+
+/// `ca init ...`: import an existing CA, or make a request for an external root.
+fn ca_init(mut args: Vec<String>) -> Result<(), String> {
+    let import_key = take_flag(&mut args, "--import-key")?;
+    let import_cert = take_flag(&mut args, "--import-cert")?;
+    let chain = take_flag(&mut args, "--chain")?;
+    let csr = take_flag(&mut args, "--csr")?;
+    let common_name = take_flag(&mut args, "--common-name")?;
+    let organization = take_flag(&mut args, "--organization")?;
+    let options = topca_server::setup::Options::parse(args).map_err(|e| e.to_string())?;
+    let dir = &options.data_dir;
+    match (import_key, import_cert, csr) {
+        (Some(key), Some(cert), None) => {
+            let passphrase = std::env::var("TOPCA_IMPORT_PASSPHRASE")
+                .ok()
+                .map(zeroize::Zeroizing::new);
+            let subject = topca_server::ca_init::import(
+                dir,
+                std::path::Path::new(&key),
+                passphrase.as_deref().map(String::as_str),
+                std::path::Path::new(&cert),
+                chain.as_deref().map(std::path::Path::new),
+            )
+            .map_err(|e| e.to_string())?;
+            println!("issuing CA imported: {subject}");
+            Ok(())
+        }
+        (None, None, Some(out)) => {
+            let name = common_name.unwrap_or_else(|| {
+                format!("TopCA Issuing CA {}", options.algorithm.name())
+            });
+            let mut subject = topca_core::DistinguishedName::with_common_name(name).country("CN");
+            if let Some(o) = organization {
+                subject = subject.organization(o);
+            }
+            let pem = topca_server::ca_init::request(dir, options.algorithm, &subject)
+                .map_err(|e| e.to_string())?;
+            std::fs::write(&out, pem).map_err(|e| format!("cannot write {out}: {e}"))?;
+            println!(
+                "certificate request written to {out}; when the root has signed it, run: topca-server ca import-cert CERT --chain ROOT"
+            );
+            Ok(())
+        }
+        _ => Err("usage: topca-server ca init --import-key KEY --import-cert CERT [--chain ROOT] | ca init --csr OUT [--algorithm ALG] [--common-name CN] [--organization O]".into()),
+    }
+}
+
+/// `ca import-cert CERT --chain ROOT`.
+fn ca_import_cert(mut args: Vec<String>) -> Result<(), String> {
+    let usage = "usage: topca-server ca import-cert CERT --chain ROOT [--data-dir DIR]";
+    let chain = take_flag(&mut args, "--chain")?.ok_or(usage)?;
+    if args.is_empty() {
+        return Err(usage.into());
+    }
+    let cert = args.remove(0);
+    let options = topca_server::setup::Options::parse(args).map_err(|e| e.to_string())?;
+    let subject = topca_server::ca_init::import_signed(
+        &options.data_dir,
+        std::path::Path::new(&cert),
+        std::path::Path::new(&chain),
+    )
+    .map_err(|e| e.to_string())?;
+    println!("issuing CA installed: {subject}");
+    Ok(())
+}
+
+/// `ca chain`, `ca crl`, `ca init`, `ca import-cert`.
 fn ca_command(args: &[String]) -> Result<(), String> {
-    let usage = "usage: topca-server ca chain | ca crl [--data-dir DIR] [--config FILE]";
+    let usage = "usage: topca-server ca chain | ca crl | ca init ... | ca import-cert ... [--data-dir DIR] [--config FILE]";
     let what = args.first().ok_or(usage)?;
+    match what.as_str() {
+        "init" => return ca_init(args[1..].to_vec()),
+        "import-cert" => return ca_import_cert(args[1..].to_vec()),
+        _ => {}
+    }
     let options =
         topca_server::setup::Options::parse(args[1..].to_vec()).map_err(|e| e.to_string())?;
     let (state, _) = topca_server::setup::start(&options).map_err(|e| e.to_string())?;

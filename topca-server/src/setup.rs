@@ -304,7 +304,8 @@ pub fn start(options: &Options) -> Result<(AppState, Vec<String>), SetupError> {
             .delta_crl
             .then(|| format!("{base_url}/TopCA/crl/delta.crl")),
     };
-    let passphrase = secret(dir, "TOPCA_CA_PASSPHRASE", "ca-passphrase", 32)?;
+    crate::ca_init::check_not_pending(dir)?;
+    let passphrase = ca_passphrase(dir)?;
     let (ca, root, created) = load_or_create_cas(dir, options.algorithm, &passphrase, urls)?;
     let master_hex = secret(dir, "TOPCA_KMC_MASTER_KEY", "kmc-master.key", 32)?;
     let master = MasterKey::from_bytes(decode_key(&master_hex)?);
@@ -404,6 +405,12 @@ pub fn start(options: &Options) -> Result<(AppState, Vec<String>), SetupError> {
         format!("CA chain:        {base_url}/TopCA/ca/chain.pem"),
         format!("CRL:             {base_url}/TopCA/crl/current.crl"),
     ];
+    // A schedule set on the super-administrator page outlives restarts.
+    let crl_schedule = topca_core::store::AdminStore::setting(&store, crate::state::CRL_SCHEDULE)
+        .map_err(topca_core::Error::from)?
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(options.crl_refresh.as_secs() / 60)
+        .clamp(1, 24 * 60);
     Ok((
         AppState {
             store,
@@ -418,6 +425,7 @@ pub fn start(options: &Options) -> Result<(AppState, Vec<String>), SetupError> {
             base_url,
             algorithm,
             sessions: Mutex::new(std::collections::HashMap::new()),
+            crl_schedule_minutes: std::sync::atomic::AtomicU64::new(crl_schedule),
         },
         report,
     ))
@@ -444,13 +452,14 @@ fn load_or_create_cas(
         let issuing = Certificate::from_pem(&read(&paths[1])?).map_err(topca_core::Error::from)?;
         let key = SigningKey::from_pkcs8_pem(&read(&paths[2])?, Some(passphrase))
             .map_err(topca_core::Error::from)?;
-        let ca = CertificateAuthority::from_parts(
-            key,
-            issuing,
-            vec![root.clone()],
-            urls,
-            Environment::system(),
-        )?;
+        // An imported self-signed CA is its own root.
+        let parents = if root == issuing {
+            Vec::new()
+        } else {
+            vec![root.clone()]
+        };
+        let ca =
+            CertificateAuthority::from_parts(key, issuing, parents, urls, Environment::system())?;
         return Ok((ca, root, false));
     }
     let root = CertificateAuthority::create_root(
@@ -494,6 +503,21 @@ fn load_or_create_cas(
     )?;
     let root_certificate = root.certificate().clone();
     Ok((issuing, root_certificate, true))
+}
+
+/// The passphrase protecting the CA keys (`TOPCA_CA_PASSPHRASE`, else
+/// `secrets/ca-passphrase`, made on first use).
+pub(crate) fn ca_passphrase(dir: &Path) -> Result<Zeroizing<String>, SetupError> {
+    for sub in ["", "secrets"] {
+        std::fs::create_dir_all(dir.join(sub)).map_err(|e| file(&dir.join(sub), &e))?;
+    }
+    restrict(&dir.join("secrets"), 0o700)?;
+    secret(dir, "TOPCA_CA_PASSPHRASE", "ca-passphrase", 32)
+}
+
+/// Sets a file's permission bits (Unix).
+pub(crate) fn restrict_file(path: &Path, mode: u32) -> Result<(), SetupError> {
+    restrict(path, mode)
 }
 
 /// A secret from the environment variable `var`, else from `secrets/file`

@@ -38,7 +38,13 @@ pub struct AppState {
     pub algorithm: topca_core::KeyAlgorithm,
     /// Administrator sessions, by the SHA-256 of their token.
     pub sessions: Mutex<std::collections::HashMap<[u8; 32], crate::admin::Session>>,
+    /// Minutes between CRL refreshes (the configured value, or the one a super
+    /// administrator set, which is kept in the database).
+    pub crl_schedule_minutes: std::sync::atomic::AtomicU64,
 }
+
+/// The setting name of the CRL schedule (minutes).
+pub const CRL_SCHEDULE: &str = "crl_refresh_minutes";
 
 impl AppState {
     /// The registration authority over this state.

@@ -1,12 +1,23 @@
 //! HTTPS for the server itself: a TLS listener for `axum::serve` (rustls on the
 //! aws-lc-rs provider), with the certificate from PEM files or issued at each start
 //! by the server's own CA (its key then lives in memory only).
+//!
+//! Clients may present a certificate (optional client authentication): the
+//! handshake proves possession of its key, and the certificate reaches the
+//! handlers as [`Peer::certificate`]. Whether it is acceptable — issued by this
+//! CA, valid, not revoked, bound to an administrator — is decided at log-in by
+//! `topca_core::ra::admin::login_with_certificate`, which also checks SM2-signed
+//! certificates that TLS libraries cannot. The client's own key must be RSA,
+//! ECDSA or Ed25519 (TLS has no SM2 signature schemes here).
 
 use std::{io, net::SocketAddr, sync::Arc, time::Duration};
 
 use rustls::{
-    ServerConfig,
-    pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, pem::PemObject},
+    DigitallySignedStruct, DistinguishedName as HintName, ServerConfig, SignatureScheme,
+    client::danger::HandshakeSignatureValid,
+    crypto::{WebPkiSupportedAlgorithms, verify_tls12_signature, verify_tls13_signature},
+    pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, UnixTime, pem::PemObject},
+    server::danger::{ClientCertVerified, ClientCertVerifier},
 };
 use tokio::net::{TcpListener, TcpStream};
 use tokio_rustls::{TlsAcceptor, server::TlsStream};
@@ -83,17 +94,90 @@ pub fn server_config(
             )
         }
     };
-    let config = ServerConfig::builder_with_provider(Arc::new(
-        rustls::crypto::aws_lc_rs::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .and_then(|b| b.with_no_client_auth().with_single_cert(chain, key))
-    .map_err(|e| {
-        SetupError::Usage(format!(
-            "the TLS certificate and key do not work together: {e}"
-        ))
-    })?;
+    let provider = rustls::crypto::aws_lc_rs::default_provider();
+    let client_auth = Arc::new(OptionalClientCertificate {
+        hints: vec![HintName::from(ca.certificate().subject_der()?)],
+        algorithms: provider.signature_verification_algorithms,
+    });
+    let config = ServerConfig::builder_with_provider(Arc::new(provider))
+        .with_safe_default_protocol_versions()
+        .and_then(|b| {
+            b.with_client_cert_verifier(client_auth)
+                .with_single_cert(chain, key)
+        })
+        .map_err(|e| {
+            SetupError::Usage(format!(
+                "the TLS certificate and key do not work together: {e}"
+            ))
+        })?;
     Ok(Some(Arc::new(config)))
+}
+
+/// Asks for a client certificate without requiring one, and checks only the
+/// handshake signature (possession of the key); see the module documentation.
+#[derive(Debug)]
+struct OptionalClientCertificate {
+    /// The issuing CA's subject, so clients offer certificates from it.
+    hints: Vec<HintName>,
+    algorithms: WebPkiSupportedAlgorithms,
+}
+
+impl ClientCertVerifier for OptionalClientCertificate {
+    fn client_auth_mandatory(&self) -> bool {
+        false
+    }
+
+    fn root_hint_subjects(&self) -> &[HintName] {
+        &self.hints
+    }
+
+    fn verify_client_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _now: UnixTime,
+    ) -> Result<ClientCertVerified, rustls::Error> {
+        // Accepted for the connection only; log-in decides whether it counts.
+        Ok(ClientCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        verify_tls12_signature(message, cert, dss, &self.algorithms)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        verify_tls13_signature(message, cert, dss, &self.algorithms)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.algorithms.supported_schemes()
+    }
+}
+
+/// Who is on the other end of a connection: the address, and the certificate the
+/// client presented in the TLS handshake, if any.
+#[derive(Debug, Clone)]
+pub struct Peer {
+    /// The client's address.
+    pub addr: SocketAddr,
+    /// The client certificate (DER), whose key the handshake proved.
+    pub certificate: Option<Vec<u8>>,
+}
+
+impl axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, TlsListener>> for Peer {
+    fn connect_info(stream: axum::serve::IncomingStream<'_, TlsListener>) -> Self {
+        stream.remote_addr().clone()
+    }
 }
 
 /// A TCP listener that hands `axum::serve` TLS streams; connections whose
@@ -115,7 +199,7 @@ impl TlsListener {
 
 impl axum::serve::Listener for TlsListener {
     type Io = TlsStream<TcpStream>;
-    type Addr = SocketAddr;
+    type Addr = Peer;
 
     async fn accept(&mut self) -> (Self::Io, Self::Addr) {
         loop {
@@ -126,12 +210,21 @@ impl axum::serve::Listener for TlsListener {
             if let Ok(Ok(tls)) =
                 tokio::time::timeout(HANDSHAKE_TIMEOUT, self.acceptor.accept(stream)).await
             {
-                return (tls, addr);
+                let certificate = tls
+                    .get_ref()
+                    .1
+                    .peer_certificates()
+                    .and_then(|chain| chain.first())
+                    .map(|c| c.as_ref().to_vec());
+                return (tls, Peer { addr, certificate });
             }
         }
     }
 
     fn local_addr(&self) -> io::Result<Self::Addr> {
-        self.tcp.local_addr()
+        Ok(Peer {
+            addr: self.tcp.local_addr()?,
+            certificate: None,
+        })
     }
 }

@@ -554,6 +554,7 @@ pub(crate) struct AdminRow {
     pub failed_logins: i32,
     pub locked_until: Option<i64>,
     pub version: i64,
+    pub certificate_sha256: Option<String>,
 }
 
 impl AdminRow {
@@ -570,6 +571,7 @@ impl AdminRow {
             failed_logins: a.failed_logins.into(),
             locked_until: a.locked_until.map(nanos).transpose()?,
             version: i64::try_from(version).map_err(|_| StoreError::Conflict)?,
+            certificate_sha256: a.certificate.clone(),
         })
     }
 
@@ -592,6 +594,7 @@ impl AdminRow {
             failed_logins: u8::try_from(self.failed_logins)
                 .map_err(|_| damaged("administrator"))?,
             locked_until: self.locked_until.map(time).transpose()?,
+            certificate: self.certificate_sha256,
             version: unsigned(self.version, "administrator version")?,
         })
     }

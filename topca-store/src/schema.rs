@@ -129,5 +129,13 @@ diesel::table! {
         failed_logins -> Integer,
         locked_until -> Nullable<BigInt>,
         version -> BigInt,
+        certificate_sha256 -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    settings (name) {
+        name -> Text,
+        value -> Text,
     }
 }

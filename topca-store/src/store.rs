@@ -30,6 +30,7 @@ use crate::{
     },
     schema::{
         accounts, admins, audit_entries, certificates, crls, escrowed_keys, recoveries, requests,
+        settings,
     },
 };
 
@@ -834,6 +835,39 @@ impl AdminStore for DieselStore {
         let mut stored = admin.clone();
         stored.version += 1;
         Ok(stored)
+    }
+
+    fn admins(&self) -> Result<Vec<AdminRecord>, StoreError> {
+        let rows: Vec<AdminRow> = read!(self, |c| admins::table
+            .select(AdminRow::as_select())
+            .load(c)
+            .map_err(backend)?);
+        let mut all = rows
+            .into_iter()
+            .map(AdminRow::into_record)
+            .collect::<Result<Vec<_>, _>>()?;
+        // Ordered here, not by the database's collation.
+        all.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(all)
+    }
+
+    fn setting(&self, name: &str) -> Result<Option<String>, StoreError> {
+        Ok(read!(self, |c| settings::table
+            .find(name)
+            .select(settings::value)
+            .first::<String>(c)
+            .optional()
+            .map_err(backend)?))
+    }
+
+    fn put_setting(&self, name: &str, value: &str) -> Result<(), StoreError> {
+        write!(self, |c| {
+            diesel::delete(settings::table.find(name)).execute(c)?;
+            diesel::insert_into(settings::table)
+                .values((settings::name.eq(name), settings::value.eq(value)))
+                .execute(c)?;
+            Ok(())
+        })
     }
 
     fn requests_anywhere(

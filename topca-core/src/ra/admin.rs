@@ -1,18 +1,24 @@
 //! Administrator accounts: Argon2id passwords, roles, and a lockout after
 //! repeated failures. [`login`] turns a name and a password into an
 //! [`Administrator`], from which the role capabilities ([`super::RaOps`],
-//! [`super::KmcOps`]) are taken.
+//! [`super::KmcOps`], [`super::SuperOps`]) are taken. A super administrator may
+//! bind a certificate from this CA to an administrator, who can then log in with
+//! it as a TLS client certificate ([`login_with_certificate`]).
 
 use std::time::{Duration, SystemTime};
 
+use sha2::{Digest, Sha256};
+
 use crate::{
+    CertificateAuthority,
     audit::{Actor, AuditAction, AuditRecord, Outcome},
+    certificate::Certificate,
     clock::Clock,
     error::{Error, RaError, StoreError},
-    ra::{AdminRole, Administrator},
+    ra::{AdminRole, Administrator, SuperOps},
     random::RandomSource,
     secret::PasswordHash,
-    store::RaStore,
+    store::{CertificateStatus, RaStore},
 };
 
 /// Wrong passwords before an administrator is locked out.
@@ -33,6 +39,9 @@ pub struct AdminRecord {
     pub failed_logins: u8,
     /// Locked out until then, after too many wrong passwords.
     pub locked_until: Option<SystemTime>,
+    /// SHA-256 of the DER of the certificate this administrator may log in
+    /// with (lower-case hex), if one is bound.
+    pub certificate: Option<String>,
     /// Compare-and-set version.
     pub version: u64,
 }
@@ -61,10 +70,36 @@ impl AdminRole {
     }
 }
 
-/// Creates an administrator (the first super administrator comes from the CLI,
-/// never from a default password).
+/// Creates an administrator from the command line (the first super administrator
+/// comes from there, never from a default password).
 pub fn create_admin(
     store: &dyn RaStore,
+    name: &str,
+    password: &str,
+    roles: Vec<AdminRole>,
+    random: &dyn RandomSource,
+    clock: &dyn Clock,
+) -> Result<AdminRecord, Error> {
+    create(store, Actor::System, name, password, roles, random, clock)
+}
+
+/// Creates an administrator on a super administrator's decision.
+pub fn add_admin(
+    store: &dyn RaStore,
+    ops: &SuperOps,
+    name: &str,
+    password: &str,
+    roles: Vec<AdminRole>,
+    random: &dyn RandomSource,
+    clock: &dyn Clock,
+) -> Result<AdminRecord, Error> {
+    let actor = Actor::Admin(ops.admin().to_owned());
+    create(store, actor, name, password, roles, random, clock)
+}
+
+fn create(
+    store: &dyn RaStore,
+    actor: Actor,
     name: &str,
     password: &str,
     roles: Vec<AdminRole>,
@@ -92,6 +127,7 @@ pub fn create_admin(
         roles,
         failed_logins: 0,
         locked_until: None,
+        certificate: None,
         version: 1,
     };
     store.create_admin(record.clone()).map_err(|e| match e {
@@ -104,7 +140,7 @@ pub fn create_admin(
     let roles: Vec<String> = record.roles.iter().map(|r| format!("{r:?}")).collect();
     store.append_audit(AuditRecord {
         at: clock.now(),
-        actor: Actor::System,
+        actor,
         action: AuditAction::AdminCreated,
         target: format!("administrator {}", record.name),
         outcome: Outcome::Success,
@@ -170,6 +206,153 @@ pub fn login(
         store.update_admin(&record)?;
     }
     audit(Outcome::Success, "")?;
+    Ok(Administrator {
+        name: record.name,
+        roles: record.roles,
+    })
+}
+
+/// Every administrator, by name (the super administrator's list).
+pub fn list_admins(store: &dyn RaStore, _ops: &SuperOps) -> Result<Vec<AdminRecord>, Error> {
+    Ok(store.admins()?)
+}
+
+/// What a super administrator changes about another administrator.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AdminChange {
+    /// Replace the roles.
+    Roles(Vec<AdminRole>),
+    /// Lift a lockout and clear the failure count.
+    Unlock,
+    /// Bind this certificate (issued by this CA) for certificate log-in.
+    BindCertificate(Certificate),
+    /// Remove the bound certificate.
+    UnbindCertificate,
+}
+
+/// Applies `change` to the administrator `name`, audited under the acting super
+/// administrator. A bound certificate must be one this CA issued.
+pub fn change_admin(
+    store: &dyn RaStore,
+    ops: &SuperOps,
+    ca: &CertificateAuthority,
+    name: &str,
+    change: AdminChange,
+) -> Result<AdminRecord, Error> {
+    let mut record = store.admin(name.trim())?.ok_or(RaError::UnknownAdmin)?;
+    let detail = match change {
+        AdminChange::Roles(roles) => {
+            if roles.is_empty() {
+                return Err(RaError::InvalidField {
+                    field: "roles",
+                    problem: "give at least one role".into(),
+                }
+                .into());
+            }
+            if record.name == ops.admin() && !roles.contains(&AdminRole::SuperAdmin) {
+                return Err(RaError::OwnSuperRole.into());
+            }
+            let names: Vec<String> = roles.iter().map(|r| format!("{r:?}")).collect();
+            record.roles = roles;
+            format!("roles: {}", names.join(", "))
+        }
+        AdminChange::Unlock => {
+            record.failed_logins = 0;
+            record.locked_until = None;
+            "unlocked".to_owned()
+        }
+        AdminChange::BindCertificate(certificate) => {
+            certificate
+                .verify_signed_by(ca.key().public_key())
+                .map_err(|_| RaError::CertificateLoginRefused("it was not issued by this CA"))?;
+            let fingerprint = fingerprint(certificate.der());
+            record.certificate = Some(fingerprint.clone());
+            format!(
+                "certificate {} bound ({fingerprint})",
+                certificate.serial_hex()
+            )
+        }
+        AdminChange::UnbindCertificate => {
+            record.certificate = None;
+            "certificate unbound".to_owned()
+        }
+    };
+    let updated = store.update_admin(&record)?;
+    store.append_audit(AuditRecord {
+        at: ca.environment().clock().now(),
+        actor: Actor::Admin(ops.admin().to_owned()),
+        action: AuditAction::AdminUpdated,
+        target: format!("administrator {}", updated.name),
+        outcome: Outcome::Success,
+        detail,
+    })?;
+    Ok(updated)
+}
+
+/// The fingerprint by which a certificate is bound to an administrator.
+pub fn fingerprint(der: &[u8]) -> String {
+    Sha256::digest(der)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// Logs in with a TLS client certificate: it must be issued by this CA, inside its
+/// validity, not revoked, and bound to an administrator who is not locked out.
+/// (The TLS handshake has already proved possession of its private key.) Every
+/// attempt is audited.
+pub fn login_with_certificate(
+    store: &dyn RaStore,
+    ca: &CertificateAuthority,
+    der: &[u8],
+) -> Result<Administrator, Error> {
+    let now = ca.environment().clock().now();
+    let fingerprint = fingerprint(der);
+    let refuse = |actor: Actor, why: &'static str| -> Result<Administrator, Error> {
+        store.append_audit(AuditRecord {
+            at: now,
+            actor,
+            action: AuditAction::AdminLogin,
+            target: format!("certificate {fingerprint}"),
+            outcome: Outcome::Failure,
+            detail: why.to_owned(),
+        })?;
+        Err(RaError::CertificateLoginRefused(why).into())
+    };
+    let Ok(certificate) = Certificate::from_der(der) else {
+        return refuse(Actor::System, "it is not a certificate");
+    };
+    if certificate.verify_signed_by(ca.key().public_key()).is_err() {
+        return refuse(Actor::System, "it was not issued by this CA");
+    }
+    if now < certificate.not_before() || now >= certificate.not_after() {
+        return refuse(Actor::System, "it is not valid now");
+    }
+    let revoked = store
+        .certificate(&certificate.serial_hex())?
+        .is_some_and(|c| c.status == CertificateStatus::Revoked);
+    if revoked {
+        return refuse(Actor::System, "it is revoked");
+    }
+    let Some(record) = store
+        .admins()?
+        .into_iter()
+        .find(|a| a.certificate.as_deref() == Some(fingerprint.as_str()))
+    else {
+        return refuse(Actor::System, "it is not bound to an administrator");
+    };
+    let actor = Actor::Admin(record.name.clone());
+    if record.locked_until.is_some_and(|until| now < until) {
+        return refuse(actor, "the administrator is locked out");
+    }
+    store.append_audit(AuditRecord {
+        at: now,
+        actor,
+        action: AuditAction::AdminLogin,
+        target: format!("administrator {}", record.name),
+        outcome: Outcome::Success,
+        detail: format!("client certificate {}", certificate.serial_hex()),
+    })?;
     Ok(Administrator {
         name: record.name,
         roles: record.roles,

@@ -17,7 +17,7 @@ use std::time::Duration;
 pub use account::{Account, AccountId, AccountSettings, Language};
 pub use bulk::{RowError, parse_holders};
 pub use dual::{EncryptionDelivery, Retrieved};
-pub use operator::{AdminRole, Administrator, KmcOps, RaOps};
+pub use operator::{AdminRole, Administrator, KmcOps, RaOps, SuperOps};
 pub use query::{CertificateQuery, HolderQuery, StatusFilter};
 pub use request::{Holder, HolderUpdate, PinInput, Request, RequestId};
 

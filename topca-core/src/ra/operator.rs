@@ -38,6 +38,18 @@ impl Administrator {
         }
     }
 
+    /// The capability to manage administrators and CA settings, if this
+    /// administrator has the super-administrator role.
+    pub fn super_ops(&self) -> Result<SuperOps, RaError> {
+        if self.roles.contains(&AdminRole::SuperAdmin) {
+            Ok(SuperOps {
+                admin: self.name.clone(),
+            })
+        } else {
+            Err(RaError::NotPermitted("super administrator"))
+        }
+    }
+
     /// The capability to run KMC operations, if this administrator has the KMC role.
     pub fn kmc_ops(&self) -> Result<KmcOps, RaError> {
         if self.roles.contains(&AdminRole::KmcAdmin) {
@@ -72,6 +84,20 @@ pub struct RaOps {
 }
 
 impl RaOps {
+    /// The acting administrator's name.
+    pub fn admin(&self) -> &str {
+        &self.admin
+    }
+}
+
+/// Proof that a super administrator is acting; required to manage administrators
+/// and CA settings. It cannot be built except through [`Administrator::super_ops`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SuperOps {
+    admin: String,
+}
+
+impl SuperOps {
     /// The acting administrator's name.
     pub fn admin(&self) -> &str {
         &self.admin

@@ -1,0 +1,2 @@
+DROP TABLE settings;
+ALTER TABLE admins DROP COLUMN certificate_sha256;
