@@ -1,0 +1,748 @@
+//! The administrators' console pages over HTTP: the RA's certificate search and
+//! revocation, account search and editing, passcode pre-registration (one and
+//! CSV) and central issuance; the super administrator's page (administrators, CRL
+//! now, CRL schedule, backup); role separation; and certificate log-in over TLS
+//! with `openssl s_client` presenting the client certificate.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test helpers fail loudly
+
+use std::{path::Path, process::Command, sync::Arc};
+
+use axum::{
+    Router,
+    body::Body,
+    http::{Request, StatusCode, header},
+};
+use http_body_util::BodyExt;
+use topca_core::{
+    OsRandom, SystemClock,
+    ra::{AdminRole, Administrator, Holder, admin::create_admin},
+    store::{AccountStore, AdminStore, AuditStore},
+};
+use topca_server::setup::{Options, start};
+use tower::ServiceExt;
+
+const CSRF: &str = "0123456789abcdef0123456789abcdef";
+const PASSWORD: &str = "admin-password-1";
+
+fn options(dir: &Path) -> Options {
+    Options {
+        data_dir: dir.to_owned(),
+        listen: "127.0.0.1:8080".parse().unwrap(),
+        algorithm: topca_core::KeyAlgorithm::EcdsaP256,
+        database_url: None,
+        mail_url: None,
+        mail_from: "TopCA <ca@localhost>".into(),
+        mail_trusted_ca: None,
+        public_url: None,
+        delta_crl: false,
+        tls: topca_server::tls::TlsSource::Off,
+        crl_refresh: std::time::Duration::from_secs(600),
+    }
+}
+
+struct Client {
+    app: Router,
+    token: Option<String>,
+}
+
+impl Client {
+    async fn send(
+        &self,
+        request: axum::http::request::Builder,
+        body: Body,
+    ) -> (StatusCode, String, axum::http::HeaderMap) {
+        let mut request = request.header(header::COOKIE, format!("topca_csrf={CSRF}"));
+        if let Some(token) = &self.token {
+            request = request.header(header::AUTHORIZATION, format!("Bearer {token}"));
+        }
+        let response = self
+            .app
+            .clone()
+            .oneshot(request.body(body).unwrap())
+            .await
+            .unwrap();
+        let status = response.status();
+        let headers = response.headers().clone();
+        let bytes = response.into_body().collect().await.unwrap().to_bytes();
+        (
+            status,
+            String::from_utf8_lossy(&bytes).into_owned(),
+            headers,
+        )
+    }
+
+    async fn get(&self, uri: &str) -> (StatusCode, String) {
+        let (status, body, _) = self.send(Request::get(uri), Body::empty()).await;
+        (status, body)
+    }
+
+    /// Posts a form (the CSRF field is added).
+    async fn post(
+        &self,
+        uri: &str,
+        fields: &[(&str, &str)],
+    ) -> (StatusCode, String, axum::http::HeaderMap) {
+        let mut form = format!("csrf={CSRF}");
+        for (k, v) in fields {
+            form.push_str(&format!("&{k}={}", encode(v)));
+        }
+        self.send(
+            Request::post(uri).header(header::CONTENT_TYPE, "application/x-www-form-urlencoded"),
+            Body::from(form),
+        )
+        .await
+    }
+}
+
+fn encode(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+async fn log_in(app: &Router, name: &str) -> Client {
+    let response = app
+        .clone()
+        .oneshot(
+            Request::post("/api/v1/admin/sessions")
+                .header(header::CONTENT_TYPE, "application/json")
+                .body(Body::from(
+                    serde_json::json!({"name": name, "password": PASSWORD}).to_string(),
+                ))
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK, "log-in of {name}");
+    let bytes = response.into_body().collect().await.unwrap().to_bytes();
+    let json: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+    Client {
+        app: app.clone(),
+        token: Some(json["token"].as_str().unwrap().to_owned()),
+    }
+}
+
+fn admins(state: &topca_server::AppState, list: &[(&str, AdminRole)]) {
+    for (name, role) in list {
+        create_admin(
+            &state.store,
+            name,
+            PASSWORD,
+            vec![*role],
+            &OsRandom,
+            &SystemClock,
+        )
+        .unwrap();
+    }
+}
+
+fn openssl(dir: &Path, args: &[&str]) -> String {
+    let out = Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "openssl {args:?}: {text}");
+    text
+}
+
+/// The text between `start` and the next `end` after it.
+fn between<'a>(text: &'a str, start: &str, end: &str) -> &'a str {
+    let from = text
+        .find(start)
+        .unwrap_or_else(|| panic!("{start:?} not in {text}"))
+        + start.len();
+    let to = text[from..].find(end).unwrap() + from;
+    &text[from..to]
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_ra_console_searches_edits_registers_issues_and_revokes() {
+    let data = tempfile::tempdir().unwrap();
+    let (state, _) = start(&options(data.path())).unwrap();
+    admins(
+        &state,
+        &[("ra", AdminRole::RaAdmin), ("kmc", AdminRole::KmcAdmin)],
+    );
+    let app = topca_server::router(Arc::new(state));
+    let ra = log_in(&app, "ra").await;
+    let kmc = log_in(&app, "kmc").await;
+    let anonymous = Client {
+        app: app.clone(),
+        token: None,
+    };
+
+    // A passcode account with a Chinese O/OU, made on the console.
+    let (status, body, _) = ra
+        .post(
+            "/TopCA/admin/ra/accounts",
+            &[
+                ("organization", "天诚安信"),
+                ("unit", "授权码部门"),
+                ("certificate_type", "single"),
+                ("verification", "passcode"),
+                ("algorithm", "p256"),
+                ("validity_days", "365"),
+                ("service_url", "http://127.0.0.1:8080/TopCA/userEnroll"),
+                ("language", "zh"),
+            ],
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let id: u64 = between(&body, "(#", ")").parse().unwrap();
+
+    // Found by keyword; its page is the edit form with the current values.
+    let (status, body) = ra
+        .get(&format!(
+            "/TopCA/admin/ra/accounts?keyword={}",
+            encode("授权码")
+        ))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        body.contains(&format!("/TopCA/admin/ra/accounts/{id}\">天诚安信")),
+        "{body}"
+    );
+    let (status, body) = ra.get(&format!("/TopCA/admin/ra/accounts/{id}")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        body.contains(r#"value="授权码部门""#) && body.contains("preregister-csv"),
+        "{body}"
+    );
+
+    // Edited: validity and unit change; a bad algorithm is a clear 400.
+    let edit = |unit: &'static str, algorithm: &'static str| {
+        [
+            ("organization", "天诚安信"),
+            ("unit", unit),
+            ("certificate_type", "single"),
+            ("verification", "passcode"),
+            ("algorithm", algorithm),
+            ("validity_days", "200"),
+            ("service_url", "http://127.0.0.1:8080/TopCA/userEnroll"),
+            ("language", "en"),
+        ]
+    };
+    let (status, body, _) = ra
+        .post(
+            &format!("/TopCA/admin/ra/accounts/{id}"),
+            &edit("预注册部门", "p256"),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(body.contains("预注册部门"), "{body}");
+    let (status, body, _) = ra
+        .post(
+            &format!("/TopCA/admin/ra/accounts/{id}"),
+            &edit("预注册部门", "dsa1024"),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert!(body.contains("class=\"error\""), "{body}");
+
+    // One holder, then a CSV with a bad row reported by line.
+    let (status, body, _) = ra
+        .post(
+            &format!("/TopCA/admin/ra/accounts/{id}/preregistrations"),
+            &[
+                ("name", "周八"),
+                ("email", "zhouba@example.cn"),
+                ("phone", ""),
+            ],
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(body.contains("zhouba@example.cn"), "{body}");
+    let csv =
+        "姓名,电子邮件\n吴九,wujiu@example.cn\n郑十,not-an-address\n王十一,wangshiyi@example.cn\n";
+    let (status, body, _) = ra
+        .post(
+            &format!("/TopCA/admin/ra/accounts/{id}/preregistrations/csv"),
+            &[("csv", csv)],
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(
+        between(&body, "<p class=\"ok\" id=\"registered-count\">", "</p>")
+            .split_whitespace()
+            .last(),
+        Some("2"),
+        "{body}"
+    );
+    assert!(body.contains("<tr><td>3</td>"), "{body}");
+    let outbox: Vec<String> = std::fs::read_dir(data.path().join("outbox"))
+        .unwrap()
+        .map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap())
+        .collect();
+    assert!(
+        outbox.iter().any(|m| m.contains("wangshiyi@example.cn")),
+        "a passcode mail per holder"
+    );
+
+    // Central issuance: the PKCS#12 download opens with the password under OpenSSL.
+    let (status, body, _) = ra
+        .post(
+            &format!("/TopCA/admin/ra/accounts/{id}/central-issuance"),
+            &[
+                ("name", "陈十二"),
+                ("email", "chen@example.cn"),
+                ("password", "chen-password-1"),
+            ],
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let serial = between(&body, "<b id=\"serial\">", "</b>").to_owned();
+    let p12 = between(&body, "base64,", "\"");
+    use base64::Engine;
+    let work = tempfile::tempdir().unwrap();
+    std::fs::write(
+        work.path().join("chen.p12"),
+        base64::engine::general_purpose::STANDARD
+            .decode(p12)
+            .unwrap(),
+    )
+    .unwrap();
+    let out = openssl(
+        work.path(),
+        &[
+            "pkcs12",
+            "-in",
+            "chen.p12",
+            "-passin",
+            "pass:chen-password-1",
+            "-nokeys",
+            "-clcerts",
+        ],
+    );
+    assert!(out.contains("BEGIN CERTIFICATE"), "{out}");
+
+    // Certificates by e-mail, revoked from the list; the CRL names it.
+    let search = format!(
+        "/TopCA/admin/ra/certificates?email={}",
+        encode("chen@example.cn")
+    );
+    let (status, body) = ra.get(&search).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        body.contains(&serial) && body.contains("class=\"revoke\""),
+        "{body}"
+    );
+    let (status, body, headers) = ra
+        .post(
+            &format!("/TopCA/admin/ra/certificates/{serial}/revoke"),
+            &[("reason", "1"), ("back", &search)],
+        )
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER, "{body}");
+    assert_eq!(headers[header::LOCATION], search.as_str());
+    let (_, body) = ra.get(&search).await;
+    assert!(
+        body.contains("已吊销") && !body.contains("class=\"revoke\""),
+        "{body}"
+    );
+    let (status, body, _) = ra
+        .post(
+            &format!("/TopCA/admin/ra/certificates/{serial}/revoke"),
+            &[("reason", "1")],
+        )
+        .await;
+    assert_eq!(
+        status.as_u16() / 100,
+        4,
+        "revoking twice is refused: {body}"
+    );
+    assert!(body.contains("already revoked"), "{body}");
+    let (status, body, _) = ra
+        .post(
+            &format!("/TopCA/admin/ra/certificates/{serial}/revoke"),
+            &[("reason", "99")],
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    let response = app
+        .clone()
+        .oneshot(
+            Request::get("/TopCA/crl/current.crl")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    let crl = response.into_body().collect().await.unwrap().to_bytes();
+    std::fs::write(work.path().join("current.crl"), &crl).unwrap();
+    let out = openssl(
+        work.path(),
+        &[
+            "crl",
+            "-inform",
+            "DER",
+            "-in",
+            "current.crl",
+            "-noout",
+            "-text",
+        ],
+    );
+    assert!(out.contains(&serial), "{out}");
+
+    // Another role sees a refusal, nobody logged in is sent to the log-in page.
+    for uri in [
+        "/TopCA/admin/ra/certificates",
+        &format!("/TopCA/admin/ra/accounts/{id}"),
+        "/TopCA/admin/ra/accounts",
+    ] {
+        let (status, _) = kmc.get(uri).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{uri}");
+        let (status, _, headers) = anonymous.send(Request::get(uri), Body::empty()).await;
+        assert_eq!(status, StatusCode::SEE_OTHER, "{uri}");
+        assert_eq!(headers[header::LOCATION], "/TopCA/admin/login");
+    }
+    let (status, _, _) = kmc
+        .post(
+            &format!("/TopCA/admin/ra/accounts/{id}/central-issuance"),
+            &[
+                ("name", "x"),
+                ("email", "x@example.cn"),
+                ("password", "xxxxxxxxxx"),
+            ],
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_super_administrator_manages_administrators_and_ca_operations() {
+    let data = tempfile::tempdir().unwrap();
+    let (state, _) = start(&options(data.path())).unwrap();
+    admins(
+        &state,
+        &[("root", AdminRole::SuperAdmin), ("ra", AdminRole::RaAdmin)],
+    );
+    let state = Arc::new(state);
+    let app = topca_server::router(Arc::clone(&state));
+    let root = log_in(&app, "root").await;
+    let ra = log_in(&app, "ra").await;
+
+    let (status, _) = ra.get("/TopCA/admin/super").await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, _, _) = ra.post("/TopCA/admin/super/crl", &[]).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, body) = root.get("/TopCA/admin/super").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        body.contains("id=\"admins\"") && body.contains("data-admin=\"ra\""),
+        "{body}"
+    );
+    let crl_before: u64 = between(between(&body, "id=\"crl-info\">", "</p>"), "#", ",")
+        .parse()
+        .unwrap();
+
+    // A new administrator with a Chinese name and two roles; too short a password is refused.
+    let (status, body, _) = root
+        .post(
+            "/TopCA/admin/super/admins",
+            &[("name", "王管理员"), ("password", "short"), ("ra", "on")],
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    let (status, body, _) = root
+        .post(
+            "/TopCA/admin/super/admins",
+            &[
+                ("name", "王管理员"),
+                ("password", "wang-password-12"),
+                ("ra", "on"),
+                ("kmc", "on"),
+            ],
+        )
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER, "{body}");
+    assert_eq!(
+        state.store.admin("王管理员").unwrap().unwrap().roles,
+        [AdminRole::RaAdmin, AdminRole::KmcAdmin]
+    );
+    let (status, _, _) = root
+        .post(
+            &format!("/TopCA/admin/super/admins/{}/roles", encode("王管理员")),
+            &[("kmc", "on")],
+        )
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert_eq!(
+        state.store.admin("王管理员").unwrap().unwrap().roles,
+        [AdminRole::KmcAdmin]
+    );
+    let (status, body, _) = root
+        .post("/TopCA/admin/super/admins/root/roles", &[("ra", "on")])
+        .await;
+    assert_eq!(status.as_u16() / 100, 4, "{body}");
+    assert!(body.contains("own super-administrator role"), "{body}");
+
+    // Locked out by wrong passwords, unlocked on the page.
+    for _ in 0..5 {
+        let _ = topca_core::ra::admin::login(&state.store, &SystemClock, "ra", "wrong");
+    }
+    let (_, body) = root.get("/TopCA/admin/super").await;
+    assert!(
+        body.contains("/TopCA/admin/super/admins/ra/unlock"),
+        "{body}"
+    );
+    let (status, _, _) = root.post("/TopCA/admin/super/admins/ra/unlock", &[]).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    topca_core::ra::admin::login(&state.store, &SystemClock, "ra", PASSWORD).unwrap();
+
+    // Binding: not a certificate is a clear 400.
+    let (status, body, _) = root
+        .post(
+            "/TopCA/admin/super/admins/ra/certificate",
+            &[("pem", "hello")],
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+
+    // A CRL now; the schedule kept in the database; nonsense refused.
+    let (status, _, _) = root.post("/TopCA/admin/super/crl", &[]).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let (_, body) = root.get("/TopCA/admin/super").await;
+    let crl_after: u64 = between(between(&body, "id=\"crl-info\">", "</p>"), "#", ",")
+        .parse()
+        .unwrap();
+    assert!(crl_after > crl_before, "{crl_before} -> {crl_after}");
+    let (status, _, _) = root
+        .post("/TopCA/admin/super/crl-schedule", &[("minutes", "30")])
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert_eq!(
+        state
+            .store
+            .setting("crl_refresh_minutes")
+            .unwrap()
+            .as_deref(),
+        Some("30")
+    );
+    assert_eq!(
+        state
+            .crl_schedule_minutes
+            .load(std::sync::atomic::Ordering::Relaxed),
+        30
+    );
+    for bad in ["0", "abc", "100000"] {
+        let (status, body, _) = root
+            .post("/TopCA/admin/super/crl-schedule", &[("minutes", bad)])
+            .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}: {body}");
+    }
+    // A restart keeps the schedule.
+    drop(app);
+    drop(root);
+    drop(ra);
+    let state = Arc::try_unwrap(state).ok().unwrap();
+    drop(state);
+    let (again, _) = start(&options(data.path())).unwrap();
+    assert_eq!(
+        again
+            .crl_schedule_minutes
+            .load(std::sync::atomic::Ordering::Relaxed),
+        30
+    );
+
+    // The backup is a SQLite database; the actions are audited under "root".
+    let app = topca_server::router(Arc::new(again));
+    let root = log_in(&app, "root").await;
+    let (status, body, headers) = root
+        .send(Request::get("/TopCA/admin/super/backup"), Body::empty())
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        headers[header::CONTENT_DISPOSITION]
+            .to_str()
+            .unwrap()
+            .contains("topca-backup.db")
+    );
+    assert!(body.starts_with("SQLite format 3"), "not a database");
+    let (_, body) = root
+        .get(&format!(
+            "/TopCA/admin/audit?actor=root&target={}",
+            encode("王管理员")
+        ))
+        .await;
+    assert!(
+        body.matches("AdminUpdated").count() >= 1 && body.contains("AdminCreated"),
+        "{body}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn administrators_log_in_with_a_bound_client_certificate_over_tls() {
+    let data = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut opts = options(data.path());
+    opts.listen = format!("127.0.0.1:{port}").parse().unwrap();
+    opts.tls = topca_server::tls::TlsSource::SelfIssued;
+    let (state, _) = start(&opts).unwrap();
+    admins(&state, &[("ra-cert", AdminRole::RaAdmin)]);
+
+    // A certificate with a CA-made key for the administrator, bound by a super administrator.
+    let ra_ops = Administrator {
+        name: "ra".into(),
+        roles: vec![AdminRole::RaAdmin],
+    }
+    .ra_ops()
+    .unwrap();
+    let account = state.store.account(state.demo_account).unwrap().unwrap();
+    let issue = |name: &str, email: &str, password: &str| {
+        state
+            .ra()
+            .issue_centrally(
+                &ra_ops,
+                account.id,
+                Holder {
+                    name: name.into(),
+                    email: email.into(),
+                    phone: None,
+                    state: None,
+                    locality: None,
+                },
+                password,
+            )
+            .unwrap()
+    };
+    let bound = issue("RA 管理员", "ra-cert@example.cn", "p12-password-1");
+    let unbound = issue("张三", "zhangsan@example.cn", "p12-password-2");
+    let super_ops = Administrator {
+        name: "root".into(),
+        roles: vec![AdminRole::SuperAdmin],
+    }
+    .super_ops()
+    .unwrap();
+    topca_core::ra::admin::change_admin(
+        &state.store,
+        &super_ops,
+        &state.ca,
+        "ra-cert",
+        topca_core::ra::admin::AdminChange::BindCertificate(bound.certificate.clone()),
+    )
+    .unwrap();
+    let work = tempfile::tempdir().unwrap();
+    let w = work.path().to_owned();
+    for (file, delivery, password) in [
+        ("bound", &bound, "p12-password-1"),
+        ("unbound", &unbound, "p12-password-2"),
+    ] {
+        std::fs::write(w.join(format!("{file}.p12")), &*delivery.pkcs12).unwrap();
+        openssl(
+            &w,
+            &[
+                "pkcs12",
+                "-in",
+                &format!("{file}.p12"),
+                "-passin",
+                &format!("pass:{password}"),
+                "-nodes",
+                "-out",
+                &format!("{file}.pem"),
+            ],
+        );
+    }
+
+    let config = topca_server::tls::server_config(&opts.tls, &state.ca, "127.0.0.1")
+        .unwrap()
+        .unwrap();
+    let state = Arc::new(state);
+    let app = topca_server::router(Arc::clone(&state));
+    let tcp = tokio::net::TcpListener::bind(opts.listen).await.unwrap();
+    let server = tokio::spawn(
+        axum::serve(
+            topca_server::tls::TlsListener::new(tcp, config),
+            app.into_make_service_with_connect_info::<topca_server::tls::Peer>(),
+        )
+        .into_future(),
+    );
+    let fetch = move |certificate: Option<&'static str>| {
+        let w = w.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut args = vec![
+                "s_client".to_owned(),
+                "-connect".into(),
+                format!("127.0.0.1:{port}"),
+                "-quiet".into(),
+            ];
+            if let Some(file) = certificate {
+                args.extend([
+                    "-cert".into(),
+                    format!("{file}.pem"),
+                    "-key".into(),
+                    format!("{file}.pem"),
+                ]);
+            }
+            let mut child = Command::new("openssl")
+                .args(&args)
+                .current_dir(&w)
+                .stdin(std::process::Stdio::piped())
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap();
+            use std::io::Write;
+            child
+                .stdin
+                .take()
+                .unwrap()
+                .write_all(b"GET /TopCA/admin/login/certificate HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+                .unwrap();
+            let out = child.wait_with_output().unwrap();
+            String::from_utf8_lossy(&out.stdout).into_owned()
+        })
+    };
+
+    let response = fetch(Some("bound")).await.unwrap();
+    assert!(response.starts_with("HTTP/1.1 303"), "{response}");
+    assert!(
+        response.contains("set-cookie: topca_admin=") && response.contains("Secure"),
+        "{response}"
+    );
+    assert!(response.contains("location: /TopCA/admin"), "{response}");
+
+    let response = fetch(Some("unbound")).await.unwrap();
+    assert!(response.starts_with("HTTP/1.1 4"), "{response}");
+    assert!(
+        response.contains("not bound to an administrator"),
+        "{response}"
+    );
+    let response = fetch(None).await.unwrap();
+    assert!(response.starts_with("HTTP/1.1 400"), "{response}");
+
+    // Revoked: no more log-in.
+    state
+        .ra()
+        .revoke_by_admin(
+            &ra_ops,
+            &bound.certificate.serial_hex(),
+            topca_core::lifecycle::RevocationReason::KeyCompromise,
+        )
+        .unwrap();
+    let response = fetch(Some("bound")).await.unwrap();
+    assert!(response.contains("it is revoked"), "{response}");
+    let logins = state
+        .store
+        .audit_entries()
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.record.action == topca_core::audit::AuditAction::AdminLogin)
+        .count();
+    assert_eq!(logins, 3, "each certificate log-in attempt is audited");
+    server.abort();
+}
