@@ -4,12 +4,14 @@
 //   revoke → the CRL page lists it;
 //   dual certificates: apply → retrieve → both serials shown;
 //   server certificate: paste a CSR → fields shown → submit appears only once the
-//   agreement is ticked → registered → the RA administrator logs in and approves it.
+//   agreement is ticked → registered → the RA administrator logs in and approves it;
+//   the RA console edits an account, pre-registers from a CSV file and finds
+//   certificates; the super administrator issues a CRL on demand.
 // Screenshots of both centres' home pages go to $TOPCA_ARTIFACTS.
 //
 // env: TOPCA_URL, TOPCA_OUTBOX, TOPCA_DECODER (smtp_sink.py), TOPCA_ARTIFACTS,
 //      TOPCA_SERVER_CSR (a PEM request made by OpenSSL), TOPCA_ADMIN_PASSWORD (of
-//      the administrators "ra-admin", "kmc-a" and "kmc-b", made with
+//      the administrators "root" (super), "ra-admin", "kmc-a" and "kmc-b", made with
 //      `topca-server admin add`)
 import { execFileSync } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
@@ -176,6 +178,41 @@ try {
   await page.fill('#keyword', '信息');
   await page.waitForSelector('#accounts a:has-text("新华书店")');
   check(true, 'the new account is found by the live search');
+
+  // The RA console's other pages: the account switched to passcode mode, holders
+  // pre-registered from a CSV file chosen in the browser, certificates searched.
+  await page.goto(`${base}/TopCA/admin/ra/accounts?keyword=${encodeURIComponent('新华')}`);
+  await page.click('#accounts a:has-text("新华书店")');
+  await page.selectOption('#verification', 'passcode');
+  await page.click('#save-account');
+  check((await page.textContent('#saved')).includes('新华书店'), 'the account is edited in the console');
+  await page.goBack();
+  await page.reload();
+  await page.setInputFiles('#csv-file', {
+    name: 'holders.csv', mimeType: 'text/csv',
+    buffer: Buffer.from('姓名,电子邮件\n孙七,sunqi@example.cn\n坏行,not-an-address\n'),
+  });
+  await page.waitForFunction(() => document.getElementById('csv').value.includes('孙七'));
+  await page.click('#upload');
+  check((await page.textContent('#registered-count')).trim().endsWith('1'), 'one CSV row pre-registered');
+  check((await page.textContent('#rejected')).includes('3'), 'the bad CSV row is reported by its line');
+  await page.goto(`${base}/TopCA/admin/ra/certificates`);
+  await page.fill('#email', 'wangwu@example.cn');
+  await page.click('#find');
+  check((await page.textContent(`#certificates tr:has-text("${serial}")`)).includes('已吊销'), 'the revoked certificate shows as revoked in the console');
+  const refused = await page.goto(`${base}/TopCA/admin/super`);
+  check(refused.status() === 403, 'an RA administrator cannot open the super-administrator page');
+
+  // The super administrator: administrators and CA operations.
+  await adminLogin('root');
+  await page.click('#super-link');
+  await page.waitForSelector('#admins');
+  check(await page.locator('#admins tr[data-admin="kmc-a"]').count() === 1, 'the super administrator sees the administrators');
+  const before = await page.textContent('#crl-info');
+  await page.click('#crl-now');
+  await page.waitForSelector('#crl-info');
+  check((await page.textContent('#crl-info')) !== before, 'a CRL is issued on demand');
+  await page.screenshot({ path: join(artifacts, 'super-admin.png'), fullPage: true });
 
   // Two KMC administrators recover the dual holder's encryption key; the holder
   // receives it for their signing certificate. The RA console is not theirs.

@@ -174,8 +174,10 @@ async fn super_page(State(state): State<Arc<AppState>>, headers: HeaderMap) -> R
         .iter()
         .map(|a| admin_row(lang, &csrf, a, now))
         .collect();
-    let chain_rows: String = std::iter::once(state.ca.certificate())
-        .chain(state.ca.chain())
+    let chain_rows: String = state
+        .ca
+        .chain()
+        .into_iter()
         .map(|c| {
             format!(
                 "<li>{} — {} {}</li>",

@@ -110,7 +110,7 @@ pub fn page_with_status(
 <style>
 body{{font-family:system-ui,"Noto Sans CJK SC",sans-serif;max-width:52rem;margin:2rem auto;padding:0 1rem;color:#222}}
 header{{display:flex;justify-content:space-between;border-bottom:2px solid #b22;margin-bottom:1rem}}
-label{{display:block;margin:.6rem 0 .2rem}} input,textarea,select{{width:100%;padding:.4rem;box-sizing:border-box}}
+label{{display:block;margin:.6rem 0 .2rem}} input,textarea,select{{width:100%;padding:.4rem;box-sizing:border-box}} label.inline{{display:inline-block;margin:.2rem .8rem .2rem 0}} input[type=checkbox]{{width:auto}}
 button{{margin-top:1rem;padding:.5rem 1.5rem}} .error{{color:#b22;font-weight:bold}} .ok{{color:#262}}
 table{{border-collapse:collapse;width:100%}} td,th{{border:1px solid #ccc;padding:.3rem;text-align:left}}
 pre{{white-space:pre-wrap;word-break:break-all;background:#f6f6f6;padding:.5rem}} .req{{color:#b22}}
