@@ -228,9 +228,13 @@ try {
   }
   await adminLogin('kmc-a');
   check(!(await page.isVisible('#pending')), 'a KMC administrator sees no RA console');
-  await page.fill('#serial', encryption);
-  await page.fill('#reason', '电脑损坏');
-  await page.click('button:has-text("申请恢复")');
+  await page.click('#keys-link');
+  await page.fill('#email', 'zhaoliu@example.cn');
+  await page.click('#find');
+  const escrowed = page.locator(`#keys tr:has-text("${encryption}")`);
+  check(await escrowed.count() === 1, 'the KMC administrator finds the escrowed key by holder');
+  await escrowed.locator('input[name=reason]').fill('电脑损坏');
+  await escrowed.locator('button:has-text("申请恢复")').click();
   await page.waitForSelector(`#recoveries tr:has-text("${encryption}")`);
   check(true, 'recovery requested by the first KMC administrator');
   await adminLogin('kmc-b');

@@ -50,6 +50,7 @@ pub(crate) fn routes() -> Router<Arc<AppState>> {
         .route("/TopCA/admin/ra/requests/{id}/approve", post(approve_page))
         .route("/TopCA/admin/ra/requests/{id}/reject", post(reject_page))
         .route("/TopCA/admin/kmc/recoveries", post(request_recovery_page))
+        .route("/TopCA/admin/kmc/keys", get(escrowed_keys_page))
         .route(
             "/TopCA/admin/kmc/recoveries/{id}/approve",
             post(approve_recovery_page),
@@ -349,6 +350,12 @@ async fn console(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Resp
             lang.t("帐户管理", "Accounts")
         ));
     }
+    if admin.kmc_ops().is_ok() {
+        links.push(format!(
+            r#"<a href="/TopCA/admin/kmc/keys" id="keys-link">{}</a>"#,
+            lang.t("托管密钥", "Escrowed keys")
+        ));
+    }
     if admin.super_ops().is_ok() {
         links.push(format!(
             r#"<a href="/TopCA/admin/super" id="super-link">{}</a>"#,
@@ -445,6 +452,79 @@ async fn audit_page(
         detail = lang.t("说明", "Detail"),
     );
     page(lang, lang.t("审计日志", "Audit log"), &body, None)
+}
+
+/// The keys escrowed for a holder e-mail, each with a recovery request form.
+async fn escrowed_keys_page(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    axum::extract::Query(q): axum::extract::Query<HolderEmail>,
+) -> Response {
+    let lang = Lang::of(&headers);
+    let ops = match session(&state, &headers) {
+        Ok(admin) => match admin.kmc_ops() {
+            Ok(ops) => ops,
+            Err(e) => return error_page(lang, &forbidden(e)),
+        },
+        Err(_) => return Redirect::to("/TopCA/admin/login").into_response(),
+    };
+    let (csrf, cookie) = csrf_token(&headers);
+    let email = q.email.trim().to_owned();
+    let wanted = email.clone();
+    let keys = if email.is_empty() {
+        Ok(Vec::new())
+    } else {
+        blocking(&state, move |s| Ok(kmc(s).escrowed_keys(&ops, &wanted)?)).await
+    };
+    let keys = match keys {
+        Ok(keys) => keys,
+        Err(e) => return error_page(lang, &e),
+    };
+    let rows: String = keys
+        .iter()
+        .map(|k| {
+            format!(
+                r#"<tr><td>{enc}</td><td>{sig}</td><td>{at}</td><td><form method="post" action="/TopCA/admin/kmc/recoveries"><input type="hidden" name="csrf" value="{csrf}"><input type="hidden" name="serial" value="{enc}"><input name="reason" required placeholder="{reason}" aria-label="{reason}"><button>{ask}</button></form></td></tr>"#,
+                enc = escape(&k.encryption_serial),
+                sig = escape(&k.signing_serial),
+                at = topca_core::format_utc(k.escrowed_at),
+                reason = lang.t("原因", "Reason"),
+                ask = lang.t("申请恢复", "Request recovery"),
+            )
+        })
+        .collect();
+    let result = if email.is_empty() {
+        String::new()
+    } else if keys.is_empty() {
+        format!(
+            r#"<p id="none">{}</p>"#,
+            lang.t(
+                "该持有者没有托管密钥。",
+                "No key is escrowed for this holder."
+            )
+        )
+    } else {
+        format!(
+            r#"<table id="keys"><tr><th>{}</th><th>{}</th><th>{}</th><th></th></tr>{rows}</table>"#,
+            lang.t("加密证书序列号", "Encryption certificate"),
+            lang.t("签名证书序列号", "Signing certificate"),
+            lang.t("托管时间", "Escrowed at"),
+        )
+    };
+    let body = format!(
+        r#"<form method="get" action="/TopCA/admin/kmc/keys"><label for="email">{email_l}</label><input id="email" name="email" type="email" value="{email}" required><button type="submit" id="find">{find}</button></form>{result}<p><a href="/TopCA/admin">{back}</a></p>"#,
+        email_l = lang.t("持有者电子邮件", "Holder e-mail"),
+        email = escape(&email),
+        find = lang.t("查询", "Search"),
+        back = lang.t("返回控制台", "Back to the console"),
+    );
+    page(lang, lang.t("托管密钥", "Escrowed keys"), &body, cookie)
+}
+
+#[derive(Deserialize)]
+struct HolderEmail {
+    #[serde(default)]
+    email: String,
 }
 
 #[derive(Deserialize)]
