@@ -215,7 +215,7 @@ fn certificate_log_in_needs_a_bound_valid_unrevoked_certificate_of_this_ca() {
             &ops,
             ca,
             "li",
-            AdminChange::BindCertificate(foreign.clone())
+            AdminChange::BindCertificate(Box::new(foreign.clone()))
         ),
         Err(Error::Ra(RaError::CertificateLoginRefused(_)))
     ));
@@ -224,7 +224,7 @@ fn certificate_log_in_needs_a_bound_valid_unrevoked_certificate_of_this_ca() {
         &ops,
         ca,
         "li",
-        AdminChange::BindCertificate(bound.clone()),
+        AdminChange::BindCertificate(Box::new(bound.clone())),
     )
     .unwrap();
 
@@ -263,7 +263,7 @@ fn certificate_log_in_needs_a_bound_valid_unrevoked_certificate_of_this_ca() {
         &ops,
         ca,
         "li",
-        AdminChange::BindCertificate(unbound.clone()),
+        AdminChange::BindCertificate(Box::new(unbound.clone())),
     )
     .unwrap();
     assert_eq!(

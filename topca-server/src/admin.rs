@@ -171,6 +171,25 @@ pub(crate) fn session(state: &AppState, headers: &HeaderMap) -> Result<Administr
     Ok(entry.admin.clone())
 }
 
+/// Why a console page is not shown: no session (the log-in page), or a role
+/// that does not allow it.
+pub(crate) enum Refused {
+    /// Not logged in.
+    NotLoggedIn,
+    /// Logged in without the role.
+    Forbidden(AppError),
+}
+
+impl Refused {
+    /// The page shown instead.
+    pub(crate) fn page(self, lang: Lang) -> Response {
+        match self {
+            Self::NotLoggedIn => Redirect::to("/TopCA/admin/login").into_response(),
+            Self::Forbidden(e) => error_page(lang, &e),
+        }
+    }
+}
+
 pub(crate) fn forbidden(e: topca_core::RaError) -> AppError {
     AppError {
         status: StatusCode::FORBIDDEN,

@@ -23,7 +23,7 @@ use topca_core::{
 
 use crate::{
     AppError, AppState,
-    admin::{AccountBody, account_form, forbidden, session},
+    admin::{AccountBody, Refused, account_form, forbidden, session},
     html::{Lang, csrf_ok, csrf_token, error_page, escape, form_expired, page, url_encode},
     state::blocking,
 };
@@ -55,10 +55,9 @@ pub(crate) fn routes() -> Router<Arc<AppState>> {
 
 /// The RA capability of the session, or the page to show instead (log-in for
 /// no session, an error for another role).
-fn ra_session(state: &AppState, headers: &HeaderMap, lang: Lang) -> Result<RaOps, Response> {
-    let admin =
-        session(state, headers).map_err(|_| Redirect::to("/TopCA/admin/login").into_response())?;
-    admin.ra_ops().map_err(|e| error_page(lang, &forbidden(e)))
+fn ra_session(state: &AppState, headers: &HeaderMap) -> Result<RaOps, Refused> {
+    let admin = session(state, headers).map_err(|_| Refused::NotLoggedIn)?;
+    admin.ra_ops().map_err(|e| Refused::Forbidden(forbidden(e)))
 }
 
 fn back_link(lang: Lang, href: &str) -> String {
@@ -148,8 +147,8 @@ async fn certificates_page(
     Query(search): Query<CertificateSearch>,
 ) -> Response {
     let lang = Lang::of(&headers);
-    if let Err(page) = ra_session(&state, &headers, lang) {
-        return page;
+    if let Err(refused) = ra_session(&state, &headers) {
+        return refused.page(lang);
     }
     let (csrf, cookie) = csrf_token(&headers);
     let email = search.email.trim().to_owned();
@@ -251,9 +250,9 @@ async fn revoke_page(
     if !csrf_ok(&headers, &form.csrf) {
         return form_expired(lang);
     }
-    let ops = match ra_session(&state, &headers, lang) {
+    let ops = match ra_session(&state, &headers) {
         Ok(ops) => ops,
-        Err(page) => return page,
+        Err(refused) => return refused.page(lang),
     };
     let Some(reason) = RevocationReason::from_code(form.reason) else {
         return error_page(
@@ -292,8 +291,8 @@ pub(crate) async fn accounts_page(
     Query(search): Query<AccountSearch>,
 ) -> Response {
     let lang = Lang::of(&headers);
-    if let Err(page) = ra_session(&state, &headers, lang) {
-        return page;
+    if let Err(refused) = ra_session(&state, &headers) {
+        return refused.page(lang);
     }
     let keyword = search.keyword.trim().to_owned();
     let wanted = keyword.clone();
@@ -351,8 +350,8 @@ async fn account_page(
     Path(id): Path<u64>,
 ) -> Response {
     let lang = Lang::of(&headers);
-    if let Err(page) = ra_session(&state, &headers, lang) {
-        return page;
+    if let Err(refused) = ra_session(&state, &headers) {
+        return refused.page(lang);
     }
     let account = match load_account(&state, id).await {
         Ok(account) => account,
@@ -452,9 +451,9 @@ async fn edit_account(
     if !csrf_ok(&headers, &form.csrf) {
         return form_expired(lang);
     }
-    let ops = match ra_session(&state, &headers, lang) {
+    let ops = match ra_session(&state, &headers) {
         Ok(ops) => ops,
-        Err(page) => return page,
+        Err(refused) => return refused.page(lang),
     };
     let settings = match (AccountBody {
         organization: form.organization,
@@ -511,9 +510,9 @@ async fn preregister_one(
     if !csrf_ok(&headers, &form.csrf) {
         return form_expired(lang);
     }
-    let ops = match ra_session(&state, &headers, lang) {
+    let ops = match ra_session(&state, &headers) {
         Ok(ops) => ops,
-        Err(page) => return page,
+        Err(refused) => return refused.page(lang),
     };
     let holder = Holder {
         name: form.name,
@@ -562,9 +561,9 @@ async fn preregister_csv(
     if !csrf_ok(&headers, &form.csrf) {
         return form_expired(lang);
     }
-    let ops = match ra_session(&state, &headers, lang) {
+    let ops = match ra_session(&state, &headers) {
         Ok(ops) => ops,
-        Err(page) => return page,
+        Err(refused) => return refused.page(lang),
     };
     let csv = form.csv;
     let report = match blocking(&state, move |s| {
@@ -624,9 +623,9 @@ async fn issue_centrally(
     if !csrf_ok(&headers, &form.csrf) {
         return form_expired(lang);
     }
-    let ops = match ra_session(&state, &headers, lang) {
+    let ops = match ra_session(&state, &headers) {
         Ok(ops) => ops,
-        Err(page) => return page,
+        Err(refused) => return refused.page(lang),
     };
     let holder = Holder {
         name: form.name,

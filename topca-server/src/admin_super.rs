@@ -25,7 +25,7 @@ use topca_core::{
 
 use crate::{
     AppError, AppState,
-    admin::{enter_console, forbidden, session, start_session},
+    admin::{Refused, enter_console, forbidden, session, start_session},
     html::{Lang, csrf_ok, csrf_token, error_page, escape, form_expired, page, url_encode},
     pki,
     state::{CRL_SCHEDULE, blocking},
@@ -80,12 +80,11 @@ async fn certificate_login(
     }
 }
 
-fn super_session(state: &AppState, headers: &HeaderMap, lang: Lang) -> Result<SuperOps, Response> {
-    let admin =
-        session(state, headers).map_err(|_| Redirect::to("/TopCA/admin/login").into_response())?;
+fn super_session(state: &AppState, headers: &HeaderMap) -> Result<SuperOps, Refused> {
+    let admin = session(state, headers).map_err(|_| Refused::NotLoggedIn)?;
     admin
         .super_ops()
-        .map_err(|e| error_page(lang, &forbidden(e)))
+        .map_err(|e| Refused::Forbidden(forbidden(e)))
 }
 
 fn role_label(lang: Lang, role: AdminRole) -> &'static str {
@@ -152,9 +151,9 @@ fn admin_row(lang: Lang, csrf: &str, a: &AdminRecord, now: std::time::SystemTime
 
 async fn super_page(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
     let lang = Lang::of(&headers);
-    let ops = match super_session(&state, &headers, lang) {
+    let ops = match super_session(&state, &headers) {
         Ok(ops) => ops,
-        Err(page) => return page,
+        Err(refused) => return refused.page(lang),
     };
     let (csrf, cookie) = csrf_token(&headers);
     let loaded = blocking(&state, move |s| {
@@ -289,9 +288,9 @@ async fn create_admin(
     if !csrf_ok(&headers, &form.csrf) {
         return form_expired(lang);
     }
-    let ops = match super_session(&state, &headers, lang) {
+    let ops = match super_session(&state, &headers) {
         Ok(ops) => ops,
-        Err(page) => return page,
+        Err(refused) => return refused.page(lang),
     };
     let password = zeroize::Zeroizing::new(form.password);
     if password.chars().count() < MIN_PASSWORD {
@@ -334,9 +333,9 @@ async fn change(
     if !csrf_ok(headers, csrf) {
         return form_expired(lang);
     }
-    let ops = match super_session(state, headers, lang) {
+    let ops = match super_session(state, headers) {
         Ok(ops) => ops,
-        Err(page) => return page,
+        Err(refused) => return refused.page(lang),
     };
     let done = blocking(state, move |s| {
         Ok(admin::change_admin(&s.store, &ops, &s.ca, &name, change)?)
@@ -407,7 +406,7 @@ async fn bind_certificate(
         AdminChange::UnbindCertificate
     } else {
         match Certificate::from_pem(form.pem.trim()) {
-            Ok(certificate) => AdminChange::BindCertificate(certificate),
+            Ok(certificate) => AdminChange::BindCertificate(Box::new(certificate)),
             Err(_) => {
                 return error_page(
                     lang,
@@ -432,8 +431,8 @@ async fn crl_now(
     if !csrf_ok(&headers, &form.csrf) {
         return form_expired(lang);
     }
-    if let Err(page) = super_session(&state, &headers, lang) {
-        return page;
+    if let Err(refused) = super_session(&state, &headers) {
+        return refused.page(lang);
     }
     let done = blocking(&state, |s| {
         for cache in [&s.crl, &s.delta_crl] {
@@ -470,9 +469,9 @@ async fn crl_schedule(
     if !csrf_ok(&headers, &form.csrf) {
         return form_expired(lang);
     }
-    let ops = match super_session(&state, &headers, lang) {
+    let ops = match super_session(&state, &headers) {
         Ok(ops) => ops,
-        Err(page) => return page,
+        Err(refused) => return refused.page(lang),
     };
     let Some(minutes) = form
         .minutes
@@ -516,9 +515,9 @@ async fn crl_schedule(
 /// A consistent copy of the SQLite database, as a download.
 async fn backup(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
     let lang = Lang::of(&headers);
-    let ops = match super_session(&state, &headers, lang) {
+    let ops = match super_session(&state, &headers) {
         Ok(ops) => ops,
-        Err(page) => return page,
+        Err(refused) => return refused.page(lang),
     };
     let copied = blocking(&state, move |s| {
         let dir = tempfile_dir()?;

@@ -633,7 +633,7 @@ async fn administrators_log_in_with_a_bound_client_certificate_over_tls() {
         &super_ops,
         &state.ca,
         "ra-cert",
-        topca_core::ra::admin::AdminChange::BindCertificate(bound.certificate.clone()),
+        topca_core::ra::admin::AdminChange::BindCertificate(Box::new(bound.certificate.clone())),
     )
     .unwrap();
     let work = tempfile::tempdir().unwrap();

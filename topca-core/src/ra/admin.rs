@@ -225,7 +225,7 @@ pub enum AdminChange {
     /// Lift a lockout and clear the failure count.
     Unlock,
     /// Bind this certificate (issued by this CA) for certificate log-in.
-    BindCertificate(Certificate),
+    BindCertificate(Box<Certificate>),
     /// Remove the bound certificate.
     UnbindCertificate,
 }
