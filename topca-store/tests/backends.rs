@@ -327,7 +327,7 @@ fn bad_urls_and_newer_schemas_get_clear_errors() {
             err,
             OpenError::NewerSchema {
                 found: 99,
-                known: 2,
+                known: 3,
                 ..
             }
         ),
@@ -348,13 +348,19 @@ fn an_older_database_is_upgraded_on_open() {
     // Back to schema version 1, as an older TopCA left it.
     let mut raw = diesel::SqliteConnection::establish(path.to_str().unwrap()).unwrap();
     raw.batch_execute(
-        "DROP INDEX requests_state; DROP TABLE admins; UPDATE topca_schema SET version = 1;",
+        "DROP TABLE settings; DROP INDEX requests_state; DROP TABLE admins; UPDATE topca_schema SET version = 1;",
     )
     .unwrap();
     let store = DieselStore::open(&url).unwrap();
     assert!(
         store.admin("nobody").unwrap().is_none(),
         "the admins table is back"
+    );
+    store.put_setting("crl_refresh_minutes", "5").unwrap();
+    assert_eq!(
+        store.setting("crl_refresh_minutes").unwrap().as_deref(),
+        Some("5"),
+        "the settings table is back"
     );
     assert_eq!(store.account(kept.id).unwrap().unwrap(), kept, "data kept");
 }
