@@ -27,6 +27,7 @@ fn bench(c: &mut Criterion) {
     c.bench_function("fixed_base_mul", |b| b.iter(|| mul_base(black_box(&k))));
     let x = topca_sm2::field::FieldElement::ONE.add(&topca_sm2::field::FieldElement::ONE);
     c.bench_function("field_mul", |b| b.iter(|| black_box(x).mul(black_box(&x))));
+    c.bench_function("field_square", |b| b.iter(|| black_box(x).square()));
     c.bench_function("field_invert", |b| b.iter(|| black_box(x).invert()));
 }
 

@@ -5,9 +5,9 @@
 //! into `[0, p)`, as four 64-bit limbs. Because `p ≡ −1 (mod 2⁶⁴)`, the
 //! Montgomery constant `−p⁻¹ mod 2⁶⁴` is 1: each reduction round takes the
 //! low limb itself as the multiplier `k`, and since `p + 1 = p'·2⁶⁴` with
-//! `p' = 2¹⁹² − 2¹⁶⁰ − 2³² + 1` (three limbs), the round
-//! `(t + k·p) / 2⁶⁴` is simply `t / 2⁶⁴ + k·p'` (the low limb cancels
-//! exactly). Every operation is constant time; inversion is Fermat's
+//! `p' = 2¹⁹² − 2¹⁶⁰ − 2³² + 1`, the round `(t + k·p) / 2⁶⁴` is simply
+//! `t / 2⁶⁴ + k·p'` (the low limb cancels exactly), and `k·p'` takes only
+//! shifts and subtractions: a reduction has no multiplication at all. Every operation is constant time; inversion is Fermat's
 //! `a^(p−2)` along a fixed addition chain (255 squarings, 14 multiplications).
 
 use crate::limbs::{self, Limbs};
@@ -16,12 +16,6 @@ use subtle::{Choice, ConditionallySelectable, ConstantTimeEq, CtOption};
 /// The prime `p`, little-endian limbs.
 pub(crate) const P: Limbs =
     limbs::from_hex("FFFFFFFE FFFFFFFF FFFFFFFF FFFFFFFF FFFFFFFF 00000000 FFFFFFFF FFFFFFFF");
-/// `(p + 1) / 2⁶⁴`, low three limbs (the fourth is zero).
-const P_PRIME: [u64; 3] = [
-    0xFFFF_FFFF_0000_0001,
-    0xFFFF_FFFF_FFFF_FFFF,
-    0xFFFF_FFFE_FFFF_FFFF,
-];
 /// `2⁵¹² mod p`, used to enter Montgomery form.
 const R2: Limbs = [
     0x0000_0002_0000_0003,
@@ -35,23 +29,34 @@ const R2: Limbs = [
 pub struct FieldElement(pub(crate) Limbs);
 
 /// Montgomery reduction specialised to `p`: `t · 2⁻²⁵⁶ mod p`.
+///
+/// Round `i` takes `k = t[i]` and adds `k·p' = k·(2¹⁹² − 2¹⁶⁰ − 2³² + 1)`
+/// to the limbs above it using shifts only: as four limbs
+/// `k·p' = [k, 0, 0, k] − [k·2³², k/2³², k·2³², k/2³²]` (the low 32-bit
+/// halves shift into the next limb), which never goes negative.
 #[inline(always)]
 const fn reduce(t: &[u64; 8]) -> Limbs {
     let mut t = *t;
     let mut carry_hi = 0u64;
     let mut i = 0;
     while i < 4 {
-        // k = t[i] · (−p⁻¹) = t[i]; (t + k·p) / 2⁶⁴ = t / 2⁶⁴ + k·p'.
         let k = t[i];
-        let (r1, c) = limbs::mac(t[i + 1], k, P_PRIME[0], 0);
-        let (r2, c) = limbs::mac(t[i + 2], k, P_PRIME[1], c);
-        let (r3, c) = limbs::mac(t[i + 3], k, P_PRIME[2], c);
-        let (r4, c2) = limbs::adc(t[i + 4], c, carry_hi);
+        let lo = k << 32;
+        let hi = k >> 32;
+        let (d0, b) = limbs::sbb(k, lo, 0);
+        let (d1, b) = limbs::sbb(0, hi, b);
+        let (d2, b) = limbs::sbb(0, lo, b);
+        let (d3, _) = limbs::sbb(k, hi, b);
+        let (r1, c) = limbs::adc(t[i + 1], d0, 0);
+        let (r2, c) = limbs::adc(t[i + 2], d1, c);
+        let (r3, c) = limbs::adc(t[i + 3], d2, c);
+        // At most one carry out: the limbs plus k·p' stay below 2²⁵⁷.
+        let x = (t[i + 4] as u128) + (d3 as u128) + (c as u128) + (carry_hi as u128);
         t[i + 1] = r1;
         t[i + 2] = r2;
         t[i + 3] = r3;
-        t[i + 4] = r4;
-        carry_hi = c2;
+        t[i + 4] = x as u64;
+        carry_hi = (x >> 64) as u64;
         i += 1;
     }
     limbs::sub_if_above(&[t[4], t[5], t[6], t[7]], carry_hi, &P)
@@ -200,3 +205,9 @@ impl PartialEq for FieldElement {
 }
 
 impl Eq for FieldElement {}
+
+/// Non-inlined multiplication, for inspecting the generated code.
+#[inline(never)]
+pub fn mul_probe(a: &FieldElement, b: &FieldElement) -> FieldElement {
+    a.mul(b)
+}
