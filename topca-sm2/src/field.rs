@@ -7,10 +7,13 @@
 //! low limb itself as the multiplier `k`, and since `p + 1 = p'·2⁶⁴` with
 //! `p' = 2¹⁹² − 2¹⁶⁰ − 2³² + 1`, the round `(t + k·p) / 2⁶⁴` is simply
 //! `t / 2⁶⁴ + k·p'` (the low limb cancels exactly), and `k·p'` takes only
-//! shifts and subtractions: a reduction has no multiplication at all. Every operation is constant time; inversion is Fermat's
-//! `a^(p−2)` along a fixed addition chain (255 squarings, 14 multiplications).
+//! shifts and subtractions: a reduction has no multiplication at all.
+//! Every operation is constant time; inversion uses the safegcd divsteps of
+//! `safegcd` (Fermat's `a^(p−2)` along a fixed addition chain, 255
+//! squarings and 14 multiplications, is kept as a cross-check).
 
 use crate::limbs::{self, Limbs};
+use crate::safegcd;
 use subtle::{Choice, ConditionallySelectable, ConstantTimeEq, CtOption};
 
 /// The prime `p`, little-endian limbs.
@@ -23,6 +26,15 @@ const R2: Limbs = [
     0x0000_0001_0000_0001,
     0x0000_0004_0000_0002,
 ];
+
+/// `2⁷⁶⁸ mod p`: Montgomery multiplication by it maps `x·R⁻¹` to `x·R`.
+const R3: Limbs = reduce(&limbs::mul_wide(&R2, &R2));
+
+/// `p` for the safegcd inversion; `p⁻¹ ≡ −1 ≡ 2⁶² − 1 (mod 2⁶²)`.
+const MOD_INFO: safegcd::ModInfo = safegcd::ModInfo {
+    modulus: safegcd::to_signed62(&P),
+    modulus_inv62: u64::MAX >> 2,
+};
 
 /// An element of GF(p) in Montgomery form.
 #[derive(Clone, Copy, Debug, Default)]
@@ -160,8 +172,17 @@ impl FieldElement {
         Self(limbs::select(&a.0, &b.0, mask))
     }
 
-    /// Multiplicative inverse `self^(p−2)`; the inverse of zero is zero.
+    /// Multiplicative inverse (constant-time safegcd); the inverse of zero is zero.
     pub fn invert(&self) -> Self {
+        // The stored value is m = a·R; safegcd gives m⁻¹ = a⁻¹·R⁻¹, and a
+        // Montgomery multiplication by R³ turns it into a⁻¹·R.
+        let m_inv = safegcd::invert(&self.0, &MOD_INFO);
+        Self(reduce(&limbs::mul_wide(&m_inv, &R3)))
+    }
+
+    /// Multiplicative inverse `self^(p−2)` by Fermat's little theorem (kept
+    /// as an independent check of [`Self::invert`]).
+    pub fn invert_fermat(&self) -> Self {
         // p − 2 in binary, most significant first:
         // 31 ones, 0, 128 ones, 32 zeros, 62 ones, 0, 1.
         let x1 = *self;

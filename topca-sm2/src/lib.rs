@@ -30,6 +30,7 @@ pub mod fixed_base;
 mod limbs;
 pub mod point;
 mod rfc6979;
+mod safegcd;
 pub mod scalar;
 mod sign;
 mod signature;

@@ -59,7 +59,11 @@ impl NonceGenerator {
         mac = keyed(&k)?;
         k.zeroize();
         v = run(&mac, &[&v]);
-        Ok(Self { mac, v, fresh: true })
+        Ok(Self {
+            mac,
+            v,
+            fresh: true,
+        })
     }
 
     /// The next candidate nonce in `[1, n − 1]`.

@@ -119,6 +119,7 @@ fn field_ops_match_reference() {
         assert_eq!(fa.to_canonical(), *a);
         assert_eq!(FieldElement::from_bytes(&fa.to_bytes()).unwrap(), fa);
         let inv = fa.invert();
+        assert_eq!(inv, fa.invert_fermat());
         if *a == [0; 4] {
             assert_eq!(inv.to_canonical(), [0; 4]);
         } else {
@@ -134,6 +135,30 @@ fn field_ops_match_reference() {
         FieldElement::from_bytes(&limbs::to_be_bytes(&P)).is_none()
     ));
     assert!(bool::from(FieldElement::from_bytes(&[0xff; 32]).is_none()));
+}
+
+/// safegcd against Fermat on many values, including ones with long runs of
+/// equal bits (those take the most divsteps).
+#[test]
+fn field_inversion_safegcd_matches_fermat() {
+    let mut vals = edge_values(&P);
+    for i in 0..256 {
+        vals.push(limbs::sub(&P, &[1u64 << (i % 64), 0, 0, 0]).0);
+        let mut v = [0u64; 4];
+        v[i / 64] = 1 << (i % 64);
+        vals.push(v);
+    }
+    for _ in 0..2000 {
+        vals.push(random_limbs_below(&P));
+    }
+    for a in &vals {
+        let x = fe(a);
+        let inv = x.invert();
+        assert_eq!(inv, x.invert_fermat(), "{a:x?}");
+        if *a != [0; 4] {
+            assert_eq!(inv.mul(&x), FieldElement::ONE);
+        }
+    }
 }
 
 #[test]
