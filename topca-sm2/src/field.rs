@@ -226,9 +226,3 @@ impl PartialEq for FieldElement {
 }
 
 impl Eq for FieldElement {}
-
-/// Non-inlined multiplication, for inspecting the generated code.
-#[inline(never)]
-pub fn mul_probe(a: &FieldElement, b: &FieldElement) -> FieldElement {
-    a.mul(b)
-}

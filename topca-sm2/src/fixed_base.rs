@@ -33,8 +33,9 @@ pub(crate) const WINDOWS: usize = 37;
 /// Entries per window: `2^(W−1)`.
 const ENTRIES: usize = 1 << (W - 1);
 
-/// One window's table: `j·2⁷ⁱ·G` for `j = 1..=64`.
-type Window = [AffinePoint; ENTRIES];
+/// One window's table: `j·2⁷ⁱ·G` for `j = 1..=64`, each entry the
+/// Montgomery limbs `x₀..x₃, y₀..y₃` (a flat layout the compiler vectorises).
+type Window = [[u64; 8]; ENTRIES];
 
 static TABLE: OnceLock<Vec<Window>> = OnceLock::new();
 
@@ -62,8 +63,11 @@ fn build_table() -> Vec<Window> {
     affine
         .chunks_exact(ENTRIES)
         .map(|c| {
-            let mut w = [AffinePoint::default(); ENTRIES];
-            w.copy_from_slice(c);
+            let mut w = [[0u64; 8]; ENTRIES];
+            for (dst, p) in w.iter_mut().zip(c) {
+                dst[..4].copy_from_slice(&p.x.0);
+                dst[4..].copy_from_slice(&p.y.0);
+            }
             w
         })
         .collect()
@@ -105,22 +109,27 @@ pub(crate) fn booth_recode(wv: u64) -> (u64, u64) {
 }
 
 /// Reads entry `mag − 1` of a window by scanning all entries; all zeros for `mag = 0`.
+///
+/// The 64 selection masks are computed first and passed through
+/// `black_box`, so the compiler cannot see that exactly one of them is set:
+/// left to itself, LLVM turns `entry & mask` over a compare-derived mask back
+/// into a branch on the secret index (observed in the generated code).
 #[inline(always)]
 fn lookup_ct(window: &Window, mag: u64) -> AffinePoint {
-    let mut x = [0u64; 4];
-    let mut y = [0u64; 4];
-    // Keep the optimiser from specialising the scan on the index.
-    let mag = core::hint::black_box(mag);
-    for (j, e) in window.iter().enumerate() {
-        let m = limbs::is_zero_mask((j as u64 + 1) ^ mag);
-        for l in 0..4 {
-            x[l] |= e.x.0[l] & m;
-            y[l] |= e.y.0[l] & m;
+    let mut masks = [0u64; ENTRIES];
+    for (j, m) in masks.iter_mut().enumerate() {
+        *m = limbs::is_zero_mask((j as u64 + 1) ^ mag);
+    }
+    let masks = core::hint::black_box(masks);
+    let mut acc = [0u64; 8];
+    for (e, m) in window.iter().zip(masks.iter()) {
+        for (a, l) in acc.iter_mut().zip(e) {
+            *a |= l & m;
         }
     }
     AffinePoint {
-        x: FieldElement(x),
-        y: FieldElement(y),
+        x: FieldElement([acc[0], acc[1], acc[2], acc[3]]),
+        y: FieldElement([acc[4], acc[5], acc[6], acc[7]]),
     }
 }
 
@@ -129,8 +138,13 @@ fn lookup_ct(window: &Window, mag: u64) -> AffinePoint {
 fn digit_point_ct(t: &Window, k: &Limbs, i: usize) -> (AffinePoint, u64) {
     let (sign, mag) = booth_recode(window_value(k, i));
     let p = lookup_ct(t, mag);
+    // Opaque masks: keep the sign and the zero digit out of branch conditions.
+    let sign = core::hint::black_box(sign);
     let y = FieldElement::select_mask(&p.y, &p.y.neg(), sign);
-    (AffinePoint { x: p.x, y }, limbs::is_zero_mask(mag))
+    (
+        AffinePoint { x: p.x, y },
+        core::hint::black_box(limbs::is_zero_mask(mag)),
+    )
 }
 
 /// `k·G` in constant time.
@@ -163,7 +177,11 @@ pub fn mul_base_vartime(k: &Scalar) -> JacobianPoint {
             continue;
         }
         let e = &win[(mag - 1) as usize];
-        let p = if sign != 0 { e.neg() } else { *e };
+        let e = AffinePoint {
+            x: FieldElement([e[0], e[1], e[2], e[3]]),
+            y: FieldElement([e[4], e[5], e[6], e[7]]),
+        };
+        let p = if sign != 0 { e.neg() } else { e };
         acc = acc.add_mixed_vartime(&p);
     }
     acc

@@ -177,7 +177,7 @@ impl JacobianPoint {
     #[inline]
     pub fn add_mixed_ct(&self, q: &AffinePoint, q_inf: u64) -> Self {
         let (sum, _) = self.add_mixed_raw(q);
-        let p_inf = self.z.zero_mask();
+        let p_inf = core::hint::black_box(self.z.zero_mask());
         let q_j = Self {
             x: q.x,
             y: q.y,
@@ -193,7 +193,8 @@ impl JacobianPoint {
     pub fn add_mixed_complete_ct(&self, q: &AffinePoint, q_inf: u64) -> Self {
         let (sum, same) = self.add_mixed_raw(q);
         let dbl = self.double();
-        let p_inf = self.z.zero_mask();
+        let p_inf = core::hint::black_box(self.z.zero_mask());
+        let same = core::hint::black_box(same);
         let r = Self::select_mask(&sum, &dbl, same & !p_inf & !q_inf);
         let q_j = Self {
             x: q.x,

@@ -127,17 +127,20 @@ fn update_fg(f: &mut Signed62, g: &mut Signed62, t: &Trans) {
 }
 
 /// Brings `r ∈ (−2m, m)` into `[0, m)`, negating first if `sign < 0`.
+///
+/// The masks go through `black_box`: otherwise LLVM turns these masked
+/// additions into branches on the sign (observed in the generated code).
 fn normalize(r: &mut Signed62, sign: i64, m: &ModInfo) {
-    let add = r[4] >> 63;
+    let add = core::hint::black_box(r[4] >> 63);
     for (x, mi) in r.iter_mut().zip(m.modulus) {
         *x = x.wrapping_add(mi & add);
     }
-    let neg = sign >> 63;
+    let neg = core::hint::black_box(sign >> 63);
     for x in r.iter_mut() {
         *x = (*x ^ neg).wrapping_sub(neg);
     }
     carry(r);
-    let add = r[4] >> 63;
+    let add = core::hint::black_box(r[4] >> 63);
     for (x, mi) in r.iter_mut().zip(m.modulus) {
         *x = x.wrapping_add(mi & add);
     }
