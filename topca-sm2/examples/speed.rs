@@ -1,5 +1,10 @@
-//! Operations per second on a busy machine: the best of many short
-//! wall-clock samples (the least disturbed one), plus the median.
+//! Operations per second on a busy machine, two ways:
+//! * like `openssl speed`: operations during 3 s of wall time divided by the
+//!   CPU time this thread actually got (user + system, from /proc), so time
+//!   spent descheduled by other processes does not count;
+//! * the best and median of 60 short wall-clock samples.
+//!
+//! `cargo run --release -p topca-sm2 --example speed [sign|verify|base|field|hash]…`
 
 #![allow(missing_docs, clippy::unwrap_used)]
 
@@ -10,7 +15,32 @@ use topca_sm2::field::FieldElement;
 use topca_sm2::fixed_base::mul_base;
 use topca_sm2::scalar::Scalar;
 
+/// CPU time of the current thread in seconds (100 Hz ticks from /proc).
+fn cpu_seconds() -> f64 {
+    let s = std::fs::read_to_string("/proc/thread-self/stat").unwrap();
+    let rest = &s[s.rfind(')').unwrap() + 2..];
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    // stat fields 14 and 15 (utime, stime) are at 11 and 12 after the name.
+    let ticks: u64 = f[11].parse::<u64>().unwrap() + f[12].parse::<u64>().unwrap();
+    ticks as f64 / 100.0
+}
+
 fn rate(name: &str, mut f: impl FnMut()) {
+    let wall = Instant::now();
+    let cpu = cpu_seconds();
+    let mut n = 0u64;
+    while wall.elapsed().as_secs_f64() < 3.0 {
+        for _ in 0..20 {
+            f();
+        }
+        n += 20;
+    }
+    let cpu = cpu_seconds() - cpu;
+    println!(
+        "{name:16} {n} ops in {cpu:.2} s CPU ({:.2} s wall): {:>9.0}/s per CPU second",
+        wall.elapsed().as_secs_f64(),
+        n as f64 / cpu
+    );
     // Calibrate a batch of about 20 ms.
     let t = Instant::now();
     let mut batch = 0u32;
