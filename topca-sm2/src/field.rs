@@ -1,0 +1,228 @@
+//! Arithmetic modulo the SM2 prime
+//! `p = 2²⁵⁶ − 2²²⁴ − 2⁹⁶ + 2⁶⁴ − 1`.
+//!
+//! Elements are kept in Montgomery form `a·2²⁵⁶ mod p`, always fully reduced
+//! into `[0, p)`, as four 64-bit limbs. Because `p ≡ −1 (mod 2⁶⁴)`, the
+//! Montgomery constant `−p⁻¹ mod 2⁶⁴` is 1: each reduction round takes the
+//! low limb itself as the multiplier `k`, and since `p + 1 = p'·2⁶⁴` with
+//! `p' = 2¹⁹² − 2¹⁶⁰ − 2³² + 1`, the round `(t + k·p) / 2⁶⁴` is simply
+//! `t / 2⁶⁴ + k·p'` (the low limb cancels exactly), and `k·p'` takes only
+//! shifts and subtractions: a reduction has no multiplication at all.
+//! Every operation is constant time; inversion uses the safegcd divsteps of
+//! `safegcd` (Fermat's `a^(p−2)` along a fixed addition chain, 255
+//! squarings and 14 multiplications, is kept as a cross-check).
+
+use crate::limbs::{self, Limbs};
+use crate::safegcd;
+use subtle::{Choice, ConditionallySelectable, ConstantTimeEq, CtOption};
+
+/// The prime `p`, little-endian limbs.
+pub(crate) const P: Limbs =
+    limbs::from_hex("FFFFFFFE FFFFFFFF FFFFFFFF FFFFFFFF FFFFFFFF 00000000 FFFFFFFF FFFFFFFF");
+/// `2⁵¹² mod p`, used to enter Montgomery form.
+const R2: Limbs = [
+    0x0000_0002_0000_0003,
+    0x0000_0002_ffff_ffff,
+    0x0000_0001_0000_0001,
+    0x0000_0004_0000_0002,
+];
+
+/// `2⁷⁶⁸ mod p`: Montgomery multiplication by it maps `x·R⁻¹` to `x·R`.
+const R3: Limbs = reduce(&limbs::mul_wide(&R2, &R2));
+
+/// `p` for the safegcd inversion; `p⁻¹ ≡ −1 ≡ 2⁶² − 1 (mod 2⁶²)`.
+const MOD_INFO: safegcd::ModInfo = safegcd::ModInfo {
+    modulus: safegcd::to_signed62(&P),
+    modulus_inv62: u64::MAX >> 2,
+};
+
+/// An element of GF(p) in Montgomery form.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct FieldElement(pub(crate) Limbs);
+
+/// Montgomery reduction specialised to `p`: `t · 2⁻²⁵⁶ mod p`.
+///
+/// Round `i` takes `k = t[i]` and adds `k·p' = k·(2¹⁹² − 2¹⁶⁰ − 2³² + 1)`
+/// to the limbs above it using shifts only: as four limbs
+/// `k·p' = [k, 0, 0, k] − [k·2³², k/2³², k·2³², k/2³²]` (the low 32-bit
+/// halves shift into the next limb), which never goes negative.
+#[inline(always)]
+const fn reduce(t: &[u64; 8]) -> Limbs {
+    let mut t = *t;
+    let mut carry_hi = 0u64;
+    let mut i = 0;
+    while i < 4 {
+        let k = t[i];
+        let lo = k << 32;
+        let hi = k >> 32;
+        let (d0, b) = limbs::sbb(k, lo, 0);
+        let (d1, b) = limbs::sbb(0, hi, b);
+        let (d2, b) = limbs::sbb(0, lo, b);
+        let (d3, _) = limbs::sbb(k, hi, b);
+        let (r1, c) = limbs::adc(t[i + 1], d0, 0);
+        let (r2, c) = limbs::adc(t[i + 2], d1, c);
+        let (r3, c) = limbs::adc(t[i + 3], d2, c);
+        // At most one carry out: the limbs plus k·p' stay below 2²⁵⁷.
+        let x = (t[i + 4] as u128) + (d3 as u128) + (c as u128) + (carry_hi as u128);
+        t[i + 1] = r1;
+        t[i + 2] = r2;
+        t[i + 3] = r3;
+        t[i + 4] = x as u64;
+        carry_hi = (x >> 64) as u64;
+        i += 1;
+    }
+    limbs::sub_if_above(&[t[4], t[5], t[6], t[7]], carry_hi, &P)
+}
+
+impl FieldElement {
+    /// Zero.
+    pub const ZERO: Self = Self([0; 4]);
+    /// One (in Montgomery form: `2²⁵⁶ mod p`).
+    pub const ONE: Self = Self::from_canonical(&[1, 0, 0, 0]);
+
+    /// Converts canonical limbs (`< p`) into Montgomery form.
+    pub(crate) const fn from_canonical(a: &Limbs) -> Self {
+        Self(reduce(&limbs::mul_wide(a, &R2)))
+    }
+
+    /// Parses a 64-digit big-endian hex constant at compile time.
+    pub(crate) const fn from_hex(s: &str) -> Self {
+        Self::from_canonical(&limbs::from_hex(s))
+    }
+
+    /// Returns the canonical (non-Montgomery) limbs.
+    pub(crate) const fn to_canonical(self) -> Limbs {
+        let a = self.0;
+        reduce(&[a[0], a[1], a[2], a[3], 0, 0, 0, 0])
+    }
+
+    /// Parses 32 big-endian bytes; `None` (in constant time) if the value is not below `p`.
+    pub fn from_bytes(bytes: &[u8; 32]) -> CtOption<Self> {
+        let a = limbs::from_be_bytes(bytes);
+        let ok = Choice::from((limbs::lt_mask(&a, &P) & 1) as u8);
+        CtOption::new(Self::from_canonical(&a), ok)
+    }
+
+    /// Encodes as 32 big-endian bytes.
+    pub fn to_bytes(&self) -> [u8; 32] {
+        limbs::to_be_bytes(&self.to_canonical())
+    }
+
+    /// `self + rhs`.
+    #[inline(always)]
+    pub const fn add(&self, rhs: &Self) -> Self {
+        Self(limbs::add_mod(&self.0, &rhs.0, &P))
+    }
+
+    /// `self − rhs`.
+    #[inline(always)]
+    pub const fn sub(&self, rhs: &Self) -> Self {
+        Self(limbs::sub_mod(&self.0, &rhs.0, &P))
+    }
+
+    /// `−self`.
+    #[inline(always)]
+    pub const fn neg(&self) -> Self {
+        Self::ZERO.sub(self)
+    }
+
+    /// `2·self`.
+    #[inline(always)]
+    pub const fn double(&self) -> Self {
+        self.add(self)
+    }
+
+    /// `self · rhs`.
+    #[inline(always)]
+    pub const fn mul(&self, rhs: &Self) -> Self {
+        Self(reduce(&limbs::mul_wide(&self.0, &rhs.0)))
+    }
+
+    /// `self²`.
+    #[inline(always)]
+    pub const fn square(&self) -> Self {
+        Self(reduce(&limbs::square_wide(&self.0)))
+    }
+
+    /// `self^(2^k)`: `k` successive squarings.
+    #[inline]
+    pub fn sqn(&self, k: u32) -> Self {
+        let mut t = *self;
+        for _ in 0..k {
+            t = t.square();
+        }
+        t
+    }
+
+    /// Whether `self == 0`, in constant time.
+    #[inline]
+    pub fn is_zero(&self) -> Choice {
+        Choice::from((limbs::limbs_zero_mask(&self.0) & 1) as u8)
+    }
+
+    /// All ones if zero, else all zeros (for internal branch-free code).
+    #[inline(always)]
+    pub(crate) const fn zero_mask(&self) -> u64 {
+        limbs::limbs_zero_mask(&self.0)
+    }
+
+    /// `mask ? b : a` for a mask of all zeros or all ones.
+    #[inline(always)]
+    pub(crate) const fn select_mask(a: &Self, b: &Self, mask: u64) -> Self {
+        Self(limbs::select(&a.0, &b.0, mask))
+    }
+
+    /// Multiplicative inverse (constant-time safegcd); the inverse of zero is zero.
+    pub fn invert(&self) -> Self {
+        // The stored value is m = a·R; safegcd gives m⁻¹ = a⁻¹·R⁻¹, and a
+        // Montgomery multiplication by R³ turns it into a⁻¹·R.
+        let m_inv = safegcd::invert(&self.0, &MOD_INFO);
+        Self(reduce(&limbs::mul_wide(&m_inv, &R3)))
+    }
+
+    /// Multiplicative inverse `self^(p−2)` by Fermat's little theorem (kept
+    /// as an independent check of [`Self::invert`]).
+    pub fn invert_fermat(&self) -> Self {
+        // p − 2 in binary, most significant first:
+        // 31 ones, 0, 128 ones, 32 zeros, 62 ones, 0, 1.
+        let x1 = *self;
+        let x2 = x1.square().mul(&x1);
+        let x3 = x2.square().mul(&x1);
+        let x6 = x3.sqn(3).mul(&x3);
+        let x12 = x6.sqn(6).mul(&x6);
+        let x24 = x12.sqn(12).mul(&x12);
+        let x30 = x24.sqn(6).mul(&x6);
+        let x31 = x30.square().mul(&x1);
+        let x32 = x31.square().mul(&x1);
+        let mut t = x31.square();
+        t = t.sqn(32).mul(&x32);
+        t = t.sqn(32).mul(&x32);
+        t = t.sqn(32).mul(&x32);
+        t = t.sqn(32).mul(&x32);
+        t = t.sqn(32);
+        t = t.sqn(31).mul(&x31);
+        t = t.sqn(31).mul(&x31);
+        t = t.square();
+        t.square().mul(&x1)
+    }
+}
+
+impl ConstantTimeEq for FieldElement {
+    fn ct_eq(&self, other: &Self) -> Choice {
+        Choice::from((limbs::eq_mask(&self.0, &other.0) & 1) as u8)
+    }
+}
+
+impl ConditionallySelectable for FieldElement {
+    fn conditional_select(a: &Self, b: &Self, choice: Choice) -> Self {
+        Self::select_mask(a, b, 0u64.wrapping_sub(choice.unwrap_u8() as u64))
+    }
+}
+
+impl PartialEq for FieldElement {
+    fn eq(&self, other: &Self) -> bool {
+        self.ct_eq(other).into()
+    }
+}
+
+impl Eq for FieldElement {}

@@ -1,0 +1,189 @@
+//! Fixed-base multiplication `k·G` with a precomputed table.
+//!
+//! The scalar is recoded into 37 signed ("Booth") digits of 7 bits,
+//! `k = Σ dᵢ·2⁷ⁱ` with `dᵢ ∈ [−64, 64]`. Window `i` has its own table of the
+//! 64 affine points `j·2⁷ⁱ·G` (`j = 1..64`), so `k·G` is 36 mixed additions
+//! and no doubling at all. The 2 368 table points (148 KiB) are built once,
+//! lazily, with a single batch inversion.
+//!
+//! Constant time: every lookup reads all 64 entries of the window and keeps
+//! the wanted one with masks; the sign is applied by a masked negation; a zero
+//! digit (point at infinity) and an infinite accumulator are handled with
+//! masks in [`JacobianPoint::add_mixed_ct`].
+//!
+//! The mixed addition is not valid for equal inputs, but that cannot occur:
+//! before window `i` the accumulator is `A·G` with `|A| < 2⁷ⁱ ≤ |dᵢ|·2⁷ⁱ = |B|`,
+//! so `A = ±B` is impossible as integers, and `A ≡ ±B (mod n)` with
+//! `A ≠ ±B` needs `|A ∓ B| ≥ n`, which only the last window could reach and
+//! which would force `k = A + B` outside `[0, n)` (the recoded scalar is
+//! always the canonical one). The last addition still uses the doubling-aware
+//! [`JacobianPoint::add_mixed_complete_ct`] as a defence; it costs one doubling.
+
+use crate::field::FieldElement;
+use crate::limbs::{self, Limbs};
+use crate::point::{AffinePoint, JacobianPoint, batch_to_affine};
+use crate::scalar::Scalar;
+use std::sync::OnceLock;
+use zeroize::Zeroize;
+
+/// Window width in bits.
+const W: usize = 7;
+/// Number of windows: `⌈257 / 7⌉` (one extra bit for the signed recoding).
+pub(crate) const WINDOWS: usize = 37;
+/// Entries per window: `2^(W−1)`.
+const ENTRIES: usize = 1 << (W - 1);
+
+/// One window's table: `j·2⁷ⁱ·G` for `j = 1..=64`, each entry the
+/// Montgomery limbs `x₀..x₃, y₀..y₃` (a flat layout the compiler vectorises).
+type Window = [[u64; 8]; ENTRIES];
+
+static TABLE: OnceLock<Vec<Window>> = OnceLock::new();
+
+/// The precomputed table (built on first use).
+pub(crate) fn table() -> &'static [Window] {
+    TABLE.get_or_init(build_table)
+}
+
+fn build_table() -> Vec<Window> {
+    let mut all = Vec::with_capacity(WINDOWS * ENTRIES);
+    let mut base = JacobianPoint::from(&AffinePoint::GENERATOR);
+    for _ in 0..WINDOWS {
+        let mut p = base;
+        all.push(p);
+        p = p.double();
+        all.push(p);
+        for _ in 2..ENTRIES {
+            p = p.add_vartime(&base);
+            all.push(p);
+        }
+        // 2⁷·base = 2·(64·base).
+        base = p.double();
+    }
+    let affine = batch_to_affine(&all);
+    affine
+        .chunks_exact(ENTRIES)
+        .map(|c| {
+            let mut w = [[0u64; 8]; ENTRIES];
+            for (dst, p) in w.iter_mut().zip(c) {
+                dst[..4].copy_from_slice(&p.x.0);
+                dst[4..].copy_from_slice(&p.y.0);
+            }
+            w
+        })
+        .collect()
+}
+
+/// Bits `[start, start + 8)` of `k` (bits past 255 read as zero).
+#[inline(always)]
+fn bits8(k: &Limbs, start: usize) -> u64 {
+    let limb = start / 64;
+    let off = start % 64;
+    let lo = if limb < 4 { k[limb] >> off } else { 0 };
+    let hi = if off > 56 && limb + 1 < 4 {
+        k[limb + 1] << (64 - off)
+    } else {
+        0
+    };
+    (lo | hi) & 0xff
+}
+
+/// The 8-bit window value for digit `i` (bits `7i − 1 .. 7i + 6`).
+#[inline(always)]
+fn window_value(k: &Limbs, i: usize) -> u64 {
+    if i == 0 {
+        (k[0] << 1) & 0xff
+    } else {
+        bits8(k, W * i - 1)
+    }
+}
+
+/// Booth recoding of an 8-bit window: returns (sign mask, magnitude 0..=64).
+/// Branch-free (after OpenSSL's `booth_recode_w7`).
+#[inline(always)]
+pub(crate) fn booth_recode(wv: u64) -> (u64, u64) {
+    let s = !((wv >> W).wrapping_sub(1)); // all ones if the top bit is set
+    let d = ((1u64 << (W + 1)) - wv - 1) & 0xff;
+    let d = (d & s) | (wv & !s);
+    let d = (d >> 1) + (d & 1);
+    (s, d)
+}
+
+/// Reads entry `mag − 1` of a window by scanning all entries; all zeros for `mag = 0`.
+///
+/// The 64 selection masks are computed first and passed through
+/// `black_box`, so the compiler cannot see that exactly one of them is set:
+/// left to itself, LLVM turns `entry & mask` over a compare-derived mask back
+/// into a branch on the secret index (observed in the generated code).
+#[inline(always)]
+fn lookup_ct(window: &Window, mag: u64) -> AffinePoint {
+    let mut masks = [0u64; ENTRIES];
+    for (j, m) in masks.iter_mut().enumerate() {
+        *m = limbs::is_zero_mask((j as u64 + 1) ^ mag);
+    }
+    // Opaque through a reference: no copy of the array is made.
+    core::hint::black_box(&mut masks);
+    let mut acc = [0u64; 8];
+    for (e, m) in window.iter().zip(masks.iter()) {
+        for (a, l) in acc.iter_mut().zip(e) {
+            *a |= l & m;
+        }
+    }
+    AffinePoint {
+        x: FieldElement([acc[0], acc[1], acc[2], acc[3]]),
+        y: FieldElement([acc[4], acc[5], acc[6], acc[7]]),
+    }
+}
+
+/// Looks up digit `i` of `k`: the signed table point and its infinity mask.
+#[inline(always)]
+fn digit_point_ct(t: &Window, k: &Limbs, i: usize) -> (AffinePoint, u64) {
+    let (sign, mag) = booth_recode(window_value(k, i));
+    let p = lookup_ct(t, mag);
+    // Opaque masks: keep the sign and the zero digit out of branch conditions.
+    let sign = core::hint::black_box(sign);
+    let y = FieldElement::select_mask(&p.y, &p.y.neg(), sign);
+    (
+        AffinePoint { x: p.x, y },
+        core::hint::black_box(limbs::is_zero_mask(mag)),
+    )
+}
+
+/// `k·G` in constant time.
+pub fn mul_base(k: &Scalar) -> JacobianPoint {
+    let t = table();
+    let mut kl = k.to_canonical();
+    let (p0, inf0) = digit_point_ct(&t[0], &kl, 0);
+    let mut acc = JacobianPoint {
+        x: p0.x,
+        y: p0.y,
+        z: FieldElement::select_mask(&FieldElement::ONE, &FieldElement::ZERO, inf0),
+    };
+    for (i, win) in t.iter().enumerate().take(WINDOWS - 1).skip(1) {
+        let (p, inf) = digit_point_ct(win, &kl, i);
+        acc = acc.add_mixed_ct(&p, inf);
+    }
+    let (p, inf) = digit_point_ct(&t[WINDOWS - 1], &kl, WINDOWS - 1);
+    kl.zeroize();
+    acc.add_mixed_complete_ct(&p, inf)
+}
+
+/// `k·G` in variable time (public scalars only, e.g. verification).
+pub fn mul_base_vartime(k: &Scalar) -> JacobianPoint {
+    let t = table();
+    let kl = k.to_canonical();
+    let mut acc = JacobianPoint::IDENTITY;
+    for (i, win) in t.iter().enumerate() {
+        let (sign, mag) = booth_recode(window_value(&kl, i));
+        if mag == 0 {
+            continue;
+        }
+        let e = &win[(mag - 1) as usize];
+        let e = AffinePoint {
+            x: FieldElement([e[0], e[1], e[2], e[3]]),
+            y: FieldElement([e[4], e[5], e[6], e[7]]),
+        };
+        let p = if sign != 0 { e.neg() } else { e };
+        acc = acc.add_mixed_vartime(&p);
+    }
+    acc
+}

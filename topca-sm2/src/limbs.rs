@@ -1,0 +1,252 @@
+//! 256-bit integers as four little-endian 64-bit limbs: carries, borrows,
+//! masks and a generic Montgomery multiplication.
+//!
+//! Everything here is branch-free on the values: a condition becomes a mask
+//! of all zeros or all ones and selection is done with `&`, `|` and `^`.
+//! These helpers are `const fn` so the field and scalar constants (curve
+//! coefficient, generator, Montgomery `R²`) are computed by the compiler.
+
+/// Four 64-bit limbs, least significant first.
+pub(crate) type Limbs = [u64; 4];
+
+/// `a + b + carry`, returning (sum, carry out) with carry in {0, 1}.
+#[inline(always)]
+pub(crate) const fn adc(a: u64, b: u64, carry: u64) -> (u64, u64) {
+    let t = (a as u128) + (b as u128) + (carry as u128);
+    (t as u64, (t >> 64) as u64)
+}
+
+/// `a - b - borrow`, returning (difference, borrow out) with borrow in {0, 1}.
+#[inline(always)]
+pub(crate) const fn sbb(a: u64, b: u64, borrow: u64) -> (u64, u64) {
+    let t = (a as u128).wrapping_sub((b as u128) + (borrow as u128));
+    (t as u64, ((t >> 64) as u64) & 1)
+}
+
+/// `acc + a * b + carry`, returning (low, high); never overflows.
+#[inline(always)]
+pub(crate) const fn mac(acc: u64, a: u64, b: u64, carry: u64) -> (u64, u64) {
+    let t = (acc as u128) + (a as u128) * (b as u128) + (carry as u128);
+    (t as u64, (t >> 64) as u64)
+}
+
+/// Adds two 256-bit numbers, returning the sum and the carry bit.
+#[inline(always)]
+pub(crate) const fn add(a: &Limbs, b: &Limbs) -> (Limbs, u64) {
+    let (r0, c) = adc(a[0], b[0], 0);
+    let (r1, c) = adc(a[1], b[1], c);
+    let (r2, c) = adc(a[2], b[2], c);
+    let (r3, c) = adc(a[3], b[3], c);
+    ([r0, r1, r2, r3], c)
+}
+
+/// Subtracts two 256-bit numbers, returning the difference and the borrow bit.
+#[inline(always)]
+pub(crate) const fn sub(a: &Limbs, b: &Limbs) -> (Limbs, u64) {
+    let (r0, w) = sbb(a[0], b[0], 0);
+    let (r1, w) = sbb(a[1], b[1], w);
+    let (r2, w) = sbb(a[2], b[2], w);
+    let (r3, w) = sbb(a[3], b[3], w);
+    ([r0, r1, r2, r3], w)
+}
+
+/// `mask ? b : a` for a mask of all zeros or all ones.
+#[inline(always)]
+pub(crate) const fn select(a: &Limbs, b: &Limbs, mask: u64) -> Limbs {
+    [
+        a[0] ^ ((a[0] ^ b[0]) & mask),
+        a[1] ^ ((a[1] ^ b[1]) & mask),
+        a[2] ^ ((a[2] ^ b[2]) & mask),
+        a[3] ^ ((a[3] ^ b[3]) & mask),
+    ]
+}
+
+/// All ones if `x == 0`, else zero.
+#[inline(always)]
+pub(crate) const fn is_zero_mask(x: u64) -> u64 {
+    // The top bit of `x | -x` is set exactly when x != 0.
+    ((x | x.wrapping_neg()) >> 63).wrapping_sub(1)
+}
+
+/// All ones if every limb is zero, else zero.
+#[inline(always)]
+pub(crate) const fn limbs_zero_mask(a: &Limbs) -> u64 {
+    is_zero_mask(a[0] | a[1] | a[2] | a[3])
+}
+
+/// All ones if `a == b`, else zero.
+#[inline(always)]
+pub(crate) const fn eq_mask(a: &Limbs, b: &Limbs) -> u64 {
+    is_zero_mask((a[0] ^ b[0]) | (a[1] ^ b[1]) | (a[2] ^ b[2]) | (a[3] ^ b[3]))
+}
+
+/// Reduces `a + carry·2²⁵⁶` (known to be below `2m`) into `[0, m)`.
+#[inline(always)]
+pub(crate) const fn sub_if_above(a: &Limbs, carry: u64, m: &Limbs) -> Limbs {
+    let (d, borrow) = sub(a, m);
+    // The subtraction is kept when it did not go negative overall: the
+    // 257-bit value (carry, a) minus m borrows only if carry = 0 and borrow = 1.
+    let (_, keep_a) = sbb(carry, 0, borrow);
+    select(&d, a, 0u64.wrapping_sub(keep_a))
+}
+
+/// `(a + b) mod m` for `a, b < m`.
+#[inline(always)]
+pub(crate) const fn add_mod(a: &Limbs, b: &Limbs, m: &Limbs) -> Limbs {
+    let (s, c) = add(a, b);
+    sub_if_above(&s, c, m)
+}
+
+/// `(a - b) mod m` for `a, b < m`.
+#[inline(always)]
+pub(crate) const fn sub_mod(a: &Limbs, b: &Limbs, m: &Limbs) -> Limbs {
+    let (d, borrow) = sub(a, b);
+    let mask = 0u64.wrapping_sub(borrow);
+    let fix = [m[0] & mask, m[1] & mask, m[2] & mask, m[3] & mask];
+    add(&d, &fix).0
+}
+
+/// Full 512-bit product of two 256-bit numbers.
+#[inline(always)]
+pub(crate) const fn mul_wide(a: &Limbs, b: &Limbs) -> [u64; 8] {
+    let mut r = [0u64; 8];
+    let mut i = 0;
+    while i < 4 {
+        let mut carry = 0;
+        let mut j = 0;
+        while j < 4 {
+            let (lo, hi) = mac(r[i + j], a[i], b[j], carry);
+            r[i + j] = lo;
+            carry = hi;
+            j += 1;
+        }
+        r[i + 4] = carry;
+        i += 1;
+    }
+    r
+}
+
+/// Full 512-bit square of a 256-bit number (10 multiplications instead of 16).
+#[inline(always)]
+pub(crate) const fn square_wide(a: &Limbs) -> [u64; 8] {
+    // Off-diagonal products a[i]·a[j], i < j.
+    let (r1, c) = mac(0, a[0], a[1], 0);
+    let (r2, c) = mac(0, a[0], a[2], c);
+    let (r3, r4) = mac(0, a[0], a[3], c);
+    let (r3, c) = mac(r3, a[1], a[2], 0);
+    let (r4, r5) = mac(r4, a[1], a[3], c);
+    let (r5, r6) = mac(r5, a[2], a[3], 0);
+    // Double them.
+    let r7 = r6 >> 63;
+    let r6 = (r6 << 1) | (r5 >> 63);
+    let r5 = (r5 << 1) | (r4 >> 63);
+    let r4 = (r4 << 1) | (r3 >> 63);
+    let r3 = (r3 << 1) | (r2 >> 63);
+    let r2 = (r2 << 1) | (r1 >> 63);
+    let r1 = r1 << 1;
+    // Add the diagonal squares.
+    let (r0, c) = mac(0, a[0], a[0], 0);
+    let (r1, c) = adc(r1, c, 0);
+    let (r2, c2) = mac(r2, a[1], a[1], c);
+    let (r3, c) = adc(r3, c2, 0);
+    let (r4, c2) = mac(r4, a[2], a[2], c);
+    let (r5, c) = adc(r5, c2, 0);
+    let (r6, c2) = mac(r6, a[3], a[3], c);
+    let (r7, _) = adc(r7, c2, 0);
+    [r0, r1, r2, r3, r4, r5, r6, r7]
+}
+
+/// Montgomery reduction `t · 2⁻²⁵⁶ mod m` for `t < m·2²⁵⁶`, with
+/// `m_inv = -m⁻¹ mod 2⁶⁴`.
+#[inline(always)]
+pub(crate) const fn mont_reduce(t: &[u64; 8], m: &Limbs, m_inv: u64) -> Limbs {
+    let mut t = *t;
+    let mut carry_hi = 0u64;
+    let mut i = 0;
+    while i < 4 {
+        let k = t[i].wrapping_mul(m_inv);
+        let (_, c) = mac(t[i], k, m[0], 0);
+        let (r1, c) = mac(t[i + 1], k, m[1], c);
+        let (r2, c) = mac(t[i + 2], k, m[2], c);
+        let (r3, c) = mac(t[i + 3], k, m[3], c);
+        let (r4, c2) = adc(t[i + 4], c, carry_hi);
+        t[i + 1] = r1;
+        t[i + 2] = r2;
+        t[i + 3] = r3;
+        t[i + 4] = r4;
+        carry_hi = c2;
+        i += 1;
+    }
+    sub_if_above(&[t[4], t[5], t[6], t[7]], carry_hi, m)
+}
+
+/// Parses 32 big-endian bytes.
+#[inline]
+pub(crate) const fn from_be_bytes(b: &[u8; 32]) -> Limbs {
+    let mut r = [0u64; 4];
+    let mut i = 0;
+    while i < 4 {
+        let mut w = 0u64;
+        let mut j = 0;
+        while j < 8 {
+            w = (w << 8) | b[(3 - i) * 8 + j] as u64;
+            j += 1;
+        }
+        r[i] = w;
+        i += 1;
+    }
+    r
+}
+
+/// Writes 32 big-endian bytes.
+#[inline]
+pub(crate) const fn to_be_bytes(a: &Limbs) -> [u8; 32] {
+    let mut out = [0u8; 32];
+    let mut i = 0;
+    while i < 4 {
+        let w = a[3 - i].to_be_bytes();
+        let mut j = 0;
+        while j < 8 {
+            out[i * 8 + j] = w[j];
+            j += 1;
+        }
+        i += 1;
+    }
+    out
+}
+
+/// All ones if `a < m`, else zero.
+#[inline(always)]
+pub(crate) const fn lt_mask(a: &Limbs, m: &Limbs) -> u64 {
+    let (_, borrow) = sub(a, m);
+    0u64.wrapping_sub(borrow)
+}
+
+/// Parses a big-endian hex string of exactly 64 digits at compile time.
+pub(crate) const fn from_hex(s: &str) -> Limbs {
+    let b = s.as_bytes();
+    let mut r = [0u64; 4];
+    let mut i = 0;
+    let mut digits = 0;
+    while i < b.len() {
+        let c = b[i];
+        let v = match c {
+            b'0'..=b'9' => Some(c - b'0'),
+            b'a'..=b'f' => Some(c - b'a' + 10),
+            b'A'..=b'F' => Some(c - b'A' + 10),
+            _ => None,
+        };
+        if let Some(v) = v {
+            // Shift the 256-bit value left by 4 and add the digit.
+            r[3] = (r[3] << 4) | (r[2] >> 60);
+            r[2] = (r[2] << 4) | (r[1] >> 60);
+            r[1] = (r[1] << 4) | (r[0] >> 60);
+            r[0] = (r[0] << 4) | v as u64;
+            digits += 1;
+        }
+        i += 1;
+    }
+    // A malformed constant is a compile-time error, never a runtime one.
+    assert!(digits == 64, "hex constant must have 64 digits");
+    r
+}
