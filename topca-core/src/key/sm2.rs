@@ -1,7 +1,10 @@
-//! SM2 keys (GM/T 0003) on the RustCrypto `sm2` crate.
+//! SM2 keys (GM/T 0003): signing on TopCA's constant-time `topca-sm2` (a
+//! precomputed fixed-base table, Z and (1+d)⁻¹ computed once per key, hedged
+//! RFC 6979 nonces); PKCS#8 and the public key on the RustCrypto `sm2` crate,
+//! which also verifies (an independent implementation: every signature is
+//! cross-checked between the two in `topca-sm2`'s tests).
 //!
-//! The signer ID is the default `1234567812345678`; the key's Z value
-//! (GM/T 0003.2 §5.5) is computed once when the key is loaded, not per signature.
+//! The signer ID is the default `1234567812345678`.
 
 use ::sm2::{
     SecretKey,
@@ -9,7 +12,6 @@ use ::sm2::{
     elliptic_curve::sec1::ToSec1Point,
     pkcs8::{DecodePrivateKey, EncodePrivateKey},
 };
-use signature::Signer;
 use zeroize::Zeroizing;
 
 use super::{PublicKey, SM2_DEFAULT_ID};
@@ -18,6 +20,7 @@ use crate::{error::KeyError, oid, random::RandomSource};
 /// An SM2 private key.
 pub struct Sm2Key {
     key: Sm2SigningKey,
+    signer: topca_sm2::SigningKey,
     public: PublicKey,
 }
 
@@ -54,7 +57,15 @@ impl Sm2Key {
                 .map_err(|_| KeyError::Malformed("SM2 public"))?,
         };
         let public = PublicKey::from_spki(&spki)?;
-        Ok(Self { key, public })
+        let secret_bytes = Zeroizing::new(<[u8; 32]>::from(secret.to_bytes()));
+        // GM/T 0003 keys are in [1, n-2]; n-1 (never generated) is refused here.
+        let signer = topca_sm2::SigningKey::from_bytes(&secret_bytes)
+            .map_err(|_| KeyError::Malformed("SM2 private"))?;
+        Ok(Self {
+            key,
+            signer,
+            public,
+        })
     }
 
     pub(super) fn to_pkcs8(&self) -> Result<Zeroizing<Vec<u8>>, KeyError> {
@@ -68,8 +79,10 @@ impl Sm2Key {
     }
 
     pub(super) fn sign(&self, message: &[u8]) -> Result<Vec<u8>, KeyError> {
-        let signature: ::sm2::dsa::Signature =
-            self.key.try_sign(message).map_err(|_| KeyError::Signing)?;
-        Ok(signature.to_der().as_bytes().to_vec())
+        let signature = self
+            .signer
+            .sign(message)
+            .map_err(|_| KeyError::Signing)?;
+        Ok(signature.to_der())
     }
 }
