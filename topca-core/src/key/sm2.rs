@@ -79,10 +79,7 @@ impl Sm2Key {
     }
 
     pub(super) fn sign(&self, message: &[u8]) -> Result<Vec<u8>, KeyError> {
-        let signature = self
-            .signer
-            .sign(message)
-            .map_err(|_| KeyError::Signing)?;
+        let signature = self.signer.sign(message).map_err(|_| KeyError::Signing)?;
         Ok(signature.to_der())
     }
 }
