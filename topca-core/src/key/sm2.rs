@@ -20,7 +20,8 @@ use crate::{error::KeyError, oid, random::RandomSource};
 /// An SM2 private key.
 pub struct Sm2Key {
     key: Sm2SigningKey,
-    signer: topca_sm2::SigningKey,
+    /// Boxed: it carries its precomputed values (≈1.4 KB).
+    signer: Box<topca_sm2::SigningKey>,
     public: PublicKey,
 }
 
@@ -59,8 +60,10 @@ impl Sm2Key {
         let public = PublicKey::from_spki(&spki)?;
         let secret_bytes = Zeroizing::new(<[u8; 32]>::from(secret.to_bytes()));
         // GM/T 0003 keys are in [1, n-2]; n-1 (never generated) is refused here.
-        let signer = topca_sm2::SigningKey::from_bytes(&secret_bytes)
-            .map_err(|_| KeyError::Malformed("SM2 private"))?;
+        let signer = Box::new(
+            topca_sm2::SigningKey::from_bytes(&secret_bytes)
+                .map_err(|_| KeyError::Malformed("SM2 private"))?,
+        );
         Ok(Self {
             key,
             signer,
