@@ -7,6 +7,7 @@
 //! value, so one TBS is signed at most once.
 
 use std::{
+    borrow::Cow,
     sync::Arc,
     time::{Duration, SystemTime},
 };
@@ -25,7 +26,7 @@ use crate::{
     csr::CertificateRequest,
     error::{EncodingError, Error, KeyError, PolicyError},
     key::{PublicKey, SigningKey},
-    name::{DistinguishedName, SubjectAltNames},
+    name::{DistinguishedName, SubjectAltNames, validate_email},
     pkcs7,
     profile::{CaUrls, ExtensionInputs, Profile, ProfileKind, key_identifier},
     random::{OsRandom, RandomSource},
@@ -498,32 +499,39 @@ pub(crate) fn validity_window(
 
 /// Alternative names as the profile wants them: servers need a host (the CN is
 /// taken when it is one), user certificates carry the subject's e-mail.
-pub(crate) fn effective_alt_names(
-    request: &IssueRequest,
+pub(crate) fn effective_alt_names<'r>(
+    request: &'r IssueRequest,
     profile: &Profile,
-) -> Result<SubjectAltNames, Error> {
-    let mut names = request.alt_names.clone();
+) -> Result<Cow<'r, SubjectAltNames>, Error> {
+    let names = &request.alt_names;
     match profile.kind() {
         ProfileKind::TlsServer => {
-            if names.dns_names.is_empty()
-                && names.ip_addresses.is_empty()
-                && let Some(cn) = &request.subject.common_name
-            {
-                // A CN that is not a host name is simply not copied.
-                let _ = names.add_host(cn);
-            }
             if names.dns_names.is_empty() && names.ip_addresses.is_empty() {
-                return Err(PolicyError::NoServerName.into());
+                let mut names = names.clone();
+                if let Some(cn) = &request.subject.common_name {
+                    // A CN that is not a host name is simply not copied.
+                    let _ = names.add_host(cn);
+                }
+                if names.dns_names.is_empty() && names.ip_addresses.is_empty() {
+                    return Err(PolicyError::NoServerName.into());
+                }
+                return Ok(Cow::Owned(names));
             }
         }
         ProfileKind::UserSigning | ProfileKind::UserEncryption | ProfileKind::TlsClient => {
             if let Some(email) = &request.subject.email {
-                names.add_email(email)?;
+                // As `SubjectAltNames::add_email`: checked, added unless present.
+                let email = validate_email(email)?;
+                if !names.emails.contains(&email) {
+                    let mut names = names.clone();
+                    names.emails.push(email);
+                    return Ok(Cow::Owned(names));
+                }
             }
         }
         ProfileKind::RootCa | ProfileKind::SubCa | ProfileKind::OcspSigning => {}
     }
-    Ok(names)
+    Ok(Cow::Borrowed(names))
 }
 
 fn time(t: SystemTime) -> Result<Time, Error> {

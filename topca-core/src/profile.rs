@@ -8,7 +8,6 @@ use der::{
     asn1::{Ia5String, OctetString},
     flagset::FlagSet,
 };
-use sha2::{Digest, Sha256};
 use x509_cert::ext::{
     Extension,
     pkix::{
@@ -342,9 +341,10 @@ pub fn key_identifier(key: &PublicKey) -> Result<Vec<u8>, Error> {
 
 /// [`key_identifier`] without allocating.
 pub(crate) fn key_identifier_array(key: &PublicKey) -> Result<[u8; 20], Error> {
-    let digest = Sha256::digest(key.subject_public_key()?);
+    // aws-lc's SHA-256 (assembly); the same digest as the `sha2` crate's.
+    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, key.subject_public_key()?);
     let mut id = [0u8; 20];
-    id.copy_from_slice(&digest[..20]);
+    id.copy_from_slice(&digest.as_ref()[..20]);
     Ok(id)
 }
 
@@ -391,6 +391,18 @@ mod tests {
         let profile = Profile::new(ProfileKind::UserEncryption, 365).unwrap();
         assert!(profile.check_key(KeyKind::Ed25519).is_err());
         assert!(profile.check_key(KeyKind::Sm2).is_ok());
+    }
+
+    #[test]
+    fn key_identifiers_are_the_leftmost_160_bits_of_sha256() {
+        use sha2::{Digest, Sha256};
+        let key = crate::key::SigningKey::generate(
+            crate::algorithm::KeyAlgorithm::EcdsaP256,
+            &crate::random::OsRandom,
+        )
+        .unwrap();
+        let digest = Sha256::digest(key.public_key().key_bytes().unwrap());
+        assert_eq!(key_identifier(key.public_key()).unwrap(), digest[..20]);
     }
 
     #[test]

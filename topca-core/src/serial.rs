@@ -19,8 +19,13 @@ pub fn random_serial(random: &dyn RandomSource) -> Result<SerialNumber, Error> {
 pub fn random_serial_bytes(random: &dyn RandomSource) -> Result<[u8; SERIAL_LEN], Error> {
     let mut bytes = [0u8; SERIAL_LEN];
     random.fill(&mut bytes)?;
+    Ok(serial_from_random(bytes))
+}
+
+/// A serial from 16 random octets: the top bit cleared, the next one set.
+pub(crate) fn serial_from_random(mut bytes: [u8; SERIAL_LEN]) -> [u8; SERIAL_LEN] {
     bytes[0] = (bytes[0] & 0x7f) | 0x40;
-    Ok(bytes)
+    bytes
 }
 
 #[cfg(test)]
