@@ -7,6 +7,7 @@
 //! value, so one TBS is signed at most once.
 
 use std::{
+    borrow::Cow,
     sync::Arc,
     time::{Duration, SystemTime},
 };
@@ -25,12 +26,13 @@ use crate::{
     csr::CertificateRequest,
     error::{EncodingError, Error, KeyError, PolicyError},
     key::{PublicKey, SigningKey},
-    name::{DistinguishedName, SubjectAltNames},
+    name::{DistinguishedName, SubjectAltNames, validate_email},
     pkcs7,
     profile::{CaUrls, ExtensionInputs, Profile, ProfileKind, key_identifier},
     random::{OsRandom, RandomSource},
     serial::random_serial,
     tbs::{TbsFields, assemble_certificate},
+    template::{IssuanceTemplate, IssuedDer},
 };
 
 /// How far notBefore is set in the past, to tolerate relying parties' clock skew.
@@ -235,6 +237,18 @@ impl CertificateAuthority {
 
     /// Checks a request against `profile` and encodes its TBSCertificate.
     pub fn prepare(&self, request: IssueRequest, profile: &Profile) -> Result<Prepared<'_>, Error> {
+        self.check_may_issue(profile)?;
+        let (serial, tbs_der) = prepare_tbs(&self.as_issuer(), &request, profile, &self.env)?;
+        Ok(Prepared {
+            ca: self,
+            serial,
+            tbs_der,
+        })
+    }
+
+    /// Refuses profiles this CA may not issue under: root CA profiles, and CA
+    /// profiles its own path length constraint does not leave room for.
+    pub(crate) fn check_may_issue(&self, profile: &Profile) -> Result<(), Error> {
         if profile.kind().is_ca() {
             let allowed = match (self.path_len, profile.path_len()) {
                 (None, _) => true,
@@ -245,20 +259,23 @@ impl CertificateAuthority {
                 return Err(PolicyError::PathLength.into());
             }
         }
-        let tbs = self.certificate.x509().tbs_certificate();
-        let issuer = Issuer {
-            name: tbs.subject(),
+        Ok(())
+    }
+
+    fn as_issuer(&self) -> Issuer<'_> {
+        Issuer {
+            name: self.certificate.x509().tbs_certificate().subject(),
             key: &self.key,
             key_id: Some(&self.key_id),
             validity: Some((self.certificate.not_before(), self.certificate.not_after())),
             urls: &self.urls,
-        };
-        let (serial, tbs_der) = prepare_tbs(&issuer, &request, profile, &self.env)?;
-        Ok(Prepared {
-            ca: self,
-            serial,
-            tbs_der,
-        })
+        }
+    }
+
+    /// The TBSCertificate the checked path (`prepare`) encodes for these exact
+    /// fields, with no policy check: what an issuance template must reproduce.
+    pub(crate) fn reference_tbs(&self, fields: &TbsInputs<'_>) -> Result<Vec<u8>, Error> {
+        encode_tbs(&self.as_issuer(), fields)
     }
 
     /// Prepares and issues in one step.
@@ -267,14 +284,26 @@ impl CertificateAuthority {
     }
 
     /// Issues a batch on `threads` threads (at least one), each taking a
-    /// contiguous share; results come back in the order of `requests`, one
-    /// `Result` each, so a refused request does not stop the others.
+    /// contiguous share, through one [`IssuanceTemplate`] for `profile`; results
+    /// come back in the order of `requests`, one `Result` each, so a refused request
+    /// does not stop the others. Certificates come back as DER with their serial
+    /// ([`IssuedDer::into_certificate`] decodes one).
+    ///
+    /// If no template can be made for `profile`, each request goes through the
+    /// checked path instead and gets its own error (or certificate).
     pub fn issue_batch(
         &self,
         requests: Vec<IssueRequest>,
         profile: &Profile,
         threads: usize,
-    ) -> Vec<Result<Certificate, Error>> {
+    ) -> Vec<Result<IssuedDer, Error>> {
+        let template = IssuanceTemplate::new(self, profile).ok();
+        let issue_one = |request: IssueRequest| match &template {
+            Some(template) => template.issue(&request),
+            None => self
+                .issue(request, profile)
+                .and_then(|certificate| IssuedDer::from_certificate(&certificate)),
+        };
         let threads = threads.clamp(1, requests.len().max(1));
         let share = requests.len().div_ceil(threads).max(1);
         let mut chunks: Vec<Vec<IssueRequest>> = Vec::with_capacity(threads);
@@ -286,12 +315,8 @@ impl CertificateAuthority {
             let workers: Vec<_> = chunks
                 .into_iter()
                 .map(|chunk| {
-                    scope.spawn(move || {
-                        chunk
-                            .into_iter()
-                            .map(|request| self.issue(request, profile))
-                            .collect::<Vec<_>>()
-                    })
+                    let issue_one = &issue_one;
+                    scope.spawn(move || chunk.into_iter().map(issue_one).collect::<Vec<_>>())
                 })
                 .collect();
             workers
@@ -385,11 +410,92 @@ fn prepare_tbs(
     profile.check_key(request.public_key.kind())?;
     let subject = request.subject.to_name()?;
     let alt_names = effective_alt_names(request, profile)?;
+    let (not_before, not_after) = validity_window(
+        issuer.validity,
+        request.not_after,
+        profile,
+        env.clock().now(),
+    )?;
+    let validity = Validity::new(time(not_before)?, time(not_after)?);
+    let serial = random_serial(env.random())?;
+    let tbs_der = encode_tbs_fields(
+        issuer,
+        &serial,
+        &validity,
+        &subject,
+        &request.public_key,
+        &alt_names,
+        profile,
+    )?;
+    Ok((serial, tbs_der))
+}
 
-    let now = env.clock().now();
+/// The fields of one certificate once its request has been checked.
+pub(crate) struct TbsInputs<'a> {
+    pub(crate) serial: &'a [u8],
+    pub(crate) not_before: SystemTime,
+    pub(crate) not_after: SystemTime,
+    pub(crate) subject: &'a DistinguishedName,
+    pub(crate) public_key: &'a PublicKey,
+    /// The alternative names as written (see [`effective_alt_names`]).
+    pub(crate) alt_names: &'a SubjectAltNames,
+    pub(crate) profile: &'a Profile,
+}
+
+fn encode_tbs(issuer: &Issuer<'_>, fields: &TbsInputs<'_>) -> Result<Vec<u8>, Error> {
+    encode_tbs_fields(
+        issuer,
+        &SerialNumber::new(fields.serial)?,
+        &Validity::new(time(fields.not_before)?, time(fields.not_after)?),
+        &fields.subject.to_name()?,
+        fields.public_key,
+        fields.alt_names,
+        fields.profile,
+    )
+}
+
+fn encode_tbs_fields(
+    issuer: &Issuer<'_>,
+    serial: &SerialNumber,
+    validity: &Validity,
+    subject: &Name,
+    public_key: &PublicKey,
+    alt_names: &SubjectAltNames,
+    profile: &Profile,
+) -> Result<Vec<u8>, Error> {
+    let signature: AlgorithmIdentifierOwned =
+        issuer.key.signature_algorithm().algorithm_identifier();
+    let extensions = profile.extensions(&ExtensionInputs {
+        subject_key: public_key,
+        issuer_key_id: issuer.key_id,
+        alt_names,
+        urls: issuer.urls,
+    })?;
+    Ok(TbsFields {
+        serial,
+        signature: &signature,
+        issuer: issuer.name,
+        validity,
+        subject,
+        spki_der: public_key.spki_der(),
+        extensions: &extensions,
+    }
+    .encode()?)
+}
+
+/// notBefore and notAfter of a certificate issued at `now`: backdated by a minute,
+/// ending at the requested time or after the profile's validity, never after the
+/// issuer's own notAfter. Refused when the issuer is not valid at `now` or when
+/// nothing of the period would be left.
+pub(crate) fn validity_window(
+    issuer_validity: Option<(SystemTime, SystemTime)>,
+    requested_not_after: Option<SystemTime>,
+    profile: &Profile,
+    now: SystemTime,
+) -> Result<(SystemTime, SystemTime), Error> {
     let not_before = now.checked_sub(BACKDATE).unwrap_or(now);
-    let mut not_after = request.not_after.unwrap_or(now + profile.validity());
-    if let Some((issuer_start, issuer_end)) = issuer.validity {
+    let mut not_after = requested_not_after.unwrap_or(now + profile.validity());
+    if let Some((issuer_start, issuer_end)) = issuer_validity {
         if now < issuer_start || now >= issuer_end {
             return Err(PolicyError::IssuerNotValid.into());
         }
@@ -398,58 +504,44 @@ fn prepare_tbs(
     if not_after <= now {
         return Err(PolicyError::EmptyValidity.into());
     }
-    let validity = Validity::new(time(not_before)?, time(not_after)?);
-
-    let serial = random_serial(env.random())?;
-    let signature: AlgorithmIdentifierOwned =
-        issuer.key.signature_algorithm().algorithm_identifier();
-    let extensions = profile.extensions(&ExtensionInputs {
-        subject_key: &request.public_key,
-        issuer_key_id: issuer.key_id,
-        alt_names: &alt_names,
-        urls: issuer.urls,
-    })?;
-    let tbs_der = TbsFields {
-        serial: &serial,
-        signature: &signature,
-        issuer: issuer.name,
-        validity: &validity,
-        subject: &subject,
-        spki_der: request.public_key.spki_der(),
-        extensions: &extensions,
-    }
-    .encode()?;
-    Ok((serial, tbs_der))
+    Ok((not_before, not_after))
 }
 
 /// Alternative names as the profile wants them: servers need a host (the CN is
 /// taken when it is one), user certificates carry the subject's e-mail.
-fn effective_alt_names(
-    request: &IssueRequest,
+pub(crate) fn effective_alt_names<'r>(
+    request: &'r IssueRequest,
     profile: &Profile,
-) -> Result<SubjectAltNames, Error> {
-    let mut names = request.alt_names.clone();
+) -> Result<Cow<'r, SubjectAltNames>, Error> {
+    let names = &request.alt_names;
     match profile.kind() {
         ProfileKind::TlsServer => {
-            if names.dns_names.is_empty()
-                && names.ip_addresses.is_empty()
-                && let Some(cn) = &request.subject.common_name
-            {
-                // A CN that is not a host name is simply not copied.
-                let _ = names.add_host(cn);
-            }
             if names.dns_names.is_empty() && names.ip_addresses.is_empty() {
-                return Err(PolicyError::NoServerName.into());
+                let mut names = names.clone();
+                if let Some(cn) = &request.subject.common_name {
+                    // A CN that is not a host name is simply not copied.
+                    let _ = names.add_host(cn);
+                }
+                if names.dns_names.is_empty() && names.ip_addresses.is_empty() {
+                    return Err(PolicyError::NoServerName.into());
+                }
+                return Ok(Cow::Owned(names));
             }
         }
         ProfileKind::UserSigning | ProfileKind::UserEncryption | ProfileKind::TlsClient => {
             if let Some(email) = &request.subject.email {
-                names.add_email(email)?;
+                // As `SubjectAltNames::add_email`: checked, added unless present.
+                let email = validate_email(email)?;
+                if !names.emails.contains(&email) {
+                    let mut names = names.clone();
+                    names.emails.push(email);
+                    return Ok(Cow::Owned(names));
+                }
             }
         }
         ProfileKind::RootCa | ProfileKind::SubCa | ProfileKind::OcspSigning => {}
     }
-    Ok(names)
+    Ok(Cow::Borrowed(names))
 }
 
 fn time(t: SystemTime) -> Result<Time, Error> {
@@ -513,8 +605,13 @@ mod tests {
             match (i, result) {
                 (4, Err(Error::Policy(PolicyError::NoServerName))) => {}
                 (4, other) => panic!("request 4 has no server name: {other:?}"),
-                (i, Ok(certificate)) => assert_eq!(
-                    certificate.subject().common_name.as_deref(),
+                (i, Ok(issued)) => assert_eq!(
+                    issued
+                        .to_certificate()
+                        .unwrap()
+                        .subject()
+                        .common_name
+                        .as_deref(),
                     Some(format!("not a host {i}").as_str())
                 ),
                 (i, Err(e)) => panic!("request {i}: {e}"),

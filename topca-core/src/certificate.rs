@@ -30,6 +30,12 @@ impl Certificate {
         })
     }
 
+    /// Decodes a DER certificate, keeping `der` without copying it.
+    pub(crate) fn from_der_vec(der: Vec<u8>) -> Result<Self, EncodingError> {
+        let x509 = x509_cert::Certificate::from_der(&der).map_err(EncodingError::Certificate)?;
+        Ok(Self { der, x509 })
+    }
+
     /// Decodes one PEM `CERTIFICATE`.
     pub fn from_pem(pem: &str) -> Result<Self, EncodingError> {
         let (label, der) = der::pem::decode_vec(pem.trim().as_bytes())

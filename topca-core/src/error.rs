@@ -253,6 +253,9 @@ pub enum PolicyError {
     /// The signed certificate failed its post-signing check.
     #[error("the signed certificate failed its self-check and was discarded")]
     PostIssuanceCheck,
+    /// An issuance template did not reproduce the checked encoding and was not made.
+    #[error("the issuance template does not match the checked encoding and was refused")]
+    TemplateCheck,
 }
 
 /// Why a certificate or bundle could not be encoded or decoded.

@@ -69,6 +69,7 @@ pub mod secret;
 pub mod serial;
 pub mod store;
 mod tbs;
+pub mod template;
 
 pub use algorithm::{KeyAlgorithm, KeyKind, SignatureAlgorithm};
 pub use ca::{CertificateAuthority, Environment, IssueRequest, Prepared};
@@ -83,3 +84,4 @@ pub use key::{PublicKey, Signature, SigningKey};
 pub use name::{DistinguishedName, SubjectAltNames};
 pub use profile::{CaUrls, Profile, ProfileKind};
 pub use random::{OsRandom, RandomSource};
+pub use template::{IssuanceTemplate, IssuedDer};

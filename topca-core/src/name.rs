@@ -16,7 +16,11 @@ use x509_cert::{
     name::{Name, RdnSequence, RelativeDistinguishedName},
 };
 
-use crate::{error::NameError, oid};
+use crate::{
+    error::NameError,
+    oid,
+    tbs::{close_der, der_length_len, push_der_length},
+};
 
 /// RFC 5280 appendix A upper bounds, in characters.
 const MAX_COMMON_NAME: usize = 64;
@@ -81,62 +85,113 @@ impl DistinguishedName {
     /// Checks every attribute and encodes the name (order C, ST, L, O, OU, CN, E).
     pub fn to_name(&self) -> Result<Name, NameError> {
         let mut rdns = RdnSequence::default();
-        let mut push = |oid, value: Any| -> Result<(), NameError> {
+        self.for_each_attribute(|oid, tag, value| {
+            let value = Any::new(tag, value.as_bytes()).map_err(|_| attribute_error(oid, value))?;
             let atv = AttributeTypeAndValue { oid, value };
             let rdn = RelativeDistinguishedName::try_from(vec![atv])
                 .map_err(|_| NameError::Missing("value"))?;
             rdns.push(rdn);
             Ok(())
-        };
-        if let Some(country) = &self.country {
-            let country = country.trim();
-            if country.len() != 2 || !country.bytes().all(|b| b.is_ascii_alphabetic()) {
-                return Err(NameError::Country);
-            }
-            let value = PrintableString::new(&country.to_ascii_uppercase())
-                .map_err(|_| NameError::Country)?;
-            push(
-                oid::COUNTRY,
-                Any::encode_from(&value).map_err(|_| NameError::Country)?,
-            )?;
-        }
-        if let Some(v) = &self.state {
-            push(oid::STATE, utf8("state or province", v, MAX_STATE)?)?;
-        }
-        if let Some(v) = &self.locality {
-            push(oid::LOCALITY, utf8("locality", v, MAX_LOCALITY)?)?;
-        }
-        if let Some(v) = &self.organization {
-            push(
-                oid::ORGANIZATION,
-                utf8("organization (O)", v, MAX_ORGANIZATION)?,
-            )?;
-        }
-        for v in &self.organizational_units {
-            push(
-                oid::ORGANIZATIONAL_UNIT,
-                utf8("organizational unit (OU)", v, MAX_UNIT)?,
-            )?;
-        }
-        if let Some(v) = &self.common_name {
-            push(
-                oid::COMMON_NAME,
-                utf8("common name (CN)", v, MAX_COMMON_NAME)?,
-            )?;
-        }
-        if let Some(v) = &self.email {
-            let email = validate_email(v)?;
-            let value = Ia5String::new(&email).map_err(|_| NameError::Email(v.clone()))?;
-            push(
-                oid::EMAIL_ADDRESS,
-                Any::encode_from(&value).map_err(|_| NameError::Email(v.clone()))?,
-            )?;
-        }
+        })?;
         if rdns.is_empty() {
             return Err(NameError::Missing("subject"));
         }
         let der = rdns.to_der().map_err(|_| NameError::Missing("subject"))?;
         Name::from_der(&der).map_err(|_| NameError::Missing("subject"))
+    }
+
+    /// Checks every attribute like [`DistinguishedName::to_name`] and appends the
+    /// DER Name to `out` directly (the same bytes `to_name` encodes to, without
+    /// building and re-decoding the x509-cert structure).
+    pub(crate) fn write_der(&self, out: &mut Vec<u8>) -> Result<(), NameError> {
+        let start = out.len();
+        out.push(0x30);
+        let mut count = 0usize;
+        self.for_each_attribute(|oid, tag, value| {
+            // SET { SEQUENCE { OID, value } }: one attribute per RDN.
+            let oid = oid.as_bytes();
+            let value_tlv = 1 + der_length_len(value.len()) + value.len();
+            let atv = 2 + oid.len() + value_tlv;
+            let set = 1 + der_length_len(atv) + atv;
+            out.push(0x31);
+            push_der_length(out, set);
+            out.push(0x30);
+            push_der_length(out, atv);
+            out.push(0x06);
+            push_der_length(out, oid.len());
+            out.extend_from_slice(oid);
+            out.push(string_tag_octet(tag));
+            push_der_length(out, value.len());
+            out.extend_from_slice(value.as_bytes());
+            count += 1;
+            Ok(())
+        })
+        .inspect_err(|_| out.truncate(start))?;
+        if count == 0 {
+            out.truncate(start);
+            return Err(NameError::Missing("subject"));
+        }
+        close_der(out, start);
+        Ok(())
+    }
+
+    /// Validates the attributes and hands each to `emit` in encoding order
+    /// (C, ST, L, O, OU…, CN, E) with its OID, string type and value: the one place
+    /// both encoders take their rules from.
+    fn for_each_attribute(
+        &self,
+        mut emit: impl FnMut(der::asn1::ObjectIdentifier, Tag, &str) -> Result<(), NameError>,
+    ) -> Result<(), NameError> {
+        if let Some(country) = &self.country {
+            let country = country.trim();
+            if country.len() != 2 || !country.bytes().all(|b| b.is_ascii_alphabetic()) {
+                return Err(NameError::Country);
+            }
+            let upper = country.to_ascii_uppercase();
+            PrintableString::new(&upper).map_err(|_| NameError::Country)?;
+            emit(oid::COUNTRY, Tag::PrintableString, &upper)?;
+        }
+        if let Some(v) = &self.state {
+            emit(
+                oid::STATE,
+                Tag::Utf8String,
+                utf8("state or province", v, MAX_STATE)?,
+            )?;
+        }
+        if let Some(v) = &self.locality {
+            emit(
+                oid::LOCALITY,
+                Tag::Utf8String,
+                utf8("locality", v, MAX_LOCALITY)?,
+            )?;
+        }
+        if let Some(v) = &self.organization {
+            emit(
+                oid::ORGANIZATION,
+                Tag::Utf8String,
+                utf8("organization (O)", v, MAX_ORGANIZATION)?,
+            )?;
+        }
+        for v in &self.organizational_units {
+            emit(
+                oid::ORGANIZATIONAL_UNIT,
+                Tag::Utf8String,
+                utf8("organizational unit (OU)", v, MAX_UNIT)?,
+            )?;
+        }
+        if let Some(v) = &self.common_name {
+            emit(
+                oid::COMMON_NAME,
+                Tag::Utf8String,
+                utf8("common name (CN)", v, MAX_COMMON_NAME)?,
+            )?;
+        }
+        if let Some(v) = &self.email {
+            let email = validate_email(v)?;
+            Ia5String::new(&email).map_err(|_| NameError::Email(v.clone()))?;
+            emit(oid::EMAIL_ADDRESS, Tag::Ia5String, &email)?;
+        }
+        Ok(())
     }
 
     /// Reads the attributes TopCA knows from an encoded name; other attribute types
@@ -242,7 +297,7 @@ pub fn attribute_text(value: &Any) -> Option<String> {
     }
 }
 
-fn utf8(attribute: &'static str, value: &str, max: usize) -> Result<Any, NameError> {
+fn utf8<'a>(attribute: &'static str, value: &'a str, max: usize) -> Result<&'a str, NameError> {
     let value = value.trim();
     if value.is_empty() {
         return Err(NameError::Missing(attribute));
@@ -253,7 +308,28 @@ fn utf8(attribute: &'static str, value: &str, max: usize) -> Result<Any, NameErr
     if value.chars().any(char::is_control) {
         return Err(NameError::ControlCharacter(attribute));
     }
-    Any::new(Tag::Utf8String, value.as_bytes()).map_err(|_| NameError::TooLong { attribute, max })
+    Ok(value)
+}
+
+/// The identifier octet of the universal string types names use.
+fn string_tag_octet(tag: Tag) -> u8 {
+    match tag {
+        Tag::Utf8String => 0x0C,
+        Tag::PrintableString => 0x13,
+        Tag::Ia5String => 0x16,
+        // Universal, primitive, low tag number: the octet is the number.
+        other => other.number().0 as u8,
+    }
+}
+
+/// The error for an attribute value the ASN.1 string type refuses (after the
+/// checks above this cannot happen: values are short and of the right alphabet).
+fn attribute_error(attribute: der::asn1::ObjectIdentifier, value: &str) -> NameError {
+    match attribute {
+        o if o == oid::COUNTRY => NameError::Country,
+        o if o == oid::EMAIL_ADDRESS => NameError::Email(value.to_owned()),
+        _ => NameError::Missing("value"),
+    }
 }
 
 fn escape_rfc4514(value: &str) -> String {
@@ -409,6 +485,50 @@ impl SubjectAltNames {
             ));
         }
         Ok(out)
+    }
+
+    /// Appends the DER GeneralNames (`SEQUENCE OF GeneralName`, the
+    /// subjectAltName extension value) directly: the same bytes as encoding
+    /// [`SubjectAltNames::to_general_names`], with the same checks.
+    pub(crate) fn write_general_names_der(&self, out: &mut Vec<u8>) -> Result<(), NameError> {
+        let start = out.len();
+        out.push(0x30);
+        for dns in &self.dns_names {
+            if !dns.is_ascii() {
+                out.truncate(start);
+                return Err(NameError::AltName(dns.clone()));
+            }
+            // [2] IMPLICIT IA5String
+            out.push(0x82);
+            push_der_length(out, dns.len());
+            out.extend_from_slice(dns.as_bytes());
+        }
+        for ip in &self.ip_addresses {
+            // [7] IMPLICIT OCTET STRING
+            out.push(0x87);
+            match ip {
+                IpAddr::V4(v4) => {
+                    out.push(4);
+                    out.extend_from_slice(&v4.octets());
+                }
+                IpAddr::V6(v6) => {
+                    out.push(16);
+                    out.extend_from_slice(&v6.octets());
+                }
+            }
+        }
+        for email in &self.emails {
+            if !email.is_ascii() {
+                out.truncate(start);
+                return Err(NameError::Email(email.clone()));
+            }
+            // [1] IMPLICIT IA5String
+            out.push(0x81);
+            push_der_length(out, email.len());
+            out.extend_from_slice(email.as_bytes());
+        }
+        close_der(out, start);
+        Ok(())
     }
 }
 

@@ -8,7 +8,6 @@ use der::{
     asn1::{Ia5String, OctetString},
     flagset::FlagSet,
 };
-use sha2::{Digest, Sha256};
 use x509_cert::ext::{
     Extension,
     pkix::{
@@ -173,9 +172,33 @@ impl Profile {
         Ok(())
     }
 
-    /// The extensions of a certificate for `subject_key` under this profile.
+    /// The extensions of a certificate for `subject_key` under this profile, in
+    /// this order: [`Profile::leading_extensions`], subjectAltName (when there are
+    /// names), subjectKeyIdentifier, then [`Profile::trailing_extensions`].
     pub(crate) fn extensions(&self, inputs: &ExtensionInputs<'_>) -> Result<Vec<Extension>, Error> {
-        let kind = inputs.subject_key.kind();
+        let mut exts = self.leading_extensions(inputs.subject_key.kind())?;
+        if !inputs.alt_names.is_empty() {
+            let names = inputs.alt_names.to_general_names()?;
+            exts.push(extension(
+                oid::SUBJECT_ALT_NAME,
+                false,
+                &SubjectAltName(names),
+            )?);
+        }
+        let ski = key_identifier(inputs.subject_key)?;
+        exts.push(extension(
+            oid::SUBJECT_KEY_IDENTIFIER,
+            false,
+            &SubjectKeyIdentifier(OctetString::new(ski)?),
+        )?);
+        exts.extend(self.trailing_extensions(inputs.issuer_key_id, inputs.urls)?);
+        Ok(exts)
+    }
+
+    /// The extensions before the subject's names and key identifier: basic
+    /// constraints, key usage (which depends on the kind of subject key) and
+    /// extended key usage.
+    pub(crate) fn leading_extensions(&self, kind: KeyKind) -> Result<Vec<Extension>, Error> {
         let mut exts = Vec::with_capacity(9);
         let basic = BasicConstraints {
             ca: self.kind.is_ca(),
@@ -194,21 +217,19 @@ impl Profile {
                 &ExtendedKeyUsage(eku),
             )?);
         }
-        if !inputs.alt_names.is_empty() {
-            let names = inputs.alt_names.to_general_names()?;
-            exts.push(extension(
-                oid::SUBJECT_ALT_NAME,
-                false,
-                &SubjectAltName(names),
-            )?);
-        }
-        let ski = key_identifier(inputs.subject_key)?;
-        exts.push(extension(
-            oid::SUBJECT_KEY_IDENTIFIER,
-            false,
-            &SubjectKeyIdentifier(OctetString::new(ski)?),
-        )?);
-        if let Some(issuer_key_id) = inputs.issuer_key_id {
+        Ok(exts)
+    }
+
+    /// The extensions after the subject's key identifier, which depend only on
+    /// the issuer: authority key identifier, then OCSP no-check for responders or
+    /// CRL distribution point, freshest CRL and authority information access.
+    pub(crate) fn trailing_extensions(
+        &self,
+        issuer_key_id: Option<&[u8]>,
+        urls: &CaUrls,
+    ) -> Result<Vec<Extension>, Error> {
+        let mut exts = Vec::with_capacity(5);
+        if let Some(issuer_key_id) = issuer_key_id {
             let aki = AuthorityKeyIdentifier {
                 key_identifier: Some(OctetString::new(issuer_key_id)?),
                 authority_cert_issuer: None,
@@ -221,7 +242,7 @@ impl Profile {
             // lifetime without checking its revocation.
             exts.push(extension(oid::OCSP_NO_CHECK, false, &der::asn1::Null)?);
         } else if self.kind != ProfileKind::RootCa {
-            if let Some(crl) = &inputs.urls.crl {
+            if let Some(crl) = &urls.crl {
                 let point = DistributionPoint {
                     distribution_point: Some(DistributionPointName::FullName(vec![uri(crl)?])),
                     reasons: None,
@@ -233,7 +254,7 @@ impl Profile {
                     &CrlDistributionPoints(vec![point]),
                 )?);
             }
-            if let Some(delta) = &inputs.urls.delta_crl {
+            if let Some(delta) = &urls.delta_crl {
                 let point = DistributionPoint {
                     distribution_point: Some(DistributionPointName::FullName(vec![uri(delta)?])),
                     reasons: None,
@@ -246,8 +267,8 @@ impl Profile {
                 )?);
             }
             let access: Vec<AccessDescription> = [
-                (oid::AD_OCSP, &inputs.urls.ocsp),
-                (oid::AD_CA_ISSUERS, &inputs.urls.ca_issuers),
+                (oid::AD_OCSP, &urls.ocsp),
+                (oid::AD_CA_ISSUERS, &urls.ca_issuers),
             ]
             .into_iter()
             .filter_map(|(method, url)| url.as_ref().map(|u| (method, u)))
@@ -315,8 +336,16 @@ pub(crate) struct ExtensionInputs<'a> {
 /// Key identifier per RFC 7093 §2 method 1: the leftmost 160 bits of the SHA-256
 /// hash of the subjectPublicKey BIT STRING value.
 pub fn key_identifier(key: &PublicKey) -> Result<Vec<u8>, Error> {
-    let digest = Sha256::digest(key.key_bytes()?);
-    Ok(digest.get(..20).map(<[u8]>::to_vec).unwrap_or_default())
+    Ok(key_identifier_array(key)?.to_vec())
+}
+
+/// [`key_identifier`] without allocating.
+pub(crate) fn key_identifier_array(key: &PublicKey) -> Result<[u8; 20], Error> {
+    // aws-lc's SHA-256 (assembly); the same digest as the `sha2` crate's.
+    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, key.subject_public_key()?);
+    let mut id = [0u8; 20];
+    id.copy_from_slice(&digest.as_ref()[..20]);
+    Ok(id)
 }
 
 fn extension<T: Encode>(
@@ -362,6 +391,18 @@ mod tests {
         let profile = Profile::new(ProfileKind::UserEncryption, 365).unwrap();
         assert!(profile.check_key(KeyKind::Ed25519).is_err());
         assert!(profile.check_key(KeyKind::Sm2).is_ok());
+    }
+
+    #[test]
+    fn key_identifiers_are_the_leftmost_160_bits_of_sha256() {
+        use sha2::{Digest, Sha256};
+        let key = crate::key::SigningKey::generate(
+            crate::algorithm::KeyAlgorithm::EcdsaP256,
+            &crate::random::OsRandom,
+        )
+        .unwrap();
+        let digest = Sha256::digest(key.public_key().key_bytes().unwrap());
+        assert_eq!(key_identifier(key.public_key()).unwrap(), digest[..20]);
     }
 
     #[test]

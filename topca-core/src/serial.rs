@@ -11,10 +11,21 @@ pub const SERIAL_LEN: usize = 16;
 /// Draws a fresh serial: the top bit is cleared so the INTEGER is positive and the
 /// next bit set so the encoding is always 16 octets (no leading-zero trimming).
 pub fn random_serial(random: &dyn RandomSource) -> Result<SerialNumber, Error> {
+    Ok(SerialNumber::new(&random_serial_bytes(random)?)?)
+}
+
+/// The octets of a fresh serial as [`random_serial`] draws them: DER-encoded they
+/// are always `02 10` followed by these 16 octets.
+pub fn random_serial_bytes(random: &dyn RandomSource) -> Result<[u8; SERIAL_LEN], Error> {
     let mut bytes = [0u8; SERIAL_LEN];
     random.fill(&mut bytes)?;
+    Ok(serial_from_random(bytes))
+}
+
+/// A serial from 16 random octets: the top bit cleared, the next one set.
+pub(crate) fn serial_from_random(mut bytes: [u8; SERIAL_LEN]) -> [u8; SERIAL_LEN] {
     bytes[0] = (bytes[0] & 0x7f) | 0x40;
-    Ok(SerialNumber::new(&bytes)?)
+    bytes
 }
 
 #[cfg(test)]

@@ -80,3 +80,41 @@ fn tlv(tag: Tag, body: &[u8]) -> der::Result<Vec<u8>> {
     out.extend_from_slice(body);
     Ok(out)
 }
+
+/// Octets a DER definite length of `len` takes.
+pub(crate) fn der_length_len(len: usize) -> usize {
+    if len < 0x80 {
+        1
+    } else {
+        1 + (usize::BITS - len.leading_zeros()).div_ceil(8) as usize
+    }
+}
+
+/// Appends the DER definite length `len` (short form below 128, else long form).
+pub(crate) fn push_der_length(out: &mut Vec<u8>, len: usize) {
+    let mut header = [0u8; 9];
+    let n = write_der_length(&mut header, len);
+    out.extend_from_slice(&header[..n]);
+}
+
+/// Writes the DER length into `header`, returning how many octets it took.
+fn write_der_length(header: &mut [u8; 9], len: usize) -> usize {
+    let n = der_length_len(len);
+    if n == 1 {
+        header[0] = len as u8;
+    } else {
+        header[0] = 0x80 | (n - 1) as u8;
+        for (i, octet) in header[1..n].iter_mut().enumerate() {
+            *octet = (len >> (8 * (n - 2 - i))) as u8;
+        }
+    }
+    n
+}
+
+/// Closes the TLV whose tag octet is at `start` and whose contents run from
+/// `start + 1` to the end of `out`: inserts the DER length after the tag.
+pub(crate) fn close_der(out: &mut Vec<u8>, start: usize) {
+    let mut header = [0u8; 9];
+    let n = write_der_length(&mut header, out.len() - start - 1);
+    out.splice(start + 1..start + 1, header[..n].iter().copied());
+}

@@ -9,7 +9,7 @@ use std::fs;
 use common::{cas, openssl, openssl_csr, openssl_output, openssl_verify_chain};
 use topca_core::{
     CertificateRequest, CsrError, Error, IssueRequest, KeyAlgorithm, KeyError, NameError, OsRandom,
-    Profile, ProfileKind, SigningKey, pkcs7,
+    PolicyError, Profile, ProfileKind, SigningKey, pkcs7,
 };
 
 const CHINESE_SUBJECT: &str =
@@ -55,6 +55,112 @@ fn every_algorithm_builds_a_chain_that_openssl_verifies() {
             Some("smimesign"),
         );
     }
+}
+
+#[test]
+fn template_issued_chains_verify_in_openssl_for_every_algorithm() {
+    for (alg, root, sub) in cas() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        let csr_path = openssl_csr(
+            d,
+            *alg,
+            "server",
+            "/C=CN/O=天诚安信/CN=www.example.com",
+            Some("DNS:www.example.com,IP:192.0.2.10"),
+        );
+        let csr = CertificateRequest::parse(&fs::read(csr_path).unwrap()).unwrap();
+        let server_profile = Profile::new(ProfileKind::TlsServer, 365).unwrap();
+        let template = sub.template(&server_profile).unwrap();
+        let issued = template.issue(&IssueRequest::from_csr(&csr)).unwrap();
+        let server = issued.to_certificate().unwrap();
+        assert_eq!(server.serial_hex(), issued.serial_hex());
+        openssl_verify_chain(
+            d,
+            &[&server, sub.certificate(), root.certificate()],
+            Some("sslserver"),
+        );
+        // OpenSSL reads the serial and the e-mail copied from the subject.
+        let csr_path = openssl_csr(d, *alg, "user", CHINESE_SUBJECT, None);
+        let csr = CertificateRequest::parse(&fs::read(csr_path).unwrap()).unwrap();
+        let user_profile = Profile::new(ProfileKind::UserSigning, 365).unwrap();
+        let issued = sub
+            .template(&user_profile)
+            .unwrap()
+            .with_signature_check(true)
+            .issue(&IssueRequest::from_csr(&csr))
+            .unwrap();
+        fs::write(d.join("user.der"), issued.der()).unwrap();
+        let text = openssl(
+            d,
+            &[
+                "x509",
+                "-inform",
+                "DER",
+                "-in",
+                "user.der",
+                "-noout",
+                "-serial",
+                "-ext",
+                "subjectAltName",
+            ],
+        );
+        assert!(
+            text.contains(&format!("serial={}", issued.serial_hex())),
+            "{text}"
+        );
+        assert!(text.contains("email:zhangsan@example.com"), "{alg}: {text}");
+        let user = issued.into_certificate().unwrap();
+        openssl_verify_chain(
+            d,
+            &[&user, sub.certificate(), root.certificate()],
+            Some("smimesign"),
+        );
+        // A batch issues through a template too, in order.
+        let requests = vec![IssueRequest::from_csr(&csr); 3];
+        let batch = sub.issue_batch(requests, &user_profile, 2);
+        assert_eq!(batch.len(), 3);
+        for issued in batch {
+            let cert = issued.unwrap().into_certificate().unwrap();
+            cert.verify_signed_by(sub.key().public_key()).unwrap();
+        }
+    }
+}
+
+#[test]
+fn template_refusals_keep_their_typed_errors() {
+    let (_, _, sub) = &cas()[3];
+    let key = SigningKey::generate(KeyAlgorithm::Ed25519, &OsRandom).unwrap();
+    let request = IssueRequest {
+        subject: topca_core::DistinguishedName::with_common_name("张三"),
+        public_key: key.public_key().clone(),
+        alt_names: Default::default(),
+        not_after: None,
+    };
+    let encryption = Profile::new(ProfileKind::UserEncryption, 30).unwrap();
+    let err = sub
+        .template(&encryption)
+        .unwrap()
+        .issue(&request)
+        .unwrap_err();
+    assert!(
+        matches!(err, Error::Policy(PolicyError::KeyNotAllowed { .. })),
+        "{err:?}"
+    );
+    let server = Profile::new(ProfileKind::TlsServer, 30).unwrap();
+    let err = sub.template(&server).unwrap().issue(&request).unwrap_err();
+    assert!(
+        matches!(err, Error::Policy(PolicyError::NoServerName)),
+        "{err:?}"
+    );
+    // The batch reports the same errors, in place.
+    let batch = sub.issue_batch(vec![request.clone(), request], &server, 2);
+    assert!(
+        batch
+            .iter()
+            .all(|r| matches!(r, Err(Error::Policy(PolicyError::NoServerName)))),
+        "{batch:?}"
+    );
 }
 
 #[test]

@@ -1,8 +1,13 @@
 //! Prints TopCA's signing and issuance rates next to `openssl speed` on the same
 //! machine in the same run, one line per algorithm and metric:
 //! `algorithm<TAB>metric<TAB>ours_per_s<TAB>openssl_per_s<TAB>ratio`, then a table.
-//! Metrics: `sign` (raw signature), `issue` (whole leaf issuance, one thread) and
+//! Metrics: `sign` (raw signature), `issue` (whole leaf issuance through an
+//! `IssuanceTemplate`, one thread), `issue_checked` (`CertificateAuthority::issue`,
+//! which also decodes the certificate and verifies its signature) and
 //! `issue_batch_2cores` (batches of 64 through `issue_batch` on two threads).
+//! The table then shows the per-certificate overhead of template issuance: its
+//! time minus the time of the CA key's signature over a TBS of the same size
+//! (both measured in this run), and the TBS step (`write_tbs`) alone.
 //!
 //! `cargo run --release -p topca-benches --bin compare`
 
@@ -29,20 +34,68 @@ struct Row {
     openssl: f64,
 }
 
+/// Per-certificate times of one algorithm, in microseconds.
+struct Overhead {
+    algorithm: KeyAlgorithm,
+    /// Template issuance.
+    issue_us: f64,
+    /// The CA key's signature over a TBS of the issued size.
+    sign_us: f64,
+    /// `write_tbs` alone.
+    tbs_us: f64,
+    /// Checked issuance (`CertificateAuthority::issue`).
+    checked_us: f64,
+}
+
 fn main() -> Result<(), Box<dyn Error>> {
     let mut rows = Vec::new();
+    let mut overheads = Vec::new();
     for algorithm in KeyAlgorithm::ALL {
         let reference = openssl_sign_per_second(algorithm)?;
         let key = SigningKey::generate(algorithm, &OsRandom)?;
         let sign = median_rate(|| key.sign_bytes(&MESSAGE).map(drop).map_err(Into::into))?;
         let fixture = issuance_fixture(algorithm)?;
+        let template = fixture.ca.template(&fixture.profile)?;
         let issue = median_rate(|| {
+            template
+                .issue(&fixture.request)
+                .map(drop)
+                .map_err(Into::into)
+        })?;
+        let issue_checked = median_rate(|| {
             fixture
                 .ca
                 .issue(fixture.request.clone(), &fixture.profile)
                 .map(drop)
                 .map_err(Into::into)
         })?;
+        // The signature alone, by the CA key over a TBS like the ones issued.
+        let mut tbs = Vec::with_capacity(4096);
+        template.write_tbs(&fixture.request, &mut tbs)?;
+        let ca_sign = median_rate(|| {
+            fixture
+                .ca
+                .key()
+                .sign_bytes(&tbs)
+                .map(drop)
+                .map_err(Into::into)
+        })?;
+        // The TBS step alone, 100 at a time so the clock is read rarely.
+        let mut buffer = Vec::with_capacity(4096);
+        let tbs_step = median_rate(|| {
+            for _ in 0..100 {
+                buffer.clear();
+                template.write_tbs(&fixture.request, &mut buffer)?;
+            }
+            Ok(())
+        })? * 100.0;
+        overheads.push(Overhead {
+            algorithm,
+            issue_us: 1e6 / issue,
+            sign_us: 1e6 / ca_sign,
+            tbs_us: 1e6 / tbs_step,
+            checked_us: 1e6 / issue_checked,
+        });
         // Both cores: batches issued by `issue_batch` on two threads.
         let batch: Vec<_> = (0..BATCH).map(|_| fixture.request.clone()).collect();
         let issue_batch = median_rate(|| {
@@ -53,6 +106,7 @@ fn main() -> Result<(), Box<dyn Error>> {
         for (metric, ours) in [
             ("sign", sign),
             ("issue", issue),
+            ("issue_checked", issue_checked),
             ("issue_batch_2cores", issue_batch),
         ] {
             let row = Row {
@@ -73,6 +127,7 @@ fn main() -> Result<(), Box<dyn Error>> {
         }
     }
     print_table(&rows);
+    print_overheads(&overheads);
     Ok(())
 }
 
@@ -155,6 +210,29 @@ fn print_table(rows: &[Row]) {
             row.ours,
             row.openssl,
             row.ours / row.openssl
+        );
+    }
+}
+
+fn print_overheads(overheads: &[Overhead]) {
+    println!(
+        "\nPer certificate, one thread, microseconds: template issuance, the CA key's \
+         signature over the same TBS, their difference (the issuance overhead), the TBS \
+         step alone, and checked issuance (decode and verify included)\n"
+    );
+    println!(
+        "{:<8} {:>10} {:>10} {:>10} {:>10} {:>10}",
+        "alg", "issue", "sign", "overhead", "tbs step", "checked"
+    );
+    for o in overheads {
+        println!(
+            "{:<8} {:>10.2} {:>10.2} {:>10.2} {:>10.2} {:>10.2}",
+            o.algorithm.name(),
+            o.issue_us,
+            o.sign_us,
+            o.issue_us - o.sign_us,
+            o.tbs_us,
+            o.checked_us
         );
     }
 }

@@ -120,6 +120,15 @@ impl PublicKey {
             .ok_or(KeyError::Malformed("public"))
     }
 
+    /// The subjectPublicKey BIT STRING bytes, borrowed (no copy).
+    pub(crate) fn subject_public_key(&self) -> Result<&[u8], KeyError> {
+        let spki = SubjectPublicKeyInfoRef::from_der(&self.spki_der)
+            .map_err(|_| KeyError::Malformed("public"))?;
+        spki.subject_public_key
+            .as_bytes()
+            .ok_or(KeyError::Malformed("public"))
+    }
+
     /// Verifies `signature` over `message` made with `algorithm`.
     ///
     /// SM2 signatures are accepted under the default signer ID `1234567812345678`
