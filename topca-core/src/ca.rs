@@ -297,37 +297,18 @@ impl CertificateAuthority {
         profile: &Profile,
         threads: usize,
     ) -> Vec<Result<IssuedDer, Error>> {
-        let template = IssuanceTemplate::new(self, profile).ok();
-        let issue_one = |request: IssueRequest| match &template {
-            Some(template) => template.issue(&request),
-            None => self
-                .issue(request, profile)
-                .and_then(|certificate| IssuedDer::from_certificate(&certificate)),
-        };
-        let threads = threads.clamp(1, requests.len().max(1));
-        let share = requests.len().div_ceil(threads).max(1);
-        let mut chunks: Vec<Vec<IssueRequest>> = Vec::with_capacity(threads);
-        let mut rest = requests.into_iter().peekable();
-        while rest.peek().is_some() {
-            chunks.push(rest.by_ref().take(share).collect());
+        match IssuanceTemplate::new(self, profile) {
+            Ok(template) => template.issue_batch(&requests, threads),
+            // The template refuses what the checked path refuses; each request
+            // then gets that answer.
+            Err(_) => requests
+                .into_iter()
+                .map(|request| {
+                    self.issue(request, profile)
+                        .and_then(|certificate| IssuedDer::from_certificate(&certificate))
+                })
+                .collect(),
         }
-        std::thread::scope(|scope| {
-            let workers: Vec<_> = chunks
-                .into_iter()
-                .map(|chunk| {
-                    let issue_one = &issue_one;
-                    scope.spawn(move || chunk.into_iter().map(issue_one).collect::<Vec<_>>())
-                })
-                .collect();
-            workers
-                .into_iter()
-                .flat_map(|worker| {
-                    worker
-                        .join()
-                        .unwrap_or_else(|_| vec![Err(PolicyError::PostIssuanceCheck.into())])
-                })
-                .collect()
-        })
     }
 
     /// This CA's certificate.

@@ -263,6 +263,34 @@ impl<'ca> IssuanceTemplate<'ca> {
         &self.profile
     }
 
+    /// Issues a batch on `threads` threads (at least one), each taking a
+    /// contiguous share; results come back in the order of `requests`, one
+    /// `Result` each, so a refused request does not stop the others.
+    pub fn issue_batch(
+        &self,
+        requests: &[IssueRequest],
+        threads: usize,
+    ) -> Vec<Result<IssuedDer, Error>> {
+        let threads = threads.clamp(1, requests.len().max(1));
+        let share = requests.len().div_ceil(threads).max(1);
+        std::thread::scope(|scope| {
+            let workers: Vec<_> = requests
+                .chunks(share)
+                .map(|chunk| {
+                    scope.spawn(move || chunk.iter().map(|r| self.issue(r)).collect::<Vec<_>>())
+                })
+                .collect();
+            workers
+                .into_iter()
+                .flat_map(|worker| {
+                    worker
+                        .join()
+                        .unwrap_or_else(|_| vec![Err(PolicyError::PostIssuanceCheck.into())])
+                })
+                .collect()
+        })
+    }
+
     /// Checks `request`, then issues and signs its certificate.
     pub fn issue(&self, request: &IssueRequest) -> Result<IssuedDer, Error> {
         let mut der = Vec::with_capacity(self.size_hint(request));

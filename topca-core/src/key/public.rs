@@ -3,7 +3,6 @@
 
 use aws_lc_rs::signature::{self as aws, UnparsedPublicKey, VerificationAlgorithm};
 use der::{Decode, Encode, asn1::UintRef};
-use signature::Verifier;
 use spki::{Document, EncodePublicKey, SubjectPublicKeyInfoOwned, SubjectPublicKeyInfoRef};
 
 use crate::{
@@ -35,9 +34,10 @@ pub struct PublicKey {
 enum KeyVerifier {
     /// RSA (PKCS#1 RSAPublicKey), EC (SEC 1 point) or Ed25519 key bytes for aws-lc-rs.
     Raw(Vec<u8>),
-    /// SM2 verifying keys with their Z values computed once: for the default ID,
-    /// and for the empty ID that OpenSSL 3.0 signs requests with.
-    Sm2(Box<[sm2::dsa::VerifyingKey; 2]>),
+    /// SM2 verifying keys (TopCA's `topca-sm2`) with their Z values computed
+    /// once: for the default ID, and for the empty ID that OpenSSL 3.0 signs
+    /// requests with.
+    Sm2(Box<[topca_sm2::VerifyingKey; 2]>),
 }
 
 /// RSAPublicKey ::= SEQUENCE { modulus INTEGER, publicExponent INTEGER } (RFC 8017 A.1.1).
@@ -159,10 +159,10 @@ impl PublicKey {
                     .map_err(|_| KeyError::BadSignature)
             }
             KeyVerifier::Sm2(keys) => {
-                let sig =
-                    sm2::dsa::Signature::from_der(signature).map_err(|_| KeyError::BadSignature)?;
+                let sig = topca_sm2::Signature::from_der(signature)
+                    .map_err(|_| KeyError::BadSignature)?;
                 keys.iter()
-                    .find_map(|key| key.verify(message, &sig).ok())
+                    .find_map(|key| key.verify_signature(message, &sig).ok())
                     .ok_or(KeyError::BadSignature)
             }
         }
@@ -211,11 +211,19 @@ fn ec_key(curve: spki::ObjectIdentifier, point: &[u8]) -> Result<(KeyKind, KeyVe
         check_nist_point(&aws::ECDSA_P384_SHA384_ASN1, point)?;
         Ok((KeyKind::EcdsaP384, KeyVerifier::Raw(point.to_vec())))
     } else if curve == oid::SM2_CURVE {
-        let key = |id| {
-            sm2::dsa::VerifyingKey::from_sec1_bytes(id, point)
+        // The `sm2` crate reads any SEC 1 form (compressed too) and checks the
+        // point; `topca-sm2` verifies from its uncompressed form.
+        let public = sm2::PublicKey::from_sec1_bytes(point)
+            .map_err(|_| KeyError::Malformed("SM2 public"))?;
+        let uncompressed = sm2::elliptic_curve::sec1::ToSec1Point::to_sec1_point(&public, false);
+        let key = |id: &[u8]| {
+            topca_sm2::VerifyingKey::from_sec1_with_id(uncompressed.as_bytes(), id)
                 .map_err(|_| KeyError::Malformed("SM2 public"))
         };
-        let keys = [key(SM2_DEFAULT_ID)?, key(SM2_OPENSSL3_ID)?];
+        let keys = [
+            key(SM2_DEFAULT_ID.as_bytes())?,
+            key(SM2_OPENSSL3_ID.as_bytes())?,
+        ];
         Ok((KeyKind::Sm2, KeyVerifier::Sm2(Box::new(keys))))
     } else {
         Err(KeyError::UnsupportedAlgorithm(format!(
