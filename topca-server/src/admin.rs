@@ -174,6 +174,8 @@ pub(crate) fn session(state: &AppState, headers: &HeaderMap) -> Result<Administr
 /// Why a console page is not shown: no session (the log-in page), or a role
 /// that does not allow it.
 pub(crate) enum Refused {
+    /// The form's CSRF token does not match (an old or forged form).
+    FormExpired,
     /// Not logged in.
     NotLoggedIn,
     /// Logged in without the role.
@@ -184,6 +186,7 @@ impl Refused {
     /// The page shown instead.
     pub(crate) fn page(self, lang: Lang) -> Response {
         match self {
+            Self::FormExpired => form_expired(lang),
             Self::NotLoggedIn => Redirect::to("/TopCA/admin/login").into_response(),
             Self::Forbidden(e) => error_page(lang, &e),
         }
@@ -1042,9 +1045,10 @@ async fn create_account(
     blocking(state, move |s| Ok(s.ra().create_account(&ops, settings)?)).await
 }
 
+/// The account form as posted (create or edit).
 #[derive(Deserialize)]
-struct AccountForm {
-    csrf: String,
+pub(crate) struct AccountForm {
+    pub(crate) csrf: String,
     organization: String,
     unit: String,
     certificate_type: String,
@@ -1056,6 +1060,22 @@ struct AccountForm {
     language: Option<String>,
 }
 
+impl AccountForm {
+    /// The settings part of the form.
+    pub(crate) fn body(self) -> AccountBody {
+        AccountBody {
+            organization: self.organization,
+            unit: self.unit,
+            certificate_type: self.certificate_type,
+            verification: self.verification,
+            algorithm: self.algorithm,
+            validity_days: self.validity_days,
+            service_url: self.service_url,
+            language: self.language,
+        }
+    }
+}
+
 async fn create_account_page(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
@@ -1065,17 +1085,7 @@ async fn create_account_page(
     if !csrf_ok(&headers, &form.csrf) {
         return form_expired(lang);
     }
-    let body = AccountBody {
-        organization: form.organization,
-        unit: form.unit,
-        certificate_type: form.certificate_type,
-        verification: form.verification,
-        algorithm: form.algorithm,
-        validity_days: form.validity_days,
-        service_url: form.service_url,
-        language: form.language,
-    };
-    match create_account(&state, &headers, body).await {
+    match create_account(&state, &headers, form.body()).await {
         Ok(account) => {
             let body = format!(
                 r#"<p class="ok" id="created">{} {} / {} (#{})</p><p><a href="/TopCA/admin">{}</a></p>"#,

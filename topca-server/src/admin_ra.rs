@@ -23,8 +23,8 @@ use topca_core::{
 
 use crate::{
     AppError, AppState,
-    admin::{AccountBody, Refused, account_form, forbidden, session},
-    html::{Lang, csrf_ok, csrf_token, error_page, escape, form_expired, page, url_encode},
+    admin::{AccountForm, Refused, account_form, forbidden, session},
+    html::{Lang, csrf_ok, csrf_token, error_page, escape, page, url_encode},
     state::blocking,
 };
 
@@ -55,6 +55,14 @@ pub(crate) fn routes() -> Router<Arc<AppState>> {
 
 /// The RA capability of the session, or the page to show instead (log-in for
 /// no session, an error for another role).
+/// [`ra_session`] for a posted form, whose CSRF token must match.
+fn ra_form(state: &AppState, headers: &HeaderMap, csrf: &str) -> Result<RaOps, Refused> {
+    if !csrf_ok(headers, csrf) {
+        return Err(Refused::FormExpired);
+    }
+    ra_session(state, headers)
+}
+
 fn ra_session(state: &AppState, headers: &HeaderMap) -> Result<RaOps, Refused> {
     let admin = session(state, headers).map_err(|_| Refused::NotLoggedIn)?;
     admin.ra_ops().map_err(|e| Refused::Forbidden(forbidden(e)))
@@ -247,10 +255,7 @@ async fn revoke_page(
     Form(form): Form<RevokeForm>,
 ) -> Response {
     let lang = Lang::of(&headers);
-    if !csrf_ok(&headers, &form.csrf) {
-        return form_expired(lang);
-    }
-    let ops = match ra_session(&state, &headers) {
+    let ops = match ra_form(&state, &headers, &form.csrf) {
         Ok(ops) => ops,
         Err(refused) => return refused.page(lang),
     };
@@ -427,46 +432,18 @@ document.getElementById('csv-file').addEventListener('change', async (event) => 
     page(lang, lang.t("帐户", "Account"), &body, cookie)
 }
 
-#[derive(Deserialize)]
-struct EditForm {
-    csrf: String,
-    organization: String,
-    unit: String,
-    certificate_type: String,
-    verification: String,
-    algorithm: String,
-    validity_days: u32,
-    service_url: String,
-    #[serde(default)]
-    language: Option<String>,
-}
-
 async fn edit_account(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
     Path(id): Path<u64>,
-    Form(form): Form<EditForm>,
+    Form(form): Form<AccountForm>,
 ) -> Response {
     let lang = Lang::of(&headers);
-    if !csrf_ok(&headers, &form.csrf) {
-        return form_expired(lang);
-    }
-    let ops = match ra_session(&state, &headers) {
+    let ops = match ra_form(&state, &headers, &form.csrf) {
         Ok(ops) => ops,
         Err(refused) => return refused.page(lang),
     };
-    let settings = match (AccountBody {
-        organization: form.organization,
-        unit: form.unit,
-        certificate_type: form.certificate_type,
-        verification: form.verification,
-        algorithm: form.algorithm,
-        validity_days: form.validity_days,
-        service_url: form.service_url,
-        language: form.language,
-    })
-    .settings()
-    {
+    let settings = match form.body().settings() {
         Ok(settings) => settings,
         Err(e) => return error_page(lang, &e),
     };
@@ -507,10 +484,7 @@ async fn preregister_one(
     Form(form): Form<HolderForm>,
 ) -> Response {
     let lang = Lang::of(&headers);
-    if !csrf_ok(&headers, &form.csrf) {
-        return form_expired(lang);
-    }
-    let ops = match ra_session(&state, &headers) {
+    let ops = match ra_form(&state, &headers, &form.csrf) {
         Ok(ops) => ops,
         Err(refused) => return refused.page(lang),
     };
@@ -558,10 +532,7 @@ async fn preregister_csv(
     Form(form): Form<CsvForm>,
 ) -> Response {
     let lang = Lang::of(&headers);
-    if !csrf_ok(&headers, &form.csrf) {
-        return form_expired(lang);
-    }
-    let ops = match ra_session(&state, &headers) {
+    let ops = match ra_form(&state, &headers, &form.csrf) {
         Ok(ops) => ops,
         Err(refused) => return refused.page(lang),
     };
@@ -620,10 +591,7 @@ async fn issue_centrally(
     Form(form): Form<CentralForm>,
 ) -> Response {
     let lang = Lang::of(&headers);
-    if !csrf_ok(&headers, &form.csrf) {
-        return form_expired(lang);
-    }
-    let ops = match ra_session(&state, &headers) {
+    let ops = match ra_form(&state, &headers, &form.csrf) {
         Ok(ops) => ops,
         Err(refused) => return refused.page(lang),
     };

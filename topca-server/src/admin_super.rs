@@ -26,7 +26,7 @@ use topca_core::{
 use crate::{
     AppError, AppState,
     admin::{Refused, enter_console, forbidden, session, start_session},
-    html::{Lang, csrf_ok, csrf_token, error_page, escape, form_expired, page, url_encode},
+    html::{Lang, csrf_ok, csrf_token, error_page, escape, page, url_encode},
     pki,
     state::{CRL_SCHEDULE, blocking},
     tls::Peer,
@@ -78,6 +78,14 @@ async fn certificate_login(
         Ok(token) => enter_console(&state, &token),
         Err(e) => error_page(lang, &e),
     }
+}
+
+/// [`super_session`] for a posted form, whose CSRF token must match.
+fn super_form(state: &AppState, headers: &HeaderMap, csrf: &str) -> Result<SuperOps, Refused> {
+    if !csrf_ok(headers, csrf) {
+        return Err(Refused::FormExpired);
+    }
+    super_session(state, headers)
 }
 
 fn super_session(state: &AppState, headers: &HeaderMap) -> Result<SuperOps, Refused> {
@@ -285,10 +293,7 @@ async fn create_admin(
     Form(form): Form<NewAdminForm>,
 ) -> Response {
     let lang = Lang::of(&headers);
-    if !csrf_ok(&headers, &form.csrf) {
-        return form_expired(lang);
-    }
-    let ops = match super_session(&state, &headers) {
+    let ops = match super_form(&state, &headers, &form.csrf) {
         Ok(ops) => ops,
         Err(refused) => return refused.page(lang),
     };
@@ -330,10 +335,7 @@ async fn change(
     name: String,
     change: AdminChange,
 ) -> Response {
-    if !csrf_ok(headers, csrf) {
-        return form_expired(lang);
-    }
-    let ops = match super_session(state, headers) {
+    let ops = match super_form(state, headers, csrf) {
         Ok(ops) => ops,
         Err(refused) => return refused.page(lang),
     };
@@ -428,10 +430,7 @@ async fn crl_now(
     Form(form): Form<CsrfForm>,
 ) -> Response {
     let lang = Lang::of(&headers);
-    if !csrf_ok(&headers, &form.csrf) {
-        return form_expired(lang);
-    }
-    if let Err(refused) = super_session(&state, &headers) {
+    if let Err(refused) = super_form(&state, &headers, &form.csrf) {
         return refused.page(lang);
     }
     let done = blocking(&state, |s| {
@@ -466,10 +465,7 @@ async fn crl_schedule(
     Form(form): Form<ScheduleForm>,
 ) -> Response {
     let lang = Lang::of(&headers);
-    if !csrf_ok(&headers, &form.csrf) {
-        return form_expired(lang);
-    }
-    let ops = match super_session(&state, &headers) {
+    let ops = match super_form(&state, &headers, &form.csrf) {
         Ok(ops) => ops,
         Err(refused) => return refused.page(lang),
     };
