@@ -563,6 +563,12 @@ fn tempfile_dir() -> Result<std::path::PathBuf, AppError> {
         .map_err(|_| AppError::internal("make the backup"))?;
     let name: String = random.iter().map(|b| format!("{b:02x}")).collect();
     let dir = std::env::temp_dir().join(format!("topca-backup-{name}"));
-    std::fs::create_dir(&dir).map_err(|_| AppError::internal("make the backup"))?;
+    let mut builder = std::fs::DirBuilder::new();
+    // Only the server's user may read the copy while it exists.
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder
+        .create(&dir)
+        .map_err(|_| AppError::internal("make the backup"))?;
     Ok(dir)
 }
