@@ -49,7 +49,7 @@ fn refuse_if_initialised(dir: &Path) -> Result<(), SetupError> {
 /// A self-signed `certificate` with no root is its own root.
 fn install(
     dir: &Path,
-    key: &SigningKey,
+    key: SigningKey,
     certificate: Certificate,
     root: Option<Certificate>,
 ) -> Result<String, SetupError> {
@@ -68,8 +68,7 @@ fn install(
     };
     let parents: Vec<Certificate> = root.iter().cloned().collect();
     let ca = CertificateAuthority::from_parts(
-        SigningKey::from_pkcs8_der(&key.to_pkcs8_der().map_err(topca_core::Error::from)?)
-            .map_err(topca_core::Error::from)?,
+        key,
         certificate,
         parents,
         CaUrls::default(),
@@ -77,7 +76,8 @@ fn install(
     )
     .map_err(|e| SetupError::Usage(format!("the CA certificate cannot be used: {e}")))?;
     let passphrase = ca_passphrase(dir)?;
-    let encrypted = key
+    let encrypted = ca
+        .key()
         .to_encrypted_pkcs8_pem(&passphrase, &OsRandom)
         .map_err(topca_core::Error::from)?;
     let root_pem = root.as_ref().unwrap_or(ca.certificate()).to_pem();
@@ -130,7 +130,7 @@ pub fn import(
             })
         })
         .transpose()?;
-    install(dir, &key, certificate, root)
+    install(dir, key, certificate, root)
 }
 
 /// `ca init --csr OUT`: makes the issuing CA's key (kept encrypted as
@@ -197,7 +197,7 @@ pub fn import_signed(
             root_file.display()
         ))
     })?;
-    let subject = install(dir, &key, certificate, Some(root))?;
+    let subject = install(dir, key, certificate, Some(root))?;
     std::fs::remove_file(&path).map_err(|e| SetupError::File {
         path: path.display().to_string(),
         reason: e.to_string(),

@@ -4,32 +4,16 @@
 //! external root under `openssl verify`.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test helpers fail loudly
 
+mod common;
+
 use std::{path::Path, process::Command};
 
+use common::options;
 use topca_core::{
     DistinguishedName, IssueRequest, KeyAlgorithm, OsRandom, Profile, ProfileKind, SigningKey,
     SubjectAltNames,
 };
-use topca_server::{
-    ca_init,
-    setup::{Options, start},
-};
-
-fn options(dir: &Path) -> Options {
-    Options {
-        data_dir: dir.to_owned(),
-        listen: "127.0.0.1:8080".parse().unwrap(),
-        algorithm: KeyAlgorithm::EcdsaP256,
-        database_url: None,
-        mail_url: None,
-        mail_from: "TopCA <ca@localhost>".into(),
-        mail_trusted_ca: None,
-        public_url: None,
-        delta_crl: false,
-        tls: topca_server::tls::TlsSource::Off,
-        crl_refresh: std::time::Duration::from_secs(600),
-    }
-}
+use topca_server::{ca_init, setup::start};
 
 fn openssl(dir: &Path, args: &[&str]) -> String {
     let out = Command::new("openssl")
@@ -83,6 +67,30 @@ fn openssl_root(work: &Path) {
         ],
     );
     std::fs::write(work.join("ca.ext"), CA_EXTENSIONS).unwrap();
+}
+
+/// The OpenSSL root signs `csr` as a CA certificate into `out`.
+fn sign_under_root(work: &Path, csr: &str, out: &str) {
+    openssl(
+        work,
+        &[
+            "x509",
+            "-req",
+            "-in",
+            csr,
+            "-CA",
+            "root.pem",
+            "-CAkey",
+            "root.key",
+            "-CAcreateserial",
+            "-days",
+            "1825",
+            "-extfile",
+            "ca.ext",
+            "-out",
+            out,
+        ],
+    );
 }
 
 /// Issues a TLS server leaf from the data directory's CA and checks it chains to
@@ -158,26 +166,7 @@ fn an_existing_ca_made_by_openssl_is_imported() {
             "issuing.csr",
         ],
     );
-    openssl(
-        w,
-        &[
-            "x509",
-            "-req",
-            "-in",
-            "issuing.csr",
-            "-CA",
-            "root.pem",
-            "-CAkey",
-            "root.key",
-            "-CAcreateserial",
-            "-days",
-            "1825",
-            "-extfile",
-            "ca.ext",
-            "-out",
-            "issuing-cert.pem",
-        ],
-    );
+    sign_under_root(w, "issuing.csr", "issuing-cert.pem");
     // The key arrives encrypted, as it should travel.
     openssl(
         w,
@@ -308,26 +297,7 @@ fn a_request_goes_to_an_external_root_and_its_certificate_is_imported() {
     let err = start(&options(d)).err().expect("start refuses");
     assert!(err.to_string().contains("import-cert"), "{err}");
 
-    openssl(
-        w,
-        &[
-            "x509",
-            "-req",
-            "-in",
-            "topca.csr",
-            "-CA",
-            "root.pem",
-            "-CAkey",
-            "root.key",
-            "-CAcreateserial",
-            "-days",
-            "1825",
-            "-extfile",
-            "ca.ext",
-            "-out",
-            "signed.pem",
-        ],
-    );
+    sign_under_root(w, "topca.csr", "signed.pem");
     // A certificate for another key is refused and the pending key kept.
     openssl(
         w,

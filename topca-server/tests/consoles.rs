@@ -5,6 +5,8 @@
 //! with `openssl s_client` presenting the client certificate.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test helpers fail loudly
 
+mod common;
+
 use std::{path::Path, process::Command, sync::Arc};
 
 use axum::{
@@ -12,33 +14,18 @@ use axum::{
     body::Body,
     http::{Request, StatusCode, header},
 };
+use common::options;
 use http_body_util::BodyExt;
 use topca_core::{
     OsRandom, SystemClock,
     ra::{AdminRole, Administrator, Holder, admin::create_admin},
     store::{AccountStore, AdminStore, AuditStore},
 };
-use topca_server::setup::{Options, start};
+use topca_server::setup::start;
 use tower::ServiceExt;
 
 const CSRF: &str = "0123456789abcdef0123456789abcdef";
 const PASSWORD: &str = "admin-password-1";
-
-fn options(dir: &Path) -> Options {
-    Options {
-        data_dir: dir.to_owned(),
-        listen: "127.0.0.1:8080".parse().unwrap(),
-        algorithm: topca_core::KeyAlgorithm::EcdsaP256,
-        database_url: None,
-        mail_url: None,
-        mail_from: "TopCA <ca@localhost>".into(),
-        mail_trusted_ca: None,
-        public_url: None,
-        delta_crl: false,
-        tls: topca_server::tls::TlsSource::Off,
-        crl_refresh: std::time::Duration::from_secs(600),
-    }
-}
 
 struct Client {
     app: Router,

@@ -4,6 +4,8 @@
 //! following; and the errors a user meets.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test helpers fail loudly
 
+mod common;
+
 use std::{path::Path, process::Command, sync::Arc};
 
 use axum::{
@@ -11,6 +13,7 @@ use axum::{
     body::Body,
     http::{Request, StatusCode, header},
 };
+use common::options;
 use http_body_util::BodyExt;
 use topca_server::setup::{Options, start};
 use tower::ServiceExt;
@@ -19,22 +22,6 @@ const DECODER: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
     "/../topca-mail/tests/smtp_sink.py"
 );
-
-fn options(dir: &Path) -> Options {
-    Options {
-        data_dir: dir.to_owned(),
-        listen: "127.0.0.1:8080".parse().unwrap(),
-        algorithm: topca_core::KeyAlgorithm::EcdsaP256,
-        database_url: None,
-        mail_url: None,
-        mail_from: "TopCA <ca@localhost>".into(),
-        mail_trusted_ca: None,
-        public_url: None,
-        delta_crl: false,
-        tls: topca_server::tls::TlsSource::Off,
-        crl_refresh: std::time::Duration::from_secs(600),
-    }
-}
 
 async fn send(
     app: &Router,

@@ -8,18 +8,18 @@
 
 use ::sm2::{
     SecretKey,
-    dsa::SigningKey as Sm2SigningKey,
     elliptic_curve::sec1::ToSec1Point,
     pkcs8::{DecodePrivateKey, EncodePrivateKey},
 };
 use zeroize::Zeroizing;
 
-use super::{PublicKey, SM2_DEFAULT_ID};
+use super::PublicKey;
 use crate::{error::KeyError, oid, random::RandomSource};
 
 /// An SM2 private key.
 pub struct Sm2Key {
-    key: Sm2SigningKey,
+    /// For PKCS#8 export (zeroised on drop).
+    secret: SecretKey,
     /// Boxed: it carries its precomputed values (≈1.4 KB).
     signer: Box<topca_sm2::SigningKey>,
     public: PublicKey,
@@ -46,8 +46,6 @@ impl Sm2Key {
     }
 
     fn new(secret: &SecretKey) -> Result<Self, KeyError> {
-        let key = Sm2SigningKey::new(SM2_DEFAULT_ID, secret)
-            .map_err(|_| KeyError::Malformed("SM2 private"))?;
         let point = secret.public_key().to_sec1_point(false);
         let spki = spki::SubjectPublicKeyInfoRef {
             algorithm: spki::AlgorithmIdentifierRef {
@@ -65,15 +63,14 @@ impl Sm2Key {
                 .map_err(|_| KeyError::Malformed("SM2 private"))?,
         );
         Ok(Self {
-            key,
+            secret: secret.clone(),
             signer,
             public,
         })
     }
 
     pub(super) fn to_pkcs8(&self) -> Result<Zeroizing<Vec<u8>>, KeyError> {
-        let secret = SecretKey::from(self.key.as_nonzero_scalar());
-        let doc = secret.to_pkcs8_der().map_err(|_| KeyError::Pkcs8)?;
+        let doc = self.secret.to_pkcs8_der().map_err(|_| KeyError::Pkcs8)?;
         Ok(Zeroizing::new(doc.as_bytes().to_vec()))
     }
 
