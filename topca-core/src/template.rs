@@ -47,7 +47,10 @@
 //! by the RA and the server) keeps its full decode, re-encode and verify check.
 
 use std::{
-    sync::{Mutex, PoisonError},
+    sync::{
+        Mutex, PoisonError,
+        atomic::{AtomicUsize, Ordering},
+    },
     time::SystemTime,
 };
 
@@ -263,32 +266,58 @@ impl<'ca> IssuanceTemplate<'ca> {
         &self.profile
     }
 
-    /// Issues a batch on `threads` threads (at least one), each taking a
-    /// contiguous share; results come back in the order of `requests`, one
-    /// `Result` each, so a refused request does not stop the others.
+    /// Issues a batch on `threads` threads (at least one); results come back
+    /// in the order of `requests`, one `Result` each, so a refused request
+    /// does not stop the others. The threads take requests in small runs
+    /// from a shared counter rather than fixed halves, so a thread that the
+    /// machine slows down (another process on its core) does not hold up
+    /// the batch: the others take over its share.
     pub fn issue_batch(
         &self,
         requests: &[IssueRequest],
         threads: usize,
     ) -> Vec<Result<IssuedDer, Error>> {
-        let threads = threads.clamp(1, requests.len().max(1));
-        let share = requests.len().div_ceil(threads).max(1);
-        std::thread::scope(|scope| {
-            let workers: Vec<_> = requests
-                .chunks(share)
-                .map(|chunk| {
-                    scope.spawn(move || chunk.iter().map(|r| self.issue(r)).collect::<Vec<_>>())
-                })
-                .collect();
-            workers
-                .into_iter()
-                .flat_map(|worker| {
-                    worker
-                        .join()
-                        .unwrap_or_else(|_| vec![Err(PolicyError::PostIssuanceCheck.into())])
-                })
-                .collect()
-        })
+        /// Requests a thread takes at a time: a few, so the counter is
+        /// touched rarely, and few enough that shares stay even.
+        const RUN: usize = 4;
+        let threads = threads.clamp(1, requests.len().div_ceil(RUN).max(1));
+        let next = AtomicUsize::new(0);
+        let work = || {
+            let mut out = Vec::new();
+            loop {
+                let start = next.fetch_add(RUN, Ordering::Relaxed);
+                let end = (start + RUN).min(requests.len());
+                match requests.get(start..end) {
+                    Some(run) if !run.is_empty() => out.extend(
+                        run.iter()
+                            .enumerate()
+                            .map(|(i, r)| (start + i, self.issue(r))),
+                    ),
+                    _ => break out,
+                }
+            }
+        };
+        // The calling thread is one of the workers.
+        let mut done: Vec<(usize, Result<IssuedDer, Error>)> = std::thread::scope(|scope| {
+            let helpers: Vec<_> = (1..threads).map(|_| scope.spawn(work)).collect();
+            let mut done = work();
+            for helper in helpers {
+                done.extend(helper.join().unwrap_or_default());
+            }
+            done
+        });
+        done.sort_unstable_by_key(|(index, _)| *index);
+        // A worker that panicked (never from input) leaves its requests without
+        // a result; they are reported as failed rather than dropped.
+        let mut results = Vec::with_capacity(requests.len());
+        let mut done = done.into_iter().peekable();
+        for index in 0..requests.len() {
+            match done.next_if(|(i, _)| *i == index) {
+                Some((_, result)) => results.push(result),
+                None => results.push(Err(PolicyError::PostIssuanceCheck.into())),
+            }
+        }
+        results
     }
 
     /// Checks `request`, then issues and signs its certificate.

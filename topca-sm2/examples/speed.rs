@@ -5,6 +5,10 @@
 //! * the best and median of 60 short wall-clock samples.
 //!
 //! `cargo run --release -p topca-sm2 --example speed [sign|verify|base|field|hash]…`
+//!
+//! With `SPEED_COUNT=N` each selected operation runs exactly `N` times and
+//! nothing is timed, for counting under `perf stat -e cycles:u,instructions:u`
+//! (cycles the process itself used, steadier than time on a shared machine).
 
 #![allow(missing_docs, clippy::unwrap_used)]
 
@@ -26,6 +30,14 @@ fn cpu_seconds() -> f64 {
 }
 
 fn rate(name: &str, mut f: impl FnMut()) {
+    if let Ok(n) = std::env::var("SPEED_COUNT") {
+        let n: u64 = n.parse().unwrap();
+        for _ in 0..n {
+            f();
+        }
+        println!("{name:16} {n} ops");
+        return;
+    }
     let wall = Instant::now();
     let cpu = cpu_seconds();
     let mut n = 0u64;

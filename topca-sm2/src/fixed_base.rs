@@ -33,9 +33,24 @@ pub(crate) const WINDOWS: usize = 37;
 /// Entries per window: `2^(W−1)`.
 const ENTRIES: usize = 1 << (W - 1);
 
-/// One window's table: `j·2⁷ⁱ·G` for `j = 1..=64`, each entry the
-/// Montgomery limbs `x₀..x₃, y₀..y₃` (a flat layout the compiler vectorises).
-type Window = [[u64; 8]; ENTRIES];
+/// One table entry: the Montgomery limbs `x₀..x₃, y₀..y₃` as four pairs,
+/// aligned to a cache line so that each pair is one aligned 128-bit load.
+#[derive(Clone, Copy, Default)]
+#[repr(C, align(64))]
+pub(crate) struct Entry([[u64; 2]; 4]);
+
+impl Entry {
+    fn to_affine(self) -> AffinePoint {
+        let [[x0, x1], [x2, x3], [y0, y1], [y2, y3]] = self.0;
+        AffinePoint {
+            x: FieldElement([x0, x1, x2, x3]),
+            y: FieldElement([y0, y1, y2, y3]),
+        }
+    }
+}
+
+/// One window's table: `j·2⁷ⁱ·G` for `j = 1..=64`.
+type Window = [Entry; ENTRIES];
 
 static TABLE: OnceLock<Vec<Window>> = OnceLock::new();
 
@@ -63,10 +78,10 @@ fn build_table() -> Vec<Window> {
     affine
         .chunks_exact(ENTRIES)
         .map(|c| {
-            let mut w = [[0u64; 8]; ENTRIES];
+            let mut w = [Entry::default(); ENTRIES];
             for (dst, p) in w.iter_mut().zip(c) {
-                dst[..4].copy_from_slice(&p.x.0);
-                dst[4..].copy_from_slice(&p.y.0);
+                let ([x0, x1, x2, x3], [y0, y1, y2, y3]) = (p.x.0, p.y.0);
+                *dst = Entry([[x0, x1], [x2, x3], [y0, y1], [y2, y3]]);
             }
             w
         })
@@ -114,24 +129,26 @@ pub(crate) fn booth_recode(wv: u64) -> (u64, u64) {
 /// `black_box`, so the compiler cannot see that exactly one of them is set:
 /// left to itself, LLVM turns `entry & mask` over a compare-derived mask back
 /// into a branch on the secret index (observed in the generated code).
+/// Each mask is stored twice and the entries are read as limb pairs, so the
+/// loop compiles to 128-bit `pand`/`por` on aligned loads (half the
+/// instructions of the 64-bit loop; a lookup is a quarter of `k·G`).
 #[inline(always)]
 fn lookup_ct(window: &Window, mag: u64) -> AffinePoint {
-    let mut masks = [0u64; ENTRIES];
+    let mut masks = [[0u64; 2]; ENTRIES];
     for (j, m) in masks.iter_mut().enumerate() {
-        *m = limbs::is_zero_mask((j as u64 + 1) ^ mag);
+        let bit = limbs::is_zero_mask((j as u64 + 1) ^ mag);
+        *m = [bit, bit];
     }
     // Opaque through a reference: no copy of the array is made.
     core::hint::black_box(&mut masks);
-    let mut acc = [0u64; 8];
+    let mut acc = Entry::default();
     for (e, m) in window.iter().zip(masks.iter()) {
-        for (a, l) in acc.iter_mut().zip(e) {
-            *a |= l & m;
+        for (a, l) in acc.0.iter_mut().zip(&e.0) {
+            a[0] |= l[0] & m[0];
+            a[1] |= l[1] & m[1];
         }
     }
-    AffinePoint {
-        x: FieldElement([acc[0], acc[1], acc[2], acc[3]]),
-        y: FieldElement([acc[4], acc[5], acc[6], acc[7]]),
-    }
+    acc.to_affine()
 }
 
 /// Looks up digit `i` of `k`: the signed table point and its infinity mask.
@@ -177,11 +194,7 @@ pub fn mul_base_vartime(k: &Scalar) -> JacobianPoint {
         if mag == 0 {
             continue;
         }
-        let e = &win[(mag - 1) as usize];
-        let e = AffinePoint {
-            x: FieldElement([e[0], e[1], e[2], e[3]]),
-            y: FieldElement([e[4], e[5], e[6], e[7]]),
-        };
+        let e = win[(mag - 1) as usize].to_affine();
         let p = if sign != 0 { e.neg() } else { e };
         acc = acc.add_mixed_vartime(&p);
     }

@@ -3,8 +3,7 @@
 //! The implementation is built for speed without giving up constant time on
 //! secrets:
 //!
-//! * [`field`]: GF(p) in Montgomery form with a reduction specialised to the
-//!   SM2 prime (`−p⁻¹ ≡ 1 mod 2⁶⁴`);
+//! * [`field`]: GF(p) in Montgomery form (`−p⁻¹ ≡ 1 mod 2⁶⁴`);
 //! * [`scalar`]: integers modulo the group order `n`;
 //! * [`point`]: Jacobian points, `a = −3` doubling, mixed addition;
 //! * [`fixed_base`]: `k·G` from a precomputed table of 37 windows × 64 affine
@@ -12,7 +11,8 @@
 //!   lookups);
 //! * verification uses a variable-time `u₁·G + u₂·Q` (public data);
 //! * [`SigningKey`] precomputes its public key, `Z` and `(1 + d)⁻¹`, and
-//!   draws nonces from RFC 6979 with HMAC-SM3, hedged with fresh randomness.
+//!   draws nonces from RFC 6979 with HMAC-SM3, hedged with 16 fresh random
+//!   bytes.
 //!
 //! ```
 //! use topca_sm2::SigningKey;
@@ -24,6 +24,7 @@
 
 mod der;
 mod double_mul;
+mod entropy;
 mod error;
 pub mod field;
 pub mod fixed_base;
@@ -38,7 +39,7 @@ mod verify;
 mod za;
 
 pub use error::Error;
-pub use sign::SigningKey;
+pub use sign::{HEDGE_LEN, SigningKey};
 pub use signature::Signature;
 pub use verify::VerifyingKey;
 pub use za::{DEFAULT_ID, compute_z};

@@ -7,7 +7,8 @@
 //!
 //! Speed: the HMAC state keyed with the current `K` is kept and cloned for
 //! each use, and the state for the initial all-zero `K` is built once per
-//! process, so a signature costs 18 SM3 compressions here instead of 24.
+//! process: with 16 bytes of extra data a signature costs 16 SM3
+//! compressions here (18 with 32 bytes).
 //! (The keyed HMAC states themselves are not wiped on drop; `K` and `V` are.)
 
 use crate::error::Error;

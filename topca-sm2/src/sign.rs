@@ -3,11 +3,13 @@
 //! A [`SigningKey`] precomputes once the public key, `Z` and `(1 + d)⁻¹ mod n`,
 //! so a signature costs the hash `e = SM3(Z ‖ M)`, the RFC 6979 nonce, one
 //! constant-time fixed-base multiplication `k·G`, one field inversion and two
-//! scalar multiplications. Nonces are RFC 6979 (HMAC-SM3) hedged with 32
-//! fresh random bytes as additional data (§3.6): a broken random generator
-//! still gives safe deterministic nonces, and fault attacks on the
-//! deterministic form are harder.
+//! scalar multiplications. Nonces are RFC 6979 (HMAC-SM3) hedged with
+//! [`HEDGE_LEN`] fresh random bytes as additional data (§3.6): a broken
+//! random generator still gives safe deterministic nonces, and fault attacks
+//! on the deterministic form are harder. 16 bytes (128 bits) keep each
+//! seeding HMAC's message `V ‖ b ‖ x ‖ h₁ ‖ k'` within two SM3 blocks.
 
+use crate::entropy;
 use crate::error::Error;
 use crate::fixed_base::mul_base;
 use crate::rfc6979::NonceGenerator;
@@ -18,6 +20,9 @@ use crate::za::DEFAULT_ID;
 use std::fmt;
 use subtle::ConstantTimeEq;
 use zeroize::Zeroize;
+
+/// Fresh random bytes added to each hedged nonce.
+pub const HEDGE_LEN: usize = 16;
 
 /// An SM2 private key `d ∈ [1, n − 2]` with its precomputed values.
 #[derive(Clone)]
@@ -81,11 +86,11 @@ impl SigningKey {
         &self.verifying_key
     }
 
-    /// Signs `msg` with a hedged RFC 6979 nonce (32 fresh random bytes as
-    /// additional data).
+    /// Signs `msg` with a hedged RFC 6979 nonce ([`HEDGE_LEN`] fresh random
+    /// bytes as additional data).
     pub fn sign(&self, msg: &[u8]) -> Result<Signature, Error> {
-        let mut extra = [0u8; 32];
-        getrandom::fill(&mut extra).map_err(|_| Error::Rng)?;
+        let mut extra = [0u8; HEDGE_LEN];
+        entropy::fill(&mut extra)?;
         let sig = self.sign_digest_with_extra(&self.verifying_key.digest(msg), &extra);
         extra.zeroize();
         sig

@@ -4,13 +4,19 @@
 //! Metrics: `sign` (raw signature), `issue` (whole leaf issuance through an
 //! `IssuanceTemplate`, one thread), `issue_checked` (`CertificateAuthority::issue`,
 //! which also decodes the certificate and verifies its signature) and
-//! `issue_batch_2cores` (batches of 256 through the template's `issue_batch` on
+//! `issue_batch_2cores` (batches of 1,024 through the template's `issue_batch` on
 //! two threads).
 //! SM2 is also set against OpenSSL's P-256 (`sign_vs_p256`, `issue_vs_p256`):
 //! SM2's prime has P-256's form, so that is the speed it can reach.
 //! The table then shows the per-certificate overhead of template issuance: its
 //! time minus the time of the CA key's signature over a TBS of the same size
 //! (both measured in this run), and the TBS step (`write_tbs`) alone.
+//!
+//! On a shared machine the speed of both cores drifts by tens of percent within
+//! a minute, so the figures are taken in rounds: each round runs `openssl speed`
+//! and then every TopCA measurement, back to back. A ratio is the median over
+//! the rounds of that round's ratio (both sides of it measured seconds apart);
+//! a rate is the median over the rounds.
 //!
 //! `cargo run --release -p topca-benches --bin compare`
 
@@ -23,18 +29,22 @@ use std::{
 use topca_benches::{MESSAGE, issuance_fixture};
 use topca_core::{KeyAlgorithm, OsRandom, SigningKey};
 
-/// How long one timed run lasts, and how many runs give the median.
-const RUN: Duration = Duration::from_millis(700);
+/// How long one timed measurement lasts.
+const RUN: Duration = Duration::from_millis(400);
+/// Rounds per algorithm; figures are medians over them.
+const ROUNDS: usize = 7;
 /// Certificates per batch for the two-core metric.
-const BATCH: usize = 256;
-const RUNS: usize = 5;
+const BATCH: usize = 1024;
 
-/// One measured figure.
+/// One measured figure: medians over the rounds.
 struct Row {
     algorithm: KeyAlgorithm,
-    metric: &'static str,
+    metric: String,
     ours: f64,
     openssl: f64,
+    ratio: f64,
+    /// The lowest and highest per-round ratio.
+    range: (f64, f64),
 }
 
 /// Per-certificate times of one algorithm, in microseconds.
@@ -52,110 +62,132 @@ struct Overhead {
     batch_speedup: f64,
 }
 
+/// Reads one figure out of a round.
+type Figure = fn(&Round) -> f64;
+
+/// What one round measured for one algorithm (operations per second).
+struct Round {
+    openssl: f64,
+    /// OpenSSL's P-256 sign/s, measured in SM2's rounds only.
+    openssl_p256: Option<f64>,
+    sign: f64,
+    issue: f64,
+    issue_checked: f64,
+    ca_sign: f64,
+    tbs_step: f64,
+    issue_batch: f64,
+}
+
 fn main() -> Result<(), Box<dyn Error>> {
     let mut rows = Vec::new();
     let mut overheads = Vec::new();
     for algorithm in KeyAlgorithm::ALL {
-        let reference = openssl_sign_per_second(algorithm)?;
         let key = SigningKey::generate(algorithm, &OsRandom)?;
-        let sign = median_rate(|| key.sign_bytes(&MESSAGE).map(drop).map_err(Into::into))?;
         let fixture = issuance_fixture(algorithm)?;
         let template = fixture.ca.template(&fixture.profile)?;
-        let issue = median_rate(|| {
-            template
-                .issue(&fixture.request)
-                .map(drop)
-                .map_err(Into::into)
-        })?;
-        let issue_checked = median_rate(|| {
-            fixture
-                .ca
-                .issue(fixture.request.clone(), &fixture.profile)
-                .map(drop)
-                .map_err(Into::into)
-        })?;
-        // The signature alone, by the CA key over a TBS like the ones issued.
         let mut tbs = Vec::with_capacity(4096);
         template.write_tbs(&fixture.request, &mut tbs)?;
-        let ca_sign = median_rate(|| {
-            fixture
-                .ca
-                .key()
-                .sign_bytes(&tbs)
-                .map(drop)
-                .map_err(Into::into)
-        })?;
-        // The TBS step alone, 100 at a time so the clock is read rarely.
-        let mut buffer = Vec::with_capacity(4096);
-        let tbs_step = median_rate(|| {
-            for _ in 0..100 {
-                buffer.clear();
-                template.write_tbs(&fixture.request, &mut buffer)?;
-            }
-            Ok(())
-        })? * 100.0;
-        // Both cores: batches issued by `issue_batch` on two threads.
         let batch: Vec<_> = (0..BATCH).map(|_| fixture.request.clone()).collect();
-        let issue_batch = median_rate(|| {
-            let issued = template.issue_batch(&batch, 2);
-            issued.into_iter().try_for_each(|r| r.map(drop))?;
-            Ok(())
-        })? * BATCH as f64;
+        let mut rounds = Vec::with_capacity(ROUNDS);
+        for _ in 0..ROUNDS {
+            let openssl = openssl_sign_per_second(algorithm)?;
+            let openssl_p256 = match algorithm {
+                KeyAlgorithm::Sm2 => Some(openssl_sign_per_second(KeyAlgorithm::EcdsaP256)?),
+                _ => None,
+            };
+            let sign = rate(|| key.sign_bytes(&MESSAGE).map(drop).map_err(Into::into))?;
+            // One thread, then both cores (batches through `issue_batch`), back to back.
+            let issue = rate(|| {
+                template
+                    .issue(&fixture.request)
+                    .map(drop)
+                    .map_err(Into::into)
+            })?;
+            let issue_batch = rate(|| {
+                let issued = template.issue_batch(&batch, 2);
+                issued.into_iter().try_for_each(|r| r.map(drop))?;
+                Ok(())
+            })? * BATCH as f64;
+            let issue_checked = rate(|| {
+                fixture
+                    .ca
+                    .issue(fixture.request.clone(), &fixture.profile)
+                    .map(drop)
+                    .map_err(Into::into)
+            })?;
+            // The signature alone, by the CA key over a TBS like the ones issued.
+            let ca_sign = rate(|| {
+                fixture
+                    .ca
+                    .key()
+                    .sign_bytes(&tbs)
+                    .map(drop)
+                    .map_err(Into::into)
+            })?;
+            // The TBS step alone, 100 at a time so the clock is read rarely.
+            let mut buffer = Vec::with_capacity(4096);
+            let tbs_step = rate(|| {
+                for _ in 0..100 {
+                    buffer.clear();
+                    template.write_tbs(&fixture.request, &mut buffer)?;
+                }
+                Ok(())
+            })? * 100.0;
+            rounds.push(Round {
+                openssl,
+                openssl_p256,
+                sign,
+                issue,
+                issue_checked,
+                ca_sign,
+                tbs_step,
+                issue_batch,
+            });
+        }
+        let med = |f: &dyn Fn(&Round) -> f64| median(rounds.iter().map(f).collect());
+        let (issue, ca_sign) = (med(&|r| r.issue), med(&|r| r.ca_sign));
         overheads.push(Overhead {
             algorithm,
             issue_us: 1e6 / issue,
             sign_us: 1e6 / ca_sign,
-            tbs_us: 1e6 / tbs_step,
-            checked_us: 1e6 / issue_checked,
-            batch_speedup: issue_batch / issue,
+            tbs_us: 1e6 / med(&|r| r.tbs_step),
+            checked_us: 1e6 / med(&|r| r.issue_checked),
+            batch_speedup: med(&|r| r.issue_batch / r.issue),
         });
-        for (metric, ours) in [
-            ("sign", sign),
-            ("issue", issue),
-            ("issue_checked", issue_checked),
-            ("issue_batch_2cores", issue_batch),
-        ] {
+        let metrics: [(&str, Figure); 4] = [
+            ("sign", |r| r.sign),
+            ("issue", |r| r.issue),
+            ("issue_checked", |r| r.issue_checked),
+            ("issue_batch_2cores", |r| r.issue_batch),
+        ];
+        let mut push = |metric: String, ours: Figure, reference: Figure| {
             let row = Row {
                 algorithm,
+                ours: med(&|r| ours(r)),
+                openssl: med(&|r| reference(r)),
+                ratio: med(&|r| ours(r) / reference(r)),
+                range: rounds
+                    .iter()
+                    .map(|r| ours(r) / reference(r))
+                    .fold((f64::INFINITY, 0.0), |(lo, hi), x| (lo.min(x), hi.max(x))),
                 metric,
-                ours,
-                openssl: reference,
             };
             println!(
                 "{}\t{}\t{:.0}\t{:.0}\t{:.3}",
-                algorithm,
-                metric,
-                row.ours,
-                row.openssl,
-                row.ours / row.openssl
+                algorithm, row.metric, row.ours, row.openssl, row.ratio
             );
             rows.push(row);
+        };
+        for (metric, ours) in metrics {
+            push(metric.to_owned(), ours, |r| r.openssl);
         }
-    }
-    // SM2 against the NIST curve of the same form and size.
-    let p256 = rows
-        .iter()
-        .find(|r| r.algorithm == KeyAlgorithm::EcdsaP256)
-        .map(|r| r.openssl);
-    let sm2: Vec<(&'static str, f64)> = rows
-        .iter()
-        .filter(|r| r.algorithm == KeyAlgorithm::Sm2 && matches!(r.metric, "sign" | "issue"))
-        .map(|r| (r.metric, r.ours))
-        .collect();
-    if let Some(p256) = p256 {
-        for (metric, ours) in sm2 {
-            let metric = if metric == "sign" {
-                "sign_vs_p256"
-            } else {
-                "issue_vs_p256"
-            };
-            println!("sm2\t{metric}\t{ours:.0}\t{p256:.0}\t{:.3}", ours / p256);
-            rows.push(Row {
-                algorithm: KeyAlgorithm::Sm2,
-                metric,
-                ours,
-                openssl: p256,
-            });
+        // SM2 against the NIST curve of the same form and size.
+        if algorithm == KeyAlgorithm::Sm2 {
+            for (metric, ours) in &metrics[..2] {
+                push(format!("{metric}_vs_p256"), *ours, |r| {
+                    r.openssl_p256.unwrap_or(f64::NAN)
+                });
+            }
         }
     }
     print_table(&rows);
@@ -163,20 +195,21 @@ fn main() -> Result<(), Box<dyn Error>> {
     Ok(())
 }
 
-/// Median operations per second over `RUNS` runs of `RUN` each, on this thread.
-fn median_rate(mut op: impl FnMut() -> Result<(), Box<dyn Error>>) -> Result<f64, Box<dyn Error>> {
-    let mut rates = Vec::with_capacity(RUNS);
-    for _ in 0..RUNS {
-        let start = Instant::now();
-        let mut count = 0u64;
-        while start.elapsed() < RUN {
-            op()?;
-            count += 1;
-        }
-        rates.push(count as f64 / start.elapsed().as_secs_f64());
+/// Operations per second of `op` on this thread over one [`RUN`].
+fn rate(mut op: impl FnMut() -> Result<(), Box<dyn Error>>) -> Result<f64, Box<dyn Error>> {
+    let start = Instant::now();
+    let mut count = 0u64;
+    while start.elapsed() < RUN {
+        op()?;
+        count += 1;
     }
-    rates.sort_by(f64::total_cmp);
-    Ok(rates[RUNS / 2])
+    Ok(count as f64 / start.elapsed().as_secs_f64())
+}
+
+/// The median of a non-empty list (the upper one of the middle two).
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values.get(values.len() / 2).copied().unwrap_or(f64::NAN)
 }
 
 /// OpenSSL's single-thread sign/s for the algorithm, from `openssl speed -mr`.
@@ -229,19 +262,24 @@ fn print_table(rows: &[Row]) {
         .output()
         .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
         .unwrap_or_default();
-    println!("\n{cpu}, one thread; reference: {openssl} (`openssl speed`, sign/s)\n");
     println!(
-        "{:<8} {:<18} {:>12} {:>14} {:>7}",
-        "alg", "metric", "TopCA /s", "OpenSSL sign/s", "ratio"
+        "\n{cpu}, one thread unless named; reference: {openssl} (`openssl speed`, sign/s); \
+         medians of {ROUNDS} rounds, and the lowest and highest round's ratio\n"
+    );
+    println!(
+        "{:<8} {:<20} {:>10} {:>14} {:>7} {:>13}",
+        "alg", "metric", "TopCA /s", "OpenSSL sign/s", "ratio", "rounds"
     );
     for row in rows {
         println!(
-            "{:<8} {:<18} {:>12.0} {:>14.0} {:>7.2}",
+            "{:<8} {:<20} {:>10.0} {:>14.0} {:>7.2} {:>6.2}–{:<6.2}",
             row.algorithm.name(),
             row.metric,
             row.ours,
             row.openssl,
-            row.ours / row.openssl
+            row.ratio,
+            row.range.0,
+            row.range.1
         );
     }
 }
