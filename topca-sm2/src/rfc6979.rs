@@ -9,7 +9,8 @@
 //! each use, and the state for the initial all-zero `K` is built once per
 //! process: with 16 bytes of extra data a signature costs 16 SM3
 //! compressions here (18 with 32 bytes).
-//! (The keyed HMAC states themselves are not wiped on drop; `K` and `V` are.)
+//! The keyed HMAC states are wiped when dropped (the `zeroize` features of
+//! `hmac` and `sm3`), like `K` and `V`.
 
 use crate::error::Error;
 use crate::scalar::Scalar;
