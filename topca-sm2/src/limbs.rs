@@ -16,11 +16,20 @@ pub(crate) const fn adc(a: u64, b: u64, carry: u64) -> (u64, u64) {
     (t as u64, (t >> 64) as u64)
 }
 
-/// `a - b - borrow`, returning (difference, borrow out) with borrow in {0, 1}.
+/// `a + b + carry` with the carry as a flag (the pattern LLVM compiles to `adc`).
 #[inline(always)]
-pub(crate) const fn sbb(a: u64, b: u64, borrow: u64) -> (u64, u64) {
-    let t = (a as u128).wrapping_sub((b as u128) + (borrow as u128));
-    (t as u64, ((t >> 64) as u64) & 1)
+pub(crate) const fn add_carry(a: u64, b: u64, carry: bool) -> (u64, bool) {
+    let (s, c1) = a.overflowing_add(b);
+    let (s, c2) = s.overflowing_add(carry as u64);
+    (s, c1 | c2)
+}
+
+/// `a − b − borrow` with the borrow as a flag (compiled to `sbb`).
+#[inline(always)]
+pub(crate) const fn sub_borrow(a: u64, b: u64, borrow: bool) -> (u64, bool) {
+    let (d, b1) = a.overflowing_sub(b);
+    let (d, b2) = d.overflowing_sub(borrow as u64);
+    (d, b1 | b2)
 }
 
 /// `acc + a * b + carry`, returning (low, high); never overflows.
@@ -33,21 +42,21 @@ pub(crate) const fn mac(acc: u64, a: u64, b: u64, carry: u64) -> (u64, u64) {
 /// Adds two 256-bit numbers, returning the sum and the carry bit.
 #[inline(always)]
 pub(crate) const fn add(a: &Limbs, b: &Limbs) -> (Limbs, u64) {
-    let (r0, c) = adc(a[0], b[0], 0);
-    let (r1, c) = adc(a[1], b[1], c);
-    let (r2, c) = adc(a[2], b[2], c);
-    let (r3, c) = adc(a[3], b[3], c);
-    ([r0, r1, r2, r3], c)
+    let (r0, c) = add_carry(a[0], b[0], false);
+    let (r1, c) = add_carry(a[1], b[1], c);
+    let (r2, c) = add_carry(a[2], b[2], c);
+    let (r3, c) = add_carry(a[3], b[3], c);
+    ([r0, r1, r2, r3], c as u64)
 }
 
 /// Subtracts two 256-bit numbers, returning the difference and the borrow bit.
 #[inline(always)]
 pub(crate) const fn sub(a: &Limbs, b: &Limbs) -> (Limbs, u64) {
-    let (r0, w) = sbb(a[0], b[0], 0);
-    let (r1, w) = sbb(a[1], b[1], w);
-    let (r2, w) = sbb(a[2], b[2], w);
-    let (r3, w) = sbb(a[3], b[3], w);
-    ([r0, r1, r2, r3], w)
+    let (r0, w) = sub_borrow(a[0], b[0], false);
+    let (r1, w) = sub_borrow(a[1], b[1], w);
+    let (r2, w) = sub_borrow(a[2], b[2], w);
+    let (r3, w) = sub_borrow(a[3], b[3], w);
+    ([r0, r1, r2, r3], w as u64)
 }
 
 /// `mask ? b : a` for a mask of all zeros or all ones.
@@ -83,11 +92,14 @@ pub(crate) const fn eq_mask(a: &Limbs, b: &Limbs) -> u64 {
 /// Reduces `a + carry·2²⁵⁶` (known to be below `2m`) into `[0, m)`.
 #[inline(always)]
 pub(crate) const fn sub_if_above(a: &Limbs, carry: u64, m: &Limbs) -> Limbs {
-    let (d, borrow) = sub(a, m);
-    // The subtraction is kept when it did not go negative overall: the
-    // 257-bit value (carry, a) minus m borrows only if carry = 0 and borrow = 1.
-    let (_, keep_a) = sbb(carry, 0, borrow);
-    select(&d, a, 0u64.wrapping_sub(keep_a))
+    let (d0, w) = sub_borrow(a[0], m[0], false);
+    let (d1, w) = sub_borrow(a[1], m[1], w);
+    let (d2, w) = sub_borrow(a[2], m[2], w);
+    let (d3, w) = sub_borrow(a[3], m[3], w);
+    // The 257-bit value (carry, a) minus m went negative exactly when this
+    // last borrow is set: then `a` itself is kept.
+    let (_, keep_a) = sub_borrow(carry, 0, w);
+    select(&[d0, d1, d2, d3], a, 0u64.wrapping_sub(keep_a as u64))
 }
 
 /// `(a + b) mod m` for `a, b < m`.

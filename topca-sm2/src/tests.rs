@@ -137,6 +137,34 @@ fn field_ops_match_reference() {
     assert!(bool::from(FieldElement::from_bytes(&[0xff; 32]).is_none()));
 }
 
+/// The Montgomery product on raw limbs (edge values of the representation
+/// itself, not of the numbers it stands for): `x·y·2⁻²⁵⁶ mod p`.
+#[test]
+fn field_montgomery_product_on_raw_limbs() {
+    let r_inv = FieldElement([1, 0, 0, 0]).to_canonical();
+    let mut vals = edge_values(&P);
+    vals.extend([
+        [u64::MAX, u64::MAX, u64::MAX, u64::MAX >> 32],
+        [
+            u64::MAX,
+            0xffff_ffff_0000_0000,
+            u64::MAX,
+            0xffff_fffe_ffff_fffe,
+        ],
+    ]);
+    for _ in 0..100 {
+        vals.push(random_limbs_below(&P));
+    }
+    for x in &vals {
+        for y in &vals {
+            let want = ref_mulmod(&ref_mulmod(x, y, &P), &r_inv, &P);
+            assert_eq!(FieldElement(*x).mul(&FieldElement(*y)).0, want);
+        }
+        let want = ref_mulmod(&ref_mulmod(x, x, &P), &r_inv, &P);
+        assert_eq!(FieldElement(*x).square().0, want);
+    }
+}
+
 /// safegcd against Fermat on many values, including ones with long runs of
 /// equal bits (those take the most divsteps).
 #[test]
