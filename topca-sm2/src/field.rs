@@ -4,10 +4,14 @@
 //! Elements are kept in Montgomery form `a·2²⁵⁶ mod p`, always fully reduced
 //! into `[0, p)`, as four 64-bit limbs. Because `p ≡ −1 (mod 2⁶⁴)`, the
 //! Montgomery constant `−p⁻¹ mod 2⁶⁴` is 1: each reduction round takes the
-//! low limb itself as the multiplier. (A hand-written reduction by shifts and
-//! subtractions only, and one with three multiply-adds per round, both ran
-//! no faster than the generic rounds as LLVM compiles them for this `p`:
-//! about 200 instructions per multiplication, reduction included.)
+//! low limb itself as the multiplier, and adding that multiple of `p` is
+//! one add-with-carry chain and one subtract-with-borrow chain of shifted
+//! copies, no multiplication. The carries are flags (`limbs::add_carry`,
+//! `limbs::sub_borrow`), the pattern LLVM turns into `adc`/`sbb`; with the
+//! carries as `u128` sums, field operations took about 15 % more
+//! instructions. Multiplication interleaves each row `a[i]·b` with a
+//! round (CIOS), so only five accumulator limbs are live: about 190
+//! instructions per multiplication, reduction included.
 //! Every operation is constant time; inversion uses the safegcd divsteps of
 //! `safegcd` (Fermat's `a^(p−2)` along a fixed addition chain, 255
 //! squarings and 14 multiplications, is kept as a cross-check).
