@@ -26,6 +26,9 @@ pub const RSA_MAX_BITS: usize = 8192;
 #[derive(Clone, Debug)]
 pub struct PublicKey {
     spki_der: Vec<u8>,
+    /// Length of the subjectPublicKey bits, which end the SPKI encoding (the
+    /// BIT STRING is its last field and has no unused bits).
+    key_len: usize,
     kind: KeyKind,
     verifier: KeyVerifier,
 }
@@ -88,6 +91,7 @@ impl PublicKey {
         };
         let spki_der = spki.to_der().map_err(|_| KeyError::Malformed("public"))?;
         Ok(Self {
+            key_len: key_bytes.len(),
             spki_der,
             kind,
             verifier,
@@ -112,20 +116,16 @@ impl PublicKey {
 
     /// The bytes of the subjectPublicKey BIT STRING (what SKI hashes, RFC 5280 §4.2.1.2).
     pub fn key_bytes(&self) -> Result<Vec<u8>, KeyError> {
-        let spki = SubjectPublicKeyInfoRef::from_der(&self.spki_der)
-            .map_err(|_| KeyError::Malformed("public"))?;
-        spki.subject_public_key
-            .as_bytes()
-            .map(<[u8]>::to_vec)
-            .ok_or(KeyError::Malformed("public"))
+        self.subject_public_key().map(<[u8]>::to_vec)
     }
 
-    /// The subjectPublicKey BIT STRING bytes, borrowed (no copy).
+    /// The subjectPublicKey BIT STRING bytes, borrowed (no copy, no decoding:
+    /// they are the last `key_len` bytes of the SPKI encoding).
     pub(crate) fn subject_public_key(&self) -> Result<&[u8], KeyError> {
-        let spki = SubjectPublicKeyInfoRef::from_der(&self.spki_der)
-            .map_err(|_| KeyError::Malformed("public"))?;
-        spki.subject_public_key
-            .as_bytes()
+        self.spki_der
+            .len()
+            .checked_sub(self.key_len)
+            .and_then(|start| self.spki_der.get(start..))
             .ok_or(KeyError::Malformed("public"))
     }
 
@@ -260,4 +260,25 @@ fn aws_algorithm(
         (KeyKind::Ed25519, S::Ed25519) => &aws::ED25519,
         _ => return None,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{KeyAlgorithm, OsRandom, SigningKey};
+
+    /// The stored length finds the same bits as decoding the SPKI, for every algorithm.
+    #[test]
+    fn subject_public_key_is_the_decoded_bit_string() {
+        for algorithm in KeyAlgorithm::ALL {
+            let key = SigningKey::generate(algorithm, &OsRandom).unwrap();
+            let public = key.public_key();
+            let decoded = SubjectPublicKeyInfoRef::from_der(public.spki_der()).unwrap();
+            assert_eq!(
+                public.subject_public_key().unwrap(),
+                decoded.subject_public_key.as_bytes().unwrap(),
+                "{algorithm}"
+            );
+        }
+    }
 }
