@@ -44,57 +44,51 @@ const MOD_INFO: safegcd::ModInfo = safegcd::ModInfo {
 #[derive(Clone, Copy, Debug, Default)]
 pub struct FieldElement(pub(crate) Limbs);
 
-/// Montgomery reduction `t · 2⁻²⁵⁶ mod p`.
+/// One Montgomery round on a six-limb window `t` (below `2³²¹`):
+/// `(t + k·p) / 2⁶⁴` with `k = t[0]`, as five limbs (below `2²⁵⁸`).
 ///
-/// The Montgomery constant `−p⁻¹ mod 2⁶⁴` is 1, so round `i` takes
-/// `k = t[i]` and adds `k·p = k·2²⁵⁶ − k·2²²⁴ − k·2⁹⁶ + k·2⁶⁴ − k` (shifted
-/// by `64·i`): the `−k` clears limb `i`, and the rest is adding `[k, 0, 0, k]`
-/// and subtracting `[k·2³² mod 2⁶⁴, k / 2³², k·2³² mod 2⁶⁴, k / 2³²]` at limbs
-/// `i + 1 ..= i + 4`: one add-with-carry chain and one subtract-with-borrow
-/// chain, no multiplication. The carry and the borrow out of limb `i + 4` are
-/// kept as one signed adjustment `c − b ∈ {−1, 0, 1}` of limb `i + 5`, carried
-/// up to a ninth limb; the true value never goes negative, so the ninth limb
-/// ends as 0 or 1.
+/// The Montgomery constant `−p⁻¹ mod 2⁶⁴` is 1, hence `k = t[0]`, and
+/// `k·p = k·2²⁵⁶ − k·2²²⁴ − k·2⁹⁶ + k·2⁶⁴ − k`: the `−k` clears limb 0, and
+/// the rest is adding `[k, 0, 0, k]` and subtracting
+/// `[k·2³² mod 2⁶⁴, k / 2³², k·2³² mod 2⁶⁴, k / 2³²]` at limbs 1 to 4 (the
+/// carry and borrow run on into limb 5): one add-with-carry chain and one
+/// subtract-with-borrow chain, no multiplication.
+#[inline(always)]
+const fn round(t: [u64; 6]) -> [u64; 5] {
+    let k = t[0];
+    let (lo, hi) = (k << 32, k >> 32);
+    let (x1, c) = limbs::add_carry(t[1], k, false);
+    let (x2, c) = limbs::add_carry(t[2], 0, c);
+    let (x3, c) = limbs::add_carry(t[3], 0, c);
+    let (x4, c) = limbs::add_carry(t[4], k, c);
+    let (x5, _) = limbs::add_carry(t[5], 0, c);
+    let (y1, w) = limbs::sub_borrow(x1, lo, false);
+    let (y2, w) = limbs::sub_borrow(x2, hi, w);
+    let (y3, w) = limbs::sub_borrow(x3, lo, w);
+    let (y4, w) = limbs::sub_borrow(x4, hi, w);
+    let (y5, _) = limbs::sub_borrow(x5, 0, w);
+    [y1, y2, y3, y4, y5]
+}
+
+/// Montgomery reduction `t · 2⁻²⁵⁶ mod p` of a product `t < p·2²⁵⁶`: four
+/// [`round`]s, each window taking in the next limb of `t`; the result is below
+/// `2p`, so one conditional subtraction finishes it.
 #[inline(always)]
 const fn reduce(t: &[u64; 8]) -> Limbs {
-    let mut t = [t[0], t[1], t[2], t[3], t[4], t[5], t[6], t[7], 0];
-    let mut i = 0;
-    while i < 4 {
-        let k = t[i];
-        let lo = k << 32;
-        let hi = k >> 32;
-        let (a1, c) = limbs::add_carry(t[i + 1], k, false);
-        let (a2, c) = limbs::add_carry(t[i + 2], 0, c);
-        let (a3, c) = limbs::add_carry(t[i + 3], 0, c);
-        let (a4, c) = limbs::add_carry(t[i + 4], k, c);
-        let (s1, b) = limbs::sub_borrow(a1, lo, false);
-        let (s2, b) = limbs::sub_borrow(a2, hi, b);
-        let (s3, b) = limbs::sub_borrow(a3, lo, b);
-        let (s4, b) = limbs::sub_borrow(a4, hi, b);
-        t[i + 1] = s1;
-        t[i + 2] = s2;
-        t[i + 3] = s3;
-        t[i + 4] = s4;
-        // Limb i + 5 and up: + c − b, as an add of c then a subtract of b.
-        let mut j = i + 5;
-        let (mut c, mut b) = (c, b);
-        while j < 9 {
-            let (x, c2) = limbs::add_carry(t[j], 0, c);
-            let (x, b2) = limbs::sub_borrow(x, 0, b);
-            t[j] = x;
-            c = c2;
-            b = b2;
-            j += 1;
-        }
+    let mut acc = round([t[0], t[1], t[2], t[3], t[4], 0]);
+    let mut i = 5;
+    while i < 8 {
+        let (top, c) = limbs::add_carry(acc[4], t[i], false);
+        acc = round([acc[0], acc[1], acc[2], acc[3], top, c as u64]);
         i += 1;
     }
-    limbs::sub_if_above(&[t[4], t[5], t[6], t[7]], t[8], &P)
+    limbs::sub_if_above(&[acc[0], acc[1], acc[2], acc[3]], acc[4], &P)
 }
 
 /// Montgomery multiplication `a·b·2⁻²⁵⁶ mod p`, interleaved (CIOS): each row
 /// `a[i]·b` is added to a five-limb accumulator and at once reduced by one
-/// round of [`reduce`]'s kind, so fewer limbs are live than with the full
-/// 512-bit product (fewer register spills).
+/// [`round`], so fewer limbs are live than with the full 512-bit product
+/// (fewer register spills).
 #[inline(always)]
 const fn mul_cios(a: &Limbs, b: &Limbs) -> Limbs {
     let mut acc = [0u64; 5];
@@ -106,20 +100,7 @@ const fn mul_cios(a: &Limbs, b: &Limbs) -> Limbs {
         let (t2, c) = limbs::mac(acc[2], ai, b[2], c);
         let (t3, c) = limbs::mac(acc[3], ai, b[3], c);
         let (t4, c) = limbs::add_carry(acc[4], c, false);
-        let t5 = c as u64;
-        // k = t0: add k·p, which clears t0, then drop the low limb.
-        let (lo, hi) = (t0 << 32, t0 >> 32);
-        let (x1, c) = limbs::add_carry(t1, t0, false);
-        let (x2, c) = limbs::add_carry(t2, 0, c);
-        let (x3, c) = limbs::add_carry(t3, 0, c);
-        let (x4, c) = limbs::add_carry(t4, t0, c);
-        let (x5, _) = limbs::add_carry(t5, 0, c);
-        let (y1, w) = limbs::sub_borrow(x1, lo, false);
-        let (y2, w) = limbs::sub_borrow(x2, hi, w);
-        let (y3, w) = limbs::sub_borrow(x3, lo, w);
-        let (y4, w) = limbs::sub_borrow(x4, hi, w);
-        let (y5, _) = limbs::sub_borrow(x5, 0, w);
-        acc = [y1, y2, y3, y4, y5];
+        acc = round([t0, t1, t2, t3, t4, c as u64]);
         i += 1;
     }
     limbs::sub_if_above(&[acc[0], acc[1], acc[2], acc[3]], acc[4], &P)

@@ -92,14 +92,11 @@ pub(crate) const fn eq_mask(a: &Limbs, b: &Limbs) -> u64 {
 /// Reduces `a + carry·2²⁵⁶` (known to be below `2m`) into `[0, m)`.
 #[inline(always)]
 pub(crate) const fn sub_if_above(a: &Limbs, carry: u64, m: &Limbs) -> Limbs {
-    let (d0, w) = sub_borrow(a[0], m[0], false);
-    let (d1, w) = sub_borrow(a[1], m[1], w);
-    let (d2, w) = sub_borrow(a[2], m[2], w);
-    let (d3, w) = sub_borrow(a[3], m[3], w);
-    // The 257-bit value (carry, a) minus m went negative exactly when this
-    // last borrow is set: then `a` itself is kept.
-    let (_, keep_a) = sub_borrow(carry, 0, w);
-    select(&[d0, d1, d2, d3], a, 0u64.wrapping_sub(keep_a as u64))
+    let (d, borrow) = sub(a, m);
+    // The 257-bit value (carry, a) minus m went negative exactly when the
+    // carry cannot pay the borrow: then `a` itself is kept.
+    let (_, keep_a) = sub_borrow(carry, 0, borrow == 1);
+    select(&d, a, 0u64.wrapping_sub(keep_a as u64))
 }
 
 /// `(a + b) mod m` for `a, b < m`.

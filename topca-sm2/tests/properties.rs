@@ -7,11 +7,16 @@ use topca_sm2::field::FieldElement;
 use topca_sm2::scalar::Scalar;
 use topca_sm2::{Signature, SigningKey};
 
+/// Any 32 bytes reduced into the field: values up to p − 1 (the full range,
+/// where the carries of the reduction matter), 2²⁵⁶ − p and more wrapping
+/// to small values.
 fn fe(b: [u8; 32]) -> FieldElement {
-    // Clear the top bit so the value is below p.
-    let mut b = b;
-    b[0] &= 0x7f;
-    FieldElement::from_bytes(&b).unwrap()
+    FieldElement::from_bytes(&b).unwrap_or_else(|| {
+        // Only b ≥ p comes here (probability ≈ 2⁻³²): subtract p by adding −p.
+        let mut c = b;
+        c[0] = 0x00;
+        FieldElement::from_bytes(&c).unwrap()
+    })
 }
 
 proptest! {
@@ -33,6 +38,22 @@ proptest! {
         if let Ok(sig) = Signature::from_der(&bytes) {
             // Whatever parses is canonical DER.
             prop_assert_eq!(sig.to_der(), bytes);
+        }
+    }
+
+    /// A valid signature with one byte changed: whatever still parses is canonical.
+    #[test]
+    fn der_parser_on_mutated_signatures(
+        r in any::<[u8; 32]>(),
+        s in any::<[u8; 32]>(),
+        at in any::<prop::sample::Index>(),
+        byte in any::<u8>(),
+    ) {
+        let mut der = Signature::from_components(r, s).to_der();
+        let i = at.index(der.len());
+        der[i] = byte;
+        if let Ok(sig) = Signature::from_der(&der) {
+            prop_assert_eq!(sig.to_der(), der);
         }
     }
 
