@@ -20,7 +20,7 @@ use spki::AlgorithmIdentifierOwned;
 use x509_cert::{ext::Extension, name::Name, serial_number::SerialNumber, time::Validity};
 
 /// `[0] EXPLICIT INTEGER 2` (v3).
-const VERSION_V3: [u8; 5] = [0xA0, 0x03, 0x02, 0x01, 0x02];
+pub(crate) const VERSION_V3: [u8; 5] = [0xA0, 0x03, 0x02, 0x01, 0x02];
 
 /// The fields of a TBSCertificate.
 pub(crate) struct TbsFields<'a> {

@@ -41,7 +41,7 @@
 //! `RSA_sign` through `rsa_default_sign_raw`) raises the result to the public
 //! exponent and compares it with the input before returning, failing the operation
 //! otherwise. No such internal check exists for the ECDSA (aws-lc), Ed25519
-//! (ed25519-dalek) or SM2 (RustCrypto `sm2`) signers TopCA uses. So the template
+//! (ed25519-dalek) or SM2 (`topca-sm2`) signers TopCA uses. So the template
 //! path leaves signature verification off by default and offers it with
 //! [`IssuanceTemplate::with_signature_check`]; [`CertificateAuthority::issue`] (used
 //! by the RA and the server) keeps its full decode, re-encode and verify check.
@@ -67,11 +67,8 @@ use crate::{
     oid,
     profile::{Profile, key_identifier_array},
     serial::{SERIAL_LEN, serial_from_random},
-    tbs::{close_der, push_der_length},
+    tbs::{VERSION_V3, close_der, push_der_length},
 };
-
-/// `[0] EXPLICIT INTEGER 2` (v3).
-const VERSION_V3: [u8; 5] = [0xA0, 0x03, 0x02, 0x01, 0x02];
 
 /// Representatives of the kinds of subject key whose key usage can differ
 /// (RSA of any size, P-256, P-384, Ed25519, SM2); see [`key_class`].

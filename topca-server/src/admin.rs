@@ -22,7 +22,10 @@ use topca_core::{
     kmc::{KeyManagementCentre, KmcPolicy, RecoveryId, RecoveryState},
     lifecycle::RequestState,
     lifecycle::{CertificateType, VerificationMode},
-    ra::{Account, AccountId, AccountSettings, Administrator, Holder, Language, RequestId, admin},
+    ra::{
+        Account, AccountId, AccountSettings, Administrator, Holder, Language, RaOps, RequestId,
+        admin,
+    },
     store::{AdminStore, AuditStore, EscrowStore},
 };
 
@@ -646,6 +649,27 @@ async fn approve_recovery_page(
 }
 
 // ---- actions, shared by pages and API ----
+
+/// Revokes the certificate `serial` for an RA administrator with an RFC 5280
+/// reason code; the cached CRL follows.
+pub(crate) async fn revoke(
+    state: &Arc<AppState>,
+    ops: RaOps,
+    serial: String,
+    code: u8,
+) -> Result<Decision, AppError> {
+    let reason = topca_core::lifecycle::RevocationReason::from_code(code)
+        .ok_or_else(|| AppError::bad_request("reason must be an RFC 5280 reason code"))?;
+    blocking(state, move |s| {
+        let revoked = s.ra().revoke_by_admin(&ops, &serial, reason)?;
+        s.crl_changed();
+        Ok(Decision {
+            request: revoked.request.map_or(0, |r| r.0),
+            state: "revoked",
+        })
+    })
+    .await
+}
 
 async fn approve(
     state: &Arc<AppState>,
@@ -1335,15 +1359,5 @@ async fn revoke_api(
     Json(body): Json<RevokeBody>,
 ) -> Result<Json<Decision>, AppError> {
     let ops = session(&state, &headers)?.ra_ops().map_err(forbidden)?;
-    let reason = topca_core::lifecycle::RevocationReason::from_code(body.reason)
-        .ok_or_else(|| AppError::bad_request("reason must be an RFC 5280 reason code"))?;
-    blocking(&state, move |s| {
-        let revoked = s.ra().revoke_by_admin(&ops, &serial, reason)?;
-        s.crl_changed();
-        Ok(Json(Decision {
-            request: revoked.request.map_or(0, |r| r.0),
-            state: "revoked",
-        }))
-    })
-    .await
+    revoke(&state, ops, serial, body.reason).await.map(Json)
 }

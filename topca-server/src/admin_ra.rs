@@ -23,7 +23,7 @@ use topca_core::{
 
 use crate::{
     AppError, AppState,
-    admin::{AccountForm, Refused, account_form, forbidden, session},
+    admin::{AccountForm, Refused, account_form, forbidden, revoke, session},
     html::{Lang, csrf_ok, csrf_token, error_page, escape, page, url_encode},
     state::blocking,
 };
@@ -259,24 +259,13 @@ async fn revoke_page(
         Ok(ops) => ops,
         Err(refused) => return refused.page(lang),
     };
-    let Some(reason) = RevocationReason::from_code(form.reason) else {
-        return error_page(
-            lang,
-            &AppError::bad_request("reason must be an RFC 5280 reason code"),
-        );
-    };
-    let done = blocking(&state, move |s| {
-        s.ra().revoke_by_admin(&ops, &serial, reason)?;
-        s.crl_changed();
-        Ok(())
-    })
-    .await;
+    let done = revoke(&state, ops, serial, form.reason).await;
     match done {
         // Only our own search pages are followed back.
-        Ok(()) if form.back.starts_with("/TopCA/admin/ra/certificates?") => {
+        Ok(_) if form.back.starts_with("/TopCA/admin/ra/certificates?") => {
             Redirect::to(&form.back).into_response()
         }
-        Ok(()) => Redirect::to("/TopCA/admin/ra/certificates").into_response(),
+        Ok(_) => Redirect::to("/TopCA/admin/ra/certificates").into_response(),
         Err(e) => error_page(lang, &e),
     }
 }

@@ -219,7 +219,11 @@ fn an_existing_ca_made_by_openssl_is_imported() {
         Some(&w.join("root.pem")),
     )
     .unwrap_err();
-    assert!(err.to_string().contains("cannot be used"), "{err}");
+    assert!(
+        err.to_string()
+            .contains("the private key does not match the CA certificate"),
+        "{err}"
+    );
     let err = ca_init::import(
         d,
         &w.join("issuing-enc.key"),
@@ -229,6 +233,37 @@ fn an_existing_ca_made_by_openssl_is_imported() {
     )
     .unwrap_err();
     assert!(err.to_string().contains("self-signed root"), "{err}");
+    // A self-signed root that did not sign the issuing CA.
+    openssl(
+        w,
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-keyout",
+            "unrelated-root.key",
+            "-subj",
+            "/CN=Unrelated Root",
+            "-out",
+            "unrelated-root.pem",
+        ],
+    );
+    let err = ca_init::import(
+        d,
+        &w.join("issuing-enc.key"),
+        Some("import-pass-1"),
+        &w.join("issuing-cert.pem"),
+        Some(&w.join("unrelated-root.pem")),
+    )
+    .unwrap_err();
+    assert!(
+        err.to_string().contains("the signature does not verify"),
+        "{err}"
+    );
     assert!(
         !d.join("ca/issuing.key").exists(),
         "nothing is written on failure"
@@ -317,7 +352,12 @@ fn a_request_goes_to_an_external_root_and_its_certificate_is_imported() {
             "other.pem",
         ],
     );
-    assert!(ca_init::import_signed(d, &w.join("other.pem"), &w.join("root.pem")).is_err());
+    let err = ca_init::import_signed(d, &w.join("other.pem"), &w.join("root.pem")).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("the private key does not match the CA certificate"),
+        "{err}"
+    );
     assert!(d.join("ca/pending.key").exists());
 
     let installed = ca_init::import_signed(d, &w.join("signed.pem"), &w.join("root.pem")).unwrap();

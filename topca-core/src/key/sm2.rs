@@ -1,8 +1,8 @@
-//! SM2 keys (GM/T 0003): signing on TopCA's constant-time `topca-sm2` (a
-//! precomputed fixed-base table, Z and (1+d)⁻¹ computed once per key, hedged
-//! RFC 6979 nonces); PKCS#8 and the public key on the RustCrypto `sm2` crate,
-//! which also verifies (an independent implementation: every signature is
-//! cross-checked between the two in `topca-sm2`'s tests).
+//! SM2 keys (GM/T 0003): signing and verifying on TopCA's constant-time
+//! `topca-sm2` (a precomputed fixed-base table, Z and (1+d)⁻¹ computed once per
+//! key, hedged RFC 6979 nonces); PKCS#8 and the public key on the RustCrypto
+//! `sm2` crate, the independent implementation that `topca-sm2`'s tests
+//! cross-check every signature with (OpenSSL checks them too).
 //!
 //! The signer ID is the default `1234567812345678`.
 
@@ -18,8 +18,6 @@ use crate::{error::KeyError, oid, random::RandomSource};
 
 /// An SM2 private key.
 pub struct Sm2Key {
-    /// For PKCS#8 export (zeroised on drop).
-    secret: SecretKey,
     /// Boxed: it carries its precomputed values (≈1.4 KB).
     signer: Box<topca_sm2::SigningKey>,
     public: PublicKey,
@@ -62,15 +60,13 @@ impl Sm2Key {
             topca_sm2::SigningKey::from_bytes(&secret_bytes)
                 .map_err(|_| KeyError::Malformed("SM2 private"))?,
         );
-        Ok(Self {
-            secret: secret.clone(),
-            signer,
-            public,
-        })
+        Ok(Self { signer, public })
     }
 
     pub(super) fn to_pkcs8(&self) -> Result<Zeroizing<Vec<u8>>, KeyError> {
-        let doc = self.secret.to_pkcs8_der().map_err(|_| KeyError::Pkcs8)?;
+        let secret = Zeroizing::new(self.signer.to_bytes());
+        let secret = SecretKey::from_slice(secret.as_ref()).map_err(|_| KeyError::Pkcs8)?;
+        let doc = secret.to_pkcs8_der().map_err(|_| KeyError::Pkcs8)?;
         Ok(Zeroizing::new(doc.as_bytes().to_vec()))
     }
 
