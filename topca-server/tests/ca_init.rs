@@ -33,6 +33,33 @@ fn openssl(dir: &Path, args: &[&str]) -> String {
 const CA_EXTENSIONS: &str = "basicConstraints=critical,CA:TRUE,pathlen:0\nkeyUsage=critical,keyCertSign,cRLSign\nsubjectKeyIdentifier=hash\n";
 
 /// An OpenSSL root: `root.key`, `root.pem`, and `ca.ext` for signing CAs under it.
+/// A self-signed P-256 certificate `NAME.pem` (key `NAME.key`) made by OpenSSL.
+fn self_signed_p256(work: &Path, common_name: &str, name: &str) {
+    let (key, subject, cert) = (
+        format!("{name}.key"),
+        format!("/CN={common_name}"),
+        format!("{name}.pem"),
+    );
+    openssl(
+        work,
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-keyout",
+            &key,
+            "-subj",
+            &subject,
+            "-out",
+            &cert,
+        ],
+    );
+}
+
 fn openssl_root(work: &Path) {
     openssl(
         work,
@@ -234,24 +261,7 @@ fn an_existing_ca_made_by_openssl_is_imported() {
     .unwrap_err();
     assert!(err.to_string().contains("self-signed root"), "{err}");
     // A self-signed root that did not sign the issuing CA.
-    openssl(
-        w,
-        &[
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-nodes",
-            "-keyout",
-            "unrelated-root.key",
-            "-subj",
-            "/CN=Unrelated Root",
-            "-out",
-            "unrelated-root.pem",
-        ],
-    );
+    self_signed_p256(w, "Unrelated Root", "unrelated-root");
     let err = ca_init::import(
         d,
         &w.join("issuing-enc.key"),
@@ -334,24 +344,7 @@ fn a_request_goes_to_an_external_root_and_its_certificate_is_imported() {
 
     sign_under_root(w, "topca.csr", "signed.pem");
     // A certificate for another key is refused and the pending key kept.
-    openssl(
-        w,
-        &[
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-nodes",
-            "-keyout",
-            "other.key",
-            "-subj",
-            "/CN=other",
-            "-out",
-            "other.pem",
-        ],
-    );
+    self_signed_p256(w, "other", "other");
     let err = ca_init::import_signed(d, &w.join("other.pem"), &w.join("root.pem")).unwrap_err();
     assert!(
         err.to_string()
