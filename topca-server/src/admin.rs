@@ -38,6 +38,24 @@ use crate::{
 /// How long a session lives without use.
 const IDLE: Duration = Duration::from_secs(30 * 60);
 
+/// The fewest characters of an administrator password, on the super
+/// administrator's page and for `topca-server admin add` alike.
+pub const MIN_PASSWORD: usize = 12;
+
+/// An administrator password shorter than [`MIN_PASSWORD`].
+#[derive(Debug, thiserror::Error)]
+#[error("an administrator password needs {MIN_PASSWORD} characters or more")]
+pub struct PasswordTooShort;
+
+/// Checks a new administrator password against [`MIN_PASSWORD`] (before
+/// `topca_core`'s policy for every password, which allows shorter ones).
+pub fn check_password(password: &str) -> Result<(), PasswordTooShort> {
+    if password.chars().count() < MIN_PASSWORD {
+        return Err(PasswordTooShort);
+    }
+    Ok(())
+}
+
 /// A logged-in administrator.
 #[derive(Debug, Clone)]
 pub struct Session {
@@ -194,6 +212,31 @@ impl Refused {
             Self::Forbidden(e) => error_page(lang, &e),
         }
     }
+}
+
+/// The capability `role` (such as [`Administrator::ra_ops`]) gives the
+/// administrator of the request's session, or the page to show instead: the
+/// log-in page without a session, an error for another role.
+pub(crate) fn console_session<T>(
+    state: &AppState,
+    headers: &HeaderMap,
+    role: fn(&Administrator) -> Result<T, topca_core::RaError>,
+) -> Result<T, Refused> {
+    let admin = session(state, headers).map_err(|_| Refused::NotLoggedIn)?;
+    role(&admin).map_err(|e| Refused::Forbidden(forbidden(e)))
+}
+
+/// [`console_session`] for a posted form, whose CSRF token must match.
+pub(crate) fn console_form<T>(
+    state: &AppState,
+    headers: &HeaderMap,
+    csrf: &str,
+    role: fn(&Administrator) -> Result<T, topca_core::RaError>,
+) -> Result<T, Refused> {
+    if !csrf_ok(headers, csrf) {
+        return Err(Refused::FormExpired);
+    }
+    console_session(state, headers, role)
 }
 
 pub(crate) fn forbidden(e: topca_core::RaError) -> AppError {
@@ -486,12 +529,9 @@ async fn escrowed_keys_page(
     axum::extract::Query(q): axum::extract::Query<HolderEmail>,
 ) -> Response {
     let lang = Lang::of(&headers);
-    let ops = match session(&state, &headers) {
-        Ok(admin) => match admin.kmc_ops() {
-            Ok(ops) => ops,
-            Err(e) => return error_page(lang, &forbidden(e)),
-        },
-        Err(_) => return Redirect::to("/TopCA/admin/login").into_response(),
+    let ops = match console_session(&state, &headers, Administrator::kmc_ops) {
+        Ok(ops) => ops,
+        Err(refused) => return refused.page(lang),
     };
     let (csrf, cookie) = csrf_token(&headers);
     let email = q.email.trim().to_owned();

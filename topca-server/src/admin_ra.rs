@@ -17,14 +17,14 @@ use base64::Engine;
 use serde::Deserialize;
 use topca_core::{
     lifecycle::RevocationReason,
-    ra::{Account, AccountId, Holder, RaOps},
+    ra::{Account, AccountId, Administrator, Holder},
     store::{AccountStore, CertificateRecord, CertificateStatus, CertificateStore},
 };
 
 use crate::{
     AppError, AppState,
-    admin::{AccountForm, Refused, account_form, forbidden, revoke, session},
-    html::{Lang, csrf_ok, csrf_token, error_page, escape, page, url_encode},
+    admin::{AccountForm, account_form, console_form, console_session, revoke},
+    html::{Lang, csrf_token, error_page, escape, page, url_encode},
     state::blocking,
 };
 
@@ -51,21 +51,6 @@ pub(crate) fn routes() -> Router<Arc<AppState>> {
             "/TopCA/admin/ra/accounts/{id}/central-issuance",
             post(issue_centrally),
         )
-}
-
-/// The RA capability of the session, or the page to show instead (log-in for
-/// no session, an error for another role).
-/// [`ra_session`] for a posted form, whose CSRF token must match.
-fn ra_form(state: &AppState, headers: &HeaderMap, csrf: &str) -> Result<RaOps, Refused> {
-    if !csrf_ok(headers, csrf) {
-        return Err(Refused::FormExpired);
-    }
-    ra_session(state, headers)
-}
-
-fn ra_session(state: &AppState, headers: &HeaderMap) -> Result<RaOps, Refused> {
-    let admin = session(state, headers).map_err(|_| Refused::NotLoggedIn)?;
-    admin.ra_ops().map_err(|e| Refused::Forbidden(forbidden(e)))
 }
 
 fn back_link(lang: Lang, href: &str) -> String {
@@ -155,7 +140,7 @@ async fn certificates_page(
     Query(search): Query<CertificateSearch>,
 ) -> Response {
     let lang = Lang::of(&headers);
-    if let Err(refused) = ra_session(&state, &headers) {
+    if let Err(refused) = console_session(&state, &headers, Administrator::ra_ops) {
         return refused.page(lang);
     }
     let (csrf, cookie) = csrf_token(&headers);
@@ -255,7 +240,7 @@ async fn revoke_page(
     Form(form): Form<RevokeForm>,
 ) -> Response {
     let lang = Lang::of(&headers);
-    let ops = match ra_form(&state, &headers, &form.csrf) {
+    let ops = match console_form(&state, &headers, &form.csrf, Administrator::ra_ops) {
         Ok(ops) => ops,
         Err(refused) => return refused.page(lang),
     };
@@ -285,7 +270,7 @@ pub(crate) async fn accounts_page(
     Query(search): Query<AccountSearch>,
 ) -> Response {
     let lang = Lang::of(&headers);
-    if let Err(refused) = ra_session(&state, &headers) {
+    if let Err(refused) = console_session(&state, &headers, Administrator::ra_ops) {
         return refused.page(lang);
     }
     let keyword = search.keyword.trim().to_owned();
@@ -344,7 +329,7 @@ async fn account_page(
     Path(id): Path<u64>,
 ) -> Response {
     let lang = Lang::of(&headers);
-    if let Err(refused) = ra_session(&state, &headers) {
+    if let Err(refused) = console_session(&state, &headers, Administrator::ra_ops) {
         return refused.page(lang);
     }
     let account = match load_account(&state, id).await {
@@ -428,7 +413,7 @@ async fn edit_account(
     Form(form): Form<AccountForm>,
 ) -> Response {
     let lang = Lang::of(&headers);
-    let ops = match ra_form(&state, &headers, &form.csrf) {
+    let ops = match console_form(&state, &headers, &form.csrf, Administrator::ra_ops) {
         Ok(ops) => ops,
         Err(refused) => return refused.page(lang),
     };
@@ -473,7 +458,7 @@ async fn preregister_one(
     Form(form): Form<HolderForm>,
 ) -> Response {
     let lang = Lang::of(&headers);
-    let ops = match ra_form(&state, &headers, &form.csrf) {
+    let ops = match console_form(&state, &headers, &form.csrf, Administrator::ra_ops) {
         Ok(ops) => ops,
         Err(refused) => return refused.page(lang),
     };
@@ -521,7 +506,7 @@ async fn preregister_csv(
     Form(form): Form<CsvForm>,
 ) -> Response {
     let lang = Lang::of(&headers);
-    let ops = match ra_form(&state, &headers, &form.csrf) {
+    let ops = match console_form(&state, &headers, &form.csrf, Administrator::ra_ops) {
         Ok(ops) => ops,
         Err(refused) => return refused.page(lang),
     };
@@ -580,7 +565,7 @@ async fn issue_centrally(
     Form(form): Form<CentralForm>,
 ) -> Response {
     let lang = Lang::of(&headers);
-    let ops = match ra_form(&state, &headers, &form.csrf) {
+    let ops = match console_form(&state, &headers, &form.csrf, Administrator::ra_ops) {
         Ok(ops) => ops,
         Err(refused) => return refused.page(lang),
     };

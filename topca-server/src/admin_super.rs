@@ -17,7 +17,7 @@ use topca_core::{
     Certificate, OsRandom,
     audit::{Actor, AuditAction, AuditRecord, Outcome},
     ra::{
-        AdminRole, SuperOps,
+        AdminRole, Administrator,
         admin::{self, AdminChange, AdminRecord},
     },
     store::{AdminStore, AuditStore},
@@ -25,8 +25,10 @@ use topca_core::{
 
 use crate::{
     AppError, AppState,
-    admin::{Refused, enter_console, forbidden, session, start_session},
-    html::{Lang, csrf_ok, csrf_token, error_page, escape, page, url_encode},
+    admin::{
+        MIN_PASSWORD, check_password, console_form, console_session, enter_console, start_session,
+    },
+    html::{Lang, csrf_token, error_page, escape, page, url_encode},
     pki,
     state::{CRL_SCHEDULE, blocking},
     tls::Peer,
@@ -78,21 +80,6 @@ async fn certificate_login(
         Ok(token) => enter_console(&state, &token),
         Err(e) => error_page(lang, &e),
     }
-}
-
-/// [`super_session`] for a posted form, whose CSRF token must match.
-fn super_form(state: &AppState, headers: &HeaderMap, csrf: &str) -> Result<SuperOps, Refused> {
-    if !csrf_ok(headers, csrf) {
-        return Err(Refused::FormExpired);
-    }
-    super_session(state, headers)
-}
-
-fn super_session(state: &AppState, headers: &HeaderMap) -> Result<SuperOps, Refused> {
-    let admin = session(state, headers).map_err(|_| Refused::NotLoggedIn)?;
-    admin
-        .super_ops()
-        .map_err(|e| Refused::Forbidden(forbidden(e)))
 }
 
 fn role_label(lang: Lang, role: AdminRole) -> &'static str {
@@ -159,7 +146,7 @@ fn admin_row(lang: Lang, csrf: &str, a: &AdminRecord, now: std::time::SystemTime
 
 async fn super_page(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
     let lang = Lang::of(&headers);
-    let ops = match super_session(&state, &headers) {
+    let ops = match console_session(&state, &headers, Administrator::super_ops) {
         Ok(ops) => ops,
         Err(refused) => return refused.page(lang),
     };
@@ -208,7 +195,7 @@ async fn super_page(State(state): State<Arc<AppState>>, headers: HeaderMap) -> R
         r#"<h3>{admins_t}</h3><table id="admins"><tr><th>{name_l}</th><th>{roles_l}</th><th>{state_l}</th><th>{cert_l}</th><th></th></tr>{rows}</table>
 <h3>{new_t}</h3><form method="post" action="/TopCA/admin/super/admins" id="new-admin"><input type="hidden" name="csrf" value="{csrf}">
 <label for="new-name">{name_l}</label><input id="new-name" name="name" required>
-<label for="new-password">{password_l}</label><input id="new-password" name="password" type="password" minlength="12" required>
+<label for="new-password">{password_l}</label><input id="new-password" name="password" type="password" minlength="{MIN_PASSWORD}" required>
 <p>{boxes}</p><button type="submit" id="create-admin">{create}</button></form>
 <h3>{ca_t}</h3><ul id="chain">{chain_rows}</ul><p><a href="/TopCA/ca/chain.pem">chain.pem</a> · <a href="/TopCA/ca/certChain.p7b">certChain.p7b</a></p>
 <p id="crl-info">{crl_l} #{number}, {this_l} {this_update}, {next_l} {next_update}</p>
@@ -224,7 +211,10 @@ async fn super_page(State(state): State<Arc<AppState>>, headers: HeaderMap) -> R
         state_l = lang.t("状态", "State"),
         cert_l = lang.t("登录证书", "Log-in certificate"),
         new_t = lang.t("新建管理员", "New administrator"),
-        password_l = lang.t("口令（至少 12 个字符）", "Password (12 characters or more)"),
+        password_l = lang.t(
+            &format!("口令（至少 {MIN_PASSWORD} 个字符）"),
+            &format!("Password ({MIN_PASSWORD} characters or more)")
+        ),
         boxes = role_boxes(lang, "new", &[]),
         create = lang.t("创建管理员", "Create the administrator"),
         ca_t = lang.t("CA 运维", "CA operations"),
@@ -284,26 +274,23 @@ struct NewAdminForm {
     roles: RoleBoxes,
 }
 
-/// The minimum length of an administrator password set on the page.
-const MIN_PASSWORD: usize = 12;
-
 async fn create_admin(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
     Form(form): Form<NewAdminForm>,
 ) -> Response {
     let lang = Lang::of(&headers);
-    let ops = match super_form(&state, &headers, &form.csrf) {
+    let ops = match console_form(&state, &headers, &form.csrf, Administrator::super_ops) {
         Ok(ops) => ops,
         Err(refused) => return refused.page(lang),
     };
     let password = zeroize::Zeroizing::new(form.password);
-    if password.chars().count() < MIN_PASSWORD {
+    if check_password(&password).is_err() {
         return error_page(
             lang,
             &AppError::bad_request(lang.t(
-                "管理员口令至少需要 12 个字符。",
-                "An administrator password needs 12 characters or more.",
+                &format!("管理员口令至少需要 {MIN_PASSWORD} 个字符。"),
+                &format!("An administrator password needs {MIN_PASSWORD} characters or more."),
             )),
         );
     }
@@ -335,7 +322,7 @@ async fn change(
     name: String,
     change: AdminChange,
 ) -> Response {
-    let ops = match super_form(state, headers, csrf) {
+    let ops = match console_form(state, headers, csrf, Administrator::super_ops) {
         Ok(ops) => ops,
         Err(refused) => return refused.page(lang),
     };
@@ -430,7 +417,7 @@ async fn crl_now(
     Form(form): Form<CsrfForm>,
 ) -> Response {
     let lang = Lang::of(&headers);
-    if let Err(refused) = super_form(&state, &headers, &form.csrf) {
+    if let Err(refused) = console_form(&state, &headers, &form.csrf, Administrator::super_ops) {
         return refused.page(lang);
     }
     let done = blocking(&state, |s| {
@@ -465,7 +452,7 @@ async fn crl_schedule(
     Form(form): Form<ScheduleForm>,
 ) -> Response {
     let lang = Lang::of(&headers);
-    let ops = match super_form(&state, &headers, &form.csrf) {
+    let ops = match console_form(&state, &headers, &form.csrf, Administrator::super_ops) {
         Ok(ops) => ops,
         Err(refused) => return refused.page(lang),
     };
@@ -511,7 +498,7 @@ async fn crl_schedule(
 /// A consistent copy of the SQLite database, as a download.
 async fn backup(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
     let lang = Lang::of(&headers);
-    let ops = match super_session(&state, &headers) {
+    let ops = match console_session(&state, &headers, Administrator::super_ops) {
         Ok(ops) => ops,
         Err(refused) => return refused.page(lang),
     };

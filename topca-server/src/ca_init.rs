@@ -17,22 +17,13 @@ use topca_core::{
     SigningKey, csr::CertificateRequest, profile::CaUrls,
 };
 
-use crate::setup::{SetupError, ca_passphrase, restrict_file};
-
-/// The files of an initialised CA.
-fn ca_files(dir: &Path) -> [PathBuf; 3] {
-    ["root.pem", "issuing.pem", "issuing.key"].map(|f| dir.join("ca").join(f))
-}
+use crate::{
+    files::{ca_files, file_error, make_dir, read, write},
+    setup::{SetupError, ca_passphrase},
+};
 
 fn pending_key(dir: &Path) -> PathBuf {
     dir.join("ca").join("pending.key")
-}
-
-fn read(path: &Path) -> Result<String, SetupError> {
-    std::fs::read_to_string(path).map_err(|e| SetupError::File {
-        path: path.display().to_string(),
-        reason: e.to_string(),
-    })
 }
 
 fn refuse_if_initialised(dir: &Path) -> Result<(), SetupError> {
@@ -83,17 +74,9 @@ fn install(
     let root_pem = root.as_ref().unwrap_or(ca.certificate()).to_pem();
     let [root_path, issuing_path, key_path] = ca_files(dir);
     // The key last: the CA counts as initialised only when all three exist.
-    for (path, content, mode) in [
-        (&root_path, root_pem.as_str(), 0o644),
-        (&issuing_path, ca.certificate().to_pem().as_str(), 0o644),
-        (&key_path, encrypted.as_str(), 0o600),
-    ] {
-        std::fs::write(path, content).map_err(|e| SetupError::File {
-            path: path.display().to_string(),
-            reason: e.to_string(),
-        })?;
-        restrict_file(path, mode)?;
-    }
+    write(&root_path, root_pem, 0o644)?;
+    write(&issuing_path, ca.certificate().to_pem(), 0o644)?;
+    write(&key_path, encrypted, 0o600)?;
     Ok(ca.certificate().subject_text())
 }
 
@@ -107,10 +90,7 @@ pub fn import(
     root_file: Option<&Path>,
 ) -> Result<String, SetupError> {
     refuse_if_initialised(dir)?;
-    std::fs::create_dir_all(dir.join("ca")).map_err(|e| SetupError::File {
-        path: dir.join("ca").display().to_string(),
-        reason: e.to_string(),
-    })?;
+    make_dir(&dir.join("ca"))?;
     let key = SigningKey::from_pkcs8_pem(&read(key_file)?, key_passphrase).map_err(|e| {
         SetupError::Usage(format!(
             "{}: not a usable PKCS#8 private key ({e}); give its passphrase in TOPCA_IMPORT_PASSPHRASE if it is encrypted",
@@ -147,24 +127,16 @@ pub fn request(
             dir.display()
         )));
     }
-    std::fs::create_dir_all(dir.join("ca")).map_err(|e| SetupError::File {
-        path: dir.join("ca").display().to_string(),
-        reason: e.to_string(),
-    })?;
+    make_dir(&dir.join("ca"))?;
     let key = SigningKey::generate(algorithm, &OsRandom).map_err(topca_core::Error::from)?;
     let csr = CertificateRequest::create(&key, subject)?.to_pem()?;
     let passphrase = ca_passphrase(dir)?;
-    let path = pending_key(dir);
-    std::fs::write(
-        &path,
+    write(
+        &pending_key(dir),
         key.to_encrypted_pkcs8_pem(&passphrase, &OsRandom)
             .map_err(topca_core::Error::from)?,
-    )
-    .map_err(|e| SetupError::File {
-        path: path.display().to_string(),
-        reason: e.to_string(),
-    })?;
-    restrict_file(&path, 0o600)?;
+        0o600,
+    )?;
     Ok(csr)
 }
 
@@ -198,10 +170,7 @@ pub fn import_signed(
         ))
     })?;
     let subject = install(dir, key, certificate, Some(root))?;
-    std::fs::remove_file(&path).map_err(|e| SetupError::File {
-        path: path.display().to_string(),
-        reason: e.to_string(),
-    })?;
+    std::fs::remove_file(&path).map_err(|e| file_error(&path, &e))?;
     Ok(subject)
 }
 

@@ -12,6 +12,7 @@ mod admin_super;
 mod api;
 pub mod ca_init;
 mod error;
+mod files;
 mod html;
 mod pki;
 mod server_enroll;
@@ -26,6 +27,7 @@ use std::sync::Arc;
 use axum::Router;
 
 pub use error::AppError;
+pub use html::url_encode;
 pub use state::AppState;
 
 /// Every route of the server.

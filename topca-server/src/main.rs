@@ -19,8 +19,9 @@
 //! copy opens with this TopCA before it replaces the database.
 //!
 //! `topca-server admin add NAME --roles super,ra,kmc [--data-dir DIR]`: creates an
-//! administrator; the password comes from `TOPCA_ADMIN_PASSWORD` or the first line
-//! of standard input (there is never a default password).
+//! administrator; the password (12 characters or more) comes from
+//! `TOPCA_ADMIN_PASSWORD` or the first line of standard input (there is never a
+//! default password).
 
 use std::sync::Arc;
 
@@ -133,16 +134,7 @@ fn add_admin(args: &[String]) -> Result<(), String> {
         }
     };
     let options = topca_server::setup::Options::parse(rest).map_err(|e| e.to_string())?;
-    let store = topca_server::setup::open_store(&options).map_err(|e| e.to_string())?;
-    topca_core::ra::admin::create_admin(
-        &store,
-        name,
-        &password,
-        roles,
-        &topca_core::OsRandom,
-        &topca_core::SystemClock,
-    )
-    .map_err(|e| e.to_string())?;
+    topca_server::setup::add_admin(&options, name, &password, roles).map_err(|e| e.to_string())?;
     println!("administrator {name} created");
     Ok(())
 }

@@ -20,19 +20,25 @@ use std::{
 use thiserror::Error;
 use topca_core::{
     Certificate, CertificateAuthority, DistinguishedName, Environment, KeyAlgorithm, OsRandom,
-    Profile, ProfileKind, RandomSource, SigningKey,
+    Profile, ProfileKind, RandomSource, SigningKey, SystemClock,
     kmc::MasterKey,
     lifecycle::{CertificateType, VerificationMode},
     ocsp::OcspSigner,
     profile::CaUrls,
-    ra::{AccountSettings, Language},
+    ra::{
+        AccountSettings, AdminRole, Language,
+        admin::{AdminRecord, create_admin},
+    },
     store::AccountStore,
 };
 use topca_mail::{LettreMailer, MailConfig};
 use topca_store::DieselStore;
 use zeroize::Zeroizing;
 
-use crate::AppState;
+use crate::{
+    AppState,
+    files::{ca_files, make_dir, read, restrict, write},
+};
 
 /// The demo account's organisation, made on first start.
 pub const DEMO_ORGANIZATION: &str = "TopCA 演示单位";
@@ -61,6 +67,9 @@ pub enum SetupError {
     /// A CA or key operation failed.
     #[error("{0}")]
     Ca(#[from] topca_core::Error),
+    /// A new administrator's password is too short.
+    #[error(transparent)]
+    AdminPassword(#[from] crate::admin::PasswordTooShort),
 }
 
 /// How the server runs.
@@ -194,7 +203,7 @@ impl Options {
             .or_else(|| Some(data_dir.join("topca.toml")).filter(|p| p.exists()));
         let file = match &config_path {
             Some(path) => {
-                let text = std::fs::read_to_string(path).map_err(|e| file_error(path, &e))?;
+                let text = read(path)?;
                 toml::from_str::<ConfigFile>(&text).map_err(|e| {
                     SetupError::Usage(format!("{}: {}", path.display(), e.to_string().trim()))
                 })?
@@ -267,7 +276,7 @@ fn tls_source(
 
 /// Opens the database of `options` alone (for the command-line tools).
 pub fn open_store(options: &Options) -> Result<DieselStore, SetupError> {
-    std::fs::create_dir_all(&options.data_dir).map_err(|e| file(&options.data_dir, &e))?;
+    make_dir(&options.data_dir)?;
     let url = options
         .database_url
         .clone()
@@ -275,14 +284,34 @@ pub fn open_store(options: &Options) -> Result<DieselStore, SetupError> {
     Ok(DieselStore::open(&url)?)
 }
 
+/// Creates an administrator with `roles` in the database of `options`
+/// (`topca-server admin add`: the first super administrator comes from here,
+/// never from a default password). A password shorter than
+/// [`crate::admin::MIN_PASSWORD`] is refused before the database is opened.
+pub fn add_admin(
+    options: &Options,
+    name: &str,
+    password: &str,
+    roles: Vec<AdminRole>,
+) -> Result<AdminRecord, SetupError> {
+    crate::admin::check_password(password)?;
+    let store = open_store(options)?;
+    Ok(create_admin(
+        &store,
+        name,
+        password,
+        roles,
+        &OsRandom,
+        &SystemClock,
+    )?)
+}
+
 /// Prepares (first start) or loads everything; returns the state and a report of
 /// where things are.
 pub fn start(options: &Options) -> Result<(AppState, Vec<String>), SetupError> {
     let dir = &options.data_dir;
-    for sub in ["", "ca", "secrets"] {
-        std::fs::create_dir_all(dir.join(sub)).map_err(|e| file(&dir.join(sub), &e))?;
-    }
-    restrict(&dir.join("secrets"), 0o700)?;
+    // The data directory with it; `secrets/` comes with the CA passphrase below.
+    make_dir(&dir.join("ca"))?;
     let base_url = options
         .public_url
         .clone()
@@ -444,13 +473,14 @@ fn load_or_create_cas(
     passphrase: &str,
     urls: CaUrls,
 ) -> Result<(CertificateAuthority, Certificate, bool), SetupError> {
-    let ca_dir = dir.join("ca");
-    let paths = ["root.pem", "issuing.pem", "issuing.key"].map(|f| ca_dir.join(f));
-    if paths.iter().all(|p| p.exists()) {
-        let read = |p: &PathBuf| std::fs::read_to_string(p).map_err(|e| file(p, &e));
-        let root = Certificate::from_pem(&read(&paths[0])?).map_err(topca_core::Error::from)?;
-        let issuing = Certificate::from_pem(&read(&paths[1])?).map_err(topca_core::Error::from)?;
-        let key = SigningKey::from_pkcs8_pem(&read(&paths[2])?, Some(passphrase))
+    let paths = ca_files(dir);
+    let initialised = paths.iter().all(|p| p.exists());
+    let [root_path, issuing_path, key_path] = paths;
+    if initialised {
+        let root = Certificate::from_pem(&read(&root_path)?).map_err(topca_core::Error::from)?;
+        let issuing =
+            Certificate::from_pem(&read(&issuing_path)?).map_err(topca_core::Error::from)?;
+        let key = SigningKey::from_pkcs8_pem(&read(&key_path)?, Some(passphrase))
             .map_err(topca_core::Error::from)?;
         // An imported self-signed CA is its own root.
         let parents = if root == issuing {
@@ -478,24 +508,18 @@ fn load_or_create_cas(
         &Profile::sub_ca(10 * 365, 0).map_err(topca_core::Error::from)?,
         urls,
     )?;
-    let write = |name: &str, content: &str, mode: u32| -> Result<(), SetupError> {
-        let path = ca_dir.join(name);
-        std::fs::write(&path, content).map_err(|e| file(&path, &e))?;
-        restrict(&path, mode)
-    };
-    write("root.pem", &root.certificate().to_pem(), 0o644)?;
+    write(&root_path, root.certificate().to_pem(), 0o644)?;
     write(
-        "root.key",
-        &root
-            .key()
+        &dir.join("ca").join("root.key"),
+        root.key()
             .to_encrypted_pkcs8_pem(passphrase, &OsRandom)
             .map_err(topca_core::Error::from)?,
         0o600,
     )?;
-    write("issuing.pem", &issuing.certificate().to_pem(), 0o644)?;
+    write(&issuing_path, issuing.certificate().to_pem(), 0o644)?;
     write(
-        "issuing.key",
-        &issuing
+        &key_path,
+        issuing
             .key()
             .to_encrypted_pkcs8_pem(passphrase, &OsRandom)
             .map_err(topca_core::Error::from)?,
@@ -506,18 +530,13 @@ fn load_or_create_cas(
 }
 
 /// The passphrase protecting the CA keys (`TOPCA_CA_PASSPHRASE`, else
-/// `secrets/ca-passphrase`, made on first use).
+/// `secrets/ca-passphrase`, made on first use). It makes `secrets/` (mode 0700),
+/// where the KMC master key is kept too.
 pub(crate) fn ca_passphrase(dir: &Path) -> Result<Zeroizing<String>, SetupError> {
-    for sub in ["", "secrets"] {
-        std::fs::create_dir_all(dir.join(sub)).map_err(|e| file(&dir.join(sub), &e))?;
-    }
-    restrict(&dir.join("secrets"), 0o700)?;
+    let secrets = dir.join("secrets");
+    make_dir(&secrets)?;
+    restrict(&secrets, 0o700)?;
     secret(dir, "TOPCA_CA_PASSPHRASE", "ca-passphrase", 32)
-}
-
-/// Sets a file's permission bits (Unix).
-pub(crate) fn restrict_file(path: &Path, mode: u32) -> Result<(), SetupError> {
-    restrict(path, mode)
 }
 
 /// A secret from the environment variable `var`, else from `secrets/file`
@@ -539,8 +558,7 @@ fn secret(
     OsRandom.fill(&mut random)?;
     let hex: Zeroizing<String> =
         Zeroizing::new(random.iter().map(|b| format!("{b:02x}")).collect());
-    std::fs::write(&path, hex.as_bytes()).map_err(|e| file(&path, &e))?;
-    restrict(&path, 0o600)?;
+    write(&path, hex.as_bytes(), 0o600)?;
     Ok(hex)
 }
 
@@ -555,27 +573,4 @@ fn decode_key(hex: &str) -> Result<[u8; 32], SetupError> {
     bytes
         .and_then(|b| <[u8; 32]>::try_from(b).ok())
         .ok_or_else(|| SetupError::Usage("the KMC master key must be 64 hexadecimal digits".into()))
-}
-
-#[cfg(unix)]
-fn restrict(path: &Path, mode: u32) -> Result<(), SetupError> {
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
-        .map_err(|e| file(path, &e))
-}
-
-#[cfg(not(unix))]
-fn restrict(_: &Path, _: u32) -> Result<(), SetupError> {
-    Ok(())
-}
-
-fn file_error(path: &Path, error: &std::io::Error) -> SetupError {
-    file(path, error)
-}
-
-fn file(path: &Path, error: &std::io::Error) -> SetupError {
-    SetupError::File {
-        path: path.display().to_string(),
-        reason: error.to_string(),
-    }
 }

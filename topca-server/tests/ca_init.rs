@@ -6,33 +6,17 @@
 
 mod common;
 
-use std::{path::Path, process::Command};
+use std::path::Path;
 
-use common::options;
+use common::{openssl, options};
 use topca_core::{
     DistinguishedName, IssueRequest, KeyAlgorithm, OsRandom, Profile, ProfileKind, SigningKey,
     SubjectAltNames,
 };
 use topca_server::{ca_init, setup::start};
 
-fn openssl(dir: &Path, args: &[&str]) -> String {
-    let out = Command::new("openssl")
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("openssl runs");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(out.status.success(), "openssl {args:?}: {text}");
-    text
-}
-
 const CA_EXTENSIONS: &str = "basicConstraints=critical,CA:TRUE,pathlen:0\nkeyUsage=critical,keyCertSign,cRLSign\nsubjectKeyIdentifier=hash\n";
 
-/// An OpenSSL root: `root.key`, `root.pem`, and `ca.ext` for signing CAs under it.
 /// A self-signed P-256 certificate `NAME.pem` (key `NAME.key`) made by OpenSSL.
 fn self_signed_p256(work: &Path, common_name: &str, name: &str) {
     let (key, subject, cert) = (
@@ -60,6 +44,7 @@ fn self_signed_p256(work: &Path, common_name: &str, name: &str) {
     );
 }
 
+/// An OpenSSL root: `root.key`, `root.pem`, and `ca.ext` for signing CAs under it.
 fn openssl_root(work: &Path) {
     openssl(
         work,

@@ -1,32 +1,36 @@
 //! The administrators' console pages over HTTP: the RA's certificate search and
 //! revocation, account search and editing, passcode pre-registration (one and
 //! CSV) and central issuance; the super administrator's page (administrators, CRL
-//! now, CRL schedule, backup); role separation; and certificate log-in over TLS
-//! with `openssl s_client` presenting the client certificate.
+//! now, CRL schedule, backup); role separation; certificate log-in over TLS
+//! with `openssl s_client` presenting the client certificate; and `admin add`
+//! holding to the same password minimum as the page.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test helpers fail loudly
 
 mod common;
 
-use std::{path::Path, process::Command, sync::Arc};
+use std::sync::Arc;
 
 use axum::{
     Router,
     body::Body,
     http::{Request, StatusCode, header},
 };
-use common::options;
-use http_body_util::BodyExt;
+use common::{
+    ADMIN_PASSWORD, CSRF, admins, https_get, https_options, log_in, openssl, options, send,
+    serve_https,
+};
 use topca_core::{
-    OsRandom, SystemClock,
-    ra::{AdminRole, Administrator, Holder, admin::create_admin},
+    SystemClock,
+    ra::{AdminRole, Administrator, Holder},
     store::{AccountStore, AdminStore, AuditStore},
 };
-use topca_server::setup::start;
-use tower::ServiceExt;
+use topca_server::{
+    setup::{add_admin, start},
+    url_encode,
+};
 
-const CSRF: &str = "0123456789abcdef0123456789abcdef";
-const PASSWORD: &str = "admin-password-1";
-
+/// Sends requests to the router with the CSRF cookie and, once logged in, the
+/// administrator's bearer token.
 struct Client {
     app: Router,
     token: Option<String>,
@@ -42,20 +46,8 @@ impl Client {
         if let Some(token) = &self.token {
             request = request.header(header::AUTHORIZATION, format!("Bearer {token}"));
         }
-        let response = self
-            .app
-            .clone()
-            .oneshot(request.body(body).unwrap())
-            .await
-            .unwrap();
-        let status = response.status();
-        let headers = response.headers().clone();
-        let bytes = response.into_body().collect().await.unwrap().to_bytes();
-        (
-            status,
-            String::from_utf8_lossy(&bytes).into_owned(),
-            headers,
-        )
+        let (status, body, headers) = send(&self.app, request.body(body).unwrap()).await;
+        (status, String::from_utf8_lossy(&body).into_owned(), headers)
     }
 
     async fn get(&self, uri: &str) -> (StatusCode, String) {
@@ -71,7 +63,7 @@ impl Client {
     ) -> (StatusCode, String, axum::http::HeaderMap) {
         let mut form = format!("csrf={CSRF}");
         for (k, v) in fields {
-            form.push_str(&format!("&{k}={}", encode(v)));
+            form.push_str(&format!("&{k}={}", url_encode(v)));
         }
         self.send(
             Request::post(uri).header(header::CONTENT_TYPE, "application/x-www-form-urlencoded"),
@@ -81,66 +73,14 @@ impl Client {
     }
 }
 
-fn encode(text: &str) -> String {
-    text.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
-
-async fn log_in(app: &Router, name: &str) -> Client {
-    let response = app
-        .clone()
-        .oneshot(
-            Request::post("/api/v1/admin/sessions")
-                .header(header::CONTENT_TYPE, "application/json")
-                .body(Body::from(
-                    serde_json::json!({"name": name, "password": PASSWORD}).to_string(),
-                ))
-                .unwrap(),
-        )
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::OK, "log-in of {name}");
-    let bytes = response.into_body().collect().await.unwrap().to_bytes();
-    let json: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+/// A [`Client`] for the administrator `name`, logged in.
+async fn client(app: &Router, name: &str) -> Client {
+    let (status, json) = log_in(app, name, ADMIN_PASSWORD).await;
+    assert_eq!(status, StatusCode::OK, "log-in of {name}");
     Client {
         app: app.clone(),
         token: Some(json["token"].as_str().unwrap().to_owned()),
     }
-}
-
-fn admins(state: &topca_server::AppState, list: &[(&str, AdminRole)]) {
-    for (name, role) in list {
-        create_admin(
-            &state.store,
-            name,
-            PASSWORD,
-            vec![*role],
-            &OsRandom,
-            &SystemClock,
-        )
-        .unwrap();
-    }
-}
-
-fn openssl(dir: &Path, args: &[&str]) -> String {
-    let out = Command::new("openssl")
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .unwrap();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(out.status.success(), "openssl {args:?}: {text}");
-    text
 }
 
 /// The text between `start` and the next `end` after it.
@@ -162,8 +102,8 @@ async fn the_ra_console_searches_edits_registers_issues_and_revokes() {
         &[("ra", AdminRole::RaAdmin), ("kmc", AdminRole::KmcAdmin)],
     );
     let app = topca_server::router(Arc::new(state));
-    let ra = log_in(&app, "ra").await;
-    let kmc = log_in(&app, "kmc").await;
+    let ra = client(&app, "ra").await;
+    let kmc = client(&app, "kmc").await;
     let anonymous = Client {
         app: app.clone(),
         token: None,
@@ -192,7 +132,7 @@ async fn the_ra_console_searches_edits_registers_issues_and_revokes() {
     let (status, body) = ra
         .get(&format!(
             "/TopCA/admin/ra/accounts?keyword={}",
-            encode("授权码")
+            url_encode("授权码")
         ))
         .await;
     assert_eq!(status, StatusCode::OK);
@@ -316,7 +256,7 @@ async fn the_ra_console_searches_edits_registers_issues_and_revokes() {
     // Certificates by e-mail, revoked from the list; the CRL names it.
     let search = format!(
         "/TopCA/admin/ra/certificates?email={}",
-        encode("chen@example.cn")
+        url_encode("chen@example.cn")
     );
     let (status, body) = ra.get(&search).await;
     assert_eq!(status, StatusCode::OK);
@@ -356,16 +296,13 @@ async fn the_ra_console_searches_edits_registers_issues_and_revokes() {
         )
         .await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
-    let response = app
-        .clone()
-        .oneshot(
-            Request::get("/TopCA/crl/current.crl")
-                .body(Body::empty())
-                .unwrap(),
-        )
-        .await
-        .unwrap();
-    let crl = response.into_body().collect().await.unwrap().to_bytes();
+    let (_, crl, _) = send(
+        &app,
+        Request::get("/TopCA/crl/current.crl")
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
     std::fs::write(work.path().join("current.crl"), &crl).unwrap();
     let out = openssl(
         work.path(),
@@ -416,8 +353,8 @@ async fn the_super_administrator_manages_administrators_and_ca_operations() {
     );
     let state = Arc::new(state);
     let app = topca_server::router(Arc::clone(&state));
-    let root = log_in(&app, "root").await;
-    let ra = log_in(&app, "ra").await;
+    let root = client(&app, "root").await;
+    let ra = client(&app, "ra").await;
 
     let (status, _) = ra.get("/TopCA/admin/super").await;
     assert_eq!(status, StatusCode::FORBIDDEN);
@@ -459,7 +396,7 @@ async fn the_super_administrator_manages_administrators_and_ca_operations() {
     );
     let (status, _, _) = root
         .post(
-            &format!("/TopCA/admin/super/admins/{}/roles", encode("王管理员")),
+            &format!("/TopCA/admin/super/admins/{}/roles", url_encode("王管理员")),
             &[("kmc", "on")],
         )
         .await;
@@ -485,7 +422,7 @@ async fn the_super_administrator_manages_administrators_and_ca_operations() {
     );
     let (status, _, _) = root.post("/TopCA/admin/super/admins/ra/unlock", &[]).await;
     assert_eq!(status, StatusCode::SEE_OTHER);
-    topca_core::ra::admin::login(&state.store, &SystemClock, "ra", PASSWORD).unwrap();
+    topca_core::ra::admin::login(&state.store, &SystemClock, "ra", ADMIN_PASSWORD).unwrap();
 
     // Binding: not a certificate is a clear 400.
     let (status, body, _) = root
@@ -544,7 +481,7 @@ async fn the_super_administrator_manages_administrators_and_ca_operations() {
 
     // The backup is a SQLite database; the actions are audited under "root".
     let app = topca_server::router(Arc::new(again));
-    let root = log_in(&app, "root").await;
+    let root = client(&app, "root").await;
     let (status, body, headers) = root
         .send(Request::get("/TopCA/admin/super/backup"), Body::empty())
         .await;
@@ -559,7 +496,7 @@ async fn the_super_administrator_manages_administrators_and_ca_operations() {
     let (_, body) = root
         .get(&format!(
             "/TopCA/admin/audit?actor=root&target={}",
-            encode("王管理员")
+            url_encode("王管理员")
         ))
         .await;
     assert!(
@@ -571,14 +508,7 @@ async fn the_super_administrator_manages_administrators_and_ca_operations() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn administrators_log_in_with_a_bound_client_certificate_over_tls() {
     let data = tempfile::tempdir().unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let mut opts = options(data.path());
-    opts.listen = format!("127.0.0.1:{port}").parse().unwrap();
-    opts.tls = topca_server::tls::TlsSource::SelfIssued;
+    let opts = https_options(data.path());
     let (state, _) = start(&opts).unwrap();
     admins(&state, &[("ra-cert", AdminRole::RaAdmin)]);
 
@@ -645,52 +575,18 @@ async fn administrators_log_in_with_a_bound_client_certificate_over_tls() {
         );
     }
 
-    let config = topca_server::tls::server_config(&opts.tls, &state.ca, "127.0.0.1")
-        .unwrap()
-        .unwrap();
     let state = Arc::new(state);
-    let app = topca_server::router(Arc::clone(&state));
-    let tcp = tokio::net::TcpListener::bind(opts.listen).await.unwrap();
-    let server = tokio::spawn(
-        axum::serve(
-            topca_server::tls::TlsListener::new(tcp, config),
-            app.into_make_service_with_connect_info::<topca_server::tls::Peer>(),
-        )
-        .into_future(),
-    );
+    let server = serve_https(&opts, Arc::clone(&state)).await;
+    let port = opts.listen.port();
     let fetch = move |certificate: Option<&'static str>| {
         let w = w.clone();
         tokio::task::spawn_blocking(move || {
-            let mut args = vec![
-                "s_client".to_owned(),
-                "-connect".into(),
-                format!("127.0.0.1:{port}"),
-                "-quiet".into(),
-            ];
-            if let Some(file) = certificate {
-                args.extend([
-                    "-cert".into(),
-                    format!("{file}.pem"),
-                    "-key".into(),
-                    format!("{file}.pem"),
-                ]);
-            }
-            let mut child = Command::new("openssl")
-                .args(&args)
-                .current_dir(&w)
-                .stdin(std::process::Stdio::piped())
-                .stdout(std::process::Stdio::piped())
-                .stderr(std::process::Stdio::piped())
-                .spawn()
-                .unwrap();
-            use std::io::Write;
-            child
-                .stdin
-                .take()
-                .unwrap()
-                .write_all(b"GET /TopCA/admin/login/certificate HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
-                .unwrap();
-            let out = child.wait_with_output().unwrap();
+            let pem = certificate.map(|file| format!("{file}.pem"));
+            let args = match &pem {
+                Some(pem) => vec!["-cert", pem, "-key", pem],
+                None => Vec::new(),
+            };
+            let out = https_get(&w, port, "/TopCA/admin/login/certificate", &args);
             String::from_utf8_lossy(&out.stdout).into_owned()
         })
     };
@@ -732,4 +628,28 @@ async fn administrators_log_in_with_a_bound_client_certificate_over_tls() {
         .count();
     assert_eq!(logins, 3, "each certificate log-in attempt is audited");
     server.abort();
+}
+
+#[test]
+fn admin_add_refuses_a_password_shorter_than_twelve_characters() {
+    let data = tempfile::tempdir().unwrap();
+    let opts = options(data.path());
+    // Eleven characters, in ASCII and in Chinese (33 bytes): characters count.
+    for short in ["eleven-char", "管理员口令一二三四五六"] {
+        let err = add_admin(&opts, "root", short, vec![AdminRole::SuperAdmin]).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "an administrator password needs 12 characters or more"
+        );
+    }
+    assert!(
+        !data.path().join("topca.db").exists(),
+        "refused before the database is opened"
+    );
+    add_admin(&opts, "root", "twelve-chars", vec![AdminRole::SuperAdmin]).unwrap();
+    let (state, _) = start(&opts).unwrap();
+    assert_eq!(
+        state.store.admin("root").unwrap().unwrap().roles,
+        [AdminRole::SuperAdmin]
+    );
 }

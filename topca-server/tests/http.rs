@@ -13,78 +13,34 @@ use axum::{
     body::Body,
     http::{Request, StatusCode, header},
 };
-use common::options;
-use http_body_util::BodyExt;
-use topca_server::setup::{Options, start};
-use tower::ServiceExt;
+use common::{
+    ADMIN_PASSWORD, CSRF, admins, form, https_get, https_options, log_in, openssl_outcome, options,
+    options_on_free_port, post_json, send, serve_https,
+};
+use topca_core::ra::AdminRole;
+use topca_server::{
+    setup::{Options, start},
+    url_encode,
+};
 
 const DECODER: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
     "/../topca-mail/tests/smtp_sink.py"
 );
 
-async fn send(
-    app: &Router,
-    request: Request<Body>,
-) -> (StatusCode, Vec<u8>, axum::http::HeaderMap) {
-    let response = app.clone().oneshot(request).await.unwrap();
-    let status = response.status();
-    let headers = response.headers().clone();
-    let body = response
-        .into_body()
-        .collect()
-        .await
-        .unwrap()
-        .to_bytes()
-        .to_vec();
-    (status, body, headers)
-}
-
 async fn get(app: &Router, uri: &str) -> (StatusCode, Vec<u8>) {
     let (status, body, _) = send(app, Request::get(uri).body(Body::empty()).unwrap()).await;
     (status, body)
-}
-
-async fn post_json(
-    app: &Router,
-    uri: &str,
-    json: serde_json::Value,
-) -> (StatusCode, serde_json::Value) {
-    let (status, body, _) = send(
-        app,
-        Request::post(uri)
-            .header(header::CONTENT_TYPE, "application/json")
-            .body(Body::from(json.to_string()))
-            .unwrap(),
-    )
-    .await;
-    (status, serde_json::from_slice(&body).unwrap())
 }
 
 fn text(body: &[u8]) -> String {
     String::from_utf8_lossy(body).into_owned()
 }
 
-fn openssl(dir: &Path, args: &[&str]) -> (bool, String) {
-    let out = Command::new("openssl")
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .unwrap();
-    (
-        out.status.success(),
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ),
-    )
-}
-
 /// A P-256 key made by OpenSSL in `dir` (`NAME.key`) and its CSR (PEM).
 fn ec_csr(dir: &Path, name: &str) -> String {
     let (key, csr) = (format!("{name}.key"), format!("{name}.csr"));
-    let (ok, out) = openssl(
+    let (ok, out) = openssl_outcome(
         dir,
         &[
             "req",
@@ -221,7 +177,7 @@ async fn a_user_applies_retrieves_and_revokes_and_crl_and_ocsp_follow() {
     let (_, issuing) = get(&app, "/TopCA/ca/issuing.cer").await;
     std::fs::write(w.join("issuing.der"), &issuing).unwrap();
     assert!(
-        openssl(
+        openssl_outcome(
             w,
             &[
                 "x509",
@@ -235,12 +191,12 @@ async fn a_user_applies_retrieves_and_revokes_and_crl_and_ocsp_follow() {
         )
         .0
     );
-    let (ok, out) = openssl(w, &["verify", "-CAfile", "chain.pem", "user.pem"]);
+    let (ok, out) = openssl_outcome(w, &["verify", "-CAfile", "chain.pem", "user.pem"]);
     assert!(ok, "{out}");
     let (status, p7b) = get(&app, "/TopCA/ca/certChain.p7b").await;
     assert_eq!(status, StatusCode::OK);
     std::fs::write(w.join("chain.p7b"), &p7b).unwrap();
-    let (ok, out) = openssl(
+    let (ok, out) = openssl_outcome(
         w,
         &[
             "pkcs7",
@@ -257,7 +213,7 @@ async fn a_user_applies_retrieves_and_revokes_and_crl_and_ocsp_follow() {
     // OCSP over HTTP POST: good.
     let ocsp = |w: &Path| {
         assert!(
-            openssl(
+            openssl_outcome(
                 w,
                 &[
                     "ocsp",
@@ -284,7 +240,7 @@ async fn a_user_applies_retrieves_and_revokes_and_crl_and_ocsp_follow() {
     assert_eq!(status, StatusCode::OK);
     assert_eq!(headers[header::CONTENT_TYPE], "application/ocsp-response");
     std::fs::write(w.join("resp.der"), &response).unwrap();
-    let (ok, out) = openssl(
+    let (ok, out) = openssl_outcome(
         w,
         &[
             "ocsp",
@@ -341,7 +297,7 @@ async fn a_user_applies_retrieves_and_revokes_and_crl_and_ocsp_follow() {
     assert_eq!(status, StatusCode::OK);
     std::fs::write(w.join("current.crl"), &crl).unwrap();
     assert!(
-        openssl(
+        openssl_outcome(
             w,
             &[
                 "crl",
@@ -355,7 +311,7 @@ async fn a_user_applies_retrieves_and_revokes_and_crl_and_ocsp_follow() {
         )
         .0
     );
-    let (ok, out) = openssl(
+    let (ok, out) = openssl_outcome(
         w,
         &[
             "verify",
@@ -380,7 +336,7 @@ async fn a_user_applies_retrieves_and_revokes_and_crl_and_ocsp_follow() {
     let (status, response) = get(&app, &format!("/TopCA/ocsp/{encoded}")).await;
     assert_eq!(status, StatusCode::OK);
     std::fs::write(w.join("resp.der"), &response).unwrap();
-    let (ok, out) = openssl(
+    let (ok, out) = openssl_outcome(
         w,
         &[
             "ocsp",
@@ -505,7 +461,7 @@ async fn the_server_centre_shows_the_csr_and_needs_the_agreement() {
 
     let work = tempfile::tempdir().unwrap();
     assert!(
-        openssl(
+        openssl_outcome(
             work.path(),
             &[
                 "req",
@@ -527,29 +483,11 @@ async fn the_server_centre_shows_the_csr_and_needs_the_agreement() {
         .0
     );
     let csr = std::fs::read_to_string(work.path().join("www.csr")).unwrap();
-    let token = "0123456789abcdef0123456789abcdef";
-    let encode = |s: &str| -> String {
-        s.bytes()
-            .map(|b| match b {
-                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' => {
-                    (b as char).to_string()
-                }
-                _ => format!("%{b:02X}"),
-            })
-            .collect()
-    };
-    let form = |uri: &str, body: String| {
-        Request::post(uri)
-            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
-            .header(header::COOKIE, format!("topca_csrf={token}"))
-            .body(Body::from(body))
-            .unwrap()
-    };
     let (status, body, _) = send(
         &app,
         form(
             "/TopCA/serverEnroll/review",
-            format!("csrf={token}&account={account}&csr={}", encode(&csr)),
+            format!("csrf={CSRF}&account={account}&csr={}", url_encode(&csr)),
         ),
     )
     .await;
@@ -572,8 +510,8 @@ async fn the_server_centre_shows_the_csr_and_needs_the_agreement() {
 
     let apply = |agree: bool| {
         format!(
-            "csrf={token}&account={account}&csr={}&email=ops%40example.cn&password=server-pass-1{}",
-            encode(&csr),
+            "csrf={CSRF}&account={account}&csr={}&email=ops%40example.cn&password=server-pass-1{}",
+            url_encode(&csr),
             if agree { "&agree=1" } else { "" }
         )
     };
@@ -598,13 +536,8 @@ async fn openssl_ocsp_over_http_sees_good_then_revoked_for_rsa_ecdsa_and_sm2() {
         KeyAlgorithm::Sm2,
     ] {
         let data = tempfile::tempdir().unwrap();
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let mut opts = options(data.path());
-        opts.listen = format!("127.0.0.1:{port}").parse().unwrap();
+        let mut opts = options_on_free_port(data.path());
+        let port = opts.listen.port();
         opts.algorithm = algorithm;
         opts.delta_crl = algorithm == KeyAlgorithm::EcdsaP256;
         let (state, _) = start(&opts).unwrap();
@@ -637,7 +570,7 @@ async fn openssl_ocsp_over_http_sees_good_then_revoked_for_rsa_ecdsa_and_sm2() {
         let (_, issuing) = get(&app, "/TopCA/ca/issuing.cer").await;
         std::fs::write(w.join("issuing.der"), &issuing).unwrap();
         assert!(
-            openssl(
+            openssl_outcome(
                 &w,
                 &[
                     "x509",
@@ -653,7 +586,7 @@ async fn openssl_ocsp_over_http_sees_good_then_revoked_for_rsa_ecdsa_and_sm2() {
         );
 
         // The URL the certificate names, asked by OpenSSL with a nonce it checks.
-        let (_, text) = openssl(&w, &["x509", "-in", "user.pem", "-noout", "-ocsp_uri"]);
+        let (_, text) = openssl_outcome(&w, &["x509", "-in", "user.pem", "-noout", "-ocsp_uri"]);
         let url = text.trim().to_owned();
         assert_eq!(url, format!("http://127.0.0.1:{port}/TopCA/ocsp"));
         // OpenSSL 3.0 checks SM2 signatures with the empty signer ID (README):
@@ -674,7 +607,7 @@ async fn openssl_ocsp_over_http_sees_good_then_revoked_for_rsa_ecdsa_and_sm2() {
                 url.as_str(),
             ];
             args.extend_from_slice(verify);
-            openssl(w, &args)
+            openssl_outcome(w, &args)
         };
         let w2 = w.clone();
         let ask2 = ask.clone();
@@ -714,12 +647,13 @@ async fn openssl_ocsp_over_http_sees_good_then_revoked_for_rsa_ecdsa_and_sm2() {
         );
 
         if opts.delta_crl {
-            let (_, cert_text) = openssl(&w, &["x509", "-in", "user.pem", "-noout", "-text"]);
+            let (_, cert_text) =
+                openssl_outcome(&w, &["x509", "-in", "user.pem", "-noout", "-text"]);
             assert!(cert_text.contains("X509v3 Freshest CRL"), "{cert_text}");
             let (status, delta) = get(&app, "/TopCA/crl/delta.crl").await;
             assert_eq!(status, StatusCode::OK);
             std::fs::write(w.join("delta.crl"), &delta).unwrap();
-            let (ok, out) = openssl(
+            let (ok, out) = openssl_outcome(
                 &w,
                 &[
                     "crl",
@@ -772,20 +706,12 @@ async fn renewal_replacement_and_preview_pages_work() {
     assert!(text(&body).contains("没有 30 天内到期"), "{}", text(&body));
 
     // Replacement: link mailed, opened, original revoked and replaced at once.
-    let token = "0123456789abcdef0123456789abcdef";
-    let form = |uri: &str, body: String| {
-        Request::post(uri)
-            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
-            .header(header::COOKIE, format!("topca_csrf={token}"))
-            .body(Body::from(body))
-            .unwrap()
-    };
     let (status, body, _) = send(
         &app,
         form(
             "/TopCA/userEnroll/replace",
             format!(
-                "csrf={token}&account={account}&name=%E8%B5%B5%E5%85%AD&email=zhaoliu%40example.cn"
+                "csrf={CSRF}&account={account}&name=%E8%B5%B5%E5%85%AD&email=zhaoliu%40example.cn"
             ),
         ),
     )
@@ -807,15 +733,9 @@ async fn renewal_replacement_and_preview_pages_work() {
     assert_eq!(status, StatusCode::OK, "{}", text(&body));
     assert!(text(&body).contains(&original));
     let replacement_token = link.split("token=").nth(1).unwrap();
-    let csr: String = new_csr("second")
-        .bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' => (b as char).to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect();
+    let csr = url_encode(&new_csr("second"));
     let (status, body, _) = send(&app, form("/TopCA/userEnroll/replace/confirm", format!(
-        "csrf={token}&token={replacement_token}&serial={original}&password=zhaoliu-password-1&reason=1&csr={csr}"))).await;
+        "csrf={CSRF}&token={replacement_token}&serial={original}&password=zhaoliu-password-1&reason=1&csr={csr}"))).await;
     assert_eq!(status, StatusCode::OK, "{}", text(&body));
     let page = text(&body);
     assert!(page.contains("替换证书已签发"), "{page}");
@@ -910,14 +830,8 @@ fn options_come_from_the_config_file_then_variables_then_flags() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn https_with_a_certificate_from_its_own_ca() {
     let data = tempfile::tempdir().unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let mut opts = options(data.path());
-    opts.listen = format!("127.0.0.1:{port}").parse().unwrap();
-    opts.tls = topca_server::tls::TlsSource::SelfIssued;
+    let opts = https_options(data.path());
+    let port = opts.listen.port();
     let (state, report) = start(&opts).unwrap();
     assert!(
         report
@@ -925,47 +839,20 @@ async fn https_with_a_certificate_from_its_own_ca() {
             .any(|l| l.contains(&format!("https://127.0.0.1:{port}/TopCA/userEnroll"))),
         "{report:?}"
     );
-    let config = topca_server::tls::server_config(&opts.tls, &state.ca, "127.0.0.1")
-        .unwrap()
-        .unwrap();
     let root = state.root.to_pem();
-    let app = topca_server::router(Arc::new(state));
-    let tcp = tokio::net::TcpListener::bind(opts.listen).await.unwrap();
-    let server = tokio::spawn(
-        axum::serve(topca_server::tls::TlsListener::new(tcp, config), app).into_future(),
-    );
+    let server = serve_https(&opts, Arc::new(state)).await;
     let work = tempfile::tempdir().unwrap();
     std::fs::write(work.path().join("root.pem"), root).unwrap();
     let dir = work.path().to_owned();
     let out = tokio::task::spawn_blocking(move || {
-        let mut child = Command::new("openssl")
-            .args([
-                "s_client",
-                "-connect",
-                &format!("127.0.0.1:{port}"),
-                "-CAfile",
-                "root.pem",
-                "-verify_return_error",
-                "-verify_ip",
-                "127.0.0.1",
-                "-quiet",
-            ])
-            .current_dir(&dir)
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
-        use std::io::Write;
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(
-                b"GET /TopCA/ca/chain.pem HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n",
-            )
-            .unwrap();
-        child.wait_with_output().unwrap()
+        let verify = [
+            "-CAfile",
+            "root.pem",
+            "-verify_return_error",
+            "-verify_ip",
+            "127.0.0.1",
+        ];
+        https_get(&dir, port, "/TopCA/ca/chain.pem", &verify)
     })
     .await
     .unwrap();
@@ -1005,36 +892,18 @@ async fn send_as(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn administrators_approve_through_the_api_and_recover_keys_in_pairs() {
-    use topca_core::ra::{AdminRole, admin::create_admin};
     let data = tempfile::tempdir().unwrap();
     let (state, _) = start(&options(data.path())).unwrap();
-    for (name, role) in [
-        ("ra-甲", AdminRole::RaAdmin),
-        ("kmc-甲", AdminRole::KmcAdmin),
-        ("kmc-乙", AdminRole::KmcAdmin),
-    ] {
-        create_admin(
-            &state.store,
-            name,
-            "admin-password-1",
-            vec![role],
-            &topca_core::OsRandom,
-            &topca_core::SystemClock,
-        )
-        .unwrap();
-    }
+    admins(
+        &state,
+        &[
+            ("ra-甲", AdminRole::RaAdmin),
+            ("kmc-甲", AdminRole::KmcAdmin),
+            ("kmc-乙", AdminRole::KmcAdmin),
+        ],
+    );
     let app = topca_server::router(Arc::new(state));
-    let login = |name: &'static str, password: &'static str| {
-        let app = app.clone();
-        async move {
-            post_json(
-                &app,
-                "/api/v1/admin/sessions",
-                serde_json::json!({"name": name, "password": password}),
-            )
-            .await
-        }
-    };
+    let login = |name: &'static str, password: &'static str| log_in(&app, name, password);
 
     // Anonymous: nothing.
     let (status, _) = get(&app, "/api/v1/admin/requests").await;
@@ -1051,7 +920,7 @@ async fn administrators_approve_through_the_api_and_recover_keys_in_pairs() {
     let (_, body) = get(&app, "/api/v1/accounts?keyword=%E6%9C%8D%E5%8A%A1%E5%99%A8").await;
     let accounts: serde_json::Value = serde_json::from_slice(&body).unwrap();
     let server_account = accounts[0]["id"].as_u64().unwrap();
-    let (status, ra) = login("ra-甲", "admin-password-1").await;
+    let (status, ra) = login("ra-甲", ADMIN_PASSWORD).await;
     assert_eq!(status, StatusCode::OK, "{ra}");
     let ra = ra["token"].as_str().unwrap().to_owned();
     let (status, pending) = send_as(&app, &ra, "GET", "/api/v1/admin/requests", None).await;
@@ -1070,7 +939,7 @@ async fn administrators_approve_through_the_api_and_recover_keys_in_pairs() {
     let _ = account;
     let work = tempfile::tempdir().unwrap();
     assert!(
-        openssl(
+        openssl_outcome(
             work.path(),
             &[
                 "req",
@@ -1088,20 +957,9 @@ async fn administrators_approve_through_the_api_and_recover_keys_in_pairs() {
         )
         .0
     );
-    let csr: String = std::fs::read_to_string(work.path().join("www.csr"))
-        .unwrap()
-        .bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' => (b as char).to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect();
-    let csrf = "0123456789abcdef0123456789abcdef";
-    let (status, body, _) = send(&app, Request::post("/TopCA/serverEnroll/apply")
-        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
-        .header(header::COOKIE, format!("topca_csrf={csrf}"))
-        .body(Body::from(format!("csrf={csrf}&account={server_account}&csr={csr}&email=ops%40example.cn&password=server-pass-1&agree=1")))
-        .unwrap()).await;
+    let csr = url_encode(&std::fs::read_to_string(work.path().join("www.csr")).unwrap());
+    let (status, body, _) = send(&app, form("/TopCA/serverEnroll/apply", format!(
+        "csrf={CSRF}&account={server_account}&csr={csr}&email=ops%40example.cn&password=server-pass-1&agree=1"))).await;
     assert_eq!(status, StatusCode::OK, "{}", text(&body));
     let (_, pending) = send_as(&app, &ra, "GET", "/api/v1/admin/requests", None).await;
     let id = pending[0]["request"].as_u64().unwrap();
@@ -1137,7 +995,7 @@ async fn administrators_approve_through_the_api_and_recover_keys_in_pairs() {
     )
     .await;
     assert_eq!(status, StatusCode::FORBIDDEN, "{err}");
-    let (_, kmc1) = login("kmc-甲", "admin-password-1").await;
+    let (_, kmc1) = login("kmc-甲", ADMIN_PASSWORD).await;
     let kmc1 = kmc1["token"].as_str().unwrap().to_owned();
     let (status, _) = send_as(&app, &kmc1, "GET", "/api/v1/admin/requests", None).await;
     assert_eq!(status, StatusCode::FORBIDDEN);
@@ -1194,7 +1052,7 @@ async fn administrators_approve_through_the_api_and_recover_keys_in_pairs() {
             .contains("different KMC administrator"),
         "{err}"
     );
-    let (_, kmc2) = login("kmc-乙", "admin-password-1").await;
+    let (_, kmc2) = login("kmc-乙", ADMIN_PASSWORD).await;
     let kmc2 = kmc2["token"].as_str().unwrap().to_owned();
     let (status, approved) = send_as(
         &app,
@@ -1208,16 +1066,12 @@ async fn administrators_approve_through_the_api_and_recover_keys_in_pairs() {
     let code = approved["code"].as_str().unwrap().to_owned();
     assert!(mail_containing(data.path(), &code).contains("授权码"));
     // The holder recovers on the page, for their signing certificate.
-    let token = "0123456789abcdef0123456789abcdef";
     let (status, body, _) = send(
         &app,
-        Request::post("/TopCA/userEnroll/recover")
-            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
-            .header(header::COOKIE, format!("topca_csrf={token}"))
-            .body(Body::from(format!(
-                "csrf={token}&serial={signing}&code={code}"
-            )))
-            .unwrap(),
+        form(
+            "/TopCA/userEnroll/recover",
+            format!("csrf={CSRF}&serial={signing}&code={code}"),
+        ),
     )
     .await;
     assert_eq!(status, StatusCode::OK, "{}", text(&body));
@@ -1363,13 +1217,13 @@ async fn administrators_approve_through_the_api_and_recover_keys_in_pairs() {
         let (status, _) = login("ra-甲", "wrong").await;
         assert_eq!(status, StatusCode::FORBIDDEN);
     }
-    let (status, locked) = login("ra-甲", "admin-password-1").await;
+    let (status, locked) = login("ra-甲", ADMIN_PASSWORD).await;
     assert_eq!(status, StatusCode::FORBIDDEN);
     assert!(
         locked["error"].as_str().unwrap().contains("locked out"),
         "{locked}"
     );
-    let (status, unknown) = login("nobody", "admin-password-1").await;
+    let (status, unknown) = login("nobody", ADMIN_PASSWORD).await;
     assert_eq!(status, StatusCode::FORBIDDEN);
     assert!(
         unknown["error"]
@@ -1392,7 +1246,7 @@ async fn the_api_covers_server_applications_renewal_replacement_and_preview() {
     let server_account = serde_json::from_slice::<serde_json::Value>(&body).unwrap()[0]["id"]
         .as_u64()
         .unwrap();
-    let (ok, _) = openssl(
+    let (ok, _) = openssl_outcome(
         w,
         &[
             "req",
@@ -1515,7 +1369,7 @@ async fn the_api_covers_server_applications_renewal_replacement_and_preview() {
     let (status, der) = get(&app, &format!("/TopCA/certificates/{new_serial}.cer")).await;
     assert_eq!(status, StatusCode::OK);
     std::fs::write(w.join("new.cer"), &der).unwrap();
-    let (ok, out) = openssl(
+    let (ok, out) = openssl_outcome(
         w,
         &[
             "x509", "-inform", "DER", "-in", "new.cer", "-noout", "-serial",
@@ -1531,37 +1385,17 @@ async fn the_api_covers_server_applications_renewal_replacement_and_preview() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn passcode_csv_and_central_issuance_through_the_admin_api() {
-    use topca_core::ra::{AdminRole, admin::create_admin};
     let data = tempfile::tempdir().unwrap();
     let (state, _) = start(&options(data.path())).unwrap();
-    create_admin(
-        &state.store,
-        "ra",
-        "admin-password-1",
-        vec![AdminRole::RaAdmin],
-        &topca_core::OsRandom,
-        &topca_core::SystemClock,
-    )
-    .unwrap();
-    create_admin(
-        &state.store,
-        "kmc",
-        "admin-password-1",
-        vec![AdminRole::KmcAdmin],
-        &topca_core::OsRandom,
-        &topca_core::SystemClock,
-    )
-    .unwrap();
+    admins(
+        &state,
+        &[("ra", AdminRole::RaAdmin), ("kmc", AdminRole::KmcAdmin)],
+    );
     let app = topca_server::router(Arc::new(state));
     let token = |name: &'static str| {
         let app = app.clone();
         async move {
-            let (_, t) = post_json(
-                &app,
-                "/api/v1/admin/sessions",
-                serde_json::json!({"name": name, "password": "admin-password-1"}),
-            )
-            .await;
+            let (_, t) = log_in(&app, name, ADMIN_PASSWORD).await;
             t["token"].as_str().unwrap().to_owned()
         }
     };
@@ -1633,7 +1467,7 @@ async fn passcode_csv_and_central_issuance_through_the_admin_api() {
         .decode(central["pkcs12"].as_str().unwrap())
         .unwrap();
     std::fs::write(work.path().join("central.p12"), p12).unwrap();
-    let (ok, out) = openssl(
+    let (ok, out) = openssl_outcome(
         work.path(),
         &[
             "pkcs12",

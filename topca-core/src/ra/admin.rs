@@ -12,7 +12,7 @@ use sha2::{Digest, Sha256};
 use crate::{
     CertificateAuthority,
     audit::{Actor, AuditAction, AuditRecord, Outcome},
-    certificate::Certificate,
+    certificate::{Certificate, hex_upper},
     clock::Clock,
     error::{Error, RaError, StoreError},
     ra::{AdminRole, Administrator, SuperOps},
@@ -289,12 +289,10 @@ pub fn change_admin(
     Ok(updated)
 }
 
-/// The fingerprint by which a certificate is bound to an administrator.
+/// The fingerprint by which a certificate is bound to an administrator: the
+/// SHA-256 of its DER in lower-case hex, as stored in [`AdminRecord::certificate`].
 pub fn fingerprint(der: &[u8]) -> String {
-    Sha256::digest(der)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    hex_upper(&Sha256::digest(der)).to_ascii_lowercase()
 }
 
 /// Logs in with a TLS client certificate: it must be issued by this CA, inside its

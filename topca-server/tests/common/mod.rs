@@ -1,8 +1,36 @@
 //! What the server's integration tests share.
+#![allow(dead_code)] // each test file uses its own part of these helpers
 
-use std::path::Path;
+use std::{
+    ffi::OsStr,
+    io::Write,
+    path::Path,
+    process::{Command, Output, Stdio},
+    sync::Arc,
+};
 
-use topca_server::setup::Options;
+use axum::{
+    Router,
+    body::Body,
+    http::{HeaderMap, Request, StatusCode, header},
+};
+use http_body_util::BodyExt;
+use topca_core::{
+    OsRandom, SystemClock,
+    ra::{AdminRole, admin::create_admin},
+};
+use topca_server::{
+    AppState,
+    setup::Options,
+    tls::{Peer, TlsListener, TlsSource},
+};
+use tower::ServiceExt;
+
+/// The CSRF token the tests send as both the cookie and the form field.
+pub const CSRF: &str = "0123456789abcdef0123456789abcdef";
+
+/// The password of the administrators the tests make.
+pub const ADMIN_PASSWORD: &str = "admin-password-1";
 
 /// Options for a server on `dir` with embedded defaults: SQLite, the outbox, a
 /// P-256 CA, plain HTTP.
@@ -17,7 +45,171 @@ pub fn options(dir: &Path) -> Options {
         mail_trusted_ca: None,
         public_url: None,
         delta_crl: false,
-        tls: topca_server::tls::TlsSource::Off,
+        tls: TlsSource::Off,
         crl_refresh: std::time::Duration::from_secs(600),
+    }
+}
+
+/// A local port nobody listens on now.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// [`options`] listening on a free local port.
+pub fn options_on_free_port(dir: &Path) -> Options {
+    let mut options = options(dir);
+    options.listen = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+    options
+}
+
+/// [`options_on_free_port`] over HTTPS with a certificate from the server's own CA.
+pub fn https_options(dir: &Path) -> Options {
+    let mut options = options_on_free_port(dir);
+    options.tls = TlsSource::SelfIssued;
+    options
+}
+
+/// Serves `state` over HTTPS on `options.listen` (see [`https_options`]);
+/// handlers see the client certificate.
+pub async fn serve_https(
+    options: &Options,
+    state: Arc<AppState>,
+) -> tokio::task::JoinHandle<std::io::Result<()>> {
+    let config = topca_server::tls::server_config(&options.tls, &state.ca, "127.0.0.1")
+        .unwrap()
+        .unwrap();
+    let app = topca_server::router(state);
+    let tcp = tokio::net::TcpListener::bind(options.listen).await.unwrap();
+    tokio::spawn(
+        axum::serve(
+            TlsListener::new(tcp, config),
+            app.into_make_service_with_connect_info::<Peer>(),
+        )
+        .into_future(),
+    )
+}
+
+/// `openssl s_client -quiet` from `dir` to the local `port`, with `args` besides,
+/// sending `GET path` on a connection closed after the answer.
+pub fn https_get(dir: &Path, port: u16, path: &str, args: &[impl AsRef<OsStr>]) -> Output {
+    let mut child = Command::new("openssl")
+        .args([
+            "s_client",
+            "-connect",
+            &format!("127.0.0.1:{port}"),
+            "-quiet",
+        ])
+        .args(args)
+        .current_dir(dir)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(
+            format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+                .as_bytes(),
+        )
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
+/// Runs `openssl ARGS` in `dir`: whether it succeeded, and what it printed
+/// (standard output, then standard error).
+pub fn openssl_outcome(dir: &Path, args: &[&str]) -> (bool, String) {
+    let out = Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("openssl runs");
+    (
+        out.status.success(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+}
+
+/// Runs `openssl ARGS` in `dir`, which must succeed; what it printed.
+pub fn openssl(dir: &Path, args: &[&str]) -> String {
+    let (ok, text) = openssl_outcome(dir, args);
+    assert!(ok, "openssl {args:?}: {text}");
+    text
+}
+
+/// Sends `request` to the router in-process: the status, body and headers.
+pub async fn send(app: &Router, request: Request<Body>) -> (StatusCode, Vec<u8>, HeaderMap) {
+    let response = app.clone().oneshot(request).await.unwrap();
+    let status = response.status();
+    let headers = response.headers().clone();
+    let body = response
+        .into_body()
+        .collect()
+        .await
+        .unwrap()
+        .to_bytes()
+        .to_vec();
+    (status, body, headers)
+}
+
+/// Posts `json` to `uri`: the status and the JSON answer.
+pub async fn post_json(
+    app: &Router,
+    uri: &str,
+    json: serde_json::Value,
+) -> (StatusCode, serde_json::Value) {
+    let (status, body, _) = send(
+        app,
+        Request::post(uri)
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Body::from(json.to_string()))
+            .unwrap(),
+    )
+    .await;
+    (status, serde_json::from_slice(&body).unwrap())
+}
+
+/// A form posted to `uri` with the [`CSRF`] cookie (`body` carries the field).
+pub fn form(uri: &str, body: String) -> Request<Body> {
+    Request::post(uri)
+        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .header(header::COOKIE, format!("topca_csrf={CSRF}"))
+        .body(Body::from(body))
+        .unwrap()
+}
+
+/// An administrator's log-in through the API: the status and the answer (with
+/// the session `token` when it succeeds).
+pub async fn log_in(app: &Router, name: &str, password: &str) -> (StatusCode, serde_json::Value) {
+    post_json(
+        app,
+        "/api/v1/admin/sessions",
+        serde_json::json!({"name": name, "password": password}),
+    )
+    .await
+}
+
+/// Makes administrators with [`ADMIN_PASSWORD`], one role each.
+pub fn admins(state: &AppState, list: &[(&str, AdminRole)]) {
+    for (name, role) in list {
+        create_admin(
+            &state.store,
+            name,
+            ADMIN_PASSWORD,
+            vec![*role],
+            &OsRandom,
+            &SystemClock,
+        )
+        .unwrap();
     }
 }
