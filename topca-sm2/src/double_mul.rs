@@ -1,6 +1,6 @@
 //! Variable-time `u1·G + u2·Q` for signature verification (public inputs).
 //!
-//! `u1·G` reuses the fixed-base table (36 mixed additions, direct indexing);
+//! `u1·G` reuses the fixed-base table (42 mixed additions, direct indexing);
 //! `u2·Q` uses a width-6 non-adjacent form over a per-key table of the odd
 //! multiples `Q, 3Q, …, 31Q` in affine coordinates (built once when the
 //! verifying key is made), so it costs 256 doublings and about 37 mixed

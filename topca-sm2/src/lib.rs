@@ -6,8 +6,8 @@
 //! * [`field`]: GF(p) in Montgomery form (`−p⁻¹ ≡ 1 mod 2⁶⁴`);
 //! * [`scalar`]: integers modulo the group order `n`;
 //! * [`point`]: Jacobian points, `a = −3` doubling, mixed addition;
-//! * [`fixed_base`]: `k·G` from a precomputed table of 37 windows × 64 affine
-//!   points with signed 7-bit digits (36 additions, no doubling, full-scan
+//! * [`fixed_base`]: `k·G` from a precomputed table of 43 windows × 32 affine
+//!   points with signed 6-bit digits (42 additions, no doubling, full-scan
 //!   lookups);
 //! * verification uses a variable-time `u₁·G + u₂·Q` (public data);
 //! * [`SigningKey`] precomputes its public key, `Z` and `(1 + d)⁻¹`, and

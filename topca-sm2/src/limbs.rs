@@ -39,6 +39,23 @@ pub(crate) const fn mac(acc: u64, a: u64, b: u64, carry: u64) -> (u64, u64) {
     (t as u64, (t >> 64) as u64)
 }
 
+/// `a · b` for one limb `a`, as five limbs: the four products first, then
+/// one add-with-carry chain joining their halves (fewer instructions than
+/// carrying each product into the next with [`mac`]).
+#[inline(always)]
+pub(crate) const fn mul_row(a: u64, b: &Limbs) -> [u64; 5] {
+    let (l0, h0) = mul64(a, b[0]);
+    let (l1, h1) = mul64(a, b[1]);
+    let (l2, h2) = mul64(a, b[2]);
+    let (l3, h3) = mul64(a, b[3]);
+    let (r1, c) = add_carry(l1, h0, false);
+    let (r2, c) = add_carry(l2, h1, c);
+    let (r3, c) = add_carry(l3, h2, c);
+    // The high half of a product is at most 2⁶⁴ − 2: no carry out.
+    let (r4, _) = add_carry(h3, 0, c);
+    [l0, r1, r2, r3, r4]
+}
+
 /// Adds two 256-bit numbers, returning the sum and the carry bit.
 #[inline(always)]
 pub(crate) const fn add(a: &Limbs, b: &Limbs) -> (Limbs, u64) {
@@ -90,9 +107,13 @@ pub(crate) const fn eq_mask(a: &Limbs, b: &Limbs) -> u64 {
 }
 
 /// Reduces `a + carry·2²⁵⁶` (known to be below `2m`) into `[0, m)`.
+///
+/// `m` is passed through `black_box`: with the constant modulus in view,
+/// LLVM split the subtraction into per-limb comparisons and flag juggling
+/// (about twice the instructions of one `sub`/`sbb` chain on loaded limbs).
 #[inline(always)]
 pub(crate) const fn sub_if_above(a: &Limbs, carry: u64, m: &Limbs) -> Limbs {
-    let (d, borrow) = sub(a, m);
+    let (d, borrow) = sub(a, core::hint::black_box(m));
     // The 257-bit value (carry, a) minus m went negative exactly when the
     // carry cannot pay the borrow: then `a` itself is kept.
     let (_, keep_a) = sub_borrow(carry, 0, borrow == 1);
@@ -136,33 +157,66 @@ pub(crate) const fn mul_wide(a: &Limbs, b: &Limbs) -> [u64; 8] {
 }
 
 /// Full 512-bit square of a 256-bit number (10 multiplications instead of 16).
+///
+/// The off-diagonal products `a[i]·a[j]` (`i < j`) are summed row by row,
+/// doubled with one add-with-carry chain, and the diagonal squares added with
+/// another; no partial sum can carry out of the limbs it is given, because
+/// every one is part of a square below `2⁵¹²`.
 #[inline(always)]
 pub(crate) const fn square_wide(a: &Limbs) -> [u64; 8] {
-    // Off-diagonal products a[i]·a[j], i < j.
-    let (r1, c) = mac(0, a[0], a[1], 0);
-    let (r2, c) = mac(0, a[0], a[2], c);
-    let (r3, r4) = mac(0, a[0], a[3], c);
-    let (r3, c) = mac(r3, a[1], a[2], 0);
-    let (r4, r5) = mac(r4, a[1], a[3], c);
-    let (r5, r6) = mac(r5, a[2], a[3], 0);
-    // Double them.
-    let r7 = r6 >> 63;
-    let r6 = (r6 << 1) | (r5 >> 63);
-    let r5 = (r5 << 1) | (r4 >> 63);
-    let r4 = (r4 << 1) | (r3 >> 63);
-    let r3 = (r3 << 1) | (r2 >> 63);
-    let r2 = (r2 << 1) | (r1 >> 63);
-    let r1 = r1 << 1;
-    // Add the diagonal squares.
-    let (r0, c) = mac(0, a[0], a[0], 0);
-    let (r1, c) = adc(r1, c, 0);
-    let (r2, c2) = mac(r2, a[1], a[1], c);
-    let (r3, c) = adc(r3, c2, 0);
-    let (r4, c2) = mac(r4, a[2], a[2], c);
-    let (r5, c) = adc(r5, c2, 0);
-    let (r6, c2) = mac(r6, a[3], a[3], c);
-    let (r7, _) = adc(r7, c2, 0);
+    // a[0]·(a[1], a[2], a[3]) at limbs 1..=4.
+    let (r1, h1) = mul64(a[0], a[1]);
+    let (l2, h2) = mul64(a[0], a[2]);
+    let (l3, h3) = mul64(a[0], a[3]);
+    let (r2, c) = add_carry(l2, h1, false);
+    let (r3, c) = add_carry(l3, h2, c);
+    let (r4, _) = add_carry(h3, 0, c);
+    // a[1]·(a[2], a[3]) at limbs 3..=5.
+    let (l3, h3) = mul64(a[1], a[2]);
+    let (l4, h4) = mul64(a[1], a[3]);
+    let (s4, c) = add_carry(l4, h3, false);
+    let (s5, _) = add_carry(h4, 0, c);
+    let (r3, c) = add_carry(r3, l3, false);
+    let (r4, c) = add_carry(r4, s4, c);
+    let (r5, _) = add_carry(s5, 0, c);
+    // a[2]·a[3] at limbs 5..=6.
+    let (l5, h5) = mul64(a[2], a[3]);
+    let (r5, c) = add_carry(r5, l5, false);
+    let (r6, _) = add_carry(h5, 0, c);
+    // Doubled.
+    let off = [r1, r2, r3, r4, r5, r6];
+    let (off, top) = add_chain(&off, &off);
+    // Plus the squares a[i]² at limbs 2i..=2i+1.
+    let (r0, d1) = mul64(a[0], a[0]);
+    let (d2, d3) = mul64(a[1], a[1]);
+    let (d4, d5) = mul64(a[2], a[2]);
+    let (d6, d7) = mul64(a[3], a[3]);
+    let [o1, o2, o3, o4, o5, o6] = off;
+    let ([r1, r2, r3, r4, r5, r6, r7], _) = add_chain(
+        &[o1, o2, o3, o4, o5, o6, top as u64],
+        &[d1, d2, d3, d4, d5, d6, d7],
+    );
     [r0, r1, r2, r3, r4, r5, r6, r7]
+}
+
+/// `a + b` over `N` limbs, one add-with-carry chain, and the carry out.
+#[inline(always)]
+const fn add_chain<const N: usize>(a: &[u64; N], b: &[u64; N]) -> ([u64; N], bool) {
+    let mut r = [0u64; N];
+    let mut c = false;
+    let mut i = 0;
+    while i < N {
+        (r[i], c) = add_carry(a[i], b[i], c);
+        i += 1;
+    }
+    (r, c)
+}
+
+/// The 128-bit product `a·b` as (low, high) limbs.
+#[inline(always)]
+pub(crate) const fn mul64(a: u64, b: u64) -> (u64, u64) {
+    let p = (a as u128) * (b as u128);
+    (p as u64, (p >> 64) as u64)
 }
 
 /// Montgomery reduction `t · 2⁻²⁵⁶ mod m` for `t < m·2²⁵⁶`, with

@@ -1,7 +1,7 @@
 //! Unit tests against simple reference code and the standard's example.
 
 use crate::field::{FieldElement, P};
-use crate::fixed_base::{booth_recode, mul_base, mul_base_vartime};
+use crate::fixed_base::{W, booth_recode, mul_base, mul_base_vartime};
 use crate::limbs::{self, Limbs};
 use crate::point::{AffinePoint, JacobianPoint};
 use crate::scalar::{N, Scalar};
@@ -333,13 +333,14 @@ fn constant_time_mixed_addition_cases() {
 
 #[test]
 fn booth_recoding_is_signed_digit() {
-    for wv in 0u64..256 {
+    let top = 1u64 << W;
+    for wv in 0..2 * top {
         let (s, d) = booth_recode(wv);
-        // Value of window: bits 1..7 plus carry-in bit 0, minus 128 if the top bit is set.
-        let expect = ((wv >> 1) as i64 + (wv & 1) as i64) - if wv & 0x80 != 0 { 128 } else { 0 };
+        // Value of window: bits 1..=W plus carry-in bit 0, minus 2^W if the top bit is set.
+        let expect = ((wv >> 1) + (wv & 1)) as i64 - if wv & top != 0 { top as i64 } else { 0 };
         let got = if s != 0 { -(d as i64) } else { d as i64 };
         assert_eq!(got, expect, "wv = {wv}");
-        assert!(d <= 64);
+        assert!(d <= top / 2);
     }
 }
 
