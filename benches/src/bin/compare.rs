@@ -10,14 +10,23 @@
 //! SM2's prime has P-256's form, so that is the speed it can reach.
 //! The table then shows the per-certificate overhead of template issuance: its
 //! time minus the time of the CA key's signature over a TBS of the same size
-//! (both measured in this run), and the TBS step (`write_tbs`) alone.
+//! (both measured in this run), and the TBS step (`write_tbs`) alone; and
+//! next to the two-core batch's speed-up, that of two threads each issuing on
+//! their own (sharing nothing but the template): the most two cores of this
+//! machine give, whatever the batch does.
 //!
 //! On a shared machine the speed of both cores drifts by tens of percent within
-//! a minute, so the figures are taken in rounds: each round runs `openssl speed`
-//! and then every TopCA measurement, back to back. A ratio is the median over
-//! the rounds of that round's ratio (both sides of it measured seconds apart);
-//! a rate is the median over the rounds. The table adds the lowest and highest
-//! round's ratio and `best/best`, our fastest round over OpenSSL's fastest.
+//! a minute, so the figures are taken in rounds: each round runs `openssl
+//! speed`, then every TopCA measurement, then `openssl speed` again, back to
+//! back; OpenSSL's figure for the round is the mean of the two runs that
+//! bracket ours, so a drift during the round weighs on both sides alike. A
+//! ratio is the median over the rounds of that round's ratio; a rate is the
+//! median over the rounds. The table adds the lowest and highest round's ratio
+//! and `best/best`, our fastest round over OpenSSL's fastest.
+//!
+//! Both sides divide by wall-clock time: `openssl speed` runs with `-elapsed`
+//! (by default it divides by its user CPU time, which leaves out time the
+//! hypervisor or the kernel took, while our side counted it).
 //!
 //! `cargo run --release -p topca-benches --bin compare`
 
@@ -64,6 +73,8 @@ struct Overhead {
     checked_us: f64,
     /// Two-core batch issuance over one-thread template issuance.
     batch_speedup: f64,
+    /// Two independent issuing threads over one thread: what the two cores give.
+    two_threads_speedup: f64,
 }
 
 /// Reads one figure out of a round.
@@ -71,6 +82,7 @@ type Figure = fn(&Round) -> f64;
 
 /// What one round measured for one algorithm (operations per second).
 struct Round {
+    /// OpenSSL's sign/s: the mean of its runs before and after ours.
     openssl: f64,
     /// OpenSSL's P-256 sign/s, measured in SM2's rounds only.
     openssl_p256: Option<f64>,
@@ -80,6 +92,8 @@ struct Round {
     ca_sign: f64,
     tbs_step: f64,
     issue_batch: f64,
+    /// Two threads each running one-thread template issuance, summed.
+    issue_two_threads: f64,
 }
 
 fn main() -> Result<(), Box<dyn Error>> {
@@ -94,11 +108,8 @@ fn main() -> Result<(), Box<dyn Error>> {
         let batch: Vec<_> = (0..BATCH).map(|_| fixture.request.clone()).collect();
         let mut rounds = Vec::with_capacity(ROUNDS);
         for _ in 0..ROUNDS {
-            let openssl = openssl_sign_per_second(algorithm)?;
-            let openssl_p256 = match algorithm {
-                KeyAlgorithm::Sm2 => Some(openssl_sign_per_second(KeyAlgorithm::EcdsaP256)?),
-                _ => None,
-            };
+            let openssl_before = openssl_sign_per_second(algorithm)?;
+            let p256_before = p256_reference(algorithm)?;
             let sign = rate(|| key.sign_bytes(&MESSAGE).map(drop).map_err(Into::into))?;
             // One thread, then both cores (batches through `issue_batch`), back to back.
             let issue = rate(|| {
@@ -112,6 +123,14 @@ fn main() -> Result<(), Box<dyn Error>> {
                 issued.into_iter().try_for_each(|r| r.map(drop))?;
                 Ok(())
             })? * BATCH as f64;
+            // The machine's own two-core ceiling: two threads issuing one
+            // certificate at a time each, sharing nothing but the template.
+            let issue_two_threads = rate_two_threads(|| {
+                template
+                    .issue(&fixture.request)
+                    .map(drop)
+                    .map_err(Into::into)
+            })?;
             let issue_checked = rate(|| {
                 fixture
                     .ca
@@ -137,6 +156,11 @@ fn main() -> Result<(), Box<dyn Error>> {
                 }
                 Ok(())
             })? * 100.0;
+            let openssl = (openssl_before + openssl_sign_per_second(algorithm)?) / 2.0;
+            let openssl_p256 = match (p256_before, p256_reference(algorithm)?) {
+                (Some(before), Some(after)) => Some((before + after) / 2.0),
+                _ => None,
+            };
             rounds.push(Round {
                 openssl,
                 openssl_p256,
@@ -146,6 +170,7 @@ fn main() -> Result<(), Box<dyn Error>> {
                 ca_sign,
                 tbs_step,
                 issue_batch,
+                issue_two_threads,
             });
         }
         let med = |f: &dyn Fn(&Round) -> f64| median(rounds.iter().map(f).collect());
@@ -158,6 +183,7 @@ fn main() -> Result<(), Box<dyn Error>> {
             tbs_us: 1e6 / med(&|r| r.tbs_step),
             checked_us: 1e6 / med(&|r| r.issue_checked),
             batch_speedup: med(&|r| r.issue_batch / r.issue),
+            two_threads_speedup: med(&|r| r.issue_two_threads / r.issue),
         });
         let metrics: [(&str, Figure); 4] = [
             ("sign", |r| r.sign),
@@ -212,13 +238,41 @@ fn rate(mut op: impl FnMut() -> Result<(), Box<dyn Error>>) -> Result<f64, Box<d
     Ok(count as f64 / start.elapsed().as_secs_f64())
 }
 
+/// Operations per second of `op` run on two threads at once, summed over both.
+fn rate_two_threads(
+    op: impl Fn() -> Result<(), Box<dyn Error>> + Sync,
+) -> Result<f64, Box<dyn Error>> {
+    let rates: Vec<Result<f64, String>> = std::thread::scope(|scope| {
+        let threads: Vec<_> = (0..2)
+            .map(|_| scope.spawn(|| rate(&op).map_err(|e| e.to_string())))
+            .collect();
+        threads
+            .into_iter()
+            .map(|t| {
+                t.join()
+                    .unwrap_or_else(|_| Err("a measuring thread panicked".into()))
+            })
+            .collect()
+    });
+    rates.into_iter().try_fold(0.0, |sum, r| Ok(sum + r?))
+}
+
 /// The median of a non-empty list (the upper one of the middle two).
 fn median(mut values: Vec<f64>) -> f64 {
     values.sort_by(f64::total_cmp);
     values.get(values.len() / 2).copied().unwrap_or(f64::NAN)
 }
 
-/// OpenSSL's single-thread sign/s for the algorithm, from `openssl speed -mr`.
+/// OpenSSL's P-256 sign/s, measured in SM2's rounds only.
+fn p256_reference(algorithm: KeyAlgorithm) -> Result<Option<f64>, Box<dyn Error>> {
+    match algorithm {
+        KeyAlgorithm::Sm2 => openssl_sign_per_second(KeyAlgorithm::EcdsaP256).map(Some),
+        _ => Ok(None),
+    }
+}
+
+/// OpenSSL's single-thread sign/s for the algorithm over wall-clock time,
+/// from `openssl speed -elapsed -mr`.
 fn openssl_sign_per_second(algorithm: KeyAlgorithm) -> Result<f64, Box<dyn Error>> {
     let (name, record) = match algorithm {
         KeyAlgorithm::Rsa2048 => ("rsa2048", "+R1:"),
@@ -230,7 +284,7 @@ fn openssl_sign_per_second(algorithm: KeyAlgorithm) -> Result<f64, Box<dyn Error
         KeyAlgorithm::Sm2 => ("sm2", "+R10:"),
     };
     let output = Command::new("openssl")
-        .args(["speed", "-seconds", "1", "-mr", name])
+        .args(["speed", "-elapsed", "-seconds", "1", "-mr", name])
         .output()
         .map_err(|e| format!("cannot run openssl speed (is OpenSSL 3 installed?): {e}"))?;
     // `openssl speed` writes its per-run `+R` records to stderr and summaries to stdout.
@@ -269,7 +323,8 @@ fn print_table(rows: &[Row]) {
         .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
         .unwrap_or_default();
     println!(
-        "\n{cpu}, one thread unless named; reference: {openssl} (`openssl speed`, sign/s); \
+        "\n{cpu}, one thread unless named; reference: {openssl} (`openssl speed -elapsed`, sign/s, \
+         the mean of a run before and one after ours in each round); \
          medians of {ROUNDS} rounds, the lowest and highest round's ratio, and the \
          ratio of the two sides' fastest rounds\n"
     );
@@ -296,23 +351,25 @@ fn print_overheads(overheads: &[Overhead]) {
     println!(
         "\nPer certificate, one thread, microseconds: template issuance, the CA key's \
          signature over the same TBS, their difference (the issuance overhead), the TBS \
-         step alone, checked issuance (decode and verify included); and two-core batch \
-         issuance over one-thread issuance\n"
+         step alone, checked issuance (decode and verify included); two-core batch \
+         issuance over one-thread issuance, and two threads each issuing on their own \
+         over one thread (what this machine's two cores give)\n"
     );
     println!(
-        "{:<8} {:>10} {:>10} {:>10} {:>10} {:>10} {:>12}",
-        "alg", "issue", "sign", "overhead", "tbs step", "checked", "batch/issue"
+        "{:<8} {:>10} {:>10} {:>10} {:>10} {:>10} {:>12} {:>14}",
+        "alg", "issue", "sign", "overhead", "tbs step", "checked", "batch/issue", "2 threads/issue"
     );
     for o in overheads {
         println!(
-            "{:<8} {:>10.2} {:>10.2} {:>10.2} {:>10.2} {:>10.2} {:>12.2}",
+            "{:<8} {:>10.2} {:>10.2} {:>10.2} {:>10.2} {:>10.2} {:>12.2} {:>14.2}",
             o.algorithm.name(),
             o.issue_us,
             o.sign_us,
             o.issue_us - o.sign_us,
             o.tbs_us,
             o.checked_us,
-            o.batch_speedup
+            o.batch_speedup,
+            o.two_threads_speedup
         );
     }
 }
