@@ -111,13 +111,12 @@ fn main() -> Result<(), Box<dyn Error>> {
             let openssl_before = openssl_sign_per_second(algorithm)?;
             let p256_before = p256_reference(algorithm)?;
             let sign = rate(|| key.sign_bytes(&MESSAGE).map(drop).map_err(Into::into))?;
+            let issue_one = || -> Result<(), Box<dyn Error>> {
+                template.issue(&fixture.request)?;
+                Ok(())
+            };
             // One thread, then both cores (batches through `issue_batch`), back to back.
-            let issue = rate(|| {
-                template
-                    .issue(&fixture.request)
-                    .map(drop)
-                    .map_err(Into::into)
-            })?;
+            let issue = rate(issue_one)?;
             let issue_batch = rate(|| {
                 let issued = template.issue_batch(&batch, 2);
                 issued.into_iter().try_for_each(|r| r.map(drop))?;
@@ -125,12 +124,7 @@ fn main() -> Result<(), Box<dyn Error>> {
             })? * BATCH as f64;
             // The machine's own two-core ceiling: two threads issuing one
             // certificate at a time each, sharing nothing but the template.
-            let issue_two_threads = rate_two_threads(|| {
-                template
-                    .issue(&fixture.request)
-                    .map(drop)
-                    .map_err(Into::into)
-            })?;
+            let issue_two_threads = rate_two_threads(issue_one)?;
             let issue_checked = rate(|| {
                 fixture
                     .ca
