@@ -11,9 +11,11 @@
 //! The table then shows the per-certificate overhead of template issuance: its
 //! time minus the time of the CA key's signature over a TBS of the same size
 //! (both measured in this run), and the TBS step (`write_tbs`) alone; and
-//! next to the two-core batch's speed-up, that of two threads each issuing on
-//! their own (sharing nothing but the template): the most two cores of this
-//! machine give, whatever the batch does.
+//! the two-core batch's speed-up over one-thread issuance, over the same
+//! batches on one thread (distinct requests, every certificate kept until
+//! the batch ends), and that of two threads each issuing on their own
+//! (sharing nothing but the template): the most two cores of this machine
+//! give, whatever the batch does.
 //!
 //! On a shared machine the speed of both cores drifts by tens of percent within
 //! a minute, so the figures are taken in rounds: each round runs `openssl
@@ -73,6 +75,8 @@ struct Overhead {
     checked_us: f64,
     /// Two-core batch issuance over one-thread template issuance.
     batch_speedup: f64,
+    /// Two-core batches over the same batches on one thread.
+    batch_scaling: f64,
     /// Two independent issuing threads over one thread: what the two cores give.
     two_threads_speedup: f64,
 }
@@ -92,6 +96,8 @@ struct Round {
     ca_sign: f64,
     tbs_step: f64,
     issue_batch: f64,
+    /// The same batches through `issue_batch` on one thread.
+    issue_batch_one_thread: f64,
     /// Two threads each running one-thread template issuance, summed.
     issue_two_threads: f64,
 }
@@ -117,11 +123,18 @@ fn main() -> Result<(), Box<dyn Error>> {
             };
             // One thread, then both cores (batches through `issue_batch`), back to back.
             let issue = rate(issue_one)?;
-            let issue_batch = rate(|| {
-                let issued = template.issue_batch(&batch, 2);
-                issued.into_iter().try_for_each(|r| r.map(drop))?;
-                Ok(())
-            })? * BATCH as f64;
+            let batch_on = |threads: usize| {
+                rate(|| {
+                    let issued = template.issue_batch(&batch, threads);
+                    issued.into_iter().try_for_each(|r| r.map(drop))?;
+                    Ok(())
+                })
+                .map(|per_second| per_second * BATCH as f64)
+            };
+            let issue_batch = batch_on(2)?;
+            // The same batches on one thread: distinct requests, every
+            // certificate kept until the batch ends, as on two.
+            let issue_batch_one_thread = batch_on(1)?;
             // The machine's own two-core ceiling: two threads issuing one
             // certificate at a time each, sharing nothing but the template.
             let issue_two_threads = rate_two_threads(issue_one)?;
@@ -164,6 +177,7 @@ fn main() -> Result<(), Box<dyn Error>> {
                 ca_sign,
                 tbs_step,
                 issue_batch,
+                issue_batch_one_thread,
                 issue_two_threads,
             });
         }
@@ -177,6 +191,7 @@ fn main() -> Result<(), Box<dyn Error>> {
             tbs_us: 1e6 / med(&|r| r.tbs_step),
             checked_us: 1e6 / med(&|r| r.issue_checked),
             batch_speedup: med(&|r| r.issue_batch / r.issue),
+            batch_scaling: med(&|r| r.issue_batch / r.issue_batch_one_thread),
             two_threads_speedup: med(&|r| r.issue_two_threads / r.issue),
         });
         let metrics: [(&str, Figure); 4] = [
@@ -346,16 +361,25 @@ fn print_overheads(overheads: &[Overhead]) {
         "\nPer certificate, one thread, microseconds: template issuance, the CA key's \
          signature over the same TBS, their difference (the issuance overhead), the TBS \
          step alone, checked issuance (decode and verify included); two-core batch \
-         issuance over one-thread issuance, and two threads each issuing on their own \
-         over one thread (what this machine's two cores give)\n"
+         issuance over one-thread issuance, over the same batches on one thread, and \
+         two threads each issuing on their own over one thread (what this machine's \
+         two cores give)\n"
     );
     println!(
-        "{:<8} {:>10} {:>10} {:>10} {:>10} {:>10} {:>12} {:>14}",
-        "alg", "issue", "sign", "overhead", "tbs step", "checked", "batch/issue", "2 threads/issue"
+        "{:<8} {:>10} {:>10} {:>10} {:>10} {:>10} {:>12} {:>10} {:>16}",
+        "alg",
+        "issue",
+        "sign",
+        "overhead",
+        "tbs step",
+        "checked",
+        "batch/issue",
+        "batch 2/1",
+        "2 threads/issue"
     );
     for o in overheads {
         println!(
-            "{:<8} {:>10.2} {:>10.2} {:>10.2} {:>10.2} {:>10.2} {:>12.2} {:>14.2}",
+            "{:<8} {:>10.2} {:>10.2} {:>10.2} {:>10.2} {:>10.2} {:>12.2} {:>10.2} {:>16.2}",
             o.algorithm.name(),
             o.issue_us,
             o.sign_us,
@@ -363,6 +387,7 @@ fn print_overheads(overheads: &[Overhead]) {
             o.tbs_us,
             o.checked_us,
             o.batch_speedup,
+            o.batch_scaling,
             o.two_threads_speedup
         );
     }
