@@ -26,7 +26,8 @@ use topca_core::{
 use crate::{
     AppError, AppState,
     admin::{
-        MIN_PASSWORD, check_password, console_form, console_session, enter_console, start_session,
+        MIN_PASSWORD, console_form, console_session, enter_console, password_long_enough,
+        start_session,
     },
     html::{Lang, csrf_token, error_page, escape, page, url_encode},
     pki,
@@ -285,7 +286,7 @@ async fn create_admin(
         Err(refused) => return refused.page(lang),
     };
     let password = zeroize::Zeroizing::new(form.password);
-    if check_password(&password).is_err() {
+    if !password_long_enough(&password) {
         return error_page(
             lang,
             &AppError::bad_request(lang.t(

@@ -67,9 +67,12 @@ pub enum SetupError {
     /// A CA or key operation failed.
     #[error("{0}")]
     Ca(#[from] topca_core::Error),
-    /// A new administrator's password is too short.
-    #[error(transparent)]
-    AdminPassword(#[from] crate::admin::PasswordTooShort),
+    /// A new administrator's password is shorter than [`crate::admin::MIN_PASSWORD`].
+    #[error(
+        "an administrator password needs {} characters or more",
+        crate::admin::MIN_PASSWORD
+    )]
+    AdminPasswordTooShort,
 }
 
 /// How the server runs.
@@ -294,7 +297,9 @@ pub fn add_admin(
     password: &str,
     roles: Vec<AdminRole>,
 ) -> Result<AdminRecord, SetupError> {
-    crate::admin::check_password(password)?;
+    if !crate::admin::password_long_enough(password) {
+        return Err(SetupError::AdminPasswordTooShort);
+    }
     let store = open_store(options)?;
     Ok(create_admin(
         &store,
