@@ -1,6 +1,6 @@
 //! SM2 keys (GM/T 0003): signing and verifying on TopCA's constant-time
 //! `topca-sm2` (a precomputed fixed-base table, Z and (1+d)⁻¹ computed once per
-//! key, hedged RFC 6979 nonces); PKCS#8 and the public key on the RustCrypto
+//! key, hedged RFC 6979 nonces, the public point); PKCS#8 on the RustCrypto
 //! `sm2` crate, the independent implementation that `topca-sm2`'s tests
 //! cross-check every signature with (OpenSSL checks them too).
 //!
@@ -8,7 +8,6 @@
 
 use ::sm2::{
     SecretKey,
-    elliptic_curve::sec1::ToSec1Point,
     pkcs8::{DecodePrivateKey, EncodePrivateKey},
 };
 use zeroize::Zeroizing;
@@ -44,22 +43,23 @@ impl Sm2Key {
     }
 
     fn new(secret: &SecretKey) -> Result<Self, KeyError> {
-        let point = secret.public_key().to_sec1_point(false);
-        let spki = spki::SubjectPublicKeyInfoRef {
-            algorithm: spki::AlgorithmIdentifierRef {
-                oid: oid::EC_PUBLIC_KEY,
-                parameters: Some(der::AnyRef::from(&oid::SM2_CURVE)),
-            },
-            subject_public_key: der::asn1::BitStringRef::from_bytes(point.as_bytes())
-                .map_err(|_| KeyError::Malformed("SM2 public"))?,
-        };
-        let public = PublicKey::from_spki(&spki)?;
         let secret_bytes = Zeroizing::new(<[u8; 32]>::from(secret.to_bytes()));
         // GM/T 0003 keys are in [1, n-2]; n-1 (never generated) is refused here.
         let signer = Box::new(
             topca_sm2::SigningKey::from_bytes(&secret_bytes)
                 .map_err(|_| KeyError::Malformed("SM2 private"))?,
         );
+        // The signer computed the public point already (in constant time).
+        let point = signer.verifying_key().to_sec1();
+        let spki = spki::SubjectPublicKeyInfoRef {
+            algorithm: spki::AlgorithmIdentifierRef {
+                oid: oid::EC_PUBLIC_KEY,
+                parameters: Some(der::AnyRef::from(&oid::SM2_CURVE)),
+            },
+            subject_public_key: der::asn1::BitStringRef::from_bytes(&point)
+                .map_err(|_| KeyError::Malformed("SM2 public"))?,
+        };
+        let public = PublicKey::from_spki(&spki)?;
         Ok(Self { signer, public })
     }
 
