@@ -52,6 +52,50 @@ pub(crate) fn civil(at: SystemTime) -> Option<(u64, u64, u64, u64, u64, u64)> {
     (year <= 9999).then_some((year, month, day, rest / 3600, rest / 60 % 60, rest % 60))
 }
 
+/// A DER Time as RFC 5280 wants it (§4.1.2.5, §5.1.2.4): UTCTime
+/// `YYMMDDHHMMSSZ` through 2049, GeneralizedTime `YYYYMMDDHHMMSSZ` from 2050,
+/// whole seconds; tag and length included (15 or 17 octets).
+pub(crate) struct DerTime {
+    bytes: [u8; 17],
+    len: usize,
+}
+
+impl DerTime {
+    /// Encodes `at`; `None` before 1970 or after 9999.
+    pub(crate) fn new(at: SystemTime) -> Option<Self> {
+        let (year, month, day, hour, minute, second) = civil(at)?;
+        let (tag, year_digits) = if year <= 2049 { (0x17, 2) } else { (0x18, 4) };
+        let fields = [
+            (year % 10u64.pow(year_digits), year_digits),
+            (month, 2),
+            (day, 2),
+            (hour, 2),
+            (minute, 2),
+            (second, 2),
+        ];
+        let digits = fields.into_iter().flat_map(|(value, width)| {
+            (0..width)
+                .rev()
+                .map(move |i| b'0' + (value / 10u64.pow(i) % 10) as u8)
+        });
+        let content_len = year_digits as u8 + 11;
+        let mut bytes = [0u8; 17];
+        let encoding = [tag, content_len].into_iter().chain(digits).chain([b'Z']);
+        for (slot, octet) in bytes.iter_mut().zip(encoding) {
+            *slot = octet;
+        }
+        Some(Self {
+            bytes,
+            len: 2 + usize::from(content_len),
+        })
+    }
+
+    /// The encoding.
+    pub(crate) fn as_bytes(&self) -> &[u8] {
+        self.bytes.get(..self.len).unwrap_or_default()
+    }
+}
+
 /// `at` as `YYYY-MM-DD HH:MM UTC`, for messages (`?` outside 1970–9999).
 pub fn format_utc(at: SystemTime) -> String {
     civil(at).map_or_else(

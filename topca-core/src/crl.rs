@@ -31,6 +31,7 @@ use x509_cert::ext::Extension;
 
 use crate::{
     ca::CertificateAuthority,
+    clock::DerTime,
     error::{EncodingError, Error, PolicyError},
     lifecycle::RevocationReason,
     store::{CrlRecord, RaStore, Revocation},
@@ -127,8 +128,8 @@ impl<'ca> CrlWriter<'ca> {
             .tbs_certificate()
             .subject()
             .encode_to_vec(&mut prefix)?;
-        prefix.extend_from_slice(&encode_time(info.this_update)?);
-        prefix.extend_from_slice(&encode_time(info.next_update)?);
+        prefix.extend_from_slice(encode_time(info.this_update)?.as_bytes());
+        prefix.extend_from_slice(encode_time(info.next_update)?.as_bytes());
         let gap = 3 * MAX_HEADER + prefix.len();
         let mut buf = Vec::with_capacity(gap + expected_entries.saturating_mul(48) + 1024);
         buf.resize(gap, 0);
@@ -154,6 +155,7 @@ impl<'ca> CrlWriter<'ca> {
         let pad = usize::from(magnitude[0] & 0x80 != 0);
         let integer_len = 2 + pad + magnitude.len();
         let time = encode_time(entry.revoked_at)?;
+        let time = time.as_bytes();
         let mut extensions_len = 0;
         if entry.reason != RevocationReason::Unspecified {
             extensions_len += REASON_CODE_PREFIX.len() + 1;
@@ -174,7 +176,7 @@ impl<'ca> CrlWriter<'ca> {
             self.buf.push(0);
         }
         self.buf.extend_from_slice(magnitude);
-        self.buf.extend_from_slice(&time);
+        self.buf.extend_from_slice(time);
         if extensions_len > 0 {
             self.buf.extend_from_slice(&[0x30, short(extensions_len)?]);
             if entry.reason != RevocationReason::Unspecified {
@@ -377,22 +379,9 @@ fn short(len: usize) -> Result<u8, Error> {
 }
 
 /// Time as RFC 5280 wants it: UTCTime through 2049, GeneralizedTime after.
-fn encode_time(at: SystemTime) -> Result<Vec<u8>, Error> {
-    let (year, month, day, hour, minute, second) = crate::clock::civil(at)
-        .ok_or_else(|| EncodingError::Crl("a time before 1970 or after 9999".into()))?;
-    let mut out = Vec::with_capacity(17);
-    if (1950..2050).contains(&year) {
-        out.extend_from_slice(&[0x17, 13]);
-        push_digits(&mut out, year % 100, 2);
-    } else {
-        out.extend_from_slice(&[0x18, 15]);
-        push_digits(&mut out, year, 4);
-    }
-    for (value, width) in [(month, 2), (day, 2), (hour, 2), (minute, 2), (second, 2)] {
-        push_digits(&mut out, value, width);
-    }
-    out.push(b'Z');
-    Ok(out)
+fn encode_time(at: SystemTime) -> Result<DerTime, Error> {
+    DerTime::new(at)
+        .ok_or_else(|| EncodingError::Crl("a time before 1970 or after 9999".into()).into())
 }
 
 /// The 15 content bytes of a GeneralizedTime.
@@ -400,13 +389,6 @@ fn generalized_time(at: SystemTime) -> Result<Vec<u8>, Error> {
     let time = GeneralizedTime::from_system_time(at)?;
     let der = time.to_der()?;
     Ok(der[2..].to_vec())
-}
-
-fn push_digits(out: &mut Vec<u8>, value: u64, width: u32) {
-    for i in (0..width).rev() {
-        let digit = (value / 10u64.pow(i)) % 10;
-        out.push(b'0' + digit as u8);
-    }
 }
 
 fn decode_hex(text: &str) -> Option<Vec<u8>> {
@@ -445,7 +427,7 @@ mod tests {
                 .unwrap()
                 .to_der()
                 .unwrap();
-            assert_eq!(encode_time(at).unwrap(), expected, "{secs}");
+            assert_eq!(encode_time(at).unwrap().as_bytes(), expected, "{secs}");
         }
     }
 

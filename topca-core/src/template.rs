@@ -60,7 +60,7 @@ use crate::{
     algorithm::{KeyKind, SignatureAlgorithm},
     ca::{CertificateAuthority, IssueRequest, TbsInputs, effective_alt_names, validity_window},
     certificate::{Certificate, hex_upper},
-    clock::civil,
+    clock::DerTime,
     error::{EncodingError, Error, PolicyError},
     key::PublicKey,
     name::{DistinguishedName, SubjectAltNames},
@@ -546,52 +546,21 @@ impl ValidityDer {
 }
 
 fn validity_der(not_before: SystemTime, not_after: SystemTime) -> Result<ValidityDer, Error> {
+    let time = |at| DerTime::new(at).ok_or_else(|| der::Error::from(der::ErrorKind::DateTime));
+    let (first, second) = (time(not_before)?, time(not_after)?);
+    let (first, second) = (first.as_bytes(), second.as_bytes());
+    let len = first.len() + second.len();
     let mut bytes = [0u8; 36];
-    let first = write_time(not_before, bytes.get_mut(2..).unwrap_or_default())?;
-    let second = write_time(not_after, bytes.get_mut(2 + first..).unwrap_or_default())?;
-    bytes[0] = 0x30;
-    bytes[1] = (first + second) as u8;
+    let encoding = [0x30, len as u8]
+        .into_iter()
+        .chain(first.iter().chain(second).copied());
+    for (slot, octet) in bytes.iter_mut().zip(encoding) {
+        *slot = octet;
+    }
     Ok(ValidityDer {
         bytes,
-        len: 2 + first + second,
+        len: 2 + len,
     })
-}
-
-/// Writes `at` as a DER Time into `out` (which has room for 17 octets): UTCTime
-/// `YYMMDDHHMMSSZ` through 2049, GeneralizedTime `YYYYMMDDHHMMSSZ` from 2050
-/// (RFC 5280 §4.1.2.5), whole seconds. Returns the octets written.
-fn write_time(at: SystemTime, out: &mut [u8]) -> Result<usize, Error> {
-    let (year, month, day, hour, minute, second) =
-        civil(at).ok_or_else(|| der::Error::from(der::ErrorKind::DateTime))?;
-    let mut digits = [0u8; 15];
-    let mut n = 0;
-    let mut push = |value: u64, width: u32| {
-        for i in (0..width).rev() {
-            if let Some(d) = digits.get_mut(n) {
-                *d = b'0' + (value / 10u64.pow(i) % 10) as u8;
-            }
-            n += 1;
-        }
-    };
-    let (tag, len) = if year <= 2049 {
-        push(year % 100, 2);
-        (0x17, 13)
-    } else {
-        push(year, 4);
-        (0x18, 15)
-    };
-    for value in [month, day, hour, minute, second] {
-        push(value, 2);
-    }
-    let total = 2 + len;
-    let dest = out
-        .get_mut(..total)
-        .ok_or_else(|| der::Error::from(der::ErrorKind::Overlength))?;
-    dest[0] = tag;
-    dest[1] = len as u8;
-    dest[2..len + 1].copy_from_slice(digits.get(..len - 1).unwrap_or_default());
-    dest[len + 1] = b'Z';
-    Ok(total)
 }
 
 #[cfg(test)]
@@ -900,13 +869,10 @@ mod tests {
 
     #[test]
     fn times_switch_to_generalized_time_in_2050() {
-        let mut out = [0u8; 17];
-        let n = write_time(at(2_524_607_999), &mut out).unwrap();
-        assert_eq!(&out[..n], b"\x17\x0d491231235959Z");
-        let n = write_time(at(2_524_608_000), &mut out).unwrap();
-        assert_eq!(&out[..n], b"\x18\x0f20500101000000Z");
-        let n = write_time(at(0), &mut out).unwrap();
-        assert_eq!(&out[..n], b"\x17\x0d700101000000Z");
+        let der = |t| DerTime::new(at(t)).unwrap().as_bytes().to_vec();
+        assert_eq!(der(2_524_607_999), b"\x17\x0d491231235959Z");
+        assert_eq!(der(2_524_608_000), b"\x18\x0f20500101000000Z");
+        assert_eq!(der(0), b"\x17\x0d700101000000Z");
         for t in [0, 951_782_400, 2_524_607_999, 2_524_608_000, 4_102_444_800] {
             let ours = validity_der(at(t), at(t + 86_399)).unwrap();
             let theirs: x509_cert::time::Validity = x509_cert::time::Validity::new(
