@@ -167,6 +167,12 @@ impl Certificate {
     }
 }
 
+/// Upper-case hexadecimal, as OpenSSL prints serial numbers.
 pub(crate) fn hex_upper(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02X}")).collect()
+}
+
+/// Lower-case hexadecimal, as certificate fingerprints are stored.
+pub(crate) fn hex_lower(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

@@ -12,7 +12,7 @@ use sha2::{Digest, Sha256};
 use crate::{
     CertificateAuthority,
     audit::{Actor, AuditAction, AuditRecord, Outcome},
-    certificate::{Certificate, hex_upper},
+    certificate::{Certificate, hex_lower},
     clock::Clock,
     error::{Error, RaError, StoreError},
     ra::{AdminRole, Administrator, SuperOps},
@@ -292,7 +292,7 @@ pub fn change_admin(
 /// The fingerprint by which a certificate is bound to an administrator: the
 /// SHA-256 of its DER in lower-case hex, as stored in [`AdminRecord::certificate`].
 pub fn fingerprint(der: &[u8]) -> String {
-    hex_upper(&Sha256::digest(der)).to_ascii_lowercase()
+    hex_lower(&Sha256::digest(der))
 }
 
 /// Logs in with a TLS client certificate: it must be issued by this CA, inside its
