@@ -283,8 +283,10 @@ impl CertificateAuthority {
         self.prepare(request, profile)?.issue()
     }
 
-    /// Issues a batch on `threads` threads (at least one), each taking a
-    /// contiguous share, through one [`IssuanceTemplate`] for `profile`; results
+    /// Issues a batch on `threads` threads (at least one; the caller is one of
+    /// them), which take requests a few at a time from a shared counter, through
+    /// one [`IssuanceTemplate`] for `profile` made (and probed) per call, so
+    /// callers issuing many small batches should keep a template; results
     /// come back in the order of `requests`, one `Result` each, so a refused request
     /// does not stop the others. Certificates come back as DER with their serial
     /// ([`IssuedDer::into_certificate`] decodes one).
