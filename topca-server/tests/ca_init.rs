@@ -199,17 +199,22 @@ fn an_existing_ca_made_by_openssl_is_imported() {
     let data = tempfile::tempdir().unwrap();
     let d = data.path();
     // Wrong passphrase, a key that is not the certificate's, a chain that did not sign it: refused.
-    let err = ca_init::import(
-        d,
-        &w.join("issuing-enc.key"),
+    let refused = |key: &str, passphrase: Option<&str>, root: &str, expected: &str| {
+        let err = ca_init::import(
+            d,
+            &w.join(key),
+            passphrase,
+            &w.join("issuing-cert.pem"),
+            Some(&w.join(root)),
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains(expected), "{err}");
+    };
+    refused(
+        "issuing-enc.key",
         Some("wrong"),
-        &w.join("issuing-cert.pem"),
-        Some(&w.join("root.pem")),
-    )
-    .unwrap_err();
-    assert!(
-        err.to_string().contains("not a usable PKCS#8 private key"),
-        "{err}"
+        "root.pem",
+        "not a usable PKCS#8 private key",
     );
     openssl(
         w,
@@ -223,41 +228,25 @@ fn an_existing_ca_made_by_openssl_is_imported() {
             "root-pk8.key",
         ],
     );
-    let err = ca_init::import(
-        d,
-        &w.join("root-pk8.key"),
+    refused(
+        "root-pk8.key",
         None,
-        &w.join("issuing-cert.pem"),
-        Some(&w.join("root.pem")),
-    )
-    .unwrap_err();
-    assert!(
-        err.to_string()
-            .contains("the private key does not match the CA certificate"),
-        "{err}"
+        "root.pem",
+        "the private key does not match the CA certificate",
     );
-    let err = ca_init::import(
-        d,
-        &w.join("issuing-enc.key"),
+    refused(
+        "issuing-enc.key",
         Some("import-pass-1"),
-        &w.join("issuing-cert.pem"),
-        Some(&w.join("issuing-cert.pem")),
-    )
-    .unwrap_err();
-    assert!(err.to_string().contains("self-signed root"), "{err}");
+        "issuing-cert.pem",
+        "self-signed root",
+    );
     // A self-signed root that did not sign the issuing CA.
     self_signed_p256(w, "Unrelated Root", "unrelated-root");
-    let err = ca_init::import(
-        d,
-        &w.join("issuing-enc.key"),
+    refused(
+        "issuing-enc.key",
         Some("import-pass-1"),
-        &w.join("issuing-cert.pem"),
-        Some(&w.join("unrelated-root.pem")),
-    )
-    .unwrap_err();
-    assert!(
-        err.to_string().contains("the signature does not verify"),
-        "{err}"
+        "unrelated-root.pem",
+        "the signature does not verify",
     );
     assert!(
         !d.join("ca/issuing.key").exists(),
