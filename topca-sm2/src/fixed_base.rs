@@ -1,10 +1,21 @@
 //! Fixed-base multiplication `k·G` with a precomputed table.
 //!
-//! The scalar is recoded into 43 signed ("Booth") digits of `W = 6` bits,
-//! `k = Σ dᵢ·2⁶ⁱ` with `dᵢ ∈ [−32, 32]`. Window `i` has its own table of the
-//! 32 affine points `j·2⁶ⁱ·G` (`j = 1..32`), so `k·G` is 42 mixed additions
-//! and no doubling at all. The 1 376 table points (86 KiB) are built once,
-//! lazily, with a single batch inversion.
+//! The scalar is first made odd: `k` itself, or `n − k` when `k` is even
+//! (`n` is odd), the result then negated back. An odd scalar has a regular
+//! signed recoding (Joye and Tunstall) into 43 digits of `W = 6` bits, every
+//! one of them odd, so never zero: `k = Σ dᵢ·2⁶ⁱ` with
+//! `dᵢ ∈ {±1, ±3, …, ±63}` and the last digit in `1..=15`. Digit `i` is
+//! bits `6i + 1 .. 6i + 6` of `k` over a set low bit, minus 64 (digit 0:
+//! the low 7 bits minus 64), so the recoding is bit extraction without
+//! carries. Window `i` has its own table of the 32 affine points `j·2⁶ⁱ·G`
+//! (`j = 1, 3, …, 63`), so `k·G` is 42 mixed additions and no doubling. The
+//! 1 376 table points (86 KiB) are built once, lazily, with a single batch
+//! inversion.
+//!
+//! No digit is zero, so neither a table point nor the accumulator is ever
+//! the point at infinity, and the additions need no masks for it (signed
+//! digits with zeros, as in OpenSSL's Booth recoding, cost two masked
+//! selections of a whole point per addition).
 //!
 //! Why 6 bits: a constant-time lookup reads the whole window, so its cost
 //! doubles with each bit while the number of additions falls only as
@@ -13,30 +24,29 @@
 //! took 5 % longer than 6 bits, 5-bit windows 9 % longer.
 //!
 //! Constant time: every lookup reads all 32 entries of the window and keeps
-//! the wanted one with masks; the sign is applied by a masked negation; a zero
-//! digit (point at infinity) and an infinite accumulator are handled with
-//! masks in [`JacobianPoint::add_mixed_ct`].
+//! the wanted one with masks; the sign of each digit, and the final
+//! negation, are masked negations; the choice between `k` and `n − k` is a
+//! masked selection.
 //!
 //! The mixed addition is not valid for equal inputs, but that cannot occur:
-//! before window `i` the accumulator is `A·G` with `|A| < 2⁶ⁱ ≤ |dᵢ|·2⁶ⁱ = |B|`,
-//! so `A = ±B` is impossible as integers, and `A ≡ ±B (mod n)` with
-//! `A ≠ ±B` needs `|A ∓ B| ≥ n`, which only the last window could reach and
-//! which would force `k = A + B` outside `[0, n)` (the recoded scalar is
-//! always the canonical one). The last addition still uses the doubling-aware
-//! [`JacobianPoint::add_mixed_complete_ct`] as a defence; it costs one doubling.
+//! before window `i` the accumulator is `A·G` with `A` odd and
+//! `|A| ≤ 63·(1 + 2⁶ + … + 2⁶⁽ⁱ⁻¹⁾) < 2⁶ⁱ ≤ |dᵢ|·2⁶ⁱ = |B|`, so `A ≠ ±B`
+//! as integers, and `|A ± B| < 2⁶⁽ⁱ⁺¹⁾ ≤ 2²⁵² < n` for every window but the
+//! last, so not modulo `n` either. The last addition uses the doubling-aware
+//! [`JacobianPoint::add_mixed_complete_ct`]; it costs one doubling.
 
 use crate::field::FieldElement;
 use crate::limbs::{self, Limbs};
 use crate::point::{AffinePoint, JacobianPoint, batch_to_affine};
-use crate::scalar::Scalar;
+use crate::scalar::{N, Scalar};
 use std::sync::OnceLock;
 use zeroize::Zeroize;
 
 /// Window width in bits.
 pub(crate) const W: usize = 6;
-/// Number of windows: `⌈257 / W⌉` (one extra bit for the signed recoding).
-pub(crate) const WINDOWS: usize = 257_usize.div_ceil(W);
-/// Entries per window: `2^(W−1)`.
+/// Number of windows: `⌈256 / W⌉`.
+pub(crate) const WINDOWS: usize = 256_usize.div_ceil(W);
+/// Entries per window: the odd multiples `1, 3, …, 2^W − 1`.
 const ENTRIES: usize = 1 << (W - 1);
 
 /// One table entry: the Montgomery limbs `x₀..x₃, y₀..y₃` as four pairs,
@@ -55,7 +65,7 @@ impl Entry {
     }
 }
 
-/// One window's table: `j·2⁶ⁱ·G` for `j = 1..=32`.
+/// One window's table: `j·2⁶ⁱ·G` for `j = 1, 3, …, 63`.
 type Window = [Entry; ENTRIES];
 
 static TABLE: OnceLock<Vec<Window>> = OnceLock::new();
@@ -69,16 +79,15 @@ fn build_table() -> Vec<Window> {
     let mut all = Vec::with_capacity(WINDOWS * ENTRIES);
     let mut base = JacobianPoint::from(&AffinePoint::GENERATOR);
     for _ in 0..WINDOWS {
+        let twice = base.double();
         let mut p = base;
         all.push(p);
-        p = p.double();
-        all.push(p);
-        for _ in 2..ENTRIES {
-            p = p.add_vartime(&base);
+        for _ in 1..ENTRIES {
+            p = p.add_vartime(&twice);
             all.push(p);
         }
-        // 2^W·base = 2·(2^(W−1)·base).
-        base = p.double();
+        // 2^W·base = (2^W − 1)·base + base.
+        base = p.add_vartime(&base);
     }
     let affine = batch_to_affine(&all);
     affine
@@ -94,47 +103,53 @@ fn build_table() -> Vec<Window> {
         .collect()
 }
 
-/// Bits `[start, start + W + 1)` of `k` (bits past 255 read as zero).
+/// `k` made odd: `k` itself, or `n − k` when `k` is even, with a mask of all
+/// ones in the second case (the product must then be negated).
 #[inline(always)]
-fn window_bits(k: &Limbs, start: usize) -> u64 {
+pub(crate) fn odd_form(k: &Limbs) -> (Limbs, u64) {
+    let even = core::hint::black_box((k[0] & 1).wrapping_sub(1));
+    let (n_minus_k, _) = limbs::sub(&N, k);
+    (limbs::select(k, &n_minus_k, even), even)
+}
+
+/// `W` bits of `k` from bit `start` on (bits past 255 read as zero).
+#[inline(always)]
+fn bits(k: &Limbs, start: usize) -> u64 {
     let limb = start / 64;
     let off = start % 64;
     let lo = if limb < 4 { k[limb] >> off } else { 0 };
-    let hi = if off + W + 1 > 64 && limb + 1 < 4 {
+    let hi = if off + W > 64 && limb + 1 < 4 {
         k[limb + 1] << (64 - off)
     } else {
         0
     };
-    (lo | hi) & WINDOW_MASK
+    (lo | hi) & ((1 << W) - 1)
 }
 
-/// The `W + 1` bits a signed digit is recoded from.
-const WINDOW_MASK: u64 = (1 << (W + 1)) - 1;
-
-/// The `(W + 1)`-bit window value for digit `i` (bits `W·i − 1 .. W·i + W − 1`,
-/// bit `−1` read as zero).
+/// Digit `i` of an odd `k` as (sign mask, table index `(|dᵢ| − 1) / 2`).
+///
+/// The recoding takes `t₀` = the low `W + 1` bits of `k` and, for `i > 0`,
+/// `tᵢ` = bits `W·i + 1 .. W·i + W` shifted up over a set bit 0 (what is left
+/// of the scalar after each digit is again odd); `dᵢ = tᵢ − 2^W`, except the
+/// last digit, which is `tᵢ` itself. Branch-free on `k`; `i` is public.
 #[inline(always)]
-fn window_value(k: &Limbs, i: usize) -> u64 {
-    if i == 0 {
-        (k[0] << 1) & WINDOW_MASK
+pub(crate) fn odd_digit(k: &Limbs, i: usize) -> (u64, u64) {
+    let t = if i == 0 {
+        k[0] & ((1 << (W + 1)) - 1)
     } else {
-        window_bits(k, W * i - 1)
+        (bits(k, W * i + 1) << 1) | 1
+    };
+    if i == WINDOWS - 1 {
+        return (0, t >> 1);
     }
+    // All ones when t < 2^W, i.e. the digit is negative.
+    let negative = ((t >> W) & 1).wrapping_sub(1);
+    let d = t.wrapping_sub(1 << W);
+    let magnitude = (d ^ negative).wrapping_sub(negative);
+    (negative, magnitude >> 1)
 }
 
-/// Booth recoding of a `(W + 1)`-bit window: returns (sign mask, magnitude
-/// `0..=2^(W−1)`).
-/// Branch-free (after OpenSSL's `booth_recode_w7`).
-#[inline(always)]
-pub(crate) fn booth_recode(wv: u64) -> (u64, u64) {
-    let s = !((wv >> W).wrapping_sub(1)); // all ones if the top bit is set
-    let d = ((1u64 << (W + 1)) - wv - 1) & WINDOW_MASK;
-    let d = (d & s) | (wv & !s);
-    let d = (d >> 1) + (d & 1);
-    (s, d)
-}
-
-/// Reads entry `mag − 1` of a window by scanning all entries; all zeros for `mag = 0`.
+/// Reads entry `index` of a window by scanning all entries.
 ///
 /// The selection masks are computed first and passed through
 /// `black_box`, so the compiler cannot see that exactly one of them is set:
@@ -144,10 +159,10 @@ pub(crate) fn booth_recode(wv: u64) -> (u64, u64) {
 /// loop compiles to 128-bit `pand`/`por` on aligned loads (half the
 /// instructions of the 64-bit loop).
 #[inline(always)]
-fn lookup_ct(window: &Window, mag: u64) -> AffinePoint {
+fn lookup_ct(window: &Window, index: u64) -> AffinePoint {
     let mut masks = [[0u64; 2]; ENTRIES];
     for (j, m) in masks.iter_mut().enumerate() {
-        let bit = limbs::is_zero_mask((j as u64 + 1) ^ mag);
+        let bit = limbs::is_zero_mask(j as u64 ^ index);
         *m = [bit, bit];
     }
     // Opaque through a reference: no copy of the array is made.
@@ -162,52 +177,42 @@ fn lookup_ct(window: &Window, mag: u64) -> AffinePoint {
     acc.to_affine()
 }
 
-/// Looks up digit `i` of `k`: the signed table point and its infinity mask.
+/// The signed table point for digit `i` of the odd `k`.
 #[inline(always)]
-fn digit_point_ct(t: &Window, k: &Limbs, i: usize) -> (AffinePoint, u64) {
-    let (sign, mag) = booth_recode(window_value(k, i));
-    let p = lookup_ct(t, mag);
-    // Opaque masks: keep the sign and the zero digit out of branch conditions.
-    let sign = core::hint::black_box(sign);
-    let y = FieldElement::select_mask(&p.y, &p.y.neg(), sign);
-    (
-        AffinePoint { x: p.x, y },
-        core::hint::black_box(limbs::is_zero_mask(mag)),
-    )
+fn digit_point_ct(t: &Window, k: &Limbs, i: usize) -> AffinePoint {
+    let (negative, index) = odd_digit(k, i);
+    let p = lookup_ct(t, index);
+    // Opaque mask: keep the sign out of branch conditions.
+    let negative = core::hint::black_box(negative);
+    AffinePoint {
+        x: p.x,
+        y: FieldElement::select_mask(&p.y, &p.y.neg(), negative),
+    }
 }
 
 /// `k·G` in constant time.
 pub fn mul_base(k: &Scalar) -> JacobianPoint {
     let t = table();
-    let mut kl = k.to_canonical();
-    let (p0, inf0) = digit_point_ct(&t[0], &kl, 0);
-    let mut acc = JacobianPoint {
-        x: p0.x,
-        y: p0.y,
-        z: FieldElement::select_mask(&FieldElement::ONE, &FieldElement::ZERO, inf0),
-    };
+    let mut canonical = k.to_canonical();
+    let (mut odd, negate) = odd_form(&canonical);
+    canonical.zeroize();
+    let mut acc = JacobianPoint::from(&digit_point_ct(&t[0], &odd, 0));
     for (i, win) in t.iter().enumerate().take(WINDOWS - 1).skip(1) {
-        let (p, inf) = digit_point_ct(win, &kl, i);
-        acc = acc.add_mixed_ct(&p, inf);
+        acc = acc.add_mixed_ct(&digit_point_ct(win, &odd, i));
     }
-    let (p, inf) = digit_point_ct(&t[WINDOWS - 1], &kl, WINDOWS - 1);
-    kl.zeroize();
-    acc.add_mixed_complete_ct(&p, inf)
+    let last = digit_point_ct(&t[WINDOWS - 1], &odd, WINDOWS - 1);
+    odd.zeroize();
+    acc.add_mixed_complete_ct(&last).negate_if(negate)
 }
 
 /// `k·G` in variable time (public scalars only, e.g. verification).
 pub fn mul_base_vartime(k: &Scalar) -> JacobianPoint {
-    let t = table();
-    let kl = k.to_canonical();
+    let (odd, negate) = odd_form(&k.to_canonical());
     let mut acc = JacobianPoint::IDENTITY;
-    for (i, win) in t.iter().enumerate() {
-        let (sign, mag) = booth_recode(window_value(&kl, i));
-        if mag == 0 {
-            continue;
-        }
-        let e = win[(mag - 1) as usize].to_affine();
-        let p = if sign != 0 { e.neg() } else { e };
-        acc = acc.add_mixed_vartime(&p);
+    for (i, win) in table().iter().enumerate() {
+        let (negative, index) = odd_digit(&odd, i);
+        let e = win[index as usize].to_affine();
+        acc = acc.add_mixed_vartime(&if negative != 0 { e.neg() } else { e });
     }
-    acc
+    if negate != 0 { acc.neg() } else { acc }
 }

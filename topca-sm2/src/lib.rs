@@ -7,12 +7,12 @@
 //! * [`scalar`]: integers modulo the group order `n`;
 //! * [`point`]: Jacobian points, `a = −3` doubling, mixed addition;
 //! * [`fixed_base`]: `k·G` from a precomputed table of 43 windows × 32 affine
-//!   points with signed 6-bit digits (42 additions, no doubling, full-scan
-//!   lookups);
+//!   points with odd signed 6-bit digits, never zero (42 additions with no
+//!   masks for the point at infinity, no doubling, full-scan lookups);
 //! * verification uses a variable-time `u₁·G + u₂·Q` (public data);
-//! * [`SigningKey`] precomputes its public key, `Z` and `(1 + d)⁻¹`, and
-//!   draws nonces from RFC 6979 with HMAC-SM3, hedged with 16 fresh random
-//!   bytes.
+//! * [`SigningKey`] precomputes its public key, `Z`, `(1 + d)⁻¹` and the
+//!   first HMAC-SM3 state of its nonces, and draws nonces from RFC 6979 with
+//!   HMAC-SM3, hedged with 16 fresh random bytes.
 //!
 //! ```
 //! use topca_sm2::SigningKey;

@@ -3,11 +3,13 @@
 //! [`AffinePoint`] is a finite point `(x, y)`; [`JacobianPoint`] is
 //! `(X : Y : Z)` standing for `(X/Z², Y/Z³)`, with `Z = 0` for the point at
 //! infinity. Doubling uses the `a = −3` formula (3M + 5S); mixed addition of
-//! an affine point costs 8M + 3S. The `_ct` additions are branch-free and
-//! select the right answer with masks when an input is the point at
-//! infinity (and, for [`JacobianPoint::add_mixed_complete_ct`], when both
-//! inputs are the same point). The `_vartime` functions branch and are only
-//! for public data (verification, table building).
+//! an affine point costs 8M + 3S. The `_ct` additions are branch-free:
+//! [`JacobianPoint::add_mixed_ct`] is the bare formula, for callers that
+//! rule out the identity and equal inputs, and
+//! [`JacobianPoint::add_mixed_complete_ct`] selects the right answer with
+//! masks when the accumulator is the identity or equals the added point. The
+//! `_vartime` functions branch and are only for public data (verification,
+//! table building).
 
 use crate::field::FieldElement;
 use subtle::{Choice, ConstantTimeEq};
@@ -146,8 +148,8 @@ impl JacobianPoint {
         }
     }
 
-    /// Mixed addition formula, valid when neither input is infinity and
-    /// `self ≠ ±q` (gives the identity when `self = −q`). Also returns the
+    /// Mixed addition formula, valid when `self` is finite and `self ≠ q`
+    /// (gives the identity when `self = −q`). Also returns the
     /// mask "H = 0 and R = 0", meaning `self = q`.
     #[inline(always)]
     fn add_mixed_raw(&self, q: &AffinePoint) -> (Self, u64) {
@@ -172,37 +174,34 @@ impl JacobianPoint {
         )
     }
 
-    /// `self + q` where `q` is treated as infinity when `q_inf` is all ones.
-    /// Constant time. The caller guarantees `self ≠ q` when both are finite.
+    /// `self + q` in constant time, for a finite `self ≠ q` (gives the
+    /// identity when `self = −q`). The caller guarantees both.
     #[inline]
-    pub fn add_mixed_ct(&self, q: &AffinePoint, q_inf: u64) -> Self {
-        let (sum, _) = self.add_mixed_raw(q);
-        let p_inf = core::hint::black_box(self.z.zero_mask());
-        let q_j = Self {
-            x: q.x,
-            y: q.y,
-            z: FieldElement::ONE,
-        };
-        let r = Self::select_mask(&sum, &q_j, p_inf);
-        Self::select_mask(&r, self, q_inf)
+    pub fn add_mixed_ct(&self, q: &AffinePoint) -> Self {
+        self.add_mixed_raw(q).0
     }
 
-    /// Like [`Self::add_mixed_ct`] but also correct when `self = q`
-    /// (computes the doubling as well and selects it without branching).
+    /// `self + q` in constant time for any `self`: also correct when `self`
+    /// is the identity and when `self = q` (computes the doubling as well and
+    /// selects the right result without branching).
     #[inline]
-    pub fn add_mixed_complete_ct(&self, q: &AffinePoint, q_inf: u64) -> Self {
+    pub fn add_mixed_complete_ct(&self, q: &AffinePoint) -> Self {
         let (sum, same) = self.add_mixed_raw(q);
         let dbl = self.double();
         let p_inf = core::hint::black_box(self.z.zero_mask());
         let same = core::hint::black_box(same);
-        let r = Self::select_mask(&sum, &dbl, same & !p_inf & !q_inf);
-        let q_j = Self {
-            x: q.x,
-            y: q.y,
-            z: FieldElement::ONE,
-        };
-        let r = Self::select_mask(&r, &q_j, p_inf);
-        Self::select_mask(&r, self, q_inf)
+        let r = Self::select_mask(&sum, &dbl, same & !p_inf);
+        Self::select_mask(&r, &Self::from(q), p_inf)
+    }
+
+    /// `−self` when `mask` is all ones, `self` when it is zero (constant time).
+    #[inline]
+    pub(crate) fn negate_if(&self, mask: u64) -> Self {
+        Self {
+            x: self.x,
+            y: FieldElement::select_mask(&self.y, &self.y.neg(), mask),
+            z: self.z,
+        }
     }
 
     /// `self + q` for an affine `q`, variable time (public data only).

@@ -1,7 +1,8 @@
 //! SM2 signing (GM/T 0003.2 §6.1).
 //!
-//! A [`SigningKey`] precomputes once the public key, `Z` and `(1 + d)⁻¹ mod n`,
-//! so a signature costs the hash `e = SM3(Z ‖ M)`, the RFC 6979 nonce, one
+//! A [`SigningKey`] precomputes once the public key, `Z`, `(1 + d)⁻¹ mod n` and
+//! the first HMAC state of its nonces, so a signature costs the hash
+//! `e = SM3(Z ‖ M)`, the RFC 6979 nonce, one
 //! constant-time fixed-base multiplication `k·G`, one field inversion and two
 //! scalar multiplications. Nonces are RFC 6979 (HMAC-SM3) hedged with
 //! [`HEDGE_LEN`] fresh random bytes as additional data (§3.6): a broken
@@ -12,7 +13,7 @@
 use crate::entropy;
 use crate::error::Error;
 use crate::fixed_base::mul_base;
-use crate::rfc6979::NonceGenerator;
+use crate::rfc6979::{KeySeed, NonceGenerator};
 use crate::scalar::Scalar;
 use crate::signature::Signature;
 use crate::verify::VerifyingKey;
@@ -30,6 +31,7 @@ pub struct SigningKey {
     d: Scalar,
     d_bytes: [u8; 32],
     d_plus_1_inv: Scalar,
+    nonce_seed: KeySeed,
     verifying_key: VerifyingKey,
 }
 
@@ -59,6 +61,7 @@ impl SigningKey {
             d: d_val,
             d_bytes: *secret,
             d_plus_1_inv: d_plus_1.invert(),
+            nonce_seed: KeySeed::new(secret)?,
             verifying_key,
         })
     }
@@ -104,7 +107,8 @@ impl SigningKey {
     /// Signs a precomputed `e = SM3(Z ‖ M)` with RFC 6979 and the given additional data.
     pub fn sign_digest_with_extra(&self, e: &[u8; 32], extra: &[u8]) -> Result<Signature, Error> {
         let e = Scalar::reduce_bytes(e);
-        let mut nonces = NonceGenerator::new(&self.d_bytes, &e.to_bytes(), extra)?;
+        let mut nonces =
+            NonceGenerator::new(&self.nonce_seed, &self.d_bytes, &e.to_bytes(), extra)?;
         loop {
             let mut k = nonces.next_k()?;
             let sig = self.sign_with_scalar(&e, &k);

@@ -1,7 +1,7 @@
 //! Unit tests against simple reference code and the standard's example.
 
 use crate::field::{FieldElement, P};
-use crate::fixed_base::{W, booth_recode, mul_base, mul_base_vartime};
+use crate::fixed_base::{W, WINDOWS, mul_base, mul_base_vartime, odd_digit, odd_form};
 use crate::limbs::{self, Limbs};
 use crate::point::{AffinePoint, JacobianPoint};
 use crate::scalar::{N, Scalar};
@@ -294,7 +294,7 @@ fn fixed_base_matches_double_and_add() {
 }
 
 /// The constant-time mixed additions against the variable-time ones,
-/// including the equal-point and infinity cases.
+/// including the equal-point, opposite-point and infinity cases.
 #[test]
 fn constant_time_mixed_addition_cases() {
     let g = AffinePoint::GENERATOR;
@@ -308,39 +308,78 @@ fn constant_time_mixed_addition_cases() {
         z,
     };
     let two_g = g_j.double();
-    assert!(g_z.add_mixed_complete_ct(&g, 0).eq_vartime(&two_g));
+    assert!(g_z.add_mixed_complete_ct(&g).eq_vartime(&two_g));
     assert!(g_z.add_mixed_vartime(&g).eq_vartime(&two_g));
     // P = −Q gives infinity.
-    assert!(bool::from(g_z.add_mixed_ct(&g.neg(), 0).is_identity()));
+    assert!(bool::from(g_z.add_mixed_ct(&g.neg()).is_identity()));
     assert!(bool::from(
-        g_z.add_mixed_complete_ct(&g.neg(), 0).is_identity()
+        g_z.add_mixed_complete_ct(&g.neg()).is_identity()
     ));
-    // Infinity on either side.
+    // Infinity plus a point.
     let inf = JacobianPoint::IDENTITY;
-    assert!(inf.add_mixed_ct(&g, 0).eq_vartime(&g_j));
-    assert!(inf.add_mixed_complete_ct(&g, 0).eq_vartime(&g_j));
-    assert!(g_z.add_mixed_ct(&g, u64::MAX).eq_vartime(&g_j));
-    assert!(bool::from(inf.add_mixed_ct(&g, u64::MAX).is_identity()));
+    assert!(inf.add_mixed_complete_ct(&g).eq_vartime(&g_j));
     // Generic case.
     let three_g = two_g.add_vartime(&g_j);
     let two_g_aff = two_g.to_affine().unwrap();
-    assert!(g_z.add_mixed_ct(&two_g_aff, 0).eq_vartime(&three_g));
-    assert!(
-        g_z.add_mixed_complete_ct(&two_g_aff, 0)
-            .eq_vartime(&three_g)
-    );
+    assert!(g_z.add_mixed_ct(&two_g_aff).eq_vartime(&three_g));
+    assert!(g_z.add_mixed_complete_ct(&two_g_aff).eq_vartime(&three_g));
+    // Masked negation.
+    assert!(g_z.negate_if(0).eq_vartime(&g_j));
+    assert!(g_z.negate_if(u64::MAX).eq_vartime(&g_j.neg()));
+}
+
+/// `Σ dᵢ·2^(W·i)` of the odd recoding, modulo `n`, checking each digit's range.
+fn recoded_value(odd: &Limbs) -> Scalar {
+    let scalar = |v: u64| Scalar::reduce_limbs(&[v, 0, 0, 0]);
+    let (mut sum, mut weight) = (Scalar::ZERO, Scalar::ONE);
+    for i in 0..WINDOWS {
+        let (negative, index) = odd_digit(odd, i);
+        assert!(index < 1 << (W - 1), "digit {i}: index {index}");
+        assert!(negative == 0 || negative == u64::MAX);
+        let magnitude = scalar(2 * index + 1);
+        if i == WINDOWS - 1 {
+            assert_eq!(negative, 0, "the last digit is positive");
+            assert!(index <= 7, "the last digit is at most 15");
+        }
+        let digit = if negative != 0 {
+            magnitude.neg()
+        } else {
+            magnitude
+        };
+        sum = sum.add(&digit.mul(&weight));
+        weight = weight.mul(&scalar(1 << W));
+    }
+    sum
 }
 
 #[test]
-fn booth_recoding_is_signed_digit() {
-    let top = 1u64 << W;
-    for wv in 0..2 * top {
-        let (s, d) = booth_recode(wv);
-        // Value of window: bits 1..=W plus carry-in bit 0, minus 2^W if the top bit is set.
-        let expect = ((wv >> 1) + (wv & 1)) as i64 - if wv & top != 0 { top as i64 } else { 0 };
-        let got = if s != 0 { -(d as i64) } else { d as i64 };
-        assert_eq!(got, expect, "wv = {wv}");
-        assert!(d <= top / 2);
+fn odd_recoding_gives_back_the_scalar() {
+    let mut ks: Vec<Limbs> = vec![
+        [0; 4],
+        [1, 0, 0, 0],
+        [2, 0, 0, 0],
+        [0x7f, 0, 0, 0],
+        [u64::MAX, u64::MAX, u64::MAX, 0],
+        limbs::sub(&N, &[1, 0, 0, 0]).0,
+        limbs::sub(&N, &[2, 0, 0, 0]).0,
+        [0, 0, 0, 1 << 63],
+    ];
+    ks.extend((0..200).map(|_| random_limbs_below(&N)));
+    for k in ks {
+        let (odd, negate) = odd_form(&k);
+        assert_eq!(odd[0] & 1, 1, "{k:x?}");
+        let value = recoded_value(&odd);
+        let k = Scalar::reduce_limbs(&k);
+        let expected = if negate != 0 { k.neg() } else { k };
+        assert_eq!(value, expected, "{k:x?}");
+        assert_eq!(
+            negate,
+            if k.to_canonical()[0] & 1 == 0 {
+                u64::MAX
+            } else {
+                0
+            }
+        );
     }
 }
 
