@@ -3,6 +3,8 @@
 //! operations next to `openssl speed` on the same machine in the same run
 //! (`scripts/bench` runs both).
 
+pub mod openssl_reference;
+
 use std::error::Error;
 
 use topca_core::{

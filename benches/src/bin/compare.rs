@@ -8,21 +8,29 @@
 //! two threads).
 //! SM2 is also set against OpenSSL's P-256 (`sign_vs_p256`, `issue_vs_p256`):
 //! SM2's prime has P-256's form, so that is the speed it can reach.
+//! `sign_paired` and `issue_paired` (for SM2 `sign_vs_p256_paired` and
+//! `issue_vs_p256_paired`) set the same operations against OpenSSL's signer
+//! called in this process through libcrypto (`openssl_reference`), the two
+//! timed in alternating slices of 16 operations: the steadiest of the ratios,
+//! since both sides run within milliseconds of each other.
 //! The table then shows the per-certificate overhead of template issuance: its
 //! time minus the time of the CA key's signature over a TBS of the same size
 //! (the two timed in alternating slices of 16 operations), and the TBS step
-//! (`write_tbs`) alone; and
-//! the two-core batch's speed-up over one-thread issuance, over the same
-//! batches on one thread (distinct requests, every certificate kept until
-//! the batch ends), and that of two threads each issuing on their own
-//! (sharing nothing but the template): the most two cores of this machine
-//! give, whatever the batch does.
+//! (`write_tbs`) alone; and the two-core batch's speed-up over the same
+//! certificates issued one by one on one thread and over the same batches on
+//! one thread (distinct requests, every certificate kept until the batch
+//! ends; each timed batch by batch in turn with the other), and that of the
+//! same certificates issued one by one on two threads, half each (sharing
+//! nothing but the template; also timed in turn with one thread): the most
+//! two cores of this machine give, whatever the batch does.
 //!
 //! On a shared machine the speed of both cores drifts by tens of percent within
 //! a minute, so the figures are taken in rounds: each round runs `openssl
-//! speed`, then every TopCA measurement, then `openssl speed` again, back to
-//! back; OpenSSL's figure for the round is the mean of the two runs that
-//! bracket ours, so a drift during the round weighs on both sides alike. A
+//! speed` (for SM2 also on P-256), then TopCA's `sign` and `issue`, then
+//! `openssl speed` again in the reverse order, back to back; OpenSSL's figure
+//! for the round is the mean of the two runs that bracket ours, so a drift
+//! during the round weighs on both sides alike. The batch, checked and
+//! overhead measurements follow, outside the brackets. A
 //! ratio is the median over the rounds of that round's ratio; a rate is the
 //! median over the rounds. The table adds the lowest and highest round's ratio
 //! and `best/best`, our fastest round over OpenSSL's fastest.
@@ -39,8 +47,8 @@ use std::{
     time::{Duration, Instant},
 };
 
-use topca_benches::{MESSAGE, issuance_fixture};
-use topca_core::{KeyAlgorithm, OsRandom, SigningKey};
+use topca_benches::{MESSAGE, issuance_fixture, openssl_reference::ReferenceSigner};
+use topca_core::{IssuanceTemplate, IssueRequest, KeyAlgorithm, OsRandom, SigningKey};
 
 /// How long one timed measurement lasts.
 const RUN: Duration = Duration::from_millis(400);
@@ -78,7 +86,7 @@ struct Overhead {
     tbs_us: f64,
     /// Checked issuance (`CertificateAuthority::issue`).
     checked_us: f64,
-    /// Two-core batch issuance over one-thread template issuance.
+    /// Two-core batches over the same certificates issued one by one.
     batch_speedup: f64,
     /// Two-core batches over the same batches on one thread.
     batch_scaling: f64,
@@ -97,17 +105,25 @@ struct Round {
     openssl_p256: Option<f64>,
     sign: f64,
     issue: f64,
+    /// Ours and OpenSSL's in-process signer (P-256's for SM2), per second,
+    /// timed in alternating slices: signing…
+    paired_sign: (f64, f64),
+    /// …and issuance.
+    paired_issue: (f64, f64),
     issue_checked: f64,
     /// Template issuance, in microseconds, measured in slices alternating with…
     paired_issue_us: f64,
     /// …the CA key's signature alone over a TBS of the issued size.
     paired_sign_us: f64,
     tbs_step: f64,
+    /// Certificates per second in two-core batches.
     issue_batch: f64,
-    /// The same batches through `issue_batch` on one thread.
-    issue_batch_one_thread: f64,
-    /// Two threads each running one-thread template issuance, summed.
-    issue_two_threads: f64,
+    /// Two-core batches over the same certificates issued one by one, timed in turn.
+    batch_speedup: f64,
+    /// Two-core batches over the same batches on one thread, timed in turn.
+    batch_scaling: f64,
+    /// The same certificates issued one by one on two threads over one, timed in turn.
+    two_threads_speedup: f64,
 }
 
 fn main() -> Result<(), Box<dyn Error>> {
@@ -120,8 +136,11 @@ fn main() -> Result<(), Box<dyn Error>> {
         let mut tbs = Vec::with_capacity(4096);
         template.write_tbs(&fixture.request, &mut tbs)?;
         let batch: Vec<_> = (0..BATCH).map(|_| fixture.request.clone()).collect();
+        let mut reference = ReferenceSigner::new(algorithm)?;
         let mut rounds = Vec::with_capacity(ROUNDS);
         for _ in 0..ROUNDS {
+            // The figures set against OpenSSL's, between its runs: the
+            // algorithm's own, then P-256's (SM2 only), ours, and back.
             let openssl_before = openssl_sign_per_second(algorithm)?;
             let p256_before = p256_reference(algorithm)?;
             let sign = rate(|| key.sign_bytes(&MESSAGE).map(drop).map_err(Into::into))?;
@@ -129,23 +148,47 @@ fn main() -> Result<(), Box<dyn Error>> {
                 template.issue(&fixture.request)?;
                 Ok(())
             };
-            // One thread, then both cores (batches through `issue_batch`), back to back.
             let issue = rate(issue_one)?;
+            let openssl_p256 = match (p256_before, p256_reference(algorithm)?) {
+                (Some(before), Some(after)) => Some((before + after) / 2.0),
+                _ => None,
+            };
+            let openssl = (openssl_before + openssl_sign_per_second(algorithm)?) / 2.0;
+            // The same comparisons against OpenSSL's signer in this process,
+            // in alternating slices of 16 operations: both sides within
+            // milliseconds of each other.
+            let (paired_sign_ours_us, paired_sign_openssl_us) = alternating_us(
+                SLICE,
+                || key.sign_bytes(&MESSAGE).map(drop).map_err(Into::into),
+                || reference.sign().map(drop),
+            )?;
+            let (paired_issue_ours_us, paired_issue_openssl_us) =
+                alternating_us(SLICE, issue_one, || reference.sign().map(drop))?;
+            // Batches through `issue_batch` (distinct requests, every
+            // certificate kept until the batch ends), each timed in turn with
+            // the same certificates issued one by one, and with the same batch
+            // on one thread.
+            let (template, batch) = (&template, &batch);
             let batch_on = |threads: usize| {
-                rate(|| {
-                    let issued = template.issue_batch(&batch, threads);
+                move || -> Result<(), Box<dyn Error>> {
+                    let issued = template.issue_batch(batch, threads);
                     issued.into_iter().try_for_each(|r| r.map(drop))?;
                     Ok(())
-                })
-                .map(|per_second| per_second * BATCH as f64)
+                }
             };
-            let issue_batch = batch_on(2)?;
-            // The same batches on one thread: distinct requests, every
-            // certificate kept until the batch ends, as on two.
-            let issue_batch_one_thread = batch_on(1)?;
-            // The machine's own two-core ceiling: two threads issuing one
-            // certificate at a time each, sharing nothing but the template.
-            let issue_two_threads = rate_two_threads(issue_one)?;
+            let one_by_one = || -> Result<(), Box<dyn Error>> {
+                for request in batch {
+                    template.issue(request)?;
+                }
+                Ok(())
+            };
+            let (batch_us, singles_us) = alternating_us(1, batch_on(2), one_by_one)?;
+            let (batch_us_again, batch_one_thread_us) =
+                alternating_us(1, batch_on(2), batch_on(1))?;
+            // The machine's own two-core ceiling: the same certificates issued
+            // one by one on two threads, half each, timed in turn with one thread.
+            let (two_threads_us, singles_us_again) =
+                alternating_us(1, || one_by_one_on_two_threads(template, batch), one_by_one)?;
             let issue_checked = rate(|| {
                 fixture
                     .ca
@@ -156,7 +199,7 @@ fn main() -> Result<(), Box<dyn Error>> {
             // Issuance and the signature alone (by the CA key over a TBS like
             // the ones issued) in alternating slices: their difference is the
             // issuance overhead, smaller than the drift between two runs.
-            let (paired_issue_us, paired_sign_us) = alternating_us(issue_one, || {
+            let (paired_issue_us, paired_sign_us) = alternating_us(SLICE, issue_one, || {
                 fixture.ca.key().sign_bytes(&tbs)?;
                 Ok(())
             })?;
@@ -169,23 +212,21 @@ fn main() -> Result<(), Box<dyn Error>> {
                 }
                 Ok(())
             })? * 100.0;
-            let openssl = (openssl_before + openssl_sign_per_second(algorithm)?) / 2.0;
-            let openssl_p256 = match (p256_before, p256_reference(algorithm)?) {
-                (Some(before), Some(after)) => Some((before + after) / 2.0),
-                _ => None,
-            };
             rounds.push(Round {
                 openssl,
                 openssl_p256,
                 sign,
                 issue,
+                paired_sign: (1e6 / paired_sign_ours_us, 1e6 / paired_sign_openssl_us),
+                paired_issue: (1e6 / paired_issue_ours_us, 1e6 / paired_issue_openssl_us),
                 issue_checked,
                 paired_issue_us,
                 paired_sign_us,
                 tbs_step,
-                issue_batch,
-                issue_batch_one_thread,
-                issue_two_threads,
+                issue_batch: BATCH as f64 * 1e6 / batch_us,
+                batch_speedup: singles_us / batch_us,
+                batch_scaling: batch_one_thread_us / batch_us_again,
+                two_threads_speedup: singles_us_again / two_threads_us,
             });
         }
         let med = |f: &dyn Fn(&Round) -> f64| median(rounds.iter().map(f).collect());
@@ -198,9 +239,9 @@ fn main() -> Result<(), Box<dyn Error>> {
             overhead_us: med(&|r| r.paired_issue_us - r.paired_sign_us),
             tbs_us: 1e6 / med(&|r| r.tbs_step),
             checked_us: 1e6 / med(&|r| r.issue_checked),
-            batch_speedup: med(&|r| r.issue_batch / r.issue),
-            batch_scaling: med(&|r| r.issue_batch / r.issue_batch_one_thread),
-            two_threads_speedup: med(&|r| r.issue_two_threads / r.issue),
+            batch_speedup: med(&|r| r.batch_speedup),
+            batch_scaling: med(&|r| r.batch_scaling),
+            two_threads_speedup: med(&|r| r.two_threads_speedup),
         });
         let metrics: [(&str, Figure); 4] = [
             ("sign", |r| r.sign),
@@ -231,13 +272,27 @@ fn main() -> Result<(), Box<dyn Error>> {
             push(metric.to_owned(), ours, |r| r.openssl);
         }
         // SM2 against the NIST curve of the same form and size.
-        if algorithm == KeyAlgorithm::Sm2 {
+        let versus = if algorithm == KeyAlgorithm::Sm2 {
             for (metric, ours) in &metrics[..2] {
                 push(format!("{metric}_vs_p256"), *ours, |r| {
                     r.openssl_p256.unwrap_or(f64::NAN)
                 });
             }
-        }
+            "_vs_p256"
+        } else {
+            ""
+        };
+        // Against OpenSSL's signer in this process, timed in turn.
+        push(
+            format!("sign{versus}_paired"),
+            |r| r.paired_sign.0,
+            |r| r.paired_sign.1,
+        );
+        push(
+            format!("issue{versus}_paired"),
+            |r| r.paired_issue.0,
+            |r| r.paired_issue.1,
+        );
     }
     print_table(&rows);
     print_overheads(&overheads);
@@ -256,47 +311,50 @@ fn rate(mut op: impl FnMut() -> Result<(), Box<dyn Error>>) -> Result<f64, Box<d
 }
 
 /// Microseconds per operation of `a` and of `b`, measured in alternating slices
-/// of [`SLICE`] operations for two [`RUN`]s in all, so that a change in the
+/// of `slice` operations for two [`RUN`]s in all, so that a change in the
 /// machine's speed weighs on both alike.
 fn alternating_us(
+    slice: u32,
     mut a: impl FnMut() -> Result<(), Box<dyn Error>>,
     mut b: impl FnMut() -> Result<(), Box<dyn Error>>,
 ) -> Result<(f64, f64), Box<dyn Error>> {
     let (mut time_a, mut time_b, mut slices) = (Duration::ZERO, Duration::ZERO, 0u32);
     while time_a + time_b < 2 * RUN {
         let start = Instant::now();
-        for _ in 0..SLICE {
+        for _ in 0..slice {
             a()?;
         }
         time_a += start.elapsed();
         let start = Instant::now();
-        for _ in 0..SLICE {
+        for _ in 0..slice {
             b()?;
         }
         time_b += start.elapsed();
         slices += 1;
     }
-    let per_op = |t: Duration| t.as_secs_f64() * 1e6 / f64::from(slices * SLICE);
+    let per_op = |t: Duration| t.as_secs_f64() * 1e6 / f64::from(slices * slice);
     Ok((per_op(time_a), per_op(time_b)))
 }
 
-/// Operations per second of `op` run on two threads at once, summed over both.
-fn rate_two_threads(
-    op: impl Fn() -> Result<(), Box<dyn Error>> + Sync,
-) -> Result<f64, Box<dyn Error>> {
-    let rates: Vec<Result<f64, String>> = std::thread::scope(|scope| {
-        let threads: Vec<_> = (0..2)
-            .map(|_| scope.spawn(|| rate(&op).map_err(|e| e.to_string())))
-            .collect();
-        threads
-            .into_iter()
-            .map(|t| {
-                t.join()
-                    .unwrap_or_else(|_| Err("a measuring thread panicked".into()))
-            })
-            .collect()
+/// Issues `requests` one by one on two threads, half each (each certificate
+/// dropped as it is made): two cores working with nothing but the template shared.
+fn one_by_one_on_two_threads(
+    template: &IssuanceTemplate<'_>,
+    requests: &[IssueRequest],
+) -> Result<(), Box<dyn Error>> {
+    let (first, second) = requests.split_at(requests.len() / 2);
+    let half = |part: &[IssueRequest]| -> Result<(), String> {
+        part.iter()
+            .try_for_each(|r| template.issue(r).map(drop).map_err(|e| e.to_string()))
+    };
+    let helper_result = std::thread::scope(|scope| {
+        let helper = scope.spawn(|| half(second));
+        half(first)?;
+        helper
+            .join()
+            .unwrap_or_else(|_| Err("a measuring thread panicked".into()))
     });
-    rates.into_iter().try_fold(0.0, |sum, r| Ok(sum + r?))
+    Ok(helper_result?)
 }
 
 /// The median of a non-empty list (the upper one of the middle two).
@@ -366,7 +424,8 @@ fn print_table(rows: &[Row]) {
         .unwrap_or_default();
     println!(
         "\n{cpu}, one thread unless named; reference: {openssl} (`openssl speed -elapsed`, sign/s, \
-         the mean of a run before and one after ours in each round); \
+         the mean of a run before and one after ours in each round; `_paired` rows: \
+         OpenSSL's signer in this process, timed in turn with ours); \
          medians of {ROUNDS} rounds, the lowest and highest round's ratio, and the \
          ratio of the two sides' fastest rounds\n"
     );
@@ -393,10 +452,10 @@ fn print_overheads(overheads: &[Overhead]) {
     println!(
         "\nPer certificate, one thread, microseconds: template issuance, the CA key's \
          signature over the same TBS, their difference (the issuance overhead), the TBS \
-         step alone, checked issuance (decode and verify included); two-core batch \
-         issuance over one-thread issuance, over the same batches on one thread, and \
-         two threads each issuing on their own over one thread (what this machine's \
-         two cores give)\n"
+         step alone, checked issuance (decode and verify included); two-core batches \
+         over the same certificates issued one by one and over the same batches on one \
+         thread, and the same certificates issued one by one on two threads over one \
+         (what this machine's two cores give; each timed in turn with the other)\n"
     );
     println!(
         "{:<8} {:>10} {:>10} {:>10} {:>10} {:>10} {:>12} {:>10} {:>16}",
