@@ -71,7 +71,8 @@ use crate::{
 };
 
 /// Representatives of the kinds of subject key whose key usage can differ
-/// (RSA of any size, P-256, P-384, Ed25519, SM2); see [`key_class`].
+/// (RSA of any size, P-256, P-384, Ed25519, SM2), in the order of
+/// [`key_class`]'s indices (a test holds the two together).
 const KEY_CLASSES: [KeyKind; 5] = [
     KeyKind::Rsa { bits: 2048 },
     KeyKind::EcdsaP256,
@@ -389,15 +390,38 @@ impl<'ca> IssuanceTemplate<'ca> {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .take(env.random())?;
+        self.finish_tbs(
+            subject_start,
+            &serial,
+            &validity,
+            &request.public_key,
+            &alt_names,
+            out,
+        )?;
+        Ok(serial)
+    }
+
+    /// Completes a TBS whose subject was written at `subject_start`: puts the
+    /// header, serial, algorithm, issuer and validity before it, the key and
+    /// extensions after it, and closes the SEQUENCE.
+    fn finish_tbs(
+        &self,
+        subject_start: usize,
+        serial: &[u8; SERIAL_LEN],
+        validity: &ValidityDer,
+        public_key: &PublicKey,
+        alt_names: &SubjectAltNames,
+        out: &mut Vec<u8>,
+    ) -> Result<(), Error> {
         let subject_len = out.len() - subject_start;
-        self.write_head(&serial, &validity, out);
+        self.write_head(serial, validity, out);
         if let Some(moved) = out.get_mut(subject_start..) {
             moved.rotate_left(subject_len);
         }
-        // `out` now ends with the TBS header, ..., validity, subject: close later.
-        self.write_tail(&request.public_key, &alt_names, out)?;
+        // `out` now ends with the TBS header, ..., validity, subject.
+        self.write_tail(public_key, alt_names, out)?;
         close_der(out, subject_start);
-        Ok(serial)
+        Ok(())
     }
 
     /// The SEQUENCE tag, version, serial, signature algorithm, issuer and validity.
@@ -504,13 +528,8 @@ impl<'ca> IssuanceTemplate<'ca> {
             let reference = self.ca.reference_tbs(&fields)?;
             let mut ours = Vec::with_capacity(reference.len());
             let validity = validity_der(not_before, not_after)?;
-            let start = ours.len();
             subject.write_der(&mut ours)?;
-            let subject_len = ours.len();
-            self.write_head(&serial, &validity, &mut ours);
-            ours.rotate_left(subject_len);
-            self.write_tail(public_key, &alt_names, &mut ours)?;
-            close_der(&mut ours, start);
+            self.finish_tbs(0, &serial, &validity, public_key, &alt_names, &mut ours)?;
             if ours != reference {
                 return Err(PolicyError::TemplateCheck.into());
             }
@@ -697,12 +716,24 @@ mod tests {
     }
 
     #[test]
+    fn each_key_class_indexes_its_own_representative() {
+        for (i, kind) in KEY_CLASSES.into_iter().enumerate() {
+            assert_eq!(key_class(kind), i, "{kind}");
+        }
+        for bits in [3072, 4096] {
+            assert_eq!(key_class(KeyKind::Rsa { bits }), 0);
+        }
+    }
+
+    #[test]
     fn the_template_encodes_what_the_checked_path_encodes() {
         let leaf_keys: Vec<SigningKey> = KeyAlgorithm::ALL
             .into_iter()
             .map(|alg| SigningKey::generate(alg, &OsRandom).unwrap())
             .collect();
-        let (mut same, mut refused) = (0, 0);
+        let (mut same, mut refused, mut made, mut keys_refused) = (0, 0, 0, 0);
+        // Requests refused by both paths, by the request's place in `requests`.
+        let mut refused_requests = [0; 5];
         for algorithm in KeyAlgorithm::ALL {
             let (root, sub) = cas(algorithm, NOW);
             for ca in [&root, &sub] {
@@ -721,8 +752,14 @@ mod tests {
                             continue;
                         }
                     };
+                    made += 1;
                     for key in &leaf_keys {
-                        for request in requests(key.public_key()) {
+                        // A key the profile does not take refuses every request.
+                        let key_taken = profile.check_key(key.public_key().kind()).is_ok();
+                        if !key_taken {
+                            keys_refused += 1;
+                        }
+                        for (i, request) in requests(key.public_key()).into_iter().enumerate() {
                             let slow = ca.prepare(request.clone(), &profile);
                             let mut buffer = vec![0xEE];
                             let fast = template.write_tbs(&request, &mut buffer);
@@ -732,6 +769,9 @@ mod tests {
                                 request.subject
                             );
                             match (slow, fast) {
+                                (Ok(_), Ok(_)) if !key_taken => {
+                                    panic!("{context}: the profile took a key it refuses")
+                                }
                                 (Ok(prepared), Ok(serial)) => {
                                     assert_eq!(&buffer[1..], prepared.tbs_der(), "{context}");
                                     assert_eq!(hex_upper(&serial), prepared.serial_hex());
@@ -744,6 +784,9 @@ mod tests {
                                         "{context}"
                                     );
                                     assert_eq!(buffer, [0xEE], "nothing written on error");
+                                    if key_taken {
+                                        refused_requests[i] += 1;
+                                    }
                                 }
                                 (slow, fast) => panic!("{context}: {slow:?} vs {fast:?}"),
                             }
@@ -756,6 +799,13 @@ mod tests {
         // from the issuing CA (path length 0).
         assert_eq!(refused, 3 * KeyAlgorithm::ALL.len());
         assert!(same > 1000, "{same}");
+        // The malformed country everywhere, the CN that is not a host only for
+        // the profiles that need a host name, the others never.
+        assert!(keys_refused > 0, "some profile refuses some key kind");
+        let everywhere = made * leaf_keys.len() - keys_refused;
+        assert_eq!(refused_requests[4], everywhere);
+        assert!(refused_requests[3] > 0 && refused_requests[3] < everywhere);
+        assert_eq!(refused_requests[..3], [0, 0, 0]);
     }
 
     #[test]
