@@ -16,7 +16,7 @@ use openssl::{
     md::Md,
     md_ctx::MdCtx,
     nid::Nid,
-    pkey::{PKey, Private},
+    pkey::{Id, PKey, Private},
     pkey_ctx::PkeyCtx,
     rsa::{Padding, Rsa},
 };
@@ -25,69 +25,79 @@ use topca_core::KeyAlgorithm;
 /// What the reference signers sign.
 const DIGEST: [u8; 32] = [0x5a; 32];
 
-/// One signature by OpenSSL per call.
+/// One signature by OpenSSL per call; the last one is kept, so that tests can
+/// verify it.
 pub struct ReferenceSigner {
-    /// What the reference is: OpenSSL's algorithm and call.
-    pub name: &'static str,
     kind: Kind,
 }
 
 enum Kind {
-    Rsa(PkeyCtx<Private>),
-    Ecdsa(EcKey<Private>),
-    Ed25519(MdCtx),
+    /// A signing context set up once, and the last signature.
+    Rsa(PkeyCtx<Private>, Vec<u8>),
+    Ecdsa(EcKey<Private>, Option<EcdsaSig>),
+    Ed25519(MdCtx, Vec<u8>),
+}
+
+/// A fresh key of `algorithm`'s kind (for SM2: P-256, the curve of the same
+/// form and size).
+fn generate_key(algorithm: KeyAlgorithm) -> Result<PKey<Private>, Box<dyn Error>> {
+    let ec = |curve: Nid| -> Result<PKey<Private>, Box<dyn Error>> {
+        let group = EcGroup::from_curve_name(curve)?;
+        Ok(PKey::from_ec_key(EcKey::generate(&group)?)?)
+    };
+    match algorithm {
+        KeyAlgorithm::Rsa2048 => Ok(PKey::from_rsa(Rsa::generate(2048)?)?),
+        KeyAlgorithm::Rsa3072 => Ok(PKey::from_rsa(Rsa::generate(3072)?)?),
+        KeyAlgorithm::Rsa4096 => Ok(PKey::from_rsa(Rsa::generate(4096)?)?),
+        KeyAlgorithm::EcdsaP256 | KeyAlgorithm::Sm2 => ec(Nid::X9_62_PRIME256V1),
+        KeyAlgorithm::EcdsaP384 => ec(Nid::SECP384R1),
+        KeyAlgorithm::Ed25519 => Ok(PKey::generate_ed25519()?),
+    }
 }
 
 impl ReferenceSigner {
-    /// OpenSSL's signer for `algorithm` (for SM2: P-256's, the curve of the
-    /// same form and size).
+    /// OpenSSL's signer for `algorithm` with a fresh key (for SM2: P-256's).
     pub fn new(algorithm: KeyAlgorithm) -> Result<Self, Box<dyn Error>> {
-        let rsa = |bits: u32| -> Result<Kind, Box<dyn Error>> {
-            let key = PKey::from_rsa(Rsa::generate(bits)?)?;
-            let mut ctx = PkeyCtx::new(&key)?;
-            ctx.sign_init()?;
-            ctx.set_rsa_padding(Padding::PKCS1)?;
-            ctx.set_signature_md(Md::sha256())?;
-            Ok(Kind::Rsa(ctx))
-        };
-        let ecdsa = |curve: Nid| -> Result<Kind, Box<dyn Error>> {
-            let group = EcGroup::from_curve_name(curve)?;
-            Ok(Kind::Ecdsa(EcKey::generate(&group)?))
-        };
-        let (name, kind) = match algorithm {
-            KeyAlgorithm::Rsa2048 => ("RSA-2048 EVP_PKEY_sign", rsa(2048)?),
-            KeyAlgorithm::Rsa3072 => ("RSA-3072 EVP_PKEY_sign", rsa(3072)?),
-            KeyAlgorithm::Rsa4096 => ("RSA-4096 EVP_PKEY_sign", rsa(4096)?),
-            KeyAlgorithm::EcdsaP256 | KeyAlgorithm::Sm2 => {
-                ("P-256 ECDSA_do_sign", ecdsa(Nid::X9_62_PRIME256V1)?)
-            }
-            KeyAlgorithm::EcdsaP384 => ("P-384 ECDSA_do_sign", ecdsa(Nid::SECP384R1)?),
-            KeyAlgorithm::Ed25519 => {
-                let key: PKey<Private> = PKey::generate_ed25519()?;
-                let mut ctx = MdCtx::new()?;
-                ctx.digest_sign_init(None, &key)?;
-                ("Ed25519 EVP_DigestSign", Kind::Ed25519(ctx))
-            }
-        };
-        Ok(Self { name, kind })
+        Self::with_key(&generate_key(algorithm)?)
     }
 
-    /// One signature; returns its length in bytes (for ECDSA, of `r` and `s`).
-    pub fn sign(&mut self) -> Result<usize, Box<dyn Error>> {
-        Ok(match &mut self.kind {
-            Kind::Rsa(ctx) => {
-                let mut signature = Vec::with_capacity(512);
-                ctx.sign_to_vec(&DIGEST, &mut signature)?
+    /// OpenSSL's signer for `key` (RSA, EC or Ed25519).
+    fn with_key(key: &PKey<Private>) -> Result<Self, Box<dyn Error>> {
+        let kind = match key.id() {
+            Id::RSA => {
+                let mut ctx = PkeyCtx::new(key)?;
+                ctx.sign_init()?;
+                ctx.set_rsa_padding(Padding::PKCS1)?;
+                ctx.set_signature_md(Md::sha256())?;
+                Kind::Rsa(ctx, Vec::with_capacity(512))
             }
-            Kind::Ecdsa(key) => {
-                let signature = EcdsaSig::sign(&DIGEST, key)?;
-                (signature.r().num_bytes() + signature.s().num_bytes()) as usize
+            Id::EC => Kind::Ecdsa(key.ec_key()?, None),
+            Id::ED25519 => {
+                let mut ctx = MdCtx::new()?;
+                ctx.digest_sign_init(None, key)?;
+                Kind::Ed25519(ctx, Vec::with_capacity(64))
             }
-            Kind::Ed25519(ctx) => {
-                let mut signature = Vec::with_capacity(64);
-                ctx.digest_sign_to_vec(&DIGEST, &mut signature)?
+            other => return Err(format!("no reference signer for key type {other:?}").into()),
+        };
+        Ok(Self { kind })
+    }
+
+    /// One signature.
+    pub fn sign(&mut self) -> Result<(), Box<dyn Error>> {
+        match &mut self.kind {
+            Kind::Rsa(ctx, signature) => {
+                signature.clear();
+                ctx.sign_to_vec(&DIGEST, signature)?;
             }
-        })
+            Kind::Ecdsa(key, last) => {
+                last.replace(EcdsaSig::sign(&DIGEST, key)?);
+            }
+            Kind::Ed25519(ctx, signature) => {
+                signature.clear();
+                ctx.digest_sign_to_vec(&DIGEST, signature)?;
+            }
+        }
+        Ok(())
     }
 }
 
@@ -95,24 +105,41 @@ impl ReferenceSigner {
 mod tests {
     use super::*;
 
-    /// The contexts made once serve every call, each giving a whole signature.
+    /// Whether the signer's last signature verifies under `key`.
+    fn last_verifies(signer: &ReferenceSigner, key: &PKey<Private>) -> bool {
+        match &signer.kind {
+            Kind::Rsa(_, signature) => {
+                let mut ctx = PkeyCtx::new(key).unwrap();
+                ctx.verify_init().unwrap();
+                ctx.set_rsa_padding(Padding::PKCS1).unwrap();
+                ctx.set_signature_md(Md::sha256()).unwrap();
+                ctx.verify(&DIGEST, signature).unwrap_or(false)
+            }
+            Kind::Ecdsa(_, last) => last
+                .as_ref()
+                .is_some_and(|s| s.verify(&DIGEST, &key.ec_key().unwrap()).unwrap_or(false)),
+            Kind::Ed25519(_, signature) => {
+                let mut ctx = MdCtx::new().unwrap();
+                ctx.digest_verify_init(None, key).unwrap();
+                ctx.digest_verify(&DIGEST, signature).unwrap_or(false)
+            }
+        }
+    }
+
+    /// The contexts made once serve every call, each giving a signature that
+    /// verifies.
     #[test]
     fn every_reference_signs_again_and_again() {
         for algorithm in KeyAlgorithm::ALL {
-            let mut signer = ReferenceSigner::new(algorithm).unwrap();
+            let key = generate_key(algorithm).unwrap();
+            let mut signer = ReferenceSigner::with_key(&key).unwrap();
+            assert!(
+                !last_verifies(&signer, &key),
+                "{algorithm}: nothing signed yet"
+            );
             for _ in 0..3 {
-                let len = signer.sign().unwrap();
-                match algorithm {
-                    KeyAlgorithm::Rsa2048 => assert_eq!(len, 256),
-                    KeyAlgorithm::Rsa3072 => assert_eq!(len, 384),
-                    KeyAlgorithm::Rsa4096 => assert_eq!(len, 512),
-                    KeyAlgorithm::Ed25519 => assert_eq!(len, 64),
-                    // r and s each have 32 (48) bytes but for leading zeros.
-                    KeyAlgorithm::EcdsaP256 | KeyAlgorithm::Sm2 => {
-                        assert!((60..=64).contains(&len))
-                    }
-                    KeyAlgorithm::EcdsaP384 => assert!((92..=96).contains(&len)),
-                }
+                signer.sign().unwrap();
+                assert!(last_verifies(&signer, &key), "{algorithm}");
             }
         }
     }

@@ -19,14 +19,10 @@ use crate::error::Error;
 use crate::scalar::Scalar;
 use hmac::{Hmac, KeyInit, Mac};
 use sm3::Sm3;
-use std::sync::OnceLock;
 use subtle::ConstantTimeEq;
 use zeroize::Zeroize;
 
 type HmacSm3 = Hmac<Sm3>;
-
-/// HMAC-SM3 keyed with 32 zero bytes (RFC 6979 step c).
-static ZERO_KEYED: OnceLock<Result<HmacSm3, Error>> = OnceLock::new();
 
 fn keyed(key: &[u8; 32]) -> Result<HmacSm3, Error> {
     HmacSm3::new_from_slice(key).map_err(|_| Error::Rng)
@@ -53,7 +49,8 @@ pub(crate) struct KeySeed(HmacSm3);
 impl KeySeed {
     /// The state for the secret `x` (32 bytes).
     pub(crate) fn new(x: &[u8; 32]) -> Result<Self, Error> {
-        let mut mac = ZERO_KEYED.get_or_init(|| keyed(&[0u8; 32])).clone()?;
+        // Step c: K = 0x00…00.
+        let mut mac = keyed(&[0u8; 32])?;
         mac.update(&[0x01; 32]);
         mac.update(&[0x00]);
         mac.update(&x[..31]);
