@@ -167,10 +167,8 @@ pub(crate) fn session(state: &AppState, headers: &HeaderMap) -> Result<Administr
         .and_then(|v| v.strip_prefix("Bearer "))
         .map(str::to_owned);
     let token = bearer.or_else(|| cookie(headers, "topca_admin"));
-    let unauthorized = || AppError {
-        status: StatusCode::UNAUTHORIZED,
-        message: "log in as an administrator first".into(),
-    };
+    let unauthorized =
+        || AppError::new(StatusCode::UNAUTHORIZED, "log in as an administrator first");
     let token = token.ok_or_else(unauthorized)?;
     let mut sessions = state
         .sessions
@@ -233,10 +231,7 @@ pub(crate) fn console_form<T>(
 }
 
 pub(crate) fn forbidden(e: topca_core::RaError) -> AppError {
-    AppError {
-        status: StatusCode::FORBIDDEN,
-        message: e.to_string(),
-    }
+    AppError::new(StatusCode::FORBIDDEN, e.to_string())
 }
 
 fn kmc(state: &AppState) -> KeyManagementCentre<'_> {

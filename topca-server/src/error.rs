@@ -15,23 +15,50 @@ pub struct AppError {
     pub status: StatusCode,
     /// What went wrong, in words.
     pub message: String,
+    /// Seconds after which trying again may succeed (sent as `Retry-After`), for
+    /// answers that refuse because of a limit (429, 503).
+    pub retry_after: Option<u64>,
 }
 
 impl AppError {
+    /// An error with `status` and `message`.
+    pub fn new(status: StatusCode, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            message: message.into(),
+            retry_after: None,
+        }
+    }
+
     /// A 400 with `message`.
     pub fn bad_request(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, message)
+    }
+
+    /// A refusal because of a limit (`status` 429 or 503) that lifts after
+    /// `retry_after` seconds.
+    pub fn limited(status: StatusCode, message: impl Into<String>, retry_after: u64) -> Self {
         Self {
-            status: StatusCode::BAD_REQUEST,
-            message: message.into(),
+            retry_after: Some(retry_after.max(1)),
+            ..Self::new(status, message)
+        }
+    }
+
+    /// Adds this error's `Retry-After` header, if it has one, to `response`.
+    pub fn add_retry_after(&self, response: &mut Response) {
+        if let Some(seconds) = self.retry_after {
+            response
+                .headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, seconds.into());
         }
     }
 
     /// A 500 for a failure that is not the user's (details stay in the log).
     pub fn internal(what: &str) -> Self {
-        Self {
-            status: StatusCode::INTERNAL_SERVER_ERROR,
-            message: format!("the server could not {what}; please try again later"),
-        }
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("the server could not {what}; please try again later"),
+        )
     }
 }
 
@@ -56,19 +83,18 @@ impl From<Error> for AppError {
             Error::Random => StatusCode::INTERNAL_SERVER_ERROR,
             _ => StatusCode::BAD_REQUEST,
         };
-        Self {
-            status,
-            message: error.to_string(),
-        }
+        Self::new(status, error.to_string())
     }
 }
 
 impl IntoResponse for AppError {
     fn into_response(self) -> Response {
-        (
+        let mut response = (
             self.status,
             Json(serde_json::json!({ "error": self.message })),
         )
-            .into_response()
+            .into_response();
+        self.add_retry_after(&mut response);
+        response
     }
 }

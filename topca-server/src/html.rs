@@ -135,13 +135,15 @@ pub fn error_page(lang: Lang, error: &crate::AppError) -> Response {
         escape(&error.message),
         lang.t("返回", "Back")
     );
-    page_with_status(
+    let mut response = page_with_status(
         error.status,
         lang,
         lang.t("操作未完成", "Not done"),
         &body,
         None,
-    )
+    );
+    error.add_retry_after(&mut response);
+    response
 }
 
 /// The log-in by account: a keyword box whose matches (O or OU, Chinese included)

@@ -14,6 +14,7 @@ pub mod ca_init;
 mod error;
 mod files;
 mod html;
+pub mod limits;
 mod pki;
 mod server_enroll;
 pub mod setup;

@@ -88,9 +88,12 @@ fn run() -> Result<(), String> {
                 .await
             }
             None => {
-                axum::serve(listener, app)
-                    .with_graceful_shutdown(shutdown)
-                    .await
+                axum::serve(
+                    listener,
+                    app.into_make_service_with_connect_info::<topca_server::tls::Peer>(),
+                )
+                .with_graceful_shutdown(shutdown)
+                .await
             }
         };
         served.map_err(|e| format!("the server stopped: {e}"))

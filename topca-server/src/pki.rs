@@ -136,10 +136,10 @@ pub(crate) fn current_delta(state: &AppState) -> Result<Crl, AppError> {
 
 async fn delta_crl(State(state): State<Arc<AppState>>) -> Result<Response, AppError> {
     if !state.publishes_deltas() {
-        return Err(AppError {
-            status: axum::http::StatusCode::NOT_FOUND,
-            message: "this CA does not publish delta CRLs".into(),
-        });
+        return Err(AppError::new(
+            axum::http::StatusCode::NOT_FOUND,
+            "this CA does not publish delta CRLs",
+        ));
     }
     let crl = blocking(&state, current_delta).await?;
     Ok(file("application/pkix-crl", "delta.crl", crl.der))

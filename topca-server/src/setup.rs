@@ -460,6 +460,7 @@ pub fn start(options: &Options) -> Result<(AppState, Vec<String>), SetupError> {
             algorithm,
             sessions: Mutex::new(std::collections::HashMap::new()),
             crl_schedule_minutes: std::sync::atomic::AtomicU64::new(crl_schedule),
+            limits: crate::limits::Limits::default(),
         },
         report,
     ))

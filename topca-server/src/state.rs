@@ -41,6 +41,8 @@ pub struct AppState {
     /// Minutes between CRL refreshes (the configured value, or the one a super
     /// administrator set, which is kept in the database).
     pub crl_schedule_minutes: std::sync::atomic::AtomicU64,
+    /// Abuse limits (attempts and mails per source and per address).
+    pub limits: crate::limits::Limits,
 }
 
 /// The setting name of the CRL schedule (minutes).

@@ -180,6 +180,15 @@ impl axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, TlsL
     }
 }
 
+impl axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, TcpListener>> for Peer {
+    fn connect_info(stream: axum::serve::IncomingStream<'_, TcpListener>) -> Self {
+        Self {
+            addr: *stream.remote_addr(),
+            certificate: None,
+        }
+    }
+}
+
 /// A TCP listener that hands `axum::serve` TLS streams; connections whose
 /// handshake fails or stalls are dropped.
 pub struct TlsListener {
