@@ -16,6 +16,7 @@ mod files;
 mod html;
 pub mod limits;
 mod pki;
+pub mod serve;
 mod server_enroll;
 pub mod setup;
 mod state;

@@ -76,27 +76,15 @@ fn run() -> Result<(), String> {
         let shutdown = async {
             let _ = tokio::signal::ctrl_c().await;
         };
-        let served = match tls {
-            Some(config) => {
-                // Handlers see the client certificate (certificate log-in).
-                let listener = topca_server::tls::TlsListener::new(listener, config);
-                axum::serve(
-                    listener,
-                    app.into_make_service_with_connect_info::<topca_server::tls::Peer>(),
-                )
-                .with_graceful_shutdown(shutdown)
-                .await
-            }
-            None => {
-                axum::serve(
-                    listener,
-                    app.into_make_service_with_connect_info::<topca_server::tls::Peer>(),
-                )
-                .with_graceful_shutdown(shutdown)
-                .await
-            }
-        };
-        served.map_err(|e| format!("the server stopped: {e}"))
+        topca_server::serve::serve(
+            listener,
+            tls,
+            app,
+            topca_server::serve::ServeLimits::default(),
+            shutdown,
+        )
+        .await;
+        Ok(())
     })
 }
 

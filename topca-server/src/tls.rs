@@ -1,6 +1,6 @@
-//! HTTPS for the server itself: a TLS listener for `axum::serve` (rustls on the
-//! aws-lc-rs provider), with the certificate from PEM files or issued at each start
-//! by the server's own CA (its key then lives in memory only).
+//! HTTPS for the server itself: the rustls configuration (aws-lc-rs provider)
+//! that [`crate::serve`] handshakes with, the certificate from PEM files or issued
+//! at each start by the server's own CA (its key then lives in memory only).
 //!
 //! Clients may present a certificate (optional client authentication): the
 //! handshake proves possession of its key, and the certificate reaches the
@@ -10,7 +10,7 @@
 //! certificates that TLS libraries cannot. The client's own key must be RSA,
 //! ECDSA or Ed25519 (TLS has no SM2 signature schemes here).
 
-use std::{io, net::SocketAddr, sync::Arc, time::Duration};
+use std::{net::SocketAddr, sync::Arc};
 
 use rustls::{
     DigitallySignedStruct, DistinguishedName as HintName, ServerConfig, SignatureScheme,
@@ -19,17 +19,12 @@ use rustls::{
     pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, UnixTime, pem::PemObject},
     server::danger::{ClientCertVerified, ClientCertVerifier},
 };
-use tokio::net::{TcpListener, TcpStream};
-use tokio_rustls::{TlsAcceptor, server::TlsStream};
 use topca_core::{
     CertificateAuthority, DistinguishedName, IssueRequest, KeyAlgorithm, OsRandom, Profile,
     ProfileKind, SigningKey, SubjectAltNames,
 };
 
 use crate::setup::SetupError;
-
-/// How long a client may take for its TLS handshake.
-const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Where the server's TLS certificate comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -172,68 +167,4 @@ pub struct Peer {
     pub addr: SocketAddr,
     /// The client certificate (DER), whose key the handshake proved.
     pub certificate: Option<Vec<u8>>,
-}
-
-impl axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, TlsListener>> for Peer {
-    fn connect_info(stream: axum::serve::IncomingStream<'_, TlsListener>) -> Self {
-        stream.remote_addr().clone()
-    }
-}
-
-impl axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, TcpListener>> for Peer {
-    fn connect_info(stream: axum::serve::IncomingStream<'_, TcpListener>) -> Self {
-        Self {
-            addr: *stream.remote_addr(),
-            certificate: None,
-        }
-    }
-}
-
-/// A TCP listener that hands `axum::serve` TLS streams; connections whose
-/// handshake fails or stalls are dropped.
-pub struct TlsListener {
-    tcp: TcpListener,
-    acceptor: TlsAcceptor,
-}
-
-impl TlsListener {
-    /// Serves TLS with `config` on `tcp`.
-    pub fn new(tcp: TcpListener, config: Arc<ServerConfig>) -> Self {
-        Self {
-            tcp,
-            acceptor: TlsAcceptor::from(config),
-        }
-    }
-}
-
-impl axum::serve::Listener for TlsListener {
-    type Io = TlsStream<TcpStream>;
-    type Addr = Peer;
-
-    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
-        loop {
-            let Ok((stream, addr)) = self.tcp.accept().await else {
-                tokio::time::sleep(Duration::from_millis(10)).await;
-                continue;
-            };
-            if let Ok(Ok(tls)) =
-                tokio::time::timeout(HANDSHAKE_TIMEOUT, self.acceptor.accept(stream)).await
-            {
-                let certificate = tls
-                    .get_ref()
-                    .1
-                    .peer_certificates()
-                    .and_then(|chain| chain.first())
-                    .map(|c| c.as_ref().to_vec());
-                return (tls, Peer { addr, certificate });
-            }
-        }
-    }
-
-    fn local_addr(&self) -> io::Result<Self::Addr> {
-        Ok(Peer {
-            addr: self.tcp.local_addr()?,
-            certificate: None,
-        })
-    }
 }

@@ -21,8 +21,9 @@ use topca_core::{
 };
 use topca_server::{
     AppState,
+    serve::{ServeLimits, serve},
     setup::Options,
-    tls::{Peer, TlsListener, TlsSource},
+    tls::TlsSource,
 };
 use tower::ServiceExt;
 
@@ -75,22 +76,41 @@ pub fn https_options(dir: &Path) -> Options {
 
 /// Serves `state` over HTTPS on `options.listen` (see [`https_options`]);
 /// handlers see the client certificate.
-pub async fn serve_https(
+pub async fn serve_https(options: &Options, state: Arc<AppState>) -> tokio::task::JoinHandle<()> {
+    serve_https_with(options, state, ServeLimits::default()).await
+}
+
+/// [`serve_https`] under `limits`.
+pub async fn serve_https_with(
     options: &Options,
     state: Arc<AppState>,
-) -> tokio::task::JoinHandle<std::io::Result<()>> {
+    limits: ServeLimits,
+) -> tokio::task::JoinHandle<()> {
     let config = topca_server::tls::server_config(&options.tls, &state.ca, "127.0.0.1")
         .unwrap()
         .unwrap();
     let app = topca_server::router(state);
     let tcp = tokio::net::TcpListener::bind(options.listen).await.unwrap();
-    tokio::spawn(
-        axum::serve(
-            TlsListener::new(tcp, config),
-            app.into_make_service_with_connect_info::<Peer>(),
-        )
-        .into_future(),
-    )
+    tokio::spawn(serve(
+        tcp,
+        Some(config),
+        app,
+        limits,
+        std::future::pending(),
+    ))
+}
+
+/// Serves `state` over plain HTTP on a free local port under `limits`: the
+/// address, and the server task.
+pub async fn serve_http(
+    state: Arc<AppState>,
+    limits: ServeLimits,
+) -> (std::net::SocketAddr, tokio::task::JoinHandle<()>) {
+    let tcp = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = tcp.local_addr().unwrap();
+    let app = topca_server::router(state);
+    let server = tokio::spawn(serve(tcp, None, app, limits, std::future::pending()));
+    (addr, server)
 }
 
 /// `openssl s_client -quiet` from `dir` to the local `port`, with `args` besides,

@@ -1,0 +1,270 @@
+//! The server's connections under abuse: silent and slow clients over HTTPS and
+//! plain HTTP, idle kept-alive connections, floods past the connection caps; and
+//! the security headers and cookie attributes on every kind of answer.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test helpers fail loudly
+
+mod common;
+
+use std::{
+    net::SocketAddr,
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use common::{https_options, options, serve_http, serve_https_with};
+use rustls::pki_types::{CertificateDer, ServerName};
+use std::{
+    io::{Read, Write},
+    net::TcpStream,
+};
+use topca_server::{AppState, serve::ServeLimits, setup::start};
+
+/// Limits with short deadlines, so the tests see them pass.
+fn short(handshake: u64, headers: u64) -> ServeLimits {
+    ServeLimits {
+        handshake_timeout: Duration::from_millis(handshake),
+        header_read_timeout: Duration::from_millis(headers),
+        ..ServeLimits::default()
+    }
+}
+
+/// A (blocking) TCP connection to `server` from the loopback address `from`
+/// (127.0.0.x).
+async fn connect_from(from: [u8; 4], server: SocketAddr) -> TcpStream {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket
+        .bind(SocketAddr::from((from, 0)))
+        .expect("any 127.0.0.x is a local address");
+    let stream = socket.connect(server).await.unwrap().into_std().unwrap();
+    stream.set_nonblocking(false).unwrap();
+    stream
+}
+
+/// Reads one HTTP/1.1 response (headers and a `Content-Length` body): its text.
+fn read_response(stream: &mut impl Read) -> String {
+    let mut data = Vec::new();
+    let mut chunk = [0u8; 8192];
+    loop {
+        let n = stream.read(&mut chunk).unwrap();
+        assert!(n > 0, "closed before the response ended: {data:?}");
+        data.extend_from_slice(&chunk[..n]);
+        let text = String::from_utf8_lossy(&data);
+        if let Some(end) = text.find("\r\n\r\n") {
+            let length = text[..end]
+                .lines()
+                .find_map(|l| {
+                    let (name, value) = l.split_once(':')?;
+                    name.eq_ignore_ascii_case("content-length")
+                        .then(|| value.trim().parse::<usize>().unwrap())
+                })
+                .unwrap_or(0);
+            if data.len() >= end + 4 + length {
+                return text.into_owned();
+            }
+        }
+    }
+}
+
+/// Whether the server closes `stream` (end of stream or reset) within `within`.
+fn closed_within(stream: &mut TcpStream, within: Duration) -> bool {
+    let mut buf = [0u8; 1024];
+    let deadline = Instant::now() + within;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return false;
+        }
+        stream.set_read_timeout(Some(left)).unwrap();
+        match stream.read(&mut buf) {
+            Ok(0) => return true,
+            Ok(_) => {}
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) =>
+            {
+                return false;
+            }
+            Err(_) => return true,
+        }
+    }
+}
+
+/// `GET path` on a new connection from `from`: the response text.
+async fn get(server: SocketAddr, from: [u8; 4], path: &str) -> String {
+    let mut stream = connect_from(from, server).await;
+    send_get(&mut stream, path, "close");
+    read_response(&mut stream)
+}
+
+fn send_get(stream: &mut impl Write, path: &str, connection: &str) {
+    stream
+        .write_all(
+            format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: {connection}\r\n\r\n")
+                .as_bytes(),
+        )
+        .unwrap();
+}
+
+/// A rustls client trusting `root`: `GET path` over TLS to 127.0.0.1:`port`.
+fn tls_get(port: u16, root: &[u8], path: &str) -> String {
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(CertificateDer::from(root.to_vec())).unwrap();
+    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::aws_lc_rs::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    let name = ServerName::try_from("127.0.0.1").unwrap();
+    let connection = rustls::ClientConnection::new(Arc::new(config), name).unwrap();
+    let tcp = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    let mut tls = rustls::StreamOwned::new(connection, tcp);
+    send_get(&mut tls, path, "close");
+    read_response(&mut tls)
+}
+
+/// A server state on a fresh data directory (P-256 CA).
+fn state(dir: &std::path::Path) -> Arc<AppState> {
+    Arc::new(start(&options(dir)).unwrap().0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fifty_silent_tls_connections_do_not_delay_a_real_https_request() {
+    let dir = tempfile::tempdir().unwrap();
+    let opts = https_options(dir.path());
+    let state = Arc::new(start(&opts).unwrap().0);
+    let root = state.root.der().to_vec();
+    let server = serve_https_with(&opts, state, ServeLimits::default()).await;
+    let port = opts.listen.port();
+    let mut silent = Vec::new();
+    for _ in 0..50 {
+        silent.push(TcpStream::connect(("127.0.0.1", port)).unwrap());
+    }
+    // Every silent connection has been accepted and is waiting for its handshake.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let started = Instant::now();
+    let response = tls_get(port, &root, "/TopCA/ca/chain.pem");
+    let took = started.elapsed();
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    assert!(response.contains("BEGIN CERTIFICATE"), "{response}");
+    assert!(took < Duration::from_secs(1), "took {took:?}");
+    drop(silent);
+    server.abort();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_silent_tls_connection_is_closed_after_the_handshake_timeout() {
+    let dir = tempfile::tempdir().unwrap();
+    let opts = https_options(dir.path());
+    let state = Arc::new(start(&opts).unwrap().0);
+    let server = serve_https_with(&opts, state, short(500, 10_000)).await;
+    let mut silent = TcpStream::connect(opts.listen).unwrap();
+    let started = Instant::now();
+    assert!(closed_within(&mut silent, Duration::from_secs(5)));
+    let took = started.elapsed();
+    assert!(
+        took >= Duration::from_millis(400) && took < Duration::from_secs(3),
+        "closed after {took:?}"
+    );
+    server.abort();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn headers_sent_one_byte_at_a_time_are_cut_off_at_the_header_timeout() {
+    let dir = tempfile::tempdir().unwrap();
+    let (addr, server) = serve_http(state(dir.path()), short(10_000, 1_000)).await;
+    let mut stream = TcpStream::connect(addr).unwrap();
+    let mut writer = stream.try_clone().unwrap();
+    // Ten seconds of headers, one byte every 100 ms.
+    let headers = format!(
+        "GET /TopCA/ca/chain.pem HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: {}\r\n\r\n",
+        "a".repeat(50)
+    );
+    let started = Instant::now();
+    let trickle = std::thread::spawn(move || {
+        for byte in headers.bytes() {
+            if writer.write_all(&[byte]).is_err() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    });
+    let mut buf = Vec::new();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    let read = stream.read_to_end(&mut buf);
+    let took = started.elapsed();
+    assert!(
+        took < Duration::from_secs(3),
+        "closed after {took:?}: {read:?}"
+    );
+    let text = String::from_utf8_lossy(&buf);
+    assert!(!text.contains("200 OK"), "{text}");
+    let _ = stream.shutdown(std::net::Shutdown::Both);
+    trickle.join().unwrap();
+    server.abort();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idle_kept_alive_connection_is_closed() {
+    let dir = tempfile::tempdir().unwrap();
+    let (addr, server) = serve_http(state(dir.path()), short(10_000, 1_000)).await;
+    let mut stream = TcpStream::connect(addr).unwrap();
+    send_get(&mut stream, "/TopCA/ca/chain.pem", "keep-alive");
+    let first = read_response(&mut stream);
+    assert!(first.starts_with("HTTP/1.1 200"), "{first}");
+    // Still open for a second request right away...
+    send_get(&mut stream, "/TopCA/ca/chain.pem", "keep-alive");
+    let second = read_response(&mut stream);
+    assert!(second.starts_with("HTTP/1.1 200"), "{second}");
+    // ...and closed once it has been idle for the header timeout.
+    let started = Instant::now();
+    assert!(closed_within(&mut stream, Duration::from_secs(5)));
+    let took = started.elapsed();
+    assert!(
+        took >= Duration::from_millis(800) && took < Duration::from_secs(3),
+        "closed after {took:?}"
+    );
+    server.abort();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_past_the_caps_are_closed_while_others_are_served() {
+    let dir = tempfile::tempdir().unwrap();
+    let limits = ServeLimits {
+        max_connections: 8,
+        max_connections_per_source: 4,
+        ..ServeLimits::default()
+    };
+    let (addr, server) = serve_http(state(dir.path()), limits).await;
+    // One address holds its 4 connections: its fifth is closed at once...
+    let mut held = Vec::new();
+    for _ in 0..4 {
+        held.push(connect_from([127, 0, 0, 1], addr).await);
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let mut fifth = connect_from([127, 0, 0, 1], addr).await;
+    assert!(closed_within(&mut fifth, Duration::from_millis(500)));
+    // ...while another address is served.
+    let response = get(addr, [127, 0, 0, 2], "/TopCA/ca/chain.pem").await;
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    // Filling the total cap from other addresses closes the next one anywhere.
+    for from in [[127, 0, 0, 3], [127, 0, 0, 4]] {
+        for _ in 0..2 {
+            held.push(connect_from(from, addr).await);
+        }
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let mut ninth = connect_from([127, 0, 0, 5], addr).await;
+    assert!(closed_within(&mut ninth, Duration::from_millis(500)));
+    // A connection given back makes room again.
+    drop(held.pop());
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let response = get(addr, [127, 0, 0, 5], "/TopCA/ca/chain.pem").await;
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    server.abort();
+}
