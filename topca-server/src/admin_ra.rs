@@ -363,13 +363,7 @@ async fn account_page(
 <input type="hidden" name="csrf" value="{csrf}">
 <label for="csv-file">{file}</label><input id="csv-file" type="file" accept=".csv,text/csv">
 <label for="csv">{csv_l}</label><textarea id="csv" name="csv" rows="6" required placeholder="name,email,phone"></textarea>
-<button type="submit" id="upload">{upload}</button></form>
-<script>
-document.getElementById('csv-file').addEventListener('change', async (event) => {{
-  const file = event.target.files[0];
-  if (file) document.getElementById('csv').value = await file.text();
-}});
-</script>"#,
+<button type="submit" id="upload">{upload}</button></form>"#,
             title = lang.t("预注册持有者（授权码方式）", "Pre-register holders (passcode mode)"),
             hint = lang.t(
                 "每位持有者会收到参考号和授权码邮件，无需审核即可下载证书。CSV 每行：姓名,电子邮件[,电话]。",

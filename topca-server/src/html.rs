@@ -107,19 +107,16 @@ pub fn page_with_status(
 <html lang="{html_lang}"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>{title} — TopCA</title>
-<style>
-body{{font-family:system-ui,"Noto Sans CJK SC",sans-serif;max-width:52rem;margin:2rem auto;padding:0 1rem;color:#222}}
-header{{display:flex;justify-content:space-between;border-bottom:2px solid #b22;margin-bottom:1rem}}
-label{{display:block;margin:.6rem 0 .2rem}} input,textarea,select{{width:100%;padding:.4rem;box-sizing:border-box}} label.inline{{display:inline-block;margin:.2rem .8rem .2rem 0}} input[type=checkbox]{{width:auto}}
-button{{margin-top:1rem;padding:.5rem 1.5rem}} .error{{color:#b22;font-weight:bold}} .ok{{color:#262}}
-table{{border-collapse:collapse;width:100%}} td,th{{border:1px solid #ccc;padding:.3rem;text-align:left}}
-pre{{white-space:pre-wrap;word-break:break-all;background:#f6f6f6;padding:.5rem}} .req{{color:#b22}}
-</style></head><body>
+<link rel="stylesheet" href="{style}">
+<script src="{script}" defer></script>
+</head><body>
 <header><h1>TopCA</h1><nav>{switch}</nav></header>
 <h2>{title}</h2>
 {body}
 </body></html>"#,
         title = escape(title),
+        style = crate::assets::STYLE,
+        script = crate::assets::SCRIPT,
     );
     let mut response = (status, Html(html)).into_response();
     if let Some(cookie) = set_cookie {
@@ -131,7 +128,7 @@ pre{{white-space:pre-wrap;word-break:break-all;background:#f6f6f6;padding:.5rem}
 /// An error shown as a page with the message, keeping the status.
 pub fn error_page(lang: Lang, error: &crate::AppError) -> Response {
     let body = format!(
-        r#"<p class="error" id="error">{}</p><p><a href="javascript:history.back()">{}</a></p>"#,
+        r#"<p class="error" id="error">{}</p><p><a href="/TopCA/userEnroll" class="back">{}</a></p>"#,
         escape(&error.message),
         lang.t("返回", "Back")
     );
@@ -147,30 +144,14 @@ pub fn error_page(lang: Lang, error: &crate::AppError) -> Response {
 }
 
 /// The log-in by account: a keyword box whose matches (O or OU, Chinese included)
-/// appear as the user types, each linking to `home` with the account's id.
+/// appear as the user types (`assets/page.js`), each linking to `home` with the
+/// account's id.
 pub fn account_search(lang: Lang, home: &str) -> String {
     format!(
         r#"<p>{intro}</p>
 <label for="keyword">{label}</label>
 <input id="keyword" autocomplete="off" placeholder="{placeholder}">
-<ul id="accounts"></ul>
-<script>
-const box = document.getElementById('keyword'), list = document.getElementById('accounts');
-let pending = 0;
-box.addEventListener('input', async () => {{
-  const ticket = ++pending, keyword = box.value.trim();
-  if (!keyword) {{ list.replaceChildren(); return; }}
-  const response = await fetch('/api/v1/accounts?keyword=' + encodeURIComponent(keyword));
-  const accounts = response.ok ? await response.json() : [];
-  if (ticket !== pending) return;
-  list.replaceChildren(...accounts.map(a => {{
-    const item = document.createElement('li'), link = document.createElement('a');
-    link.href = '{home}?account=' + a.id;
-    link.textContent = a.organization + ' / ' + a.unit;
-    item.append(link); return item;
-  }}));
-}});
-</script>"#,
+<ul id="accounts" data-home="{home}"></ul>"#,
         intro = lang.t(
             "请输入您所在单位（O）或部门（OU）的关键字，然后从列表中选择。",
             "Type a keyword of your organisation (O) or unit (OU), then pick it from the list."

@@ -10,9 +10,11 @@ pub mod admin;
 mod admin_ra;
 mod admin_super;
 mod api;
+mod assets;
 pub mod ca_init;
 mod error;
 mod files;
+pub mod headers;
 mod html;
 pub mod limits;
 mod pki;
@@ -41,6 +43,11 @@ pub fn router(state: Arc<AppState>) -> Router {
         .merge(server_enroll::routes())
         .merge(api::routes())
         .merge(admin::routes())
+        .merge(assets::routes())
+        .layer(axum::middleware::from_fn_with_state(
+            Arc::clone(&state),
+            headers::secure,
+        ))
         .with_state(state)
 }
 

@@ -215,12 +215,9 @@ async fn review(headers: HeaderMap, Form(form): Form<ReviewForm>) -> Response {
 <input type="hidden" name="csr" value="{csr}">
 <label for="email">{email_l} <span class="req">*</span></label><input id="email" name="email" type="email" required value="{email}">
 <label for="password">{password_l} <span class="req">*</span></label><input id="password" name="password" type="password" required>
-<label><input type="checkbox" id="agree" name="agree" value="1" style="width:auto"> {agree}</label>
+<label><input type="checkbox" id="agree" name="agree" value="1"> {agree}</label>
 <button type="submit" id="submit" hidden>{submit}</button></form>
-<script>
-const agree = document.getElementById('agree'), submit = document.getElementById('submit');
-agree.addEventListener('change', () => {{ submit.hidden = !agree.checked; }});
-</script>"#,
+"#,
         csrf = escape(&form.csrf),
         account = form.account,
         csr = escape(&form.csr),

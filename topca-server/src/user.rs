@@ -312,18 +312,17 @@ async fn retrieve_form(headers: HeaderMap) -> Response {
 <input type="hidden" name="csrf" value="{token}">
 {pin}{password}
 <fieldset><legend>{browser_l}</legend>
-<select id="key-kind" style="width:auto"><option value="ec">ECDSA P-256</option><option value="rsa">RSA 2048</option></select>
+<select id="key-kind" class="auto"><option value="ec">ECDSA P-256</option><option value="rsa">RSA 2048</option></select>
 <button type="button" id="generate-key">{generate_key}</button>
 <a id="key-download" download="topca-private-key.pem" hidden>{save_key}</a><span id="key-error" class="error"></span>
 </fieldset>
 <label for="csr">{csr_label}</label><textarea id="csr" name="csr" rows="8" placeholder="-----BEGIN CERTIFICATE REQUEST-----"></textarea>
-<label><input type="checkbox" name="generate" value="1" style="width:auto"> {generate}</label>
+<label><input type="checkbox" name="generate" value="1"> {generate}</label>
 <button type="submit" id="submit">{submit}</button></form>
-<script>{script}</script>"#,
+<script src="/TopCA/assets/csr.js" defer></script>"#,
         browser_l = lang.t("在浏览器中生成密钥对", "Generate the key pair in this browser"),
         generate_key = lang.t("生成密钥对和证书请求", "Generate key pair and request"),
         save_key = lang.t("保存私钥（请妥善保管）", "Save the private key (keep it safe)"),
-        script = include_str!("csr.js"),
         pin = field(lang, "pin", "身份识别码（PIN）", "PIN", "text", true),
         password = field(lang, "password", "用户口令", "User password", "password", true),
         csr_label = lang.t(

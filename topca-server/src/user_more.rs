@@ -288,7 +288,7 @@ async fn replace_confirm(
         .iter()
         .map(|c| {
             format!(
-                r#"<label><input type="radio" name="serial" value="{s}" style="width:auto" required> {s} — {until}</label>"#,
+                r#"<label><input type="radio" name="serial" value="{s}" required> {s} — {until}</label>"#,
                 s = escape(&c.serial),
                 until = format_utc(c.not_after)
             )
@@ -311,7 +311,7 @@ async fn replace_confirm(
 {password}<label for="reason">{reason_l}</label><select id="reason" name="reason">{reasons}</select>
 <p class="error">{warning}</p>
 <label for="csr">{csr_l}</label><textarea id="csr" name="csr" rows="8"></textarea>
-<button type="submit" id="submit">{submit}</button> <a href="javascript:history.back()">{back}</a></form>"#,
+<button type="submit" id="submit">{submit}</button> <a href="/TopCA/userEnroll" class="back">{back}</a></form>"#,
         token = escape(&q.token),
         choose = lang.t("选择要替换的证书：", "Choose the certificate to replace:"),
         password = input(
@@ -532,12 +532,12 @@ async fn passcode_form(headers: HeaderMap) -> Response {
         r#"<form method="post" action="/TopCA/userEnroll/passcode"><input type="hidden" name="csrf" value="{token}">
 {reference}{code}{password}{confirm}
 <fieldset><legend>{browser_l}</legend>
-<select id="key-kind" style="width:auto"><option value="ec">ECDSA P-256</option><option value="rsa">RSA 2048</option></select>
+<select id="key-kind" class="auto"><option value="ec">ECDSA P-256</option><option value="rsa">RSA 2048</option></select>
 <button type="button" id="generate-key">{generate_key}</button>
 <a id="key-download" download="topca-private-key.pem" hidden>{save_key}</a><span id="key-error" class="error"></span>
 </fieldset>
 <label for="csr">{csr_l}</label><textarea id="csr" name="csr" rows="8" required></textarea>
-<button type="submit" id="submit">{submit}</button></form><script>{script}</script>"#,
+<button type="submit" id="submit">{submit}</button></form><script src="/TopCA/assets/csr.js" defer></script>"#,
         reference = input(
             "reference",
             lang.t("参考号", "Reference number"),
@@ -574,7 +574,6 @@ async fn passcode_form(headers: HeaderMap) -> Response {
             "Certificate request (PKCS#10, PEM)"
         ),
         submit = lang.t("获取证书", "Retrieve"),
-        script = include_str!("csr.js"),
     );
     page(
         lang,

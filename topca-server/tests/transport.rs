@@ -98,6 +98,33 @@ async fn get(server: SocketAddr, from: [u8; 4], path: &str) -> String {
     read_response(&mut stream)
 }
 
+/// The values of header `name` in a response's text.
+fn header_values(response: &str, name: &str) -> Vec<String> {
+    let head = response.split("\r\n\r\n").next().unwrap_or("");
+    head.lines()
+        .skip(1)
+        .filter_map(|l| l.split_once(':'))
+        .filter(|(n, _)| n.trim().eq_ignore_ascii_case(name))
+        .map(|(_, v)| v.trim().to_owned())
+        .collect()
+}
+
+/// `method path` with `body` (JSON when not empty) on a new connection from
+/// 127.0.0.1: the response text.
+async fn call(server: SocketAddr, method: &str, path: &str, body: &str) -> String {
+    let mut stream = connect_from([127, 0, 0, 1], server).await;
+    stream
+        .write_all(
+            format!(
+                "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+                body.len()
+            )
+            .as_bytes(),
+        )
+        .unwrap();
+    read_response(&mut stream)
+}
+
 fn send_get(stream: &mut impl Write, path: &str, connection: &str) {
     stream
         .write_all(
@@ -109,6 +136,16 @@ fn send_get(stream: &mut impl Write, path: &str, connection: &str) {
 
 /// A rustls client trusting `root`: `GET path` over TLS to 127.0.0.1:`port`.
 fn tls_get(port: u16, root: &[u8], path: &str) -> String {
+    tls_request(
+        port,
+        root,
+        &format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"),
+    )
+}
+
+/// A rustls client trusting `root`: `request` (HTTP/1.1 text) over TLS to
+/// 127.0.0.1:`port`, the response text.
+fn tls_request(port: u16, root: &[u8], request: &str) -> String {
     let mut roots = rustls::RootCertStore::empty();
     roots.add(CertificateDer::from(root.to_vec())).unwrap();
     let config = rustls::ClientConfig::builder_with_provider(Arc::new(
@@ -122,7 +159,7 @@ fn tls_get(port: u16, root: &[u8], path: &str) -> String {
     let connection = rustls::ClientConnection::new(Arc::new(config), name).unwrap();
     let tcp = TcpStream::connect(("127.0.0.1", port)).unwrap();
     let mut tls = rustls::StreamOwned::new(connection, tcp);
-    send_get(&mut tls, path, "close");
+    tls.write_all(request.as_bytes()).unwrap();
     read_response(&mut tls)
 }
 
@@ -266,5 +303,203 @@ async fn connections_past_the_caps_are_closed_while_others_are_served() {
     tokio::time::sleep(Duration::from_millis(100)).await;
     let response = get(addr, [127, 0, 0, 5], "/TopCA/ca/chain.pem").await;
     assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    server.abort();
+}
+
+/// A page, an API answer, an API error, a missing page and a file: what each
+/// kind of answer looks like.
+const KINDS: [(&str, &str, &str); 5] = [
+    ("GET", "/TopCA/userEnroll", "200"),
+    ("GET", "/api/v1/accounts?keyword=%E6%BC%94%E7%A4%BA", "200"),
+    ("POST", "/api/v1/admin/sessions", "4"),
+    ("GET", "/TopCA/no-such-page", "404"),
+    ("GET", "/TopCA/ca/chain.pem", "200"),
+];
+
+/// Checks the security headers of `response` (`https`: with HSTS).
+fn assert_security_headers(response: &str, https: bool) {
+    let one = |name: &str| {
+        let values = header_values(response, name);
+        assert_eq!(values.len(), 1, "{name} in {response}");
+        values[0].clone()
+    };
+    let csp = one("content-security-policy");
+    for directive in [
+        "default-src 'none'",
+        "script-src 'self'",
+        "style-src 'self'",
+        "frame-ancestors 'none'",
+    ] {
+        assert!(csp.contains(directive), "{csp}");
+    }
+    assert!(!csp.contains("unsafe-inline"), "{csp}");
+    assert_eq!(one("x-frame-options"), "DENY");
+    assert_eq!(one("x-content-type-options"), "nosniff");
+    assert_eq!(one("referrer-policy"), "same-origin");
+    let hsts = header_values(response, "strict-transport-security");
+    if https {
+        assert_eq!(hsts, ["max-age=31536000"], "{response}");
+    } else {
+        assert!(hsts.is_empty(), "{response}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_kind_of_answer_has_the_security_headers_over_plain_http() {
+    let dir = tempfile::tempdir().unwrap();
+    let (addr, server) = serve_http(state(dir.path()), ServeLimits::default()).await;
+    for (method, path, status) in KINDS {
+        let response = call(addr, method, path, if method == "POST" { "{}" } else { "" }).await;
+        assert!(
+            response.starts_with(&format!("HTTP/1.1 {status}")),
+            "{method} {path}: {response}"
+        );
+        assert_security_headers(&response, false);
+    }
+    server.abort();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_kind_of_answer_has_the_security_headers_and_hsts_over_https() {
+    let dir = tempfile::tempdir().unwrap();
+    let opts = https_options(dir.path());
+    let state = Arc::new(start(&opts).unwrap().0);
+    let root = state.root.der().to_vec();
+    let server = serve_https_with(&opts, state, ServeLimits::default()).await;
+    let port = opts.listen.port();
+    for (method, path, status) in KINDS {
+        let request = if method == "POST" {
+            format!(
+                "POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{{}}"
+            )
+        } else {
+            format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+        };
+        let response = tls_request(port, &root, &request);
+        assert!(
+            response.starts_with(&format!("HTTP/1.1 {status}")),
+            "{method} {path}: {response}"
+        );
+        assert_security_headers(&response, true);
+    }
+    server.abort();
+}
+
+/// The `Set-Cookie` headers of the CSRF cookie (a form page) and the language
+/// cookie, fetched with `fetch`.
+fn cookies_of(fetch: impl Fn(&str) -> String) -> Vec<String> {
+    let mut cookies = header_values(&fetch("/TopCA/userEnroll/retrieve"), "set-cookie");
+    cookies.extend(header_values(&fetch("/TopCA/lang?to=en"), "set-cookie"));
+    assert!(
+        cookies.iter().any(|c| c.starts_with("topca_csrf="))
+            && cookies.iter().any(|c| c.starts_with("topca_lang=")),
+        "{cookies:?}"
+    );
+    cookies
+}
+
+fn attributes(cookie: &str) -> Vec<String> {
+    cookie
+        .split(';')
+        .skip(1)
+        .map(|a| {
+            a.trim()
+                .split('=')
+                .next()
+                .unwrap_or("")
+                .to_ascii_lowercase()
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cookies_are_httponly_and_samesite_and_secure_only_over_https() {
+    let dir = tempfile::tempdir().unwrap();
+    let (addr, server) = serve_http(state(dir.path()), ServeLimits::default()).await;
+    let handle = tokio::runtime::Handle::current();
+    let plain = tokio::task::block_in_place(|| {
+        cookies_of(|path| handle.block_on(get(addr, [127, 0, 0, 1], path)))
+    });
+    for cookie in &plain {
+        let attributes = attributes(cookie);
+        assert!(attributes.contains(&"httponly".into()), "{cookie}");
+        assert!(attributes.contains(&"samesite".into()), "{cookie}");
+        assert!(!attributes.contains(&"secure".into()), "{cookie}");
+    }
+    server.abort();
+
+    let dir = tempfile::tempdir().unwrap();
+    let opts = https_options(dir.path());
+    let state = Arc::new(start(&opts).unwrap().0);
+    let root = state.root.der().to_vec();
+    let server = serve_https_with(&opts, state, ServeLimits::default()).await;
+    let port = opts.listen.port();
+    let secure = tokio::task::block_in_place(|| cookies_of(|path| tls_get(port, &root, path)));
+    for cookie in &secure {
+        let attributes = attributes(cookie);
+        assert!(attributes.contains(&"httponly".into()), "{cookie}");
+        assert!(attributes.contains(&"samesite".into()), "{cookie}");
+        assert_eq!(
+            attributes.iter().filter(|a| *a == "secure").count(),
+            1,
+            "{cookie}"
+        );
+    }
+    server.abort();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pages_load_scripts_and_styles_only_from_files_the_policy_allows() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = state(dir.path());
+    let account = state.demo_account.0;
+    let (addr, server) = serve_http(state, ServeLimits::default()).await;
+    let pages = [
+        "/TopCA/userEnroll".to_owned(),
+        format!("/TopCA/userEnroll/home?account={account}"),
+        format!("/TopCA/userEnroll/apply?account={account}"),
+        "/TopCA/userEnroll/retrieve".to_owned(),
+        "/TopCA/userEnroll/passcode".to_owned(),
+        "/TopCA/serverEnroll".to_owned(),
+        "/TopCA/admin/login".to_owned(),
+        "/TopCA/ca".to_owned(),
+        "/TopCA/userEnroll/home?account=999999".to_owned(),
+    ];
+    let mut scripts = std::collections::BTreeSet::new();
+    for path in &pages {
+        let page = get(addr, [127, 0, 0, 1], path).await;
+        assert!(page.contains("<html"), "{path}: {page}");
+        let body = page.split("\r\n\r\n").nth(1).unwrap();
+        assert!(!body.contains("<style"), "{path}: inline style");
+        assert!(!body.contains(" style="), "{path}: style attribute");
+        assert!(!body.contains("javascript:"), "{path}: javascript: URL");
+        assert!(
+            !body.contains(" on"),
+            "{path}: possible event handler attribute"
+        );
+        for tag in body.split("<script").skip(1) {
+            let tag = tag.split('>').next().unwrap();
+            let src = tag
+                .split("src=\"")
+                .nth(1)
+                .and_then(|s| s.split('"').next())
+                .unwrap_or_else(|| panic!("{path}: inline script <script{tag}>"));
+            scripts.insert(src.to_owned());
+        }
+    }
+    assert!(scripts.len() >= 2, "{scripts:?}");
+    for src in scripts
+        .iter()
+        .map(String::as_str)
+        .chain(["/TopCA/assets/page.css"])
+    {
+        let file = get(addr, [127, 0, 0, 1], src).await;
+        assert!(file.starts_with("HTTP/1.1 200"), "{src}: {file}");
+        let kind = &header_values(&file, "content-type")[0];
+        assert!(
+            kind.starts_with("text/javascript") || kind.starts_with("text/css"),
+            "{src}: {kind}"
+        );
+    }
     server.abort();
 }
