@@ -23,6 +23,7 @@ mod server_enroll;
 pub mod setup;
 mod state;
 pub mod tls;
+pub mod tls_root;
 mod user;
 mod user_more;
 
@@ -44,6 +45,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .merge(api::routes())
         .merge(admin::routes())
         .merge(assets::routes())
+        .merge(tls_root::routes())
         .layer(axum::middleware::from_fn_with_state(
             Arc::clone(&state),
             headers::secure,

@@ -68,7 +68,7 @@ fn run() -> Result<(), String> {
             .and_then(|rest| rest.split(['/', ':']).next())
             .unwrap_or("127.0.0.1")
             .to_owned();
-        let tls = topca_server::tls::server_config(&options.tls, &state.ca, &host)
+        let tls = topca_server::tls::server_config(&options.tls, &state, &host)
             .map_err(|e| e.to_string())?;
         let state = Arc::new(state);
         tokio::spawn(topca_server::refresh_crls(Arc::clone(&state)));

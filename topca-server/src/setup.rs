@@ -349,6 +349,10 @@ pub fn start(options: &Options) -> Result<(AppState, Vec<String>), SetupError> {
         .clone()
         .unwrap_or_else(|| format!("sqlite://{}", dir.join("topca.db").display()));
     let store = DieselStore::open(&database_url)?;
+    let tls_root = (options.tls == crate::tls::TlsSource::SelfIssued
+        && !crate::tls_root::ca_signs_for_tls(&ca))
+    .then(|| crate::tls_root::load_or_create(dir, &passphrase, &store))
+    .transpose()?;
     let mail_url = options
         .mail_url
         .clone()
@@ -418,7 +422,7 @@ pub fn start(options: &Options) -> Result<(AppState, Vec<String>), SetupError> {
     }
     let algorithm = algorithm_of(&ca).unwrap_or(options.algorithm);
     let ocsp = OcspSigner::issue(&ca, algorithm, 30)?;
-    let report = vec![
+    let mut report = vec![
         format!("data directory:  {}", dir.display()),
         format!("database:        {}", store.url()),
         format!(
@@ -439,6 +443,19 @@ pub fn start(options: &Options) -> Result<(AppState, Vec<String>), SetupError> {
         format!("CA chain:        {base_url}/TopCA/ca/chain.pem"),
         format!("CRL:             {base_url}/TopCA/crl/current.crl"),
     ];
+    match &tls_root {
+        Some(root) => report.push(format!(
+            "HTTPS:           clients must trust the TLS root {}{} (SHA-256 {}): TLS clients cannot verify {} signatures, so the server's certificate comes from this P-256 root, not from the CA",
+            base_url,
+            crate::tls_root::TLS_ROOT_PATH,
+            root.certificate().sha256_fingerprint(),
+            algorithm.name(),
+        )),
+        None if options.tls == crate::tls::TlsSource::SelfIssued => report.push(format!(
+            "HTTPS:           certificate from the CA; clients must trust the root in {base_url}/TopCA/ca/chain.pem"
+        )),
+        None => {}
+    }
     // A schedule set on the super-administrator page outlives restarts.
     let crl_schedule = topca_core::store::AdminStore::setting(&store, crate::state::CRL_SCHEDULE)
         .map_err(topca_core::Error::from)?
@@ -461,6 +478,7 @@ pub fn start(options: &Options) -> Result<(AppState, Vec<String>), SetupError> {
             sessions: Mutex::new(std::collections::HashMap::new()),
             crl_schedule_minutes: std::sync::atomic::AtomicU64::new(crl_schedule),
             limits: crate::limits::Limits::default(),
+            tls_root,
         },
         report,
     ))

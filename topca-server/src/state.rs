@@ -43,6 +43,10 @@ pub struct AppState {
     pub crl_schedule_minutes: std::sync::atomic::AtomicU64,
     /// Abuse limits (attempts and mails per source and per address).
     pub limits: crate::limits::Limits,
+    /// The P-256 root that issues the server's own TLS certificate when the CA
+    /// cannot (see [`crate::tls_root`]); `None` when the CA issues it or TLS
+    /// certificates come from files.
+    pub tls_root: Option<CertificateAuthority>,
 }
 
 /// The setting name of the CRL schedule (minutes).

@@ -10,7 +10,7 @@
 //! certificates that TLS libraries cannot. The client's own key must be RSA,
 //! ECDSA or Ed25519 (TLS has no SM2 signature schemes here).
 
-use std::{net::SocketAddr, sync::Arc};
+use std::{net::SocketAddr, sync::Arc, time::SystemTime};
 
 use rustls::{
     DigitallySignedStruct, DistinguishedName as HintName, ServerConfig, SignatureScheme,
@@ -20,11 +20,13 @@ use rustls::{
     server::danger::{ClientCertVerified, ClientCertVerifier},
 };
 use topca_core::{
-    CertificateAuthority, DistinguishedName, IssueRequest, KeyAlgorithm, OsRandom, Profile,
-    ProfileKind, SigningKey, SubjectAltNames,
+    DistinguishedName, IssueRequest, KeyAlgorithm, OsRandom, Profile, ProfileKind, SigningKey,
+    SubjectAltNames,
+    audit::{Actor, AuditAction, AuditRecord, Outcome},
+    store::AuditStore,
 };
 
-use crate::setup::SetupError;
+use crate::{AppState, setup::SetupError};
 
 /// Where the server's TLS certificate comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -38,17 +40,21 @@ pub enum TlsSource {
         /// The private key (PKCS#8, unencrypted PEM, readable by the server only).
         key: std::path::PathBuf,
     },
-    /// Issued at each start by the server's own CA for `host` (the key never
-    /// touches the disk).
+    /// Issued at each start for `host` by the server's own CA, or under a CA TLS
+    /// clients cannot verify by its TLS root ([`crate::tls_root`]); the key
+    /// never touches the disk.
     SelfIssued,
 }
 
-/// The rustls configuration for `source`; `None` for plain HTTP.
+/// The rustls configuration for `source`; `None` for plain HTTP. A self-issued
+/// certificate for `host` comes from the state's TLS root when it has one (see
+/// [`crate::tls_root`]), else from the CA, and is audited.
 pub fn server_config(
     source: &TlsSource,
-    ca: &CertificateAuthority,
+    state: &AppState,
     host: &str,
 ) -> Result<Option<Arc<ServerConfig>>, SetupError> {
+    let ca = &state.ca;
     let (chain, key) = match source {
         TlsSource::Off => return Ok(None),
         TlsSource::Files { certificate, key } => {
@@ -69,7 +75,8 @@ pub fn server_config(
                 .map_err(topca_core::Error::from)?;
             let mut names = SubjectAltNames::default();
             names.add_host(host).map_err(topca_core::Error::from)?;
-            let certificate = ca.issue(
+            let issuer = state.tls_root.as_ref().unwrap_or(ca);
+            let certificate = issuer.issue(
                 IssueRequest {
                     subject: DistinguishedName::with_common_name(host),
                     public_key: key.public_key().clone(),
@@ -78,8 +85,22 @@ pub fn server_config(
                 },
                 &Profile::new(ProfileKind::TlsServer, 90).map_err(topca_core::Error::from)?,
             )?;
+            state
+                .store
+                .append_audit(AuditRecord {
+                    at: SystemTime::now(),
+                    actor: Actor::System,
+                    action: AuditAction::CertificateIssued,
+                    target: certificate.serial_hex(),
+                    outcome: Outcome::Success,
+                    detail: format!(
+                        "the server's own TLS certificate for {host}, issued by {}",
+                        issuer.certificate().subject_text()
+                    ),
+                })
+                .map_err(topca_core::Error::from)?;
             let chain = std::iter::once(&certificate)
-                .chain(ca.chain())
+                .chain(issuer.chain())
                 .map(|c| CertificateDer::from(c.der().to_vec()))
                 .collect();
             let pkcs8 = key.to_pkcs8_der().map_err(topca_core::Error::from)?;

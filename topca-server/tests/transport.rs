@@ -1,6 +1,7 @@
 //! The server's connections under abuse: silent and slow clients over HTTPS and
-//! plain HTTP, idle kept-alive connections, floods past the connection caps; and
-//! the security headers and cookie attributes on every kind of answer.
+//! plain HTTP, idle kept-alive connections, floods past the connection caps; the
+//! security headers and cookie attributes on every kind of answer; and the
+//! self-issued HTTPS chain clients verify under an SM2 CA (its TLS root).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test helpers fail loudly
 
 mod common;
@@ -11,13 +12,14 @@ use std::{
     time::{Duration, Instant},
 };
 
-use common::{https_options, options, serve_http, serve_https_with};
+use common::{https_get, https_options, options, serve_http, serve_https_with};
 use rustls::pki_types::{CertificateDer, ServerName};
 use std::{
     io::{Read, Write},
     net::TcpStream,
 };
-use topca_server::{AppState, serve::ServeLimits, setup::start};
+use topca_core::{audit::AuditAction, store::AuditStore};
+use topca_server::{AppState, serve::ServeLimits, setup::start, tls_root::TLS_ROOT_PATH};
 
 /// Limits with short deadlines, so the tests see them pass.
 fn short(handshake: u64, headers: u64) -> ServeLimits {
@@ -501,5 +503,119 @@ async fn pages_load_scripts_and_styles_only_from_files_the_policy_allows() {
             "{src}: {kind}"
         );
     }
+    server.abort();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn under_an_sm2_ca_the_self_issued_chain_verifies_against_the_published_tls_root() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut opts = https_options(dir.path());
+    opts.algorithm = topca_core::KeyAlgorithm::Sm2;
+    let (state, report) = start(&opts).unwrap();
+    let tls_root = state.tls_root.as_ref().expect("an SM2 CA gets a TLS root");
+    let fingerprint = tls_root.certificate().sha256_fingerprint();
+    let root_der = tls_root.certificate().der().to_vec();
+    // The start report says which root clients must trust, and where it is.
+    assert!(
+        report
+            .iter()
+            .any(|l| l.contains(TLS_ROOT_PATH) && l.contains(&fingerprint)),
+        "{report:?}"
+    );
+    // Its key is kept encrypted and private.
+    let key_path = dir.path().join("ca").join("tls-root.key");
+    let key = std::fs::read_to_string(&key_path).unwrap();
+    assert!(key.starts_with("-----BEGIN ENCRYPTED PRIVATE KEY-----"));
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&key_path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o077, 0, "mode {mode:o}");
+    }
+    let root_pem = std::fs::read_to_string(dir.path().join("ca").join("tls-root.pem")).unwrap();
+    let state = Arc::new(state);
+    let server = serve_https_with(&opts, Arc::clone(&state), ServeLimits::default()).await;
+    let port = opts.listen.port();
+    // A rustls client trusting only the TLS root verifies the served chain and
+    // downloads the root.
+    let response = tokio::task::block_in_place(|| tls_get(port, &root_der, TLS_ROOT_PATH));
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    assert!(response.ends_with(&root_pem), "{response}");
+    // So does OpenSSL with the downloaded file.
+    let work = tempfile::tempdir().unwrap();
+    std::fs::write(work.path().join("tls-root.pem"), &root_pem).unwrap();
+    let out = tokio::task::block_in_place(|| {
+        https_get(
+            work.path(),
+            port,
+            "/TopCA/ca/chain.pem",
+            &[
+                "-CAfile",
+                "tls-root.pem",
+                "-verify_return_error",
+                "-verify_ip",
+                "127.0.0.1",
+            ],
+        )
+    });
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "{text}");
+    assert!(
+        text.contains("verify return:1") && text.contains("HTTP/1.1 200"),
+        "{text}"
+    );
+    // The root's creation and the TLS certificate are in the audit log.
+    let entries = state.store.audit_entries().unwrap();
+    assert!(
+        entries
+            .iter()
+            .any(|e| e.record.action == AuditAction::CaCreated
+                && e.record.target.contains("TopCA TLS Root"))
+    );
+    assert!(
+        entries
+            .iter()
+            .any(|e| e.record.action == AuditAction::CertificateIssued
+                && e.record.detail.contains("TopCA TLS Root"))
+    );
+    server.abort();
+    // A restart keeps the same root.
+    let (again, _) = start(&opts).unwrap();
+    assert_eq!(
+        again.tls_root.unwrap().certificate().sha256_fingerprint(),
+        fingerprint
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn under_a_p256_ca_the_ca_issues_the_tls_certificate_and_there_is_no_tls_root() {
+    let dir = tempfile::tempdir().unwrap();
+    let opts = https_options(dir.path());
+    let (state, report) = start(&opts).unwrap();
+    assert!(state.tls_root.is_none());
+    assert!(!dir.path().join("ca").join("tls-root.pem").exists());
+    assert!(
+        report
+            .iter()
+            .any(|l| l.contains("/TopCA/ca/chain.pem") && l.starts_with("HTTPS")),
+        "{report:?}"
+    );
+    let root = state.root.der().to_vec();
+    let state = Arc::new(state);
+    let server = serve_https_with(&opts, Arc::clone(&state), ServeLimits::default()).await;
+    let port = opts.listen.port();
+    let response = tokio::task::block_in_place(|| tls_get(port, &root, TLS_ROOT_PATH));
+    assert!(response.starts_with("HTTP/1.1 404"), "{response}");
+    let entries = state.store.audit_entries().unwrap();
+    let issuer = state.ca.certificate().subject_text();
+    assert!(
+        entries
+            .iter()
+            .any(|e| e.record.action == AuditAction::CertificateIssued
+                && e.record.detail.contains(&issuer))
+    );
     server.abort();
 }

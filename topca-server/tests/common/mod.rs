@@ -86,7 +86,7 @@ pub async fn serve_https_with(
     state: Arc<AppState>,
     limits: ServeLimits,
 ) -> tokio::task::JoinHandle<()> {
-    let config = topca_server::tls::server_config(&options.tls, &state.ca, "127.0.0.1")
+    let config = topca_server::tls::server_config(&options.tls, &state, "127.0.0.1")
         .unwrap()
         .unwrap();
     let app = topca_server::router(state);
