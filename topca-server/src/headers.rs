@@ -37,6 +37,13 @@ pub async fn secure(State(state): State<Arc<AppState>>, request: Request, next: 
     let https =
         request.extensions().get::<OverTls>().is_some() || state.base_url.starts_with("https://");
     let mut response = next.run(request).await;
+    apply(&mut response, https);
+    response
+}
+
+/// Adds the security headers and cookie attributes to `response` (`https`: the
+/// client reaches the server over HTTPS).
+pub fn apply(response: &mut Response, https: bool) {
     let headers = response.headers_mut();
     for (name, value) in [
         (header::CONTENT_SECURITY_POLICY, CONTENT_SECURITY_POLICY),
@@ -53,7 +60,6 @@ pub async fn secure(State(state): State<Arc<AppState>>, request: Request, next: 
         );
     }
     harden_cookies(headers, https);
-    response
 }
 
 /// Gives every `Set-Cookie` `HttpOnly`, a `SameSite` and, under HTTPS, `Secure`.

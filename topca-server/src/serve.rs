@@ -8,7 +8,12 @@
 
 use std::{collections::HashMap, future::Future, net::SocketAddr, sync::Arc, time::Duration};
 
-use axum::{Router, extract::ConnectInfo, http::Request};
+use axum::{
+    Router,
+    extract::ConnectInfo,
+    http::{HeaderValue, Request, StatusCode, header},
+    response::{IntoResponse, Response},
+};
 use hyper::body::Incoming;
 use hyper_util::{
     rt::{TokioIo, TokioTimer},
@@ -22,7 +27,7 @@ use tokio::{
 use tokio_rustls::TlsAcceptor;
 use tower::ServiceExt;
 
-use crate::{limits::ClientAddr, tls::Peer};
+use crate::{AppError, limits::ClientAddr, tls::Peer};
 
 /// The limits of the accept loop; [`ServeLimits::default`] gives the values the
 /// server runs with.
@@ -34,6 +39,9 @@ pub struct ServeLimits {
     /// the server waits for them: a kept-alive connection with no next request
     /// is closed after this long too.
     pub header_read_timeout: Duration,
+    /// How long a request may take once its headers are in, reading its body
+    /// included: a body that stalls is answered `408` and the connection closed.
+    pub request_timeout: Duration,
     /// Connections open at once (handshaking, waiting or busy); beyond it new
     /// connections are closed at once.
     pub max_connections: usize,
@@ -42,12 +50,14 @@ pub struct ServeLimits {
 }
 
 impl Default for ServeLimits {
-    /// A 10 s handshake, 10 s for headers and keep-alive, 512 connections in
-    /// all (below the usual limit of 1,024 open files) and 64 per address.
+    /// A 10 s handshake, 10 s for headers and keep-alive, 60 s for a request,
+    /// 512 connections in all (below the usual limit of 1,024 open files) and
+    /// 64 per address.
     fn default() -> Self {
         Self {
             handshake_timeout: Duration::from_secs(10),
             header_read_timeout: Duration::from_secs(10),
+            request_timeout: Duration::from_secs(60),
             max_connections: 512,
             max_connections_per_source: 64,
         }
@@ -167,7 +177,13 @@ async fn http<I>(
         if over_tls {
             request.extensions_mut().insert(OverTls);
         }
-        app.clone().oneshot(request)
+        let answer = app.clone().oneshot(request);
+        async move {
+            let Ok(answer) = tokio::time::timeout(limits.request_timeout, answer).await else {
+                return Ok(too_slow(over_tls));
+            };
+            answer
+        }
     });
     let mut builder = hyper::server::conn::http1::Builder::new();
     builder
@@ -176,6 +192,21 @@ async fn http<I>(
         .keep_alive(true);
     // A connection ending in an error (reset, timeout) concerns that client only.
     let _ = watcher.watch(builder.serve_connection(io, service)).await;
+}
+
+/// The answer to a request that did not finish within its deadline; the
+/// connection closes after it.
+fn too_slow(over_tls: bool) -> Response {
+    let mut response = AppError::new(
+        StatusCode::REQUEST_TIMEOUT,
+        "the request did not arrive in time; please send it again",
+    )
+    .into_response();
+    response
+        .headers_mut()
+        .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    crate::headers::apply(&mut response, over_tls);
+    response
 }
 
 /// Open connections per client address.

@@ -619,3 +619,34 @@ async fn under_a_p256_ca_the_ca_issues_the_tls_certificate_and_there_is_no_tls_r
     );
     server.abort();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_body_that_stalls_is_answered_408_at_the_request_timeout() {
+    let dir = tempfile::tempdir().unwrap();
+    let limits = ServeLimits {
+        request_timeout: Duration::from_millis(1_000),
+        ..ServeLimits::default()
+    };
+    let (addr, server) = serve_http(state(dir.path()), limits).await;
+    let mut stream = connect_from([127, 0, 0, 1], addr).await;
+    // The headers promise 100 bytes; 2 come, then nothing.
+    stream
+        .write_all(
+            b"POST /api/v1/admin/sessions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"",
+        )
+        .unwrap();
+    let started = Instant::now();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    let response = read_response(&mut stream);
+    let took = started.elapsed();
+    assert!(response.starts_with("HTTP/1.1 408"), "{response}");
+    assert!(
+        took >= Duration::from_millis(800) && took < Duration::from_secs(3),
+        "answered after {took:?}"
+    );
+    assert_security_headers(&response, false);
+    assert!(closed_within(&mut stream, Duration::from_secs(1)));
+    server.abort();
+}
