@@ -6,9 +6,10 @@
     link.addEventListener('click', event => { event.preventDefault(); history.back(); });
   }
 
-  // Account search: matches (O or OU) appear as the user types, each linking to
-  // the list's data-home with the account's id.
-  const box = document.getElementById('keyword'), list = document.getElementById('accounts');
+  // Account search (a list with data-home; the RA's account page has its own
+  // server-side search): matches (O or OU) appear as the user types, each
+  // linking to data-home with the account's id.
+  const box = document.getElementById('keyword'), list = document.querySelector('ul#accounts[data-home]');
   if (box && list) {
     let pending = 0;
     box.addEventListener('input', async () => {
