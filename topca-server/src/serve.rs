@@ -220,11 +220,10 @@ impl Sources {
     fn enter(sources: &Arc<Self>, addr: SocketAddr, max: usize) -> Option<SourceSlot> {
         let key = ClientAddr(addr.ip()).key();
         let mut open = sources.open.lock().ok()?;
-        let count = open.entry(key.clone()).or_insert(0);
-        if *count >= max {
+        if open.get(&key).copied().unwrap_or(0) >= max {
             return None;
         }
-        *count += 1;
+        *open.entry(key.clone()).or_insert(0) += 1;
         Some(SourceSlot {
             sources: Arc::clone(sources),
             key,

@@ -6,6 +6,8 @@
 //! DATA_DIR/outbox/           mails as .eml files (unless TOPCA_MAIL_URL)
 //! DATA_DIR/ca/*.pem          root and issuing CA certificates
 //! DATA_DIR/ca/*.key          their keys, PKCS#8 encrypted (PBES2) with the CA passphrase
+//! DATA_DIR/ca/tls-root.*     the TLS root of HTTPS mode "self" under an SM2 or Ed25519
+//!                            CA (see `tls_root`), its key encrypted the same way
 //! DATA_DIR/secrets/          CA passphrase and KMC master key when not given in the
 //!                            environment (TOPCA_CA_PASSPHRASE, TOPCA_KMC_MASTER_KEY);
 //!                            mode 0700, files 0600
