@@ -528,17 +528,7 @@ async fn recover(
 ) -> Result<Json<EncryptionView>, AppError> {
     let code = zeroize::Zeroizing::new(body.code);
     let serial = body.signing_serial;
-    let delivery = blocking(&state, move |s| {
-        let kmc = topca_core::kmc::KeyManagementCentre::new(
-            &s.store,
-            s.mailer.as_ref(),
-            &s.ca,
-            &s.master,
-            topca_core::kmc::KmcPolicy::default(),
-        );
-        Ok(kmc.recover(&code, &serial)?)
-    })
-    .await?;
+    let delivery = blocking(&state, move |s| Ok(s.kmc().recover(&code, &serial)?)).await?;
     Ok(Json(EncryptionView::from(&delivery)))
 }
 

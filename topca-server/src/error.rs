@@ -72,7 +72,10 @@ impl From<Error> for AppError {
                 RaError::UnknownAccount | RaError::UnknownRequest | RaError::UnknownCertificate,
             )
             | Error::Kmc(KmcError::UnknownRecovery) => StatusCode::NOT_FOUND,
-            Error::Ra(RaError::NotPermitted(_)) => StatusCode::FORBIDDEN,
+            Error::Ra(RaError::NotPermitted(_))
+            | Error::Kmc(KmcError::NotAnAgent(_) | KmcError::AgentQuarantined { .. }) => {
+                StatusCode::FORBIDDEN
+            }
             Error::Ra(
                 RaError::Locked
                 | RaError::WrongPinOrPassword { .. }

@@ -5,7 +5,7 @@ use std::sync::{Mutex, RwLock};
 use topca_core::{
     Certificate, CertificateAuthority,
     crl::Crl,
-    kmc::MasterKey,
+    kmc::{KeyManagementCentre, KmcPolicy, MasterKey},
     mail::Mailer,
     ocsp::OcspSigner,
     ra::{AccountId, RaPolicy, RegistrationAuthority},
@@ -43,6 +43,9 @@ pub struct AppState {
     pub crl_schedule_minutes: std::sync::atomic::AtomicU64,
     /// Abuse limits (attempts and mails per source and per address).
     pub limits: crate::limits::Limits,
+    /// The KMC's limits: code lifetime and attempts, and the key recovery
+    /// agents' quarantine.
+    pub kmc_policy: KmcPolicy,
 }
 
 /// The setting name of the CRL schedule (minutes).
@@ -58,6 +61,17 @@ impl AppState {
             RaPolicy::default(),
         )
         .with_kmc(&self.master)
+    }
+
+    /// The key management centre over this state.
+    pub fn kmc(&self) -> KeyManagementCentre<'_> {
+        KeyManagementCentre::new(
+            &self.store,
+            self.mailer.as_ref(),
+            &self.ca,
+            &self.master,
+            self.kmc_policy.clone(),
+        )
     }
 
     /// Whether the CA publishes delta CRLs.

@@ -47,6 +47,7 @@ pub fn options(dir: &Path) -> Options {
         delta_crl: false,
         tls: TlsSource::Off,
         crl_refresh: std::time::Duration::from_secs(600),
+        kmc_quarantine: std::time::Duration::from_secs(24 * 3600),
     }
 }
 
