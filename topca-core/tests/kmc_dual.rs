@@ -656,3 +656,126 @@ fn key_recovery_needs_two_administrators_and_a_single_use_code() {
         );
     }
 }
+
+#[test]
+fn key_recovery_agents_hold_only_the_kmc_role_and_wait_out_the_quarantine() {
+    use topca_core::ra::admin::{AdminChange, add_admin, change_admin, create_admin};
+    let algorithm = KeyAlgorithm::EcdsaP256;
+    let (_, root, sub) = ca(algorithm);
+    let start = std::time::SystemTime::now();
+    let clock = Arc::new(MovableClock(std::sync::Mutex::new(start)));
+    let sub = CertificateAuthority::from_parts(
+        SigningKey::from_pkcs8_der(&sub.key().to_pkcs8_der().unwrap()).unwrap(),
+        sub.certificate().clone(),
+        vec![root.certificate().clone()],
+        sub.urls().clone(),
+        Environment::new(clock.clone(), Arc::new(OsRandom)),
+    )
+    .unwrap();
+    let store = MemoryStore::new();
+    let mailer = RecordingMailer::default();
+    let master = MasterKey::generate(&OsRandom).unwrap();
+    let ra =
+        RegistrationAuthority::new(&store, &mailer, &sub, RaPolicy::default()).with_kmc(&master);
+    let dir = tempfile::tempdir().unwrap();
+    let retrieved = retrieve_dual(&ra, &mailer, dir.path(), algorithm, "zhou@example.cn");
+    let serial = retrieved
+        .encryption
+        .as_ref()
+        .unwrap()
+        .certificate
+        .serial_hex();
+    let policy = KmcPolicy::default();
+    let kmc = KeyManagementCentre::new(&store, &mailer, &sub, &master, policy.clone());
+    let password = "agent-password-2026";
+    let make = |name: &str, roles: Vec<AdminRole>| {
+        create_admin(&store, name, password, roles, &OsRandom, clock.as_ref()).unwrap();
+    };
+    make("root", vec![AdminRole::SuperAdmin]);
+    make("all", vec![AdminRole::SuperAdmin, AdminRole::KmcAdmin]);
+    make("ra-kmc", vec![AdminRole::RaAdmin, AdminRole::KmcAdmin]);
+    make("agent", vec![AdminRole::KmcAdmin]);
+    make("later", vec![AdminRole::RaAdmin]);
+    let root_ops = admin("root", AdminRole::SuperAdmin).super_ops().unwrap();
+    add_admin(
+        &store,
+        &root_ops,
+        "fresh",
+        password,
+        vec![AdminRole::KmcAdmin],
+        &OsRandom,
+        clock.as_ref(),
+    )
+    .unwrap();
+
+    // Holding super or ra besides kmc: refused, whatever the session says.
+    for name in ["all", "ra-kmc"] {
+        let err = kmc
+            .request_recovery(&kmc_ops(name), &serial, "x")
+            .unwrap_err();
+        assert!(
+            matches!(err, Error::Kmc(KmcError::NotAnAgent(_))),
+            "{err:?}"
+        );
+    }
+    // Made in the console, or given kmc there: quarantined.
+    change_admin(
+        &store,
+        &root_ops,
+        &sub,
+        "later",
+        AdminChange::Roles(vec![AdminRole::KmcAdmin]),
+    )
+    .unwrap();
+    for name in ["fresh", "later"] {
+        let err = kmc
+            .request_recovery(&kmc_ops(name), &serial, "x")
+            .unwrap_err();
+        assert!(
+            matches!(err, Error::Kmc(KmcError::AgentQuarantined { .. })),
+            "{err:?}"
+        );
+    }
+    let asked = kmc
+        .request_recovery(&kmc_ops("agent"), &serial, "换电脑")
+        .unwrap();
+    let err = kmc
+        .approve_recovery(&kmc_ops("fresh"), asked.id)
+        .unwrap_err();
+    assert!(
+        matches!(err, Error::Kmc(KmcError::AgentQuarantined { .. })),
+        "{err:?}"
+    );
+    // After the quarantine the console-made agent may approve; the code goes
+    // only into the holder's mail.
+    *clock.0.lock().unwrap() += policy.quarantine;
+    let approved = kmc.approve_recovery(&kmc_ops("fresh"), asked.id).unwrap();
+    assert_eq!(approved.state, RecoveryState::Approved);
+    let code = mailed_code(&mailer, "zhou@example.cn");
+    assert!(code.starts_with(&approved.id.to_hex()));
+    // A signing certificate issued after the request does not receive the key.
+    let account = store
+        .certificate(&serial)
+        .unwrap()
+        .unwrap()
+        .account
+        .unwrap();
+    let newer = tempfile::tempdir().unwrap();
+    let later = retrieve_dual_in(
+        &ra,
+        &mailer,
+        newer.path(),
+        algorithm,
+        "zhou@example.cn",
+        account,
+    );
+    let err = kmc
+        .recover(&code, &later.certificate.serial_hex())
+        .unwrap_err();
+    assert!(
+        matches!(err, Error::Kmc(KmcError::NotHoldersSigningCertificate)),
+        "{err:?}"
+    );
+    kmc.recover(&code, &retrieved.certificate.serial_hex())
+        .unwrap();
+}
