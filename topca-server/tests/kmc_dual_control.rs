@@ -452,4 +452,40 @@ async fn fifty_concurrent_wrong_recovery_codes_count_fifty_and_lock_it() {
         .filter(|m| m.to.contains(VICTIM) && m.body.contains("已被锁定"))
         .count();
     assert_eq!(locked_notices, 1, "the holder is told once");
+
+    // A refusal in the console is audited and mailed to the holder too.
+    let (_, asked) = call_as(
+        &app,
+        &kmc_a,
+        "POST",
+        "/api/v1/admin/recoveries",
+        Some(serde_json::json!({"encryption_serial": encryption, "reason": "再试"})),
+    )
+    .await;
+    let again = asked["recovery"].as_str().unwrap().to_owned();
+    let (status, _, _) = send(
+        &app,
+        Request::post(format!("/TopCA/admin/kmc/recoveries/{again}/reject"))
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .header(header::COOKIE, format!("topca_csrf={CSRF}"))
+            .header(header::AUTHORIZATION, format!("Bearer {kmc_b}"))
+            .body(Body::from(format!("csrf={CSRF}&reason=no")))
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert_eq!(
+        state
+            .store
+            .recovery(RecoveryId::parse(&again).unwrap())
+            .unwrap()
+            .unwrap()
+            .state,
+        RecoveryState::Rejected
+    );
+    assert!(
+        outbox(data.path())
+            .iter()
+            .any(|m| m.to.contains(VICTIM) && m.body.contains("拒绝了该恢复申请"))
+    );
 }
