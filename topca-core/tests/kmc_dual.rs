@@ -778,4 +778,21 @@ fn key_recovery_agents_hold_only_the_kmc_role_and_wait_out_the_quarantine() {
     );
     kmc.recover(&code, &retrieved.certificate.serial_hex())
         .unwrap();
+
+    // Without the mail there is no approval: nobody else may hold the code.
+    let asked = kmc
+        .request_recovery(&kmc_ops("agent"), &serial, "再次")
+        .unwrap();
+    mailer.set_unreachable(true);
+    let err = kmc
+        .approve_recovery(&kmc_ops("fresh"), asked.id)
+        .unwrap_err();
+    mailer.set_unreachable(false);
+    assert!(
+        matches!(err, Error::Kmc(KmcError::CodeNotMailed)),
+        "{err:?}"
+    );
+    let withdrawn = store.recovery(asked.id).unwrap().unwrap();
+    assert_eq!(withdrawn.state, RecoveryState::Expired);
+    assert!(withdrawn.code.is_none());
 }

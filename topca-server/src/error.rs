@@ -67,7 +67,7 @@ impl From<Error> for AppError {
         let status = match &error {
             Error::Store(StoreError::Backend(_)) => StatusCode::SERVICE_UNAVAILABLE,
             Error::Store(StoreError::Conflict) => StatusCode::CONFLICT,
-            Error::Mail(_) => StatusCode::BAD_GATEWAY,
+            Error::Mail(_) | Error::Kmc(KmcError::CodeNotMailed) => StatusCode::BAD_GATEWAY,
             Error::Ra(
                 RaError::UnknownAccount | RaError::UnknownRequest | RaError::UnknownCertificate,
             )
