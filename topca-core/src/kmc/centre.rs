@@ -249,8 +249,12 @@ impl<'a> KeyManagementCentre<'a> {
         if recovery.code_expires.is_none_or(|end| now >= end) {
             recovery.state = recovery.state.expire()?;
             recovery.code = None;
-            let recovery = self.store_final(recovery)?;
-            return Err(self.refuse(&recovery, KmcError::CodeExpired)?);
+            let error = match self.store_final(recovery.clone()) {
+                Ok(_) => KmcError::CodeExpired,
+                Err(Error::Kmc(lost)) => lost,
+                Err(other) => return Err(other),
+            };
+            return Err(self.refuse(&recovery, error)?);
         }
         if recovery.failed_attempts > self.policy.max_attempts {
             // Over the limit: counted, but not checked.
@@ -277,7 +281,11 @@ impl<'a> KeyManagementCentre<'a> {
         // Spend the code before anything leaves: a concurrent use loses the race.
         recovery.state = recovery.state.spend()?;
         recovery.code = None;
-        let recovery = self.store_final(recovery)?;
+        let recovery = match self.store_final(recovery.clone()) {
+            Ok(stored) => stored,
+            Err(Error::Kmc(lost)) => return Err(self.refuse(&recovery, lost)?),
+            Err(other) => return Err(other),
+        };
         let signing_serial = signing.serial_hex();
         self.audit(
             Actor::User(recovery.email.clone()),
