@@ -44,6 +44,22 @@ function mailedPin(email) {
   throw new Error(`no PIN mail for ${email}`);
 }
 
+/** The key recovery authorization code of the newest recovery mail for `email`. */
+function mailedRecoveryCode(email) {
+  const files = readdirSync(outbox).filter(f => f.endsWith('.eml')).sort().reverse();
+  for (const file of files) {
+    const out = execFileSync('python3', [process.env.TOPCA_DECODER, 'decode', join(outbox, file)]).toString();
+    const fields = Object.fromEntries(out.trim().split('\n').map(l => {
+      const [k, v] = l.split('\t');
+      return [k, Buffer.from(v, 'base64').toString('utf8')];
+    }));
+    if (fields.to.includes(email) && fields.body.includes('授权码是')) {
+      return fields.body.split('\n').find(l => l.startsWith('    ')).trim();
+    }
+  }
+  throw new Error(`no recovery code mail for ${email}`);
+}
+
 async function login(page, centre, keyword, unit) {
   await page.goto(`${base}/TopCA/${centre}`);
   await page.fill('#keyword', keyword);
@@ -238,9 +254,11 @@ try {
   await page.waitForSelector(`#recoveries tr:has-text("${encryption}")`);
   check(true, 'recovery requested by the first KMC administrator');
   await adminLogin('kmc-b');
-  await page.locator(`#recoveries tr:has-text("${encryption}")`).locator('button').click();
-  const code = (await page.textContent('#code')).trim();
-  check(/^\d+-/.test(code), 'the second KMC administrator approves and sees the code once');
+  await page.locator(`#recoveries tr:has-text("${encryption}")`).locator('button.approve').click();
+  await page.waitForSelector('#approved');
+  check(!(await page.isVisible('#code')), 'the second KMC administrator approves and sees no code');
+  const code = mailedRecoveryCode('zhaoliu@example.cn');
+  check(/^[0-9a-f]{32}-/.test(code), 'the holder alone receives the code by mail');
   await page.goto(`${base}/TopCA/userEnroll/recover`);
   await page.fill('#serial', signing);
   await page.fill('#code', code);

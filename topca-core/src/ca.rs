@@ -36,7 +36,7 @@ use crate::{
 };
 
 /// How far notBefore is set in the past, to tolerate relying parties' clock skew.
-const BACKDATE: Duration = Duration::from_secs(60);
+pub(crate) const BACKDATE: Duration = Duration::from_secs(60);
 
 /// The clock and random source a CA draws on.
 #[derive(Clone)]

@@ -10,7 +10,7 @@ use crate::{
     algorithm::KeyAlgorithm,
     audit::{Actor, AuditAction, AuditRecord, Outcome, verify_chain},
     error::StoreError,
-    kmc::{EscrowedKey, NewRecovery, RecoveryState},
+    kmc::{EscrowedKey, NewRecovery, RecoveryId, RecoveryState},
     lifecycle::{
         CertificateType, CertificateUsage, RequestKind, RequestState, RevocationReason,
         VerificationMode,
@@ -85,6 +85,7 @@ pub fn run(store: &dyn RaStore) -> Checked {
     expiry_window(store)?;
     crls_keep_their_history(store)?;
     recoveries_update_by_compare_and_set(store)?;
+    concurrent_recovery_attempts_all_count(store)?;
     admins_are_unique_and_updated_by_compare_and_set(store)?;
     audit_entries_chain(store)
 }
@@ -636,24 +637,36 @@ fn crls_keep_their_history(store: &dyn RaStore) -> Checked {
     )
 }
 
+fn new_recovery(check: &'static str, serial: &str) -> Result<NewRecovery, ConformanceFailure> {
+    Ok(NewRecovery {
+        id: RecoveryId::generate(&OsRandom).map_err(|e| ConformanceFailure {
+            check,
+            detail: e.to_string(),
+        })?,
+        encryption_serial: serial.into(),
+        email: "dual@example.com".into(),
+        holder_name: "张三".into(),
+        requested_by: "kmc-甲".into(),
+        requested_at: at(1_800_300_000),
+        reason: "换了新电脑".into(),
+    })
+}
+
 fn recoveries_update_by_compare_and_set(store: &dyn RaStore) -> Checked {
     let check = "key recoveries are stored and updated by compare-and-set";
-    let created = store_ok(
-        check,
-        store.create_recovery(NewRecovery {
-            encryption_serial: "5102".into(),
-            email: "dual@example.com".into(),
-            holder_name: "张三".into(),
-            requested_by: "kmc-甲".into(),
-            requested_at: at(1_800_300_000),
-            reason: "换了新电脑".into(),
-        }),
-    )?;
+    let new = new_recovery(check, "5102")?;
+    let created = store_ok(check, store.create_recovery(new.clone()))?;
     ensure(
         check,
-        created.state == RecoveryState::Requested && created.version == 1,
+        created.state == RecoveryState::Requested && created.version == 1 && created.id == new.id,
         || format!("{created:?}"),
     )?;
+    let taken = store.create_recovery(new);
+    ensure(check, taken == Err(StoreError::Conflict), || {
+        format!("a second recovery with the same identifier gave {taken:?}")
+    })?;
+    let unknown = store_ok(check, store.recovery(new_recovery(check, "5102")?.id))?;
+    ensure(check, unknown.is_none(), || format!("found {unknown:?}"))?;
     let mut approved = created.clone();
     approved.state = RecoveryState::Approved;
     approved.decided_by = Some("kmc-乙".into());
@@ -676,6 +689,40 @@ fn recoveries_update_by_compare_and_set(store: &dyn RaStore) -> Checked {
     ensure(check, listed == [updated], || format!("listed {listed:?}"))
 }
 
+fn concurrent_recovery_attempts_all_count(store: &dyn RaStore) -> Checked {
+    let check = "concurrent authorization-code attempts on a recovery each count";
+    let created = store_ok(check, store.create_recovery(new_recovery(check, "5103")?))?;
+    let counted = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..50)
+            .map(|_| s.spawn(|| store.count_recovery_attempt(created.id)))
+            .collect();
+        handles
+            .into_iter()
+            .filter_map(|h| h.join().ok())
+            .filter_map(|r| r.ok().flatten())
+            .map(|r| r.failed_attempts)
+            .collect::<Vec<_>>()
+    });
+    let mut seen = counted.clone();
+    seen.sort_unstable();
+    ensure(check, seen == (1..=50).collect::<Vec<u8>>(), || {
+        format!("the 50 attempts were counted as {counted:?}")
+    })?;
+    let stored = store_ok(check, store.recovery(created.id))?;
+    ensure(
+        check,
+        stored
+            .as_ref()
+            .is_some_and(|r| r.failed_attempts == 50 && r.version == 51),
+        || format!("stored {stored:?}"),
+    )?;
+    let unknown = store_ok(
+        check,
+        store.count_recovery_attempt(new_recovery(check, "5103")?.id),
+    )?;
+    ensure(check, unknown.is_none(), || format!("counted {unknown:?}"))
+}
+
 fn admins_are_unique_and_updated_by_compare_and_set(store: &dyn RaStore) -> Checked {
     let check = "administrators are unique by name and updated by compare-and-set";
     let password = PasswordHash::create("conformance-admin-pw", &OsRandom).map_err(|e| {
@@ -691,6 +738,7 @@ fn admins_are_unique_and_updated_by_compare_and_set(store: &dyn RaStore) -> Chec
         failed_logins: 0,
         locked_until: None,
         certificate: None,
+        quarantine_from: None,
         version: 1,
     };
     store_ok(check, store.create_admin(admin.clone()))?;
@@ -706,6 +754,7 @@ fn admins_are_unique_and_updated_by_compare_and_set(store: &dyn RaStore) -> Chec
     locked.failed_logins = 5;
     locked.locked_until = Some(at(1_800_500_000));
     locked.certificate = Some("ab".repeat(32));
+    locked.quarantine_from = Some(at(1_800_400_000));
     let updated = store_ok(check, store.update_admin(&locked))?;
     ensure(check, updated.version == 2, || format!("{updated:?}"))?;
     let stale = store.update_admin(&admin);

@@ -416,9 +416,28 @@ pub enum KmcError {
         "no escrowed key belongs to this certificate; only encryption certificates of dual accounts have one"
     )]
     NotEscrowed,
-    /// No recovery request has that number.
-    #[error("no key recovery request has this number")]
+    /// No recovery request has that identifier.
+    #[error("no key recovery request has this identifier")]
     UnknownRecovery,
+    /// The administrator may not act as a key recovery agent (for the reason
+    /// given).
+    #[error("this administrator may not take part in a key recovery: {0}")]
+    NotAnAgent(&'static str),
+    /// The administrator was created or given the kmc role through the console
+    /// too recently to act as a key recovery agent.
+    #[error(
+        "this administrator was created or given the kmc role through the console recently and may take part in key recoveries from {until} on"
+    )]
+    AgentQuarantined {
+        /// When the quarantine ends (UTC, as text).
+        until: String,
+    },
+    /// The authorization code could not be mailed to the holder, so the approval
+    /// was withdrawn.
+    #[error(
+        "the authorization code could not be mailed to the holder, so the approval was withdrawn; request the recovery again once mail works"
+    )]
+    CodeNotMailed,
     /// The administrator who asked for a recovery tried to approve it.
     #[error(
         "a key recovery must be approved by a different KMC administrator than the one who requested it"
@@ -443,7 +462,9 @@ pub enum KmcError {
     #[error("this key recovery is locked after too many wrong codes; ask your KMC administrator")]
     RecoveryLocked,
     /// The chosen certificate is not a valid signing certificate of the key's holder.
-    #[error("choose one of your own valid signing certificates to receive the key")]
+    #[error(
+        "choose one of your own valid signing certificates, issued under the same account before the recovery was requested, to receive the key"
+    )]
     NotHoldersSigningCertificate,
 }
 

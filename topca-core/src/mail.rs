@@ -23,6 +23,27 @@ pub struct Envelope {
     pub mail: Mail,
 }
 
+/// What happened in a key recovery, as told to the holder.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RecoveryStep {
+    /// A KMC administrator asked to recover the key.
+    Requested,
+    /// A KMC administrator refused the recovery.
+    Rejected,
+    /// The key was delivered, enveloped for this signing certificate.
+    Delivered {
+        /// The signing certificate's serial, upper-case hex.
+        signing_serial: String,
+    },
+    /// A wrong authorization code was entered.
+    WrongCode {
+        /// Attempts left before the recovery locks.
+        attempts_left: u8,
+    },
+    /// The recovery locked after too many wrong codes.
+    Locked,
+}
+
 /// The messages of the certificate service.
 #[derive(Clone, PartialEq, Eq)]
 #[non_exhaustive]
@@ -107,6 +128,18 @@ pub enum Mail {
         /// The recovery page.
         recover_url: String,
     },
+    /// A step of a key recovery of the holder's encryption key (the approval is
+    /// [`Mail::KeyRecoveryCode`]).
+    KeyRecoveryNotice {
+        /// The recovery request.
+        recovery: RecoveryId,
+        /// The holder's name.
+        holder: String,
+        /// The encryption certificate's serial, upper-case hex.
+        serial: String,
+        /// What happened.
+        step: RecoveryStep,
+    },
     /// A certificate ends soon (within the renewal window): renew it.
     CertificateExpiring {
         /// The serial, upper-case hex.
@@ -141,7 +174,13 @@ impl std::fmt::Debug for Mail {
             }
             Self::KeyRecoveryCode {
                 recovery, serial, ..
-            } => write!(f, "KeyRecoveryCode({}, {serial}, code: …)", recovery.0),
+            } => write!(f, "KeyRecoveryCode({recovery}, {serial}, code: …)"),
+            Self::KeyRecoveryNotice {
+                recovery,
+                serial,
+                step,
+                ..
+            } => write!(f, "KeyRecoveryNotice({recovery}, {serial}, {step:?})"),
             Self::CertificateExpiring { serial, .. } => write!(f, "CertificateExpiring({serial})"),
             Self::ServerCertificateIssued {
                 request, serial, ..

@@ -35,7 +35,8 @@ struct Inner {
     audit: Vec<AuditEntry>,
     crls: Vec<CrlRecord>,
     escrow: BTreeMap<String, EscrowRecord>,
-    recoveries: BTreeMap<RecoveryId, Recovery>,
+    /// In the order they were made.
+    recoveries: Vec<Recovery>,
     admins: BTreeMap<String, AdminRecord>,
     settings: BTreeMap<String, String>,
     /// Forgets the compare-and-set, to show the conformance suite catches it.
@@ -318,21 +319,23 @@ impl EscrowStore for MemoryStore {
 
     fn create_recovery(&self, new: NewRecovery) -> Result<Recovery, StoreError> {
         let mut inner = self.lock()?;
-        let id = RecoveryId(inner.recoveries.keys().next_back().map_or(1, |k| k.0 + 1));
-        let recovery = new.into_recovery(id);
-        inner.recoveries.insert(id, recovery.clone());
+        if inner.recoveries.iter().any(|r| r.id == new.id) {
+            return Err(StoreError::Conflict);
+        }
+        let recovery = new.into_recovery();
+        inner.recoveries.push(recovery.clone());
         Ok(recovery)
     }
 
     fn recovery(&self, id: RecoveryId) -> Result<Option<Recovery>, StoreError> {
-        Ok(self.lock()?.recoveries.get(&id).cloned())
+        Ok(self.lock()?.recoveries.iter().find(|r| r.id == id).cloned())
     }
 
     fn recoveries_in_state(&self, state: RecoveryState) -> Result<Vec<Recovery>, StoreError> {
         Ok(self
             .lock()?
             .recoveries
-            .values()
+            .iter()
             .filter(|r| r.state == state)
             .cloned()
             .collect())
@@ -342,7 +345,8 @@ impl EscrowStore for MemoryStore {
         let mut inner = self.lock()?;
         let stored = inner
             .recoveries
-            .get_mut(&recovery.id)
+            .iter_mut()
+            .find(|r| r.id == recovery.id)
             .ok_or(StoreError::NotFound)?;
         if stored.version != recovery.version {
             return Err(StoreError::Conflict);
@@ -351,6 +355,18 @@ impl EscrowStore for MemoryStore {
         updated.version += 1;
         *stored = updated.clone();
         Ok(updated)
+    }
+
+    fn count_recovery_attempt(&self, id: RecoveryId) -> Result<Option<Recovery>, StoreError> {
+        let mut inner = self.lock()?;
+        let Some(stored) = inner.recoveries.iter_mut().find(|r| r.id == id) else {
+            return Ok(None);
+        };
+        if stored.failed_attempts < u8::MAX {
+            stored.failed_attempts += 1;
+            stored.version += 1;
+        }
+        Ok(Some(stored.clone()))
     }
 }
 

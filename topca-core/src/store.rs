@@ -270,7 +270,8 @@ pub trait EscrowStore: Send + Sync {
     fn escrowed_key(&self, encryption_serial: &str) -> Result<Option<EscrowRecord>, StoreError>;
     /// Escrowed keys of a holder e-mail (case-insensitive), newest first.
     fn escrowed_keys_by_email(&self, email: &str) -> Result<Vec<EscrowRecord>, StoreError>;
-    /// Stores a new recovery request in state `Requested`, version 1.
+    /// Stores a new recovery request in state `Requested`, version 1;
+    /// [`StoreError::Conflict`] if its identifier is taken.
     fn create_recovery(&self, recovery: NewRecovery) -> Result<Recovery, StoreError>;
     /// The recovery request with `id`, if any.
     fn recovery(&self, id: RecoveryId) -> Result<Option<Recovery>, StoreError>;
@@ -280,6 +281,11 @@ pub trait EscrowStore: Send + Sync {
     /// `recovery.version` and returns it with the version bumped;
     /// [`StoreError::Conflict`] otherwise.
     fn update_recovery(&self, recovery: &Recovery) -> Result<Recovery, StoreError>;
+    /// Counts one authorization-code attempt against the recovery `id` before the
+    /// code is checked: adds one to [`Recovery::failed_attempts`] (saturating at
+    /// 255) and bumps the version in one atomic step, so that concurrent attempts
+    /// each count. Returns the recovery as counted; `None` if unknown.
+    fn count_recovery_attempt(&self, id: RecoveryId) -> Result<Option<Recovery>, StoreError>;
 }
 
 /// The audit log.

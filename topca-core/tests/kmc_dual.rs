@@ -75,6 +75,19 @@ fn mailed_pin(mailer: &RecordingMailer) -> String {
         .expect("an approval mail")
 }
 
+/// The newest recovery authorization code mailed to the holder at `to`.
+fn mailed_code(mailer: &RecordingMailer, to: &str) -> String {
+    mailer
+        .sent()
+        .iter()
+        .rev()
+        .find_map(|e| match &e.mail {
+            Mail::KeyRecoveryCode { code, .. } if e.to == to => Some(code.to_string()),
+            _ => None,
+        })
+        .expect("a key recovery mail")
+}
+
 fn ca(
     algorithm: KeyAlgorithm,
 ) -> &'static (KeyAlgorithm, CertificateAuthority, CertificateAuthority) {
@@ -92,7 +105,19 @@ fn retrieve_dual(
 ) -> Retrieved {
     let ops = admin("ra-admin", AdminRole::RaAdmin).ra_ops().unwrap();
     let account = ra.create_account(&ops, dual_settings(algorithm)).unwrap();
-    ra.apply(account.id, holder(email), PASSWORD).unwrap();
+    retrieve_dual_in(ra, mailer, dir, algorithm, email, account.id)
+}
+
+/// [`retrieve_dual`] under an existing account.
+fn retrieve_dual_in(
+    ra: &RegistrationAuthority<'_>,
+    mailer: &RecordingMailer,
+    dir: &Path,
+    algorithm: KeyAlgorithm,
+    email: &str,
+    account: topca_core::ra::AccountId,
+) -> Retrieved {
+    ra.apply(account, holder(email), PASSWORD).unwrap();
     let csr_path = openssl_csr(dir, algorithm, "user", "/CN=user", None);
     let csr = CertificateRequest::parse(&fs::read(csr_path).unwrap()).unwrap();
     ra.retrieve(&mailed_pin(mailer), PASSWORD, &csr).unwrap()
@@ -442,10 +467,49 @@ fn key_recovery_needs_two_administrators_and_a_single_use_code() {
             .unwrap_err();
         assert!(matches!(err, Error::Kmc(KmcError::NotEscrowed)), "{err:?}");
 
+        for name in ["kmc-甲", "kmc-乙", "kmc-丙"] {
+            topca_core::ra::admin::create_admin(
+                &store,
+                name,
+                "kmc-agent-password-1",
+                vec![AdminRole::KmcAdmin],
+                &OsRandom,
+                clock.as_ref(),
+            )
+            .unwrap();
+        }
+        // The holder's old machine is gone: they get a new signing certificate
+        // first; the recovery, asked for after it, may deliver to it.
+        let newdir = tempfile::tempdir().unwrap();
+        let account = store
+            .certificate(&encryption_serial)
+            .unwrap()
+            .unwrap()
+            .account
+            .unwrap();
+        let second = retrieve_dual_in(
+            &ra,
+            &mailer,
+            newdir.path(),
+            algorithm,
+            "wangwu@example.cn",
+            account,
+        );
+        // The same e-mail under another account is another holder record.
+        let otherdir = tempfile::tempdir().unwrap();
+        let stranger = retrieve_dual(
+            &ra,
+            &mailer,
+            otherdir.path(),
+            algorithm,
+            "wangwu@example.cn",
+        );
+
         let recovery = kmc
             .request_recovery(&kmc_ops("kmc-甲"), &encryption_serial, "电脑损坏")
             .unwrap();
         assert_eq!(recovery.state, RecoveryState::Requested);
+        assert_eq!(recovery.id.to_hex().len(), 32, "an unguessable identifier");
         // The requester cannot approve; a second administrator can.
         let err = kmc
             .approve_recovery(&kmc_ops("kmc-甲"), recovery.id)
@@ -457,8 +521,8 @@ fn key_recovery_needs_two_administrators_and_a_single_use_code() {
         let approved = kmc
             .approve_recovery(&kmc_ops("kmc-乙"), recovery.id)
             .unwrap();
-        assert_eq!(approved.recovery.state, RecoveryState::Approved);
-        let mailed = mailer
+        assert_eq!(approved.state, RecoveryState::Approved);
+        let code = mailer
             .sent()
             .into_iter()
             .rev()
@@ -477,8 +541,8 @@ fn key_recovery_needs_two_administrators_and_a_single_use_code() {
                 _ => None,
             })
             .expect("a key recovery mail");
-        assert_eq!(*mailed, *approved.code);
-        assert!(!format!("{:?}", mailer.sent()).contains(approved.code.as_str()));
+        assert!(code.starts_with(&format!("{}-", recovery.id)));
+        assert!(!format!("{:?}", mailer.sent()).contains(code.as_str()));
         let err = kmc
             .approve_recovery(&kmc_ops("kmc-丙"), recovery.id)
             .unwrap_err();
@@ -488,7 +552,7 @@ fn key_recovery_needs_two_administrators_and_a_single_use_code() {
         );
 
         // A wrong code counts; another holder's or a non-signing certificate is refused.
-        let wrong = format!("{}-AAAA-BBBB-CCCC", recovery.id.0);
+        let wrong = format!("{}-AAAA-BBBB-CCCC", recovery.id);
         let err = kmc
             .recover(&wrong, &first.certificate.serial_hex())
             .unwrap_err();
@@ -496,18 +560,17 @@ fn key_recovery_needs_two_administrators_and_a_single_use_code() {
             matches!(err, Error::Kmc(KmcError::WrongCode { attempts_left: 4 })),
             "{err:?}"
         );
-        let err = kmc.recover(&approved.code, &encryption_serial).unwrap_err();
-        assert!(
-            matches!(err, Error::Kmc(KmcError::NotHoldersSigningCertificate)),
-            "{err:?}"
-        );
+        for refused in [encryption_serial.clone(), stranger.certificate.serial_hex()] {
+            let err = kmc.recover(&code, &refused).unwrap_err();
+            assert!(
+                matches!(err, Error::Kmc(KmcError::NotHoldersSigningCertificate)),
+                "{err:?}"
+            );
+        }
 
-        // The holder gets a new signing certificate (the old machine is gone) and
-        // recovers the encryption key for it.
-        let newdir = tempfile::tempdir().unwrap();
-        let second = retrieve_dual(&ra, &mailer, newdir.path(), algorithm, "wangwu@example.cn");
+        // The holder recovers the encryption key for the new signing certificate.
         let delivery = kmc
-            .recover(&approved.code, &second.certificate.serial_hex())
+            .recover(&code, &second.certificate.serial_hex())
             .unwrap();
         assert_eq!(delivery.certificate.serial_hex(), encryption_serial);
         let opened = openssl_open(
@@ -522,7 +585,7 @@ fn key_recovery_needs_two_administrators_and_a_single_use_code() {
 
         // Single use.
         let err = kmc
-            .recover(&approved.code, &second.certificate.serial_hex())
+            .recover(&code, &second.certificate.serial_hex())
             .unwrap_err();
         assert!(matches!(err, Error::Kmc(KmcError::CodeUsed)), "{err:?}");
 
@@ -530,10 +593,8 @@ fn key_recovery_needs_two_administrators_and_a_single_use_code() {
         let again = kmc
             .request_recovery(&kmc_ops("kmc-甲"), &encryption_serial, "再次恢复")
             .unwrap();
-        let code = kmc
-            .approve_recovery(&kmc_ops("kmc-乙"), again.id)
-            .unwrap()
-            .code;
+        kmc.approve_recovery(&kmc_ops("kmc-乙"), again.id).unwrap();
+        let code = mailed_code(&mailer, "wangwu@example.cn");
         *clock.0.lock().unwrap() += KmcPolicy::default().code_lifetime + Duration::from_secs(1);
         let err = kmc
             .recover(&code, &second.certificate.serial_hex())
@@ -548,11 +609,9 @@ fn key_recovery_needs_two_administrators_and_a_single_use_code() {
         let third = kmc
             .request_recovery(&kmc_ops("kmc-甲"), &encryption_serial, "第三次")
             .unwrap();
-        let code = kmc
-            .approve_recovery(&kmc_ops("kmc-乙"), third.id)
-            .unwrap()
-            .code;
-        let wrong = format!("{}-AAAA-BBBB-CCCC", third.id.0);
+        kmc.approve_recovery(&kmc_ops("kmc-乙"), third.id).unwrap();
+        let code = mailed_code(&mailer, "wangwu@example.cn");
+        let wrong = format!("{}-AAAA-BBBB-CCCC", third.id);
         for _ in 0..4 {
             kmc.recover(&wrong, &second.certificate.serial_hex())
                 .unwrap_err();
@@ -596,4 +655,144 @@ fn key_recovery_needs_two_administrators_and_a_single_use_code() {
                 .any(|e| e.record.action == AuditAction::KeyRecovered)
         );
     }
+}
+
+#[test]
+fn key_recovery_agents_hold_only_the_kmc_role_and_wait_out_the_quarantine() {
+    use topca_core::ra::admin::{AdminChange, add_admin, change_admin, create_admin};
+    let algorithm = KeyAlgorithm::EcdsaP256;
+    let (_, root, sub) = ca(algorithm);
+    let start = std::time::SystemTime::now();
+    let clock = Arc::new(MovableClock(std::sync::Mutex::new(start)));
+    let sub = CertificateAuthority::from_parts(
+        SigningKey::from_pkcs8_der(&sub.key().to_pkcs8_der().unwrap()).unwrap(),
+        sub.certificate().clone(),
+        vec![root.certificate().clone()],
+        sub.urls().clone(),
+        Environment::new(clock.clone(), Arc::new(OsRandom)),
+    )
+    .unwrap();
+    let store = MemoryStore::new();
+    let mailer = RecordingMailer::default();
+    let master = MasterKey::generate(&OsRandom).unwrap();
+    let ra =
+        RegistrationAuthority::new(&store, &mailer, &sub, RaPolicy::default()).with_kmc(&master);
+    let dir = tempfile::tempdir().unwrap();
+    let retrieved = retrieve_dual(&ra, &mailer, dir.path(), algorithm, "zhou@example.cn");
+    let serial = retrieved
+        .encryption
+        .as_ref()
+        .unwrap()
+        .certificate
+        .serial_hex();
+    let policy = KmcPolicy::default();
+    let kmc = KeyManagementCentre::new(&store, &mailer, &sub, &master, policy.clone());
+    let password = "agent-password-2026";
+    let make = |name: &str, roles: Vec<AdminRole>| {
+        create_admin(&store, name, password, roles, &OsRandom, clock.as_ref()).unwrap();
+    };
+    make("root", vec![AdminRole::SuperAdmin]);
+    make("all", vec![AdminRole::SuperAdmin, AdminRole::KmcAdmin]);
+    make("ra-kmc", vec![AdminRole::RaAdmin, AdminRole::KmcAdmin]);
+    make("agent", vec![AdminRole::KmcAdmin]);
+    make("later", vec![AdminRole::RaAdmin]);
+    let root_ops = admin("root", AdminRole::SuperAdmin).super_ops().unwrap();
+    add_admin(
+        &store,
+        &root_ops,
+        "fresh",
+        password,
+        vec![AdminRole::KmcAdmin],
+        &OsRandom,
+        clock.as_ref(),
+    )
+    .unwrap();
+
+    // Holding super or ra besides kmc: refused, whatever the session says.
+    for name in ["all", "ra-kmc"] {
+        let err = kmc
+            .request_recovery(&kmc_ops(name), &serial, "x")
+            .unwrap_err();
+        assert!(
+            matches!(err, Error::Kmc(KmcError::NotAnAgent(_))),
+            "{err:?}"
+        );
+    }
+    // Made in the console, or given kmc there: quarantined.
+    change_admin(
+        &store,
+        &root_ops,
+        &sub,
+        "later",
+        AdminChange::Roles(vec![AdminRole::KmcAdmin]),
+    )
+    .unwrap();
+    for name in ["fresh", "later"] {
+        let err = kmc
+            .request_recovery(&kmc_ops(name), &serial, "x")
+            .unwrap_err();
+        assert!(
+            matches!(err, Error::Kmc(KmcError::AgentQuarantined { .. })),
+            "{err:?}"
+        );
+    }
+    let asked = kmc
+        .request_recovery(&kmc_ops("agent"), &serial, "换电脑")
+        .unwrap();
+    let err = kmc
+        .approve_recovery(&kmc_ops("fresh"), asked.id)
+        .unwrap_err();
+    assert!(
+        matches!(err, Error::Kmc(KmcError::AgentQuarantined { .. })),
+        "{err:?}"
+    );
+    // After the quarantine the console-made agent may approve; the code goes
+    // only into the holder's mail.
+    *clock.0.lock().unwrap() += policy.quarantine;
+    let approved = kmc.approve_recovery(&kmc_ops("fresh"), asked.id).unwrap();
+    assert_eq!(approved.state, RecoveryState::Approved);
+    let code = mailed_code(&mailer, "zhou@example.cn");
+    assert!(code.starts_with(&approved.id.to_hex()));
+    // A signing certificate issued after the request does not receive the key.
+    let account = store
+        .certificate(&serial)
+        .unwrap()
+        .unwrap()
+        .account
+        .unwrap();
+    let newer = tempfile::tempdir().unwrap();
+    let later = retrieve_dual_in(
+        &ra,
+        &mailer,
+        newer.path(),
+        algorithm,
+        "zhou@example.cn",
+        account,
+    );
+    let err = kmc
+        .recover(&code, &later.certificate.serial_hex())
+        .unwrap_err();
+    assert!(
+        matches!(err, Error::Kmc(KmcError::NotHoldersSigningCertificate)),
+        "{err:?}"
+    );
+    kmc.recover(&code, &retrieved.certificate.serial_hex())
+        .unwrap();
+
+    // Without the mail there is no approval: nobody else may hold the code.
+    let asked = kmc
+        .request_recovery(&kmc_ops("agent"), &serial, "再次")
+        .unwrap();
+    mailer.set_unreachable(true);
+    let err = kmc
+        .approve_recovery(&kmc_ops("fresh"), asked.id)
+        .unwrap_err();
+    mailer.set_unreachable(false);
+    assert!(
+        matches!(err, Error::Kmc(KmcError::CodeNotMailed)),
+        "{err:?}"
+    );
+    let withdrawn = store.recovery(asked.id).unwrap().unwrap();
+    assert_eq!(withdrawn.state, RecoveryState::Expired);
+    assert!(withdrawn.code.is_none());
 }

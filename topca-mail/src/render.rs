@@ -3,7 +3,7 @@
 use topca_core::{
     format_utc,
     lifecycle::RequestKind,
-    mail::{Envelope, Mail},
+    mail::{Envelope, Mail, RecoveryStep},
     ra::Language,
 };
 use zeroize::Zeroizing;
@@ -217,26 +217,67 @@ pub fn render(envelope: &Envelope) -> Rendered {
             recover_url,
         } => (
             text(
-                format!("加密密钥恢复授权码（恢复申请 {}）", recovery.0),
-                format!(
-                    "Authorization code to recover your encryption key (recovery {})",
-                    recovery.0
-                ),
+                format!("加密密钥恢复授权码（加密证书 {serial}）"),
+                format!("Authorization code to recover your encryption key (certificate {serial})"),
             ),
             text(
                 format!(
-                    "{holder}，您好：\n\n加密证书（序列号 {serial}）的密钥恢复申请已由两名密钥管理员批准。您的授权码是：\n\n    {}\n\n请在 {recover_url} 选择您的签名证书并输入授权码，加密密钥和证书将以数字信封的形式再次发给您。授权码只能使用一次，{} 前有效。",
+                    "{holder}，您好：\n\n加密证书（序列号 {serial}）的密钥恢复申请（编号 {recovery}）已由两名密钥管理员批准。授权码只发给您本人，管理员看不到。您的授权码是：\n\n    {}\n\n请在 {recover_url} 选择您的签名证书并输入授权码，加密密钥和证书将以数字信封的形式再次发给您。授权码只能使用一次，{} 前有效。",
                     code.as_str(),
                     format_utc(*expires)
                 ),
                 format!(
-                    "Dear {holder},\n\ntwo key-management administrators approved the recovery of the key of your encryption certificate (serial {serial}). Your authorization code is:\n\n    {}\n\nAt {recover_url}, choose your signing certificate and enter the code: the encryption key and certificate are delivered again, enveloped for that certificate. The code works once, until {}.",
+                    "Dear {holder},\n\ntwo key-management administrators approved the recovery (number {recovery}) of the key of your encryption certificate (serial {serial}). The code is sent to you alone; no administrator sees it. Your authorization code is:\n\n    {}\n\nAt {recover_url}, choose your signing certificate and enter the code: the encryption key and certificate are delivered again, enveloped for that certificate. The code works once, until {}.",
                     code.as_str(),
                     format_utc(*expires)
                 ),
             ),
             None,
         ),
+        Mail::KeyRecoveryNotice {
+            recovery,
+            holder,
+            serial,
+            step,
+        } => {
+            let (what_zh, what_en) = match step {
+                RecoveryStep::Requested => (
+                    "一名密钥管理员申请恢复该密钥，需要另一名密钥管理员批准。批准后授权码将单独发送给您。".to_owned(),
+                    "a key-management administrator asked to recover this key; a second one must approve. If approved, the authorization code is sent to you alone.".to_owned(),
+                ),
+                RecoveryStep::Rejected => (
+                    "密钥管理员拒绝了该恢复申请。".to_owned(),
+                    "a key-management administrator refused this recovery.".to_owned(),
+                ),
+                RecoveryStep::Delivered { signing_serial } => (
+                    format!("加密密钥已以数字信封的形式发给签名证书（序列号 {signing_serial}）。"),
+                    format!("the key was delivered, enveloped for the signing certificate with serial {signing_serial}."),
+                ),
+                RecoveryStep::WrongCode { attempts_left } => (
+                    format!("有人输入了错误的授权码，还剩 {attempts_left} 次机会。"),
+                    format!("a wrong authorization code was entered; {attempts_left} attempts are left."),
+                ),
+                RecoveryStep::Locked => (
+                    "错误的授权码次数过多，该恢复已被锁定。".to_owned(),
+                    "too many wrong authorization codes were entered; the recovery is locked.".to_owned(),
+                ),
+            };
+            (
+                text(
+                    format!("加密密钥恢复通知（加密证书 {serial}）"),
+                    format!("Key recovery notice (encryption certificate {serial})"),
+                ),
+                text(
+                    format!(
+                        "{holder}，您好：\n\n关于加密证书（序列号 {serial}）的密钥恢复（编号 {recovery}）：{what_zh}\n\n如果这不是您要求的，请立即联系证书服务机构。"
+                    ),
+                    format!(
+                        "Dear {holder},\n\nabout the key recovery (number {recovery}) of your encryption certificate (serial {serial}): {what_en}\n\nIf you did not ask for this, contact the certificate service at once."
+                    ),
+                ),
+                None,
+            )
+        }
         Mail::CertificateExpiring {
             serial,
             holder,

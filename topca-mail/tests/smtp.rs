@@ -18,7 +18,7 @@ use topca_core::{
     MailError, OsRandom, Profile, ProfileKind, SigningKey,
     kmc::RecoveryId,
     lifecycle::{CertificateType, RequestKind, RequestState, RevocationReason, VerificationMode},
-    mail::{Envelope, Mail, Mailer},
+    mail::{Envelope, Mail, Mailer, RecoveryStep},
     memory::MemoryStore,
     profile::CaUrls,
     ra::{
@@ -203,7 +203,7 @@ fn every_message() -> Vec<(Mail, Option<&'static str>)> {
         ),
         (
             Mail::KeyRecoveryCode {
-                recovery: RecoveryId(7),
+                recovery: RecoveryId::parse("0123456789abcdef0123456789abcdef").unwrap(),
                 holder: holder.clone(),
                 serial: "0C0D".into(),
                 code: Zeroizing::new("7-RCVR-2PRT-M9XD".into()),
@@ -211,6 +211,17 @@ fn every_message() -> Vec<(Mail, Option<&'static str>)> {
                 recover_url: url.clone(),
             },
             Some("7-RCVR-2PRT-M9XD"),
+        ),
+        (
+            Mail::KeyRecoveryNotice {
+                recovery: RecoveryId::parse("0123456789abcdef0123456789abcdef").unwrap(),
+                holder: holder.clone(),
+                serial: "0C0D".into(),
+                step: RecoveryStep::Delivered {
+                    signing_serial: "0E0F".into(),
+                },
+            },
+            None,
         ),
         (
             Mail::CertificateExpiring {

@@ -1,7 +1,6 @@
 //! The administrators' side: log-in with sessions (cookie for pages, bearer token
-//! for the API), the RA console (requests waiting for approval: approve, which
-//! mails the PIN, or reject with a reason) and the KMC console (key recovery:
-//! one administrator asks, another approves; the code is shown once and mailed).
+//! for the API) and the RA console (requests waiting for approval: approve, which
+//! mails the PIN, or reject with a reason); the KMC console is in `admin_kmc`.
 
 use std::{
     sync::Arc,
@@ -19,14 +18,13 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use topca_core::{
     KeyAlgorithm, OsRandom, RandomSource,
-    kmc::{KeyManagementCentre, KmcPolicy, RecoveryId, RecoveryState},
     lifecycle::RequestState,
     lifecycle::{CertificateType, VerificationMode},
     ra::{
         Account, AccountId, AccountSettings, Administrator, Holder, Language, RaOps, RequestId,
         admin,
     },
-    store::{AdminStore, AuditStore, EscrowStore},
+    store::{AdminStore, AuditStore},
 };
 
 use crate::{
@@ -63,12 +61,6 @@ pub(crate) fn routes() -> Router<Arc<AppState>> {
         .route("/TopCA/admin", get(console))
         .route("/TopCA/admin/ra/requests/{id}/approve", post(approve_page))
         .route("/TopCA/admin/ra/requests/{id}/reject", post(reject_page))
-        .route("/TopCA/admin/kmc/recoveries", post(request_recovery_page))
-        .route("/TopCA/admin/kmc/keys", get(escrowed_keys_page))
-        .route(
-            "/TopCA/admin/kmc/recoveries/{id}/approve",
-            post(approve_recovery_page),
-        )
         .route(
             "/TopCA/admin/ra/accounts",
             get(crate::admin_ra::accounts_page).post(create_account_page),
@@ -91,7 +83,6 @@ pub(crate) fn routes() -> Router<Arc<AppState>> {
             "/api/v1/admin/accounts/{id}/central-issuance",
             post(issue_centrally_api),
         )
-        .route("/api/v1/admin/escrowed-keys", get(escrowed_keys_api))
         .route("/api/v1/admin/certificates", get(certificates_api))
         .route(
             "/api/v1/admin/certificates/{serial}/revoke",
@@ -101,13 +92,9 @@ pub(crate) fn routes() -> Router<Arc<AppState>> {
         .route("/api/v1/admin/requests", get(pending_api))
         .route("/api/v1/admin/requests/{id}/approve", post(approve_api))
         .route("/api/v1/admin/requests/{id}/reject", post(reject_api))
-        .route("/api/v1/admin/recoveries", post(request_recovery_api))
-        .route(
-            "/api/v1/admin/recoveries/{id}/approve",
-            post(approve_recovery_api),
-        )
         .merge(crate::admin_ra::routes())
         .merge(crate::admin_super::routes())
+        .merge(crate::admin_kmc::routes())
 }
 
 fn token_hash(token: &str) -> [u8; 32] {
@@ -234,16 +221,6 @@ pub(crate) fn forbidden(e: topca_core::RaError) -> AppError {
     AppError::new(StatusCode::FORBIDDEN, e.to_string())
 }
 
-fn kmc(state: &AppState) -> KeyManagementCentre<'_> {
-    KeyManagementCentre::new(
-        &state.store,
-        state.mailer.as_ref(),
-        &state.ca,
-        &state.master,
-        KmcPolicy::default(),
-    )
-}
-
 // ---- pages ----
 
 async fn login_form(headers: HeaderMap) -> Response {
@@ -363,37 +340,7 @@ async fn console(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Resp
         ));
     }
     if admin.kmc_ops().is_ok() {
-        let waiting = blocking(&state, |s| {
-            Ok(s.store
-                .recoveries_in_state(RecoveryState::Requested)
-                .map_err(topca_core::Error::from)?)
-        })
-        .await;
-        let rows: String = waiting
-            .unwrap_or_default()
-            .into_iter()
-            .map(|r| {
-                format!(
-                    r#"<tr><td>{id}</td><td>{serial}</td><td>{holder}</td><td>{by}</td><td><form method="post" action="/TopCA/admin/kmc/recoveries/{id}/approve"><input type="hidden" name="csrf" value="{csrf}"><button>{approve}</button></form></td></tr>"#,
-                    id = r.id.0,
-                    serial = escape(&r.encryption_serial),
-                    holder = escape(&r.holder_name),
-                    by = escape(&r.requested_by),
-                    approve = lang.t("批准", "Approve"),
-                )
-            })
-            .collect();
-        body.push_str(&format!(
-            r#"<h3>{title}</h3><form method="post" action="/TopCA/admin/kmc/recoveries"><input type="hidden" name="csrf" value="{csrf}">
-<label for="serial">{serial}</label><input id="serial" name="serial" required><label for="reason">{reason}</label><input id="reason" name="reason" required>
-<button>{ask}</button></form><table id="recoveries"><tr><th>#</th><th>{serial}</th><th>{holder}</th><th>{by}</th><th></th></tr>{rows}</table>"#,
-            title = lang.t("密钥恢复", "Key recovery"),
-            serial = lang.t("加密证书序列号", "Encryption certificate serial"),
-            reason = lang.t("原因", "Reason"),
-            ask = lang.t("申请恢复", "Request recovery"),
-            holder = lang.t("持有者", "Holder"),
-            by = lang.t("申请人", "Requested by"),
-        ));
+        body.push_str(&crate::admin_kmc::console_section(&state, lang, &csrf).await);
     }
     let mut links = Vec::new();
     if admin.ra_ops().is_ok() {
@@ -510,79 +457,9 @@ async fn audit_page(
     page(lang, lang.t("审计日志", "Audit log"), &body, None)
 }
 
-/// The keys escrowed for a holder e-mail, each with a recovery request form.
-async fn escrowed_keys_page(
-    State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
-    axum::extract::Query(q): axum::extract::Query<HolderEmail>,
-) -> Response {
-    let lang = Lang::of(&headers);
-    let ops = match console_session(&state, &headers, Administrator::kmc_ops) {
-        Ok(ops) => ops,
-        Err(refused) => return refused.page(lang),
-    };
-    let (csrf, cookie) = csrf_token(&headers);
-    let email = q.email.trim().to_owned();
-    let wanted = email.clone();
-    let keys = if email.is_empty() {
-        Ok(Vec::new())
-    } else {
-        blocking(&state, move |s| Ok(kmc(s).escrowed_keys(&ops, &wanted)?)).await
-    };
-    let keys = match keys {
-        Ok(keys) => keys,
-        Err(e) => return error_page(lang, &e),
-    };
-    let rows: String = keys
-        .iter()
-        .map(|k| {
-            format!(
-                r#"<tr><td>{enc}</td><td>{sig}</td><td>{at}</td><td><form method="post" action="/TopCA/admin/kmc/recoveries"><input type="hidden" name="csrf" value="{csrf}"><input type="hidden" name="serial" value="{enc}"><input name="reason" required placeholder="{reason}" aria-label="{reason}"><button>{ask}</button></form></td></tr>"#,
-                enc = escape(&k.encryption_serial),
-                sig = escape(&k.signing_serial),
-                at = topca_core::format_utc(k.escrowed_at),
-                reason = lang.t("原因", "Reason"),
-                ask = lang.t("申请恢复", "Request recovery"),
-            )
-        })
-        .collect();
-    let result = if email.is_empty() {
-        String::new()
-    } else if keys.is_empty() {
-        format!(
-            r#"<p id="none">{}</p>"#,
-            lang.t(
-                "该持有者没有托管密钥。",
-                "No key is escrowed for this holder."
-            )
-        )
-    } else {
-        format!(
-            r#"<table id="keys"><tr><th>{}</th><th>{}</th><th>{}</th><th></th></tr>{rows}</table>"#,
-            lang.t("加密证书序列号", "Encryption certificate"),
-            lang.t("签名证书序列号", "Signing certificate"),
-            lang.t("托管时间", "Escrowed at"),
-        )
-    };
-    let body = format!(
-        r#"<form method="get" action="/TopCA/admin/kmc/keys"><label for="email">{email_l}</label><input id="email" name="email" type="email" value="{email}" required><button type="submit" id="find">{find}</button></form>{result}<p><a href="/TopCA/admin">{back}</a></p>"#,
-        email_l = lang.t("持有者电子邮件", "Holder e-mail"),
-        email = escape(&email),
-        find = lang.t("查询", "Search"),
-        back = lang.t("返回控制台", "Back to the console"),
-    );
-    page(lang, lang.t("托管密钥", "Escrowed keys"), &body, cookie)
-}
-
 #[derive(Deserialize)]
-struct HolderEmail {
-    #[serde(default)]
-    email: String,
-}
-
-#[derive(Deserialize)]
-struct CsrfOnly {
-    csrf: String,
+pub(crate) struct CsrfOnly {
+    pub(crate) csrf: String,
 }
 
 async fn approve_page(
@@ -619,59 +496,6 @@ async fn reject_page(
     }
     match reject(&state, &headers, id, form.reason).await {
         Ok(_) => Redirect::to("/TopCA/admin").into_response(),
-        Err(e) => error_page(lang, &e),
-    }
-}
-
-#[derive(Deserialize)]
-struct RecoveryForm {
-    csrf: String,
-    serial: String,
-    reason: String,
-}
-
-async fn request_recovery_page(
-    State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
-    Form(form): Form<RecoveryForm>,
-) -> Response {
-    let lang = Lang::of(&headers);
-    if !csrf_ok(&headers, &form.csrf) {
-        return form_expired(lang);
-    }
-    match request_recovery(&state, &headers, form.serial, form.reason).await {
-        Ok(_) => Redirect::to("/TopCA/admin").into_response(),
-        Err(e) => error_page(lang, &e),
-    }
-}
-
-async fn approve_recovery_page(
-    State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
-    Path(id): Path<u64>,
-    Form(form): Form<CsrfOnly>,
-) -> Response {
-    let lang = Lang::of(&headers);
-    if !csrf_ok(&headers, &form.csrf) {
-        return form_expired(lang);
-    }
-    match approve_recovery(&state, &headers, id).await {
-        Ok(code) => {
-            let body = format!(
-                r#"<p class="ok">{}</p><pre id="code">{}</pre><p>{}</p><p><a href="/TopCA/admin">{}</a></p>"#,
-                lang.t(
-                    "已批准。授权码（只显示这一次，已发送到持有者邮箱）：",
-                    "Approved. The authorization code (shown this once, also mailed to the holder):"
-                ),
-                escape(&code.code),
-                lang.t(
-                    "请通过安全渠道交给持有者。",
-                    "Hand it to the holder over a safe channel."
-                ),
-                lang.t("返回控制台", "Back to the console"),
-            );
-            page(lang, lang.t("密钥恢复", "Key recovery"), &body, None)
-        }
         Err(e) => error_page(lang, &e),
     }
 }
@@ -727,43 +551,6 @@ async fn reject(
         Ok(Decision {
             request: request.id.0,
             state: request.state.label(),
-        })
-    })
-    .await
-}
-
-async fn request_recovery(
-    state: &Arc<AppState>,
-    headers: &HeaderMap,
-    serial: String,
-    reason: String,
-) -> Result<RecoveryView, AppError> {
-    let ops = session(state, headers)?.kmc_ops().map_err(forbidden)?;
-    blocking(state, move |s| {
-        let recovery = kmc(s).request_recovery(&ops, &serial, &reason)?;
-        Ok(RecoveryView {
-            recovery: recovery.id.0,
-            state: recovery.state.label(),
-            code: None,
-        })
-    })
-    .await
-}
-
-struct Approved {
-    code: zeroize::Zeroizing<String>,
-}
-
-async fn approve_recovery(
-    state: &Arc<AppState>,
-    headers: &HeaderMap,
-    id: u64,
-) -> Result<Approved, AppError> {
-    let ops = session(state, headers)?.kmc_ops().map_err(forbidden)?;
-    blocking(state, move |s| {
-        let approved = kmc(s).approve_recovery(&ops, RecoveryId(id))?;
-        Ok(Approved {
-            code: approved.code,
         })
     })
     .await
@@ -856,43 +643,6 @@ async fn reject_api(
     Json(body): Json<Reason>,
 ) -> Result<Json<Decision>, AppError> {
     Ok(Json(reject(&state, &headers, id, body.reason).await?))
-}
-
-#[derive(Deserialize)]
-struct RecoveryRequest {
-    encryption_serial: String,
-    reason: String,
-}
-
-#[derive(Serialize)]
-struct RecoveryView {
-    recovery: u64,
-    state: &'static str,
-    /// The authorization code: only in the approval's answer.
-    code: Option<String>,
-}
-
-async fn request_recovery_api(
-    State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
-    Json(body): Json<RecoveryRequest>,
-) -> Result<Json<RecoveryView>, AppError> {
-    Ok(Json(
-        request_recovery(&state, &headers, body.encryption_serial, body.reason).await?,
-    ))
-}
-
-async fn approve_recovery_api(
-    State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
-    Path(id): Path<u64>,
-) -> Result<Json<RecoveryView>, AppError> {
-    let approved = approve_recovery(&state, &headers, id).await?;
-    Ok(Json(RecoveryView {
-        recovery: id,
-        state: RecoveryState::Approved.label(),
-        code: Some(approved.code.to_string()),
-    }))
 }
 
 /// The console's account form: empty to create an account, or filled with
@@ -1301,34 +1051,8 @@ async fn issue_centrally_api(
 }
 
 #[derive(Deserialize)]
-struct EmailQuery {
-    email: String,
-}
-
-#[derive(Serialize)]
-struct EscrowView {
-    encryption_serial: String,
-    signing_serial: String,
-    escrowed_at: String,
-}
-
-/// The keys escrowed for a holder (KMC administrators; ciphertext never leaves).
-async fn escrowed_keys_api(
-    State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
-    axum::extract::Query(q): axum::extract::Query<EmailQuery>,
-) -> Result<Json<Vec<EscrowView>>, AppError> {
-    let ops = session(&state, &headers)?.kmc_ops().map_err(forbidden)?;
-    let keys = blocking(&state, move |s| Ok(kmc(s).escrowed_keys(&ops, &q.email)?)).await?;
-    Ok(Json(
-        keys.into_iter()
-            .map(|k| EscrowView {
-                encryption_serial: k.encryption_serial,
-                signing_serial: k.signing_serial,
-                escrowed_at: topca_core::format_utc(k.escrowed_at),
-            })
-            .collect(),
-    ))
+pub(crate) struct EmailQuery {
+    pub(crate) email: String,
 }
 
 #[derive(Serialize)]

@@ -528,17 +528,7 @@ async fn recover(
 ) -> Result<Json<EncryptionView>, AppError> {
     let code = zeroize::Zeroizing::new(body.code);
     let serial = body.signing_serial;
-    let delivery = blocking(&state, move |s| {
-        let kmc = topca_core::kmc::KeyManagementCentre::new(
-            &s.store,
-            s.mailer.as_ref(),
-            &s.ca,
-            &s.master,
-            topca_core::kmc::KmcPolicy::default(),
-        );
-        Ok(kmc.recover(&code, &serial)?)
-    })
-    .await?;
+    let delivery = blocking(&state, move |s| Ok(s.kmc().recover(&code, &serial)?)).await?;
     Ok(Json(EncryptionView::from(&delivery)))
 }
 
@@ -677,10 +667,12 @@ async fn openapi() -> Json<serde_json::Value> {
                 "responses": {"200": {"description": "created"}, "400": {"description": "invalid settings"}}}},
             "/api/v1/admin/accounts/{id}": {"put": {"summary": "Change an account's settings",
                 "responses": {"200": {"description": "changed"}}}},
-            "/api/v1/admin/recoveries": {"post": {"summary": "Ask for a key recovery (KMC administrators)",
-                "responses": {"200": {"description": "requested"}}}},
-            "/api/v1/admin/recoveries/{id}/approve": {"post": {"summary": "Approve a recovery asked by another KMC administrator; the code is returned once and mailed",
-                "responses": {"200": {"description": "approved, with the code"}}}}
+            "/api/v1/admin/recoveries": {"post": {"summary": "Ask for a key recovery (administrators holding only the KMC role); answers its random 128-bit identifier (hex)",
+                "responses": {"200": {"description": "requested"}, "403": {"description": "not a key recovery agent (other roles, or in quarantine)"}}}},
+            "/api/v1/admin/recoveries/{id}/approve": {"post": {"summary": "Approve a recovery asked by another KMC administrator; the code is mailed to the holder alone",
+                "responses": {"200": {"description": "approved (no code)"}, "403": {"description": "not a key recovery agent"}, "404": {"description": "no such recovery"}}}},
+            "/api/v1/admin/recoveries/{id}/reject": {"post": {"summary": "Refuse a recovery with a reason (the holder is told)",
+                "responses": {"200": {"description": "rejected"}, "403": {"description": "not a key recovery agent"}, "404": {"description": "no such recovery"}}}}
         }
     }))
 }

@@ -67,12 +67,15 @@ impl From<Error> for AppError {
         let status = match &error {
             Error::Store(StoreError::Backend(_)) => StatusCode::SERVICE_UNAVAILABLE,
             Error::Store(StoreError::Conflict) => StatusCode::CONFLICT,
-            Error::Mail(_) => StatusCode::BAD_GATEWAY,
+            Error::Mail(_) | Error::Kmc(KmcError::CodeNotMailed) => StatusCode::BAD_GATEWAY,
             Error::Ra(
                 RaError::UnknownAccount | RaError::UnknownRequest | RaError::UnknownCertificate,
             )
             | Error::Kmc(KmcError::UnknownRecovery) => StatusCode::NOT_FOUND,
-            Error::Ra(RaError::NotPermitted(_)) => StatusCode::FORBIDDEN,
+            Error::Ra(RaError::NotPermitted(_))
+            | Error::Kmc(KmcError::NotAnAgent(_) | KmcError::AgentQuarantined { .. }) => {
+                StatusCode::FORBIDDEN
+            }
             Error::Ra(
                 RaError::Locked
                 | RaError::WrongPinOrPassword { .. }

@@ -7,6 +7,7 @@
 //! and loads it on later starts; [`router`] serves it.
 
 pub mod admin;
+mod admin_kmc;
 mod admin_ra;
 mod admin_super;
 mod api;

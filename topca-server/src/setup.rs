@@ -102,6 +102,9 @@ pub struct Options {
     pub tls: crate::tls::TlsSource,
     /// How often the published CRLs are checked and renewed when due.
     pub crl_refresh: std::time::Duration,
+    /// How long an administrator created or given the kmc role through the web
+    /// console waits before taking part in a key recovery (default 24 h).
+    pub kmc_quarantine: std::time::Duration,
 }
 
 /// The configuration file (`topca.toml`): every key optional; environment
@@ -113,6 +116,7 @@ pub struct Options {
 /// public_url = "https://ca.example.cn"
 /// delta_crl = true
 /// crl_refresh_minutes = 10               # the CRL schedule
+/// kmc_quarantine_hours = 24              # before a console-made KMC admin may recover keys
 ///
 /// [database]
 /// url = "postgres://topca:secret@db.example.cn/topca"
@@ -135,6 +139,7 @@ struct ConfigFile {
     public_url: Option<String>,
     delta_crl: Option<bool>,
     crl_refresh_minutes: Option<u64>,
+    kmc_quarantine_hours: Option<u64>,
     #[serde(default)]
     database: DatabaseSection,
     #[serde(default)]
@@ -250,6 +255,13 @@ impl Options {
                     .or(file.crl_refresh_minutes)
                     .unwrap_or(10)
                     .clamp(1, 24 * 60),
+            ),
+            kmc_quarantine: std::time::Duration::from_secs(
+                3600 * env("TOPCA_KMC_QUARANTINE_HOURS")
+                    .and_then(|v| v.trim().parse().ok())
+                    .or(file.kmc_quarantine_hours)
+                    .unwrap_or(24)
+                    .min(24 * 365),
             ),
             tls: tls_source(
                 env("TOPCA_TLS").or(file.tls.mode),
@@ -481,6 +493,10 @@ pub fn start(options: &Options) -> Result<(AppState, Vec<String>), SetupError> {
             crl_schedule_minutes: std::sync::atomic::AtomicU64::new(crl_schedule),
             limits: crate::limits::Limits::default(),
             tls_root,
+            kmc_policy: topca_core::kmc::KmcPolicy {
+                quarantine: options.kmc_quarantine,
+                ..topca_core::kmc::KmcPolicy::default()
+            },
         },
         report,
     ))

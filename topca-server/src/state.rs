@@ -5,7 +5,7 @@ use std::sync::{Mutex, RwLock};
 use topca_core::{
     Certificate, CertificateAuthority,
     crl::Crl,
-    kmc::MasterKey,
+    kmc::{KeyManagementCentre, KmcPolicy, MasterKey},
     mail::Mailer,
     ocsp::OcspSigner,
     ra::{AccountId, RaPolicy, RegistrationAuthority},
@@ -47,6 +47,9 @@ pub struct AppState {
     /// cannot (see [`crate::tls_root`]); `None` when the CA issues it or TLS
     /// certificates come from files.
     pub tls_root: Option<CertificateAuthority>,
+    /// The KMC's limits: code lifetime and attempts, and the key recovery
+    /// agents' quarantine.
+    pub kmc_policy: KmcPolicy,
 }
 
 /// The setting name of the CRL schedule (minutes).
@@ -62,6 +65,17 @@ impl AppState {
             RaPolicy::default(),
         )
         .with_kmc(&self.master)
+    }
+
+    /// The key management centre over this state.
+    pub fn kmc(&self) -> KeyManagementCentre<'_> {
+        KeyManagementCentre::new(
+            &self.store,
+            self.mailer.as_ref(),
+            &self.ca,
+            &self.master,
+            self.kmc_policy.clone(),
+        )
     }
 
     /// Whether the CA publishes delta CRLs.

@@ -641,17 +641,7 @@ async fn recover(
     }
     let code = zeroize::Zeroizing::new(form.code);
     let serial = form.serial;
-    let result = blocking(&state, move |s| {
-        let kmc = topca_core::kmc::KeyManagementCentre::new(
-            &s.store,
-            s.mailer.as_ref(),
-            &s.ca,
-            &s.master,
-            topca_core::kmc::KmcPolicy::default(),
-        );
-        Ok(kmc.recover(&code, &serial)?)
-    })
-    .await;
+    let result = blocking(&state, move |s| Ok(s.kmc().recover(&code, &serial)?)).await;
     match result {
         Ok(delivery) => {
             let body = format!(

@@ -418,7 +418,7 @@ impl EscrowRow {
 #[derive(Queryable, Selectable)]
 #[diesel(table_name = recoveries)]
 pub(crate) struct RecoveryRow {
-    pub id: i64,
+    pub public_id: String,
     pub encryption_serial: String,
     pub email: String,
     pub holder_name: String,
@@ -433,10 +433,11 @@ pub(crate) struct RecoveryRow {
     pub version: i64,
 }
 
-/// Every column of a recovery but its id.
+/// Every column of a recovery but its internal row number.
 #[derive(Insertable, AsChangeset)]
 #[diesel(table_name = recoveries, treat_none_as_null = true)]
 pub(crate) struct RecoveryValues<'a> {
+    pub public_id: String,
     pub encryption_serial: &'a str,
     pub email: &'a str,
     pub holder_name: &'a str,
@@ -454,6 +455,7 @@ pub(crate) struct RecoveryValues<'a> {
 impl<'a> RecoveryValues<'a> {
     pub(crate) fn of(r: &'a Recovery, version: u64) -> Result<Self, StoreError> {
         Ok(Self {
+            public_id: r.id.to_hex(),
             encryption_serial: &r.encryption_serial,
             email: &r.email,
             holder_name: &r.holder_name,
@@ -473,7 +475,7 @@ impl<'a> RecoveryValues<'a> {
 impl RecoveryRow {
     pub(crate) fn into_recovery(self) -> Result<Recovery, StoreError> {
         Ok(Recovery {
-            id: RecoveryId(unsigned(self.id, "recovery id")?),
+            id: RecoveryId::parse(&self.public_id).ok_or_else(|| damaged("recovery id"))?,
             encryption_serial: self.encryption_serial,
             email: self.email,
             holder_name: self.holder_name,
@@ -555,6 +557,7 @@ pub(crate) struct AdminRow {
     pub locked_until: Option<i64>,
     pub version: i64,
     pub certificate_sha256: Option<String>,
+    pub quarantine_from: Option<i64>,
 }
 
 impl AdminRow {
@@ -572,6 +575,7 @@ impl AdminRow {
             locked_until: a.locked_until.map(nanos).transpose()?,
             version: i64::try_from(version).map_err(|_| StoreError::Conflict)?,
             certificate_sha256: a.certificate.clone(),
+            quarantine_from: a.quarantine_from.map(nanos).transpose()?,
         })
     }
 
@@ -595,6 +599,7 @@ impl AdminRow {
                 .map_err(|_| damaged("administrator"))?,
             locked_until: self.locked_until.map(time).transpose()?,
             certificate: self.certificate_sha256,
+            quarantine_from: self.quarantine_from.map(time).transpose()?,
             version: unsigned(self.version, "administrator version")?,
         })
     }

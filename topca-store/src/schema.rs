@@ -97,6 +97,7 @@ diesel::table! {
         code_expires -> Nullable<BigInt>,
         failed_attempts -> Integer,
         version -> BigInt,
+        public_id -> Text,
     }
 }
 
@@ -130,6 +131,7 @@ diesel::table! {
         locked_until -> Nullable<BigInt>,
         version -> BigInt,
         certificate_sha256 -> Nullable<Text>,
+        quarantine_from -> Nullable<BigInt>,
     }
 }
 

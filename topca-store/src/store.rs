@@ -713,24 +713,28 @@ impl EscrowStore for DieselStore {
     }
 
     fn create_recovery(&self, new: NewRecovery) -> Result<Recovery, StoreError> {
-        let mut recovery = new.into_recovery(RecoveryId(0));
-        let new_id: i64 = {
-            let values = RecoveryValues::of(&recovery, 1)?;
-            write!(self, |c| Ok(diesel::insert_into(recoveries::table)
+        let recovery = new.into_recovery();
+        let values = RecoveryValues::of(&recovery, 1)?;
+        write!(self, |c| {
+            diesel::insert_into(recoveries::table)
                 .values(&values)
-                .returning(recoveries::id)
-                .get_result(c)?))?
-        };
-        recovery.id = RecoveryId(u64::try_from(new_id).map_err(|_| StoreError::NotFound)?);
+                .execute(c)
+                .map_err(|e| {
+                    if is_unique_violation(&e) {
+                        TxError::Store(StoreError::Conflict)
+                    } else {
+                        e.into()
+                    }
+                })?;
+            Ok(())
+        })?;
         Ok(recovery)
     }
 
     fn recovery(&self, recovery: RecoveryId) -> Result<Option<Recovery>, StoreError> {
-        let Ok(key) = id(recovery.0) else {
-            return Ok(None);
-        };
+        let key = recovery.to_hex();
         let row = read!(self, |c| recoveries::table
-            .find(key)
+            .filter(recoveries::public_id.eq(&key))
             .select(RecoveryRow::as_select())
             .first(c)
             .optional()
@@ -750,19 +754,23 @@ impl EscrowStore for DieselStore {
     }
 
     fn update_recovery(&self, recovery: &Recovery) -> Result<Recovery, StoreError> {
-        let key = id(recovery.id.0)?;
+        let key = recovery.id.to_hex();
         let version = i64::try_from(recovery.version).map_err(|_| StoreError::Conflict)?;
         let values = RecoveryValues::of(recovery, recovery.version + 1)?;
         write!(self, |c| {
             let updated = diesel::update(
                 recoveries::table
-                    .filter(recoveries::id.eq(key))
+                    .filter(recoveries::public_id.eq(&key))
                     .filter(recoveries::version.eq(version)),
             )
             .set(&values)
             .execute(c)?;
             if updated == 0 {
-                let exists = recoveries::table.find(key).count().get_result::<i64>(c)? > 0;
+                let exists = recoveries::table
+                    .filter(recoveries::public_id.eq(&key))
+                    .count()
+                    .get_result::<i64>(c)?
+                    > 0;
                 return Err(if exists {
                     StoreError::Conflict
                 } else {
@@ -775,6 +783,34 @@ impl EscrowStore for DieselStore {
         let mut stored = recovery.clone();
         stored.version += 1;
         Ok(stored)
+    }
+
+    fn count_recovery_attempt(&self, recovery: RecoveryId) -> Result<Option<Recovery>, StoreError> {
+        let key = recovery.to_hex();
+        let row = write!(self, |c| {
+            // One statement: concurrent attempts each add one, none is lost.
+            let counted = diesel::update(
+                recoveries::table
+                    .filter(recoveries::public_id.eq(&key))
+                    .filter(recoveries::failed_attempts.lt(i32::from(u8::MAX))),
+            )
+            .set((
+                recoveries::failed_attempts.eq(recoveries::failed_attempts + 1),
+                recoveries::version.eq(recoveries::version + 1),
+            ))
+            .returning(RecoveryRow::as_returning())
+            .get_result(c)
+            .optional()?;
+            match counted {
+                Some(row) => Ok(Some(row)),
+                None => Ok(recoveries::table
+                    .filter(recoveries::public_id.eq(&key))
+                    .select(RecoveryRow::as_select())
+                    .first(c)
+                    .optional()?),
+            }
+        })?;
+        row.map(RecoveryRow::into_recovery).transpose()
     }
 }
 

@@ -1,6 +1,7 @@
 //! The key management centre (KMC): keys it generates for encryption certificates
 //! are escrowed, never stored in clear; they reach their holder enveloped for the
-//! holder's signing key, at retrieval and again through two-person key recovery.
+//! holder's signing key, at retrieval and again through two-person key recovery
+//! (see [`KeyManagementCentre`] for its separation of duties).
 //!
 //! Escrowed keys are sealed with AES-256-GCM under a [`MasterKey`] that lives
 //! outside the database (a file or an environment variable of the deployment, later
@@ -11,7 +12,7 @@ mod envelope;
 mod escrow;
 mod recovery;
 
-pub use centre::{ApprovedRecovery, KeyManagementCentre, KmcPolicy};
+pub use centre::{KeyManagementCentre, KmcPolicy};
 pub use envelope::{EnvelopeFormat, EnvelopedKey};
 pub use escrow::{EscrowedKey, MasterKey};
-pub use recovery::{NewRecovery, Recovery, RecoveryId, RecoveryState};
+pub use recovery::{NewRecovery, Recovery, RecoveryCode, RecoveryId, RecoveryState};

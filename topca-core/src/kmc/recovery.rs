@@ -3,11 +3,87 @@
 
 use std::time::SystemTime;
 
-use crate::{error::TransitionError, secret::CodeHash};
+use crate::{
+    certificate::hex_lower, error::KmcError, error::TransitionError, random::RandomSource,
+    secret::CodeHash,
+};
 
-/// A recovery request's number.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct RecoveryId(pub u64);
+/// A recovery request's public identifier: 128 random bits, written as 32
+/// lower-case hex digits in URLs, forms, the API and the authorization code, so
+/// that no one can name a recovery they were not told about.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct RecoveryId([u8; 16]);
+
+impl RecoveryId {
+    /// A fresh identifier from `random`.
+    pub fn generate(random: &dyn RandomSource) -> Result<Self, KmcError> {
+        let mut bytes = [0u8; 16];
+        random.fill(&mut bytes).map_err(|_| KmcError::Random)?;
+        Ok(Self(bytes))
+    }
+
+    /// The identifier written as 32 hex digits (either case), if `text` is one.
+    pub fn parse(text: &str) -> Option<Self> {
+        let text = text.trim();
+        if text.len() != 32 || !text.is_ascii() {
+            return None;
+        }
+        let mut bytes = [0u8; 16];
+        for (byte, pair) in bytes.iter_mut().zip(text.as_bytes().chunks(2)) {
+            let pair = std::str::from_utf8(pair).ok()?;
+            *byte = u8::from_str_radix(pair, 16).ok()?;
+        }
+        Some(Self(bytes))
+    }
+
+    /// The identifier as 32 lower-case hex digits.
+    pub fn to_hex(&self) -> String {
+        hex_lower(&self.0)
+    }
+}
+
+impl std::fmt::Display for RecoveryId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.to_hex())
+    }
+}
+
+impl std::fmt::Debug for RecoveryId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "RecoveryId({})", self.to_hex())
+    }
+}
+
+/// An authorization code as mailed: the recovery's identifier, then the secret in
+/// groups of four (`<32 hex digits>-7KQ4-M9XD-2PRT`), so that a wrong secret
+/// still counts against its recovery.
+#[derive(Debug)]
+pub struct RecoveryCode<'a> {
+    /// The recovery the code names.
+    pub recovery: RecoveryId,
+    /// The secret part, as typed.
+    pub secret: &'a str,
+}
+
+impl<'a> RecoveryCode<'a> {
+    /// Splits a typed code; `None` if it is not `identifier-secret`.
+    pub fn parse(code: &'a str) -> Option<Self> {
+        let (id, secret) = code.trim().split_once('-')?;
+        let secret = secret.trim();
+        if secret.is_empty() {
+            return None;
+        }
+        Some(Self {
+            recovery: RecoveryId::parse(id)?,
+            secret,
+        })
+    }
+
+    /// The code text for a recovery and a secret.
+    pub fn format(recovery: RecoveryId, secret: &str) -> String {
+        format!("{recovery}-{secret}")
+    }
+}
 
 /// Where a recovery request stands.
 ///
@@ -102,9 +178,11 @@ impl RecoveryState {
     }
 }
 
-/// A recovery request before the store numbers it.
+/// A recovery request before the store keeps it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewRecovery {
+    /// Its public identifier, drawn at random by the KMC.
+    pub id: RecoveryId,
     /// The encryption certificate whose key is recovered (serial, upper-case hex).
     pub encryption_serial: String,
     /// The holder's e-mail, where the code goes.
@@ -120,11 +198,11 @@ pub struct NewRecovery {
 }
 
 impl NewRecovery {
-    /// The stored recovery request this becomes under `id`: `Requested`, version 1
-    /// (for stores).
-    pub fn into_recovery(self, id: RecoveryId) -> Recovery {
+    /// The stored recovery request this becomes: `Requested`, version 1 (for
+    /// stores).
+    pub fn into_recovery(self) -> Recovery {
         Recovery {
-            id,
+            id: self.id,
             encryption_serial: self.encryption_serial,
             email: self.email,
             holder_name: self.holder_name,
@@ -144,7 +222,7 @@ impl NewRecovery {
 /// A stored recovery request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Recovery {
-    /// Its number.
+    /// Its public identifier.
     pub id: RecoveryId,
     /// The encryption certificate whose key is recovered.
     pub encryption_serial: String,
@@ -166,8 +244,41 @@ pub struct Recovery {
     pub code: Option<CodeHash>,
     /// When the code stops working.
     pub code_expires: Option<SystemTime>,
-    /// Wrong codes so far.
+    /// Authorization codes tried so far (each counted before it is checked).
     pub failed_attempts: u8,
     /// Compare-and-set version, bumped by every update.
     pub version: u64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::random::OsRandom;
+
+    #[test]
+    fn recovery_ids_are_random_128_bit_hex_and_codes_name_them() {
+        let a = RecoveryId::generate(&OsRandom).unwrap();
+        let b = RecoveryId::generate(&OsRandom).unwrap();
+        assert_ne!(a, b);
+        assert_eq!(a.to_hex().len(), 32);
+        assert_eq!(RecoveryId::parse(&a.to_hex().to_uppercase()), Some(a));
+        for bad in [
+            "",
+            "1",
+            "17",
+            &a.to_hex()[1..],
+            "zz".repeat(16).as_str(),
+            "é".repeat(16).as_str(),
+        ] {
+            assert_eq!(RecoveryId::parse(bad), None, "{bad}");
+        }
+        let text = RecoveryCode::format(a, "7KQ4-M9XD-2PRT");
+        let code = RecoveryCode::parse(&text).unwrap();
+        assert_eq!((code.recovery, code.secret), (a, "7KQ4-M9XD-2PRT"));
+        assert!(
+            RecoveryCode::parse("12-7KQ4-M9XD-2PRT").is_none(),
+            "old numbers"
+        );
+        assert!(RecoveryCode::parse(&format!("{a}-")).is_none());
+    }
 }

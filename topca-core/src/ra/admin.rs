@@ -42,6 +42,11 @@ pub struct AdminRecord {
     /// SHA-256 of the DER of the certificate this administrator may log in
     /// with (lower-case hex), if one is bound.
     pub certificate: Option<String>,
+    /// When another administrator, through the console, created this one or gave
+    /// it the kmc role: a key recovery agent waits out a quarantine after it, so a
+    /// super administrator cannot make an agent and use it at once. `None` when
+    /// only the operator on the machine (`topca-server admin add`) did.
+    pub quarantine_from: Option<SystemTime>,
     /// Compare-and-set version.
     pub version: u64,
 }
@@ -128,6 +133,10 @@ fn create(
         failed_logins: 0,
         locked_until: None,
         certificate: None,
+        quarantine_from: match actor {
+            Actor::System => None,
+            _ => Some(clock.now()),
+        },
         version: 1,
     };
     store.create_admin(record.clone()).map_err(|e| match e {
@@ -253,6 +262,10 @@ pub fn change_admin(
                 return Err(RaError::OwnSuperRole.into());
             }
             let names: Vec<String> = roles.iter().map(|r| format!("{r:?}")).collect();
+            if roles.contains(&AdminRole::KmcAdmin) && !record.roles.contains(&AdminRole::KmcAdmin)
+            {
+                record.quarantine_from = Some(ca.environment().clock().now());
+            }
             record.roles = roles;
             format!("roles: {}", names.join(", "))
         }

@@ -48,6 +48,7 @@ pub fn options(dir: &Path) -> Options {
         delta_crl: false,
         tls: TlsSource::Off,
         crl_refresh: std::time::Duration::from_secs(600),
+        kmc_quarantine: std::time::Duration::from_secs(24 * 3600),
     }
 }
 
@@ -232,4 +233,102 @@ pub fn admins(state: &AppState, list: &[(&str, AdminRole)]) {
         )
         .unwrap();
     }
+}
+
+/// The mail decoder shared with `topca-mail`'s tests.
+pub const DECODER: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../topca-mail/tests/smtp_sink.py"
+);
+
+/// A mail from the server's outbox, decoded.
+#[derive(Debug, Clone)]
+pub struct OutboxMail {
+    /// The recipient.
+    pub to: String,
+    /// The subject.
+    pub subject: String,
+    /// The plain-text body.
+    pub body: String,
+}
+
+impl OutboxMail {
+    /// The first indented line of the body: the PIN or code a mail carries.
+    pub fn secret_line(&self) -> Option<String> {
+        self.body
+            .lines()
+            .find(|l| l.starts_with("    "))
+            .map(|l| l.trim().to_owned())
+    }
+}
+
+/// Every mail in `dir/outbox`, newest first.
+pub fn outbox(dir: &Path) -> Vec<OutboxMail> {
+    use base64::Engine;
+    let mut files: Vec<_> = std::fs::read_dir(dir.join("outbox"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.sort();
+    files
+        .iter()
+        .rev()
+        .map(|file| {
+            let out = Command::new("python3")
+                .args([DECODER, "decode"])
+                .arg(file)
+                .output()
+                .unwrap();
+            let mut mail = OutboxMail {
+                to: String::new(),
+                subject: String::new(),
+                body: String::new(),
+            };
+            for line in String::from_utf8(out.stdout).unwrap().lines() {
+                let (key, value) = line.split_once('\t').unwrap();
+                let value = String::from_utf8(
+                    base64::engine::general_purpose::STANDARD
+                        .decode(value)
+                        .unwrap(),
+                )
+                .unwrap();
+                match key {
+                    "to" => mail.to = value,
+                    "subject" => mail.subject = value,
+                    "body" => mail.body = value,
+                    _ => {}
+                }
+            }
+            mail
+        })
+        .collect()
+}
+
+/// An API call with an administrator's bearer token: the status and the JSON
+/// answer (`null` when the body is not JSON).
+pub async fn call_as(
+    app: &Router,
+    token: &str,
+    method: &str,
+    uri: &str,
+    json: Option<serde_json::Value>,
+) -> (StatusCode, serde_json::Value) {
+    let builder = Request::builder()
+        .method(method)
+        .uri(uri)
+        .header(header::AUTHORIZATION, format!("Bearer {token}"))
+        .header(header::CONTENT_TYPE, "application/json");
+    let body = json.map_or_else(Body::empty, |j| Body::from(j.to_string()));
+    let (status, body, _) = send(app, builder.body(body).unwrap()).await;
+    (
+        status,
+        serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null),
+    )
+}
+
+/// The session token of an administrator logged in through the API.
+pub async fn token(app: &Router, name: &str, password: &str) -> String {
+    let (status, answer) = log_in(app, name, password).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    answer["token"].as_str().unwrap().to_owned()
 }
