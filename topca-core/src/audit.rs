@@ -67,10 +67,12 @@ pub enum AuditAction {
     AdminUpdated = 42,
     /// A CA setting changed (for example the CRL schedule).
     SettingChanged = 43,
+    /// Administrator sessions were ended by a super administrator.
+    SessionsEnded = 44,
 }
 
 impl AuditAction {
-    const ALL: [Self; 20] = [
+    const ALL: [Self; 21] = [
         Self::CaCreated,
         Self::AccountCreated,
         Self::AccountUpdated,
@@ -91,6 +93,7 @@ impl AuditAction {
         Self::AdminCreated,
         Self::AdminUpdated,
         Self::SettingChanged,
+        Self::SessionsEnded,
     ];
 
     /// The number storage keeps for this action.

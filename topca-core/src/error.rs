@@ -286,14 +286,16 @@ impl From<der::Error> for Error {
 #[derive(Debug, Clone, Error, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum RaError {
-    /// An administrator's name or password is wrong.
-    #[error("the administrator name or password is wrong")]
-    WrongLogin,
-    /// An administrator is locked out after too many wrong passwords.
+    /// An administrator's log-in was refused: unknown name, wrong password or a
+    /// lockout, deliberately not told apart.
     #[error(
-        "this administrator is locked out after too many wrong passwords; try again in 15 minutes"
+        "the administrator name or password is wrong, or the administrator is locked out after too many wrong passwords (try again in 15 minutes)"
     )]
-    LoginLocked,
+    WrongLogin,
+    /// No live administrator session: none given, unknown, expired, ended, or
+    /// its administrator is locked out or gone.
+    #[error("log in as an administrator first (the session has ended)")]
+    NoSession,
     /// A client certificate offered for administrator log-in was refused.
     #[error("this certificate cannot log in: {0}")]
     CertificateLoginRefused(&'static str),

@@ -3,40 +3,34 @@
 //! mails the PIN, or reject with a reason) and the KMC console (key recovery:
 //! one administrator asks, another approves; the code is shown once and mailed).
 
-use std::{
-    sync::Arc,
-    time::{Duration, SystemTime},
-};
+use std::sync::Arc;
 
 use axum::{
     Form, Json, Router,
     extract::{Path, State},
-    http::{HeaderMap, HeaderValue, StatusCode, header},
+    http::HeaderMap,
     response::{IntoResponse, Redirect, Response},
     routing::{get, post},
 };
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 use topca_core::{
-    KeyAlgorithm, OsRandom, RandomSource,
+    KeyAlgorithm,
     kmc::{KeyManagementCentre, KmcPolicy, RecoveryId, RecoveryState},
     lifecycle::RequestState,
     lifecycle::{CertificateType, VerificationMode},
-    ra::{
-        Account, AccountId, AccountSettings, Administrator, Holder, Language, RaOps, RequestId,
-        admin,
-    },
+    ra::{Account, AccountId, AccountSettings, Administrator, Holder, Language, RaOps, RequestId},
     store::{AdminStore, AuditStore, EscrowStore},
 };
 
 use crate::{
     AppError, AppState,
-    html::{Lang, cookie, csrf_ok, csrf_token, error_page, escape, form_expired, page},
+    admin_session::{
+        api_session, console_admin, console_admin_form, console_csrf, console_session, forbidden,
+        logout_form,
+    },
+    html::{Lang, error_page, escape, page},
     state::blocking,
 };
-
-/// How long a session lives without use.
-const IDLE: Duration = Duration::from_secs(30 * 60);
 
 /// The fewest characters of an administrator password, on the super
 /// administrator's page and for `topca-server admin add` alike.
@@ -49,17 +43,8 @@ pub fn password_long_enough(password: &str) -> bool {
     password.chars().count() >= MIN_PASSWORD
 }
 
-/// A logged-in administrator.
-#[derive(Debug, Clone)]
-pub struct Session {
-    admin: Administrator,
-    expires: SystemTime,
-}
-
 pub(crate) fn routes() -> Router<Arc<AppState>> {
     Router::new()
-        .route("/TopCA/admin/login", get(login_form).post(login_page))
-        .route("/TopCA/admin/logout", post(logout))
         .route("/TopCA/admin", get(console))
         .route("/TopCA/admin/ra/requests/{id}/approve", post(approve_page))
         .route("/TopCA/admin/ra/requests/{id}/reject", post(reject_page))
@@ -97,7 +82,6 @@ pub(crate) fn routes() -> Router<Arc<AppState>> {
             "/api/v1/admin/certificates/{serial}/revoke",
             post(revoke_api),
         )
-        .route("/api/v1/admin/sessions", post(login_api))
         .route("/api/v1/admin/requests", get(pending_api))
         .route("/api/v1/admin/requests/{id}/approve", post(approve_api))
         .route("/api/v1/admin/requests/{id}/reject", post(reject_api))
@@ -108,130 +92,7 @@ pub(crate) fn routes() -> Router<Arc<AppState>> {
         )
         .merge(crate::admin_ra::routes())
         .merge(crate::admin_super::routes())
-}
-
-fn token_hash(token: &str) -> [u8; 32] {
-    Sha256::digest(token.as_bytes()).into()
-}
-
-/// Logs in and opens a session; returns its token (shown to the client once).
-fn open_session(state: &AppState, name: &str, password: &str) -> Result<String, AppError> {
-    let admin = admin::login(&state.store, state.ca.environment().clock(), name, password)?;
-    start_session(state, admin)
-}
-
-/// Opens a session for an authenticated administrator; returns its token.
-pub(crate) fn start_session(state: &AppState, admin: Administrator) -> Result<String, AppError> {
-    let mut random = [0u8; 32];
-    OsRandom
-        .fill(&mut random)
-        .map_err(|_| AppError::internal("open a session"))?;
-    let token: String = random.iter().map(|b| format!("{b:02x}")).collect();
-    let mut sessions = state
-        .sessions
-        .lock()
-        .map_err(|_| AppError::internal("open a session"))?;
-    let now = SystemTime::now();
-    sessions.retain(|_, s| s.expires > now);
-    sessions.insert(
-        token_hash(&token),
-        Session {
-            admin,
-            expires: now + IDLE,
-        },
-    );
-    Ok(token)
-}
-
-/// A redirect to the console that sets the session cookie.
-pub(crate) fn enter_console(state: &AppState, token: &str) -> Response {
-    let secure = if state.base_url.starts_with("https://") {
-        "; Secure"
-    } else {
-        ""
-    };
-    let mut response = Redirect::to("/TopCA/admin").into_response();
-    if let Ok(value) = HeaderValue::from_str(&format!(
-        "topca_admin={token}; Path=/; HttpOnly; SameSite=Strict{secure}"
-    )) {
-        response.headers_mut().append(header::SET_COOKIE, value);
-    }
-    response
-}
-
-/// The administrator of a request's session (cookie or bearer token); 401 if none.
-pub(crate) fn session(state: &AppState, headers: &HeaderMap) -> Result<Administrator, AppError> {
-    let bearer = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::to_owned);
-    let token = bearer.or_else(|| cookie(headers, "topca_admin"));
-    let unauthorized =
-        || AppError::new(StatusCode::UNAUTHORIZED, "log in as an administrator first");
-    let token = token.ok_or_else(unauthorized)?;
-    let mut sessions = state
-        .sessions
-        .lock()
-        .map_err(|_| AppError::internal("check the session"))?;
-    let now = SystemTime::now();
-    let entry = sessions
-        .get_mut(&token_hash(&token))
-        .filter(|s| s.expires > now)
-        .ok_or_else(unauthorized)?;
-    entry.expires = now + IDLE;
-    Ok(entry.admin.clone())
-}
-
-/// Why a console page is not shown: no session (the log-in page), or a role
-/// that does not allow it.
-pub(crate) enum Refused {
-    /// The form's CSRF token does not match (an old or forged form).
-    FormExpired,
-    /// Not logged in.
-    NotLoggedIn,
-    /// Logged in without the role.
-    Forbidden(AppError),
-}
-
-impl Refused {
-    /// The page shown instead.
-    pub(crate) fn page(self, lang: Lang) -> Response {
-        match self {
-            Self::FormExpired => form_expired(lang),
-            Self::NotLoggedIn => Redirect::to("/TopCA/admin/login").into_response(),
-            Self::Forbidden(e) => error_page(lang, &e),
-        }
-    }
-}
-
-/// The capability `role` (such as [`Administrator::ra_ops`]) gives the
-/// administrator of the request's session, or the page to show instead: the
-/// log-in page without a session, an error for another role.
-pub(crate) fn console_session<T>(
-    state: &AppState,
-    headers: &HeaderMap,
-    role: fn(&Administrator) -> Result<T, topca_core::RaError>,
-) -> Result<T, Refused> {
-    let admin = session(state, headers).map_err(|_| Refused::NotLoggedIn)?;
-    role(&admin).map_err(|e| Refused::Forbidden(forbidden(e)))
-}
-
-/// [`console_session`] for a posted form, whose CSRF token must match.
-pub(crate) fn console_form<T>(
-    state: &AppState,
-    headers: &HeaderMap,
-    csrf: &str,
-    role: fn(&Administrator) -> Result<T, topca_core::RaError>,
-) -> Result<T, Refused> {
-    if !csrf_ok(headers, csrf) {
-        return Err(Refused::FormExpired);
-    }
-    console_session(state, headers, role)
-}
-
-pub(crate) fn forbidden(e: topca_core::RaError) -> AppError {
-    AppError::new(StatusCode::FORBIDDEN, e.to_string())
+        .merge(crate::admin_session::routes())
 }
 
 fn kmc(state: &AppState) -> KeyManagementCentre<'_> {
@@ -246,82 +107,19 @@ fn kmc(state: &AppState) -> KeyManagementCentre<'_> {
 
 // ---- pages ----
 
-async fn login_form(headers: HeaderMap) -> Response {
-    let lang = Lang::of(&headers);
-    let (token, cookie) = csrf_token(&headers);
-    let body = format!(
-        r#"<form method="post" action="/TopCA/admin/login"><input type="hidden" name="csrf" value="{token}">
-<label for="name">{name}</label><input id="name" name="name" required>
-<label for="password">{password}</label><input id="password" name="password" type="password" required>
-<button type="submit" id="submit">{submit}</button></form>
-<p><a href="/TopCA/admin/login/certificate" id="certificate-login">{certificate}</a></p>"#,
-        certificate = lang.t(
-            "使用证书登录（HTTPS，浏览器中已安装本 CA 签发的管理员证书）",
-            "Log in with a certificate (HTTPS, an administrator certificate from this CA installed in the browser)"
-        ),
-        name = lang.t("管理员名", "Administrator"),
-        password = lang.t("口令", "Password"),
-        submit = lang.t("登录", "Log in"),
-    );
-    page(
-        lang,
-        lang.t("管理员登录", "Administrator log-in"),
-        &body,
-        cookie,
-    )
-}
-
-#[derive(Deserialize)]
-struct LoginForm {
-    csrf: String,
-    name: String,
-    password: String,
-}
-
-async fn login_page(
-    State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
-    Form(form): Form<LoginForm>,
-) -> Response {
-    let lang = Lang::of(&headers);
-    if !csrf_ok(&headers, &form.csrf) {
-        return form_expired(lang);
-    }
-    let password = zeroize::Zeroizing::new(form.password);
-    let name = form.name;
-    match blocking(&state, move |s| open_session(s, &name, &password)).await {
-        Ok(token) => enter_console(&state, &token),
-        Err(e) => error_page(lang, &e),
-    }
-}
-
-async fn logout(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
-    if let Some(token) = cookie(&headers, "topca_admin")
-        && let Ok(mut sessions) = state.sessions.lock()
-    {
-        sessions.remove(&token_hash(&token));
-    }
-    let mut response = Redirect::to("/TopCA/admin/login").into_response();
-    response.headers_mut().append(
-        header::SET_COOKIE,
-        HeaderValue::from_static("topca_admin=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0"),
-    );
-    response
-}
-
 /// The console: what the administrator's roles allow.
 async fn console(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
     let lang = Lang::of(&headers);
-    let admin = match session(&state, &headers) {
+    let admin = match console_admin(&state, &headers).await {
         Ok(a) => a,
-        Err(_) => return Redirect::to("/TopCA/admin/login").into_response(),
+        Err(refused) => return refused.page(lang),
     };
-    let (csrf, cookie) = csrf_token(&headers);
+    let (csrf, cookie) = (console_csrf(&headers), None);
     let mut body = format!(
-        r#"<p>{} <b id="admin">{}</b></p><form method="post" action="/TopCA/admin/logout"><button>{}</button></form>"#,
+        r#"<p>{} <b id="admin">{}</b></p>{}"#,
         lang.t("当前管理员：", "Logged in as"),
         escape(&admin.name),
-        lang.t("退出", "Log out")
+        logout_form(lang, &csrf)
     );
     if admin.ra_ops().is_ok() {
         let pending = blocking(&state, |s| {
@@ -442,8 +240,8 @@ async fn audit_page(
     axum::extract::Query(filter): axum::extract::Query<AuditFilter>,
 ) -> Response {
     let lang = Lang::of(&headers);
-    if session(&state, &headers).is_err() {
-        return Redirect::to("/TopCA/admin/login").into_response();
+    if let Err(refused) = console_admin(&state, &headers).await {
+        return refused.page(lang);
     }
     let entries = match blocking(&state, |s| {
         Ok(s.store.audit_entries().map_err(topca_core::Error::from)?)
@@ -517,11 +315,11 @@ async fn escrowed_keys_page(
     axum::extract::Query(q): axum::extract::Query<HolderEmail>,
 ) -> Response {
     let lang = Lang::of(&headers);
-    let ops = match console_session(&state, &headers, Administrator::kmc_ops) {
+    let ops = match console_session(&state, &headers, Administrator::kmc_ops).await {
         Ok(ops) => ops,
         Err(refused) => return refused.page(lang),
     };
-    let (csrf, cookie) = csrf_token(&headers);
+    let (csrf, cookie) = (console_csrf(&headers), None);
     let email = q.email.trim().to_owned();
     let wanted = email.clone();
     let keys = if email.is_empty() {
@@ -592,10 +390,11 @@ async fn approve_page(
     Form(form): Form<CsrfOnly>,
 ) -> Response {
     let lang = Lang::of(&headers);
-    if !csrf_ok(&headers, &form.csrf) {
-        return form_expired(lang);
-    }
-    match approve(&state, &headers, id).await {
+    let admin = match console_admin_form(&state, &headers, &form.csrf).await {
+        Ok(admin) => admin,
+        Err(refused) => return refused.page(lang),
+    };
+    match approve(&state, admin, id).await {
         Ok(_) => Redirect::to("/TopCA/admin").into_response(),
         Err(e) => error_page(lang, &e),
     }
@@ -614,10 +413,11 @@ async fn reject_page(
     Form(form): Form<ReasonForm>,
 ) -> Response {
     let lang = Lang::of(&headers);
-    if !csrf_ok(&headers, &form.csrf) {
-        return form_expired(lang);
-    }
-    match reject(&state, &headers, id, form.reason).await {
+    let admin = match console_admin_form(&state, &headers, &form.csrf).await {
+        Ok(admin) => admin,
+        Err(refused) => return refused.page(lang),
+    };
+    match reject(&state, admin, id, form.reason).await {
         Ok(_) => Redirect::to("/TopCA/admin").into_response(),
         Err(e) => error_page(lang, &e),
     }
@@ -636,10 +436,11 @@ async fn request_recovery_page(
     Form(form): Form<RecoveryForm>,
 ) -> Response {
     let lang = Lang::of(&headers);
-    if !csrf_ok(&headers, &form.csrf) {
-        return form_expired(lang);
-    }
-    match request_recovery(&state, &headers, form.serial, form.reason).await {
+    let admin = match console_admin_form(&state, &headers, &form.csrf).await {
+        Ok(admin) => admin,
+        Err(refused) => return refused.page(lang),
+    };
+    match request_recovery(&state, admin, form.serial, form.reason).await {
         Ok(_) => Redirect::to("/TopCA/admin").into_response(),
         Err(e) => error_page(lang, &e),
     }
@@ -652,10 +453,11 @@ async fn approve_recovery_page(
     Form(form): Form<CsrfOnly>,
 ) -> Response {
     let lang = Lang::of(&headers);
-    if !csrf_ok(&headers, &form.csrf) {
-        return form_expired(lang);
-    }
-    match approve_recovery(&state, &headers, id).await {
+    let admin = match console_admin_form(&state, &headers, &form.csrf).await {
+        Ok(admin) => admin,
+        Err(refused) => return refused.page(lang),
+    };
+    match approve_recovery(&state, admin, id).await {
         Ok(code) => {
             let body = format!(
                 r#"<p class="ok">{}</p><pre id="code">{}</pre><p>{}</p><p><a href="/TopCA/admin">{}</a></p>"#,
@@ -701,10 +503,10 @@ pub(crate) async fn revoke(
 
 async fn approve(
     state: &Arc<AppState>,
-    headers: &HeaderMap,
+    admin: Administrator,
     id: u64,
 ) -> Result<Decision, AppError> {
-    let ops = session(state, headers)?.ra_ops().map_err(forbidden)?;
+    let ops = admin.ra_ops().map_err(forbidden)?;
     blocking(state, move |s| {
         let request = s.ra().approve(&ops, RequestId(id))?;
         Ok(Decision {
@@ -717,11 +519,11 @@ async fn approve(
 
 async fn reject(
     state: &Arc<AppState>,
-    headers: &HeaderMap,
+    admin: Administrator,
     id: u64,
     reason: String,
 ) -> Result<Decision, AppError> {
-    let ops = session(state, headers)?.ra_ops().map_err(forbidden)?;
+    let ops = admin.ra_ops().map_err(forbidden)?;
     blocking(state, move |s| {
         let request = s.ra().reject(&ops, RequestId(id), &reason)?;
         Ok(Decision {
@@ -734,11 +536,11 @@ async fn reject(
 
 async fn request_recovery(
     state: &Arc<AppState>,
-    headers: &HeaderMap,
+    admin: Administrator,
     serial: String,
     reason: String,
 ) -> Result<RecoveryView, AppError> {
-    let ops = session(state, headers)?.kmc_ops().map_err(forbidden)?;
+    let ops = admin.kmc_ops().map_err(forbidden)?;
     blocking(state, move |s| {
         let recovery = kmc(s).request_recovery(&ops, &serial, &reason)?;
         Ok(RecoveryView {
@@ -756,10 +558,10 @@ struct Approved {
 
 async fn approve_recovery(
     state: &Arc<AppState>,
-    headers: &HeaderMap,
+    admin: Administrator,
     id: u64,
 ) -> Result<Approved, AppError> {
-    let ops = session(state, headers)?.kmc_ops().map_err(forbidden)?;
+    let ops = admin.kmc_ops().map_err(forbidden)?;
     blocking(state, move |s| {
         let approved = kmc(s).approve_recovery(&ops, RecoveryId(id))?;
         Ok(Approved {
@@ -770,31 +572,6 @@ async fn approve_recovery(
 }
 
 // ---- API ----
-
-#[derive(Deserialize)]
-struct Credentials {
-    name: String,
-    password: String,
-}
-
-#[derive(Serialize)]
-struct Token {
-    token: String,
-    expires_in_seconds: u64,
-}
-
-async fn login_api(
-    State(state): State<Arc<AppState>>,
-    Json(body): Json<Credentials>,
-) -> Result<Json<Token>, AppError> {
-    let password = zeroize::Zeroizing::new(body.password);
-    let name = body.name;
-    let token = blocking(&state, move |s| open_session(s, &name, &password)).await?;
-    Ok(Json(Token {
-        token,
-        expires_in_seconds: IDLE.as_secs(),
-    }))
-}
 
 #[derive(Serialize)]
 struct Pending {
@@ -809,7 +586,10 @@ async fn pending_api(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
 ) -> Result<Json<Vec<Pending>>, AppError> {
-    session(&state, &headers)?.ra_ops().map_err(forbidden)?;
+    api_session(&state, &headers)
+        .await?
+        .ra_ops()
+        .map_err(forbidden)?;
     let pending = blocking(&state, |s| {
         Ok(s.store
             .requests_anywhere(RequestState::Submitted, 1000)
@@ -841,7 +621,9 @@ async fn approve_api(
     headers: HeaderMap,
     Path(id): Path<u64>,
 ) -> Result<Json<Decision>, AppError> {
-    Ok(Json(approve(&state, &headers, id).await?))
+    Ok(Json(
+        approve(&state, api_session(&state, &headers).await?, id).await?,
+    ))
 }
 
 #[derive(Deserialize)]
@@ -855,7 +637,15 @@ async fn reject_api(
     Path(id): Path<u64>,
     Json(body): Json<Reason>,
 ) -> Result<Json<Decision>, AppError> {
-    Ok(Json(reject(&state, &headers, id, body.reason).await?))
+    Ok(Json(
+        reject(
+            &state,
+            api_session(&state, &headers).await?,
+            id,
+            body.reason,
+        )
+        .await?,
+    ))
 }
 
 #[derive(Deserialize)]
@@ -878,7 +668,13 @@ async fn request_recovery_api(
     Json(body): Json<RecoveryRequest>,
 ) -> Result<Json<RecoveryView>, AppError> {
     Ok(Json(
-        request_recovery(&state, &headers, body.encryption_serial, body.reason).await?,
+        request_recovery(
+            &state,
+            api_session(&state, &headers).await?,
+            body.encryption_serial,
+            body.reason,
+        )
+        .await?,
     ))
 }
 
@@ -887,7 +683,7 @@ async fn approve_recovery_api(
     headers: HeaderMap,
     Path(id): Path<u64>,
 ) -> Result<Json<RecoveryView>, AppError> {
-    let approved = approve_recovery(&state, &headers, id).await?;
+    let approved = approve_recovery(&state, api_session(&state, &headers).await?, id).await?;
     Ok(Json(RecoveryView {
         recovery: id,
         state: RecoveryState::Approved.label(),
@@ -1089,10 +885,10 @@ impl From<Account> for AccountView {
 
 async fn create_account(
     state: &Arc<AppState>,
-    headers: &HeaderMap,
+    admin: Administrator,
     body: AccountBody,
 ) -> Result<Account, AppError> {
-    let ops = session(state, headers)?.ra_ops().map_err(forbidden)?;
+    let ops = admin.ra_ops().map_err(forbidden)?;
     let settings = body.settings()?;
     blocking(state, move |s| Ok(s.ra().create_account(&ops, settings)?)).await
 }
@@ -1134,10 +930,11 @@ async fn create_account_page(
     Form(form): Form<AccountForm>,
 ) -> Response {
     let lang = Lang::of(&headers);
-    if !csrf_ok(&headers, &form.csrf) {
-        return form_expired(lang);
-    }
-    match create_account(&state, &headers, form.body()).await {
+    let admin = match console_admin_form(&state, &headers, &form.csrf).await {
+        Ok(admin) => admin,
+        Err(refused) => return refused.page(lang),
+    };
+    match create_account(&state, admin, form.body()).await {
         Ok(account) => {
             let body = format!(
                 r#"<p class="ok" id="created">{} {} / {} (#{})</p><p><a href="/TopCA/admin">{}</a></p>"#,
@@ -1159,7 +956,7 @@ async fn create_account_api(
     Json(body): Json<AccountBody>,
 ) -> Result<Json<AccountView>, AppError> {
     Ok(Json(AccountView::from(
-        create_account(&state, &headers, body).await?,
+        create_account(&state, api_session(&state, &headers).await?, body).await?,
     )))
 }
 
@@ -1169,7 +966,10 @@ async fn update_account_api(
     Path(id): Path<u64>,
     Json(body): Json<AccountBody>,
 ) -> Result<Json<AccountView>, AppError> {
-    let ops = session(&state, &headers)?.ra_ops().map_err(forbidden)?;
+    let ops = api_session(&state, &headers)
+        .await?
+        .ra_ops()
+        .map_err(forbidden)?;
     let settings = body.settings()?;
     let account = blocking(&state, move |s| {
         Ok(s.ra().update_account(&ops, AccountId(id), settings)?)
@@ -1210,7 +1010,10 @@ async fn preregister_api(
     Path(id): Path<u64>,
     Json(body): Json<HolderBody>,
 ) -> Result<Json<Decision>, AppError> {
-    let ops = session(&state, &headers)?.ra_ops().map_err(forbidden)?;
+    let ops = api_session(&state, &headers)
+        .await?
+        .ra_ops()
+        .map_err(forbidden)?;
     let holder = body.holder();
     blocking(&state, move |s| {
         let request = s.ra().preregister(&ops, AccountId(id), holder)?;
@@ -1242,7 +1045,10 @@ async fn preregister_csv_api(
     Path(id): Path<u64>,
     body: String,
 ) -> Result<Json<BulkView>, AppError> {
-    let ops = session(&state, &headers)?.ra_ops().map_err(forbidden)?;
+    let ops = api_session(&state, &headers)
+        .await?
+        .ra_ops()
+        .map_err(forbidden)?;
     let report = blocking(&state, move |s| {
         Ok(s.ra().preregister_csv(&ops, AccountId(id), &body)?)
     })
@@ -1284,14 +1090,19 @@ async fn issue_centrally_api(
     Path(id): Path<u64>,
     Json(body): Json<CentralIssuance>,
 ) -> Result<Json<CentralView>, AppError> {
-    let ops = session(&state, &headers)?.ra_ops().map_err(forbidden)?;
+    let ops = api_session(&state, &headers)
+        .await?
+        .ra_ops()
+        .map_err(forbidden)?;
     let holder = body.holder.holder();
     let password = zeroize::Zeroizing::new(body.password);
-    let delivery = blocking(&state, move |s| {
-        Ok(s.ra()
-            .issue_centrally(&ops, AccountId(id), holder, &password)?)
-    })
-    .await?;
+    let delivery = state
+        .hashing
+        .run(&state, move |s| {
+            Ok(s.ra()
+                .issue_centrally(&ops, AccountId(id), holder, &password)?)
+        })
+        .await?;
     use base64::Engine;
     Ok(Json(CentralView {
         serial: delivery.certificate.serial_hex(),
@@ -1318,7 +1129,10 @@ async fn escrowed_keys_api(
     headers: HeaderMap,
     axum::extract::Query(q): axum::extract::Query<EmailQuery>,
 ) -> Result<Json<Vec<EscrowView>>, AppError> {
-    let ops = session(&state, &headers)?.kmc_ops().map_err(forbidden)?;
+    let ops = api_session(&state, &headers)
+        .await?
+        .kmc_ops()
+        .map_err(forbidden)?;
     let keys = blocking(&state, move |s| Ok(kmc(s).escrowed_keys(&ops, &q.email)?)).await?;
     Ok(Json(
         keys.into_iter()
@@ -1347,7 +1161,10 @@ async fn certificates_api(
     headers: HeaderMap,
     axum::extract::Query(q): axum::extract::Query<EmailQuery>,
 ) -> Result<Json<Vec<CertificateRow>>, AppError> {
-    session(&state, &headers)?.ra_ops().map_err(forbidden)?;
+    api_session(&state, &headers)
+        .await?
+        .ra_ops()
+        .map_err(forbidden)?;
     let found = blocking(&state, move |s| {
         Ok(
             topca_core::store::CertificateStore::certificates_by_email(&s.store, &q.email)
@@ -1386,6 +1203,9 @@ async fn revoke_api(
     Path(serial): Path<String>,
     Json(body): Json<RevokeBody>,
 ) -> Result<Json<Decision>, AppError> {
-    let ops = session(&state, &headers)?.ra_ops().map_err(forbidden)?;
+    let ops = api_session(&state, &headers)
+        .await?
+        .ra_ops()
+        .map_err(forbidden)?;
     revoke(&state, ops, serial, body.reason).await.map(Json)
 }

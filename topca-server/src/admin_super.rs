@@ -25,11 +25,9 @@ use topca_core::{
 
 use crate::{
     AppError, AppState,
-    admin::{
-        MIN_PASSWORD, console_form, console_session, enter_console, password_long_enough,
-        start_session,
-    },
-    html::{Lang, csrf_token, error_page, escape, page, url_encode},
+    admin::{MIN_PASSWORD, password_long_enough},
+    admin_session::{console_csrf, console_form, console_session, enter_console, start_session},
+    html::{Lang, error_page, escape, page, url_encode},
     pki,
     state::{CRL_SCHEDULE, blocking},
     tls::Peer,
@@ -74,7 +72,7 @@ async fn certificate_login(
     };
     let opened = blocking(&state, move |s| {
         let admin = admin::login_with_certificate(&s.store, &s.ca, &der)?;
-        start_session(s, admin)
+        start_session(s, &admin)
     })
     .await;
     match opened {
@@ -147,11 +145,11 @@ fn admin_row(lang: Lang, csrf: &str, a: &AdminRecord, now: std::time::SystemTime
 
 async fn super_page(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
     let lang = Lang::of(&headers);
-    let ops = match console_session(&state, &headers, Administrator::super_ops) {
+    let ops = match console_session(&state, &headers, Administrator::super_ops).await {
         Ok(ops) => ops,
         Err(refused) => return refused.page(lang),
     };
-    let (csrf, cookie) = csrf_token(&headers);
+    let (csrf, cookie) = (console_csrf(&headers), None);
     let loaded = blocking(&state, move |s| {
         let admins = admin::list_admins(&s.store, &ops)?;
         let entries = s.store.audit_entries().map_err(topca_core::Error::from)?;
@@ -198,6 +196,7 @@ async fn super_page(State(state): State<Arc<AppState>>, headers: HeaderMap) -> R
 <label for="new-name">{name_l}</label><input id="new-name" name="name" required>
 <label for="new-password">{password_l}</label><input id="new-password" name="password" type="password" minlength="{MIN_PASSWORD}" required>
 <p>{boxes}</p><button type="submit" id="create-admin">{create}</button></form>
+<form method="post" action="/TopCA/admin/super/sessions/end" id="end-sessions"><input type="hidden" name="csrf" value="{csrf}"><button id="end-all-sessions">{end_all}</button></form>
 <h3>{ca_t}</h3><ul id="chain">{chain_rows}</ul><p><a href="/TopCA/ca/chain.pem">chain.pem</a> · <a href="/TopCA/ca/certChain.p7b">certChain.p7b</a></p>
 <p id="crl-info">{crl_l} #{number}, {this_l} {this_update}, {next_l} {next_update}</p>
 <form method="post" action="/TopCA/admin/super/crl"><input type="hidden" name="csrf" value="{csrf}"><button id="crl-now">{crl_now}</button></form>
@@ -218,6 +217,10 @@ async fn super_page(State(state): State<Arc<AppState>>, headers: HeaderMap) -> R
         ),
         boxes = role_boxes(lang, "new", &[]),
         create = lang.t("创建管理员", "Create the administrator"),
+        end_all = lang.t(
+            "结束所有管理员会话（包括自己的，所有人需重新登录）",
+            "End every administrator session (yours too; everyone logs in again)"
+        ),
         ca_t = lang.t("CA 运维", "CA operations"),
         crl_l = lang.t("当前 CRL", "Current CRL"),
         number = crl.info.number,
@@ -281,7 +284,7 @@ async fn create_admin(
     Form(form): Form<NewAdminForm>,
 ) -> Response {
     let lang = Lang::of(&headers);
-    let ops = match console_form(&state, &headers, &form.csrf, Administrator::super_ops) {
+    let ops = match console_form(&state, &headers, &form.csrf, Administrator::super_ops).await {
         Ok(ops) => ops,
         Err(refused) => return refused.page(lang),
     };
@@ -323,7 +326,7 @@ async fn change(
     name: String,
     change: AdminChange,
 ) -> Response {
-    let ops = match console_form(state, headers, csrf, Administrator::super_ops) {
+    let ops = match console_form(state, headers, csrf, Administrator::super_ops).await {
         Ok(ops) => ops,
         Err(refused) => return refused.page(lang),
     };
@@ -418,7 +421,8 @@ async fn crl_now(
     Form(form): Form<CsrfForm>,
 ) -> Response {
     let lang = Lang::of(&headers);
-    if let Err(refused) = console_form(&state, &headers, &form.csrf, Administrator::super_ops) {
+    if let Err(refused) = console_form(&state, &headers, &form.csrf, Administrator::super_ops).await
+    {
         return refused.page(lang);
     }
     let done = blocking(&state, |s| {
@@ -453,7 +457,7 @@ async fn crl_schedule(
     Form(form): Form<ScheduleForm>,
 ) -> Response {
     let lang = Lang::of(&headers);
-    let ops = match console_form(&state, &headers, &form.csrf, Administrator::super_ops) {
+    let ops = match console_form(&state, &headers, &form.csrf, Administrator::super_ops).await {
         Ok(ops) => ops,
         Err(refused) => return refused.page(lang),
     };
@@ -499,7 +503,7 @@ async fn crl_schedule(
 /// A consistent copy of the SQLite database, as a download.
 async fn backup(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
     let lang = Lang::of(&headers);
-    let ops = match console_session(&state, &headers, Administrator::super_ops) {
+    let ops = match console_session(&state, &headers, Administrator::super_ops).await {
         Ok(ops) => ops,
         Err(refused) => return refused.page(lang),
     };

@@ -73,12 +73,12 @@ impl From<Error> for AppError {
             )
             | Error::Kmc(KmcError::UnknownRecovery) => StatusCode::NOT_FOUND,
             Error::Ra(RaError::NotPermitted(_)) => StatusCode::FORBIDDEN,
+            Error::Ra(RaError::NoSession) => StatusCode::UNAUTHORIZED,
             Error::Ra(
                 RaError::Locked
                 | RaError::WrongPinOrPassword { .. }
                 | RaError::WrongPassword
-                | RaError::WrongLogin
-                | RaError::LoginLocked,
+                | RaError::WrongLogin,
             ) => StatusCode::FORBIDDEN,
             Error::Random => StatusCode::INTERNAL_SERVER_ERROR,
             _ => StatusCode::BAD_REQUEST,

@@ -8,11 +8,13 @@
 
 pub mod admin;
 mod admin_ra;
+mod admin_session;
 mod admin_super;
 mod api;
 pub mod ca_init;
 mod error;
 mod files;
+pub mod hashing;
 mod html;
 pub mod limits;
 mod pki;
