@@ -19,7 +19,7 @@ use topca_core::{
     lifecycle::RequestState,
     lifecycle::{CertificateType, VerificationMode},
     ra::{Account, AccountId, AccountSettings, Administrator, Holder, Language, RaOps, RequestId},
-    store::{AdminStore, AuditStore, EscrowStore},
+    store::{AdminStore, EscrowStore},
 };
 
 use crate::{
@@ -58,7 +58,6 @@ pub(crate) fn routes() -> Router<Arc<AppState>> {
             "/TopCA/admin/ra/accounts",
             get(crate::admin_ra::accounts_page).post(create_account_page),
         )
-        .route("/TopCA/admin/audit", get(audit_page))
         .route("/api/v1/admin/accounts", post(create_account_api))
         .route(
             "/api/v1/admin/accounts/{id}",
@@ -93,6 +92,7 @@ pub(crate) fn routes() -> Router<Arc<AppState>> {
         .merge(crate::admin_ra::routes())
         .merge(crate::admin_super::routes())
         .merge(crate::admin_session::routes())
+        .merge(crate::admin_audit::routes())
 }
 
 fn kmc(state: &AppState) -> KeyManagementCentre<'_> {
@@ -222,90 +222,6 @@ async fn console(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Resp
     ));
     body.push_str(&format!("<p>{}</p>", links.join(" · ")));
     page(lang, lang.t("管理控制台", "Administration"), &body, cookie)
-}
-
-#[derive(Deserialize)]
-struct AuditFilter {
-    #[serde(default)]
-    actor: String,
-    #[serde(default)]
-    target: String,
-}
-
-/// The audit log, newest first, filtered by actor and target text, with the
-/// result of verifying the whole hash chain.
-async fn audit_page(
-    State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
-    axum::extract::Query(filter): axum::extract::Query<AuditFilter>,
-) -> Response {
-    let lang = Lang::of(&headers);
-    if let Err(refused) = console_admin(&state, &headers).await {
-        return refused.page(lang);
-    }
-    let entries = match blocking(&state, |s| {
-        Ok(s.store.audit_entries().map_err(topca_core::Error::from)?)
-    })
-    .await
-    {
-        Ok(entries) => entries,
-        Err(e) => return error_page(lang, &e),
-    };
-    let verdict = match topca_core::audit::verify_chain(&entries, entries.last().map(|e| e.hash)) {
-        Ok(()) => format!(
-            r#"<p class="ok" id="chain">{} ({})</p>"#,
-            lang.t("审计链完整，未被篡改。", "The audit chain is intact."),
-            entries.len()
-        ),
-        Err(e) => format!(
-            r#"<p class="error" id="chain">{}</p>"#,
-            escape(&e.to_string())
-        ),
-    };
-    let actor_filter = filter.actor.trim().to_lowercase();
-    let target_filter = filter.target.trim().to_lowercase();
-    let rows: String = entries
-        .iter()
-        .rev()
-        .filter(|e| {
-            let (_, who) = e.record.actor.to_parts();
-            who.to_lowercase().contains(&actor_filter)
-                && e.record.target.to_lowercase().contains(&target_filter)
-        })
-        .take(500)
-        .map(|e| {
-            let (_, who) = e.record.actor.to_parts();
-            format!(
-                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{:?}</td><td>{}</td><td>{:?}</td><td>{}</td></tr>",
-                e.sequence,
-                topca_core::format_utc(e.record.at),
-                escape(who),
-                e.record.action,
-                escape(&e.record.target),
-                e.record.outcome,
-                escape(&e.record.detail)
-            )
-        })
-        .collect();
-    let body = format!(
-        r#"{verdict}<form method="get" action="/TopCA/admin/audit">
-<label for="actor">{actor_l}</label><input id="actor" name="actor" value="{actor}">
-<label for="target">{target_l}</label><input id="target" name="target" value="{target}">
-<button type="submit">{filter_l}</button></form>
-<table id="audit"><tr><th>#</th><th>{time}</th><th>{who}</th><th>{what}</th><th>{on}</th><th>{outcome}</th><th>{detail}</th></tr>{rows}</table>"#,
-        actor_l = lang.t("操作者", "Actor"),
-        actor = escape(&filter.actor),
-        target_l = lang.t("对象", "Target"),
-        target = escape(&filter.target),
-        filter_l = lang.t("筛选", "Filter"),
-        time = lang.t("时间", "Time"),
-        who = lang.t("操作者", "Actor"),
-        what = lang.t("操作", "Action"),
-        on = lang.t("对象", "Target"),
-        outcome = lang.t("结果", "Outcome"),
-        detail = lang.t("说明", "Detail"),
-    );
-    page(lang, lang.t("审计日志", "Audit log"), &body, None)
 }
 
 /// The keys escrowed for a holder e-mail, each with a recovery request form.

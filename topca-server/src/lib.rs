@@ -7,6 +7,7 @@
 //! and loads it on later starts; [`router`] serves it.
 
 pub mod admin;
+mod admin_audit;
 mod admin_ra;
 mod admin_session;
 mod admin_super;

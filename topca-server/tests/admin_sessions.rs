@@ -451,3 +451,62 @@ async fn unknown_names_wrong_passwords_and_lockouts_answer_alike() {
     assert_eq!(unknown, wrong);
     assert_eq!(unknown, locked);
 }
+
+// ---- item 14: the audit log by role ----
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_role_reads_only_its_own_audit_entries() {
+    let (_data, state, app) = server(|_| ());
+    admins(&state, &[("keeper", AdminRole::KmcAdmin)]);
+    // One entry of each area.
+    for (action, target) in [
+        (AuditAction::RequestApproved, "request ra-event"),
+        (AuditAction::RecoveryApproved, "recovery kmc-event"),
+        (AuditAction::SettingChanged, "ops-event"),
+    ] {
+        state
+            .store
+            .append_audit(topca_core::audit::AuditRecord {
+                at: std::time::SystemTime::now(),
+                actor: topca_core::audit::Actor::Admin("someone".into()),
+                action,
+                target: target.into(),
+                outcome: Outcome::Success,
+                detail: String::new(),
+            })
+            .unwrap();
+    }
+    let seen = |name: &'static str| {
+        let app = app.clone();
+        async move {
+            let token = token(&app, name).await;
+            let request = Request::get("/api/v1/admin/audit?actor=someone")
+                .header(header::AUTHORIZATION, format!("Bearer {token}"))
+                .body(Body::empty())
+                .unwrap();
+            let (status, body, _) = send(&app, request).await;
+            assert_eq!(status, StatusCode::OK);
+            let entries: Vec<serde_json::Value> = serde_json::from_slice(&body).unwrap();
+            let mut targets: Vec<String> = entries
+                .iter()
+                .map(|e| e["target"].as_str().unwrap().to_owned())
+                .collect();
+            targets.sort();
+            let request = Request::get("/TopCA/admin/audit?actor=someone")
+                .header(header::AUTHORIZATION, format!("Bearer {token}"))
+                .body(Body::empty())
+                .unwrap();
+            let page = String::from_utf8(send(&app, request).await.1).unwrap();
+            for target in ["request ra-event", "recovery kmc-event", "ops-event"] {
+                assert_eq!(page.contains(target), targets.contains(&target.to_owned()));
+            }
+            targets
+        }
+    };
+    assert_eq!(seen("clerk").await, ["request ra-event"]);
+    assert_eq!(seen("keeper").await, ["recovery kmc-event"]);
+    assert_eq!(
+        seen("root").await,
+        ["ops-event", "recovery kmc-event", "request ra-event"]
+    );
+}

@@ -397,3 +397,55 @@ pub fn login_with_certificate(
         roles: record.roles,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{
+        clock::SystemClock, memory::MemoryStore, secret::VERIFICATIONS, store::AuditStore,
+    };
+
+    /// Password hashes checked on this thread while `f` runs.
+    fn hashes_during<T>(f: impl FnOnce() -> T) -> (usize, T) {
+        let before = VERIFICATIONS.with(std::cell::Cell::get);
+        let out = f();
+        (VERIFICATIONS.with(std::cell::Cell::get) - before, out)
+    }
+
+    #[test]
+    fn unknown_names_wrong_passwords_and_lockouts_each_hash_once_and_answer_alike() {
+        let store = MemoryStore::new();
+        create_admin(
+            &store,
+            "clerk",
+            "the right password",
+            vec![AdminRole::RaAdmin],
+            &OsRandom,
+            &SystemClock,
+        )
+        .unwrap();
+        let (unknown_hashes, unknown) =
+            hashes_during(|| login(&store, &SystemClock, "nobody", "a guess"));
+        let (wrong_hashes, wrong) =
+            hashes_during(|| login(&store, &SystemClock, "clerk", "a guess"));
+        for _ in 1..MAX_LOGIN_FAILURES {
+            login(&store, &SystemClock, "clerk", "a guess").unwrap_err();
+        }
+        let (locked_hashes, locked) =
+            hashes_during(|| login(&store, &SystemClock, "clerk", "the right password"));
+        assert_eq!((unknown_hashes, wrong_hashes, locked_hashes), (1, 1, 1));
+        for refused in [unknown, wrong, locked] {
+            assert!(matches!(refused, Err(Error::Ra(RaError::WrongLogin))));
+        }
+        // The lockout itself is audited as such.
+        let details: Vec<String> = store
+            .audit_entries()
+            .unwrap()
+            .into_iter()
+            .map(|e| e.record.detail)
+            .collect();
+        assert!(details.contains(&"unknown name".to_owned()), "{details:?}");
+        assert!(details.contains(&"wrong password, locked out".to_owned()));
+        assert_eq!(details.last().map(String::as_str), Some("locked out"));
+    }
+}
