@@ -883,6 +883,19 @@ fn sessions_are_kept_by_token_hash(store: &dyn RaStore) -> Checked {
     })?;
     let all = store_ok(check, store.end_sessions(None))?;
     ensure(check, all == 1, || format!("{all} sessions left to end"))?;
+    // Deleting an administrator takes their sessions with them.
+    store_ok(check, store.create_session(session(6, "guessed")))?;
+    store_ok(check, store.delete_admin("guessed"))?;
+    ensure(
+        check,
+        store_ok(check, store.admin("guessed"))?.is_none()
+            && store_ok(check, store.session(&[6; 32]))?.is_none(),
+        || "a deleted administrator or their session is still there".into(),
+    )?;
+    let again = store.delete_admin("guessed");
+    ensure(check, again == Err(StoreError::NotFound), || {
+        format!("deleting a missing administrator gave {again:?}")
+    })?;
     ensure(
         check,
         store_ok(check, store.session(&[5; 32]))?.is_none(),

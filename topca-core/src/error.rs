@@ -305,6 +305,9 @@ pub enum RaError {
     /// A super administrator tried to remove their own super-administrator role.
     #[error("you cannot remove your own super-administrator role; ask another super administrator")]
     OwnSuperRole,
+    /// A super administrator tried to delete their own account.
+    #[error("you cannot delete your own administrator account; ask another super administrator")]
+    OwnAccount,
     /// A dual-certificate account retrieved, but the RA has no KMC.
     #[error(
         "this account issues dual certificates, but no key management centre is configured; ask your administrator"

@@ -401,6 +401,13 @@ impl AdminStore for MemoryStore {
         Ok(self.lock()?.admins.values().cloned().collect())
     }
 
+    fn delete_admin(&self, name: &str) -> Result<(), StoreError> {
+        let mut inner = self.lock()?;
+        inner.admins.remove(name).ok_or(StoreError::NotFound)?;
+        inner.sessions.retain(|_, s| s.admin != name);
+        Ok(())
+    }
+
     fn count_login_attempt(
         &self,
         name: &str,

@@ -301,6 +301,9 @@ pub trait AdminStore: Send + Sync {
     fn update_admin(&self, admin: &AdminRecord) -> Result<AdminRecord, StoreError>;
     /// Every administrator, ordered by name.
     fn admins(&self) -> Result<Vec<AdminRecord>, StoreError>;
+    /// Deletes the administrator `name` and their sessions;
+    /// [`StoreError::NotFound`] if there is none.
+    fn delete_admin(&self, name: &str) -> Result<(), StoreError>;
     /// Counts a log-in attempt for `name` before its password is checked, in one
     /// atomic step, and returns the administrator as it is after the count
     /// (`None` for an unknown name). An administrator locked until after `now` is

@@ -44,6 +44,7 @@ pub(crate) fn routes() -> Router<Arc<AppState>> {
             "/TopCA/admin/super/admins/{name}/certificate",
             post(bind_certificate),
         )
+        .merge(crate::admin_credentials::routes())
         .route("/TopCA/admin/super/crl", post(crl_now))
         .route("/TopCA/admin/super/crl-schedule", post(crl_schedule))
         .route("/TopCA/admin/super/backup", get(backup))
@@ -134,7 +135,9 @@ fn admin_row(lang: Lang, csrf: &str, a: &AdminRecord, now: std::time::SystemTime
     };
     format!(
         r#"<tr data-admin="{attr}"><td>{display}</td><td class="roles">{roles}</td><td>{locked}</td><td>{certificate}</td>
-<td><form method="post" action="/TopCA/admin/super/admins/{name}/roles"><input type="hidden" name="csrf" value="{csrf}">{boxes}<button>{save}</button></form></td></tr>"#,
+<td><form method="post" action="/TopCA/admin/super/admins/{name}/roles"><input type="hidden" name="csrf" value="{csrf}">{boxes}<button>{save}</button></form></td>
+<td>{credentials}</td></tr>"#,
+        credentials = crate::admin_credentials::forms(lang, csrf, &name),
         attr = escape(&a.name),
         display = escape(&a.name),
         roles = roles.join(", "),

@@ -8,6 +8,7 @@
 
 pub mod admin;
 mod admin_audit;
+mod admin_credentials;
 mod admin_ra;
 mod admin_session;
 mod admin_super;

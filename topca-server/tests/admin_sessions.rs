@@ -510,3 +510,57 @@ async fn each_role_reads_only_its_own_audit_entries() {
         ["ops-event", "recovery kmc-event", "request ra-event"]
     );
 }
+
+/// Posts the super administrator's form `body` to `uri` as `root` (bearer).
+async fn as_root(app: &Router, root: &str, uri: &str, body: &str) -> StatusCode {
+    let request = Request::post(uri)
+        .header(header::AUTHORIZATION, format!("Bearer {root}"))
+        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .body(Body::from(body.to_owned()))
+        .unwrap();
+    send(app, request).await.0
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_password_ends_the_administrators_sessions() {
+    let (_data, _, app) = server(|_| ());
+    let clerk = token(&app, "clerk").await;
+    let root = token(&app, "root").await;
+    let status = as_root(
+        &app,
+        &root,
+        "/TopCA/admin/super/admins/clerk/password",
+        "csrf=&password=a-brand-new-password",
+    )
+    .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert_eq!(ra_queue(&app, &clerk).await, StatusCode::UNAUTHORIZED);
+    let (status, json) = log_in(&app, "clerk", "a-brand-new-password").await;
+    assert_eq!(status, StatusCode::OK, "{json}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deleted_administrators_session_is_refused() {
+    let (_data, state, app) = server(|_| ());
+    let clerk = token(&app, "clerk").await;
+    let root = token(&app, "root").await;
+    let status = as_root(
+        &app,
+        &root,
+        "/TopCA/admin/super/admins/clerk/delete",
+        "csrf=",
+    )
+    .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert!(state.store.admin("clerk").unwrap().is_none());
+    assert_eq!(ra_queue(&app, &clerk).await, StatusCode::UNAUTHORIZED);
+    // Not oneself.
+    let status = as_root(
+        &app,
+        &root,
+        "/TopCA/admin/super/admins/root/delete",
+        "csrf=",
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+}

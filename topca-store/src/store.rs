@@ -851,6 +851,18 @@ impl AdminStore for DieselStore {
         Ok(all)
     }
 
+    fn delete_admin(&self, name: &str) -> Result<(), StoreError> {
+        write!(self, |c| {
+            let deleted = diesel::delete(admins::table.find(name)).execute(c)?;
+            if deleted == 0 {
+                return Err(StoreError::NotFound.into());
+            }
+            diesel::delete(admin_sessions::table.filter(admin_sessions::admin.eq(name)))
+                .execute(c)?;
+            Ok(())
+        })
+    }
+
     fn count_login_attempt(
         &self,
         name: &str,

@@ -330,6 +330,59 @@ pub fn change_admin(
     Ok(updated)
 }
 
+/// Sets a new password for the administrator `name` on a super administrator's
+/// decision (a forgotten or compromised password), audited; the
+/// administrator's sessions end and any lockout is lifted.
+pub fn set_admin_password(
+    store: &dyn RaStore,
+    ops: &SuperOps,
+    ca: &CertificateAuthority,
+    name: &str,
+    password: &str,
+) -> Result<AdminRecord, Error> {
+    let mut record = store.admin(name.trim())?.ok_or(RaError::UnknownAdmin)?;
+    record.password = PasswordHash::create(password, ca.environment().random())?;
+    record.failed_logins = 0;
+    record.locked_until = None;
+    let updated = store.update_admin(&record)?;
+    store.end_sessions(Some(&updated.name))?;
+    store.append_audit(AuditRecord {
+        at: ca.environment().clock().now(),
+        actor: Actor::Admin(ops.admin().to_owned()),
+        action: AuditAction::AdminUpdated,
+        target: format!("administrator {}", updated.name),
+        outcome: Outcome::Success,
+        detail: "password set, sessions ended".into(),
+    })?;
+    Ok(updated)
+}
+
+/// Deletes the administrator `name` (not oneself) and their sessions, audited.
+pub fn delete_admin(
+    store: &dyn RaStore,
+    ops: &SuperOps,
+    clock: &dyn Clock,
+    name: &str,
+) -> Result<(), Error> {
+    let name = name.trim();
+    if name == ops.admin() {
+        return Err(RaError::OwnAccount.into());
+    }
+    store.delete_admin(name).map_err(|e| match e {
+        StoreError::NotFound => Error::Ra(RaError::UnknownAdmin),
+        other => other.into(),
+    })?;
+    store.append_audit(AuditRecord {
+        at: clock.now(),
+        actor: Actor::Admin(ops.admin().to_owned()),
+        action: AuditAction::AdminUpdated,
+        target: format!("administrator {name}"),
+        outcome: Outcome::Success,
+        detail: "deleted, sessions ended".into(),
+    })?;
+    Ok(())
+}
+
 /// The fingerprint by which a certificate is bound to an administrator: the
 /// SHA-256 of its DER in lower-case hex, as stored in [`AdminRecord::certificate`].
 pub fn fingerprint(der: &[u8]) -> String {
