@@ -18,7 +18,7 @@ use topca_core::{
     ra::{AccountSettings, Holder, Language},
     store::{
         AccountStore, AdminStore, CertificateRecord, CertificateStatus, CertificateStore,
-        NewRequest, Opening, RequestChange, RequestStore,
+        NewRequest, Opening, RequestChange, RequestStore, SessionStore,
     },
 };
 use topca_store::{DieselStore, OpenError};
@@ -327,7 +327,7 @@ fn bad_urls_and_newer_schemas_get_clear_errors() {
             err,
             OpenError::NewerSchema {
                 found: 99,
-                known: 3,
+                known: 4,
                 ..
             }
         ),
@@ -348,13 +348,18 @@ fn an_older_database_is_upgraded_on_open() {
     // Back to schema version 1, as an older TopCA left it.
     let mut raw = diesel::SqliteConnection::establish(path.to_str().unwrap()).unwrap();
     raw.batch_execute(
-        "DROP TABLE settings; DROP INDEX requests_state; DROP TABLE admins; UPDATE topca_schema SET version = 1;",
+        "DROP TABLE admin_sessions; DROP TABLE settings; DROP INDEX requests_state; DROP TABLE admins; UPDATE topca_schema SET version = 1;",
     )
     .unwrap();
     let store = DieselStore::open(&url).unwrap();
     assert!(
         store.admin("nobody").unwrap().is_none(),
         "the admins table is back"
+    );
+    assert_eq!(
+        store.end_sessions(None).unwrap(),
+        0,
+        "the sessions table is back"
     );
     store.put_setting("crl_refresh_minutes", "5").unwrap();
     assert_eq!(
