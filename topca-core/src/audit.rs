@@ -67,10 +67,12 @@ pub enum AuditAction {
     AdminUpdated = 42,
     /// A CA setting changed (for example the CRL schedule).
     SettingChanged = 43,
+    /// Administrator sessions were ended by a super administrator.
+    SessionsEnded = 44,
 }
 
 impl AuditAction {
-    const ALL: [Self; 20] = [
+    const ALL: [Self; 21] = [
         Self::CaCreated,
         Self::AccountCreated,
         Self::AccountUpdated,
@@ -91,7 +93,35 @@ impl AuditAction {
         Self::AdminCreated,
         Self::AdminUpdated,
         Self::SettingChanged,
+        Self::SessionsEnded,
     ];
+
+    /// Which part of the CA the action belongs to (who may read it).
+    pub fn area(self) -> AuditArea {
+        match self {
+            Self::AccountCreated
+            | Self::AccountUpdated
+            | Self::RequestSubmitted
+            | Self::RequestApproved
+            | Self::RequestRejected
+            | Self::RetrievalFailed
+            | Self::RequestLocked
+            | Self::CertificateIssued
+            | Self::CertificateRevoked
+            | Self::CrlIssued => AuditArea::Ra,
+            Self::KeyEscrowed
+            | Self::RecoveryRequested
+            | Self::RecoveryApproved
+            | Self::KeyRecovered
+            | Self::RecoveryRejected => AuditArea::Kmc,
+            Self::CaCreated
+            | Self::AdminLogin
+            | Self::AdminCreated
+            | Self::AdminUpdated
+            | Self::SettingChanged
+            | Self::SessionsEnded => AuditArea::Operations,
+        }
+    }
 
     /// The number storage keeps for this action.
     pub fn code(self) -> u16 {
@@ -102,6 +132,18 @@ impl AuditAction {
     pub fn from_code(code: u16) -> Option<Self> {
         Self::ALL.into_iter().find(|a| a.code() == code)
     }
+}
+
+/// The part of the CA an audited action belongs to: RA administrators read the
+/// RA's, KMC administrators the KMC's, super administrators every entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum AuditArea {
+    /// Accounts, requests, certificates and CRLs.
+    Ra,
+    /// Escrowed keys and key recovery.
+    Kmc,
+    /// The CA itself, administrators, log-ins, sessions and settings.
+    Operations,
 }
 
 /// Whether the action succeeded.

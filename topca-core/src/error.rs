@@ -286,14 +286,16 @@ impl From<der::Error> for Error {
 #[derive(Debug, Clone, Error, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum RaError {
-    /// An administrator's name or password is wrong.
-    #[error("the administrator name or password is wrong")]
-    WrongLogin,
-    /// An administrator is locked out after too many wrong passwords.
+    /// An administrator's log-in was refused: unknown name, wrong password or a
+    /// lockout, deliberately not told apart.
     #[error(
-        "this administrator is locked out after too many wrong passwords; try again in 15 minutes"
+        "the administrator name or password is wrong, or the administrator is locked out after too many wrong passwords (try again in 15 minutes)"
     )]
-    LoginLocked,
+    WrongLogin,
+    /// No live administrator session: none given, unknown, expired, ended, or
+    /// its administrator is locked out or gone.
+    #[error("log in as an administrator first (the session has ended)")]
+    NoSession,
     /// A client certificate offered for administrator log-in was refused.
     #[error("this certificate cannot log in: {0}")]
     CertificateLoginRefused(&'static str),
@@ -303,6 +305,9 @@ pub enum RaError {
     /// A super administrator tried to remove their own super-administrator role.
     #[error("you cannot remove your own super-administrator role; ask another super administrator")]
     OwnSuperRole,
+    /// A super administrator tried to delete their own account.
+    #[error("you cannot delete your own administrator account; ask another super administrator")]
+    OwnAccount,
     /// A dual-certificate account retrieved, but the RA has no KMC.
     #[error(
         "this account issues dual certificates, but no key management centre is configured; ask your administrator"

@@ -15,9 +15,9 @@ use crate::{
     ra::admin::AdminRecord,
     ra::{Account, AccountId, AccountSettings, Request, RequestId},
     store::{
-        AccountStore, AdminStore, AuditStore, CertificateRecord, CertificateStatus,
-        CertificateStore, CrlRecord, CrlStore, EscrowRecord, EscrowStore, NewRequest,
-        RequestChange, RequestStore, Revocation,
+        AccountStore, AdminSession, AdminStore, AuditStore, CertificateRecord, CertificateStatus,
+        CertificateStore, CrlRecord, CrlStore, EscrowRecord, EscrowStore, LoginAttempt, NewRequest,
+        RequestChange, RequestStore, Revocation, SessionStore,
     },
 };
 
@@ -39,6 +39,7 @@ struct Inner {
     recoveries: Vec<Recovery>,
     admins: BTreeMap<String, AdminRecord>,
     settings: BTreeMap<String, String>,
+    sessions: BTreeMap<[u8; 32], AdminSession>,
     /// Forgets the compare-and-set, to show the conformance suite catches it.
     #[cfg(test)]
     last_writer_wins: bool,
@@ -416,6 +417,45 @@ impl AdminStore for MemoryStore {
         Ok(self.lock()?.admins.values().cloned().collect())
     }
 
+    fn delete_admin(&self, name: &str) -> Result<(), StoreError> {
+        let mut inner = self.lock()?;
+        inner.admins.remove(name).ok_or(StoreError::NotFound)?;
+        inner.sessions.retain(|_, s| s.admin != name);
+        Ok(())
+    }
+
+    fn count_login_attempt(
+        &self,
+        name: &str,
+        now: SystemTime,
+        max: u8,
+        locked_until: SystemTime,
+    ) -> Result<Option<LoginAttempt>, StoreError> {
+        let mut inner = self.lock()?;
+        let Some(admin) = inner.admins.get_mut(name) else {
+            return Ok(None);
+        };
+        if admin.locked_until.is_some_and(|until| now < until) {
+            return Ok(Some(LoginAttempt {
+                admin: admin.clone(),
+                counted: false,
+            }));
+        }
+        if admin.locked_until.is_some() {
+            admin.locked_until = None;
+            admin.failed_logins = 0;
+        }
+        admin.failed_logins = admin.failed_logins.saturating_add(1);
+        if admin.failed_logins >= max {
+            admin.locked_until = Some(locked_until);
+        }
+        admin.version += 1;
+        Ok(Some(LoginAttempt {
+            admin: admin.clone(),
+            counted: true,
+        }))
+    }
+
     fn setting(&self, name: &str) -> Result<Option<String>, StoreError> {
         Ok(self.lock()?.settings.get(name).cloned())
     }
@@ -440,6 +480,55 @@ impl AdminStore for MemoryStore {
             .take(limit)
             .cloned()
             .collect())
+    }
+}
+
+impl SessionStore for MemoryStore {
+    fn create_session(&self, session: AdminSession) -> Result<(), StoreError> {
+        let mut inner = self.lock()?;
+        if inner.sessions.contains_key(&session.token_hash) {
+            return Err(StoreError::Conflict);
+        }
+        inner.sessions.insert(session.token_hash, session);
+        Ok(())
+    }
+
+    fn session(&self, token_hash: &[u8; 32]) -> Result<Option<AdminSession>, StoreError> {
+        Ok(self.lock()?.sessions.get(token_hash).cloned())
+    }
+
+    fn touch_session(&self, token_hash: &[u8; 32], at: SystemTime) -> Result<(), StoreError> {
+        if let Some(session) = self.lock()?.sessions.get_mut(token_hash) {
+            session.last_used = at;
+        }
+        Ok(())
+    }
+
+    fn end_session(&self, token_hash: &[u8; 32]) -> Result<(), StoreError> {
+        self.lock()?.sessions.remove(token_hash);
+        Ok(())
+    }
+
+    fn end_sessions(&self, admin: Option<&str>) -> Result<u64, StoreError> {
+        let mut inner = self.lock()?;
+        let before = inner.sessions.len();
+        inner
+            .sessions
+            .retain(|_, s| admin.is_some_and(|name| s.admin != name));
+        Ok((before - inner.sessions.len()) as u64)
+    }
+
+    fn prune_sessions(
+        &self,
+        used_before: SystemTime,
+        opened_before: SystemTime,
+    ) -> Result<u64, StoreError> {
+        let mut inner = self.lock()?;
+        let before = inner.sessions.len();
+        inner
+            .sessions
+            .retain(|_, s| s.last_used >= used_before && s.opened >= opened_before);
+        Ok((before - inner.sessions.len()) as u64)
     }
 }
 

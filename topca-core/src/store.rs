@@ -307,6 +307,23 @@ pub trait AdminStore: Send + Sync {
     fn update_admin(&self, admin: &AdminRecord) -> Result<AdminRecord, StoreError>;
     /// Every administrator, ordered by name.
     fn admins(&self) -> Result<Vec<AdminRecord>, StoreError>;
+    /// Deletes the administrator `name` and their sessions;
+    /// [`StoreError::NotFound`] if there is none.
+    fn delete_admin(&self, name: &str) -> Result<(), StoreError>;
+    /// Counts a log-in attempt for `name` before its password is checked, in one
+    /// atomic step, and returns the administrator as it is after the count
+    /// (`None` for an unknown name). An administrator locked until after `now` is
+    /// returned unchanged. Otherwise an expired lockout is cleared first, the
+    /// failure count goes up by one (an attempt counts as a failure until it
+    /// succeeds), and when it reaches `max` the administrator is locked until
+    /// `locked_until`. So N concurrent guesses count N.
+    fn count_login_attempt(
+        &self,
+        name: &str,
+        now: SystemTime,
+        max: u8,
+        locked_until: SystemTime,
+    ) -> Result<Option<LoginAttempt>, StoreError>;
     /// The CA setting `name` (for example the CRL schedule), if set.
     fn setting(&self, name: &str) -> Result<Option<String>, StoreError>;
     /// Sets the CA setting `name` to `value`, replacing what was there.
@@ -320,9 +337,61 @@ pub trait AdminStore: Send + Sync {
     ) -> Result<Vec<Request>, StoreError>;
 }
 
+/// A log-in attempt as [`AdminStore::count_login_attempt`] counted it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoginAttempt {
+    /// The administrator after the count.
+    pub admin: AdminRecord,
+    /// Whether the attempt was counted (`false`: the administrator was locked
+    /// out already and the password must not be checked).
+    pub counted: bool,
+}
+
+/// Administrator sessions, kept by the SHA-256 of their token (never the token).
+pub trait SessionStore: Send + Sync {
+    /// Stores a new session.
+    fn create_session(&self, session: AdminSession) -> Result<(), StoreError>;
+    /// The session whose token hashes to `token_hash`, if any.
+    fn session(&self, token_hash: &[u8; 32]) -> Result<Option<AdminSession>, StoreError>;
+    /// Records that the session was used at `at`.
+    fn touch_session(&self, token_hash: &[u8; 32], at: SystemTime) -> Result<(), StoreError>;
+    /// Ends one session (nothing if it is gone already).
+    fn end_session(&self, token_hash: &[u8; 32]) -> Result<(), StoreError>;
+    /// Ends the sessions of the administrator `admin`, or every session with
+    /// `None`; how many were ended.
+    fn end_sessions(&self, admin: Option<&str>) -> Result<u64, StoreError>;
+    /// Forgets the sessions last used before `used_before` or opened before
+    /// `opened_before` (expired ones); how many.
+    fn prune_sessions(
+        &self,
+        used_before: SystemTime,
+        opened_before: SystemTime,
+    ) -> Result<u64, StoreError>;
+}
+
+/// An administrator's session as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AdminSession {
+    /// SHA-256 of the session token.
+    pub token_hash: [u8; 32],
+    /// The administrator's name.
+    pub admin: String,
+    /// When it was opened (for the absolute lifetime).
+    pub opened: SystemTime,
+    /// When it was last used (for the idle timeout).
+    pub last_used: SystemTime,
+}
+
 /// Everything the registration authority and the KMC use.
 pub trait RaStore:
-    AccountStore + RequestStore + CertificateStore + AuditStore + CrlStore + EscrowStore + AdminStore
+    AccountStore
+    + RequestStore
+    + CertificateStore
+    + AuditStore
+    + CrlStore
+    + EscrowStore
+    + AdminStore
+    + SessionStore
 {
 }
 
@@ -334,5 +403,6 @@ impl<T> RaStore for T where
         + CrlStore
         + EscrowStore
         + AdminStore
+        + SessionStore
 {
 }

@@ -19,6 +19,7 @@ use topca_core::{
             AdminChange, MAX_LOGIN_FAILURES, add_admin, change_admin, create_admin, list_admins,
             login, login_with_certificate,
         },
+        session,
     },
     store::AuditStore,
 };
@@ -113,7 +114,7 @@ fn super_administrators_manage_administrators() {
     }
     assert!(matches!(
         login(&store, &SystemClock, "王管理员", "wang-password-1"),
-        Err(Error::Ra(RaError::LoginLocked))
+        Err(Error::Ra(RaError::WrongLogin))
     ));
     change_admin(&store, &ops, ca, "王管理员", AdminChange::Unlock).unwrap();
     let wang = login(&store, &SystemClock, "王管理员", "wang-password-1").unwrap();
@@ -296,4 +297,73 @@ fn certificate_log_in_needs_a_bound_valid_unrevoked_certificate_of_this_ca() {
         5,
         "{logins:?}"
     );
+}
+
+#[test]
+fn new_roles_end_the_administrators_sessions() {
+    let (_, _, ca) = cas()
+        .iter()
+        .find(|(a, ..)| *a == KeyAlgorithm::EcdsaP256)
+        .unwrap();
+    let store = MemoryStore::new();
+    for (name, roles) in [
+        ("root", vec![AdminRole::SuperAdmin]),
+        ("clerk", vec![AdminRole::RaAdmin, AdminRole::KmcAdmin]),
+    ] {
+        create_admin(
+            &store,
+            name,
+            "a long password",
+            roles,
+            &OsRandom,
+            &SystemClock,
+        )
+        .unwrap();
+    }
+    let clerk = login(&store, &SystemClock, "clerk", "a long password").unwrap();
+    let token = session::open(&store, &SystemClock, &OsRandom, &clerk).unwrap();
+    let other = login(&store, &SystemClock, "root", "a long password").unwrap();
+    let kept = session::open(&store, &SystemClock, &OsRandom, &other).unwrap();
+    let ops = other.super_ops().unwrap();
+    change_admin(
+        &store,
+        &ops,
+        ca,
+        "clerk",
+        AdminChange::Roles(vec![AdminRole::KmcAdmin]),
+    )
+    .unwrap();
+    assert!(matches!(
+        session::resume(&store, &SystemClock, &token),
+        Err(Error::Ra(RaError::NoSession))
+    ));
+    assert!(session::resume(&store, &SystemClock, &kept).is_ok());
+}
+
+#[test]
+fn the_fifth_wrong_password_locks_and_ends_the_sessions() {
+    let store = MemoryStore::new();
+    create_admin(
+        &store,
+        "clerk",
+        "a long password",
+        vec![AdminRole::RaAdmin],
+        &OsRandom,
+        &SystemClock,
+    )
+    .unwrap();
+    let clerk = login(&store, &SystemClock, "clerk", "a long password").unwrap();
+    let token = session::open(&store, &SystemClock, &OsRandom, &clerk).unwrap();
+    for _ in 0..MAX_LOGIN_FAILURES {
+        assert!(matches!(
+            login(&store, &SystemClock, "clerk", "wrong password"),
+            Err(Error::Ra(RaError::WrongLogin))
+        ));
+    }
+    assert!(session::resume(&store, &SystemClock, &token).is_err());
+    // Locked: even the right password is refused, with the same answer.
+    assert!(matches!(
+        login(&store, &SystemClock, "clerk", "a long password"),
+        Err(Error::Ra(RaError::WrongLogin))
+    ));
 }

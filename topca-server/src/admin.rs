@@ -2,39 +2,32 @@
 //! for the API) and the RA console (requests waiting for approval: approve, which
 //! mails the PIN, or reject with a reason); the KMC console is in `admin_kmc`.
 
-use std::{
-    sync::Arc,
-    time::{Duration, SystemTime},
-};
+use std::sync::Arc;
 
 use axum::{
     Form, Json, Router,
     extract::{Path, State},
-    http::{HeaderMap, HeaderValue, StatusCode, header},
+    http::HeaderMap,
     response::{IntoResponse, Redirect, Response},
     routing::{get, post},
 };
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 use topca_core::{
-    KeyAlgorithm, OsRandom, RandomSource,
+    KeyAlgorithm,
     lifecycle::RequestState,
     lifecycle::{CertificateType, VerificationMode},
-    ra::{
-        Account, AccountId, AccountSettings, Administrator, Holder, Language, RaOps, RequestId,
-        admin,
-    },
-    store::{AdminStore, AuditStore},
+    ra::{Account, AccountId, AccountSettings, Administrator, Holder, Language, RaOps, RequestId},
+    store::AdminStore,
 };
 
 use crate::{
     AppError, AppState,
-    html::{Lang, cookie, csrf_ok, csrf_token, error_page, escape, form_expired, page},
+    admin_session::{
+        api_session, console_admin, console_admin_form, console_csrf, forbidden, logout_form,
+    },
+    html::{Lang, error_page, escape, page},
     state::blocking,
 };
-
-/// How long a session lives without use.
-const IDLE: Duration = Duration::from_secs(30 * 60);
 
 /// The fewest characters of an administrator password, on the super
 /// administrator's page and for `topca-server admin add` alike.
@@ -47,17 +40,8 @@ pub fn password_long_enough(password: &str) -> bool {
     password.chars().count() >= MIN_PASSWORD
 }
 
-/// A logged-in administrator.
-#[derive(Debug, Clone)]
-pub struct Session {
-    admin: Administrator,
-    expires: SystemTime,
-}
-
 pub(crate) fn routes() -> Router<Arc<AppState>> {
     Router::new()
-        .route("/TopCA/admin/login", get(login_form).post(login_page))
-        .route("/TopCA/admin/logout", post(logout))
         .route("/TopCA/admin", get(console))
         .route("/TopCA/admin/ra/requests/{id}/approve", post(approve_page))
         .route("/TopCA/admin/ra/requests/{id}/reject", post(reject_page))
@@ -65,7 +49,6 @@ pub(crate) fn routes() -> Router<Arc<AppState>> {
             "/TopCA/admin/ra/accounts",
             get(crate::admin_ra::accounts_page).post(create_account_page),
         )
-        .route("/TopCA/admin/audit", get(audit_page))
         .route("/api/v1/admin/accounts", post(create_account_api))
         .route(
             "/api/v1/admin/accounts/{id}",
@@ -88,217 +71,31 @@ pub(crate) fn routes() -> Router<Arc<AppState>> {
             "/api/v1/admin/certificates/{serial}/revoke",
             post(revoke_api),
         )
-        .route("/api/v1/admin/sessions", post(login_api))
         .route("/api/v1/admin/requests", get(pending_api))
         .route("/api/v1/admin/requests/{id}/approve", post(approve_api))
         .route("/api/v1/admin/requests/{id}/reject", post(reject_api))
         .merge(crate::admin_ra::routes())
         .merge(crate::admin_super::routes())
         .merge(crate::admin_kmc::routes())
-}
-
-fn token_hash(token: &str) -> [u8; 32] {
-    Sha256::digest(token.as_bytes()).into()
-}
-
-/// Logs in and opens a session; returns its token (shown to the client once).
-fn open_session(state: &AppState, name: &str, password: &str) -> Result<String, AppError> {
-    let admin = admin::login(&state.store, state.ca.environment().clock(), name, password)?;
-    start_session(state, admin)
-}
-
-/// Opens a session for an authenticated administrator; returns its token.
-pub(crate) fn start_session(state: &AppState, admin: Administrator) -> Result<String, AppError> {
-    let mut random = [0u8; 32];
-    OsRandom
-        .fill(&mut random)
-        .map_err(|_| AppError::internal("open a session"))?;
-    let token: String = random.iter().map(|b| format!("{b:02x}")).collect();
-    let mut sessions = state
-        .sessions
-        .lock()
-        .map_err(|_| AppError::internal("open a session"))?;
-    let now = SystemTime::now();
-    sessions.retain(|_, s| s.expires > now);
-    sessions.insert(
-        token_hash(&token),
-        Session {
-            admin,
-            expires: now + IDLE,
-        },
-    );
-    Ok(token)
-}
-
-/// A redirect to the console that sets the session cookie.
-pub(crate) fn enter_console(state: &AppState, token: &str) -> Response {
-    let secure = if state.base_url.starts_with("https://") {
-        "; Secure"
-    } else {
-        ""
-    };
-    let mut response = Redirect::to("/TopCA/admin").into_response();
-    if let Ok(value) = HeaderValue::from_str(&format!(
-        "topca_admin={token}; Path=/; HttpOnly; SameSite=Strict{secure}"
-    )) {
-        response.headers_mut().append(header::SET_COOKIE, value);
-    }
-    response
-}
-
-/// The administrator of a request's session (cookie or bearer token); 401 if none.
-pub(crate) fn session(state: &AppState, headers: &HeaderMap) -> Result<Administrator, AppError> {
-    let bearer = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::to_owned);
-    let token = bearer.or_else(|| cookie(headers, "topca_admin"));
-    let unauthorized =
-        || AppError::new(StatusCode::UNAUTHORIZED, "log in as an administrator first");
-    let token = token.ok_or_else(unauthorized)?;
-    let mut sessions = state
-        .sessions
-        .lock()
-        .map_err(|_| AppError::internal("check the session"))?;
-    let now = SystemTime::now();
-    let entry = sessions
-        .get_mut(&token_hash(&token))
-        .filter(|s| s.expires > now)
-        .ok_or_else(unauthorized)?;
-    entry.expires = now + IDLE;
-    Ok(entry.admin.clone())
-}
-
-/// Why a console page is not shown: no session (the log-in page), or a role
-/// that does not allow it.
-pub(crate) enum Refused {
-    /// The form's CSRF token does not match (an old or forged form).
-    FormExpired,
-    /// Not logged in.
-    NotLoggedIn,
-    /// Logged in without the role.
-    Forbidden(AppError),
-}
-
-impl Refused {
-    /// The page shown instead.
-    pub(crate) fn page(self, lang: Lang) -> Response {
-        match self {
-            Self::FormExpired => form_expired(lang),
-            Self::NotLoggedIn => Redirect::to("/TopCA/admin/login").into_response(),
-            Self::Forbidden(e) => error_page(lang, &e),
-        }
-    }
-}
-
-/// The capability `role` (such as [`Administrator::ra_ops`]) gives the
-/// administrator of the request's session, or the page to show instead: the
-/// log-in page without a session, an error for another role.
-pub(crate) fn console_session<T>(
-    state: &AppState,
-    headers: &HeaderMap,
-    role: fn(&Administrator) -> Result<T, topca_core::RaError>,
-) -> Result<T, Refused> {
-    let admin = session(state, headers).map_err(|_| Refused::NotLoggedIn)?;
-    role(&admin).map_err(|e| Refused::Forbidden(forbidden(e)))
-}
-
-/// [`console_session`] for a posted form, whose CSRF token must match.
-pub(crate) fn console_form<T>(
-    state: &AppState,
-    headers: &HeaderMap,
-    csrf: &str,
-    role: fn(&Administrator) -> Result<T, topca_core::RaError>,
-) -> Result<T, Refused> {
-    if !csrf_ok(headers, csrf) {
-        return Err(Refused::FormExpired);
-    }
-    console_session(state, headers, role)
-}
-
-pub(crate) fn forbidden(e: topca_core::RaError) -> AppError {
-    AppError::new(StatusCode::FORBIDDEN, e.to_string())
+        .merge(crate::admin_session::routes())
+        .merge(crate::admin_audit::routes())
 }
 
 // ---- pages ----
 
-async fn login_form(headers: HeaderMap) -> Response {
-    let lang = Lang::of(&headers);
-    let (token, cookie) = csrf_token(&headers);
-    let body = format!(
-        r#"<form method="post" action="/TopCA/admin/login"><input type="hidden" name="csrf" value="{token}">
-<label for="name">{name}</label><input id="name" name="name" required>
-<label for="password">{password}</label><input id="password" name="password" type="password" required>
-<button type="submit" id="submit">{submit}</button></form>
-<p><a href="/TopCA/admin/login/certificate" id="certificate-login">{certificate}</a></p>"#,
-        certificate = lang.t(
-            "使用证书登录（HTTPS，浏览器中已安装本 CA 签发的管理员证书）",
-            "Log in with a certificate (HTTPS, an administrator certificate from this CA installed in the browser)"
-        ),
-        name = lang.t("管理员名", "Administrator"),
-        password = lang.t("口令", "Password"),
-        submit = lang.t("登录", "Log in"),
-    );
-    page(
-        lang,
-        lang.t("管理员登录", "Administrator log-in"),
-        &body,
-        cookie,
-    )
-}
-
-#[derive(Deserialize)]
-struct LoginForm {
-    csrf: String,
-    name: String,
-    password: String,
-}
-
-async fn login_page(
-    State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
-    Form(form): Form<LoginForm>,
-) -> Response {
-    let lang = Lang::of(&headers);
-    if !csrf_ok(&headers, &form.csrf) {
-        return form_expired(lang);
-    }
-    let password = zeroize::Zeroizing::new(form.password);
-    let name = form.name;
-    match blocking(&state, move |s| open_session(s, &name, &password)).await {
-        Ok(token) => enter_console(&state, &token),
-        Err(e) => error_page(lang, &e),
-    }
-}
-
-async fn logout(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
-    if let Some(token) = cookie(&headers, "topca_admin")
-        && let Ok(mut sessions) = state.sessions.lock()
-    {
-        sessions.remove(&token_hash(&token));
-    }
-    let mut response = Redirect::to("/TopCA/admin/login").into_response();
-    response.headers_mut().append(
-        header::SET_COOKIE,
-        HeaderValue::from_static("topca_admin=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0"),
-    );
-    response
-}
-
 /// The console: what the administrator's roles allow.
 async fn console(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
     let lang = Lang::of(&headers);
-    let admin = match session(&state, &headers) {
+    let admin = match console_admin(&state, &headers).await {
         Ok(a) => a,
-        Err(_) => return Redirect::to("/TopCA/admin/login").into_response(),
+        Err(refused) => return refused.page(lang),
     };
-    let (csrf, cookie) = csrf_token(&headers);
+    let (csrf, cookie) = (console_csrf(&headers), None);
     let mut body = format!(
-        r#"<p>{} <b id="admin">{}</b></p><form method="post" action="/TopCA/admin/logout"><button>{}</button></form>"#,
+        r#"<p>{} <b id="admin">{}</b></p>{}"#,
         lang.t("当前管理员：", "Logged in as"),
         escape(&admin.name),
-        lang.t("退出", "Log out")
+        logout_form(lang, &csrf)
     );
     if admin.ra_ops().is_ok() {
         let pending = blocking(&state, |s| {
@@ -374,90 +171,6 @@ async fn console(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Resp
 }
 
 #[derive(Deserialize)]
-struct AuditFilter {
-    #[serde(default)]
-    actor: String,
-    #[serde(default)]
-    target: String,
-}
-
-/// The audit log, newest first, filtered by actor and target text, with the
-/// result of verifying the whole hash chain.
-async fn audit_page(
-    State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
-    axum::extract::Query(filter): axum::extract::Query<AuditFilter>,
-) -> Response {
-    let lang = Lang::of(&headers);
-    if session(&state, &headers).is_err() {
-        return Redirect::to("/TopCA/admin/login").into_response();
-    }
-    let entries = match blocking(&state, |s| {
-        Ok(s.store.audit_entries().map_err(topca_core::Error::from)?)
-    })
-    .await
-    {
-        Ok(entries) => entries,
-        Err(e) => return error_page(lang, &e),
-    };
-    let verdict = match topca_core::audit::verify_chain(&entries, entries.last().map(|e| e.hash)) {
-        Ok(()) => format!(
-            r#"<p class="ok" id="chain">{} ({})</p>"#,
-            lang.t("审计链完整，未被篡改。", "The audit chain is intact."),
-            entries.len()
-        ),
-        Err(e) => format!(
-            r#"<p class="error" id="chain">{}</p>"#,
-            escape(&e.to_string())
-        ),
-    };
-    let actor_filter = filter.actor.trim().to_lowercase();
-    let target_filter = filter.target.trim().to_lowercase();
-    let rows: String = entries
-        .iter()
-        .rev()
-        .filter(|e| {
-            let (_, who) = e.record.actor.to_parts();
-            who.to_lowercase().contains(&actor_filter)
-                && e.record.target.to_lowercase().contains(&target_filter)
-        })
-        .take(500)
-        .map(|e| {
-            let (_, who) = e.record.actor.to_parts();
-            format!(
-                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{:?}</td><td>{}</td><td>{:?}</td><td>{}</td></tr>",
-                e.sequence,
-                topca_core::format_utc(e.record.at),
-                escape(who),
-                e.record.action,
-                escape(&e.record.target),
-                e.record.outcome,
-                escape(&e.record.detail)
-            )
-        })
-        .collect();
-    let body = format!(
-        r#"{verdict}<form method="get" action="/TopCA/admin/audit">
-<label for="actor">{actor_l}</label><input id="actor" name="actor" value="{actor}">
-<label for="target">{target_l}</label><input id="target" name="target" value="{target}">
-<button type="submit">{filter_l}</button></form>
-<table id="audit"><tr><th>#</th><th>{time}</th><th>{who}</th><th>{what}</th><th>{on}</th><th>{outcome}</th><th>{detail}</th></tr>{rows}</table>"#,
-        actor_l = lang.t("操作者", "Actor"),
-        actor = escape(&filter.actor),
-        target_l = lang.t("对象", "Target"),
-        target = escape(&filter.target),
-        filter_l = lang.t("筛选", "Filter"),
-        time = lang.t("时间", "Time"),
-        who = lang.t("操作者", "Actor"),
-        what = lang.t("操作", "Action"),
-        on = lang.t("对象", "Target"),
-        outcome = lang.t("结果", "Outcome"),
-        detail = lang.t("说明", "Detail"),
-    );
-    page(lang, lang.t("审计日志", "Audit log"), &body, None)
-}
-
-#[derive(Deserialize)]
 pub(crate) struct CsrfOnly {
     pub(crate) csrf: String,
 }
@@ -469,10 +182,11 @@ async fn approve_page(
     Form(form): Form<CsrfOnly>,
 ) -> Response {
     let lang = Lang::of(&headers);
-    if !csrf_ok(&headers, &form.csrf) {
-        return form_expired(lang);
-    }
-    match approve(&state, &headers, id).await {
+    let admin = match console_admin_form(&state, &headers, &form.csrf).await {
+        Ok(admin) => admin,
+        Err(refused) => return refused.page(lang),
+    };
+    match approve(&state, admin, id).await {
         Ok(_) => Redirect::to("/TopCA/admin").into_response(),
         Err(e) => error_page(lang, &e),
     }
@@ -491,10 +205,11 @@ async fn reject_page(
     Form(form): Form<ReasonForm>,
 ) -> Response {
     let lang = Lang::of(&headers);
-    if !csrf_ok(&headers, &form.csrf) {
-        return form_expired(lang);
-    }
-    match reject(&state, &headers, id, form.reason).await {
+    let admin = match console_admin_form(&state, &headers, &form.csrf).await {
+        Ok(admin) => admin,
+        Err(refused) => return refused.page(lang),
+    };
+    match reject(&state, admin, id, form.reason).await {
         Ok(_) => Redirect::to("/TopCA/admin").into_response(),
         Err(e) => error_page(lang, &e),
     }
@@ -525,10 +240,10 @@ pub(crate) async fn revoke(
 
 async fn approve(
     state: &Arc<AppState>,
-    headers: &HeaderMap,
+    admin: Administrator,
     id: u64,
 ) -> Result<Decision, AppError> {
-    let ops = session(state, headers)?.ra_ops().map_err(forbidden)?;
+    let ops = admin.ra_ops().map_err(forbidden)?;
     blocking(state, move |s| {
         let request = s.ra().approve(&ops, RequestId(id))?;
         Ok(Decision {
@@ -541,11 +256,11 @@ async fn approve(
 
 async fn reject(
     state: &Arc<AppState>,
-    headers: &HeaderMap,
+    admin: Administrator,
     id: u64,
     reason: String,
 ) -> Result<Decision, AppError> {
-    let ops = session(state, headers)?.ra_ops().map_err(forbidden)?;
+    let ops = admin.ra_ops().map_err(forbidden)?;
     blocking(state, move |s| {
         let request = s.ra().reject(&ops, RequestId(id), &reason)?;
         Ok(Decision {
@@ -557,31 +272,6 @@ async fn reject(
 }
 
 // ---- API ----
-
-#[derive(Deserialize)]
-struct Credentials {
-    name: String,
-    password: String,
-}
-
-#[derive(Serialize)]
-struct Token {
-    token: String,
-    expires_in_seconds: u64,
-}
-
-async fn login_api(
-    State(state): State<Arc<AppState>>,
-    Json(body): Json<Credentials>,
-) -> Result<Json<Token>, AppError> {
-    let password = zeroize::Zeroizing::new(body.password);
-    let name = body.name;
-    let token = blocking(&state, move |s| open_session(s, &name, &password)).await?;
-    Ok(Json(Token {
-        token,
-        expires_in_seconds: IDLE.as_secs(),
-    }))
-}
 
 #[derive(Serialize)]
 struct Pending {
@@ -596,7 +286,10 @@ async fn pending_api(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
 ) -> Result<Json<Vec<Pending>>, AppError> {
-    session(&state, &headers)?.ra_ops().map_err(forbidden)?;
+    api_session(&state, &headers)
+        .await?
+        .ra_ops()
+        .map_err(forbidden)?;
     let pending = blocking(&state, |s| {
         Ok(s.store
             .requests_anywhere(RequestState::Submitted, 1000)
@@ -628,7 +321,9 @@ async fn approve_api(
     headers: HeaderMap,
     Path(id): Path<u64>,
 ) -> Result<Json<Decision>, AppError> {
-    Ok(Json(approve(&state, &headers, id).await?))
+    Ok(Json(
+        approve(&state, api_session(&state, &headers).await?, id).await?,
+    ))
 }
 
 #[derive(Deserialize)]
@@ -642,7 +337,15 @@ async fn reject_api(
     Path(id): Path<u64>,
     Json(body): Json<Reason>,
 ) -> Result<Json<Decision>, AppError> {
-    Ok(Json(reject(&state, &headers, id, body.reason).await?))
+    Ok(Json(
+        reject(
+            &state,
+            api_session(&state, &headers).await?,
+            id,
+            body.reason,
+        )
+        .await?,
+    ))
 }
 
 /// The console's account form: empty to create an account, or filled with
@@ -839,10 +542,10 @@ impl From<Account> for AccountView {
 
 async fn create_account(
     state: &Arc<AppState>,
-    headers: &HeaderMap,
+    admin: Administrator,
     body: AccountBody,
 ) -> Result<Account, AppError> {
-    let ops = session(state, headers)?.ra_ops().map_err(forbidden)?;
+    let ops = admin.ra_ops().map_err(forbidden)?;
     let settings = body.settings()?;
     blocking(state, move |s| Ok(s.ra().create_account(&ops, settings)?)).await
 }
@@ -884,10 +587,11 @@ async fn create_account_page(
     Form(form): Form<AccountForm>,
 ) -> Response {
     let lang = Lang::of(&headers);
-    if !csrf_ok(&headers, &form.csrf) {
-        return form_expired(lang);
-    }
-    match create_account(&state, &headers, form.body()).await {
+    let admin = match console_admin_form(&state, &headers, &form.csrf).await {
+        Ok(admin) => admin,
+        Err(refused) => return refused.page(lang),
+    };
+    match create_account(&state, admin, form.body()).await {
         Ok(account) => {
             let body = format!(
                 r#"<p class="ok" id="created">{} {} / {} (#{})</p><p><a href="/TopCA/admin">{}</a></p>"#,
@@ -909,7 +613,7 @@ async fn create_account_api(
     Json(body): Json<AccountBody>,
 ) -> Result<Json<AccountView>, AppError> {
     Ok(Json(AccountView::from(
-        create_account(&state, &headers, body).await?,
+        create_account(&state, api_session(&state, &headers).await?, body).await?,
     )))
 }
 
@@ -919,7 +623,10 @@ async fn update_account_api(
     Path(id): Path<u64>,
     Json(body): Json<AccountBody>,
 ) -> Result<Json<AccountView>, AppError> {
-    let ops = session(&state, &headers)?.ra_ops().map_err(forbidden)?;
+    let ops = api_session(&state, &headers)
+        .await?
+        .ra_ops()
+        .map_err(forbidden)?;
     let settings = body.settings()?;
     let account = blocking(&state, move |s| {
         Ok(s.ra().update_account(&ops, AccountId(id), settings)?)
@@ -960,7 +667,10 @@ async fn preregister_api(
     Path(id): Path<u64>,
     Json(body): Json<HolderBody>,
 ) -> Result<Json<Decision>, AppError> {
-    let ops = session(&state, &headers)?.ra_ops().map_err(forbidden)?;
+    let ops = api_session(&state, &headers)
+        .await?
+        .ra_ops()
+        .map_err(forbidden)?;
     let holder = body.holder();
     blocking(&state, move |s| {
         let request = s.ra().preregister(&ops, AccountId(id), holder)?;
@@ -992,7 +702,10 @@ async fn preregister_csv_api(
     Path(id): Path<u64>,
     body: String,
 ) -> Result<Json<BulkView>, AppError> {
-    let ops = session(&state, &headers)?.ra_ops().map_err(forbidden)?;
+    let ops = api_session(&state, &headers)
+        .await?
+        .ra_ops()
+        .map_err(forbidden)?;
     let report = blocking(&state, move |s| {
         Ok(s.ra().preregister_csv(&ops, AccountId(id), &body)?)
     })
@@ -1034,14 +747,19 @@ async fn issue_centrally_api(
     Path(id): Path<u64>,
     Json(body): Json<CentralIssuance>,
 ) -> Result<Json<CentralView>, AppError> {
-    let ops = session(&state, &headers)?.ra_ops().map_err(forbidden)?;
+    let ops = api_session(&state, &headers)
+        .await?
+        .ra_ops()
+        .map_err(forbidden)?;
     let holder = body.holder.holder();
     let password = zeroize::Zeroizing::new(body.password);
-    let delivery = blocking(&state, move |s| {
-        Ok(s.ra()
-            .issue_centrally(&ops, AccountId(id), holder, &password)?)
-    })
-    .await?;
+    let delivery = state
+        .hashing
+        .run(&state, move |s| {
+            Ok(s.ra()
+                .issue_centrally(&ops, AccountId(id), holder, &password)?)
+        })
+        .await?;
     use base64::Engine;
     Ok(Json(CentralView {
         serial: delivery.certificate.serial_hex(),
@@ -1071,7 +789,10 @@ async fn certificates_api(
     headers: HeaderMap,
     axum::extract::Query(q): axum::extract::Query<EmailQuery>,
 ) -> Result<Json<Vec<CertificateRow>>, AppError> {
-    session(&state, &headers)?.ra_ops().map_err(forbidden)?;
+    api_session(&state, &headers)
+        .await?
+        .ra_ops()
+        .map_err(forbidden)?;
     let found = blocking(&state, move |s| {
         Ok(
             topca_core::store::CertificateStore::certificates_by_email(&s.store, &q.email)
@@ -1110,6 +831,9 @@ async fn revoke_api(
     Path(serial): Path<String>,
     Json(body): Json<RevokeBody>,
 ) -> Result<Json<Decision>, AppError> {
-    let ops = session(&state, &headers)?.ra_ops().map_err(forbidden)?;
+    let ops = api_session(&state, &headers)
+        .await?
+        .ra_ops()
+        .map_err(forbidden)?;
     revoke(&state, ops, serial, body.reason).await.map(Json)
 }

@@ -22,8 +22,9 @@ use topca_core::{
 
 use crate::{
     AppError, AppState,
-    admin::{CsrfOnly, EmailQuery, console_session, forbidden, session},
-    html::{Lang, csrf_ok, csrf_token, error_page, escape, form_expired, page},
+    admin::{CsrfOnly, EmailQuery},
+    admin_session::{api_session, console_admin_form, console_csrf, console_session, forbidden},
+    html::{Lang, error_page, escape, page},
     state::blocking,
 };
 
@@ -117,11 +118,11 @@ async fn escrowed_keys_page(
     axum::extract::Query(q): axum::extract::Query<HolderEmail>,
 ) -> Response {
     let lang = Lang::of(&headers);
-    let ops = match console_session(&state, &headers, Administrator::kmc_ops) {
+    let ops = match console_session(&state, &headers, Administrator::kmc_ops).await {
         Ok(ops) => ops,
         Err(refused) => return refused.page(lang),
     };
-    let (csrf, cookie) = csrf_token(&headers);
+    let (csrf, cookie) = (console_csrf(&headers), None);
     let email = q.email.trim().to_owned();
     let wanted = email.clone();
     let keys = if email.is_empty() {
@@ -187,10 +188,11 @@ async fn request_recovery_page(
     Form(form): Form<RecoveryForm>,
 ) -> Response {
     let lang = Lang::of(&headers);
-    if !csrf_ok(&headers, &form.csrf) {
-        return form_expired(lang);
-    }
-    match request_recovery(&state, &headers, form.serial, form.reason).await {
+    let admin = match console_admin_form(&state, &headers, &form.csrf).await {
+        Ok(admin) => admin,
+        Err(refused) => return refused.page(lang),
+    };
+    match request_recovery(&state, admin, form.serial, form.reason).await {
         Ok(_) => Redirect::to("/TopCA/admin").into_response(),
         Err(e) => error_page(lang, &e),
     }
@@ -203,10 +205,11 @@ async fn approve_recovery_page(
     Form(form): Form<CsrfOnly>,
 ) -> Response {
     let lang = Lang::of(&headers);
-    if !csrf_ok(&headers, &form.csrf) {
-        return form_expired(lang);
-    }
-    match approve_recovery(&state, &headers, &id).await {
+    let admin = match console_admin_form(&state, &headers, &form.csrf).await {
+        Ok(admin) => admin,
+        Err(refused) => return refused.page(lang),
+    };
+    match approve_recovery(&state, admin, &id).await {
         Ok(view) => {
             let body = format!(
                 r#"<p class="ok" id="approved">{}</p><p>{}</p><p><a href="/TopCA/admin">{}</a></p>"#,
@@ -245,10 +248,11 @@ async fn reject_recovery_page(
     Form(form): Form<ReasonForm>,
 ) -> Response {
     let lang = Lang::of(&headers);
-    if !csrf_ok(&headers, &form.csrf) {
-        return form_expired(lang);
-    }
-    match reject_recovery(&state, &headers, &id, form.reason).await {
+    let admin = match console_admin_form(&state, &headers, &form.csrf).await {
+        Ok(admin) => admin,
+        Err(refused) => return refused.page(lang),
+    };
+    match reject_recovery(&state, admin, &id, form.reason).await {
         Ok(_) => Redirect::to("/TopCA/admin").into_response(),
         Err(e) => error_page(lang, &e),
     }
@@ -265,11 +269,11 @@ struct RecoveryView {
 
 async fn request_recovery(
     state: &Arc<AppState>,
-    headers: &HeaderMap,
+    admin: Administrator,
     serial: String,
     reason: String,
 ) -> Result<RecoveryView, AppError> {
-    let ops = session(state, headers)?.kmc_ops().map_err(forbidden)?;
+    let ops = admin.kmc_ops().map_err(forbidden)?;
     blocking(state, move |s| {
         let recovery = s.kmc().request_recovery(&ops, &serial, &reason)?;
         Ok(RecoveryView {
@@ -282,10 +286,10 @@ async fn request_recovery(
 
 async fn approve_recovery(
     state: &Arc<AppState>,
-    headers: &HeaderMap,
+    admin: Administrator,
     id: &str,
 ) -> Result<RecoveryView, AppError> {
-    let ops = session(state, headers)?.kmc_ops().map_err(forbidden)?;
+    let ops = admin.kmc_ops().map_err(forbidden)?;
     let id = recovery_id(id)?;
     blocking(state, move |s| {
         let recovery = s.kmc().approve_recovery(&ops, id)?;
@@ -299,11 +303,11 @@ async fn approve_recovery(
 
 async fn reject_recovery(
     state: &Arc<AppState>,
-    headers: &HeaderMap,
+    admin: Administrator,
     id: &str,
     reason: String,
 ) -> Result<RecoveryView, AppError> {
-    let ops = session(state, headers)?.kmc_ops().map_err(forbidden)?;
+    let ops = admin.kmc_ops().map_err(forbidden)?;
     let id = recovery_id(id)?;
     blocking(state, move |s| {
         let recovery = s.kmc().reject_recovery(&ops, id, &reason)?;
@@ -329,7 +333,13 @@ async fn request_recovery_api(
     Json(body): Json<RecoveryRequest>,
 ) -> Result<Json<RecoveryView>, AppError> {
     Ok(Json(
-        request_recovery(&state, &headers, body.encryption_serial, body.reason).await?,
+        request_recovery(
+            &state,
+            api_session(&state, &headers).await?,
+            body.encryption_serial,
+            body.reason,
+        )
+        .await?,
     ))
 }
 
@@ -338,7 +348,9 @@ async fn approve_recovery_api(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<Json<RecoveryView>, AppError> {
-    Ok(Json(approve_recovery(&state, &headers, &id).await?))
+    Ok(Json(
+        approve_recovery(&state, api_session(&state, &headers).await?, &id).await?,
+    ))
 }
 
 #[derive(Deserialize)]
@@ -353,7 +365,13 @@ async fn reject_recovery_api(
     Json(body): Json<Reason>,
 ) -> Result<Json<RecoveryView>, AppError> {
     Ok(Json(
-        reject_recovery(&state, &headers, &id, body.reason).await?,
+        reject_recovery(
+            &state,
+            api_session(&state, &headers).await?,
+            &id,
+            body.reason,
+        )
+        .await?,
     ))
 }
 
@@ -370,7 +388,10 @@ async fn escrowed_keys_api(
     headers: HeaderMap,
     axum::extract::Query(q): axum::extract::Query<EmailQuery>,
 ) -> Result<Json<Vec<EscrowView>>, AppError> {
-    let ops = session(&state, &headers)?.kmc_ops().map_err(forbidden)?;
+    let ops = api_session(&state, &headers)
+        .await?
+        .kmc_ops()
+        .map_err(forbidden)?;
     let keys = blocking(&state, move |s| {
         Ok(s.kmc().escrowed_keys(&ops, &q.email)?)
     })

@@ -23,8 +23,9 @@ use topca_core::{
 
 use crate::{
     AppError, AppState,
-    admin::{AccountForm, account_form, console_form, console_session, revoke},
-    html::{Lang, csrf_token, error_page, escape, page, url_encode},
+    admin::{AccountForm, account_form, revoke},
+    admin_session::{console_csrf, console_form, console_session},
+    html::{Lang, error_page, escape, page, url_encode},
     state::blocking,
 };
 
@@ -140,10 +141,10 @@ async fn certificates_page(
     Query(search): Query<CertificateSearch>,
 ) -> Response {
     let lang = Lang::of(&headers);
-    if let Err(refused) = console_session(&state, &headers, Administrator::ra_ops) {
+    if let Err(refused) = console_session(&state, &headers, Administrator::ra_ops).await {
         return refused.page(lang);
     }
-    let (csrf, cookie) = csrf_token(&headers);
+    let (csrf, cookie) = (console_csrf(&headers), None);
     let email = search.email.trim().to_owned();
     let name = search.name.trim().to_owned();
     let found = if email.is_empty() && name.is_empty() {
@@ -240,7 +241,7 @@ async fn revoke_page(
     Form(form): Form<RevokeForm>,
 ) -> Response {
     let lang = Lang::of(&headers);
-    let ops = match console_form(&state, &headers, &form.csrf, Administrator::ra_ops) {
+    let ops = match console_form(&state, &headers, &form.csrf, Administrator::ra_ops).await {
         Ok(ops) => ops,
         Err(refused) => return refused.page(lang),
     };
@@ -270,7 +271,7 @@ pub(crate) async fn accounts_page(
     Query(search): Query<AccountSearch>,
 ) -> Response {
     let lang = Lang::of(&headers);
-    if let Err(refused) = console_session(&state, &headers, Administrator::ra_ops) {
+    if let Err(refused) = console_session(&state, &headers, Administrator::ra_ops).await {
         return refused.page(lang);
     }
     let keyword = search.keyword.trim().to_owned();
@@ -329,14 +330,14 @@ async fn account_page(
     Path(id): Path<u64>,
 ) -> Response {
     let lang = Lang::of(&headers);
-    if let Err(refused) = console_session(&state, &headers, Administrator::ra_ops) {
+    if let Err(refused) = console_session(&state, &headers, Administrator::ra_ops).await {
         return refused.page(lang);
     }
     let account = match load_account(&state, id).await {
         Ok(account) => account,
         Err(e) => return error_page(lang, &e),
     };
-    let (csrf, cookie) = csrf_token(&headers);
+    let (csrf, cookie) = (console_csrf(&headers), None);
     let mut body = format!(
         r#"<p id="account">{} / {} (#{})</p>"#,
         escape(&account.settings.organization),
@@ -407,7 +408,7 @@ async fn edit_account(
     Form(form): Form<AccountForm>,
 ) -> Response {
     let lang = Lang::of(&headers);
-    let ops = match console_form(&state, &headers, &form.csrf, Administrator::ra_ops) {
+    let ops = match console_form(&state, &headers, &form.csrf, Administrator::ra_ops).await {
         Ok(ops) => ops,
         Err(refused) => return refused.page(lang),
     };
@@ -452,7 +453,7 @@ async fn preregister_one(
     Form(form): Form<HolderForm>,
 ) -> Response {
     let lang = Lang::of(&headers);
-    let ops = match console_form(&state, &headers, &form.csrf, Administrator::ra_ops) {
+    let ops = match console_form(&state, &headers, &form.csrf, Administrator::ra_ops).await {
         Ok(ops) => ops,
         Err(refused) => return refused.page(lang),
     };
@@ -500,7 +501,7 @@ async fn preregister_csv(
     Form(form): Form<CsvForm>,
 ) -> Response {
     let lang = Lang::of(&headers);
-    let ops = match console_form(&state, &headers, &form.csrf, Administrator::ra_ops) {
+    let ops = match console_form(&state, &headers, &form.csrf, Administrator::ra_ops).await {
         Ok(ops) => ops,
         Err(refused) => return refused.page(lang),
     };
@@ -559,7 +560,7 @@ async fn issue_centrally(
     Form(form): Form<CentralForm>,
 ) -> Response {
     let lang = Lang::of(&headers);
-    let ops = match console_form(&state, &headers, &form.csrf, Administrator::ra_ops) {
+    let ops = match console_form(&state, &headers, &form.csrf, Administrator::ra_ops).await {
         Ok(ops) => ops,
         Err(refused) => return refused.page(lang),
     };
@@ -571,11 +572,13 @@ async fn issue_centrally(
         locality: None,
     };
     let password = zeroize::Zeroizing::new(form.password);
-    let delivery = blocking(&state, move |s| {
-        Ok(s.ra()
-            .issue_centrally(&ops, AccountId(id), holder, &password)?)
-    })
-    .await;
+    let delivery = state
+        .hashing
+        .run(&state, move |s| {
+            Ok(s.ra()
+                .issue_centrally(&ops, AccountId(id), holder, &password)?)
+        })
+        .await;
     match delivery {
         Ok(delivery) => {
             let serial = delivery.certificate.serial_hex();

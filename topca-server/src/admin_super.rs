@@ -25,11 +25,9 @@ use topca_core::{
 
 use crate::{
     AppError, AppState,
-    admin::{
-        MIN_PASSWORD, console_form, console_session, enter_console, password_long_enough,
-        start_session,
-    },
-    html::{Lang, csrf_token, error_page, escape, page, url_encode},
+    admin::{MIN_PASSWORD, password_long_enough},
+    admin_session::{console_csrf, console_form, console_session, enter_console, start_session},
+    html::{Lang, error_page, escape, page, url_encode},
     pki,
     state::{CRL_SCHEDULE, blocking},
     tls::Peer,
@@ -46,6 +44,7 @@ pub(crate) fn routes() -> Router<Arc<AppState>> {
             "/TopCA/admin/super/admins/{name}/certificate",
             post(bind_certificate),
         )
+        .merge(crate::admin_credentials::routes())
         .route("/TopCA/admin/super/crl", post(crl_now))
         .route("/TopCA/admin/super/crl-schedule", post(crl_schedule))
         .route("/TopCA/admin/super/backup", get(backup))
@@ -74,7 +73,7 @@ async fn certificate_login(
     };
     let opened = blocking(&state, move |s| {
         let admin = admin::login_with_certificate(&s.store, &s.ca, &der)?;
-        start_session(s, admin)
+        start_session(s, &admin)
     })
     .await;
     match opened {
@@ -136,7 +135,9 @@ fn admin_row(lang: Lang, csrf: &str, a: &AdminRecord, now: std::time::SystemTime
     };
     format!(
         r#"<tr data-admin="{attr}"><td>{display}</td><td class="roles">{roles}</td><td>{locked}</td><td>{certificate}</td>
-<td><form method="post" action="/TopCA/admin/super/admins/{name}/roles"><input type="hidden" name="csrf" value="{csrf}">{boxes}<button>{save}</button></form></td></tr>"#,
+<td><form method="post" action="/TopCA/admin/super/admins/{name}/roles"><input type="hidden" name="csrf" value="{csrf}">{boxes}<button>{save}</button></form></td>
+<td>{credentials}</td></tr>"#,
+        credentials = crate::admin_credentials::forms(lang, csrf, &name),
         attr = escape(&a.name),
         display = escape(&a.name),
         roles = roles.join(", "),
@@ -147,11 +148,11 @@ fn admin_row(lang: Lang, csrf: &str, a: &AdminRecord, now: std::time::SystemTime
 
 async fn super_page(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
     let lang = Lang::of(&headers);
-    let ops = match console_session(&state, &headers, Administrator::super_ops) {
+    let ops = match console_session(&state, &headers, Administrator::super_ops).await {
         Ok(ops) => ops,
         Err(refused) => return refused.page(lang),
     };
-    let (csrf, cookie) = csrf_token(&headers);
+    let (csrf, cookie) = (console_csrf(&headers), None);
     let loaded = blocking(&state, move |s| {
         let admins = admin::list_admins(&s.store, &ops)?;
         let entries = s.store.audit_entries().map_err(topca_core::Error::from)?;
@@ -198,6 +199,7 @@ async fn super_page(State(state): State<Arc<AppState>>, headers: HeaderMap) -> R
 <label for="new-name">{name_l}</label><input id="new-name" name="name" required>
 <label for="new-password">{password_l}</label><input id="new-password" name="password" type="password" minlength="{MIN_PASSWORD}" required>
 <p>{boxes}</p><button type="submit" id="create-admin">{create}</button></form>
+<form method="post" action="/TopCA/admin/super/sessions/end" id="end-sessions"><input type="hidden" name="csrf" value="{csrf}"><button id="end-all-sessions">{end_all}</button></form>
 <h3>{ca_t}</h3><ul id="chain">{chain_rows}</ul><p><a href="/TopCA/ca/chain.pem">chain.pem</a> · <a href="/TopCA/ca/certChain.p7b">certChain.p7b</a></p>
 <p id="crl-info">{crl_l} #{number}, {this_l} {this_update}, {next_l} {next_update}</p>
 <form method="post" action="/TopCA/admin/super/crl"><input type="hidden" name="csrf" value="{csrf}"><button id="crl-now">{crl_now}</button></form>
@@ -218,6 +220,10 @@ async fn super_page(State(state): State<Arc<AppState>>, headers: HeaderMap) -> R
         ),
         boxes = role_boxes(lang, "new", &[]),
         create = lang.t("创建管理员", "Create the administrator"),
+        end_all = lang.t(
+            "结束所有管理员会话（包括自己的，所有人需重新登录）",
+            "End every administrator session (yours too; everyone logs in again)"
+        ),
         ca_t = lang.t("CA 运维", "CA operations"),
         crl_l = lang.t("当前 CRL", "Current CRL"),
         number = crl.info.number,
@@ -281,7 +287,7 @@ async fn create_admin(
     Form(form): Form<NewAdminForm>,
 ) -> Response {
     let lang = Lang::of(&headers);
-    let ops = match console_form(&state, &headers, &form.csrf, Administrator::super_ops) {
+    let ops = match console_form(&state, &headers, &form.csrf, Administrator::super_ops).await {
         Ok(ops) => ops,
         Err(refused) => return refused.page(lang),
     };
@@ -323,7 +329,7 @@ async fn change(
     name: String,
     change: AdminChange,
 ) -> Response {
-    let ops = match console_form(state, headers, csrf, Administrator::super_ops) {
+    let ops = match console_form(state, headers, csrf, Administrator::super_ops).await {
         Ok(ops) => ops,
         Err(refused) => return refused.page(lang),
     };
@@ -418,7 +424,8 @@ async fn crl_now(
     Form(form): Form<CsrfForm>,
 ) -> Response {
     let lang = Lang::of(&headers);
-    if let Err(refused) = console_form(&state, &headers, &form.csrf, Administrator::super_ops) {
+    if let Err(refused) = console_form(&state, &headers, &form.csrf, Administrator::super_ops).await
+    {
         return refused.page(lang);
     }
     let done = blocking(&state, |s| {
@@ -453,7 +460,7 @@ async fn crl_schedule(
     Form(form): Form<ScheduleForm>,
 ) -> Response {
     let lang = Lang::of(&headers);
-    let ops = match console_form(&state, &headers, &form.csrf, Administrator::super_ops) {
+    let ops = match console_form(&state, &headers, &form.csrf, Administrator::super_ops).await {
         Ok(ops) => ops,
         Err(refused) => return refused.page(lang),
     };
@@ -499,7 +506,7 @@ async fn crl_schedule(
 /// A consistent copy of the SQLite database, as a download.
 async fn backup(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
     let lang = Lang::of(&headers);
-    let ops = match console_session(&state, &headers, Administrator::super_ops) {
+    let ops = match console_session(&state, &headers, Administrator::super_ops).await {
         Ok(ops) => ops,
         Err(refused) => return refused.page(lang),
     };

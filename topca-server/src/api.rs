@@ -113,10 +113,12 @@ async fn apply(
         locality: body.locality,
     };
     let password = zeroize::Zeroizing::new(body.password);
-    let request = blocking(&state, move |s| {
-        Ok(s.ra().apply(AccountId(id), holder, &password)?)
-    })
-    .await?;
+    let request = state
+        .hashing
+        .run(&state, move |s| {
+            Ok(s.ra().apply(AccountId(id), holder, &password)?)
+        })
+        .await?;
     Ok(Json(Applied {
         request: request.id.0,
         state: request.state.label(),
@@ -189,10 +191,12 @@ async fn retrieve(
     match body.csr {
         Some(pem) => {
             let csr = CertificateRequest::parse(pem.as_bytes()).map_err(topca_core::Error::from)?;
-            let retrieved = blocking(&state, move |s| {
-                Ok(s.ra().retrieve(&pin, &password, &csr)?)
-            })
-            .await?;
+            let retrieved = state
+                .hashing
+                .run(&state, move |s| {
+                    Ok(s.ra().retrieve(&pin, &password, &csr)?)
+                })
+                .await?;
             Ok(Json(Retrieved {
                 certificate: CertificateView::from(&retrieved.certificate),
                 encryption: retrieved.encryption.as_ref().map(EncryptionView::from),
@@ -200,10 +204,12 @@ async fn retrieve(
             }))
         }
         None => {
-            let delivery = blocking(&state, move |s| {
-                Ok(s.ra().retrieve_with_generated_key(&pin, &password)?)
-            })
-            .await?;
+            let delivery = state
+                .hashing
+                .run(&state, move |s| {
+                    Ok(s.ra().retrieve_with_generated_key(&pin, &password)?)
+                })
+                .await?;
             Ok(Json(Retrieved {
                 certificate: CertificateView::from(&delivery.certificate),
                 encryption: delivery.encryption.as_ref().map(EncryptionView::from),
@@ -292,12 +298,14 @@ async fn revoke(
         .ok_or_else(|| AppError::bad_request("reason must be an RFC 5280 reason code"))?;
     let password = zeroize::Zeroizing::new(body.password);
     let serial = body.serial;
-    let revoked = blocking(&state, move |s| {
-        let revoked = s.ra().revoke(AccountId(id), &serial, &password, reason)?;
-        s.crl_changed();
-        Ok(revoked)
-    })
-    .await?;
+    let revoked = state
+        .hashing
+        .run(&state, move |s| {
+            let revoked = s.ra().revoke(AccountId(id), &serial, &password, reason)?;
+            s.crl_changed();
+            Ok(revoked)
+        })
+        .await?;
     Ok(Json(RecordView::from(revoked)))
 }
 
@@ -321,11 +329,13 @@ async fn retrieve_with_passcode(
     let password = zeroize::Zeroizing::new(body.password);
     let code = zeroize::Zeroizing::new(body.code);
     let reference = body.reference;
-    let retrieved = blocking(&state, move |s| {
-        Ok(s.ra()
-            .retrieve_with_passcode(&reference, &code, &password, &csr)?)
-    })
-    .await?;
+    let retrieved = state
+        .hashing
+        .run(&state, move |s| {
+            Ok(s.ra()
+                .retrieve_with_passcode(&reference, &code, &password, &csr)?)
+        })
+        .await?;
     Ok(Json(Retrieved {
         certificate: CertificateView::from(&retrieved.certificate),
         encryption: retrieved.encryption.as_ref().map(EncryptionView::from),
@@ -353,11 +363,13 @@ async fn apply_server(
     let csr = CertificateRequest::parse(body.csr.as_bytes()).map_err(topca_core::Error::from)?;
     let password = zeroize::Zeroizing::new(body.password);
     let (email, agreed) = (body.email, body.agreement_accepted);
-    let request = blocking(&state, move |s| {
-        Ok(s.ra()
-            .apply_server(AccountId(id), &csr, &email, &password, agreed)?)
-    })
-    .await?;
+    let request = state
+        .hashing
+        .run(&state, move |s| {
+            Ok(s.ra()
+                .apply_server(AccountId(id), &csr, &email, &password, agreed)?)
+        })
+        .await?;
     Ok(Json(Applied {
         request: request.id.0,
         state: request.state.label(),
@@ -419,11 +431,13 @@ async fn renew(
     };
     let password = zeroize::Zeroizing::new(body.password);
     let serial = body.serial;
-    let request = blocking(&state, move |s| {
-        Ok(s.ra()
-            .apply_renewal(AccountId(id), &serial, &password, &update)?)
-    })
-    .await?;
+    let request = state
+        .hashing
+        .run(&state, move |s| {
+            Ok(s.ra()
+                .apply_renewal(AccountId(id), &serial, &password, &update)?)
+        })
+        .await?;
     Ok(Json(Applied {
         request: request.id.0,
         state: request.state.label(),
@@ -496,14 +510,16 @@ async fn replace(
         .transpose()?;
     let password = zeroize::Zeroizing::new(body.password);
     let (token, serial) = (body.token, body.serial);
-    let outcome = blocking(&state, move |s| {
-        let outcome = s
-            .ra()
-            .replace(&token, &serial, &password, reason, csr.as_ref())?;
-        s.crl_changed();
-        Ok(outcome)
-    })
-    .await?;
+    let outcome = state
+        .hashing
+        .run(&state, move |s| {
+            let outcome = s
+                .ra()
+                .replace(&token, &serial, &password, reason, csr.as_ref())?;
+            s.crl_changed();
+            Ok(outcome)
+        })
+        .await?;
     Ok(Json(match outcome {
         ReplacementOutcome::Issued(issued) => Replaced {
             certificate: Some(CertificateView::from(&issued.certificate)),

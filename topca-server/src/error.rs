@@ -76,12 +76,12 @@ impl From<Error> for AppError {
             | Error::Kmc(KmcError::NotAnAgent(_) | KmcError::AgentQuarantined { .. }) => {
                 StatusCode::FORBIDDEN
             }
+            Error::Ra(RaError::NoSession) => StatusCode::UNAUTHORIZED,
             Error::Ra(
                 RaError::Locked
                 | RaError::WrongPinOrPassword { .. }
                 | RaError::WrongPassword
-                | RaError::WrongLogin
-                | RaError::LoginLocked,
+                | RaError::WrongLogin,
             ) => StatusCode::FORBIDDEN,
             Error::Random => StatusCode::INTERNAL_SERVER_ERROR,
             _ => StatusCode::BAD_REQUEST,

@@ -7,14 +7,18 @@
 //! and loads it on later starts; [`router`] serves it.
 
 pub mod admin;
+mod admin_audit;
+mod admin_credentials;
 mod admin_kmc;
 mod admin_ra;
+mod admin_session;
 mod admin_super;
 mod api;
 mod assets;
 pub mod ca_init;
 mod error;
 mod files;
+pub mod hashing;
 pub mod headers;
 mod html;
 pub mod limits;

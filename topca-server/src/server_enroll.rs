@@ -270,11 +270,13 @@ async fn apply(
     };
     let password = zeroize::Zeroizing::new(form.password);
     let (account, email, agreed) = (AccountId(form.account), form.email, form.agree.is_some());
-    let result = blocking(&state, move |s| {
-        Ok(s.ra()
-            .apply_server(account, &csr, &email, &password, agreed)?)
-    })
-    .await;
+    let result = state
+        .hashing
+        .run(&state, move |s| {
+            Ok(s.ra()
+                .apply_server(account, &csr, &email, &password, agreed)?)
+        })
+        .await;
     match result {
         Ok(request) => {
             let body = format!(

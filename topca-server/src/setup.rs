@@ -489,7 +489,6 @@ pub fn start(options: &Options) -> Result<(AppState, Vec<String>), SetupError> {
             demo_account: demo.id,
             base_url,
             algorithm,
-            sessions: Mutex::new(std::collections::HashMap::new()),
             crl_schedule_minutes: std::sync::atomic::AtomicU64::new(crl_schedule),
             limits: crate::limits::Limits::default(),
             tls_root,
@@ -497,6 +496,7 @@ pub fn start(options: &Options) -> Result<(AppState, Vec<String>), SetupError> {
                 quarantine: options.kmc_quarantine,
                 ..topca_core::kmc::KmcPolicy::default()
             },
+            hashing: crate::hashing::HashingGate::for_this_machine(),
         },
         report,
     ))

@@ -36,8 +36,6 @@ pub struct AppState {
     pub base_url: String,
     /// The algorithm of the issuing CA's key (and of its OCSP responder's).
     pub algorithm: topca_core::KeyAlgorithm,
-    /// Administrator sessions, by the SHA-256 of their token.
-    pub sessions: Mutex<std::collections::HashMap<[u8; 32], crate::admin::Session>>,
     /// Minutes between CRL refreshes (the configured value, or the one a super
     /// administrator set, which is kept in the database).
     pub crl_schedule_minutes: std::sync::atomic::AtomicU64,
@@ -50,6 +48,8 @@ pub struct AppState {
     /// The KMC's limits: code lifetime and attempts, and the key recovery
     /// agents' quarantine.
     pub kmc_policy: KmcPolicy,
+    /// Bounds concurrent password and PIN hashing (memory and CPU).
+    pub hashing: crate::hashing::HashingGate,
 }
 
 /// The setting name of the CRL schedule (minutes).

@@ -278,10 +278,12 @@ async fn apply(
     };
     let account = AccountId(form.account);
     let password = zeroize::Zeroizing::new(form.password);
-    let result = blocking(&state, move |s| {
-        Ok(s.ra().apply(account, holder, &password)?)
-    })
-    .await;
+    let result = state
+        .hashing
+        .run(&state, move |s| {
+            Ok(s.ra().apply(account, holder, &password)?)
+        })
+        .await;
     match result {
         Ok(request) => {
             let body = format!(
@@ -366,10 +368,12 @@ async fn retrieve(
     let password = zeroize::Zeroizing::new(form.password);
     let pin = form.pin;
     if form.generate.is_some() {
-        let result = blocking(&state, move |s| {
-            Ok(s.ra().retrieve_with_generated_key(&pin, &password)?)
-        })
-        .await;
+        let result = state
+            .hashing
+            .run(&state, move |s| {
+                Ok(s.ra().retrieve_with_generated_key(&pin, &password)?)
+            })
+            .await;
         return match result {
             Ok(delivery) => (
                 [
@@ -392,10 +396,12 @@ async fn retrieve(
         Ok(csr) => csr,
         Err(e) => return error_page(lang, &AppError::from(topca_core::Error::from(e))),
     };
-    let result = blocking(&state, move |s| {
-        Ok(s.ra().retrieve(&pin, &password, &csr)?)
-    })
-    .await;
+    let result = state
+        .hashing
+        .run(&state, move |s| {
+            Ok(s.ra().retrieve(&pin, &password, &csr)?)
+        })
+        .await;
     match result {
         Ok(retrieved) => {
             let certificate = &retrieved.certificate;
@@ -576,12 +582,14 @@ async fn revoke(
     };
     let password = zeroize::Zeroizing::new(form.password);
     let (account, serial) = (AccountId(form.account), form.serial);
-    let result = blocking(&state, move |s| {
-        let revoked = s.ra().revoke(account, &serial, &password, reason)?;
-        s.crl_changed();
-        Ok(revoked)
-    })
-    .await;
+    let result = state
+        .hashing
+        .run(&state, move |s| {
+            let revoked = s.ra().revoke(account, &serial, &password, reason)?;
+            s.crl_changed();
+            Ok(revoked)
+        })
+        .await;
     match result {
         Ok(revoked) => {
             let body = format!(

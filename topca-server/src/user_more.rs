@@ -163,10 +163,12 @@ async fn renew(
     };
     let password = zeroize::Zeroizing::new(form.password);
     let (account, serial) = (AccountId(form.account), form.serial);
-    match blocking(&state, move |s| {
-        Ok(s.ra().apply_renewal(account, &serial, &password, &update)?)
-    })
-    .await
+    match state
+        .hashing
+        .run(&state, move |s| {
+            Ok(s.ra().apply_renewal(account, &serial, &password, &update)?)
+        })
+        .await
     {
         Ok(request) => {
             let body = format!(
@@ -376,14 +378,16 @@ async fn replace(
     };
     let password = zeroize::Zeroizing::new(form.password);
     let (token, serial) = (form.token, form.serial);
-    let result = blocking(&state, move |s| {
-        let outcome = s
-            .ra()
-            .replace(&token, &serial, &password, reason, csr.as_ref())?;
-        s.crl_changed();
-        Ok(outcome)
-    })
-    .await;
+    let result = state
+        .hashing
+        .run(&state, move |s| {
+            let outcome = s
+                .ra()
+                .replace(&token, &serial, &password, reason, csr.as_ref())?;
+            s.crl_changed();
+            Ok(outcome)
+        })
+        .await;
     let body = match result {
         Ok(ReplacementOutcome::Issued(retrieved)) => format!(
             r#"<p class="ok">{}</p><p>{}: <span id="serial">{}</span></p><pre id="certificate">{}</pre>"#,
@@ -617,11 +621,13 @@ async fn passcode_retrieve(
     let password = zeroize::Zeroizing::new(form.password);
     let code = zeroize::Zeroizing::new(form.code);
     let reference = form.reference;
-    match blocking(&state, move |s| {
-        Ok(s.ra()
-            .retrieve_with_passcode(&reference, &code, &password, &csr)?)
-    })
-    .await
+    match state
+        .hashing
+        .run(&state, move |s| {
+            Ok(s.ra()
+                .retrieve_with_passcode(&reference, &code, &password, &csr)?)
+        })
+        .await
     {
         Ok(retrieved) => {
             let certificate = &retrieved.certificate;

@@ -1207,7 +1207,7 @@ async fn administrators_approve_through_the_api_and_recover_keys_in_pairs() {
     let (status, body, _) = send(
         &app,
         Request::get("/TopCA/admin/audit?actor=kmc")
-            .header(header::AUTHORIZATION, format!("Bearer {ra}"))
+            .header(header::AUTHORIZATION, format!("Bearer {kmc1}"))
             .body(Body::empty())
             .unwrap(),
     )

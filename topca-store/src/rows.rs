@@ -17,11 +17,12 @@ use topca_core::{
         admin::AdminRecord,
     },
     secret::{CodeHash, PasswordHash},
-    store::{CertificateRecord, CertificateStatus, CrlRecord, EscrowRecord},
+    store::{AdminSession, CertificateRecord, CertificateStatus, CrlRecord, EscrowRecord},
 };
 
 use crate::schema::{
-    accounts, admins, audit_entries, certificates, crls, escrowed_keys, recoveries, requests,
+    accounts, admin_sessions, admins, audit_entries, certificates, crls, escrowed_keys, recoveries,
+    requests,
 };
 
 /// A stored value that does not decode: the database was edited by hand or damaged.
@@ -601,6 +602,35 @@ impl AdminRow {
             certificate: self.certificate_sha256,
             quarantine_from: self.quarantine_from.map(time).transpose()?,
             version: unsigned(self.version, "administrator version")?,
+        })
+    }
+}
+
+#[derive(Queryable, Selectable, Insertable)]
+#[diesel(table_name = admin_sessions)]
+pub(crate) struct SessionRow {
+    pub token_hash: Vec<u8>,
+    pub admin: String,
+    pub opened: i64,
+    pub last_used: i64,
+}
+
+impl SessionRow {
+    pub(crate) fn of(s: &AdminSession) -> Result<Self, StoreError> {
+        Ok(Self {
+            token_hash: s.token_hash.to_vec(),
+            admin: s.admin.clone(),
+            opened: nanos(s.opened)?,
+            last_used: nanos(s.last_used)?,
+        })
+    }
+
+    pub(crate) fn into_session(self) -> Result<AdminSession, StoreError> {
+        Ok(AdminSession {
+            token_hash: hash32(&self.token_hash, "session")?,
+            admin: self.admin,
+            opened: time(self.opened)?,
+            last_used: time(self.last_used)?,
         })
     }
 }

@@ -141,3 +141,12 @@ diesel::table! {
         value -> Text,
     }
 }
+
+diesel::table! {
+    admin_sessions (token_hash) {
+        token_hash -> Binary,
+        admin -> Text,
+        opened -> BigInt,
+        last_used -> BigInt,
+    }
+}

@@ -15,9 +15,9 @@ use topca_core::{
     lifecycle::{RequestState, RevocationReason},
     ra::{Account, AccountId, AccountSettings, Request, RequestId, admin::AdminRecord},
     store::{
-        AccountStore, AdminStore, AuditStore, CertificateRecord, CertificateStatus,
-        CertificateStore, CrlRecord, CrlStore, EscrowRecord, EscrowStore, NewRequest,
-        RequestChange, RequestStore, Revocation,
+        AccountStore, AdminSession, AdminStore, AuditStore, CertificateRecord, CertificateStatus,
+        CertificateStore, CrlRecord, CrlStore, EscrowRecord, EscrowStore, LoginAttempt, NewRequest,
+        RequestChange, RequestStore, Revocation, SessionStore,
     },
 };
 
@@ -26,11 +26,11 @@ use crate::{
     migrate::{Migrated, migrate_postgres, migrate_sqlite},
     rows::{
         AccountRow, AccountValues, AdminRow, AuditRow, CertificateRow, CrlRow, EscrowRow,
-        RecoveryRow, RecoveryValues, RequestRow, RequestValues, id, nanos, time,
+        RecoveryRow, RecoveryValues, RequestRow, RequestValues, SessionRow, id, nanos, time,
     },
     schema::{
-        accounts, admins, audit_entries, certificates, crls, escrowed_keys, recoveries, requests,
-        settings,
+        accounts, admin_sessions, admins, audit_entries, certificates, crls, escrowed_keys,
+        recoveries, requests, settings,
     },
 };
 
@@ -887,6 +887,70 @@ impl AdminStore for DieselStore {
         Ok(all)
     }
 
+    fn delete_admin(&self, name: &str) -> Result<(), StoreError> {
+        write!(self, |c| {
+            let deleted = diesel::delete(admins::table.find(name)).execute(c)?;
+            if deleted == 0 {
+                return Err(StoreError::NotFound.into());
+            }
+            diesel::delete(admin_sessions::table.filter(admin_sessions::admin.eq(name)))
+                .execute(c)?;
+            Ok(())
+        })
+    }
+
+    fn count_login_attempt(
+        &self,
+        name: &str,
+        now: SystemTime,
+        max: u8,
+        locked_until: SystemTime,
+    ) -> Result<Option<LoginAttempt>, StoreError> {
+        let now = nanos(now)?;
+        let until = nanos(locked_until)?;
+        let max = i32::from(max);
+        // Each step is one UPDATE, atomic on the row: PostgreSQL re-checks the
+        // conditions of a waiting UPDATE against the row a concurrent one left.
+        let (row, counted) = write!(self, |c| {
+            let mine = admins::table.filter(admins::name.eq(name));
+            diesel::update(mine.filter(admins::locked_until.le(now)))
+                .set((
+                    admins::failed_logins.eq(0),
+                    admins::locked_until.eq(None::<i64>),
+                    admins::version.eq(admins::version + 1),
+                ))
+                .execute(c)?;
+            let counted = diesel::update(mine.filter(admins::locked_until.is_null()))
+                .set((
+                    admins::failed_logins.eq(admins::failed_logins + 1),
+                    admins::version.eq(admins::version + 1),
+                ))
+                .execute(c)?
+                > 0;
+            if counted {
+                diesel::update(
+                    mine.filter(admins::locked_until.is_null())
+                        .filter(admins::failed_logins.ge(max)),
+                )
+                .set(admins::locked_until.eq(Some(until)))
+                .execute(c)?;
+            }
+            let row = admins::table
+                .find(name)
+                .select(AdminRow::as_select())
+                .first(c)
+                .optional()?;
+            Ok((row, counted))
+        })?;
+        row.map(|row| {
+            Ok(LoginAttempt {
+                admin: row.into_record()?,
+                counted,
+            })
+        })
+        .transpose()
+    }
+
     fn setting(&self, name: &str) -> Result<Option<String>, StoreError> {
         Ok(read!(self, |c| settings::table
             .find(name)
@@ -921,5 +985,80 @@ impl AdminStore for DieselStore {
             .load(c)
             .map_err(backend)?);
         rows.into_iter().map(RequestRow::into_request).collect()
+    }
+}
+
+impl SessionStore for DieselStore {
+    fn create_session(&self, session: AdminSession) -> Result<(), StoreError> {
+        let row = SessionRow::of(&session)?;
+        write!(self, |c| {
+            diesel::insert_into(admin_sessions::table)
+                .values(&row)
+                .execute(c)
+                .map_err(|e| {
+                    if is_unique_violation(&e) {
+                        TxError::Store(StoreError::Conflict)
+                    } else {
+                        TxError::Db(e)
+                    }
+                })?;
+            Ok(())
+        })
+    }
+
+    fn session(&self, token_hash: &[u8; 32]) -> Result<Option<AdminSession>, StoreError> {
+        let row = read!(self, |c| admin_sessions::table
+            .find(token_hash.to_vec())
+            .select(SessionRow::as_select())
+            .first(c)
+            .optional()
+            .map_err(backend)?);
+        row.map(SessionRow::into_session).transpose()
+    }
+
+    fn touch_session(&self, token_hash: &[u8; 32], at: SystemTime) -> Result<(), StoreError> {
+        let at = nanos(at)?;
+        write!(self, |c| {
+            diesel::update(admin_sessions::table.find(token_hash.to_vec()))
+                .set(admin_sessions::last_used.eq(at))
+                .execute(c)?;
+            Ok(())
+        })
+    }
+
+    fn end_session(&self, token_hash: &[u8; 32]) -> Result<(), StoreError> {
+        write!(self, |c| {
+            diesel::delete(admin_sessions::table.find(token_hash.to_vec())).execute(c)?;
+            Ok(())
+        })
+    }
+
+    fn end_sessions(&self, admin: Option<&str>) -> Result<u64, StoreError> {
+        let ended = write!(self, |c| Ok(match admin {
+            Some(name) => {
+                diesel::delete(admin_sessions::table.filter(admin_sessions::admin.eq(name)))
+                    .execute(c)?
+            }
+            None => diesel::delete(admin_sessions::table).execute(c)?,
+        }))?;
+        Ok(ended as u64)
+    }
+
+    fn prune_sessions(
+        &self,
+        used_before: SystemTime,
+        opened_before: SystemTime,
+    ) -> Result<u64, StoreError> {
+        let used = nanos(used_before)?;
+        let opened = nanos(opened_before)?;
+        let ended = write!(self, |c| Ok(diesel::delete(
+            admin_sessions::table.filter(
+                admin_sessions::last_used
+                    .lt(used)
+                    .or(admin_sessions::opened.lt(opened))
+            )
+        )
+        .execute(c)?))?;
+        Ok(ended as u64)
     }
 }

@@ -18,7 +18,7 @@ use topca_core::{
     ra::{AccountSettings, Holder, Language},
     store::{
         AccountStore, AdminStore, CertificateRecord, CertificateStatus, CertificateStore,
-        EscrowStore, NewRequest, Opening, RequestChange, RequestStore,
+        EscrowStore, NewRequest, Opening, RequestChange, RequestStore, SessionStore,
     },
 };
 use topca_store::{DieselStore, OpenError};
@@ -341,7 +341,7 @@ fn an_older_database_is_upgraded_on_open() {
     // Back to schema version 1, as an older TopCA left it.
     let mut raw = diesel::SqliteConnection::establish(path.to_str().unwrap()).unwrap();
     raw.batch_execute(
-        "DROP TABLE settings; DROP INDEX requests_state; DROP TABLE admins; \
+        "DROP TABLE admin_sessions; DROP TABLE settings; DROP INDEX requests_state; DROP TABLE admins; \
          DROP INDEX recoveries_public_id; ALTER TABLE recoveries DROP COLUMN public_id; \
          INSERT INTO recoveries (encryption_serial, email, holder_name, requested_by, requested_at, \
          reason, state, failed_attempts, version) VALUES ('0A', 'a@example.cn', 'A', 'kmc', 0, '', 1, 0, 1); \
@@ -352,6 +352,11 @@ fn an_older_database_is_upgraded_on_open() {
     assert!(
         store.admin("nobody").unwrap().is_none(),
         "the admins table is back"
+    );
+    assert_eq!(
+        store.end_sessions(None).unwrap(),
+        0,
+        "the sessions table is back"
     );
     store.put_setting("crl_refresh_minutes", "5").unwrap();
     assert_eq!(

@@ -5,7 +5,10 @@
 //! bind a certificate from this CA to an administrator, who can then log in with
 //! it as a TLS client certificate ([`login_with_certificate`]).
 
-use std::time::{Duration, SystemTime};
+use std::{
+    sync::OnceLock,
+    time::{Duration, SystemTime},
+};
 
 use sha2::{Digest, Sha256};
 
@@ -16,9 +19,9 @@ use crate::{
     clock::Clock,
     error::{Error, RaError, StoreError},
     ra::{AdminRole, Administrator, SuperOps},
-    random::RandomSource,
+    random::{OsRandom, RandomSource},
     secret::PasswordHash,
-    store::{CertificateStatus, RaStore},
+    store::{CertificateStatus, LoginAttempt, RaStore},
 };
 
 /// Wrong passwords before an administrator is locked out.
@@ -42,8 +45,8 @@ pub struct AdminRecord {
     /// SHA-256 of the DER of the certificate this administrator may log in
     /// with (lower-case hex), if one is bound.
     pub certificate: Option<String>,
-    /// When another administrator, through the console, created this one or gave
-    /// it the kmc role: a key recovery agent waits out a quarantine after it, so a
+    /// When another administrator, through the console, created this one, gave
+    /// it the kmc role or set its password: a key recovery agent waits out a quarantine after it, so a
     /// super administrator cannot make an agent and use it at once. `None` when
     /// only the operator on the machine (`topca-server admin add`) did.
     pub quarantine_from: Option<SystemTime>,
@@ -158,8 +161,14 @@ fn create(
     Ok(record)
 }
 
-/// Checks an administrator's password; counts failures and locks out after
-/// [`MAX_LOGIN_FAILURES`] for [`LOCKOUT`]. Every attempt is audited.
+/// Checks an administrator's password. The attempt is counted in the store
+/// before the password is checked ([`crate::store::AdminStore::count_login_attempt`]),
+/// so concurrent guesses each count; the [`MAX_LOGIN_FAILURES`]th failure in a
+/// row locks the administrator out for [`LOCKOUT`] and ends their sessions.
+/// Every attempt is audited. An unknown name, a wrong password and a lockout
+/// get the same answer ([`RaError::WrongLogin`]) after the same work: a password
+/// is hashed on every path (against a stand-in hash when there is no usable
+/// one), so neither the answer nor its timing tells whether a name exists.
 pub fn login(
     store: &dyn RaStore,
     clock: &dyn Clock,
@@ -167,33 +176,33 @@ pub fn login(
     password: &str,
 ) -> Result<Administrator, Error> {
     let now = clock.now();
+    let name = name.trim();
     let audit = |outcome, detail: &str| {
         store.append_audit(AuditRecord {
             at: now,
-            actor: Actor::Admin(name.trim().to_owned()),
+            actor: Actor::Admin(name.to_owned()),
             action: AuditAction::AdminLogin,
-            target: format!("administrator {}", name.trim()),
+            target: format!("administrator {name}"),
             outcome,
             detail: detail.to_owned(),
         })
     };
-    let Some(mut record) = store.admin(name.trim())? else {
-        // Same answer as a wrong password: names are not disclosed.
+    let attempt = store.count_login_attempt(name, now, MAX_LOGIN_FAILURES, now + LOCKOUT)?;
+    let Some(LoginAttempt { admin, counted }) = attempt else {
+        stand_in_hash()?.verify(password);
         audit(Outcome::Failure, "unknown name")?;
         return Err(RaError::WrongLogin.into());
     };
-    if record.locked_until.is_some_and(|until| now < until) {
+    if !counted {
+        stand_in_hash()?.verify(password);
         audit(Outcome::Failure, "locked out")?;
-        return Err(RaError::LoginLocked.into());
+        return Err(RaError::WrongLogin.into());
     }
-    if !record.password.verify(password) {
-        record.failed_logins = record.failed_logins.saturating_add(1);
-        let locked = record.failed_logins >= MAX_LOGIN_FAILURES;
+    if !admin.password.verify(password) {
+        let locked = admin.locked_until.is_some();
         if locked {
-            record.locked_until = Some(now + LOCKOUT);
-            record.failed_logins = 0;
+            store.end_sessions(Some(name))?;
         }
-        store.update_admin(&record)?;
         audit(
             Outcome::Failure,
             if locked {
@@ -202,23 +211,49 @@ pub fn login(
                 "wrong password"
             },
         )?;
-        return Err(if locked {
-            RaError::LoginLocked
-        } else {
-            RaError::WrongLogin
-        }
-        .into());
+        return Err(RaError::WrongLogin.into());
     }
-    if record.failed_logins > 0 || record.locked_until.is_some() {
-        record.failed_logins = 0;
-        record.locked_until = None;
-        store.update_admin(&record)?;
-    }
+    clear_failures(store, admin.name.clone())?;
     audit(Outcome::Success, "")?;
     Ok(Administrator {
-        name: record.name,
-        roles: record.roles,
+        name: admin.name,
+        roles: admin.roles,
     })
+}
+
+/// Resets the failure count and lockout after a good password (retried while
+/// concurrent attempts move the version).
+fn clear_failures(store: &dyn RaStore, name: String) -> Result<(), Error> {
+    for _ in 0..8 {
+        let Some(mut record) = store.admin(&name)? else {
+            return Err(RaError::WrongLogin.into());
+        };
+        if record.failed_logins == 0 && record.locked_until.is_none() {
+            return Ok(());
+        }
+        record.failed_logins = 0;
+        record.locked_until = None;
+        match store.update_admin(&record) {
+            Ok(_) => return Ok(()),
+            Err(StoreError::Conflict) => continue,
+            Err(other) => return Err(other.into()),
+        }
+    }
+    Err(StoreError::Conflict.into())
+}
+
+/// A hash of a random password with the same parameters as real ones, checked
+/// when there is no usable hash so that every log-in attempt costs the same.
+fn stand_in_hash() -> Result<&'static PasswordHash, Error> {
+    static STAND_IN: OnceLock<PasswordHash> = OnceLock::new();
+    if let Some(hash) = STAND_IN.get() {
+        return Ok(hash);
+    }
+    let mut random = [0u8; 24];
+    OsRandom.fill(&mut random).map_err(|_| Error::Random)?;
+    let password: String = random.iter().map(|b| format!("{b:02x}")).collect();
+    let hash = PasswordHash::create(&password, &OsRandom)?;
+    Ok(STAND_IN.get_or_init(|| hash))
 }
 
 /// Every administrator, by name (the super administrator's list).
@@ -240,7 +275,8 @@ pub enum AdminChange {
 }
 
 /// Applies `change` to the administrator `name`, audited under the acting super
-/// administrator. A bound certificate must be one this CA issued.
+/// administrator. A bound certificate must be one this CA issued. New roles end
+/// the administrator's sessions.
 pub fn change_admin(
     store: &dyn RaStore,
     ops: &SuperOps,
@@ -249,6 +285,8 @@ pub fn change_admin(
     change: AdminChange,
 ) -> Result<AdminRecord, Error> {
     let mut record = store.admin(name.trim())?.ok_or(RaError::UnknownAdmin)?;
+    // New roles take effect at once: the administrator logs in again.
+    let ends_sessions = matches!(change, AdminChange::Roles(_));
     let detail = match change {
         AdminChange::Roles(roles) => {
             if roles.is_empty() {
@@ -291,6 +329,9 @@ pub fn change_admin(
         }
     };
     let updated = store.update_admin(&record)?;
+    if ends_sessions {
+        store.end_sessions(Some(&updated.name))?;
+    }
     store.append_audit(AuditRecord {
         at: ca.environment().clock().now(),
         actor: Actor::Admin(ops.admin().to_owned()),
@@ -300,6 +341,62 @@ pub fn change_admin(
         detail,
     })?;
     Ok(updated)
+}
+
+/// Sets a new password for the administrator `name` on a super administrator's
+/// decision (a forgotten or compromised password), audited; the
+/// administrator's sessions end and any lockout is lifted.
+pub fn set_admin_password(
+    store: &dyn RaStore,
+    ops: &SuperOps,
+    ca: &CertificateAuthority,
+    name: &str,
+    password: &str,
+) -> Result<AdminRecord, Error> {
+    let mut record = store.admin(name.trim())?.ok_or(RaError::UnknownAdmin)?;
+    record.password = PasswordHash::create(password, ca.environment().random())?;
+    record.failed_logins = 0;
+    record.locked_until = None;
+    // Whoever set the password can log in as this administrator: a key
+    // recovery agent waits out the quarantine again, as after creation.
+    record.quarantine_from = Some(ca.environment().clock().now());
+    let updated = store.update_admin(&record)?;
+    store.end_sessions(Some(&updated.name))?;
+    store.append_audit(AuditRecord {
+        at: ca.environment().clock().now(),
+        actor: Actor::Admin(ops.admin().to_owned()),
+        action: AuditAction::AdminUpdated,
+        target: format!("administrator {}", updated.name),
+        outcome: Outcome::Success,
+        detail: "password set by another administrator, sessions ended, key recovery quarantine restarted".into(),
+    })?;
+    Ok(updated)
+}
+
+/// Deletes the administrator `name` (not oneself) and their sessions, audited.
+pub fn delete_admin(
+    store: &dyn RaStore,
+    ops: &SuperOps,
+    clock: &dyn Clock,
+    name: &str,
+) -> Result<(), Error> {
+    let name = name.trim();
+    if name == ops.admin() {
+        return Err(RaError::OwnAccount.into());
+    }
+    store.delete_admin(name).map_err(|e| match e {
+        StoreError::NotFound => Error::Ra(RaError::UnknownAdmin),
+        other => other.into(),
+    })?;
+    store.append_audit(AuditRecord {
+        at: clock.now(),
+        actor: Actor::Admin(ops.admin().to_owned()),
+        action: AuditAction::AdminUpdated,
+        target: format!("administrator {name}"),
+        outcome: Outcome::Success,
+        detail: "deleted, sessions ended".into(),
+    })?;
+    Ok(())
 }
 
 /// The fingerprint by which a certificate is bound to an administrator: the
@@ -368,4 +465,56 @@ pub fn login_with_certificate(
         name: record.name,
         roles: record.roles,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{
+        clock::SystemClock, memory::MemoryStore, secret::VERIFICATIONS, store::AuditStore,
+    };
+
+    /// Password hashes checked on this thread while `f` runs.
+    fn hashes_during<T>(f: impl FnOnce() -> T) -> (usize, T) {
+        let before = VERIFICATIONS.with(std::cell::Cell::get);
+        let out = f();
+        (VERIFICATIONS.with(std::cell::Cell::get) - before, out)
+    }
+
+    #[test]
+    fn unknown_names_wrong_passwords_and_lockouts_each_hash_once_and_answer_alike() {
+        let store = MemoryStore::new();
+        create_admin(
+            &store,
+            "clerk",
+            "the right password",
+            vec![AdminRole::RaAdmin],
+            &OsRandom,
+            &SystemClock,
+        )
+        .unwrap();
+        let (unknown_hashes, unknown) =
+            hashes_during(|| login(&store, &SystemClock, "nobody", "a guess"));
+        let (wrong_hashes, wrong) =
+            hashes_during(|| login(&store, &SystemClock, "clerk", "a guess"));
+        for _ in 1..MAX_LOGIN_FAILURES {
+            login(&store, &SystemClock, "clerk", "a guess").unwrap_err();
+        }
+        let (locked_hashes, locked) =
+            hashes_during(|| login(&store, &SystemClock, "clerk", "the right password"));
+        assert_eq!((unknown_hashes, wrong_hashes, locked_hashes), (1, 1, 1));
+        for refused in [unknown, wrong, locked] {
+            assert!(matches!(refused, Err(Error::Ra(RaError::WrongLogin))));
+        }
+        // The lockout itself is audited as such.
+        let details: Vec<String> = store
+            .audit_entries()
+            .unwrap()
+            .into_iter()
+            .map(|e| e.record.detail)
+            .collect();
+        assert!(details.contains(&"unknown name".to_owned()), "{details:?}");
+        assert!(details.contains(&"wrong password, locked out".to_owned()));
+        assert_eq!(details.last().map(String::as_str), Some("locked out"));
+    }
 }

@@ -11,6 +11,7 @@ mod dual;
 mod operator;
 mod query;
 mod request;
+pub mod session;
 
 use std::time::Duration;
 

@@ -50,6 +50,20 @@ impl Administrator {
         }
     }
 
+    /// Whether this administrator may read audit entries of `area`: super
+    /// administrators every area, RA and KMC administrators their own.
+    pub fn reads_audit(&self, area: crate::audit::AuditArea) -> bool {
+        use crate::audit::AuditArea;
+        self.roles.iter().any(|role| {
+            matches!(
+                (role, area),
+                (AdminRole::SuperAdmin, _)
+                    | (AdminRole::RaAdmin, AuditArea::Ra)
+                    | (AdminRole::KmcAdmin, AuditArea::Kmc)
+            )
+        })
+    }
+
     /// The capability to run KMC operations, if this administrator has the KMC role.
     pub fn kmc_ops(&self) -> Result<KmcOps, RaError> {
         if self.roles.contains(&AdminRole::KmcAdmin) {

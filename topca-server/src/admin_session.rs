@@ -1,0 +1,456 @@
+//! Administrator log-in, log-out and sessions. Sessions live in the database
+//! ([`topca_core::ra::session`]): each request reads the administrator's current
+//! roles and lockout. The console (pages) takes the session cookie, whose forms
+//! carry a CSRF token bound to the session; the JSON API takes bearer tokens
+//! only, so a browser's cookie never authorizes an API call.
+
+use std::sync::Arc;
+
+use axum::{
+    Form, Json, Router,
+    extract::State,
+    http::{HeaderMap, HeaderValue, StatusCode, header},
+    response::{IntoResponse, Redirect, Response},
+    routing::{delete, get, post},
+};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+use topca_core::{
+    OsRandom,
+    ra::{Administrator, admin, session},
+};
+
+use crate::{
+    AppError, AppState,
+    html::{Lang, cookie, csrf_ok, csrf_token, error_page, form_expired, page},
+    limits::ClientAddr,
+    state::blocking,
+};
+
+/// The cookie that carries the console session's token.
+const SESSION_COOKIE: &str = "topca_admin";
+
+pub(crate) fn routes() -> Router<Arc<AppState>> {
+    Router::new()
+        .route("/TopCA/admin/login", get(login_form).post(login_page))
+        .route("/TopCA/admin/logout", post(logout_page))
+        .route("/TopCA/admin/super/sessions/end", post(end_all_page))
+        .route(
+            "/api/v1/admin/sessions",
+            post(login_api).delete(end_all_api),
+        )
+        .route("/api/v1/admin/sessions/current", delete(logout_api))
+}
+
+/// How a request presents a session token.
+enum Credential {
+    /// `Authorization: Bearer …` (the API; never sent by a browser on its own).
+    Bearer(String),
+    /// The console's session cookie (sent by the browser with every request).
+    Cookie(String),
+}
+
+impl Credential {
+    fn of(headers: &HeaderMap) -> Option<Self> {
+        let bearer = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(|t| Self::Bearer(t.trim().to_owned()));
+        bearer.or_else(|| cookie(headers, SESSION_COOKIE).map(Self::Cookie))
+    }
+
+    fn token(&self) -> &str {
+        match self {
+            Self::Bearer(t) | Self::Cookie(t) => t,
+        }
+    }
+}
+
+/// The CSRF token of the console forms of the session `token`: derived from the
+/// session's secret token, so it is unknown to another site and to any other
+/// session, and changes with every log-in.
+fn bound_csrf(token: &str) -> String {
+    let digest = Sha256::new()
+        .chain_update(b"TopCA console form\0")
+        .chain_update(token.as_bytes())
+        .finalize();
+    digest.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The CSRF token for the forms of a console page (bound to the request's
+/// session; empty without one).
+pub(crate) fn console_csrf(headers: &HeaderMap) -> String {
+    Credential::of(headers).map_or_else(String::new, |c| bound_csrf(c.token()))
+}
+
+/// Whether a posted form may act for the request's session: always with a bearer
+/// token (no browser sends it by itself); with the cookie only when the form
+/// carries the session's CSRF token.
+fn form_allowed(credential: &Credential, posted: &str) -> bool {
+    match credential {
+        Credential::Bearer(_) => true,
+        Credential::Cookie(token) => {
+            let expected = bound_csrf(token);
+            expected.len() == posted.len()
+                && bool::from(expected.as_bytes().ct_eq(posted.as_bytes()))
+        }
+    }
+}
+
+fn unauthorized() -> AppError {
+    AppError::new(StatusCode::UNAUTHORIZED, "log in as an administrator first")
+}
+
+/// The administrator of `token`'s session, with their current roles.
+async fn resume(state: &Arc<AppState>, token: String) -> Result<Administrator, AppError> {
+    blocking(state, move |s| {
+        Ok(session::resume(
+            &s.store,
+            s.ca.environment().clock(),
+            &token,
+        )?)
+    })
+    .await
+}
+
+/// The administrator of an API request's bearer token; 401 without one (the
+/// console's cookie is refused here).
+pub(crate) async fn api_session(
+    state: &Arc<AppState>,
+    headers: &HeaderMap,
+) -> Result<Administrator, AppError> {
+    match Credential::of(headers) {
+        Some(Credential::Bearer(token)) => resume(state, token).await,
+        Some(Credential::Cookie(_)) => Err(AppError::new(
+            StatusCode::UNAUTHORIZED,
+            "the API takes a bearer token (Authorization: Bearer, from POST /api/v1/admin/sessions), not the console cookie",
+        )),
+        None => Err(unauthorized()),
+    }
+}
+
+/// Why a console page is not shown: no session (the log-in page), or a role
+/// that does not allow it.
+pub(crate) enum Refused {
+    /// The form's CSRF token is not the session's (an old or forged form).
+    FormExpired,
+    /// Not logged in.
+    NotLoggedIn,
+    /// Logged in without the role.
+    Forbidden(AppError),
+}
+
+impl Refused {
+    /// The page shown instead.
+    pub(crate) fn page(self, lang: Lang) -> Response {
+        match self {
+            Self::FormExpired => error_page(
+                lang,
+                &AppError::new(
+                    StatusCode::FORBIDDEN,
+                    lang.t(
+                        "表单已过期或不属于当前登录会话，请刷新页面后重新提交。",
+                        "The form expired or belongs to another log-in; reload the page and submit again.",
+                    ),
+                ),
+            ),
+            Self::NotLoggedIn => Redirect::to("/TopCA/admin/login").into_response(),
+            Self::Forbidden(e) => error_page(lang, &e),
+        }
+    }
+}
+
+/// The administrator of a console page's session (cookie or bearer token).
+pub(crate) async fn console_admin(
+    state: &Arc<AppState>,
+    headers: &HeaderMap,
+) -> Result<Administrator, Refused> {
+    let credential = Credential::of(headers).ok_or(Refused::NotLoggedIn)?;
+    resume(state, credential.token().to_owned())
+        .await
+        .map_err(|_| Refused::NotLoggedIn)
+}
+
+/// [`console_admin`] for a posted form, whose CSRF token must be the session's.
+pub(crate) async fn console_admin_form(
+    state: &Arc<AppState>,
+    headers: &HeaderMap,
+    csrf: &str,
+) -> Result<Administrator, Refused> {
+    let credential = Credential::of(headers).ok_or(Refused::NotLoggedIn)?;
+    if !form_allowed(&credential, csrf) {
+        return Err(Refused::FormExpired);
+    }
+    resume(state, credential.token().to_owned())
+        .await
+        .map_err(|_| Refused::NotLoggedIn)
+}
+
+/// The capability `role` (such as [`Administrator::ra_ops`]) gives the
+/// administrator of the request's session, or the page to show instead: the
+/// log-in page without a session, an error for another role.
+pub(crate) async fn console_session<T>(
+    state: &Arc<AppState>,
+    headers: &HeaderMap,
+    role: fn(&Administrator) -> Result<T, topca_core::RaError>,
+) -> Result<T, Refused> {
+    let admin = console_admin(state, headers).await?;
+    role(&admin).map_err(|e| Refused::Forbidden(forbidden(e)))
+}
+
+/// [`console_session`] for a posted form, whose CSRF token must be the session's.
+pub(crate) async fn console_form<T>(
+    state: &Arc<AppState>,
+    headers: &HeaderMap,
+    csrf: &str,
+    role: fn(&Administrator) -> Result<T, topca_core::RaError>,
+) -> Result<T, Refused> {
+    let admin = console_admin_form(state, headers, csrf).await?;
+    role(&admin).map_err(|e| Refused::Forbidden(forbidden(e)))
+}
+
+/// A 403 for a missing role.
+pub(crate) fn forbidden(e: topca_core::RaError) -> AppError {
+    AppError::new(StatusCode::FORBIDDEN, e.to_string())
+}
+
+/// Opens a session for an authenticated administrator; returns its token.
+pub(crate) fn start_session(state: &AppState, admin: &Administrator) -> Result<String, AppError> {
+    Ok(session::open(
+        &state.store,
+        state.ca.environment().clock(),
+        &OsRandom,
+        admin,
+    )?)
+}
+
+/// Checks a name and password and opens a session; returns its token.
+fn open_session(state: &AppState, name: &str, password: &str) -> Result<String, AppError> {
+    let admin = admin::login(&state.store, state.ca.environment().clock(), name, password)?;
+    start_session(state, &admin)
+}
+
+/// A redirect to the console that sets the session cookie.
+pub(crate) fn enter_console(state: &AppState, token: &str) -> Response {
+    let secure = if state.base_url.starts_with("https://") {
+        "; Secure"
+    } else {
+        ""
+    };
+    let mut response = Redirect::to("/TopCA/admin").into_response();
+    if let Ok(value) = HeaderValue::from_str(&format!(
+        "{SESSION_COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict{secure}"
+    )) {
+        response.headers_mut().append(header::SET_COOKIE, value);
+    }
+    response
+}
+
+/// The console's log-out form (posted with the session's CSRF token).
+pub(crate) fn logout_form(lang: Lang, csrf: &str) -> String {
+    format!(
+        r#"<form method="post" action="/TopCA/admin/logout"><input type="hidden" name="csrf" value="{csrf}"><button>{}</button></form>"#,
+        lang.t("退出", "Log out")
+    )
+}
+
+// ---- pages ----
+
+async fn login_form(headers: HeaderMap) -> Response {
+    let lang = Lang::of(&headers);
+    let (token, cookie) = csrf_token(&headers);
+    let body = format!(
+        r#"<form method="post" action="/TopCA/admin/login"><input type="hidden" name="csrf" value="{token}">
+<label for="name">{name}</label><input id="name" name="name" required>
+<label for="password">{password}</label><input id="password" name="password" type="password" required>
+<button type="submit" id="submit">{submit}</button></form>
+<p><a href="/TopCA/admin/login/certificate" id="certificate-login">{certificate}</a></p>"#,
+        certificate = lang.t(
+            "使用证书登录（HTTPS，浏览器中已安装本 CA 签发的管理员证书）",
+            "Log in with a certificate (HTTPS, an administrator certificate from this CA installed in the browser)"
+        ),
+        name = lang.t("管理员名", "Administrator"),
+        password = lang.t("口令", "Password"),
+        submit = lang.t("登录", "Log in"),
+    );
+    page(
+        lang,
+        lang.t("管理员登录", "Administrator log-in"),
+        &body,
+        cookie,
+    )
+}
+
+#[derive(Deserialize)]
+struct LoginForm {
+    csrf: String,
+    name: String,
+    password: String,
+}
+
+async fn login_page(
+    State(state): State<Arc<AppState>>,
+    client: ClientAddr,
+    headers: HeaderMap,
+    Form(form): Form<LoginForm>,
+) -> Response {
+    let lang = Lang::of(&headers);
+    // The log-in form has no session yet: the anonymous double-submit token.
+    if !csrf_ok(&headers, &form.csrf) {
+        return form_expired(lang);
+    }
+    let password = zeroize::Zeroizing::new(form.password);
+    match log_in(&state, client, form.name, password).await {
+        Ok(token) => enter_console(&state, &token),
+        Err(e) => error_page(lang, &e),
+    }
+}
+
+/// Log-in shared by the page and the API.
+async fn log_in(
+    state: &Arc<AppState>,
+    client: ClientAddr,
+    name: String,
+    password: zeroize::Zeroizing<String>,
+) -> Result<String, AppError> {
+    state
+        .limits
+        .admin_login_per_source
+        .hit(&client.key())
+        .map_err(|seconds| {
+            AppError::limited(
+                StatusCode::TOO_MANY_REQUESTS,
+                "too many administrator log-in attempts from this address; try again later",
+                seconds,
+            )
+        })?;
+    state
+        .hashing
+        .run(state, move |s| open_session(s, &name, &password))
+        .await
+}
+
+#[derive(Deserialize)]
+struct CsrfOnly {
+    csrf: String,
+}
+
+fn clear_cookie(mut response: Response) -> Response {
+    response.headers_mut().append(
+        header::SET_COOKIE,
+        HeaderValue::from_static("topca_admin=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0"),
+    );
+    response
+}
+
+/// Log-out: the session ends in the database (the token is worthless after).
+async fn logout_page(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Form(form): Form<CsrfOnly>,
+) -> Response {
+    let lang = Lang::of(&headers);
+    let Some(credential) = Credential::of(&headers) else {
+        return Redirect::to("/TopCA/admin/login").into_response();
+    };
+    if !form_allowed(&credential, &form.csrf) {
+        return Refused::FormExpired.page(lang);
+    }
+    let token = credential.token().to_owned();
+    match blocking(&state, move |s| Ok(session::end(&s.store, &token)?)).await {
+        Ok(()) => clear_cookie(Redirect::to("/TopCA/admin/login").into_response()),
+        Err(e) => error_page(lang, &e),
+    }
+}
+
+/// Ends every administrator session (super administrators), the acting one's
+/// too: everyone logs in again.
+async fn end_all_page(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Form(form): Form<CsrfOnly>,
+) -> Response {
+    let lang = Lang::of(&headers);
+    let ops = match console_form(&state, &headers, &form.csrf, Administrator::super_ops).await {
+        Ok(ops) => ops,
+        Err(refused) => return refused.page(lang),
+    };
+    let ended = blocking(&state, move |s| {
+        Ok(session::end_all(
+            &s.store,
+            s.ca.environment().clock(),
+            &ops,
+        )?)
+    })
+    .await;
+    match ended {
+        Ok(_) => clear_cookie(Redirect::to("/TopCA/admin/login").into_response()),
+        Err(e) => error_page(lang, &e),
+    }
+}
+
+// ---- API ----
+
+#[derive(Deserialize)]
+struct Credentials {
+    name: String,
+    password: String,
+}
+
+#[derive(Serialize)]
+struct Token {
+    token: String,
+    expires_in_seconds: u64,
+}
+
+async fn login_api(
+    State(state): State<Arc<AppState>>,
+    client: ClientAddr,
+    Json(body): Json<Credentials>,
+) -> Result<Json<Token>, AppError> {
+    let password = zeroize::Zeroizing::new(body.password);
+    let token = log_in(&state, client, body.name, password).await?;
+    Ok(Json(Token {
+        token,
+        expires_in_seconds: session::IDLE.as_secs(),
+    }))
+}
+
+/// Log-out through the API: the bearer token is revoked.
+async fn logout_api(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+) -> Result<StatusCode, AppError> {
+    let Some(Credential::Bearer(token)) = Credential::of(&headers) else {
+        return Err(unauthorized());
+    };
+    blocking(&state, move |s| Ok(session::end(&s.store, &token)?)).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Serialize)]
+struct Ended {
+    ended: u64,
+}
+
+/// Ends every administrator session (super administrators).
+async fn end_all_api(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+) -> Result<Json<Ended>, AppError> {
+    let ops = api_session(&state, &headers)
+        .await?
+        .super_ops()
+        .map_err(forbidden)?;
+    let ended = blocking(&state, move |s| {
+        Ok(session::end_all(
+            &s.store,
+            s.ca.environment().clock(),
+            &ops,
+        )?)
+    })
+    .await?;
+    Ok(Json(Ended { ended }))
+}
