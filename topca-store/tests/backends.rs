@@ -327,7 +327,7 @@ fn bad_urls_and_newer_schemas_get_clear_errors() {
             err,
             OpenError::NewerSchema {
                 found: 99,
-                known: 3,
+                known: 4,
                 ..
             }
         ),
@@ -348,7 +348,7 @@ fn an_older_database_is_upgraded_on_open() {
     // Back to schema version 1, as an older TopCA left it.
     let mut raw = diesel::SqliteConnection::establish(path.to_str().unwrap()).unwrap();
     raw.batch_execute(
-        "DROP TABLE settings; DROP INDEX requests_state; DROP TABLE admins; UPDATE topca_schema SET version = 1;",
+        "DROP TABLE account_policies; DROP TABLE settings; DROP INDEX requests_state; DROP TABLE admins; UPDATE topca_schema SET version = 1;",
     )
     .unwrap();
     let store = DieselStore::open(&url).unwrap();
@@ -363,4 +363,9 @@ fn an_older_database_is_upgraded_on_open() {
         "the settings table is back"
     );
     assert_eq!(store.account(kept.id).unwrap().unwrap(), kept, "data kept");
+    assert_eq!(
+        store.server_policy(kept.id).unwrap(),
+        None,
+        "the account policies table is back, empty"
+    );
 }
