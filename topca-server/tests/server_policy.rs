@@ -576,3 +576,45 @@ async fn only_ra_administrators_change_the_policy_and_every_change_is_audited() 
         "{changes:?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fifty_concurrent_approvals_issue_one_certificate_and_others_cannot_review() {
+    let s = server().await;
+    s.allow_example_cn().await;
+    let request = csr(s.work.path(), "race", P256, "/CN=race.example.cn", None);
+    let (status, applied) = s.apply(&request).await;
+    assert_eq!(status, StatusCode::OK, "{applied}");
+    let id = applied["request"].as_u64().unwrap();
+
+    // Only RA administrators see the review; guessed numbers find nothing.
+    let (_, kmc) = log_in(&s.app, "kmc-only", ADMIN_PASSWORD).await;
+    let review = format!("/api/v1/admin/requests/{id}");
+    let (status, _) = send_as(&s.app, kmc["token"].as_str().unwrap(), "GET", &review, None).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, _) = send_as(&s.app, "", "GET", &review, None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let (status, _) = send_as(&s.app, &s.ra, "GET", "/api/v1/admin/requests/999999", None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    let approvals = (0..50).map(|_| {
+        let (app, token) = (s.app.clone(), s.ra.clone());
+        let uri = format!("/api/v1/admin/requests/{id}/approve");
+        tokio::spawn(async move { send_as(&app, &token, "POST", &uri, None).await.0 })
+    });
+    let mut approved = 0;
+    for approval in approvals.collect::<Vec<_>>() {
+        let status = approval.await.unwrap();
+        if status == StatusCode::OK {
+            approved += 1;
+        } else {
+            assert!(status.is_client_error(), "{status}");
+        }
+    }
+    assert_eq!(approved, 1);
+    let issued = s
+        .state
+        .store
+        .certificates_by_holder_name("race.example.cn")
+        .unwrap();
+    assert_eq!(issued.len(), 1, "one certificate for one application");
+}
