@@ -308,6 +308,7 @@ async fn the_review_shows_every_name_exactly_as_the_issued_certificate_carries_i
         );
     }
     assert!(page.contains("ECDSA P-256"));
+    assert!(page.contains(r#"id="allowed""#) && page.contains(r#"id="approve""#));
 
     let (status, decided) = send_as(
         &s.app,
