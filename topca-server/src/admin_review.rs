@@ -52,7 +52,7 @@ struct ReviewView {
     names: Vec<String>,
     /// Algorithm and size of the key.
     key: String,
-    /// Why the account's policy or the key check refuses it now, if it does.
+    /// Why the account's policy refuses it now, if it does.
     refusal: Option<String>,
 }
 

@@ -41,7 +41,7 @@ pub struct ServerReview {
     pub names: Vec<String>,
     /// The key, algorithm and size (for example `RSA-2048`, `ECDSA P-256`).
     pub key: String,
-    /// Why the account's policy (or the key check) would refuse it today, if it would.
+    /// Why the account's policy would refuse it today, if it would.
     pub refusal: Option<String>,
 }
 
@@ -99,7 +99,8 @@ impl RegistrationAuthority<'_> {
 
     /// What approving the server application `id` would sign: subject, every
     /// alternative name and the key, from the TBSCertificate the CA prepares for
-    /// it, and whether the account's policy would refuse it now.
+    /// it, and whether the account's policy would refuse it now. A request whose
+    /// key the CA would not certify is refused with that error.
     pub fn review_server(&self, id: RequestId) -> Result<ServerReview, Error> {
         let (request, account) = self.load(id)?;
         if request.kind != RequestKind::ServerApplication {
@@ -107,26 +108,23 @@ impl RegistrationAuthority<'_> {
         }
         let (issue, profile) = self.stored_issue_request(&request, &account)?;
         let key = issue.public_key.kind().to_string();
-        let refusal = match profile.check_key(&issue.public_key) {
-            Err(e) => Some(e.to_string()),
-            Ok(()) => self
-                .server_policy(account.id)?
-                .check(&issue.alt_names)
-                .err()
-                .map(|e| e.to_string()),
-        };
+        let refusal = self
+            .server_policy(account.id)?
+            .check(&issue.alt_names)
+            .err()
+            .map(|e| e.to_string());
+        // The CA's checked path: a key it would not certify is refused here.
         let prepared = self.ca.prepare(issue, &profile)?;
         let tbs = TbsCertificate::from_der(prepared.tbs_der())
             .map_err(crate::error::EncodingError::from)?;
-        let names = tbs
-            .extensions()
-            .into_iter()
-            .flatten()
-            .filter(|ext| ext.extn_id == oid::SUBJECT_ALT_NAME)
-            .filter_map(|ext| SubjectAltName::from_der(ext.extn_value.as_bytes()).ok())
-            .flat_map(|san| san.0)
-            .map(|name| general_name(&name))
-            .collect();
+        let mut names = Vec::new();
+        for ext in tbs.extensions().into_iter().flatten() {
+            if ext.extn_id == oid::SUBJECT_ALT_NAME {
+                let san = SubjectAltName::from_der(ext.extn_value.as_bytes())
+                    .map_err(crate::error::EncodingError::from)?;
+                names.extend(san.0.iter().map(general_name));
+            }
+        }
         Ok(ServerReview {
             subject: display_name(tbs.subject()),
             names,
