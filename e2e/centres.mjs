@@ -4,7 +4,8 @@
 //   revoke → the CRL page lists it;
 //   dual certificates: apply → retrieve → both serials shown;
 //   server certificate: paste a CSR → fields shown → submit appears only once the
-//   agreement is ticked → registered → the RA administrator logs in and approves it;
+//   agreement is ticked → registered → the RA administrator logs in, reviews every
+//   name to be signed and approves it;
 //   the RA console edits an account, pre-registers from a CSV file and finds
 //   certificates; the super administrator issues a CRL on demand.
 // Screenshots of both centres' home pages go to $TOPCA_ARTIFACTS.
@@ -174,7 +175,14 @@ try {
   check(!(await page.isVisible('#recoveries')), 'an RA administrator sees no KMC console');
   const waiting = page.locator('#pending tr:has-text("www.example.cn")');
   check(await waiting.count() === 1, 'the server application waits in the RA console');
-  await waiting.locator('button:has-text("批准")').click();
+  // A server application is approved from its review: every name to be signed.
+  await waiting.locator('a:has-text("审核名称后批准")').click();
+  await page.waitForSelector('#signed-names');
+  const names = (await page.locator('#signed-names li').allTextContents()).map(n => n.trim());
+  check(names.length === 1 && names[0] === 'DNS:www.example.cn', `the review lists every name to be signed (${names})`);
+  check(await page.isVisible('#allowed'), 'the names are within the account policy');
+  await page.screenshot({ path: join(artifacts, 'admin-server-review.png'), fullPage: true });
+  await page.click('#approve');
   await page.waitForSelector('#pending');
   check(await page.locator('#pending tr:has-text("www.example.cn")').count() === 0, 'approved: it leaves the queue');
   const issued = readdirSync(outbox).filter(f => f.endsWith('.eml')).sort().reverse().some(file => {

@@ -390,7 +390,7 @@ fn prepare_tbs(
     profile: &Profile,
     env: &Environment,
 ) -> Result<(SerialNumber, Vec<u8>), Error> {
-    profile.check_key(request.public_key.kind())?;
+    profile.check_key(&request.public_key)?;
     let subject = request.subject.to_name()?;
     let alt_names = effective_alt_names(request, profile)?;
     let (not_before, not_after) = validity_window(

@@ -15,7 +15,10 @@ use crate::{
         CertificateType, CertificateUsage, RequestKind, RequestState, RevocationReason,
         VerificationMode,
     },
-    ra::{AccountId, AccountSettings, AdminRole, Holder, Language, Request, admin::AdminRecord},
+    ra::{
+        AccountId, AccountSettings, AdminRole, Holder, Language, Request, ServerPolicy,
+        admin::AdminRecord,
+    },
     random::OsRandom,
     secret::{CodeHash, PasswordHash},
     store::{
@@ -71,6 +74,7 @@ fn store_ok<T>(
 /// Runs every check against a fresh, empty `store`.
 pub fn run(store: &dyn RaStore) -> Checked {
     accounts(store)?;
+    server_policies_are_kept_per_account(store)?;
     let account = store_ok(
         "account for requests",
         store.create_account(settings("测试单位", "测试部")),
@@ -111,6 +115,47 @@ fn issue(
         issued: records,
         escrow,
     }
+}
+
+fn server_policies_are_kept_per_account(store: &dyn RaStore) -> Checked {
+    let check =
+        "server policies are stored per account, replaced whole, refused for unknown accounts";
+    let first = store_ok(check, store.create_account(settings("策略单位", "一部")))?.id;
+    let second = store_ok(check, store.create_account(settings("策略单位", "二部")))?.id;
+    let none = store_ok(check, store.server_policy(first))?;
+    ensure(check, none.is_none(), || {
+        format!("a new account has {none:?}")
+    })?;
+    let policy = ServerPolicy {
+        allowed_domains: vec!["example.com".into(), "例子.cn".into()],
+        allow_wildcards: true,
+        allow_ip_addresses: false,
+        max_names: 7,
+    };
+    store_ok(check, store.put_server_policy(first, &policy))?;
+    let back = store_ok(check, store.server_policy(first))?;
+    ensure(check, back.as_ref() == Some(&policy), || {
+        format!("read back {back:?}")
+    })?;
+    let other = store_ok(check, store.server_policy(second))?;
+    ensure(check, other.is_none(), || {
+        format!("another account got {other:?}")
+    })?;
+    let replaced = ServerPolicy {
+        allowed_domains: vec!["example.org".into()],
+        allow_wildcards: false,
+        allow_ip_addresses: true,
+        max_names: 100,
+    };
+    store_ok(check, store.put_server_policy(first, &replaced))?;
+    let back = store_ok(check, store.server_policy(first))?;
+    ensure(check, back.as_ref() == Some(&replaced), || {
+        format!("after replacing, read back {back:?}")
+    })?;
+    let unknown = store.put_server_policy(AccountId(u64::MAX / 2), &policy);
+    ensure(check, unknown == Err(StoreError::NotFound), || {
+        format!("an unknown account gave {unknown:?}")
+    })
 }
 
 fn settings(organization: &str, unit: &str) -> AccountSettings {

@@ -256,6 +256,48 @@ pub enum PolicyError {
     /// An issuance template did not reproduce the checked encoding and was not made.
     #[error("the issuance template does not match the checked encoding and was refused")]
     TemplateCheck,
+    /// An RSA key whose public exponent is not 65537 (small exponents such as 3
+    /// invite padding and broadcast attacks; no client needs another).
+    #[error("RSA keys must use the public exponent 65537; this key uses {exponent}")]
+    RsaExponent {
+        /// The key's public exponent.
+        exponent: u64,
+    },
+    /// A name the account's server certificate policy does not allow.
+    #[error("\"{name}\" is not allowed in this account's server certificates: {reason}")]
+    NameNotAllowed {
+        /// The offending name, as it would be signed.
+        name: String,
+        /// Which rule refuses it.
+        reason: NameRefusal,
+    },
+    /// More names than the account's server certificate policy allows.
+    #[error(
+        "the certificate would carry {count} names; this account allows at most {max} per server certificate"
+    )]
+    TooManyNames {
+        /// Names the certificate would carry.
+        count: usize,
+        /// The account's limit.
+        max: u32,
+    },
+}
+
+/// Which rule of an account's server certificate policy refuses a name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
+pub enum NameRefusal {
+    /// The account has no allowed domains yet.
+    #[error("the account has no allowed domains; an RA administrator must set them first")]
+    NoDomains,
+    /// The name is not one of the account's domains nor below one.
+    #[error("it is outside the account's allowed domains")]
+    OutsideDomains,
+    /// Wildcard names are not allowed for the account.
+    #[error("wildcard names are not allowed for this account")]
+    Wildcard,
+    /// IP addresses are not allowed for the account.
+    #[error("IP addresses are not allowed for this account")]
+    IpAddress,
 }
 
 /// Why a certificate or bundle could not be encoded or decoded.

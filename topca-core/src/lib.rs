@@ -78,7 +78,7 @@ pub use clock::{Clock, FixedClock, SystemClock, format_utc};
 pub use csr::CertificateRequest;
 pub use error::{
     AuditError, CsrError, EncodingError, Error, KeyError, KmcError, MailError, NameError,
-    PolicyError, RaError, Result, SecretError, StoreError, TransitionError,
+    NameRefusal, PolicyError, RaError, Result, SecretError, StoreError, TransitionError,
 };
 pub use key::{PublicKey, Signature, SigningKey};
 pub use name::{DistinguishedName, SubjectAltNames};

@@ -13,7 +13,7 @@ use crate::{
     kmc::{NewRecovery, Recovery, RecoveryId, RecoveryState},
     lifecycle::RequestState,
     ra::admin::AdminRecord,
-    ra::{Account, AccountId, AccountSettings, Request, RequestId},
+    ra::{Account, AccountId, AccountSettings, Request, RequestId, ServerPolicy},
     store::{
         AccountStore, AdminSession, AdminStore, AuditStore, CertificateRecord, CertificateStatus,
         CertificateStore, CrlRecord, CrlStore, EscrowRecord, EscrowStore, LoginAttempt, NewRequest,
@@ -40,6 +40,7 @@ struct Inner {
     admins: BTreeMap<String, AdminRecord>,
     settings: BTreeMap<String, String>,
     sessions: BTreeMap<[u8; 32], AdminSession>,
+    server_policies: BTreeMap<AccountId, ServerPolicy>,
     /// Forgets the compare-and-set, to show the conformance suite catches it.
     #[cfg(test)]
     last_writer_wins: bool,
@@ -159,6 +160,23 @@ impl AccountStore for MemoryStore {
             .take(limit)
             .cloned()
             .collect())
+    }
+
+    fn server_policy(&self, account: AccountId) -> Result<Option<ServerPolicy>, StoreError> {
+        Ok(self.lock()?.server_policies.get(&account).cloned())
+    }
+
+    fn put_server_policy(
+        &self,
+        account: AccountId,
+        policy: &ServerPolicy,
+    ) -> Result<(), StoreError> {
+        let mut inner = self.lock()?;
+        if !inner.accounts.contains_key(&account) {
+            return Err(StoreError::NotFound);
+        }
+        inner.server_policies.insert(account, policy.clone());
+        Ok(())
     }
 }
 

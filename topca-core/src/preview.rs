@@ -300,7 +300,8 @@ fn purposes(extensions: &[Extension]) -> Vec<String> {
     out
 }
 
-fn general_name(name: &GeneralName) -> String {
+/// One GeneralName as OpenSSL prints it (`DNS:…`, `IP:…`, `email:…`, `URI:…`).
+pub(crate) fn general_name(name: &GeneralName) -> String {
     match name {
         GeneralName::DnsName(dns) => format!("DNS:{}", dns.as_str()),
         GeneralName::Rfc822Name(email) => format!("email:{}", email.as_str()),

@@ -29,6 +29,9 @@ use crate::{
 
 const DAY: u64 = 86_400;
 
+/// The only RSA public exponent certified (F4, what every key generator uses).
+pub const RSA_EXPONENT: u64 = 65_537;
+
 /// What a certificate is for; decides its extensions.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ProfileKind {
@@ -161,8 +164,14 @@ impl Profile {
         self.path_len
     }
 
-    /// Checks that a key of `kind` may serve this profile.
-    pub fn check_key(&self, kind: KeyKind) -> Result<(), PolicyError> {
+    /// Checks that `key` may be certified under this profile: RSA keys use the
+    /// public exponent 65537 (sizes and curves were checked when the key was
+    /// parsed), and an encryption certificate's key can encrypt.
+    pub fn check_key(&self, key: &PublicKey) -> Result<(), PolicyError> {
+        if let Some(exponent) = key.rsa_public_exponent().filter(|&e| e != RSA_EXPONENT) {
+            return Err(PolicyError::RsaExponent { exponent });
+        }
+        let kind = key.kind();
         if self.kind == ProfileKind::UserEncryption && !kind.can_encrypt() {
             return Err(PolicyError::KeyNotAllowed {
                 key: kind.to_string(),
@@ -389,8 +398,19 @@ mod tests {
     #[test]
     fn ed25519_cannot_be_an_encryption_key() {
         let profile = Profile::new(ProfileKind::UserEncryption, 365).unwrap();
-        assert!(profile.check_key(KeyKind::Ed25519).is_err());
-        assert!(profile.check_key(KeyKind::Sm2).is_ok());
+        let key = |algorithm| {
+            crate::key::SigningKey::generate(algorithm, &crate::random::OsRandom)
+                .unwrap()
+                .public_key()
+                .clone()
+        };
+        let ed25519 = key(crate::algorithm::KeyAlgorithm::Ed25519);
+        assert!(profile.check_key(&ed25519).is_err());
+        assert!(
+            profile
+                .check_key(&key(crate::algorithm::KeyAlgorithm::Sm2))
+                .is_ok()
+        );
     }
 
     #[test]

@@ -16,7 +16,10 @@ use crate::{
     error::StoreError,
     kmc::{EscrowedKey, NewRecovery, Recovery, RecoveryId, RecoveryState},
     lifecycle::{CertificateUsage, RequestKind, RequestState, RevocationReason},
-    ra::{Account, AccountId, AccountSettings, Holder, Request, RequestId, admin::AdminRecord},
+    ra::{
+        Account, AccountId, AccountSettings, Holder, Request, RequestId, ServerPolicy,
+        admin::AdminRecord,
+    },
     secret::{CodeHash, PasswordHash},
 };
 
@@ -30,6 +33,15 @@ pub trait AccountStore: Send + Sync {
     fn update_account(&self, account: &Account) -> Result<Account, StoreError>;
     /// Accounts whose O or OU contains `keyword` (case-insensitive), at most `limit`.
     fn search_accounts(&self, keyword: &str, limit: usize) -> Result<Vec<Account>, StoreError>;
+    /// The server certificate policy set for an account, if one was set.
+    fn server_policy(&self, account: AccountId) -> Result<Option<ServerPolicy>, StoreError>;
+    /// Sets (replaces) an account's server certificate policy;
+    /// [`StoreError::NotFound`] if the account is unknown.
+    fn put_server_policy(
+        &self,
+        account: AccountId,
+        policy: &ServerPolicy,
+    ) -> Result<(), StoreError>;
 }
 
 /// A request before the store numbers it.

@@ -371,7 +371,7 @@ impl<'ca> IssuanceTemplate<'ca> {
         request: &IssueRequest,
         out: &mut Vec<u8>,
     ) -> Result<[u8; SERIAL_LEN], Error> {
-        self.profile.check_key(request.public_key.kind())?;
+        self.profile.check_key(&request.public_key)?;
         // The subject is checked first, as on the checked path: encode it at the end
         // of the buffer now and move it behind the fields before it once they are in.
         let subject_start = out.len();
@@ -755,7 +755,7 @@ mod tests {
                     made += 1;
                     for key in &leaf_keys {
                         // A key the profile does not take refuses every request.
-                        let key_taken = profile.check_key(key.public_key().kind()).is_ok();
+                        let key_taken = profile.check_key(key.public_key()).is_ok();
                         if !key_taken {
                             keys_refused += 1;
                         }
@@ -915,6 +915,68 @@ mod tests {
                 "{err:?}"
             );
         }
+    }
+
+    /// A 2048-bit RSA public key with `exponent` (a real modulus, e.g. e = 3).
+    fn rsa_key_with_exponent(exponent: &[u8]) -> PublicKey {
+        use der::{
+            Decode, Encode,
+            asn1::{BitString, UintRef},
+        };
+        #[derive(der::Sequence)]
+        struct RsaPublic<'a> {
+            modulus: UintRef<'a>,
+            exponent: UintRef<'a>,
+        }
+        let key = SigningKey::generate(KeyAlgorithm::Rsa2048, &OsRandom).unwrap();
+        let spki = key.public_key().spki().unwrap();
+        let bits = spki.subject_public_key.raw_bytes();
+        let original = RsaPublic::from_der(bits).unwrap();
+        let changed = RsaPublic {
+            modulus: original.modulus,
+            exponent: UintRef::new(exponent).unwrap(),
+        }
+        .to_der()
+        .unwrap();
+        let spki = spki::SubjectPublicKeyInfoOwned {
+            algorithm: spki.algorithm.clone(),
+            subject_public_key: BitString::from_bytes(&changed).unwrap(),
+        };
+        PublicKey::from_spki_der(&spki.to_der().unwrap()).unwrap()
+    }
+
+    #[test]
+    fn rsa_exponents_other_than_65537_are_refused_on_every_signing_path() {
+        let (_, sub) = cas(KeyAlgorithm::EcdsaP256, NOW);
+        let e3 = rsa_key_with_exponent(&[3]);
+        assert_eq!(e3.rsa_public_exponent(), Some(3));
+        let e17 = rsa_key_with_exponent(&[17]);
+        let mut names = SubjectAltNames::default();
+        names.add_host("www.example.com").unwrap();
+        for profile in profiles().iter().filter(|p| !p.kind().is_ca()) {
+            for (key, exponent) in [(&e3, 3), (&e17, 17)] {
+                let request = IssueRequest {
+                    subject: DistinguishedName::with_common_name("www.example.com"),
+                    public_key: key.clone(),
+                    alt_names: names.clone(),
+                    not_after: None,
+                };
+                let refused = Error::Policy(PolicyError::RsaExponent { exponent });
+                let checked = sub.issue(request.clone(), profile).unwrap_err();
+                assert_eq!(checked.to_string(), refused.to_string(), "{profile:?}");
+                let templated = sub.template(profile).unwrap().issue(&request).unwrap_err();
+                assert_eq!(templated.to_string(), refused.to_string(), "{profile:?}");
+            }
+        }
+        let f4 = rsa_key_with_exponent(&[1, 0, 1]);
+        let request = IssueRequest {
+            subject: DistinguishedName::with_common_name("www.example.com"),
+            public_key: f4,
+            alt_names: names,
+            not_after: None,
+        };
+        let server = Profile::new(ProfileKind::TlsServer, 365).unwrap();
+        assert!(sub.issue(request, &server).is_ok());
     }
 
     #[test]

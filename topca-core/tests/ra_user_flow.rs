@@ -720,6 +720,11 @@ fn server_certificates_are_issued_from_the_csr_on_approval_and_mailed() {
         let account = ra
             .create_account(&ops(), settings(VerificationMode::Manual))
             .unwrap();
+        let policy = topca_core::ra::ServerPolicy {
+            allowed_domains: vec!["example.com".into()],
+            ..Default::default()
+        };
+        ra.set_server_policy(&ops(), account.id, policy).unwrap();
         let dir = tempfile::tempdir().unwrap();
         let path = openssl_csr(
             dir.path(),

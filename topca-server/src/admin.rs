@@ -14,8 +14,8 @@ use axum::{
 use serde::{Deserialize, Serialize};
 use topca_core::{
     KeyAlgorithm,
-    lifecycle::RequestState,
     lifecycle::{CertificateType, VerificationMode},
+    lifecycle::{RequestKind, RequestState},
     ra::{Account, AccountId, AccountSettings, Administrator, Holder, Language, RaOps, RequestId},
     store::AdminStore,
 };
@@ -75,6 +75,7 @@ pub(crate) fn routes() -> Router<Arc<AppState>> {
         .route("/api/v1/admin/requests/{id}/approve", post(approve_api))
         .route("/api/v1/admin/requests/{id}/reject", post(reject_api))
         .merge(crate::admin_ra::routes())
+        .merge(crate::admin_review::routes())
         .merge(crate::admin_super::routes())
         .merge(crate::admin_kmc::routes())
         .merge(crate::admin_session::routes())
@@ -108,15 +109,29 @@ async fn console(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Resp
             .unwrap_or_default()
             .into_iter()
             .map(|r| {
+                // A server application is approved from its review, which shows
+                // every name that would be signed.
+                let approve = if r.kind == RequestKind::ServerApplication {
+                    format!(
+                        r#"<a href="/TopCA/admin/ra/requests/{}">{}</a>"#,
+                        r.id.0,
+                        lang.t("审核名称后批准", "Review the names to approve")
+                    )
+                } else {
+                    format!(
+                        r#"<form method="post" action="/TopCA/admin/ra/requests/{}/approve"><input type="hidden" name="csrf" value="{csrf}"><button>{}</button></form>"#,
+                        r.id.0,
+                        lang.t("批准", "Approve")
+                    )
+                };
                 format!(
                     r#"<tr><td>{id}</td><td>{name}</td><td>{email}</td><td>{kind:?}</td>
-<td><form method="post" action="/TopCA/admin/ra/requests/{id}/approve"><input type="hidden" name="csrf" value="{csrf}"><button>{approve}</button></form>
+<td>{approve}
 <form method="post" action="/TopCA/admin/ra/requests/{id}/reject"><input type="hidden" name="csrf" value="{csrf}"><input name="reason" placeholder="{reason}" required><button>{reject}</button></form></td></tr>"#,
                     id = r.id.0,
                     name = escape(&r.holder.name),
                     email = escape(&r.holder.email),
                     kind = r.kind,
-                    approve = lang.t("批准", "Approve"),
                     reason = lang.t("拒绝原因", "Reason"),
                     reject = lang.t("拒绝", "Reject"),
                 )

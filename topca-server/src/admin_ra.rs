@@ -351,6 +351,15 @@ async fn account_page(
         Some(&account.settings),
         &state.base_url,
     ));
+    if account.settings.verification == topca_core::lifecycle::VerificationMode::Manual {
+        body.push_str(&format!(
+            r#"<p><a href="/TopCA/admin/ra/accounts/{id}/server-policy" id="server-policy-link">{}</a></p>"#,
+            lang.t(
+                "服务器证书策略（允许的域名、通配符、IP 地址、名称数）",
+                "Server certificate policy (allowed domains, wildcards, IP addresses, names)"
+            )
+        ));
+    }
     if account.settings.verification == topca_core::lifecycle::VerificationMode::Passcode {
         body.push_str(&format!(
             r#"<h3>{title}</h3><p>{hint}</p>

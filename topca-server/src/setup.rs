@@ -45,6 +45,10 @@ use crate::{
 /// The demo account's organisation, made on first start.
 pub const DEMO_ORGANIZATION: &str = "TopCA 演示单位";
 
+/// The domain the demo server account's certificates may name (its policy's
+/// only allowed domain).
+pub const DEMO_SERVER_DOMAIN: &str = "example.cn";
+
 /// Why the server could not start.
 #[derive(Debug, Error)]
 #[non_exhaustive]
@@ -416,7 +420,7 @@ pub fn start(options: &Options) -> Result<(AppState, Vec<String>), SetupError> {
             .map_err(topca_core::Error::from)?
             .is_empty();
         if !exists {
-            store
+            let account = store
                 .create_account(AccountSettings {
                     organization: DEMO_ORGANIZATION.into(),
                     unit: unit.into(),
@@ -432,6 +436,16 @@ pub fn start(options: &Options) -> Result<(AppState, Vec<String>), SetupError> {
                     language: Language::Chinese,
                 })
                 .map_err(topca_core::Error::from)?;
+            if verification == VerificationMode::Manual {
+                // The demo server account may name the documentation domain.
+                let policy = topca_core::ra::ServerPolicy {
+                    allowed_domains: vec![DEMO_SERVER_DOMAIN.into()],
+                    ..Default::default()
+                };
+                store
+                    .put_server_policy(account.id, &policy)
+                    .map_err(topca_core::Error::from)?;
+            }
         }
     }
     let algorithm = algorithm_of(&ca).unwrap_or(options.algorithm);

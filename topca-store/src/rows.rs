@@ -14,15 +14,15 @@ use topca_core::{
     },
     ra::{
         Account, AccountId, AccountSettings, AdminRole, Holder, Language, Request, RequestId,
-        admin::AdminRecord,
+        ServerPolicy, admin::AdminRecord,
     },
     secret::{CodeHash, PasswordHash},
     store::{AdminSession, CertificateRecord, CertificateStatus, CrlRecord, EscrowRecord},
 };
 
 use crate::schema::{
-    accounts, admin_sessions, admins, audit_entries, certificates, crls, escrowed_keys, recoveries,
-    requests,
+    account_policies, accounts, admin_sessions, admins, audit_entries, certificates, crls,
+    escrowed_keys, recoveries, requests,
 };
 
 /// A stored value that does not decode: the database was edited by hand or damaged.
@@ -631,6 +631,44 @@ impl SessionRow {
             admin: self.admin,
             opened: time(self.opened)?,
             last_used: time(self.last_used)?,
+        })
+    }
+}
+
+/// An account's server certificate policy; domains one per line.
+#[derive(Queryable, Selectable, Insertable, AsChangeset)]
+#[diesel(table_name = account_policies)]
+pub(crate) struct ServerPolicyRow {
+    pub account_id: i64,
+    pub allowed_domains: String,
+    pub allow_wildcards: bool,
+    pub allow_ip_addresses: bool,
+    pub max_names: i32,
+}
+
+impl ServerPolicyRow {
+    pub(crate) fn of(account: AccountId, policy: &ServerPolicy) -> Result<Self, StoreError> {
+        Ok(Self {
+            account_id: id(account.0)?,
+            allowed_domains: policy.allowed_domains.join("\n"),
+            allow_wildcards: policy.allow_wildcards,
+            allow_ip_addresses: policy.allow_ip_addresses,
+            max_names: i32::try_from(policy.max_names)
+                .map_err(|_| StoreError::Backend("name limit too large".into()))?,
+        })
+    }
+
+    pub(crate) fn into_policy(self) -> Result<ServerPolicy, StoreError> {
+        Ok(ServerPolicy {
+            allowed_domains: self
+                .allowed_domains
+                .lines()
+                .filter(|d| !d.is_empty())
+                .map(str::to_owned)
+                .collect(),
+            allow_wildcards: self.allow_wildcards,
+            allow_ip_addresses: self.allow_ip_addresses,
+            max_names: u32::try_from(self.max_names).map_err(|_| damaged("account policy"))?,
         })
     }
 }

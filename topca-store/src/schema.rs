@@ -136,6 +136,16 @@ diesel::table! {
 }
 
 diesel::table! {
+    account_policies (account_id) {
+        account_id -> BigInt,
+        allowed_domains -> Text,
+        allow_wildcards -> Bool,
+        allow_ip_addresses -> Bool,
+        max_names -> Integer,
+    }
+}
+
+diesel::table! {
     settings (name) {
         name -> Text,
         value -> Text,

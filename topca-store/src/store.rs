@@ -13,7 +13,9 @@ use topca_core::{
     audit::{AuditEntry, AuditRecord},
     kmc::{NewRecovery, Recovery, RecoveryId, RecoveryState},
     lifecycle::{RequestState, RevocationReason},
-    ra::{Account, AccountId, AccountSettings, Request, RequestId, admin::AdminRecord},
+    ra::{
+        Account, AccountId, AccountSettings, Request, RequestId, ServerPolicy, admin::AdminRecord,
+    },
     store::{
         AccountStore, AdminSession, AdminStore, AuditStore, CertificateRecord, CertificateStatus,
         CertificateStore, CrlRecord, CrlStore, EscrowRecord, EscrowStore, LoginAttempt, NewRequest,
@@ -26,11 +28,12 @@ use crate::{
     migrate::{Migrated, migrate_postgres, migrate_sqlite},
     rows::{
         AccountRow, AccountValues, AdminRow, AuditRow, CertificateRow, CrlRow, EscrowRow,
-        RecoveryRow, RecoveryValues, RequestRow, RequestValues, SessionRow, id, nanos, time,
+        RecoveryRow, RecoveryValues, RequestRow, RequestValues, ServerPolicyRow, SessionRow, id,
+        nanos, time,
     },
     schema::{
-        accounts, admin_sessions, admins, audit_entries, certificates, crls, escrowed_keys,
-        recoveries, requests, settings,
+        account_policies, accounts, admin_sessions, admins, audit_entries, certificates, crls,
+        escrowed_keys, recoveries, requests, settings,
     },
 };
 
@@ -322,6 +325,45 @@ impl AccountStore for DieselStore {
             .load(c)
             .map_err(backend)?);
         rows.into_iter().map(AccountRow::into_account).collect()
+    }
+
+    fn server_policy(&self, account: AccountId) -> Result<Option<ServerPolicy>, StoreError> {
+        let Ok(key) = id(account.0) else {
+            return Ok(None);
+        };
+        let row = read!(self, |c| account_policies::table
+            .find(key)
+            .select(ServerPolicyRow::as_select())
+            .first(c)
+            .optional()
+            .map_err(backend)?);
+        row.map(ServerPolicyRow::into_policy).transpose()
+    }
+
+    fn put_server_policy(
+        &self,
+        account: AccountId,
+        policy: &ServerPolicy,
+    ) -> Result<(), StoreError> {
+        let row = ServerPolicyRow::of(account, policy)?;
+        write!(self, |c| {
+            let exists: i64 = accounts::table
+                .filter(accounts::id.eq(row.account_id))
+                .count()
+                .get_result(c)?;
+            if exists == 0 {
+                return Err(TxError::Store(StoreError::NotFound));
+            }
+            let changed = diesel::update(account_policies::table.find(row.account_id))
+                .set(&row)
+                .execute(c)?;
+            if changed == 0 {
+                diesel::insert_into(account_policies::table)
+                    .values(&row)
+                    .execute(c)?;
+            }
+            Ok(())
+        })
     }
 }
 

@@ -341,7 +341,7 @@ fn an_older_database_is_upgraded_on_open() {
     // Back to schema version 1, as an older TopCA left it.
     let mut raw = diesel::SqliteConnection::establish(path.to_str().unwrap()).unwrap();
     raw.batch_execute(
-        "DROP TABLE admin_sessions; DROP TABLE settings; DROP INDEX requests_state; DROP TABLE admins; \
+        "DROP TABLE account_policies; DROP TABLE admin_sessions; DROP TABLE settings; DROP INDEX requests_state; DROP TABLE admins; \
          DROP INDEX recoveries_public_id; ALTER TABLE recoveries DROP COLUMN public_id; \
          INSERT INTO recoveries (encryption_serial, email, holder_name, requested_by, requested_at, \
          reason, state, failed_attempts, version) VALUES ('0A', 'a@example.cn', 'A', 'kmc', 0, '', 1, 0, 1); \
@@ -373,5 +373,10 @@ fn an_older_database_is_upgraded_on_open() {
         store.recovery(old[0].id).unwrap().as_ref(),
         Some(&old[0]),
         "and given a random identifier"
+    );
+    assert_eq!(
+        store.server_policy(kept.id).unwrap(),
+        None,
+        "the account policies table is back, empty"
     );
 }

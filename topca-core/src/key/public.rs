@@ -103,6 +103,21 @@ impl PublicKey {
         self.kind
     }
 
+    /// The public exponent of an RSA key (`None` for other keys).
+    pub fn rsa_public_exponent(&self) -> Option<u64> {
+        if !self.kind.is_rsa() {
+            return None;
+        }
+        let key = RsaPublicKeyRef::from_der(self.subject_public_key().ok()?).ok()?;
+        // Parsing kept exponents to at most 8 bytes.
+        key.public_exponent
+            .as_bytes()
+            .iter()
+            .try_fold(0u64, |acc, &b| {
+                acc.checked_mul(256).map(|v| v | u64::from(b))
+            })
+    }
+
     /// The DER SubjectPublicKeyInfo.
     pub fn spki_der(&self) -> &[u8] {
         &self.spki_der

@@ -11,6 +11,8 @@ mod dual;
 mod operator;
 mod query;
 mod request;
+mod server;
+mod server_policy;
 pub mod session;
 
 use std::time::Duration;
@@ -21,6 +23,8 @@ pub use dual::{EncryptionDelivery, Retrieved};
 pub use operator::{AdminRole, Administrator, KmcOps, RaOps, SuperOps};
 pub use query::{CertificateQuery, HolderQuery, StatusFilter};
 pub use request::{Holder, HolderUpdate, PinInput, Request, RequestId};
+pub use server::ServerReview;
+pub use server_policy::{DEFAULT_MAX_NAMES, MAX_NAMES_CEILING, ServerPolicy};
 
 use crate::{
     audit::{Actor, AuditAction, AuditRecord, Outcome},
@@ -232,53 +236,6 @@ impl<'a> RegistrationAuthority<'a> {
             return self.issue_server_certificate(ops, request, &account);
         }
         self.approve_request(Actor::Admin(ops.admin().into()), request, &account)
-    }
-
-    /// Applies for a server certificate from a verified CSR (申请服务器证书):
-    /// only for accounts with administrator approval, only once the subscriber
-    /// agreement is accepted. `email` is the contact address, corrected on the
-    /// form if the CSR's was wrong; `password` protects revocation.
-    pub fn apply_server(
-        &self,
-        account: AccountId,
-        csr: &CertificateRequest,
-        email: &str,
-        password: &str,
-        agreement_accepted: bool,
-    ) -> Result<Request, Error> {
-        let account = self
-            .store
-            .account(account)?
-            .ok_or(RaError::UnknownAccount)?;
-        if account.settings.verification != VerificationMode::Manual {
-            return Err(RaError::ServerNeedsApproval.into());
-        }
-        if !agreement_accepted {
-            return Err(RaError::AgreementNotAccepted.into());
-        }
-        let subject = csr.subject();
-        let server_name = server_name(csr).ok_or(crate::error::PolicyError::NoServerName)?;
-        let holder = Holder {
-            name: server_name,
-            email: email.to_owned(),
-            phone: None,
-            state: subject.state.clone(),
-            locality: subject.locality.clone(),
-        }
-        .validated()?;
-        let password = PasswordHash::create(password, self.ca.environment().random())?;
-        let request = self.store.submit_request(NewRequest {
-            account: account.id,
-            kind: RequestKind::ServerApplication,
-            holder,
-            password: Some(password),
-            submitted_at: self.ca.environment().clock().now(),
-            csr: Some(csr.der().to_vec()),
-            previous_serial: None,
-            opening: Opening::Submitted,
-        })?;
-        self.confirm_submission(&account, &request, &request.holder.name)?;
-        Ok(request)
     }
 
     /// Replaces the PIN of an approved request with a new one and mails it.
@@ -1055,76 +1012,6 @@ impl<'a> RegistrationAuthority<'a> {
         self.issue_user_certificate(request, &account, csr.public_key(), None)
     }
 
-    /// Approves a server application: issues the TLS server certificate from the
-    /// stored CSR, stores it, closes the request and mails the certificate.
-    fn issue_server_certificate(
-        &self,
-        ops: &RaOps,
-        mut request: Request,
-        account: &Account,
-    ) -> Result<Request, Error> {
-        request.state = request.state.approve()?;
-        let csr_der = request
-            .csr
-            .as_deref()
-            .ok_or(RaError::WrongState("missing its CSR"))?;
-        let csr = CertificateRequest::from_der(csr_der)?;
-        let mut alt_names = csr.alt_names().clone();
-        alt_names.add_host(&request.holder.name)?;
-        let days = account
-            .settings
-            .validity_days
-            .min(ProfileKind::TlsServer.max_validity_days());
-        let subject = crate::name::DistinguishedName {
-            country: Some("CN".to_owned()),
-            state: request.holder.state.clone(),
-            locality: request.holder.locality.clone(),
-            organization: Some(account.settings.organization.clone()),
-            organizational_units: vec![account.settings.unit.clone()],
-            common_name: Some(request.holder.name.clone()),
-            email: None,
-        };
-        let certificate = self.ca.issue(
-            IssueRequest {
-                subject,
-                public_key: csr.public_key().clone(),
-                alt_names,
-                not_after: None,
-            },
-            &Profile::new(ProfileKind::TlsServer, days)?,
-        )?;
-        request.state = request.state.issue()?;
-        request.issued_serial = Some(certificate.serial_hex());
-        let record = self.record(&certificate, account, &request, CertificateUsage::Server);
-        let request = self.store.commit_request(RequestChange {
-            issued: vec![record],
-            ..RequestChange::update(request)
-        })?;
-        let actor = Actor::Admin(ops.admin().into());
-        self.audit(
-            actor.clone(),
-            AuditAction::RequestApproved,
-            request_target(&request),
-            Outcome::Success,
-            "",
-        )?;
-        self.audit(
-            actor,
-            AuditAction::CertificateIssued,
-            certificate.serial_hex(),
-            Outcome::Success,
-            &request_target(&request),
-        )?;
-        let mail = Mail::ServerCertificateIssued {
-            request: request.id,
-            server: request.holder.name.clone(),
-            serial: certificate.serial_hex(),
-            pem: certificate.to_pem(),
-        };
-        self.send(account, &request, mail)?;
-        Ok(request)
-    }
-
     /// The store record of a certificate issued for `request`.
     fn record(
         &self,
@@ -1306,24 +1193,4 @@ fn already_revoked(error: StoreError) -> Error {
 
 fn request_target(request: &Request) -> String {
     format!("request {}", request.id.0)
-}
-
-/// The name a server certificate is for: the CSR's CN when it is a host name,
-/// else its first DNS name or IP address.
-fn server_name(csr: &CertificateRequest) -> Option<String> {
-    let cn_host = csr.subject().common_name.as_ref().and_then(|cn| {
-        let mut names = SubjectAltNames::default();
-        names
-            .add_host(cn)
-            .ok()
-            .map(|()| cn.trim().to_ascii_lowercase())
-    });
-    cn_host
-        .or_else(|| csr.alt_names().dns_names.first().cloned())
-        .or_else(|| {
-            csr.alt_names()
-                .ip_addresses
-                .first()
-                .map(|ip| ip.to_string())
-        })
 }
