@@ -542,10 +542,7 @@ async fn only_ra_administrators_change_the_policy_and_every_change_is_audited() 
             s.account
         ))
         .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
-        .header(
-            header::COOKIE,
-            format!("topca_csrf={CSRF}; topca_admin={}", s.ra),
-        )
+        .header(header::AUTHORIZATION, format!("Bearer {}", s.ra))
         .body(Body::from(format!(
             "csrf={CSRF}&domains=example.cn%0D%0Aexample.com&ip_addresses=1&max_names=20"
         )))
