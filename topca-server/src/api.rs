@@ -21,7 +21,7 @@ use topca_core::{
     store::{AccountStore, CertificateRecord, CertificateStatus, CertificateStore},
 };
 
-use crate::{AppError, AppState, state::blocking};
+use crate::{AppError, AppState, limits::ClientAddr, state::blocking};
 
 pub(crate) fn routes() -> Router<Arc<AppState>> {
     Router::new()
@@ -96,7 +96,8 @@ struct Application {
 
 #[derive(Serialize)]
 struct Applied {
-    request: u64,
+    /// The request's public reference.
+    request: String,
     state: &'static str,
 }
 
@@ -118,7 +119,7 @@ async fn apply(
     })
     .await?;
     Ok(Json(Applied {
-        request: request.id.0,
+        request: request.reference.0,
         state: request.state.label(),
     }))
 }
@@ -182,15 +183,17 @@ struct Retrieved {
 
 async fn retrieve(
     State(state): State<Arc<AppState>>,
+    client: ClientAddr,
     Json(body): Json<Retrieval>,
 ) -> Result<Json<Retrieved>, AppError> {
+    let source = state.holder_secret_source(client)?;
     let password = zeroize::Zeroizing::new(body.password);
     let pin = body.pin;
     match body.csr {
         Some(pem) => {
             let csr = CertificateRequest::parse(pem.as_bytes()).map_err(topca_core::Error::from)?;
             let retrieved = blocking(&state, move |s| {
-                Ok(s.ra().retrieve(&pin, &password, &csr)?)
+                Ok(s.ra().for_client(source).retrieve(&pin, &password, &csr)?)
             })
             .await?;
             Ok(Json(Retrieved {
@@ -201,7 +204,9 @@ async fn retrieve(
         }
         None => {
             let delivery = blocking(&state, move |s| {
-                Ok(s.ra().retrieve_with_generated_key(&pin, &password)?)
+                Ok(s.ra()
+                    .for_client(source)
+                    .retrieve_with_generated_key(&pin, &password)?)
             })
             .await?;
             Ok(Json(Retrieved {
@@ -285,15 +290,20 @@ struct RevocationBody {
 
 async fn revoke(
     State(state): State<Arc<AppState>>,
+    client: ClientAddr,
     Path(id): Path<u64>,
     Json(body): Json<RevocationBody>,
 ) -> Result<Json<RecordView>, AppError> {
+    let source = state.holder_secret_source(client)?;
     let reason = RevocationReason::from_code(body.reason)
         .ok_or_else(|| AppError::bad_request("reason must be an RFC 5280 reason code"))?;
     let password = zeroize::Zeroizing::new(body.password);
     let serial = body.serial;
     let revoked = blocking(&state, move |s| {
-        let revoked = s.ra().revoke(AccountId(id), &serial, &password, reason)?;
+        let revoked =
+            s.ra()
+                .for_client(source)
+                .revoke(AccountId(id), &serial, &password, reason)?;
         s.crl_changed();
         Ok(revoked)
     })
@@ -315,14 +325,17 @@ struct PasscodeRetrieval {
 
 async fn retrieve_with_passcode(
     State(state): State<Arc<AppState>>,
+    client: ClientAddr,
     Json(body): Json<PasscodeRetrieval>,
 ) -> Result<Json<Retrieved>, AppError> {
+    let source = state.holder_secret_source(client)?;
     let csr = CertificateRequest::parse(body.csr.as_bytes()).map_err(topca_core::Error::from)?;
     let password = zeroize::Zeroizing::new(body.password);
     let code = zeroize::Zeroizing::new(body.code);
     let reference = body.reference;
     let retrieved = blocking(&state, move |s| {
         Ok(s.ra()
+            .for_client(source)
             .retrieve_with_passcode(&reference, &code, &password, &csr)?)
     })
     .await?;
@@ -359,7 +372,7 @@ async fn apply_server(
     })
     .await?;
     Ok(Json(Applied {
-        request: request.id.0,
+        request: request.reference.0,
         state: request.state.label(),
     }))
 }
@@ -405,9 +418,11 @@ struct Renewal {
 
 async fn renew(
     State(state): State<Arc<AppState>>,
+    client: ClientAddr,
     Path(id): Path<u64>,
     Json(body): Json<Renewal>,
 ) -> Result<Json<Applied>, AppError> {
+    let source = state.holder_secret_source(client)?;
     let update = HolderUpdate {
         name: body.name,
         email: body.email,
@@ -421,11 +436,12 @@ async fn renew(
     let serial = body.serial;
     let request = blocking(&state, move |s| {
         Ok(s.ra()
+            .for_client(source)
             .apply_renewal(AccountId(id), &serial, &password, &update)?)
     })
     .await?;
     Ok(Json(Applied {
-        request: request.id.0,
+        request: request.reference.0,
         state: request.state.label(),
     }))
 }
@@ -459,9 +475,14 @@ struct TokenParam {
 
 async fn replacement_candidates(
     State(state): State<Arc<AppState>>,
+    client: ClientAddr,
     Query(q): Query<TokenParam>,
 ) -> Result<Json<Vec<RecordView>>, AppError> {
-    let (_, found) = blocking(&state, move |s| Ok(s.ra().confirm_replacement(&q.token)?)).await?;
+    let source = state.holder_secret_source(client)?;
+    let (_, found) = blocking(&state, move |s| {
+        Ok(s.ra().for_client(source).confirm_replacement(&q.token)?)
+    })
+    .await?;
     Ok(Json(found.into_iter().map(RecordView::from).collect()))
 }
 
@@ -480,14 +501,16 @@ struct Replacement {
 struct Replaced {
     /// The replacement, when issued at once.
     certificate: Option<CertificateView>,
-    /// The request waiting for approval otherwise.
-    request: Option<u64>,
+    /// The request waiting for approval otherwise (its public reference).
+    request: Option<String>,
 }
 
 async fn replace(
     State(state): State<Arc<AppState>>,
+    client: ClientAddr,
     Json(body): Json<Replacement>,
 ) -> Result<Json<Replaced>, AppError> {
+    let source = state.holder_secret_source(client)?;
     let reason = RevocationReason::from_code(body.reason)
         .ok_or_else(|| AppError::bad_request("reason must be an RFC 5280 reason code"))?;
     let csr = body
@@ -497,9 +520,10 @@ async fn replace(
     let password = zeroize::Zeroizing::new(body.password);
     let (token, serial) = (body.token, body.serial);
     let outcome = blocking(&state, move |s| {
-        let outcome = s
-            .ra()
-            .replace(&token, &serial, &password, reason, csr.as_ref())?;
+        let outcome =
+            s.ra()
+                .for_client(source)
+                .replace(&token, &serial, &password, reason, csr.as_ref())?;
         s.crl_changed();
         Ok(outcome)
     })
@@ -511,7 +535,7 @@ async fn replace(
         },
         ReplacementOutcome::AwaitingApproval(request) => Replaced {
             certificate: None,
-            request: Some(request.id.0),
+            request: Some(request.reference.0),
         },
     }))
 }
@@ -524,8 +548,10 @@ struct Recovery {
 
 async fn recover(
     State(state): State<Arc<AppState>>,
+    client: ClientAddr,
     Json(body): Json<Recovery>,
 ) -> Result<Json<EncryptionView>, AppError> {
+    let _ = state.holder_secret_source(client)?;
     let code = zeroize::Zeroizing::new(body.code);
     let serial = body.signing_serial;
     let delivery = blocking(&state, move |s| {

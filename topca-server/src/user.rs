@@ -22,6 +22,7 @@ use topca_core::{
 use crate::{
     AppError, AppState,
     html::{Lang, account_search, csrf_ok, csrf_token, error_page, escape, form_expired, page},
+    limits::ClientAddr,
     state::blocking,
 };
 
@@ -287,7 +288,7 @@ async fn apply(
             let body = format!(
                 r#"<p class="ok" id="registered">{} <strong id="request">{}</strong></p><p>{}</p>"#,
                 lang.t("申请已注册，申请号：", "Application registered, request number:"),
-                request.id.0,
+                request.reference,
                 escape(lang.t(
                     "注册确认邮件已发送到您的邮箱。审核通过后，您将收到含有身份识别码（PIN）的邮件。",
                     "A confirmation mail is on its way. Once approved you will receive a PIN by mail."
@@ -357,6 +358,7 @@ struct RetrieveForm {
 
 async fn retrieve(
     State(state): State<Arc<AppState>>,
+    client: ClientAddr,
     headers: HeaderMap,
     Form(form): Form<RetrieveForm>,
 ) -> Response {
@@ -364,11 +366,17 @@ async fn retrieve(
     if !csrf_ok(&headers, &form.csrf) {
         return form_expired(lang);
     }
+    let source = match state.holder_secret_source(client) {
+        Ok(source) => source,
+        Err(e) => return error_page(lang, &e),
+    };
     let password = zeroize::Zeroizing::new(form.password);
     let pin = form.pin;
     if form.generate.is_some() {
         let result = blocking(&state, move |s| {
-            Ok(s.ra().retrieve_with_generated_key(&pin, &password)?)
+            Ok(s.ra()
+                .for_client(source)
+                .retrieve_with_generated_key(&pin, &password)?)
         })
         .await;
         return match result {
@@ -394,7 +402,7 @@ async fn retrieve(
         Err(e) => return error_page(lang, &AppError::from(topca_core::Error::from(e))),
     };
     let result = blocking(&state, move |s| {
-        Ok(s.ra().retrieve(&pin, &password, &csr)?)
+        Ok(s.ra().for_client(source).retrieve(&pin, &password, &csr)?)
     })
     .await;
     match result {
@@ -562,6 +570,7 @@ struct RevokeForm {
 
 async fn revoke(
     State(state): State<Arc<AppState>>,
+    client: ClientAddr,
     headers: HeaderMap,
     Form(form): Form<RevokeForm>,
 ) -> Response {
@@ -569,6 +578,10 @@ async fn revoke(
     if !csrf_ok(&headers, &form.csrf) {
         return form_expired(lang);
     }
+    let source = match state.holder_secret_source(client) {
+        Ok(source) => source,
+        Err(e) => return error_page(lang, &e),
+    };
     let Some(reason) = RevocationReason::from_code(form.reason) else {
         return error_page(
             lang,
@@ -578,7 +591,10 @@ async fn revoke(
     let password = zeroize::Zeroizing::new(form.password);
     let (account, serial) = (AccountId(form.account), form.serial);
     let result = blocking(&state, move |s| {
-        let revoked = s.ra().revoke(account, &serial, &password, reason)?;
+        let revoked = s
+            .ra()
+            .for_client(source)
+            .revoke(account, &serial, &password, reason)?;
         s.crl_changed();
         Ok(revoked)
     })
@@ -633,6 +649,7 @@ struct RecoverForm {
 
 async fn recover(
     State(state): State<Arc<AppState>>,
+    client: ClientAddr,
     headers: HeaderMap,
     Form(form): Form<RecoverForm>,
 ) -> Response {
@@ -640,6 +657,10 @@ async fn recover(
     if !csrf_ok(&headers, &form.csrf) {
         return form_expired(lang);
     }
+    let _ = match state.holder_secret_source(client) {
+        Ok(source) => source,
+        Err(e) => return error_page(lang, &e),
+    };
     let code = zeroize::Zeroizing::new(form.code);
     let serial = form.serial;
     let result = blocking(&state, move |s| {

@@ -15,7 +15,7 @@ use crate::{
     error::{Error, KmcError, StoreError},
     lifecycle::CertificateUsage,
     mail::{Envelope, Mail, Mailer},
-    ra::{EncryptionDelivery, KmcOps, Language, PinInput, RequestId},
+    ra::{EncryptionDelivery, KmcOps, Language, PinInput},
     secret::OneTimeCode,
     store::{CertificateStatus, EscrowRecord, RaStore},
 };
@@ -157,7 +157,7 @@ impl<'a> KeyManagementCentre<'a> {
             Outcome::Success,
             "",
         )?;
-        let code = Zeroizing::new(PinInput::format(RequestId(recovery.id.0), &code.clear));
+        let code = Zeroizing::new(PinInput::format(&recovery.id.0.to_string(), &code.clear));
         let (language, base) = self.holder_context(&recovery)?;
         let mail = Mail::KeyRecoveryCode {
             recovery: recovery.id,
@@ -209,12 +209,14 @@ impl<'a> KeyManagementCentre<'a> {
     /// authorization code, choosing one of their valid signing certificates
     /// (`signing_serial`) to envelope the key for. The code works once.
     pub fn recover(&self, code: &str, signing_serial: &str) -> Result<EncryptionDelivery, Error> {
-        let input = PinInput::parse(code).map_err(|_| KmcError::WrongCode {
+        let wrong = || KmcError::WrongCode {
             attempts_left: self.policy.max_attempts,
-        })?;
+        };
+        let input = PinInput::parse(code).map_err(|_| wrong())?;
+        let number = input.reference.parse().map_err(|_| wrong())?;
         let mut recovery = self
             .store
-            .recovery(RecoveryId(input.request.0))?
+            .recovery(RecoveryId(number))?
             .ok_or(KmcError::UnknownRecovery)?;
         match recovery.state {
             RecoveryState::Approved => {}
