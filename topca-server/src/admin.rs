@@ -20,13 +20,9 @@ use sha2::{Digest, Sha256};
 use topca_core::{
     KeyAlgorithm, OsRandom, RandomSource,
     kmc::{KeyManagementCentre, KmcPolicy, RecoveryId, RecoveryState},
-    lifecycle::RequestState,
     lifecycle::{CertificateType, VerificationMode},
-    ra::{
-        Account, AccountId, AccountSettings, Administrator, Holder, Language, RaOps, RequestId,
-        admin,
-    },
-    store::{AdminStore, AuditStore, EscrowStore},
+    ra::{Account, AccountId, AccountSettings, Administrator, Holder, Language, RaOps, admin},
+    store::{AuditStore, EscrowStore},
 };
 
 use crate::{
@@ -61,8 +57,6 @@ pub(crate) fn routes() -> Router<Arc<AppState>> {
         .route("/TopCA/admin/login", get(login_form).post(login_page))
         .route("/TopCA/admin/logout", post(logout))
         .route("/TopCA/admin", get(console))
-        .route("/TopCA/admin/ra/requests/{id}/approve", post(approve_page))
-        .route("/TopCA/admin/ra/requests/{id}/reject", post(reject_page))
         .route("/TopCA/admin/kmc/recoveries", post(request_recovery_page))
         .route("/TopCA/admin/kmc/keys", get(escrowed_keys_page))
         .route(
@@ -98,15 +92,13 @@ pub(crate) fn routes() -> Router<Arc<AppState>> {
             post(revoke_api),
         )
         .route("/api/v1/admin/sessions", post(login_api))
-        .route("/api/v1/admin/requests", get(pending_api))
-        .route("/api/v1/admin/requests/{id}/approve", post(approve_api))
-        .route("/api/v1/admin/requests/{id}/reject", post(reject_api))
         .route("/api/v1/admin/recoveries", post(request_recovery_api))
         .route(
             "/api/v1/admin/recoveries/{id}/approve",
             post(approve_recovery_api),
         )
         .merge(crate::admin_ra::routes())
+        .merge(crate::admin_requests::routes())
         .merge(crate::admin_super::routes())
 }
 
@@ -324,36 +316,7 @@ async fn console(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Resp
         lang.t("退出", "Log out")
     );
     if admin.ra_ops().is_ok() {
-        let pending = blocking(&state, |s| {
-            Ok(s.store
-                .requests_anywhere(RequestState::Submitted, 200)
-                .map_err(topca_core::Error::from)?)
-        })
-        .await;
-        let rows: String = pending
-            .unwrap_or_default()
-            .into_iter()
-            .map(|r| {
-                format!(
-                    r#"<tr><td>{id}</td><td>{name}</td><td>{email}</td><td>{kind:?}</td>
-<td><form method="post" action="/TopCA/admin/ra/requests/{id}/approve"><input type="hidden" name="csrf" value="{csrf}"><button>{approve}</button></form>
-<form method="post" action="/TopCA/admin/ra/requests/{id}/reject"><input type="hidden" name="csrf" value="{csrf}"><input name="reason" placeholder="{reason}" required><button>{reject}</button></form></td></tr>"#,
-                    id = r.id.0,
-                    name = escape(&r.holder.name),
-                    email = escape(&r.holder.email),
-                    kind = r.kind,
-                    approve = lang.t("批准", "Approve"),
-                    reason = lang.t("拒绝原因", "Reason"),
-                    reject = lang.t("拒绝", "Reject"),
-                )
-            })
-            .collect();
-        body.push_str(&format!(
-            r#"<h3>{}</h3><table id="pending"><tr><th>#</th><th>{}</th><th>{}</th><th></th><th></th></tr>{rows}</table>"#,
-            lang.t("待审核的申请", "Requests waiting for approval"),
-            lang.t("持有者", "Holder"),
-            lang.t("电子邮件", "E-mail"),
-        ));
+        body.push_str(&crate::admin_requests::queue_section(&state, lang, &csrf).await);
         body.push_str(&account_form(
             lang,
             &csrf,
@@ -585,44 +548,6 @@ struct CsrfOnly {
     csrf: String,
 }
 
-async fn approve_page(
-    State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
-    Path(id): Path<u64>,
-    Form(form): Form<CsrfOnly>,
-) -> Response {
-    let lang = Lang::of(&headers);
-    if !csrf_ok(&headers, &form.csrf) {
-        return form_expired(lang);
-    }
-    match approve(&state, &headers, id).await {
-        Ok(_) => Redirect::to("/TopCA/admin").into_response(),
-        Err(e) => error_page(lang, &e),
-    }
-}
-
-#[derive(Deserialize)]
-struct ReasonForm {
-    csrf: String,
-    reason: String,
-}
-
-async fn reject_page(
-    State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
-    Path(id): Path<u64>,
-    Form(form): Form<ReasonForm>,
-) -> Response {
-    let lang = Lang::of(&headers);
-    if !csrf_ok(&headers, &form.csrf) {
-        return form_expired(lang);
-    }
-    match reject(&state, &headers, id, form.reason).await {
-        Ok(_) => Redirect::to("/TopCA/admin").into_response(),
-        Err(e) => error_page(lang, &e),
-    }
-}
-
 #[derive(Deserialize)]
 struct RecoveryForm {
     csrf: String,
@@ -699,39 +624,6 @@ pub(crate) async fn revoke(
     .await
 }
 
-async fn approve(
-    state: &Arc<AppState>,
-    headers: &HeaderMap,
-    id: u64,
-) -> Result<Decision, AppError> {
-    let ops = session(state, headers)?.ra_ops().map_err(forbidden)?;
-    blocking(state, move |s| {
-        let request = s.ra().approve(&ops, RequestId(id))?;
-        Ok(Decision {
-            request: request.id.0,
-            state: request.state.label(),
-        })
-    })
-    .await
-}
-
-async fn reject(
-    state: &Arc<AppState>,
-    headers: &HeaderMap,
-    id: u64,
-    reason: String,
-) -> Result<Decision, AppError> {
-    let ops = session(state, headers)?.ra_ops().map_err(forbidden)?;
-    blocking(state, move |s| {
-        let request = s.ra().reject(&ops, RequestId(id), &reason)?;
-        Ok(Decision {
-            request: request.id.0,
-            state: request.state.label(),
-        })
-    })
-    .await
-}
-
 async fn request_recovery(
     state: &Arc<AppState>,
     headers: &HeaderMap,
@@ -796,66 +688,13 @@ async fn login_api(
     }))
 }
 
-#[derive(Serialize)]
-struct Pending {
-    request: u64,
-    account: u64,
-    kind: String,
-    holder: String,
-    email: String,
-}
-
-async fn pending_api(
-    State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
-) -> Result<Json<Vec<Pending>>, AppError> {
-    session(&state, &headers)?.ra_ops().map_err(forbidden)?;
-    let pending = blocking(&state, |s| {
-        Ok(s.store
-            .requests_anywhere(RequestState::Submitted, 1000)
-            .map_err(topca_core::Error::from)?)
-    })
-    .await?;
-    Ok(Json(
-        pending
-            .into_iter()
-            .map(|r| Pending {
-                request: r.id.0,
-                account: r.account.0,
-                kind: format!("{:?}", r.kind),
-                holder: r.holder.name,
-                email: r.holder.email,
-            })
-            .collect(),
-    ))
-}
-
+/// What became of a request or recovery an administrator decided on.
 #[derive(Serialize)]
 pub(crate) struct Decision {
-    request: u64,
-    state: &'static str,
-}
-
-async fn approve_api(
-    State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
-    Path(id): Path<u64>,
-) -> Result<Json<Decision>, AppError> {
-    Ok(Json(approve(&state, &headers, id).await?))
-}
-
-#[derive(Deserialize)]
-struct Reason {
-    reason: String,
-}
-
-async fn reject_api(
-    State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
-    Path(id): Path<u64>,
-    Json(body): Json<Reason>,
-) -> Result<Json<Decision>, AppError> {
-    Ok(Json(reject(&state, &headers, id, body.reason).await?))
+    /// Its number.
+    pub(crate) request: u64,
+    /// Its state now, in words.
+    pub(crate) state: &'static str,
 }
 
 #[derive(Deserialize)]

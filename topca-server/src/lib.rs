@@ -8,6 +8,7 @@
 
 pub mod admin;
 mod admin_ra;
+mod admin_requests;
 mod admin_super;
 mod api;
 pub mod ca_init;

@@ -213,3 +213,67 @@ pub fn admins(state: &AppState, list: &[(&str, AdminRole)]) {
         .unwrap();
     }
 }
+
+/// `request` as if it came over a connection from `ip` (the router called
+/// in-process otherwise sees the unspecified address).
+pub fn from_address(mut request: Request<Body>, ip: &str) -> Request<Body> {
+    let addr = std::net::SocketAddr::new(ip.parse().unwrap(), 40_000);
+    request
+        .extensions_mut()
+        .insert(axum::extract::ConnectInfo(Peer {
+            addr,
+            certificate: None,
+        }));
+    request
+}
+
+/// A JSON POST of `json` to `uri`, to send with [`send`].
+pub fn json_request(uri: &str, json: &serde_json::Value) -> Request<Body> {
+    Request::post(uri)
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Body::from(json.to_string()))
+        .unwrap()
+}
+
+/// The body of the newest mail in `dir/outbox` containing `needle` (decoded by
+/// Python's email package).
+pub fn outbox_mail_containing(dir: &Path, needle: &str) -> String {
+    use base64::Engine;
+    let decoder = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../topca-mail/tests/smtp_sink.py"
+    );
+    let mut mails: Vec<_> = std::fs::read_dir(dir.join("outbox"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    mails.sort();
+    for mail in mails.iter().rev() {
+        let out = Command::new("python3")
+            .args([decoder, "decode"])
+            .arg(mail)
+            .output()
+            .unwrap();
+        for line in String::from_utf8(out.stdout).unwrap().lines() {
+            let (key, value) = line.split_once('\t').unwrap();
+            let value = base64::engine::general_purpose::STANDARD
+                .decode(value)
+                .unwrap();
+            let value = String::from_utf8(value).unwrap();
+            if key == "body" && value.contains(needle) {
+                return value;
+            }
+        }
+    }
+    panic!("no mail with {needle:?} in the outbox");
+}
+
+/// The PIN of the newest approval mail in `dir/outbox`.
+pub fn outbox_pin(dir: &Path) -> String {
+    outbox_mail_containing(dir, "PIN")
+        .lines()
+        .find(|l| l.starts_with("    "))
+        .expect("the PIN line")
+        .trim()
+        .to_owned()
+}
