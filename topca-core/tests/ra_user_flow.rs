@@ -1274,8 +1274,8 @@ fn passcode_holders_are_preregistered_in_bulk_and_retrieve_without_approval() {
             .count(),
         2
     );
-    for id in &report.registered {
-        let request = store.request(*id).unwrap().unwrap();
+    for reference in &report.registered {
+        let request = store.request_by_reference(reference).unwrap().unwrap();
         assert_eq!(
             request.state,
             RequestState::Approved,

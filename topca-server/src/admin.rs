@@ -1063,7 +1063,7 @@ async fn preregister_api(
 
 #[derive(Serialize)]
 struct BulkView {
-    registered: Vec<u64>,
+    registered: Vec<String>,
     rejected: Vec<RowView>,
 }
 
@@ -1087,7 +1087,7 @@ async fn preregister_csv_api(
     })
     .await?;
     Ok(Json(BulkView {
-        registered: report.registered.iter().map(|r| r.0).collect(),
+        registered: report.registered.into_iter().map(|r| r.0).collect(),
         rejected: report
             .rejected
             .into_iter()

@@ -61,8 +61,8 @@ pub struct GeneratedKeyDelivery {
 /// The result of a bulk pre-registration.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BulkReport {
-    /// Requests created, in file order.
-    pub registered: Vec<RequestId>,
+    /// The public references of the requests created, in file order.
+    pub registered: Vec<RequestRef>,
     /// Rows not registered, with their reasons.
     pub rejected: Vec<RowError>,
 }

@@ -82,7 +82,7 @@ impl RegistrationAuthority<'_> {
         let mut registered = Vec::with_capacity(holders.len());
         for (line, holder) in holders {
             match self.preregister(ops, account, holder) {
-                Ok(request) => registered.push(request.id),
+                Ok(request) => registered.push(request.reference),
                 Err(Error::Ra(RaError::NotPasscodeAccount | RaError::UnknownAccount)) => {
                     return Err(RaError::NotPasscodeAccount.into());
                 }
