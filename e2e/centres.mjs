@@ -157,6 +157,7 @@ try {
   await page.waitForSelector('#pending');
   await page.screenshot({ path: join(artifacts, 'admin-console.png'), fullPage: true });
   check(!(await page.isVisible('#recoveries')), 'an RA administrator sees no KMC console');
+  check(await page.isVisible('#unlock'), 'the RA console offers to unlock a request by its reference');
   const waiting = page.locator('#pending tr:has-text("www.example.cn")');
   check(await waiting.count() === 1, 'the server application waits in the RA console');
   await waiting.locator('button:has-text("批准")').click();
