@@ -9,6 +9,7 @@ pub mod admin;
 mod attempts;
 mod bulk;
 mod dual;
+mod issue;
 mod operator;
 mod passcode;
 mod query;
@@ -30,20 +31,16 @@ pub use request::{Holder, HolderUpdate, PinInput, Request, RequestId, RequestRef
 
 use crate::{
     audit::{Actor, AuditAction, AuditRecord, Outcome},
-    ca::{CertificateAuthority, IssueRequest},
+    ca::CertificateAuthority,
     certificate::Certificate,
     csr::CertificateRequest,
     error::{Error, RaError, StoreError},
     kmc::MasterKey,
-    lifecycle::{CertificateType, CertificateUsage, RequestKind, RequestState, VerificationMode},
+    lifecycle::{RequestKind, RequestState, VerificationMode},
     mail::{Envelope, Mail, Mailer},
     name::SubjectAltNames,
-    profile::{Profile, ProfileKind},
     secret::{OneTimeCode, PasswordHash},
-    store::{
-        CertificateRecord, CertificateStatus, NewRequest, Opening, RaStore, RequestChange,
-        Revocation,
-    },
+    store::{CertificateRecord, NewRequest, Opening, RaStore},
 };
 
 /// A certificate issued for a key the CA generated, and the PKCS#12 file that
@@ -373,108 +370,6 @@ impl<'a> RegistrationAuthority<'a> {
         self.deliver_generated_key(request, &account, password)
     }
 
-    /// Issues the user signing certificate of an approved request for `public_key`
-    /// (and for a dual account the encryption certificate, its key escrowed), stores
-    /// them, revokes what `revoke` names and closes the request, in one atomic
-    /// write. A replacement ends when the certificate it replaces ended.
-    fn issue_user_certificate(
-        &self,
-        mut request: Request,
-        account: &Account,
-        public_key: &crate::key::PublicKey,
-        revoke: Option<Revocation>,
-    ) -> Result<Retrieved, Error> {
-        let dual = account.settings.certificate_type == CertificateType::Dual;
-        if dual {
-            dual::check_dual(self.kmc, account, public_key)?;
-        }
-        let not_after = match (request.kind, &request.previous_serial) {
-            (RequestKind::Replacement, Some(serial)) => Some(
-                self.store
-                    .certificate(serial)?
-                    .ok_or(RaError::UnknownCertificate)?
-                    .not_after,
-            ),
-            _ => None,
-        };
-        let profile = Profile::new(ProfileKind::UserSigning, account.settings.validity_days)?;
-        let subject = request.holder.subject(&account.settings);
-        let certificate = self.ca.issue(
-            IssueRequest {
-                subject: subject.clone(),
-                public_key: public_key.clone(),
-                alt_names: SubjectAltNames::default(),
-                not_after,
-            },
-            &profile,
-        )?;
-        let mut issued =
-            vec![self.record(&certificate, account, &request, CertificateUsage::Signing)];
-        let (encryption, escrow) = match self.kmc.filter(|_| dual) {
-            Some(master) => {
-                let half = dual::make_encryption_half(
-                    self.ca,
-                    master,
-                    account,
-                    subject,
-                    &request.holder.email,
-                    &certificate,
-                    not_after,
-                )?;
-                issued.push(self.record(
-                    &half.delivery.certificate,
-                    account,
-                    &request,
-                    CertificateUsage::Encryption,
-                ));
-                (Some(half.delivery), Some(half.escrow))
-            }
-            None => (None, None),
-        };
-        request.state = request.state.issue()?;
-        request.pin = None;
-        request.pin_expires = None;
-        request.issued_serial = Some(certificate.serial_hex());
-        let request = self
-            .store
-            .commit_request(RequestChange {
-                request,
-                revoke,
-                issued,
-                escrow,
-            })
-            .map_err(already_revoked)?;
-        let actor = Actor::User(request.holder.email.clone());
-        self.audit(
-            actor.clone(),
-            AuditAction::CertificateIssued,
-            certificate.serial_hex(),
-            Outcome::Success,
-            &request_target(&request),
-        )?;
-        if let Some(half) = &encryption {
-            let serial = half.certificate.serial_hex();
-            self.audit(
-                actor.clone(),
-                AuditAction::CertificateIssued,
-                serial.clone(),
-                Outcome::Success,
-                &request_target(&request),
-            )?;
-            self.audit(
-                Actor::System,
-                AuditAction::KeyEscrowed,
-                serial,
-                Outcome::Success,
-                &format!("signing certificate {}", certificate.serial_hex()),
-            )?;
-        }
-        Ok(Retrieved {
-            certificate,
-            encryption,
-        })
-    }
-
     /// Finds an account's certificates by holder e-mail or name, filtered by status
     /// and end of validity (查询用户证书), newest first.
     pub fn query(
@@ -491,101 +386,6 @@ impl<'a> RegistrationAuthority<'a> {
             .into_iter()
             .filter(|c| c.account == Some(account) && query.keeps(c, now))
             .collect())
-    }
-
-    /// Approves a server application: issues the TLS server certificate from the
-    /// stored CSR, stores it, closes the request and mails the certificate.
-    fn issue_server_certificate(
-        &self,
-        ops: &RaOps,
-        mut request: Request,
-        account: &Account,
-    ) -> Result<Request, Error> {
-        request.state = request.state.approve()?;
-        let csr_der = request
-            .csr
-            .as_deref()
-            .ok_or(RaError::WrongState("missing its CSR"))?;
-        let csr = CertificateRequest::from_der(csr_der)?;
-        let mut alt_names = csr.alt_names().clone();
-        alt_names.add_host(&request.holder.name)?;
-        let days = account
-            .settings
-            .validity_days
-            .min(ProfileKind::TlsServer.max_validity_days());
-        let subject = crate::name::DistinguishedName {
-            country: Some("CN".to_owned()),
-            state: request.holder.state.clone(),
-            locality: request.holder.locality.clone(),
-            organization: Some(account.settings.organization.clone()),
-            organizational_units: vec![account.settings.unit.clone()],
-            common_name: Some(request.holder.name.clone()),
-            email: None,
-        };
-        let certificate = self.ca.issue(
-            IssueRequest {
-                subject,
-                public_key: csr.public_key().clone(),
-                alt_names,
-                not_after: None,
-            },
-            &Profile::new(ProfileKind::TlsServer, days)?,
-        )?;
-        request.state = request.state.issue()?;
-        request.issued_serial = Some(certificate.serial_hex());
-        let record = self.record(&certificate, account, &request, CertificateUsage::Server);
-        let request = self.store.commit_request(RequestChange {
-            issued: vec![record],
-            ..RequestChange::update(request)
-        })?;
-        let actor = Actor::Admin(ops.admin().into());
-        self.audit(
-            actor.clone(),
-            AuditAction::RequestApproved,
-            request_target(&request),
-            Outcome::Success,
-            "",
-        )?;
-        self.audit(
-            actor,
-            AuditAction::CertificateIssued,
-            certificate.serial_hex(),
-            Outcome::Success,
-            &request_target(&request),
-        )?;
-        let mail = Mail::ServerCertificateIssued {
-            request: request.reference.clone(),
-            server: request.holder.name.clone(),
-            serial: certificate.serial_hex(),
-            pem: certificate.to_pem(),
-        };
-        self.send(account, &request, mail)?;
-        Ok(request)
-    }
-
-    /// The store record of a certificate issued for `request`.
-    fn record(
-        &self,
-        certificate: &Certificate,
-        account: &Account,
-        request: &Request,
-        usage: CertificateUsage,
-    ) -> CertificateRecord {
-        CertificateRecord {
-            serial: certificate.serial_hex(),
-            account: Some(account.id),
-            request: Some(request.id),
-            holder_name: request.holder.name.clone(),
-            email: request.holder.email.clone(),
-            subject: certificate.subject_text(),
-            issuer: certificate.issuer_text(),
-            usage,
-            not_before: certificate.not_before(),
-            not_after: certificate.not_after(),
-            status: CertificateStatus::Valid,
-            revocation: None,
-            der: certificate.der().to_vec(),
-        }
     }
 
     /// Audits a submission and mails the registration confirmation; the request
