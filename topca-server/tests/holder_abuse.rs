@@ -455,3 +455,68 @@ async fn an_ra_administrator_unlocks_a_request_audited_and_others_cannot() {
     .await;
     assert_eq!(status, StatusCode::OK);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_ra_console_unlock_form_unlocks_by_reference() {
+    let data = tempfile::tempdir().unwrap();
+    let state = state_without_rate_limit(data.path());
+    admins(&state, &[("ra-two", AdminRole::RaAdmin)]);
+    let account = state.demo_account.0;
+    let state = Arc::new(state);
+    let app = topca_server::router(Arc::clone(&state));
+    let pin = apply(&app, data.path(), account, "zhouba@example.cn").await;
+    let reference = pin.split('-').next().unwrap().to_owned();
+    for _ in 0..5 {
+        post_json(
+            &app,
+            "/api/v1/retrievals",
+            serde_json::json!({"pin": pin, "password": "wrong-password"}),
+        )
+        .await;
+    }
+    let (_, ra) = log_in(&app, "ra-two", ADMIN_PASSWORD).await;
+    let bearer = format!("Bearer {}", ra["token"].as_str().unwrap());
+    let (status, body, _) = send(
+        &app,
+        Request::get("/TopCA/admin")
+            .header(header::AUTHORIZATION, &bearer)
+            .header(header::COOKIE, format!("topca_csrf={}", common::CSRF))
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(String::from_utf8_lossy(&body).contains(r#"id="unlock""#));
+
+    let mut unlock = common::form(
+        "/TopCA/admin/ra/unlock",
+        format!("csrf={}&reference={reference}", common::CSRF),
+    );
+    unlock
+        .headers_mut()
+        .insert(header::AUTHORIZATION, bearer.parse().unwrap());
+    let (status, body, _) = send(&app, unlock).await;
+    let page = String::from_utf8_lossy(&body);
+    assert_eq!(status, StatusCode::OK, "{page}");
+    assert!(
+        page.contains(r#"id="unlocked""#) && page.contains(&reference),
+        "{page}"
+    );
+    assert_eq!(
+        state
+            .store
+            .audit_entries()
+            .unwrap()
+            .iter()
+            .filter(|e| e.record.action == AuditAction::RequestUnlocked)
+            .count(),
+        1
+    );
+    let (status, _) = post_json(
+        &app,
+        "/api/v1/retrievals",
+        serde_json::json!({"pin": pin, "password": PASSWORD}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+}
