@@ -87,8 +87,8 @@ async function applyAndRetrieve(page, unit, email, approve) {
   await page.fill('#password2', 'wangwu-password-1');
   await page.click('#submit');
   const request = await page.textContent('#request');
-  check(/^\d+$/.test(request.trim()), `${unit}: application registered as request ${request}`);
-  if (approve) await approve(Number(request.trim()));
+  check(/^[0-9a-f]{32}$/.test(request.trim()), `${unit}: application registered as request ${request}`);
+  if (approve) await approve(request.trim());
   await page.goBack();
   await page.goBack();
   await page.click('text=获取用户证书');
@@ -120,10 +120,11 @@ try {
   }, token);
   await login(page, 'userEnroll', '演示', '演示部门');
   await page.screenshot({ path: join(artifacts, 'userEnroll-home.png'), fullPage: true });
-  const serial = await applyAndRetrieve(page, '人工审核部', 'wangwu@example.cn', async request => {
+  const serial = await applyAndRetrieve(page, '人工审核部', 'wangwu@example.cn', async reference => {
     const pending = await api('GET', '/api/v1/admin/requests', undefined, token);
-    check(pending.some(p => p.request === request), 'the application waits for the RA');
-    const decided = await api('POST', `/api/v1/admin/requests/${request}/approve`, undefined, token);
+    const mine = pending.find(p => p.reference === reference);
+    check(mine !== undefined, 'the application waits for the RA, listed with its reference');
+    const decided = await api('POST', `/api/v1/admin/requests/${mine.request}/approve`, undefined, token);
     check(decided.state === 'approved', 'approved through the API');
   });
   check(/^[0-9A-F]{32}$/.test(serial), `certificate issued for a browser key, serial ${serial}`);
@@ -162,7 +163,7 @@ try {
   await page.fill('#email', 'ops@example.cn');
   await page.fill('#password', 'server-password-1');
   await page.click('#submit');
-  check(/^\d+$/.test((await page.textContent('#request')).trim()), 'server application registered');
+  check(/^[0-9a-f]{32}$/.test((await page.textContent('#request')).trim()), 'server application registered');
 
   // The RA administrator approves it in the console; anonymous users are sent to log in.
   await page.goto(`${base}/TopCA/admin`);
@@ -173,6 +174,7 @@ try {
   await page.waitForSelector('#pending');
   await page.screenshot({ path: join(artifacts, 'admin-console.png'), fullPage: true });
   check(!(await page.isVisible('#recoveries')), 'an RA administrator sees no KMC console');
+  check(await page.isVisible('#unlock'), 'the RA console offers to unlock a request by its reference');
   const waiting = page.locator('#pending tr:has-text("www.example.cn")');
   check(await waiting.count() === 1, 'the server application waits in the RA console');
   // A server application is approved from its review: every name to be signed.

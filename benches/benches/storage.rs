@@ -61,6 +61,8 @@ fn storage(c: &mut Criterion) {
             b.iter(|| {
                 let submitted = store
                     .submit_request(NewRequest {
+                        reference: topca_core::ra::RequestRef::generate(&topca_core::OsRandom)
+                            .unwrap(),
                         account: account.id,
                         kind: RequestKind::Application,
                         holder: Holder {

@@ -41,8 +41,10 @@ pub enum AuditAction {
     RequestRejected = 12,
     /// A retrieval attempt failed (wrong PIN or password).
     RetrievalFailed = 13,
-    /// A request locked after too many failures.
+    /// A request locked after too many failures (for the source that failed).
     RequestLocked = 14,
+    /// An RA administrator unlocked a request.
+    RequestUnlocked = 15,
     /// A certificate was issued.
     CertificateIssued = 20,
     /// A certificate was revoked.
@@ -72,7 +74,7 @@ pub enum AuditAction {
 }
 
 impl AuditAction {
-    const ALL: [Self; 21] = [
+    const ALL: [Self; 22] = [
         Self::CaCreated,
         Self::AccountCreated,
         Self::AccountUpdated,
@@ -81,6 +83,7 @@ impl AuditAction {
         Self::RequestRejected,
         Self::RetrievalFailed,
         Self::RequestLocked,
+        Self::RequestUnlocked,
         Self::CertificateIssued,
         Self::CertificateRevoked,
         Self::CrlIssued,
@@ -106,6 +109,7 @@ impl AuditAction {
             | Self::RequestRejected
             | Self::RetrievalFailed
             | Self::RequestLocked
+            | Self::RequestUnlocked
             | Self::CertificateIssued
             | Self::CertificateRevoked
             | Self::CrlIssued => AuditArea::Ra,

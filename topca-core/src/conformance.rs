@@ -6,6 +6,8 @@
 
 use std::{fmt, time::SystemTime};
 
+mod attempts;
+
 use crate::{
     algorithm::KeyAlgorithm,
     audit::{Actor, AuditAction, AuditRecord, Outcome, verify_chain},
@@ -16,7 +18,7 @@ use crate::{
         VerificationMode,
     },
     ra::{
-        AccountId, AccountSettings, AdminRole, Holder, Language, Request, ServerPolicy,
+        AccountId, AccountSettings, AdminRole, Holder, Language, Request, RequestRef, ServerPolicy,
         admin::AdminRecord,
     },
     random::OsRandom,
@@ -82,6 +84,8 @@ pub fn run(store: &dyn RaStore) -> Checked {
     .id;
     requests_update_by_compare_and_set(store, account)?;
     concurrent_updates_lose_nothing(store, account)?;
+    attempts::references_find_requests(store, account)?;
+    attempts::holder_attempts_count_atomically_per_source(store, account)?;
     issuance_is_atomic(store, account)?;
     dual_issuance_escrows_atomically(store, account)?;
     revocation_happens_once(store, account)?;
@@ -178,7 +182,12 @@ fn new_request(account: AccountId, email: &str) -> Result<NewRequest, Conformanc
             detail: e.to_string(),
         }
     })?;
+    let reference = RequestRef::generate(&OsRandom).map_err(|e| ConformanceFailure {
+        check: "request reference",
+        detail: e.to_string(),
+    })?;
     Ok(NewRequest {
+        reference,
         account,
         kind: RequestKind::Application,
         holder: Holder {
@@ -328,7 +337,7 @@ fn concurrent_updates_lose_nothing(store: &dyn RaStore, account: AccountId) -> C
         let handles: Vec<_> = (0..8u8)
             .map(|i| {
                 let mut mine = request.clone();
-                mine.failed_attempts = i;
+                mine.reject_reason = Some(format!("writer {i}"));
                 s.spawn(move || store.update_request(&mine).is_ok())
             })
             .collect();

@@ -375,8 +375,11 @@ pub enum RaError {
         /// Attempts left before the request locks.
         attempts_left: u8,
     },
-    /// The request locked after too many wrong attempts.
-    #[error("this request is locked after too many wrong attempts; ask your RA administrator")]
+    /// The request is locked for this client after too many wrong attempts (or was
+    /// locked for everyone by an earlier version).
+    #[error(
+        "this request is locked after too many wrong attempts from your address; try again later or ask your RA administrator to unlock it"
+    )]
     Locked,
     /// The PIN's lifetime ended.
     #[error("the PIN has expired; ask your RA administrator for a new one")]

@@ -87,8 +87,8 @@ coded!(RequestKind {
 ///
 /// ```text
 /// AwaitingConfirmation ─confirm→ Submitted ─approve→ Approved ─retrieve→ Issued
-///   (replacements: link mailed)       │                  ├─5 failures→ Locked
-///                                     └─reject→ Rejected └─PIN expires→ Expired
+///   (replacements: link mailed)       │                  ├─PIN expires→ Expired
+///                                     └─reject→ Rejected └─(Locked ─RA unlock→ Approved)
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum RequestState {
@@ -102,7 +102,9 @@ pub enum RequestState {
     Rejected = 4,
     /// The PIN expired before retrieval.
     Expired = 5,
-    /// Too many wrong PIN or password attempts.
+    /// Locked by too many wrong attempts under earlier versions, which locked a
+    /// request for everyone; lockouts are now per source and expire, and an RA
+    /// administrator unlocks requests left in this state.
     Locked = 6,
     /// A replacement whose confirmation link has been mailed but not yet used.
     AwaitingConfirmation = 7,
@@ -151,10 +153,15 @@ impl RequestState {
         self.step(Self::Approved, Self::Issued, "retrieved")
     }
 
-    /// Too many wrong PINs, confirmation tokens or passwords.
-    pub fn lock(self) -> Result<Self, TransitionError> {
-        self.step(Self::Approved, Self::Locked, "locked")
-            .or_else(|_| self.step(Self::AwaitingConfirmation, Self::Locked, "locked"))
+    /// An RA administrator unlocks a locked request of `kind`: a replacement
+    /// waits for its confirmation link again, anything else is approved again.
+    pub fn unlock(self, kind: RequestKind) -> Result<Self, TransitionError> {
+        let to = if kind == RequestKind::Replacement {
+            Self::AwaitingConfirmation
+        } else {
+            Self::Approved
+        };
+        self.step(Self::Locked, to, "unlocked")
     }
 
     /// The PIN's or the confirmation link's lifetime ended.
@@ -293,7 +300,15 @@ mod tests {
     fn a_request_moves_only_along_its_lifecycle() {
         let approved = RequestState::Submitted.approve().unwrap();
         assert_eq!(approved.issue(), Ok(RequestState::Issued));
-        assert_eq!(approved.lock(), Ok(RequestState::Locked));
+        assert!(approved.unlock(RequestKind::Application).is_err());
+        assert_eq!(
+            RequestState::Locked.unlock(RequestKind::Renewal),
+            Ok(RequestState::Approved)
+        );
+        assert_eq!(
+            RequestState::Locked.unlock(RequestKind::Replacement),
+            Ok(RequestState::AwaitingConfirmation)
+        );
         assert_eq!(approved.expire(), Ok(RequestState::Expired));
         assert_eq!(RequestState::Submitted.reject(), Ok(RequestState::Rejected));
         let err = RequestState::Issued.issue().unwrap_err();
@@ -317,9 +332,10 @@ mod tests {
             RequestState::AwaitingConfirmation.expire(),
             Ok(RequestState::Expired)
         );
-        assert_eq!(
-            RequestState::AwaitingConfirmation.lock(),
-            Ok(RequestState::Locked)
+        assert!(
+            RequestState::AwaitingConfirmation
+                .unlock(RequestKind::Replacement)
+                .is_err()
         );
         assert!(RequestState::Submitted.expire().is_err());
         assert_eq!(

@@ -9,7 +9,7 @@ use crate::{
     error::MailError,
     kmc::RecoveryId,
     lifecycle::RequestKind,
-    ra::{Language, RequestId},
+    ra::{Language, RequestRef},
 };
 
 /// A message to one recipient.
@@ -50,8 +50,8 @@ pub enum RecoveryStep {
 pub enum Mail {
     /// The application was registered (manual 2.3: 证书注册确认邮件).
     RegistrationConfirmation {
-        /// The request number.
-        request: RequestId,
+        /// The request's public reference.
+        request: RequestRef,
         /// The holder's name.
         holder: String,
         /// Where to follow the request.
@@ -59,8 +59,8 @@ pub enum Mail {
     },
     /// A replacement was asked for: confirm it through this link (证书替换).
     ReplacementConfirmation {
-        /// The request number.
-        request: RequestId,
+        /// The request's public reference.
+        request: RequestRef,
         /// The holder's name.
         holder: String,
         /// The confirmation link, with its single-use token: only in this mail.
@@ -69,8 +69,8 @@ pub enum Mail {
     /// A holder was pre-registered (passcode mode): the reference number and the
     /// authorization code to retrieve with, no approval needed.
     Passcode {
-        /// The reference number (the request number).
-        request: RequestId,
+        /// The reference (the request's public reference).
+        request: RequestRef,
         /// The holder's name.
         holder: String,
         /// The authorization code, in clear: only in this mail.
@@ -81,8 +81,8 @@ pub enum Mail {
     /// The request was approved: here is the PIN (身份识别码) to retrieve with.
     /// `kind` tells an application, a renewal and a replacement apart.
     RequestApproved {
-        /// The request number.
-        request: RequestId,
+        /// The request's public reference.
+        request: RequestRef,
         /// What the request asked for.
         kind: RequestKind,
         /// The holder's name.
@@ -94,8 +94,8 @@ pub enum Mail {
     },
     /// A server certificate was approved and issued; it is attached as PEM.
     ServerCertificateIssued {
-        /// The request number.
-        request: RequestId,
+        /// The request's public reference.
+        request: RequestRef,
         /// The server name.
         server: String,
         /// The serial, upper-case hex.
@@ -153,8 +153,8 @@ pub enum Mail {
     },
     /// The request was rejected.
     RequestRejected {
-        /// The request number.
-        request: RequestId,
+        /// The request's public reference.
+        request: RequestRef,
         /// The holder's name.
         holder: String,
         /// The administrator's reason.

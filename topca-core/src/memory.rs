@@ -4,7 +4,7 @@
 use std::{
     collections::BTreeMap,
     sync::{Mutex, MutexGuard},
-    time::SystemTime,
+    time::{Duration, SystemTime},
 };
 
 use crate::{
@@ -13,7 +13,7 @@ use crate::{
     kmc::{NewRecovery, Recovery, RecoveryId, RecoveryState},
     lifecycle::RequestState,
     ra::admin::AdminRecord,
-    ra::{Account, AccountId, AccountSettings, Request, RequestId, ServerPolicy},
+    ra::{Account, AccountId, AccountSettings, Request, RequestId, RequestRef, ServerPolicy},
     store::{
         AccountStore, AdminSession, AdminStore, AuditStore, CertificateRecord, CertificateStatus,
         CertificateStore, CrlRecord, CrlStore, EscrowRecord, EscrowStore, LoginAttempt, NewRequest,
@@ -31,6 +31,8 @@ pub struct MemoryStore {
 struct Inner {
     accounts: BTreeMap<AccountId, Account>,
     requests: BTreeMap<RequestId, Request>,
+    /// Holder-secret attempts per (request, source): count and end of window.
+    attempts: BTreeMap<(RequestId, String), (u32, SystemTime)>,
     certificates: BTreeMap<String, CertificateRecord>,
     audit: Vec<AuditEntry>,
     crls: Vec<CrlRecord>,
@@ -184,6 +186,13 @@ impl RequestStore for MemoryStore {
     fn submit_request(&self, new: NewRequest) -> Result<Request, StoreError> {
         let mut inner = self.lock()?;
         let id = RequestId(inner.requests.keys().next_back().map_or(1, |k| k.0 + 1));
+        if inner
+            .requests
+            .values()
+            .any(|r| r.reference == new.reference)
+        {
+            return Err(StoreError::Conflict);
+        }
         let request = new.into_request(id);
         inner.requests.insert(id, request.clone());
         Ok(request)
@@ -191,6 +200,15 @@ impl RequestStore for MemoryStore {
 
     fn request(&self, id: RequestId) -> Result<Option<Request>, StoreError> {
         Ok(self.lock()?.requests.get(&id).cloned())
+    }
+
+    fn request_by_reference(&self, reference: &RequestRef) -> Result<Option<Request>, StoreError> {
+        Ok(self
+            .lock()?
+            .requests
+            .values()
+            .find(|r| &r.reference == reference)
+            .cloned())
     }
 
     fn requests_in_state(
@@ -229,6 +247,39 @@ impl RequestStore for MemoryStore {
             + 1;
         inner.requests.insert(updated.id, updated.clone());
         Ok(updated)
+    }
+
+    fn count_holder_attempt(
+        &self,
+        request: RequestId,
+        source: &str,
+        now: SystemTime,
+        window: Duration,
+    ) -> Result<u32, StoreError> {
+        let mut inner = self.lock()?;
+        if !inner.requests.contains_key(&request) {
+            return Err(StoreError::NotFound);
+        }
+        let entry = inner
+            .attempts
+            .entry((request, source.to_owned()))
+            .or_insert((0, now + window));
+        if entry.1 <= now {
+            *entry = (0, now + window);
+        }
+        entry.0 = entry.0.saturating_add(1);
+        Ok(entry.0)
+    }
+
+    fn clear_holder_attempts(
+        &self,
+        request: RequestId,
+        source: Option<&str>,
+    ) -> Result<(), StoreError> {
+        self.lock()?
+            .attempts
+            .retain(|(id, from), _| *id != request || source.is_some_and(|s| s != from));
+        Ok(())
     }
 }
 

@@ -9,7 +9,7 @@
 //! - certificate serials are unique ([`StoreError::DuplicateSerial`]);
 //! - a certificate is revoked once ([`StoreError::AlreadyRevoked`]).
 
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use crate::{
     audit::{AuditEntry, AuditRecord},
@@ -17,7 +17,7 @@ use crate::{
     kmc::{EscrowedKey, NewRecovery, Recovery, RecoveryId, RecoveryState},
     lifecycle::{CertificateUsage, RequestKind, RequestState, RevocationReason},
     ra::{
-        Account, AccountId, AccountSettings, Holder, Request, RequestId, ServerPolicy,
+        Account, AccountId, AccountSettings, Holder, Request, RequestId, RequestRef, ServerPolicy,
         admin::AdminRecord,
     },
     secret::{CodeHash, PasswordHash},
@@ -47,6 +47,9 @@ pub trait AccountStore: Send + Sync {
 /// A request before the store numbers it.
 #[derive(Debug, Clone)]
 pub struct NewRequest {
+    /// Its public reference (random; the store refuses a duplicate with
+    /// [`StoreError::Conflict`]).
+    pub reference: RequestRef,
     /// The account.
     pub account: AccountId,
     /// What it asks for.
@@ -78,6 +81,7 @@ impl NewRequest {
         };
         Request {
             id,
+            reference: self.reference,
             account: self.account,
             kind: self.kind,
             state,
@@ -85,7 +89,6 @@ impl NewRequest {
             password: self.password,
             pin,
             pin_expires,
-            failed_attempts: 0,
             submitted_at: self.submitted_at,
             reject_reason: None,
             issued_serial: None,
@@ -151,6 +154,8 @@ pub trait RequestStore: Send + Sync {
     fn submit_request(&self, request: NewRequest) -> Result<Request, StoreError>;
     /// The request with `id`, if any.
     fn request(&self, id: RequestId) -> Result<Option<Request>, StoreError>;
+    /// The request whose public reference is `reference`, if any.
+    fn request_by_reference(&self, reference: &RequestRef) -> Result<Option<Request>, StoreError>;
     /// Requests of an account in `state`, oldest first.
     fn requests_in_state(
         &self,
@@ -167,6 +172,26 @@ pub trait RequestStore: Send + Sync {
     fn update_request(&self, request: &Request) -> Result<Request, StoreError> {
         self.commit_request(RequestChange::update(request.clone()))
     }
+    /// Counts one attempt at a holder secret (PIN, code, token, user password) of
+    /// `request` from `source`, before the secret is checked, and returns the
+    /// attempts from that source in the current window, this one included. One
+    /// atomic increment, so N concurrent attempts count N. A window starts with
+    /// the first attempt and lasts `window`; the next attempt after it ends
+    /// starts a new count. [`StoreError::NotFound`] if the request is unknown.
+    fn count_holder_attempt(
+        &self,
+        request: RequestId,
+        source: &str,
+        now: SystemTime,
+        window: Duration,
+    ) -> Result<u32, StoreError>;
+    /// Forgets the attempts counted against `request` from `source`, or from every
+    /// source when `None` (an RA administrator's unlock).
+    fn clear_holder_attempts(
+        &self,
+        request: RequestId,
+        source: Option<&str>,
+    ) -> Result<(), StoreError>;
 }
 
 /// Status of an issued certificate.

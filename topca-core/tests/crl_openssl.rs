@@ -153,6 +153,7 @@ fn a_published_crl_makes_openssl_see_a_revoked_certificate() {
         // Stored as issued for a request, as the RA does.
         let request = store
             .submit_request(NewRequest {
+                reference: topca_core::ra::RequestRef::generate(&topca_core::OsRandom).unwrap(),
                 account: AccountId(1),
                 kind: RequestKind::ServerApplication,
                 holder: Holder {
@@ -251,6 +252,7 @@ fn delta_crls_list_what_was_revoked_since_their_base_and_openssl_uses_them() {
     let (early, late) = (issue(), issue());
     let request = store
         .submit_request(NewRequest {
+            reference: topca_core::ra::RequestRef::generate(&topca_core::OsRandom).unwrap(),
             account: AccountId(1),
             kind: RequestKind::ServerApplication,
             holder: Holder {

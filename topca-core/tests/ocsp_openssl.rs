@@ -42,6 +42,7 @@ fn issue(ca: &CertificateAuthority, name: &str) -> Certificate {
 fn store_issued(store: &MemoryStore, certificates: &[&Certificate]) {
     let request = store
         .submit_request(NewRequest {
+            reference: topca_core::ra::RequestRef::generate(&topca_core::OsRandom).unwrap(),
             account: AccountId(1),
             kind: RequestKind::ServerApplication,
             holder: Holder {

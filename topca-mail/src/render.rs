@@ -76,12 +76,12 @@ pub fn render(envelope: &Envelope) -> Rendered {
                 ),
                 text(
                     format!(
-                        "{holder}，您好：\n\n您的{what_zh}（申请号 {}）已批准。您的身份识别码（PIN）是：\n\n    {}\n\n请在以下页面输入 PIN 和您的用户口令获取证书：{retrieve_url}\nPIN 只能使用一次，并在有效期后失效；输错 5 次后申请将被锁定。",
+                        "{holder}，您好：\n\n您的{what_zh}（申请号 {}）已批准。您的身份识别码（PIN）是：\n\n    {}\n\n请在以下页面输入 PIN 和您的用户口令获取证书：{retrieve_url}\nPIN 只能使用一次，并在有效期后失效；同一网络地址输错 5 次后，该地址将被锁定 15 分钟。",
                         request.0,
                         pin.as_str()
                     ),
                     format!(
-                        "Dear {holder},\n\nyour {what_en} (request {}) is approved. Your PIN is:\n\n    {}\n\nEnter the PIN and your user password at {retrieve_url} to retrieve the certificate.\nThe PIN works once and expires; after 5 wrong attempts the request locks.",
+                        "Dear {holder},\n\nyour {what_en} (request {}) is approved. Your PIN is:\n\n    {}\n\nEnter the PIN and your user password at {retrieve_url} to retrieve the certificate.\nThe PIN works once and expires; after 5 wrong attempts from one address, that address is locked out for 15 minutes.",
                         request.0,
                         pin.as_str()
                     ),

@@ -23,7 +23,7 @@ use topca_core::{
     profile::CaUrls,
     ra::{
         AccountSettings, AdminRole, Administrator, Holder, Language, RaPolicy,
-        RegistrationAuthority, RequestId,
+        RegistrationAuthority, RequestRef,
     },
     store::RequestStore,
 };
@@ -147,13 +147,13 @@ fn mailer(url: &str) -> LettreMailer {
 
 /// Every message the centres send, with the secret it carries (if any).
 fn every_message() -> Vec<(Mail, Option<&'static str>)> {
-    let request = RequestId(42);
+    let request = RequestRef("42".into());
     let holder = "张三".to_owned();
     let url = "https://ca.example.cn/TopCA/userEnroll/retrieve".to_owned();
     let mut all = vec![
         (
             Mail::RegistrationConfirmation {
-                request,
+                request: request.clone(),
                 holder: holder.clone(),
                 service_url: url.clone(),
             },
@@ -161,7 +161,7 @@ fn every_message() -> Vec<(Mail, Option<&'static str>)> {
         ),
         (
             Mail::RequestRejected {
-                request,
+                request: request.clone(),
                 holder: holder.clone(),
                 reason: "信息不完整".into(),
             },
@@ -169,7 +169,7 @@ fn every_message() -> Vec<(Mail, Option<&'static str>)> {
         ),
         (
             Mail::ReplacementConfirmation {
-                request,
+                request: request.clone(),
                 holder: holder.clone(),
                 link: Zeroizing::new(format!("{url}?token=42-LINK-7KQ4-M9XD")),
             },
@@ -177,7 +177,7 @@ fn every_message() -> Vec<(Mail, Option<&'static str>)> {
         ),
         (
             Mail::Passcode {
-                request,
+                request: request.clone(),
                 holder: holder.clone(),
                 code: Zeroizing::new("PASS-7KQ4-M9XD-2PRT".into()),
                 retrieve_url: url.clone(),
@@ -186,7 +186,7 @@ fn every_message() -> Vec<(Mail, Option<&'static str>)> {
         ),
         (
             Mail::ServerCertificateIssued {
-                request,
+                request: request.clone(),
                 server: "www.example.cn".into(),
                 serial: "0A1B".into(),
                 pem: "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n".into(),
@@ -240,7 +240,7 @@ fn every_message() -> Vec<(Mail, Option<&'static str>)> {
     ] {
         all.push((
             Mail::RequestApproved {
-                request,
+                request: request.clone(),
                 kind,
                 holder: holder.clone(),
                 pin: Zeroizing::new(pin.into()),
@@ -397,7 +397,7 @@ fn the_pin_in_the_received_mail_retrieves_the_certificate() {
     ra.approve(&ops(), request.id).unwrap();
     let approval = decode(&sink.received()[1]);
     let pin = pin_in(&approval);
-    assert!(pin.starts_with(&format!("{}-", request.id.0)), "{pin}");
+    assert!(pin.starts_with(&format!("{}-", request.reference)), "{pin}");
     let issued = ra.retrieve(&pin, "张三的口令-2026", &csr()).unwrap();
     assert_eq!(
         issued.certificate.subject().common_name.as_deref(),
@@ -415,7 +415,7 @@ fn refused_and_unreachable_servers_give_typed_errors_and_lose_no_request() {
         to: to.into(),
         language: Language::Chinese,
         mail: Mail::RequestApproved {
-            request: RequestId(42),
+            request: RequestRef("42".into()),
             kind: RequestKind::Application,
             holder: "张三".into(),
             pin: Zeroizing::new(pin.into()),

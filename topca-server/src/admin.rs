@@ -1,6 +1,7 @@
-//! The administrators' side: log-in with sessions (cookie for pages, bearer token
-//! for the API) and the RA console (requests waiting for approval: approve, which
-//! mails the PIN, or reject with a reason); the KMC console is in `admin_kmc`.
+//! The administrators' console page and the RA's account and holder actions
+//! (accounts, pre-registration, central issuance, certificates). Sessions are in
+//! `admin_session`, the approval queue in `admin_requests`, the review of server
+//! applications in `admin_review`, the KMC console in `admin_kmc`.
 
 use std::sync::Arc;
 
@@ -8,16 +9,14 @@ use axum::{
     Form, Json, Router,
     extract::{Path, State},
     http::HeaderMap,
-    response::{IntoResponse, Redirect, Response},
+    response::Response,
     routing::{get, post},
 };
 use serde::{Deserialize, Serialize};
 use topca_core::{
     KeyAlgorithm,
     lifecycle::{CertificateType, VerificationMode},
-    lifecycle::{RequestKind, RequestState},
-    ra::{Account, AccountId, AccountSettings, Administrator, Holder, Language, RaOps, RequestId},
-    store::AdminStore,
+    ra::{Account, AccountId, AccountSettings, Administrator, Holder, Language, RaOps},
 };
 
 use crate::{
@@ -43,8 +42,6 @@ pub fn password_long_enough(password: &str) -> bool {
 pub(crate) fn routes() -> Router<Arc<AppState>> {
     Router::new()
         .route("/TopCA/admin", get(console))
-        .route("/TopCA/admin/ra/requests/{id}/approve", post(approve_page))
-        .route("/TopCA/admin/ra/requests/{id}/reject", post(reject_page))
         .route(
             "/TopCA/admin/ra/accounts",
             get(crate::admin_ra::accounts_page).post(create_account_page),
@@ -71,10 +68,8 @@ pub(crate) fn routes() -> Router<Arc<AppState>> {
             "/api/v1/admin/certificates/{serial}/revoke",
             post(revoke_api),
         )
-        .route("/api/v1/admin/requests", get(pending_api))
-        .route("/api/v1/admin/requests/{id}/approve", post(approve_api))
-        .route("/api/v1/admin/requests/{id}/reject", post(reject_api))
         .merge(crate::admin_ra::routes())
+        .merge(crate::admin_requests::routes())
         .merge(crate::admin_review::routes())
         .merge(crate::admin_super::routes())
         .merge(crate::admin_kmc::routes())
@@ -99,50 +94,7 @@ async fn console(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Resp
         logout_form(lang, &csrf)
     );
     if admin.ra_ops().is_ok() {
-        let pending = blocking(&state, |s| {
-            Ok(s.store
-                .requests_anywhere(RequestState::Submitted, 200)
-                .map_err(topca_core::Error::from)?)
-        })
-        .await;
-        let rows: String = pending
-            .unwrap_or_default()
-            .into_iter()
-            .map(|r| {
-                // A server application is approved from its review, which shows
-                // every name that would be signed.
-                let approve = if r.kind == RequestKind::ServerApplication {
-                    format!(
-                        r#"<a href="/TopCA/admin/ra/requests/{}">{}</a>"#,
-                        r.id.0,
-                        lang.t("审核名称后批准", "Review the names to approve")
-                    )
-                } else {
-                    format!(
-                        r#"<form method="post" action="/TopCA/admin/ra/requests/{}/approve"><input type="hidden" name="csrf" value="{csrf}"><button>{}</button></form>"#,
-                        r.id.0,
-                        lang.t("批准", "Approve")
-                    )
-                };
-                format!(
-                    r#"<tr><td>{id}</td><td>{name}</td><td>{email}</td><td>{kind:?}</td>
-<td>{approve}
-<form method="post" action="/TopCA/admin/ra/requests/{id}/reject"><input type="hidden" name="csrf" value="{csrf}"><input name="reason" placeholder="{reason}" required><button>{reject}</button></form></td></tr>"#,
-                    id = r.id.0,
-                    name = escape(&r.holder.name),
-                    email = escape(&r.holder.email),
-                    kind = r.kind,
-                    reason = lang.t("拒绝原因", "Reason"),
-                    reject = lang.t("拒绝", "Reject"),
-                )
-            })
-            .collect();
-        body.push_str(&format!(
-            r#"<h3>{}</h3><table id="pending"><tr><th>#</th><th>{}</th><th>{}</th><th></th><th></th></tr>{rows}</table>"#,
-            lang.t("待审核的申请", "Requests waiting for approval"),
-            lang.t("持有者", "Holder"),
-            lang.t("电子邮件", "E-mail"),
-        ));
+        body.push_str(&crate::admin_requests::queue_section(&state, lang, &csrf).await);
         body.push_str(&account_form(
             lang,
             &csrf,
@@ -190,46 +142,6 @@ pub(crate) struct CsrfOnly {
     pub(crate) csrf: String,
 }
 
-async fn approve_page(
-    State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
-    Path(id): Path<u64>,
-    Form(form): Form<CsrfOnly>,
-) -> Response {
-    let lang = Lang::of(&headers);
-    let admin = match console_admin_form(&state, &headers, &form.csrf).await {
-        Ok(admin) => admin,
-        Err(refused) => return refused.page(lang),
-    };
-    match approve(&state, admin, id).await {
-        Ok(_) => Redirect::to("/TopCA/admin").into_response(),
-        Err(e) => error_page(lang, &e),
-    }
-}
-
-#[derive(Deserialize)]
-struct ReasonForm {
-    csrf: String,
-    reason: String,
-}
-
-async fn reject_page(
-    State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
-    Path(id): Path<u64>,
-    Form(form): Form<ReasonForm>,
-) -> Response {
-    let lang = Lang::of(&headers);
-    let admin = match console_admin_form(&state, &headers, &form.csrf).await {
-        Ok(admin) => admin,
-        Err(refused) => return refused.page(lang),
-    };
-    match reject(&state, admin, id, form.reason).await {
-        Ok(_) => Redirect::to("/TopCA/admin").into_response(),
-        Err(e) => error_page(lang, &e),
-    }
-}
-
 // ---- actions, shared by pages and API ----
 
 /// Revokes the certificate `serial` for an RA administrator with an RFC 5280
@@ -253,114 +165,15 @@ pub(crate) async fn revoke(
     .await
 }
 
-async fn approve(
-    state: &Arc<AppState>,
-    admin: Administrator,
-    id: u64,
-) -> Result<Decision, AppError> {
-    let ops = admin.ra_ops().map_err(forbidden)?;
-    blocking(state, move |s| {
-        let request = s.ra().approve(&ops, RequestId(id))?;
-        Ok(Decision {
-            request: request.id.0,
-            state: request.state.label(),
-        })
-    })
-    .await
-}
-
-async fn reject(
-    state: &Arc<AppState>,
-    admin: Administrator,
-    id: u64,
-    reason: String,
-) -> Result<Decision, AppError> {
-    let ops = admin.ra_ops().map_err(forbidden)?;
-    blocking(state, move |s| {
-        let request = s.ra().reject(&ops, RequestId(id), &reason)?;
-        Ok(Decision {
-            request: request.id.0,
-            state: request.state.label(),
-        })
-    })
-    .await
-}
-
 // ---- API ----
 
-#[derive(Serialize)]
-struct Pending {
-    request: u64,
-    account: u64,
-    kind: String,
-    holder: String,
-    email: String,
-}
-
-async fn pending_api(
-    State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
-) -> Result<Json<Vec<Pending>>, AppError> {
-    api_session(&state, &headers)
-        .await?
-        .ra_ops()
-        .map_err(forbidden)?;
-    let pending = blocking(&state, |s| {
-        Ok(s.store
-            .requests_anywhere(RequestState::Submitted, 1000)
-            .map_err(topca_core::Error::from)?)
-    })
-    .await?;
-    Ok(Json(
-        pending
-            .into_iter()
-            .map(|r| Pending {
-                request: r.id.0,
-                account: r.account.0,
-                kind: format!("{:?}", r.kind),
-                holder: r.holder.name,
-                email: r.holder.email,
-            })
-            .collect(),
-    ))
-}
-
+/// What became of a request an administrator decided on.
 #[derive(Serialize)]
 pub(crate) struct Decision {
-    request: u64,
-    state: &'static str,
-}
-
-async fn approve_api(
-    State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
-    Path(id): Path<u64>,
-) -> Result<Json<Decision>, AppError> {
-    Ok(Json(
-        approve(&state, api_session(&state, &headers).await?, id).await?,
-    ))
-}
-
-#[derive(Deserialize)]
-struct Reason {
-    reason: String,
-}
-
-async fn reject_api(
-    State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
-    Path(id): Path<u64>,
-    Json(body): Json<Reason>,
-) -> Result<Json<Decision>, AppError> {
-    Ok(Json(
-        reject(
-            &state,
-            api_session(&state, &headers).await?,
-            id,
-            body.reason,
-        )
-        .await?,
-    ))
+    /// Its number.
+    pub(crate) request: u64,
+    /// Its state now, in words.
+    pub(crate) state: &'static str,
 }
 
 /// The console's account form: empty to create an account, or filled with
@@ -699,7 +512,7 @@ async fn preregister_api(
 
 #[derive(Serialize)]
 struct BulkView {
-    registered: Vec<u64>,
+    registered: Vec<String>,
     rejected: Vec<RowView>,
 }
 
@@ -726,7 +539,7 @@ async fn preregister_csv_api(
     })
     .await?;
     Ok(Json(BulkView {
-        registered: report.registered.iter().map(|r| r.0).collect(),
+        registered: report.registered.into_iter().map(|r| r.0).collect(),
         rejected: report
             .rejected
             .into_iter()

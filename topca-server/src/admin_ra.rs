@@ -487,7 +487,7 @@ async fn preregister_one(
                 ),
                 escape(&request.holder.name),
                 escape(&request.holder.email),
-                request.id.0,
+                request.reference,
                 back_link(lang, &format!("/TopCA/admin/ra/accounts/{id}")),
             );
             page(lang, lang.t("预注册", "Pre-registration"), &body, None)

@@ -21,7 +21,7 @@ use topca_core::{
     store::{AccountStore, CertificateRecord, CertificateStatus, CertificateStore},
 };
 
-use crate::{AppError, AppState, state::blocking};
+use crate::{AppError, AppState, limits::ClientAddr, state::blocking};
 
 pub(crate) fn routes() -> Router<Arc<AppState>> {
     Router::new()
@@ -96,7 +96,8 @@ struct Application {
 
 #[derive(Serialize)]
 struct Applied {
-    request: u64,
+    /// The request's public reference.
+    request: String,
     state: &'static str,
 }
 
@@ -120,7 +121,7 @@ async fn apply(
         })
         .await?;
     Ok(Json(Applied {
-        request: request.id.0,
+        request: request.reference.0,
         state: request.state.label(),
     }))
 }
@@ -184,8 +185,10 @@ struct Retrieved {
 
 async fn retrieve(
     State(state): State<Arc<AppState>>,
+    client: ClientAddr,
     Json(body): Json<Retrieval>,
 ) -> Result<Json<Retrieved>, AppError> {
+    let source = state.holder_secret_source(client)?;
     let password = zeroize::Zeroizing::new(body.password);
     let pin = body.pin;
     match body.csr {
@@ -194,7 +197,7 @@ async fn retrieve(
             let retrieved = state
                 .hashing
                 .run(&state, move |s| {
-                    Ok(s.ra().retrieve(&pin, &password, &csr)?)
+                    Ok(s.ra().for_client(source).retrieve(&pin, &password, &csr)?)
                 })
                 .await?;
             Ok(Json(Retrieved {
@@ -207,7 +210,9 @@ async fn retrieve(
             let delivery = state
                 .hashing
                 .run(&state, move |s| {
-                    Ok(s.ra().retrieve_with_generated_key(&pin, &password)?)
+                    Ok(s.ra()
+                        .for_client(source)
+                        .retrieve_with_generated_key(&pin, &password)?)
                 })
                 .await?;
             Ok(Json(Retrieved {
@@ -291,9 +296,11 @@ struct RevocationBody {
 
 async fn revoke(
     State(state): State<Arc<AppState>>,
+    client: ClientAddr,
     Path(id): Path<u64>,
     Json(body): Json<RevocationBody>,
 ) -> Result<Json<RecordView>, AppError> {
+    let source = state.holder_secret_source(client)?;
     let reason = RevocationReason::from_code(body.reason)
         .ok_or_else(|| AppError::bad_request("reason must be an RFC 5280 reason code"))?;
     let password = zeroize::Zeroizing::new(body.password);
@@ -301,7 +308,10 @@ async fn revoke(
     let revoked = state
         .hashing
         .run(&state, move |s| {
-            let revoked = s.ra().revoke(AccountId(id), &serial, &password, reason)?;
+            let revoked =
+                s.ra()
+                    .for_client(source)
+                    .revoke(AccountId(id), &serial, &password, reason)?;
             s.crl_changed();
             Ok(revoked)
         })
@@ -323,8 +333,10 @@ struct PasscodeRetrieval {
 
 async fn retrieve_with_passcode(
     State(state): State<Arc<AppState>>,
+    client: ClientAddr,
     Json(body): Json<PasscodeRetrieval>,
 ) -> Result<Json<Retrieved>, AppError> {
+    let source = state.holder_secret_source(client)?;
     let csr = CertificateRequest::parse(body.csr.as_bytes()).map_err(topca_core::Error::from)?;
     let password = zeroize::Zeroizing::new(body.password);
     let code = zeroize::Zeroizing::new(body.code);
@@ -333,6 +345,7 @@ async fn retrieve_with_passcode(
         .hashing
         .run(&state, move |s| {
             Ok(s.ra()
+                .for_client(source)
                 .retrieve_with_passcode(&reference, &code, &password, &csr)?)
         })
         .await?;
@@ -371,7 +384,7 @@ async fn apply_server(
         })
         .await?;
     Ok(Json(Applied {
-        request: request.id.0,
+        request: request.reference.0,
         state: request.state.label(),
     }))
 }
@@ -417,9 +430,11 @@ struct Renewal {
 
 async fn renew(
     State(state): State<Arc<AppState>>,
+    client: ClientAddr,
     Path(id): Path<u64>,
     Json(body): Json<Renewal>,
 ) -> Result<Json<Applied>, AppError> {
+    let source = state.holder_secret_source(client)?;
     let update = HolderUpdate {
         name: body.name,
         email: body.email,
@@ -434,12 +449,16 @@ async fn renew(
     let request = state
         .hashing
         .run(&state, move |s| {
-            Ok(s.ra()
-                .apply_renewal(AccountId(id), &serial, &password, &update)?)
+            Ok(s.ra().for_client(source).apply_renewal(
+                AccountId(id),
+                &serial,
+                &password,
+                &update,
+            )?)
         })
         .await?;
     Ok(Json(Applied {
-        request: request.id.0,
+        request: request.reference.0,
         state: request.state.label(),
     }))
 }
@@ -473,9 +492,14 @@ struct TokenParam {
 
 async fn replacement_candidates(
     State(state): State<Arc<AppState>>,
+    client: ClientAddr,
     Query(q): Query<TokenParam>,
 ) -> Result<Json<Vec<RecordView>>, AppError> {
-    let (_, found) = blocking(&state, move |s| Ok(s.ra().confirm_replacement(&q.token)?)).await?;
+    let source = state.holder_secret_source(client)?;
+    let (_, found) = blocking(&state, move |s| {
+        Ok(s.ra().for_client(source).confirm_replacement(&q.token)?)
+    })
+    .await?;
     Ok(Json(found.into_iter().map(RecordView::from).collect()))
 }
 
@@ -494,14 +518,16 @@ struct Replacement {
 struct Replaced {
     /// The replacement, when issued at once.
     certificate: Option<CertificateView>,
-    /// The request waiting for approval otherwise.
-    request: Option<u64>,
+    /// The request waiting for approval otherwise (its public reference).
+    request: Option<String>,
 }
 
 async fn replace(
     State(state): State<Arc<AppState>>,
+    client: ClientAddr,
     Json(body): Json<Replacement>,
 ) -> Result<Json<Replaced>, AppError> {
+    let source = state.holder_secret_source(client)?;
     let reason = RevocationReason::from_code(body.reason)
         .ok_or_else(|| AppError::bad_request("reason must be an RFC 5280 reason code"))?;
     let csr = body
@@ -513,9 +539,13 @@ async fn replace(
     let outcome = state
         .hashing
         .run(&state, move |s| {
-            let outcome = s
-                .ra()
-                .replace(&token, &serial, &password, reason, csr.as_ref())?;
+            let outcome = s.ra().for_client(source).replace(
+                &token,
+                &serial,
+                &password,
+                reason,
+                csr.as_ref(),
+            )?;
             s.crl_changed();
             Ok(outcome)
         })
@@ -527,7 +557,7 @@ async fn replace(
         },
         ReplacementOutcome::AwaitingApproval(request) => Replaced {
             certificate: None,
-            request: Some(request.id.0),
+            request: Some(request.reference.0),
         },
     }))
 }
@@ -540,8 +570,10 @@ struct Recovery {
 
 async fn recover(
     State(state): State<Arc<AppState>>,
+    client: ClientAddr,
     Json(body): Json<Recovery>,
 ) -> Result<Json<EncryptionView>, AppError> {
+    let _ = state.holder_secret_source(client)?;
     let code = zeroize::Zeroizing::new(body.code);
     let serial = body.signing_serial;
     let delivery = blocking(&state, move |s| Ok(s.kmc().recover(&code, &serial)?)).await?;
@@ -681,6 +713,9 @@ async fn openapi() -> Json<serde_json::Value> {
                 "responses": {"200": {"description": "approved"}}}},
             "/api/v1/admin/requests/{id}/reject": {"post": {"summary": "Reject with a reason (mailed)",
                 "responses": {"200": {"description": "rejected"}}}},
+            "/api/v1/admin/requests/{reference}/unlock": {"post": {"summary": "Unlock a request by the public reference its holder gives: every address's failed attempts are forgotten (RA administrators, audited)",
+                "parameters": [{"name": "reference", "in": "path", "required": true, "schema": {"type": "string", "pattern": "^[0-9a-f]{32}$"}}],
+                "responses": {"200": {"description": "unlocked"}, "403": {"description": "not an RA administrator"}, "404": {"description": "no request has this reference"}}}},
             "/api/v1/admin/accounts": {"post": {"summary": "Create an account (RA administrators)",
                 "responses": {"200": {"description": "created"}, "400": {"description": "invalid settings"}}}},
             "/api/v1/admin/accounts/{id}": {"put": {"summary": "Change an account's settings",

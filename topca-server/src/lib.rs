@@ -11,6 +11,7 @@ mod admin_audit;
 mod admin_credentials;
 mod admin_kmc;
 mod admin_ra;
+mod admin_requests;
 mod admin_review;
 mod admin_session;
 mod admin_super;

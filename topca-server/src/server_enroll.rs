@@ -282,7 +282,7 @@ async fn apply(
             let body = format!(
                 r#"<p class="ok" id="registered">{} <strong id="request">{}</strong></p><p>{}</p>"#,
                 lang.t("申请已注册，申请号：", "Application registered, request number:"),
-                request.id.0,
+                request.reference,
                 escape(lang.t(
                     "管理员审核通过后，证书将发送到联系邮箱。",
                     "Once an administrator approves it, the certificate is mailed to the contact address."

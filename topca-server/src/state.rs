@@ -78,6 +78,28 @@ impl AppState {
         )
     }
 
+    /// Counts an attempt at a holder secret (PIN, code, link, user password) from
+    /// `client` against [`crate::limits::Limits::holder_secret_per_source`]:
+    /// 429 with `Retry-After` beyond it. Returns the source the RA counts the
+    /// attempt under (see [`RegistrationAuthority::for_client`]).
+    pub fn holder_secret_source(
+        &self,
+        client: crate::limits::ClientAddr,
+    ) -> Result<String, crate::AppError> {
+        let source = client.key();
+        self.limits
+            .holder_secret_per_source
+            .hit(&source)
+            .map_err(|seconds| {
+                crate::AppError::limited(
+                    axum::http::StatusCode::TOO_MANY_REQUESTS,
+                    "too many attempts from your address; please wait and try again",
+                    seconds,
+                )
+            })?;
+        Ok(source)
+    }
+
     /// Whether the CA publishes delta CRLs.
     pub fn publishes_deltas(&self) -> bool {
         self.ca.urls().delta_crl.is_some()

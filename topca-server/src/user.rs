@@ -22,6 +22,7 @@ use topca_core::{
 use crate::{
     AppError, AppState,
     html::{Lang, account_search, csrf_ok, csrf_token, error_page, escape, form_expired, page},
+    limits::ClientAddr,
     state::blocking,
 };
 
@@ -289,7 +290,7 @@ async fn apply(
             let body = format!(
                 r#"<p class="ok" id="registered">{} <strong id="request">{}</strong></p><p>{}</p>"#,
                 lang.t("申请已注册，申请号：", "Application registered, request number:"),
-                request.id.0,
+                request.reference,
                 escape(lang.t(
                     "注册确认邮件已发送到您的邮箱。审核通过后，您将收到含有身份识别码（PIN）的邮件。",
                     "A confirmation mail is on its way. Once approved you will receive a PIN by mail."
@@ -358,6 +359,7 @@ struct RetrieveForm {
 
 async fn retrieve(
     State(state): State<Arc<AppState>>,
+    client: ClientAddr,
     headers: HeaderMap,
     Form(form): Form<RetrieveForm>,
 ) -> Response {
@@ -365,13 +367,19 @@ async fn retrieve(
     if !csrf_ok(&headers, &form.csrf) {
         return form_expired(lang);
     }
+    let source = match state.holder_secret_source(client) {
+        Ok(source) => source,
+        Err(e) => return error_page(lang, &e),
+    };
     let password = zeroize::Zeroizing::new(form.password);
     let pin = form.pin;
     if form.generate.is_some() {
         let result = state
             .hashing
             .run(&state, move |s| {
-                Ok(s.ra().retrieve_with_generated_key(&pin, &password)?)
+                Ok(s.ra()
+                    .for_client(source)
+                    .retrieve_with_generated_key(&pin, &password)?)
             })
             .await;
         return match result {
@@ -399,7 +407,7 @@ async fn retrieve(
     let result = state
         .hashing
         .run(&state, move |s| {
-            Ok(s.ra().retrieve(&pin, &password, &csr)?)
+            Ok(s.ra().for_client(source).retrieve(&pin, &password, &csr)?)
         })
         .await;
     match result {
@@ -567,6 +575,7 @@ struct RevokeForm {
 
 async fn revoke(
     State(state): State<Arc<AppState>>,
+    client: ClientAddr,
     headers: HeaderMap,
     Form(form): Form<RevokeForm>,
 ) -> Response {
@@ -574,6 +583,10 @@ async fn revoke(
     if !csrf_ok(&headers, &form.csrf) {
         return form_expired(lang);
     }
+    let source = match state.holder_secret_source(client) {
+        Ok(source) => source,
+        Err(e) => return error_page(lang, &e),
+    };
     let Some(reason) = RevocationReason::from_code(form.reason) else {
         return error_page(
             lang,
@@ -585,7 +598,10 @@ async fn revoke(
     let result = state
         .hashing
         .run(&state, move |s| {
-            let revoked = s.ra().revoke(account, &serial, &password, reason)?;
+            let revoked = s
+                .ra()
+                .for_client(source)
+                .revoke(account, &serial, &password, reason)?;
             s.crl_changed();
             Ok(revoked)
         })
@@ -640,6 +656,7 @@ struct RecoverForm {
 
 async fn recover(
     State(state): State<Arc<AppState>>,
+    client: ClientAddr,
     headers: HeaderMap,
     Form(form): Form<RecoverForm>,
 ) -> Response {
@@ -647,6 +664,10 @@ async fn recover(
     if !csrf_ok(&headers, &form.csrf) {
         return form_expired(lang);
     }
+    let _ = match state.holder_secret_source(client) {
+        Ok(source) => source,
+        Err(e) => return error_page(lang, &e),
+    };
     let code = zeroize::Zeroizing::new(form.code);
     let serial = form.serial;
     let result = blocking(&state, move |s| Ok(s.kmc().recover(&code, &serial)?)).await;

@@ -20,6 +20,7 @@ use topca_core::{
 use crate::{
     AppError, AppState,
     html::{Lang, csrf_ok, csrf_token, error_page, escape, form_expired, page},
+    limits::ClientAddr,
     state::blocking,
 };
 
@@ -145,6 +146,7 @@ fn given(value: String) -> Option<String> {
 
 async fn renew(
     State(state): State<Arc<AppState>>,
+    client: ClientAddr,
     headers: HeaderMap,
     Form(form): Form<RenewForm>,
 ) -> Response {
@@ -152,6 +154,10 @@ async fn renew(
     if !csrf_ok(&headers, &form.csrf) {
         return form_expired(lang);
     }
+    let source = match state.holder_secret_source(client) {
+        Ok(source) => source,
+        Err(e) => return error_page(lang, &e),
+    };
     let update = HolderUpdate {
         name: given(form.name),
         email: given(form.email),
@@ -166,7 +172,9 @@ async fn renew(
     match state
         .hashing
         .run(&state, move |s| {
-            Ok(s.ra().apply_renewal(account, &serial, &password, &update)?)
+            Ok(s.ra()
+                .for_client(source)
+                .apply_renewal(account, &serial, &password, &update)?)
         })
         .await
     {
@@ -177,7 +185,7 @@ async fn renew(
                     "更新申请已注册，申请号：",
                     "Renewal registered, request number:"
                 ),
-                request.id.0,
+                request.reference,
                 escape(lang.t(
                     "批准后您将收到含有 PIN 的邮件，凭 PIN 获取新证书。",
                     "Once approved, a PIN is mailed to retrieve the new certificate."
@@ -275,17 +283,25 @@ struct TokenQuery {
 /// it and apply for its replacement.
 async fn replace_confirm(
     State(state): State<Arc<AppState>>,
+    client: ClientAddr,
     headers: HeaderMap,
     Query(q): Query<TokenQuery>,
 ) -> Response {
     let lang = Lang::of(&headers);
+    let source = match state.holder_secret_source(client) {
+        Ok(source) => source,
+        Err(e) => return error_page(lang, &e),
+    };
     let (csrf, cookie) = csrf_token(&headers);
     let token = q.token.clone();
-    let (_, candidates) =
-        match blocking(&state, move |s| Ok(s.ra().confirm_replacement(&token)?)).await {
-            Ok(found) => found,
-            Err(e) => return error_page(lang, &e),
-        };
+    let (_, candidates) = match blocking(&state, move |s| {
+        Ok(s.ra().for_client(source).confirm_replacement(&token)?)
+    })
+    .await
+    {
+        Ok(found) => found,
+        Err(e) => return error_page(lang, &e),
+    };
     let options: String = candidates
         .iter()
         .map(|c| {
@@ -355,6 +371,7 @@ struct ReplaceForm {
 
 async fn replace(
     State(state): State<Arc<AppState>>,
+    client: ClientAddr,
     headers: HeaderMap,
     Form(form): Form<ReplaceForm>,
 ) -> Response {
@@ -362,6 +379,10 @@ async fn replace(
     if !csrf_ok(&headers, &form.csrf) {
         return form_expired(lang);
     }
+    let source = match state.holder_secret_source(client) {
+        Ok(source) => source,
+        Err(e) => return error_page(lang, &e),
+    };
     let Some(reason) = RevocationReason::from_code(form.reason) else {
         return error_page(
             lang,
@@ -381,9 +402,13 @@ async fn replace(
     let result = state
         .hashing
         .run(&state, move |s| {
-            let outcome = s
-                .ra()
-                .replace(&token, &serial, &password, reason, csr.as_ref())?;
+            let outcome = s.ra().for_client(source).replace(
+                &token,
+                &serial,
+                &password,
+                reason,
+                csr.as_ref(),
+            )?;
             s.crl_changed();
             Ok(outcome)
         })
@@ -399,7 +424,7 @@ async fn replace(
         Ok(ReplacementOutcome::AwaitingApproval(request)) => format!(
             r#"<p class="ok" id="registered">{} <strong id="request">{}</strong></p>"#,
             lang.t("原证书已吊销，替换申请等待审核，批准后将发送 PIN。申请号：", "The original is revoked; the replacement waits for approval, then a PIN is mailed. Request:"),
-            request.id.0
+            request.reference
         ),
         Err(e) => return error_page(lang, &e),
     };
@@ -599,6 +624,7 @@ struct PasscodeForm {
 
 async fn passcode_retrieve(
     State(state): State<Arc<AppState>>,
+    client: ClientAddr,
     headers: HeaderMap,
     Form(form): Form<PasscodeForm>,
 ) -> Response {
@@ -606,6 +632,10 @@ async fn passcode_retrieve(
     if !csrf_ok(&headers, &form.csrf) {
         return form_expired(lang);
     }
+    let source = match state.holder_secret_source(client) {
+        Ok(source) => source,
+        Err(e) => return error_page(lang, &e),
+    };
     if form.password != form.password2 {
         return error_page(
             lang,
@@ -625,6 +655,7 @@ async fn passcode_retrieve(
         .hashing
         .run(&state, move |s| {
             Ok(s.ra()
+                .for_client(source)
                 .retrieve_with_passcode(&reference, &code, &password, &csr)?)
         })
         .await

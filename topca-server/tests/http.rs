@@ -1445,7 +1445,7 @@ async fn passcode_csv_and_central_issuance_through_the_admin_api() {
         .unwrap()
         .trim()
         .to_owned();
-    let reference = report["registered"][1].as_u64().unwrap().to_string();
+    let reference = report["registered"][1].as_str().unwrap().to_owned();
     let work = tempfile::tempdir().unwrap();
     let (status, retrieved) = post_json(&app, "/api/v1/passcode-retrievals", serde_json::json!({
         "reference": reference, "code": code, "password": "wangshiyi-password-1", "csr": ec_csr(work.path(), "p")})).await;

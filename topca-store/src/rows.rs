@@ -14,7 +14,7 @@ use topca_core::{
     },
     ra::{
         Account, AccountId, AccountSettings, AdminRole, Holder, Language, Request, RequestId,
-        ServerPolicy, admin::AdminRecord,
+        RequestRef, ServerPolicy, admin::AdminRecord,
     },
     secret::{CodeHash, PasswordHash},
     store::{AdminSession, CertificateRecord, CertificateStatus, CrlRecord, EscrowRecord},
@@ -165,13 +165,13 @@ pub(crate) struct RequestRow {
     pub password_hash: Option<String>,
     pub pin_hash: Option<Vec<u8>>,
     pub pin_expires: Option<i64>,
-    pub failed_attempts: i32,
     pub submitted_at: i64,
     pub reject_reason: Option<String>,
     pub issued_serial: Option<String>,
     pub csr: Option<Vec<u8>>,
     pub previous_serial: Option<String>,
     pub version: i64,
+    pub public_ref: String,
 }
 
 /// Every column of a request but its id: inserted, or set by an update.
@@ -189,13 +189,13 @@ pub(crate) struct RequestValues<'a> {
     pub password_hash: Option<&'a str>,
     pub pin_hash: Option<Vec<u8>>,
     pub pin_expires: Option<i64>,
-    pub failed_attempts: i32,
     pub submitted_at: i64,
     pub reject_reason: Option<&'a str>,
     pub issued_serial: Option<&'a str>,
     pub csr: Option<&'a [u8]>,
     pub previous_serial: Option<&'a str>,
     pub version: i64,
+    pub public_ref: &'a str,
 }
 
 impl<'a> RequestValues<'a> {
@@ -212,13 +212,13 @@ impl<'a> RequestValues<'a> {
             password_hash: r.password.as_ref().map(PasswordHash::as_phc),
             pin_hash: r.pin.map(|h| h.to_bytes().to_vec()),
             pin_expires: r.pin_expires.map(nanos).transpose()?,
-            failed_attempts: r.failed_attempts.into(),
             submitted_at: nanos(r.submitted_at)?,
             reject_reason: r.reject_reason.as_deref(),
             issued_serial: r.issued_serial.as_deref(),
             csr: r.csr.as_deref(),
             previous_serial: r.previous_serial.as_deref(),
             version: i64::try_from(version).map_err(|_| StoreError::Conflict)?,
+            public_ref: &r.reference.0,
         })
     }
 }
@@ -227,6 +227,7 @@ impl RequestRow {
     pub(crate) fn into_request(self) -> Result<Request, StoreError> {
         Ok(Request {
             id: RequestId(unsigned(self.id, "request id")?),
+            reference: RequestRef(self.public_ref),
             account: AccountId(unsigned(self.account_id, "request")?),
             kind: code(self.kind, "request kind", RequestKind::from_code)?,
             state: code(self.state, "request state", RequestState::from_code)?,
@@ -244,7 +245,6 @@ impl RequestRow {
                 .map_err(|_| damaged("password hash"))?,
             pin: hash(self.pin_hash)?,
             pin_expires: self.pin_expires.map(time).transpose()?,
-            failed_attempts: u8::try_from(self.failed_attempts).map_err(|_| damaged("request"))?,
             submitted_at: time(self.submitted_at)?,
             reject_reason: self.reject_reason,
             issued_serial: self.issued_serial,

@@ -29,13 +29,22 @@ diesel::table! {
         password_hash -> Nullable<Text>,
         pin_hash -> Nullable<Binary>,
         pin_expires -> Nullable<BigInt>,
-        failed_attempts -> Integer,
         submitted_at -> BigInt,
         reject_reason -> Nullable<Text>,
         issued_serial -> Nullable<Text>,
         csr -> Nullable<Binary>,
         previous_serial -> Nullable<Text>,
         version -> BigInt,
+        public_ref -> Text,
+    }
+}
+
+diesel::table! {
+    holder_attempts (request_id, source) {
+        request_id -> BigInt,
+        source -> Text,
+        attempts -> Integer,
+        window_ends -> BigInt,
     }
 }
 

@@ -14,7 +14,8 @@ use topca_core::{
     kmc::{NewRecovery, Recovery, RecoveryId, RecoveryState},
     lifecycle::{RequestState, RevocationReason},
     ra::{
-        Account, AccountId, AccountSettings, Request, RequestId, ServerPolicy, admin::AdminRecord,
+        Account, AccountId, AccountSettings, Request, RequestId, RequestRef, ServerPolicy,
+        admin::AdminRecord,
     },
     store::{
         AccountStore, AdminSession, AdminStore, AuditStore, CertificateRecord, CertificateStatus,
@@ -33,7 +34,7 @@ use crate::{
     },
     schema::{
         account_policies, accounts, admin_sessions, admins, audit_entries, certificates, crls,
-        escrowed_keys, recoveries, requests, settings,
+        escrowed_keys, holder_attempts, recoveries, requests, settings,
     },
 };
 
@@ -372,10 +373,15 @@ impl RequestStore for DieselStore {
         let mut request = new.into_request(RequestId(0));
         let new_id: i64 = {
             let values = RequestValues::of(&request, 1)?;
-            write!(self, |c| Ok(diesel::insert_into(requests::table)
+            write!(self, |c| diesel::insert_into(requests::table)
                 .values(&values)
                 .returning(requests::id)
-                .get_result(c)?))?
+                .get_result(c)
+                .map_err(|e| if is_unique_violation(&e) {
+                    TxError::Store(StoreError::Conflict)
+                } else {
+                    TxError::Db(e)
+                }))?
         };
         request.id = RequestId(u64::try_from(new_id).map_err(|_| StoreError::NotFound)?);
         Ok(request)
@@ -387,6 +393,16 @@ impl RequestStore for DieselStore {
         };
         let row = read!(self, |c| requests::table
             .find(key)
+            .select(RequestRow::as_select())
+            .first(c)
+            .optional()
+            .map_err(backend)?);
+        row.map(RequestRow::into_request).transpose()
+    }
+
+    fn request_by_reference(&self, reference: &RequestRef) -> Result<Option<Request>, StoreError> {
+        let row = read!(self, |c| requests::table
+            .filter(requests::public_ref.eq(&reference.0))
             .select(RequestRow::as_select())
             .first(c)
             .optional()
@@ -466,6 +482,63 @@ impl RequestStore for DieselStore {
         let mut stored = request;
         stored.version += 1;
         Ok(stored)
+    }
+
+    fn count_holder_attempt(
+        &self,
+        request: RequestId,
+        source: &str,
+        now: SystemTime,
+        window: Duration,
+    ) -> Result<u32, StoreError> {
+        let key = id(request.0).map_err(|_| StoreError::NotFound)?;
+        let ends = nanos(now + window)?;
+        let now = nanos(now)?;
+        let this = holder_attempts::table
+            .filter(holder_attempts::request_id.eq(key))
+            .filter(holder_attempts::source.eq(source));
+        let attempts: i32 = write!(self, |c| {
+            if requests::table.find(key).count().get_result::<i64>(c)? == 0 {
+                return Err(StoreError::NotFound.into());
+            }
+            // A window that has ended starts again; the row is created once (a
+            // concurrent creator wins, the other finds it), then incremented in
+            // place, which the database serialises per row.
+            diesel::delete(this.filter(holder_attempts::window_ends.le(now))).execute(c)?;
+            diesel::insert_into(holder_attempts::table)
+                .values((
+                    holder_attempts::request_id.eq(key),
+                    holder_attempts::source.eq(source),
+                    holder_attempts::attempts.eq(0),
+                    holder_attempts::window_ends.eq(ends),
+                ))
+                .on_conflict_do_nothing()
+                .execute(c)?;
+            Ok(diesel::update(this)
+                .set(holder_attempts::attempts.eq(holder_attempts::attempts + 1))
+                .returning(holder_attempts::attempts)
+                .get_result(c)?)
+        })?;
+        u32::try_from(attempts).map_err(|_| StoreError::Backend("negative attempt count".into()))
+    }
+
+    fn clear_holder_attempts(
+        &self,
+        request: RequestId,
+        source: Option<&str>,
+    ) -> Result<(), StoreError> {
+        let key = id(request.0)?;
+        write!(self, |c| {
+            let of_request = holder_attempts::table.filter(holder_attempts::request_id.eq(key));
+            match source {
+                Some(source) => {
+                    diesel::delete(of_request.filter(holder_attempts::source.eq(source)))
+                        .execute(c)?
+                }
+                None => diesel::delete(of_request).execute(c)?,
+            };
+            Ok(())
+        })
     }
 }
 

@@ -100,6 +100,7 @@ fn new_request(store: &DieselStore, email: &str) -> topca_core::ra::Request {
     let account = store.create_account(settings()).unwrap();
     store
         .submit_request(NewRequest {
+            reference: topca_core::ra::RequestRef::generate(&topca_core::OsRandom).unwrap(),
             account: account.id,
             kind: RequestKind::Application,
             holder: Holder {
@@ -337,11 +338,16 @@ fn an_older_database_is_upgraded_on_open() {
     let url = format!("sqlite://{}", path.display());
     let store = DieselStore::open(&url).unwrap();
     let kept = store.create_account(settings()).unwrap();
+    let request = new_request(&store, "old@example.cn");
     drop(store);
     // Back to schema version 1, as an older TopCA left it.
     let mut raw = diesel::SqliteConnection::establish(path.to_str().unwrap()).unwrap();
     raw.batch_execute(
-        "DROP TABLE account_policies; DROP TABLE admin_sessions; DROP TABLE settings; DROP INDEX requests_state; DROP TABLE admins; \
+        "DROP TABLE account_policies; DROP TABLE admin_sessions; \
+         DROP TABLE holder_attempts; DROP INDEX requests_public_ref; \
+         ALTER TABLE requests DROP COLUMN public_ref; \
+         ALTER TABLE requests ADD COLUMN failed_attempts INTEGER NOT NULL DEFAULT 0; \
+         DROP TABLE settings; DROP INDEX requests_state; DROP TABLE admins; \
          DROP INDEX recoveries_public_id; ALTER TABLE recoveries DROP COLUMN public_id; \
          INSERT INTO recoveries (encryption_serial, email, holder_name, requested_by, requested_at, \
          reason, state, failed_attempts, version) VALUES ('0A', 'a@example.cn', 'A', 'kmc', 0, '', 1, 0, 1); \
@@ -349,6 +355,17 @@ fn an_older_database_is_upgraded_on_open() {
     )
     .unwrap();
     let store = DieselStore::open(&url).unwrap();
+    let upgraded = store.request(request.id).unwrap().unwrap();
+    assert!(
+        topca_core::ra::RequestRef::parse(&upgraded.reference.0).is_some()
+            && upgraded.reference != request.reference,
+        "an old request gets a new random reference: {:?}",
+        upgraded.reference
+    );
+    assert_eq!(
+        store.request_by_reference(&upgraded.reference).unwrap(),
+        Some(upgraded)
+    );
     assert!(
         store.admin("nobody").unwrap().is_none(),
         "the admins table is back"

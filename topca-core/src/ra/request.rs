@@ -11,9 +11,42 @@ use crate::{
 
 use super::account::{AccountId, AccountSettings};
 
-/// A request's number, assigned by the store; users see it in mails and in PINs.
+/// A request's number, assigned by the store: the internal key, shown to
+/// administrators only. Holders see the request's [`RequestRef`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct RequestId(pub u64);
+
+/// A request's public reference: 128 random bits as 32 lower-case hex digits.
+/// It is what holders see in mails, PINs, links and pages, so a guessed or
+/// counted reference finds nothing.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct RequestRef(pub String);
+
+impl RequestRef {
+    /// Random bytes in a reference.
+    const BYTES: usize = 16;
+
+    /// A new random reference.
+    pub fn generate(random: &dyn crate::random::RandomSource) -> Result<Self, crate::Error> {
+        let mut bytes = [0u8; Self::BYTES];
+        random.fill(&mut bytes)?;
+        Ok(Self(bytes.iter().map(|b| format!("{b:02x}")).collect()))
+    }
+
+    /// The reference in `text` as a holder typed it (case and surrounding blanks
+    /// ignored), if it has the form of one.
+    pub fn parse(text: &str) -> Option<Self> {
+        let text = text.trim();
+        (text.len() == Self::BYTES * 2 && text.bytes().all(|b| b.is_ascii_hexdigit()))
+            .then(|| Self(text.to_ascii_lowercase()))
+    }
+}
+
+impl std::fmt::Display for RequestRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
 
 /// The certificate holder's details from the application form.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -91,8 +124,10 @@ impl Holder {
 /// A request as stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Request {
-    /// Number.
+    /// Number (internal).
     pub id: RequestId,
+    /// The public reference holders use.
+    pub reference: RequestRef,
     /// The account it belongs to.
     pub account: AccountId,
     /// What it asks for.
@@ -107,8 +142,6 @@ pub struct Request {
     pub pin: Option<CodeHash>,
     /// When the PIN stops working.
     pub pin_expires: Option<SystemTime>,
-    /// Wrong PIN or password attempts so far.
-    pub failed_attempts: u8,
     /// When it was submitted.
     pub submitted_at: SystemTime,
     /// The reason given when it was rejected.
@@ -132,37 +165,34 @@ impl Request {
     }
 }
 
-/// A PIN as mailed: the request number, then the secret in groups of four
-/// (`123-7KQ4-M9XD-2PRT`), so a wrong secret still counts against its request.
+/// A PIN as mailed: the reference of what it opens, then the secret in groups of
+/// four (`3f9c…-7KQ4-M9XD-2PRT`), so a wrong secret still counts against its request.
 #[derive(Debug)]
 pub struct PinInput<'a> {
-    /// The request the PIN names.
-    pub request: RequestId,
+    /// The reference the PIN names (a request's [`RequestRef`], or a recovery's number).
+    pub reference: &'a str,
     /// The secret part, as typed.
     pub secret: &'a str,
 }
 
 impl<'a> PinInput<'a> {
-    /// Splits a typed PIN; anything that is not `number-secret` is refused.
+    /// Splits a typed PIN; anything that is not `reference-secret` is refused.
     pub fn parse(pin: &'a str) -> Result<Self, RaError> {
-        let wrong = RaError::InvalidField {
+        let wrong = || RaError::InvalidField {
             field: "PIN",
             problem: "is not a PIN from the approval mail".to_owned(),
         };
-        let (number, secret) = pin.trim().split_once('-').ok_or_else(|| wrong.clone())?;
-        let request = number.trim().parse::<u64>().map_err(|_| wrong.clone())?;
-        if secret.trim().is_empty() {
-            return Err(wrong);
+        let (reference, secret) = pin.trim().split_once('-').ok_or_else(wrong)?;
+        let reference = reference.trim();
+        if reference.is_empty() || secret.trim().is_empty() {
+            return Err(wrong());
         }
-        Ok(Self {
-            request: RequestId(request),
-            secret,
-        })
+        Ok(Self { reference, secret })
     }
 
-    /// The PIN text for a request and a secret.
-    pub fn format(request: RequestId, secret: &str) -> String {
-        format!("{}-{secret}", request.0)
+    /// The PIN text for a reference and a secret.
+    pub fn format(reference: &str, secret: &str) -> String {
+        format!("{reference}-{secret}")
     }
 }
 

@@ -84,6 +84,7 @@ impl RegistrationAuthority<'_> {
         self.server_policy(account.id)?.check(&issue.alt_names)?;
         let password = PasswordHash::create(password, self.ca.environment().random())?;
         let request = self.store.submit_request(NewRequest {
+            reference: self.new_reference()?,
             account: account.id,
             kind: RequestKind::ServerApplication,
             holder,
@@ -204,7 +205,7 @@ impl RegistrationAuthority<'_> {
             &request_target(&request),
         )?;
         let mail = Mail::ServerCertificateIssued {
-            request: request.id,
+            request: request.reference.clone(),
             server: request.holder.name.clone(),
             serial: certificate.serial_hex(),
             pem: certificate.to_pem(),

@@ -23,7 +23,7 @@ use topca_server::{
     AppState,
     serve::{ServeLimits, serve},
     setup::Options,
-    tls::TlsSource,
+    tls::{Peer, TlsSource},
 };
 use tower::ServiceExt;
 
@@ -331,4 +331,44 @@ pub async fn token(app: &Router, name: &str, password: &str) -> String {
     let (status, answer) = log_in(app, name, password).await;
     assert_eq!(status, StatusCode::OK, "{answer}");
     answer["token"].as_str().unwrap().to_owned()
+}
+
+/// `request` as if it came over a connection from `ip` (the router called
+/// in-process otherwise sees the unspecified address).
+pub fn from_address(mut request: Request<Body>, ip: &str) -> Request<Body> {
+    let addr = std::net::SocketAddr::new(ip.parse().unwrap(), 40_000);
+    request
+        .extensions_mut()
+        .insert(axum::extract::ConnectInfo(Peer {
+            addr,
+            certificate: None,
+        }));
+    request
+}
+
+/// A JSON POST of `json` to `uri`, to send with [`send`].
+pub fn json_request(uri: &str, json: &serde_json::Value) -> Request<Body> {
+    Request::post(uri)
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Body::from(json.to_string()))
+        .unwrap()
+}
+
+/// The body of the newest mail in `dir/outbox` containing `needle`.
+pub fn outbox_mail_containing(dir: &Path, needle: &str) -> String {
+    outbox(dir)
+        .into_iter()
+        .find(|mail| mail.body.contains(needle))
+        .map(|mail| mail.body)
+        .unwrap_or_else(|| panic!("no mail with {needle:?} in the outbox"))
+}
+
+/// The PIN of the newest approval mail in `dir/outbox`.
+pub fn outbox_pin(dir: &Path) -> String {
+    outbox_mail_containing(dir, "PIN")
+        .lines()
+        .find(|l| l.starts_with("    "))
+        .expect("the PIN line")
+        .trim()
+        .to_owned()
 }

@@ -1,0 +1,16 @@
+-- Attempts at holder secrets (PIN, authorization code, replacement link, user
+-- password), counted per request and client address until window_ends
+-- (nanoseconds since the Unix epoch). They replace the per-request counter.
+CREATE TABLE holder_attempts (
+    request_id BIGINT NOT NULL,
+    source TEXT NOT NULL,
+    attempts INTEGER NOT NULL,
+    window_ends BIGINT NOT NULL,
+    PRIMARY KEY (request_id, source)
+);
+ALTER TABLE requests DROP COLUMN failed_attempts;
+-- Public references of requests: 128 random bits as lower-case hex. Holders see
+-- only these; the integer id stays internal.
+ALTER TABLE requests ADD COLUMN public_ref TEXT;
+UPDATE requests SET public_ref = lower(hex(randomblob(16)));
+CREATE UNIQUE INDEX requests_public_ref ON requests (public_ref);
