@@ -285,7 +285,7 @@ pub(crate) async fn accounts_page(
             format!(
                 r#"<tr><td>{id}</td><td><a href="/TopCA/admin/ra/accounts/{id}">{o}</a></td><td>{ou}</td><td>{kind:?}</td><td>{mode:?}</td><td>{alg}</td></tr>"#,
                 id = a.id.0,
-                o = escape(&a.settings.organization),
+                o = escape(&format!("{}{}", state.demo_mark(a.id), a.settings.organization)),
                 ou = escape(&a.settings.unit),
                 kind = a.settings.certificate_type,
                 mode = a.settings.verification,
@@ -338,7 +338,8 @@ async fn account_page(
     };
     let (csrf, cookie) = csrf_token(&headers);
     let mut body = format!(
-        r#"<p id="account">{} / {} (#{})</p>"#,
+        r#"<p id="account">{}{} / {} (#{})</p>"#,
+        state.demo_mark(account.id),
         escape(&account.settings.organization),
         escape(&account.settings.unit),
         account.id.0

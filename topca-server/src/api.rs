@@ -61,6 +61,8 @@ struct AccountView {
     organization: String,
     unit: String,
     dual: bool,
+    /// A demonstration account (made with `--demo`).
+    demo: bool,
 }
 
 async fn search_accounts(
@@ -73,6 +75,7 @@ async fn search_accounts(
             .into_iter()
             .map(|a| AccountView {
                 id: a.id.0,
+                demo: state.demo.contains(a.id),
                 dual: a.settings.certificate_type == topca_core::lifecycle::CertificateType::Dual,
                 organization: a.settings.organization,
                 unit: a.settings.unit,

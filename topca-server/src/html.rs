@@ -166,7 +166,7 @@ box.addEventListener('input', async () => {{
   list.replaceChildren(...accounts.map(a => {{
     const item = document.createElement('li'), link = document.createElement('a');
     link.href = '{home}?account=' + a.id;
-    link.textContent = a.organization + ' / ' + a.unit;
+    link.textContent = (a.demo ? '【演示】' : '') + a.organization + ' / ' + a.unit;
     item.append(link); return item;
   }}));
 }});

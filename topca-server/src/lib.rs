@@ -3,7 +3,8 @@
 //! the CA chain and CRL at stable URLs, and an OCSP responder.
 //!
 //! [`setup::start`] prepares everything on first start (data directory, SQLite
-//! database, root and issuing CA, KMC master key, a demo account, a mail outbox)
+//! database, root and issuing CA, KMC master key, a mail outbox; demo accounts
+//! with `--demo`)
 //! and loads it on later starts; [`router`] serves it.
 
 pub mod admin;
@@ -11,6 +12,7 @@ mod admin_ra;
 mod admin_super;
 mod api;
 pub mod ca_init;
+pub mod demo;
 mod error;
 mod files;
 mod html;

@@ -1,6 +1,7 @@
-//! `topca-server [--data-dir DIR] [--listen ADDR:PORT] [--algorithm ALG] [--config FILE]`:
+//! `topca-server [--data-dir DIR] [--listen ADDR:PORT] [--algorithm ALG] [--config FILE] [--demo]`:
 //! prepares everything on first start (see `topca_server::setup`) and serves the
-//! centres.
+//! centres. `--demo` on the first start adds demonstration accounts (marked 演示,
+//! two with automatic approval); a CA first started without it refuses it later.
 //!
 //! `topca-server audit verify [--data-dir DIR]`: checks the audit log's hash chain.
 //!

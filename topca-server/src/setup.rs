@@ -1,5 +1,6 @@
 //! Start-up: options from flags and environment, and the first-start set-up of
-//! the data directory (database, CAs, KMC master key, demo account, outbox).
+//! the data directory (database, CAs, KMC master key, outbox; demo accounts with
+//! `--demo`, see [`crate::demo`]).
 //!
 //! ```text
 //! DATA_DIR/topca.db          SQLite database (unless TOPCA_DATABASE_URL)
@@ -22,14 +23,12 @@ use topca_core::{
     Certificate, CertificateAuthority, DistinguishedName, Environment, KeyAlgorithm, OsRandom,
     Profile, ProfileKind, RandomSource, SigningKey, SystemClock,
     kmc::MasterKey,
-    lifecycle::{CertificateType, VerificationMode},
     ocsp::OcspSigner,
     profile::CaUrls,
     ra::{
-        AccountSettings, AdminRole, Language,
+        AdminRole,
         admin::{AdminRecord, create_admin},
     },
-    store::AccountStore,
 };
 use topca_mail::{LettreMailer, MailConfig};
 use topca_store::DieselStore;
@@ -40,8 +39,7 @@ use crate::{
     files::{ca_files, make_dir, read, restrict, write},
 };
 
-/// The demo account's organisation, made on first start.
-pub const DEMO_ORGANIZATION: &str = "TopCA 演示单位";
+pub use crate::demo::DEMO_ORGANIZATION;
 
 /// Why the server could not start.
 #[derive(Debug, Error)]
@@ -100,6 +98,9 @@ pub struct Options {
     pub tls: crate::tls::TlsSource,
     /// How often the published CRLs are checked and renewed when due.
     pub crl_refresh: std::time::Duration,
+    /// Demonstration accounts on the first start (`--demo`); refused on a CA
+    /// first started without them.
+    pub demo: bool,
 }
 
 /// The configuration file (`topca.toml`): every key optional; environment
@@ -172,9 +173,11 @@ impl Options {
     pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Self, SetupError> {
         let env = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
         let mut flags: Vec<(String, String)> = Vec::new();
+        let mut demo = false;
         let mut args = args.into_iter();
         while let Some(flag) = args.next() {
             match flag.as_str() {
+                "--demo" => demo = true,
                 "--data-dir" | "--listen" | "--algorithm" | "--config" => {
                     let value = args
                         .next()
@@ -183,7 +186,7 @@ impl Options {
                 }
                 other => {
                     return Err(SetupError::Usage(format!(
-                        "unknown option {other}; use --data-dir DIR, --listen ADDR:PORT, --algorithm rsa2048|p256|p384|ed25519|sm2, --config FILE"
+                        "unknown option {other}; use --data-dir DIR, --listen ADDR:PORT, --algorithm rsa2048|p256|p384|ed25519|sm2, --config FILE, --demo"
                     )));
                 }
             }
@@ -254,6 +257,7 @@ impl Options {
                 env("TOPCA_TLS_CERT").map(PathBuf::from).or(file.tls.certificate),
                 env("TOPCA_TLS_KEY").map(PathBuf::from).or(file.tls.key),
             )?,
+            demo,
         })
     }
 }
@@ -359,63 +363,7 @@ pub fn start(options: &Options) -> Result<(AppState, Vec<String>), SetupError> {
     }
     let mailer = LettreMailer::new(&mail_config)?;
 
-    let demo = match store
-        .search_accounts("演示部门", 1)
-        .map_err(topca_core::Error::from)?
-        .into_iter()
-        .next()
-    {
-        Some(account) => account,
-        None => store
-            .create_account(AccountSettings {
-                organization: DEMO_ORGANIZATION.into(),
-                unit: "演示部门".into(),
-                certificate_type: CertificateType::Single,
-                verification: VerificationMode::Automatic,
-                algorithm: options.algorithm,
-                validity_days: 365,
-                service_url: format!("{base_url}/TopCA/userEnroll"),
-                language: Language::Chinese,
-            })
-            .map_err(topca_core::Error::from)?,
-    };
-    for (unit, certificate_type, verification, centre) in [
-        (
-            "服务器证书",
-            CertificateType::Single,
-            VerificationMode::Manual,
-            "serverEnroll",
-        ),
-        (
-            "双证书部门",
-            CertificateType::Dual,
-            VerificationMode::Automatic,
-            "userEnroll",
-        ),
-    ] {
-        let exists = !store
-            .search_accounts(unit, 1)
-            .map_err(topca_core::Error::from)?
-            .is_empty();
-        if !exists {
-            store
-                .create_account(AccountSettings {
-                    organization: DEMO_ORGANIZATION.into(),
-                    unit: unit.into(),
-                    certificate_type,
-                    verification,
-                    algorithm: if options.algorithm == KeyAlgorithm::Ed25519 {
-                        KeyAlgorithm::EcdsaP256
-                    } else {
-                        options.algorithm
-                    },
-                    validity_days: 365,
-                    service_url: format!("{base_url}/TopCA/{centre}"),
-                    language: Language::Chinese,
-                })
-                .map_err(topca_core::Error::from)?;
-        }
-    }
+    let demo = crate::demo::prepare(&store, options.demo, options.algorithm, &base_url)?;
     let algorithm = algorithm_of(&ca).unwrap_or(options.algorithm);
     let ocsp = OcspSigner::issue(&ca, algorithm, 30)?;
     let report = vec![
@@ -431,9 +379,13 @@ pub fn start(options: &Options) -> Result<(AppState, Vec<String>), SetupError> {
             if created { "created now" } else { "loaded" },
             root.subject_text()
         ),
-        format!(
-            "demo accounts:   {DEMO_ORGANIZATION} / 演示部门 (automatic), / 双证书部门 (dual, automatic), / 服务器证书 (administrator approval)"
-        ),
+        if demo.accounts.is_empty() {
+            "demo accounts:   none (a CA started with --demo the first time has them)".to_owned()
+        } else {
+            format!(
+                "demo accounts:   {DEMO_ORGANIZATION} / 演示部门 (automatic), / 双证书部门 (dual, automatic), / 服务器证书 (administrator approval)"
+            )
+        },
         format!("user centre:     {base_url}/TopCA/userEnroll"),
         format!("server centre:   {base_url}/TopCA/serverEnroll"),
         format!("CA chain:        {base_url}/TopCA/ca/chain.pem"),
@@ -455,7 +407,8 @@ pub fn start(options: &Options) -> Result<(AppState, Vec<String>), SetupError> {
             ocsp: RwLock::new(ocsp),
             crl: Mutex::new(None),
             delta_crl: Mutex::new(None),
-            demo_account: demo.id,
+            demo_account: demo.first(),
+            demo,
             base_url,
             algorithm,
             sessions: Mutex::new(std::collections::HashMap::new()),

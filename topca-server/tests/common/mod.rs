@@ -33,7 +33,8 @@ pub const CSRF: &str = "0123456789abcdef0123456789abcdef";
 pub const ADMIN_PASSWORD: &str = "admin-password-1";
 
 /// Options for a server on `dir` with embedded defaults: SQLite, the outbox, a
-/// P-256 CA, plain HTTP.
+/// P-256 CA, plain HTTP, and the demonstration accounts (`--demo`) the centres'
+/// tests apply under.
 pub fn options(dir: &Path) -> Options {
     Options {
         data_dir: dir.to_owned(),
@@ -47,6 +48,7 @@ pub fn options(dir: &Path) -> Options {
         delta_crl: false,
         tls: TlsSource::Off,
         crl_refresh: std::time::Duration::from_secs(600),
+        demo: true,
     }
 }
 
