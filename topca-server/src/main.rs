@@ -313,7 +313,11 @@ fn restore(args: &[String]) -> Result<(), String> {
     for suffix in ["-wal", "-shm"] {
         let _ = std::fs::remove_file(format!("{}{suffix}", target.display()));
     }
-    std::fs::copy(file, &target)
+    // A new file of mode 0600, whatever the copy's mode.
+    let mut to = topca_server::setup::create_private(&target).map_err(|e| e.to_string())?;
+    std::fs::File::open(file)
+        .and_then(|mut from| std::io::copy(&mut from, &mut to))
+        .and_then(|_| to.sync_all())
         .map_err(|e| format!("cannot restore into {}: {e}", target.display()))?;
     println!(
         "database restored from {file} ({} audit entries verified)",

@@ -8,9 +8,12 @@
 //! DATA_DIR/ca/*.pem          root and issuing CA certificates
 //! DATA_DIR/ca/*.key          their keys, PKCS#8 encrypted (PBES2) with the CA passphrase
 //! DATA_DIR/secrets/          CA passphrase and KMC master key when not given in the
-//!                            environment (TOPCA_CA_PASSPHRASE, TOPCA_KMC_MASTER_KEY);
-//!                            mode 0700, files 0600
+//!                            environment (TOPCA_CA_PASSPHRASE, TOPCA_KMC_MASTER_KEY)
 //! ```
+//!
+//! Folders are made with mode 0700 and files with mode 0600 whatever the umask;
+//! the server does not start when the data directory, its secrets, CA keys,
+//! outbox or database can be read by other users (the message gives the `chmod`).
 
 use std::{
     net::SocketAddr,
@@ -34,9 +37,10 @@ use topca_mail::{LettreMailer, MailConfig};
 use topca_store::DieselStore;
 use zeroize::Zeroizing;
 
+pub use crate::files::create_private;
 use crate::{
     AppState,
-    files::{ca_files, make_dir, read, restrict, write},
+    files::{ca_files, check_private, make_dir, read, write},
 };
 
 pub use crate::demo::DEMO_ORGANIZATION;
@@ -65,6 +69,19 @@ pub enum SetupError {
     /// A CA or key operation failed.
     #[error("{0}")]
     Ca(#[from] topca_core::Error),
+    /// A file or folder of the data directory can be read by other users.
+    #[error(
+        "{path} can be read by other users (mode {mode}); TopCA keeps keys and personal data \
+         there and does not start until only its own user can read it: run `{fix}`"
+    )]
+    Exposed {
+        /// The file or folder.
+        path: String,
+        /// Its permission bits, octal.
+        mode: String,
+        /// The command that fixes it.
+        fix: String,
+    },
     /// A new administrator's password is shorter than [`crate::admin::MIN_PASSWORD`].
     #[error(
         "an administrator password needs {} characters or more",
@@ -319,6 +336,8 @@ pub fn add_admin(
 /// where things are.
 pub fn start(options: &Options) -> Result<(AppState, Vec<String>), SetupError> {
     let dir = &options.data_dir;
+    let sqlite = options.database_url.is_none().then(|| dir.join("topca.db"));
+    check_private(dir, sqlite.as_deref())?;
     // The data directory with it; `secrets/` comes with the CA passphrase below.
     make_dir(&dir.join("ca"))?;
     let base_url = options
@@ -467,22 +486,20 @@ fn load_or_create_cas(
         &Profile::sub_ca(10 * 365, 0).map_err(topca_core::Error::from)?,
         urls,
     )?;
-    write(&root_path, root.certificate().to_pem(), 0o644)?;
+    write(&root_path, root.certificate().to_pem())?;
     write(
         &dir.join("ca").join("root.key"),
         root.key()
             .to_encrypted_pkcs8_pem(passphrase, &OsRandom)
             .map_err(topca_core::Error::from)?,
-        0o600,
     )?;
-    write(&issuing_path, issuing.certificate().to_pem(), 0o644)?;
+    write(&issuing_path, issuing.certificate().to_pem())?;
     write(
         &key_path,
         issuing
             .key()
             .to_encrypted_pkcs8_pem(passphrase, &OsRandom)
             .map_err(topca_core::Error::from)?,
-        0o600,
     )?;
     let root_certificate = root.certificate().clone();
     Ok((issuing, root_certificate, true))
@@ -494,7 +511,6 @@ fn load_or_create_cas(
 pub(crate) fn ca_passphrase(dir: &Path) -> Result<Zeroizing<String>, SetupError> {
     let secrets = dir.join("secrets");
     make_dir(&secrets)?;
-    restrict(&secrets, 0o700)?;
     secret(dir, "TOPCA_CA_PASSPHRASE", "ca-passphrase", 32)
 }
 
@@ -517,7 +533,7 @@ fn secret(
     OsRandom.fill(&mut random)?;
     let hex: Zeroizing<String> =
         Zeroizing::new(random.iter().map(|b| format!("{b:02x}")).collect());
-    write(&path, hex.as_bytes(), 0o600)?;
+    write(&path, hex.as_bytes())?;
     Ok(hex)
 }
 

@@ -34,8 +34,13 @@ pub const ADMIN_PASSWORD: &str = "admin-password-1";
 
 /// Options for a server on `dir` with embedded defaults: SQLite, the outbox, a
 /// P-256 CA, plain HTTP, and the demonstration accounts (`--demo`) the centres'
-/// tests apply under.
+/// tests apply under. `dir`, when it exists (a fresh temporary folder), is made
+/// private (0700) as the server requires of its data directory.
 pub fn options(dir: &Path) -> Options {
+    if dir.is_dir() {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).unwrap();
+    }
     Options {
         data_dir: dir.to_owned(),
         listen: "127.0.0.1:8080".parse().unwrap(),
