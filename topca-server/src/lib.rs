@@ -17,6 +17,7 @@ mod error;
 mod files;
 mod html;
 pub mod limits;
+mod mail_limits;
 mod pki;
 mod server_enroll;
 pub mod setup;
@@ -42,6 +43,10 @@ pub fn router(state: Arc<AppState>) -> Router {
         .merge(server_enroll::routes())
         .merge(api::routes())
         .merge(admin::routes())
+        .layer(axum::middleware::from_fn_with_state(
+            Arc::clone(&state),
+            mail_limits::limit,
+        ))
         .with_state(state)
 }
 

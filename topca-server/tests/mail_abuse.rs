@@ -1,0 +1,232 @@
+//! Mail abuse: nobody can make the CA mail an address more often than the limits
+//! allow, from one client or to one recipient, and no mail opens with text the
+//! requester chose.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test helpers fail loudly
+
+mod common;
+
+use std::{sync::Arc, time::SystemTime};
+
+use axum::http::{StatusCode, header};
+use common::{options, post_json, send};
+use topca_core::{
+    kmc::RecoveryId,
+    lifecycle::{RequestKind, RevocationReason},
+    mail::{Envelope, Mail},
+    ra::{Language, RequestId},
+};
+use topca_server::setup::start;
+use zeroize::Zeroizing;
+
+fn application(email: &str) -> serde_json::Value {
+    serde_json::json!({"name": "张三", "email": email, "password": "张三的口令-2026"})
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_eleventh_mail_to_one_address_within_an_hour_is_refused_with_retry_after() {
+    let data = tempfile::tempdir().unwrap();
+    let (state, _) = start(&options(data.path())).unwrap();
+    let account = state.demo_account.unwrap().0;
+    let app = topca_server::router(Arc::new(state));
+    let uri = format!("/api/v1/accounts/{account}/applications");
+    for n in 1..=10 {
+        let (status, answer) = post_json(&app, &uri, application("victim@example.cn")).await;
+        assert_eq!(status, StatusCode::OK, "mail {n}: {answer}");
+    }
+    let mailed = std::fs::read_dir(data.path().join("outbox"))
+        .unwrap()
+        .count();
+    // The eleventh, even with the address spelt in capitals, is refused before
+    // anything is stored or mailed.
+    let (status, body, headers) = send(
+        &app,
+        axum::http::Request::post(&uri)
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(axum::body::Body::from(
+                application("Victim@Example.cn").to_string(),
+            ))
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+    let retry: u64 = headers[header::RETRY_AFTER]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=3600).contains(&retry), "retry after {retry}");
+    let answer: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert!(answer["error"].as_str().unwrap().contains("too many mails"));
+    assert_eq!(
+        std::fs::read_dir(data.path().join("outbox"))
+            .unwrap()
+            .count(),
+        mailed,
+        "a refused request mailed"
+    );
+    // The page refuses the same way, in Chinese.
+    let (status, body, headers) = send(
+        &app,
+        common::form(
+            "/TopCA/userEnroll/apply",
+            format!(
+                "csrf={}&account={account}&name=x&email=victim%40example.cn&password=p&confirm=p",
+                common::CSRF
+            ),
+        ),
+    )
+    .await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+    assert!(headers.contains_key(header::RETRY_AFTER));
+    assert!(String::from_utf8_lossy(&body).contains("邮件请求过多"));
+    // Another recipient is still served.
+    let (status, _) = post_json(&app, &uri, application("other@example.cn")).await;
+    assert_eq!(status, StatusCode::OK);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_client_cannot_mail_more_than_twenty_addresses_an_hour() {
+    let data = tempfile::tempdir().unwrap();
+    let (state, _) = start(&options(data.path())).unwrap();
+    let account = state.demo_account.unwrap().0;
+    let app = topca_server::router(Arc::new(state));
+    let uri = format!("/api/v1/accounts/{account}/applications");
+    for n in 1..=20 {
+        let (status, answer) =
+            post_json(&app, &uri, application(&format!("user{n}@example.cn"))).await;
+        assert_eq!(status, StatusCode::OK, "mail {n}: {answer}");
+    }
+    let (status, answer) = post_json(&app, &uri, application("user21@example.cn")).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{answer}");
+    // Revocation by serial counts too (the holder's address is looked up).
+    let (status, _) = post_json(
+        &app,
+        &format!("/api/v1/accounts/{account}/revocations"),
+        serde_json::json!({"serial": "01", "password": "x", "reason": "keyCompromise"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+}
+
+/// Every kind of mail, its requester-chosen fields set to `given`.
+fn every_mail(given: &str) -> Vec<Mail> {
+    let secret = || Zeroizing::new("SECRET-123".to_owned());
+    let mut mails = vec![
+        Mail::RegistrationConfirmation {
+            request: RequestId(7),
+            holder: given.into(),
+            service_url: "https://ca.example.cn/TopCA/userEnroll".into(),
+        },
+        Mail::ReplacementConfirmation {
+            request: RequestId(7),
+            holder: given.into(),
+            link: secret(),
+        },
+        Mail::Passcode {
+            request: RequestId(7),
+            holder: given.into(),
+            code: secret(),
+            retrieve_url: "https://ca.example.cn/TopCA/userEnroll/passcode".into(),
+        },
+        Mail::ServerCertificateIssued {
+            request: RequestId(7),
+            server: given.into(),
+            serial: "0A".into(),
+            pem: "-----BEGIN CERTIFICATE-----".into(),
+        },
+        Mail::CertificateRevoked {
+            serial: "0A".into(),
+            holder: given.into(),
+            reason: RevocationReason::KeyCompromise,
+        },
+        Mail::KeyRecoveryCode {
+            recovery: RecoveryId(3),
+            holder: given.into(),
+            serial: "0B".into(),
+            code: secret(),
+            expires: SystemTime::UNIX_EPOCH,
+            recover_url: "https://ca.example.cn/TopCA/userEnroll/recover".into(),
+        },
+        Mail::CertificateExpiring {
+            serial: "0A".into(),
+            holder: given.into(),
+            not_after: SystemTime::UNIX_EPOCH,
+            renew_url: "https://ca.example.cn/TopCA/userEnroll/renew".into(),
+        },
+        Mail::RequestRejected {
+            request: RequestId(7),
+            holder: given.into(),
+            reason: "资料不全".into(),
+        },
+    ];
+    for kind in [
+        RequestKind::Application,
+        RequestKind::Renewal,
+        RequestKind::Replacement,
+    ] {
+        mails.push(Mail::RequestApproved {
+            request: RequestId(7),
+            kind,
+            holder: given.into(),
+            pin: secret(),
+            retrieve_url: "https://ca.example.cn/TopCA/userEnroll/retrieve".into(),
+        });
+    }
+    mails
+}
+
+#[test]
+fn the_subject_and_first_lines_of_every_mail_kind_are_the_cas_fixed_text() {
+    let attack = format!(
+        "URGENT http://evil.example/\r\nBcc: all@example.cn\u{202E}{}",
+        "x".repeat(500)
+    );
+    for language in [Language::Chinese, Language::English] {
+        for (mail, plain) in every_mail(&attack).into_iter().zip(every_mail("张三")) {
+            let what = format!("{mail:?} in {language:?}");
+            let rendered = topca_mail::render(&Envelope {
+                to: "holder@example.cn".into(),
+                language,
+                mail: mail.clone(),
+            });
+            let benign = topca_mail::render(&Envelope {
+                to: "holder@example.cn".into(),
+                language,
+                mail: plain,
+            });
+            // The subject and the opening lines do not change with what was given.
+            assert_eq!(rendered.subject, benign.subject, "{what}");
+            assert!(!rendered.subject.contains("evil"), "{what}");
+            let lines: Vec<&str> = rendered.body.lines().collect();
+            let benign_lines: Vec<&str> = benign.body.lines().collect();
+            assert_eq!(lines[..3], benign_lines[..3], "{what}");
+            // Given text appears once, late, quoted on its own labelled line,
+            // with its line breaks and direction marks dropped and its length cut.
+            let at = lines
+                .iter()
+                .position(|l| l.contains("evil.example"))
+                .unwrap_or_else(|| panic!("{what}: the given text is missing"));
+            assert!(at >= 4, "{what}: given text on line {at}");
+            let line = lines[at];
+            assert!(
+                line.contains("URGENT") && line.contains("Bcc"),
+                "{what}: {line}"
+            );
+            assert!(!line.contains('\u{202E}'), "{what}");
+            assert!(line.contains('「') || line.contains('"'), "{what}: {line}");
+            assert!(
+                line.chars().count() <= topca_mail::MAX_GIVEN + 20,
+                "{what}: {} characters",
+                line.chars().count()
+            );
+            assert!(
+                line.ends_with("…」") || line.ends_with("…\""),
+                "{what}: {line}"
+            );
+            assert!(
+                !rendered.body.lines().any(|l| l.starts_with("Bcc")),
+                "{what}"
+            );
+        }
+    }
+}
