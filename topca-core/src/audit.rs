@@ -43,6 +43,9 @@ pub enum AuditAction {
     RetrievalFailed = 13,
     /// A request locked after too many failures.
     RequestLocked = 14,
+    /// An approved request's PIN was replaced by a new one, mailed again (the
+    /// old PIN stops working).
+    PinResent = 15,
     /// A certificate was issued.
     CertificateIssued = 20,
     /// A certificate was revoked.
@@ -70,7 +73,7 @@ pub enum AuditAction {
 }
 
 impl AuditAction {
-    const ALL: [Self; 20] = [
+    const ALL: [Self; 21] = [
         Self::CaCreated,
         Self::AccountCreated,
         Self::AccountUpdated,
@@ -79,6 +82,7 @@ impl AuditAction {
         Self::RequestRejected,
         Self::RetrievalFailed,
         Self::RequestLocked,
+        Self::PinResent,
         Self::CertificateIssued,
         Self::CertificateRevoked,
         Self::CrlIssued,

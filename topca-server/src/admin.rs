@@ -349,10 +349,12 @@ async fn console(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Resp
             })
             .collect();
         body.push_str(&format!(
-            r#"<h3>{}</h3><table id="pending"><tr><th>#</th><th>{}</th><th>{}</th><th></th><th></th></tr>{rows}</table>"#,
+            r#"<h3>{}</h3><table id="pending"><tr><th>#</th><th>{}</th><th>{}</th><th></th><th></th></tr>{rows}</table>
+<p><a href="/TopCA/admin/ra/approved" id="approved-link">{}</a></p>"#,
             lang.t("待审核的申请", "Requests waiting for approval"),
             lang.t("持有者", "Holder"),
             lang.t("电子邮件", "E-mail"),
+            lang.t("已批准待获取的申请（重发身份识别码）", "Approved requests waiting for retrieval (resend the PIN)"),
         ));
         body.push_str(&account_form(
             lang,

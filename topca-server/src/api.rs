@@ -674,6 +674,8 @@ async fn openapi() -> Json<serde_json::Value> {
                 "responses": {"200": {"description": "requests"}, "401": {"description": "not logged in"}, "403": {"description": "not an RA administrator"}}}},
             "/api/v1/admin/requests/{id}/approve": {"post": {"summary": "Approve: the PIN is mailed (server certificates are issued and mailed)",
                 "responses": {"200": {"description": "approved"}}}},
+            "/api/v1/admin/requests/{id}/resend-pin": {"post": {"summary": "Resend the PIN of an approved request: a new PIN is mailed, the old one stops working (RA administrators)",
+                "responses": {"200": {"description": "mailed"}, "409": {"description": "not approved"}, "429": {"description": "the holder was mailed too often"}}}},
             "/api/v1/admin/requests/{id}/reject": {"post": {"summary": "Reject with a reason (mailed)",
                 "responses": {"200": {"description": "rejected"}}}},
             "/api/v1/admin/accounts": {"post": {"summary": "Create an account (RA administrators)",

@@ -9,6 +9,7 @@
 
 pub mod admin;
 mod admin_ra;
+mod admin_resend;
 mod admin_super;
 mod api;
 pub mod ca_init;
@@ -43,6 +44,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .merge(server_enroll::routes())
         .merge(api::routes())
         .merge(admin::routes())
+        .merge(admin_resend::routes())
         .layer(axum::middleware::from_fn_with_state(
             Arc::clone(&state),
             mail_limits::limit,

@@ -230,3 +230,134 @@ fn the_subject_and_first_lines_of_every_mail_kind_are_the_cas_fixed_text() {
         }
     }
 }
+
+/// A mailer the test keeps a handle on.
+struct Shared(Arc<topca_core::mail::RecordingMailer>);
+
+impl topca_core::mail::Mailer for Shared {
+    fn send(&self, envelope: &Envelope) -> Result<(), topca_core::MailError> {
+        self.0.send(envelope)
+    }
+}
+
+/// The PIN of the newest approval mail.
+fn last_pin(mailer: &topca_core::mail::RecordingMailer) -> String {
+    mailer
+        .sent()
+        .into_iter()
+        .rev()
+        .find_map(|e| match e.mail {
+            Mail::RequestApproved { pin, .. } => Some(pin.to_string()),
+            _ => None,
+        })
+        .expect("an approval mail")
+}
+
+async fn post_as(app: &axum::Router, uri: &str, token: &str) -> (StatusCode, serde_json::Value) {
+    let (status, body, _) = send(
+        app,
+        axum::http::Request::post(uri)
+            .header(header::AUTHORIZATION, format!("Bearer {token}"))
+            .body(axum::body::Body::empty())
+            .unwrap(),
+    )
+    .await;
+    (status, serde_json::from_slice(&body).unwrap_or_default())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_ra_administrator_resends_a_pin_the_old_one_stops_working_and_others_are_refused() {
+    use topca_core::ra::AdminRole;
+    let data = tempfile::tempdir().unwrap();
+    let (mut state, _) = start(&options(data.path())).unwrap();
+    let mailer = Arc::new(topca_core::mail::RecordingMailer::default());
+    state.mailer = Box::new(Shared(Arc::clone(&mailer)));
+    common::admins(
+        &state,
+        &[("ra", AdminRole::RaAdmin), ("kmc", AdminRole::KmcAdmin)],
+    );
+    let account = state.demo_account.unwrap().0;
+    let state = Arc::new(state);
+    let app = topca_server::router(Arc::clone(&state));
+    // An automatic account: approved at once, the PIN mailed.
+    let (status, applied) = post_json(
+        &app,
+        &format!("/api/v1/accounts/{account}/applications"),
+        application("zhangsan@example.cn"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{applied}");
+    let request = applied["request"].as_u64().expect("the request number");
+    let old_pin = last_pin(&mailer);
+    let uri = format!("/api/v1/admin/requests/{request}/resend-pin");
+
+    // Not logged in, or without the RA role: refused, nothing mailed.
+    let mails = mailer.sent().len();
+    let (status, _, _) = send(
+        &app,
+        axum::http::Request::post(&uri)
+            .body(axum::body::Body::empty())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let (_, kmc) = common::log_in(&app, "kmc", common::ADMIN_PASSWORD).await;
+    let (status, _) = post_as(&app, &uri, kmc["token"].as_str().unwrap()).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert_eq!(mailer.sent().len(), mails);
+
+    let (_, ra) = common::log_in(&app, "ra", common::ADMIN_PASSWORD).await;
+    let ra = ra["token"].as_str().unwrap().to_owned();
+    // The RA console lists the approved request with its resend button.
+    let (status, listed, _) = send(
+        &app,
+        axum::http::Request::get("/TopCA/admin/ra/approved")
+            .header(header::COOKIE, format!("topca_admin={ra}"))
+            .body(axum::body::Body::empty())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let listed = String::from_utf8_lossy(&listed).into_owned();
+    assert!(
+        listed.contains(&format!("/TopCA/admin/ra/requests/{request}/resend-pin")),
+        "{listed}"
+    );
+    assert!(listed.contains("重发身份识别码"));
+
+    // The RA administrator resends: a new PIN, audited.
+    let (status, resent) = post_as(&app, &uri, &ra).await;
+    assert_eq!(status, StatusCode::OK, "{resent}");
+    assert_eq!(resent["request"], request);
+    let new_pin = last_pin(&mailer);
+    assert_ne!(new_pin, old_pin);
+    let audited = topca_core::store::AuditStore::audit_entries(&state.store).unwrap();
+    let resend = audited
+        .iter()
+        .find(|e| e.record.action == topca_core::audit::AuditAction::PinResent)
+        .expect("the resend is audited");
+    assert_eq!(
+        resend.record.actor,
+        topca_core::audit::Actor::Admin("ra".into())
+    );
+
+    // The old PIN no longer works; the new one does.
+    let (status, refused) = post_json(
+        &app,
+        "/api/v1/retrievals",
+        serde_json::json!({"pin": old_pin, "password": "张三的口令-2026"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{refused}");
+    let (status, retrieved) = post_json(
+        &app,
+        "/api/v1/retrievals",
+        serde_json::json!({"pin": new_pin, "password": "张三的口令-2026"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{retrieved}");
+
+    // Retrieved: no longer approved, so no further PIN.
+    let (status, answer) = post_as(&app, &uri, &ra).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{answer}");
+}
