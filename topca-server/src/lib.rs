@@ -19,6 +19,7 @@ mod files;
 mod html;
 pub mod limits;
 mod mail_limits;
+pub mod mail_outbox;
 mod pki;
 mod server_enroll;
 pub mod setup;

@@ -73,6 +73,10 @@ fn run() -> Result<(), String> {
             .map_err(|e| e.to_string())?;
         let state = Arc::new(state);
         tokio::spawn(topca_server::refresh_crls(Arc::clone(&state)));
+        // Mails a stopped server left, then retries, for as long as it runs.
+        tokio::spawn(topca_server::mail_outbox::send_queued(Arc::clone(
+            &state.outbox,
+        )));
         let app = topca_server::router(state);
         let shutdown = async {
             let _ = tokio::signal::ctrl_c().await;

@@ -380,7 +380,10 @@ pub fn start(options: &Options) -> Result<(AppState, Vec<String>), SetupError> {
     if let Some(ca) = &options.mail_trusted_ca {
         mail_config = mail_config.with_trusted_ca(ca);
     }
-    let mailer = LettreMailer::new(&mail_config)?;
+    let outbox = std::sync::Arc::new(open_outbox(
+        options,
+        Box::new(LettreMailer::new(&mail_config)?),
+    )?);
 
     let demo = crate::demo::prepare(&store, options.demo, options.algorithm, &base_url)?;
     let algorithm = algorithm_of(&ca).unwrap_or(options.algorithm);
@@ -419,7 +422,10 @@ pub fn start(options: &Options) -> Result<(AppState, Vec<String>), SetupError> {
     Ok((
         AppState {
             store,
-            mailer: Box::new(mailer),
+            mailer: Box::new(crate::mail_outbox::OutboxMailer(std::sync::Arc::clone(
+                &outbox,
+            ))),
+            outbox,
             ca,
             root,
             master,
@@ -435,6 +441,27 @@ pub fn start(options: &Options) -> Result<(AppState, Vec<String>), SetupError> {
             limits: crate::limits::Limits::default(),
         },
         report,
+    ))
+}
+
+/// The mail outbox of the CA of `options` (its own connection to the database,
+/// the KMC master key), delivering through `delivery`. The CA must have started
+/// once.
+pub fn open_outbox(
+    options: &Options,
+    delivery: Box<dyn crate::mail_outbox::Delivery>,
+) -> Result<crate::mail_outbox::MailOutbox, SetupError> {
+    let master_hex = secret(
+        &options.data_dir,
+        "TOPCA_KMC_MASTER_KEY",
+        "kmc-master.key",
+        32,
+    )?;
+    let master = MasterKey::from_bytes(decode_key(&master_hex)?);
+    Ok(crate::mail_outbox::MailOutbox::new(
+        open_store(options)?,
+        master,
+        delivery,
     ))
 }
 

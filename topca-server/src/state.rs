@@ -16,8 +16,10 @@ use topca_store::DieselStore;
 pub struct AppState {
     /// The database.
     pub store: DieselStore,
-    /// Where mail goes.
+    /// Where mail goes (through [`AppState::outbox`]).
     pub mailer: Box<dyn Mailer>,
+    /// The mail outbox: queued mails, delivered and retried after commit.
+    pub outbox: std::sync::Arc<crate::mail_outbox::MailOutbox>,
     /// The issuing CA.
     pub ca: CertificateAuthority,
     /// The root above it.

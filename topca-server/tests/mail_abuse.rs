@@ -361,3 +361,171 @@ async fn an_ra_administrator_resends_a_pin_the_old_one_stops_working_and_others_
     let (status, answer) = post_as(&app, &uri, &ra).await;
     assert_eq!(status, StatusCode::CONFLICT, "{answer}");
 }
+
+/// A delivery that fails while `failing` is set and keeps what it sent.
+#[derive(Default)]
+struct Flaky {
+    failing: std::sync::atomic::AtomicBool,
+    sent: std::sync::Mutex<Vec<(String, Vec<u8>)>>,
+}
+
+/// The test's handle on a [`Flaky`] delivery the outbox owns.
+struct Handle(Arc<Flaky>);
+
+impl topca_server::mail_outbox::Delivery for Handle {
+    fn format(&self, envelope: &Envelope) -> Result<Vec<u8>, topca_core::MailError> {
+        match &envelope.mail {
+            Mail::RequestApproved { pin, .. } => Ok(format!("PIN {}", pin.as_str()).into_bytes()),
+            other => Ok(format!("{other:?}").into_bytes()),
+        }
+    }
+
+    fn deliver(&self, to: &str, message: &[u8]) -> Result<(), topca_core::MailError> {
+        if self.0.failing.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(topca_core::MailError::Unreachable(
+                "mail server down".into(),
+            ));
+        }
+        self.0
+            .sent
+            .lock()
+            .unwrap()
+            .push((to.to_owned(), message.to_vec()));
+        Ok(())
+    }
+}
+
+fn approval(pin: &str) -> Envelope {
+    Envelope {
+        to: "zhangsan@example.cn".into(),
+        language: Language::Chinese,
+        mail: Mail::RequestApproved {
+            request: RequestId(1),
+            kind: RequestKind::Application,
+            holder: "张三".into(),
+            pin: Zeroizing::new(pin.to_owned()),
+            retrieve_url: "https://ca.example.cn/TopCA/userEnroll/retrieve".into(),
+        },
+    }
+}
+
+/// Whether `needle` appears in the SQLite database files under `dir`.
+fn in_database(dir: &std::path::Path, needle: &str) -> bool {
+    ["topca.db", "topca.db-wal"].iter().any(|f| {
+        std::fs::read(dir.join(f))
+            .map(|bytes| bytes.windows(needle.len()).any(|w| w == needle.as_bytes()))
+            .unwrap_or(false)
+    })
+}
+
+#[test]
+fn a_mail_that_fails_is_delivered_on_retry_and_its_pin_never_sits_in_clear() {
+    use topca_core::{mail::Mailer, store::OutboxStore};
+    let data = tempfile::tempdir().unwrap();
+    let opts = options(data.path());
+    drop(start(&opts).unwrap());
+    let flaky = Arc::new(Flaky::default());
+    flaky
+        .failing
+        .store(true, std::sync::atomic::Ordering::SeqCst);
+    let outbox = Arc::new(
+        topca_server::setup::open_outbox(&opts, Box::new(Handle(Arc::clone(&flaky)))).unwrap(),
+    );
+    let mailer = topca_server::mail_outbox::OutboxMailer(Arc::clone(&outbox));
+    // The mail server is down: the workflow goes on, the mail waits, sealed.
+    mailer.send(&approval("PIN-7Q2X-99KD")).unwrap();
+    assert!(flaky.sent.lock().unwrap().is_empty());
+    let store = topca_server::setup::open_store(&opts).unwrap();
+    let later = SystemTime::now() + std::time::Duration::from_secs(60);
+    let queued = store.due_mails(later, 10).unwrap();
+    assert_eq!(queued.len(), 1);
+    assert_eq!(queued[0].attempts, 1);
+    assert!(
+        !in_database(data.path(), "PIN-7Q2X-99KD"),
+        "a PIN in clear in the database"
+    );
+    // Not retried before its backoff.
+    assert_eq!(outbox.deliver_due(SystemTime::now()).unwrap(), 0);
+
+    // Back up: the retry delivers it, and it leaves the table.
+    flaky
+        .failing
+        .store(false, std::sync::atomic::Ordering::SeqCst);
+    assert_eq!(outbox.deliver_due(later).unwrap(), 1);
+    let sent = flaky.sent.lock().unwrap().clone();
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].0, "zhangsan@example.cn");
+    assert_eq!(sent[0].1, b"PIN PIN-7Q2X-99KD");
+    let far = SystemTime::now() + std::time::Duration::from_secs(86_400);
+    assert!(store.due_mails(far, 10).unwrap().is_empty());
+}
+
+#[test]
+fn a_queued_mail_survives_a_restart_and_is_sent_by_the_next_server() {
+    let data = tempfile::tempdir().unwrap();
+    let opts = options(data.path());
+    let (mut state, _) = start(&opts).unwrap();
+    let down = Arc::new(Flaky::default());
+    down.failing
+        .store(true, std::sync::atomic::Ordering::SeqCst);
+    let outbox = Arc::new(
+        topca_server::setup::open_outbox(&opts, Box::new(Handle(Arc::clone(&down)))).unwrap(),
+    );
+    state.mailer = Box::new(topca_server::mail_outbox::OutboxMailer(Arc::clone(&outbox)));
+    // An automatic application: approved, its PIN mail queued, the server down.
+    let account = state.demo_account.unwrap();
+    let applied = state
+        .ra()
+        .apply(
+            account,
+            topca_core::ra::Holder {
+                name: "张三".into(),
+                email: "zhangsan@example.cn".into(),
+                phone: None,
+                state: None,
+                locality: None,
+            },
+            "张三的口令-2026",
+        )
+        .unwrap();
+    assert_eq!(applied.state, topca_core::lifecycle::RequestState::Approved);
+    drop(outbox);
+    drop(state);
+
+    // The next server, its mail server up, sends what the last one left.
+    let (state, _) = start(&opts).unwrap();
+    let up = Arc::new(Flaky::default());
+    let outbox =
+        topca_server::setup::open_outbox(&opts, Box::new(Handle(Arc::clone(&up)))).unwrap();
+    let later = SystemTime::now() + std::time::Duration::from_secs(3600);
+    // Every mail the stopped server left (the approval among them) goes now.
+    let left = up.sent.lock().unwrap().len();
+    assert_eq!(left, 0);
+    let delivered = outbox.deliver_due(later).unwrap();
+    assert!(delivered >= 1);
+    let sent = up.sent.lock().unwrap().clone();
+    assert_eq!(sent.len(), delivered);
+    assert!(sent.iter().all(|(to, _)| to == "zhangsan@example.cn"));
+    let pin = sent
+        .iter()
+        .find_map(|(_, m)| {
+            String::from_utf8(m.clone())
+                .ok()?
+                .strip_prefix("PIN ")
+                .map(str::to_owned)
+        })
+        .expect("the approval mail");
+    assert_eq!(outbox.deliver_due(later).unwrap(), 0, "sent twice");
+    // The PIN delivered after the restart is the one that retrieves.
+    let app = topca_server::router(Arc::new(state));
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let (status, answer) = rt.block_on(post_json(
+        &app,
+        "/api/v1/retrievals",
+        serde_json::json!({"pin": pin, "password": "张三的口令-2026"}),
+    ));
+    assert_eq!(status, StatusCode::OK, "{answer}");
+}

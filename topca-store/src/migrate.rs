@@ -11,12 +11,14 @@ pub(crate) const SQLITE: &[&str] = &[
     include_str!("../migrations/sqlite/2026-11-24-000001_initial/up.sql"),
     include_str!("../migrations/sqlite/2026-11-24-000002_admins/up.sql"),
     include_str!("../migrations/sqlite/2026-11-27-000003_admin_certificates_settings/up.sql"),
+    include_str!("../migrations/sqlite/2026-12-05-000007_mail_outbox/up.sql"),
 ];
 /// PostgreSQL migrations, oldest first.
 pub(crate) const POSTGRES: &[&str] = &[
     include_str!("../migrations/postgres/2026-11-24-000001_initial/up.sql"),
     include_str!("../migrations/postgres/2026-11-24-000002_admins/up.sql"),
     include_str!("../migrations/postgres/2026-11-27-000003_admin_certificates_settings/up.sql"),
+    include_str!("../migrations/postgres/2026-12-05-000007_mail_outbox/up.sql"),
 ];
 
 /// What [`migrate`] found or did.

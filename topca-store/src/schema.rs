@@ -139,3 +139,13 @@ diesel::table! {
         value -> Text,
     }
 }
+
+diesel::table! {
+    mail_outbox (id) {
+        id -> BigInt,
+        recipient -> Text,
+        sealed -> Binary,
+        attempts -> Integer,
+        next_attempt -> BigInt,
+    }
+}

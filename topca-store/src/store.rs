@@ -916,3 +916,5 @@ impl AdminStore for DieselStore {
         rows.into_iter().map(RequestRow::into_request).collect()
     }
 }
+
+mod outbox;

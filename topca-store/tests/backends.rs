@@ -18,7 +18,7 @@ use topca_core::{
     ra::{AccountSettings, Holder, Language},
     store::{
         AccountStore, AdminStore, CertificateRecord, CertificateStatus, CertificateStore,
-        NewRequest, Opening, RequestChange, RequestStore,
+        NewRequest, Opening, OutboxStore, RequestChange, RequestStore,
     },
 };
 use topca_store::{DieselStore, OpenError};
@@ -327,7 +327,7 @@ fn bad_urls_and_newer_schemas_get_clear_errors() {
             err,
             OpenError::NewerSchema {
                 found: 99,
-                known: 3,
+                known: 4,
                 ..
             }
         ),
@@ -348,7 +348,7 @@ fn an_older_database_is_upgraded_on_open() {
     // Back to schema version 1, as an older TopCA left it.
     let mut raw = diesel::SqliteConnection::establish(path.to_str().unwrap()).unwrap();
     raw.batch_execute(
-        "DROP TABLE settings; DROP INDEX requests_state; DROP TABLE admins; UPDATE topca_schema SET version = 1;",
+        "DROP TABLE mail_outbox; DROP TABLE settings; DROP INDEX requests_state; DROP TABLE admins; UPDATE topca_schema SET version = 1;",
     )
     .unwrap();
     let store = DieselStore::open(&url).unwrap();
@@ -362,5 +362,9 @@ fn an_older_database_is_upgraded_on_open() {
         Some("5"),
         "the settings table is back"
     );
+    let queued = store
+        .queue_mail("a@example.cn", b"sealed", std::time::SystemTime::now())
+        .unwrap();
+    assert!(queued > 0, "the mail outbox table is back");
     assert_eq!(store.account(kept.id).unwrap().unwrap(), kept, "data kept");
 }
