@@ -74,9 +74,11 @@ impl MailOutbox {
             .seal_bytes(&message, BINDING, &OsRandom)
             .map_err(|e| MailError::Outbox(format!("the mail cannot be sealed: {e}")))?;
         let now = SystemTime::now();
+        // Due only after the first backoff: the sender does not take it while
+        // this attempt runs, but does if the process stops before it ends.
         let id = self
             .store
-            .queue_mail(&envelope.to, &sealed, now)
+            .queue_mail(&envelope.to, &sealed, now + FIRST_BACKOFF)
             .map_err(|e| MailError::Outbox(format!("the mail cannot be queued: {e}")))?;
         self.attempt(id, &envelope.to, &message, 0, now);
         Ok(())
