@@ -45,6 +45,9 @@ pub enum AuditAction {
     RequestLocked = 14,
     /// An RA administrator unlocked a request.
     RequestUnlocked = 15,
+    /// An approved request's PIN was replaced by a new one, mailed again (the
+    /// old PIN stops working).
+    PinResent = 16,
     /// A certificate was issued.
     CertificateIssued = 20,
     /// A certificate was revoked.
@@ -74,7 +77,7 @@ pub enum AuditAction {
 }
 
 impl AuditAction {
-    const ALL: [Self; 22] = [
+    const ALL: [Self; 23] = [
         Self::CaCreated,
         Self::AccountCreated,
         Self::AccountUpdated,
@@ -84,6 +87,7 @@ impl AuditAction {
         Self::RetrievalFailed,
         Self::RequestLocked,
         Self::RequestUnlocked,
+        Self::PinResent,
         Self::CertificateIssued,
         Self::CertificateRevoked,
         Self::CrlIssued,
@@ -110,6 +114,7 @@ impl AuditAction {
             | Self::RetrievalFailed
             | Self::RequestLocked
             | Self::RequestUnlocked
+            | Self::PinResent
             | Self::CertificateIssued
             | Self::CertificateRevoked
             | Self::CrlIssued => AuditArea::Ra,

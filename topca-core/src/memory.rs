@@ -17,7 +17,7 @@ use crate::{
     store::{
         AccountStore, AdminSession, AdminStore, AuditStore, CertificateRecord, CertificateStatus,
         CertificateStore, CrlRecord, CrlStore, EscrowRecord, EscrowStore, LoginAttempt, NewRequest,
-        RequestChange, RequestStore, Revocation, SessionStore,
+        OutboxStore, QueuedMail, RequestChange, RequestStore, Revocation, SessionStore,
     },
 };
 
@@ -43,6 +43,8 @@ struct Inner {
     settings: BTreeMap<String, String>,
     sessions: BTreeMap<[u8; 32], AdminSession>,
     server_policies: BTreeMap<AccountId, ServerPolicy>,
+    outbox: BTreeMap<u64, QueuedMail>,
+    next_mail: u64,
     /// Forgets the compare-and-set, to show the conformance suite catches it.
     #[cfg(test)]
     last_writer_wins: bool,
@@ -450,6 +452,54 @@ impl AuditStore for MemoryStore {
 
     fn audit_entries(&self) -> Result<Vec<AuditEntry>, StoreError> {
         Ok(self.lock()?.audit.clone())
+    }
+}
+
+impl OutboxStore for MemoryStore {
+    fn queue_mail(
+        &self,
+        recipient: &str,
+        sealed: &[u8],
+        due: SystemTime,
+    ) -> Result<u64, StoreError> {
+        let mut inner = self.lock()?;
+        inner.next_mail += 1;
+        let id = inner.next_mail;
+        inner.outbox.insert(
+            id,
+            QueuedMail {
+                id,
+                recipient: recipient.to_owned(),
+                sealed: sealed.to_vec(),
+                attempts: 0,
+                next_attempt: due,
+            },
+        );
+        Ok(id)
+    }
+
+    fn due_mails(&self, now: SystemTime, limit: usize) -> Result<Vec<QueuedMail>, StoreError> {
+        Ok(self
+            .lock()?
+            .outbox
+            .values()
+            .filter(|m| m.next_attempt <= now)
+            .take(limit)
+            .cloned()
+            .collect())
+    }
+
+    fn mail_sent(&self, id: u64) -> Result<(), StoreError> {
+        self.lock()?.outbox.remove(&id);
+        Ok(())
+    }
+
+    fn mail_failed(&self, id: u64, next: SystemTime) -> Result<(), StoreError> {
+        let mut inner = self.lock()?;
+        let mail = inner.outbox.get_mut(&id).ok_or(StoreError::NotFound)?;
+        mail.attempts = mail.attempts.saturating_add(1);
+        mail.next_attempt = next;
+        Ok(())
     }
 }
 

@@ -419,6 +419,40 @@ pub struct AdminSession {
     pub last_used: SystemTime,
 }
 
+/// A mail waiting in the outbox: its message sealed under the master key
+/// (it may carry a PIN or a code), never in clear.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueuedMail {
+    /// The outbox's number for it.
+    pub id: u64,
+    /// The recipient's address.
+    pub recipient: String,
+    /// The sealed message.
+    pub sealed: Vec<u8>,
+    /// Failed delivery attempts so far.
+    pub attempts: u32,
+    /// When to try (again).
+    pub next_attempt: SystemTime,
+}
+
+/// The mail outbox: mails queued after the change they tell of, delivered and
+/// retried by a sender, removed once sent.
+pub trait OutboxStore: Send + Sync {
+    /// Queues a mail to `recipient`, due at `due`; its number.
+    fn queue_mail(
+        &self,
+        recipient: &str,
+        sealed: &[u8],
+        due: SystemTime,
+    ) -> Result<u64, StoreError>;
+    /// Queued mails due at `now`, oldest first, at most `limit`.
+    fn due_mails(&self, now: SystemTime, limit: usize) -> Result<Vec<QueuedMail>, StoreError>;
+    /// A mail was sent: it leaves the outbox (its sealed text with it).
+    fn mail_sent(&self, id: u64) -> Result<(), StoreError>;
+    /// A delivery failed: one more attempt counted, the next one at `next`.
+    fn mail_failed(&self, id: u64, next: SystemTime) -> Result<(), StoreError>;
+}
+
 /// Everything the registration authority and the KMC use.
 pub trait RaStore:
     AccountStore
@@ -429,6 +463,7 @@ pub trait RaStore:
     + EscrowStore
     + AdminStore
     + SessionStore
+    + OutboxStore
 {
 }
 
@@ -441,5 +476,6 @@ impl<T> RaStore for T where
         + EscrowStore
         + AdminStore
         + SessionStore
+        + OutboxStore
 {
 }

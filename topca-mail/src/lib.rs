@@ -19,4 +19,4 @@ mod smtp;
 
 pub use config::{MailConfig, SetupError, Transport};
 pub use mailer::LettreMailer;
-pub use render::{Rendered, render};
+pub use render::{MAX_GIVEN, Rendered, render};

@@ -95,6 +95,38 @@ impl LettreMailer {
     }
 }
 
+impl LettreMailer {
+    /// The message for `envelope`, formatted (RFC 5322) to be queued and
+    /// delivered later with [`Self::deliver`].
+    pub fn format(&self, envelope: &Envelope) -> Result<Vec<u8>, MailError> {
+        Ok(self.message(envelope)?.formatted())
+    }
+
+    /// Delivers a message made by [`Self::format`] to `to`.
+    pub fn deliver(&self, to: &str, message: &[u8]) -> Result<(), MailError> {
+        match &self.sender {
+            Sender::Outbox(outbox) => outbox.store(message).map(drop),
+            Sender::Smtp(transport) => {
+                let recipient: lettre::Address =
+                    to.parse().map_err(|_| MailError::Refused(to.to_owned()))?;
+                let envelope =
+                    lettre::address::Envelope::new(Some(self.from.email.clone()), vec![recipient])
+                        .map_err(|_| MailError::Refused(to.to_owned()))?;
+                transport
+                    .send_raw(&envelope, message)
+                    .map(drop)
+                    .map_err(|e| {
+                        if e.is_permanent() {
+                            MailError::Refused(to.to_owned())
+                        } else {
+                            MailError::Unreachable(self.target.clone())
+                        }
+                    })
+            }
+        }
+    }
+}
+
 impl Mailer for LettreMailer {
     fn send(&self, envelope: &Envelope) -> Result<(), MailError> {
         let message = self.message(envelope)?;

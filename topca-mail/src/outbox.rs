@@ -1,5 +1,7 @@
 //! The file outbox: each message a complete `.eml` file in one directory, written
-//! to a temporary name and renamed, so a reader never sees half a message.
+//! to a temporary name and renamed, so a reader never sees half a message. The
+//! directory is made with mode 0700 and each file with mode 0600 (mails carry
+//! PINs and codes): no other local user can read them, whatever the umask.
 
 use std::{
     fs,
@@ -19,9 +21,13 @@ pub(crate) struct Outbox {
 }
 
 impl Outbox {
-    /// An outbox in `dir`, created if missing.
+    /// An outbox in `dir`, created (mode 0700) if missing.
     pub(crate) fn open(dir: &Path) -> Result<Self, MailError> {
-        fs::create_dir_all(dir).map_err(|e| outbox_error(dir, &e))?;
+        let mut builder = fs::DirBuilder::new();
+        builder.recursive(true);
+        #[cfg(unix)]
+        std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+        builder.create(dir).map_err(|e| outbox_error(dir, &e))?;
         Ok(Self {
             dir: dir.to_owned(),
             counter: AtomicU64::new(0),
@@ -38,7 +44,12 @@ impl Outbox {
         let name = format!("{nanos:020}-{}-{n:06}", std::process::id());
         let temporary = self.dir.join(format!(".{name}.tmp"));
         let target = self.dir.join(format!("{name}.eml"));
-        let written = fs::File::create(&temporary)
+        let mut options = fs::OpenOptions::new();
+        options.write(true).create_new(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        let written = options
+            .open(&temporary)
             .and_then(|mut f| f.write_all(message).and_then(|()| f.sync_all()))
             .and_then(|()| fs::rename(&temporary, &target));
         if let Err(e) = written {

@@ -286,7 +286,7 @@ pub(crate) async fn accounts_page(
             format!(
                 r#"<tr><td>{id}</td><td><a href="/TopCA/admin/ra/accounts/{id}">{o}</a></td><td>{ou}</td><td>{kind:?}</td><td>{mode:?}</td><td>{alg}</td></tr>"#,
                 id = a.id.0,
-                o = escape(&a.settings.organization),
+                o = escape(&format!("{}{}", state.demo_mark(a.id), a.settings.organization)),
                 ou = escape(&a.settings.unit),
                 kind = a.settings.certificate_type,
                 mode = a.settings.verification,
@@ -339,7 +339,8 @@ async fn account_page(
     };
     let (csrf, cookie) = (console_csrf(&headers), None);
     let mut body = format!(
-        r#"<p id="account">{} / {} (#{})</p>"#,
+        r#"<p id="account">{}{} / {} (#{})</p>"#,
+        state.demo_mark(account.id),
         escape(&account.settings.organization),
         escape(&account.settings.unit),
         account.id.0

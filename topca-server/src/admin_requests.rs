@@ -84,11 +84,16 @@ pub(crate) async fn queue_section(state: &Arc<AppState>, lang: Lang, csrf: &str)
         })
         .collect();
     let mut section = format!(
-        r#"<h3>{}</h3><table id="pending"><tr><th>#</th><th>{}</th><th>{}</th><th>{}</th><th></th><th></th></tr>{rows}</table>"#,
+        r#"<h3>{}</h3><table id="pending"><tr><th>#</th><th>{}</th><th>{}</th><th>{}</th><th></th><th></th></tr>{rows}</table>
+<p><a href="/TopCA/admin/ra/approved" id="approved-link">{}</a></p>"#,
         lang.t("待审核的申请", "Requests waiting for approval"),
         lang.t("参考号", "Reference"),
         lang.t("持有者", "Holder"),
         lang.t("电子邮件", "E-mail"),
+        lang.t(
+            "已批准待获取的申请（重发身份识别码）",
+            "Approved requests waiting for retrieval (resend the PIN)"
+        ),
     );
     section.push_str(&format!(
         r#"<h3>{title}</h3><form method="post" action="/TopCA/admin/ra/unlock" id="unlock"><input type="hidden" name="csrf" value="{csrf}">

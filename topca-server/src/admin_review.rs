@@ -255,8 +255,8 @@ async fn policy_page(
         r#"<form method="post" action="/TopCA/admin/ra/accounts/{id}/server-policy" id="server-policy">
 <input type="hidden" name="csrf" value="{csrf}">
 <label for="domains">{domains_l}</label><textarea id="domains" name="domains" rows="5">{domains}</textarea>
-<label><input type="checkbox" name="wildcards" value="1" style="width:auto"{wildcards}> {wildcards_l}</label>
-<label><input type="checkbox" name="ip_addresses" value="1" style="width:auto"{ips}> {ips_l}</label>
+<label><input type="checkbox" name="wildcards" value="1"{wildcards}> {wildcards_l}</label>
+<label><input type="checkbox" name="ip_addresses" value="1"{ips}> {ips_l}</label>
 <label for="max_names">{max_l}</label><input id="max_names" name="max_names" type="number" min="1" max="{ceiling}" value="{max}">
 <button type="submit" id="save-policy">{save}</button></form>
 <p><a href="/TopCA/admin/ra/accounts/{id}">{back}</a></p>"#,

@@ -61,6 +61,8 @@ struct AccountView {
     organization: String,
     unit: String,
     dual: bool,
+    /// A demonstration account (made with `--demo`).
+    demo: bool,
 }
 
 async fn search_accounts(
@@ -73,6 +75,7 @@ async fn search_accounts(
             .into_iter()
             .map(|a| AccountView {
                 id: a.id.0,
+                demo: state.demo.contains(a.id),
                 dual: a.settings.certificate_type == topca_core::lifecycle::CertificateType::Dual,
                 organization: a.settings.organization,
                 unit: a.settings.unit,
@@ -711,6 +714,8 @@ async fn openapi() -> Json<serde_json::Value> {
                 "responses": {"200": {"description": "review"}, "400": {"description": "not a server application"}, "404": {"description": "unknown request"}}}},
             "/api/v1/admin/requests/{id}/approve": {"post": {"summary": "Approve: the PIN is mailed (server certificates are issued and mailed)",
                 "responses": {"200": {"description": "approved"}}}},
+            "/api/v1/admin/requests/{id}/resend-pin": {"post": {"summary": "Resend the PIN of an approved request: a new PIN is mailed, the old one stops working (RA administrators)",
+                "responses": {"200": {"description": "mailed"}, "409": {"description": "not approved"}, "429": {"description": "the holder was mailed too often"}}}},
             "/api/v1/admin/requests/{id}/reject": {"post": {"summary": "Reject with a reason (mailed)",
                 "responses": {"200": {"description": "rejected"}}}},
             "/api/v1/admin/requests/{reference}/unlock": {"post": {"summary": "Unlock a request by the public reference its holder gives: every address's failed attempts are forgotten (RA administrators, audited)",

@@ -74,9 +74,9 @@ fn install(
     let root_pem = root.as_ref().unwrap_or(ca.certificate()).to_pem();
     let [root_path, issuing_path, key_path] = ca_files(dir);
     // The key last: the CA counts as initialised only when all three exist.
-    write(&root_path, root_pem, 0o644)?;
-    write(&issuing_path, ca.certificate().to_pem(), 0o644)?;
-    write(&key_path, encrypted, 0o600)?;
+    write(&root_path, root_pem)?;
+    write(&issuing_path, ca.certificate().to_pem())?;
+    write(&key_path, encrypted)?;
     Ok(ca.certificate().subject_text())
 }
 
@@ -135,7 +135,6 @@ pub fn request(
         &pending_key(dir),
         key.to_encrypted_pkcs8_pem(&passphrase, &OsRandom)
             .map_err(topca_core::Error::from)?,
-        0o600,
     )?;
     Ok(csr)
 }

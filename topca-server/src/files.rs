@@ -1,6 +1,11 @@
 //! Files of the data directory, for first start ([`crate::setup`]) and CA
-//! initialisation ([`crate::ca_init`]) alike: where the CA files are, and reading
-//! and writing files with the permission bits they need, errors naming the file.
+//! initialisation ([`crate::ca_init`]) alike: where the CA files are, reading and
+//! writing them, errors naming the file.
+//!
+//! Everything the server makes is private to its user whatever the umask:
+//! folders are created with mode 0700 and files with mode 0600 (the mode is given
+//! when the file is created, so no other user can open it in between), and
+//! [`check_private`] refuses a data directory that others can read.
 
 use std::path::{Path, PathBuf};
 
@@ -12,9 +17,13 @@ pub(crate) fn ca_files(dir: &Path) -> [PathBuf; 3] {
     ["root.pem", "issuing.pem", "issuing.key"].map(|f| dir.join("ca").join(f))
 }
 
-/// Creates the folder `path` and its parents.
+/// Creates the folder `path` and its missing parents, mode 0700.
 pub(crate) fn make_dir(path: &Path) -> Result<(), SetupError> {
-    std::fs::create_dir_all(path).map_err(|e| file_error(path, &e))
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(path).map_err(|e| file_error(path, &e))
 }
 
 /// The text of the file `path`.
@@ -22,23 +31,79 @@ pub(crate) fn read(path: &Path) -> Result<String, SetupError> {
     std::fs::read_to_string(path).map_err(|e| file_error(path, &e))
 }
 
-/// Writes `content` to `path` and sets its permission bits to `mode`.
-pub(crate) fn write(path: &Path, content: impl AsRef<[u8]>, mode: u32) -> Result<(), SetupError> {
-    std::fs::write(path, content).map_err(|e| file_error(path, &e))?;
-    restrict(path, mode)
-}
-
-/// Sets the permission bits of a file or folder (Unix; nothing elsewhere).
-#[cfg(unix)]
-pub(crate) fn restrict(path: &Path, mode: u32) -> Result<(), SetupError> {
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+/// Writes `content` to `path`, a file created with mode 0600 if missing.
+pub(crate) fn write(path: &Path, content: impl AsRef<[u8]>) -> Result<(), SetupError> {
+    use std::io::Write as _;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options
+        .open(path)
+        .and_then(|mut file| file.write_all(content.as_ref()))
         .map_err(|e| file_error(path, &e))
 }
 
-/// Sets the permission bits of a file or folder (Unix; nothing elsewhere).
+/// A new file at `path` (replacing any), created with mode 0600, open for writing.
+pub fn create_private(path: &Path) -> Result<std::fs::File, SetupError> {
+    match std::fs::remove_file(path) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(file_error(path, &e)),
+    }
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options.open(path).map_err(|e| file_error(path, &e))
+}
+
+/// Refuses to go on when the data directory `dir`, its `secrets/` (and the files
+/// in it), its CA keys, its outbox or the SQLite database `database` (with its
+/// WAL files) can be read or entered by users other than the server's own; the
+/// error gives the `chmod` that fixes it. Missing paths are fine (a first start
+/// makes them private).
+#[cfg(unix)]
+pub(crate) fn check_private(dir: &Path, database: Option<&Path>) -> Result<(), SetupError> {
+    use std::os::unix::fs::PermissionsExt;
+    let mut paths = vec![dir.to_owned(), dir.join("secrets"), dir.join("outbox")];
+    for folder in ["secrets", "ca"] {
+        if let Ok(entries) = std::fs::read_dir(dir.join(folder)) {
+            let mut found: Vec<PathBuf> = entries
+                .filter_map(Result::ok)
+                .map(|e| e.path())
+                .filter(|p| folder == "secrets" || p.extension().is_some_and(|x| x == "key"))
+                .collect();
+            found.sort();
+            paths.extend(found);
+        }
+    }
+    if let Some(database) = database {
+        paths.push(database.to_owned());
+        for suffix in ["-wal", "-shm"] {
+            paths.push(PathBuf::from(format!("{}{suffix}", database.display())));
+        }
+    }
+    for path in paths {
+        let Ok(metadata) = std::fs::symlink_metadata(&path) else {
+            continue;
+        };
+        let mode = metadata.permissions().mode() & 0o777;
+        if mode & 0o077 != 0 {
+            let wanted = if metadata.is_dir() { "700" } else { "600" };
+            return Err(SetupError::Exposed {
+                path: path.display().to_string(),
+                mode: format!("{mode:03o}"),
+                fix: format!("chmod {wanted} '{}'", path.display()),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Refuses to go on when others can read the data directory (Unix only).
 #[cfg(not(unix))]
-pub(crate) fn restrict(_: &Path, _: u32) -> Result<(), SetupError> {
+pub(crate) fn check_private(_: &Path, _: Option<&Path>) -> Result<(), SetupError> {
     Ok(())
 }
 

@@ -3,7 +3,8 @@
 //! the CA chain and CRL at stable URLs, and an OCSP responder.
 //!
 //! [`setup::start`] prepares everything on first start (data directory, SQLite
-//! database, root and issuing CA, KMC master key, a demo account, a mail outbox)
+//! database, root and issuing CA, KMC master key, a mail outbox; demo accounts
+//! with `--demo`)
 //! and loads it on later starts; [`router`] serves it.
 
 pub mod admin;
@@ -12,18 +13,22 @@ mod admin_credentials;
 mod admin_kmc;
 mod admin_ra;
 mod admin_requests;
+mod admin_resend;
 mod admin_review;
 mod admin_session;
 mod admin_super;
 mod api;
 mod assets;
 pub mod ca_init;
+pub mod demo;
 mod error;
 mod files;
 pub mod hashing;
 pub mod headers;
 mod html;
 pub mod limits;
+mod mail_limits;
+pub mod mail_outbox;
 mod pki;
 pub mod serve;
 mod server_enroll;
@@ -53,6 +58,11 @@ pub fn router(state: Arc<AppState>) -> Router {
         .merge(admin::routes())
         .merge(assets::routes())
         .merge(tls_root::routes())
+        .merge(admin_resend::routes())
+        .layer(axum::middleware::from_fn_with_state(
+            Arc::clone(&state),
+            mail_limits::limit,
+        ))
         .layer(axum::middleware::from_fn_with_state(
             Arc::clone(&state),
             headers::secure,

@@ -1,6 +1,7 @@
-//! `topca-server [--data-dir DIR] [--listen ADDR:PORT] [--algorithm ALG] [--config FILE]`:
+//! `topca-server [--data-dir DIR] [--listen ADDR:PORT] [--algorithm ALG] [--config FILE] [--demo]`:
 //! prepares everything on first start (see `topca_server::setup`) and serves the
-//! centres.
+//! centres. `--demo` on the first start adds demonstration accounts (marked 演示,
+//! two with automatic approval); a CA first started without it refuses it later.
 //!
 //! `topca-server audit verify [--data-dir DIR]`: checks the audit log's hash chain.
 //!
@@ -72,6 +73,10 @@ fn run() -> Result<(), String> {
             .map_err(|e| e.to_string())?;
         let state = Arc::new(state);
         tokio::spawn(topca_server::refresh_crls(Arc::clone(&state)));
+        // Mails a stopped server left, then retries, for as long as it runs.
+        tokio::spawn(topca_server::mail_outbox::send_queued(Arc::clone(
+            &state.outbox,
+        )));
         let app = topca_server::router(state);
         let shutdown = async {
             let _ = tokio::signal::ctrl_c().await;
@@ -300,7 +305,11 @@ fn restore(args: &[String]) -> Result<(), String> {
     for suffix in ["-wal", "-shm"] {
         let _ = std::fs::remove_file(format!("{}{suffix}", target.display()));
     }
-    std::fs::copy(file, &target)
+    // A new file of mode 0600, whatever the copy's mode.
+    let mut to = topca_server::setup::create_private(&target).map_err(|e| e.to_string())?;
+    std::fs::File::open(file)
+        .and_then(|mut from| std::io::copy(&mut from, &mut to))
+        .and_then(|_| to.sync_all())
         .map_err(|e| format!("cannot restore into {}: {e}", target.display()))?;
     println!(
         "database restored from {file} ({} audit entries verified)",

@@ -112,8 +112,10 @@ async fn home(
     let body = format!(
         r#"<p id="account">{}</p>{note}<ul id="functions">{list}</ul>"#,
         escape(&format!(
-            "{} / {}",
-            account.settings.organization, account.settings.unit
+            "{}{} / {}",
+            state.demo_mark(account.id),
+            account.settings.organization,
+            account.settings.unit
         ))
     );
     page(

@@ -1,5 +1,6 @@
 //! Start-up: options from flags and environment, and the first-start set-up of
-//! the data directory (database, CAs, KMC master key, demo account, outbox).
+//! the data directory (database, CAs, KMC master key, outbox; demo accounts with
+//! `--demo`, see [`crate::demo`]).
 //!
 //! ```text
 //! DATA_DIR/topca.db          SQLite database (unless TOPCA_DATABASE_URL)
@@ -9,9 +10,12 @@
 //! DATA_DIR/ca/tls-root.*     the TLS root of HTTPS mode "self" under an SM2 or Ed25519
 //!                            CA (see `tls_root`), its key encrypted the same way
 //! DATA_DIR/secrets/          CA passphrase and KMC master key when not given in the
-//!                            environment (TOPCA_CA_PASSPHRASE, TOPCA_KMC_MASTER_KEY);
-//!                            mode 0700, files 0600
+//!                            environment (TOPCA_CA_PASSPHRASE, TOPCA_KMC_MASTER_KEY)
 //! ```
+//!
+//! Folders are made with mode 0700 and files with mode 0600 whatever the umask;
+//! the server does not start when the data directory, its secrets, CA keys,
+//! outbox or database can be read by other users (the message gives the `chmod`).
 
 use std::{
     net::SocketAddr,
@@ -24,30 +28,24 @@ use topca_core::{
     Certificate, CertificateAuthority, DistinguishedName, Environment, KeyAlgorithm, OsRandom,
     Profile, ProfileKind, RandomSource, SigningKey, SystemClock,
     kmc::MasterKey,
-    lifecycle::{CertificateType, VerificationMode},
     ocsp::OcspSigner,
     profile::CaUrls,
     ra::{
-        AccountSettings, AdminRole, Language,
+        AdminRole,
         admin::{AdminRecord, create_admin},
     },
-    store::AccountStore,
 };
 use topca_mail::{LettreMailer, MailConfig};
 use topca_store::DieselStore;
 use zeroize::Zeroizing;
 
+pub use crate::files::create_private;
 use crate::{
     AppState,
-    files::{ca_files, make_dir, read, restrict, write},
+    files::{ca_files, check_private, make_dir, read, write},
 };
 
-/// The demo account's organisation, made on first start.
-pub const DEMO_ORGANIZATION: &str = "TopCA 演示单位";
-
-/// The domain the demo server account's certificates may name (its policy's
-/// only allowed domain).
-pub const DEMO_SERVER_DOMAIN: &str = "example.cn";
+pub use crate::demo::{DEMO_ORGANIZATION, DEMO_SERVER_DOMAIN};
 
 /// Why the server could not start.
 #[derive(Debug, Error)]
@@ -73,6 +71,19 @@ pub enum SetupError {
     /// A CA or key operation failed.
     #[error("{0}")]
     Ca(#[from] topca_core::Error),
+    /// A file or folder of the data directory can be read by other users.
+    #[error(
+        "{path} can be read by other users (mode {mode}); TopCA keeps keys and personal data \
+         there and does not start until only its own user can read it: run `{fix}`"
+    )]
+    Exposed {
+        /// The file or folder.
+        path: String,
+        /// Its permission bits, octal.
+        mode: String,
+        /// The command that fixes it.
+        fix: String,
+    },
     /// A new administrator's password is shorter than [`crate::admin::MIN_PASSWORD`].
     #[error(
         "an administrator password needs {} characters or more",
@@ -109,6 +120,9 @@ pub struct Options {
     /// How long an administrator created or given the kmc role through the web
     /// console waits before taking part in a key recovery (default 24 h).
     pub kmc_quarantine: std::time::Duration,
+    /// Demonstration accounts on the first start (`--demo`); refused on a CA
+    /// first started without them.
+    pub demo: bool,
 }
 
 /// The configuration file (`topca.toml`): every key optional; environment
@@ -183,9 +197,11 @@ impl Options {
     pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Self, SetupError> {
         let env = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
         let mut flags: Vec<(String, String)> = Vec::new();
+        let mut demo = false;
         let mut args = args.into_iter();
         while let Some(flag) = args.next() {
             match flag.as_str() {
+                "--demo" => demo = true,
                 "--data-dir" | "--listen" | "--algorithm" | "--config" => {
                     let value = args
                         .next()
@@ -194,7 +210,7 @@ impl Options {
                 }
                 other => {
                     return Err(SetupError::Usage(format!(
-                        "unknown option {other}; use --data-dir DIR, --listen ADDR:PORT, --algorithm rsa2048|p256|p384|ed25519|sm2, --config FILE"
+                        "unknown option {other}; use --data-dir DIR, --listen ADDR:PORT, --algorithm rsa2048|p256|p384|ed25519|sm2, --config FILE, --demo"
                     )));
                 }
             }
@@ -272,6 +288,7 @@ impl Options {
                 env("TOPCA_TLS_CERT").map(PathBuf::from).or(file.tls.certificate),
                 env("TOPCA_TLS_KEY").map(PathBuf::from).or(file.tls.key),
             )?,
+            demo,
         })
     }
 }
@@ -333,6 +350,8 @@ pub fn add_admin(
 /// where things are.
 pub fn start(options: &Options) -> Result<(AppState, Vec<String>), SetupError> {
     let dir = &options.data_dir;
+    let sqlite = options.database_url.is_none().then(|| dir.join("topca.db"));
+    check_private(dir, sqlite.as_deref())?;
     // The data directory with it; `secrets/` comes with the CA passphrase below.
     make_dir(&dir.join("ca"))?;
     let base_url = options
@@ -379,75 +398,12 @@ pub fn start(options: &Options) -> Result<(AppState, Vec<String>), SetupError> {
     if let Some(ca) = &options.mail_trusted_ca {
         mail_config = mail_config.with_trusted_ca(ca);
     }
-    let mailer = LettreMailer::new(&mail_config)?;
+    let outbox = std::sync::Arc::new(open_outbox(
+        options,
+        Box::new(LettreMailer::new(&mail_config)?),
+    )?);
 
-    let demo = match store
-        .search_accounts("演示部门", 1)
-        .map_err(topca_core::Error::from)?
-        .into_iter()
-        .next()
-    {
-        Some(account) => account,
-        None => store
-            .create_account(AccountSettings {
-                organization: DEMO_ORGANIZATION.into(),
-                unit: "演示部门".into(),
-                certificate_type: CertificateType::Single,
-                verification: VerificationMode::Automatic,
-                algorithm: options.algorithm,
-                validity_days: 365,
-                service_url: format!("{base_url}/TopCA/userEnroll"),
-                language: Language::Chinese,
-            })
-            .map_err(topca_core::Error::from)?,
-    };
-    for (unit, certificate_type, verification, centre) in [
-        (
-            "服务器证书",
-            CertificateType::Single,
-            VerificationMode::Manual,
-            "serverEnroll",
-        ),
-        (
-            "双证书部门",
-            CertificateType::Dual,
-            VerificationMode::Automatic,
-            "userEnroll",
-        ),
-    ] {
-        let exists = !store
-            .search_accounts(unit, 1)
-            .map_err(topca_core::Error::from)?
-            .is_empty();
-        if !exists {
-            let account = store
-                .create_account(AccountSettings {
-                    organization: DEMO_ORGANIZATION.into(),
-                    unit: unit.into(),
-                    certificate_type,
-                    verification,
-                    algorithm: if options.algorithm == KeyAlgorithm::Ed25519 {
-                        KeyAlgorithm::EcdsaP256
-                    } else {
-                        options.algorithm
-                    },
-                    validity_days: 365,
-                    service_url: format!("{base_url}/TopCA/{centre}"),
-                    language: Language::Chinese,
-                })
-                .map_err(topca_core::Error::from)?;
-            if verification == VerificationMode::Manual {
-                // The demo server account may name the documentation domain.
-                let policy = topca_core::ra::ServerPolicy {
-                    allowed_domains: vec![DEMO_SERVER_DOMAIN.into()],
-                    ..Default::default()
-                };
-                store
-                    .put_server_policy(account.id, &policy)
-                    .map_err(topca_core::Error::from)?;
-            }
-        }
-    }
+    let demo = crate::demo::prepare(&store, options.demo, options.algorithm, &base_url)?;
     let algorithm = algorithm_of(&ca).unwrap_or(options.algorithm);
     let ocsp = OcspSigner::issue(&ca, algorithm, 30)?;
     let mut report = vec![
@@ -463,9 +419,13 @@ pub fn start(options: &Options) -> Result<(AppState, Vec<String>), SetupError> {
             if created { "created now" } else { "loaded" },
             root.subject_text()
         ),
-        format!(
-            "demo accounts:   {DEMO_ORGANIZATION} / 演示部门 (automatic), / 双证书部门 (dual, automatic), / 服务器证书 (administrator approval)"
-        ),
+        if demo.accounts.is_empty() {
+            "demo accounts:   none (a CA started with --demo the first time has them)".to_owned()
+        } else {
+            format!(
+                "demo accounts:   {DEMO_ORGANIZATION} / 演示部门 (automatic), / 双证书部门 (dual, automatic), / 服务器证书 (administrator approval)"
+            )
+        },
         format!("user centre:     {base_url}/TopCA/userEnroll"),
         format!("server centre:   {base_url}/TopCA/serverEnroll"),
         format!("CA chain:        {base_url}/TopCA/ca/chain.pem"),
@@ -493,14 +453,18 @@ pub fn start(options: &Options) -> Result<(AppState, Vec<String>), SetupError> {
     Ok((
         AppState {
             store,
-            mailer: Box::new(mailer),
+            mailer: Box::new(crate::mail_outbox::OutboxMailer(std::sync::Arc::clone(
+                &outbox,
+            ))),
+            outbox,
             ca,
             root,
             master,
             ocsp: RwLock::new(ocsp),
             crl: Mutex::new(None),
             delta_crl: Mutex::new(None),
-            demo_account: demo.id,
+            demo_account: demo.first(),
+            demo,
             base_url,
             algorithm,
             crl_schedule_minutes: std::sync::atomic::AtomicU64::new(crl_schedule),
@@ -513,6 +477,27 @@ pub fn start(options: &Options) -> Result<(AppState, Vec<String>), SetupError> {
             hashing: crate::hashing::HashingGate::for_this_machine(),
         },
         report,
+    ))
+}
+
+/// The mail outbox of the CA of `options` (its own connection to the database,
+/// the KMC master key), delivering through `delivery`. The CA must have started
+/// once.
+pub fn open_outbox(
+    options: &Options,
+    delivery: Box<dyn crate::mail_outbox::Delivery>,
+) -> Result<crate::mail_outbox::MailOutbox, SetupError> {
+    let master_hex = secret(
+        &options.data_dir,
+        "TOPCA_KMC_MASTER_KEY",
+        "kmc-master.key",
+        32,
+    )?;
+    let master = MasterKey::from_bytes(decode_key(&master_hex)?);
+    Ok(crate::mail_outbox::MailOutbox::new(
+        open_store(options)?,
+        master,
+        delivery,
     ))
 }
 
@@ -564,22 +549,20 @@ fn load_or_create_cas(
         &Profile::sub_ca(10 * 365, 0).map_err(topca_core::Error::from)?,
         urls,
     )?;
-    write(&root_path, root.certificate().to_pem(), 0o644)?;
+    write(&root_path, root.certificate().to_pem())?;
     write(
         &dir.join("ca").join("root.key"),
         root.key()
             .to_encrypted_pkcs8_pem(passphrase, &OsRandom)
             .map_err(topca_core::Error::from)?,
-        0o600,
     )?;
-    write(&issuing_path, issuing.certificate().to_pem(), 0o644)?;
+    write(&issuing_path, issuing.certificate().to_pem())?;
     write(
         &key_path,
         issuing
             .key()
             .to_encrypted_pkcs8_pem(passphrase, &OsRandom)
             .map_err(topca_core::Error::from)?,
-        0o600,
     )?;
     let root_certificate = root.certificate().clone();
     Ok((issuing, root_certificate, true))
@@ -591,7 +574,6 @@ fn load_or_create_cas(
 pub(crate) fn ca_passphrase(dir: &Path) -> Result<Zeroizing<String>, SetupError> {
     let secrets = dir.join("secrets");
     make_dir(&secrets)?;
-    restrict(&secrets, 0o700)?;
     secret(dir, "TOPCA_CA_PASSPHRASE", "ca-passphrase", 32)
 }
 
@@ -614,7 +596,7 @@ fn secret(
     OsRandom.fill(&mut random)?;
     let hex: Zeroizing<String> =
         Zeroizing::new(random.iter().map(|b| format!("{b:02x}")).collect());
-    write(&path, hex.as_bytes(), 0o600)?;
+    write(&path, hex.as_bytes())?;
     Ok(hex)
 }
 

@@ -16,8 +16,10 @@ use topca_store::DieselStore;
 pub struct AppState {
     /// The database.
     pub store: DieselStore,
-    /// Where mail goes.
+    /// Where mail goes (through [`AppState::outbox`]).
     pub mailer: Box<dyn Mailer>,
+    /// The mail outbox: queued mails, delivered and retried after commit.
+    pub outbox: std::sync::Arc<crate::mail_outbox::MailOutbox>,
     /// The issuing CA.
     pub ca: CertificateAuthority,
     /// The root above it.
@@ -30,8 +32,10 @@ pub struct AppState {
     pub crl: Mutex<Option<Crl>>,
     /// The current delta CRL, cached (when the CA publishes them).
     pub delta_crl: Mutex<Option<Crl>>,
-    /// The demo account made on first start.
-    pub demo_account: AccountId,
+    /// The first demo account, when the CA holds demonstration data (`--demo`).
+    pub demo_account: Option<AccountId>,
+    /// Every demo account (pages mark them "演示").
+    pub demo: crate::demo::DemoAccounts,
     /// The public base URL (`http://127.0.0.1:8080`).
     pub base_url: String,
     /// The algorithm of the issuing CA's key (and of its OCSP responder's).
@@ -98,6 +102,15 @@ impl AppState {
                 )
             })?;
         Ok(source)
+    }
+
+    /// "【演示】" before a demo account's name, nothing for others.
+    pub fn demo_mark(&self, account: AccountId) -> &'static str {
+        if self.demo.contains(account) {
+            "【演示】"
+        } else {
+            ""
+        }
     }
 
     /// Whether the CA publishes delta CRLs.

@@ -88,9 +88,8 @@ pub fn load_or_create(
         root.key()
             .to_encrypted_pkcs8_pem(passphrase, &OsRandom)
             .map_err(topca_core::Error::from)?,
-        0o600,
     )?;
-    write(&certificate_path, root.certificate().to_pem(), 0o644)?;
+    write(&certificate_path, root.certificate().to_pem())?;
     store
         .append_audit(AuditRecord {
             at: SystemTime::now(),

@@ -156,8 +156,10 @@ async fn home(
     let body = format!(
         r#"<p id="account">{}</p><ul id="functions">{list}</ul>"#,
         escape(&format!(
-            "{} / {}",
-            account.settings.organization, account.settings.unit
+            "{}{} / {}",
+            state.demo_mark(account.id),
+            account.settings.organization,
+            account.settings.unit
         ))
     );
     page(
@@ -199,8 +201,10 @@ async fn apply_form(
 <button type="submit" id="submit">{submit}</button></form>"#,
         id = account.id.0,
         org = escape(&format!(
-            "{} / {}",
-            account.settings.organization, account.settings.unit
+            "{}{} / {}",
+            state.demo_mark(account.id),
+            account.settings.organization,
+            account.settings.unit
         )),
         name = field(lang, "name", "姓名", "Name", "text", true),
         email = field(lang, "email", "电子邮件", "E-mail", "email", true),

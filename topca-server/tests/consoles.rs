@@ -519,7 +519,11 @@ async fn administrators_log_in_with_a_bound_client_certificate_over_tls() {
     }
     .ra_ops()
     .unwrap();
-    let account = state.store.account(state.demo_account).unwrap().unwrap();
+    let account = state
+        .store
+        .account(state.demo_account.unwrap())
+        .unwrap()
+        .unwrap();
     let issue = |name: &str, email: &str, password: &str| {
         state
             .ra()

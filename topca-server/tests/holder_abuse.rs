@@ -120,7 +120,7 @@ fn target_of(state: &AppState, pin: &str) -> String {
 async fn fifty_concurrent_wrong_pins_are_all_counted_and_audited_and_lock_their_source() {
     let data = tempfile::tempdir().unwrap();
     let state = state_without_rate_limit(data.path());
-    let account = state.demo_account.0;
+    let account = state.demo_account.unwrap().0;
     let state = Arc::new(state);
     let app = topca_server::router(Arc::clone(&state));
     let pin = apply(&app, data.path(), account, "wangwu@example.cn").await;
@@ -186,7 +186,7 @@ async fn fifty_concurrent_wrong_pins_are_all_counted_and_audited_and_lock_their_
 async fn fifty_password_guesses_through_revocation_are_cut_off_and_audited() {
     let data = tempfile::tempdir().unwrap();
     let state = state_without_rate_limit(data.path());
-    let account = state.demo_account.0;
+    let account = state.demo_account.unwrap().0;
     let state = Arc::new(state);
     let app = topca_server::router(Arc::clone(&state));
     let serial = issued(&app, data.path(), account, "revoke@example.cn").await;
@@ -292,7 +292,7 @@ async fn holder_secret_endpoints_answer_429_with_retry_after_beyond_the_per_sour
     let data = tempfile::tempdir().unwrap();
     let (mut state, _) = start(&options(data.path())).unwrap();
     state.limits.holder_secret_per_source = RateLimiter::new(3, Duration::from_secs(60));
-    let account = state.demo_account.0;
+    let account = state.demo_account.unwrap().0;
     let app = topca_server::router(Arc::new(state));
     let endpoints = [
         (
@@ -338,7 +338,7 @@ async fn holder_secret_endpoints_answer_429_with_retry_after_beyond_the_per_sour
 async fn a_guessed_sequential_request_number_finds_nothing_and_counts_nothing() {
     let data = tempfile::tempdir().unwrap();
     let state = state_without_rate_limit(data.path());
-    let account = state.demo_account.0;
+    let account = state.demo_account.unwrap().0;
     let state = Arc::new(state);
     let app = topca_server::router(Arc::clone(&state));
     let pin = apply(&app, data.path(), account, "zhaoliu@example.cn").await;
@@ -389,7 +389,7 @@ async fn an_ra_administrator_unlocks_a_request_audited_and_others_cannot() {
             ("kmc-one", AdminRole::KmcAdmin),
         ],
     );
-    let account = state.demo_account.0;
+    let account = state.demo_account.unwrap().0;
     let state = Arc::new(state);
     let app = topca_server::router(Arc::clone(&state));
     let pin = apply(&app, data.path(), account, "sunqi@example.cn").await;
@@ -461,7 +461,7 @@ async fn the_ra_console_unlock_form_unlocks_by_reference() {
     let data = tempfile::tempdir().unwrap();
     let state = state_without_rate_limit(data.path());
     admins(&state, &[("ra-two", AdminRole::RaAdmin)]);
-    let account = state.demo_account.0;
+    let account = state.demo_account.unwrap().0;
     let state = Arc::new(state);
     let app = topca_server::router(Arc::clone(&state));
     let pin = apply(&app, data.path(), account, "zhouba@example.cn").await;

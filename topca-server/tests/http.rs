@@ -382,7 +382,7 @@ impl Parts2 for (StatusCode, Vec<u8>, axum::http::HeaderMap) {
 async fn forms_need_their_csrf_token_and_errors_are_pages() {
     let data = tempfile::tempdir().unwrap();
     let (state, _) = start(&options(data.path())).unwrap();
-    let account = state.demo_account.0;
+    let account = state.demo_account.unwrap().0;
     let app = topca_server::router(Arc::new(state));
     let (status, body, headers) = send(
         &app,
@@ -541,7 +541,7 @@ async fn openssl_ocsp_over_http_sees_good_then_revoked_for_rsa_ecdsa_and_sm2() {
         opts.algorithm = algorithm;
         opts.delta_crl = algorithm == KeyAlgorithm::EcdsaP256;
         let (state, _) = start(&opts).unwrap();
-        let account = state.demo_account.0;
+        let account = state.demo_account.unwrap().0;
         let app = topca_server::router(Arc::new(state));
         let listener = tokio::net::TcpListener::bind(opts.listen).await.unwrap();
         let server = tokio::spawn(axum::serve(listener, app.clone()).into_future());
@@ -681,7 +681,7 @@ async fn openssl_ocsp_over_http_sees_good_then_revoked_for_rsa_ecdsa_and_sm2() {
 async fn renewal_replacement_and_preview_pages_work() {
     let data = tempfile::tempdir().unwrap();
     let (state, _) = start(&options(data.path())).unwrap();
-    let account = state.demo_account.0;
+    let account = state.demo_account.unwrap().0;
     let app = topca_server::router(Arc::new(state));
     let (status, _) = post_json(&app, &format!("/api/v1/accounts/{account}/applications"),
         serde_json::json!({"name": "赵六", "email": "zhaoliu@example.cn", "password": "zhaoliu-password-1"})).await;
@@ -1245,7 +1245,7 @@ async fn administrators_approve_through_the_api_and_recover_keys_in_pairs() {
 async fn the_api_covers_server_applications_renewal_replacement_and_preview() {
     let data = tempfile::tempdir().unwrap();
     let (state, _) = start(&options(data.path())).unwrap();
-    let account = state.demo_account.0;
+    let account = state.demo_account.unwrap().0;
     let app = topca_server::router(Arc::new(state));
     let work = tempfile::tempdir().unwrap();
     let w = work.path();

@@ -454,7 +454,7 @@ async fn cookies_are_httponly_and_samesite_and_secure_only_over_https() {
 async fn pages_load_scripts_and_styles_only_from_files_the_policy_allows() {
     let dir = tempfile::tempdir().unwrap();
     let state = state(dir.path());
-    let account = state.demo_account.0;
+    let account = state.demo_account.unwrap().0;
     let (addr, server) = serve_http(state, ServeLimits::default()).await;
     let pages = [
         "/TopCA/userEnroll".to_owned(),

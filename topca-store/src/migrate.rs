@@ -14,6 +14,7 @@ pub(crate) const SQLITE: &[&str] = &[
     include_str!("../migrations/sqlite/2026-12-05-000004_kmc_dual_control/up.sql"),
     include_str!("../migrations/sqlite/2026-12-05-000005_admin_sessions/up.sql"),
     include_str!("../migrations/sqlite/2026-12-05-000006_holder_attempts/up.sql"),
+    include_str!("../migrations/sqlite/2026-12-05-000007_mail_outbox/up.sql"),
     include_str!("../migrations/sqlite/2026-12-05-000008_account_policy/up.sql"),
 ];
 /// PostgreSQL migrations, oldest first.
@@ -24,6 +25,7 @@ pub(crate) const POSTGRES: &[&str] = &[
     include_str!("../migrations/postgres/2026-12-05-000004_kmc_dual_control/up.sql"),
     include_str!("../migrations/postgres/2026-12-05-000005_admin_sessions/up.sql"),
     include_str!("../migrations/postgres/2026-12-05-000006_holder_attempts/up.sql"),
+    include_str!("../migrations/postgres/2026-12-05-000007_mail_outbox/up.sql"),
     include_str!("../migrations/postgres/2026-12-05-000008_account_policy/up.sql"),
 ];
 

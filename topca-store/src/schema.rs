@@ -169,3 +169,13 @@ diesel::table! {
         last_used -> BigInt,
     }
 }
+
+diesel::table! {
+    mail_outbox (id) {
+        id -> BigInt,
+        recipient -> Text,
+        sealed -> Binary,
+        attempts -> Integer,
+        next_attempt -> BigInt,
+    }
+}

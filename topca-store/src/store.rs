@@ -70,6 +70,20 @@ impl CustomizeConnection<SqliteConnection, diesel::r2d2::Error> for SqliteSettin
     }
 }
 
+/// Creates the empty file `path` with mode 0600 (Unix). An existing file is left
+/// as it is, or is an error with `new_only`.
+fn create_private(path: &std::path::Path, new_only: bool) -> std::io::Result<()> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    match options.open(path) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && !new_only => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
 impl DieselStore {
     /// Opens (creating and migrating as needed) the database at `url`:
     /// `sqlite:///path/to/topca.db`, `sqlite://relative.db` or a plain file path
@@ -110,6 +124,11 @@ impl DieselStore {
                     .filter(|p| !p.as_os_str().is_empty());
                 if folder.is_some_and(|f| !f.is_dir()) {
                     return Err(connect("its folder does not exist".into()));
+                }
+                // SQLite gives its WAL and shared-memory files the database's mode.
+                if path != ":memory:" {
+                    create_private(std::path::Path::new(path), false)
+                        .map_err(|e| connect(e.to_string()))?;
                 }
                 let pool = Pool::builder()
                     .max_size(8)
@@ -154,17 +173,27 @@ impl DieselStore {
         let target = path
             .to_str()
             .ok_or_else(|| StoreError::Backend("the backup path is not valid UTF-8".into()))?;
-        if path.exists() {
-            return Err(StoreError::Backend(format!(
-                "{target} exists already; nothing was written"
-            )));
+        // An empty file made now, mode 0600, that SQLite fills: a copy of the
+        // database is as private as the database.
+        if let Err(e) = create_private(path, true) {
+            return Err(StoreError::Backend(
+                if e.kind() == std::io::ErrorKind::AlreadyExists {
+                    format!("{target} exists already; nothing was written")
+                } else {
+                    format!("{target}: {e}")
+                },
+            ));
         }
-        let mut conn = pool.get().map_err(pool_error)?;
-        diesel::sql_query("VACUUM INTO ?")
-            .bind::<diesel::sql_types::Text, _>(target)
-            .execute(&mut *conn)
-            .map_err(backend)?;
-        Ok(())
+        let copied = pool.get().map_err(pool_error).and_then(|mut conn| {
+            diesel::sql_query("VACUUM INTO ?")
+                .bind::<diesel::sql_types::Text, _>(target)
+                .execute(&mut *conn)
+                .map_err(backend)
+        });
+        if copied.is_err() {
+            let _ = std::fs::remove_file(path);
+        }
+        copied.map(drop)
     }
 
     /// Whether this store is on PostgreSQL (else SQLite).
@@ -1177,3 +1206,5 @@ impl SessionStore for DieselStore {
         Ok(ended as u64)
     }
 }
+
+mod outbox;

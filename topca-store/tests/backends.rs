@@ -18,7 +18,7 @@ use topca_core::{
     ra::{AccountSettings, Holder, Language},
     store::{
         AccountStore, AdminStore, CertificateRecord, CertificateStatus, CertificateStore,
-        EscrowStore, NewRequest, Opening, RequestChange, RequestStore, SessionStore,
+        EscrowStore, NewRequest, Opening, OutboxStore, RequestChange, RequestStore, SessionStore,
     },
 };
 use topca_store::{DieselStore, OpenError};
@@ -343,7 +343,7 @@ fn an_older_database_is_upgraded_on_open() {
     // Back to schema version 1, as an older TopCA left it.
     let mut raw = diesel::SqliteConnection::establish(path.to_str().unwrap()).unwrap();
     raw.batch_execute(
-        "DROP TABLE account_policies; DROP TABLE admin_sessions; \
+        "DROP TABLE mail_outbox; DROP TABLE account_policies; DROP TABLE admin_sessions; \
          DROP TABLE holder_attempts; DROP INDEX requests_public_ref; \
          ALTER TABLE requests DROP COLUMN public_ref; \
          ALTER TABLE requests ADD COLUMN failed_attempts INTEGER NOT NULL DEFAULT 0; \
@@ -381,6 +381,10 @@ fn an_older_database_is_upgraded_on_open() {
         Some("5"),
         "the settings table is back"
     );
+    let queued = store
+        .queue_mail("a@example.cn", b"sealed", std::time::SystemTime::now())
+        .unwrap();
+    assert!(queued > 0, "the mail outbox table is back");
     assert_eq!(store.account(kept.id).unwrap().unwrap(), kept, "data kept");
     let old = store
         .recoveries_in_state(topca_core::kmc::RecoveryState::Requested)

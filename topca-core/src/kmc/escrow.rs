@@ -83,6 +83,46 @@ impl MasterKey {
         SigningKey::from_pkcs8_der(&buffer).map_err(|_| KmcError::Damaged)
     }
 
+    /// Seals `data` (a queued mail, say) bound to `binding`: the master key's id,
+    /// a random nonce and the AES-256-GCM ciphertext, as one byte string.
+    pub fn seal_bytes(
+        &self,
+        data: &[u8],
+        binding: &str,
+        random: &dyn RandomSource,
+    ) -> Result<Vec<u8>, KmcError> {
+        let mut nonce = [0u8; 12];
+        random.fill(&mut nonce).map_err(|_| KmcError::Random)?;
+        let mut buffer = Zeroizing::new(data.to_vec());
+        self.cipher()
+            .encrypt_in_place(
+                &Nonce::<Aes256Gcm>::from(nonce),
+                &data_aad(binding),
+                &mut *buffer,
+            )
+            .map_err(|_| KmcError::Damaged)?;
+        Ok([&self.id()[..], &nonce, &buffer].concat())
+    }
+
+    /// Opens what [`Self::seal_bytes`] sealed with this master key and `binding`.
+    pub fn open_bytes(&self, sealed: &[u8], binding: &str) -> Result<Zeroizing<Vec<u8>>, KmcError> {
+        let (id, rest) = sealed.split_at_checked(8).ok_or(KmcError::Damaged)?;
+        let (nonce, ciphertext) = rest.split_at_checked(12).ok_or(KmcError::Damaged)?;
+        if id != self.id() {
+            return Err(KmcError::WrongMasterKey);
+        }
+        let nonce: [u8; 12] = nonce.try_into().map_err(|_| KmcError::Damaged)?;
+        let mut buffer = Zeroizing::new(ciphertext.to_vec());
+        self.cipher()
+            .decrypt_in_place(
+                &Nonce::<Aes256Gcm>::from(nonce),
+                &data_aad(binding),
+                &mut *buffer,
+            )
+            .map_err(|_| KmcError::Damaged)?;
+        Ok(buffer)
+    }
+
     fn cipher(&self) -> Aes256Gcm {
         Aes256Gcm::new(&(*self.0).into())
     }
@@ -103,6 +143,13 @@ pub struct EscrowedKey {
     pub nonce: [u8; 12],
     /// The sealed PKCS#8 key followed by the 16-byte tag.
     pub ciphertext: Vec<u8>,
+}
+
+/// Domain separation for sealed data other than keys.
+const DATA_AAD_PREFIX: &[u8] = b"TopCA sealed data v1\0";
+
+fn data_aad(binding: &str) -> Vec<u8> {
+    [DATA_AAD_PREFIX, binding.as_bytes()].concat()
 }
 
 fn aad(binding: &str) -> Vec<u8> {

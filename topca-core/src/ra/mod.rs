@@ -247,13 +247,19 @@ impl<'a> RegistrationAuthority<'a> {
         self.approve_request(Actor::Admin(ops.admin().into()), request, &account)
     }
 
-    /// Replaces the PIN of an approved request with a new one and mails it.
+    /// Replaces the PIN of an approved request with a new one and mails it (the
+    /// old PIN stops working; audited as [`AuditAction::PinResent`]).
     pub fn resend_pin(&self, ops: &RaOps, id: RequestId) -> Result<Request, Error> {
         let (request, account) = self.load(id)?;
         if request.state != RequestState::Approved {
             return Err(RaError::WrongState(request.state.label()).into());
         }
-        self.issue_pin(Actor::Admin(ops.admin().into()), request, &account)
+        self.issue_pin(
+            Actor::Admin(ops.admin().into()),
+            AuditAction::PinResent,
+            request,
+            &account,
+        )
     }
 
     /// Rejects a submitted request with a reason, which is mailed to the holder.
@@ -383,13 +389,14 @@ impl<'a> RegistrationAuthority<'a> {
         account: &Account,
     ) -> Result<Request, Error> {
         request.state = request.state.approve()?;
-        self.issue_pin(actor, request, account)
+        self.issue_pin(actor, AuditAction::RequestApproved, request, account)
     }
 
     /// Draws a PIN, stores its hash with the request, audits, and mails it.
     fn issue_pin(
         &self,
         actor: Actor,
+        action: AuditAction,
         mut request: Request,
         account: &Account,
     ) -> Result<Request, Error> {
@@ -400,7 +407,7 @@ impl<'a> RegistrationAuthority<'a> {
         let request = self.store.update_request(&request)?;
         self.audit(
             actor,
-            AuditAction::RequestApproved,
+            action,
             request_target(&request),
             Outcome::Success,
             "",

@@ -34,8 +34,14 @@ pub const CSRF: &str = "0123456789abcdef0123456789abcdef";
 pub const ADMIN_PASSWORD: &str = "admin-password-1";
 
 /// Options for a server on `dir` with embedded defaults: SQLite, the outbox, a
-/// P-256 CA, plain HTTP.
+/// P-256 CA, plain HTTP, and the demonstration accounts (`--demo`) the centres'
+/// tests apply under. `dir`, when it exists (a fresh temporary folder), is made
+/// private (0700) as the server requires of its data directory.
 pub fn options(dir: &Path) -> Options {
+    if dir.is_dir() {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).unwrap();
+    }
     Options {
         data_dir: dir.to_owned(),
         listen: "127.0.0.1:8080".parse().unwrap(),
@@ -49,6 +55,7 @@ pub fn options(dir: &Path) -> Options {
         tls: TlsSource::Off,
         crl_refresh: std::time::Duration::from_secs(600),
         kmc_quarantine: std::time::Duration::from_secs(24 * 3600),
+        demo: true,
     }
 }
 
