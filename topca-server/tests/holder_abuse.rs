@@ -30,11 +30,18 @@ const PASSWORD: &str = "holder-password-1";
 const STRANGER: &str = "203.0.113.66";
 const HOLDER: &str = "198.51.100.7";
 
-/// A server on `dir` whose per-source rate limit does not get in the way, so
+/// A server on `dir` whose per-source rate limits do not get in the way, so
 /// the store's attempt counters are what stops guesses.
 fn state_without_rate_limit(dir: &Path) -> AppState {
     let (mut state, _) = start(&options(dir)).unwrap();
     state.limits.holder_secret_per_source = RateLimiter::new(10_000, Duration::from_secs(60));
+    // Revocations and renewals mail the holder: their limits are tested in
+    // `mail_abuse.rs`.
+    state.limits.mail_per_source = RateLimiter::new(10_000, Duration::from_secs(60));
+    state.limits.mail_per_address = RateLimiter::new(10_000, Duration::from_secs(60));
+    // Room for every concurrent guess in the password-hashing queue, so each one
+    // reaches the count (the gate itself is tested in `hashing.rs`).
+    state.hashing = topca_server::hashing::HashingGate::new(2, 100, Duration::from_secs(60));
     state
 }
 

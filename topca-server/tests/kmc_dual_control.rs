@@ -123,9 +123,13 @@ fn mailed_code(data: &Path) -> (String, Vec<String>) {
 }
 
 /// A server with the attacker `boss` (super, ra and kmc, made on the machine)
-/// and two genuine KMC agents `kmc-a` and `kmc-b`.
+/// and two genuine KMC agents `kmc-a` and `kmc-b`. The per-address limit on
+/// holder secrets is raised, so every guess reaches the recovery's own count
+/// (that limit is tested in `holder_abuse.rs`).
 fn server(data: &Path) -> (Arc<AppState>, Router) {
-    let (state, _) = start(&options(data)).unwrap();
+    let (mut state, _) = start(&options(data)).unwrap();
+    state.limits.holder_secret_per_source =
+        topca_server::limits::RateLimiter::new(10_000, std::time::Duration::from_secs(60));
     create_admin(
         &state.store,
         "boss",

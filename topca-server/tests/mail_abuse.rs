@@ -294,7 +294,7 @@ async fn an_ra_administrator_resends_a_pin_the_old_one_stops_working_and_others_
     )
     .await;
     assert_eq!(status, StatusCode::OK, "{applied}");
-    let request = applied["request"].as_u64().expect("the request number");
+    let request = common::request_number(&state, &applied["request"]);
     let old_pin = last_pin(&mailer);
     let uri = format!("/api/v1/admin/requests/{request}/resend-pin");
 

@@ -265,7 +265,7 @@ async fn the_review_shows_every_name_exactly_as_the_issued_certificate_carries_i
     );
     let (status, applied) = s.apply(&request).await;
     assert_eq!(status, StatusCode::OK, "{applied}");
-    let id = applied["request"].as_u64().unwrap();
+    let id = common::request_number(&s.state, &applied["request"]);
 
     let (status, review) = send_as(
         &s.app,
@@ -372,7 +372,7 @@ async fn a_policy_narrowed_after_submission_refuses_the_approval() {
     );
     let (status, applied) = s.apply(&request).await;
     assert_eq!(status, StatusCode::OK, "{applied}");
-    let id = applied["request"].as_u64().unwrap();
+    let id = common::request_number(&s.state, &applied["request"]);
     s.allow_example_cn().await;
 
     let (_, review) = send_as(
@@ -582,7 +582,7 @@ async fn fifty_concurrent_approvals_issue_one_certificate_and_others_cannot_revi
     let request = csr(s.work.path(), "race", P256, "/CN=race.example.cn", None);
     let (status, applied) = s.apply(&request).await;
     assert_eq!(status, StatusCode::OK, "{applied}");
-    let id = applied["request"].as_u64().unwrap();
+    let id = common::request_number(&s.state, &applied["request"]);
 
     // Only RA administrators see the review; guessed numbers find nothing.
     let (_, kmc) = log_in(&s.app, "kmc-only", ADMIN_PASSWORD).await;

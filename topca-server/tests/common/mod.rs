@@ -379,3 +379,14 @@ pub fn outbox_pin(dir: &Path) -> String {
         .trim()
         .to_owned()
 }
+
+/// The internal number (what administrators act on) of the request the holder
+/// knows by `reference`, as the user API answers it (`applied["request"]`).
+pub fn request_number(state: &AppState, reference: &serde_json::Value) -> u64 {
+    let reference = topca_core::ra::RequestRef(reference.as_str().expect("a reference").to_owned());
+    topca_core::store::RequestStore::request_by_reference(&state.store, &reference)
+        .unwrap()
+        .expect("the request")
+        .id
+        .0
+}
