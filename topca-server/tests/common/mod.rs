@@ -390,3 +390,79 @@ pub fn request_number(state: &AppState, reference: &serde_json::Value) -> u64 {
         .id
         .0
 }
+
+/// A GET of `uri`: the status and the body.
+pub async fn get(app: &Router, uri: &str) -> (StatusCode, Vec<u8>) {
+    let (status, body, _) = send(app, Request::get(uri).body(Body::empty()).unwrap()).await;
+    (status, body)
+}
+
+/// `body` as text (lossy UTF-8).
+pub fn text(body: &[u8]) -> String {
+    String::from_utf8_lossy(body).into_owned()
+}
+
+/// A P-256 key made by OpenSSL in `dir` (`NAME.key`) and its CSR (PEM).
+pub fn ec_csr(dir: &Path, name: &str) -> String {
+    let (key, csr) = (format!("{name}.key"), format!("{name}.csr"));
+    let (ok, out) = openssl_outcome(
+        dir,
+        &[
+            "req",
+            "-new",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-subj",
+            "/CN=user",
+            "-keyout",
+            &key,
+            "-out",
+            &csr,
+        ],
+    );
+    assert!(ok, "{out}");
+    std::fs::read_to_string(dir.join(csr)).unwrap()
+}
+
+/// The body of the newest outbox mail containing `needle` (decoded by Python).
+pub fn mail_containing(dir: &Path, needle: &str) -> String {
+    let mut mails: Vec<_> = std::fs::read_dir(dir.join("outbox"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    mails.sort();
+    for mail in mails.iter().rev() {
+        let out = Command::new("python3")
+            .args([DECODER, "decode"])
+            .arg(mail)
+            .output()
+            .unwrap();
+        use base64::Engine;
+        for line in String::from_utf8(out.stdout).unwrap().lines() {
+            let (key, value) = line.split_once('\t').unwrap();
+            let value = String::from_utf8(
+                base64::engine::general_purpose::STANDARD
+                    .decode(value)
+                    .unwrap(),
+            )
+            .unwrap();
+            if key == "body" && value.contains(needle) {
+                return value;
+            }
+        }
+    }
+    panic!("no mail with {needle:?} in the outbox");
+}
+
+/// The PIN in the newest approval mail of the outbox (decoded by Python's email package).
+pub fn pin_from_outbox(dir: &Path) -> String {
+    mail_containing(dir, "PIN")
+        .lines()
+        .find(|l| l.starts_with("    "))
+        .expect("the PIN line")
+        .trim()
+        .to_owned()
+}
