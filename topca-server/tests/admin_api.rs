@@ -8,36 +8,15 @@ mod common;
 use std::sync::Arc;
 
 use axum::{
-    Router,
     body::Body,
     http::{Request, StatusCode, header},
 };
 use common::{
-    ADMIN_PASSWORD, CSRF, admins, ec_csr, form, get, log_in, mail_containing, openssl_outcome,
-    options, pin_from_outbox, post_json, send, text,
+    ADMIN_PASSWORD, CSRF, admins, call_as, ec_csr, form, get, log_in, openssl_outcome, options,
+    outbox_mail_containing, outbox_pin, post_json, send, text,
 };
 use topca_core::ra::AdminRole;
 use topca_server::{setup::start, url_encode};
-
-async fn send_as(
-    app: &Router,
-    token: &str,
-    method: &str,
-    uri: &str,
-    json: Option<serde_json::Value>,
-) -> (StatusCode, serde_json::Value) {
-    let builder = Request::builder()
-        .method(method)
-        .uri(uri)
-        .header(header::AUTHORIZATION, format!("Bearer {token}"))
-        .header(header::CONTENT_TYPE, "application/json");
-    let body = json.map_or_else(Body::empty, |j| Body::from(j.to_string()));
-    let (status, body, _) = send(app, builder.body(body).unwrap()).await;
-    (
-        status,
-        serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null),
-    )
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn administrators_approve_through_the_api_and_recover_keys_in_pairs() {
@@ -72,7 +51,7 @@ async fn administrators_approve_through_the_api_and_recover_keys_in_pairs() {
     let (status, ra) = login("ra-甲", ADMIN_PASSWORD).await;
     assert_eq!(status, StatusCode::OK, "{ra}");
     let ra = ra["token"].as_str().unwrap().to_owned();
-    let (status, pending) = send_as(&app, &ra, "GET", "/api/v1/admin/requests", None).await;
+    let (status, pending) = call_as(&app, &ra, "GET", "/api/v1/admin/requests", None).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(pending, serde_json::json!([]));
     let account = {
@@ -110,10 +89,10 @@ async fn administrators_approve_through_the_api_and_recover_keys_in_pairs() {
     let (status, body, _) = send(&app, form("/TopCA/serverEnroll/apply", format!(
         "csrf={CSRF}&account={server_account}&csr={csr}&email=ops%40example.cn&password=server-pass-1&agree=1"))).await;
     assert_eq!(status, StatusCode::OK, "{}", text(&body));
-    let (_, pending) = send_as(&app, &ra, "GET", "/api/v1/admin/requests", None).await;
+    let (_, pending) = call_as(&app, &ra, "GET", "/api/v1/admin/requests", None).await;
     let id = pending[0]["request"].as_u64().unwrap();
     assert_eq!(pending[0]["holder"], "www.example.cn");
-    let (status, decided) = send_as(
+    let (status, decided) = call_as(
         &app,
         &ra,
         "POST",
@@ -123,8 +102,8 @@ async fn administrators_approve_through_the_api_and_recover_keys_in_pairs() {
     .await;
     assert_eq!(status, StatusCode::OK, "{decided}");
     assert_eq!(decided["state"], "already issued");
-    assert!(mail_containing(data.path(), "www.example.cn").contains("certificate.pem"));
-    let (status, again) = send_as(
+    assert!(outbox_mail_containing(data.path(), "www.example.cn").contains("certificate.pem"));
+    let (status, again) = call_as(
         &app,
         &ra,
         "POST",
@@ -135,7 +114,7 @@ async fn administrators_approve_through_the_api_and_recover_keys_in_pairs() {
     assert_eq!(status, StatusCode::BAD_REQUEST, "{again}");
 
     // Roles are kept apart: the RA administrator cannot touch the KMC, and back.
-    let (status, err) = send_as(
+    let (status, err) = call_as(
         &app,
         &ra,
         "POST",
@@ -146,7 +125,7 @@ async fn administrators_approve_through_the_api_and_recover_keys_in_pairs() {
     assert_eq!(status, StatusCode::FORBIDDEN, "{err}");
     let (_, kmc1) = login("kmc-甲", ADMIN_PASSWORD).await;
     let kmc1 = kmc1["token"].as_str().unwrap().to_owned();
-    let (status, _) = send_as(&app, &kmc1, "GET", "/api/v1/admin/requests", None).await;
+    let (status, _) = call_as(&app, &kmc1, "GET", "/api/v1/admin/requests", None).await;
     assert_eq!(status, StatusCode::FORBIDDEN);
 
     // Dual certificate retrieved, then recovered by two KMC administrators.
@@ -163,7 +142,7 @@ async fn administrators_approve_through_the_api_and_recover_keys_in_pairs() {
         &app,
         "/api/v1/retrievals",
         serde_json::json!({
-        "pin": pin_from_outbox(data.path()), "password": "sunqi-password-1", "csr": csr}),
+        "pin": outbox_pin(data.path()), "password": "sunqi-password-1", "csr": csr}),
     )
     .await;
     assert_eq!(status, StatusCode::OK, "{retrieved}");
@@ -175,7 +154,7 @@ async fn administrators_approve_through_the_api_and_recover_keys_in_pairs() {
         .as_str()
         .unwrap()
         .to_owned();
-    let (status, asked) = send_as(
+    let (status, asked) = call_as(
         &app,
         &kmc1,
         "POST",
@@ -185,7 +164,7 @@ async fn administrators_approve_through_the_api_and_recover_keys_in_pairs() {
     .await;
     assert_eq!(status, StatusCode::OK, "{asked}");
     let recovery = asked["recovery"].as_str().unwrap().to_owned();
-    let (status, err) = send_as(
+    let (status, err) = call_as(
         &app,
         &kmc1,
         "POST",
@@ -203,7 +182,7 @@ async fn administrators_approve_through_the_api_and_recover_keys_in_pairs() {
     );
     let (_, kmc2) = login("kmc-乙", ADMIN_PASSWORD).await;
     let kmc2 = kmc2["token"].as_str().unwrap().to_owned();
-    let (status, approved) = send_as(
+    let (status, approved) = call_as(
         &app,
         &kmc2,
         "POST",
@@ -216,7 +195,7 @@ async fn administrators_approve_through_the_api_and_recover_keys_in_pairs() {
         approved.get("code").is_none(),
         "only the holder gets the code"
     );
-    let code = mail_containing(data.path(), "授权码是")
+    let code = outbox_mail_containing(data.path(), "授权码是")
         .lines()
         .find(|l| l.starts_with("    "))
         .expect("the code line")
@@ -242,7 +221,7 @@ async fn administrators_approve_through_the_api_and_recover_keys_in_pairs() {
         "verification": mode, "algorithm": "sm2", "validity_days": days,
         "service_url": "https://ca.example.cn/TopCA/userEnroll", "language": "zh"})
     };
-    let (status, created) = send_as(
+    let (status, created) = call_as(
         &app,
         &ra,
         "POST",
@@ -259,7 +238,7 @@ async fn administrators_approve_through_the_api_and_recover_keys_in_pairs() {
     .await;
     let found: serde_json::Value = serde_json::from_slice(&found).unwrap();
     assert_eq!(found[0]["id"].as_u64(), Some(new_id));
-    let (status, _) = send_as(
+    let (status, _) = call_as(
         &app,
         &ra,
         "PUT",
@@ -268,7 +247,7 @@ async fn administrators_approve_through_the_api_and_recover_keys_in_pairs() {
     )
     .await;
     assert_eq!(status, StatusCode::OK);
-    let (status, bad) = send_as(
+    let (status, bad) = call_as(
         &app,
         &ra,
         "POST",
@@ -281,7 +260,7 @@ async fn administrators_approve_through_the_api_and_recover_keys_in_pairs() {
         bad["error"].as_str().unwrap().contains("verification"),
         "{bad}"
     );
-    let (status, bad) = send_as(
+    let (status, bad) = call_as(
         &app,
         &ra,
         "POST",
@@ -290,7 +269,7 @@ async fn administrators_approve_through_the_api_and_recover_keys_in_pairs() {
     )
     .await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}");
-    let (status, _) = send_as(
+    let (status, _) = call_as(
         &app,
         &kmc1,
         "POST",
@@ -306,7 +285,7 @@ async fn administrators_approve_through_the_api_and_recover_keys_in_pairs() {
 
     // The RA administrator finds the holder's certificates and revokes one without
     // the user password; the KMC administrator may not.
-    let (status, certificates) = send_as(
+    let (status, certificates) = call_as(
         &app,
         &ra,
         "GET",
@@ -320,7 +299,7 @@ async fn administrators_approve_through_the_api_and_recover_keys_in_pairs() {
         2,
         "signing and encryption: {certificates}"
     );
-    let (status, _) = send_as(
+    let (status, _) = call_as(
         &app,
         &kmc1,
         "POST",
@@ -329,7 +308,7 @@ async fn administrators_approve_through_the_api_and_recover_keys_in_pairs() {
     )
     .await;
     assert_eq!(status, StatusCode::FORBIDDEN);
-    let (status, revoked) = send_as(
+    let (status, revoked) = call_as(
         &app,
         &ra,
         "POST",
@@ -338,7 +317,7 @@ async fn administrators_approve_through_the_api_and_recover_keys_in_pairs() {
     )
     .await;
     assert_eq!(status, StatusCode::OK, "{revoked}");
-    let (status, again) = send_as(
+    let (status, again) = call_as(
         &app,
         &ra,
         "POST",
@@ -348,7 +327,7 @@ async fn administrators_approve_through_the_api_and_recover_keys_in_pairs() {
     .await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{again}");
     assert!(
-        mail_containing(data.path(), &signing).contains("隶属关系改变"),
+        outbox_mail_containing(data.path(), &signing).contains("隶属关系改变"),
         "holder told why"
     );
 
@@ -407,7 +386,7 @@ async fn passcode_csv_and_central_issuance_through_the_admin_api() {
         }
     };
     let ra = token("ra").await;
-    let (status, created) = send_as(&app, &ra, "POST", "/api/v1/admin/accounts", Some(serde_json::json!({
+    let (status, created) = call_as(&app, &ra, "POST", "/api/v1/admin/accounts", Some(serde_json::json!({
         "organization": "天诚安信", "unit": "授权码部门", "certificate_type": "single", "verification": "passcode",
         "algorithm": "p256", "validity_days": 365, "service_url": "http://127.0.0.1:8080/TopCA/userEnroll"}))).await;
     assert_eq!(status, StatusCode::OK, "{created}");
@@ -437,7 +416,7 @@ async fn passcode_csv_and_central_issuance_through_the_admin_api() {
     assert_eq!(report["rejected"][0]["line"], 3, "{report}");
 
     // The holder retrieves with the mailed reference number and code, no approval.
-    let mail = mail_containing(data.path(), "王十一");
+    let mail = outbox_mail_containing(data.path(), "王十一");
     let code = mail
         .lines()
         .find(|l| l.starts_with("    "))
@@ -466,7 +445,7 @@ async fn passcode_csv_and_central_issuance_through_the_admin_api() {
     assert!(text(&page).contains("参考号") && text(&page).contains("generate-key"));
 
     // Central issuance: a PKCS#12 file OpenSSL opens with the given password.
-    let (status, central) = send_as(&app, &ra, "POST", &format!("/api/v1/admin/accounts/{passcode_account}/central-issuance"),
+    let (status, central) = call_as(&app, &ra, "POST", &format!("/api/v1/admin/accounts/{passcode_account}/central-issuance"),
         Some(serde_json::json!({"name": "冯十二", "email": "feng@example.cn", "password": "feng-password-12"}))).await;
     assert_eq!(status, StatusCode::OK, "{central}");
     use base64::Engine;
@@ -490,7 +469,7 @@ async fn passcode_csv_and_central_issuance_through_the_admin_api() {
 
     // The KMC administrator lists a holder's escrowed keys; the RA administrator may not.
     let kmc = token("kmc").await;
-    let (status, keys) = send_as(
+    let (status, keys) = call_as(
         &app,
         &kmc,
         "GET",
@@ -500,7 +479,7 @@ async fn passcode_csv_and_central_issuance_through_the_admin_api() {
     .await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(keys, serde_json::json!([]));
-    let (status, _) = send_as(
+    let (status, _) = call_as(
         &app,
         &ra,
         "GET",

@@ -8,8 +8,8 @@ use std::sync::Arc;
 
 use axum::http::StatusCode;
 use common::{
-    CSRF, ec_csr, form, get, mail_containing, openssl_outcome, options, pin_from_outbox, post_json,
-    send, text,
+    CSRF, ec_csr, form, get, openssl_outcome, options, outbox_mail_containing, outbox_pin,
+    post_json, send, text,
 };
 use topca_server::{setup::start, url_encode};
 
@@ -25,8 +25,13 @@ async fn renewal_replacement_and_preview_pages_work() {
     let work = tempfile::tempdir().unwrap();
     let w = work.path();
     let new_csr = |name: &str| ec_csr(w, name);
-    let (_, retrieved) = post_json(&app, "/api/v1/retrievals", serde_json::json!({
-        "pin": pin_from_outbox(data.path()), "password": "zhaoliu-password-1", "csr": new_csr("first")})).await;
+    let (_, retrieved) = post_json(
+        &app,
+        "/api/v1/retrievals",
+        serde_json::json!({
+        "pin": outbox_pin(data.path()), "password": "zhaoliu-password-1", "csr": new_csr("first")}),
+    )
+    .await;
     let original = retrieved["certificate"]["serial"]
         .as_str()
         .unwrap()
@@ -53,7 +58,7 @@ async fn renewal_replacement_and_preview_pages_work() {
     )
     .await;
     assert_eq!(status, StatusCode::OK, "{}", text(&body));
-    let mail = mail_containing(data.path(), "token=");
+    let mail = outbox_mail_containing(data.path(), "token=");
     let link = mail
         .lines()
         .find(|l| l.contains("token="))
@@ -191,7 +196,7 @@ async fn the_api_covers_server_applications_renewal_replacement_and_preview() {
         serde_json::json!({"name": "周八", "email": "zhouba@example.cn", "password": "zhouba-password-1"})).await;
     assert_eq!(status, StatusCode::OK);
     let (_, retrieved) = post_json(&app, "/api/v1/retrievals", serde_json::json!({
-        "pin": pin_from_outbox(data.path()), "password": "zhouba-password-1", "csr": ec_csr(w, "first")})).await;
+        "pin": outbox_pin(data.path()), "password": "zhouba-password-1", "csr": ec_csr(w, "first")})).await;
     let serial = retrieved["certificate"]["serial"]
         .as_str()
         .unwrap()
@@ -224,7 +229,7 @@ async fn the_api_covers_server_applications_renewal_replacement_and_preview() {
     )
     .await;
     assert_eq!(status, StatusCode::OK);
-    let link = mail_containing(data.path(), "token=");
+    let link = outbox_mail_containing(data.path(), "token=");
     let token = link
         .lines()
         .find_map(|l| l.split("token=").nth(1))

@@ -7,7 +7,7 @@ mod common;
 use std::{path::Path, sync::Arc};
 
 use axum::http::StatusCode;
-use common::{ec_csr, get, openssl_outcome, options_on_free_port, pin_from_outbox, post_json};
+use common::{ec_csr, get, openssl_outcome, options_on_free_port, outbox_pin, post_json};
 use topca_server::setup::start;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -39,7 +39,7 @@ async fn openssl_ocsp_over_http_sees_good_then_revoked_for_rsa_ecdsa_and_sm2() {
             &app,
             "/api/v1/retrievals",
             serde_json::json!({
-            "pin": pin_from_outbox(data.path()), "password": "ocsp-password-1", "csr": csr}),
+            "pin": outbox_pin(data.path()), "password": "ocsp-password-1", "csr": csr}),
         )
         .await;
         assert_eq!(status, StatusCode::OK, "{retrieved}");

@@ -12,7 +12,7 @@ use axum::{
     body::Body,
     http::{Request, StatusCode, header},
 };
-use common::{ec_csr, get, openssl_outcome, options, pin_from_outbox, post_json, send, text};
+use common::{ec_csr, get, openssl_outcome, options, outbox_pin, post_json, send, text};
 use topca_server::setup::start;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -45,7 +45,7 @@ async fn a_user_applies_retrieves_and_revokes_and_crl_and_ocsp_follow() {
     )
     .await;
     assert_eq!(status, StatusCode::OK, "{applied}");
-    let pin = pin_from_outbox(data.path());
+    let pin = outbox_pin(data.path());
     let work = tempfile::tempdir().unwrap();
     let w = work.path();
     let csr = ec_csr(w, "user");
