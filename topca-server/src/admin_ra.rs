@@ -23,7 +23,8 @@ use topca_core::{
 
 use crate::{
     AppError, AppState,
-    admin::{AccountForm, account_form, revoke},
+    admin::revoke,
+    admin_accounts::{AccountForm, account_form},
     admin_session::{console_csrf, console_form, console_session},
     html::{Lang, error_page, escape, page, url_encode},
     state::blocking,

@@ -8,6 +8,7 @@
 //! and loads it on later starts; [`router`] serves it.
 
 pub mod admin;
+mod admin_accounts;
 mod admin_audit;
 mod admin_credentials;
 mod admin_kmc;

@@ -1,0 +1,471 @@
+//! The RA's account actions: the account form, creating and editing accounts
+//! (page and API), pre-registering holders and central issuance.
+
+use std::sync::Arc;
+
+use axum::{
+    Form, Json, Router,
+    extract::{Path, State},
+    http::HeaderMap,
+    response::Response,
+    routing::{get, post},
+};
+use serde::{Deserialize, Serialize};
+use topca_core::{
+    KeyAlgorithm,
+    lifecycle::{CertificateType, VerificationMode},
+    ra::{Account, AccountId, AccountSettings, Administrator, Holder, Language},
+};
+
+use crate::{
+    AppError, AppState,
+    admin::Decision,
+    admin_session::{api_session, console_admin_form, forbidden},
+    html::{Lang, error_page, escape, page},
+    state::blocking,
+};
+
+pub(crate) fn routes() -> Router<Arc<AppState>> {
+    Router::new()
+        .route(
+            "/TopCA/admin/ra/accounts",
+            get(crate::admin_ra::accounts_page).post(create_account_page),
+        )
+        .route("/api/v1/admin/accounts", post(create_account_api))
+        .route(
+            "/api/v1/admin/accounts/{id}",
+            axum::routing::put(update_account_api),
+        )
+        .route(
+            "/api/v1/admin/accounts/{id}/preregistrations",
+            post(preregister_api),
+        )
+        .route(
+            "/api/v1/admin/accounts/{id}/preregistrations/csv",
+            post(preregister_csv_api),
+        )
+        .route(
+            "/api/v1/admin/accounts/{id}/central-issuance",
+            post(issue_centrally_api),
+        )
+}
+
+/// The console's account form: empty to create an account, or filled with
+/// `current` to edit one; posts to `action`.
+pub(crate) fn account_form(
+    lang: Lang,
+    csrf: &str,
+    action: &str,
+    current: Option<&AccountSettings>,
+    base_url: &str,
+) -> String {
+    let options = |pairs: &[(&str, &str)], chosen: &str| -> String {
+        pairs
+            .iter()
+            .map(|(value, label)| {
+                let selected = if *value == chosen { " selected" } else { "" };
+                format!(
+                    r#"<option value="{value}"{selected}>{}</option>"#,
+                    escape(label)
+                )
+            })
+            .collect()
+    };
+    let default_url = format!("{base_url}/TopCA/userEnroll");
+    let (o, ou, kind, mode, alg, days, url, language) = match current {
+        Some(c) => (
+            c.organization.as_str(),
+            c.unit.as_str(),
+            match c.certificate_type {
+                CertificateType::Single => "single",
+                CertificateType::Dual => "dual",
+            },
+            match c.verification {
+                VerificationMode::Automatic => "automatic",
+                VerificationMode::Manual => "manual",
+                VerificationMode::Passcode => "passcode",
+            },
+            c.algorithm.name(),
+            c.validity_days,
+            c.service_url.as_str(),
+            match c.language {
+                Language::English => "en",
+                Language::Chinese => "zh",
+            },
+        ),
+        None => (
+            "",
+            "",
+            "single",
+            "manual",
+            KeyAlgorithm::ALL[0].name(),
+            365,
+            default_url.as_str(),
+            "zh",
+        ),
+    };
+    let (title, button) = if current.is_some() {
+        (
+            lang.t("修改帐户", "Edit the account"),
+            lang.t("保存", "Save"),
+        )
+    } else {
+        (
+            lang.t("新建帐户", "New account"),
+            lang.t("创建帐户", "Create the account"),
+        )
+    };
+    let form_id = if current.is_some() {
+        "edit-account"
+    } else {
+        "new-account"
+    };
+    let button_id = if current.is_some() {
+        "save-account"
+    } else {
+        "create-account"
+    };
+    format!(
+        r#"<h3>{title}</h3><form method="post" action="{action}" id="{form_id}">
+<input type="hidden" name="csrf" value="{csrf}">
+<label for="organization">{o_l}</label><input id="organization" name="organization" value="{o}" required>
+<label for="unit">{ou_l}</label><input id="unit" name="unit" value="{ou}" required>
+<label for="certificate_type">{kind_l}</label><select id="certificate_type" name="certificate_type">{kinds}</select>
+<label for="verification">{mode_l}</label><select id="verification" name="verification">{modes}</select>
+<label for="algorithm">{alg_l}</label><select id="algorithm" name="algorithm">{algs}</select>
+<label for="validity_days">{days_l}</label><input id="validity_days" name="validity_days" type="number" value="{days}" required>
+<label for="service_url">{url_l}</label><input id="service_url" name="service_url" value="{url}" required>
+<label for="language">{language_l}</label><select id="language" name="language">{languages}</select>
+<button type="submit" id="{button_id}">{button}</button></form>"#,
+        action = escape(action),
+        o_l = lang.t("单位（O）", "Organisation (O)"),
+        o = escape(o),
+        ou_l = lang.t("部门（OU）", "Unit (OU)"),
+        ou = escape(ou),
+        kind_l = lang.t("证书类型", "Certificate type"),
+        kinds = options(
+            &[
+                ("single", lang.t("单证书", "single")),
+                ("dual", lang.t("双证书", "dual"))
+            ],
+            kind
+        ),
+        mode_l = lang.t("审核方式", "Verification"),
+        modes = options(
+            &[
+                ("manual", lang.t("人工审核", "manual approval")),
+                ("automatic", lang.t("自动审核", "automatic")),
+                ("passcode", lang.t("授权码", "passcode")),
+            ],
+            mode
+        ),
+        alg_l = lang.t("算法", "Algorithm"),
+        algs = options(&KeyAlgorithm::ALL.map(|a| (a.name(), a.name())), alg),
+        days_l = lang.t("有效期（天）", "Validity (days)"),
+        url_l = lang.t("服务地址", "Service URL"),
+        url = escape(url),
+        language_l = lang.t("邮件语言", "Mail language"),
+        languages = options(&[("zh", "简体中文"), ("en", "English")], language),
+    )
+}
+
+/// Account settings as a form or JSON body gives them.
+#[derive(Deserialize)]
+pub(crate) struct AccountBody {
+    pub(crate) organization: String,
+    pub(crate) unit: String,
+    /// `single` or `dual`.
+    pub(crate) certificate_type: String,
+    /// `automatic`, `manual` or `passcode`.
+    pub(crate) verification: String,
+    /// `sm2`, `p256`, …
+    pub(crate) algorithm: String,
+    pub(crate) validity_days: u32,
+    pub(crate) service_url: String,
+    /// `zh` or `en`.
+    #[serde(default)]
+    pub(crate) language: Option<String>,
+}
+
+impl AccountBody {
+    pub(crate) fn settings(self) -> Result<AccountSettings, AppError> {
+        Ok(AccountSettings {
+            organization: self.organization.trim().to_owned(),
+            unit: self.unit.trim().to_owned(),
+            certificate_type: match self.certificate_type.as_str() {
+                "single" => CertificateType::Single,
+                "dual" => CertificateType::Dual,
+                _ => {
+                    return Err(AppError::bad_request(
+                        "certificate_type must be single or dual",
+                    ));
+                }
+            },
+            verification: match self.verification.as_str() {
+                "automatic" => VerificationMode::Automatic,
+                "manual" => VerificationMode::Manual,
+                "passcode" => VerificationMode::Passcode,
+                _ => {
+                    return Err(AppError::bad_request(
+                        "verification must be automatic, manual or passcode",
+                    ));
+                }
+            },
+            algorithm: self
+                .algorithm
+                .parse()
+                .map_err(|e: topca_core::KeyError| AppError::bad_request(e.to_string()))?,
+            validity_days: self.validity_days,
+            service_url: self.service_url.trim().to_owned(),
+            language: match self.language.as_deref() {
+                Some("en") => Language::English,
+                _ => Language::Chinese,
+            },
+        })
+    }
+}
+
+#[derive(Serialize)]
+struct AccountView {
+    id: u64,
+    organization: String,
+    unit: String,
+}
+
+impl From<Account> for AccountView {
+    fn from(a: Account) -> Self {
+        Self {
+            id: a.id.0,
+            organization: a.settings.organization,
+            unit: a.settings.unit,
+        }
+    }
+}
+
+async fn create_account(
+    state: &Arc<AppState>,
+    admin: Administrator,
+    body: AccountBody,
+) -> Result<Account, AppError> {
+    let ops = admin.ra_ops().map_err(forbidden)?;
+    let settings = body.settings()?;
+    blocking(state, move |s| Ok(s.ra().create_account(&ops, settings)?)).await
+}
+
+/// The account form as posted (create or edit).
+#[derive(Deserialize)]
+pub(crate) struct AccountForm {
+    pub(crate) csrf: String,
+    organization: String,
+    unit: String,
+    certificate_type: String,
+    verification: String,
+    algorithm: String,
+    validity_days: u32,
+    service_url: String,
+    #[serde(default)]
+    language: Option<String>,
+}
+
+impl AccountForm {
+    /// The settings part of the form.
+    pub(crate) fn body(self) -> AccountBody {
+        AccountBody {
+            organization: self.organization,
+            unit: self.unit,
+            certificate_type: self.certificate_type,
+            verification: self.verification,
+            algorithm: self.algorithm,
+            validity_days: self.validity_days,
+            service_url: self.service_url,
+            language: self.language,
+        }
+    }
+}
+
+async fn create_account_page(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Form(form): Form<AccountForm>,
+) -> Response {
+    let lang = Lang::of(&headers);
+    let admin = match console_admin_form(&state, &headers, &form.csrf).await {
+        Ok(admin) => admin,
+        Err(refused) => return refused.page(lang),
+    };
+    match create_account(&state, admin, form.body()).await {
+        Ok(account) => {
+            let body = format!(
+                r#"<p class="ok" id="created">{} {} / {} (#{})</p><p><a href="/TopCA/admin">{}</a></p>"#,
+                lang.t("帐户已创建：", "Account created:"),
+                escape(&account.settings.organization),
+                escape(&account.settings.unit),
+                account.id.0,
+                lang.t("返回控制台", "Back to the console"),
+            );
+            page(lang, lang.t("新建帐户", "New account"), &body, None)
+        }
+        Err(e) => error_page(lang, &e),
+    }
+}
+
+async fn create_account_api(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Json(body): Json<AccountBody>,
+) -> Result<Json<AccountView>, AppError> {
+    Ok(Json(AccountView::from(
+        create_account(&state, api_session(&state, &headers).await?, body).await?,
+    )))
+}
+
+async fn update_account_api(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Path(id): Path<u64>,
+    Json(body): Json<AccountBody>,
+) -> Result<Json<AccountView>, AppError> {
+    let ops = api_session(&state, &headers)
+        .await?
+        .ra_ops()
+        .map_err(forbidden)?;
+    let settings = body.settings()?;
+    let account = blocking(&state, move |s| {
+        Ok(s.ra().update_account(&ops, AccountId(id), settings)?)
+    })
+    .await?;
+    Ok(Json(AccountView::from(account)))
+}
+
+#[derive(Deserialize)]
+pub(crate) struct HolderBody {
+    name: String,
+    email: String,
+    #[serde(default)]
+    phone: Option<String>,
+    #[serde(default)]
+    state: Option<String>,
+    #[serde(default)]
+    locality: Option<String>,
+}
+
+impl HolderBody {
+    pub(crate) fn holder(self) -> Holder {
+        Holder {
+            name: self.name,
+            email: self.email,
+            phone: self.phone,
+            state: self.state,
+            locality: self.locality,
+        }
+    }
+}
+
+/// Passcode mode: one holder pre-registered; the reference number and the
+/// authorization code are mailed to them.
+async fn preregister_api(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Path(id): Path<u64>,
+    Json(body): Json<HolderBody>,
+) -> Result<Json<Decision>, AppError> {
+    let ops = api_session(&state, &headers)
+        .await?
+        .ra_ops()
+        .map_err(forbidden)?;
+    let holder = body.holder();
+    blocking(&state, move |s| {
+        let request = s.ra().preregister(&ops, AccountId(id), holder)?;
+        Ok(Json(Decision {
+            request: request.id.0,
+            state: request.state.label(),
+        }))
+    })
+    .await
+}
+
+#[derive(Serialize)]
+struct BulkView {
+    registered: Vec<String>,
+    rejected: Vec<RowView>,
+}
+
+#[derive(Serialize)]
+struct RowView {
+    line: usize,
+    reason: String,
+}
+
+/// Passcode mode from a CSV file (the request body): good rows registered, bad
+/// rows reported by line.
+async fn preregister_csv_api(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Path(id): Path<u64>,
+    body: String,
+) -> Result<Json<BulkView>, AppError> {
+    let ops = api_session(&state, &headers)
+        .await?
+        .ra_ops()
+        .map_err(forbidden)?;
+    let report = blocking(&state, move |s| {
+        Ok(s.ra().preregister_csv(&ops, AccountId(id), &body)?)
+    })
+    .await?;
+    Ok(Json(BulkView {
+        registered: report.registered.into_iter().map(|r| r.0).collect(),
+        rejected: report
+            .rejected
+            .into_iter()
+            .map(|r| RowView {
+                line: r.line,
+                reason: r.reason,
+            })
+            .collect(),
+    }))
+}
+
+#[derive(Deserialize)]
+struct CentralIssuance {
+    #[serde(flatten)]
+    holder: HolderBody,
+    /// Protects the PKCS#12 file and becomes the holder's user password.
+    password: String,
+}
+
+#[derive(Serialize)]
+struct CentralView {
+    serial: String,
+    certificate: String,
+    /// The PKCS#12 file, base64.
+    pkcs12: String,
+}
+
+/// Central issuance: a key made by the CA, the certificate and key returned as a
+/// PKCS#12 file under the given password.
+async fn issue_centrally_api(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Path(id): Path<u64>,
+    Json(body): Json<CentralIssuance>,
+) -> Result<Json<CentralView>, AppError> {
+    let ops = api_session(&state, &headers)
+        .await?
+        .ra_ops()
+        .map_err(forbidden)?;
+    let holder = body.holder.holder();
+    let password = zeroize::Zeroizing::new(body.password);
+    let delivery = state
+        .hashing
+        .run(&state, move |s| {
+            Ok(s.ra()
+                .issue_centrally(&ops, AccountId(id), holder, &password)?)
+        })
+        .await?;
+    use base64::Engine;
+    Ok(Json(CentralView {
+        serial: delivery.certificate.serial_hex(),
+        certificate: delivery.certificate.to_pem(),
+        pkcs12: base64::engine::general_purpose::STANDARD.encode(&*delivery.pkcs12),
+    }))
+}

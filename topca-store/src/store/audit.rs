@@ -1,0 +1,57 @@
+//! The audit log: appending entries in sequence and reading them back.
+
+use diesel::prelude::*;
+use topca_core::{
+    StoreError,
+    audit::{AuditEntry, AuditRecord},
+    store::AuditStore,
+};
+
+use super::{DieselStore, Pools, TxError, backend, is_unique_violation, pool_error};
+use crate::{rows::AuditRow, schema::audit_entries};
+
+/// Attempts at appending an audit entry when another node appends at the same time.
+const AUDIT_ATTEMPTS: usize = 50;
+
+impl AuditStore for DieselStore {
+    fn append_audit(&self, record: AuditRecord) -> Result<AuditEntry, StoreError> {
+        // Another node may append at the same moment: the sequence is the primary
+        // key, so one of the two fails and retries after the other's entry.
+        for _ in 0..AUDIT_ATTEMPTS {
+            let attempt = write!(self, |c| {
+                let last: Option<AuditRow> = audit_entries::table
+                    .order(audit_entries::sequence.desc())
+                    .select(AuditRow::as_select())
+                    .first(c)
+                    .optional()?;
+                let last = last.map(AuditRow::into_entry).transpose()?;
+                let entry = AuditEntry::append(last.as_ref(), record.clone());
+                diesel::insert_into(audit_entries::table)
+                    .values(&AuditRow::of(&entry)?)
+                    .execute(c)
+                    .map_err(|e| {
+                        if is_unique_violation(&e) {
+                            TxError::Store(StoreError::Conflict)
+                        } else {
+                            TxError::Db(e)
+                        }
+                    })?;
+                Ok(entry)
+            });
+            match attempt {
+                Err(StoreError::Conflict) => continue,
+                other => return other,
+            }
+        }
+        Err(StoreError::Conflict)
+    }
+
+    fn audit_entries(&self) -> Result<Vec<AuditEntry>, StoreError> {
+        let rows: Vec<AuditRow> = read!(self, |c| audit_entries::table
+            .order(audit_entries::sequence)
+            .select(AuditRow::as_select())
+            .load(c)
+            .map_err(backend)?);
+        rows.into_iter().map(AuditRow::into_entry).collect()
+    }
+}
