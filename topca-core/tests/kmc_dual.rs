@@ -505,6 +505,8 @@ fn key_recovery_needs_two_administrators_and_a_single_use_code() {
             "wangwu@example.cn",
         );
 
+        // The holder's certificates were issued in an earlier second than the request.
+        *clock.0.lock().unwrap() += Duration::from_secs(1);
         let recovery = kmc
             .request_recovery(&kmc_ops("kmc-甲"), &encryption_serial, "电脑损坏")
             .unwrap();
@@ -736,6 +738,8 @@ fn key_recovery_agents_hold_only_the_kmc_role_and_wait_out_the_quarantine() {
             "{err:?}"
         );
     }
+    // The holder's certificates were issued in an earlier second than the request.
+    *clock.0.lock().unwrap() += Duration::from_secs(1);
     let asked = kmc
         .request_recovery(&kmc_ops("agent"), &serial, "换电脑")
         .unwrap();

@@ -154,6 +154,9 @@ async fn administrators_approve_through_the_api_and_recover_keys_in_pairs() {
         .as_str()
         .unwrap()
         .to_owned();
+    // Only a certificate issued in an earlier second than the request (times
+    // are whole seconds) may receive the key.
+    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
     let (status, asked) = call_as(
         &app,
         &kmc1,

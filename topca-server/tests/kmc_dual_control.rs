@@ -223,6 +223,9 @@ async fn one_super_ra_kmc_administrator_cannot_recover_a_holders_key_alone() {
     assert!(error(&answer).contains("recently"), "{answer}");
 
     // A genuine agent asks; the identifier is 128 random bits, not a number.
+    // The victim's certificates are from an earlier second (times are whole
+    // seconds: only a certificate surely older than the request receives a key).
+    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
     let kmc_a = token(&app, "kmc-a", ADMIN_PASSWORD).await;
     let (status, asked) = call_as(
         &app,

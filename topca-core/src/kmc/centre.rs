@@ -361,9 +361,13 @@ impl<'a> KeyManagementCentre<'a> {
                 && c.email.eq_ignore_ascii_case(&encryption.email)
                 && c.holder_name == encryption.holder_name
         };
-        // Certificates are backdated by BACKDATE: issued at not_before + BACKDATE.
-        let issued_before =
-            |c: &CertificateRecord| c.not_before + BACKDATE <= recovery.requested_at;
+        // Certificates are backdated by BACKDATE and their times kept in whole
+        // seconds: one was issued within the second after not_before + BACKDATE.
+        // Only a certificate issued in an earlier second than the request is
+        // surely older; one of the same second is refused.
+        let issued_before = |c: &CertificateRecord| {
+            c.not_before + BACKDATE + std::time::Duration::from_secs(1) <= recovery.requested_at
+        };
         let found = self.store.certificate(&serial.to_ascii_uppercase())?;
         let refusal = match &found {
             None => Some("no such certificate"),
