@@ -5,8 +5,9 @@
 //! issuing CA certificate's SHA-256 fingerprint, a check value of the KMC master
 //! key (a hash under a fixed label, never the key), and the CA certificates and
 //! keys exactly as kept in `ca/` (the keys PKCS#8 PBES2-encrypted under the CA
-//! passphrase). A node with no CA of its own pointed at such a database does not
-//! make a second CA: it refuses to start and names `node join`, which writes
+//! passphrase). Of several nodes starting fresh at once, the one whose
+//! fingerprint is claimed first wins and the others refuse to start. A node with
+//! no CA of its own pointed at such a database does not make a second CA: it refuses to start and names `node join`, which writes
 //! the recorded files into its data directory once the operator has supplied
 //! the CA passphrase and the KMC master key, and both have been checked.
 
@@ -115,6 +116,20 @@ pub(crate) fn check_or_record(
         ))),
         Some(_) => Ok(()),
         None => {
+            // Of nodes starting fresh on one database at once, one claims it.
+            let claimed = store
+                .claim_setting(ISSUING_SHA256, &fingerprint)
+                .map_err(store_error)?;
+            if claimed != fingerprint {
+                return Err(SetupError::Usage(format!(
+                    "another node made the CA {claimed} in {} while this one made {fingerprint} \
+                     in {}: remove the ca/ and secrets/ folders of {} (this CA has issued \
+                     nothing) and bring this node up with `topca-server node join`",
+                    store.url(),
+                    dir.display(),
+                    dir.display()
+                )));
+            }
             let ca = dir.join("ca");
             for (setting, file) in FILES {
                 let path = ca.join(file);
@@ -124,13 +139,8 @@ pub(crate) fn check_or_record(
                         .map_err(store_error)?;
                 }
             }
-            store
-                .put_setting(MASTER_CHECK, &check)
-                .map_err(store_error)?;
-            // The fingerprint last: the record counts only when it is there.
-            store
-                .put_setting(ISSUING_SHA256, &fingerprint)
-                .map_err(store_error)
+            // The check value last: the record counts only when it is there.
+            store.put_setting(MASTER_CHECK, &check).map_err(store_error)
         }
     }
 }

@@ -201,3 +201,46 @@ fn join_refuses_a_wrong_master_key_or_passphrase_and_writes_nothing() {
     let message = start(&node(&b, &pg.url)).err().unwrap().to_string();
     assert!(message.contains("KMC master key"), "{message}");
 }
+
+#[test]
+fn of_four_fresh_nodes_starting_at_once_on_one_database_exactly_one_makes_the_ca() {
+    let Some(pg) = TempPostgres::create("together") else {
+        return;
+    };
+    let temp = tempfile::tempdir().unwrap();
+    let dirs: Vec<_> = (0..4).map(|n| temp.path().join(format!("n{n}"))).collect();
+    let all: Vec<Options> = dirs.iter().map(|d| node(d, &pg.url)).collect();
+    let together = std::sync::Barrier::new(all.len());
+    let started: Vec<Result<String, String>> = std::thread::scope(|s| {
+        let nodes: Vec<_> = all
+            .iter()
+            .map(|options| {
+                let together = &together;
+                s.spawn(move || {
+                    together.wait();
+                    start(options)
+                        .map(|(state, _)| state.ca.certificate().sha256_fingerprint())
+                        .map_err(|e| e.to_string())
+                })
+            })
+            .collect();
+        nodes.into_iter().map(|n| n.join().unwrap()).collect()
+    });
+    let winners: Vec<&String> = started.iter().filter_map(|r| r.as_ref().ok()).collect();
+    assert_eq!(winners.len(), 1, "{started:?}");
+    for refused in started.iter().filter_map(|r| r.as_ref().err()) {
+        assert!(
+            refused.contains(winners[0].as_str()) && refused.contains("node join"),
+            "{refused}"
+        );
+    }
+    // Every node restarted now runs the winning CA or is refused.
+    for options in &all {
+        match start(options) {
+            Ok((state, _)) => {
+                assert_eq!(&state.ca.certificate().sha256_fingerprint(), winners[0]);
+            }
+            Err(e) => assert!(e.to_string().contains("node join"), "{e}"),
+        }
+    }
+}
