@@ -27,12 +27,15 @@ use crate::{
 const ISSUING_SHA256: &str = "ca.issuing_sha256";
 /// The KMC master key's check value.
 const MASTER_CHECK: &str = "ca.kmc_master_check";
-/// The files of `ca/` kept in the database, by setting name.
-const FILES: [(&str, &str); 4] = [
+/// The files of `ca/` kept in the database, by setting name (the TLS root of
+/// HTTPS mode "self" when there is one).
+const FILES: [(&str, &str); 6] = [
     ("ca.root_pem", "root.pem"),
     ("ca.issuing_pem", "issuing.pem"),
     ("ca.issuing_key", "issuing.key"),
     ("ca.root_key", "root.key"),
+    ("ca.tls_root_pem", "tls-root.pem"),
+    ("ca.tls_root_key", "tls-root.key"),
 ];
 
 /// What a database says about the CA it belongs to.
@@ -114,7 +117,7 @@ pub(crate) fn check_or_record(
             dir.display(),
             store.url()
         ))),
-        Some(_) => Ok(()),
+        Some(_) => share_files(dir, store),
         None => {
             // Of nodes starting fresh on one database at once, one claims it.
             let claimed = store
@@ -130,19 +133,25 @@ pub(crate) fn check_or_record(
                     dir.display()
                 )));
             }
-            let ca = dir.join("ca");
-            for (setting, file) in FILES {
-                let path = ca.join(file);
-                if path.exists() {
-                    store
-                        .put_setting(setting, &read(&path)?)
-                        .map_err(store_error)?;
-                }
-            }
+            share_files(dir, store)?;
             // The check value last: the record counts only when it is there.
             store.put_setting(MASTER_CHECK, &check).map_err(store_error)
         }
     }
+}
+
+/// Keeps in the database each file of `dir/ca` that it does not hold yet (once
+/// the CA is checked against the record, or recorded).
+pub(crate) fn share_files(dir: &Path, store: &DieselStore) -> Result<(), SetupError> {
+    for (setting, file) in FILES {
+        let path = dir.join("ca").join(file);
+        if path.exists() {
+            store
+                .claim_setting(setting, &read(&path)?)
+                .map_err(store_error)?;
+        }
+    }
+    Ok(())
 }
 
 /// The secrets a joining node is given.

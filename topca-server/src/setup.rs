@@ -393,6 +393,9 @@ pub fn start(options: &Options) -> Result<(AppState, Vec<String>), SetupError> {
         && !crate::tls_root::ca_signs_for_tls(&ca))
     .then(|| crate::tls_root::load_or_create(dir, &passphrase, &store))
     .transpose()?;
+    if tls_root.is_some() {
+        crate::nodes::share_files(dir, &store)?;
+    }
     let mail_url = options
         .mail_url
         .clone()

@@ -244,3 +244,52 @@ fn of_four_fresh_nodes_starting_at_once_on_one_database_exactly_one_makes_the_ca
         }
     }
 }
+
+#[test]
+fn node_join_on_the_command_line_takes_the_secrets_from_the_environment() {
+    let Some(pg) = TempPostgres::create("cli") else {
+        return;
+    };
+    let temp = tempfile::tempdir().unwrap();
+    let (a, b) = (temp.path().join("a"), temp.path().join("b"));
+    let mut first = node(&a, &pg.url);
+    first.algorithm = topca_core::KeyAlgorithm::Ed25519;
+    first.tls = topca_server::tls::TlsSource::SelfIssued;
+    drop(start(&first).unwrap());
+    let secret = |file: &str| std::fs::read_to_string(a.join("secrets").join(file)).unwrap();
+    let join = |with_secrets: bool| {
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_topca-server"));
+        command
+            .args(["node", "join", "--database", &pg.url, "--data-dir"])
+            .arg(&b)
+            .env_remove("TOPCA_CA_PASSPHRASE")
+            .env_remove("TOPCA_KMC_MASTER_KEY");
+        if with_secrets {
+            command
+                .env("TOPCA_CA_PASSPHRASE", secret("ca-passphrase"))
+                .env("TOPCA_KMC_MASTER_KEY", secret("kmc-master.key"));
+        }
+        command.output().unwrap()
+    };
+    let refused = join(false);
+    assert!(!refused.status.success());
+    let message = String::from_utf8_lossy(&refused.stderr);
+    assert!(message.contains("TOPCA_CA_PASSPHRASE"), "{message}");
+    assert!(!b.join("ca").exists());
+
+    let joined = join(true);
+    assert!(
+        joined.status.success(),
+        "{}",
+        String::from_utf8_lossy(&joined.stderr)
+    );
+    // The TLS root of HTTPS mode "self" comes along: both nodes show clients
+    // the same root.
+    for file in ["issuing.key", "tls-root.pem", "tls-root.key"] {
+        assert_eq!(
+            std::fs::read(b.join("ca").join(file)).unwrap(),
+            std::fs::read(a.join("ca").join(file)).unwrap(),
+            "{file}"
+        );
+    }
+}
