@@ -227,7 +227,14 @@ pub fn join(dir: &Path, url: &str, secrets: &JoinSecrets) -> Result<String, Setu
             store.url()
         )));
     }
-    text("root.pem")?;
+    let root = Certificate::from_pem(text("root.pem")?).map_err(topca_core::Error::from)?;
+    let root_key = root.public_key().map_err(topca_core::Error::from)?;
+    if issuing.verify_signed_by(&root_key).is_err() {
+        return Err(SetupError::Usage(format!(
+            "the CA certificate recorded in {} is not signed by the recorded root; nothing was written",
+            store.url()
+        )));
+    }
     make_dir(&dir.join("ca"))?;
     // The issuing key last: the CA counts as initialised only when it is there.
     files.sort_by_key(|(file, _)| *file == "issuing.key");

@@ -293,3 +293,23 @@ fn node_join_on_the_command_line_takes_the_secrets_from_the_environment() {
         );
     }
 }
+
+#[test]
+fn a_node_with_its_own_ca_pointed_at_another_cas_database_is_refused() {
+    let (Some(first_db), Some(other_db)) =
+        (TempPostgres::create("mine"), TempPostgres::create("theirs"))
+    else {
+        return;
+    };
+    let temp = tempfile::tempdir().unwrap();
+    let (a, c) = (temp.path().join("a"), temp.path().join("c"));
+    drop(start(&node(&a, &first_db.url)).unwrap());
+    let (other, _) = start(&node(&c, &other_db.url)).unwrap();
+    let theirs = other.ca.certificate().sha256_fingerprint();
+    drop(other);
+    let message = start(&node(&a, &other_db.url)).err().unwrap().to_string();
+    assert!(
+        message.contains(&theirs) && message.contains("belongs to"),
+        "{message}"
+    );
+}
