@@ -586,6 +586,15 @@ impl AdminStore for MemoryStore {
         Ok(())
     }
 
+    fn claim_setting(&self, name: &str, value: &str) -> Result<String, StoreError> {
+        Ok(self
+            .lock()?
+            .settings
+            .entry(name.to_owned())
+            .or_insert_with(|| value.to_owned())
+            .clone())
+    }
+
     fn requests_anywhere(
         &self,
         state: RequestState,

@@ -365,6 +365,11 @@ pub trait AdminStore: Send + Sync {
     fn setting(&self, name: &str) -> Result<Option<String>, StoreError>;
     /// Sets the CA setting `name` to `value`, replacing what was there.
     fn put_setting(&self, name: &str, value: &str) -> Result<(), StoreError>;
+    /// Sets the CA setting `name` to `value` only if it is not set, atomically,
+    /// and returns the value it holds afterwards: `value` if this call set it,
+    /// else the one set first (of several nodes making the same choice at once,
+    /// exactly one wins).
+    fn claim_setting(&self, name: &str, value: &str) -> Result<String, StoreError>;
     /// Requests of every account in `state`, oldest first, at most `limit` (the
     /// RA console's queue).
     fn requests_anywhere(

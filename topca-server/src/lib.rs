@@ -30,6 +30,7 @@ mod html;
 pub mod limits;
 mod mail_limits;
 pub mod mail_outbox;
+pub mod nodes;
 mod pki;
 pub mod serve;
 mod server_enroll;

@@ -19,6 +19,12 @@
 //! the SQLite database while the server runs; restoring (server stopped) checks the
 //! copy opens with this TopCA before it replaces the database.
 //!
+//! `topca-server node join --database URL --data-dir DIR`: brings up another node
+//! of the CA kept in the database at URL in a fresh data directory, given the
+//! first node's CA passphrase and KMC master key (`TOPCA_CA_PASSPHRASE` and
+//! `TOPCA_KMC_MASTER_KEY`, or the files `secrets/ca-passphrase` and
+//! `secrets/kmc-master.key` of DIR); start it with `TOPCA_DATABASE_URL=URL`.
+//!
 //! `topca-server admin add NAME --roles super,ra,kmc [--data-dir DIR]`: creates an
 //! administrator; the password (12 characters or more) comes from
 //! `TOPCA_ADMIN_PASSWORD` or the first line of standard input (there is never a
@@ -46,6 +52,7 @@ fn run() -> Result<(), String> {
         Some("ca") => return ca_command(&args[1..]),
         Some("backup") => return backup(&args[1..]),
         Some("restore") => return restore(&args[1..]),
+        Some("node") => return node_join(&args[1..]),
         _ => {}
     }
     let options = topca_server::setup::Options::parse(args).map_err(|e| e.to_string())?;
@@ -314,6 +321,34 @@ fn restore(args: &[String]) -> Result<(), String> {
     println!(
         "database restored from {file} ({} audit entries verified)",
         entries.len()
+    );
+    Ok(())
+}
+
+/// `node join --database URL --data-dir DIR`.
+fn node_join(args: &[String]) -> Result<(), String> {
+    let usage = "usage: topca-server node join --database URL --data-dir DIR";
+    if args.first().map(String::as_str) != Some("join") {
+        return Err(usage.into());
+    }
+    let (mut database, mut dir) = (None, None);
+    let mut iter = args[1..].iter();
+    while let Some(arg) = iter.next() {
+        match arg.as_str() {
+            "--database" => database = iter.next().cloned(),
+            "--data-dir" => dir = iter.next().map(std::path::PathBuf::from),
+            _ => return Err(usage.into()),
+        }
+    }
+    let (Some(database), Some(dir)) = (database, dir) else {
+        return Err(usage.into());
+    };
+    let secrets = topca_server::nodes::JoinSecrets::given(&dir).map_err(|e| e.to_string())?;
+    let subject =
+        topca_server::nodes::join(&dir, &database, &secrets).map_err(|e| e.to_string())?;
+    println!(
+        "{} joined the CA {subject}; start it with TOPCA_DATABASE_URL set to the same database",
+        dir.display()
     );
     Ok(())
 }

@@ -376,20 +376,26 @@ pub fn start(options: &Options) -> Result<(AppState, Vec<String>), SetupError> {
             .then(|| format!("{base_url}/TopCA/crl/delta.crl")),
     };
     crate::ca_init::check_not_pending(dir)?;
-    let passphrase = ca_passphrase(dir)?;
-    let (ca, root, created) = load_or_create_cas(dir, options.algorithm, &passphrase, urls)?;
-    let master_hex = secret(dir, "TOPCA_KMC_MASTER_KEY", "kmc-master.key", 32)?;
-    let master = MasterKey::from_bytes(decode_key(&master_hex)?);
-
     let database_url = options
         .database_url
         .clone()
         .unwrap_or_else(|| format!("sqlite://{}", dir.join("topca.db").display()));
     let store = DieselStore::open(&database_url)?;
+    // Before any secret or key is made here.
+    crate::nodes::refuse_second_ca(dir, &store)?;
+    let passphrase = ca_passphrase(dir)?;
+    let (ca, root, created) = load_or_create_cas(dir, options.algorithm, &passphrase, urls)?;
+    let master_hex = secret(dir, "TOPCA_KMC_MASTER_KEY", "kmc-master.key", 32)?;
+    let master_bytes = Zeroizing::new(decode_key(&master_hex)?);
+    crate::nodes::check_or_record(dir, &store, ca.certificate(), &master_bytes)?;
+    let master = MasterKey::from_bytes(*master_bytes);
     let tls_root = (options.tls == crate::tls::TlsSource::SelfIssued
         && !crate::tls_root::ca_signs_for_tls(&ca))
     .then(|| crate::tls_root::load_or_create(dir, &passphrase, &store))
     .transpose()?;
+    if tls_root.is_some() {
+        crate::nodes::share_files(dir, &store)?;
+    }
     let mail_url = options
         .mail_url
         .clone()
@@ -600,7 +606,8 @@ fn secret(
     Ok(hex)
 }
 
-fn decode_key(hex: &str) -> Result<[u8; 32], SetupError> {
+/// The 32 bytes of a KMC master key given as 64 hexadecimal digits.
+pub(crate) fn decode_key(hex: &str) -> Result<[u8; 32], SetupError> {
     let bytes: Option<Vec<u8>> = (0..hex.len())
         .step_by(2)
         .map(|i| {

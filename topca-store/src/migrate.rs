@@ -1,6 +1,9 @@
 //! Embedded migrations: schema version N is `MIGRATIONS[N - 1]`, per backend.
 //! The applied version is kept in `topca_schema`; a database at a version this
-//! binary does not know is refused.
+//! binary does not know is refused. On PostgreSQL several nodes may start at
+//! once: the whole check-and-apply runs under a session advisory lock, so one
+//! node migrates and the others then find the schema current. On SQLite each
+//! step's write transaction already serialises the writers.
 
 use diesel::{connection::SimpleConnection, prelude::*};
 
@@ -67,4 +70,20 @@ macro_rules! migrator {
 }
 
 migrator!(migrate_sqlite, diesel::SqliteConnection, SQLITE);
-migrator!(migrate_postgres, diesel::PgConnection, POSTGRES);
+migrator!(apply_postgres, diesel::PgConnection, POSTGRES);
+
+/// The advisory lock key every TopCA node takes while migrating ("topcamig").
+const MIGRATION_LOCK: i64 = 0x746F_7063_616D_6967;
+
+/// Applies the missing PostgreSQL migrations while holding the migration advisory
+/// lock on this connection (waiting for a node that migrates now), released after.
+pub(crate) fn migrate_postgres(
+    conn: &mut diesel::PgConnection,
+) -> Result<Migrated, diesel::result::Error> {
+    conn.batch_execute(&format!("SELECT pg_advisory_lock({MIGRATION_LOCK})"))?;
+    let migrated = apply_postgres(conn);
+    let unlocked = conn.batch_execute(&format!("SELECT pg_advisory_unlock({MIGRATION_LOCK})"));
+    let migrated = migrated?;
+    unlocked?;
+    Ok(migrated)
+}

@@ -11,7 +11,7 @@ use std::{
     time::{Duration, SystemTime},
 };
 
-use diesel::{Connection, PgConnection, connection::SimpleConnection};
+use diesel::{Connection, PgConnection, RunQueryDsl, connection::SimpleConnection};
 use topca_core::{
     KeyAlgorithm, OsRandom, RandomSource, StoreError,
     lifecycle::{CertificateType, CertificateUsage, RequestKind, VerificationMode},
@@ -400,4 +400,68 @@ fn an_older_database_is_upgraded_on_open() {
         None,
         "the account policies table is back, empty"
     );
+}
+
+/// The schema version and row count of `topca_schema` on a PostgreSQL database.
+fn postgres_schema(url: &str) -> (i64, i64) {
+    #[derive(diesel::QueryableByName)]
+    struct Schema {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        version: i64,
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        rows: i64,
+    }
+    let mut conn = PgConnection::establish(url).unwrap();
+    let found: Schema = diesel::sql_query(
+        "SELECT COALESCE(MAX(version), 0)::BIGINT AS version, COUNT(*) AS rows FROM topca_schema",
+    )
+    .get_result(&mut conn)
+    .unwrap();
+    (found.version, found.rows)
+}
+
+#[test]
+fn four_nodes_opening_one_new_postgresql_database_at_once_migrate_it_once() {
+    // The newest schema version, as a lone open on SQLite reaches it.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("reference.db");
+    DieselStore::open(&format!("sqlite://{}", path.display())).unwrap();
+    let mut raw = diesel::SqliteConnection::establish(path.to_str().unwrap()).unwrap();
+    let newest: i64 =
+        diesel::dsl::sql::<diesel::sql_types::BigInt>("SELECT MAX(version) FROM topca_schema")
+            .get_result(&mut raw)
+            .unwrap();
+    // A few rounds, each on a fresh database: a race shows up in one of them.
+    for round in 0..3 {
+        let Some(pg) = TempPostgres::create(&format!("race{round}")) else {
+            return;
+        };
+        let start = std::sync::Barrier::new(4);
+        let opened: Vec<Result<DieselStore, OpenError>> = std::thread::scope(|s| {
+            let nodes: Vec<_> = (0..4)
+                .map(|_| {
+                    s.spawn(|| {
+                        start.wait();
+                        DieselStore::open(&pg.url)
+                    })
+                })
+                .collect();
+            nodes.into_iter().map(|n| n.join().unwrap()).collect()
+        });
+        for (node, result) in opened.iter().enumerate() {
+            assert!(
+                result.is_ok(),
+                "round {round}, node {node}: {:?}",
+                result.as_ref().err()
+            );
+        }
+        assert_eq!(
+            postgres_schema(&pg.url),
+            (newest, 1),
+            "round {round}: one schema row at the newest version"
+        );
+        // Every node works on the one schema.
+        let first = opened.into_iter().next().unwrap().unwrap();
+        issue_one(&first, &format!("race{round}@example.cn"));
+    }
 }

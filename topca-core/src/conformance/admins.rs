@@ -84,6 +84,18 @@ pub(super) fn admins_are_unique_and_updated_by_compare_and_set(store: &dyn RaSto
     ensure(check, setting.as_deref() == Some("15"), || {
         format!("setting read back as {setting:?}")
     })?;
+    let first = store_ok(check, store.claim_setting("ca.claimed", "first"))?;
+    let second = store_ok(check, store.claim_setting("ca.claimed", "second"))?;
+    let kept = store_ok(check, store.setting("ca.claimed"))?;
+    ensure(
+        check,
+        first == "first" && second == "first" && kept.as_deref() == Some("first"),
+        || format!("claims returned {first:?} then {second:?}, kept {kept:?}"),
+    )?;
+    let taken = store_ok(check, store.claim_setting("crl_refresh_minutes", "99"))?;
+    ensure(check, taken == "15", || {
+        format!("a claim over a set value returned {taken:?}")
+    })?;
     let submitted = store_ok(
         check,
         store.requests_anywhere(RequestState::Submitted, 1000),

@@ -172,6 +172,20 @@ impl AdminStore for DieselStore {
         })
     }
 
+    fn claim_setting(&self, name: &str, value: &str) -> Result<String, StoreError> {
+        write!(self, |c| {
+            // Waits for a concurrent claim to commit, then leaves its value.
+            diesel::insert_into(settings::table)
+                .values((settings::name.eq(name), settings::value.eq(value)))
+                .on_conflict_do_nothing()
+                .execute(c)?;
+            Ok(settings::table
+                .find(name)
+                .select(settings::value)
+                .first::<String>(c)?)
+        })
+    }
+
     fn requests_anywhere(
         &self,
         state: RequestState,
