@@ -85,14 +85,28 @@ pub enum AuditError {
         sequence: u64,
     },
     /// An entry does not follow the previous one: entries were removed or reordered.
-    #[error("the audit log is broken before entry {sequence}: entries were removed or reordered")]
+    #[error("the audit log is broken at entry {sequence}: entries were removed or reordered")]
     Broken {
-        /// Sequence number of the first entry after the gap.
+        /// Sequence number expected at the break.
         sequence: u64,
     },
-    /// The newest entry is not the one recorded as the head: the end was cut off.
-    #[error("the newest audit entries are missing")]
-    Truncated,
+    /// The log ends before the recorded head: the end was cut off.
+    #[error(
+        "the audit log was truncated: entry {sequence} is missing, the checkpoint covers {head} entries"
+    )]
+    Truncated {
+        /// The first missing sequence number.
+        sequence: u64,
+        /// The sequence number of the recorded head.
+        head: u64,
+    },
+    /// The entry at the recorded head verifies on its own but has another value:
+    /// the log was rewritten with recomputed values.
+    #[error("the audit log was rewritten: entry {sequence} differs from the checkpoint")]
+    Rewritten {
+        /// Sequence number of the recorded head.
+        sequence: u64,
+    },
 }
 
 /// A state change that the current state does not allow.

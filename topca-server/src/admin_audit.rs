@@ -73,8 +73,20 @@ async fn audit_page(
         Ok(entries) => entries,
         Err(e) => return error_page(lang, &e),
     };
-    let verdict = match topca_core::audit::verify_chain(&entries, entries.last().map(|e| e.hash)) {
-        Ok(()) => format!(
+    let verdict = match state.verify_audit(&entries) {
+        Ok(report) if report.unkeyed > 0 => format!(
+            r#"<p class="ok" id="chain">{} ({}; {})</p>"#,
+            lang.t("审计链完整，未被篡改。", "The audit chain is intact."),
+            entries.len(),
+            lang.t(
+                &format!("第 1 至 {} 条早于密钥保护，仅有普通哈希", report.unkeyed),
+                &format!(
+                    "entries 1 to {} predate keyed audit (plain hashes)",
+                    report.unkeyed
+                )
+            )
+        ),
+        Ok(_) => format!(
             r#"<p class="ok" id="chain">{} ({})</p>"#,
             lang.t("审计链完整，未被篡改。", "The audit chain is intact."),
             entries.len()

@@ -142,12 +142,15 @@ fn verify_audit(args: &[String]) -> Result<(), String> {
     }
     let options =
         topca_server::setup::Options::parse(args[1..].to_vec()).map_err(|e| e.to_string())?;
-    let store = topca_server::setup::open_store(&options).map_err(|e| e.to_string())?;
-    let entries =
-        topca_core::store::AuditStore::audit_entries(&store).map_err(|e| e.to_string())?;
-    topca_core::audit::verify_chain(&entries, entries.last().map(|e| e.hash))
-        .map_err(|e| e.to_string())?;
-    println!("audit log intact: {} entries", entries.len());
+    let report = topca_server::setup::verify_audit(&options).map_err(|e| e.to_string())?;
+    if report.unkeyed > 0 {
+        println!(
+            "audit log intact: {} entries; entries 1 to {} predate keyed audit (plain hashes), the rest are keyed",
+            report.entries, report.unkeyed
+        );
+    } else {
+        println!("audit log intact: {} keyed entries", report.entries);
+    }
     Ok(())
 }
 
@@ -298,8 +301,10 @@ fn restore(args: &[String]) -> Result<(), String> {
         topca_store::DieselStore::open(&format!("sqlite://{file}")).map_err(|e| e.to_string())?;
     let entries =
         topca_core::store::AuditStore::audit_entries(&checked).map_err(|e| e.to_string())?;
-    topca_core::audit::verify_chain(&entries, entries.last().map(|e| e.hash))
-        .map_err(|e| e.to_string())?;
+    let key = topca_core::audit::AuditKey::derive(
+        &topca_server::setup::master_key(&options.data_dir).map_err(|e| e.to_string())?,
+    );
+    topca_core::audit::verify_chain(&entries, Some(&key), None).map_err(|e| e.to_string())?;
     drop(checked);
     let target = options.data_dir.join("topca.db");
     for suffix in ["-wal", "-shm"] {

@@ -24,9 +24,11 @@ use std::{
 };
 
 use thiserror::Error;
+use topca_core::store::AuditStore;
 use topca_core::{
     Certificate, CertificateAuthority, DistinguishedName, Environment, KeyAlgorithm, OsRandom,
     Profile, ProfileKind, RandomSource, SigningKey, SystemClock,
+    audit::{AuditKey, ChainReport, verify_chain},
     kmc::MasterKey,
     ocsp::OcspSigner,
     profile::CaUrls,
@@ -313,13 +315,32 @@ fn tls_source(
 }
 
 /// Opens the database of `options` alone (for the command-line tools).
+/// New audit entries are MACed under the audit key derived from the KMC master key.
 pub fn open_store(options: &Options) -> Result<DieselStore, SetupError> {
     make_dir(&options.data_dir)?;
+    let master = master_key(&options.data_dir)?;
     let url = options
         .database_url
         .clone()
         .unwrap_or_else(|| format!("sqlite://{}", options.data_dir.join("topca.db").display()));
-    Ok(DieselStore::open(&url)?)
+    Ok(DieselStore::open(&url)?.with_audit_key(AuditKey::derive(&master)))
+}
+
+/// Checks the audit log of the CA of `options` (`topca-server audit verify`):
+/// every keyed entry against the audit key derived from the KMC master key, and
+/// the chain from the first entry to the newest.
+pub fn verify_audit(options: &Options) -> Result<ChainReport, SetupError> {
+    let master = master_key(&options.data_dir)?;
+    let store = open_store(options)?;
+    let entries = store.audit_entries().map_err(topca_core::Error::from)?;
+    verify_chain(&entries, Some(&AuditKey::derive(&master)), None)
+        .map_err(|e| SetupError::Ca(e.into()))
+}
+
+/// The KMC master key, from the environment or `secrets/` (created when missing).
+pub fn master_key(dir: &Path) -> Result<MasterKey, SetupError> {
+    let master_hex = secret(dir, "TOPCA_KMC_MASTER_KEY", "kmc-master.key", 32)?;
+    Ok(MasterKey::from_bytes(decode_key(&master_hex)?))
 }
 
 /// Creates an administrator with `roles` in the database of `options`
@@ -378,14 +399,13 @@ pub fn start(options: &Options) -> Result<(AppState, Vec<String>), SetupError> {
     crate::ca_init::check_not_pending(dir)?;
     let passphrase = ca_passphrase(dir)?;
     let (ca, root, created) = load_or_create_cas(dir, options.algorithm, &passphrase, urls)?;
-    let master_hex = secret(dir, "TOPCA_KMC_MASTER_KEY", "kmc-master.key", 32)?;
-    let master = MasterKey::from_bytes(decode_key(&master_hex)?);
+    let master = master_key(dir)?;
 
     let database_url = options
         .database_url
         .clone()
         .unwrap_or_else(|| format!("sqlite://{}", dir.join("topca.db").display()));
-    let store = DieselStore::open(&database_url)?;
+    let store = DieselStore::open(&database_url)?.with_audit_key(AuditKey::derive(&master));
     let tls_root = (options.tls == crate::tls::TlsSource::SelfIssued
         && !crate::tls_root::ca_signs_for_tls(&ca))
     .then(|| crate::tls_root::load_or_create(dir, &passphrase, &store))
@@ -487,13 +507,7 @@ pub fn open_outbox(
     options: &Options,
     delivery: Box<dyn crate::mail_outbox::Delivery>,
 ) -> Result<crate::mail_outbox::MailOutbox, SetupError> {
-    let master_hex = secret(
-        &options.data_dir,
-        "TOPCA_KMC_MASTER_KEY",
-        "kmc-master.key",
-        32,
-    )?;
-    let master = MasterKey::from_bytes(decode_key(&master_hex)?);
+    let master = master_key(&options.data_dir)?;
     Ok(crate::mail_outbox::MailOutbox::new(
         open_store(options)?,
         master,

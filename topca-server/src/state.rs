@@ -60,6 +60,15 @@ pub struct AppState {
 pub const CRL_SCHEDULE: &str = "crl_refresh_minutes";
 
 impl AppState {
+    /// Checks the whole audit log under the audit key (see [`topca_core::audit`]).
+    pub fn verify_audit(
+        &self,
+        entries: &[topca_core::audit::AuditEntry],
+    ) -> Result<topca_core::audit::ChainReport, topca_core::error::AuditError> {
+        let key = topca_core::audit::AuditKey::derive(&self.master);
+        topca_core::audit::verify_chain(entries, Some(&key), None)
+    }
+
     /// The registration authority over this state.
     pub fn ra(&self) -> RegistrationAuthority<'_> {
         RegistrationAuthority::new(
