@@ -29,8 +29,7 @@ impl AuditKey {
     /// every node holding the master key holds the audit key and nothing new is
     /// distributed.
     pub fn derive(master: &MasterKey) -> Self {
-        let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(master.secret_bytes())
-            .expect("HMAC takes a key of any length");
+        let mut mac = hmac(master.secret_bytes());
         mac.update(b"topca audit key v1");
         Self(Zeroizing::new(mac.finalize().into_bytes().into()))
     }
@@ -350,12 +349,18 @@ pub fn verify_chain(
 }
 
 fn entry_mac(key: &AuditKey, sequence: u64, previous: &[u8; 32], record: &AuditRecord) -> [u8; 32] {
-    let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(key.0.as_ref())
-        .expect("HMAC takes a key of any length");
+    let mut mac = hmac(&key.0);
     mac.update(b"TopCA audit v2");
     mac.update(previous);
     mac.update(&encode(sequence, record));
     mac.finalize().into_bytes().into()
+}
+
+/// HMAC-SHA-256 under a 32-byte key (zero-padded to the block, as HMAC does).
+fn hmac(key: &[u8; 32]) -> Hmac<Sha256> {
+    let mut block = Zeroizing::new([0u8; 64]);
+    block[..32].copy_from_slice(key);
+    <Hmac<Sha256> as KeyInit>::new(&(*block).into())
 }
 
 fn entry_hash(sequence: u64, previous: &[u8; 32], record: &AuditRecord) -> [u8; 32] {

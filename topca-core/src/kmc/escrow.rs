@@ -29,8 +29,8 @@ impl MasterKey {
     }
 
     /// The key bytes, for deriving the other keys kept with it (never stored).
-    pub(crate) fn secret_bytes(&self) -> &[u8] {
-        self.0.as_ref()
+    pub(crate) fn secret_bytes(&self) -> &[u8; 32] {
+        &self.0
     }
 
     /// A public identifier of this master key (first 8 bytes of a hash of it), stored
