@@ -75,7 +75,7 @@ pub enum SecretError {
 }
 
 /// Where the audit chain was found broken.
-#[derive(Debug, Error, PartialEq, Eq)]
+#[derive(Debug, Clone, Error, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum AuditError {
     /// An entry's content does not match its hash: it was edited.
@@ -107,6 +107,17 @@ pub enum AuditError {
         /// Sequence number of the recorded head.
         sequence: u64,
     },
+    /// A checkpoint's signature does not verify with the CA certificate.
+    #[error(
+        "the audit checkpoint at entry {sequence} is forged: its signature does not verify with the CA certificate"
+    )]
+    CheckpointForged {
+        /// Sequence number the checkpoint claims.
+        sequence: u64,
+    },
+    /// The checkpoint file holds a line that is not a checkpoint.
+    #[error("the audit checkpoint file is unreadable")]
+    CheckpointUnreadable,
 }
 
 /// A state change that the current state does not allow.
