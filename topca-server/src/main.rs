@@ -42,7 +42,7 @@ fn run() -> Result<(), String> {
         return add_admin(&args[1..]);
     }
     match args.first().map(String::as_str) {
-        Some("audit") => return verify_audit(&args[1..]),
+        Some("audit") => return audit(&args[1..]),
         Some("ca") => return ca_command(&args[1..]),
         Some("backup") => return backup(&args[1..]),
         Some("restore") => return restore(&args[1..]),
@@ -135,23 +135,32 @@ fn add_admin(args: &[String]) -> Result<(), String> {
     Ok(())
 }
 
-/// `audit verify [options]`: the audit chain is intact, or where it breaks.
-fn verify_audit(args: &[String]) -> Result<(), String> {
-    if args.first().map(String::as_str) != Some("verify") {
-        return Err("usage: topca-server audit verify [--data-dir DIR] [--config FILE]".into());
+/// `audit verify|checkpoint [options]`: the audit log is intact (keyed entries,
+/// the latest signed checkpoint of the file), or the first finding; or a signed
+/// checkpoint of the current head is appended to the file.
+fn audit(args: &[String]) -> Result<(), String> {
+    let usage = "usage: topca-server audit verify|checkpoint [--data-dir DIR] [--config FILE]";
+    let options = topca_server::setup::Options::parse(args.get(1..).unwrap_or_default().to_vec())
+        .map_err(|e| e.to_string())?;
+    match args.first().map(String::as_str) {
+        Some("verify") => {
+            let verified = topca_server::audit_log::verify_offline(&options)
+                .map_err(|e| format!("audit verification failed: {e}"))?;
+            println!("{}", verified.describe());
+            Ok(())
+        }
+        Some("checkpoint") => {
+            let made =
+                topca_server::audit_log::checkpoint_offline(&options).map_err(|e| e.to_string())?;
+            println!(
+                "audit checkpoint signed at entry {} into {}",
+                made.sequence,
+                topca_server::audit_log::checkpoint_file(&options.data_dir).display()
+            );
+            Ok(())
+        }
+        _ => Err(usage.into()),
     }
-    let options =
-        topca_server::setup::Options::parse(args[1..].to_vec()).map_err(|e| e.to_string())?;
-    let report = topca_server::setup::verify_audit(&options).map_err(|e| e.to_string())?;
-    if report.unkeyed > 0 {
-        println!(
-            "audit log intact: {} entries; entries 1 to {} predate keyed audit (plain hashes), the rest are keyed",
-            report.entries, report.unkeyed
-        );
-    } else {
-        println!("audit log intact: {} keyed entries", report.entries);
-    }
-    Ok(())
 }
 
 /// Takes `--flag VALUE` out of `args`.

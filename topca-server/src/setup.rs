@@ -24,11 +24,10 @@ use std::{
 };
 
 use thiserror::Error;
-use topca_core::store::AuditStore;
 use topca_core::{
     Certificate, CertificateAuthority, DistinguishedName, Environment, KeyAlgorithm, OsRandom,
     Profile, ProfileKind, RandomSource, SigningKey, SystemClock,
-    audit::{AuditKey, ChainReport, verify_chain},
+    audit::AuditKey,
     kmc::MasterKey,
     ocsp::OcspSigner,
     profile::CaUrls,
@@ -326,17 +325,6 @@ pub fn open_store(options: &Options) -> Result<DieselStore, SetupError> {
     Ok(DieselStore::open(&url)?.with_audit_key(AuditKey::derive(&master)))
 }
 
-/// Checks the audit log of the CA of `options` (`topca-server audit verify`):
-/// every keyed entry against the audit key derived from the KMC master key, and
-/// the chain from the first entry to the newest.
-pub fn verify_audit(options: &Options) -> Result<ChainReport, SetupError> {
-    let master = master_key(&options.data_dir)?;
-    let store = open_store(options)?;
-    let entries = store.audit_entries().map_err(topca_core::Error::from)?;
-    verify_chain(&entries, Some(&AuditKey::derive(&master)), None)
-        .map_err(|e| SetupError::Ca(e.into()))
-}
-
 /// The KMC master key, from the environment or `secrets/` (created when missing).
 pub fn master_key(dir: &Path) -> Result<MasterKey, SetupError> {
     let master_hex = secret(dir, "TOPCA_KMC_MASTER_KEY", "kmc-master.key", 32)?;
@@ -480,6 +468,7 @@ pub fn start(options: &Options) -> Result<(AppState, Vec<String>), SetupError> {
             ca,
             root,
             master,
+            data_dir: dir.to_path_buf(),
             ocsp: RwLock::new(ocsp),
             crl: Mutex::new(None),
             delta_crl: Mutex::new(None),
