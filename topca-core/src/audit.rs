@@ -331,7 +331,13 @@ pub fn verify_chain(
             && sequence == entry.sequence
             && value != entry.hash
         {
-            return Err(AuditError::Rewritten { sequence });
+            // Whoever rewrote the log could only recompute plain hashes: the
+            // first entry no key vouches for is where the rewrite can start.
+            let first_unkeyed = if unkeyed > 0 { 1 } else { sequence };
+            return Err(AuditError::Rewritten {
+                sequence: first_unkeyed,
+                head: sequence,
+            });
         }
         expected_previous = entry.hash;
     }
@@ -549,7 +555,10 @@ mod tests {
         // Whole-log rewrite: the chain holds, only the checkpointed head exposes it.
         assert_eq!(
             verify(&entries, Some(head)),
-            Err(AuditError::Rewritten { sequence: 4 })
+            Err(AuditError::Rewritten {
+                sequence: 1,
+                head: 4
+            })
         );
         // A plain-hashed tail after keyed entries is refused without any head.
         let mut entries = log(4);

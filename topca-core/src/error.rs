@@ -102,10 +102,15 @@ pub enum AuditError {
     },
     /// The entry at the recorded head verifies on its own but has another value:
     /// the log was rewritten with recomputed values.
-    #[error("the audit log was rewritten: entry {sequence} differs from the checkpoint")]
+    #[error(
+        "the audit log was rewritten with recomputed hashes from entry {sequence} on: entry {head} differs from the signed checkpoint"
+    )]
     Rewritten {
-        /// Sequence number of the recorded head.
+        /// The first entry that may have been rewritten (the first one without a
+        /// valid keyed value, or the checkpointed entry itself).
         sequence: u64,
+        /// Sequence number of the checkpointed head.
+        head: u64,
     },
     /// A checkpoint's signature does not verify with the CA certificate.
     #[error(
