@@ -327,6 +327,7 @@ pub fn open_store(options: &Options) -> Result<DieselStore, SetupError> {
 
 /// The KMC master key, from the environment or `secrets/` (created when missing).
 pub fn master_key(dir: &Path) -> Result<MasterKey, SetupError> {
+    make_dir(&dir.join("secrets"))?;
     let master_hex = secret(dir, "TOPCA_KMC_MASTER_KEY", "kmc-master.key", 32)?;
     Ok(MasterKey::from_bytes(decode_key(&master_hex)?))
 }

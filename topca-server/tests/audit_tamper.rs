@@ -437,3 +437,26 @@ async fn the_public_checkpoint_verifies_with_the_sm2_ca_certificate() {
     let (other_state, _) = start(&other_options).unwrap();
     assert!(checkpoint.verify(other_state.ca.certificate()).is_err());
 }
+
+#[test]
+fn an_administrator_added_before_the_first_start_is_audited_under_the_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let options = options(dir.path());
+    let added = Command::new(env!("CARGO_BIN_EXE_topca-server"))
+        .args(["admin", "add", "root", "--roles", "super", "--data-dir"])
+        .arg(dir.path())
+        .env("TOPCA_ADMIN_PASSWORD", ADMIN_PASSWORD)
+        .env_remove("TOPCA_DATABASE_URL")
+        .env_remove("TOPCA_KMC_MASTER_KEY")
+        .output()
+        .unwrap();
+    assert!(
+        added.status.success(),
+        "{}",
+        String::from_utf8_lossy(&added.stderr)
+    );
+    start(&options).unwrap();
+    let (ok, said) = cli(dir.path(), &options, "verify");
+    assert!(ok, "{said}");
+    assert!(!said.contains("predate keyed audit"), "{said}");
+}
