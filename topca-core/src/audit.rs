@@ -1,16 +1,45 @@
 //! The append-only audit log: every state change is an entry (who, what, on what,
-//! when, outcome), and entries are hash-chained so an edited, removed or reordered
+//! when, outcome), and entries are chained so an edited, removed or reordered
 //! entry is detected by [`verify_chain`].
 //!
-//! `hash(n) = SHA-256("TopCA audit v1" ‖ hash(n-1) ‖ encode(record n))`, with the
-//! genesis previous hash all zeros and every field length-prefixed, so no two
-//! different records encode alike.
+//! Keyed entries (written when the store holds an [`AuditKey`]):
+//! `value(n) = HMAC-SHA-256(audit key, "TopCA audit v2" ‖ value(n-1) ‖ n ‖ encode(record n))`.
+//! The audit key is derived from the KMC master key, which is never in the
+//! database, so whoever can only write to the database cannot recompute a value.
+//! Entries written before keying (or by a store without the key) carry the plain
+//! `SHA-256("TopCA audit v1" ‖ value(n-1) ‖ n ‖ encode(record n))`; a log may start
+//! with such entries, but once a keyed entry appears every later one must be keyed.
+//! The genesis previous value is all zeros and every field is length-prefixed, so
+//! no two different records encode alike.
 
 use std::time::{Duration, SystemTime};
 
+use hmac::{Hmac, KeyInit, Mac};
 use sha2::{Digest, Sha256};
+use zeroize::Zeroizing;
 
-use crate::error::AuditError;
+use crate::{error::AuditError, kmc::MasterKey};
+
+/// The key audit entries are MACed under, derived from the KMC master key.
+pub struct AuditKey(Zeroizing<[u8; 32]>);
+
+impl AuditKey {
+    /// The audit key of the deployment whose KMC master key is `master`
+    /// (HMAC-SHA-256 of the label "topca audit key v1" under the master key), so
+    /// every node holding the master key holds the audit key and nothing new is
+    /// distributed.
+    pub fn derive(master: &MasterKey) -> Self {
+        let mut mac = hmac(master.secret_bytes());
+        mac.update(b"topca audit key v1");
+        Self(Zeroizing::new(mac.finalize().into_bytes().into()))
+    }
+}
+
+impl std::fmt::Debug for AuditKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("AuditKey(..)")
+    }
+}
 
 /// Who acted.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -230,13 +259,21 @@ pub struct AuditEntry {
 }
 
 impl AuditEntry {
-    /// Chains `record` after `previous` (or starts the log).
-    pub fn append(previous: Option<&AuditEntry>, record: AuditRecord) -> Self {
+    /// Chains `record` after `previous` (or starts the log): keyed under `key`,
+    /// or with the plain hash of unkeyed logs when there is no key.
+    pub fn append(
+        previous: Option<&AuditEntry>,
+        record: AuditRecord,
+        key: Option<&AuditKey>,
+    ) -> Self {
         let (sequence, previous_hash) = match previous {
             Some(p) => (p.sequence + 1, p.hash),
             None => (1, [0u8; 32]),
         };
-        let hash = entry_hash(sequence, &previous_hash, &record);
+        let hash = match key {
+            Some(key) => entry_mac(key, sequence, &previous_hash, &record),
+            None => entry_hash(sequence, &previous_hash, &record),
+        };
         Self {
             sequence,
             record,
@@ -246,54 +283,123 @@ impl AuditEntry {
     }
 }
 
-/// Checks a whole log, oldest first. With `head` (the newest hash, kept apart from
-/// the log, e.g. in the last CRL or a sealed file), cutting off the end is detected too.
-pub fn verify_chain(entries: &[AuditEntry], head: Option<[u8; 32]>) -> Result<(), AuditError> {
+/// What [`verify_chain`] found in an intact log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ChainReport {
+    /// Entries checked.
+    pub entries: u64,
+    /// How many of the oldest entries carry the plain (unkeyed) hash: those written
+    /// before the log was keyed. Zero for a log keyed from the start.
+    pub unkeyed: u64,
+}
+
+/// Checks a whole log, oldest first. With `key`, every keyed entry's MAC is checked
+/// and plain-hashed entries are accepted only before the first keyed one; without
+/// it, only plain hashes are accepted. With `head` (a sequence number and the value
+/// of that entry, kept apart from the log, e.g. in a signed checkpoint), a log
+/// shorter than the head or differing from it is detected too.
+pub fn verify_chain(
+    entries: &[AuditEntry],
+    key: Option<&AuditKey>,
+    head: Option<(u64, [u8; 32])>,
+) -> Result<ChainReport, AuditError> {
     let mut expected_previous = [0u8; 32];
+    let mut unkeyed = 0u64;
+    let mut keyed_seen = false;
     for (i, entry) in entries.iter().enumerate() {
         let expected_sequence = i as u64 + 1;
         if entry.sequence != expected_sequence || entry.previous_hash != expected_previous {
             return Err(AuditError::Broken {
-                sequence: entry.sequence,
+                sequence: expected_sequence,
             });
         }
-        if entry_hash(entry.sequence, &entry.previous_hash, &entry.record) != entry.hash {
+        let keyed_ok = key.is_some_and(|key| {
+            entry_mac(key, entry.sequence, &entry.previous_hash, &entry.record) == entry.hash
+        });
+        if keyed_ok {
+            keyed_seen = true;
+        } else if keyed_seen
+            || entry_hash(entry.sequence, &entry.previous_hash, &entry.record) != entry.hash
+        {
             return Err(AuditError::Altered {
                 sequence: entry.sequence,
+            });
+        } else {
+            unkeyed += 1;
+        }
+        if let Some((sequence, value)) = head
+            && sequence == entry.sequence
+            && value != entry.hash
+        {
+            // Whoever rewrote the log could only recompute plain hashes: the
+            // first entry no key vouches for is where the rewrite can start.
+            let first_unkeyed = if unkeyed > 0 { 1 } else { sequence };
+            return Err(AuditError::Rewritten {
+                sequence: first_unkeyed,
+                head: sequence,
             });
         }
         expected_previous = entry.hash;
     }
+    let length = entries.len() as u64;
     match head {
-        Some(head) if head != expected_previous => Err(AuditError::Truncated),
-        _ => Ok(()),
+        Some((sequence, _)) if sequence > length => Err(AuditError::Truncated {
+            sequence: length + 1,
+            head: sequence,
+        }),
+        _ => Ok(ChainReport {
+            entries: length,
+            unkeyed,
+        }),
     }
+}
+
+fn entry_mac(key: &AuditKey, sequence: u64, previous: &[u8; 32], record: &AuditRecord) -> [u8; 32] {
+    let mut mac = hmac(&key.0);
+    mac.update(b"TopCA audit v2");
+    mac.update(previous);
+    mac.update(&encode(sequence, record));
+    mac.finalize().into_bytes().into()
+}
+
+/// HMAC-SHA-256 under a 32-byte key (zero-padded to the block, as HMAC does).
+fn hmac(key: &[u8; 32]) -> Hmac<Sha256> {
+    let mut block = Zeroizing::new([0u8; 64]);
+    block[..32].copy_from_slice(key);
+    <Hmac<Sha256> as KeyInit>::new(&(*block).into())
 }
 
 fn entry_hash(sequence: u64, previous: &[u8; 32], record: &AuditRecord) -> [u8; 32] {
     let mut h = Sha256::new();
     h.update(b"TopCA audit v1");
     h.update(previous);
-    h.update(sequence.to_be_bytes());
+    h.update(encode(sequence, record));
+    h.finalize().into()
+}
+
+/// The sequence number and record, every field length-prefixed.
+fn encode(sequence: u64, record: &AuditRecord) -> Vec<u8> {
+    let mut out = Vec::new();
+    out.extend_from_slice(&sequence.to_be_bytes());
     let since_epoch = record
         .at
         .duration_since(SystemTime::UNIX_EPOCH)
         .unwrap_or(Duration::ZERO);
-    h.update(since_epoch.as_secs().to_be_bytes());
-    h.update(since_epoch.subsec_nanos().to_be_bytes());
+    out.extend_from_slice(&since_epoch.as_secs().to_be_bytes());
+    out.extend_from_slice(&since_epoch.subsec_nanos().to_be_bytes());
     let (kind, who) = record.actor.to_parts();
-    h.update([kind]);
-    field(&mut h, who);
-    h.update(record.action.code().to_be_bytes());
-    field(&mut h, &record.target);
-    h.update([record.outcome.code()]);
-    field(&mut h, &record.detail);
-    h.finalize().into()
+    out.push(kind);
+    field(&mut out, who);
+    out.extend_from_slice(&record.action.code().to_be_bytes());
+    field(&mut out, &record.target);
+    out.push(record.outcome.code());
+    field(&mut out, &record.detail);
+    out
 }
 
-fn field(h: &mut Sha256, value: &str) {
-    h.update((value.len() as u64).to_be_bytes());
-    h.update(value.as_bytes());
+fn field(out: &mut Vec<u8>, value: &str) {
+    out.extend_from_slice(&(value.len() as u64).to_be_bytes());
+    out.extend_from_slice(value.as_bytes());
 }
 
 #[cfg(test)]
@@ -315,21 +421,62 @@ mod tests {
         }
     }
 
-    fn log(n: u64) -> Vec<AuditEntry> {
+    fn key() -> AuditKey {
+        AuditKey::derive(&MasterKey::from_bytes([7u8; 32]))
+    }
+
+    /// `plain` entries with plain hashes, then `keyed` entries keyed under [`key`].
+    fn upgraded_log(plain: u64, keyed: u64) -> Vec<AuditEntry> {
+        let key = key();
         let mut entries: Vec<AuditEntry> = Vec::new();
-        for i in 1..=n {
-            let entry = AuditEntry::append(entries.last(), record(i));
+        for i in 1..=plain + keyed {
+            let k = (i > plain).then_some(&key);
+            let entry = AuditEntry::append(entries.last(), record(i), k);
             entries.push(entry);
         }
         entries
+    }
+
+    fn log(n: u64) -> Vec<AuditEntry> {
+        upgraded_log(0, n)
+    }
+
+    fn verify(
+        entries: &[AuditEntry],
+        head: Option<(u64, [u8; 32])>,
+    ) -> Result<ChainReport, AuditError> {
+        verify_chain(entries, Some(&key()), head)
     }
 
     #[test]
     fn an_untouched_log_verifies() {
         let entries = log(5);
         assert_eq!(entries[4].sequence, 5);
-        assert_eq!(verify_chain(&entries, Some(entries[4].hash)), Ok(()));
-        assert_eq!(verify_chain(&[], None), Ok(()));
+        assert_eq!(
+            verify(&entries, Some((5, entries[4].hash))),
+            Ok(ChainReport {
+                entries: 5,
+                unkeyed: 0
+            })
+        );
+        assert_eq!(
+            verify(&[], None),
+            Ok(ChainReport {
+                entries: 0,
+                unkeyed: 0
+            })
+        );
+    }
+
+    #[test]
+    fn the_audit_key_depends_on_the_master_key() {
+        let other = AuditKey::derive(&MasterKey::from_bytes([8u8; 32]));
+        let entries = log(2);
+        assert_eq!(
+            verify_chain(&entries, Some(&other), None),
+            Err(AuditError::Altered { sequence: 1 })
+        );
+        assert_eq!(format!("{:?}", key()), "AuditKey(..)");
     }
 
     #[test]
@@ -337,13 +484,13 @@ mod tests {
         let mut entries = log(5);
         entries[2].record.outcome = Outcome::Failure;
         assert_eq!(
-            verify_chain(&entries, None),
+            verify(&entries, None),
             Err(AuditError::Altered { sequence: 3 })
         );
         let mut entries = log(5);
         entries[1].record.actor = Actor::Admin("someone else".into());
         assert_eq!(
-            verify_chain(&entries, None),
+            verify(&entries, None),
             Err(AuditError::Altered { sequence: 2 })
         );
     }
@@ -353,24 +500,27 @@ mod tests {
         let mut entries = log(5);
         entries.remove(2);
         assert_eq!(
-            verify_chain(&entries, None),
-            Err(AuditError::Broken { sequence: 4 })
+            verify(&entries, None),
+            Err(AuditError::Broken { sequence: 3 })
         );
         let mut entries = log(5);
         entries.swap(1, 2);
         assert_eq!(
-            verify_chain(&entries, None),
-            Err(AuditError::Broken { sequence: 3 })
+            verify(&entries, None),
+            Err(AuditError::Broken { sequence: 2 })
         );
     }
 
     #[test]
     fn a_cut_off_end_is_detected_against_the_head() {
         let entries = log(5);
-        let head = entries[4].hash;
+        let head = (5, entries[4].hash);
         assert_eq!(
-            verify_chain(&entries[..4], Some(head)),
-            Err(AuditError::Truncated)
+            verify(&entries[..3], Some(head)),
+            Err(AuditError::Truncated {
+                sequence: 4,
+                head: 5
+            })
         );
     }
 
@@ -380,7 +530,70 @@ mod tests {
         entries[0].record.detail = "forged".into();
         entries[0].hash = entry_hash(1, &[0u8; 32], &entries[0].record);
         assert_eq!(
-            verify_chain(&entries, None),
+            verify(&entries, None),
+            Err(AuditError::Broken { sequence: 2 })
+        );
+    }
+
+    /// Rewrites `entries` from the first on with recomputed plain hashes, as someone
+    /// with the database but without the master key could.
+    fn rewrite_plain(entries: &mut [AuditEntry]) {
+        let mut previous = [0u8; 32];
+        for entry in entries.iter_mut() {
+            entry.previous_hash = previous;
+            entry.hash = entry_hash(entry.sequence, &previous, &entry.record);
+            previous = entry.hash;
+        }
+    }
+
+    #[test]
+    fn a_keyed_log_rewritten_with_plain_hashes_is_detected() {
+        let mut entries = log(4);
+        let head = (4, entries[3].hash);
+        entries[1].record.detail = "forged".into();
+        rewrite_plain(&mut entries);
+        // Whole-log rewrite: the chain holds, only the checkpointed head exposes it.
+        assert_eq!(
+            verify(&entries, Some(head)),
+            Err(AuditError::Rewritten {
+                sequence: 1,
+                head: 4
+            })
+        );
+        // A plain-hashed tail after keyed entries is refused without any head.
+        let mut entries = log(4);
+        entries[2].record.detail = "forged".into();
+        entries[2].previous_hash = entries[1].hash;
+        entries[2].hash = entry_hash(3, &entries[1].hash, &entries[2].record);
+        entries[3].previous_hash = entries[2].hash;
+        entries[3].hash = entry_hash(4, &entries[2].hash, &entries[3].record);
+        assert_eq!(
+            verify(&entries, None),
+            Err(AuditError::Altered { sequence: 3 })
+        );
+    }
+
+    #[test]
+    fn a_log_upgraded_to_keyed_entries_verifies_and_says_so() {
+        let entries = upgraded_log(3, 2);
+        assert_eq!(
+            verify(&entries, None),
+            Ok(ChainReport {
+                entries: 5,
+                unkeyed: 3
+            })
+        );
+        // Without the key only the plain part verifies.
+        assert_eq!(
+            verify_chain(&entries, None, None),
+            Err(AuditError::Altered { sequence: 4 })
+        );
+        // Editing an old plain entry still breaks the chain at the next entry.
+        let mut edited = entries.clone();
+        edited[0].record.detail = "forged".into();
+        edited[0].hash = entry_hash(1, &[0u8; 32], &edited[0].record);
+        assert_eq!(
+            verify(&edited, None),
             Err(AuditError::Broken { sequence: 2 })
         );
     }

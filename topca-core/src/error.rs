@@ -75,7 +75,7 @@ pub enum SecretError {
 }
 
 /// Where the audit chain was found broken.
-#[derive(Debug, Error, PartialEq, Eq)]
+#[derive(Debug, Clone, Error, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum AuditError {
     /// An entry's content does not match its hash: it was edited.
@@ -85,14 +85,44 @@ pub enum AuditError {
         sequence: u64,
     },
     /// An entry does not follow the previous one: entries were removed or reordered.
-    #[error("the audit log is broken before entry {sequence}: entries were removed or reordered")]
+    #[error("the audit log is broken at entry {sequence}: entries were removed or reordered")]
     Broken {
-        /// Sequence number of the first entry after the gap.
+        /// Sequence number expected at the break.
         sequence: u64,
     },
-    /// The newest entry is not the one recorded as the head: the end was cut off.
-    #[error("the newest audit entries are missing")]
-    Truncated,
+    /// The log ends before the recorded head: the end was cut off.
+    #[error(
+        "the audit log was truncated: entry {sequence} is missing, the checkpoint covers {head} entries"
+    )]
+    Truncated {
+        /// The first missing sequence number.
+        sequence: u64,
+        /// The sequence number of the recorded head.
+        head: u64,
+    },
+    /// The entry at the recorded head verifies on its own but has another value:
+    /// the log was rewritten with recomputed values.
+    #[error(
+        "the audit log was rewritten with recomputed hashes from entry {sequence} on: entry {head} differs from the signed checkpoint"
+    )]
+    Rewritten {
+        /// The first entry that may have been rewritten (the first one without a
+        /// valid keyed value, or the checkpointed entry itself).
+        sequence: u64,
+        /// Sequence number of the checkpointed head.
+        head: u64,
+    },
+    /// A checkpoint's signature does not verify with the CA certificate.
+    #[error(
+        "the audit checkpoint at entry {sequence} is forged: its signature does not verify with the CA certificate"
+    )]
+    CheckpointForged {
+        /// Sequence number the checkpoint claims.
+        sequence: u64,
+    },
+    /// The checkpoint file holds a line that is not a checkpoint.
+    #[error("the audit checkpoint file is unreadable")]
+    CheckpointUnreadable,
 }
 
 /// A state change that the current state does not allow.

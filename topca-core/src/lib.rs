@@ -47,6 +47,7 @@ pub mod preview;
 
 pub mod algorithm;
 pub mod audit;
+pub mod audit_checkpoint;
 pub mod ca;
 pub mod certificate;
 pub mod clock;

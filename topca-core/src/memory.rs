@@ -8,7 +8,7 @@ use std::{
 };
 
 use crate::{
-    audit::{AuditEntry, AuditRecord},
+    audit::{AuditEntry, AuditKey, AuditRecord},
     error::StoreError,
     kmc::{NewRecovery, Recovery, RecoveryId, RecoveryState},
     lifecycle::RequestState,
@@ -25,6 +25,7 @@ use crate::{
 #[derive(Debug, Default)]
 pub struct MemoryStore {
     inner: Mutex<Inner>,
+    audit_key: Option<AuditKey>,
 }
 
 #[derive(Debug, Default)]
@@ -54,6 +55,12 @@ impl MemoryStore {
     /// An empty store.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// This store, MACing new audit entries under `key` (see [`crate::audit`]).
+    pub fn with_audit_key(mut self, key: AuditKey) -> Self {
+        self.audit_key = Some(key);
+        self
     }
 
     fn certificates_where(
@@ -445,7 +452,7 @@ impl EscrowStore for MemoryStore {
 impl AuditStore for MemoryStore {
     fn append_audit(&self, record: AuditRecord) -> Result<AuditEntry, StoreError> {
         let mut inner = self.lock()?;
-        let entry = AuditEntry::append(inner.audit.last(), record);
+        let entry = AuditEntry::append(inner.audit.last(), record, self.audit_key.as_ref());
         inner.audit.push(entry.clone());
         Ok(entry)
     }

@@ -327,7 +327,9 @@ pub trait EscrowStore: Send + Sync {
 
 /// The audit log.
 pub trait AuditStore: Send + Sync {
-    /// Chains `record` after the newest entry and stores it, atomically.
+    /// Chains `record` after the newest entry and stores it, atomically: keyed
+    /// under the store's [`crate::audit::AuditKey`] when it was given one, with
+    /// the plain hash otherwise.
     fn append_audit(&self, record: AuditRecord) -> Result<AuditEntry, StoreError>;
     /// Every entry, oldest first.
     fn audit_entries(&self) -> Result<Vec<AuditEntry>, StoreError>;

@@ -73,16 +73,16 @@ async fn audit_page(
         Ok(entries) => entries,
         Err(e) => return error_page(lang, &e),
     };
-    let verdict = match topca_core::audit::verify_chain(&entries, entries.last().map(|e| e.hash)) {
-        Ok(()) => format!(
-            r#"<p class="ok" id="chain">{} ({})</p>"#,
-            lang.t("审计链完整，未被篡改。", "The audit chain is intact."),
-            entries.len()
+    let verdict = match blocking(&state, |s| Ok(s.verify_audit())).await {
+        Ok(Ok(verified)) => format!(
+            r#"<p class="ok" id="chain">{}</p>"#,
+            escape(&verified.summary(lang))
         ),
-        Err(e) => format!(
+        Ok(Err(finding)) => format!(
             r#"<p class="error" id="chain">{}</p>"#,
-            escape(&e.to_string())
+            escape(&finding.to_string())
         ),
+        Err(e) => return error_page(lang, &e),
     };
     let rows: String = readable(&entries, &admin, &filter)
         .take(500)

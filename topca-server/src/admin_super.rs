@@ -155,13 +155,12 @@ async fn super_page(State(state): State<Arc<AppState>>, headers: HeaderMap) -> R
     let (csrf, cookie) = (console_csrf(&headers), None);
     let loaded = blocking(&state, move |s| {
         let admins = admin::list_admins(&s.store, &ops)?;
-        let entries = s.store.audit_entries().map_err(topca_core::Error::from)?;
-        let chain = topca_core::audit::verify_chain(&entries, entries.last().map(|e| e.hash));
+        let chain = s.verify_audit();
         let crl = pki::current(s)?;
-        Ok((admins, entries.len(), chain, crl))
+        Ok((admins, chain, crl))
     })
     .await;
-    let (admins, audit_len, chain, crl) = match loaded {
+    let (admins, chain, crl) = match loaded {
         Ok(loaded) => loaded,
         Err(e) => return error_page(lang, &e),
     };
@@ -184,9 +183,9 @@ async fn super_page(State(state): State<Arc<AppState>>, headers: HeaderMap) -> R
         })
         .collect();
     let audit = match chain {
-        Ok(()) => format!(
-            r#"<p class="ok" id="audit-verdict">{} ({audit_len})</p>"#,
-            lang.t("审计链完整，未被篡改。", "The audit chain is intact.")
+        Ok(verified) => format!(
+            r#"<p class="ok" id="audit-verdict">{}</p>"#,
+            escape(&verified.summary(lang))
         ),
         Err(e) => format!(
             r#"<p class="error" id="audit-verdict">{}</p>"#,
@@ -206,9 +205,11 @@ async fn super_page(State(state): State<Arc<AppState>>, headers: HeaderMap) -> R
 <form method="post" action="/TopCA/admin/super/crl-schedule" id="schedule"><input type="hidden" name="csrf" value="{csrf}">
 <label for="minutes">{schedule_l}</label><input id="minutes" name="minutes" type="number" min="1" max="1440" value="{minutes}" required>
 <button type="submit" id="save-schedule">{save}</button></form>
-{audit}<p><a href="/TopCA/admin/audit">{audit_l}</a> · <a href="/TopCA/admin/super/backup" id="backup">{backup_l}</a></p>
+{audit}<form method="post" action="/TopCA/admin/super/audit-checkpoint"><input type="hidden" name="csrf" value="{csrf}"><button id="audit-checkpoint">{checkpoint_l}</button></form>
+<p><a href="/TopCA/admin/audit">{audit_l}</a> · <a href="/TopCA/admin/super/backup" id="backup">{backup_l}</a></p>
 <p><a href="/TopCA/admin">{back}</a></p>"#,
         admins_t = lang.t("管理员", "Administrators"),
+        checkpoint_l = lang.t("立即签署审计检查点", "Sign an audit checkpoint now"),
         name_l = lang.t("管理员名", "Name"),
         roles_l = lang.t("角色", "Roles"),
         state_l = lang.t("状态", "State"),

@@ -20,6 +20,7 @@ mod admin_session;
 mod admin_super;
 mod api;
 mod assets;
+pub mod audit_log;
 pub mod ca_init;
 pub mod demo;
 mod error;
@@ -61,6 +62,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .merge(assets::routes())
         .merge(tls_root::routes())
         .merge(admin_resend::routes())
+        .merge(audit_log::routes())
         .layer(axum::middleware::from_fn_with_state(
             Arc::clone(&state),
             mail_limits::limit,
@@ -72,15 +74,31 @@ pub fn router(state: Arc<AppState>) -> Router {
         .with_state(state)
 }
 
+/// Minutes between audit checkpoints made by [`refresh_crls`] when the log grew.
+pub const AUDIT_CHECKPOINT_MINUTES: u64 = 10;
+
 /// Keeps the published CRLs fresh without traffic: on the CRL schedule
 /// ([`AppState::crl_schedule_minutes`], read anew each time) the current CRL (and
-/// delta CRL) is made anew when half its life has passed.
+/// delta CRL) is made anew when half its life has passed. Every
+/// [`AUDIT_CHECKPOINT_MINUTES`] the audit log gets a signed checkpoint if it grew.
 pub async fn refresh_crls(state: Arc<AppState>) {
     let mut waited = 0u64;
+    let mut since_checkpoint = 0u64;
     loop {
         // Minute ticks, so a changed schedule applies within a minute.
         tokio::time::sleep(std::time::Duration::from_secs(60)).await;
         waited += 1;
+        since_checkpoint += 1;
+        if since_checkpoint >= AUDIT_CHECKPOINT_MINUTES {
+            since_checkpoint = 0;
+            // A failure is retried at the next interval; verification reports
+            // what the file lacks.
+            let _ = state::blocking(&state, |s| {
+                audit_log::checkpoint_if_grown(s)
+                    .map_err(|_| AppError::internal("write the audit checkpoint"))
+            })
+            .await;
+        }
         let minutes = state
             .crl_schedule_minutes
             .load(std::sync::atomic::Ordering::Relaxed);

@@ -48,7 +48,7 @@ fn run() -> Result<(), String> {
         return add_admin(&args[1..]);
     }
     match args.first().map(String::as_str) {
-        Some("audit") => return verify_audit(&args[1..]),
+        Some("audit") => return audit(&args[1..]),
         Some("ca") => return ca_command(&args[1..]),
         Some("backup") => return backup(&args[1..]),
         Some("restore") => return restore(&args[1..]),
@@ -142,20 +142,32 @@ fn add_admin(args: &[String]) -> Result<(), String> {
     Ok(())
 }
 
-/// `audit verify [options]`: the audit chain is intact, or where it breaks.
-fn verify_audit(args: &[String]) -> Result<(), String> {
-    if args.first().map(String::as_str) != Some("verify") {
-        return Err("usage: topca-server audit verify [--data-dir DIR] [--config FILE]".into());
-    }
-    let options =
-        topca_server::setup::Options::parse(args[1..].to_vec()).map_err(|e| e.to_string())?;
-    let store = topca_server::setup::open_store(&options).map_err(|e| e.to_string())?;
-    let entries =
-        topca_core::store::AuditStore::audit_entries(&store).map_err(|e| e.to_string())?;
-    topca_core::audit::verify_chain(&entries, entries.last().map(|e| e.hash))
+/// `audit verify|checkpoint [options]`: the audit log is intact (keyed entries,
+/// the latest signed checkpoint of the file), or the first finding; or a signed
+/// checkpoint of the current head is appended to the file.
+fn audit(args: &[String]) -> Result<(), String> {
+    let usage = "usage: topca-server audit verify|checkpoint [--data-dir DIR] [--config FILE]";
+    let options = topca_server::setup::Options::parse(args.get(1..).unwrap_or_default().to_vec())
         .map_err(|e| e.to_string())?;
-    println!("audit log intact: {} entries", entries.len());
-    Ok(())
+    match args.first().map(String::as_str) {
+        Some("verify") => {
+            let verified = topca_server::audit_log::verify_offline(&options)
+                .map_err(|e| format!("audit verification failed: {e}"))?;
+            println!("{}", verified.describe());
+            Ok(())
+        }
+        Some("checkpoint") => {
+            let made =
+                topca_server::audit_log::checkpoint_offline(&options).map_err(|e| e.to_string())?;
+            println!(
+                "audit checkpoint signed at entry {} into {}",
+                made.sequence,
+                topca_server::audit_log::checkpoint_file(&options.data_dir).display()
+            );
+            Ok(())
+        }
+        _ => Err(usage.into()),
+    }
 }
 
 /// Takes `--flag VALUE` out of `args`.
@@ -305,8 +317,10 @@ fn restore(args: &[String]) -> Result<(), String> {
         topca_store::DieselStore::open(&format!("sqlite://{file}")).map_err(|e| e.to_string())?;
     let entries =
         topca_core::store::AuditStore::audit_entries(&checked).map_err(|e| e.to_string())?;
-    topca_core::audit::verify_chain(&entries, entries.last().map(|e| e.hash))
-        .map_err(|e| e.to_string())?;
+    let key = topca_core::audit::AuditKey::derive(
+        &topca_server::setup::master_key(&options.data_dir).map_err(|e| e.to_string())?,
+    );
+    topca_core::audit::verify_chain(&entries, Some(&key), None).map_err(|e| e.to_string())?;
     drop(checked);
     let target = options.data_dir.join("topca.db");
     for suffix in ["-wal", "-shm"] {

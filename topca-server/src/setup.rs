@@ -27,6 +27,7 @@ use thiserror::Error;
 use topca_core::{
     Certificate, CertificateAuthority, DistinguishedName, Environment, KeyAlgorithm, OsRandom,
     Profile, ProfileKind, RandomSource, SigningKey, SystemClock,
+    audit::AuditKey,
     kmc::MasterKey,
     ocsp::OcspSigner,
     profile::CaUrls,
@@ -313,13 +314,22 @@ fn tls_source(
 }
 
 /// Opens the database of `options` alone (for the command-line tools).
+/// New audit entries are MACed under the audit key derived from the KMC master key.
 pub fn open_store(options: &Options) -> Result<DieselStore, SetupError> {
     make_dir(&options.data_dir)?;
+    let master = master_key(&options.data_dir)?;
     let url = options
         .database_url
         .clone()
         .unwrap_or_else(|| format!("sqlite://{}", options.data_dir.join("topca.db").display()));
-    Ok(DieselStore::open(&url)?)
+    Ok(DieselStore::open(&url)?.with_audit_key(AuditKey::derive(&master)))
+}
+
+/// The KMC master key, from the environment or `secrets/` (created when missing).
+pub fn master_key(dir: &Path) -> Result<MasterKey, SetupError> {
+    make_dir(&dir.join("secrets"))?;
+    let master_hex = secret(dir, "TOPCA_KMC_MASTER_KEY", "kmc-master.key", 32)?;
+    Ok(MasterKey::from_bytes(decode_key(&master_hex)?))
 }
 
 /// Creates an administrator with `roles` in the database of `options`
@@ -389,6 +399,7 @@ pub fn start(options: &Options) -> Result<(AppState, Vec<String>), SetupError> {
     let master_bytes = Zeroizing::new(decode_key(&master_hex)?);
     crate::nodes::check_or_record(dir, &store, ca.certificate(), &master_bytes)?;
     let master = MasterKey::from_bytes(*master_bytes);
+    let store = store.with_audit_key(AuditKey::derive(&master));
     let tls_root = (options.tls == crate::tls::TlsSource::SelfIssued
         && !crate::tls_root::ca_signs_for_tls(&ca))
     .then(|| crate::tls_root::load_or_create(dir, &passphrase, &store))
@@ -466,6 +477,7 @@ pub fn start(options: &Options) -> Result<(AppState, Vec<String>), SetupError> {
             ca,
             root,
             master,
+            data_dir: dir.to_path_buf(),
             ocsp: RwLock::new(ocsp),
             crl: Mutex::new(None),
             delta_crl: Mutex::new(None),
@@ -493,13 +505,7 @@ pub fn open_outbox(
     options: &Options,
     delivery: Box<dyn crate::mail_outbox::Delivery>,
 ) -> Result<crate::mail_outbox::MailOutbox, SetupError> {
-    let master_hex = secret(
-        &options.data_dir,
-        "TOPCA_KMC_MASTER_KEY",
-        "kmc-master.key",
-        32,
-    )?;
-    let master = MasterKey::from_bytes(decode_key(&master_hex)?);
+    let master = master_key(&options.data_dir)?;
     Ok(crate::mail_outbox::MailOutbox::new(
         open_store(options)?,
         master,

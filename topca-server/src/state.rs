@@ -24,8 +24,11 @@ pub struct AppState {
     pub ca: CertificateAuthority,
     /// The root above it.
     pub root: Certificate,
-    /// The KMC master key (escrowed keys are sealed under it).
+    /// The KMC master key (escrowed keys are sealed under it; the audit key is
+    /// derived from it).
     pub master: MasterKey,
+    /// The data directory (the audit checkpoint file is kept there).
+    pub data_dir: std::path::PathBuf,
     /// The delegated OCSP responder, replaced when due.
     pub ocsp: RwLock<OcspSigner>,
     /// The current full CRL, cached.
@@ -60,6 +63,15 @@ pub struct AppState {
 pub const CRL_SCHEDULE: &str = "crl_refresh_minutes";
 
 impl AppState {
+    /// Checks the whole audit log under the audit key and against the latest
+    /// checkpoint of the data directory (see [`crate::audit_log`]).
+    pub fn verify_audit(
+        &self,
+    ) -> Result<crate::audit_log::Verified, crate::audit_log::AuditFinding> {
+        let key = topca_core::audit::AuditKey::derive(&self.master);
+        crate::audit_log::verify(&self.data_dir, &self.store, self.ca.certificate(), &key)
+    }
+
     /// The registration authority over this state.
     pub fn ra(&self) -> RegistrationAuthority<'_> {
         RegistrationAuthority::new(

@@ -8,7 +8,7 @@ use diesel::{
     r2d2::{ConnectionManager, CustomizeConnection, Pool},
     result::{DatabaseErrorKind, Error as DieselError},
 };
-use topca_core::StoreError;
+use topca_core::{StoreError, audit::AuditKey};
 
 use crate::{
     error::{OpenError, mask_password},
@@ -20,6 +20,8 @@ pub struct DieselStore {
     pools: Pools,
     /// The database URL, password masked.
     url: String,
+    /// The key new audit entries are MACed under (plain hashes without it).
+    audit_key: Option<AuditKey>,
 }
 
 enum Pools {
@@ -126,7 +128,17 @@ impl DieselStore {
                 known: i64::try_from(known).unwrap_or(i64::MAX),
             });
         }
-        Ok(Self { pools, url: masked })
+        Ok(Self {
+            pools,
+            url: masked,
+            audit_key: None,
+        })
+    }
+
+    /// This store, MACing new audit entries under `key` (see [`topca_core::audit`]).
+    pub fn with_audit_key(mut self, key: AuditKey) -> Self {
+        self.audit_key = Some(key);
+        self
     }
 
     /// The database URL, password masked.

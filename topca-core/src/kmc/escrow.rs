@@ -28,6 +28,11 @@ impl MasterKey {
         Ok(Self(bytes))
     }
 
+    /// The key bytes, for deriving the other keys kept with it (never stored).
+    pub(crate) fn secret_bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
+
     /// A public identifier of this master key (first 8 bytes of a hash of it), stored
     /// with each escrowed key so a wrong master key is reported as such.
     pub fn id(&self) -> [u8; 8] {

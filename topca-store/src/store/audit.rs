@@ -25,7 +25,8 @@ impl AuditStore for DieselStore {
                     .first(c)
                     .optional()?;
                 let last = last.map(AuditRow::into_entry).transpose()?;
-                let entry = AuditEntry::append(last.as_ref(), record.clone());
+                let entry =
+                    AuditEntry::append(last.as_ref(), record.clone(), self.audit_key.as_ref());
                 diesel::insert_into(audit_entries::table)
                     .values(&AuditRow::of(&entry)?)
                     .execute(c)
