@@ -32,7 +32,7 @@ use accounts::{
 };
 use admins::{
     admins_are_unique_and_updated_by_compare_and_set, concurrent_login_attempts_each_count,
-    sessions_are_kept_by_token_hash,
+    sessions_are_kept_by_token_hash, settings_replace_by_compare_and_set,
 };
 use audit::audit_entries_chain;
 use certificates::{
@@ -113,6 +113,7 @@ pub fn run(store: &dyn RaStore) -> Checked {
     admins_are_unique_and_updated_by_compare_and_set(store)?;
     concurrent_login_attempts_each_count(store)?;
     sessions_are_kept_by_token_hash(store)?;
+    settings_replace_by_compare_and_set(store)?;
     outbox_delivers_retries_and_forgets(store)?;
     audit_entries_chain(store)
 }
