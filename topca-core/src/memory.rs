@@ -508,6 +508,26 @@ impl OutboxStore for MemoryStore {
             .collect())
     }
 
+    fn claim_due_mails(
+        &self,
+        now: SystemTime,
+        until: SystemTime,
+        limit: usize,
+    ) -> Result<Vec<QueuedMail>, StoreError> {
+        let mut inner = self.lock()?;
+        let mut claimed = Vec::new();
+        for mail in inner
+            .outbox
+            .values_mut()
+            .filter(|m| m.next_attempt <= now)
+            .take(limit)
+        {
+            claimed.push(mail.clone());
+            mail.next_attempt = until;
+        }
+        Ok(claimed)
+    }
+
     fn mail_sent(&self, id: u64) -> Result<(), StoreError> {
         self.lock()?.outbox.remove(&id);
         Ok(())

@@ -476,6 +476,17 @@ pub trait OutboxStore: Send + Sync {
     ) -> Result<u64, StoreError>;
     /// Queued mails due at `now`, oldest first, at most `limit`.
     fn due_mails(&self, now: SystemTime, limit: usize) -> Result<Vec<QueuedMail>, StoreError>;
+    /// Takes the queued mails due at `now` (oldest first, at most `limit`) for
+    /// one sender: their next attempt moves to `until` in the same transaction,
+    /// so of several senders (nodes) claiming at once each mail goes to one. A
+    /// sender that stops before it reports the mail sent or failed leaves it due
+    /// again at `until`. The attempts counted stay as they were.
+    fn claim_due_mails(
+        &self,
+        now: SystemTime,
+        until: SystemTime,
+        limit: usize,
+    ) -> Result<Vec<QueuedMail>, StoreError>;
     /// A mail was sent: it leaves the outbox (its sealed text with it).
     fn mail_sent(&self, id: u64) -> Result<(), StoreError>;
     /// A delivery failed: one more attempt counted, the next one at `next`.

@@ -1,25 +1,41 @@
-//! CRLs across nodes on one PostgreSQL database: a revocation made on node A is
+//! Jobs shared by the nodes of one PostgreSQL database. CRLs: a revocation made on node A is
 //! in node B's CRL after one tick of B's background check, B serves the newer
 //! CRL A published, two nodes ticking or serving at once publish one CRL (no
 //! number twice, no error to a client), and a crashed publisher's lease lapses.
+//! Mail: two nodes delivering the outbox at once send each mail once.
 //! PostgreSQL comes from `TOPCA_TEST_POSTGRES_URL`; with `CI=true` its absence
 //! fails the tests. One test runs a single node on SQLite.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test helpers fail loudly
 
 mod common;
 
-use std::{os::unix::fs::PermissionsExt, path::Path, sync::Arc, time::Duration};
+use std::{
+    os::unix::fs::PermissionsExt,
+    path::Path,
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicBool, Ordering},
+    },
+    time::{Duration, SystemTime},
+};
 
 use axum::{Router, http::StatusCode};
 use common::{get, openssl, outbox_pin, post_json};
 use diesel::{Connection, PgConnection, connection::SimpleConnection};
-use topca_core::{OsRandom, RandomSource, store::CrlStore};
+use topca_core::{
+    MailError, OsRandom, RandomSource,
+    lifecycle::RequestKind,
+    mail::{Envelope, Mail, Mailer},
+    ra::{Language, RequestRef},
+    store::CrlStore,
+};
 use topca_server::{
     AppState,
     cluster_lease::Lease,
     crl_sync,
+    mail_outbox::{Delivery, OutboxMailer},
     nodes::{JoinSecrets, join},
-    setup::{Options, start},
+    setup::{Options, open_outbox, start},
 };
 
 const PASSWORD: &str = "crl-holder-password-1";
@@ -67,7 +83,7 @@ impl Drop for TempPostgres {
     }
 }
 
-fn node(dir: &Path, url: &str) -> Options {
+fn node_options(dir: &Path, url: &str) -> Options {
     std::fs::create_dir_all(dir).unwrap();
     let mut options = common::options(dir);
     options.database_url = Some(url.to_owned());
@@ -77,7 +93,7 @@ fn node(dir: &Path, url: &str) -> Options {
 /// Two nodes of one CA on `pg`: the first made it, the second joined it.
 fn two_nodes(root: &Path, pg: &TempPostgres) -> (Arc<AppState>, Arc<AppState>) {
     let (a, b) = (root.join("a"), root.join("b"));
-    let (first, _) = start(&node(&a, &pg.url)).unwrap();
+    let (first, _) = start(&node_options(&a, &pg.url)).unwrap();
     let secrets = b.join("secrets");
     std::fs::create_dir_all(&secrets).unwrap();
     std::fs::set_permissions(&secrets, std::fs::Permissions::from_mode(0o700)).unwrap();
@@ -87,7 +103,7 @@ fn two_nodes(root: &Path, pg: &TempPostgres) -> (Arc<AppState>, Arc<AppState>) {
             .unwrap();
     }
     join(&b, &pg.url, &JoinSecrets::given(&b).unwrap()).unwrap();
-    let (second, _) = start(&node(&b, &pg.url)).unwrap();
+    let (second, _) = start(&node_options(&b, &pg.url)).unwrap();
     (Arc::new(first), Arc::new(second))
 }
 
@@ -385,4 +401,95 @@ async fn on_one_sqlite_node_a_tick_publishes_what_was_revoked_since_the_last_crl
     assert!(published, "the revocation did not lead to a CRL");
     let text = served_crl(&app, work.path()).await;
     assert!(lists(&text, &serial), "{serial} missing:\n{text}");
+}
+
+/// A delivery that fails while `down` is set and keeps who it sent to.
+#[derive(Default)]
+struct Recorder {
+    down: AtomicBool,
+    sent: Mutex<Vec<String>>,
+}
+
+/// A node's handle on the shared [`Recorder`].
+struct Handle(Arc<Recorder>);
+
+impl Delivery for Handle {
+    fn format(&self, envelope: &Envelope) -> Result<Vec<u8>, MailError> {
+        Ok(envelope.to.clone().into_bytes())
+    }
+
+    fn deliver(&self, to: &str, _message: &[u8]) -> Result<(), MailError> {
+        if self.0.down.load(Ordering::SeqCst) {
+            return Err(MailError::Unreachable("mail server down".into()));
+        }
+        self.0.sent.lock().unwrap().push(to.to_owned());
+        Ok(())
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_nodes_delivering_the_outbox_at_once_send_each_mail_once() {
+    let Some(pg) = TempPostgres::create("outbox") else {
+        return;
+    };
+    let temp = tempfile::tempdir().unwrap();
+    let (a, b) = two_nodes(temp.path(), &pg);
+    drop((a, b));
+    let recorder = Arc::new(Recorder::default());
+    recorder.down.store(true, Ordering::SeqCst);
+    let outbox = |node: &str| {
+        let options = node_options(&temp.path().join(node), &pg.url);
+        Arc::new(open_outbox(&options, Box::new(Handle(Arc::clone(&recorder)))).unwrap())
+    };
+    let (outbox_a, outbox_b) = (outbox("a"), outbox("b"));
+    // The mail server is down while node A queues 40 mails.
+    let mailer = OutboxMailer(Arc::clone(&outbox_a));
+    let mut expected = Vec::new();
+    for i in 0..40 {
+        let to = format!("holder{i:02}@example.cn");
+        mailer
+            .send(&Envelope {
+                to: to.clone(),
+                language: Language::English,
+                mail: Mail::RequestApproved {
+                    request: RequestRef(format!("{i:032x}")),
+                    kind: RequestKind::Application,
+                    holder: "Holder".into(),
+                    pin: zeroize::Zeroizing::new("PIN".into()),
+                    retrieve_url: "https://ca.example.cn/TopCA/userEnroll/retrieve".into(),
+                },
+            })
+            .unwrap();
+        expected.push(to);
+    }
+    assert!(recorder.sent.lock().unwrap().is_empty());
+    recorder.down.store(false, Ordering::SeqCst);
+
+    // Both nodes' senders wake at once, after the first backoff.
+    let later = SystemTime::now() + Duration::from_secs(60);
+    let delivered = tokio::task::spawn_blocking(move || {
+        let barrier = std::sync::Barrier::new(4);
+        std::thread::scope(|s| {
+            let senders: Vec<_> = [&outbox_a, &outbox_b, &outbox_a, &outbox_b]
+                .into_iter()
+                .map(|outbox| {
+                    let barrier = &barrier;
+                    s.spawn(move || {
+                        barrier.wait();
+                        outbox.deliver_due(later).unwrap()
+                    })
+                })
+                .collect();
+            senders
+                .into_iter()
+                .map(|s| s.join().unwrap())
+                .sum::<usize>()
+        })
+    })
+    .await
+    .unwrap();
+    let mut sent = recorder.sent.lock().unwrap().clone();
+    sent.sort();
+    assert_eq!(sent, expected, "each queued mail sent exactly once");
+    assert_eq!(delivered, 40);
 }
