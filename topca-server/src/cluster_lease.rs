@@ -10,7 +10,7 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use topca_core::{OsRandom, RandomSource, error::StoreError, store::AdminStore};
+use topca_core::{Error, OsRandom, RandomSource, store::AdminStore};
 
 use crate::{AppError, AppState};
 
@@ -24,30 +24,26 @@ pub struct Lease {
 }
 
 impl Lease {
-    /// Takes the lease `name` for `period` unless another node holds it
-    /// unexpired (`None` then).
-    pub fn take(state: &AppState, name: &str, period: Duration) -> Result<Option<Self>, AppError> {
+    /// Takes the lease `name` in `store` at `now` for `period`, unless another
+    /// node holds it unexpired (`None` then).
+    pub fn take(
+        store: &dyn AdminStore,
+        now: SystemTime,
+        name: &str,
+        period: Duration,
+    ) -> Result<Option<Self>, Error> {
         let setting = format!("lease.{name}");
-        let now = unix_seconds(state.ca.environment().clock().now());
+        let now = unix_seconds(now);
         let mut token = [0u8; 16];
-        OsRandom
-            .fill(&mut token)
-            .map_err(|_| AppError::internal("take a lease"))?;
+        OsRandom.fill(&mut token)?;
         let token: String = token.iter().map(|b| format!("{b:02x}")).collect();
         let value = format!("{token} {}", now.saturating_add(period.as_secs()));
-        let held = state.store.claim_setting(&setting, &value).map_err(db)?;
-        if held != value {
-            if expiry(&held) > now {
-                return Ok(None);
-            }
-            // Lapsed or given back: replaced only if nobody replaced it first.
-            if !state
-                .store
-                .replace_setting(&setting, &held, &value)
-                .map_err(db)?
-            {
-                return Ok(None);
-            }
+        let held = store.claim_setting(&setting, &value)?;
+        // Lapsed or given back: replaced only if nobody replaced it first.
+        if held != value
+            && (expiry(&held) > now || !store.replace_setting(&setting, &held, &value)?)
+        {
+            return Ok(None);
         }
         Ok(Some(Self {
             setting,
@@ -58,12 +54,9 @@ impl Lease {
 
     /// Gives the lease back at once, if this node still holds it (a holder that
     /// outlived its lease leaves alone the one who took it over).
-    pub fn release(self, state: &AppState) -> Result<(), AppError> {
-        state
-            .store
-            .replace_setting(&self.setting, &self.value, &format!("{} 0", self.token))
-            .map(drop)
-            .map_err(db)
+    pub fn release(self, store: &dyn AdminStore) -> Result<(), Error> {
+        store.replace_setting(&self.setting, &self.value, &format!("{} 0", self.token))?;
+        Ok(())
     }
 }
 
@@ -75,12 +68,13 @@ pub fn with_lease<T>(
     period: Duration,
     work: impl FnOnce() -> Result<T, AppError>,
 ) -> Result<Option<T>, AppError> {
-    let Some(lease) = Lease::take(state, name, period)? else {
+    let now = state.ca.environment().clock().now();
+    let Some(lease) = Lease::take(&state.store, now, name, period)? else {
         return Ok(None);
     };
     let result = work();
     // If giving it back fails, the lease lapses at its expiry.
-    let _ = lease.release(state);
+    let _ = lease.release(&state.store);
     result.map(Some)
 }
 
@@ -94,8 +88,4 @@ fn expiry(value: &str) -> u64 {
 
 fn unix_seconds(at: SystemTime) -> u64 {
     at.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
-}
-
-fn db(e: StoreError) -> AppError {
-    topca_core::Error::from(e).into()
 }

@@ -34,6 +34,7 @@ pub mod limits;
 mod mail_limits;
 pub mod mail_outbox;
 pub mod nodes;
+pub mod ocsp_responder;
 mod pki;
 pub mod serve;
 mod server_enroll;
@@ -83,7 +84,8 @@ pub const AUDIT_CHECKPOINT_MINUTES: u64 = 10;
 /// [`crl_sync::CRL_TICK_SECS`] a certificate revoked on any node since the newest
 /// CRL leads to a new one ([`crl_sync::tick`], one node at a time); on the CRL
 /// schedule ([`AppState::crl_schedule_minutes`], read anew each time) the current
-/// CRL (and delta CRL) is made anew when half its life has passed. Every
+/// CRL (and delta CRL) is made anew when half its life has passed. At every tick
+/// the OCSP responder is replaced when due ([`ocsp_responder::rotate_if_due`]). Every
 /// [`AUDIT_CHECKPOINT_MINUTES`] the audit log gets a signed checkpoint if it grew.
 pub async fn refresh_crls(state: Arc<AppState>) {
     let mut waited = 0u64;
@@ -95,6 +97,7 @@ pub async fn refresh_crls(state: Arc<AppState>) {
         since_checkpoint += crl_sync::CRL_TICK_SECS;
         // A failure is retried at the next tick.
         let _ = state::blocking(&state, crl_sync::tick).await;
+        let _ = state::blocking(&state, ocsp_responder::rotate_if_due).await;
         if since_checkpoint >= AUDIT_CHECKPOINT_MINUTES * 60 {
             since_checkpoint = 0;
             // A failure is retried at the next interval; verification reports

@@ -13,12 +13,7 @@ use axum::{
     routing::get,
 };
 use base64::Engine;
-use topca_core::{
-    crl::Crl,
-    format_utc,
-    ocsp::{OcspResponder, OcspSigner},
-    store::CertificateStore,
-};
+use topca_core::{crl::Crl, format_utc, ocsp::OcspResponder, store::CertificateStore};
 
 use crate::{
     AppError, AppState,
@@ -258,18 +253,7 @@ async fn certificate_file(
 
 /// Answers one DER OCSP request; replaces the responder certificate when due.
 fn answer(state: &AppState, request: &[u8]) -> Result<Vec<u8>, AppError> {
-    let now = state.ca.environment().clock().now();
-    let due = state
-        .ocsp
-        .read()
-        .map(|s| s.due_for_rotation(now))
-        .map_err(|_| AppError::internal("answer OCSP"))?;
-    if due {
-        let next = OcspSigner::issue(&state.ca, state.algorithm, 30)?;
-        if let Ok(mut signer) = state.ocsp.write() {
-            *signer = next;
-        }
-    }
+    crate::ocsp_responder::rotate_if_due(state)?;
     let signer = state
         .ocsp
         .read()

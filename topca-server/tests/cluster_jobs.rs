@@ -2,7 +2,8 @@
 //! in node B's CRL after one tick of B's background check, B serves the newer
 //! CRL A published, two nodes ticking or serving at once publish one CRL (no
 //! number twice, no error to a client), and a crashed publisher's lease lapses.
-//! Mail: two nodes delivering the outbox at once send each mail once.
+//! Mail: two nodes delivering the outbox at once send each mail once. OCSP: the
+//! nodes share one responder, kept sealed in the database and replaced once.
 //! PostgreSQL comes from `TOPCA_TEST_POSTGRES_URL`; with `CI=true` its absence
 //! fails the tests. One test runs a single node on SQLite.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test helpers fail loudly
@@ -20,14 +21,17 @@ use std::{
 };
 
 use axum::{Router, http::StatusCode};
+use base64::Engine;
 use common::{get, openssl, outbox_pin, post_json};
 use diesel::{Connection, PgConnection, connection::SimpleConnection};
 use topca_core::{
-    MailError, OsRandom, RandomSource,
+    IssueRequest, KeyAlgorithm, MailError, OsRandom, Profile, ProfileKind, RandomSource,
+    SigningKey, SubjectAltNames,
     lifecycle::RequestKind,
     mail::{Envelope, Mail, Mailer},
+    ocsp::OcspSigner,
     ra::{Language, RequestRef},
-    store::CrlStore,
+    store::{AdminStore, CrlStore},
 };
 use topca_server::{
     AppState,
@@ -35,6 +39,7 @@ use topca_server::{
     crl_sync,
     mail_outbox::{Delivery, OutboxMailer},
     nodes::{JoinSecrets, join},
+    ocsp_responder::{self, RESPONDER},
     setup::{Options, open_outbox, start},
 };
 
@@ -346,11 +351,22 @@ async fn a_crashed_publishers_lease_lapses_and_the_other_node_publishes() {
     let serial =
         issue_and_revoke(&app_a, &temp.path().join("a"), account, "crash@example.cn").await;
     // Node A takes the lease and dies before giving it back.
-    let crashed = Lease::take(&a, crl_sync::CRL_PUBLISHER, Duration::from_secs(2))
-        .unwrap()
-        .expect("the lease is free");
+    let crashed = Lease::take(
+        &a.store,
+        SystemTime::now(),
+        crl_sync::CRL_PUBLISHER,
+        Duration::from_secs(2),
+    )
+    .unwrap()
+    .expect("the lease is free");
     std::mem::forget(crashed);
-    let held = Lease::take(&b, crl_sync::CRL_PUBLISHER, Duration::from_secs(60)).unwrap();
+    let held = Lease::take(
+        &b.store,
+        SystemTime::now(),
+        crl_sync::CRL_PUBLISHER,
+        Duration::from_secs(60),
+    )
+    .unwrap();
     assert!(held.is_none(), "node B took a lease node A holds");
     let tick_b = Arc::clone(&b);
     let blocked = tokio::task::spawn_blocking(move || crl_sync::tick(&tick_b))
@@ -372,9 +388,15 @@ async fn a_crashed_publishers_lease_lapses_and_the_other_node_publishes() {
         "{serial} missing from node B's CRL:\n{on_b}"
     );
     // Given back after publishing: node A takes it at once.
-    let again = Lease::take(&a, crl_sync::CRL_PUBLISHER, Duration::from_secs(60)).unwrap();
+    let again = Lease::take(
+        &a.store,
+        SystemTime::now(),
+        crl_sync::CRL_PUBLISHER,
+        Duration::from_secs(60),
+    )
+    .unwrap();
     assert!(again.is_some(), "node B kept the lease after publishing");
-    again.unwrap().release(&a).unwrap();
+    again.unwrap().release(&a.store).unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -492,4 +514,101 @@ async fn two_nodes_delivering_the_outbox_at_once_send_each_mail_once() {
     sent.sort();
     assert_eq!(sent, expected, "each queued mail sent exactly once");
     assert_eq!(delivered, 40);
+}
+
+/// The DER of the OCSP responder certificate `state` answers with.
+fn responder_der(state: &AppState) -> Vec<u8> {
+    state.ocsp.read().unwrap().certificate().der().to_vec()
+}
+
+/// A responder of `state`'s CA whose certificate ends in ten seconds: due for
+/// replacement.
+fn responder_near_its_end(state: &AppState) -> OcspSigner {
+    let key = SigningKey::generate(KeyAlgorithm::EcdsaP256, &OsRandom).unwrap();
+    let certificate = state
+        .ca
+        .issue(
+            IssueRequest {
+                subject: state.ca.certificate().subject(),
+                public_key: key.public_key().clone(),
+                alt_names: SubjectAltNames::default(),
+                not_after: Some(SystemTime::now() + Duration::from_secs(10)),
+            },
+            &Profile::new(ProfileKind::OcspSigning, 30).unwrap(),
+        )
+        .unwrap();
+    OcspSigner::from_parts(&state.ca, key, certificate).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_nodes_share_one_ocsp_responder_and_replace_it_once() {
+    let Some(pg) = TempPostgres::create("ocsp") else {
+        return;
+    };
+    let temp = tempfile::tempdir().unwrap();
+    let (a, b) = two_nodes(temp.path(), &pg);
+    let shared = responder_der(&a);
+    assert_eq!(
+        responder_der(&b),
+        shared,
+        "node B issued a responder of its own"
+    );
+    let stored = a.store.setting(RESPONDER).unwrap().unwrap();
+    let key = a.ocsp.read().unwrap().key().to_pkcs8_der().unwrap();
+    let key_text = base64::engine::general_purpose::STANDARD.encode(&*key);
+    assert!(
+        !stored.contains(&key_text),
+        "the responder key is stored in clear"
+    );
+
+    // Not due: nothing changes.
+    ocsp_responder::rotate_if_due(&a).unwrap();
+    assert_eq!(responder_der(&a), shared);
+
+    // Both nodes find their responder near its end while the stored one is
+    // unusable: they replace it at once, and one of them issues.
+    *a.ocsp.write().unwrap() = responder_near_its_end(&a);
+    *b.ocsp.write().unwrap() = responder_near_its_end(&b);
+    a.store.put_setting(RESPONDER, "damaged").unwrap();
+    let (ra, rb) = (Arc::clone(&a), Arc::clone(&b));
+    tokio::task::spawn_blocking(move || {
+        let barrier = std::sync::Barrier::new(2);
+        std::thread::scope(|s| {
+            let one = s.spawn(|| {
+                barrier.wait();
+                // A node that finds the other issuing looks again at its next call.
+                while ra.ocsp.read().unwrap().due_for_rotation(SystemTime::now()) {
+                    ocsp_responder::rotate_if_due(&ra).unwrap();
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+            });
+            let two = s.spawn(|| {
+                barrier.wait();
+                while rb.ocsp.read().unwrap().due_for_rotation(SystemTime::now()) {
+                    ocsp_responder::rotate_if_due(&rb).unwrap();
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+            });
+            one.join().unwrap();
+            two.join().unwrap();
+        });
+    })
+    .await
+    .unwrap();
+    let replaced = responder_der(&a);
+    assert_eq!(responder_der(&b), replaced, "the nodes replaced it twice");
+    assert_ne!(replaced, shared);
+    let stored = a.store.setting(RESPONDER).unwrap().unwrap();
+    let stored_der = base64::engine::general_purpose::STANDARD
+        .decode(stored.split_once(' ').unwrap().0)
+        .unwrap();
+    assert_eq!(
+        stored_der, replaced,
+        "the replacement is the stored responder"
+    );
+
+    // A node started later takes the stored responder too.
+    drop((a, b));
+    let (again, _) = start(&node_options(&temp.path().join("b"), &pg.url)).unwrap();
+    assert_eq!(responder_der(&again), replaced);
 }
