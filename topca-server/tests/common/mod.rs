@@ -1,6 +1,8 @@
 //! What the server's integration tests share.
 #![allow(dead_code)] // each test file uses its own part of these helpers
 
+pub mod cluster;
+
 use std::{
     ffi::OsStr,
     io::Write,
