@@ -108,12 +108,8 @@ pub(crate) fn serve(
 }
 
 /// Publishes a CRL of `kind` made at or after `since` unless another node did
-/// (a super administrator's "issue now").
-pub(crate) fn publish_since(
-    state: &AppState,
-    kind: CrlKind,
-    since: SystemTime,
-) -> Result<Crl, AppError> {
+/// (a super administrator's "issue now", `topca-server ca crl`).
+pub fn publish_since(state: &AppState, kind: CrlKind, since: SystemTime) -> Result<Crl, AppError> {
     let crl = renew(state, kind, &|c| c.info.this_update >= since)?;
     remember(state, kind, &crl)?;
     Ok(crl)

@@ -28,11 +28,16 @@ const BINDING: &str = "mail outbox";
 const FIRST_BACKOFF: Duration = Duration::from_secs(30);
 /// The longest wait between two attempts.
 const MAX_BACKOFF: Duration = Duration::from_secs(3600);
-/// Mails delivered per round.
-const BATCH: usize = 100;
+/// Mails claimed per round (a call of [`MailOutbox::deliver_due`] runs rounds
+/// until the due mails are gone).
+const BATCH: usize = 20;
 /// How long a round's mails are this node's alone: the others leave them until
-/// then, and take them after it if this node stopped mid-round.
+/// then, and take them after it if this node stopped mid-round. An SMTP step
+/// times out after 20 s, so a round of [`BATCH`] mails ends well within it.
 const CLAIM: Duration = Duration::from_secs(30 * 60);
+/// How long a mail just queued is left to the attempt made at once (no other
+/// sender, on this node or another, takes it meanwhile).
+const FIRST_ATTEMPT_CLAIM: Duration = Duration::from_secs(5 * 60);
 
 /// How mail leaves: formatting a message, and delivering a formatted one.
 pub trait Delivery: Send + Sync {
@@ -79,23 +84,44 @@ impl MailOutbox {
             .seal_bytes(&message, BINDING, &OsRandom)
             .map_err(|e| MailError::Outbox(format!("the mail cannot be sealed: {e}")))?;
         let now = SystemTime::now();
-        // Due only after the first backoff: the sender does not take it while
-        // this attempt runs, but does if the process stops before it ends.
+        // Due only after the attempt's claim: no sender takes it while this
+        // attempt runs, but one does if the process stops before it ends.
         let id = self
             .store
-            .queue_mail(&envelope.to, &sealed, now + FIRST_BACKOFF)
+            .queue_mail(&envelope.to, &sealed, now + FIRST_ATTEMPT_CLAIM)
             .map_err(|e| MailError::Outbox(format!("the mail cannot be queued: {e}")))?;
         self.attempt(id, &envelope.to, &message, 0, now);
         Ok(())
     }
 
-    /// Delivers the queued mails due at `now`, claimed first so that of several
-    /// nodes delivering at once only one sends each mail; how many were sent.
+    /// Delivers the queued mails due at `now`, in rounds of [`BATCH`] claimed
+    /// first so that of several nodes delivering at once only one sends each
+    /// mail; how many were sent.
     pub fn deliver_due(&self, now: SystemTime) -> Result<usize, MailError> {
+        let started = std::time::Instant::now();
+        let mut sent = 0;
+        loop {
+            // Each round's claim runs from when the round starts.
+            let (round, claimed) = self.deliver_round(now, now + started.elapsed() + CLAIM)?;
+            sent += round;
+            if claimed < BATCH {
+                return Ok(sent);
+            }
+        }
+    }
+
+    /// One round: claims up to [`BATCH`] mails due at `now` until `claim_until`
+    /// and delivers them; how many were sent and how many claimed.
+    fn deliver_round(
+        &self,
+        now: SystemTime,
+        claim_until: SystemTime,
+    ) -> Result<(usize, usize), MailError> {
         let due = self
             .store
-            .claim_due_mails(now, now + CLAIM, BATCH)
+            .claim_due_mails(now, claim_until, BATCH)
             .map_err(|e| MailError::Outbox(format!("the outbox cannot be read: {e}")))?;
+        let claimed = due.len();
         let mut sent = 0;
         for mail in due {
             let Ok(message) = self.master.open_bytes(&mail.sealed, BINDING) else {
@@ -107,7 +133,7 @@ impl MailOutbox {
                 sent += 1;
             }
         }
-        Ok(sent)
+        Ok((sent, claimed))
     }
 
     /// One delivery attempt of queued mail `id`: removed when sent, postponed

@@ -266,12 +266,14 @@ fn ca_command(args: &[String]) -> Result<(), String> {
             Ok(())
         }
         "crl" => {
-            let crl = topca_core::crl::publish(
-                &state.ca,
-                &state.store,
-                std::time::Duration::from_secs(24 * 3600),
+            // Under the publishing lease, as the serving nodes publish.
+            let now = state.ca.environment().clock().now();
+            let crl = topca_server::crl_sync::publish_since(
+                &state,
+                topca_server::crl_sync::CrlKind::Full,
+                now,
             )
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| e.message)?;
             println!(
                 "CRL {} issued: {} revoked certificates, next update {}",
                 crl.info.number,
