@@ -89,19 +89,12 @@ pub struct Crl {
 }
 
 impl Crl {
-    /// A CRL as stored (for example published by another node), with its
-    /// entries counted from the DER.
+    /// A CRL as stored (for example published by another node), its entries
+    /// counted from the DER headers (not decoded: the CRL may list millions).
     pub fn from_record(record: CrlRecord) -> Result<Self, Error> {
-        use der::Decode;
-        let list: x509_cert::crl::CertificateList = Decode::from_der(&record.der)
-            .map_err(|e: der::Error| EncodingError::Crl(e.to_string()))?;
-        let entries = list
-            .tbs_cert_list
-            .revoked_certificates
-            .map_or(0, |r| r.len() as u64);
         Ok(Self {
             info: record.info(),
-            entries,
+            entries: count_entries(&record.der)?,
             der: record.der,
         })
     }
@@ -341,6 +334,37 @@ fn issue_from_store(
     Ok(crl)
 }
 
+/// How many certificates a DER CRL lists: the elements of `revokedCertificates`,
+/// the first SEQUENCE of the TBS after `thisUpdate`, read header by header.
+fn count_entries(der: &[u8]) -> Result<u64, Error> {
+    use der::{Decode, Header, Reader, SliceReader, Tag};
+    let mut list = SliceReader::new(der)?;
+    Header::decode(&mut list)?.tag().assert_eq(Tag::Sequence)?;
+    let tbs = Header::decode(&mut list)?;
+    tbs.tag().assert_eq(Tag::Sequence)?;
+    let mut fields = SliceReader::new(list.read_slice(tbs.length())?)?;
+    let mut after_this_update = false;
+    while !fields.is_finished() {
+        let field = Header::decode(&mut fields)?;
+        let content = fields.read_slice(field.length())?;
+        match field.tag() {
+            Tag::UtcTime | Tag::GeneralizedTime => after_this_update = true,
+            Tag::Sequence if after_this_update => {
+                let mut entries = SliceReader::new(content)?;
+                let mut count = 0u64;
+                while !entries.is_finished() {
+                    let entry = Header::decode(&mut entries)?;
+                    entries.read_slice(entry.length())?;
+                    count += 1;
+                }
+                return Ok(count);
+            }
+            _ => {}
+        }
+    }
+    Ok(0)
+}
+
 /// `[0] EXPLICIT Extensions`: authority key identifier, CRL number, and for a delta
 /// CRL the (critical) delta CRL indicator.
 fn crl_extensions(ca: &CertificateAuthority, info: &CrlInfo) -> Result<Vec<u8>, Error> {
@@ -459,5 +483,18 @@ mod tests {
         assert_eq!(decode_hex("0A1b2").unwrap(), [0x00, 0xA1, 0xB2]);
         assert_eq!(decode_hex("zz"), None);
         assert_eq!(decode_hex(""), None);
+    }
+
+    #[test]
+    fn entries_of_damaged_der_are_an_error_not_a_panic() {
+        for der in [
+            &b""[..],
+            &[0x30, 0x05, 0x30],
+            &[0x30, 0x84, 0xFF, 0xFF, 0xFF, 0xFF],
+            &[0x30, 0x04, 0x30, 0x02, 0x17, 0x05],
+            &[0x02, 0x01, 0x01],
+        ] {
+            assert!(count_entries(der).is_err(), "{der:?}");
+        }
     }
 }

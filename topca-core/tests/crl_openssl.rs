@@ -125,6 +125,8 @@ fn a_published_crl_makes_openssl_see_a_revoked_certificate() {
         // An empty CRL first: no revokedCertificates at all, and both verify.
         let empty = crl::publish(sub, &store, Duration::from_secs(86_400)).unwrap();
         assert_eq!((empty.info.number, empty.entries), (1, 0));
+        let stored = store.latest_crl(false).unwrap().unwrap();
+        assert_eq!(crl::Crl::from_record(stored).unwrap(), empty);
         let chain = format!(
             "{}{}",
             sub.certificate().to_pem(),
@@ -204,6 +206,12 @@ fn a_published_crl_makes_openssl_see_a_revoked_certificate() {
         let crl = crl::publish(sub, &store, Duration::from_secs(86_400)).unwrap();
         assert_eq!((crl.info.number, crl.entries), (2, 1));
         assert_eq!(store.latest_crl(false).unwrap().unwrap().der, crl.der);
+        let stored = store.latest_crl(false).unwrap().unwrap();
+        assert_eq!(
+            crl::Crl::from_record(stored).unwrap(),
+            crl,
+            "read back as made"
+        );
         fs::write(dir.path().join("crl.pem"), crl.to_pem().unwrap()).unwrap();
         let (ok, out) = check("revoked.pem");
         assert!(
