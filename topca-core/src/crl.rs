@@ -99,6 +99,23 @@ impl Crl {
         })
     }
 
+    /// Which of `serials` (upper-case hex, as the store keeps them) this CRL
+    /// lists, in their order; one pass over the entries.
+    pub fn lists(&self, serials: &[&str]) -> Result<Vec<bool>, Error> {
+        let wanted: Vec<Option<Vec<u8>>> = serials
+            .iter()
+            .map(|s| decode_hex(s).map(|b| magnitude(&b).to_vec()))
+            .collect();
+        let mut listed = vec![false; serials.len()];
+        for_each_entry(&self.der, &mut |serial| {
+            let serial = magnitude(serial);
+            for (found, wanted) in listed.iter_mut().zip(&wanted) {
+                *found |= wanted.as_deref() == Some(serial);
+            }
+        })?;
+        Ok(listed)
+    }
+
     /// The CRL as PEM (`X509 CRL`).
     pub fn to_pem(&self) -> Result<String, Error> {
         der::pem::encode_string("X509 CRL", der::pem::LineEnding::LF, &self.der)
@@ -334,9 +351,17 @@ fn issue_from_store(
     Ok(crl)
 }
 
-/// How many certificates a DER CRL lists: the elements of `revokedCertificates`,
-/// the first SEQUENCE of the TBS after `thisUpdate`, read header by header.
+/// How many certificates a DER CRL lists.
 fn count_entries(der: &[u8]) -> Result<u64, Error> {
+    let mut count = 0u64;
+    for_each_entry(der, &mut |_| count += 1)?;
+    Ok(count)
+}
+
+/// Calls `visit` with the serial (the INTEGER's content bytes) of every entry of
+/// a DER CRL: the elements of `revokedCertificates`, the first SEQUENCE of the
+/// TBS after `thisUpdate`, read header by header without decoding the rest.
+fn for_each_entry(der: &[u8], visit: &mut dyn FnMut(&[u8])) -> Result<(), Error> {
     use der::{Decode, Header, Reader, SliceReader, Tag};
     let mut list = SliceReader::new(der)?;
     Header::decode(&mut list)?.tag().assert_eq(Tag::Sequence)?;
@@ -351,18 +376,20 @@ fn count_entries(der: &[u8]) -> Result<u64, Error> {
             Tag::UtcTime | Tag::GeneralizedTime => after_this_update = true,
             Tag::Sequence if after_this_update => {
                 let mut entries = SliceReader::new(content)?;
-                let mut count = 0u64;
                 while !entries.is_finished() {
                     let entry = Header::decode(&mut entries)?;
-                    entries.read_slice(entry.length())?;
-                    count += 1;
+                    entry.tag().assert_eq(Tag::Sequence)?;
+                    let mut parts = SliceReader::new(entries.read_slice(entry.length())?)?;
+                    let serial = Header::decode(&mut parts)?;
+                    serial.tag().assert_eq(Tag::Integer)?;
+                    visit(parts.read_slice(serial.length())?);
                 }
-                return Ok(count);
+                return Ok(());
             }
             _ => {}
         }
     }
-    Ok(0)
+    Ok(())
 }
 
 /// `[0] EXPLICIT Extensions`: authority key identifier, CRL number, and for a delta
@@ -430,6 +457,12 @@ fn generalized_time(at: SystemTime) -> Result<Vec<u8>, Error> {
     let time = GeneralizedTime::from_system_time(at)?;
     let der = time.to_der()?;
     Ok(der[2..].to_vec())
+}
+
+/// A serial's bytes without leading zeros (the DER sign pad, hex padding).
+fn magnitude(bytes: &[u8]) -> &[u8] {
+    let first = bytes.iter().position(|b| *b != 0).unwrap_or(bytes.len());
+    &bytes[first..]
 }
 
 fn decode_hex(text: &str) -> Option<Vec<u8>> {

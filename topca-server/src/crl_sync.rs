@@ -3,15 +3,16 @@
 //! without reading the CRL). One node at a time publishes, holding the lease
 //! [`CRL_PUBLISHER`] (see [`crate::cluster_lease`]); a node that finds another
 //! publishing waits for that CRL instead of making its own. Every
-//! [`CRL_TICK_SECS`] each node looks for a revocation (made on any node) newer
-//! than the newest CRL and, if it finds one, publishes: a revocation is in the CRL
-//! every node serves within [`CRL_TICK_SECS`] + [`CRL_CHECK_SECS`] (plus the time
-//! to sign), under a minute.
+//! [`CRL_TICK_SECS`] each node looks for a revoked certificate (revoked on any
+//! node) that the newest CRLs do not list and, if it finds one, publishes: a
+//! revocation is in the CRL every node serves within [`CRL_TICK_SECS`] +
+//! [`CRL_CHECK_SECS`] (plus the time to sign), under a minute. The node that
+//! revoked serves a CRL made after the revocation at its next request.
 
 use std::time::{Duration, Instant, SystemTime};
 
 use topca_core::{
-    crl::{self, Crl},
+    crl::{self, Crl, CrlInfo},
     error::StoreError,
     store::{CertificateStore, CrlStore},
 };
@@ -32,6 +33,9 @@ pub const CRL_PUBLISHER_PERIOD: Duration = Duration::from_secs(60);
 const WAIT_FOR_PUBLISHER: Duration = Duration::from_secs(10);
 /// Pause between two looks at the store while another node publishes.
 const POLL: Duration = Duration::from_millis(200);
+/// How far before the newest CRL a background look checks revocations (longer
+/// than any revocation's transaction).
+const REVOCATION_MARGIN: Duration = Duration::from_secs(60);
 
 /// How long a full CRL is valid; a new one is made at the latest halfway through.
 pub const CRL_VALIDITY: Duration = Duration::from_secs(24 * 3600);
@@ -66,13 +70,17 @@ pub struct CachedCrl {
     crl: Option<Crl>,
     /// When the store was last asked for a newer one.
     checked: Option<Instant>,
+    /// After a revocation on this node: the next CRL served is one made at or
+    /// after this time (so it was made after the revocation was committed).
+    made_after: Option<SystemTime>,
 }
 
 impl CachedCrl {
-    /// Drops the copy: the next request takes a newer stored CRL or makes one
-    /// (after a revocation on this node).
-    pub fn forget(&mut self) {
+    /// After a revocation committed on this node by `now`: the next request
+    /// serves a CRL made since (a newer stored one, or one it makes).
+    pub fn forget(&mut self, now: SystemTime) {
         self.crl = None;
+        self.made_after = Some(now);
     }
 }
 
@@ -99,10 +107,15 @@ pub(crate) fn serve(
             cached.crl = stored(state, kind)?;
         }
     }
+    let made_after = cached.made_after;
+    let fresh = |c: &Crl| fresh(c) && made_after.is_none_or(|t| c.info.this_update >= t);
     if let Some(crl) = cached.crl.as_ref().filter(|c| fresh(c)) {
         return Ok(crl.clone());
     }
-    let crl = renew(state, kind, fresh)?;
+    let crl = renew(state, kind, &fresh)?;
+    if fresh(&crl) {
+        cached.made_after = None;
+    }
     cached.crl = Some(crl.clone());
     Ok(crl)
 }
@@ -115,31 +128,24 @@ pub fn publish_since(state: &AppState, kind: CrlKind, since: SystemTime) -> Resu
     Ok(crl)
 }
 
-/// One background look: when a certificate was revoked (on any node) after the
-/// newest stored CRL was made and this node gets the lease, publishes the next
-/// CRL (a delta CRL when the CA publishes them and a full one exists) and serves
-/// it. Returns whether it published; `false` also when another node holds the
-/// lease (it publishes, or this node does at the next look).
+/// One background look: when a certificate revoked (on any node) is in neither
+/// the newest full nor the newest delta CRL and this node gets the lease,
+/// publishes the next CRL (a delta CRL when the CA publishes them and the
+/// revocation came after the full CRL, else a full one) and serves it. Returns
+/// whether it published; `false` also when another node holds the lease (it
+/// publishes, or this node does at the next look).
 pub fn tick(state: &AppState) -> Result<bool, AppError> {
-    if !revoked_since_newest(state)? {
+    if missing_from_newest(state)?.is_none() {
         return Ok(false);
     }
-    let kind =
-        if state.publishes_deltas() && state.store.latest_crl_info(false).map_err(db)?.is_some() {
-            CrlKind::Delta
-        } else {
-            CrlKind::Full
-        };
     let published = with_lease(state, CRL_PUBLISHER, CRL_PUBLISHER_PERIOD, || {
         // Another node may have published between the look and the lease.
-        if revoked_since_newest(state)? {
-            publish(state, kind).map(Some)
-        } else {
-            Ok(None)
-        }
+        missing_from_newest(state)?
+            .map(|kind| publish(state, kind).map(|crl| (kind, crl)))
+            .transpose()
     })?
     .flatten();
-    let Some(crl) = published else {
+    let Some((kind, crl)) = published else {
         return Ok(false);
     };
     remember(state, kind, &crl)?;
@@ -224,21 +230,62 @@ fn stored(state: &AppState, kind: CrlKind) -> Result<Option<Crl>, AppError> {
         .transpose()?)
 }
 
-/// Whether a certificate was revoked at or after the newest stored CRL (full or
-/// delta) was made; `false` while there is none (the first request makes one).
-fn revoked_since_newest(state: &AppState) -> Result<bool, AppError> {
-    let newest = [
+/// Which CRL to publish because a certificate revoked lately is listed in
+/// neither the newest full nor the newest delta CRL; `None` when every one is
+/// (or no CRL was published yet: the first request makes one). Revocations from
+/// [`REVOCATION_MARGIN`] before the newest CRL on are looked at: a revocation is
+/// dated before its transaction commits, so a CRL made meanwhile can miss one
+/// dated before it.
+fn missing_from_newest(state: &AppState) -> Result<Option<CrlKind>, AppError> {
+    let (full, delta) = (
         state.store.latest_crl_info(false).map_err(db)?,
         state.store.latest_crl_info(true).map_err(db)?,
-    ]
-    .into_iter()
-    .flatten()
-    .map(|info| info.this_update)
-    .max();
-    match newest {
-        Some(since) => state.store.revoked_since(since).map_err(db),
-        None => Ok(false),
+    );
+    let Some(newest) = [full, delta].iter().flatten().map(|c| c.this_update).max() else {
+        return Ok(None);
+    };
+    let since = newest.checked_sub(REVOCATION_MARGIN).unwrap_or(newest);
+    let mut lately = Vec::new();
+    state
+        .store
+        .for_each_revoked(Some(since), &mut |r| {
+            lately.push((r.serial.clone(), r.at));
+            Ok(())
+        })
+        .map_err(db)?;
+    if lately.is_empty() {
+        return Ok(None);
     }
+    let serials: Vec<&str> = lately.iter().map(|(s, _)| s.as_str()).collect();
+    let listed_in = |kind: CrlKind| -> Result<Vec<bool>, AppError> {
+        match stored(state, kind)? {
+            Some(crl) => Ok(crl.lists(&serials)?),
+            None => Ok(vec![false; serials.len()]),
+        }
+    };
+    let in_full = listed_in(CrlKind::Full)?;
+    // A delta CRL counts only over the newest full CRL.
+    let delta_current = delta.is_some_and(|d| full.is_some_and(|f| d.delta_base == Some(f.number)));
+    let in_delta = if delta_current {
+        listed_in(CrlKind::Delta)?
+    } else {
+        vec![false; serials.len()]
+    };
+    let missing: Vec<SystemTime> = lately
+        .iter()
+        .zip(in_full.iter().zip(&in_delta))
+        .filter(|(_, (full, delta))| !**full && !**delta)
+        .map(|((_, at), _)| *at)
+        .collect();
+    if missing.is_empty() {
+        return Ok(None);
+    }
+    // A delta CRL lists what was revoked since its base was made.
+    let delta_covers = |f: CrlInfo| missing.iter().all(|at| *at >= f.this_update);
+    Ok(Some(match full {
+        Some(f) if state.publishes_deltas() && delta_covers(f) => CrlKind::Delta,
+        _ => CrlKind::Full,
+    }))
 }
 
 /// Makes `crl` this node's copy of its kind.

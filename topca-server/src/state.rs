@@ -139,8 +139,9 @@ impl AppState {
         } else {
             &self.crl
         };
+        let now = self.ca.environment().clock().now();
         if let Ok(mut crl) = cache.lock() {
-            crl.forget();
+            crl.forget(now);
         }
     }
 }

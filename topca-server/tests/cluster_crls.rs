@@ -19,7 +19,10 @@ use common::{
     cluster::{TempPostgres, two_nodes},
     get, openssl, outbox_pin, post_json,
 };
-use topca_core::store::CrlStore;
+use topca_core::{
+    lifecycle::RevocationReason,
+    store::{CertificateStore, CrlStore, Revocation},
+};
 use topca_server::{cluster_lease::Lease, crl_sync, setup::start};
 
 const PASSWORD: &str = "crl-holder-password-1";
@@ -27,6 +30,20 @@ const PASSWORD: &str = "crl-holder-password-1";
 /// Applies and retrieves a certificate on node `app` (data directory `dir`),
 /// then revokes it there; its serial.
 async fn issue_and_revoke(app: &Router, dir: &Path, account: u64, email: &str) -> String {
+    let serial = issue(app, dir, account, email).await;
+    let (status, revoked) = post_json(
+        app,
+        &format!("/api/v1/accounts/{account}/revocations"),
+        serde_json::json!({"serial": serial, "password": PASSWORD, "reason": 1}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{revoked}");
+    serial
+}
+
+/// Applies and retrieves a certificate on node `app` (data directory `dir`); its
+/// serial.
+async fn issue(app: &Router, dir: &Path, account: u64, email: &str) -> String {
     let (status, applied) = post_json(
         app,
         &format!("/api/v1/accounts/{account}/applications"),
@@ -41,18 +58,10 @@ async fn issue_and_revoke(app: &Router, dir: &Path, account: u64, email: &str) -
     )
     .await;
     assert_eq!(status, StatusCode::OK, "{retrieved}");
-    let serial = retrieved["certificate"]["serial"]
+    retrieved["certificate"]["serial"]
         .as_str()
         .unwrap()
-        .to_owned();
-    let (status, revoked) = post_json(
-        app,
-        &format!("/api/v1/accounts/{account}/revocations"),
-        serde_json::json!({"serial": serial, "password": PASSWORD, "reason": 1}),
-    )
-    .await;
-    assert_eq!(status, StatusCode::OK, "{revoked}");
-    serial
+        .to_owned()
 }
 
 /// The text of the CRL a node serves, as OpenSSL reads it.
@@ -335,4 +344,64 @@ async fn on_one_sqlite_node_a_tick_publishes_what_was_revoked_since_the_last_crl
     assert!(published, "the revocation did not lead to a CRL");
     let text = served_crl(&app, work.path()).await;
     assert!(lists(&text, &serial), "{serial} missing:\n{text}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_revocation_committed_after_a_crl_made_later_than_its_date_is_published_at_the_next_tick()
+{
+    for deltas in [false, true] {
+        let temp = tempfile::tempdir().unwrap();
+        let mut options = common::options(temp.path());
+        options.delta_crl = deltas;
+        let (state, _) = start(&options).unwrap();
+        let state = Arc::new(state);
+        let account = state.demo_account.unwrap().0;
+        let app = topca_server::router(Arc::clone(&state));
+        let work = tempfile::tempdir().unwrap();
+        let serial = issue(&app, temp.path(), account, "late@example.cn").await;
+        served_crl(&app, work.path()).await;
+        if deltas {
+            let (status, _) = get(&app, "/TopCA/crl/delta.crl").await;
+            assert_eq!(status, StatusCode::OK);
+        }
+        // The revocation was dated, then a CRL was made, then it committed: it is
+        // older than the newest CRL and not in it.
+        let newest = [false, true]
+            .iter()
+            .filter_map(|delta| state.store.latest_crl(*delta).unwrap())
+            .map(|c| c.this_update)
+            .max()
+            .unwrap();
+        state
+            .store
+            .revoke_certificate(&Revocation {
+                serial: serial.clone(),
+                at: newest - Duration::from_secs(2),
+                reason: RevocationReason::KeyCompromise,
+            })
+            .unwrap();
+        assert!(!state.store.revoked_since(newest).unwrap());
+
+        let tick = Arc::clone(&state);
+        let published = tokio::task::spawn_blocking(move || crl_sync::tick(&tick))
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(published, "deltas {deltas}: the late revocation was missed");
+        // A delta CRL lists only what came after its base: the full CRL has it.
+        let text = served_crl(&app, work.path()).await;
+        assert!(
+            lists(&text, &serial),
+            "deltas {deltas}: {serial} missing:\n{text}"
+        );
+        let tick = Arc::clone(&state);
+        let again = tokio::task::spawn_blocking(move || crl_sync::tick(&tick))
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(
+            !again,
+            "deltas {deltas}: published again with nothing missing"
+        );
+    }
 }
