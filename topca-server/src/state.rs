@@ -131,8 +131,9 @@ impl AppState {
         self.ca.urls().delta_crl.is_some()
     }
 
-    /// After a revocation: the next delta CRL (or, without deltas, the next full
-    /// CRL) is made at the next request instead of waiting for the schedule.
+    /// After a revocation committed: the delta CRL (or, without deltas, the full
+    /// CRL) served from the next request on is one made after now (stored by
+    /// another node meanwhile, or made then) instead of waiting for the schedule.
     pub fn crl_changed(&self) {
         let cache = if self.publishes_deltas() {
             &self.delta_crl
