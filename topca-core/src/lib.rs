@@ -55,6 +55,7 @@ pub mod conformance;
 pub mod crl;
 pub mod csr;
 pub mod error;
+pub mod issuance;
 pub mod key;
 pub mod kmc;
 pub mod lifecycle;

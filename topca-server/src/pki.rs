@@ -287,7 +287,7 @@ fn answer(state: &AppState, request: &[u8]) -> Result<Vec<u8>, AppError> {
         .map(|s| s.due_for_rotation(now))
         .map_err(|_| AppError::internal("answer OCSP"))?;
     if due {
-        let next = OcspSigner::issue(&state.ca, state.algorithm, 30)?;
+        let next = OcspSigner::issue(&state.ca, &state.store, state.algorithm, 30)?;
         if let Ok(mut signer) = state.ocsp.write() {
             *signer = next;
         }

@@ -422,7 +422,7 @@ pub fn start(options: &Options) -> Result<(AppState, Vec<String>), SetupError> {
 
     let demo = crate::demo::prepare(&store, options.demo, options.algorithm, &base_url)?;
     let algorithm = algorithm_of(&ca).unwrap_or(options.algorithm);
-    let ocsp = OcspSigner::issue(&ca, algorithm, 30)?;
+    let ocsp = OcspSigner::issue(&ca, &store, algorithm, 30)?;
     let mut report = vec![
         format!("data directory:  {}", dir.display()),
         format!("database:        {}", store.url()),

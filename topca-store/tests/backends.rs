@@ -13,12 +13,17 @@ use std::{
 
 use diesel::{Connection, PgConnection, RunQueryDsl, connection::SimpleConnection};
 use topca_core::{
-    KeyAlgorithm, OsRandom, RandomSource, StoreError,
-    lifecycle::{CertificateType, CertificateUsage, RequestKind, VerificationMode},
+    KeyAlgorithm, OsRandom, ProfileKind, RandomSource, StoreError,
+    audit::{Actor, AuditAction, AuditKey, AuditRecord, Outcome, verify_chain},
+    kmc::MasterKey,
+    lifecycle::{
+        CertificateType, CertificateUsage, RequestKind, RevocationReason, VerificationMode,
+    },
     ra::{AccountSettings, Holder, Language},
     store::{
-        AccountStore, AdminStore, CertificateRecord, CertificateStatus, CertificateStore,
-        EscrowStore, NewRequest, Opening, OutboxStore, RequestChange, RequestStore, SessionStore,
+        AccountStore, AdminStore, AuditStore, CertificateRecord, CertificateStatus,
+        CertificateStore, EscrowStore, IssuanceStore, NewRequest, Opening, OutboxStore,
+        RequestChange, RequestStore, Reservation, Revocation, SessionStore, tbs_sha256,
     },
 };
 use topca_store::{DieselStore, OpenError};
@@ -138,14 +143,42 @@ fn record(request: &topca_core::ra::Request) -> CertificateRecord {
         not_after: now + Duration::from_secs(365 * 86_400),
         status: CertificateStatus::Valid,
         revocation: None,
-        der: vec![0x30; 900],
+        der: certificate_der(&serial),
     }
+}
+
+/// A stand-in certificate of about 900 bytes: `SEQUENCE { OCTET STRING }`, whose
+/// "TBS" (the OCTET STRING) differs per serial.
+fn certificate_der(serial: &[u8]) -> Vec<u8> {
+    let mut tbs = serial.to_vec();
+    tbs.resize(890, 0x30);
+    let mut der = vec![0x30, 0x82, 0x03, 0x7E, 0x04, 0x82, 0x03, 0x7A];
+    der.extend_from_slice(&tbs);
+    der
+}
+
+/// Records `certificate`'s serial and TBS before it is stored, as the CA does
+/// before it signs.
+fn reserve(store: &DieselStore, certificate: &CertificateRecord) {
+    store
+        .reserve_issuance(&Reservation {
+            serial: certificate.serial.clone(),
+            tbs_sha256: tbs_sha256(&certificate.der).unwrap(),
+            profile: ProfileKind::UserSigning,
+            requester: Actor::User(certificate.email.clone()),
+            account: certificate.account,
+            request: certificate.request,
+            reserved_at: SystemTime::now(),
+            issued: false,
+        })
+        .unwrap();
 }
 
 /// Issues one certificate for a new request, as the RA does.
 fn issue_one(store: &DieselStore, email: &str) -> String {
     let request = new_request(store, email);
     let certificate = record(&request);
+    reserve(store, &certificate);
     let serial = certificate.serial.clone();
     let mut issued = request.clone();
     issued.state = topca_core::lifecycle::RequestState::Issued;
@@ -279,6 +312,7 @@ fn a_change_failing_halfway_leaves_nothing_behind() {
         let taken = issue_one(&store, "first@example.cn");
         let request = new_request(&store, "second@example.cn");
         let fresh = record(&request);
+        reserve(&store, &fresh);
         let mut clash = record(&request);
         clash.serial = taken.clone();
         // The first certificate is written, then the second fails: all rolls back.
@@ -343,7 +377,7 @@ fn an_older_database_is_upgraded_on_open() {
     // Back to schema version 1, as an older TopCA left it.
     let mut raw = diesel::SqliteConnection::establish(path.to_str().unwrap()).unwrap();
     raw.batch_execute(
-        "DROP TABLE mail_outbox; DROP TABLE account_policies; DROP TABLE admin_sessions; \
+        "DROP TABLE issuances; DROP TABLE mail_outbox; DROP TABLE account_policies; DROP TABLE admin_sessions; \
          DROP TABLE holder_attempts; DROP INDEX requests_public_ref; \
          ALTER TABLE requests DROP COLUMN public_ref; \
          ALTER TABLE requests ADD COLUMN failed_attempts INTEGER NOT NULL DEFAULT 0; \
@@ -463,5 +497,86 @@ fn four_nodes_opening_one_new_postgresql_database_at_once_migrate_it_once() {
         // Every node works on the one schema.
         let first = opened.into_iter().next().unwrap().unwrap();
         issue_one(&first, &format!("race{round}@example.cn"));
+    }
+}
+
+/// An audit record, as the RA writes them with a change.
+fn note(action: AuditAction, target: &str) -> AuditRecord {
+    AuditRecord {
+        at: SystemTime::now(),
+        actor: Actor::System,
+        action,
+        target: target.to_owned(),
+        outcome: Outcome::Success,
+        detail: String::new(),
+    }
+}
+
+#[test]
+fn audit_entries_written_inside_concurrent_changes_keep_the_keyed_chain_valid() {
+    const WORKERS: usize = 4;
+    const EACH: usize = 30;
+    let key = || AuditKey::derive(&MasterKey::from_bytes([0x5A; 32]));
+    for (label, url, _cleanup) in databases("audited") {
+        let store = DieselStore::open(&url).unwrap().with_audit_key(key());
+        std::thread::scope(|s| {
+            for w in 0..WORKERS {
+                let store = &store;
+                s.spawn(move || {
+                    for i in 0..EACH {
+                        let request = new_request(store, &format!("w{w}-{i}@example.cn"));
+                        let certificate = record(&request);
+                        reserve(store, &certificate);
+                        let serial = certificate.serial.clone();
+                        let mut issued = request.clone();
+                        issued.state = topca_core::lifecycle::RequestState::Issued;
+                        store
+                            .commit_request(RequestChange {
+                                issued: vec![certificate],
+                                audit: vec![note(AuditAction::CertificateIssued, &serial)],
+                                ..RequestChange::update(issued)
+                            })
+                            .unwrap();
+                        if i % 2 == 0 {
+                            store
+                                .revoke_certificate(
+                                    &Revocation {
+                                        serial: serial.clone(),
+                                        at: SystemTime::now(),
+                                        reason: RevocationReason::KeyCompromise,
+                                    },
+                                    note(AuditAction::CertificateRevoked, &serial),
+                                )
+                                .unwrap();
+                        } else {
+                            store
+                                .append_audit(note(AuditAction::AccountUpdated, &serial))
+                                .unwrap();
+                        }
+                    }
+                });
+            }
+        });
+        let entries = store.audit_entries().unwrap();
+        assert_eq!(entries.len(), 2 * WORKERS * EACH, "{label}");
+        verify_chain(&entries, Some(&key()), None).unwrap_or_else(|e| panic!("{label}: {e}"));
+        // A change refused halfway writes no audit entry.
+        let request = new_request(&store, "refused@example.cn");
+        let unreserved = record(&request);
+        let refused = store.commit_request(RequestChange {
+            issued: vec![unreserved.clone()],
+            audit: vec![note(AuditAction::CertificateIssued, &unreserved.serial)],
+            ..RequestChange::update(request)
+        });
+        assert_eq!(
+            refused,
+            Err(StoreError::NotReserved(unreserved.serial)),
+            "{label}"
+        );
+        assert_eq!(
+            store.audit_entries().unwrap().len(),
+            entries.len(),
+            "{label}"
+        );
     }
 }

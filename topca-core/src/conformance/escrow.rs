@@ -1,6 +1,7 @@
 //! Conformance of key escrow at issuance and of key recoveries.
 
 use crate::{
+    audit::AuditAction,
     error::StoreError,
     kmc::{EscrowedKey, NewRecovery, RecoveryId, RecoveryState},
     lifecycle::CertificateUsage,
@@ -10,7 +11,9 @@ use crate::{
     store::{EscrowRecord, RaStore},
 };
 
-use super::{Checked, ConformanceFailure, at, ensure, issue, new_request, record, store_ok};
+use super::{
+    Checked, ConformanceFailure, at, ensure, issue, new_request, note, record, reserve, store_ok,
+};
 
 fn escrow(encryption_serial: &str, signing_serial: &str, email: &str) -> EscrowRecord {
     EscrowRecord {
@@ -35,6 +38,7 @@ pub(super) fn dual_issuance_escrows_atomically(store: &dyn RaStore, account: Acc
     encryption.usage = CertificateUsage::Encryption;
 
     // The second certificate's serial is taken: neither certificate, nor the key.
+    reserve(check, store, &[&signing, &encryption])?;
     let taken = record("0A1B2C", account, request.id, email);
     let refused = store.commit_request(issue(
         &request,
@@ -111,7 +115,14 @@ pub(super) fn recoveries_update_by_compare_and_set(store: &dyn RaStore) -> Check
     approved.decided_by = Some("kmc-乙".into());
     approved.code = Some(CodeHash::of("WXYZ-2345-6789"));
     approved.code_expires = Some(at(1_800_400_000));
-    let updated = store_ok(check, store.update_recovery(&approved))?;
+    let audited = store_ok(check, store.audit_entries())?.len();
+    let updated = store_ok(
+        check,
+        store.update_recovery(
+            &approved,
+            vec![note(AuditAction::RecoveryApproved, "approved")],
+        ),
+    )?;
     let back = store_ok(check, store.recovery(created.id))?;
     ensure(
         check,
@@ -120,10 +131,17 @@ pub(super) fn recoveries_update_by_compare_and_set(store: &dyn RaStore) -> Check
     )?;
     let mut stale = created.clone();
     stale.state = RecoveryState::Rejected;
-    let refused = store.update_recovery(&stale);
+    let refused = store.update_recovery(&stale, vec![note(AuditAction::RecoveryApproved, "stale")]);
     ensure(check, refused == Err(StoreError::Conflict), || {
         format!("stale update gave {refused:?}")
     })?;
+    // The approval's entry went with it; the refused update wrote none.
+    let audit = store_ok(check, store.audit_entries())?;
+    ensure(
+        check,
+        audit.len() == audited + 1 && audit.last().is_some_and(|e| e.record.target == "approved"),
+        || format!("{} audit entries after one update", audit.len() - audited),
+    )?;
     let listed = store_ok(check, store.recoveries_in_state(RecoveryState::Approved))?;
     ensure(check, listed == [updated], || format!("listed {listed:?}"))
 }
