@@ -431,13 +431,18 @@ impl EscrowStore for MemoryStore {
         Ok(found)
     }
 
-    fn create_recovery(&self, new: NewRecovery) -> Result<Recovery, StoreError> {
+    fn create_recovery(
+        &self,
+        new: NewRecovery,
+        audit: AuditRecord,
+    ) -> Result<Recovery, StoreError> {
         let mut inner = self.lock()?;
         if inner.recoveries.iter().any(|r| r.id == new.id) {
             return Err(StoreError::Conflict);
         }
         let recovery = new.into_recovery();
         inner.recoveries.push(recovery.clone());
+        inner.append_audit(audit, self.audit_key.as_ref());
         Ok(recovery)
     }
 

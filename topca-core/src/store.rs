@@ -326,9 +326,14 @@ pub trait EscrowStore: Send + Sync {
     fn escrowed_key(&self, encryption_serial: &str) -> Result<Option<EscrowRecord>, StoreError>;
     /// Escrowed keys of a holder e-mail (case-insensitive), newest first.
     fn escrowed_keys_by_email(&self, email: &str) -> Result<Vec<EscrowRecord>, StoreError>;
-    /// Stores a new recovery request in state `Requested`, version 1;
-    /// [`StoreError::Conflict`] if its identifier is taken.
-    fn create_recovery(&self, recovery: NewRecovery) -> Result<Recovery, StoreError>;
+    /// Stores a new recovery request in state `Requested`, version 1, and appends
+    /// `audit` in the same transaction; [`StoreError::Conflict`] if its
+    /// identifier is taken (nothing written).
+    fn create_recovery(
+        &self,
+        recovery: NewRecovery,
+        audit: AuditRecord,
+    ) -> Result<Recovery, StoreError>;
     /// The recovery request with `id`, if any.
     fn recovery(&self, id: RecoveryId) -> Result<Option<Recovery>, StoreError>;
     /// Recovery requests in `state`, oldest first.

@@ -98,13 +98,17 @@ fn new_recovery(check: &'static str, serial: &str) -> Result<NewRecovery, Confor
 pub(super) fn recoveries_update_by_compare_and_set(store: &dyn RaStore) -> Checked {
     let check = "key recoveries are stored and updated by compare-and-set";
     let new = new_recovery(check, "5102")?;
-    let created = store_ok(check, store.create_recovery(new.clone()))?;
+    let audited = store_ok(check, store.audit_entries())?.len();
+    let created = store_ok(
+        check,
+        store.create_recovery(new.clone(), note(AuditAction::RecoveryRequested, "created")),
+    )?;
     ensure(
         check,
         created.state == RecoveryState::Requested && created.version == 1 && created.id == new.id,
         || format!("{created:?}"),
     )?;
-    let taken = store.create_recovery(new);
+    let taken = store.create_recovery(new, note(AuditAction::RecoveryRequested, "taken"));
     ensure(check, taken == Err(StoreError::Conflict), || {
         format!("a second recovery with the same identifier gave {taken:?}")
     })?;
@@ -115,7 +119,6 @@ pub(super) fn recoveries_update_by_compare_and_set(store: &dyn RaStore) -> Check
     approved.decided_by = Some("kmc-乙".into());
     approved.code = Some(CodeHash::of("WXYZ-2345-6789"));
     approved.code_expires = Some(at(1_800_400_000));
-    let audited = store_ok(check, store.audit_entries())?.len();
     let updated = store_ok(
         check,
         store.update_recovery(
@@ -139,8 +142,19 @@ pub(super) fn recoveries_update_by_compare_and_set(store: &dyn RaStore) -> Check
     let audit = store_ok(check, store.audit_entries())?;
     ensure(
         check,
-        audit.len() == audited + 1 && audit.last().is_some_and(|e| e.record.target == "approved"),
-        || format!("{} audit entries after one update", audit.len() - audited),
+        audit.len() == audited + 2
+            && audit
+                .iter()
+                .rev()
+                .take(2)
+                .map(|e| e.record.target.as_str())
+                .eq(["approved", "created"]),
+        || {
+            format!(
+                "{} audit entries after a creation and an update",
+                audit.len() - audited
+            )
+        },
     )?;
     let listed = store_ok(check, store.recoveries_in_state(RecoveryState::Approved))?;
     ensure(check, listed == [updated], || format!("listed {listed:?}"))
@@ -148,7 +162,13 @@ pub(super) fn recoveries_update_by_compare_and_set(store: &dyn RaStore) -> Check
 
 pub(super) fn concurrent_recovery_attempts_all_count(store: &dyn RaStore) -> Checked {
     let check = "concurrent authorization-code attempts on a recovery each count";
-    let created = store_ok(check, store.create_recovery(new_recovery(check, "5103")?))?;
+    let created = store_ok(
+        check,
+        store.create_recovery(
+            new_recovery(check, "5103")?,
+            note(AuditAction::RecoveryRequested, "5103"),
+        ),
+    )?;
     let counted = std::thread::scope(|s| {
         let handles: Vec<_> = (0..50)
             .map(|_| s.spawn(|| store.count_recovery_attempt(created.id)))

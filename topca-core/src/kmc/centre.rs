@@ -121,14 +121,14 @@ impl<'a> KeyManagementCentre<'a> {
         };
         let pending = new.clone().into_recovery();
         self.agent(ops, AuditAction::RecoveryRequested, &pending)?;
-        let recovery = self.store.create_recovery(new)?;
-        self.audit(
+        let requested = self.audit_record(
             Actor::Admin(ops.admin().into()),
             AuditAction::RecoveryRequested,
-            &recovery,
+            &pending,
             Outcome::Success,
-            &recovery.reason,
-        )?;
+            &pending.reason,
+        );
+        let recovery = self.store.create_recovery(new, requested)?;
         self.notify(&recovery, RecoveryStep::Requested)?;
         Ok(recovery)
     }

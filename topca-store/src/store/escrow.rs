@@ -39,7 +39,11 @@ impl EscrowStore for DieselStore {
         rows.into_iter().map(EscrowRow::into_record).collect()
     }
 
-    fn create_recovery(&self, new: NewRecovery) -> Result<Recovery, StoreError> {
+    fn create_recovery(
+        &self,
+        new: NewRecovery,
+        audit: AuditRecord,
+    ) -> Result<Recovery, StoreError> {
         let recovery = new.into_recovery();
         let values = RecoveryValues::of(&recovery, 1)?;
         write!(self, |c| {
@@ -53,6 +57,7 @@ impl EscrowStore for DieselStore {
                         e.into()
                     }
                 })?;
+            c.append_audit(audit.clone(), self.audit_key.as_ref())?;
             Ok(())
         })?;
         Ok(recovery)
