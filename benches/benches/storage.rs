@@ -1,8 +1,8 @@
 //! Issuance with persistence: `issue` alone, then `issue+store` on SQLite and (when
 //! `TOPCA_BENCH_POSTGRES_URL` names a database to use) on PostgreSQL, so the storage
 //! cost per certificate shows. Each stored issuance is what the RA does: a request
-//! submitted, then the certificate stored with the request's new state in one
-//! transaction.
+//! submitted, the serial and TBS recorded before signing, then the certificate
+//! stored with the request's new state and its audit entry in one transaction.
 #![allow(missing_docs)] // criterion_group! generates an undocumented pub fn
 #![allow(clippy::unwrap_used, clippy::expect_used)] // bench setup fails loudly
 
@@ -12,6 +12,8 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use topca_benches::issuance_fixture;
 use topca_core::{
     KeyAlgorithm,
+    audit::{Actor, AuditAction, AuditRecord, Outcome},
+    issuance::{Requester, sign_recorded},
     lifecycle::{CertificateType, CertificateUsage, RequestKind, RequestState, VerificationMode},
     ra::{AccountSettings, Holder, Language},
     store::{
@@ -79,7 +81,13 @@ fn storage(c: &mut Criterion) {
                         opening: Opening::Submitted,
                     })
                     .unwrap();
-                let certificate = ca.issue(request.clone(), profile).unwrap();
+                let requester = Requester {
+                    actor: Actor::User("zhangsan@example.cn".into()),
+                    account: Some(account.id),
+                    request: Some(submitted.id),
+                };
+                let certificate =
+                    sign_recorded(ca, store, request.clone(), profile, &requester).unwrap();
                 let mut issued = submitted.clone();
                 issued.state = RequestState::Issued;
                 issued.issued_serial = Some(certificate.serial_hex());
@@ -99,6 +107,14 @@ fn storage(c: &mut Criterion) {
                             status: CertificateStatus::Valid,
                             revocation: None,
                             der: certificate.der().to_vec(),
+                        }],
+                        audit: vec![AuditRecord {
+                            at: SystemTime::now(),
+                            actor: requester.actor.clone(),
+                            action: AuditAction::CertificateIssued,
+                            target: certificate.serial_hex(),
+                            outcome: Outcome::Success,
+                            detail: format!("request {}", submitted.id.0),
                         }],
                         ..RequestChange::update(issued)
                     })

@@ -12,18 +12,21 @@ mod attempts;
 mod audit;
 mod certificates;
 mod escrow;
+mod issuance;
 mod outbox;
 
 use crate::{
     algorithm::KeyAlgorithm,
+    audit::{Actor, AuditAction, AuditRecord, Outcome},
     error::StoreError,
     lifecycle::{CertificateType, CertificateUsage, RequestKind, RequestState, VerificationMode},
+    profile::ProfileKind,
     ra::{AccountId, AccountSettings, Holder, Language, Request, RequestRef},
     random::OsRandom,
     secret::PasswordHash,
     store::{
         CertificateRecord, CertificateStatus, EscrowRecord, NewRequest, Opening, RaStore,
-        RequestChange,
+        RequestChange, Reservation, tbs_sha256,
     },
 };
 use accounts::{
@@ -102,6 +105,10 @@ pub fn run(store: &dyn RaStore) -> Checked {
     concurrent_updates_lose_nothing(store, account)?;
     attempts::references_find_requests(store, account)?;
     attempts::holder_attempts_count_atomically_per_source(store, account)?;
+    issuance::reservations_are_taken_once(store)?;
+    issuance::concurrent_reservations_of_one_serial_elect_one(store)?;
+    issuance::only_reserved_certificates_are_stored(store, account)?;
+    issuance::unattached_certificates_are_stored_with_their_audit_entry(store)?;
     issuance_is_atomic(store, account)?;
     dual_issuance_escrows_atomically(store, account)?;
     revocation_happens_once(store, account)?;
@@ -132,12 +139,57 @@ fn issue(
     let mut issued = request.clone();
     issued.state = RequestState::Issued;
     issued.issued_serial = records.first().map(|r| r.serial.clone());
+    let audit = records
+        .iter()
+        .map(|r| note(AuditAction::CertificateIssued, &r.serial))
+        .collect();
     RequestChange {
         request: issued,
         revoke: None,
         issued: records,
         escrow,
+        audit,
     }
+}
+
+/// An audit record of `action` on `target`, as changes carry them.
+fn note(action: AuditAction, target: &str) -> AuditRecord {
+    AuditRecord {
+        at: at(1_800_000_000),
+        actor: Actor::System,
+        action,
+        target: target.to_owned(),
+        outcome: Outcome::Success,
+        detail: "conformance".to_owned(),
+    }
+}
+
+/// An open reservation of `serial` for the TBSCertificate inside `der`.
+fn reservation(serial: &str, der: &[u8]) -> Result<Reservation, ConformanceFailure> {
+    Ok(Reservation {
+        serial: serial.to_owned(),
+        tbs_sha256: tbs_sha256(der).map_err(|e| ConformanceFailure {
+            check: "TBS hash of a test certificate",
+            detail: e.to_string(),
+        })?,
+        profile: ProfileKind::UserSigning,
+        requester: Actor::User("张三@example.com".into()),
+        account: None,
+        request: None,
+        reserved_at: at(1_800_000_000),
+        issued: false,
+    })
+}
+
+/// Reserves the serials of `records` before they are stored, as issuance does.
+fn reserve(check: &'static str, store: &dyn RaStore, records: &[&CertificateRecord]) -> Checked {
+    for record in records {
+        store_ok(
+            check,
+            store.reserve_issuance(&reservation(&record.serial, &record.der)?),
+        )?;
+    }
+    Ok(())
 }
 
 fn settings(organization: &str, unit: &str) -> AccountSettings {

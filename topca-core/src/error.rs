@@ -470,6 +470,14 @@ pub enum StoreError {
     /// The certificate is revoked already.
     #[error("certificate {0} is already revoked")]
     AlreadyRevoked(String),
+    /// A certificate was to be stored whose serial was not reserved before it
+    /// was signed.
+    #[error("certificate {0} was not recorded before it was signed; it is not stored")]
+    NotReserved(String),
+    /// A certificate was to be stored whose TBSCertificate is not the one
+    /// recorded when its serial was reserved.
+    #[error("certificate {0} is not the one recorded before signing; it is not stored")]
+    TbsMismatch(String),
     /// The storage backend failed (details in the log).
     #[error("the database is unavailable; please try again later")]
     Backend(String),

@@ -8,6 +8,11 @@
 //! core through traits that the embedding application (or `topca-store`, `topca-mail`)
 //! implements; time and randomness are injected through [`Clock`] and [`RandomSource`].
 //!
+//! `CertificateAuthority::issue` (below) signs without storing, for library users
+//! that keep no records. Issuance that is stored goes through [`issuance`]: the
+//! serial and the hash of the TBSCertificate are recorded in the store before the
+//! signature, so nothing signed is unknown to the database.
+//!
 //! ```
 //! use topca_core::{CertificateAuthority, DistinguishedName, Environment, IssueRequest,
 //!                  KeyAlgorithm, OsRandom, Profile, ProfileKind, SigningKey, SubjectAltNames};
@@ -55,6 +60,7 @@ pub mod conformance;
 pub mod crl;
 pub mod csr;
 pub mod error;
+pub mod issuance;
 pub mod key;
 pub mod kmc;
 pub mod lifecycle;

@@ -40,11 +40,17 @@ pub enum CertificateUsage {
     Encryption = 2,
     /// A server (TLS) certificate.
     Server = 3,
+    /// A delegated OCSP responder's certificate.
+    OcspResponder = 4,
+    /// The TopCA server's own TLS certificate, issued at its start.
+    OwnTls = 5,
 }
 coded!(CertificateUsage {
     Signing,
     Encryption,
-    Server
+    Server,
+    OcspResponder,
+    OwnTls
 });
 
 /// How an account's requests are verified.

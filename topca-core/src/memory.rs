@@ -7,6 +7,8 @@ use std::{
     time::{Duration, SystemTime},
 };
 
+mod issuance;
+
 use crate::{
     audit::{AuditEntry, AuditKey, AuditRecord},
     error::StoreError,
@@ -17,7 +19,8 @@ use crate::{
     store::{
         AccountStore, AdminSession, AdminStore, AuditStore, CertificateRecord, CertificateStatus,
         CertificateStore, CrlRecord, CrlStore, EscrowRecord, EscrowStore, LoginAttempt, NewRequest,
-        OutboxStore, QueuedMail, RequestChange, RequestStore, Revocation, SessionStore,
+        OutboxStore, QueuedMail, RequestChange, RequestStore, Reservation, Revocation,
+        SessionStore, check_reserved, tbs_sha256,
     },
 };
 
@@ -35,6 +38,8 @@ struct Inner {
     /// Holder-secret attempts per (request, source): count and end of window.
     attempts: BTreeMap<(RequestId, String), (u32, SystemTime)>,
     certificates: BTreeMap<String, CertificateRecord>,
+    /// Serials reserved before signing, by serial.
+    reservations: BTreeMap<String, Reservation>,
     audit: Vec<AuditEntry>,
     crls: Vec<CrlRecord>,
     escrow: BTreeMap<String, EscrowRecord>,
@@ -114,6 +119,11 @@ impl Inner {
             if repeated || self.certificates.contains_key(&record.serial) {
                 return Err(StoreError::DuplicateSerial(record.serial.clone()));
             }
+            check_reserved(
+                &record.serial,
+                &tbs_sha256(&record.der)?,
+                self.reservations.get(&record.serial),
+            )?;
         }
         if let Some(escrow) = &change.escrow
             && self.escrow.contains_key(&escrow.encryption_serial)
@@ -123,6 +133,21 @@ impl Inner {
             ));
         }
         Ok(())
+    }
+
+    /// Stores a checked certificate and closes its reservation.
+    fn store_issued(&mut self, record: CertificateRecord) {
+        if let Some(reservation) = self.reservations.get_mut(&record.serial) {
+            reservation.issued = true;
+        }
+        self.certificates.insert(record.serial.clone(), record);
+    }
+
+    /// Chains `record` after the newest audit entry.
+    fn append_audit(&mut self, record: AuditRecord, key: Option<&AuditKey>) -> AuditEntry {
+        let entry = AuditEntry::append(self.audit.last(), record, key);
+        self.audit.push(entry.clone());
+        entry
     }
 
     fn revoke(&mut self, revocation: &Revocation) -> Result<CertificateRecord, StoreError> {
@@ -241,7 +266,7 @@ impl RequestStore for MemoryStore {
             inner.revoke(revocation)?;
         }
         for record in change.issued {
-            inner.certificates.insert(record.serial.clone(), record);
+            inner.store_issued(record);
         }
         if let Some(escrow) = change.escrow {
             inner
@@ -255,6 +280,9 @@ impl RequestStore for MemoryStore {
             .map_or(updated.version, |r| r.version)
             + 1;
         inner.requests.insert(updated.id, updated.clone());
+        for record in change.audit {
+            inner.append_audit(record, self.audit_key.as_ref());
+        }
         Ok(updated)
     }
 
@@ -326,8 +354,15 @@ impl CertificateStore for MemoryStore {
         Ok(found)
     }
 
-    fn revoke_certificate(&self, revocation: &Revocation) -> Result<CertificateRecord, StoreError> {
-        self.lock()?.revoke(revocation)
+    fn revoke_certificate(
+        &self,
+        revocation: &Revocation,
+        audit: AuditRecord,
+    ) -> Result<CertificateRecord, StoreError> {
+        let mut inner = self.lock()?;
+        let revoked = inner.revoke(revocation)?;
+        inner.append_audit(audit, self.audit_key.as_ref());
+        Ok(revoked)
     }
 
     fn for_each_revoked(
@@ -408,13 +443,18 @@ impl EscrowStore for MemoryStore {
         Ok(found)
     }
 
-    fn create_recovery(&self, new: NewRecovery) -> Result<Recovery, StoreError> {
+    fn create_recovery(
+        &self,
+        new: NewRecovery,
+        audit: AuditRecord,
+    ) -> Result<Recovery, StoreError> {
         let mut inner = self.lock()?;
         if inner.recoveries.iter().any(|r| r.id == new.id) {
             return Err(StoreError::Conflict);
         }
         let recovery = new.into_recovery();
         inner.recoveries.push(recovery.clone());
+        inner.append_audit(audit, self.audit_key.as_ref());
         Ok(recovery)
     }
 
@@ -432,7 +472,11 @@ impl EscrowStore for MemoryStore {
             .collect())
     }
 
-    fn update_recovery(&self, recovery: &Recovery) -> Result<Recovery, StoreError> {
+    fn update_recovery(
+        &self,
+        recovery: &Recovery,
+        audit: Vec<AuditRecord>,
+    ) -> Result<Recovery, StoreError> {
         let mut inner = self.lock()?;
         let stored = inner
             .recoveries
@@ -445,6 +489,9 @@ impl EscrowStore for MemoryStore {
         let mut updated = recovery.clone();
         updated.version += 1;
         *stored = updated.clone();
+        for record in audit {
+            inner.append_audit(record, self.audit_key.as_ref());
+        }
         Ok(updated)
     }
 
@@ -463,10 +510,7 @@ impl EscrowStore for MemoryStore {
 
 impl AuditStore for MemoryStore {
     fn append_audit(&self, record: AuditRecord) -> Result<AuditEntry, StoreError> {
-        let mut inner = self.lock()?;
-        let entry = AuditEntry::append(inner.audit.last(), record, self.audit_key.as_ref());
-        inner.audit.push(entry.clone());
-        Ok(entry)
+        Ok(self.lock()?.append_audit(record, self.audit_key.as_ref()))
     }
 
     fn audit_entries(&self) -> Result<Vec<AuditEntry>, StoreError> {

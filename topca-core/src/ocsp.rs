@@ -19,14 +19,17 @@ use x509_cert::ext::Extension;
 
 use crate::{
     algorithm::KeyAlgorithm,
+    audit::Actor,
     ca::{CertificateAuthority, IssueRequest},
     certificate::Certificate,
     error::{Error, KeyError},
+    issuance::issue_unattached,
     key::SigningKey,
+    lifecycle::{CertificateUsage, RevocationReason},
     name::{DistinguishedName, SubjectAltNames},
     oid,
     profile::{Profile, ProfileKind},
-    store::{CertificateStatus, CertificateStore},
+    store::{CertificateStatus, IssuanceStore},
 };
 
 /// Most certificates one request may ask about.
@@ -113,9 +116,11 @@ pub struct OcspSigner {
 
 impl OcspSigner {
     /// Has `ca` issue a responder certificate for a fresh key of `algorithm`,
-    /// valid for `lifetime_days` (at most 90).
+    /// valid for `lifetime_days` (at most 90): recorded in `store` before it is
+    /// signed, then stored and audited like any certificate.
     pub fn issue(
         ca: &CertificateAuthority,
+        store: &dyn IssuanceStore,
         algorithm: KeyAlgorithm,
         lifetime_days: u32,
     ) -> Result<Self, Error> {
@@ -125,7 +130,9 @@ impl OcspSigner {
             "{} OCSP Responder",
             subject.common_name.as_deref().unwrap_or("TopCA")
         );
-        let certificate = ca.issue(
+        let certificate = issue_unattached(
+            ca,
+            store,
             IssueRequest {
                 subject: DistinguishedName {
                     common_name: Some(name),
@@ -137,6 +144,8 @@ impl OcspSigner {
                 not_after: None,
             },
             &Profile::new(ProfileKind::OcspSigning, lifetime_days)?,
+            CertificateUsage::OcspResponder,
+            (Actor::System, "OCSP responder certificate".to_owned()),
         )?;
         Ok(Self { key, certificate })
     }
@@ -184,7 +193,7 @@ impl std::fmt::Debug for OcspSigner {
 pub struct OcspResponder<'a> {
     ca: &'a CertificateAuthority,
     signer: &'a OcspSigner,
-    store: &'a dyn CertificateStore,
+    store: &'a dyn IssuanceStore,
     /// How long a response stays fresh (its nextUpdate).
     validity: Duration,
 }
@@ -195,7 +204,7 @@ impl<'a> OcspResponder<'a> {
     pub fn new(
         ca: &'a CertificateAuthority,
         signer: &'a OcspSigner,
-        store: &'a dyn CertificateStore,
+        store: &'a dyn IssuanceStore,
         validity: Duration,
     ) -> Self {
         Self {
@@ -285,7 +294,10 @@ impl<'a> OcspResponder<'a> {
     }
 
     /// `CertStatus` for one CertID: good, revoked (time and reason) or unknown
-    /// (another issuer, an unsupported hash, or a serial this CA never issued).
+    /// (another issuer, an unsupported hash, or a serial this CA never reserved).
+    /// A serial reserved for signing but never stored as issued is answered as
+    /// RFC 6960 §2.2 answers a certificate not issued: revoked on 1970-01-01 for
+    /// certificateHold, since its signature may exist.
     fn status_of(&self, id: &CertId) -> Result<Any, Internal> {
         let unknown = || Any::from_der(&[0x82, 0x00]).map_err(|_| Internal);
         let Some(algorithm) = hash_algorithm(&id.hash_algorithm) else {
@@ -314,16 +326,26 @@ impl<'a> OcspResponder<'a> {
         match record {
             Some(record) if record.status == CertificateStatus::Revoked => {
                 let (at, reason) = record.revocation.ok_or(Internal)?;
-                let time = GeneralizedTime::from_system_time(at)
-                    .and_then(|t| t.to_der())
-                    .map_err(|_| Internal)?;
-                let reason = tlv(0xA0, &[0x0A, 0x01, reason.code()]);
-                Any::from_der(&tlv(0xA1, &[time, reason].concat())).map_err(|_| Internal)
+                revoked(at, reason)
             }
             Some(_) => Any::from_der(&[0x80, 0x00]).map_err(|_| Internal),
-            None => unknown(),
+            None => match self.store.reservation(&serial).map_err(|_| Internal)? {
+                Some(reservation) if !reservation.issued => {
+                    revoked(std::time::UNIX_EPOCH, RevocationReason::CertificateHold)
+                }
+                _ => unknown(),
+            },
         }
     }
+}
+
+/// `CertStatus` revoked: `[1] RevokedInfo { revocationTime, [0] revocationReason }`.
+fn revoked(at: SystemTime, reason: RevocationReason) -> Result<Any, Internal> {
+    let time = GeneralizedTime::from_system_time(at)
+        .and_then(|t| t.to_der())
+        .map_err(|_| Internal)?;
+    let reason = tlv(0xA0, &[0x0A, 0x01, reason.code()]);
+    Any::from_der(&tlv(0xA1, &[time, reason].concat())).map_err(|_| Internal)
 }
 
 /// The responder could not answer (`internalError`).

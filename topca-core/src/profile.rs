@@ -65,6 +65,21 @@ impl ProfileKind {
         }
     }
 
+    /// The kind whose [`Self::label`] is `label`, if any (as stored).
+    pub fn from_label(label: &str) -> Option<Self> {
+        [
+            Self::RootCa,
+            Self::SubCa,
+            Self::UserSigning,
+            Self::UserEncryption,
+            Self::TlsServer,
+            Self::TlsClient,
+            Self::OcspSigning,
+        ]
+        .into_iter()
+        .find(|kind| kind.label() == label)
+    }
+
     /// The profile's name as shown in messages.
     pub fn label(self) -> &'static str {
         match self {

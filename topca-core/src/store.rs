@@ -7,9 +7,18 @@
 //!   stale copy is refused with [`StoreError::Conflict`], so no update is lost
 //!   when callers race;
 //! - certificate serials are unique ([`StoreError::DuplicateSerial`]);
-//! - a certificate is revoked once ([`StoreError::AlreadyRevoked`]).
+//! - a certificate is revoked once ([`StoreError::AlreadyRevoked`]);
+//! - a certificate is stored only under an open reservation of its serial made
+//!   before it was signed ([`IssuanceStore`]);
+//! - the audit entries of an issuance, a revocation or a recovery step are
+//!   appended in the transaction that makes the change: both are written or
+//!   neither is.
 
 use std::time::{Duration, SystemTime};
+
+mod issuance;
+
+pub use issuance::{IssuanceStore, Reservation, check_reserved, tbs_sha256};
 
 use crate::{
     audit::{AuditEntry, AuditRecord},
@@ -123,7 +132,8 @@ pub struct Revocation {
     pub reason: RevocationReason,
 }
 
-/// One atomic change: a request, and what is revoked, issued and escrowed with it.
+/// One atomic change: a request, what is revoked, issued and escrowed with it,
+/// and the audit entries that tell of it.
 #[derive(Debug, Clone)]
 pub struct RequestChange {
     /// The request as it is to be stored (compare-and-set on its version).
@@ -134,6 +144,8 @@ pub struct RequestChange {
     pub issued: Vec<CertificateRecord>,
     /// The sealed encryption key of a dual issuance.
     pub escrow: Option<EscrowRecord>,
+    /// Audit entries appended, in order, in the same transaction.
+    pub audit: Vec<AuditRecord>,
 }
 
 impl RequestChange {
@@ -144,6 +156,7 @@ impl RequestChange {
             revoke: None,
             issued: Vec::new(),
             escrow: None,
+            audit: Vec::new(),
         }
     }
 }
@@ -164,8 +177,9 @@ pub trait RequestStore: Send + Sync {
     ) -> Result<Vec<Request>, StoreError>;
     /// Applies `change` completely or not at all: replaces the stored request if its
     /// version is still `change.request.version` ([`StoreError::Conflict`] otherwise),
-    /// revokes, stores the issued certificates and the escrowed key; returns the
-    /// request with its version bumped.
+    /// revokes, stores the issued certificates (each under its open reservation,
+    /// which it marks issued; see [`IssuanceStore`]) and the escrowed key, and
+    /// appends the audit entries; returns the request with its version bumped.
     fn commit_request(&self, change: RequestChange) -> Result<Request, StoreError>;
     /// Replaces the stored request if its version is still `request.version`, and
     /// returns it with the version bumped; [`StoreError::Conflict`] otherwise.
@@ -249,9 +263,14 @@ pub trait CertificateStore: Send + Sync {
         from: SystemTime,
         to: SystemTime,
     ) -> Result<Vec<CertificateRecord>, StoreError>;
-    /// Marks a valid certificate revoked, atomically; [`StoreError::AlreadyRevoked`]
-    /// if it is not valid any more, [`StoreError::NotFound`] if unknown.
-    fn revoke_certificate(&self, revocation: &Revocation) -> Result<CertificateRecord, StoreError>;
+    /// Marks a valid certificate revoked and appends `audit`, atomically;
+    /// [`StoreError::AlreadyRevoked`] if it is not valid any more,
+    /// [`StoreError::NotFound`] if unknown.
+    fn revoke_certificate(
+        &self,
+        revocation: &Revocation,
+        audit: AuditRecord,
+    ) -> Result<CertificateRecord, StoreError>;
     /// Calls `visit` with every revoked certificate revoked at or after `since` (all
     /// when `None`), in serial order, without loading them all at once: CRLs of a
     /// million entries are built from this.
@@ -325,17 +344,27 @@ pub trait EscrowStore: Send + Sync {
     fn escrowed_key(&self, encryption_serial: &str) -> Result<Option<EscrowRecord>, StoreError>;
     /// Escrowed keys of a holder e-mail (case-insensitive), newest first.
     fn escrowed_keys_by_email(&self, email: &str) -> Result<Vec<EscrowRecord>, StoreError>;
-    /// Stores a new recovery request in state `Requested`, version 1;
-    /// [`StoreError::Conflict`] if its identifier is taken.
-    fn create_recovery(&self, recovery: NewRecovery) -> Result<Recovery, StoreError>;
+    /// Stores a new recovery request in state `Requested`, version 1, and appends
+    /// `audit` in the same transaction; [`StoreError::Conflict`] if its
+    /// identifier is taken (nothing written).
+    fn create_recovery(
+        &self,
+        recovery: NewRecovery,
+        audit: AuditRecord,
+    ) -> Result<Recovery, StoreError>;
     /// The recovery request with `id`, if any.
     fn recovery(&self, id: RecoveryId) -> Result<Option<Recovery>, StoreError>;
     /// Recovery requests in `state`, oldest first.
     fn recoveries_in_state(&self, state: RecoveryState) -> Result<Vec<Recovery>, StoreError>;
     /// Replaces the stored recovery request if its version is still
-    /// `recovery.version` and returns it with the version bumped;
-    /// [`StoreError::Conflict`] otherwise.
-    fn update_recovery(&self, recovery: &Recovery) -> Result<Recovery, StoreError>;
+    /// `recovery.version` and appends `audit` in the same transaction, and returns
+    /// it with the version bumped; [`StoreError::Conflict`] otherwise (nothing
+    /// written, not even the audit entries).
+    fn update_recovery(
+        &self,
+        recovery: &Recovery,
+        audit: Vec<AuditRecord>,
+    ) -> Result<Recovery, StoreError>;
     /// Counts one authorization-code attempt against the recovery `id` before the
     /// code is checked: adds one to [`Recovery::failed_attempts`] (saturating at
     /// 255) and bumps the version in one atomic step, so that concurrent attempts
@@ -498,6 +527,7 @@ pub trait RaStore:
     AccountStore
     + RequestStore
     + CertificateStore
+    + IssuanceStore
     + AuditStore
     + CrlStore
     + EscrowStore
@@ -511,6 +541,7 @@ impl<T> RaStore for T where
     T: AccountStore
         + RequestStore
         + CertificateStore
+        + IssuanceStore
         + AuditStore
         + CrlStore
         + EscrowStore

@@ -9,7 +9,8 @@ use std::{
     time::{Duration, SystemTime},
 };
 
-use common::{cas, openssl, openssl_output};
+use common::{audit_note, cas, openssl, openssl_output, reserve_signed};
+use topca_core::audit::AuditAction;
 use topca_core::{
     DistinguishedName, IssueRequest, KeyAlgorithm, KeyKind, OsRandom, Profile, ProfileKind,
     SigningKey, SubjectAltNames,
@@ -174,6 +175,7 @@ fn a_published_crl_makes_openssl_see_a_revoked_certificate() {
             .unwrap();
         let issued = [&kept, &revoked]
             .into_iter()
+            .inspect(|certificate| reserve_signed(&store, certificate))
             .map(|certificate| CertificateRecord {
                 serial: certificate.serial_hex(),
                 account: None,
@@ -197,11 +199,14 @@ fn a_published_crl_makes_openssl_see_a_revoked_certificate() {
             })
             .unwrap();
         store
-            .revoke_certificate(&Revocation {
-                serial: revoked.serial_hex(),
-                at: SystemTime::now(),
-                reason: RevocationReason::KeyCompromise,
-            })
+            .revoke_certificate(
+                &Revocation {
+                    serial: revoked.serial_hex(),
+                    at: SystemTime::now(),
+                    reason: RevocationReason::KeyCompromise,
+                },
+                audit_note(AuditAction::CertificateRevoked, &revoked.serial_hex()),
+            )
             .unwrap();
         let crl = crl::publish(sub, &store, Duration::from_secs(86_400)).unwrap();
         assert_eq!((crl.info.number, crl.entries), (2, 1));
@@ -279,6 +284,7 @@ fn delta_crls_list_what_was_revoked_since_their_base_and_openssl_uses_them() {
         .unwrap();
     let issued = [&early, &late]
         .into_iter()
+        .inspect(|c| reserve_signed(&store, c))
         .map(|c| CertificateRecord {
             serial: c.serial_hex(),
             account: None,
@@ -303,11 +309,14 @@ fn delta_crls_list_what_was_revoked_since_their_base_and_openssl_uses_them() {
         .unwrap();
     let revoke = |c: &topca_core::Certificate, at: SystemTime| {
         store
-            .revoke_certificate(&Revocation {
-                serial: c.serial_hex(),
-                at,
-                reason: RevocationReason::KeyCompromise,
-            })
+            .revoke_certificate(
+                &Revocation {
+                    serial: c.serial_hex(),
+                    at,
+                    reason: RevocationReason::KeyCompromise,
+                },
+                audit_note(AuditAction::CertificateRevoked, &c.serial_hex()),
+            )
             .unwrap();
     };
     assert!(

@@ -1,6 +1,7 @@
 //! The OCSP responder answered to `openssl ocsp`: good before and revoked after a
-//! revocation, unknown for a stranger, the nonce echoed, malformed requests
-//! answered with `malformedRequest`.
+//! revocation, unknown for a stranger, revoked (certificateHold, 1970) for a
+//! serial recorded for signing but never stored, the nonce echoed, malformed
+//! requests answered with `malformedRequest`.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test helpers fail loudly
 
 mod common;
@@ -11,17 +12,19 @@ use std::{
     time::{Duration, SystemTime},
 };
 
-use common::{cas, openssl};
+use common::{audit_note, cas, openssl, reserve_signed};
 use topca_core::{
     Certificate, CertificateAuthority, DistinguishedName, IssueRequest, KeyAlgorithm, KeyKind,
     OsRandom, Profile, ProfileKind, SigningKey, SubjectAltNames,
+    audit::{Actor, AuditAction},
+    issuance::{Requester, sign_recorded},
     lifecycle::{CertificateUsage, RequestKind, RevocationReason},
     memory::MemoryStore,
     ocsp::{OcspResponder, OcspSigner},
     ra::{AccountId, Holder},
     store::{
-        CertificateRecord, CertificateStatus, CertificateStore, NewRequest, Opening, RequestChange,
-        RequestStore, Revocation,
+        CertificateRecord, CertificateStatus, CertificateStore, IssuanceStore, NewRequest, Opening,
+        RequestChange, RequestStore, Revocation,
     },
 };
 
@@ -61,6 +64,7 @@ fn store_issued(store: &MemoryStore, certificates: &[&Certificate]) {
         .unwrap();
     let issued = certificates
         .iter()
+        .inspect(|c| reserve_signed(store, c))
         .map(|c| CertificateRecord {
             serial: c.serial_hex(),
             account: None,
@@ -155,8 +159,30 @@ fn openssl_sees_good_then_revoked_and_unknown() {
         store_issued(&store, &[&leaf]);
         fs::write(d.join("leaf.pem"), leaf.to_pem()).unwrap();
         fs::write(d.join("stranger.pem"), stranger.to_pem()).unwrap();
+        // Recorded and signed, but never stored: the flow stopped in between.
+        let unfinished = sign_recorded(
+            sub,
+            &store,
+            IssueRequest {
+                subject: DistinguishedName::with_common_name("unfinished.example.com"),
+                public_key: SigningKey::generate(KeyAlgorithm::EcdsaP256, &OsRandom)
+                    .unwrap()
+                    .public_key()
+                    .clone(),
+                alt_names: SubjectAltNames::default(),
+                not_after: None,
+            },
+            &Profile::new(ProfileKind::TlsServer, 90).unwrap(),
+            &Requester {
+                actor: Actor::Admin("ra".into()),
+                account: None,
+                request: None,
+            },
+        )
+        .unwrap();
+        fs::write(d.join("unfinished.pem"), unfinished.to_pem()).unwrap();
 
-        let signer = OcspSigner::issue(sub, algorithm, 30).unwrap();
+        let signer = OcspSigner::issue(sub, &store, algorithm, 30).unwrap();
         assert!(!signer.due_for_rotation(SystemTime::now()));
         assert!(signer.due_for_rotation(SystemTime::now() + Duration::from_secs(21 * 86_400)));
         let responder = OcspResponder::new(sub, &signer, &store, Duration::from_secs(3600));
@@ -179,11 +205,14 @@ fn openssl_sees_good_then_revoked_and_unknown() {
         }
 
         store
-            .revoke_certificate(&Revocation {
-                serial: leaf.serial_hex(),
-                at: SystemTime::now(),
-                reason: RevocationReason::KeyCompromise,
-            })
+            .revoke_certificate(
+                &Revocation {
+                    serial: leaf.serial_hex(),
+                    at: SystemTime::now(),
+                    reason: RevocationReason::KeyCompromise,
+                },
+                audit_note(AuditAction::CertificateRevoked, &leaf.serial_hex()),
+            )
             .unwrap();
         let report = ask(d, &responder, "leaf.pem", verify);
         assert!(
@@ -200,6 +229,20 @@ fn openssl_sees_good_then_revoked_and_unknown() {
             report.contains("stranger.pem: unknown"),
             "{algorithm:?}: {report}"
         );
+
+        // RFC 6960 §2.2: a serial that may have been signed but was never issued.
+        let report = ask(d, &responder, "unfinished.pem", verify);
+        assert!(
+            report.contains("unfinished.pem: revoked")
+                && report.contains("Reason: certificateHold")
+                && report.contains("Revocation Time: Jan  1 00:00:00 1970 GMT"),
+            "{algorithm:?}: {report}"
+        );
+        let open = store.unfinished_issuances(10).unwrap();
+        assert!(
+            open.len() == 1 && open[0].serial == unfinished.serial_hex(),
+            "{algorithm:?}: {open:?}"
+        );
     }
 }
 
@@ -207,8 +250,9 @@ fn openssl_sees_good_then_revoked_and_unknown() {
 fn a_responder_is_rebuilt_from_its_own_key_and_certificate_only() {
     let (_, _, sub) = &cas()[0];
     let (_, _, other_ca) = &cas()[1];
-    let signer = OcspSigner::issue(sub, KeyAlgorithm::EcdsaP256, 30).unwrap();
-    let other = OcspSigner::issue(sub, KeyAlgorithm::EcdsaP256, 30).unwrap();
+    let store = MemoryStore::new();
+    let signer = OcspSigner::issue(sub, &store, KeyAlgorithm::EcdsaP256, 30).unwrap();
+    let other = OcspSigner::issue(sub, &store, KeyAlgorithm::EcdsaP256, 30).unwrap();
     let key =
         |s: &OcspSigner| SigningKey::from_pkcs8_der(&s.key().to_pkcs8_der().unwrap()).unwrap();
     let rebuilt = OcspSigner::from_parts(sub, key(&signer), signer.certificate().clone()).unwrap();
@@ -227,7 +271,7 @@ fn a_responder_is_rebuilt_from_its_own_key_and_certificate_only() {
 fn malformed_requests_get_malformed_request() {
     let (_, _, sub) = &cas()[0];
     let store = MemoryStore::new();
-    let signer = OcspSigner::issue(sub, KeyAlgorithm::EcdsaP256, 30).unwrap();
+    let signer = OcspSigner::issue(sub, &store, KeyAlgorithm::EcdsaP256, 30).unwrap();
     let responder = OcspResponder::new(sub, &signer, &store, Duration::from_secs(3600));
     for junk in [
         &b""[..],

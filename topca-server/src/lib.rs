@@ -30,6 +30,7 @@ mod files;
 pub mod hashing;
 pub mod headers;
 mod html;
+pub mod issuances;
 pub mod limits;
 mod mail_limits;
 pub mod mail_outbox;

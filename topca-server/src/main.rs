@@ -25,6 +25,9 @@
 //! `TOPCA_KMC_MASTER_KEY`, or the files `secrets/ca-passphrase` and
 //! `secrets/kmc-master.key` of DIR); start it with `TOPCA_DATABASE_URL=URL`.
 //!
+//! `topca-server issuance unfinished [--data-dir DIR | --database URL]`: lists the
+//! serials reserved for signing whose certificate was never recorded as issued.
+//!
 //! `topca-server admin add NAME --roles super,ra,kmc [--data-dir DIR]`: creates an
 //! administrator; the password (12 characters or more) comes from
 //! `TOPCA_ADMIN_PASSWORD` or the first line of standard input (there is never a
@@ -53,6 +56,7 @@ fn run() -> Result<(), String> {
         Some("backup") => return backup(&args[1..]),
         Some("restore") => return restore(&args[1..]),
         Some("node") => return node_join(&args[1..]),
+        Some("issuance") => return issuance(&args[1..]),
         _ => {}
     }
     let options = topca_server::setup::Options::parse(args).map_err(|e| e.to_string())?;
@@ -168,6 +172,23 @@ fn audit(args: &[String]) -> Result<(), String> {
         }
         _ => Err(usage.into()),
     }
+}
+
+/// `issuance unfinished [--data-dir DIR | --database URL]`.
+fn issuance(args: &[String]) -> Result<(), String> {
+    let usage = "usage: topca-server issuance unfinished [--data-dir DIR | --database URL]";
+    if args.first().map(String::as_str) != Some("unfinished") {
+        return Err(usage.into());
+    }
+    let mut rest = args[1..].to_vec();
+    let database = take_flag(&mut rest, "--database")?;
+    let options = topca_server::setup::Options::parse(rest).map_err(|e| e.to_string())?;
+    let store = topca_server::issuances::open_existing(&options, database.as_deref())
+        .map_err(|e| e.to_string())?;
+    for line in topca_server::issuances::unfinished_report(&store).map_err(|e| e.to_string())? {
+        println!("{line}");
+    }
+    Ok(())
 }
 
 /// Takes `--flag VALUE` out of `args`.

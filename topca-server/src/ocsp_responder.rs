@@ -9,7 +9,7 @@ use std::time::{Duration, Instant, SystemTime};
 use base64::{Engine, engine::general_purpose::STANDARD};
 use topca_core::{
     Certificate, CertificateAuthority, Error, KeyAlgorithm, OsRandom, SigningKey, kmc::MasterKey,
-    ocsp::OcspSigner, store::AdminStore,
+    ocsp::OcspSigner, store::RaStore,
 };
 
 use crate::{AppError, AppState, cluster_lease::Lease};
@@ -32,7 +32,7 @@ const POLL: Duration = Duration::from_millis(200);
 /// replacement, else one it issues and stores under the lease, else (another
 /// node holds the lease) the one that node stores.
 pub fn at_start(
-    store: &dyn AdminStore,
+    store: &dyn RaStore,
     ca: &CertificateAuthority,
     master: &MasterKey,
     algorithm: KeyAlgorithm,
@@ -49,7 +49,7 @@ pub fn at_start(
         if Instant::now() >= deadline {
             // The issuer is slow or gone (its lease lapses): this node answers
             // with a responder of its own until the next replacement.
-            return OcspSigner::issue(ca, algorithm, LIFETIME_DAYS);
+            return OcspSigner::issue(ca, store, algorithm, LIFETIME_DAYS);
         }
         std::thread::sleep(POLL);
     }
@@ -85,7 +85,7 @@ pub fn rotate_if_due(state: &AppState) -> Result<(), AppError> {
 /// Under the lease: the stored responder if another node stored a current one
 /// meanwhile, else a new one, stored. `None` when another node holds the lease.
 fn issue_leased(
-    store: &dyn AdminStore,
+    store: &dyn RaStore,
     ca: &CertificateAuthority,
     master: &MasterKey,
     algorithm: KeyAlgorithm,
@@ -96,7 +96,7 @@ fn issue_leased(
     };
     let issued = match current(store, ca, master, now) {
         Ok(Some(stored)) => Ok(stored),
-        Ok(None) => OcspSigner::issue(ca, algorithm, LIFETIME_DAYS)
+        Ok(None) => OcspSigner::issue(ca, store, algorithm, LIFETIME_DAYS)
             .and_then(|signer| save(store, master, &signer).map(|()| signer)),
         Err(e) => Err(e),
     };
@@ -109,7 +109,7 @@ fn issue_leased(
 /// `ca` and is not due for replacement at `now`. A damaged one counts as none
 /// (it is replaced).
 fn current(
-    store: &dyn AdminStore,
+    store: &dyn RaStore,
     ca: &CertificateAuthority,
     master: &MasterKey,
     now: SystemTime,
@@ -129,7 +129,7 @@ fn open(ca: &CertificateAuthority, master: &MasterKey, value: &str) -> Option<Oc
     OcspSigner::from_parts(ca, key, certificate).ok()
 }
 
-fn save(store: &dyn AdminStore, master: &MasterKey, signer: &OcspSigner) -> Result<(), Error> {
+fn save(store: &dyn RaStore, master: &MasterKey, signer: &OcspSigner) -> Result<(), Error> {
     let key = signer.key().to_pkcs8_der()?;
     let sealed = master.seal_bytes(&key, &binding(signer.certificate()), &OsRandom)?;
     let value = format!(

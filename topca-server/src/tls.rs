@@ -10,7 +10,7 @@
 //! certificates that TLS libraries cannot. The client's own key must be RSA,
 //! ECDSA or Ed25519 (TLS has no SM2 signature schemes here).
 
-use std::{net::SocketAddr, sync::Arc, time::SystemTime};
+use std::{net::SocketAddr, sync::Arc};
 
 use rustls::{
     DigitallySignedStruct, DistinguishedName as HintName, ServerConfig, SignatureScheme,
@@ -21,9 +21,7 @@ use rustls::{
 };
 use topca_core::{
     DistinguishedName, IssueRequest, KeyAlgorithm, OsRandom, Profile, ProfileKind, SigningKey,
-    SubjectAltNames,
-    audit::{Actor, AuditAction, AuditRecord, Outcome},
-    store::AuditStore,
+    SubjectAltNames, audit::Actor, issuance::issue_unattached, lifecycle::CertificateUsage,
 };
 
 use crate::{AppState, setup::SetupError};
@@ -48,7 +46,8 @@ pub enum TlsSource {
 
 /// The rustls configuration for `source`; `None` for plain HTTP. A self-issued
 /// certificate for `host` comes from the state's TLS root when it has one (see
-/// [`crate::tls_root`]), else from the CA, and is audited.
+/// [`crate::tls_root`]), else from the CA, and is recorded before it is signed,
+/// then stored and audited like any certificate.
 pub fn server_config(
     source: &TlsSource,
     state: &AppState,
@@ -76,7 +75,9 @@ pub fn server_config(
             let mut names = SubjectAltNames::default();
             names.add_host(host).map_err(topca_core::Error::from)?;
             let issuer = state.tls_root.as_ref().unwrap_or(ca);
-            let certificate = issuer.issue(
+            let certificate = issue_unattached(
+                issuer,
+                &state.store,
                 IssueRequest {
                     subject: DistinguishedName::with_common_name(host),
                     public_key: key.public_key().clone(),
@@ -84,21 +85,15 @@ pub fn server_config(
                     not_after: None,
                 },
                 &Profile::new(ProfileKind::TlsServer, 90).map_err(topca_core::Error::from)?,
-            )?;
-            state
-                .store
-                .append_audit(AuditRecord {
-                    at: SystemTime::now(),
-                    actor: Actor::System,
-                    action: AuditAction::CertificateIssued,
-                    target: certificate.serial_hex(),
-                    outcome: Outcome::Success,
-                    detail: format!(
+                CertificateUsage::OwnTls,
+                (
+                    Actor::System,
+                    format!(
                         "the server's own TLS certificate for {host}, issued by {}",
                         issuer.certificate().subject_text()
                     ),
-                })
-                .map_err(topca_core::Error::from)?;
+                ),
+            )?;
             let chain = std::iter::once(&certificate)
                 .chain(issuer.chain())
                 .map(|c| CertificateDer::from(c.der().to_vec()))

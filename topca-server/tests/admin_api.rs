@@ -30,7 +30,8 @@ async fn administrators_approve_through_the_api_and_recover_keys_in_pairs() {
             ("kmc-乙", AdminRole::KmcAdmin),
         ],
     );
-    let app = topca_server::router(Arc::new(state));
+    let state = Arc::new(state);
+    let app = topca_server::router(Arc::clone(&state));
     let login = |name: &'static str, password: &'static str| log_in(&app, name, password);
 
     // Anonymous: nothing.
@@ -370,6 +371,8 @@ async fn administrators_approve_through_the_api_and_recover_keys_in_pairs() {
             .unwrap()
             .contains("name or password is wrong")
     );
+    // Record before sign held for every certificate issued here (server approval, dual).
+    common::assert_every_certificate_recorded(&state, 0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

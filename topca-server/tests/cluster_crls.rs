@@ -20,6 +20,7 @@ use common::{
     get, openssl, outbox_pin, post_json,
 };
 use topca_core::{
+    audit::{Actor, AuditAction, AuditRecord, Outcome},
     lifecycle::RevocationReason,
     store::{CertificateStore, CrlStore, Revocation},
 };
@@ -374,11 +375,21 @@ async fn a_revocation_committed_after_a_crl_made_later_than_its_date_is_publishe
             .unwrap();
         state
             .store
-            .revoke_certificate(&Revocation {
-                serial: serial.clone(),
-                at: newest - Duration::from_secs(2),
-                reason: RevocationReason::KeyCompromise,
-            })
+            .revoke_certificate(
+                &Revocation {
+                    serial: serial.clone(),
+                    at: newest - Duration::from_secs(2),
+                    reason: RevocationReason::KeyCompromise,
+                },
+                AuditRecord {
+                    at: newest - Duration::from_secs(2),
+                    actor: Actor::System,
+                    action: AuditAction::CertificateRevoked,
+                    target: serial.clone(),
+                    outcome: Outcome::Success,
+                    detail: "revoked late in the test".into(),
+                },
+            )
             .unwrap();
         assert!(!state.store.revoked_since(newest).unwrap());
 

@@ -7,6 +7,7 @@ mod common;
 use std::sync::Arc;
 
 use common::{https_get, https_options, serve_https};
+use topca_core::store::CertificateStore;
 use topca_server::setup::{Options, start};
 
 #[test]
@@ -62,7 +63,8 @@ async fn https_with_a_certificate_from_its_own_ca() {
         "{report:?}"
     );
     let root = state.root.to_pem();
-    let server = serve_https(&opts, Arc::new(state)).await;
+    let state = Arc::new(state);
+    let server = serve_https(&opts, Arc::clone(&state)).await;
     let work = tempfile::tempdir().unwrap();
     std::fs::write(work.path().join("root.pem"), root).unwrap();
     let dir = work.path().to_owned();
@@ -90,4 +92,16 @@ async fn https_with_a_certificate_from_its_own_ca() {
     );
     assert!(text.contains("verify return:1"), "{text}");
     server.abort();
+    // The server's own TLS certificate was recorded before it was signed, then
+    // stored and audited like the OCSP responder's.
+    common::assert_every_certificate_recorded(&state, 0);
+    let own = state
+        .store
+        .certificates_by_holder_name("127.0.0.1")
+        .unwrap();
+    assert!(
+        own.iter()
+            .any(|c| c.usage == topca_core::lifecycle::CertificateUsage::OwnTls),
+        "{own:?}"
+    );
 }

@@ -18,7 +18,8 @@ async fn renewal_replacement_and_preview_pages_work() {
     let data = tempfile::tempdir().unwrap();
     let (state, _) = start(&options(data.path())).unwrap();
     let account = state.demo_account.unwrap().0;
-    let app = topca_server::router(Arc::new(state));
+    let state = Arc::new(state);
+    let app = topca_server::router(Arc::clone(&state));
     let (status, _) = post_json(&app, &format!("/api/v1/accounts/{account}/applications"),
         serde_json::json!({"name": "赵六", "email": "zhaoliu@example.cn", "password": "zhaoliu-password-1"})).await;
     assert_eq!(status, StatusCode::OK);
@@ -126,6 +127,8 @@ async fn renewal_replacement_and_preview_pages_work() {
     );
     let (status, _) = get(&app, "/TopCA/userEnroll/preview/FFFF").await;
     assert_eq!(status, StatusCode::NOT_FOUND);
+    // Record before sign held for every certificate issued here.
+    common::assert_every_certificate_recorded(&state, 0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -133,7 +136,8 @@ async fn the_api_covers_server_applications_renewal_replacement_and_preview() {
     let data = tempfile::tempdir().unwrap();
     let (state, _) = start(&options(data.path())).unwrap();
     let account = state.demo_account.unwrap().0;
-    let app = topca_server::router(Arc::new(state));
+    let state = Arc::new(state);
+    let app = topca_server::router(Arc::clone(&state));
     let work = tempfile::tempdir().unwrap();
     let w = work.path();
 
@@ -276,4 +280,6 @@ async fn the_api_covers_server_applications_renewal_replacement_and_preview() {
     let (status, page) = get(&app, "/TopCA/ca").await;
     assert_eq!(status, StatusCode::OK);
     assert!(text(&page).contains("certChain.p7b") && text(&page).contains("root.cer"));
+    // Record before sign held for every certificate issued here (renewal, replacement).
+    common::assert_every_certificate_recorded(&state, 0);
 }

@@ -581,6 +581,8 @@ async fn under_an_sm2_ca_the_self_issued_chain_verifies_against_the_published_tl
             .any(|e| e.record.action == AuditAction::CertificateIssued
                 && e.record.detail.contains("TopCA TLS Root"))
     );
+    // ... and in the certificates table, recorded before it was signed.
+    common::assert_every_certificate_recorded(&state, 0);
     server.abort();
     // A restart keeps the same root.
     let (again, _) = start(&opts).unwrap();

@@ -23,7 +23,8 @@ async fn a_user_applies_retrieves_and_revokes_and_crl_and_ocsp_follow() {
         report.iter().any(|l| l.contains("created now")),
         "{report:?}"
     );
-    let app = topca_server::router(Arc::new(state));
+    let state = Arc::new(state);
+    let app = topca_server::router(Arc::clone(&state));
 
     // Login page, and the live account search with a Chinese keyword.
     let (status, body) = get(&app, "/TopCA/userEnroll").await;
@@ -279,6 +280,8 @@ async fn a_user_applies_retrieves_and_revokes_and_crl_and_ocsp_follow() {
     // A second start loads the same CA and database.
     let (_, report) = start(&options(data.path())).unwrap();
     assert!(report.iter().any(|l| l.contains("loaded")), "{report:?}");
+    // Record before sign held for every certificate issued here (the user's, the OCSP responder's).
+    common::assert_every_certificate_recorded(&state, 0);
 }
 
 trait Parts2 {

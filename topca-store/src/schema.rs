@@ -179,3 +179,17 @@ diesel::table! {
         next_attempt -> BigInt,
     }
 }
+
+diesel::table! {
+    issuances (serial) {
+        serial -> Text,
+        tbs_sha256 -> Binary,
+        profile -> Text,
+        requester_kind -> Integer,
+        requester_name -> Text,
+        account_id -> Nullable<BigInt>,
+        request_id -> Nullable<BigInt>,
+        reserved_at -> BigInt,
+        issued -> Bool,
+    }
+}

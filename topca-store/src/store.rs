@@ -285,6 +285,7 @@ mod audit;
 mod certificates;
 mod crls;
 mod escrow;
+mod issuance;
 mod outbox;
 mod requests;
 mod sessions;

@@ -6,158 +6,26 @@
 //! its absence fails the tests.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test helpers fail loudly
 
+mod common;
+
 use std::{
     collections::HashSet,
     time::{Duration, SystemTime},
 };
 
+use common::{TempPostgres, databases, issue_one, new_request, record, reserve, settings};
 use diesel::{Connection, PgConnection, RunQueryDsl, connection::SimpleConnection};
 use topca_core::{
-    KeyAlgorithm, OsRandom, RandomSource, StoreError,
-    lifecycle::{CertificateType, CertificateUsage, RequestKind, VerificationMode},
-    ra::{AccountSettings, Holder, Language},
+    StoreError,
     store::{
-        AccountStore, AdminStore, CertificateRecord, CertificateStatus, CertificateStore,
-        EscrowStore, NewRequest, Opening, OutboxStore, RequestChange, RequestStore, SessionStore,
+        AccountStore, AdminStore, CertificateStore, EscrowStore, OutboxStore, RequestChange,
+        RequestStore, SessionStore,
     },
 };
 use topca_store::{DieselStore, OpenError};
 
 const THREADS: usize = 8;
 const PER_THREAD: usize = 1_000;
-
-/// A fresh database on each available backend: (label, URL, cleanup).
-fn databases(name: &str) -> Vec<(String, String, Option<TempPostgres>)> {
-    let dir = tempfile::tempdir().unwrap().keep();
-    let mut all = vec![(
-        "sqlite".to_owned(),
-        format!("sqlite://{}", dir.join(format!("{name}.db")).display()),
-        None,
-    )];
-    if let Some(pg) = TempPostgres::create(name) {
-        all.push(("postgres".to_owned(), pg.url.clone(), Some(pg)));
-    }
-    all
-}
-
-/// A database created on the test PostgreSQL server, dropped afterwards.
-struct TempPostgres {
-    admin: String,
-    name: String,
-    url: String,
-}
-
-impl TempPostgres {
-    fn create(label: &str) -> Option<Self> {
-        let Ok(admin) = std::env::var("TOPCA_TEST_POSTGRES_URL") else {
-            if std::env::var("CI").is_ok_and(|v| v == "true") {
-                panic!("CI=true and TOPCA_TEST_POSTGRES_URL is not set: PostgreSQL is missing");
-            }
-            eprintln!("skipping PostgreSQL: TOPCA_TEST_POSTGRES_URL is not set");
-            return None;
-        };
-        let mut random = [0u8; 6];
-        OsRandom.fill(&mut random).unwrap();
-        let suffix: String = random.iter().map(|b| format!("{b:02x}")).collect();
-        let name = format!("topca_{label}_{suffix}");
-        let mut conn = PgConnection::establish(&admin).unwrap();
-        conn.batch_execute(&format!("CREATE DATABASE {name}"))
-            .unwrap();
-        let base = admin.rsplit_once('/').map_or(admin.as_str(), |(b, _)| b);
-        Some(Self {
-            url: format!("{base}/{name}"),
-            admin,
-            name,
-        })
-    }
-}
-
-impl Drop for TempPostgres {
-    fn drop(&mut self) {
-        if let Ok(mut conn) = PgConnection::establish(&self.admin) {
-            let _ = conn.batch_execute(&format!(
-                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
-                self.name
-            ));
-        }
-    }
-}
-
-fn settings() -> AccountSettings {
-    AccountSettings {
-        organization: "天诚安信".into(),
-        unit: "技术部".into(),
-        certificate_type: CertificateType::Single,
-        verification: VerificationMode::Automatic,
-        algorithm: KeyAlgorithm::Sm2,
-        validity_days: 365,
-        service_url: "http://127.0.0.1:8080/TopCA/userEnroll".into(),
-        language: Language::Chinese,
-    }
-}
-
-fn new_request(store: &DieselStore, email: &str) -> topca_core::ra::Request {
-    let account = store.create_account(settings()).unwrap();
-    store
-        .submit_request(NewRequest {
-            reference: topca_core::ra::RequestRef::generate(&topca_core::OsRandom).unwrap(),
-            account: account.id,
-            kind: RequestKind::Application,
-            holder: Holder {
-                name: "张三".into(),
-                email: email.into(),
-                phone: None,
-                state: None,
-                locality: None,
-            },
-            password: None,
-            submitted_at: SystemTime::now(),
-            csr: None,
-            previous_serial: None,
-            opening: Opening::Submitted,
-        })
-        .unwrap()
-}
-
-/// A certificate record with a random 16-byte serial, as the CA makes them.
-fn record(request: &topca_core::ra::Request) -> CertificateRecord {
-    let mut serial = [0u8; 16];
-    OsRandom.fill(&mut serial).unwrap();
-    serial[0] = (serial[0] & 0x7F) | 0x40;
-    let now = SystemTime::now();
-    CertificateRecord {
-        serial: serial.iter().map(|b| format!("{b:02X}")).collect(),
-        account: Some(request.account),
-        request: Some(request.id),
-        holder_name: request.holder.name.clone(),
-        email: request.holder.email.clone(),
-        subject: "CN=张三,OU=技术部,O=天诚安信,C=CN".into(),
-        issuer: "CN=TopCA Issuing CA".into(),
-        usage: CertificateUsage::Signing,
-        not_before: now,
-        not_after: now + Duration::from_secs(365 * 86_400),
-        status: CertificateStatus::Valid,
-        revocation: None,
-        der: vec![0x30; 900],
-    }
-}
-
-/// Issues one certificate for a new request, as the RA does.
-fn issue_one(store: &DieselStore, email: &str) -> String {
-    let request = new_request(store, email);
-    let certificate = record(&request);
-    let serial = certificate.serial.clone();
-    let mut issued = request.clone();
-    issued.state = topca_core::lifecycle::RequestState::Issued;
-    issued.issued_serial = Some(serial.clone());
-    store
-        .commit_request(RequestChange {
-            issued: vec![certificate],
-            ..RequestChange::update(issued)
-        })
-        .unwrap();
-    serial
-}
 
 #[test]
 fn both_backends_pass_the_conformance_suite() {
@@ -279,6 +147,7 @@ fn a_change_failing_halfway_leaves_nothing_behind() {
         let taken = issue_one(&store, "first@example.cn");
         let request = new_request(&store, "second@example.cn");
         let fresh = record(&request);
+        reserve(&store, &fresh);
         let mut clash = record(&request);
         clash.serial = taken.clone();
         // The first certificate is written, then the second fails: all rolls back.
@@ -343,7 +212,7 @@ fn an_older_database_is_upgraded_on_open() {
     // Back to schema version 1, as an older TopCA left it.
     let mut raw = diesel::SqliteConnection::establish(path.to_str().unwrap()).unwrap();
     raw.batch_execute(
-        "DROP TABLE mail_outbox; DROP TABLE account_policies; DROP TABLE admin_sessions; \
+        "DROP TABLE issuances; DROP TABLE mail_outbox; DROP TABLE account_policies; DROP TABLE admin_sessions; \
          DROP TABLE holder_attempts; DROP INDEX requests_public_ref; \
          ALTER TABLE requests DROP COLUMN public_ref; \
          ALTER TABLE requests ADD COLUMN failed_attempts INTEGER NOT NULL DEFAULT 0; \

@@ -1,13 +1,14 @@
 //! Conformance of issuance, revocation, expiry look-ups and CRL history.
 
 use crate::{
+    audit::AuditAction,
     error::StoreError,
     lifecycle::{CertificateUsage, RequestState, RevocationReason},
     ra::AccountId,
     store::{CertificateStatus, CrlRecord, RaStore, Revocation},
 };
 
-use super::{Checked, at, ensure, issue, new_request, record, store_ok};
+use super::{Checked, at, ensure, issue, new_request, note, record, reserve, store_ok};
 
 pub(super) fn issuance_is_atomic(store: &dyn RaStore, account: AccountId) -> Checked {
     let check = "issuance stores the certificate and closes the request atomically";
@@ -17,6 +18,7 @@ pub(super) fn issuance_is_atomic(store: &dyn RaStore, account: AccountId) -> Che
     )?;
     let mut certificate = record("0A1B2C", account, request.id, "Issue@Example.com");
     certificate.usage = CertificateUsage::Server;
+    reserve(check, store, &[&certificate])?;
     let done = store_ok(
         check,
         store.commit_request(issue(&request, vec![certificate.clone()], None)),
@@ -79,14 +81,13 @@ pub(super) fn revocation_happens_once(store: &dyn RaStore, account: AccountId) -
         check,
         store.submit_request(new_request(account, "revoke@example.com")?),
     )?;
+    let certificate = record("7F01", account, request.id, "revoke@example.com");
+    reserve(check, store, &[&certificate])?;
     store_ok(
         check,
-        store.commit_request(issue(
-            &request,
-            vec![record("7F01", account, request.id, "revoke@example.com")],
-            None,
-        )),
+        store.commit_request(issue(&request, vec![certificate], None)),
     )?;
+    let audited = store_ok(check, store.audit_entries())?.len();
     let revocation = |serial: &str, reason| Revocation {
         serial: serial.to_owned(),
         at: at(1_800_100_000),
@@ -94,7 +95,10 @@ pub(super) fn revocation_happens_once(store: &dyn RaStore, account: AccountId) -
     };
     let revoked = store_ok(
         check,
-        store.revoke_certificate(&revocation("7f01", RevocationReason::KeyCompromise)),
+        store.revoke_certificate(
+            &revocation("7f01", RevocationReason::KeyCompromise),
+            note(AuditAction::CertificateRevoked, "7F01"),
+        ),
     )?;
     ensure(
         check,
@@ -102,16 +106,37 @@ pub(super) fn revocation_happens_once(store: &dyn RaStore, account: AccountId) -
             && revoked.revocation == Some((at(1_800_100_000), RevocationReason::KeyCompromise)),
         || format!("{revoked:?}"),
     )?;
-    let again = store.revoke_certificate(&revocation("7F01", RevocationReason::Superseded));
+    let again = store.revoke_certificate(
+        &revocation("7F01", RevocationReason::Superseded),
+        note(AuditAction::CertificateRevoked, "7F01"),
+    );
     ensure(
         check,
         again == Err(StoreError::AlreadyRevoked("7F01".into())),
         || format!("second revocation gave {again:?}"),
     )?;
-    let unknown = store.revoke_certificate(&revocation("FFFF", RevocationReason::Superseded));
+    let unknown = store.revoke_certificate(
+        &revocation("FFFF", RevocationReason::Superseded),
+        note(AuditAction::CertificateRevoked, "FFFF"),
+    );
     ensure(check, unknown == Err(StoreError::NotFound), || {
         format!("unknown serial gave {unknown:?}")
     })?;
+    // The revocation's audit entry went with it; the refusals wrote none.
+    let audit = store_ok(check, store.audit_entries())?;
+    ensure(
+        check,
+        audit.len() == audited + 1
+            && audit.last().is_some_and(|e| {
+                e.record.action == AuditAction::CertificateRevoked && e.record.target == "7F01"
+            }),
+        || {
+            format!(
+                "{} audit entries after one revocation",
+                audit.len() - audited
+            )
+        },
+    )?;
     let stored = store_ok(check, store.certificate("7F01"))?;
     ensure(
         check,
@@ -156,13 +181,11 @@ pub(super) fn replacement_revokes_atomically(store: &dyn RaStore, account: Accou
     let check = "a request change that revokes does both or neither";
     let email = "replace@example.com";
     let original = store_ok(check, store.submit_request(new_request(account, email)?))?;
+    let first = record("6A01", account, original.id, email);
+    reserve(check, store, &[&first])?;
     store_ok(
         check,
-        store.commit_request(issue(
-            &original,
-            vec![record("6A01", account, original.id, email)],
-            None,
-        )),
+        store.commit_request(issue(&original, vec![first], None)),
     )?;
     let replacement = store_ok(check, store.submit_request(new_request(account, email)?))?;
     let revoke = Revocation {
@@ -188,11 +211,9 @@ pub(super) fn replacement_revokes_atomically(store: &dyn RaStore, account: Accou
         original_now.is_some_and(|c| c.status == CertificateStatus::Valid),
         || "revoked although the change was refused".into(),
     )?;
-    let mut change = issue(
-        &replacement,
-        vec![record("6A02", account, replacement.id, email)],
-        None,
-    );
+    let second = record("6A02", account, replacement.id, email);
+    reserve(check, store, &[&second])?;
+    let mut change = issue(&replacement, vec![second], None);
     change.revoke = Some(revoke.clone());
     store_ok(check, store.commit_request(change))?;
     let original_now = store_ok(check, store.certificate("6A01"))?;

@@ -1,6 +1,7 @@
 //! Conformance of key escrow at issuance and of key recoveries.
 
 use crate::{
+    audit::AuditAction,
     error::StoreError,
     kmc::{EscrowedKey, NewRecovery, RecoveryId, RecoveryState},
     lifecycle::CertificateUsage,
@@ -10,7 +11,9 @@ use crate::{
     store::{EscrowRecord, RaStore},
 };
 
-use super::{Checked, ConformanceFailure, at, ensure, issue, new_request, record, store_ok};
+use super::{
+    Checked, ConformanceFailure, at, ensure, issue, new_request, note, record, reserve, store_ok,
+};
 
 fn escrow(encryption_serial: &str, signing_serial: &str, email: &str) -> EscrowRecord {
     EscrowRecord {
@@ -35,6 +38,7 @@ pub(super) fn dual_issuance_escrows_atomically(store: &dyn RaStore, account: Acc
     encryption.usage = CertificateUsage::Encryption;
 
     // The second certificate's serial is taken: neither certificate, nor the key.
+    reserve(check, store, &[&signing, &encryption])?;
     let taken = record("0A1B2C", account, request.id, email);
     let refused = store.commit_request(issue(
         &request,
@@ -94,13 +98,17 @@ fn new_recovery(check: &'static str, serial: &str) -> Result<NewRecovery, Confor
 pub(super) fn recoveries_update_by_compare_and_set(store: &dyn RaStore) -> Checked {
     let check = "key recoveries are stored and updated by compare-and-set";
     let new = new_recovery(check, "5102")?;
-    let created = store_ok(check, store.create_recovery(new.clone()))?;
+    let audited = store_ok(check, store.audit_entries())?.len();
+    let created = store_ok(
+        check,
+        store.create_recovery(new.clone(), note(AuditAction::RecoveryRequested, "created")),
+    )?;
     ensure(
         check,
         created.state == RecoveryState::Requested && created.version == 1 && created.id == new.id,
         || format!("{created:?}"),
     )?;
-    let taken = store.create_recovery(new);
+    let taken = store.create_recovery(new, note(AuditAction::RecoveryRequested, "taken"));
     ensure(check, taken == Err(StoreError::Conflict), || {
         format!("a second recovery with the same identifier gave {taken:?}")
     })?;
@@ -111,7 +119,13 @@ pub(super) fn recoveries_update_by_compare_and_set(store: &dyn RaStore) -> Check
     approved.decided_by = Some("kmc-乙".into());
     approved.code = Some(CodeHash::of("WXYZ-2345-6789"));
     approved.code_expires = Some(at(1_800_400_000));
-    let updated = store_ok(check, store.update_recovery(&approved))?;
+    let updated = store_ok(
+        check,
+        store.update_recovery(
+            &approved,
+            vec![note(AuditAction::RecoveryApproved, "approved")],
+        ),
+    )?;
     let back = store_ok(check, store.recovery(created.id))?;
     ensure(
         check,
@@ -120,17 +134,41 @@ pub(super) fn recoveries_update_by_compare_and_set(store: &dyn RaStore) -> Check
     )?;
     let mut stale = created.clone();
     stale.state = RecoveryState::Rejected;
-    let refused = store.update_recovery(&stale);
+    let refused = store.update_recovery(&stale, vec![note(AuditAction::RecoveryApproved, "stale")]);
     ensure(check, refused == Err(StoreError::Conflict), || {
         format!("stale update gave {refused:?}")
     })?;
+    // The approval's entry went with it; the refused update wrote none.
+    let audit = store_ok(check, store.audit_entries())?;
+    ensure(
+        check,
+        audit.len() == audited + 2
+            && audit
+                .iter()
+                .rev()
+                .take(2)
+                .map(|e| e.record.target.as_str())
+                .eq(["approved", "created"]),
+        || {
+            format!(
+                "{} audit entries after a creation and an update",
+                audit.len() - audited
+            )
+        },
+    )?;
     let listed = store_ok(check, store.recoveries_in_state(RecoveryState::Approved))?;
     ensure(check, listed == [updated], || format!("listed {listed:?}"))
 }
 
 pub(super) fn concurrent_recovery_attempts_all_count(store: &dyn RaStore) -> Checked {
     let check = "concurrent authorization-code attempts on a recovery each count";
-    let created = store_ok(check, store.create_recovery(new_recovery(check, "5103")?))?;
+    let created = store_ok(
+        check,
+        store.create_recovery(
+            new_recovery(check, "5103")?,
+            note(AuditAction::RecoveryRequested, "5103"),
+        ),
+    )?;
     let counted = std::thread::scope(|s| {
         let handles: Vec<_> = (0..50)
             .map(|_| s.spawn(|| store.count_recovery_attempt(created.id)))

@@ -121,14 +121,14 @@ impl<'a> KeyManagementCentre<'a> {
         };
         let pending = new.clone().into_recovery();
         self.agent(ops, AuditAction::RecoveryRequested, &pending)?;
-        let recovery = self.store.create_recovery(new)?;
-        self.audit(
+        let requested = self.audit_record(
             Actor::Admin(ops.admin().into()),
             AuditAction::RecoveryRequested,
-            &recovery,
+            &pending,
             Outcome::Success,
-            &recovery.reason,
-        )?;
+            &pending.reason,
+        );
+        let recovery = self.store.create_recovery(new, requested)?;
         self.notify(&recovery, RecoveryStep::Requested)?;
         Ok(recovery)
     }
@@ -158,14 +158,14 @@ impl<'a> KeyManagementCentre<'a> {
         recovery.code = Some(code.hash);
         recovery.code_expires = Some(expires);
         recovery.failed_attempts = 0;
-        let mut recovery = self.store.update_recovery(&recovery)?;
-        self.audit(
+        let approved = self.audit_record(
             Actor::Admin(ops.admin().into()),
             AuditAction::RecoveryApproved,
             &recovery,
             Outcome::Success,
             "authorization code mailed to the holder",
-        )?;
+        );
+        let mut recovery = self.store.update_recovery(&recovery, vec![approved])?;
         let code = Zeroizing::new(RecoveryCode::format(recovery.id, &code.clear));
         let (language, base) = self.holder_context(&recovery)?;
         let mail = Mail::KeyRecoveryCode {
@@ -184,14 +184,14 @@ impl<'a> KeyManagementCentre<'a> {
             // Nobody else may learn the code: without the mail there is no approval.
             recovery.state = recovery.state.expire()?;
             recovery.code = None;
-            let recovery = self.store.update_recovery(&recovery)?;
-            self.audit(
+            let withdrawn = self.audit_record(
                 Actor::System,
                 AuditAction::RecoveryApproved,
                 &recovery,
                 Outcome::Failure,
                 &format!("approval withdrawn, the code could not be mailed: {e}"),
-            )?;
+            );
+            self.store.update_recovery(&recovery, vec![withdrawn])?;
             return Err(KmcError::CodeNotMailed.into());
         }
         Ok(recovery)
@@ -208,14 +208,14 @@ impl<'a> KeyManagementCentre<'a> {
         self.agent(ops, AuditAction::RecoveryRejected, &recovery)?;
         recovery.state = recovery.state.reject()?;
         recovery.decided_by = Some(ops.admin().to_owned());
-        let recovery = self.store.update_recovery(&recovery)?;
-        self.audit(
+        let rejected = self.audit_record(
             Actor::Admin(ops.admin().into()),
             AuditAction::RecoveryRejected,
             &recovery,
             Outcome::Success,
             reason.trim(),
-        )?;
+        );
+        let recovery = self.store.update_recovery(&recovery, vec![rejected])?;
         self.notify(&recovery, RecoveryStep::Rejected)?;
         Ok(recovery)
     }
@@ -249,7 +249,7 @@ impl<'a> KeyManagementCentre<'a> {
         if recovery.code_expires.is_none_or(|end| now >= end) {
             recovery.state = recovery.state.expire()?;
             recovery.code = None;
-            let error = match self.store_final(recovery.clone()) {
+            let error = match self.store_final(recovery.clone(), Vec::new()) {
                 Ok(_) => KmcError::CodeExpired,
                 Err(Error::Kmc(lost)) => lost,
                 Err(other) => return Err(other),
@@ -281,19 +281,19 @@ impl<'a> KeyManagementCentre<'a> {
         // Spend the code before anything leaves: a concurrent use loses the race.
         recovery.state = recovery.state.spend()?;
         recovery.code = None;
-        let recovery = match self.store_final(recovery.clone()) {
-            Ok(stored) => stored,
-            Err(Error::Kmc(lost)) => return Err(self.refuse(&recovery, lost)?),
-            Err(other) => return Err(other),
-        };
         let signing_serial = signing.serial_hex();
-        self.audit(
+        let recovered = self.audit_record(
             Actor::User(recovery.email.clone()),
             AuditAction::KeyRecovered,
             &recovery,
             Outcome::Success,
             &format!("enveloped for signing certificate {signing_serial}"),
-        )?;
+        );
+        let recovery = match self.store_final(recovery.clone(), vec![recovered]) {
+            Ok(stored) => stored,
+            Err(Error::Kmc(lost)) => return Err(self.refuse(&recovery, lost)?),
+            Err(other) => return Err(other),
+        };
         self.notify(&recovery, RecoveryStep::Delivered { signing_serial })?;
         Ok(EncryptionDelivery {
             certificate,
@@ -396,12 +396,16 @@ impl<'a> KeyManagementCentre<'a> {
     }
 
     /// Stores a final change (used, expired, locked) of a recovery whose attempt
-    /// counter may have moved meanwhile: retried on a fresh copy while the
-    /// recovery is still approved.
-    fn store_final(&self, mut recovery: Recovery) -> Result<Recovery, Error> {
+    /// counter may have moved meanwhile, with the `audit` entries that tell of
+    /// it: retried on a fresh copy while the recovery is still approved.
+    fn store_final(
+        &self,
+        mut recovery: Recovery,
+        audit: Vec<AuditRecord>,
+    ) -> Result<Recovery, Error> {
         let (state, code) = (recovery.state, recovery.code);
         loop {
-            match self.store.update_recovery(&recovery) {
+            match self.store.update_recovery(&recovery, audit.clone()) {
                 Ok(stored) => return Ok(stored),
                 Err(StoreError::Conflict) => {
                     let fresh = self.load(recovery.id)?;
@@ -451,21 +455,25 @@ impl<'a> KeyManagementCentre<'a> {
         let attempt = recovery.failed_attempts;
         recovery.state = recovery.state.lock()?;
         recovery.code = None;
-        let locked_now = match self.store_final(recovery.clone()) {
-            Ok(stored) => {
-                recovery = stored;
-                true
-            }
-            Err(Error::Kmc(KmcError::RecoveryLocked)) => false,
-            Err(other) => return Err(other),
-        };
-        self.audit(
+        let locked = self.audit_record(
             Actor::User(recovery.email.clone()),
             AuditAction::KeyRecovered,
             &recovery,
             Outcome::Failure,
             &format!("wrong or unchecked authorization code (attempt {attempt}), locked"),
-        )?;
+        );
+        let locked_now = match self.store_final(recovery.clone(), vec![locked.clone()]) {
+            Ok(stored) => {
+                recovery = stored;
+                true
+            }
+            Err(Error::Kmc(KmcError::RecoveryLocked)) => {
+                // Locked by a concurrent attempt: this attempt is still told of.
+                self.store.append_audit(locked)?;
+                false
+            }
+            Err(other) => return Err(other),
+        };
         if locked_now {
             self.notify(&recovery, RecoveryStep::Locked)?;
         }
@@ -540,7 +548,21 @@ impl<'a> KeyManagementCentre<'a> {
         outcome: Outcome,
         detail: &str,
     ) -> Result<(), Error> {
-        self.store.append_audit(AuditRecord {
+        self.store
+            .append_audit(self.audit_record(actor, action, recovery, outcome, detail))?;
+        Ok(())
+    }
+
+    /// An audit entry about `recovery`, now (appended with a state change, or alone).
+    fn audit_record(
+        &self,
+        actor: Actor,
+        action: AuditAction,
+        recovery: &Recovery,
+        outcome: Outcome,
+        detail: &str,
+    ) -> AuditRecord {
+        AuditRecord {
             at: self.ca.environment().clock().now(),
             actor,
             action,
@@ -550,7 +572,6 @@ impl<'a> KeyManagementCentre<'a> {
             ),
             outcome,
             detail: detail.to_owned(),
-        })?;
-        Ok(())
+        }
     }
 }

@@ -10,12 +10,13 @@ use crate::{
     ca::{CertificateAuthority, IssueRequest},
     certificate::Certificate,
     error::{Error, KmcError, RaError},
+    issuance::{Requester, sign_recorded},
     key::{PublicKey, SigningKey},
     kmc::{EnvelopeFormat, EnvelopedKey, MasterKey},
     name::{DistinguishedName, SubjectAltNames},
     profile::{Profile, ProfileKind},
     ra::Account,
-    store::EscrowRecord,
+    store::{EscrowRecord, IssuanceStore},
 };
 
 /// The encryption certificate of a dual pair and its private key, enveloped for
@@ -67,20 +68,23 @@ pub(super) struct EncryptionHalf {
     pub escrow: EscrowRecord,
 }
 
-/// Generates the encryption key pair, certifies it with the holder's `subject`,
-/// seals it for escrow and envelopes it for `signing`.
+/// Generates the encryption key pair, certifies it with the holder's `subject`
+/// (recorded in `store` before it is signed), seals it for escrow and envelopes
+/// it for `signing`.
 pub(super) fn make_encryption_half(
-    ca: &CertificateAuthority,
+    (ca, store): (&CertificateAuthority, &dyn IssuanceStore),
     master: &MasterKey,
     account: &Account,
-    subject: DistinguishedName,
+    (subject, requester): (DistinguishedName, &Requester),
     email: &str,
     signing: &Certificate,
     not_after: Option<SystemTime>,
 ) -> Result<EncryptionHalf, Error> {
     let env = ca.environment();
     let key = SigningKey::generate(account.settings.algorithm, env.random())?;
-    let certificate = ca.issue(
+    let certificate = sign_recorded(
+        ca,
+        store,
         IssueRequest {
             subject,
             public_key: key.public_key().clone(),
@@ -88,6 +92,7 @@ pub(super) fn make_encryption_half(
             not_after,
         },
         &Profile::new(ProfileKind::UserEncryption, account.settings.validity_days)?,
+        requester,
     )?;
     let serial = certificate.serial_hex();
     let sealed = master.seal(&key, &serial, env.random())?;

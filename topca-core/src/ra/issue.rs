@@ -3,10 +3,11 @@
 //! certificate when the RA approves a server application.
 
 use crate::{
-    audit::{Actor, AuditAction, Outcome},
+    audit::{Actor, AuditAction},
     ca::IssueRequest,
     certificate::Certificate,
     error::{Error, RaError},
+    issuance::{Requester, sign_recorded},
     lifecycle::{CertificateType, CertificateUsage, RequestKind},
     name::SubjectAltNames,
     profile::{Profile, ProfileKind},
@@ -20,8 +21,10 @@ use super::{
 impl RegistrationAuthority<'_> {
     /// Issues the user signing certificate of an approved request for `public_key`
     /// (and for a dual account the encryption certificate, its key escrowed), stores
-    /// them, revokes what `revoke` names and closes the request, in one atomic
-    /// write. A replacement ends when the certificate it replaces ended.
+    /// them, revokes what `revoke` names, closes the request and audits all of
+    /// it, in one atomic write; each certificate's serial and TBSCertificate are
+    /// recorded before it is signed. A replacement ends when the certificate it
+    /// replaces ended.
     pub(super) fn issue_user_certificate(
         &self,
         mut request: Request,
@@ -44,7 +47,15 @@ impl RegistrationAuthority<'_> {
         };
         let profile = Profile::new(ProfileKind::UserSigning, account.settings.validity_days)?;
         let subject = request.holder.subject(&account.settings);
-        let certificate = self.ca.issue(
+        let actor = Actor::User(request.holder.email.clone());
+        let requester = Requester {
+            actor: actor.clone(),
+            account: Some(account.id),
+            request: Some(request.id),
+        };
+        let certificate = sign_recorded(
+            self.ca,
+            self.store,
             IssueRequest {
                 subject: subject.clone(),
                 public_key: public_key.clone(),
@@ -52,25 +63,55 @@ impl RegistrationAuthority<'_> {
                 not_after,
             },
             &profile,
+            &requester,
         )?;
+        let target = request_target(&request);
+        let mut audit = Vec::new();
+        if let Some(revocation) = &revoke {
+            audit.push(self.audit_record(
+                actor.clone(),
+                AuditAction::CertificateRevoked,
+                revocation.serial.clone(),
+                revocation.reason.label(),
+            ));
+        }
+        audit.push(self.audit_record(
+            actor.clone(),
+            AuditAction::CertificateIssued,
+            certificate.serial_hex(),
+            &target,
+        ));
         let mut issued =
             vec![self.record(&certificate, account, &request, CertificateUsage::Signing)];
         let (encryption, escrow) = match self.kmc.filter(|_| dual) {
             Some(master) => {
                 let half = dual::make_encryption_half(
-                    self.ca,
+                    (self.ca, self.store),
                     master,
                     account,
-                    subject,
+                    (subject, &requester),
                     &request.holder.email,
                     &certificate,
                     not_after,
                 )?;
+                let serial = half.delivery.certificate.serial_hex();
                 issued.push(self.record(
                     &half.delivery.certificate,
                     account,
                     &request,
                     CertificateUsage::Encryption,
+                ));
+                audit.push(self.audit_record(
+                    actor,
+                    AuditAction::CertificateIssued,
+                    serial.clone(),
+                    &target,
+                ));
+                audit.push(self.audit_record(
+                    Actor::System,
+                    AuditAction::KeyEscrowed,
+                    serial,
+                    &format!("signing certificate {}", certificate.serial_hex()),
                 ));
                 (Some(half.delivery), Some(half.escrow))
             }
@@ -80,40 +121,15 @@ impl RegistrationAuthority<'_> {
         request.pin = None;
         request.pin_expires = None;
         request.issued_serial = Some(certificate.serial_hex());
-        let request = self
-            .store
+        self.store
             .commit_request(RequestChange {
                 request,
                 revoke,
                 issued,
                 escrow,
+                audit,
             })
             .map_err(already_revoked)?;
-        let actor = Actor::User(request.holder.email.clone());
-        self.audit(
-            actor.clone(),
-            AuditAction::CertificateIssued,
-            certificate.serial_hex(),
-            Outcome::Success,
-            &request_target(&request),
-        )?;
-        if let Some(half) = &encryption {
-            let serial = half.certificate.serial_hex();
-            self.audit(
-                actor.clone(),
-                AuditAction::CertificateIssued,
-                serial.clone(),
-                Outcome::Success,
-                &request_target(&request),
-            )?;
-            self.audit(
-                Actor::System,
-                AuditAction::KeyEscrowed,
-                serial,
-                Outcome::Success,
-                &format!("signing certificate {}", certificate.serial_hex()),
-            )?;
-        }
         Ok(Retrieved {
             certificate,
             encryption,

@@ -471,14 +471,28 @@ impl<'a> RegistrationAuthority<'a> {
         detail: &str,
     ) -> Result<(), Error> {
         self.store.append_audit(AuditRecord {
+            outcome,
+            ..self.audit_record(actor, action, target, detail)
+        })?;
+        Ok(())
+    }
+
+    /// A successful step, now, for the audit log (written with the change it tells of).
+    fn audit_record(
+        &self,
+        actor: Actor,
+        action: AuditAction,
+        target: String,
+        detail: &str,
+    ) -> AuditRecord {
+        AuditRecord {
             at: self.ca.environment().clock().now(),
             actor,
             action,
             target,
-            outcome,
+            outcome: Outcome::Success,
             detail: detail.to_owned(),
-        })?;
-        Ok(())
+        }
     }
 }
 

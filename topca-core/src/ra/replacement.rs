@@ -175,7 +175,6 @@ impl RegistrationAuthority<'_> {
         request.previous_serial = Some(chosen.serial.clone());
         request.pin = None;
         request.pin_expires = None;
-        let actor = Actor::User(request.holder.email.clone());
         let outcome = match csr {
             Some(csr) if automatic => {
                 request.state = request.state.approve()?;
@@ -187,22 +186,24 @@ impl RegistrationAuthority<'_> {
                 )?;
                 ReplacementOutcome::Issued(Box::new(certificate))
             }
-            _ => ReplacementOutcome::AwaitingApproval(Box::new(
-                self.store
-                    .commit_request(RequestChange {
-                        revoke: Some(revocation),
-                        ..RequestChange::update(request)
-                    })
-                    .map_err(already_revoked)?,
-            )),
+            _ => {
+                let audit = vec![self.audit_record(
+                    Actor::User(request.holder.email.clone()),
+                    AuditAction::CertificateRevoked,
+                    chosen.serial,
+                    reason.label(),
+                )];
+                ReplacementOutcome::AwaitingApproval(Box::new(
+                    self.store
+                        .commit_request(RequestChange {
+                            revoke: Some(revocation),
+                            audit,
+                            ..RequestChange::update(request)
+                        })
+                        .map_err(already_revoked)?,
+                ))
+            }
         };
-        self.audit(
-            actor,
-            AuditAction::CertificateRevoked,
-            chosen.serial,
-            Outcome::Success,
-            reason.label(),
-        )?;
         Ok(outcome)
     }
 

@@ -74,8 +74,8 @@ impl RegistrationAuthority<'_> {
         self.revoke_and_notify(actor, &record.serial, reason, &account, &request)
     }
 
-    /// Revokes `serial` now, audits it for `actor` and mails the holder; the
-    /// revocation stands even if the mail fails (the failure is audited).
+    /// Revokes `serial` now and audits it for `actor` in one write, and mails the
+    /// holder; the revocation stands even if the mail fails (the failure is audited).
     fn revoke_and_notify(
         &self,
         actor: Actor,
@@ -85,21 +85,24 @@ impl RegistrationAuthority<'_> {
         request: &Request,
     ) -> Result<CertificateRecord, Error> {
         let now = self.ca.environment().clock().now();
-        let revoked = self
-            .store
-            .revoke_certificate(&Revocation {
-                serial: serial.to_owned(),
-                at: now,
-                reason,
-            })
-            .map_err(already_revoked)?;
-        self.audit(
+        let serial = serial.to_owned();
+        let audit = self.audit_record(
             actor,
             AuditAction::CertificateRevoked,
-            revoked.serial.clone(),
-            Outcome::Success,
+            serial.clone(),
             reason.label(),
-        )?;
+        );
+        let revoked = self
+            .store
+            .revoke_certificate(
+                &Revocation {
+                    serial,
+                    at: now,
+                    reason,
+                },
+                audit,
+            )
+            .map_err(already_revoked)?;
         let notice = Mail::CertificateRevoked {
             serial: revoked.serial.clone(),
             holder: revoked.holder_name.clone(),

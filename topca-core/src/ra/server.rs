@@ -17,6 +17,7 @@ use crate::{
     ca::IssueRequest,
     csr::CertificateRequest,
     error::{Error, PolicyError, RaError},
+    issuance::{Requester, sign_recorded},
     lifecycle::{CertificateUsage, RequestKind, VerificationMode},
     mail::Mail,
     name::{DistinguishedName, SubjectAltNames, display_name},
@@ -170,8 +171,9 @@ impl RegistrationAuthority<'_> {
     }
 
     /// Approves a server application: checks the key and the account's current
-    /// policy, issues the TLS server certificate from the stored CSR, stores it,
-    /// closes the request and mails the certificate.
+    /// policy, issues the TLS server certificate from the stored CSR (recorded
+    /// before it is signed), stores it, closes the request and audits both in one
+    /// write, and mails the certificate.
     pub(super) fn issue_server_certificate(
         &self,
         ops: &RaOps,
@@ -181,29 +183,36 @@ impl RegistrationAuthority<'_> {
         request.state = request.state.approve()?;
         let (issue, profile) = self.stored_issue_request(&request, account)?;
         self.server_policy(account.id)?.check(&issue.alt_names)?;
-        let certificate = self.ca.issue(issue, &profile)?;
+        let actor = Actor::Admin(ops.admin().into());
+        let requester = Requester {
+            actor: actor.clone(),
+            account: Some(account.id),
+            request: Some(request.id),
+        };
+        let certificate = sign_recorded(self.ca, self.store, issue, &profile, &requester)?;
         request.state = request.state.issue()?;
         request.issued_serial = Some(certificate.serial_hex());
         let record = self.record(&certificate, account, &request, CertificateUsage::Server);
+        let target = request_target(&request);
+        let audit = vec![
+            self.audit_record(
+                actor.clone(),
+                AuditAction::RequestApproved,
+                target.clone(),
+                "",
+            ),
+            self.audit_record(
+                actor,
+                AuditAction::CertificateIssued,
+                certificate.serial_hex(),
+                &target,
+            ),
+        ];
         let request = self.store.commit_request(RequestChange {
             issued: vec![record],
+            audit,
             ..RequestChange::update(request)
         })?;
-        let actor = Actor::Admin(ops.admin().into());
-        self.audit(
-            actor.clone(),
-            AuditAction::RequestApproved,
-            request_target(&request),
-            Outcome::Success,
-            "",
-        )?;
-        self.audit(
-            actor,
-            AuditAction::CertificateIssued,
-            certificate.serial_hex(),
-            Outcome::Success,
-            &request_target(&request),
-        )?;
         let mail = Mail::ServerCertificateIssued {
             request: request.reference.clone(),
             server: request.holder.name.clone(),

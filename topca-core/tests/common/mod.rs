@@ -216,3 +216,39 @@ pub fn openssl_verify_chain(dir: &Path, chain: &[&topca_core::Certificate], purp
     );
     assert!(out.contains("Signature Verified Successfully"), "{out}");
 }
+
+/// Records `certificate`'s serial and TBSCertificate in `store` as if it had been
+/// reserved before it was signed (tests that sign through `CertificateAuthority::issue`
+/// and store the result).
+pub fn reserve_signed(
+    store: &dyn topca_core::store::IssuanceStore,
+    certificate: &topca_core::Certificate,
+) {
+    store
+        .reserve_issuance(&topca_core::store::Reservation {
+            serial: certificate.serial_hex(),
+            tbs_sha256: topca_core::store::tbs_sha256(certificate.der()).unwrap(),
+            profile: topca_core::ProfileKind::TlsServer,
+            requester: topca_core::audit::Actor::System,
+            account: None,
+            request: None,
+            reserved_at: std::time::SystemTime::now(),
+            issued: false,
+        })
+        .unwrap();
+}
+
+/// A successful audit record of `action` on `target`, now.
+pub fn audit_note(
+    action: topca_core::audit::AuditAction,
+    target: &str,
+) -> topca_core::audit::AuditRecord {
+    topca_core::audit::AuditRecord {
+        at: std::time::SystemTime::now(),
+        actor: topca_core::audit::Actor::System,
+        action,
+        target: target.to_owned(),
+        outcome: topca_core::audit::Outcome::Success,
+        detail: String::new(),
+    }
+}

@@ -428,3 +428,55 @@ pub fn ec_csr(dir: &Path, name: &str) -> String {
     assert!(ok, "{out}");
     std::fs::read_to_string(dir.join(csr)).unwrap()
 }
+
+/// Checks record before sign over everything `state`'s database holds: every
+/// certificate (valid or revoked) was reserved with the SHA-256 of the TBS it
+/// carries and its reservation is marked issued, each has its
+/// `CertificateIssued` audit entry, `unfinished` reservations are still open,
+/// and the keyed audit chain verifies. Returns how many certificates there are.
+pub fn assert_every_certificate_recorded(state: &AppState, unfinished: usize) -> usize {
+    use topca_core::{
+        audit::{AuditAction, AuditKey, Outcome, verify_chain},
+        store::{AuditStore, CertificateStore, IssuanceStore, tbs_sha256},
+    };
+    let far = std::time::SystemTime::now() + std::time::Duration::from_secs(100 * 365 * 86_400);
+    let mut serials: Vec<String> = state
+        .store
+        .certificates_ending_between(std::time::SystemTime::UNIX_EPOCH, far)
+        .unwrap()
+        .into_iter()
+        .map(|c| c.serial)
+        .collect();
+    state
+        .store
+        .for_each_revoked(None, &mut |r| {
+            serials.push(r.serial.clone());
+            Ok(())
+        })
+        .unwrap();
+    let entries = state.store.audit_entries().unwrap();
+    for serial in &serials {
+        let record = state.store.certificate(serial).unwrap().unwrap();
+        let reservation = state.store.reservation(serial).unwrap();
+        assert!(
+            reservation
+                .as_ref()
+                .is_some_and(|r| r.issued && r.tbs_sha256 == tbs_sha256(&record.der).unwrap()),
+            "{serial} ({:?}) stored without its reservation: {reservation:?}",
+            record.usage
+        );
+        assert!(
+            entries
+                .iter()
+                .any(|e| e.record.action == AuditAction::CertificateIssued
+                    && e.record.target == *serial
+                    && e.record.outcome == Outcome::Success),
+            "{serial} ({:?}) has no issuance audit entry",
+            record.usage
+        );
+    }
+    let open = state.store.unfinished_issuances(1_000).unwrap();
+    assert_eq!(open.len(), unfinished, "open reservations: {open:?}");
+    verify_chain(&entries, Some(&AuditKey::derive(&state.master)), None).unwrap();
+    serials.len()
+}

@@ -7,7 +7,7 @@ use topca_core::{
     store::AuditStore,
 };
 
-use super::{DieselStore, Pools, TxError, backend, is_unique_violation, pool_error};
+use super::{DieselStore, Pools, TxError, backend, issuance::InTransaction, pool_error};
 use crate::{rows::AuditRow, schema::audit_entries};
 
 /// Attempts at appending an audit entry when another node appends at the same time.
@@ -15,30 +15,12 @@ const AUDIT_ATTEMPTS: usize = 50;
 
 impl AuditStore for DieselStore {
     fn append_audit(&self, record: AuditRecord) -> Result<AuditEntry, StoreError> {
-        // Another node may append at the same moment: the sequence is the primary
-        // key, so one of the two fails and retries after the other's entry.
+        // Appenders are serialised (see `InTransaction::append_audit`); a node of
+        // an older version may still append at the same moment: the sequence is
+        // the primary key, so one of the two fails and retries after the other.
         for _ in 0..AUDIT_ATTEMPTS {
-            let attempt = write!(self, |c| {
-                let last: Option<AuditRow> = audit_entries::table
-                    .order(audit_entries::sequence.desc())
-                    .select(AuditRow::as_select())
-                    .first(c)
-                    .optional()?;
-                let last = last.map(AuditRow::into_entry).transpose()?;
-                let entry =
-                    AuditEntry::append(last.as_ref(), record.clone(), self.audit_key.as_ref());
-                diesel::insert_into(audit_entries::table)
-                    .values(&AuditRow::of(&entry)?)
-                    .execute(c)
-                    .map_err(|e| {
-                        if is_unique_violation(&e) {
-                            TxError::Store(StoreError::Conflict)
-                        } else {
-                            TxError::Db(e)
-                        }
-                    })?;
-                Ok(entry)
-            });
+            let attempt = write!(self, |c| c
+                .append_audit(record.clone(), self.audit_key.as_ref()));
             match attempt {
                 Err(StoreError::Conflict) => continue,
                 other => return other,

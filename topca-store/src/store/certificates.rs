@@ -5,11 +5,12 @@ use std::time::SystemTime;
 use diesel::prelude::*;
 use topca_core::{
     StoreError,
+    audit::AuditRecord,
     lifecycle::RevocationReason,
     store::{CertificateRecord, CertificateStatus, CertificateStore, Revocation},
 };
 
-use super::{DieselStore, Pools, TxError, backend, pool_error};
+use super::{DieselStore, Pools, TxError, backend, issuance::InTransaction, pool_error};
 use crate::{
     rows::{CertificateRow, nanos, time},
     schema::certificates,
@@ -135,15 +136,21 @@ impl CertificateStore for DieselStore {
         rows.into_iter().map(CertificateRow::into_record).collect()
     }
 
-    fn revoke_certificate(&self, revocation: &Revocation) -> Result<CertificateRecord, StoreError> {
+    fn revoke_certificate(
+        &self,
+        revocation: &Revocation,
+        audit: AuditRecord,
+    ) -> Result<CertificateRecord, StoreError> {
         let serial = revocation.serial.trim().to_ascii_uppercase();
         let at = nanos(revocation.at)?;
         let row: CertificateRow = write!(self, |c| {
             revoke_in(c, &serial, at, revocation.reason)?;
-            Ok(certificates::table
+            let row = certificates::table
                 .find(&serial)
                 .select(CertificateRow::as_select())
-                .first(c)?)
+                .first(c)?;
+            c.append_audit(audit.clone(), self.audit_key.as_ref())?;
+            Ok(row)
         })?;
         row.into_record()
     }

@@ -3,11 +3,14 @@
 use diesel::prelude::*;
 use topca_core::{
     StoreError,
+    audit::AuditRecord,
     kmc::{NewRecovery, Recovery, RecoveryId, RecoveryState},
     store::{EscrowRecord, EscrowStore},
 };
 
-use super::{DieselStore, Pools, TxError, backend, is_unique_violation, pool_error};
+use super::{
+    DieselStore, Pools, TxError, backend, is_unique_violation, issuance::InTransaction, pool_error,
+};
 use crate::{
     rows::{EscrowRow, RecoveryRow, RecoveryValues},
     schema::{escrowed_keys, recoveries},
@@ -36,7 +39,11 @@ impl EscrowStore for DieselStore {
         rows.into_iter().map(EscrowRow::into_record).collect()
     }
 
-    fn create_recovery(&self, new: NewRecovery) -> Result<Recovery, StoreError> {
+    fn create_recovery(
+        &self,
+        new: NewRecovery,
+        audit: AuditRecord,
+    ) -> Result<Recovery, StoreError> {
         let recovery = new.into_recovery();
         let values = RecoveryValues::of(&recovery, 1)?;
         write!(self, |c| {
@@ -50,6 +57,7 @@ impl EscrowStore for DieselStore {
                         e.into()
                     }
                 })?;
+            c.append_audit(audit.clone(), self.audit_key.as_ref())?;
             Ok(())
         })?;
         Ok(recovery)
@@ -77,7 +85,11 @@ impl EscrowStore for DieselStore {
         rows.into_iter().map(RecoveryRow::into_recovery).collect()
     }
 
-    fn update_recovery(&self, recovery: &Recovery) -> Result<Recovery, StoreError> {
+    fn update_recovery(
+        &self,
+        recovery: &Recovery,
+        audit: Vec<AuditRecord>,
+    ) -> Result<Recovery, StoreError> {
         let key = recovery.id.to_hex();
         let version = i64::try_from(recovery.version).map_err(|_| StoreError::Conflict)?;
         let values = RecoveryValues::of(recovery, recovery.version + 1)?;
@@ -101,6 +113,9 @@ impl EscrowStore for DieselStore {
                     StoreError::NotFound
                 }
                 .into());
+            }
+            for record in &audit {
+                c.append_audit(record.clone(), self.audit_key.as_ref())?;
             }
             Ok(())
         })?;

@@ -11,10 +11,11 @@ use topca_core::{
 };
 
 use super::certificates::revoke_in;
+use super::issuance::{InTransaction, Signed};
 use super::{DieselStore, Pools, TxError, backend, is_unique_violation, pool_error};
 use crate::{
-    rows::{CertificateRow, EscrowRow, RequestRow, RequestValues, id, nanos},
-    schema::{certificates, escrowed_keys, holder_attempts, requests},
+    rows::{EscrowRow, RequestRow, RequestValues, id, nanos},
+    schema::{escrowed_keys, holder_attempts, requests},
 };
 
 impl RequestStore for DieselStore {
@@ -82,6 +83,7 @@ impl RequestStore for DieselStore {
             revoke,
             issued,
             escrow,
+            audit,
         } = change;
         let key = id(request.id.0)?;
         let version = i64::try_from(request.version).map_err(|_| StoreError::Conflict)?;
@@ -89,9 +91,9 @@ impl RequestStore for DieselStore {
         let revocation = revoke
             .map(|r| Ok::<_, StoreError>((r.serial.to_ascii_uppercase(), nanos(r.at)?, r.reason)))
             .transpose()?;
-        let rows = issued
+        let signed = issued
             .into_iter()
-            .map(CertificateRow::of)
+            .map(Signed::of)
             .collect::<Result<Vec<_>, _>>()?;
         let escrow = escrow.map(EscrowRow::of).transpose()?;
         write!(self, |c| {
@@ -114,17 +116,17 @@ impl RequestStore for DieselStore {
             if let Some((serial, at, reason)) = &revocation {
                 revoke_in(c, serial, *at, *reason)?;
             }
-            for row in &rows {
-                diesel::insert_into(certificates::table)
-                    .values(row)
-                    .execute(c)
-                    .map_err(|e| duplicate(e, &row.serial))?;
+            for certificate in &signed {
+                c.store_signed(certificate)?;
             }
             if let Some(row) = &escrow {
                 diesel::insert_into(escrowed_keys::table)
                     .values(row)
                     .execute(c)
                     .map_err(|e| duplicate(e, &row.encryption_serial))?;
+            }
+            for record in &audit {
+                c.append_audit(record.clone(), self.audit_key.as_ref())?;
             }
             Ok(())
         })?;
