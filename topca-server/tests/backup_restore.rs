@@ -1,0 +1,590 @@
+//! Backup and restore on real files: a backup brings a node back to the state it
+//! was in, with the same CA; a backup of another CA, a tampered backup, missing
+//! secrets and a running server are refused, and a refusal or failure leaves the
+//! target data directory exactly as it was. PostgreSQL deployments get a backup
+//! without the database and a restore that points at pg_dump and point-in-time
+//! recovery.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test helpers fail loudly
+
+mod common;
+
+use std::{
+    collections::BTreeMap,
+    io::BufRead as _,
+    os::unix::fs::PermissionsExt as _,
+    path::{Path, PathBuf},
+    process::{Command, Stdio},
+    sync::Arc,
+};
+
+use axum::http::StatusCode;
+use diesel::{Connection as _, SqliteConnection, connection::SimpleConnection as _};
+use topca_core::{
+    ra::AdminRole,
+    store::{AdminStore as _, AuditStore as _},
+};
+use topca_server::{
+    backup::{BackupError, Manifest, backup},
+    restore::{RestoreRequest, restore},
+    setup::{Options, add_admin, start},
+};
+
+const PASSWORD: &str = "backup-test-password";
+
+/// A started CA in `parent/name` (stopped again), with the administrator `first`.
+fn ca(parent: &Path, name: &str, first: &str) -> Options {
+    let dir = parent.join(name);
+    std::fs::create_dir_all(&dir).unwrap();
+    let options = common::options(&dir);
+    drop(start(&options).unwrap());
+    add_admin(&options, first, PASSWORD, vec![AdminRole::SuperAdmin]).unwrap();
+    options
+}
+
+/// A restore of `backup` into `target` with the target's own secrets.
+fn request<'a>(backup: &'a Path, target: &'a Path) -> RestoreRequest<'a> {
+    RestoreRequest {
+        backup,
+        target,
+        database_url: None,
+        master_key_file: None,
+        ca_passphrase_file: None,
+    }
+}
+
+/// Every file and folder under `dir` (but the advisory lock file): mode and content.
+fn tree(dir: &Path) -> BTreeMap<PathBuf, (u32, Vec<u8>)> {
+    let mut found = BTreeMap::new();
+    let mut pending = vec![dir.to_owned()];
+    while let Some(folder) = pending.pop() {
+        for entry in std::fs::read_dir(&folder).unwrap() {
+            let path = entry.unwrap().path();
+            if path.file_name().is_some_and(|n| n == "topca.lock") {
+                continue;
+            }
+            let meta = std::fs::symlink_metadata(&path).unwrap();
+            let mode = meta.permissions().mode() & 0o777;
+            if meta.is_dir() {
+                pending.push(path.clone());
+                found.insert(path, (mode, Vec::new()));
+            } else {
+                found.insert(path.clone(), (mode, std::fs::read(&path).unwrap()));
+            }
+        }
+    }
+    found
+}
+
+/// Folders and files private to the owner: 0700 and 0600.
+fn assert_private(dir: &Path) {
+    assert_eq!(
+        std::fs::metadata(dir).unwrap().permissions().mode() & 0o777,
+        0o700
+    );
+    for (path, (mode, _)) in tree(dir) {
+        let wanted = if path.is_dir() { 0o700 } else { 0o600 };
+        assert_eq!(mode, wanted, "{} has mode {mode:03o}", path.display());
+    }
+}
+
+/// The names in `parent`, sorted.
+fn names(parent: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(parent)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+/// A copy of the backup folder `from` at `to`, to tamper with.
+fn copy_folder(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let path = entry.unwrap().path();
+        let target = to.join(path.file_name().unwrap());
+        if path.is_dir() {
+            copy_folder(&path, &target);
+        } else {
+            std::fs::copy(&path, &target).unwrap();
+        }
+    }
+}
+
+fn manifest(backup: &Path) -> Manifest {
+    serde_json::from_slice(&std::fs::read(backup.join("MANIFEST.json")).unwrap()).unwrap()
+}
+
+#[tokio::test]
+async fn a_restore_brings_back_the_backed_up_state_and_the_server_serves_the_same_ca() {
+    let parent = tempfile::tempdir().unwrap();
+    let options = ca(parent.path(), "data", "alice");
+    let (state, _) = start(&options).unwrap();
+    let fingerprint = state.ca.certificate().sha256_fingerprint();
+    let app = topca_server::router(Arc::new(state));
+    let (status, chain_before) = common::get(&app, "/TopCA/ca/chain.pem").await;
+    assert_eq!(status, StatusCode::OK);
+    drop(app);
+    topca_server::audit_log::checkpoint_offline(&options).unwrap();
+
+    let saved = parent.path().join("backup");
+    let made = backup(&options, None, &saved).unwrap();
+    assert_eq!(made.manifest.ca.issuing_sha256, fingerprint);
+    let entries_at_backup = made.audit_entries.unwrap();
+    assert!(entries_at_backup >= 1);
+    assert_private(&saved);
+    let listed: Vec<&str> = made
+        .manifest
+        .files
+        .iter()
+        .map(|f| f.path.as_str())
+        .collect();
+    for name in [
+        "topca.db",
+        "ca/issuing.pem",
+        "ca/issuing.key",
+        "ca/root.pem",
+        "audit/checkpoints",
+    ] {
+        assert!(listed.contains(&name), "{name} not in {listed:?}");
+    }
+    // The secrets stay out of the backup; the manifest says what to supply.
+    assert!(!saved.join("secrets").exists());
+    let secrets = std::fs::read_to_string(options.data_dir.join("secrets/kmc-master.key")).unwrap();
+    let passphrase =
+        std::fs::read_to_string(options.data_dir.join("secrets/ca-passphrase")).unwrap();
+    for (path, (_, content)) in tree(&saved) {
+        let text = String::from_utf8_lossy(&content);
+        assert!(
+            !text.contains(secrets.trim()) && !text.contains(passphrase.trim()),
+            "{} holds a secret",
+            path.display()
+        );
+    }
+    let supply = serde_json::to_string(&made.manifest.not_included).unwrap();
+    assert!(
+        supply.contains("KMC master key") && supply.contains("CA key passphrase"),
+        "{supply}"
+    );
+
+    // Later changes: another administrator, another checkpoint.
+    add_admin(&options, "bob", PASSWORD, vec![AdminRole::RaAdmin]).unwrap();
+    topca_server::audit_log::checkpoint_offline(&options).unwrap();
+
+    let restored = restore(&request(&saved, &options.data_dir)).unwrap();
+    assert_eq!(restored.audit_entries, entries_at_backup);
+    let previous = restored.previous.unwrap();
+    assert!(previous.starts_with(parent.path()));
+    assert!(
+        previous.join("topca.db").exists(),
+        "the replaced data directory is kept"
+    );
+    assert_private(&options.data_dir);
+    // Nothing but the data directory, the one set aside and the backup.
+    assert_eq!(names(parent.path()).len(), 3, "{:?}", names(parent.path()));
+
+    let (state, _) = start(&options).unwrap();
+    assert_eq!(state.ca.certificate().sha256_fingerprint(), fingerprint);
+    assert!(state.store.admin("alice").unwrap().is_some());
+    assert!(
+        state.store.admin("bob").unwrap().is_none(),
+        "a later change survived the restore"
+    );
+    assert_eq!(
+        state.store.audit_entries().unwrap().len() as u64,
+        entries_at_backup
+    );
+    let app = topca_server::router(Arc::new(state));
+    let (status, chain_after) = common::get(&app, "/TopCA/ca/chain.pem").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(chain_after, chain_before);
+    drop(app);
+    let verified = topca_server::audit_log::verify_offline(&options).unwrap();
+    assert!(verified.checkpoint.is_some());
+}
+
+#[test]
+fn a_backup_of_another_ca_is_refused_and_the_target_is_unchanged() {
+    let parent = tempfile::tempdir().unwrap();
+    let first = ca(parent.path(), "first", "alice");
+    let second = ca(parent.path(), "second", "carol");
+    let saved = parent.path().join("backup-of-first");
+    backup(&first, None, &saved).unwrap();
+    let before = tree(&second.data_dir);
+    let listing = names(parent.path());
+
+    let refused = restore(&request(&saved, &second.data_dir)).unwrap_err();
+    assert!(matches!(refused, BackupError::OtherCa { .. }), "{refused}");
+    assert!(refused.to_string().contains("another CA"), "{refused}");
+    assert_eq!(tree(&second.data_dir), before);
+    assert_eq!(names(parent.path()), listing);
+}
+
+#[test]
+fn a_tampered_backup_is_refused_naming_the_file_and_the_target_is_unchanged() {
+    let parent = tempfile::tempdir().unwrap();
+    let options = ca(parent.path(), "data", "alice");
+    let saved = parent.path().join("backup");
+    backup(&options, None, &saved).unwrap();
+    let before = tree(&options.data_dir);
+
+    type Tamper = fn(&Path);
+    let cases: [(&str, Tamper, &str); 6] = [
+        (
+            "a database byte",
+            |b| {
+                let path = b.join("topca.db");
+                let mut bytes = std::fs::read(&path).unwrap();
+                let middle = bytes.len() / 2;
+                bytes[middle] ^= 0x01;
+                std::fs::write(path, bytes).unwrap();
+            },
+            "topca.db does not match its SHA-256",
+        ),
+        (
+            "a truncated database",
+            |b| {
+                let path = b.join("topca.db");
+                let bytes = std::fs::read(&path).unwrap();
+                std::fs::write(path, &bytes[..bytes.len() - 4096]).unwrap();
+            },
+            "topca.db has",
+        ),
+        (
+            "a removed CA key",
+            |b| {
+                std::fs::remove_file(b.join("ca/root.key")).unwrap();
+            },
+            "ca/root.key is missing",
+        ),
+        (
+            "an edited manifest",
+            |b| {
+                let path = b.join("MANIFEST.json");
+                let text = std::fs::read_to_string(&path).unwrap();
+                let edited = text.replacen("\"created\": \"", "\"created\": \"1", 1);
+                assert_ne!(text, edited);
+                std::fs::write(path, edited).unwrap();
+            },
+            "MANIFEST.json was changed after the backup was made",
+        ),
+        (
+            "an added file",
+            |b| {
+                std::fs::write(b.join("ca").join("extra.key"), "not from TopCA").unwrap();
+            },
+            "ca/extra.key is not listed in the manifest",
+        ),
+        (
+            "a removed manifest",
+            |b| {
+                std::fs::remove_file(b.join("MANIFEST.json")).unwrap();
+            },
+            "MANIFEST.json is missing",
+        ),
+    ];
+    for (what, tamper, expected) in cases {
+        let copy = parent.path().join("tampered");
+        copy_folder(&saved, &copy);
+        tamper(&copy);
+        let listing = names(parent.path());
+        let refused = restore(&request(&copy, &options.data_dir)).unwrap_err();
+        assert!(
+            matches!(refused, BackupError::Tampered { .. }),
+            "{what}: {refused}"
+        );
+        assert!(refused.to_string().contains(expected), "{what}: {refused}");
+        assert_eq!(
+            tree(&options.data_dir),
+            before,
+            "{what}: the target changed"
+        );
+        assert_eq!(names(parent.path()), listing, "{what}: a folder was left");
+        std::fs::remove_dir_all(&copy).unwrap();
+    }
+    // The untouched backup still restores.
+    restore(&request(&saved, &options.data_dir)).unwrap();
+}
+
+#[test]
+fn a_database_rewritten_with_matching_hashes_fails_in_the_middle_and_leaves_the_target() {
+    let parent = tempfile::tempdir().unwrap();
+    let options = ca(parent.path(), "data", "alice");
+    let saved = parent.path().join("backup");
+    backup(&options, None, &saved).unwrap();
+    let before = tree(&options.data_dir);
+    // Whoever can write the backup but lacks the master key edits the audit
+    // log and puts the new hash and length into the manifest: every file then
+    // matches, so the new data directory is built before the log is checked.
+    SqliteConnection::establish(&saved.join("topca.db").to_string_lossy())
+        .unwrap()
+        .batch_execute("UPDATE audit_entries SET detail = 'nothing happened' WHERE sequence = 1")
+        .unwrap();
+    let (bytes, sha256) = hash(&saved.join("topca.db"));
+    let mut edited = manifest(&saved);
+    let db = edited
+        .files
+        .iter_mut()
+        .find(|f| f.path == "topca.db")
+        .unwrap();
+    db.bytes = bytes;
+    db.sha256 = sha256;
+    std::fs::write(
+        saved.join("MANIFEST.json"),
+        serde_json::to_vec_pretty(&edited).unwrap(),
+    )
+    .unwrap();
+    let listing = names(parent.path());
+
+    let refused = restore(&request(&saved, &options.data_dir)).unwrap_err();
+    assert!(matches!(refused, BackupError::Audit(_)), "{refused}");
+    assert!(
+        refused.to_string().contains("audit entry 1 was altered"),
+        "{refused}"
+    );
+    assert_eq!(tree(&options.data_dir), before);
+    assert_eq!(
+        names(parent.path()),
+        listing,
+        "the half-built folder was left"
+    );
+}
+
+fn hash(path: &Path) -> (u64, String) {
+    use sha2::Digest as _;
+    let bytes = std::fs::read(path).unwrap();
+    let digest = sha2::Sha256::digest(&bytes);
+    (
+        bytes.len() as u64,
+        digest.iter().map(|b| format!("{b:02x}")).collect(),
+    )
+}
+
+#[test]
+fn a_fresh_machine_needs_the_master_key_and_passphrase_and_then_serves_the_same_ca() {
+    let parent = tempfile::tempdir().unwrap();
+    let options = ca(parent.path(), "data", "alice");
+    let saved = parent.path().join("backup");
+    backup(&options, None, &saved).unwrap();
+    // The operator keeps the secrets apart from the backup.
+    let kept = parent.path().join("kept");
+    std::fs::create_dir(&kept).unwrap();
+    for file in ["kmc-master.key", "ca-passphrase"] {
+        std::fs::copy(options.data_dir.join("secrets").join(file), kept.join(file)).unwrap();
+    }
+    let fresh = parent.path().join("new-machine");
+
+    let refused = restore(&request(&saved, &fresh)).unwrap_err();
+    assert!(matches!(refused, BackupError::SecretNeeded(_)), "{refused}");
+    assert!(
+        refused.to_string().contains("--master-key FILE"),
+        "{refused}"
+    );
+    assert!(!fresh.exists());
+
+    let master = kept.join("kmc-master.key");
+    let with_key = RestoreRequest {
+        master_key_file: Some(&master),
+        ..request(&saved, &fresh)
+    };
+    let refused = restore(&with_key).unwrap_err();
+    assert!(
+        refused.to_string().contains("--ca-passphrase FILE"),
+        "{refused}"
+    );
+    assert!(!fresh.exists());
+
+    // A key or passphrase of another CA is refused too.
+    let wrong_key = kept.join("wrong.key");
+    std::fs::write(&wrong_key, "11".repeat(32)).unwrap();
+    let passphrase = kept.join("ca-passphrase");
+    let refused = restore(&RestoreRequest {
+        master_key_file: Some(&wrong_key),
+        ca_passphrase_file: Some(&passphrase),
+        ..request(&saved, &fresh)
+    })
+    .unwrap_err();
+    assert!(
+        matches!(refused, BackupError::WrongMasterKey(_)),
+        "{refused}"
+    );
+    let wrong_passphrase = kept.join("wrong-passphrase");
+    std::fs::write(&wrong_passphrase, "not the passphrase").unwrap();
+    let refused = restore(&RestoreRequest {
+        master_key_file: Some(&master),
+        ca_passphrase_file: Some(&wrong_passphrase),
+        ..request(&saved, &fresh)
+    })
+    .unwrap_err();
+    assert!(
+        matches!(refused, BackupError::WrongPassphrase(_)),
+        "{refused}"
+    );
+    assert!(!fresh.exists());
+    assert_eq!(names(parent.path()), ["backup", "data", "kept"]);
+
+    let restored = restore(&RestoreRequest {
+        master_key_file: Some(&master),
+        ca_passphrase_file: Some(&passphrase),
+        ..request(&saved, &fresh)
+    })
+    .unwrap();
+    assert!(restored.previous.is_none());
+    assert_private(&fresh);
+    let (state, _) = start(&common::options(&fresh)).unwrap();
+    assert_eq!(
+        state.ca.certificate().sha256_fingerprint(),
+        manifest(&saved).ca.issuing_sha256
+    );
+    assert!(state.store.admin("alice").unwrap().is_some());
+}
+
+/// The server binary with `args`, its output captured.
+fn server(args: &[&str]) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_topca-server"));
+    command.args(args);
+    command
+}
+
+#[test]
+fn restore_and_a_second_server_are_refused_while_a_server_holds_the_data_directory() {
+    let parent = tempfile::tempdir().unwrap();
+    let data = parent.path().join("data");
+    let dir = data.to_str().unwrap();
+    let saved = parent.path().join("backup");
+    let listen = format!("127.0.0.1:{}", common::free_port());
+    let mut running = server(&[
+        "--data-dir",
+        dir,
+        "--listen",
+        &listen,
+        "--algorithm",
+        "p256",
+    ])
+    .stdout(Stdio::piped())
+    .stderr(Stdio::inherit())
+    .spawn()
+    .unwrap();
+    let mut lines = std::io::BufReader::new(running.stdout.take().unwrap()).lines();
+    assert!(lines.any(|l| l.unwrap().contains("TopCA is running")));
+
+    // A backup is made while the server runs.
+    let made = server(&["backup", saved.to_str().unwrap(), "--data-dir", dir])
+        .output()
+        .unwrap();
+    let second_listen = format!("127.0.0.1:{}", common::free_port());
+    let second = server(&["--data-dir", dir, "--listen", &second_listen])
+        .output()
+        .unwrap();
+    let refused = server(&["restore", saved.to_str().unwrap(), "--data-dir", dir])
+        .output()
+        .unwrap();
+    let _ = running.kill();
+    let _ = running.wait();
+    assert!(made.status.success(), "{made:?}");
+    assert!(String::from_utf8_lossy(&made.stdout).contains("not in the backup"));
+    for (what, output) in [("a second server", &second), ("restore", &refused)] {
+        assert!(!output.status.success(), "{what} ran");
+        let message = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            message.contains("another TopCA process") && message.contains("stop it first"),
+            "{what}: {message}"
+        );
+    }
+    assert_eq!(names(parent.path()), ["backup", "data"]);
+
+    let restored = server(&["restore", saved.to_str().unwrap(), "--data-dir", dir])
+        .output()
+        .unwrap();
+    assert!(restored.status.success(), "{restored:?}");
+    let said = String::from_utf8_lossy(&restored.stdout);
+    assert!(said.contains("is kept as"), "{said}");
+    let chain = server(&["ca", "chain", "--data-dir", dir])
+        .output()
+        .unwrap();
+    assert!(chain.status.success(), "{chain:?}");
+}
+
+/// A database created on the test PostgreSQL server, dropped afterwards.
+struct TempPostgres {
+    admin: String,
+    name: String,
+    url: String,
+}
+
+impl TempPostgres {
+    fn create(admin: &str) -> Self {
+        use topca_core::RandomSource as _;
+        let mut random = [0u8; 6];
+        topca_core::OsRandom.fill(&mut random).unwrap();
+        let suffix: String = random.iter().map(|b| format!("{b:02x}")).collect();
+        let name = format!("topca_backup_{suffix}");
+        diesel::PgConnection::establish(admin)
+            .unwrap()
+            .batch_execute(&format!("CREATE DATABASE {name}"))
+            .unwrap();
+        let base = admin.rsplit_once('/').map_or(admin, |(b, _)| b);
+        Self {
+            url: format!("{base}/{name}"),
+            admin: admin.to_owned(),
+            name,
+        }
+    }
+}
+
+impl Drop for TempPostgres {
+    fn drop(&mut self) {
+        if let Ok(mut conn) = diesel::PgConnection::establish(&self.admin) {
+            let _ = conn.batch_execute(&format!(
+                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+                self.name
+            ));
+        }
+    }
+}
+
+#[test]
+fn on_postgresql_the_backup_leaves_the_database_to_pg_dump_and_restore_refuses() {
+    let Ok(admin) = std::env::var("TOPCA_TEST_POSTGRES_URL") else {
+        if std::env::var("CI").is_ok_and(|v| v == "true") {
+            panic!("CI=true and TOPCA_TEST_POSTGRES_URL is not set: PostgreSQL is missing");
+        }
+        eprintln!("skipping PostgreSQL: TOPCA_TEST_POSTGRES_URL is not set");
+        return;
+    };
+    let database = TempPostgres::create(&admin);
+    let parent = tempfile::tempdir().unwrap();
+    let dir = parent.path().join("data");
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut options = common::options(&dir);
+    options.database_url = Some(database.url.clone());
+    drop(start(&options).unwrap());
+
+    let saved = parent.path().join("backup");
+    let made = backup(&options, None, &saved).unwrap();
+    assert_eq!(
+        made.manifest.database,
+        topca_server::backup::DatabaseKind::Postgresql
+    );
+    assert!(made.audit_entries.is_none());
+    assert!(!saved.join("topca.db").exists());
+    assert!(saved.join("ca/issuing.key").exists());
+    let supply = serde_json::to_string(&made.manifest.not_included).unwrap();
+    assert!(supply.contains("pg_dump"), "{supply}");
+
+    let before = tree(&dir);
+    for url in [Some(database.url.as_str()), None] {
+        let refused = restore(&RestoreRequest {
+            database_url: url,
+            ..request(&saved, &dir)
+        })
+        .unwrap_err();
+        assert!(matches!(refused, BackupError::Postgres), "{refused}");
+        let message = refused.to_string();
+        assert!(
+            message.contains("pg_restore") && message.contains("point-in-time"),
+            "{message}"
+        );
+    }
+    assert_eq!(tree(&dir), before);
+}
