@@ -15,8 +15,9 @@
 //! secrets given. Its database must belong to the backup's CA and master key and
 //! its audit log must verify under that key and the backed-up checkpoints, and
 //! the manifest's MAC must verify under the master key. Everything is flushed to
-//! disk, and only then the target is moved aside as `TARGET.before-restore-TIME`
-//! and the new folder renamed into its place. A failure before the switch
+//! disk, and only then the new folder takes the target's place (one atomic
+//! exchange on Linux); the former data directory is kept as
+//! `TARGET.before-restore-TIME`. A failure before the switch
 //! removes the new folder and leaves the target as it was.
 
 use std::{
@@ -107,6 +108,10 @@ pub fn restore(request: &RestoreRequest<'_>) -> Result<Restored, BackupError> {
     }
     // Held until the switch: no server starts on the target meanwhile.
     let lock = exists.then(|| DataDirLock::acquire(target)).transpose()?;
+    if exists {
+        // Again under the lock: another restore may have finished meanwhile.
+        check_same_ca(target, &issuing)?;
+    }
 
     let stamp = topca_core::format_rfc3339(std::time::SystemTime::now()).replace([':', '-'], "");
     let parent = target
@@ -230,8 +235,12 @@ fn build(
     Ok(entries)
 }
 
-/// Moves the target aside (when it exists) and the staging folder into its
-/// place; puts the target back if the second step fails. The moved-aside folder.
+/// Puts the staging folder in the target's place; the target, when it
+/// exists, ends up as `NAME.before-restore-STAMP` (returned). On Linux the two
+/// folders are exchanged in one step, so the target path always names a
+/// complete data directory; elsewhere (or where the file system cannot
+/// exchange) the target is moved aside first and put back if the second move
+/// fails.
 fn switch(
     target: &Path,
     exists: bool,
@@ -240,28 +249,48 @@ fn switch(
     name: &str,
     stamp: &str,
 ) -> Result<Option<PathBuf>, BackupError> {
-    let previous = if exists {
-        let aside = parent.join(format!("{name}.before-restore-{stamp}"));
-        if std::fs::symlink_metadata(&aside).is_ok() {
-            return Err(file_error(
-                &aside,
-                &std::io::Error::from(std::io::ErrorKind::AlreadyExists),
-            )
-            .into());
-        }
-        std::fs::rename(target, &aside).map_err(|e| file_error(target, &e))?;
-        Some(aside)
-    } else {
-        None
-    };
+    if !exists {
+        std::fs::rename(staging, target).map_err(|e| file_error(target, &e))?;
+        sync_dir(parent)?;
+        return Ok(None);
+    }
+    let aside = parent.join(format!("{name}.before-restore-{stamp}"));
+    if std::fs::symlink_metadata(&aside).is_ok() {
+        return Err(file_error(
+            &aside,
+            &std::io::Error::from(std::io::ErrorKind::AlreadyExists),
+        )
+        .into());
+    }
+    if exchange(staging, target).is_ok() {
+        sync_dir(parent)?;
+        // The restore is done; the former data directory only changes its name.
+        return Ok(Some(match std::fs::rename(staging, &aside) {
+            Ok(()) => aside,
+            Err(_) => staging.to_owned(),
+        }));
+    }
+    std::fs::rename(target, &aside).map_err(|e| file_error(target, &e))?;
     if let Err(e) = std::fs::rename(staging, target) {
-        if let Some(aside) = &previous {
-            let _ = std::fs::rename(aside, target);
-        }
+        let _ = std::fs::rename(&aside, target);
         return Err(file_error(target, &e).into());
     }
     sync_dir(parent)?;
-    Ok(previous)
+    Ok(Some(aside))
+}
+
+/// Exchanges the folders `a` and `b` atomically (`renameat2` with
+/// `RENAME_EXCHANGE`).
+#[cfg(target_os = "linux")]
+fn exchange(a: &Path, b: &Path) -> std::io::Result<()> {
+    use rustix::fs::{CWD, RenameFlags, renameat_with};
+    renameat_with(CWD, a, CWD, b, RenameFlags::EXCHANGE).map_err(std::io::Error::from)
+}
+
+/// No atomic exchange here: the caller moves the folders one after the other.
+#[cfg(not(target_os = "linux"))]
+fn exchange(_: &Path, _: &Path) -> std::io::Result<()> {
+    Err(std::io::ErrorKind::Unsupported.into())
 }
 
 /// The manifest of `backup` and its exact bytes.
