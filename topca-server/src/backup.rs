@@ -211,6 +211,7 @@ pub(crate) fn allowed_paths() -> Vec<String> {
 pub(crate) fn existing_master_key(dir: &Path) -> Result<Option<Zeroizing<[u8; 32]>>, BackupError> {
     if let Some(hex) = std::env::var("TOPCA_KMC_MASTER_KEY")
         .ok()
+        .map(Zeroizing::new)
         .filter(|v| !v.trim().is_empty())
     {
         return Ok(Some(Zeroizing::new(decode_key(hex.trim())?)));

@@ -8,7 +8,8 @@
 //! target's) and the CA passphrase (`--ca-passphrase FILE`,
 //! `TOPCA_CA_PASSPHRASE`, or the target's) must be there, and the passphrase
 //! must open the backed-up CA key; no server may hold the target (see
-//! [`crate::data_lock`]).
+//! [`crate::data_lock`]; its lock file is all a refused restore may leave in the
+//! target).
 //!
 //! Then the complete new data directory is built next to the target, as
 //! `TARGET.restoring-TIME`: the backup's files, the target's `secrets/` and the
@@ -486,14 +487,16 @@ fn given_master_key(
 /// the target's `secrets/`.
 fn given_passphrase(request: &RestoreRequest<'_>) -> Result<Given<Zeroizing<String>>, BackupError> {
     if let Some(file) = request.ca_passphrase_file {
+        let text = Zeroizing::new(read(file)?);
         return Ok(Given {
-            value: Zeroizing::new(read(file)?.trim().to_owned()),
+            value: Zeroizing::new(text.trim().to_owned()),
             source: format!("in {}", file.display()),
             write_as: Some("ca-passphrase"),
         });
     }
     if let Some(value) = std::env::var("TOPCA_CA_PASSPHRASE")
         .ok()
+        .map(Zeroizing::new)
         .filter(|v| !v.trim().is_empty())
     {
         return Ok(Given {
@@ -504,8 +507,9 @@ fn given_passphrase(request: &RestoreRequest<'_>) -> Result<Given<Zeroizing<Stri
     }
     let path = request.target.join("secrets").join("ca-passphrase");
     if path.exists() {
+        let text = Zeroizing::new(read(&path)?);
         return Ok(Given {
-            value: Zeroizing::new(read(&path)?.trim().to_owned()),
+            value: Zeroizing::new(text.trim().to_owned()),
             source: format!("of {}", request.target.display()),
             write_as: None,
         });

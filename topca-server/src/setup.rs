@@ -11,6 +11,8 @@
 //!                            CA (see `tls_root`), its key encrypted the same way
 //! DATA_DIR/secrets/          CA passphrase and KMC master key when not given in the
 //!                            environment (TOPCA_CA_PASSPHRASE, TOPCA_KMC_MASTER_KEY)
+//! DATA_DIR/audit/checkpoints signed audit checkpoints (see `audit_log`)
+//! DATA_DIR/topca.lock        locked by the running server (see `data_lock`)
 //! ```
 //!
 //! Folders are made with mode 0700 and files with mode 0600 whatever the umask;

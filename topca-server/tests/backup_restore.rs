@@ -204,6 +204,49 @@ async fn a_restore_brings_back_the_backed_up_state_and_the_server_serves_the_sam
 }
 
 #[test]
+fn backup_refuses_a_used_folder_and_leaves_nothing_when_it_fails() {
+    let parent = tempfile::tempdir().unwrap();
+    let options = ca(parent.path(), "data", "alice");
+    let used = parent.path().join("used");
+    std::fs::create_dir(&used).unwrap();
+    std::fs::write(used.join("notes.txt"), "keep me").unwrap();
+    let refused = backup(&options, None, &used).unwrap_err();
+    assert!(matches!(refused, BackupError::NotEmpty(_)), "{refused}");
+    assert_eq!(names(&used), ["notes.txt"]);
+
+    // A configuration file that cannot be read fails the backup half-way: the
+    // database was already copied, and everything written is removed.
+    let saved = parent.path().join("backup");
+    let missing = parent.path().join("missing.toml");
+    let failed = backup(&options, Some(&missing), &saved).unwrap_err();
+    assert!(failed.to_string().contains("missing.toml"), "{failed}");
+    assert!(!saved.exists());
+    let empty = parent.path().join("empty");
+    std::fs::create_dir(&empty).unwrap();
+    backup(&options, Some(&missing), &empty).unwrap_err();
+    assert!(names(&empty).is_empty());
+
+    // A data directory without a CA has nothing to back up.
+    let bare = parent.path().join("bare");
+    std::fs::create_dir(&bare).unwrap();
+    let refused = backup(&common::options(&bare), None, &saved).unwrap_err();
+    assert!(matches!(refused, BackupError::NoCa(_)), "{refused}");
+    assert!(!saved.exists());
+
+    // A configuration file is backed up and restored with the data.
+    let config = options.data_dir.join("topca.toml");
+    std::fs::write(&config, "crl_refresh_minutes = 7\n").unwrap();
+    let made = backup(&options, Some(&config), &saved).unwrap();
+    assert_eq!(made.manifest.configuration_from.as_deref(), config.to_str());
+    std::fs::write(&config, "crl_refresh_minutes = 9\n").unwrap();
+    restore(&request(&saved, &options.data_dir)).unwrap();
+    assert_eq!(
+        std::fs::read_to_string(&config).unwrap(),
+        "crl_refresh_minutes = 7\n"
+    );
+}
+
+#[test]
 fn a_backup_of_another_ca_is_refused_and_the_target_is_unchanged() {
     let parent = tempfile::tempdir().unwrap();
     let first = ca(parent.path(), "first", "alice");
