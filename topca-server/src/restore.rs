@@ -79,6 +79,8 @@ struct Given<T> {
     source: String,
     /// Written into the new `secrets/` under this name, or left where it is.
     write_as: Option<&'static str>,
+    /// The environment variable it came from, which the server needs too.
+    variable: Option<&'static str>,
 }
 
 /// Restores `request.backup` into `request.target`; see the module documentation.
@@ -155,13 +157,10 @@ pub fn restore(request: &RestoreRequest<'_>) -> Result<Restored, BackupError> {
         }
     };
     drop(lock);
-    let mut from_environment = Vec::new();
-    if master.write_as.is_none() && master.source == "TOPCA_KMC_MASTER_KEY" {
-        from_environment.push("TOPCA_KMC_MASTER_KEY");
-    }
-    if passphrase.write_as.is_none() && passphrase.source == "TOPCA_CA_PASSPHRASE" {
-        from_environment.push("TOPCA_CA_PASSPHRASE");
-    }
+    let from_environment = [master.variable, passphrase.variable]
+        .into_iter()
+        .flatten()
+        .collect();
     Ok(Restored {
         manifest,
         previous,
@@ -250,9 +249,12 @@ fn switch(
     name: &str,
     stamp: &str,
 ) -> Result<Option<PathBuf>, BackupError> {
+    // Once a folder is in place the restore is done: a failure to flush the
+    // parent's entries afterwards is not reported as a failed restore (and the
+    // caller would remove the wrong folder).
     if !exists {
         std::fs::rename(staging, target).map_err(|e| file_error(target, &e))?;
-        sync_dir(parent)?;
+        let _ = sync_dir(parent);
         return Ok(None);
     }
     let aside = parent.join(format!("{name}.before-restore-{stamp}"));
@@ -264,7 +266,7 @@ fn switch(
         .into());
     }
     if exchange(staging, target).is_ok() {
-        sync_dir(parent)?;
+        let _ = sync_dir(parent);
         // The restore is done; the former data directory only changes its name.
         return Ok(Some(match std::fs::rename(staging, &aside) {
             Ok(()) => aside,
@@ -276,7 +278,7 @@ fn switch(
         let _ = std::fs::rename(&aside, target);
         return Err(file_error(target, &e).into());
     }
-    sync_dir(parent)?;
+    let _ = sync_dir(parent);
     Ok(Some(aside))
 }
 
@@ -459,6 +461,7 @@ fn given_master_key(
             value: Zeroizing::new(decode_key(hex.trim())?),
             source: format!("in {}", file.display()),
             write_as: Some("kmc-master.key"),
+            variable: None,
         });
     }
     let from_environment = std::env::var("TOPCA_KMC_MASTER_KEY")
@@ -468,11 +471,12 @@ fn given_master_key(
         Some(value) => Ok(Given {
             value,
             source: if from_environment {
-                "TOPCA_KMC_MASTER_KEY".into()
+                "in TOPCA_KMC_MASTER_KEY".into()
             } else {
                 format!("of {}", request.target.display())
             },
             write_as: None,
+            variable: from_environment.then_some("TOPCA_KMC_MASTER_KEY"),
         }),
         None => Err(BackupError::SecretNeeded(format!(
             "{} has no KMC master key: give the backed-up CA's key with --master-key FILE (a file \
@@ -492,6 +496,7 @@ fn given_passphrase(request: &RestoreRequest<'_>) -> Result<Given<Zeroizing<Stri
             value: Zeroizing::new(text.trim().to_owned()),
             source: format!("in {}", file.display()),
             write_as: Some("ca-passphrase"),
+            variable: None,
         });
     }
     if let Some(value) = std::env::var("TOPCA_CA_PASSPHRASE")
@@ -501,8 +506,9 @@ fn given_passphrase(request: &RestoreRequest<'_>) -> Result<Given<Zeroizing<Stri
     {
         return Ok(Given {
             value: Zeroizing::new(value.trim().to_owned()),
-            source: "TOPCA_CA_PASSPHRASE".into(),
+            source: "in TOPCA_CA_PASSPHRASE".into(),
             write_as: None,
+            variable: Some("TOPCA_CA_PASSPHRASE"),
         });
     }
     let path = request.target.join("secrets").join("ca-passphrase");
@@ -512,6 +518,7 @@ fn given_passphrase(request: &RestoreRequest<'_>) -> Result<Given<Zeroizing<Stri
             value: Zeroizing::new(text.trim().to_owned()),
             source: format!("of {}", request.target.display()),
             write_as: None,
+            variable: None,
         });
     }
     Err(BackupError::SecretNeeded(format!(
