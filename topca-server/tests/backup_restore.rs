@@ -1,119 +1,26 @@
 //! Backup and restore on real files: a backup brings a node back to the state it
-//! was in, with the same CA; a backup of another CA, a tampered backup, missing
-//! secrets and a running server are refused, and a refusal or failure leaves the
-//! target data directory exactly as it was. PostgreSQL deployments get a backup
-//! without the database and a restore that points at pg_dump and point-in-time
-//! recovery.
+//! was in, with the same CA; a backup of another CA, a tampered backup and
+//! missing or wrong secrets are refused, and a refusal or failure leaves the
+//! target data directory exactly as it was.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test helpers fail loudly
 
+mod backup_common;
 mod common;
 
-use std::{
-    collections::BTreeMap,
-    io::BufRead as _,
-    os::unix::fs::PermissionsExt as _,
-    path::{Path, PathBuf},
-    process::{Command, Stdio},
-    sync::Arc,
-};
+use std::{path::Path, sync::Arc};
 
 use axum::http::StatusCode;
+use backup_common::{PASSWORD, assert_private, ca, copy_folder, manifest, names, request, tree};
 use diesel::{Connection as _, SqliteConnection, connection::SimpleConnection as _};
 use topca_core::{
     ra::AdminRole,
     store::{AdminStore as _, AuditStore as _},
 };
 use topca_server::{
-    backup::{BackupError, Manifest, backup},
+    backup::{BackupError, backup},
     restore::{RestoreRequest, restore},
-    setup::{Options, add_admin, start},
+    setup::{add_admin, start},
 };
-
-const PASSWORD: &str = "backup-test-password";
-
-/// A started CA in `parent/name` (stopped again), with the administrator `first`.
-fn ca(parent: &Path, name: &str, first: &str) -> Options {
-    let dir = parent.join(name);
-    std::fs::create_dir_all(&dir).unwrap();
-    let options = common::options(&dir);
-    drop(start(&options).unwrap());
-    add_admin(&options, first, PASSWORD, vec![AdminRole::SuperAdmin]).unwrap();
-    options
-}
-
-/// A restore of `backup` into `target` with the target's own secrets.
-fn request<'a>(backup: &'a Path, target: &'a Path) -> RestoreRequest<'a> {
-    RestoreRequest {
-        backup,
-        target,
-        database_url: None,
-        master_key_file: None,
-        ca_passphrase_file: None,
-    }
-}
-
-/// Every file and folder under `dir` (but the advisory lock file): mode and content.
-fn tree(dir: &Path) -> BTreeMap<PathBuf, (u32, Vec<u8>)> {
-    let mut found = BTreeMap::new();
-    let mut pending = vec![dir.to_owned()];
-    while let Some(folder) = pending.pop() {
-        for entry in std::fs::read_dir(&folder).unwrap() {
-            let path = entry.unwrap().path();
-            if path.file_name().is_some_and(|n| n == "topca.lock") {
-                continue;
-            }
-            let meta = std::fs::symlink_metadata(&path).unwrap();
-            let mode = meta.permissions().mode() & 0o777;
-            if meta.is_dir() {
-                pending.push(path.clone());
-                found.insert(path, (mode, Vec::new()));
-            } else {
-                found.insert(path.clone(), (mode, std::fs::read(&path).unwrap()));
-            }
-        }
-    }
-    found
-}
-
-/// Folders and files private to the owner: 0700 and 0600.
-fn assert_private(dir: &Path) {
-    assert_eq!(
-        std::fs::metadata(dir).unwrap().permissions().mode() & 0o777,
-        0o700
-    );
-    for (path, (mode, _)) in tree(dir) {
-        let wanted = if path.is_dir() { 0o700 } else { 0o600 };
-        assert_eq!(mode, wanted, "{} has mode {mode:03o}", path.display());
-    }
-}
-
-/// The names in `parent`, sorted.
-fn names(parent: &Path) -> Vec<String> {
-    let mut names: Vec<String> = std::fs::read_dir(parent)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    names.sort();
-    names
-}
-
-/// A copy of the backup folder `from` at `to`, to tamper with.
-fn copy_folder(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let path = entry.unwrap().path();
-        let target = to.join(path.file_name().unwrap());
-        if path.is_dir() {
-            copy_folder(&path, &target);
-        } else {
-            std::fs::copy(&path, &target).unwrap();
-        }
-    }
-}
-
-fn manifest(backup: &Path) -> Manifest {
-    serde_json::from_slice(&std::fs::read(backup.join("MANIFEST.json")).unwrap()).unwrap()
-}
 
 #[tokio::test]
 async fn a_restore_brings_back_the_backed_up_state_and_the_server_serves_the_same_ca() {
@@ -480,154 +387,4 @@ fn a_fresh_machine_needs_the_master_key_and_passphrase_and_then_serves_the_same_
         manifest(&saved).ca.issuing_sha256
     );
     assert!(state.store.admin("alice").unwrap().is_some());
-}
-
-/// The server binary with `args`, its output captured.
-fn server(args: &[&str]) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_topca-server"));
-    command.args(args);
-    command
-}
-
-#[test]
-fn restore_and_a_second_server_are_refused_while_a_server_holds_the_data_directory() {
-    let parent = tempfile::tempdir().unwrap();
-    let data = parent.path().join("data");
-    let dir = data.to_str().unwrap();
-    let saved = parent.path().join("backup");
-    let listen = format!("127.0.0.1:{}", common::free_port());
-    let mut running = server(&[
-        "--data-dir",
-        dir,
-        "--listen",
-        &listen,
-        "--algorithm",
-        "p256",
-    ])
-    .stdout(Stdio::piped())
-    .stderr(Stdio::inherit())
-    .spawn()
-    .unwrap();
-    let mut lines = std::io::BufReader::new(running.stdout.take().unwrap()).lines();
-    assert!(lines.any(|l| l.unwrap().contains("TopCA is running")));
-
-    // A backup is made while the server runs.
-    let made = server(&["backup", saved.to_str().unwrap(), "--data-dir", dir])
-        .output()
-        .unwrap();
-    let second_listen = format!("127.0.0.1:{}", common::free_port());
-    let second = server(&["--data-dir", dir, "--listen", &second_listen])
-        .output()
-        .unwrap();
-    let refused = server(&["restore", saved.to_str().unwrap(), "--data-dir", dir])
-        .output()
-        .unwrap();
-    let _ = running.kill();
-    let _ = running.wait();
-    assert!(made.status.success(), "{made:?}");
-    assert!(String::from_utf8_lossy(&made.stdout).contains("not in the backup"));
-    for (what, output) in [("a second server", &second), ("restore", &refused)] {
-        assert!(!output.status.success(), "{what} ran");
-        let message = String::from_utf8_lossy(&output.stderr);
-        assert!(
-            message.contains("another TopCA process") && message.contains("stop it first"),
-            "{what}: {message}"
-        );
-    }
-    assert_eq!(names(parent.path()), ["backup", "data"]);
-
-    let restored = server(&["restore", saved.to_str().unwrap(), "--data-dir", dir])
-        .output()
-        .unwrap();
-    assert!(restored.status.success(), "{restored:?}");
-    let said = String::from_utf8_lossy(&restored.stdout);
-    assert!(said.contains("is kept as"), "{said}");
-    let chain = server(&["ca", "chain", "--data-dir", dir])
-        .output()
-        .unwrap();
-    assert!(chain.status.success(), "{chain:?}");
-}
-
-/// A database created on the test PostgreSQL server, dropped afterwards.
-struct TempPostgres {
-    admin: String,
-    name: String,
-    url: String,
-}
-
-impl TempPostgres {
-    fn create(admin: &str) -> Self {
-        use topca_core::RandomSource as _;
-        let mut random = [0u8; 6];
-        topca_core::OsRandom.fill(&mut random).unwrap();
-        let suffix: String = random.iter().map(|b| format!("{b:02x}")).collect();
-        let name = format!("topca_backup_{suffix}");
-        diesel::PgConnection::establish(admin)
-            .unwrap()
-            .batch_execute(&format!("CREATE DATABASE {name}"))
-            .unwrap();
-        let base = admin.rsplit_once('/').map_or(admin, |(b, _)| b);
-        Self {
-            url: format!("{base}/{name}"),
-            admin: admin.to_owned(),
-            name,
-        }
-    }
-}
-
-impl Drop for TempPostgres {
-    fn drop(&mut self) {
-        if let Ok(mut conn) = diesel::PgConnection::establish(&self.admin) {
-            let _ = conn.batch_execute(&format!(
-                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
-                self.name
-            ));
-        }
-    }
-}
-
-#[test]
-fn on_postgresql_the_backup_leaves_the_database_to_pg_dump_and_restore_refuses() {
-    let Ok(admin) = std::env::var("TOPCA_TEST_POSTGRES_URL") else {
-        if std::env::var("CI").is_ok_and(|v| v == "true") {
-            panic!("CI=true and TOPCA_TEST_POSTGRES_URL is not set: PostgreSQL is missing");
-        }
-        eprintln!("skipping PostgreSQL: TOPCA_TEST_POSTGRES_URL is not set");
-        return;
-    };
-    let database = TempPostgres::create(&admin);
-    let parent = tempfile::tempdir().unwrap();
-    let dir = parent.path().join("data");
-    std::fs::create_dir_all(&dir).unwrap();
-    let mut options = common::options(&dir);
-    options.database_url = Some(database.url.clone());
-    drop(start(&options).unwrap());
-
-    let saved = parent.path().join("backup");
-    let made = backup(&options, None, &saved).unwrap();
-    assert_eq!(
-        made.manifest.database,
-        topca_server::backup::DatabaseKind::Postgresql
-    );
-    assert!(made.audit_entries.is_none());
-    assert!(!saved.join("topca.db").exists());
-    assert!(saved.join("ca/issuing.key").exists());
-    let supply = serde_json::to_string(&made.manifest.not_included).unwrap();
-    assert!(supply.contains("pg_dump"), "{supply}");
-
-    let before = tree(&dir);
-    for url in [Some(database.url.as_str()), None] {
-        let refused = restore(&RestoreRequest {
-            database_url: url,
-            ..request(&saved, &dir)
-        })
-        .unwrap_err();
-        assert!(matches!(refused, BackupError::Postgres), "{refused}");
-        let message = refused.to_string();
-        assert!(
-            message.contains("pg_restore") && message.contains("point-in-time"),
-            "{message}"
-        );
-    }
-    assert_eq!(tree(&dir), before);
 }
