@@ -96,10 +96,33 @@ impl DerTime {
     }
 }
 
+/// `at` as `YYYY-MM-DDTHH:MM:SSZ` (RFC 3339, UTC), for files read by programs
+/// (`?` outside 1970–9999).
+pub fn format_rfc3339(at: SystemTime) -> String {
+    civil(at).map_or_else(
+        || "?".to_owned(),
+        |(y, mo, d, h, mi, s)| format!("{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}Z"),
+    )
+}
+
 /// `at` as `YYYY-MM-DD HH:MM UTC`, for messages (`?` outside 1970–9999).
 pub fn format_utc(at: SystemTime) -> String {
     civil(at).map_or_else(
         || "?".to_owned(),
         |(y, mo, d, h, mi, _)| format!("{y:04}-{mo:02}-{d:02} {h:02}:{mi:02} UTC"),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, UNIX_EPOCH};
+
+    use super::format_rfc3339;
+
+    #[test]
+    fn rfc3339_gives_date_and_time_to_the_second_in_utc() {
+        let at = UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        assert_eq!(format_rfc3339(at), "2023-11-14T22:13:20Z");
+        assert_eq!(format_rfc3339(UNIX_EPOCH), "1970-01-01T00:00:00Z");
+    }
 }

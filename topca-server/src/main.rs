@@ -15,9 +15,12 @@
 //! external root; `topca-server ca import-cert CERT --chain ROOT` installs what the
 //! root signed. Both before the first start.
 //!
-//! `topca-server backup FILE | restore FILE [--data-dir DIR]`: a consistent copy of
-//! the SQLite database while the server runs; restoring (server stopped) checks the
-//! copy opens with this TopCA before it replaces the database.
+//! `topca-server backup DIR [--data-dir DIR]`: a new folder with a consistent copy
+//! of the SQLite database (made while the server runs), the configuration, the CA
+//! files (keys encrypted), the audit checkpoints and a manifest (see
+//! `topca_server::backup`). `topca-server restore DIR --data-dir TARGET
+//! [--master-key FILE] [--ca-passphrase FILE]` (server stopped) checks it all and
+//! switches the target to the rebuilt data directory (see `topca_server::restore`).
 //!
 //! `topca-server node join --database URL --data-dir DIR`: brings up another node
 //! of the CA kept in the database at URL in a fresh data directory, given the
@@ -60,6 +63,9 @@ fn run() -> Result<(), String> {
         _ => {}
     }
     let options = topca_server::setup::Options::parse(args).map_err(|e| e.to_string())?;
+    // Held while the server runs: a second server and `restore` are refused.
+    let _lock = topca_server::data_lock::DataDirLock::acquire(&options.data_dir)
+        .map_err(|e| e.to_string())?;
     let (state, report) = topca_server::setup::start(&options).map_err(|e| e.to_string())?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -307,58 +313,79 @@ fn ca_command(args: &[String]) -> Result<(), String> {
     }
 }
 
-/// `backup FILE [options]`.
+/// `backup DIR [options]`.
 fn backup(args: &[String]) -> Result<(), String> {
-    let file = args
-        .first()
-        .ok_or("usage: topca-server backup FILE [--data-dir DIR]")?;
-    let options =
-        topca_server::setup::Options::parse(args[1..].to_vec()).map_err(|e| e.to_string())?;
-    let store = topca_server::setup::open_store(&options).map_err(|e| e.to_string())?;
-    store
-        .backup_sqlite(std::path::Path::new(file))
+    let usage = "usage: topca-server backup DIR [--data-dir DIR] [--config FILE]";
+    let out = args.first().ok_or(usage)?;
+    let rest = args[1..].to_vec();
+    let config_flag = rest
+        .iter()
+        .position(|a| a == "--config")
+        .and_then(|at| rest.get(at + 1).cloned());
+    let options = topca_server::setup::Options::parse(rest).map_err(|e| e.to_string())?;
+    let config = topca_server::setup::config_file(config_flag, &options.data_dir);
+    let made = topca_server::backup::backup(&options, config.as_deref(), std::path::Path::new(out))
         .map_err(|e| e.to_string())?;
-    println!("database copied to {file}");
+    let manifest = &made.manifest;
+    println!(
+        "backup of the CA {} (issuing certificate SHA-256 {}) written to {out}",
+        manifest.ca.issuing_subject, manifest.ca.issuing_sha256
+    );
+    for file in &manifest.files {
+        println!(
+            "  {:<20} {:>10} bytes  SHA-256 {}",
+            file.path, file.bytes, file.sha256
+        );
+    }
+    match made.audit_entries {
+        Some(entries) => println!("  the copy's audit log verifies ({entries} entries)"),
+        None => println!(
+            "  the PostgreSQL database is not in it: back it up with pg_dump, or use point-in-time recovery (base backup and archived WAL)"
+        ),
+    }
+    println!("not in the backup; keep them apart and supply them at restore:");
+    for needed in &manifest.not_included {
+        println!("  - {}: {}", needed.what, needed.supply);
+    }
     Ok(())
 }
 
-/// `restore FILE [options]`: the server must be stopped.
+/// `restore DIR --data-dir TARGET [--master-key FILE] [--ca-passphrase FILE]`:
+/// the server must be stopped.
 fn restore(args: &[String]) -> Result<(), String> {
-    let file = args
-        .first()
-        .ok_or("usage: topca-server restore FILE [--data-dir DIR]")?;
-    let options =
-        topca_server::setup::Options::parse(args[1..].to_vec()).map_err(|e| e.to_string())?;
-    if options.database_url.is_some() {
-        return Err(
-            "restore handles the embedded SQLite database; restore PostgreSQL with pg_restore"
-                .into(),
+    let usage = "usage: topca-server restore DIR --data-dir TARGET [--master-key FILE] [--ca-passphrase FILE]";
+    let backup = args.first().ok_or(usage)?;
+    let mut rest = args[1..].to_vec();
+    let master_key = take_flag(&mut rest, "--master-key")?;
+    let ca_passphrase = take_flag(&mut rest, "--ca-passphrase")?;
+    let options = topca_server::setup::Options::parse(rest).map_err(|e| e.to_string())?;
+    let restored = topca_server::restore::restore(&topca_server::restore::RestoreRequest {
+        backup: std::path::Path::new(backup),
+        target: &options.data_dir,
+        database_url: options.database_url.as_deref(),
+        master_key_file: master_key.as_deref().map(std::path::Path::new),
+        ca_passphrase_file: ca_passphrase.as_deref().map(std::path::Path::new),
+    })
+    .map_err(|e| e.to_string())?;
+    println!(
+        "restored {} into {}: the CA {} as of {} ({} audit entries verified)",
+        backup,
+        options.data_dir.display(),
+        restored.manifest.ca.issuing_subject,
+        restored.manifest.created,
+        restored.audit_entries
+    );
+    if let Some(previous) = &restored.previous {
+        println!(
+            "the data directory it replaced is kept as {}",
+            previous.display()
         );
     }
-    // The copy must open with this TopCA (not newer, not damaged) before it is used.
-    let checked =
-        topca_store::DieselStore::open(&format!("sqlite://{file}")).map_err(|e| e.to_string())?;
-    let entries =
-        topca_core::store::AuditStore::audit_entries(&checked).map_err(|e| e.to_string())?;
-    let key = topca_core::audit::AuditKey::derive(
-        &topca_server::setup::master_key(&options.data_dir).map_err(|e| e.to_string())?,
-    );
-    topca_core::audit::verify_chain(&entries, Some(&key), None).map_err(|e| e.to_string())?;
-    drop(checked);
-    let target = options.data_dir.join("topca.db");
-    for suffix in ["-wal", "-shm"] {
-        let _ = std::fs::remove_file(format!("{}{suffix}", target.display()));
+    for var in &restored.from_environment {
+        println!(
+            "start the server with {var} set as now: it was not written into the data directory"
+        );
     }
-    // A new file of mode 0600, whatever the copy's mode.
-    let mut to = topca_server::setup::create_private(&target).map_err(|e| e.to_string())?;
-    std::fs::File::open(file)
-        .and_then(|mut from| std::io::copy(&mut from, &mut to))
-        .and_then(|_| to.sync_all())
-        .map_err(|e| format!("cannot restore into {}: {e}", target.display()))?;
-    println!(
-        "database restored from {file} ({} audit entries verified)",
-        entries.len()
-    );
     Ok(())
 }
 

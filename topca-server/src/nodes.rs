@@ -24,12 +24,12 @@ use crate::{
 };
 
 /// The issuing CA certificate's SHA-256 fingerprint.
-const ISSUING_SHA256: &str = "ca.issuing_sha256";
+pub(crate) const ISSUING_SHA256: &str = "ca.issuing_sha256";
 /// The KMC master key's check value.
-const MASTER_CHECK: &str = "ca.kmc_master_check";
+pub(crate) const MASTER_CHECK: &str = "ca.kmc_master_check";
 /// The files of `ca/` kept in the database, by setting name (the TLS root of
 /// HTTPS mode "self" when there is one).
-const FILES: [(&str, &str); 6] = [
+pub(crate) const FILES: [(&str, &str); 6] = [
     ("ca.root_pem", "root.pem"),
     ("ca.issuing_pem", "issuing.pem"),
     ("ca.issuing_key", "issuing.key"),
@@ -61,7 +61,7 @@ fn recorded(store: &DieselStore) -> Result<Option<Recorded>, SetupError> {
 
 /// The check value of a KMC master key: SHA-256 over a fixed label and the key.
 /// It tells whether two nodes hold the same key and reveals nothing of it.
-fn master_check(master: &[u8; 32]) -> String {
+pub(crate) fn master_check(master: &[u8; 32]) -> String {
     let mut hash = Sha256::new();
     hash.update(b"TopCA KMC master key check value\0");
     hash.update(master);

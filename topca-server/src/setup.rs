@@ -11,6 +11,8 @@
 //!                            CA (see `tls_root`), its key encrypted the same way
 //! DATA_DIR/secrets/          CA passphrase and KMC master key when not given in the
 //!                            environment (TOPCA_CA_PASSPHRASE, TOPCA_KMC_MASTER_KEY)
+//! DATA_DIR/audit/checkpoints signed audit checkpoints (see `audit_log`)
+//! DATA_DIR/topca.lock        locked by the running server (see `data_lock`)
 //! ```
 //!
 //! Folders are made with mode 0700 and files with mode 0600 whatever the umask;
@@ -227,10 +229,7 @@ impl Options {
                 .or_else(|| env("TOPCA_DATA_DIR"))
                 .unwrap_or_else(|| "topca-data".into()),
         );
-        let config_path = flag("--config")
-            .or_else(|| env("TOPCA_CONFIG"))
-            .map(PathBuf::from)
-            .or_else(|| Some(data_dir.join("topca.toml")).filter(|p| p.exists()));
+        let config_path = config_file(flag("--config"), &data_dir);
         let file = match &config_path {
             Some(path) => {
                 let text = read(path)?;
@@ -291,6 +290,18 @@ impl Options {
             demo,
         })
     }
+}
+
+/// The configuration file in use: `--config` (`flag`), else `TOPCA_CONFIG`, else
+/// `topca.toml` in the data directory `data_dir` when present.
+pub fn config_file(flag: Option<String>, data_dir: &Path) -> Option<PathBuf> {
+    flag.or_else(|| {
+        std::env::var("TOPCA_CONFIG")
+            .ok()
+            .filter(|v| !v.trim().is_empty())
+    })
+    .map(PathBuf::from)
+    .or_else(|| Some(data_dir.join("topca.toml")).filter(|p| p.exists()))
 }
 
 /// Where HTTPS comes from: `mode = "self"`, or a certificate and key file.

@@ -217,7 +217,7 @@ fn with_umask_022_every_file_the_server_writes_is_0600_and_every_folder_0700() {
         &format!("http://{listen}/api/v1/accounts/1/applications"),
         &serde_json::json!({"name": "张三", "email": "zhangsan@example.cn", "password": "张三的口令-2026"}),
     );
-    let backup = data.join("backup.db");
+    let backup = data.join("backup");
     let backed_up = with_umask_022(&["backup", backup.to_str().unwrap(), "--data-dir", dir])
         .output()
         .unwrap();
@@ -234,7 +234,9 @@ fn with_umask_022_every_file_the_server_writes_is_0600_and_every_folder_0700() {
     assert!(mails >= 1, "no mail in the outbox: {found:?}");
     for name in [
         "topca.db",
-        "backup.db",
+        "backup/topca.db",
+        "backup/MANIFEST.json",
+        "backup/ca/issuing.key",
         "secrets/ca-passphrase",
         "secrets/kmc-master.key",
         "ca/root.pem",

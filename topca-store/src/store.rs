@@ -180,6 +180,15 @@ impl DieselStore {
         copied.map(drop)
     }
 
+    /// The schema version of this database: the newest this TopCA knows, since
+    /// opening applied what was missing and refused a newer one.
+    pub fn schema_version(&self) -> usize {
+        match self.pools {
+            Pools::Sqlite(_) => crate::migrate::SQLITE.len(),
+            Pools::Postgres(_) => crate::migrate::POSTGRES.len(),
+        }
+    }
+
     /// Whether this store is on PostgreSQL (else SQLite).
     pub fn is_postgres(&self) -> bool {
         matches!(self.pools, Pools::Postgres(_))
