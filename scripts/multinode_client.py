@@ -71,7 +71,8 @@ def call(method, url, token=None, body=None):
             parsed = json.loads(raw) if raw else None
         except ValueError:
             parsed = None
-        return Answer(error.code, parsed, raw[:200].decode("utf-8", "replace"))
+        text = " ".join(raw[:300].decode("utf-8", "replace").split())
+        return Answer(error.code, parsed, re.sub(r"<[^>]+>", " ", text).strip()[:120])
     except (OSError, ValueError) as error:  # refused, reset, timed out, cut short
         return Answer(0, None, type(error).__name__)
 
