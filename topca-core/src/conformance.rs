@@ -32,7 +32,7 @@ use accounts::{
 };
 use admins::{
     admins_are_unique_and_updated_by_compare_and_set, concurrent_login_attempts_each_count,
-    sessions_are_kept_by_token_hash,
+    sessions_are_kept_by_token_hash, settings_replace_by_compare_and_set,
 };
 use audit::audit_entries_chain;
 use certificates::{
@@ -43,7 +43,7 @@ use escrow::{
     concurrent_recovery_attempts_all_count, dual_issuance_escrows_atomically,
     recoveries_update_by_compare_and_set,
 };
-use outbox::outbox_delivers_retries_and_forgets;
+use outbox::{concurrent_claimers_take_each_mail_once, outbox_delivers_retries_and_forgets};
 
 /// A check the store failed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -113,7 +113,9 @@ pub fn run(store: &dyn RaStore) -> Checked {
     admins_are_unique_and_updated_by_compare_and_set(store)?;
     concurrent_login_attempts_each_count(store)?;
     sessions_are_kept_by_token_hash(store)?;
+    settings_replace_by_compare_and_set(store)?;
     outbox_delivers_retries_and_forgets(store)?;
+    concurrent_claimers_take_each_mail_once(store)?;
     audit_entries_chain(store)
 }
 

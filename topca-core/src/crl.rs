@@ -89,6 +89,23 @@ pub struct Crl {
 }
 
 impl Crl {
+    /// A CRL as stored (for example published by another node), with its
+    /// entries counted from the DER.
+    pub fn from_record(record: CrlRecord) -> Result<Self, Error> {
+        use der::Decode;
+        let list: x509_cert::crl::CertificateList = Decode::from_der(&record.der)
+            .map_err(|e: der::Error| EncodingError::Crl(e.to_string()))?;
+        let entries = list
+            .tbs_cert_list
+            .revoked_certificates
+            .map_or(0, |r| r.len() as u64);
+        Ok(Self {
+            info: record.info(),
+            entries,
+            der: record.der,
+        })
+    }
+
     /// The CRL as PEM (`X509 CRL`).
     pub fn to_pem(&self) -> Result<String, Error> {
         der::pem::encode_string("X509 CRL", der::pem::LineEnding::LF, &self.der)

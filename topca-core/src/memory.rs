@@ -351,6 +351,14 @@ impl CertificateStore for MemoryStore {
             .collect();
         revoked.iter().try_for_each(visit)
     }
+
+    fn revoked_since(&self, since: SystemTime) -> Result<bool, StoreError> {
+        Ok(self
+            .lock()?
+            .certificates
+            .values()
+            .any(|c| c.revocation.is_some_and(|(at, _)| at >= since)))
+    }
 }
 
 impl CrlStore for MemoryStore {
@@ -371,6 +379,10 @@ impl CrlStore for MemoryStore {
             .rev()
             .find(|c| c.delta_base.is_some() == delta)
             .cloned())
+    }
+
+    fn latest_crl_info(&self, delta: bool) -> Result<Option<crate::crl::CrlInfo>, StoreError> {
+        Ok(self.latest_crl(delta)?.as_ref().map(CrlRecord::info))
     }
 }
 
@@ -496,6 +508,26 @@ impl OutboxStore for MemoryStore {
             .collect())
     }
 
+    fn claim_due_mails(
+        &self,
+        now: SystemTime,
+        until: SystemTime,
+        limit: usize,
+    ) -> Result<Vec<QueuedMail>, StoreError> {
+        let mut inner = self.lock()?;
+        let mut claimed = Vec::new();
+        for mail in inner
+            .outbox
+            .values_mut()
+            .filter(|m| m.next_attempt <= now)
+            .take(limit)
+        {
+            claimed.push(mail.clone());
+            mail.next_attempt = until;
+        }
+        Ok(claimed)
+    }
+
     fn mail_sent(&self, id: u64) -> Result<(), StoreError> {
         self.lock()?.outbox.remove(&id);
         Ok(())
@@ -600,6 +632,17 @@ impl AdminStore for MemoryStore {
             .entry(name.to_owned())
             .or_insert_with(|| value.to_owned())
             .clone())
+    }
+
+    fn replace_setting(&self, name: &str, expected: &str, value: &str) -> Result<bool, StoreError> {
+        let mut inner = self.lock()?;
+        match inner.settings.get_mut(name) {
+            Some(held) if held == expected => {
+                value.clone_into(held);
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
     }
 
     fn requests_anywhere(

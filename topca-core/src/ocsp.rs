@@ -21,7 +21,7 @@ use crate::{
     algorithm::KeyAlgorithm,
     ca::{CertificateAuthority, IssueRequest},
     certificate::Certificate,
-    error::Error,
+    error::{Error, KeyError},
     key::SigningKey,
     name::{DistinguishedName, SubjectAltNames},
     oid,
@@ -139,6 +139,25 @@ impl OcspSigner {
             &Profile::new(ProfileKind::OcspSigning, lifetime_days)?,
         )?;
         Ok(Self { key, certificate })
+    }
+
+    /// A responder issued earlier (kept by another node): `certificate` must be
+    /// signed by `ca` and carry the public key of `key`.
+    pub fn from_parts(
+        ca: &CertificateAuthority,
+        key: SigningKey,
+        certificate: Certificate,
+    ) -> Result<Self, Error> {
+        certificate.verify_signed_by(ca.key().public_key())?;
+        if certificate.public_key()? != *key.public_key() {
+            return Err(KeyError::CertificateKeyMismatch.into());
+        }
+        Ok(Self { key, certificate })
+    }
+
+    /// The responder's private key (to be kept sealed for the other nodes).
+    pub fn key(&self) -> &SigningKey {
+        &self.key
     }
 
     /// The responder certificate (sent with every response).

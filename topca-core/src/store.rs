@@ -260,6 +260,9 @@ pub trait CertificateStore: Send + Sync {
         since: Option<SystemTime>,
         visit: &mut dyn FnMut(&Revocation) -> Result<(), StoreError>,
     ) -> Result<(), StoreError>;
+    /// Whether any certificate was revoked at or after `since` (has a CRL made
+    /// then missed a revocation?).
+    fn revoked_since(&self, since: SystemTime) -> Result<bool, StoreError>;
 }
 
 /// A CRL as stored, with its history kept.
@@ -277,6 +280,18 @@ pub struct CrlRecord {
     pub der: Vec<u8>,
 }
 
+impl CrlRecord {
+    /// What the CRL says about itself.
+    pub fn info(&self) -> crate::crl::CrlInfo {
+        crate::crl::CrlInfo {
+            number: self.number,
+            this_update: self.this_update,
+            next_update: self.next_update,
+            delta_base: self.delta_base,
+        }
+    }
+}
+
 /// Issued CRLs.
 pub trait CrlStore: Send + Sync {
     /// Stores a new CRL; [`StoreError::Conflict`] if its number is not above every
@@ -284,6 +299,9 @@ pub trait CrlStore: Send + Sync {
     fn put_crl(&self, crl: CrlRecord) -> Result<(), StoreError>;
     /// The newest full CRL (`delta == false`) or delta CRL (`delta == true`), if any.
     fn latest_crl(&self, delta: bool) -> Result<Option<CrlRecord>, StoreError>;
+    /// What the newest full or delta CRL says about itself, if there is one:
+    /// [`CrlStore::latest_crl`] without reading the CRL (which may be large).
+    fn latest_crl_info(&self, delta: bool) -> Result<Option<crate::crl::CrlInfo>, StoreError>;
 }
 
 /// An escrowed encryption key as stored: ciphertext only.
@@ -372,6 +390,10 @@ pub trait AdminStore: Send + Sync {
     /// else the one set first (of several nodes making the same choice at once,
     /// exactly one wins).
     fn claim_setting(&self, name: &str, value: &str) -> Result<String, StoreError>;
+    /// Sets the CA setting `name` to `value` only if it holds `expected` now,
+    /// atomically (compare and set, for leases between nodes); `false` if it held
+    /// something else or was not set.
+    fn replace_setting(&self, name: &str, expected: &str, value: &str) -> Result<bool, StoreError>;
     /// Requests of every account in `state`, oldest first, at most `limit` (the
     /// RA console's queue).
     fn requests_anywhere(
@@ -454,6 +476,17 @@ pub trait OutboxStore: Send + Sync {
     ) -> Result<u64, StoreError>;
     /// Queued mails due at `now`, oldest first, at most `limit`.
     fn due_mails(&self, now: SystemTime, limit: usize) -> Result<Vec<QueuedMail>, StoreError>;
+    /// Takes the queued mails due at `now` (oldest first, at most `limit`) for
+    /// one sender: their next attempt moves to `until` in the same transaction,
+    /// so of several senders (nodes) claiming at once each mail goes to one. A
+    /// sender that stops before it reports the mail sent or failed leaves it due
+    /// again at `until`. The attempts counted stay as they were.
+    fn claim_due_mails(
+        &self,
+        now: SystemTime,
+        until: SystemTime,
+        limit: usize,
+    ) -> Result<Vec<QueuedMail>, StoreError>;
     /// A mail was sent: it leaves the outbox (its sealed text with it).
     fn mail_sent(&self, id: u64) -> Result<(), StoreError>;
     /// A delivery failed: one more attempt counted, the next one at `next`.

@@ -204,6 +204,26 @@ fn openssl_sees_good_then_revoked_and_unknown() {
 }
 
 #[test]
+fn a_responder_is_rebuilt_from_its_own_key_and_certificate_only() {
+    let (_, _, sub) = &cas()[0];
+    let (_, _, other_ca) = &cas()[1];
+    let signer = OcspSigner::issue(sub, KeyAlgorithm::EcdsaP256, 30).unwrap();
+    let other = OcspSigner::issue(sub, KeyAlgorithm::EcdsaP256, 30).unwrap();
+    let key =
+        |s: &OcspSigner| SigningKey::from_pkcs8_der(&s.key().to_pkcs8_der().unwrap()).unwrap();
+    let rebuilt = OcspSigner::from_parts(sub, key(&signer), signer.certificate().clone()).unwrap();
+    assert_eq!(rebuilt.certificate().der(), signer.certificate().der());
+    assert!(
+        OcspSigner::from_parts(sub, key(&other), signer.certificate().clone()).is_err(),
+        "another responder's key was taken with this certificate"
+    );
+    assert!(
+        OcspSigner::from_parts(other_ca, key(&signer), signer.certificate().clone()).is_err(),
+        "a certificate of another CA was taken"
+    );
+}
+
+#[test]
 fn malformed_requests_get_malformed_request() {
     let (_, _, sub) = &cas()[0];
     let store = MemoryStore::new();

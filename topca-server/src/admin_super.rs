@@ -27,6 +27,7 @@ use crate::{
     AppError, AppState,
     admin::{MIN_PASSWORD, password_long_enough},
     admin_session::{console_csrf, console_form, console_session, enter_console, start_session},
+    crl_sync::{self, CrlKind},
     html::{Lang, error_page, escape, page, url_encode},
     pki,
     state::{CRL_SCHEDULE, blocking},
@@ -430,14 +431,10 @@ async fn crl_now(
         return refused.page(lang);
     }
     let done = blocking(&state, |s| {
-        for cache in [&s.crl, &s.delta_crl] {
-            *cache
-                .lock()
-                .map_err(|_| AppError::internal("replace the CRL"))? = None;
-        }
-        pki::current(s)?;
+        let now = s.ca.environment().clock().now();
+        crl_sync::publish_since(s, CrlKind::Full, now)?;
         if s.publishes_deltas() {
-            pki::current_delta(s)?;
+            crl_sync::publish_since(s, CrlKind::Delta, now)?;
         }
         Ok(())
     })

@@ -22,6 +22,8 @@ mod api;
 mod assets;
 pub mod audit_log;
 pub mod ca_init;
+pub mod cluster_lease;
+pub mod crl_sync;
 pub mod demo;
 mod error;
 mod files;
@@ -32,6 +34,7 @@ pub mod limits;
 mod mail_limits;
 pub mod mail_outbox;
 pub mod nodes;
+pub mod ocsp_responder;
 mod pki;
 pub mod serve;
 mod server_enroll;
@@ -77,19 +80,25 @@ pub fn router(state: Arc<AppState>) -> Router {
 /// Minutes between audit checkpoints made by [`refresh_crls`] when the log grew.
 pub const AUDIT_CHECKPOINT_MINUTES: u64 = 10;
 
-/// Keeps the published CRLs fresh without traffic: on the CRL schedule
-/// ([`AppState::crl_schedule_minutes`], read anew each time) the current CRL (and
-/// delta CRL) is made anew when half its life has passed. Every
+/// Keeps the published CRLs fresh without traffic: every
+/// [`crl_sync::CRL_TICK_SECS`] a certificate revoked on any node since the newest
+/// CRL leads to a new one ([`crl_sync::tick`], one node at a time); on the CRL
+/// schedule ([`AppState::crl_schedule_minutes`], read anew each time) the current
+/// CRL (and delta CRL) is made anew when half its life has passed. At every tick
+/// the OCSP responder is replaced when due ([`ocsp_responder::rotate_if_due`]). Every
 /// [`AUDIT_CHECKPOINT_MINUTES`] the audit log gets a signed checkpoint if it grew.
 pub async fn refresh_crls(state: Arc<AppState>) {
     let mut waited = 0u64;
     let mut since_checkpoint = 0u64;
     loop {
-        // Minute ticks, so a changed schedule applies within a minute.
-        tokio::time::sleep(std::time::Duration::from_secs(60)).await;
-        waited += 1;
-        since_checkpoint += 1;
-        if since_checkpoint >= AUDIT_CHECKPOINT_MINUTES {
+        // Short ticks, so a revocation elsewhere and a changed schedule apply soon.
+        tokio::time::sleep(std::time::Duration::from_secs(crl_sync::CRL_TICK_SECS)).await;
+        waited += crl_sync::CRL_TICK_SECS;
+        since_checkpoint += crl_sync::CRL_TICK_SECS;
+        // A failure is retried at the next tick.
+        let _ = state::blocking(&state, crl_sync::tick).await;
+        let _ = state::blocking(&state, ocsp_responder::rotate_if_due).await;
+        if since_checkpoint >= AUDIT_CHECKPOINT_MINUTES * 60 {
             since_checkpoint = 0;
             // A failure is retried at the next interval; verification reports
             // what the file lacks.
@@ -102,7 +111,7 @@ pub async fn refresh_crls(state: Arc<AppState>) {
         let minutes = state
             .crl_schedule_minutes
             .load(std::sync::atomic::Ordering::Relaxed);
-        if waited < minutes {
+        if waited < minutes * 60 {
             continue;
         }
         waited = 0;

@@ -4,6 +4,8 @@
 //! A failed delivery stays queued and is retried with backoff (30 s doubling to
 //! an hour) by [`send_queued`], which also picks up, at start, mails a stopped
 //! server left. A sent mail is deleted from the table, its sealed text with it.
+//! Several nodes on one database each run [`send_queued`]: a round first claims
+//! its mails in the database, so each queued mail is sent by one node.
 
 use std::{
     sync::Arc,
@@ -28,6 +30,9 @@ const FIRST_BACKOFF: Duration = Duration::from_secs(30);
 const MAX_BACKOFF: Duration = Duration::from_secs(3600);
 /// Mails delivered per round.
 const BATCH: usize = 100;
+/// How long a round's mails are this node's alone: the others leave them until
+/// then, and take them after it if this node stopped mid-round.
+const CLAIM: Duration = Duration::from_secs(30 * 60);
 
 /// How mail leaves: formatting a message, and delivering a formatted one.
 pub trait Delivery: Send + Sync {
@@ -84,11 +89,12 @@ impl MailOutbox {
         Ok(())
     }
 
-    /// Delivers the queued mails due at `now`; how many were sent.
+    /// Delivers the queued mails due at `now`, claimed first so that of several
+    /// nodes delivering at once only one sends each mail; how many were sent.
     pub fn deliver_due(&self, now: SystemTime) -> Result<usize, MailError> {
         let due = self
             .store
-            .due_mails(now, BATCH)
+            .claim_due_mails(now, now + CLAIM, BATCH)
             .map_err(|e| MailError::Outbox(format!("the outbox cannot be read: {e}")))?;
         let mut sent = 0;
         for mail in due {

@@ -13,23 +13,15 @@ use axum::{
     routing::get,
 };
 use base64::Engine;
-use topca_core::{
-    crl::{self, Crl},
-    format_utc,
-    ocsp::{OcspResponder, OcspSigner},
-    store::CertificateStore,
-};
+use topca_core::{crl::Crl, format_utc, ocsp::OcspResponder, store::CertificateStore};
 
 use crate::{
     AppError, AppState,
+    crl_sync::{self, CRL_VALIDITY, CrlKind, DELTA_VALIDITY},
     html::{Lang, escape, page},
     state::blocking,
 };
 
-/// How long a full CRL is valid; a new one is made at the latest halfway through.
-const CRL_VALIDITY: Duration = Duration::from_secs(24 * 3600);
-/// How long a delta CRL is valid.
-const DELTA_VALIDITY: Duration = Duration::from_secs(3600);
 /// How long an OCSP answer stays fresh.
 const OCSP_VALIDITY: Duration = Duration::from_secs(3600);
 
@@ -95,43 +87,24 @@ async fn root_der(State(state): State<Arc<AppState>>) -> Response {
     )
 }
 
-/// The current CRL: the cached one while it is fresh (less than half its life
-/// used, no revocation since), else a new one from the store.
+/// The current CRL: this node's copy while it is fresh (less than half its life
+/// used) and no newer one is stored, else the newest stored one or a new one
+/// (see [`crl_sync::serve`]).
 pub(crate) fn current(state: &AppState) -> Result<Crl, AppError> {
-    let mut cached = state
-        .crl
-        .lock()
-        .map_err(|_| AppError::internal("read the CRL"))?;
     let now = state.ca.environment().clock().now();
-    let fresh = cached
-        .as_ref()
-        .is_some_and(|c| now < c.info.this_update + CRL_VALIDITY / 2);
-    if !fresh {
-        *cached = Some(crl::publish(&state.ca, &state.store, CRL_VALIDITY)?);
-    }
-    cached
-        .clone()
-        .ok_or_else(|| AppError::internal("make the CRL"))
+    crl_sync::serve(state, CrlKind::Full, &|c| {
+        now < c.info.this_update + CRL_VALIDITY / 2
+    })
 }
 
 /// The current delta CRL over the current full CRL, made anew after a revocation
 /// or halfway through its life.
 pub(crate) fn current_delta(state: &AppState) -> Result<Crl, AppError> {
     let base = current(state)?;
-    let mut cached = state
-        .delta_crl
-        .lock()
-        .map_err(|_| AppError::internal("read the delta CRL"))?;
     let now = state.ca.environment().clock().now();
-    let fresh = cached.as_ref().is_some_and(|c| {
+    crl_sync::serve(state, CrlKind::Delta, &|c| {
         c.info.delta_base == Some(base.info.number) && now < c.info.this_update + DELTA_VALIDITY / 2
-    });
-    if !fresh {
-        *cached = Some(crl::publish_delta(&state.ca, &state.store, DELTA_VALIDITY)?);
-    }
-    cached
-        .clone()
-        .ok_or_else(|| AppError::internal("make the delta CRL"))
+    })
 }
 
 async fn delta_crl(State(state): State<Arc<AppState>>) -> Result<Response, AppError> {
@@ -280,18 +253,7 @@ async fn certificate_file(
 
 /// Answers one DER OCSP request; replaces the responder certificate when due.
 fn answer(state: &AppState, request: &[u8]) -> Result<Vec<u8>, AppError> {
-    let now = state.ca.environment().clock().now();
-    let due = state
-        .ocsp
-        .read()
-        .map(|s| s.due_for_rotation(now))
-        .map_err(|_| AppError::internal("answer OCSP"))?;
-    if due {
-        let next = OcspSigner::issue(&state.ca, state.algorithm, 30)?;
-        if let Ok(mut signer) = state.ocsp.write() {
-            *signer = next;
-        }
-    }
+    crate::ocsp_responder::rotate_if_due(state)?;
     let signer = state
         .ocsp
         .read()

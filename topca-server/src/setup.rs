@@ -29,7 +29,6 @@ use topca_core::{
     Profile, ProfileKind, RandomSource, SigningKey, SystemClock,
     audit::AuditKey,
     kmc::MasterKey,
-    ocsp::OcspSigner,
     profile::CaUrls,
     ra::{
         AdminRole,
@@ -422,7 +421,7 @@ pub fn start(options: &Options) -> Result<(AppState, Vec<String>), SetupError> {
 
     let demo = crate::demo::prepare(&store, options.demo, options.algorithm, &base_url)?;
     let algorithm = algorithm_of(&ca).unwrap_or(options.algorithm);
-    let ocsp = OcspSigner::issue(&ca, algorithm, 30)?;
+    let ocsp = crate::ocsp_responder::at_start(&store, &ca, &master, algorithm)?;
     let mut report = vec![
         format!("data directory:  {}", dir.display()),
         format!("database:        {}", store.url()),
@@ -479,8 +478,8 @@ pub fn start(options: &Options) -> Result<(AppState, Vec<String>), SetupError> {
             master,
             data_dir: dir.to_path_buf(),
             ocsp: RwLock::new(ocsp),
-            crl: Mutex::new(None),
-            delta_crl: Mutex::new(None),
+            crl: Mutex::default(),
+            delta_crl: Mutex::default(),
             demo_account: demo.first(),
             demo,
             base_url,

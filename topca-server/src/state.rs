@@ -4,13 +4,14 @@ use std::sync::{Mutex, RwLock};
 
 use topca_core::{
     Certificate, CertificateAuthority,
-    crl::Crl,
     kmc::{KeyManagementCentre, KmcPolicy, MasterKey},
     mail::Mailer,
     ocsp::OcspSigner,
     ra::{AccountId, RaPolicy, RegistrationAuthority},
 };
 use topca_store::DieselStore;
+
+use crate::crl_sync::CachedCrl;
 
 /// The server's state: store, mailer, CAs and KMC.
 pub struct AppState {
@@ -31,10 +32,10 @@ pub struct AppState {
     pub data_dir: std::path::PathBuf,
     /// The delegated OCSP responder, replaced when due.
     pub ocsp: RwLock<OcspSigner>,
-    /// The current full CRL, cached.
-    pub crl: Mutex<Option<Crl>>,
-    /// The current delta CRL, cached (when the CA publishes them).
-    pub delta_crl: Mutex<Option<Crl>>,
+    /// This node's copy of the current full CRL.
+    pub crl: Mutex<CachedCrl>,
+    /// This node's copy of the current delta CRL (when the CA publishes them).
+    pub delta_crl: Mutex<CachedCrl>,
     /// The first demo account, when the CA holds demonstration data (`--demo`).
     pub demo_account: Option<AccountId>,
     /// Every demo account (pages mark them "演示").
@@ -139,7 +140,7 @@ impl AppState {
             &self.crl
         };
         if let Ok(mut crl) = cache.lock() {
-            *crl = None;
+            crl.forget();
         }
     }
 }

@@ -47,7 +47,7 @@ pub(crate) fn id(n: u64) -> Result<i64, StoreError> {
     i64::try_from(n).map_err(|_| StoreError::NotFound)
 }
 
-fn unsigned(n: i64, what: &str) -> Result<u64, StoreError> {
+pub(crate) fn unsigned(n: i64, what: &str) -> Result<u64, StoreError> {
     u64::try_from(n).map_err(|_| damaged(what))
 }
 

@@ -250,3 +250,49 @@ pub(super) fn sessions_are_kept_by_token_hash(store: &dyn RaStore) -> Checked {
         || "a session survived ending all".into(),
     )
 }
+
+/// Settings replaced by compare and set: only the holder of the expected value
+/// wins, an unset setting is never replaced.
+pub(super) fn settings_replace_by_compare_and_set(store: &dyn RaStore) -> Checked {
+    let name = "conformance_lease";
+    let replaced = store_ok("replace unset", store.replace_setting(name, "", "a"))?;
+    ensure("unset setting is not replaced", !replaced, || {
+        "replace_setting set a setting that was not set".into()
+    })?;
+    store_ok("claim lease", store.claim_setting(name, "a 1"))?;
+    let stale = store_ok("replace stale", store.replace_setting(name, "b 0", "b 2"))?;
+    ensure("stale expectation loses", !stale, || {
+        "replace_setting replaced a value that did not match".into()
+    })?;
+    let won = store_ok("replace held", store.replace_setting(name, "a 1", "b 2"))?;
+    let held = store_ok("read lease", store.setting(name))?;
+    ensure(
+        "matching expectation wins",
+        won && held.as_deref() == Some("b 2"),
+        || format!("replaced {won}, holds {held:?}"),
+    )?;
+    let results: Vec<Result<bool, StoreError>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..8)
+            .map(|i| {
+                let value = format!("n{i} 3");
+                scope.spawn(move || store.replace_setting(name, "b 2", &value))
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Err(StoreError::Backend("thread".into())))
+            })
+            .collect()
+    });
+    let mut winners = 0;
+    for result in results {
+        if store_ok("concurrent replace", result)? {
+            winners += 1;
+        }
+    }
+    ensure("one of concurrent replacements wins", winners == 1, || {
+        format!("{winners} concurrent replacements won")
+    })
+}

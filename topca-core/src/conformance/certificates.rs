@@ -142,6 +142,13 @@ pub(super) fn revocation_happens_once(store: &dyn RaStore, account: AccountId) -
     )?;
     ensure(check, later == 0, || {
         format!("{later} revoked after the revocation time")
+    })?;
+    let (at_time, after) = (
+        store_ok(check, store.revoked_since(at(1_800_100_000)))?,
+        store_ok(check, store.revoked_since(at(1_800_100_001)))?,
+    );
+    ensure(check, at_time && !after, || {
+        format!("revoked since the revocation time: {at_time}, a second later: {after}")
     })
 }
 
@@ -241,7 +248,8 @@ pub(super) fn crls_keep_their_history(store: &dyn RaStore) -> Checked {
     };
     ensure(
         check,
-        store_ok(check, store.latest_crl(false))?.is_none(),
+        store_ok(check, store.latest_crl(false))?.is_none()
+            && store_ok(check, store.latest_crl_info(false))?.is_none(),
         || "a CRL in an empty store".into(),
     )?;
     store_ok(check, store.put_crl(crl(1, None)))?;
@@ -257,5 +265,14 @@ pub(super) fn crls_keep_their_history(store: &dyn RaStore) -> Checked {
         check,
         full == Some(crl(3, None)) && delta == Some(crl(2, Some(1))),
         || format!("latest full {full:?}, delta {delta:?}"),
+    )?;
+    let infos = (
+        store_ok(check, store.latest_crl_info(false))?,
+        store_ok(check, store.latest_crl_info(true))?,
+    );
+    ensure(
+        check,
+        infos == (Some(crl(3, None).info()), Some(crl(2, Some(1)).info())),
+        || format!("latest CRLs (full, delta) described as {infos:?}"),
     )
 }

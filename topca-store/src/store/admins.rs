@@ -186,6 +186,20 @@ impl AdminStore for DieselStore {
         })
     }
 
+    fn replace_setting(&self, name: &str, expected: &str, value: &str) -> Result<bool, StoreError> {
+        write!(self, |c| {
+            // One statement: of two nodes replacing the same value, one matches.
+            let changed = diesel::update(
+                settings::table
+                    .filter(settings::name.eq(name))
+                    .filter(settings::value.eq(expected)),
+            )
+            .set(settings::value.eq(value))
+            .execute(c)?;
+            Ok(changed == 1)
+        })
+    }
+
     fn requests_anywhere(
         &self,
         state: RequestState,

@@ -190,4 +190,13 @@ impl CertificateStore for DieselStore {
             }
         }
     }
+
+    fn revoked_since(&self, since: SystemTime) -> Result<bool, StoreError> {
+        let since = nanos(since)?;
+        read!(self, |c| diesel::select(diesel::dsl::exists(
+            certificates::table.filter(certificates::revoked_at.ge(since))
+        ))
+        .get_result(c)
+        .map_err(backend))
+    }
 }

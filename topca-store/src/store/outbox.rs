@@ -65,6 +65,48 @@ impl OutboxStore for DieselStore {
         rows.into_iter().map(queued).collect()
     }
 
+    fn claim_due_mails(
+        &self,
+        now: SystemTime,
+        until: SystemTime,
+        limit: usize,
+    ) -> Result<Vec<QueuedMail>, StoreError> {
+        let (now, until) = (nanos(now)?, nanos(until)?);
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let rows: Vec<MailRow> = write!(self, |c| {
+            let due: Vec<MailRow> = mail_outbox::table
+                .filter(mail_outbox::next_attempt.le(now))
+                .order(mail_outbox::id)
+                .limit(limit)
+                .select((
+                    mail_outbox::id,
+                    mail_outbox::recipient,
+                    mail_outbox::sealed,
+                    mail_outbox::attempts,
+                    mail_outbox::next_attempt,
+                ))
+                .load(c)?;
+            let mut claimed = Vec::with_capacity(due.len());
+            // In id order, each only while still due: a sender claiming the same
+            // mail at once (PostgreSQL) waits for this one to commit, then finds
+            // it not due and leaves it.
+            for row in due {
+                let taken = diesel::update(
+                    mail_outbox::table
+                        .find(row.0)
+                        .filter(mail_outbox::next_attempt.le(now)),
+                )
+                .set(mail_outbox::next_attempt.eq(until))
+                .execute(c)?;
+                if taken == 1 {
+                    claimed.push(row);
+                }
+            }
+            Ok(claimed)
+        })?;
+        rows.into_iter().map(queued).collect()
+    }
+
     fn mail_sent(&self, number: u64) -> Result<(), StoreError> {
         let key = id(number)?;
         write!(self, |c| {

@@ -1,0 +1,267 @@
+//! CRLs across the nodes of one database. Every node serves the newest CRL
+//! stored: it looks for a newer one at most every [`CRL_CHECK_SECS`] (by number,
+//! without reading the CRL). One node at a time publishes, holding the lease
+//! [`CRL_PUBLISHER`] (see [`crate::cluster_lease`]); a node that finds another
+//! publishing waits for that CRL instead of making its own. Every
+//! [`CRL_TICK_SECS`] each node looks for a revocation (made on any node) newer
+//! than the newest CRL and, if it finds one, publishes: a revocation is in the CRL
+//! every node serves within [`CRL_TICK_SECS`] + [`CRL_CHECK_SECS`] (plus the time
+//! to sign), under a minute.
+
+use std::time::{Duration, Instant, SystemTime};
+
+use topca_core::{
+    crl::{self, Crl},
+    error::StoreError,
+    store::{CertificateStore, CrlStore},
+};
+
+use crate::{AppError, AppState, cluster_lease::with_lease};
+
+/// Seconds between two looks for revocations newer than the newest CRL.
+pub const CRL_TICK_SECS: u64 = 15;
+/// Seconds a node serves its copy of a CRL before asking for a newer stored one.
+pub const CRL_CHECK_SECS: u64 = 5;
+/// The lease held while publishing a CRL.
+pub const CRL_PUBLISHER: &str = "crl_publisher";
+/// How long the publisher's lease lasts unless given back (a crashed
+/// publisher's lapses after this).
+pub const CRL_PUBLISHER_PERIOD: Duration = Duration::from_secs(60);
+/// How long a request waits for another node's CRL before serving the newest
+/// stored one as it is.
+const WAIT_FOR_PUBLISHER: Duration = Duration::from_secs(10);
+/// Pause between two looks at the store while another node publishes.
+const POLL: Duration = Duration::from_millis(200);
+
+/// How long a full CRL is valid; a new one is made at the latest halfway through.
+pub const CRL_VALIDITY: Duration = Duration::from_secs(24 * 3600);
+/// How long a delta CRL is valid.
+pub const DELTA_VALIDITY: Duration = Duration::from_secs(3600);
+
+/// A full CRL or a delta CRL.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CrlKind {
+    /// Every revoked certificate.
+    Full,
+    /// What was revoked since the newest full CRL.
+    Delta,
+}
+
+impl CrlKind {
+    fn is_delta(self) -> bool {
+        self == Self::Delta
+    }
+
+    fn validity(self) -> Duration {
+        match self {
+            Self::Full => CRL_VALIDITY,
+            Self::Delta => DELTA_VALIDITY,
+        }
+    }
+}
+
+/// A node's copy of the newest CRL of one kind.
+#[derive(Debug, Default)]
+pub struct CachedCrl {
+    crl: Option<Crl>,
+    /// When the store was last asked for a newer one.
+    checked: Option<Instant>,
+}
+
+impl CachedCrl {
+    /// Drops the copy: the next request takes a newer stored CRL or makes one
+    /// (after a revocation on this node).
+    pub fn forget(&mut self) {
+        self.crl = None;
+    }
+}
+
+/// The CRL of `kind` to serve: this node's copy while `fresh` says it is (and no
+/// newer one is stored), else a newer stored one that covers every revocation,
+/// else a new one published under the lease.
+pub(crate) fn serve(
+    state: &AppState,
+    kind: CrlKind,
+    fresh: &dyn Fn(&Crl) -> bool,
+) -> Result<Crl, AppError> {
+    let mut cached = cache(state, kind)
+        .lock()
+        .map_err(|_| AppError::internal("read the CRL"))?;
+    let checked_lately = cached
+        .checked
+        .is_some_and(|t| t.elapsed() < Duration::from_secs(CRL_CHECK_SECS));
+    if !checked_lately {
+        cached.checked = Some(Instant::now());
+        let newest = state.store.latest_crl_info(kind.is_delta()).map_err(db)?;
+        if let (Some(mine), Some(newest)) = (&cached.crl, newest)
+            && newest.number > mine.info.number
+        {
+            cached.crl = stored(state, kind)?;
+        }
+    }
+    if let Some(crl) = cached.crl.as_ref().filter(|c| fresh(c)) {
+        return Ok(crl.clone());
+    }
+    let crl = renew(state, kind, fresh)?;
+    cached.crl = Some(crl.clone());
+    Ok(crl)
+}
+
+/// Publishes a CRL of `kind` made at or after `since` unless another node did
+/// (a super administrator's "issue now").
+pub(crate) fn publish_since(
+    state: &AppState,
+    kind: CrlKind,
+    since: SystemTime,
+) -> Result<Crl, AppError> {
+    let crl = renew(state, kind, &|c| c.info.this_update >= since)?;
+    remember(state, kind, &crl)?;
+    Ok(crl)
+}
+
+/// One background look: when a certificate was revoked (on any node) after the
+/// newest stored CRL was made and this node gets the lease, publishes the next
+/// CRL (a delta CRL when the CA publishes them and a full one exists) and serves
+/// it. Returns whether it published; `false` also when another node holds the
+/// lease (it publishes, or this node does at the next look).
+pub fn tick(state: &AppState) -> Result<bool, AppError> {
+    if !revoked_since_newest(state)? {
+        return Ok(false);
+    }
+    let kind =
+        if state.publishes_deltas() && state.store.latest_crl_info(false).map_err(db)?.is_some() {
+            CrlKind::Delta
+        } else {
+            CrlKind::Full
+        };
+    let published = with_lease(state, CRL_PUBLISHER, CRL_PUBLISHER_PERIOD, || {
+        // Another node may have published between the look and the lease.
+        if revoked_since_newest(state)? {
+            publish(state, kind).map(Some)
+        } else {
+            Ok(None)
+        }
+    })?
+    .flatten();
+    let Some(crl) = published else {
+        return Ok(false);
+    };
+    remember(state, kind, &crl)?;
+    Ok(true)
+}
+
+/// A stored CRL that is `fresh` and covers every revocation, else a new one
+/// published under the lease; while another node holds the lease, waits (up to
+/// [`WAIT_FOR_PUBLISHER`]) for its CRL, then serves the newest stored one.
+fn renew(state: &AppState, kind: CrlKind, fresh: &dyn Fn(&Crl) -> bool) -> Result<Crl, AppError> {
+    let deadline = Instant::now() + WAIT_FOR_PUBLISHER;
+    loop {
+        let made = with_lease(
+            state,
+            CRL_PUBLISHER,
+            CRL_PUBLISHER_PERIOD,
+            || match usable_stored(state, kind, fresh)? {
+                Some(crl) => Ok(crl),
+                None => publish(state, kind),
+            },
+        )?;
+        if let Some(crl) = made {
+            return Ok(crl);
+        }
+        if let Some(crl) = usable_stored(state, kind, fresh)? {
+            return Ok(crl);
+        }
+        if Instant::now() >= deadline {
+            // The publisher is slow or gone (its lease lapses): the newest
+            // stored CRL is signed and still valid until its nextUpdate.
+            return stored(state, kind)?.ok_or_else(|| AppError::internal("make the CRL"));
+        }
+        std::thread::sleep(POLL);
+    }
+}
+
+/// The newest stored CRL of `kind` if it is `fresh` and, for the kind that
+/// follows revocations (the delta CRL when the CA publishes them, else the full
+/// one), no certificate was revoked after it was made.
+fn usable_stored(
+    state: &AppState,
+    kind: CrlKind,
+    fresh: &dyn Fn(&Crl) -> bool,
+) -> Result<Option<Crl>, AppError> {
+    let Some(crl) = stored(state, kind)?.filter(|c| fresh(c)) else {
+        return Ok(None);
+    };
+    let follows_revocations = kind.is_delta() || !state.publishes_deltas();
+    if follows_revocations
+        && state
+            .store
+            .revoked_since(crl.info.this_update)
+            .map_err(db)?
+    {
+        return Ok(None);
+    }
+    Ok(Some(crl))
+}
+
+/// Issues and stores the next CRL of `kind`. When another node stored one with
+/// the same number first (its lease lapsed while it signed), that one is taken.
+fn publish(state: &AppState, kind: CrlKind) -> Result<Crl, AppError> {
+    let made = match kind {
+        CrlKind::Full => crl::publish(&state.ca, &state.store, kind.validity()),
+        CrlKind::Delta => crl::publish_delta(&state.ca, &state.store, kind.validity()),
+    };
+    match made {
+        Err(topca_core::Error::Store(StoreError::Conflict)) => {
+            stored(state, kind)?.ok_or_else(|| AppError::internal("make the CRL"))
+        }
+        other => Ok(other?),
+    }
+}
+
+/// The newest stored CRL of `kind`.
+fn stored(state: &AppState, kind: CrlKind) -> Result<Option<Crl>, AppError> {
+    Ok(state
+        .store
+        .latest_crl(kind.is_delta())
+        .map_err(db)?
+        .map(Crl::from_record)
+        .transpose()?)
+}
+
+/// Whether a certificate was revoked at or after the newest stored CRL (full or
+/// delta) was made; `false` while there is none (the first request makes one).
+fn revoked_since_newest(state: &AppState) -> Result<bool, AppError> {
+    let newest = [
+        state.store.latest_crl_info(false).map_err(db)?,
+        state.store.latest_crl_info(true).map_err(db)?,
+    ]
+    .into_iter()
+    .flatten()
+    .map(|info| info.this_update)
+    .max();
+    match newest {
+        Some(since) => state.store.revoked_since(since).map_err(db),
+        None => Ok(false),
+    }
+}
+
+/// Makes `crl` this node's copy of its kind.
+fn remember(state: &AppState, kind: CrlKind, crl: &Crl) -> Result<(), AppError> {
+    let mut cached = cache(state, kind)
+        .lock()
+        .map_err(|_| AppError::internal("keep the CRL"))?;
+    cached.crl = Some(crl.clone());
+    cached.checked = Some(Instant::now());
+    Ok(())
+}
+
+fn cache(state: &AppState, kind: CrlKind) -> &std::sync::Mutex<CachedCrl> {
+    match kind {
+        CrlKind::Full => &state.crl,
+        CrlKind::Delta => &state.delta_crl,
+    }
+}
+
+fn db(e: StoreError) -> AppError {
+    topca_core::Error::from(e).into()
+}
