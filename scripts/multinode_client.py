@@ -421,7 +421,7 @@ def check(args):
         checks.expect(session.ok, f"{node}: the session made before the kill is refused "
                                   f"({session.status} {session.problem})")
         print(f"{node}: {crl_name} lists {len(revoked) - len(absent)}/{len(revoked)} "
-              f"(after {waited} s), OCSP revoked {len(revoked) - len(wrong)}/{len(revoked)}, "
+              f"({waited} s after the last revocation), OCSP revoked {len(revoked) - len(wrong)}/{len(revoked)}, "
               f"OCSP good {len(good_sample) - len(wrong_good)}/{len(good_sample)}, "
               f"session {'valid' if session.ok else 'refused'}")
 
