@@ -39,6 +39,7 @@ pub mod mail_outbox;
 pub mod nodes;
 pub mod ocsp_responder;
 mod pki;
+pub mod proxies;
 pub mod restore;
 pub mod serve;
 mod server_enroll;
@@ -77,6 +78,10 @@ pub fn router(state: Arc<AppState>) -> Router {
         .layer(axum::middleware::from_fn_with_state(
             Arc::clone(&state),
             headers::secure,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            Arc::clone(&state),
+            proxies::forwarded,
         ))
         .with_state(state)
 }

@@ -11,10 +11,11 @@ use std::{
 
 use axum::{extract::FromRequestParts, http::request::Parts};
 
-use crate::tls::Peer;
+use crate::{proxies::ForwardedClient, tls::Peer};
 
 /// The address of the client that sent a request, from the connection
-/// (`ConnectInfo<Peer>`). IPv6 clients count per /64, the block one subscriber
+/// (`ConnectInfo<Peer>`), or as a trusted load balancer names it
+/// ([`crate::proxies`]). IPv6 clients count per /64, the block one subscriber
 /// usually holds. A request without connection information (the router called
 /// in-process) counts as the unspecified address.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -45,8 +46,12 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
 }
 
 impl ClientAddr {
-    /// The client address recorded in a request's extensions.
+    /// The client address recorded in a request's extensions: the one a trusted
+    /// proxy named ([`ForwardedClient`]), else the connection's.
     pub fn of(extensions: &axum::http::Extensions) -> Self {
+        if let Some(ForwardedClient(client)) = extensions.get::<ForwardedClient>() {
+            return Self(*client);
+        }
         let addr = extensions
             .get::<axum::extract::ConnectInfo<Peer>>()
             .map(|info| info.0.addr.ip())

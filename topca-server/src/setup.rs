@@ -125,6 +125,8 @@ pub struct Options {
     /// Demonstration accounts on the first start (`--demo`); refused on a CA
     /// first started without them.
     pub demo: bool,
+    /// Load balancers whose `X-Forwarded-For` names the client (none by default).
+    pub trusted_proxies: crate::proxies::TrustedProxies,
 }
 
 /// The configuration file (`topca.toml`): every key optional; environment
@@ -137,6 +139,7 @@ pub struct Options {
 /// delta_crl = true
 /// crl_refresh_minutes = 10               # the CRL schedule
 /// kmc_quarantine_hours = 24              # before a console-made KMC admin may recover keys
+/// trusted_proxies = ["10.0.0.0/24"]      # balancers whose X-Forwarded-For names the client
 ///
 /// [database]
 /// url = "postgres://topca:secret@db.example.cn/topca"
@@ -160,6 +163,7 @@ struct ConfigFile {
     delta_crl: Option<bool>,
     crl_refresh_minutes: Option<u64>,
     kmc_quarantine_hours: Option<u64>,
+    trusted_proxies: Option<Vec<String>>,
     #[serde(default)]
     database: DatabaseSection,
     #[serde(default)]
@@ -288,6 +292,12 @@ impl Options {
                 env("TOPCA_TLS_KEY").map(PathBuf::from).or(file.tls.key),
             )?,
             demo,
+            trusted_proxies: crate::proxies::TrustedProxies::parse(
+                &env("TOPCA_TRUSTED_PROXIES")
+                    .map(|v| v.split(',').map(str::to_owned).collect())
+                    .or(file.trusted_proxies)
+                    .unwrap_or_default(),
+            )?,
         })
     }
 }
@@ -497,6 +507,7 @@ pub fn start(options: &Options) -> Result<(AppState, Vec<String>), SetupError> {
             algorithm,
             crl_schedule_minutes: std::sync::atomic::AtomicU64::new(crl_schedule),
             limits: crate::limits::Limits::default(),
+            trusted_proxies: options.trusted_proxies.clone(),
             tls_root,
             kmc_policy: topca_core::kmc::KmcPolicy {
                 quarantine: options.kmc_quarantine,

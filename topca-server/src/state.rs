@@ -49,6 +49,8 @@ pub struct AppState {
     pub crl_schedule_minutes: std::sync::atomic::AtomicU64,
     /// Abuse limits (attempts and mails per source and per address).
     pub limits: crate::limits::Limits,
+    /// Load balancers whose `X-Forwarded-For` names the client the limits count.
+    pub trusted_proxies: crate::proxies::TrustedProxies,
     /// The P-256 root that issues the server's own TLS certificate when the CA
     /// cannot (see [`crate::tls_root`]); `None` when the CA issues it or TLS
     /// certificates come from files.

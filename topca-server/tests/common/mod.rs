@@ -58,6 +58,7 @@ pub fn options(dir: &Path) -> Options {
         crl_refresh: std::time::Duration::from_secs(600),
         kmc_quarantine: std::time::Duration::from_secs(24 * 3600),
         demo: true,
+        trusted_proxies: Default::default(),
     }
 }
 
