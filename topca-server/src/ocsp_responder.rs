@@ -101,7 +101,9 @@ fn issue_leased(
         Err(e) => Err(e),
     };
     // If giving it back fails, the lease lapses at its expiry.
-    let _ = lease.release(store);
+    if let Err(e) = lease.release(store) {
+        tracing::warn!(error = %e, "cannot give the OCSP lease back; it lapses at its expiry");
+    }
     issued.map(Some)
 }
 

@@ -129,70 +129,19 @@ pub struct Options {
     pub trusted_proxies: crate::proxies::TrustedProxies,
 }
 
-/// The configuration file (`topca.toml`): every key optional; environment
-/// variables and flags override it.
-///
-/// ```toml
-/// listen = "0.0.0.0:8443"
-/// algorithm = "sm2"
-/// public_url = "https://ca.example.cn"
-/// delta_crl = true
-/// crl_refresh_minutes = 10               # the CRL schedule
-/// kmc_quarantine_hours = 24              # before a console-made KMC admin may recover keys
-/// trusted_proxies = ["10.0.0.0/24"]      # balancers whose X-Forwarded-For names the client
-///
-/// [database]
-/// url = "postgres://topca:secret@db.example.cn/topca"
-///
-/// [tls]                                  # HTTPS for the server itself:
-/// certificate = "/etc/topca/tls.pem"     # a chain and key from files, or
-/// key = "/etc/topca/tls.key"
-/// # mode = "self"                        # a certificate from TopCA's own CA
-///
-/// [mail]
-/// url = "smtp://topca:secret@mail.example.cn:587?tls=required"
-/// from = "TopCA 证书服务 <ca@example.cn>"
-/// trusted_ca = "/etc/topca/mail-ca.pem"
-/// ```
-#[derive(Debug, Default, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ConfigFile {
-    listen: Option<String>,
-    algorithm: Option<String>,
-    public_url: Option<String>,
-    delta_crl: Option<bool>,
-    crl_refresh_minutes: Option<u64>,
-    kmc_quarantine_hours: Option<u64>,
-    trusted_proxies: Option<Vec<String>>,
-    #[serde(default)]
-    database: DatabaseSection,
-    #[serde(default)]
-    tls: TlsSection,
-    #[serde(default)]
-    mail: MailSection,
-}
-
-#[derive(Debug, Default, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-struct DatabaseSection {
-    url: Option<String>,
-}
-
-#[derive(Debug, Default, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-struct TlsSection {
-    /// `"self"`: a certificate from the server's own CA, issued at each start.
-    mode: Option<String>,
-    certificate: Option<PathBuf>,
-    key: Option<PathBuf>,
-}
-
-#[derive(Debug, Default, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-struct MailSection {
-    url: Option<String>,
-    from: Option<String>,
-    trusted_ca: Option<PathBuf>,
+/// The start-up flags as the command line gave them (`None`: not given).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Flags {
+    /// `--data-dir`.
+    pub data_dir: Option<String>,
+    /// `--listen`.
+    pub listen: Option<String>,
+    /// `--algorithm`.
+    pub algorithm: Option<String>,
+    /// `--config`.
+    pub config: Option<String>,
+    /// `--demo`.
+    pub demo: bool,
 }
 
 impl Options {
@@ -201,53 +150,63 @@ impl Options {
     /// `TOPCA_CONFIG`, or `topca.toml` in the data directory when present); flags
     /// win over variables, variables over the file.
     pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Self, SetupError> {
-        let env = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
-        let mut flags: Vec<(String, String)> = Vec::new();
-        let mut demo = false;
+        let mut flags = Flags::default();
         let mut args = args.into_iter();
         while let Some(flag) = args.next() {
-            match flag.as_str() {
-                "--demo" => demo = true,
-                "--data-dir" | "--listen" | "--algorithm" | "--config" => {
-                    let value = args
-                        .next()
-                        .ok_or_else(|| SetupError::Usage(format!("{flag} needs a value")))?;
-                    flags.push((flag, value));
-                }
+            if flag == "--demo" {
+                flags.demo = true;
+                continue;
+            }
+            let slot = match flag.as_str() {
+                "--data-dir" => &mut flags.data_dir,
+                "--listen" => &mut flags.listen,
+                "--algorithm" => &mut flags.algorithm,
+                "--config" => &mut flags.config,
                 other => {
                     return Err(SetupError::Usage(format!(
                         "unknown option {other}; use --data-dir DIR, --listen ADDR:PORT, --algorithm rsa2048|p256|p384|ed25519|sm2, --config FILE, --demo"
                     )));
                 }
-            }
+            };
+            let value = args
+                .next()
+                .ok_or_else(|| SetupError::Usage(format!("{flag} needs a value")))?;
+            *slot = Some(value);
         }
-        let flag = |name: &str| {
-            flags
-                .iter()
-                .rev()
-                .find(|(f, _)| f == name)
-                .map(|(_, v)| v.clone())
+        Self::from_flags(&flags)
+    }
+
+    /// Options from `flags` (as the command line gave them), the environment and
+    /// the configuration file, in that order of precedence. A flag given empty
+    /// is refused.
+    pub fn from_flags(flags: &Flags) -> Result<Self, SetupError> {
+        let env = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
+        let given = |name: &str, value: &Option<String>| match value {
+            Some(v) if v.trim().is_empty() => {
+                Err(SetupError::Usage(format!("{name} is empty; give a value")))
+            }
+            other => Ok(other.clone()),
         };
+        let data_flag = given("--data-dir", &flags.data_dir)?;
+        let config_flag = given("--config", &flags.config)?;
+        let listen_flag = given("--listen", &flags.listen)?;
+        let algorithm_flag = given("--algorithm", &flags.algorithm)?;
+        let demo = flags.demo;
         let data_dir = PathBuf::from(
-            flag("--data-dir")
+            data_flag
                 .or_else(|| env("TOPCA_DATA_DIR"))
                 .unwrap_or_else(|| "topca-data".into()),
         );
-        let config_path = config_file(flag("--config"), &data_dir);
+        let config_path = config_file(config_flag, &data_dir);
         let file = match &config_path {
-            Some(path) => {
-                let text = read(path)?;
-                toml::from_str::<ConfigFile>(&text).map_err(|e| {
-                    SetupError::Usage(format!("{}: {}", path.display(), e.to_string().trim()))
-                })?
-            }
-            None => ConfigFile::default(),
+            Some(path) => crate::config::load(path)?,
+            None => crate::config::ConfigFile::default(),
         };
-        let listen = flag("--listen")
+        let listen = listen_flag
             .or_else(|| env("TOPCA_LISTEN"))
             .or(file.listen)
             .unwrap_or_else(|| "127.0.0.1:8080".into());
-        let algorithm = flag("--algorithm")
+        let algorithm = algorithm_flag
             .or_else(|| env("TOPCA_ALGORITHM"))
             .or(file.algorithm)
             .unwrap_or_else(|| "sm2".into());
@@ -302,20 +261,10 @@ impl Options {
     }
 }
 
-/// The configuration file in use: `--config` (`flag`), else `TOPCA_CONFIG`, else
-/// `topca.toml` in the data directory `data_dir` when present.
-pub fn config_file(flag: Option<String>, data_dir: &Path) -> Option<PathBuf> {
-    flag.or_else(|| {
-        std::env::var("TOPCA_CONFIG")
-            .ok()
-            .filter(|v| !v.trim().is_empty())
-    })
-    .map(PathBuf::from)
-    .or_else(|| Some(data_dir.join("topca.toml")).filter(|p| p.exists()))
-}
+pub use crate::config::config_file;
 
 /// Where HTTPS comes from: `mode = "self"`, or a certificate and key file.
-fn tls_source(
+pub(crate) fn tls_source(
     mode: Option<String>,
     certificate: Option<PathBuf>,
     key: Option<PathBuf>,
@@ -331,6 +280,18 @@ fn tls_source(
             "TLS needs either mode \"self\" or both a certificate and a key file".into(),
         )),
     }
+}
+
+/// Fails, creating nothing, unless the data directory `dir` holds a CA: the
+/// guard of the commands that only read (`ca chain`, `audit verify`, ...).
+pub fn require_ca(dir: &Path) -> Result<(), SetupError> {
+    if ca_files(dir).iter().all(|p| p.is_file()) {
+        return Ok(());
+    }
+    Err(SetupError::Usage(format!(
+        "{} holds no CA yet: start the server on it once (or `ca init`), or give the right --data-dir",
+        dir.display()
+    )))
 }
 
 /// Opens the database of `options` alone (for the command-line tools).
@@ -427,14 +388,7 @@ pub fn start(options: &Options) -> Result<(AppState, Vec<String>), SetupError> {
     if tls_root.is_some() {
         crate::nodes::share_files(dir, &store)?;
     }
-    let mail_url = options
-        .mail_url
-        .clone()
-        .unwrap_or_else(|| format!("file://{}", dir.join("outbox").display()));
-    let mut mail_config = MailConfig::from_url(&mail_url, &options.mail_from)?;
-    if let Some(ca) = &options.mail_trusted_ca {
-        mail_config = mail_config.with_trusted_ca(ca);
-    }
+    let (mail_url, mail_config) = mail_config(options)?;
     let outbox = std::sync::Arc::new(open_outbox(
         options,
         Box::new(LettreMailer::new(&mail_config)?),
@@ -517,6 +471,20 @@ pub fn start(options: &Options) -> Result<(AppState, Vec<String>), SetupError> {
         },
         report,
     ))
+}
+
+/// The mail URL of `options` (the file outbox in the data directory unless
+/// configured) and the transport's configuration.
+pub fn mail_config(options: &Options) -> Result<(String, MailConfig), SetupError> {
+    let mail_url = options
+        .mail_url
+        .clone()
+        .unwrap_or_else(|| format!("file://{}", options.data_dir.join("outbox").display()));
+    let mut config = MailConfig::from_url(&mail_url, &options.mail_from)?;
+    if let Some(ca) = &options.mail_trusted_ca {
+        config = config.with_trusted_ca(ca);
+    }
+    Ok((mail_url, config))
 }
 
 /// The mail outbox of the CA of `options` (its own connection to the database,
@@ -619,11 +587,13 @@ fn secret(
     bytes: usize,
 ) -> Result<Zeroizing<String>, SetupError> {
     if let Ok(value) = std::env::var(var) {
-        return Ok(Zeroizing::new(value.trim().to_owned()));
+        let value = Zeroizing::new(value);
+        return non_empty(value.trim(), var);
     }
     let path = dir.join("secrets").join(file_name);
     if let Ok(value) = std::fs::read_to_string(&path) {
-        return Ok(Zeroizing::new(value.trim().to_owned()));
+        let value = Zeroizing::new(value);
+        return non_empty(value.trim(), &path.display().to_string());
     }
     let mut random = Zeroizing::new(vec![0u8; bytes]);
     OsRandom.fill(&mut random)?;
@@ -631,6 +601,17 @@ fn secret(
         Zeroizing::new(random.iter().map(|b| format!("{b:02x}")).collect());
     write(&path, hex.as_bytes())?;
     Ok(hex)
+}
+
+/// A secret that is not empty: an empty passphrase or key is refused, never
+/// taken as "no protection".
+fn non_empty(value: &str, from: &str) -> Result<Zeroizing<String>, SetupError> {
+    if value.is_empty() {
+        return Err(SetupError::Usage(format!(
+            "{from} is empty: give the secret, or unset it to use (or make) the one in secrets/"
+        )));
+    }
+    Ok(Zeroizing::new(value.to_owned()))
 }
 
 /// The 32 bytes of a KMC master key given as 64 hexadecimal digits.
