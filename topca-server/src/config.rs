@@ -197,7 +197,7 @@ pub fn check(path: &Path) -> Result<Vec<String>, SetupError> {
         ));
     }
     let tls = &file.tls;
-    crate::setup::tls_source(tls.mode.clone(), tls.certificate.clone(), tls.key.clone())
+    crate::options::tls_source(tls.mode.clone(), tls.certificate.clone(), tls.key.clone())
         .map_err(|e| wrong("tls", e.to_string()))?;
     if let Some(url) = &file.mail.url {
         let from = file.mail.from.as_deref().unwrap_or("TopCA <ca@localhost>");

@@ -42,6 +42,7 @@ mod mail_limits;
 pub mod mail_outbox;
 pub mod nodes;
 pub mod ocsp_responder;
+mod options;
 mod pki;
 pub mod proxies;
 pub mod restore;

@@ -2,6 +2,7 @@
 //! built binary: help and version everywhere, exit codes, `config check`,
 //! `healthcheck`, `mail test`, read-only commands that create nothing, empty
 //! secrets and values refused, the request log, and the graceful stop.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test helpers fail loudly
 
 use std::{
     io::{Read, Write},
