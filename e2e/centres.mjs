@@ -13,9 +13,11 @@
 // env: TOPCA_URL, TOPCA_OUTBOX, TOPCA_DECODER (smtp_sink.py), TOPCA_ARTIFACTS,
 //      TOPCA_SERVER_CSR (a PEM request made by OpenSSL), TOPCA_ADMIN_PASSWORD (of
 //      the administrators "root" (super), "ra-admin", "kmc-a" and "kmc-b", made with
-//      `topca-server admin add`)
+//      `topca-server admin add`), TOPCA_SECRETS_OUT (optional: a file that receives
+//      every PIN, password, passcode, code and token used, one per line, so the
+//      test can check that none reached the server's log)
 import { execFileSync } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { chromium } from 'playwright-core';
 
@@ -23,6 +25,14 @@ const base = process.env.TOPCA_URL;
 const outbox = process.env.TOPCA_OUTBOX;
 const artifacts = process.env.TOPCA_ARTIFACTS;
 let failures = 0;
+const secrets = new Set();
+
+/** Notes `value` as a secret for TOPCA_SECRETS_OUT and returns it. */
+function secret(value) {
+  secrets.add(String(value));
+  return value;
+}
+secret(process.env.TOPCA_ADMIN_PASSWORD);
 
 function check(ok, what) {
   console.log(`${ok ? 'ok  ' : 'FAIL'} ${what}`);
@@ -39,7 +49,7 @@ function mailedPin(email) {
       return [k, Buffer.from(v, 'base64').toString('utf8')];
     }));
     if (fields.to.includes(email) && fields.body.includes('PIN')) {
-      return fields.body.split('\n').find(l => l.startsWith('    ')).trim();
+      return secret(fields.body.split('\n').find(l => l.startsWith('    ')).trim());
     }
   }
   throw new Error(`no PIN mail for ${email}`);
@@ -55,7 +65,7 @@ function mailedRecoveryCode(email) {
       return [k, Buffer.from(v, 'base64').toString('utf8')];
     }));
     if (fields.to.includes(email) && fields.body.includes('授权码是')) {
-      return fields.body.split('\n').find(l => l.startsWith('    ')).trim();
+      return secret(fields.body.split('\n').find(l => l.startsWith('    ')).trim());
     }
   }
   throw new Error(`no recovery code mail for ${email}`);
@@ -71,7 +81,7 @@ async function login(page, centre, keyword, unit) {
 /** Calls the JSON API (with the administrator's bearer token when given). */
 async function api(method, path, body, token) {
   const headers = { 'content-type': 'application/json' };
-  if (token) headers.authorization = `Bearer ${token}`;
+  if (token) headers.authorization = `Bearer ${secret(token)}`;
   const response = await fetch(`${base}${path}`, { method, headers, body: body && JSON.stringify(body) });
   const json = await response.json();
   if (!response.ok) throw new Error(`${method} ${path}: ${response.status} ${JSON.stringify(json)}`);
@@ -83,8 +93,8 @@ async function applyAndRetrieve(page, unit, email, approve) {
   await page.click('text=申请用户证书');
   await page.fill('#name', '王五');
   await page.fill('#email', email);
-  await page.fill('#password', 'wangwu-password-1');
-  await page.fill('#password2', 'wangwu-password-1');
+  await page.fill('#password', secret('wangwu-password-1'));
+  await page.fill('#password2', secret('wangwu-password-1'));
   await page.click('#submit');
   const request = await page.textContent('#request');
   check(/^[0-9a-f]{32}$/.test(request.trim()), `${unit}: application registered as request ${request}`);
@@ -93,7 +103,7 @@ async function applyAndRetrieve(page, unit, email, approve) {
   await page.goBack();
   await page.click('text=获取用户证书');
   await page.fill('#pin', mailedPin(email));
-  await page.fill('#password', 'wangwu-password-1');
+  await page.fill('#password', secret('wangwu-password-1'));
   await page.click('#generate-key');
   await page.waitForFunction(() => document.getElementById('csr').value.includes('BEGIN CERTIFICATE REQUEST'));
   check(await page.isVisible('#key-download'), `${unit}: the browser offers the private key to save`);
@@ -137,7 +147,7 @@ try {
   await page.click('button:has-text("查询")');
   const row = page.locator(`#results tr:has-text("${serial}")`);
   check((await row.locator('.status').textContent()) === '有效', 'the query shows it valid');
-  await row.locator('input[name=password]').fill('wangwu-password-1');
+  await row.locator('input[name=password]').fill(secret('wangwu-password-1'));
   await row.locator('select[name=reason]').selectOption('1');
   await row.locator('button:has-text("吊销")').click();
   check((await page.textContent('#revoked')).includes(serial), 'revoked');
@@ -161,7 +171,7 @@ try {
   await page.check('#agree');
   check(await page.isVisible('#submit'), 'the submit button appears with the agreement');
   await page.fill('#email', 'ops@example.cn');
-  await page.fill('#password', 'server-password-1');
+  await page.fill('#password', secret('server-password-1'));
   await page.click('#submit');
   check(/^[0-9a-f]{32}$/.test((await page.textContent('#request')).trim()), 'server application registered');
 
@@ -281,6 +291,9 @@ try {
   check((await page.textContent('h2')).includes('User certificate service centre'), 'the English switch works');
 } finally {
   await browser.close();
+  if (process.env.TOPCA_SECRETS_OUT) {
+    writeFileSync(process.env.TOPCA_SECRETS_OUT, [...secrets].filter(v => v.length >= 6).join('\n') + '\n');
+  }
 }
 console.log(`e2e: ${failures === 0 ? 'all passed' : `${failures} failed`}`);
 process.exit(failures === 0 ? 0 : 1);

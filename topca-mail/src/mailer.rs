@@ -127,6 +127,36 @@ impl LettreMailer {
     }
 }
 
+impl LettreMailer {
+    /// Sends a short test message to `to` now, bypassing any queue
+    /// (`topca-server mail test`); says where it went: the `.eml` file written,
+    /// or the SMTP server (password masked) that accepted it.
+    pub fn send_test(&self, to: &str) -> Result<String, MailError> {
+        let recipient: Mailbox = to.parse().map_err(|_| MailError::Refused(to.to_owned()))?;
+        let message = Message::builder()
+            .from(self.from.clone())
+            .to(recipient)
+            .subject("TopCA mail test / 邮件测试")
+            .singlepart(
+                SinglePart::builder().header(ContentType::TEXT_PLAIN).body(
+                    "This message checks TopCA's mail transport; nothing needs to be done.\n\
+                         这是 TopCA 邮件发送测试，无需处理。\n"
+                        .to_owned(),
+                ),
+            )
+            .map_err(|_| MailError::Refused(to.to_owned()))?
+            .formatted();
+        match &self.sender {
+            Sender::Outbox(outbox) => outbox
+                .store(&message)
+                .map(|path| format!("written to {}", path.display())),
+            Sender::Smtp(_) => self
+                .deliver(to, &message)
+                .map(|()| format!("accepted by {}", self.target)),
+        }
+    }
+}
+
 impl Mailer for LettreMailer {
     fn send(&self, envelope: &Envelope) -> Result<(), MailError> {
         let message = self.message(envelope)?;

@@ -515,7 +515,9 @@ async fn backup(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Respo
             .store
             .backup_sqlite(&path)
             .map_err(|e| AppError::bad_request(e.to_string()))
-            .and_then(|()| std::fs::read(&path).map_err(|_| AppError::internal("read the backup")));
+            .and_then(|()| {
+                std::fs::read(&path).map_err(|e| crate::logging::internal("read the backup", &e))
+            });
         let _ = std::fs::remove_dir_all(&dir);
         let bytes = result?;
         s.store
@@ -553,7 +555,7 @@ async fn backup(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Respo
 fn tempfile_dir() -> Result<std::path::PathBuf, AppError> {
     let mut random = [0u8; 8];
     topca_core::RandomSource::fill(&OsRandom, &mut random)
-        .map_err(|_| AppError::internal("make the backup"))?;
+        .map_err(|e| crate::logging::internal("make the backup", &e))?;
     let name: String = random.iter().map(|b| format!("{b:02x}")).collect();
     let dir = std::env::temp_dir().join(format!("topca-backup-{name}"));
     let mut builder = std::fs::DirBuilder::new();
@@ -562,6 +564,6 @@ fn tempfile_dir() -> Result<std::path::PathBuf, AppError> {
     std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
     builder
         .create(&dir)
-        .map_err(|_| AppError::internal("make the backup"))?;
+        .map_err(|e| crate::logging::internal("make the backup", &e))?;
     Ok(dir)
 }

@@ -74,7 +74,9 @@ pub fn with_lease<T>(
     };
     let result = work();
     // If giving it back fails, the lease lapses at its expiry.
-    let _ = lease.release(&state.store);
+    if let Err(e) = lease.release(&state.store) {
+        tracing::warn!(lease = name, error = %e, "cannot give a lease back; it lapses at its expiry");
+    }
     result.map(Some)
 }
 

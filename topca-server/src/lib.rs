@@ -24,6 +24,7 @@ pub mod audit_log;
 pub mod backup;
 pub mod ca_init;
 pub mod cluster_lease;
+pub mod config;
 pub mod crl_sync;
 pub mod data_lock;
 pub mod demo;
@@ -33,11 +34,15 @@ pub mod hashing;
 pub mod headers;
 mod html;
 pub mod issuances;
+pub mod lifecycle;
 pub mod limits;
+pub mod liveness;
+pub mod logging;
 mod mail_limits;
 pub mod mail_outbox;
 pub mod nodes;
 pub mod ocsp_responder;
+mod options;
 mod pki;
 pub mod proxies;
 pub mod restore;
@@ -71,6 +76,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .merge(tls_root::routes())
         .merge(admin_resend::routes())
         .merge(audit_log::routes())
+        .merge(liveness::routes())
         .layer(axum::middleware::from_fn_with_state(
             Arc::clone(&state),
             mail_limits::limit,
@@ -83,6 +89,7 @@ pub fn router(state: Arc<AppState>) -> Router {
             Arc::clone(&state),
             proxies::forwarded,
         ))
+        .layer(axum::middleware::from_fn(logging::requests))
         .with_state(state)
 }
 
@@ -96,26 +103,35 @@ pub const AUDIT_CHECKPOINT_MINUTES: u64 = 10;
 /// CRL (and delta CRL) is made anew when half its life has passed. At every tick
 /// the OCSP responder is replaced when due ([`ocsp_responder::rotate_if_due`]). Every
 /// [`AUDIT_CHECKPOINT_MINUTES`] the audit log gets a signed checkpoint if it grew.
-pub async fn refresh_crls(state: Arc<AppState>) {
+/// Returns when `stop` fires, after the run under way; failures are logged and
+/// retried at the next tick.
+pub async fn refresh_crls(state: Arc<AppState>, mut stop: lifecycle::Stop) {
     let mut waited = 0u64;
     let mut since_checkpoint = 0u64;
     loop {
         // Short ticks, so a revocation elsewhere and a changed schedule apply soon.
-        tokio::time::sleep(std::time::Duration::from_secs(crl_sync::CRL_TICK_SECS)).await;
+        let tick = std::time::Duration::from_secs(crl_sync::CRL_TICK_SECS);
+        if !stop.sleep(tick).await {
+            return;
+        }
         waited += crl_sync::CRL_TICK_SECS;
         since_checkpoint += crl_sync::CRL_TICK_SECS;
-        // A failure is retried at the next tick.
-        let _ = state::blocking(&state, crl_sync::tick).await;
-        let _ = state::blocking(&state, ocsp_responder::rotate_if_due).await;
+        logged("CRL tick", state::blocking(&state, crl_sync::tick).await);
+        logged(
+            "OCSP responder rotation",
+            state::blocking(&state, ocsp_responder::rotate_if_due).await,
+        );
         if since_checkpoint >= AUDIT_CHECKPOINT_MINUTES * 60 {
             since_checkpoint = 0;
-            // A failure is retried at the next interval; verification reports
-            // what the file lacks.
-            let _ = state::blocking(&state, |s| {
-                audit_log::checkpoint_if_grown(s)
-                    .map_err(|_| AppError::internal("write the audit checkpoint"))
+            // Verification reports what the file lacks meanwhile.
+            let made = state::blocking(&state, |s| {
+                audit_log::checkpoint_if_grown(s).map_err(|e| {
+                    tracing::error!(error = %e, "cannot write the audit checkpoint");
+                    AppError::internal("write the audit checkpoint")
+                })
             })
             .await;
+            logged("audit checkpoint", made);
         }
         let minutes = state
             .crl_schedule_minutes
@@ -124,7 +140,7 @@ pub async fn refresh_crls(state: Arc<AppState>) {
             continue;
         }
         waited = 0;
-        let _ = state::blocking(&state, |s| {
+        let renewed = state::blocking(&state, |s| {
             pki::current(s)?;
             if s.publishes_deltas() {
                 pki::current_delta(s)?;
@@ -132,5 +148,13 @@ pub async fn refresh_crls(state: Arc<AppState>) {
             Ok(())
         })
         .await;
+        logged("scheduled CRL renewal", renewed);
+    }
+}
+
+/// Logs a background job's failure (it is retried at its next run).
+fn logged<T>(job: &str, outcome: Result<T, AppError>) {
+    if let Err(e) = outcome {
+        tracing::error!(job, status = e.status.as_u16(), error = %e.message, "background job failed");
     }
 }

@@ -126,7 +126,13 @@ impl MailOutbox {
         for mail in due {
             let Ok(message) = self.master.open_bytes(&mail.sealed, BINDING) else {
                 // Sealed under another master key: kept for an operator, not retried soon.
-                let _ = self.store.mail_failed(mail.id, now + MAX_BACKOFF);
+                tracing::error!(
+                    mail = mail.id,
+                    "a queued mail cannot be opened with this node's master key"
+                );
+                if let Err(e) = self.store.mail_failed(mail.id, now + MAX_BACKOFF) {
+                    tracing::error!(mail = mail.id, error = %e, "cannot postpone a queued mail");
+                }
                 continue;
             };
             if self.attempt(mail.id, &mail.recipient, &message, mail.attempts, now) {
@@ -141,11 +147,17 @@ impl MailOutbox {
     fn attempt(&self, id: u64, to: &str, message: &[u8], attempts: u32, now: SystemTime) -> bool {
         match self.delivery.deliver(to, message) {
             Ok(()) => {
-                let _ = self.store.mail_sent(id);
+                if let Err(e) = self.store.mail_sent(id) {
+                    // Sent but still queued: it may go out once more.
+                    tracing::error!(mail = id, error = %e, "cannot mark a sent mail as sent");
+                }
                 true
             }
-            Err(_) => {
-                let _ = self.store.mail_failed(id, now + backoff(attempts));
+            Err(e) => {
+                tracing::warn!(mail = id, attempts, error = %e, "a mail could not be delivered; retried later");
+                if let Err(e) = self.store.mail_failed(id, now + backoff(attempts)) {
+                    tracing::error!(mail = id, error = %e, "cannot postpone a queued mail");
+                }
                 false
             }
         }
@@ -169,12 +181,19 @@ impl Mailer for OutboxMailer {
 }
 
 /// Delivers queued mails now (mails a stopped server left) and every 15
-/// seconds after, for as long as the server runs.
-pub async fn send_queued(outbox: Arc<MailOutbox>) {
+/// seconds after, until `stop` fires (the round under way finishes first).
+pub async fn send_queued(outbox: Arc<MailOutbox>, mut stop: crate::lifecycle::Stop) {
     loop {
         let round = Arc::clone(&outbox);
-        let _ = tokio::task::spawn_blocking(move || round.deliver_due(SystemTime::now())).await;
-        tokio::time::sleep(Duration::from_secs(15)).await;
+        match tokio::task::spawn_blocking(move || round.deliver_due(SystemTime::now())).await {
+            Ok(Ok(0)) => {}
+            Ok(Ok(sent)) => tracing::info!(sent, "queued mails delivered"),
+            Ok(Err(e)) => tracing::warn!(error = %e, "mail delivery failed; retried later"),
+            Err(e) => tracing::error!(error = %e, "the mail delivery task failed"),
+        }
+        if !stop.sleep(Duration::from_secs(15)).await {
+            return;
+        }
     }
 }
 

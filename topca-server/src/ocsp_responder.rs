@@ -64,7 +64,7 @@ pub fn rotate_if_due(state: &AppState) -> Result<(), AppError> {
     let due = state
         .ocsp
         .read()
-        .map_err(|_| AppError::internal("read the OCSP responder"))?
+        .map_err(|e| crate::logging::internal("read the OCSP responder", &e))?
         .due_for_rotation(now);
     if !due {
         return Ok(());
@@ -77,7 +77,7 @@ pub fn rotate_if_due(state: &AppState) -> Result<(), AppError> {
         *state
             .ocsp
             .write()
-            .map_err(|_| AppError::internal("replace the OCSP responder"))? = next;
+            .map_err(|e| crate::logging::internal("replace the OCSP responder", &e))? = next;
     }
     Ok(())
 }
@@ -101,7 +101,9 @@ fn issue_leased(
         Err(e) => Err(e),
     };
     // If giving it back fails, the lease lapses at its expiry.
-    let _ = lease.release(store);
+    if let Err(e) = lease.release(store) {
+        tracing::warn!(error = %e, "cannot give the OCSP lease back; it lapses at its expiry");
+    }
     issued.map(Some)
 }
 

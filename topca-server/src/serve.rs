@@ -78,6 +78,52 @@ pub async fn serve(
     limits: ServeLimits,
     shutdown: impl Future<Output = ()>,
 ) {
+    accept(listener, tls, app, limits, shutdown)
+        .await
+        .shutdown()
+        .await;
+}
+
+/// How serving ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Drained {
+    /// Every request under way when `shutdown` came was answered.
+    Clean,
+    /// Connections were still busy when the drain time ran out; they are cut.
+    Cut,
+}
+
+/// Like [`serve`], but waits at most `drain` for the open connections after
+/// `shutdown`: the listener closes at once (new connections are refused), idle
+/// kept-alive connections close, and requests under way may finish.
+pub async fn serve_draining(
+    listener: TcpListener,
+    tls: Option<Arc<ServerConfig>>,
+    app: Router,
+    limits: ServeLimits,
+    shutdown: impl Future<Output = ()>,
+    drain: Duration,
+) -> Drained {
+    let graceful = accept(listener, tls, app, limits, shutdown).await;
+    tracing::info!(
+        drain_seconds = drain.as_secs(),
+        "no longer accepting connections; draining requests under way"
+    );
+    match tokio::time::timeout(drain, graceful.shutdown()).await {
+        Ok(()) => Drained::Clean,
+        Err(_) => Drained::Cut,
+    }
+}
+
+/// The accept loop until `shutdown`; the listener is closed when it returns,
+/// and the open connections are watched by what it returns.
+async fn accept(
+    listener: TcpListener,
+    tls: Option<Arc<ServerConfig>>,
+    app: Router,
+    limits: ServeLimits,
+    shutdown: impl Future<Output = ()>,
+) -> GracefulShutdown {
     let acceptor = tls.map(TlsAcceptor::from);
     let slots = Arc::new(Semaphore::new(limits.max_connections));
     let sources = Arc::new(Sources::default());
@@ -90,18 +136,21 @@ pub async fn serve(
         };
         let (tcp, addr) = match accepted {
             Ok(accepted) => accepted,
-            Err(_) => {
+            Err(e) => {
                 // Out of file descriptors or a connection reset before accept:
                 // try again shortly instead of spinning.
+                tracing::warn!(error = %e, "accepting a connection failed");
                 tokio::time::sleep(Duration::from_millis(10)).await;
                 continue;
             }
         };
         // Over a cap the connection is closed now rather than left to wait.
         let Ok(slot) = Arc::clone(&slots).try_acquire_owned() else {
+            tracing::warn!(target: "topca::security", "connection refused: too many open connections");
             continue;
         };
         let Some(source) = Sources::enter(&sources, addr, limits.max_connections_per_source) else {
+            tracing::warn!(target: "topca::security", client = %addr.ip(), "connection refused: too many open connections from one client");
             continue;
         };
         let held = Held {
@@ -119,7 +168,7 @@ pub async fn serve(
         ));
     }
     drop(listener);
-    graceful.shutdown().await;
+    graceful
 }
 
 /// What an open connection holds until it closes: its place under both caps.
@@ -191,7 +240,9 @@ async fn http<I>(
         .header_read_timeout(limits.header_read_timeout)
         .keep_alive(true);
     // A connection ending in an error (reset, timeout) concerns that client only.
-    let _ = watcher.watch(builder.serve_connection(io, service)).await;
+    if let Err(e) = watcher.watch(builder.serve_connection(io, service)).await {
+        tracing::debug!(error = %e, "connection ended with an error");
+    }
 }
 
 /// The answer to a request that did not finish within its deadline; the

@@ -1,4 +1,4 @@
-//! Start-up: options from flags and environment, and the first-start set-up of
+//! Start-up: the first-start set-up of
 //! the data directory (database, CAs, KMC master key, outbox; demo accounts with
 //! `--demo`, see [`crate::demo`]).
 //!
@@ -20,8 +20,7 @@
 //! outbox or database can be read by other users (the message gives the `chmod`).
 
 use std::{
-    net::SocketAddr,
-    path::{Path, PathBuf},
+    path::Path,
     sync::{Mutex, RwLock},
 };
 
@@ -94,243 +93,21 @@ pub enum SetupError {
     AdminPasswordTooShort,
 }
 
-/// How the server runs.
-#[derive(Debug, Clone)]
-pub struct Options {
-    /// Where everything is kept.
-    pub data_dir: PathBuf,
-    /// Where to listen.
-    pub listen: SocketAddr,
-    /// The algorithm of the CAs made on first start.
-    pub algorithm: KeyAlgorithm,
-    /// The database URL; SQLite in the data directory if `None`.
-    pub database_url: Option<String>,
-    /// The mail URL; a file outbox in the data directory if `None`.
-    pub mail_url: Option<String>,
-    /// The sender of mails.
-    pub mail_from: String,
-    /// A PEM file of CAs to trust for the SMTP server's certificate.
-    pub mail_trusted_ca: Option<PathBuf>,
-    /// The base URL users reach the server at (mailed links, certificate URLs).
-    pub public_url: Option<String>,
-    /// Whether the CA publishes delta CRLs (and names them in certificates).
-    pub delta_crl: bool,
-    /// HTTPS for the server itself.
-    pub tls: crate::tls::TlsSource,
-    /// How often the published CRLs are checked and renewed when due.
-    pub crl_refresh: std::time::Duration,
-    /// How long an administrator created or given the kmc role through the web
-    /// console waits before taking part in a key recovery (default 24 h).
-    pub kmc_quarantine: std::time::Duration,
-    /// Demonstration accounts on the first start (`--demo`); refused on a CA
-    /// first started without them.
-    pub demo: bool,
-    /// Load balancers whose `X-Forwarded-For` names the client (none by default).
-    pub trusted_proxies: crate::proxies::TrustedProxies,
-}
+pub use crate::{
+    config::config_file,
+    options::{Flags, Options},
+};
 
-/// The configuration file (`topca.toml`): every key optional; environment
-/// variables and flags override it.
-///
-/// ```toml
-/// listen = "0.0.0.0:8443"
-/// algorithm = "sm2"
-/// public_url = "https://ca.example.cn"
-/// delta_crl = true
-/// crl_refresh_minutes = 10               # the CRL schedule
-/// kmc_quarantine_hours = 24              # before a console-made KMC admin may recover keys
-/// trusted_proxies = ["10.0.0.0/24"]      # balancers whose X-Forwarded-For names the client
-///
-/// [database]
-/// url = "postgres://topca:secret@db.example.cn/topca"
-///
-/// [tls]                                  # HTTPS for the server itself:
-/// certificate = "/etc/topca/tls.pem"     # a chain and key from files, or
-/// key = "/etc/topca/tls.key"
-/// # mode = "self"                        # a certificate from TopCA's own CA
-///
-/// [mail]
-/// url = "smtp://topca:secret@mail.example.cn:587?tls=required"
-/// from = "TopCA 证书服务 <ca@example.cn>"
-/// trusted_ca = "/etc/topca/mail-ca.pem"
-/// ```
-#[derive(Debug, Default, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ConfigFile {
-    listen: Option<String>,
-    algorithm: Option<String>,
-    public_url: Option<String>,
-    delta_crl: Option<bool>,
-    crl_refresh_minutes: Option<u64>,
-    kmc_quarantine_hours: Option<u64>,
-    trusted_proxies: Option<Vec<String>>,
-    #[serde(default)]
-    database: DatabaseSection,
-    #[serde(default)]
-    tls: TlsSection,
-    #[serde(default)]
-    mail: MailSection,
-}
-
-#[derive(Debug, Default, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-struct DatabaseSection {
-    url: Option<String>,
-}
-
-#[derive(Debug, Default, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-struct TlsSection {
-    /// `"self"`: a certificate from the server's own CA, issued at each start.
-    mode: Option<String>,
-    certificate: Option<PathBuf>,
-    key: Option<PathBuf>,
-}
-
-#[derive(Debug, Default, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-struct MailSection {
-    url: Option<String>,
-    from: Option<String>,
-    trusted_ca: Option<PathBuf>,
-}
-
-impl Options {
-    /// Options from command-line `args` (without the program name), the
-    /// environment (`TOPCA_*`) and the configuration file (`--config PATH`,
-    /// `TOPCA_CONFIG`, or `topca.toml` in the data directory when present); flags
-    /// win over variables, variables over the file.
-    pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Self, SetupError> {
-        let env = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
-        let mut flags: Vec<(String, String)> = Vec::new();
-        let mut demo = false;
-        let mut args = args.into_iter();
-        while let Some(flag) = args.next() {
-            match flag.as_str() {
-                "--demo" => demo = true,
-                "--data-dir" | "--listen" | "--algorithm" | "--config" => {
-                    let value = args
-                        .next()
-                        .ok_or_else(|| SetupError::Usage(format!("{flag} needs a value")))?;
-                    flags.push((flag, value));
-                }
-                other => {
-                    return Err(SetupError::Usage(format!(
-                        "unknown option {other}; use --data-dir DIR, --listen ADDR:PORT, --algorithm rsa2048|p256|p384|ed25519|sm2, --config FILE, --demo"
-                    )));
-                }
-            }
-        }
-        let flag = |name: &str| {
-            flags
-                .iter()
-                .rev()
-                .find(|(f, _)| f == name)
-                .map(|(_, v)| v.clone())
-        };
-        let data_dir = PathBuf::from(
-            flag("--data-dir")
-                .or_else(|| env("TOPCA_DATA_DIR"))
-                .unwrap_or_else(|| "topca-data".into()),
-        );
-        let config_path = config_file(flag("--config"), &data_dir);
-        let file = match &config_path {
-            Some(path) => {
-                let text = read(path)?;
-                toml::from_str::<ConfigFile>(&text).map_err(|e| {
-                    SetupError::Usage(format!("{}: {}", path.display(), e.to_string().trim()))
-                })?
-            }
-            None => ConfigFile::default(),
-        };
-        let listen = flag("--listen")
-            .or_else(|| env("TOPCA_LISTEN"))
-            .or(file.listen)
-            .unwrap_or_else(|| "127.0.0.1:8080".into());
-        let algorithm = flag("--algorithm")
-            .or_else(|| env("TOPCA_ALGORITHM"))
-            .or(file.algorithm)
-            .unwrap_or_else(|| "sm2".into());
-        Ok(Self {
-            data_dir,
-            listen: listen.parse().map_err(|_| {
-                SetupError::Usage(format!("the listen address {listen:?} is not ADDRESS:PORT"))
-            })?,
-            algorithm: algorithm.parse().map_err(|_| {
-                SetupError::Usage(format!(
-                    "the algorithm {algorithm:?} is not one of rsa2048, rsa3072, rsa4096, p256, p384, ed25519, sm2"
-                ))
-            })?,
-            database_url: env("TOPCA_DATABASE_URL").or(file.database.url),
-            mail_url: env("TOPCA_MAIL_URL").or(file.mail.url),
-            mail_from: env("TOPCA_MAIL_FROM")
-                .or(file.mail.from)
-                .unwrap_or_else(|| "TopCA 证书服务 <ca@localhost>".into()),
-            mail_trusted_ca: env("TOPCA_MAIL_TRUSTED_CA").map(PathBuf::from).or(file.mail.trusted_ca),
-            public_url: env("TOPCA_PUBLIC_URL").or(file.public_url),
-            delta_crl: env("TOPCA_DELTA_CRL")
-                .map(|v| matches!(v.trim(), "1" | "true" | "on" | "yes"))
-                .or(file.delta_crl)
-                .unwrap_or(false),
-            crl_refresh: std::time::Duration::from_secs(
-                60 * env("TOPCA_CRL_REFRESH_MINUTES")
-                    .and_then(|v| v.trim().parse().ok())
-                    .or(file.crl_refresh_minutes)
-                    .unwrap_or(10)
-                    .clamp(1, 24 * 60),
-            ),
-            kmc_quarantine: std::time::Duration::from_secs(
-                3600 * env("TOPCA_KMC_QUARANTINE_HOURS")
-                    .and_then(|v| v.trim().parse().ok())
-                    .or(file.kmc_quarantine_hours)
-                    .unwrap_or(24)
-                    .min(24 * 365),
-            ),
-            tls: tls_source(
-                env("TOPCA_TLS").or(file.tls.mode),
-                env("TOPCA_TLS_CERT").map(PathBuf::from).or(file.tls.certificate),
-                env("TOPCA_TLS_KEY").map(PathBuf::from).or(file.tls.key),
-            )?,
-            demo,
-            trusted_proxies: crate::proxies::TrustedProxies::parse(
-                &env("TOPCA_TRUSTED_PROXIES")
-                    .map(|v| v.split(',').map(str::to_owned).collect())
-                    .or(file.trusted_proxies)
-                    .unwrap_or_default(),
-            )?,
-        })
+/// Fails, creating nothing, unless the data directory `dir` holds a CA: the
+/// guard of the commands that only read (`ca chain`, `audit verify`, ...).
+pub fn require_ca(dir: &Path) -> Result<(), SetupError> {
+    if ca_files(dir).iter().all(|p| p.is_file()) {
+        return Ok(());
     }
-}
-
-/// The configuration file in use: `--config` (`flag`), else `TOPCA_CONFIG`, else
-/// `topca.toml` in the data directory `data_dir` when present.
-pub fn config_file(flag: Option<String>, data_dir: &Path) -> Option<PathBuf> {
-    flag.or_else(|| {
-        std::env::var("TOPCA_CONFIG")
-            .ok()
-            .filter(|v| !v.trim().is_empty())
-    })
-    .map(PathBuf::from)
-    .or_else(|| Some(data_dir.join("topca.toml")).filter(|p| p.exists()))
-}
-
-/// Where HTTPS comes from: `mode = "self"`, or a certificate and key file.
-fn tls_source(
-    mode: Option<String>,
-    certificate: Option<PathBuf>,
-    key: Option<PathBuf>,
-) -> Result<crate::tls::TlsSource, SetupError> {
-    use crate::tls::TlsSource;
-    match (mode.as_deref().map(str::trim), certificate, key) {
-        (Some("self"), None, None) => Ok(TlsSource::SelfIssued),
-        (None | Some("files"), Some(certificate), Some(key)) => {
-            Ok(TlsSource::Files { certificate, key })
-        }
-        (None | Some("off"), None, None) => Ok(TlsSource::Off),
-        _ => Err(SetupError::Usage(
-            "TLS needs either mode \"self\" or both a certificate and a key file".into(),
-        )),
-    }
+    Err(SetupError::Usage(format!(
+        "{} holds no CA yet: start the server on it once (or `ca init`), or give the right --data-dir",
+        dir.display()
+    )))
 }
 
 /// Opens the database of `options` alone (for the command-line tools).
@@ -427,14 +204,7 @@ pub fn start(options: &Options) -> Result<(AppState, Vec<String>), SetupError> {
     if tls_root.is_some() {
         crate::nodes::share_files(dir, &store)?;
     }
-    let mail_url = options
-        .mail_url
-        .clone()
-        .unwrap_or_else(|| format!("file://{}", dir.join("outbox").display()));
-    let mut mail_config = MailConfig::from_url(&mail_url, &options.mail_from)?;
-    if let Some(ca) = &options.mail_trusted_ca {
-        mail_config = mail_config.with_trusted_ca(ca);
-    }
+    let (mail_url, mail_config) = mail_config(options)?;
     let outbox = std::sync::Arc::new(open_outbox(
         options,
         Box::new(LettreMailer::new(&mail_config)?),
@@ -517,6 +287,20 @@ pub fn start(options: &Options) -> Result<(AppState, Vec<String>), SetupError> {
         },
         report,
     ))
+}
+
+/// The mail URL of `options` (the file outbox in the data directory unless
+/// configured) and the transport's configuration.
+pub fn mail_config(options: &Options) -> Result<(String, MailConfig), SetupError> {
+    let mail_url = options
+        .mail_url
+        .clone()
+        .unwrap_or_else(|| format!("file://{}", options.data_dir.join("outbox").display()));
+    let mut config = MailConfig::from_url(&mail_url, &options.mail_from)?;
+    if let Some(ca) = &options.mail_trusted_ca {
+        config = config.with_trusted_ca(ca);
+    }
+    Ok((mail_url, config))
 }
 
 /// The mail outbox of the CA of `options` (its own connection to the database,
@@ -619,11 +403,13 @@ fn secret(
     bytes: usize,
 ) -> Result<Zeroizing<String>, SetupError> {
     if let Ok(value) = std::env::var(var) {
-        return Ok(Zeroizing::new(value.trim().to_owned()));
+        let value = Zeroizing::new(value);
+        return non_empty(value.trim(), var);
     }
     let path = dir.join("secrets").join(file_name);
     if let Ok(value) = std::fs::read_to_string(&path) {
-        return Ok(Zeroizing::new(value.trim().to_owned()));
+        let value = Zeroizing::new(value);
+        return non_empty(value.trim(), &path.display().to_string());
     }
     let mut random = Zeroizing::new(vec![0u8; bytes]);
     OsRandom.fill(&mut random)?;
@@ -631,6 +417,17 @@ fn secret(
         Zeroizing::new(random.iter().map(|b| format!("{b:02x}")).collect());
     write(&path, hex.as_bytes())?;
     Ok(hex)
+}
+
+/// A secret that is not empty: an empty passphrase or key is refused, never
+/// taken as "no protection".
+fn non_empty(value: &str, from: &str) -> Result<Zeroizing<String>, SetupError> {
+    if value.is_empty() {
+        return Err(SetupError::Usage(format!(
+            "{from} is empty: give the secret, or unset it to use (or make) the one in secrets/"
+        )));
+    }
+    Ok(Zeroizing::new(value.to_owned()))
 }
 
 /// The 32 bytes of a KMC master key given as 64 hexadecimal digits.

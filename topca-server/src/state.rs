@@ -158,5 +158,5 @@ where
     let state = std::sync::Arc::clone(state);
     tokio::task::spawn_blocking(move || work(&state))
         .await
-        .map_err(|_| crate::AppError::internal("finish the request"))?
+        .map_err(|e| crate::logging::internal("finish the request", &e))?
 }

@@ -23,6 +23,10 @@ impl AuditStore for DieselStore {
                 .append_audit(record.clone(), self.audit_key.as_ref()));
             match attempt {
                 Err(StoreError::Conflict) => continue,
+                Ok(entry) => {
+                    committed(std::slice::from_ref(&entry.record));
+                    return Ok(entry);
+                }
                 other => return other,
             }
         }
@@ -36,5 +40,27 @@ impl AuditStore for DieselStore {
             .load(c)
             .map_err(backend)?);
         rows.into_iter().map(AuditRow::into_entry).collect()
+    }
+}
+
+/// Logs audit records once their transaction committed (target `topca::audit`):
+/// action, actor, target and outcome, never the free-text detail, which a
+/// caller may have filled with more than an operator's log should keep.
+pub(super) fn committed(records: &[AuditRecord]) {
+    for record in records {
+        let (kind, name) = record.actor.to_parts();
+        let actor = match kind {
+            1 => format!("user:{name}"),
+            2 => format!("admin:{name}"),
+            _ => "system".to_owned(),
+        };
+        tracing::info!(
+            target: "topca::audit",
+            action = ?record.action,
+            actor = %actor,
+            audit_target = %record.target,
+            outcome = ?record.outcome,
+            "audit entry appended"
+        );
     }
 }

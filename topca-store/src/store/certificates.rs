@@ -152,6 +152,7 @@ impl CertificateStore for DieselStore {
             c.append_audit(audit.clone(), self.audit_key.as_ref())?;
             Ok(row)
         })?;
+        super::audit::committed(std::slice::from_ref(&audit));
         row.into_record()
     }
 

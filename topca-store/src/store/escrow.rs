@@ -60,6 +60,7 @@ impl EscrowStore for DieselStore {
             c.append_audit(audit.clone(), self.audit_key.as_ref())?;
             Ok(())
         })?;
+        super::audit::committed(std::slice::from_ref(&audit));
         Ok(recovery)
     }
 
@@ -119,6 +120,7 @@ impl EscrowStore for DieselStore {
             }
             Ok(())
         })?;
+        super::audit::committed(&audit);
         let mut stored = recovery.clone();
         stored.version += 1;
         Ok(stored)

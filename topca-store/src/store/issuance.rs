@@ -254,6 +254,8 @@ impl IssuanceStore for DieselStore {
             c.store_signed(&signed)?;
             c.append_audit(audit.clone(), self.audit_key.as_ref())?;
             Ok(())
-        })
+        })?;
+        super::audit::committed(std::slice::from_ref(&audit));
+        Ok(())
     }
 }

@@ -130,6 +130,7 @@ impl RequestStore for DieselStore {
             }
             Ok(())
         })?;
+        super::audit::committed(&audit);
         let mut stored = request;
         stored.version += 1;
         Ok(stored)

@@ -1,0 +1,195 @@
+//! Start-up options: flags (as the command line gave them), the environment
+//! (`TOPCA_*`) and the configuration file (see [`crate::config`]), in that order
+//! of precedence.
+
+use std::{net::SocketAddr, path::PathBuf};
+
+use topca_core::KeyAlgorithm;
+
+use crate::{config::config_file, setup::SetupError};
+
+/// How the server runs.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Where everything is kept.
+    pub data_dir: PathBuf,
+    /// Where to listen.
+    pub listen: SocketAddr,
+    /// The algorithm of the CAs made on first start.
+    pub algorithm: KeyAlgorithm,
+    /// The database URL; SQLite in the data directory if `None`.
+    pub database_url: Option<String>,
+    /// The mail URL; a file outbox in the data directory if `None`.
+    pub mail_url: Option<String>,
+    /// The sender of mails.
+    pub mail_from: String,
+    /// A PEM file of CAs to trust for the SMTP server's certificate.
+    pub mail_trusted_ca: Option<PathBuf>,
+    /// The base URL users reach the server at (mailed links, certificate URLs).
+    pub public_url: Option<String>,
+    /// Whether the CA publishes delta CRLs (and names them in certificates).
+    pub delta_crl: bool,
+    /// HTTPS for the server itself.
+    pub tls: crate::tls::TlsSource,
+    /// How often the published CRLs are checked and renewed when due.
+    pub crl_refresh: std::time::Duration,
+    /// How long an administrator created or given the kmc role through the web
+    /// console waits before taking part in a key recovery (default 24 h).
+    pub kmc_quarantine: std::time::Duration,
+    /// Demonstration accounts on the first start (`--demo`); refused on a CA
+    /// first started without them.
+    pub demo: bool,
+    /// Load balancers whose `X-Forwarded-For` names the client (none by default).
+    pub trusted_proxies: crate::proxies::TrustedProxies,
+}
+
+/// The start-up flags as the command line gave them (`None`: not given).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Flags {
+    /// `--data-dir`.
+    pub data_dir: Option<String>,
+    /// `--listen`.
+    pub listen: Option<String>,
+    /// `--algorithm`.
+    pub algorithm: Option<String>,
+    /// `--config`.
+    pub config: Option<String>,
+    /// `--demo`.
+    pub demo: bool,
+}
+
+impl Options {
+    /// Options from command-line `args` (without the program name), the
+    /// environment (`TOPCA_*`) and the configuration file (`--config PATH`,
+    /// `TOPCA_CONFIG`, or `topca.toml` in the data directory when present); flags
+    /// win over variables, variables over the file.
+    pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Self, SetupError> {
+        let mut flags = Flags::default();
+        let mut args = args.into_iter();
+        while let Some(flag) = args.next() {
+            if flag == "--demo" {
+                flags.demo = true;
+                continue;
+            }
+            let slot = match flag.as_str() {
+                "--data-dir" => &mut flags.data_dir,
+                "--listen" => &mut flags.listen,
+                "--algorithm" => &mut flags.algorithm,
+                "--config" => &mut flags.config,
+                other => {
+                    return Err(SetupError::Usage(format!(
+                        "unknown option {other}; use --data-dir DIR, --listen ADDR:PORT, --algorithm rsa2048|p256|p384|ed25519|sm2, --config FILE, --demo"
+                    )));
+                }
+            };
+            let value = args
+                .next()
+                .ok_or_else(|| SetupError::Usage(format!("{flag} needs a value")))?;
+            *slot = Some(value);
+        }
+        Self::from_flags(&flags)
+    }
+
+    /// Options from `flags` (as the command line gave them), the environment and
+    /// the configuration file, in that order of precedence. A flag given empty
+    /// is refused.
+    pub fn from_flags(flags: &Flags) -> Result<Self, SetupError> {
+        let env = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
+        let given = |name: &str, value: &Option<String>| match value {
+            Some(v) if v.trim().is_empty() => {
+                Err(SetupError::Usage(format!("{name} is empty; give a value")))
+            }
+            other => Ok(other.clone()),
+        };
+        let data_flag = given("--data-dir", &flags.data_dir)?;
+        let config_flag = given("--config", &flags.config)?;
+        let listen_flag = given("--listen", &flags.listen)?;
+        let algorithm_flag = given("--algorithm", &flags.algorithm)?;
+        let demo = flags.demo;
+        let data_dir = PathBuf::from(
+            data_flag
+                .or_else(|| env("TOPCA_DATA_DIR"))
+                .unwrap_or_else(|| "topca-data".into()),
+        );
+        let config_path = config_file(config_flag, &data_dir);
+        let file = match &config_path {
+            Some(path) => crate::config::load(path)?,
+            None => crate::config::ConfigFile::default(),
+        };
+        let listen = listen_flag
+            .or_else(|| env("TOPCA_LISTEN"))
+            .or(file.listen)
+            .unwrap_or_else(|| "127.0.0.1:8080".into());
+        let algorithm = algorithm_flag
+            .or_else(|| env("TOPCA_ALGORITHM"))
+            .or(file.algorithm)
+            .unwrap_or_else(|| "sm2".into());
+        Ok(Self {
+            data_dir,
+            listen: listen.parse().map_err(|_| {
+                SetupError::Usage(format!("the listen address {listen:?} is not ADDRESS:PORT"))
+            })?,
+            algorithm: algorithm.parse().map_err(|_| {
+                SetupError::Usage(format!(
+                    "the algorithm {algorithm:?} is not one of rsa2048, rsa3072, rsa4096, p256, p384, ed25519, sm2"
+                ))
+            })?,
+            database_url: env("TOPCA_DATABASE_URL").or(file.database.url),
+            mail_url: env("TOPCA_MAIL_URL").or(file.mail.url),
+            mail_from: env("TOPCA_MAIL_FROM")
+                .or(file.mail.from)
+                .unwrap_or_else(|| "TopCA 证书服务 <ca@localhost>".into()),
+            mail_trusted_ca: env("TOPCA_MAIL_TRUSTED_CA").map(PathBuf::from).or(file.mail.trusted_ca),
+            public_url: env("TOPCA_PUBLIC_URL").or(file.public_url),
+            delta_crl: env("TOPCA_DELTA_CRL")
+                .map(|v| matches!(v.trim(), "1" | "true" | "on" | "yes"))
+                .or(file.delta_crl)
+                .unwrap_or(false),
+            crl_refresh: std::time::Duration::from_secs(
+                60 * env("TOPCA_CRL_REFRESH_MINUTES")
+                    .and_then(|v| v.trim().parse().ok())
+                    .or(file.crl_refresh_minutes)
+                    .unwrap_or(10)
+                    .clamp(1, 24 * 60),
+            ),
+            kmc_quarantine: std::time::Duration::from_secs(
+                3600 * env("TOPCA_KMC_QUARANTINE_HOURS")
+                    .and_then(|v| v.trim().parse().ok())
+                    .or(file.kmc_quarantine_hours)
+                    .unwrap_or(24)
+                    .min(24 * 365),
+            ),
+            tls: tls_source(
+                env("TOPCA_TLS").or(file.tls.mode),
+                env("TOPCA_TLS_CERT").map(PathBuf::from).or(file.tls.certificate),
+                env("TOPCA_TLS_KEY").map(PathBuf::from).or(file.tls.key),
+            )?,
+            demo,
+            trusted_proxies: crate::proxies::TrustedProxies::parse(
+                &env("TOPCA_TRUSTED_PROXIES")
+                    .map(|v| v.split(',').map(str::to_owned).collect())
+                    .or(file.trusted_proxies)
+                    .unwrap_or_default(),
+            )?,
+        })
+    }
+}
+
+/// Where HTTPS comes from: `mode = "self"`, or a certificate and key file.
+pub(crate) fn tls_source(
+    mode: Option<String>,
+    certificate: Option<PathBuf>,
+    key: Option<PathBuf>,
+) -> Result<crate::tls::TlsSource, SetupError> {
+    use crate::tls::TlsSource;
+    match (mode.as_deref().map(str::trim), certificate, key) {
+        (Some("self"), None, None) => Ok(TlsSource::SelfIssued),
+        (None | Some("files"), Some(certificate), Some(key)) => {
+            Ok(TlsSource::Files { certificate, key })
+        }
+        (None | Some("off"), None, None) => Ok(TlsSource::Off),
+        _ => Err(SetupError::Usage(
+            "TLS needs either mode \"self\" or both a certificate and a key file".into(),
+        )),
+    }
+}
