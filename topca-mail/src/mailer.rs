@@ -127,6 +127,21 @@ impl LettreMailer {
     }
 }
 
+impl LettreMailer {
+    /// Whether mail can leave now: for SMTP a connection to the server that
+    /// answers `NOOP` (then closed), for the file outbox a file written to and
+    /// removed from its folder. Sends no message.
+    pub fn check(&self) -> Result<(), MailError> {
+        match &self.sender {
+            Sender::Outbox(outbox) => outbox.probe(),
+            Sender::Smtp(transport) => match transport.test_connection() {
+                Ok(true) => Ok(()),
+                Ok(false) | Err(_) => Err(MailError::Unreachable(self.target.clone())),
+            },
+        }
+    }
+}
+
 impl Mailer for LettreMailer {
     fn send(&self, envelope: &Envelope) -> Result<(), MailError> {
         let message = self.message(envelope)?;
