@@ -36,10 +36,12 @@ pub mod issuances;
 pub mod limits;
 mod mail_limits;
 pub mod mail_outbox;
+pub mod metrics;
 pub mod nodes;
 pub mod ocsp_responder;
 mod pki;
 pub mod proxies;
+pub mod readiness;
 pub mod restore;
 pub mod serve;
 mod server_enroll;
@@ -71,6 +73,8 @@ pub fn router(state: Arc<AppState>) -> Router {
         .merge(tls_root::routes())
         .merge(admin_resend::routes())
         .merge(audit_log::routes())
+        .route("/readyz", axum::routing::get(readiness::readyz))
+        .route("/metrics", axum::routing::get(metrics::scrape))
         .layer(axum::middleware::from_fn_with_state(
             Arc::clone(&state),
             mail_limits::limit,
@@ -82,6 +86,10 @@ pub fn router(state: Arc<AppState>) -> Router {
         .layer(axum::middleware::from_fn_with_state(
             Arc::clone(&state),
             proxies::forwarded,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            Arc::clone(&state),
+            metrics::track,
         ))
         .with_state(state)
 }

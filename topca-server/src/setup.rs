@@ -127,6 +127,8 @@ pub struct Options {
     pub demo: bool,
     /// Load balancers whose `X-Forwarded-For` names the client (none by default).
     pub trusted_proxies: crate::proxies::TrustedProxies,
+    /// Addresses and networks besides loopback that may read `/metrics`.
+    pub metrics_allow: crate::proxies::TrustedProxies,
 }
 
 /// The configuration file (`topca.toml`): every key optional; environment
@@ -140,6 +142,7 @@ pub struct Options {
 /// crl_refresh_minutes = 10               # the CRL schedule
 /// kmc_quarantine_hours = 24              # before a console-made KMC admin may recover keys
 /// trusted_proxies = ["10.0.0.0/24"]      # balancers whose X-Forwarded-For names the client
+/// metrics_allow = ["10.0.5.0/24"]        # Prometheus servers besides loopback
 ///
 /// [database]
 /// url = "postgres://topca:secret@db.example.cn/topca"
@@ -164,6 +167,7 @@ struct ConfigFile {
     crl_refresh_minutes: Option<u64>,
     kmc_quarantine_hours: Option<u64>,
     trusted_proxies: Option<Vec<String>>,
+    metrics_allow: Option<Vec<String>>,
     #[serde(default)]
     database: DatabaseSection,
     #[serde(default)]
@@ -298,6 +302,13 @@ impl Options {
                     .or(file.trusted_proxies)
                     .unwrap_or_default(),
             )?,
+            metrics_allow: crate::proxies::TrustedProxies::parse(
+                &env("TOPCA_METRICS_ALLOW")
+                    .map(|v| v.split(',').map(str::to_owned).collect())
+                    .or(file.metrics_allow)
+                    .unwrap_or_default(),
+            )
+            .map_err(|e| SetupError::Usage(e.to_string().replace("trusted_proxies", "metrics_allow")))?,
         })
     }
 }
@@ -414,7 +425,9 @@ pub fn start(options: &Options) -> Result<(AppState, Vec<String>), SetupError> {
     // Before any secret or key is made here.
     crate::nodes::refuse_second_ca(dir, &store)?;
     let passphrase = ca_passphrase(dir)?;
-    let (ca, root, created) = load_or_create_cas(dir, options.algorithm, &passphrase, urls)?;
+    let metrics = std::sync::Arc::new(crate::metrics::Metrics::default());
+    let env = Environment::system().with_observer(metrics.clone());
+    let (ca, root, created) = load_or_create_cas(dir, options.algorithm, &passphrase, urls, env)?;
     let master_hex = secret(dir, "TOPCA_KMC_MASTER_KEY", "kmc-master.key", 32)?;
     let master_bytes = Zeroizing::new(decode_key(&master_hex)?);
     crate::nodes::check_or_record(dir, &store, ca.certificate(), &master_bytes)?;
@@ -514,6 +527,9 @@ pub fn start(options: &Options) -> Result<(AppState, Vec<String>), SetupError> {
                 ..topca_core::kmc::KmcPolicy::default()
             },
             hashing: crate::hashing::HashingGate::for_this_machine(),
+            metrics,
+            metrics_allow: options.metrics_allow.clone(),
+            readiness: crate::readiness::Readiness::default(),
         },
         report,
     ))
@@ -546,6 +562,7 @@ fn load_or_create_cas(
     algorithm: KeyAlgorithm,
     passphrase: &str,
     urls: CaUrls,
+    env: Environment,
 ) -> Result<(CertificateAuthority, Certificate, bool), SetupError> {
     let paths = ca_files(dir);
     let initialised = paths.iter().all(|p| p.exists());
@@ -562,8 +579,7 @@ fn load_or_create_cas(
         } else {
             vec![root.clone()]
         };
-        let ca =
-            CertificateAuthority::from_parts(key, issuing, parents, urls, Environment::system())?;
+        let ca = CertificateAuthority::from_parts(key, issuing, parents, urls, env)?;
         return Ok((ca, root, false));
     }
     let root = CertificateAuthority::create_root(
@@ -572,7 +588,7 @@ fn load_or_create_cas(
             .country("CN")
             .organization("TopCA"),
         &Profile::new(ProfileKind::RootCa, 20 * 365).map_err(topca_core::Error::from)?,
-        Environment::system(),
+        env,
     )?;
     let issuing = root.create_subordinate(
         SigningKey::generate(algorithm, &OsRandom).map_err(topca_core::Error::from)?,
