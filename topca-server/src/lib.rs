@@ -48,6 +48,7 @@ mod server_enroll;
 pub mod setup;
 mod state;
 pub mod tls;
+pub mod tls_reload;
 pub mod tls_root;
 mod user;
 mod user_more;
