@@ -244,3 +244,92 @@ async fn readyz_names_the_failed_check_and_a_flood_shares_one_result() {
     std::fs::remove_file(&outbox).unwrap();
     std::fs::rename(data.path().join("outbox.moved"), &outbox).unwrap();
 }
+
+/// A self-signed P-256 certificate for `cn` written to `dir/tls.pem` and `dir/tls.key`.
+fn tls_files(dir: &std::path::Path, cn: &str) {
+    common::openssl(
+        dir,
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-subj",
+            &format!("/CN={cn}"),
+            "-days",
+            "2",
+            "-keyout",
+            "tls.key.new",
+            "-out",
+            "tls.pem.new",
+        ],
+    );
+    std::fs::rename(dir.join("tls.key.new"), dir.join("tls.key")).unwrap();
+    std::fs::rename(dir.join("tls.pem.new"), dir.join("tls.pem")).unwrap();
+}
+
+/// The subject of the certificate a new TLS connection to `port` sees.
+async fn served_subject(dir: &std::path::Path, port: u16) -> String {
+    let dir = dir.to_owned();
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new("openssl")
+            .args(["s_client", "-connect", &format!("127.0.0.1:{port}")])
+            .current_dir(dir)
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    text.lines()
+        .find(|l| l.starts_with("subject="))
+        .unwrap_or_else(|| panic!("{text}"))
+        .to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_files_are_reloaded_on_sighup_and_a_bad_file_keeps_the_old_certificate() {
+    let data = tempfile::tempdir().unwrap();
+    let files = tempfile::tempdir().unwrap();
+    let f = files.path();
+    tls_files(f, "first.example");
+    let mut opts = common::options_on_free_port(data.path());
+    opts.tls = topca_server::tls::TlsSource::Files {
+        certificate: f.join("tls.pem"),
+        key: f.join("tls.key"),
+    };
+    let port = opts.listen.port();
+    let (state, _) = start(&opts).unwrap();
+    let server = common::serve_https(&opts, Arc::new(state)).await;
+    assert!(served_subject(f, port).await.contains("first.example"));
+
+    tls_files(f, "second.example");
+    let pid = std::process::id().to_string();
+    let hup = std::process::Command::new("kill")
+        .args(["-HUP", &pid])
+        .status()
+        .unwrap();
+    assert!(hup.success());
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    assert!(served_subject(f, port).await.contains("second.example"));
+
+    // A broken key: the old certificate stays, after a signal and a poll.
+    std::fs::write(f.join("tls.key"), "not a key").unwrap();
+    std::process::Command::new("kill")
+        .args(["-HUP", &pid])
+        .status()
+        .unwrap();
+    tokio::time::sleep(topca_server::tls_reload::POLL + std::time::Duration::from_secs(1)).await;
+    assert!(served_subject(f, port).await.contains("second.example"));
+
+    // Fixed files are picked up by their modification time alone.
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    tls_files(f, "third.example");
+    tokio::time::sleep(topca_server::tls_reload::POLL + std::time::Duration::from_secs(1)).await;
+    assert!(served_subject(f, port).await.contains("third.example"));
+    server.abort();
+}
