@@ -89,6 +89,8 @@ fn run() -> Result<(), String> {
         let tls = topca_server::tls::server_config(&options.tls, &state, &host)
             .map_err(|e| e.to_string())?;
         let state = Arc::new(state);
+        // SIGHUP reloads TLS files (see tls_reload) and never stops the server.
+        tokio::spawn(topca_server::tls_reload::survive_hangups());
         tokio::spawn(topca_server::refresh_crls(Arc::clone(&state)));
         // Mails a stopped server left, then retries, for as long as it runs.
         tokio::spawn(topca_server::mail_outbox::send_queued(Arc::clone(

@@ -134,3 +134,15 @@ pub async fn watch(certificate: Weak<FileCertificate>) {
         }
     }
 }
+
+/// Takes `SIGHUP` over from its default (ending the process) for the server's
+/// life: [`watch`] reloads certificate files on it; without them it is a no-op.
+pub async fn survive_hangups() {
+    let Ok(mut hangup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+    else {
+        return;
+    };
+    while hangup.recv().await.is_some() {
+        tracing::info!("SIGHUP received");
+    }
+}
