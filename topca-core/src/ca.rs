@@ -27,6 +27,7 @@ use crate::{
     error::{EncodingError, Error, KeyError, PolicyError},
     key::{PublicKey, SigningKey},
     name::{DistinguishedName, SubjectAltNames, validate_email},
+    observe::{Observer, Unobserved},
     pkcs7,
     profile::{CaUrls, ExtensionInputs, Profile, ProfileKind, key_identifier},
     random::{OsRandom, RandomSource},
@@ -43,6 +44,7 @@ pub(crate) const BACKDATE: Duration = Duration::from_secs(60);
 pub struct Environment {
     clock: Arc<dyn Clock>,
     random: Arc<dyn RandomSource>,
+    observer: Arc<dyn Observer>,
 }
 
 impl Environment {
@@ -53,7 +55,17 @@ impl Environment {
 
     /// A given clock and random source (tests pin them).
     pub fn new(clock: Arc<dyn Clock>, random: Arc<dyn RandomSource>) -> Self {
-        Self { clock, random }
+        Self {
+            clock,
+            random,
+            observer: Arc::new(Unobserved),
+        }
+    }
+
+    /// This environment telling `observer` of issuances and revocations.
+    pub fn with_observer(mut self, observer: Arc<dyn Observer>) -> Self {
+        self.observer = observer;
+        self
     }
 
     /// The clock.
@@ -64,6 +76,11 @@ impl Environment {
     /// The random source.
     pub fn random(&self) -> &dyn RandomSource {
         self.random.as_ref()
+    }
+
+    /// The observer of issuances and revocations.
+    pub fn observer(&self) -> &dyn Observer {
+        self.observer.as_ref()
     }
 }
 

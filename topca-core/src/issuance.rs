@@ -14,6 +14,7 @@ use crate::{
     certificate::Certificate,
     error::Error,
     lifecycle::CertificateUsage,
+    observe,
     profile::Profile,
     ra::{AccountId, RequestId},
     store::{CertificateRecord, CertificateStatus, IssuanceStore, Reservation},
@@ -35,6 +36,22 @@ pub struct Requester {
 /// certificate (which closes the reservation); if it never does, the
 /// reservation stays open for the operator to see.
 pub fn sign_recorded(
+    ca: &CertificateAuthority,
+    store: &dyn IssuanceStore,
+    request: IssueRequest,
+    profile: &Profile,
+    requester: &Requester,
+) -> Result<Certificate, Error> {
+    let started = std::time::Instant::now();
+    let signed = sign_recorded_unobserved(ca, store, request, profile, requester);
+    ca.environment()
+        .observer()
+        .issuance(observe::Outcome::of(&signed), started.elapsed());
+    signed
+}
+
+/// [`sign_recorded`] without telling the observer.
+fn sign_recorded_unobserved(
     ca: &CertificateAuthority,
     store: &dyn IssuanceStore,
     request: IssueRequest,

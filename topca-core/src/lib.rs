@@ -67,6 +67,7 @@ pub mod lifecycle;
 pub mod mail;
 pub mod memory;
 pub mod name;
+pub mod observe;
 pub mod ocsp;
 mod oid;
 pub mod profile;

@@ -155,6 +155,19 @@ impl LettreMailer {
                 .map(|()| format!("accepted by {}", self.target)),
         }
     }
+
+    /// Whether mail can leave now: for SMTP a connection to the server that
+    /// answers `NOOP` (then closed), for the file outbox a file written to and
+    /// removed from its folder. Sends no message.
+    pub fn check(&self) -> Result<(), MailError> {
+        match &self.sender {
+            Sender::Outbox(outbox) => outbox.probe(),
+            Sender::Smtp(transport) => match transport.test_connection() {
+                Ok(true) => Ok(()),
+                Ok(false) | Err(_) => Err(MailError::Unreachable(self.target.clone())),
+            },
+        }
+    }
 }
 
 impl Mailer for LettreMailer {

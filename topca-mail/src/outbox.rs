@@ -60,6 +60,25 @@ impl Outbox {
     }
 }
 
+impl Outbox {
+    /// Writes, syncs and removes an empty probe file: the folder takes mail.
+    pub(crate) fn probe(&self) -> Result<(), MailError> {
+        let n = self.counter.fetch_add(1, Ordering::Relaxed);
+        let probe = self
+            .dir
+            .join(format!(".probe-{}-{n:06}.tmp", std::process::id()));
+        let mut options = fs::OpenOptions::new();
+        options.write(true).create_new(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        let written = options.open(&probe).and_then(|f| f.sync_all());
+        let removed = fs::remove_file(&probe);
+        written
+            .and(removed)
+            .map_err(|e| outbox_error(&self.dir, &e))
+    }
+}
+
 fn outbox_error(dir: &Path, error: &std::io::Error) -> MailError {
     MailError::Outbox(format!("{} ({error})", dir.display()))
 }

@@ -16,6 +16,7 @@ use crate::{files::read, logging::LogFormat, setup::SetupError};
 /// crl_refresh_minutes = 10               # the CRL schedule
 /// kmc_quarantine_hours = 24              # before a console-made KMC admin may recover keys
 /// trusted_proxies = ["10.0.0.0/24"]      # balancers whose X-Forwarded-For names the client
+/// metrics_allow = ["10.0.5.0/24"]        # Prometheus servers besides loopback
 /// log_format = "json"                    # or "text" (the default)
 /// log_level = "info"                     # a filter; RUST_LOG wins over it
 /// shutdown_timeout = 30                  # seconds to drain on SIGTERM/SIGINT
@@ -43,6 +44,7 @@ pub struct ConfigFile {
     pub(crate) crl_refresh_minutes: Option<u64>,
     pub(crate) kmc_quarantine_hours: Option<u64>,
     pub(crate) trusted_proxies: Option<Vec<String>>,
+    pub(crate) metrics_allow: Option<Vec<String>>,
     pub(crate) log_format: Option<String>,
     pub(crate) log_level: Option<String>,
     pub(crate) shutdown_timeout: Option<u64>,
@@ -185,6 +187,10 @@ pub fn check(path: &Path) -> Result<Vec<String>, SetupError> {
     if let Some(proxies) = &file.trusted_proxies {
         crate::proxies::TrustedProxies::parse(proxies)
             .map_err(|e| wrong("trusted_proxies", e.to_string()))?;
+    }
+    if let Some(allowed) = &file.metrics_allow {
+        crate::proxies::TrustedProxies::parse(allowed)
+            .map_err(|e| wrong("metrics_allow", e.to_string()))?;
     }
     if let Some(url) = &file.database.url
         && !(url.starts_with("postgres://")

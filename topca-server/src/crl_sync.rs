@@ -84,6 +84,23 @@ impl CachedCrl {
     }
 }
 
+/// The full CRL this node serves now, without making one: its copy, else the
+/// newest stored (for the metrics).
+pub(crate) fn cached(state: &AppState) -> Option<Crl> {
+    let copy = cache(state, CrlKind::Full)
+        .lock()
+        .ok()
+        .and_then(|c| c.crl.clone());
+    copy.or_else(|| {
+        state
+            .store
+            .latest_crl(false)
+            .ok()
+            .flatten()
+            .and_then(|record| Crl::from_record(record).ok())
+    })
+}
+
 /// The CRL of `kind` to serve: this node's copy while `fresh` says it is (and no
 /// newer one is stored), else a newer stored one that covers every revocation,
 /// else a new one published under the lease.

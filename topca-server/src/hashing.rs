@@ -94,6 +94,11 @@ impl HashingGate {
         })
     }
 
+    /// Checks running or waiting for their turn now.
+    pub fn queued(&self) -> usize {
+        self.admitted.load(Ordering::Acquire)
+    }
+
     /// Runs `work` (which checks a password: blocking) off the async threads
     /// in a turn of this gate ([`HashingGate::enter`]).
     pub async fn run<T, F>(&self, state: &Arc<AppState>, work: F) -> Result<T, AppError>

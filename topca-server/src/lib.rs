@@ -40,17 +40,20 @@ pub mod liveness;
 pub mod logging;
 mod mail_limits;
 pub mod mail_outbox;
+pub mod metrics;
 pub mod nodes;
 pub mod ocsp_responder;
 mod options;
 mod pki;
 pub mod proxies;
+pub mod readiness;
 pub mod restore;
 pub mod serve;
 mod server_enroll;
 pub mod setup;
 mod state;
 pub mod tls;
+pub mod tls_reload;
 pub mod tls_root;
 mod user;
 mod user_more;
@@ -77,6 +80,8 @@ pub fn router(state: Arc<AppState>) -> Router {
         .merge(admin_resend::routes())
         .merge(audit_log::routes())
         .merge(liveness::routes())
+        .route("/readyz", axum::routing::get(readiness::readyz))
+        .route("/metrics", axum::routing::get(metrics::scrape))
         .layer(axum::middleware::from_fn_with_state(
             Arc::clone(&state),
             mail_limits::limit,
@@ -89,6 +94,11 @@ pub fn router(state: Arc<AppState>) -> Router {
             Arc::clone(&state),
             proxies::forwarded,
         ))
+        .layer(axum::middleware::from_fn_with_state(
+            Arc::clone(&state),
+            metrics::track,
+        ))
+        // Outermost: every answer, refusals of the layers above included, is logged.
         .layer(axum::middleware::from_fn(logging::requests))
         .with_state(state)
 }

@@ -45,6 +45,11 @@ pub trait Delivery: Send + Sync {
     fn format(&self, envelope: &Envelope) -> Result<Vec<u8>, MailError>;
     /// Sends a message made by [`Delivery::format`] to `to`.
     fn deliver(&self, to: &str, message: &[u8]) -> Result<(), MailError>;
+    /// Whether mail can leave now, sending nothing (for `/readyz`); a delivery
+    /// with no way to tell answers `Ok`.
+    fn check(&self) -> Result<(), MailError> {
+        Ok(())
+    }
 }
 
 impl Delivery for LettreMailer {
@@ -54,6 +59,10 @@ impl Delivery for LettreMailer {
 
     fn deliver(&self, to: &str, message: &[u8]) -> Result<(), MailError> {
         LettreMailer::deliver(self, to, message)
+    }
+
+    fn check(&self) -> Result<(), MailError> {
+        LettreMailer::check(self)
     }
 }
 
@@ -73,6 +82,11 @@ impl MailOutbox {
             master,
             delivery,
         }
+    }
+
+    /// Whether the transport takes mail now (see [`Delivery::check`]).
+    pub fn check_transport(&self) -> Result<(), MailError> {
+        self.delivery.check()
     }
 
     /// Queues `envelope`'s message, then tries to deliver it at once; a failed

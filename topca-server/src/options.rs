@@ -41,6 +41,8 @@ pub struct Options {
     pub demo: bool,
     /// Load balancers whose `X-Forwarded-For` names the client (none by default).
     pub trusted_proxies: crate::proxies::TrustedProxies,
+    /// Addresses and networks besides loopback that may read `/metrics`.
+    pub metrics_allow: crate::proxies::TrustedProxies,
 }
 
 /// The start-up flags as the command line gave them (`None`: not given).
@@ -171,6 +173,15 @@ impl Options {
                     .or(file.trusted_proxies)
                     .unwrap_or_default(),
             )?,
+            metrics_allow: crate::proxies::TrustedProxies::parse(
+                &env("TOPCA_METRICS_ALLOW")
+                    .map(|v| v.split(',').map(str::to_owned).collect())
+                    .or(file.metrics_allow)
+                    .unwrap_or_default(),
+            )
+            .map_err(|e| {
+                SetupError::Usage(e.to_string().replace("trusted_proxies", "metrics_allow"))
+            })?,
         })
     }
 }

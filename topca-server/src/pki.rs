@@ -258,7 +258,13 @@ fn answer(state: &AppState, request: &[u8]) -> Result<Vec<u8>, AppError> {
         .ocsp
         .read()
         .map_err(|e| crate::logging::internal("answer OCSP", &e))?;
-    Ok(OcspResponder::new(&state.ca, &signer, &state.store, OCSP_VALIDITY).respond(request))
+    let started = std::time::Instant::now();
+    let answer =
+        OcspResponder::new(&state.ca, &signer, &state.store, OCSP_VALIDITY).respond(request);
+    state
+        .metrics
+        .ocsp(topca_core::observe::Outcome::Done, started.elapsed());
+    Ok(answer)
 }
 
 fn ocsp_response(body: Vec<u8>) -> Response {

@@ -191,7 +191,9 @@ pub fn start(options: &Options) -> Result<(AppState, Vec<String>), SetupError> {
     // Before any secret or key is made here.
     crate::nodes::refuse_second_ca(dir, &store)?;
     let passphrase = ca_passphrase(dir)?;
-    let (ca, root, created) = load_or_create_cas(dir, options.algorithm, &passphrase, urls)?;
+    let metrics = std::sync::Arc::new(crate::metrics::Metrics::default());
+    let env = Environment::system().with_observer(metrics.clone());
+    let (ca, root, created) = load_or_create_cas(dir, options.algorithm, &passphrase, urls, env)?;
     let master_hex = secret(dir, "TOPCA_KMC_MASTER_KEY", "kmc-master.key", 32)?;
     let master_bytes = Zeroizing::new(decode_key(&master_hex)?);
     crate::nodes::check_or_record(dir, &store, ca.certificate(), &master_bytes)?;
@@ -284,6 +286,9 @@ pub fn start(options: &Options) -> Result<(AppState, Vec<String>), SetupError> {
                 ..topca_core::kmc::KmcPolicy::default()
             },
             hashing: crate::hashing::HashingGate::for_this_machine(),
+            metrics,
+            metrics_allow: options.metrics_allow.clone(),
+            readiness: crate::readiness::Readiness::default(),
         },
         report,
     ))
@@ -330,6 +335,7 @@ fn load_or_create_cas(
     algorithm: KeyAlgorithm,
     passphrase: &str,
     urls: CaUrls,
+    env: Environment,
 ) -> Result<(CertificateAuthority, Certificate, bool), SetupError> {
     let paths = ca_files(dir);
     let initialised = paths.iter().all(|p| p.exists());
@@ -346,8 +352,7 @@ fn load_or_create_cas(
         } else {
             vec![root.clone()]
         };
-        let ca =
-            CertificateAuthority::from_parts(key, issuing, parents, urls, Environment::system())?;
+        let ca = CertificateAuthority::from_parts(key, issuing, parents, urls, env)?;
         return Ok((ca, root, false));
     }
     let root = CertificateAuthority::create_root(
@@ -356,7 +361,7 @@ fn load_or_create_cas(
             .country("CN")
             .organization("TopCA"),
         &Profile::new(ProfileKind::RootCa, 20 * 365).map_err(topca_core::Error::from)?,
-        Environment::system(),
+        env,
     )?;
     let issuing = root.create_subordinate(
         SigningKey::generate(algorithm, &OsRandom).map_err(topca_core::Error::from)?,

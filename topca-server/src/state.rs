@@ -60,6 +60,12 @@ pub struct AppState {
     pub kmc_policy: KmcPolicy,
     /// Bounds concurrent password and PIN hashing (memory and CPU).
     pub hashing: crate::hashing::HashingGate,
+    /// Request, issuance, revocation and OCSP counters (the CA's observer).
+    pub metrics: std::sync::Arc<crate::metrics::Metrics>,
+    /// Who may read `/metrics` besides loopback clients.
+    pub metrics_allow: crate::proxies::TrustedProxies,
+    /// The cached `/readyz` result.
+    pub readiness: crate::readiness::Readiness,
 }
 
 /// The setting name of the CRL schedule (minutes).

@@ -16,12 +16,13 @@ use rustls::{
     DigitallySignedStruct, DistinguishedName as HintName, ServerConfig, SignatureScheme,
     client::danger::HandshakeSignatureValid,
     crypto::{WebPkiSupportedAlgorithms, verify_tls12_signature, verify_tls13_signature},
-    pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, UnixTime, pem::PemObject},
+    pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, UnixTime},
     server::danger::{ClientCertVerified, ClientCertVerifier},
 };
 use topca_core::{
-    DistinguishedName, IssueRequest, KeyAlgorithm, OsRandom, Profile, ProfileKind, SigningKey,
-    SubjectAltNames, audit::Actor, issuance::issue_unattached, lifecycle::CertificateUsage,
+    CertificateAuthority, DistinguishedName, IssueRequest, KeyAlgorithm, OsRandom, Profile,
+    ProfileKind, SigningKey, SubjectAltNames, audit::Actor, issuance::issue_unattached,
+    lifecycle::CertificateUsage,
 };
 
 use crate::{AppState, setup::SetupError};
@@ -57,15 +58,19 @@ pub fn server_config(
     let (chain, key) = match source {
         TlsSource::Off => return Ok(None),
         TlsSource::Files { certificate, key } => {
-            let invalid = |what: &str, path: &std::path::Path| {
-                SetupError::Usage(format!("{}: not a PEM {what}", path.display()))
-            };
-            let chain = CertificateDer::pem_file_iter(certificate)
-                .map_err(|_| invalid("certificate chain", certificate))?
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(|_| invalid("certificate chain", certificate))?;
-            let key = PrivateKeyDer::from_pem_file(key).map_err(|_| invalid("private key", key))?;
-            (chain, key)
+            let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+            let files = crate::tls_reload::FileCertificate::load(
+                certificate.clone(),
+                key.clone(),
+                provider,
+            )
+            .map(Arc::new)
+            .map_err(SetupError::Usage)?;
+            // Reloaded on SIGHUP and when the files change (within a runtime).
+            if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+                runtime.spawn(crate::tls_reload::watch(Arc::downgrade(&files)));
+            }
+            return with_resolver(ca, files).map(Some);
         }
         TlsSource::SelfIssued => {
             // rustls serves ECDSA, RSA and Ed25519 keys: the server key is P-256
@@ -105,6 +110,24 @@ pub fn server_config(
             )
         }
     };
+    let resolver = rustls::sign::CertifiedKey::from_der(
+        chain,
+        key,
+        &rustls::crypto::aws_lc_rs::default_provider(),
+    )
+    .map_err(|e| {
+        SetupError::Usage(format!(
+            "the TLS certificate and key do not work together: {e}"
+        ))
+    })?;
+    with_resolver(ca, Arc::new(crate::tls_reload::Fixed(Arc::new(resolver)))).map(Some)
+}
+
+/// The configuration serving the certificate `resolver` gives.
+fn with_resolver(
+    ca: &CertificateAuthority,
+    resolver: Arc<dyn rustls::server::ResolvesServerCert>,
+) -> Result<Arc<ServerConfig>, SetupError> {
     let provider = rustls::crypto::aws_lc_rs::default_provider();
     let client_auth = Arc::new(OptionalClientCertificate {
         hints: vec![HintName::from(ca.certificate().subject_der()?)],
@@ -112,16 +135,12 @@ pub fn server_config(
     });
     let config = ServerConfig::builder_with_provider(Arc::new(provider))
         .with_safe_default_protocol_versions()
-        .and_then(|b| {
+        .map(|b| {
             b.with_client_cert_verifier(client_auth)
-                .with_single_cert(chain, key)
+                .with_cert_resolver(resolver)
         })
-        .map_err(|e| {
-            SetupError::Usage(format!(
-                "the TLS certificate and key do not work together: {e}"
-            ))
-        })?;
-    Ok(Some(Arc::new(config)))
+        .map_err(|e| SetupError::Usage(format!("TLS cannot be set up: {e}")))?;
+    Ok(Arc::new(config))
 }
 
 /// Asks for a client certificate without requiring one, and checks only the

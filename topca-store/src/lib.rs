@@ -23,4 +23,4 @@ mod schema;
 mod store;
 
 pub use error::OpenError;
-pub use store::DieselStore;
+pub use store::{DieselStore, PoolUse};

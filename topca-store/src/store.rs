@@ -294,7 +294,10 @@ mod audit;
 mod certificates;
 mod crls;
 mod escrow;
+mod health;
 mod issuance;
 mod outbox;
 mod requests;
 mod sessions;
+
+pub use health::PoolUse;

@@ -6,6 +6,7 @@ use crate::{
     error::{Error, RaError},
     lifecycle::RevocationReason,
     mail::Mail,
+    observe,
     store::{CertificateRecord, CertificateStatus, Revocation},
 };
 
@@ -92,17 +93,20 @@ impl RegistrationAuthority<'_> {
             serial.clone(),
             reason.label(),
         );
-        let revoked = self
-            .store
-            .revoke_certificate(
-                &Revocation {
-                    serial,
-                    at: now,
-                    reason,
-                },
-                audit,
-            )
-            .map_err(already_revoked)?;
+        let started = std::time::Instant::now();
+        let revoked = self.store.revoke_certificate(
+            &Revocation {
+                serial,
+                at: now,
+                reason,
+            },
+            audit,
+        );
+        self.ca
+            .environment()
+            .observer()
+            .revocation(observe::Outcome::of(&revoked), started.elapsed());
+        let revoked = revoked.map_err(already_revoked)?;
         let notice = Mail::CertificateRevoked {
             serial: revoked.serial.clone(),
             holder: revoked.holder_name.clone(),

@@ -101,6 +101,8 @@ fn serve(options: topca_server::setup::Options, drain: Duration) -> Result<(), S
         }
         tracing::info!(listen = %options.listen, base_url = %state.base_url, "TopCA is running");
         let state = Arc::new(state);
+        // SIGHUP reloads TLS files (see tls_reload) and never stops the server.
+        tokio::spawn(topca_server::tls_reload::survive_hangups());
         let (signal, stop) = lifecycle::stop_pair();
         let jobs = [
             tokio::spawn(topca_server::refresh_crls(Arc::clone(&state), stop.clone())),

@@ -59,6 +59,7 @@ pub fn options(dir: &Path) -> Options {
         kmc_quarantine: std::time::Duration::from_secs(24 * 3600),
         demo: true,
         trusted_proxies: Default::default(),
+        metrics_allow: Default::default(),
     }
 }
 
