@@ -80,8 +80,8 @@ fn one_of_each() -> Vec<Error> {
     let der_error = der::Error::from(der::ErrorKind::Failed);
     all.extend(
         [
-            EncodingError::Certificate(der_error.clone()),
-            EncodingError::Pkcs7(der_error.clone()),
+            EncodingError::Certificate(der_error),
+            EncodingError::Pkcs7(der_error),
             EncodingError::Der(der_error),
             EncodingError::Crl("c".into()),
         ]

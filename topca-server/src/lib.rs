@@ -39,6 +39,7 @@ pub mod mail_outbox;
 pub mod nodes;
 pub mod ocsp_responder;
 mod pki;
+pub mod problem;
 pub mod proxies;
 pub mod restore;
 pub mod serve;
@@ -83,6 +84,8 @@ pub fn router(state: Arc<AppState>) -> Router {
             Arc::clone(&state),
             proxies::forwarded,
         ))
+        // Outermost but for request ids: every error below it is rendered and logged.
+        .layer(axum::middleware::from_fn(problem::render))
         .with_state(state)
 }
 
