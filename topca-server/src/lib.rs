@@ -27,7 +27,7 @@ pub mod cluster_lease;
 pub mod crl_sync;
 pub mod data_lock;
 pub mod demo;
-mod error;
+pub mod error;
 mod files;
 pub mod hashing;
 pub mod headers;
