@@ -30,7 +30,7 @@ pub const REQUEST_ID: &str = "x-request-id";
 const REFUSAL_BODY_LIMIT: usize = 2048;
 
 /// An RFC 9457 problem document.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Serialize)]
 pub struct Problem {
     /// A URI naming the kind of problem: `urn:topca:error:` and the code.
     #[serde(rename = "type")]

@@ -110,12 +110,16 @@ async fn refusals_before_a_handler_are_problem_documents_too() {
     let app = topca_server::router(Arc::new(state));
     let cases = [
         (
-            Request::get("/api/v1/no-such-route").body(Body::empty()).unwrap(),
+            Request::get("/api/v1/no-such-route")
+                .body(Body::empty())
+                .unwrap(),
             StatusCode::NOT_FOUND,
             "not_found",
         ),
         (
-            Request::delete("/api/v1/accounts").body(Body::empty()).unwrap(),
+            Request::delete("/api/v1/accounts")
+                .body(Body::empty())
+                .unwrap(),
             StatusCode::METHOD_NOT_ALLOWED,
             "method_not_allowed",
         ),
@@ -205,7 +209,10 @@ async fn a_signing_failure_is_a_500_with_a_logged_correlation_id() {
         .find(|l| l.contains(&id))
         .unwrap_or_else(|| panic!("no log line names {id}: {logs:?}"));
     assert!(line.starts_with("ERROR"), "{line}");
-    assert!(line.contains("signing_failed") && line.contains("Signing"), "{line}");
+    assert!(
+        line.contains("signing_failed") && line.contains("Signing"),
+        "{line}"
+    );
 
     // A page failing the same way is logged too, and keeps its own body.
     let (status, _, _) = send(
@@ -251,8 +258,8 @@ fn internal_failures_are_never_400() {
 
 #[test]
 fn the_readme_lists_every_code() {
-    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md"))
-        .unwrap();
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md")).unwrap();
     let section = readme
         .split("<!-- error codes -->")
         .nth(1)
