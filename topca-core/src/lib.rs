@@ -60,6 +60,7 @@ pub mod conformance;
 pub mod crl;
 pub mod csr;
 pub mod error;
+pub mod error_code;
 pub mod issuance;
 pub mod key;
 pub mod kmc;

@@ -140,6 +140,8 @@ pub fn error_page(lang: Lang, error: &crate::AppError) -> Response {
         None,
     );
     error.add_retry_after(&mut response);
+    // Left for [`crate::problem::render`], which logs an internal failure.
+    response.extensions_mut().insert(error.clone());
     response
 }
 

@@ -28,7 +28,7 @@ pub mod config;
 pub mod crl_sync;
 pub mod data_lock;
 pub mod demo;
-mod error;
+pub mod error;
 mod files;
 pub mod hashing;
 pub mod headers;
@@ -45,6 +45,7 @@ pub mod nodes;
 pub mod ocsp_responder;
 mod options;
 mod pki;
+pub mod problem;
 pub mod proxies;
 pub mod readiness;
 pub mod restore;
@@ -98,6 +99,9 @@ pub fn router(state: Arc<AppState>) -> Router {
             Arc::clone(&state),
             metrics::track,
         ))
+        // Every error below it is rendered (problem documents for the API) and
+        // logged under the request id that the outermost layer set.
+        .layer(axum::middleware::from_fn(problem::render))
         // Outermost: every answer, refusals of the layers above included, is logged.
         .layer(axum::middleware::from_fn(logging::requests))
         .with_state(state)

@@ -71,7 +71,8 @@ pub(crate) async fn limit(
             } else {
                 "请求内容过大。"
             },
-        );
+        )
+        .zh("请求内容过大。");
         return refuse(api, lang, &error);
     };
     let (emails, serials) = recipients(&parts.headers, &bytes);
@@ -93,7 +94,8 @@ pub(crate) async fn limit(
                     "此地址或此收件人的邮件请求过多，请稍后再试。"
                 },
                 seconds,
-            );
+            )
+            .zh("此地址或此收件人的邮件请求过多，请稍后再试。");
             refuse(api, lang, &error)
         }
         Err(_) => refuse(api, lang, &AppError::internal("check the mail limits")),
@@ -102,13 +104,8 @@ pub(crate) async fn limit(
 
 fn refuse(api: bool, lang: Lang, error: &AppError) -> Response {
     if api {
-        let mut response = (
-            error.status,
-            axum::Json(serde_json::json!({ "error": error.message })),
-        )
-            .into_response();
-        error.add_retry_after(&mut response);
-        response
+        // Rendered as a problem document by `crate::problem::render`.
+        error.clone().into_response()
     } else {
         error_page(lang, error)
     }

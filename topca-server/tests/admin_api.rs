@@ -178,7 +178,7 @@ async fn administrators_approve_through_the_api_and_recover_keys_in_pairs() {
     .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert!(
-        err["error"]
+        err["detail"]
             .as_str()
             .unwrap()
             .contains("different KMC administrator"),
@@ -261,7 +261,7 @@ async fn administrators_approve_through_the_api_and_recover_keys_in_pairs() {
     .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert!(
-        bad["error"].as_str().unwrap().contains("verification"),
+        bad["detail"].as_str().unwrap().contains("verification"),
         "{bad}"
     );
     let (status, bad) = call_as(
@@ -360,13 +360,13 @@ async fn administrators_approve_through_the_api_and_recover_keys_in_pairs() {
     let (status, locked) = login("ra-甲", ADMIN_PASSWORD).await;
     assert_eq!(status, StatusCode::FORBIDDEN);
     assert!(
-        locked["error"].as_str().unwrap().contains("locked out"),
+        locked["detail"].as_str().unwrap().contains("locked out"),
         "{locked}"
     );
     let (status, unknown) = login("nobody", ADMIN_PASSWORD).await;
     assert_eq!(status, StatusCode::FORBIDDEN);
     assert!(
-        unknown["error"]
+        unknown["detail"]
             .as_str()
             .unwrap()
             .contains("name or password is wrong")

@@ -152,7 +152,7 @@ async fn fifty_concurrent_wrong_pins_are_all_counted_and_audited_and_lock_their_
     );
     let locked = answers
         .iter()
-        .filter(|(_, a)| a["error"].as_str().unwrap().contains("locked"))
+        .filter(|(_, a)| a["detail"].as_str().unwrap().contains("locked"))
         .count();
     assert_eq!(locked, 46, "4 wrong, then locked: {answers:?}");
 
@@ -217,7 +217,7 @@ async fn fifty_password_guesses_through_revocation_are_cut_off_and_audited() {
     );
     let wrong = answers
         .iter()
-        .filter(|(_, a)| a["error"] == "the user password is wrong")
+        .filter(|(_, a)| a["detail"] == "the user password is wrong")
         .count();
     assert_eq!(wrong, 4, "{answers:?}");
 
@@ -363,7 +363,7 @@ async fn a_guessed_sequential_request_number_finds_nothing_and_counts_nothing() 
         )
         .await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{answer}");
-        assert_eq!(answer["error"], "PIN: is not one from the mail");
+        assert_eq!(answer["detail"], "PIN: is not one from the mail");
     }
     let (status, answer) = post_json(
         &app,

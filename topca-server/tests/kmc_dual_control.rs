@@ -156,7 +156,7 @@ fn server(data: &Path) -> (Arc<AppState>, Router) {
 }
 
 fn error(answer: &serde_json::Value) -> &str {
-    answer["error"].as_str().unwrap_or_default()
+    answer["detail"].as_str().unwrap_or_default()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

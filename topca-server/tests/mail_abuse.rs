@@ -56,7 +56,12 @@ async fn the_eleventh_mail_to_one_address_within_an_hour_is_refused_with_retry_a
         .unwrap();
     assert!((1..=3600).contains(&retry), "retry after {retry}");
     let answer: serde_json::Value = serde_json::from_slice(&body).unwrap();
-    assert!(answer["error"].as_str().unwrap().contains("too many mails"));
+    assert!(
+        answer["detail"]
+            .as_str()
+            .unwrap()
+            .contains("too many mails")
+    );
     assert_eq!(
         std::fs::read_dir(data.path().join("outbox"))
             .unwrap()

@@ -172,7 +172,7 @@ async fn the_api_covers_server_applications_renewal_replacement_and_preview() {
     .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert!(
-        refused["error"].as_str().unwrap().contains("agreement"),
+        refused["detail"].as_str().unwrap().contains("agreement"),
         "{refused}"
     );
     let (status, applied) = post_json(
@@ -222,7 +222,7 @@ async fn the_api_covers_server_applications_renewal_replacement_and_preview() {
     .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert!(
-        renewal["error"].as_str().unwrap().contains("30 days"),
+        renewal["detail"].as_str().unwrap().contains("30 days"),
         "{renewal}"
     );
 

@@ -169,7 +169,7 @@ impl Server {
 }
 
 fn error_of(answer: &serde_json::Value) -> &str {
-    answer["error"].as_str().unwrap_or_default()
+    answer["detail"].as_str().unwrap_or_default()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

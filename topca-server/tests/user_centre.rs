@@ -59,7 +59,10 @@ async fn a_user_applies_retrieves_and_revokes_and_crl_and_ocsp_follow() {
     .await;
     assert_eq!(status, StatusCode::FORBIDDEN);
     assert!(
-        wrong["error"].as_str().unwrap().contains("4 attempts left"),
+        wrong["detail"]
+            .as_str()
+            .unwrap()
+            .contains("4 attempts left"),
         "{wrong}"
     );
     let (status, bad) = post_json(
@@ -203,7 +206,10 @@ async fn a_user_applies_retrieves_and_revokes_and_crl_and_ocsp_follow() {
     .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert!(
-        again["error"].as_str().unwrap().contains("already revoked"),
+        again["detail"]
+            .as_str()
+            .unwrap()
+            .contains("already revoked"),
         "{again}"
     );
 
