@@ -24,6 +24,7 @@
 
 mod der;
 mod double_mul;
+#[cfg(feature = "os-rng")]
 mod entropy;
 mod error;
 pub mod field;
@@ -44,5 +45,5 @@ pub use signature::Signature;
 pub use verify::VerifyingKey;
 pub use za::{DEFAULT_ID, compute_z};
 
-#[cfg(test)]
+#[cfg(all(test, feature = "os-rng"))]
 mod tests;
