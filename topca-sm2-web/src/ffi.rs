@@ -11,7 +11,10 @@
 //! 3. reads [`topca_output_len`] bytes at [`topca_output_ptr`]: fields again
 //!    (request and key file, or the encryption key file);
 //! 4. calls [`topca_clear`], which wipes both buffers.
-#![allow(unsafe_code, reason = "#[unsafe(no_mangle)] names the WebAssembly exports")]
+#![allow(
+    unsafe_code,
+    reason = "#[unsafe(no_mangle)] names the WebAssembly exports"
+)]
 
 use std::cell::RefCell;
 

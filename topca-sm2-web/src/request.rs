@@ -35,7 +35,11 @@ const SM2_WITH_SM3: Oid = Oid::new_unwrap("1.2.156.10197.1.501");
 const MAX_COMMON_NAME: usize = 64;
 
 /// The DER of a request for `key`, subject `CN=common_name`.
-pub(crate) fn build(key: &SigningKey, common_name: &str, drbg: &mut Drbg) -> Result<Vec<u8>, Error> {
+pub(crate) fn build(
+    key: &SigningKey,
+    common_name: &str,
+    drbg: &mut Drbg,
+) -> Result<Vec<u8>, Error> {
     let info = CertReqInfo {
         version: Version::V1,
         subject: subject(common_name)?,
@@ -46,8 +50,7 @@ pub(crate) fn build(key: &SigningKey, common_name: &str, drbg: &mut Drbg) -> Res
     // Hedged RFC 6979 nonce: deterministic in the key and message, mixed
     // with fresh bytes from the page's generator.
     let hedge: [u8; topca_sm2::HEDGE_LEN] = drbg.bytes();
-    let signature =
-        key.sign_digest_with_extra(&key.verifying_key().digest(&to_sign), &hedge)?;
+    let signature = key.sign_digest_with_extra(&key.verifying_key().digest(&to_sign), &hedge)?;
     CertReq {
         info,
         algorithm: AlgorithmIdentifierOwned {

@@ -46,17 +46,24 @@ fn request_is_sm2_with_sm3_and_verifies_in_topca_core_and_openssl() {
     let made = make_request(&entropy(1), "浏览器密钥 browser key", PASSWORD).unwrap();
     let csr = CertificateRequest::from_der(&made.csr).expect("topca-core verifies it");
     assert_eq!(csr.public_key().kind(), KeyKind::Sm2);
-    assert_eq!(
-        csr.subject_name().to_string(),
-        "CN=浏览器密钥 browser key"
-    );
+    assert_eq!(csr.subject_name().to_string(), "CN=浏览器密钥 browser key");
     let dir = tempfile::tempdir().unwrap();
-    fs::write(dir.path().join("req.pem"), pem("CERTIFICATE REQUEST", &made.csr)).unwrap();
+    fs::write(
+        dir.path().join("req.pem"),
+        pem("CERTIFICATE REQUEST", &made.csr),
+    )
+    .unwrap();
     let text = openssl(
         dir.path(),
         &[
-            "req", "-in", "req.pem", "-verify", "-noout", "-text",
-            "-vfyopt", "distid:1234567812345678",
+            "req",
+            "-in",
+            "req.pem",
+            "-verify",
+            "-noout",
+            "-text",
+            "-vfyopt",
+            "distid:1234567812345678",
         ],
     );
     let text = String::from_utf8_lossy(&text);
@@ -79,12 +86,27 @@ fn request_is_sm2_with_sm3_and_verifies_in_topca_core_and_openssl() {
 fn key_file_opens_with_the_password_in_openssl_and_topca_core_and_matches_the_request() {
     let made = make_request(&entropy(2), "key file", PASSWORD).unwrap();
     let dir = tempfile::tempdir().unwrap();
-    fs::write(dir.path().join("key.pem"), pem("ENCRYPTED PRIVATE KEY", &made.key_file)).unwrap();
-    fs::write(dir.path().join("req.pem"), pem("CERTIFICATE REQUEST", &made.csr)).unwrap();
+    fs::write(
+        dir.path().join("key.pem"),
+        pem("ENCRYPTED PRIVATE KEY", &made.key_file),
+    )
+    .unwrap();
+    fs::write(
+        dir.path().join("req.pem"),
+        pem("CERTIFICATE REQUEST", &made.csr),
+    )
+    .unwrap();
     fs::write(dir.path().join("pass.txt"), PASSWORD).unwrap();
     let from_key = openssl(
         dir.path(),
-        &["pkey", "-in", "key.pem", "-passin", "file:pass.txt", "-pubout"],
+        &[
+            "pkey",
+            "-in",
+            "key.pem",
+            "-passin",
+            "file:pass.txt",
+            "-pubout",
+        ],
     );
     let from_req = openssl(dir.path(), &["req", "-in", "req.pem", "-pubkey", "-noout"]);
     assert_eq!(from_key, from_req);
@@ -109,7 +131,12 @@ fn key_file_opens_with_the_password_in_openssl_and_topca_core_and_matches_the_re
 fn two_requests_never_share_a_key() {
     let a = make_request(&entropy(3), "a", PASSWORD).unwrap();
     let b = make_request(&entropy(3), "a", PASSWORD).unwrap();
-    let key = |r: &Request| CertificateRequest::from_der(&r.csr).unwrap().public_key().clone();
+    let key = |r: &Request| {
+        CertificateRequest::from_der(&r.csr)
+            .unwrap()
+            .public_key()
+            .clone()
+    };
     assert_ne!(key(&a), key(&b));
 }
 
@@ -117,8 +144,14 @@ fn two_requests_never_share_a_key() {
 fn refuses_short_entropy_bad_names_and_bad_passwords() {
     assert_eq!(make_request(&[9; 31], "x", PASSWORD), Err(Error::Entropy));
     assert_eq!(make_request(&entropy(4), "", PASSWORD), Err(Error::Name));
-    assert_eq!(make_request(&entropy(4), "a\nb", PASSWORD), Err(Error::Name));
-    assert_eq!(make_request(&entropy(4), &"x".repeat(65), PASSWORD), Err(Error::Name));
+    assert_eq!(
+        make_request(&entropy(4), "a\nb", PASSWORD),
+        Err(Error::Name)
+    );
+    assert_eq!(
+        make_request(&entropy(4), &"x".repeat(65), PASSWORD),
+        Err(Error::Name)
+    );
     assert_eq!(make_request(&entropy(4), "x", b""), Err(Error::Password));
     assert_eq!(
         make_request(&entropy(4), "x", &[b'p'; MAX_PASSWORD + 1]),
@@ -132,9 +165,22 @@ fn self_signed(dir: &Path) -> Certificate {
     openssl(
         dir,
         &[
-            "req", "-new", "-x509", "-key", "key.pem", "-passin", "file:pass.txt",
-            "-subj", "/CN=holder", "-days", "1", "-sm3",
-            "-sigopt", "distid:1234567812345678", "-out", "cert.pem",
+            "req",
+            "-new",
+            "-x509",
+            "-key",
+            "key.pem",
+            "-passin",
+            "file:pass.txt",
+            "-subj",
+            "/CN=holder",
+            "-days",
+            "1",
+            "-sm3",
+            "-sigopt",
+            "distid:1234567812345678",
+            "-out",
+            "cert.pem",
         ],
     );
     Certificate::from_pem(&fs::read_to_string(dir.join("cert.pem")).unwrap()).unwrap()
@@ -144,17 +190,34 @@ fn self_signed(dir: &Path) -> Certificate {
 fn envelope_sealed_by_the_kmc_opens_into_a_key_file_openssl_reads() {
     let made = make_request(&entropy(5), "holder", PASSWORD).unwrap();
     let dir = tempfile::tempdir().unwrap();
-    fs::write(dir.path().join("key.pem"), pem("ENCRYPTED PRIVATE KEY", &made.key_file)).unwrap();
+    fs::write(
+        dir.path().join("key.pem"),
+        pem("ENCRYPTED PRIVATE KEY", &made.key_file),
+    )
+    .unwrap();
     fs::write(dir.path().join("pass.txt"), PASSWORD).unwrap();
     let recipient = self_signed(dir.path());
     let encryption = SigningKey::generate(KeyAlgorithm::Sm2, &OsRandom).unwrap();
     let envelope = EnvelopedKey::seal(&encryption, &recipient, &OsRandom).unwrap();
 
     let opened = open_envelope(&entropy(6), &made.key_file, PASSWORD, &envelope.der).unwrap();
-    fs::write(dir.path().join("enc.pem"), pem("ENCRYPTED PRIVATE KEY", &opened)).unwrap();
+    fs::write(
+        dir.path().join("enc.pem"),
+        pem("ENCRYPTED PRIVATE KEY", &opened),
+    )
+    .unwrap();
     let public = openssl(
         dir.path(),
-        &["pkey", "-in", "enc.pem", "-passin", "file:pass.txt", "-pubout", "-outform", "DER"],
+        &[
+            "pkey",
+            "-in",
+            "enc.pem",
+            "-passin",
+            "file:pass.txt",
+            "-pubout",
+            "-outform",
+            "DER",
+        ],
     );
     assert_eq!(public, encryption.public_key().spki_der());
 
@@ -184,7 +247,10 @@ fn envelope_sealed_by_the_kmc_opens_into_a_key_file_openssl_reads() {
 #[test]
 fn the_exports_frame_fields_and_refuse_malformed_input() {
     let framed = frame(&[b"ab", b"", "口".as_bytes()]);
-    assert_eq!(split(&framed).unwrap(), vec![&b"ab"[..], b"", "口".as_bytes()]);
+    assert_eq!(
+        split(&framed).unwrap(),
+        vec![&b"ab"[..], b"", "口".as_bytes()]
+    );
     assert_eq!(split(&framed[..framed.len() - 1]), Err(Error::Input));
     assert_eq!(split(&[1, 0, 0]), Err(Error::Input));
     assert_eq!(split(&u32::MAX.to_le_bytes()), Err(Error::Input));
