@@ -45,5 +45,6 @@ pub use signature::Signature;
 pub use verify::VerifyingKey;
 pub use za::{DEFAULT_ID, compute_z};
 
-#[cfg(all(test, feature = "os-rng"))]
+#[cfg(test)]
+#[cfg(feature = "os-rng")] // the tests sign with the OS generator
 mod tests;
