@@ -3,6 +3,9 @@
 //   mail outbox → retrieve with a key pair generated in the browser → query →
 //   revoke → the CRL page lists it;
 //   dual certificates: apply → retrieve → both serials shown;
+//   SM2 keys made in the page (WebAssembly): the saved key file opens with its
+//   password in OpenSSL and matches the certificate; for the dual account the page
+//   opens the SM2 enveloped key and OpenSSL matches it to the encryption certificate;
 //   server certificate: paste a CSR → fields shown → submit appears only once the
 //   agreement is ticked → registered → the RA administrator logs in, reviews every
 //   name to be signed and approves it;
@@ -17,7 +20,8 @@
 //      every PIN, password, passcode, code and token used, one per line, so the
 //      test can check that none reached the server's log)
 import { execFileSync } from 'node:child_process';
-import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium } from 'playwright-core';
 
@@ -33,6 +37,29 @@ function secret(value) {
   return value;
 }
 secret(process.env.TOPCA_ADMIN_PASSWORD);
+
+const keys = mkdtempSync(join(tmpdir(), 'topca-e2e-keys-'));
+const KEY_PASSWORD = '密钥文件 key-pass-1';
+
+/** The public key (PEM) OpenSSL reads from the encrypted key file `file`. */
+function keyFilePublic(file) {
+  return execFileSync('openssl', ['pkey', '-in', file, '-passin', `pass:${KEY_PASSWORD}`, '-pubout']).toString();
+}
+
+/** The public key (PEM) of the certificate `pem`. */
+function certificatePublic(pem, name) {
+  const file = join(keys, `${name}.crt`);
+  writeFileSync(file, pem);
+  return execFileSync('openssl', ['x509', '-in', file, '-pubkey', '-noout']).toString();
+}
+
+/** Clicks `selector` and saves the download it starts as `name` in the key folder. */
+async function download(page, selector, name) {
+  const [file] = await Promise.all([page.waitForEvent('download'), page.click(selector)]);
+  const path = join(keys, name);
+  await file.saveAs(path);
+  return path;
+}
 
 function check(ok, what) {
   console.log(`${ok ? 'ok  ' : 'FAIL'} ${what}`);
@@ -104,11 +131,19 @@ async function applyAndRetrieve(page, unit, email, approve) {
   await page.click('text=获取用户证书');
   await page.fill('#pin', mailedPin(email));
   await page.fill('#password', secret('wangwu-password-1'));
+  check(await page.inputValue('#key-kind') === 'sm2', `${unit}: the generator offers SM2 first under an SM2 CA`);
+  await page.fill('#key-password', secret(KEY_PASSWORD));
   await page.click('#generate-key');
   await page.waitForFunction(() => document.getElementById('csr').value.includes('BEGIN CERTIFICATE REQUEST'));
   check(await page.isVisible('#key-download'), `${unit}: the browser offers the private key to save`);
+  const keyFile = await download(page, '#key-download', `${unit}.key.pem`);
+  check(readFileSync(keyFile, 'utf8').startsWith('-----BEGIN ENCRYPTED PRIVATE KEY-----'),
+    `${unit}: the SM2 key is saved encrypted (PKCS#8)`);
   await page.click('#submit');
   await page.waitForSelector('#serial');
+  const certificate = await page.textContent('#certificate');
+  check(keyFilePublic(keyFile) === certificatePublic(certificate, unit),
+    `${unit}: OpenSSL opens the saved key with its password and it matches the certificate`);
   return (await page.textContent('#serial')).trim();
 }
 
@@ -159,6 +194,13 @@ try {
   const encryption = (await page.textContent('#encryption-serial')).trim();
   check(/^[0-9A-F]{32}$/.test(signing) && /^[0-9A-F]{32}$/.test(encryption) && signing !== encryption,
     `dual retrieval shows both serials (${signing}, ${encryption})`);
+  await page.fill('#envelope-password', KEY_PASSWORD);
+  await page.click('#open-envelope');
+  await page.waitForSelector('#encryption-key-download:not([hidden])');
+  const encryptionKey = await download(page, '#encryption-key-download', 'encryption.key.pem');
+  const encryptionPem = await (await fetch(`${base}/TopCA/certificates/${encryption}.pem`)).text();
+  check(keyFilePublic(encryptionKey) === certificatePublic(encryptionPem, 'encryption'),
+    'the page opens the SM2 enveloped key; OpenSSL matches it to the encryption certificate');
 
   // Server certificate with the agreement gate.
   await login(page, 'serverEnroll', '服务器', '服务器证书');

@@ -19,6 +19,8 @@ pub const STYLE: &str = "/TopCA/assets/page.css";
 pub const SCRIPT: &str = "/TopCA/assets/page.js";
 /// Where pages that make a key pair in the browser load its script.
 pub const CSR_SCRIPT: &str = "/TopCA/assets/csr.js";
+/// The SM2 key generator `csr.js` loads (`topca-sm2-web` built by `scripts/build-wasm`).
+pub const SM2_WASM: &str = "/TopCA/assets/topca_sm2_web.wasm";
 
 /// The asset routes.
 pub(crate) fn routes() -> Router<Arc<AppState>> {
@@ -35,17 +37,26 @@ pub(crate) fn routes() -> Router<Arc<AppState>> {
             CSR_SCRIPT,
             get(|| asset(JAVASCRIPT, include_str!("assets/csr.js"))),
         )
+        .route(
+            SM2_WASM,
+            get(|| {
+                asset(
+                    "application/wasm",
+                    include_bytes!("assets/topca_sm2_web.wasm").as_slice(),
+                )
+            }),
+        )
 }
 
 const JAVASCRIPT: &str = "text/javascript; charset=utf-8";
 
-async fn asset(content_type: &'static str, text: &'static str) -> Response {
+async fn asset(content_type: &'static str, body: impl IntoResponse) -> Response {
     (
         [
             (header::CONTENT_TYPE, content_type),
             (header::CACHE_CONTROL, "no-cache"),
         ],
-        text,
+        body,
     )
         .into_response()
 }

@@ -3,6 +3,8 @@
 //!
 //! - `Content-Security-Policy`: scripts, styles, fetches and form posts from this
 //!   origin only, no inline script or style (the pages load [`crate::assets`]),
+//!   WebAssembly compiled only from this origin's files (`'wasm-unsafe-eval'`:
+//!   the browser SM2 key generator; it allows no JavaScript `eval`),
 //!   no plug-ins, no framing;
 //! - `X-Frame-Options: DENY` for browsers without `frame-ancestors`;
 //! - `X-Content-Type-Options: nosniff`;
@@ -25,7 +27,7 @@ use axum::{
 use crate::{AppState, serve::OverTls};
 
 /// The Content-Security-Policy of every answer.
-pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'; \
+pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self' 'wasm-unsafe-eval'; \
      style-src 'self'; img-src 'self' data:; connect-src 'self'; form-action 'self'; \
      frame-ancestors 'none'; base-uri 'none'";
 

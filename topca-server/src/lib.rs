@@ -22,6 +22,7 @@ mod api;
 mod assets;
 pub mod audit_log;
 pub mod backup;
+mod browser_key;
 pub mod ca_init;
 pub mod cluster_lease;
 pub mod config;

@@ -14,6 +14,7 @@ use base64::Engine;
 use serde::Deserialize;
 use topca_core::{
     CertificateRequest, format_utc,
+    kmc::EnvelopeFormat,
     lifecycle::{CertificateType, RevocationReason},
     ra::{Account, AccountId, CertificateQuery, Holder, HolderQuery},
     store::{AccountStore, CertificateStatus},
@@ -311,25 +312,19 @@ async fn apply(
     }
 }
 
-async fn retrieve_form(headers: HeaderMap) -> Response {
+async fn retrieve_form(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
     let lang = Lang::of(&headers);
     let (token, cookie) = csrf_token(&headers);
     let body = format!(
         r#"<form method="post" action="/TopCA/userEnroll/retrieve">
 <input type="hidden" name="csrf" value="{token}">
 {pin}{password}
-<fieldset><legend>{browser_l}</legend>
-<select id="key-kind" class="auto"><option value="ec">ECDSA P-256</option><option value="rsa">RSA 2048</option></select>
-<button type="button" id="generate-key">{generate_key}</button>
-<a id="key-download" download="topca-private-key.pem" hidden>{save_key}</a><span id="key-error" class="error"></span>
-</fieldset>
+{generator}
 <label for="csr">{csr_label}</label><textarea id="csr" name="csr" rows="8" placeholder="-----BEGIN CERTIFICATE REQUEST-----"></textarea>
 <label><input type="checkbox" name="generate" value="1"> {generate}</label>
 <button type="submit" id="submit">{submit}</button></form>
 <script src="/TopCA/assets/csr.js" defer></script>"#,
-        browser_l = lang.t("在浏览器中生成密钥对", "Generate the key pair in this browser"),
-        generate_key = lang.t("生成密钥对和证书请求", "Generate key pair and request"),
-        save_key = lang.t("保存私钥（请妥善保管）", "Save the private key (keep it safe)"),
+        generator = crate::browser_key::generator(lang, state.algorithm),
         pin = field(lang, "pin", "身份识别码（PIN）", "PIN", "text", true),
         password = field(lang, "password", "用户口令", "User password", "password", true),
         csr_label = lang.t(
@@ -435,17 +430,23 @@ async fn retrieve(
                 pem = escape(&certificate.to_pem()),
             );
             if let Some(encryption) = &retrieved.encryption {
+                let key =
+                    base64::engine::general_purpose::STANDARD.encode(&encryption.enveloped_key.der);
                 body.push_str(&format!(
                     r#"<h3>{title}</h3><p>{serial_l}: <span id="encryption-serial">{serial}</span></p><pre>{pem}</pre>
 <p><a href="/TopCA/certificates/{serial}.pem">PEM</a> · <a href="/TopCA/certificates/{serial}.cer">DER</a> ·
-<a download="{file}" href="data:application/octet-stream;base64,{key}">{download}</a></p>"#,
+<a download="{file}" href="data:application/octet-stream;base64,{key}">{download}</a></p>{opener}"#,
                     title = lang.t("加密证书", "Encryption certificate"),
                     serial_l = lang.t("序列号", "Serial"),
                     serial = encryption.certificate.serial_hex(),
                     pem = escape(&encryption.certificate.to_pem()),
                     file = encryption.enveloped_key.format.file_name(),
-                    key = base64::engine::general_purpose::STANDARD.encode(&encryption.enveloped_key.der),
                     download = lang.t("下载加密私钥（数字信封）", "Download the encryption key (enveloped)"),
+                    opener = if encryption.enveloped_key.format == EnvelopeFormat::Sm2EnvelopedKey {
+                        crate::browser_key::envelope_opener(lang, &key)
+                    } else {
+                        String::new()
+                    },
                 ));
             }
             page(
@@ -677,9 +678,15 @@ async fn recover(
     let result = blocking(&state, move |s| Ok(s.kmc().recover(&code, &serial)?)).await;
     match result {
         Ok(delivery) => {
+            let key = base64::engine::general_purpose::STANDARD.encode(&delivery.enveloped_key.der);
+            let opener = if delivery.enveloped_key.format == EnvelopeFormat::Sm2EnvelopedKey {
+                crate::browser_key::envelope_opener(lang, &key)
+            } else {
+                String::new()
+            };
             let body = format!(
                 r#"<p class="ok">{done}</p><p>{serial_l}: <span id="encryption-serial">{serial}</span></p><pre>{pem}</pre>
-<p><a download="{file}" href="data:application/octet-stream;base64,{key}">{download}</a></p>"#,
+<p><a download="{file}" href="data:application/octet-stream;base64,{key}">{download}</a></p>{opener}"#,
                 done = lang.t(
                     "加密证书和密钥已恢复。",
                     "The encryption certificate and key are recovered."
@@ -688,7 +695,6 @@ async fn recover(
                 serial = delivery.certificate.serial_hex(),
                 pem = escape(&delivery.certificate.to_pem()),
                 file = delivery.enveloped_key.format.file_name(),
-                key = base64::engine::general_purpose::STANDARD.encode(&delivery.enveloped_key.der),
                 download = lang.t(
                     "下载加密私钥（数字信封）",
                     "Download the encryption key (enveloped)"

@@ -328,8 +328,11 @@ async fn replace_confirm(
 <p>{choose}</p>{options}
 {password}<label for="reason">{reason_l}</label><select id="reason" name="reason">{reasons}</select>
 <p class="error">{warning}</p>
+{generator}
 <label for="csr">{csr_l}</label><textarea id="csr" name="csr" rows="8"></textarea>
-<button type="submit" id="submit">{submit}</button> <a href="/TopCA/userEnroll" class="back">{back}</a></form>"#,
+<button type="submit" id="submit">{submit}</button> <a href="/TopCA/userEnroll" class="back">{back}</a></form><script src="{script}" defer></script>"#,
+        generator = crate::browser_key::generator(lang, state.algorithm),
+        script = crate::assets::CSR_SCRIPT,
         token = escape(&q.token),
         choose = lang.t("选择要替换的证书：", "Choose the certificate to replace:"),
         password = input(
@@ -554,17 +557,13 @@ async fn preview_one(
 
 /// Passcode mode: the reference number and authorization code from the mail, the
 /// user password chosen now, and the key (made in the browser or a pasted CSR).
-async fn passcode_form(headers: HeaderMap) -> Response {
+async fn passcode_form(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
     let lang = Lang::of(&headers);
     let (token, cookie) = csrf_token(&headers);
     let body = format!(
         r#"<form method="post" action="/TopCA/userEnroll/passcode"><input type="hidden" name="csrf" value="{token}">
 {reference}{code}{password}{confirm}
-<fieldset><legend>{browser_l}</legend>
-<select id="key-kind" class="auto"><option value="ec">ECDSA P-256</option><option value="rsa">RSA 2048</option></select>
-<button type="button" id="generate-key">{generate_key}</button>
-<a id="key-download" download="topca-private-key.pem" hidden>{save_key}</a><span id="key-error" class="error"></span>
-</fieldset>
+{generator}
 <label for="csr">{csr_l}</label><textarea id="csr" name="csr" rows="8" required></textarea>
 <button type="submit" id="submit">{submit}</button></form><script src="/TopCA/assets/csr.js" defer></script>"#,
         reference = input(
@@ -589,15 +588,7 @@ async fn passcode_form(headers: HeaderMap) -> Response {
             "password",
             true
         ),
-        browser_l = lang.t(
-            "在浏览器中生成密钥对",
-            "Generate the key pair in this browser"
-        ),
-        generate_key = lang.t("生成密钥对和证书请求", "Generate key pair and request"),
-        save_key = lang.t(
-            "保存私钥（请妥善保管）",
-            "Save the private key (keep it safe)"
-        ),
+        generator = crate::browser_key::generator(lang, state.algorithm),
         csr_l = lang.t(
             "证书请求（PKCS#10，PEM）",
             "Certificate request (PKCS#10, PEM)"

@@ -74,6 +74,10 @@ async fn renewal_replacement_and_preview_pages_work() {
     let (status, body) = get(&app, path).await;
     assert_eq!(status, StatusCode::OK, "{}", text(&body));
     assert!(text(&body).contains(&original));
+    // The replacement page offers the browser key generator (SM2 included).
+    assert!(text(&body).contains(r#"id="generate-key""#));
+    assert!(text(&body).contains(r#"<option value="sm2""#));
+    assert!(text(&body).contains("/TopCA/assets/csr.js"));
     let replacement_token = link.split("token=").nth(1).unwrap();
     let csr = url_encode(&new_csr("second"));
     let (status, body, _) = send(&app, form("/TopCA/userEnroll/replace/confirm", format!(

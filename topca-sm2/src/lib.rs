@@ -24,6 +24,7 @@
 
 mod der;
 mod double_mul;
+#[cfg(feature = "os-rng")]
 mod entropy;
 mod error;
 pub mod field;
@@ -45,4 +46,5 @@ pub use verify::VerifyingKey;
 pub use za::{DEFAULT_ID, compute_z};
 
 #[cfg(test)]
+#[cfg(feature = "os-rng")] // the tests sign with the OS generator
 mod tests;

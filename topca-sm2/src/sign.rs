@@ -10,6 +10,7 @@
 //! on the deterministic form are harder. 16 bytes (128 bits) keep each
 //! seeding HMAC's message `V ‖ b ‖ x ‖ h₁ ‖ k'` within two SM3 blocks.
 
+#[cfg(feature = "os-rng")]
 use crate::entropy;
 use crate::error::Error;
 use crate::fixed_base::mul_base;
@@ -67,6 +68,7 @@ impl SigningKey {
     }
 
     /// A new random key from the operating system's generator.
+    #[cfg(feature = "os-rng")]
     pub fn generate() -> Result<Self, Error> {
         loop {
             let mut b = [0u8; 32];
@@ -91,6 +93,7 @@ impl SigningKey {
 
     /// Signs `msg` with a hedged RFC 6979 nonce ([`HEDGE_LEN`] fresh random
     /// bytes as additional data).
+    #[cfg(feature = "os-rng")]
     pub fn sign(&self, msg: &[u8]) -> Result<Signature, Error> {
         let mut extra = [0u8; HEDGE_LEN];
         entropy::fill(&mut extra)?;

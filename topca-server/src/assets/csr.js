@@ -1,6 +1,8 @@
-// Builds a PKCS#10 certificate request in the browser with WebCrypto: the key pair
-// never leaves the page except as the PEM file the user saves. ECDSA P-256 with
-// SHA-256, or RSA-2048 with SHA-256 (PKCS#1 v1.5).
+// Builds a PKCS#10 certificate request in the browser: the key pair never leaves
+// the page except as the file the user saves. ECDSA P-256 or RSA-2048 with
+// SHA-256 through WebCrypto; SM2 with SM3 (default ID) through topca_sm2_web.wasm,
+// which returns the key only encrypted with the user's password (PBES2 PKCS#8)
+// and opens the KMC's SM2 enveloped key with it.
 (() => {
   const bytes = (...parts) => {
     const all = parts.flatMap(p => Array.from(p instanceof Uint8Array ? p : new Uint8Array(p)));
@@ -45,21 +47,125 @@
     return { csr: pem('CERTIFICATE REQUEST', csr), key: pem('PRIVATE KEY', pkcs8) };
   }
 
-  const button = document.getElementById('generate-key');
-  if (!button) return;
-  button.addEventListener('click', async () => {
-    button.disabled = true;
-    try {
-      const kind = document.getElementById('key-kind').value;
-      const { csr, key } = await makeRequest(kind, 'TopCA browser key');
-      document.getElementById('csr').value = csr;
-      const link = document.getElementById('key-download');
-      link.href = URL.createObjectURL(new Blob([key], { type: 'application/x-pem-file' }));
-      link.hidden = false;
-    } catch (e) {
-      document.getElementById('key-error').textContent = String(e);
-    } finally {
-      button.disabled = false;
+  // --- SM2 through WebAssembly -------------------------------------------------
+  const WASM = '/TopCA/assets/topca_sm2_web.wasm';
+  const KEY_STORE = 'topca-sm2-key';
+  let wasm = null;
+  const loadWasm = async () => {
+    if (!wasm) {
+      const { instance } = await WebAssembly.instantiateStreaming(fetch(WASM), {});
+      wasm = instance.exports;
     }
-  });
+    return wasm;
+  };
+  const frame = fields => {
+    const total = fields.reduce((n, f) => n + 4 + f.length, 0);
+    const out = new Uint8Array(total);
+    const view = new DataView(out.buffer);
+    let at = 0;
+    for (const f of fields) {
+      view.setUint32(at, f.length, true);
+      out.set(f, at + 4);
+      at += 4 + f.length;
+    }
+    return out;
+  };
+  const split = data => {
+    const fields = [];
+    const view = new DataView(data.buffer, data.byteOffset, data.byteLength);
+    let at = 0;
+    while (at < data.length) {
+      const n = view.getUint32(at, true);
+      fields.push(data.slice(at + 4, at + 4 + n));
+      at += 4 + n;
+    }
+    return fields;
+  };
+  // Calls an export with framed input; wipes the WebAssembly buffers afterwards.
+  const call = async (name, fields) => {
+    const w = await loadWasm();
+    const input = frame(fields);
+    const at = w.topca_input(input.length);
+    new Uint8Array(w.memory.buffer, at, input.length).set(input);
+    input.fill(0);
+    const code = w[name]();
+    try {
+      if (code !== 0) throw new Error(message(code));
+      const out = new Uint8Array(w.memory.buffer, w.topca_output_ptr(), w.topca_output_len()).slice();
+      return split(out);
+    } finally {
+      w.topca_clear();
+    }
+  };
+  // The crate's error codes (topca-sm2-web/src/error.rs) as sentences.
+  const zh = () => document.documentElement.lang === 'zh-CN';
+  const message = code => ({
+    3: ['证书请求的名称不可用。', 'The name for the request is not usable.'],
+    4: ['请输入 1 到 1024 字节的口令。', 'Enter a password of 1 to 1024 bytes.'],
+    7: ['私钥文件无法用此口令打开。', 'The key file does not open with this password.'],
+    8: ['数字信封无法用此签名私钥打开。', 'The envelope does not open with this signing key.'],
+  }[code] || [`SM2 运算失败（${code}）。`, `The SM2 operation failed (${code}).`])[zh() ? 0 : 1];
+  const entropy = () => crypto.getRandomValues(new Uint8Array(64));
+  const unpem = text => {
+    const b64 = text.replace(/-----[^-]+-----/g, '').replace(/\s+/g, '');
+    return Uint8Array.from(atob(b64), c => c.charCodeAt(0));
+  };
+
+  async function makeSm2Request(commonName, password) {
+    if (!password) throw new Error(zh() ? '请输入私钥文件口令。' : 'Enter a key file password.');
+    const [csr, keyFile] = await call('topca_make_request', [entropy(), utf8(commonName), utf8(password)]);
+    const key = pem('ENCRYPTED PRIVATE KEY', keyFile);
+    // The encrypted file stays with this tab so the result page can open an envelope.
+    sessionStorage.setItem(KEY_STORE, key);
+    return { csr: pem('CERTIFICATE REQUEST', csr), key };
+  }
+
+  const button = document.getElementById('generate-key');
+  if (button) {
+    button.addEventListener('click', async () => {
+      button.disabled = true;
+      document.getElementById('key-error').textContent = '';
+      try {
+        const kind = document.getElementById('key-kind').value;
+        const password = document.getElementById('key-password');
+        const { csr, key } = kind === 'sm2'
+          ? await makeSm2Request('TopCA browser key', password ? password.value : '')
+          : await makeRequest(kind, 'TopCA browser key');
+        document.getElementById('csr').value = csr;
+        const link = document.getElementById('key-download');
+        link.download = kind === 'sm2' ? 'topca-sm2-key.p8.pem' : 'topca-private-key.pem';
+        link.href = URL.createObjectURL(new Blob([key], { type: 'application/x-pem-file' }));
+        link.hidden = false;
+      } catch (e) {
+        document.getElementById('key-error').textContent = String(e);
+      } finally {
+        button.disabled = false;
+      }
+    });
+  }
+
+  const opener = document.getElementById('envelope-opener');
+  const open = document.getElementById('open-envelope');
+  if (opener && open) {
+    open.addEventListener('click', async () => {
+      open.disabled = true;
+      document.getElementById('envelope-error').textContent = '';
+      try {
+        const picked = document.getElementById('signing-key-file').files[0];
+        const keyPem = picked ? await picked.text() : sessionStorage.getItem(KEY_STORE);
+        if (!keyPem) throw new Error(zh() ? '请选择签名私钥文件。' : 'Choose the signing key file.');
+        const password = document.getElementById('envelope-password').value;
+        const envelope = Uint8Array.from(atob(opener.dataset.envelope), c => c.charCodeAt(0));
+        const [file] = await call('topca_open_envelope', [entropy(), unpem(keyPem), utf8(password), envelope]);
+        const link = document.getElementById('encryption-key-download');
+        link.href = URL.createObjectURL(new Blob([pem('ENCRYPTED PRIVATE KEY', file)], { type: 'application/x-pem-file' }));
+        link.hidden = false;
+        sessionStorage.removeItem(KEY_STORE);
+      } catch (e) {
+        document.getElementById('envelope-error').textContent = String(e);
+      } finally {
+        open.disabled = false;
+      }
+    });
+  }
 })();
