@@ -516,7 +516,8 @@ async fn backup(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Respo
             .backup_sqlite(&path)
             .map_err(|e| AppError::bad_request(e.to_string()))
             .and_then(|()| {
-                std::fs::read(&path).map_err(|e| crate::logging::internal("read the backup", &e))
+                std::fs::read(&path)
+                    .map_err(|e| crate::AppError::internal_because("read the backup", &e))
             });
         let _ = std::fs::remove_dir_all(&dir);
         let bytes = result?;
@@ -555,7 +556,7 @@ async fn backup(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Respo
 fn tempfile_dir() -> Result<std::path::PathBuf, AppError> {
     let mut random = [0u8; 8];
     topca_core::RandomSource::fill(&OsRandom, &mut random)
-        .map_err(|e| crate::logging::internal("make the backup", &e))?;
+        .map_err(|e| crate::AppError::internal_because("make the backup", &e))?;
     let name: String = random.iter().map(|b| format!("{b:02x}")).collect();
     let dir = std::env::temp_dir().join(format!("topca-backup-{name}"));
     let mut builder = std::fs::DirBuilder::new();
@@ -564,6 +565,6 @@ fn tempfile_dir() -> Result<std::path::PathBuf, AppError> {
     std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
     builder
         .create(&dir)
-        .map_err(|e| crate::logging::internal("make the backup", &e))?;
+        .map_err(|e| crate::AppError::internal_because("make the backup", &e))?;
     Ok(dir)
 }

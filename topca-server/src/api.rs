@@ -617,7 +617,7 @@ async fn preview(
     })
     .await?;
     let certificate = Certificate::from_der(&record.der)
-        .map_err(|e| crate::logging::internal("read the certificate", &e))?;
+        .map_err(|e| crate::AppError::internal_because("read the certificate", &e))?;
     let view = certificate.preview();
     Ok(Json(PreviewView {
         subject: view.general.subject,

@@ -111,7 +111,7 @@ pub(crate) fn serve(
 ) -> Result<Crl, AppError> {
     let mut cached = cache(state, kind)
         .lock()
-        .map_err(|e| crate::logging::internal("read the CRL", &e))?;
+        .map_err(|e| crate::AppError::internal_because("read the CRL", &e))?;
     let checked_lately = cached
         .checked
         .is_some_and(|t| t.elapsed() < Duration::from_secs(CRL_CHECK_SECS));
@@ -309,7 +309,7 @@ fn missing_from_newest(state: &AppState) -> Result<Option<CrlKind>, AppError> {
 fn remember(state: &AppState, kind: CrlKind, crl: &Crl) -> Result<(), AppError> {
     let mut cached = cache(state, kind)
         .lock()
-        .map_err(|e| crate::logging::internal("keep the CRL", &e))?;
+        .map_err(|e| crate::AppError::internal_because("keep the CRL", &e))?;
     cached.crl = Some(crl.clone());
     cached.checked = Some(Instant::now());
     Ok(())

@@ -138,6 +138,15 @@ impl AppError {
         }
     }
 
+    /// A 500 for a failure that is not the user's, its `cause` kept in the
+    /// detail: logged once with the correlation id, never shown to the user.
+    pub fn internal_because(what: &str, cause: &dyn std::fmt::Display) -> Self {
+        Self {
+            detail: Some(format!("could not {what}: {cause}")),
+            ..Self::internal(what)
+        }
+    }
+
     /// Whether this is the server's failure rather than the caller's (5xx): it is
     /// logged with its correlation id.
     pub fn is_internal(&self) -> bool {

@@ -170,6 +170,11 @@ pub async fn refresh_crls(state: Arc<AppState>, mut stop: lifecycle::Stop) {
 /// Logs a background job's failure (it is retried at its next run).
 fn logged<T>(job: &str, outcome: Result<T, AppError>) {
     if let Err(e) = outcome {
-        tracing::error!(job, status = e.status.as_u16(), error = %e.message, "background job failed");
+        tracing::error!(
+            job,
+            status = e.status.as_u16(),
+            error = e.detail.as_deref().unwrap_or(&e.message),
+            "background job failed"
+        );
     }
 }

@@ -133,13 +133,6 @@ pub async fn requests(mut request: Request, next: Next) -> Response {
     response
 }
 
-/// The answer to an internal failure, its cause logged at `error` (the cause
-/// stays out of the answer: a user sees a plain sentence).
-pub(crate) fn internal(what: &str, cause: &dyn std::fmt::Display) -> crate::AppError {
-    tracing::error!(error = %cause, "could not {what}");
-    crate::AppError::internal(what)
-}
-
 /// Whether an answer is a security event: not authenticated, not allowed, or
 /// over a rate limit.
 fn is_security_event(status: StatusCode) -> bool {

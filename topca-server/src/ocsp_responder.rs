@@ -64,7 +64,7 @@ pub fn rotate_if_due(state: &AppState) -> Result<(), AppError> {
     let due = state
         .ocsp
         .read()
-        .map_err(|e| crate::logging::internal("read the OCSP responder", &e))?
+        .map_err(|e| crate::AppError::internal_because("read the OCSP responder", &e))?
         .due_for_rotation(now);
     if !due {
         return Ok(());
@@ -77,7 +77,8 @@ pub fn rotate_if_due(state: &AppState) -> Result<(), AppError> {
         *state
             .ocsp
             .write()
-            .map_err(|e| crate::logging::internal("replace the OCSP responder", &e))? = next;
+            .map_err(|e| crate::AppError::internal_because("replace the OCSP responder", &e))? =
+            next;
     }
     Ok(())
 }

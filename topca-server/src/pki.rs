@@ -243,7 +243,7 @@ async fn certificate_file(
     .await?;
     if pem {
         let pem = topca_core::Certificate::from_der(&record.der)
-            .map_err(|e| crate::logging::internal("read the certificate", &e))?
+            .map_err(|e| crate::AppError::internal_because("read the certificate", &e))?
             .to_pem();
         Ok(file("application/x-pem-file", &name, pem.into_bytes()))
     } else {
@@ -257,7 +257,7 @@ fn answer(state: &AppState, request: &[u8]) -> Result<Vec<u8>, AppError> {
     let signer = state
         .ocsp
         .read()
-        .map_err(|e| crate::logging::internal("answer OCSP", &e))?;
+        .map_err(|e| crate::AppError::internal_because("answer OCSP", &e))?;
     let started = std::time::Instant::now();
     let answer =
         OcspResponder::new(&state.ca, &signer, &state.store, OCSP_VALIDITY).respond(request);

@@ -164,5 +164,5 @@ where
     let state = std::sync::Arc::clone(state);
     tokio::task::spawn_blocking(move || work(&state))
         .await
-        .map_err(|e| crate::logging::internal("finish the request", &e))?
+        .map_err(|e| crate::AppError::internal_because("finish the request", &e))?
 }
