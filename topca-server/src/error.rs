@@ -97,6 +97,13 @@ impl AppError {
         }
     }
 
+    /// An error with `status` whose message is the catalogue text of `key`, in
+    /// English and in Chinese ([`crate::i18n`]).
+    pub fn localized(status: StatusCode, key: &str) -> Self {
+        let (en, zh) = crate::i18n::both(key);
+        Self::new(status, en).zh(zh)
+    }
+
     /// A 400 with `message`.
     pub fn bad_request(message: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, message)

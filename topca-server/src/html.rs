@@ -1,37 +1,187 @@
-//! Server-rendered pages: one layout, escaping, the two languages, CSRF tokens.
+//! Server-rendered pages: askama templates (`templates/`, escaped by default)
+//! in one layout with navigation, breadcrumbs and a footer; the two languages
+//! ([`crate::i18n`]); CSRF tokens; page links for long lists.
 
+use askama::Template;
 use axum::{
     http::{HeaderMap, HeaderValue, StatusCode, header},
     response::{Html, IntoResponse, Response},
 };
 use topca_core::{OsRandom, RandomSource};
 
-/// The page language: Simplified Chinese unless the `topca_lang=en` cookie says English.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Lang {
-    /// 简体中文.
-    Zh,
-    /// English.
-    En,
+pub use crate::i18n::Lang;
+
+/// What the layout shows around every page: its title, the breadcrumbs between
+/// the home page and it, and the scripts it needs besides the pages' own.
+#[derive(Debug, Clone, Default)]
+pub struct Chrome {
+    /// The page's title (the `<title>` and the heading).
+    pub title: String,
+    /// The way from the home page (`/`, always first) to this page.
+    pub crumbs: Vec<Crumb>,
+    /// Further scripts (versioned URLs from [`crate::assets::versioned`]).
+    pub scripts: Vec<String>,
 }
 
-impl Lang {
-    /// The language chosen by the request's cookie.
-    pub fn of(headers: &HeaderMap) -> Self {
-        if cookie(headers, "topca_lang").as_deref() == Some("en") {
-            Self::En
-        } else {
-            Self::Zh
+/// One step of the breadcrumbs.
+#[derive(Debug, Clone)]
+pub struct Crumb {
+    /// What the step is called.
+    pub label: String,
+    /// Where it links; empty for the current page.
+    pub href: String,
+}
+
+impl Chrome {
+    /// A page titled `title`, reached from the home page through `crumbs`
+    /// (label, link) and ending at itself.
+    pub fn new(title: impl Into<String>, crumbs: &[(&str, &str)]) -> Self {
+        let title = title.into();
+        let mut steps: Vec<Crumb> = crumbs
+            .iter()
+            .map(|(label, href)| Crumb {
+                label: (*label).to_owned(),
+                href: (*href).to_owned(),
+            })
+            .collect();
+        steps.push(Crumb {
+            label: title.clone(),
+            href: String::new(),
+        });
+        Self {
+            title,
+            crumbs: steps,
+            scripts: Vec::new(),
         }
     }
 
-    /// `zh` or `en`, as chosen.
-    pub fn t<'a>(self, zh: &'a str, en: &'a str) -> &'a str {
-        match self {
-            Self::Zh => zh,
-            Self::En => en,
-        }
+    /// The style sheet's versioned URL.
+    pub fn style(&self) -> String {
+        crate::assets::versioned(crate::assets::STYLE)
     }
+
+    /// The pages' script's versioned URL.
+    pub fn script(&self) -> String {
+        crate::assets::versioned(crate::assets::SCRIPT)
+    }
+
+    /// The server's version, shown in the footer.
+    pub fn version(&self) -> &'static str {
+        env!("CARGO_PKG_VERSION")
+    }
+}
+
+/// Page links over a list of `total` rows shown `per_page` at a time.
+#[derive(Debug, Clone)]
+pub struct Pager {
+    /// The page shown, from 1.
+    pub page: u64,
+    /// Rows per page.
+    pub per_page: u64,
+    /// Rows in all.
+    pub total: u64,
+    /// The list's URL with its other query parameters (filters, search).
+    pub base: String,
+}
+
+impl Pager {
+    /// Page `page` (from 1; 0 counts as 1, beyond the last as the last) of `total`
+    /// rows at `base`.
+    pub fn new(page: Option<u64>, per_page: u64, total: u64, base: impl Into<String>) -> Self {
+        let mut pager = Self {
+            page: 1,
+            per_page: per_page.max(1),
+            total,
+            base: base.into(),
+        };
+        pager.page = page.unwrap_or(1).clamp(1, pager.pages());
+        pager
+    }
+
+    /// How many pages there are (at least 1).
+    pub fn pages(&self) -> u64 {
+        self.total.div_ceil(self.per_page).max(1)
+    }
+
+    /// The rows to skip for this page.
+    pub fn offset(&self) -> u64 {
+        (self.page - 1) * self.per_page
+    }
+
+    /// The link to page `page`.
+    pub fn href(&self, page: u64) -> String {
+        let join = if self.base.contains('?') { '&' } else { '?' };
+        format!("{}{join}page={page}", self.base)
+    }
+
+    /// The link to the page before, if any.
+    pub fn previous(&self) -> Option<String> {
+        (self.page > 1).then(|| self.href(self.page - 1))
+    }
+
+    /// The link to the page after, if any.
+    pub fn next(&self) -> Option<String> {
+        (self.page < self.pages()).then(|| self.href(self.page + 1))
+    }
+}
+
+/// `template` rendered as the answer, with `status` and a new CSRF cookie if any.
+/// A template that cannot render (a bug, never input) answers 500.
+pub fn render(
+    status: StatusCode,
+    template: &impl Template,
+    set_cookie: Option<HeaderValue>,
+) -> Response {
+    let mut response = match template.render() {
+        Ok(html) => (status, Html(html)).into_response(),
+        Err(e) => {
+            let error = crate::AppError::internal_because("render a page", &e);
+            let mut response = (error.status, error.message.clone()).into_response();
+            response.extensions_mut().insert(error);
+            return response;
+        }
+    };
+    if let Some(cookie) = set_cookie {
+        response.headers_mut().append(header::SET_COOKIE, cookie);
+    }
+    response
+}
+
+/// A page whose body is still built in code.
+#[derive(Template)]
+#[template(path = "legacy.html")]
+struct LegacyPage<'a> {
+    t: Lang,
+    page: Chrome,
+    body: &'a str,
+}
+
+/// An error shown as a page.
+#[derive(Template)]
+#[template(path = "error.html")]
+struct ErrorPage<'a> {
+    t: Lang,
+    page: Chrome,
+    message: &'a str,
+    back: &'a str,
+}
+
+/// The landing page at `/`: both centres and the CA downloads.
+#[derive(Template)]
+#[template(path = "landing.html")]
+struct Landing {
+    t: Lang,
+    page: Chrome,
+}
+
+/// `GET /`: the landing page.
+pub async fn landing(headers: HeaderMap) -> Response {
+    let t = Lang::of(&headers);
+    let page = Chrome {
+        title: t.s("landing.title").to_owned(),
+        ..Chrome::default()
+    };
+    render(StatusCode::OK, &Landing { t, page }, None)
 }
 
 /// The value of cookie `name`, if sent.
@@ -98,45 +248,44 @@ pub fn page_with_status(
     body: &str,
     set_cookie: Option<HeaderValue>,
 ) -> Response {
-    let (html_lang, switch) = match lang {
-        Lang::Zh => ("zh-CN", r#"<a href="/TopCA/lang?to=en">English</a>"#),
-        Lang::En => ("en", r#"<a href="/TopCA/lang?to=zh">中文</a>"#),
+    let page = Chrome {
+        title: title.to_owned(),
+        ..Chrome::default()
     };
-    let html = format!(
-        r#"<!DOCTYPE html>
-<html lang="{html_lang}"><head><meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{title} — TopCA</title>
-<link rel="stylesheet" href="{style}">
-<script src="{script}" defer></script>
-</head><body>
-<header><h1>TopCA</h1><nav>{switch}</nav></header>
-<h2>{title}</h2>
-{body}
-</body></html>"#,
-        title = escape(title),
-        style = crate::assets::STYLE,
-        script = crate::assets::SCRIPT,
-    );
-    let mut response = (status, Html(html)).into_response();
-    if let Some(cookie) = set_cookie {
-        response.headers_mut().append(header::SET_COOKIE, cookie);
-    }
-    response
+    render(
+        status,
+        &LegacyPage {
+            t: lang,
+            page,
+            body,
+        },
+        set_cookie,
+    )
 }
 
 /// An error shown as a page with the message, keeping the status.
 pub fn error_page(lang: Lang, error: &crate::AppError) -> Response {
-    let body = format!(
-        r#"<p class="error" id="error">{}</p><p><a href="/TopCA/userEnroll" class="back">{}</a></p>"#,
-        escape(&error.message),
-        lang.t("返回", "Back")
-    );
-    let mut response = page_with_status(
+    error_page_back(lang, error, "/")
+}
+
+/// [`error_page`] whose "back" link goes to `back` (the page the user came from).
+pub fn error_page_back(lang: Lang, error: &crate::AppError, back: &str) -> Response {
+    let message = match (lang, &error.message_zh) {
+        (Lang::Zh, Some(zh)) => zh.as_str(),
+        _ => error.message.as_str(),
+    };
+    let page = Chrome {
+        title: lang.s("common.not_done").to_owned(),
+        ..Chrome::default()
+    };
+    let mut response = render(
         error.status,
-        lang,
-        lang.t("操作未完成", "Not done"),
-        &body,
+        &ErrorPage {
+            t: lang,
+            page,
+            message,
+            back,
+        },
         None,
     );
     error.add_retry_after(&mut response);
@@ -154,12 +303,9 @@ pub fn account_search(lang: Lang, home: &str) -> String {
 <label for="keyword">{label}</label>
 <input id="keyword" autocomplete="off" placeholder="{placeholder}">
 <ul id="accounts" data-home="{home}"></ul>"#,
-        intro = lang.t(
-            "请输入您所在单位（O）或部门（OU）的关键字，然后从列表中选择。",
-            "Type a keyword of your organisation (O) or unit (OU), then pick it from the list."
-        ),
-        label = lang.t("单位或部门关键字", "Organisation or unit keyword"),
-        placeholder = lang.t("例如：天诚", "e.g. Example"),
+        intro = lang.s("common.search_intro"),
+        label = lang.s("common.search_label"),
+        placeholder = lang.s("common.search_placeholder"),
     )
 }
 
@@ -167,10 +313,7 @@ pub fn account_search(lang: Lang, home: &str) -> String {
 pub fn form_expired(lang: Lang) -> Response {
     error_page(
         lang,
-        &crate::AppError::bad_request(lang.t(
-            "表单已过期，请刷新页面后重新提交。",
-            "The form expired; reload the page and submit again.",
-        )),
+        &crate::AppError::localized(StatusCode::BAD_REQUEST, "common.form_expired"),
     )
 }
 

@@ -34,6 +34,7 @@ mod files;
 pub mod hashing;
 pub mod headers;
 mod html;
+pub mod i18n;
 pub mod issuances;
 pub mod lifecycle;
 pub mod limits;
@@ -71,6 +72,7 @@ pub use state::AppState;
 /// Every route of the server.
 pub fn router(state: Arc<AppState>) -> Router {
     Router::new()
+        .route("/", axum::routing::get(html::landing))
         .merge(pki::routes())
         .merge(user::routes())
         .merge(user_more::routes())

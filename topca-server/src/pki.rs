@@ -4,21 +4,23 @@
 
 use std::{sync::Arc, time::Duration};
 
+use askama::Template;
 use axum::{
     Router,
     body::Bytes,
-    extract::{Path, State},
-    http::{HeaderMap, header},
+    extract::{Path, Query, State},
+    http::{HeaderMap, StatusCode, header},
     response::{IntoResponse, Response},
     routing::get,
 };
 use base64::Engine;
+use serde::Deserialize;
 use topca_core::{crl::Crl, format_utc, ocsp::OcspResponder, store::CertificateStore};
 
 use crate::{
     AppError, AppState,
     crl_sync::{self, CRL_VALIDITY, CrlKind, DELTA_VALIDITY},
-    html::{Lang, escape, page},
+    html::{Chrome, Lang, Pager, escape, page, render},
     state::blocking,
 };
 
@@ -126,54 +128,105 @@ async fn current_crl(State(state): State<Arc<AppState>>) -> Result<Response, App
 async fn crl_page(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
+    Query(q): Query<CrlQuery>,
 ) -> Result<Response, AppError> {
-    let lang = Lang::of(&headers);
-    let (crl, rows) = blocking(&state, |state| {
+    let t = Lang::of(&headers);
+    let query: String =
+        q.q.unwrap_or_default()
+            .trim()
+            .chars()
+            .filter(|c| c.is_ascii_hexdigit())
+            .take(64)
+            .collect::<String>()
+            .to_ascii_uppercase();
+    let wanted = query.clone();
+    let requested_page = q.page;
+    let (crl, rows, pager) = blocking(&state, move |state| {
         let crl = current(state)?;
-        let mut rows = String::new();
+        // Every revocation is visited once; only the page asked for is kept.
+        let mut matching = Vec::new();
         state
             .store
             .for_each_revoked(None, &mut |r| {
-                rows.push_str(&format!(
-                    "<tr><td>{}</td><td>{}</td><td>{}</td></tr>",
-                    escape(&r.serial),
-                    format_utc(r.at),
-                    escape(r.reason.label())
-                ));
+                if r.serial.to_ascii_uppercase().contains(&wanted) {
+                    matching.push((r.serial.clone(), r.at, r.reason));
+                }
                 Ok(())
             })
             .map_err(topca_core::Error::from)?;
-        Ok((crl, rows))
+        let base = if wanted.is_empty() {
+            "/TopCA/crl".to_owned()
+        } else {
+            format!("/TopCA/crl?q={wanted}")
+        };
+        let pager = Pager::new(requested_page, CRL_PAGE_ROWS, matching.len() as u64, base);
+        let rows: Vec<_> = matching
+            .into_iter()
+            .skip(usize::try_from(pager.offset()).unwrap_or(usize::MAX))
+            .take(CRL_PAGE_ROWS as usize)
+            .collect();
+        Ok((crl, rows, pager))
     })
     .await?;
-    let body = format!(
-        r#"<table><tr><th>{issuer}</th><td>{issuer_v}</td></tr>
-<tr><th>{number}</th><td>{n}</td></tr><tr><th>{this}</th><td>{tu}</td></tr>
-<tr><th>{next}</th><td>{nu}</td></tr><tr><th>{count}</th><td id="entries">{e}</td></tr></table>
-<p><a href="/TopCA/crl/current.crl">{download}</a></p>
-<h3>{revoked}</h3><table id="revoked"><tr><th>{serial}</th><th>{date}</th><th>{reason}</th></tr>{rows}</table>"#,
-        issuer = lang.t("颁发者", "Issuer"),
-        issuer_v = escape(&state.ca.certificate().subject_text()),
-        number = lang.t("CRL 编号", "CRL number"),
-        n = crl.info.number,
-        this = lang.t("本次更新", "This update"),
-        tu = format_utc(crl.info.this_update),
-        next = lang.t("下次更新", "Next update"),
-        nu = format_utc(crl.info.next_update),
-        count = lang.t("吊销证书数", "Revoked certificates"),
-        e = crl.entries,
-        download = lang.t("下载 CRL（current.crl）", "Download the CRL (current.crl)"),
-        revoked = lang.t("已吊销的证书", "Revoked certificates"),
-        serial = lang.t("序列号", "Serial"),
-        date = lang.t("吊销日期", "Revoked on"),
-        reason = lang.t("原因", "Reason"),
+    let page = Chrome::new(
+        t.s("pki.crl.title"),
+        &[(t.s("common.ca_downloads"), "/TopCA/ca")],
     );
-    Ok(page(
-        lang,
-        lang.t("证书吊销列表", "Certificate revocation list"),
-        &body,
-        None,
-    ))
+    let rows = rows
+        .into_iter()
+        .map(|(serial, at, reason)| RevokedRow {
+            serial,
+            at: format_utc(at),
+            reason: t.value("reason", reason),
+        })
+        .collect();
+    let view = CrlPage {
+        t,
+        page,
+        issuer: state.ca.certificate().subject_text(),
+        number: crl.info.number.to_string(),
+        this_update: format_utc(crl.info.this_update),
+        next_update: format_utc(crl.info.next_update),
+        entries: crl.entries,
+        query,
+        rows,
+        pager,
+    };
+    Ok(render(StatusCode::OK, &view, None))
+}
+
+/// Revoked certificates listed per page of the CRL page.
+const CRL_PAGE_ROWS: u64 = 100;
+
+#[derive(Deserialize)]
+struct CrlQuery {
+    /// All or part of a serial number.
+    q: Option<String>,
+    /// The page, from 1.
+    page: Option<u64>,
+}
+
+/// One revoked certificate on the CRL page.
+struct RevokedRow {
+    serial: String,
+    at: String,
+    reason: String,
+}
+
+/// The CRL page: the current CRL's facts and its entries, searchable and paged.
+#[derive(Template)]
+#[template(path = "pki/crl.html")]
+struct CrlPage {
+    t: Lang,
+    page: Chrome,
+    issuer: String,
+    number: String,
+    this_update: String,
+    next_update: String,
+    entries: u64,
+    query: String,
+    rows: Vec<RevokedRow>,
+    pager: Pager,
 }
 
 /// How to install the CA chain, with every download.

@@ -288,7 +288,7 @@ async fn the_ra_console_searches_edits_registers_issues_and_revokes() {
         4,
         "revoking twice is refused: {body}"
     );
-    assert!(body.contains("already revoked"), "{body}");
+    assert!(body.contains("已被吊销"), "{body}");
     let (status, body, _) = ra
         .post(
             &format!("/TopCA/admin/ra/certificates/{serial}/revoke"),
@@ -409,7 +409,7 @@ async fn the_super_administrator_manages_administrators_and_ca_operations() {
         .post("/TopCA/admin/super/admins/root/roles", &[("ra", "on")])
         .await;
     assert_eq!(status.as_u16() / 100, 4, "{body}");
-    assert!(body.contains("own super-administrator role"), "{body}");
+    assert!(body.contains("不能移除自己的超级管理员角色"), "{body}");
 
     // Locked out by wrong passwords, unlocked on the page.
     for _ in 0..5 {
