@@ -84,12 +84,11 @@ pub(super) struct Application {
 
 /// Applies for a user certificate under the account.
 #[utoipa::path(post, path = "/api/v1/accounts/{id}/applications", tag = tags::USER,
-    params(("id" = u64, Path, description = "The account's number")),
+    params(("id" = u64, Path, description = "The account's number", example = 1)),
     request_body = Application,
     responses(
         (status = 200, description = "Registered: the PIN is mailed once the request is approved (at once for automatic accounts)", body = Applied),
         (status = 400, description = "A field is invalid, or the password too weak"),
-        (status = 403, description = "The account does not take applications this way (passcode accounts)"),
         (status = 404, description = "No such account"),
         (status = 429, description = "Too many mails to this address or from this client"),
         (status = 502, description = "The mail server did not take the mail"),
@@ -262,12 +261,11 @@ pub(super) struct ServerApplication {
 
 /// Applies for a server certificate from a CSR; an RA administrator approves it.
 #[utoipa::path(post, path = "/api/v1/accounts/{id}/server-applications", tag = tags::SERVER,
-    params(("id" = u64, Path, description = "The account's number")),
+    params(("id" = u64, Path, description = "The account's number", example = 1)),
     request_body = ServerApplication,
     responses(
         (status = 200, description = "Registered, waiting for approval", body = Applied),
         (status = 400, description = "A bad CSR, the agreement not accepted, or not an approval account"),
-        (status = 403, description = "The account does not take server applications"),
         (status = 404, description = "No such account"),
         (status = 429, description = "Too many mails to this address or from this client"),
         (status = 502, description = "The mail server did not take the mail"),

@@ -32,6 +32,7 @@ const PAGE: &str = concat!(
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>TopCA API</title>
+<link rel="icon" href="data:,">
 <link rel="stylesheet" href="/api/docs/swagger-ui-"#,
     swagger_ui_version!(),
     r#".css">

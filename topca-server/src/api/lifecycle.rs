@@ -32,7 +32,7 @@ pub(super) struct HolderParams {
 
 /// The account's certificates of a holder, by e-mail or name.
 #[utoipa::path(get, path = "/api/v1/accounts/{id}/certificates", tag = tags::USER,
-    params(("id" = u64, Path, description = "The account's number"), HolderParams),
+    params(("id" = u64, Path, description = "The account's number", example = 1), HolderParams),
     responses(
         (status = 200, description = "The holder's certificates", body = Vec<RecordView>),
         (status = 400, description = "Neither email nor name given"),
@@ -80,7 +80,7 @@ pub(super) struct RevocationBody {
 
 /// Revokes a certificate with the user password and a reason.
 #[utoipa::path(post, path = "/api/v1/accounts/{id}/revocations", tag = tags::USER,
-    params(("id" = u64, Path, description = "The account's number")),
+    params(("id" = u64, Path, description = "The account's number", example = 1)),
     request_body = RevocationBody,
     responses(
         (status = 200, description = "Revoked", body = RecordView),
@@ -124,7 +124,7 @@ pub(super) struct EmailParam {
 
 /// The valid certificates of an e-mail that end within 30 days.
 #[utoipa::path(get, path = "/api/v1/accounts/{id}/renewable", tag = tags::USER,
-    params(("id" = u64, Path, description = "The account's number"), EmailParam),
+    params(("id" = u64, Path, description = "The account's number", example = 1), EmailParam),
     responses(
         (status = 200, description = "Certificates that may be renewed", body = Vec<RecordView>),
         (status = 404, description = "No such account"),
@@ -169,7 +169,7 @@ pub(super) struct Renewal {
 
 /// Applies for renewal with the user password.
 #[utoipa::path(post, path = "/api/v1/accounts/{id}/renewals", tag = tags::USER,
-    params(("id" = u64, Path, description = "The account's number")),
+    params(("id" = u64, Path, description = "The account's number", example = 1)),
     request_body = Renewal,
     responses(
         (status = 200, description = "Registered", body = Applied),

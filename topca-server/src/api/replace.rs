@@ -29,7 +29,7 @@ pub(super) struct ReplacementStart {
 
 /// Starts a replacement: a confirmation link is mailed to the holder.
 #[utoipa::path(post, path = "/api/v1/accounts/{id}/replacements", tag = tags::USER,
-    params(("id" = u64, Path, description = "The account's number")),
+    params(("id" = u64, Path, description = "The account's number", example = 1)),
     request_body = ReplacementStart,
     responses(
         (status = 200, description = "The link is mailed (the answer is the same whether the holder has certificates or not)", body = Applied),
