@@ -5,7 +5,7 @@
 //
 // TOPCA_URL: the server; TOPCA_ARTIFACTS: where the screenshot goes.
 import { join } from 'node:path';
-import { chromium } from 'playwright-core';
+import { launchChromium } from './browser.mjs';
 
 const base = process.env.TOPCA_URL;
 const artifacts = process.env.TOPCA_ARTIFACTS;
@@ -27,11 +27,7 @@ for (const item of Object.values(description.paths)) {
   operations += ['get', 'put', 'post', 'delete', 'patch'].filter((m) => item[m]).length;
 }
 
-const browser = await chromium.launch({
-  executablePath: '/usr/bin/chromium',
-  args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-    '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-});
+const browser = await launchChromium();
 try {
   const page = await browser.newPage();
   page.setDefaultTimeout(20000);

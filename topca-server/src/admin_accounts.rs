@@ -332,7 +332,7 @@ async fn create_account_api(
 
 /// Changes an account's settings (RA administrators).
 #[utoipa::path(put, path = "/api/v1/admin/accounts/{id}", tag = crate::api::tags::RA,
-    params(("id" = u64, Path, description = "The account's number")), request_body = AccountBody, security(("bearer" = [])),
+    params(crate::api::AccountPath), request_body = AccountBody, security(("bearer" = [])),
     responses(
         (status = 200, description = "Changed", body = AccountView),
         (status = 400, description = "Invalid settings"),
@@ -384,7 +384,7 @@ impl HolderBody {
 /// Passcode mode: one holder pre-registered; the reference number and the
 /// authorization code are mailed to them.
 #[utoipa::path(post, path = "/api/v1/admin/accounts/{id}/preregistrations", tag = crate::api::tags::RA,
-    params(("id" = u64, Path, description = "The account's number")), request_body = HolderBody, security(("bearer" = [])),
+    params(crate::api::AccountPath), request_body = HolderBody, security(("bearer" = [])),
     responses(
         (status = 200, description = "Registered; the reference number and code are mailed", body = Decision),
         (status = 400, description = "A field is invalid, or not a passcode account"),
@@ -430,7 +430,7 @@ struct RowView {
 /// Passcode mode from a CSV file (the request body): good rows registered, bad
 /// rows reported by line.
 #[utoipa::path(post, path = "/api/v1/admin/accounts/{id}/preregistrations/csv", tag = crate::api::tags::RA,
-    params(("id" = u64, Path, description = "The account's number")),
+    params(crate::api::AccountPath),
     request_body(content = String, content_type = "text/csv",
         description = "One holder a line: name,email[,phone,state,locality]"),
     security(("bearer" = [])),
@@ -490,7 +490,7 @@ struct CentralView {
 /// Central issuance: a key made by the CA, the certificate and key returned as a
 /// PKCS#12 file under the given password.
 #[utoipa::path(post, path = "/api/v1/admin/accounts/{id}/central-issuance", tag = crate::api::tags::RA,
-    params(("id" = u64, Path, description = "The account's number")), request_body = CentralIssuance, security(("bearer" = [])),
+    params(crate::api::AccountPath), request_body = CentralIssuance, security(("bearer" = [])),
     responses(
         (status = 200, description = "Issued: the certificate and the PKCS#12 file", body = CentralView),
         (status = 400, description = "A field is invalid, or the password too weak"),

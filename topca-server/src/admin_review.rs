@@ -141,7 +141,7 @@ async fn review_api(
 
 /// An account's server certificate policy (RA administrators).
 #[utoipa::path(get, path = "/api/v1/admin/accounts/{id}/server-policy", tag = crate::api::tags::RA,
-    params(("id" = u64, Path, description = "The account's number")), security(("bearer" = [])),
+    params(crate::api::AccountPath), security(("bearer" = [])),
     responses(
         (status = 200, description = "The policy", body = PolicyBody),
         (status = 404, description = "No such account"),
@@ -160,7 +160,7 @@ async fn policy_api(
 
 /// Sets an account's server certificate policy (RA administrators, audited).
 #[utoipa::path(put, path = "/api/v1/admin/accounts/{id}/server-policy", tag = crate::api::tags::RA,
-    params(("id" = u64, Path, description = "The account's number")), request_body = PolicyBody, security(("bearer" = [])),
+    params(crate::api::AccountPath), request_body = PolicyBody, security(("bearer" = [])),
     responses(
         (status = 200, description = "Saved", body = PolicyBody),
         (status = 400, description = "Invalid policy"),

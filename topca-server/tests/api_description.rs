@@ -175,6 +175,17 @@ fn operations(description: &Value) -> BTreeMap<(String, String), Value> {
     out
 }
 
+/// The routes of `routes` that `present` denies, as `METHOD /path`.
+fn absent<'a>(
+    routes: impl Iterator<Item = &'a (String, String)>,
+    present: impl Fn(&(String, String)) -> bool,
+) -> Vec<String> {
+    routes
+        .filter(|route| !present(route))
+        .map(|(method, path)| format!("{method} {path}"))
+        .collect()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_api_route_and_method_the_router_serves_is_described_and_nothing_else() {
     let (_data, app) = app().await;
@@ -185,20 +196,12 @@ async fn every_api_route_and_method_the_router_serves_is_described_and_nothing_e
             served.insert((method, template.clone()));
         }
     }
-    let missing: Vec<String> = served
-        .iter()
-        .filter(|route| !described.contains_key(*route))
-        .map(|(method, path)| format!("{method} {path}"))
-        .collect();
+    let missing = absent(served.iter(), |route| described.contains_key(route));
     assert!(
         missing.is_empty(),
         "served but missing from the description: {missing:#?}"
     );
-    let unserved: Vec<String> = described
-        .keys()
-        .filter(|route| !served.contains(*route))
-        .map(|(method, path)| format!("{method} {path}"))
-        .collect();
+    let unserved = absent(described.keys(), |route| served.contains(route));
     assert!(
         unserved.is_empty(),
         "described but not served: {unserved:#?}"

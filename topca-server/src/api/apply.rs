@@ -15,7 +15,7 @@ use topca_core::{
 };
 use utoipa::{IntoParams, ToSchema};
 
-use super::{Applied, CertificateView, EncryptionView, tags};
+use super::{AccountPath, Applied, CertificateView, EncryptionView, tags};
 use crate::{AppError, AppState, limits::ClientAddr, state::blocking};
 
 #[derive(Deserialize, IntoParams)]
@@ -84,7 +84,7 @@ pub(super) struct Application {
 
 /// Applies for a user certificate under the account.
 #[utoipa::path(post, path = "/api/v1/accounts/{id}/applications", tag = tags::USER,
-    params(("id" = u64, Path, description = "The account's number", example = 1)),
+    params(AccountPath),
     request_body = Application,
     responses(
         (status = 200, description = "Registered: the PIN is mailed once the request is approved (at once for automatic accounts)", body = Applied),
@@ -95,7 +95,7 @@ pub(super) struct Application {
     ))]
 pub(super) async fn apply(
     State(state): State<Arc<AppState>>,
-    Path(id): Path<u64>,
+    Path(AccountPath { id }): Path<AccountPath>,
     Json(body): Json<Application>,
 ) -> Result<Json<Applied>, AppError> {
     let holder = Holder {
@@ -261,7 +261,7 @@ pub(super) struct ServerApplication {
 
 /// Applies for a server certificate from a CSR; an RA administrator approves it.
 #[utoipa::path(post, path = "/api/v1/accounts/{id}/server-applications", tag = tags::SERVER,
-    params(("id" = u64, Path, description = "The account's number", example = 1)),
+    params(AccountPath),
     request_body = ServerApplication,
     responses(
         (status = 200, description = "Registered, waiting for approval", body = Applied),
@@ -272,7 +272,7 @@ pub(super) struct ServerApplication {
     ))]
 pub(super) async fn apply_server(
     State(state): State<Arc<AppState>>,
-    Path(id): Path<u64>,
+    Path(AccountPath { id }): Path<AccountPath>,
     Json(body): Json<ServerApplication>,
 ) -> Result<Json<Applied>, AppError> {
     let csr = CertificateRequest::parse(body.csr.as_bytes()).map_err(topca_core::Error::from)?;

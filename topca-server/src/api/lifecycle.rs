@@ -16,7 +16,7 @@ use topca_core::{
 };
 use utoipa::{IntoParams, ToSchema};
 
-use super::{Applied, RecordView, tags};
+use super::{AccountPath, Applied, RecordView, tags};
 use crate::{AppError, AppState, limits::ClientAddr, state::blocking};
 
 #[derive(Deserialize, IntoParams)]
@@ -32,7 +32,7 @@ pub(super) struct HolderParams {
 
 /// The account's certificates of a holder, by e-mail or name.
 #[utoipa::path(get, path = "/api/v1/accounts/{id}/certificates", tag = tags::USER,
-    params(("id" = u64, Path, description = "The account's number", example = 1), HolderParams),
+    params(AccountPath, HolderParams),
     responses(
         (status = 200, description = "The holder's certificates", body = Vec<RecordView>),
         (status = 400, description = "Neither email nor name given"),
@@ -40,7 +40,7 @@ pub(super) struct HolderParams {
     ))]
 pub(super) async fn certificates(
     State(state): State<Arc<AppState>>,
-    Path(id): Path<u64>,
+    Path(AccountPath { id }): Path<AccountPath>,
     Query(q): Query<HolderParams>,
 ) -> Result<Json<Vec<RecordView>>, AppError> {
     let holder = match (q.email, q.name) {
@@ -80,7 +80,7 @@ pub(super) struct RevocationBody {
 
 /// Revokes a certificate with the user password and a reason.
 #[utoipa::path(post, path = "/api/v1/accounts/{id}/revocations", tag = tags::USER,
-    params(("id" = u64, Path, description = "The account's number", example = 1)),
+    params(AccountPath),
     request_body = RevocationBody,
     responses(
         (status = 200, description = "Revoked", body = RecordView),
@@ -93,7 +93,7 @@ pub(super) struct RevocationBody {
 pub(super) async fn revoke(
     State(state): State<Arc<AppState>>,
     client: ClientAddr,
-    Path(id): Path<u64>,
+    Path(AccountPath { id }): Path<AccountPath>,
     Json(body): Json<RevocationBody>,
 ) -> Result<Json<RecordView>, AppError> {
     let source = state.holder_secret_source(client)?;
@@ -124,14 +124,14 @@ pub(super) struct EmailParam {
 
 /// The valid certificates of an e-mail that end within 30 days.
 #[utoipa::path(get, path = "/api/v1/accounts/{id}/renewable", tag = tags::USER,
-    params(("id" = u64, Path, description = "The account's number", example = 1), EmailParam),
+    params(AccountPath, EmailParam),
     responses(
         (status = 200, description = "Certificates that may be renewed", body = Vec<RecordView>),
         (status = 404, description = "No such account"),
     ))]
 pub(super) async fn renewable(
     State(state): State<Arc<AppState>>,
-    Path(id): Path<u64>,
+    Path(AccountPath { id }): Path<AccountPath>,
     Query(q): Query<EmailParam>,
 ) -> Result<Json<Vec<RecordView>>, AppError> {
     let found = blocking(&state, move |s| {
@@ -169,7 +169,7 @@ pub(super) struct Renewal {
 
 /// Applies for renewal with the user password.
 #[utoipa::path(post, path = "/api/v1/accounts/{id}/renewals", tag = tags::USER,
-    params(("id" = u64, Path, description = "The account's number", example = 1)),
+    params(AccountPath),
     request_body = Renewal,
     responses(
         (status = 200, description = "Registered", body = Applied),
@@ -182,7 +182,7 @@ pub(super) struct Renewal {
 pub(super) async fn renew(
     State(state): State<Arc<AppState>>,
     client: ClientAddr,
-    Path(id): Path<u64>,
+    Path(AccountPath { id }): Path<AccountPath>,
     Json(body): Json<Renewal>,
 ) -> Result<Json<Applied>, AppError> {
     let source = state.holder_secret_source(client)?;

@@ -22,13 +22,13 @@ use axum::{
     routing::{get, post},
 };
 use base64::Engine;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use topca_core::{
     Certificate,
     ra::EncryptionDelivery,
     store::{CertificateRecord, CertificateStatus},
 };
-use utoipa::ToSchema;
+use utoipa::{IntoParams, ToSchema};
 
 use crate::AppState;
 
@@ -88,6 +88,15 @@ pub(crate) fn routes() -> Router<Arc<AppState>> {
             "/api/v1/certificates/{serial}/preview",
             get(lifecycle::preview),
         )
+}
+
+/// The `{id}` of an account's routes.
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Path)]
+pub(crate) struct AccountPath {
+    /// The account's number.
+    #[param(example = 1)]
+    id: u64,
 }
 
 /// A request registered: its public reference and its state.

@@ -15,7 +15,7 @@ use topca_core::{
 };
 use utoipa::{IntoParams, ToSchema};
 
-use super::{Applied, CertificateView, EncryptionView, RecordView, tags};
+use super::{AccountPath, Applied, CertificateView, EncryptionView, RecordView, tags};
 use crate::{AppError, AppState, limits::ClientAddr, state::blocking};
 
 /// The holder who asks for a replacement.
@@ -29,7 +29,7 @@ pub(super) struct ReplacementStart {
 
 /// Starts a replacement: a confirmation link is mailed to the holder.
 #[utoipa::path(post, path = "/api/v1/accounts/{id}/replacements", tag = tags::USER,
-    params(("id" = u64, Path, description = "The account's number", example = 1)),
+    params(AccountPath),
     request_body = ReplacementStart,
     responses(
         (status = 200, description = "The link is mailed (the answer is the same whether the holder has certificates or not)", body = Applied),
@@ -40,7 +40,7 @@ pub(super) struct ReplacementStart {
     ))]
 pub(super) async fn start_replacement(
     State(state): State<Arc<AppState>>,
-    Path(id): Path<u64>,
+    Path(AccountPath { id }): Path<AccountPath>,
     Json(body): Json<ReplacementStart>,
 ) -> Result<Json<Applied>, AppError> {
     let request = blocking(&state, move |s| {
