@@ -10,7 +10,10 @@
 
 use std::sync::OnceLock;
 
-use axum::Json;
+use axum::{
+    http::header,
+    response::{IntoResponse, Response as Answer},
+};
 use utoipa::{
     Modify, OpenApi,
     openapi::{
@@ -22,7 +25,10 @@ use utoipa::{
 };
 
 use super::tags;
-use crate::problem::{PROBLEM_JSON, Problem};
+use crate::{
+    AppError,
+    problem::{PROBLEM_JSON, Problem},
+};
 
 /// The name of the bearer scheme the admin routes require.
 pub const BEARER: &str = "bearer";
@@ -103,8 +109,14 @@ pub fn description() -> &'static Description {
 /// This description (OpenAPI 3.1).
 #[utoipa::path(get, path = "/api/v1/openapi.json", tag = tags::DESCRIPTION,
     responses((status = 200, description = "The OpenAPI 3.1 description of every /api route", body = Object)))]
-pub(crate) async fn openapi() -> Json<&'static Description> {
-    Json(description())
+pub(crate) async fn openapi() -> Result<Answer, AppError> {
+    // Serialized once: the route is public, and the document is some 100 kB.
+    static JSON: OnceLock<Result<String, String>> = OnceLock::new();
+    let json = JSON
+        .get_or_init(|| serde_json::to_string(description()).map_err(|e| e.to_string()))
+        .as_ref()
+        .map_err(|e| AppError::internal_because("serialize the API description", e))?;
+    Ok(([(header::CONTENT_TYPE, "application/json")], json.as_str()).into_response())
 }
 
 /// What every operation of a kind shares (see the module's documentation).
