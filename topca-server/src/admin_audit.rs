@@ -44,10 +44,13 @@ fn readable<'a>(
 }
 
 /// The audit filter of the page and the API (text the actor and the target contain).
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct AuditFilter {
+    /// Text the actor contains.
     #[serde(default)]
     actor: String,
+    /// Text the target contains.
     #[serde(default)]
     target: String,
 }
@@ -122,7 +125,7 @@ async fn audit_page(
 }
 
 /// An audit entry as the API gives it.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct EntryView {
     sequence: u64,
     at: String,
@@ -134,6 +137,9 @@ struct EntryView {
 }
 
 /// The audit entries the bearer's roles may read, newest first (at most 1,000).
+#[utoipa::path(get, path = "/api/v1/admin/audit", tag = crate::api::tags::AUDIT,
+    params(AuditFilter), security(("bearer" = [])),
+    responses((status = 200, description = "The entries, newest first", body = Vec<EntryView>)))]
 async fn audit_api(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
