@@ -3,8 +3,8 @@
 // centre (logged in by picking a demonstration account), and each administrator
 // role (super, RA, KMC). From each start it follows same-origin GET links,
 // breadth first, skipping downloads, the language switch and anything else with
-// a side effect, one page per path and set of query parameters, at most
-// MAX_PAGES pages per visitor.
+// a side effect, one page per path and set of query parameters (console pages
+// once per role, the others once in all), at most MAX_PAGES pages per visitor.
 //
 // Every page, at 390 px and 1280 px wide:
 //   - a full-page screenshot in $TOPCA_ARTIFACTS/pages/ named after its path;
@@ -13,7 +13,9 @@
 //     two Latin letters or more in the visible text (and in placeholder, title
 //     and button value attributes) that is not on the allow-list: algorithm,
 //     format and product names, serials and hex, e-mail addresses, domains, file
-//     names, command lines in <pre>/<code>, and the user data the e2e run made.
+//     names, command lines in <pre>/<code>, and user data: text inside an element
+//     marked translate="no" (names, subjects, e-mails the page shows as data),
+//     the accounts the search offered and the administrators' names.
 // $TOPCA_ARTIFACTS/pages.json lists every page: path, width, title, screenshot.
 //
 // usage: node e2e/pages.mjs [--report-only]
@@ -57,6 +59,7 @@ const ALLOWED = new Set([
 
 /** Text that is not words: removed before the words are counted. */
 const NOT_WORDS = [
+  /-----(BEGIN|END) [A-Z0-9 ]+-----/g,         // PEM armour (placeholders)
   /[\w.+-]+@[\w-]+(\.[\w-]+)+/g,               // e-mail addresses
   /https?:\/\/\S+/g,                           // URLs
   /(\*\.)?[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+/g,   // domains, file names (root.cer), versions
@@ -67,8 +70,8 @@ const NOT_WORDS = [
 
 let failures = 0;
 const report = [];
-const visited = new Set();
-const userData = new Set();
+const ADMINS = { super: 'root', ra: 'ra-admin', kmc: 'kmc-a' };
+const userData = new Set(Object.values(ADMINS).flatMap(n => n.match(/[A-Za-z]{2,}/g) || []));
 
 function fail(what) {
   failures++;
@@ -93,6 +96,12 @@ function pageKey(url) {
   return `${url.pathname}?${[...url.searchParams.keys()].sort().join('&')}`;
 }
 
+/** Pages walked, over all visitors: public pages once, console pages once per role. */
+const walked = new Set();
+function walkKey(url, visitor) {
+  return url.pathname.startsWith('/TopCA/admin') ? `${visitor}:${pageKey(url)}` : pageKey(url);
+}
+
 /** A file name for the screenshot of `url` at `width`. */
 function shotName(url, width, visitor) {
   const keys = [...url.searchParams.keys()].sort().join('-');
@@ -115,12 +124,12 @@ async function visibleText(page) {
     const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
     for (let node = walker.nextNode(); node; node = walker.nextNode()) {
       const parent = node.parentElement;
-      if (!parent || parent.closest('pre, code, script, style, template, noscript')) continue;
+      if (!parent || parent.closest('pre, code, script, style, template, noscript, [translate=no]')) continue;
       if (!parent.checkVisibility({ visibilityProperty: true })) continue;
       parts.push(node.textContent);
     }
     for (const el of document.querySelectorAll('[placeholder], [title], button[value], input[type=submit][value], input[type=button][value]')) {
-      if (!el.checkVisibility()) continue;
+      if (!el.checkVisibility() || el.closest('[translate=no]')) continue;
       for (const attr of ['placeholder', 'title']) if (el.getAttribute(attr)) parts.push(el.getAttribute(attr));
       if (el.matches('button, input[type=submit], input[type=button]') && el.value) parts.push(el.value);
     }
@@ -133,7 +142,14 @@ async function visit(page, url, visitor) {
   const links = new Set();
   for (const width of WIDTHS) {
     await page.setViewportSize({ width, height: 900 });
-    const response = await page.goto(url.href, { waitUntil: 'load' });
+    let response;
+    try {
+      response = await page.goto(url.href, { waitUntil: 'load' });
+    } catch (e) {
+      // A link that answers with a file: not a page.
+      if (/Download is starting/.test(e.message)) return { links, download: true };
+      throw e;
+    }
     const status = response ? response.status() : 0;
     const file = shotName(url, width, visitor);
     await page.screenshot({ path: join(shots, file), fullPage: true });
@@ -155,32 +171,33 @@ async function visit(page, url, visitor) {
       }
     }
   }
-  return links;
+  return { links, download: false };
 }
 
 /** Walks from `start` in `page` (already logged in as needed): breadth first, bounded. */
 async function walk(page, start, visitor) {
   const queue = [new URL(start, base)];
-  const seen = new Set([pageKey(queue[0])]);
+  walked.add(walkKey(queue[0], visitor));
   let count = 0;
   while (queue.length && count < MAX_PAGES) {
     const url = queue.shift();
-    count++;
-    visited.add(pageKey(url));
     let links;
     try {
-      links = await visit(page, url, visitor);
+      const result = await visit(page, url, visitor);
+      if (result.download) continue;
+      links = result.links;
     } catch (e) {
       fail(`${visitor} ${url.pathname}${url.search}: ${e.message.split('\n')[0]}`);
       continue;
     }
+    count++;
     for (const href of links) {
       const next = new URL(href);
       next.hash = '';
       if (!followable(next)) continue;
-      const key = pageKey(next);
-      if (seen.has(key)) continue;
-      seen.add(key);
+      const key = walkKey(next, visitor);
+      if (walked.has(key)) continue;
+      walked.add(key);
       queue.push(next);
     }
   }
@@ -218,12 +235,12 @@ const browser = await chromium.launch({
 try {
   const visitors = [
     ['anonymous', async () => `${base}/`],
-    ['ca', async () => `${base}/TopCA/ca`],
     ['user', async page => centreLogin(page, 'userEnroll', '演示')],
     ['server', async page => centreLogin(page, 'serverEnroll', '服务器')],
-    ['super', async page => { await adminLogin(page, 'root'); return page.url(); }],
-    ['ra', async page => { await adminLogin(page, 'ra-admin'); return page.url(); }],
-    ['kmc', async page => { await adminLogin(page, 'kmc-a'); return page.url(); }],
+    ...Object.entries(ADMINS).map(([role, name]) => [role, async page => {
+      await adminLogin(page, name);
+      return page.url();
+    }]),
   ];
   for (const [visitor, start] of visitors) {
     const context = await browser.newContext();
@@ -241,5 +258,5 @@ try {
 }
 
 writeFileSync(join(artifacts, 'pages.json'), JSON.stringify(report, null, 2));
-console.log(`${report.length} screenshots of ${visited.size} pages in ${shots}; ${failures} failures`);
+console.log(`${report.length} screenshots of ${report.length / WIDTHS.length} pages in ${shots}; ${failures} failures`);
 if (failures && !reportOnly) process.exit(1);

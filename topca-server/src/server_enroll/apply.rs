@@ -130,7 +130,7 @@ pub(super) async fn review(
         Ok(a) => a,
         Err((e, account)) => return error_page_home(t, &e, account.as_ref()),
     };
-    let back = format!("/TopCA/serverEnroll/apply?account={}", account.id);
+    let back = account.apply_form();
     let csr = match CertificateRequest::parse(form.csr.as_bytes()) {
         Ok(csr) => csr,
         Err(e) => {
@@ -237,7 +237,7 @@ pub(super) async fn apply(
         Ok(a) => a,
         Err((e, account)) => return error_page_home(t, &e, account.as_ref()),
     };
-    let back = format!("/TopCA/serverEnroll/apply?account={}", account.id);
+    let back = account.apply_form();
     let csr = match CertificateRequest::parse(form.csr.as_bytes()) {
         Ok(csr) => csr,
         Err(e) => {

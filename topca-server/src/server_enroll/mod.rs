@@ -81,6 +81,11 @@ impl CentreAccount {
         format!("/TopCA/serverEnroll/home?account={}", self.id)
     }
 
+    /// The application form, where a refused CSR is changed.
+    fn apply_form(&self) -> String {
+        format!("/TopCA/serverEnroll/apply?account={}", self.id)
+    }
+
     /// The chrome of a page titled `title` inside this account's centre.
     fn chrome(&self, t: Lang, title: &str) -> Chrome {
         let home = self.home();
@@ -160,10 +165,7 @@ async fn home(
         Ok(a) => a,
         Err(e) => return error_page_to_login(t, &e),
     };
-    let page = Chrome::new(
-        account.label.clone(),
-        &[(t.s("common.server_centre"), CENTRE)],
-    );
+    let page = Chrome::new(t.s("common.server_centre"), &[]);
     render(StatusCode::OK, &HomePage { t, page, account }, None)
 }
 
