@@ -64,11 +64,11 @@ async fn the_server_centre_shows_the_csr_and_needs_the_agreement() {
     // What the certificate would carry: C and the account's O and OU (not the
     // CSR's), the CSR's province, the server name, every SAN, the key.
     for shown in [
-        r#"id="country">CN<"#,
-        r#"id="organization">TopCA 演示单位<"#,
-        r#"id="unit">服务器证书<"#,
-        r#"id="state">北京<"#,
-        r#"id="common-name">www.example.cn<"#,
+        r#"id="country" translate="no">CN<"#,
+        r#"id="organization" translate="no">TopCA 演示单位<"#,
+        r#"id="unit" translate="no">服务器证书<"#,
+        r#"id="state" translate="no">北京<"#,
+        r#"id="common-name" translate="no">www.example.cn<"#,
         "<li>DNS:www.example.cn</li><li>DNS:example.cn</li>",
         "RSA-2048",
         "old@example.cn",

@@ -75,13 +75,7 @@ impl RegistrationAuthority<'_> {
         password: &str,
         agreement_accepted: bool,
     ) -> Result<Request, Error> {
-        let account = self
-            .store
-            .account(account)?
-            .ok_or(RaError::UnknownAccount)?;
-        if account.settings.verification != VerificationMode::Manual {
-            return Err(RaError::ServerNeedsApproval.into());
-        }
+        let account = self.server_account(account)?;
         if !agreement_accepted {
             return Err(RaError::AgreementNotAccepted.into());
         }
@@ -114,6 +108,16 @@ impl RegistrationAuthority<'_> {
         Ok(request)
     }
 
+    /// The account `id`, refused unless its requests are approved by an
+    /// administrator (the only mode that issues server certificates).
+    fn server_account(&self, id: AccountId) -> Result<Account, Error> {
+        let account = self.store.account(id)?.ok_or(RaError::UnknownAccount)?;
+        if account.settings.verification != VerificationMode::Manual {
+            return Err(RaError::ServerNeedsApproval.into());
+        }
+        Ok(account)
+    }
+
     /// What applying for a server certificate with `csr` under `account` would
     /// sign, and why the application would be refused now, if it would: the
     /// same function builds it as [`Self::apply_server`] does.
@@ -122,13 +126,7 @@ impl RegistrationAuthority<'_> {
         account: AccountId,
         csr: &CertificateRequest,
     ) -> Result<ServerPreview, Error> {
-        let account = self
-            .store
-            .account(account)?
-            .ok_or(RaError::UnknownAccount)?;
-        if account.settings.verification != VerificationMode::Manual {
-            return Err(RaError::ServerNeedsApproval.into());
-        }
+        let account = self.server_account(account)?;
         let subject = csr.subject();
         let holder = Holder {
             name: server_name(csr).ok_or(PolicyError::NoServerName)?,
