@@ -22,8 +22,10 @@
 //   --report-only: print the failures but exit 0 (local runs while other areas
 //   are still being converted); scripts/test runs it strict.
 // env: TOPCA_URL, TOPCA_ARTIFACTS, TOPCA_ADMIN_PASSWORD (of "root" (super),
-//      "ra-admin" and "kmc-a" (KMC), made with `topca-server admin add`).
-import { mkdirSync, writeFileSync } from 'node:fs';
+//      "ra-admin" and "kmc-a" (KMC), made with `topca-server admin add`),
+//      TOPCA_SERVER_CSR (optional: a PEM request; the server centre's review of
+//      it is checked too).
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { chromium } from 'playwright-core';
 
@@ -137,9 +139,36 @@ async function visibleText(page) {
   });
 }
 
-/** Screenshots, width and language checks of the page at `url`; its links. */
+/** Screenshot, width and language checks of the page shown now, `width` px wide,
+ *  reached as `label` with answer `status`. */
+async function inspect(page, label, width, visitor, status) {
+  const file = shotName(new URL(label, base), width, visitor);
+  await page.screenshot({ path: join(shots, file), fullPage: true });
+  const title = (await page.title()).replace(/ — TopCA$/, '');
+  report.push({ path: label, visitor, width, status, title, screenshot: `pages/${file}` });
+  const { scroll, inner } = await page.evaluate(() => ({
+    scroll: document.documentElement.scrollWidth, inner: window.innerWidth,
+  }));
+  if (scroll > inner) fail(`${visitor} ${label} at ${width} px: ${scroll} px wide (horizontal scrolling)`);
+  if (width !== WIDTHS[WIDTHS.length - 1]) return;
+  const lang = await page.evaluate(() => document.documentElement.lang);
+  if (lang === 'zh-CN') {
+    const words = englishWords(await visibleText(page));
+    if (words.length) fail(`${visitor} ${label}: English on a Chinese page: ${words.join(', ')}`);
+  }
+  if (status >= 500) fail(`${visitor} ${label}: status ${status}`);
+}
+
+/** The page shown now (the answer to a form), inspected at every width. */
+async function inspectHere(page, label, visitor) {
+  for (const width of WIDTHS) {
+    await page.setViewportSize({ width, height: 900 });
+    await inspect(page, label, width, visitor, 200);
+  }
+}
+
+/** Loads `url` at every width and inspects it: its links, or null for a download. */
 async function visit(page, url, visitor) {
-  const links = new Set();
   for (const width of WIDTHS) {
     await page.setViewportSize({ width, height: 900 });
     let response;
@@ -147,45 +176,25 @@ async function visit(page, url, visitor) {
       response = await page.goto(url.href, { waitUntil: 'load' });
     } catch (e) {
       // A link that answers with a file: not a page.
-      if (/Download is starting/.test(e.message)) return { links, download: true };
+      if (/Download is starting/.test(e.message)) return null;
       throw e;
     }
-    const status = response ? response.status() : 0;
-    const file = shotName(url, width, visitor);
-    await page.screenshot({ path: join(shots, file), fullPage: true });
-    const title = (await page.title()).replace(/ — TopCA$/, '');
-    report.push({ path: url.pathname + url.search, visitor, width, status, title, screenshot: `pages/${file}` });
-    const { scroll, inner } = await page.evaluate(() => ({
-      scroll: document.documentElement.scrollWidth, inner: window.innerWidth,
-    }));
-    if (scroll > inner) fail(`${visitor} ${url.pathname}${url.search} at ${width} px: ${scroll} px wide (horizontal scrolling)`);
-    if (width === WIDTHS[WIDTHS.length - 1]) {
-      const lang = await page.evaluate(() => document.documentElement.lang);
-      if (lang === 'zh-CN') {
-        const words = englishWords(await visibleText(page));
-        if (words.length) fail(`${visitor} ${url.pathname}${url.search}: English on a Chinese page: ${words.join(', ')}`);
-      }
-      if (status >= 500) fail(`${visitor} ${url.pathname}${url.search}: status ${status}`);
-      for (const a of await page.$$eval('a[href]:not([download])', as => as.map(a => a.href))) {
-        links.add(a);
-      }
-    }
+    await inspect(page, url.pathname + url.search, width, visitor, response ? response.status() : 0);
   }
-  return { links, download: false };
+  return new Set(await page.$$eval('a[href]:not([download])', as => as.map(a => a.href)));
 }
 
-/** Walks from `start` in `page` (already logged in as needed): breadth first, bounded. */
-async function walk(page, start, visitor) {
-  const queue = [new URL(start, base)];
-  walked.add(walkKey(queue[0], visitor));
+/** Walks from `starts` in `page` (already logged in as needed): breadth first, bounded. */
+async function walk(page, starts, visitor) {
+  const queue = starts.map(start => new URL(start, base));
+  for (const url of queue) walked.add(walkKey(url, visitor));
   let count = 0;
   while (queue.length && count < MAX_PAGES) {
     const url = queue.shift();
     let links;
     try {
-      const result = await visit(page, url, visitor);
-      if (result.download) continue;
-      links = result.links;
+      links = await visit(page, url, visitor);
+      if (!links) continue;
     } catch (e) {
       fail(`${visitor} ${url.pathname}${url.search}: ${e.message.split('\n')[0]}`);
       continue;
@@ -227,27 +236,51 @@ async function adminLogin(page, name) {
   await page.waitForLoadState('load');
 }
 
+/** The server centre's review (what the CA would sign), reached by posting the
+ *  CSR of $TOPCA_SERVER_CSR from the application form; not submitted. */
+async function serverReview(page, visitor) {
+  if (!process.env.TOPCA_SERVER_CSR) return;
+  const home = new URL(await centreLogin(page, 'serverEnroll', '服务器'));
+  await page.goto(`${base}/TopCA/serverEnroll/apply?account=${home.searchParams.get('account')}`);
+  await page.fill('#csr', readFileSync(process.env.TOPCA_SERVER_CSR, 'utf8'));
+  await page.click('#submit');
+  await page.waitForSelector('#parsed');
+  await page.click('#agreement summary');
+  await inspectHere(page, '/TopCA/serverEnroll/review', visitor);
+}
+
 const browser = await chromium.launch({
   executablePath: '/usr/bin/chromium',
   args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
     '--disable-background-networking', '--disable-component-update', '--disable-sync'],
 });
 try {
+  // Each visitor: where its walk starts (a home page, and searches that find
+  // what the e2e run of centres.mjs made), and pages reached only by a form.
   const visitors = [
-    ['anonymous', async () => `${base}/`],
-    ['user', async page => centreLogin(page, 'userEnroll', '演示')],
-    ['server', async page => centreLogin(page, 'serverEnroll', '服务器')],
+    ['anonymous', async () => [`${base}/`]],
+    ['user', async page => {
+      const home = new URL(await centreLogin(page, 'userEnroll', '演示'));
+      const account = home.searchParams.get('account');
+      return [home.href, `${base}/TopCA/userEnroll/query?account=${account}&email=wangwu%40example.cn`];
+    }],
+    ['server', async page => {
+      const home = new URL(await centreLogin(page, 'serverEnroll', '服务器'));
+      const account = home.searchParams.get('account');
+      return [home.href, `${base}/TopCA/serverEnroll/query?account=${account}&name=www.example.cn`];
+    }, serverReview],
     ...Object.entries(ADMINS).map(([role, name]) => [role, async page => {
       await adminLogin(page, name);
-      return page.url();
+      return [page.url()];
     }]),
   ];
-  for (const [visitor, start] of visitors) {
+  for (const [visitor, starts, forms] of visitors) {
     const context = await browser.newContext();
     const page = await context.newPage();
     page.setDefaultTimeout(20000);
     try {
-      await walk(page, await start(page), visitor);
+      await walk(page, await starts(page), visitor);
+      if (forms) await forms(page, visitor);
     } catch (e) {
       fail(`${visitor}: ${e.message.split('\n')[0]}`);
     }
