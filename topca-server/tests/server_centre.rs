@@ -206,28 +206,7 @@ async fn issued_server_certificate(
     work: &std::path::Path,
 ) -> (u64, String) {
     let account = demo_account(app, "服务器证书").await;
-    assert!(
-        openssl_outcome(
-            work,
-            &[
-                "req",
-                "-new",
-                "-newkey",
-                "ec",
-                "-pkeyopt",
-                "ec_paramgen_curve:P-256",
-                "-nodes",
-                "-keyout",
-                "www.key",
-                "-out",
-                "www.csr",
-                "-subj",
-                "/CN=www.example.cn",
-            ]
-        )
-        .0
-    );
-    let csr = std::fs::read_to_string(work.join("www.csr")).unwrap();
+    let csr = common::ec_csr_for(work, "www", "/CN=www.example.cn");
     let (status, applied) = common::post_json(
         app,
         &format!("/api/v1/accounts/{account}/server-applications"),
