@@ -743,6 +743,14 @@ fn server_certificates_are_issued_from_the_csr_on_approval_and_mailed() {
             ["www.example.com", "api.example.com"]
         );
 
+        // The preview shown before applying: what the approval signs.
+        let preview = ra.preview_server(account.id, &csr).unwrap();
+        assert!(preview.refusal.is_none(), "{:?}", preview.refusal);
+        assert_eq!(preview.subject.country.as_deref(), Some("CN"));
+        assert_eq!(
+            preview.alt_names.dns_names,
+            ["www.example.com", "api.example.com"]
+        );
         let request = ra
             .apply_server(account.id, &csr, "ops@example.com", PASSWORD, true)
             .unwrap();
@@ -762,6 +770,7 @@ fn server_certificates_are_issued_from_the_csr_on_approval_and_mailed() {
         };
         let cert = topca_core::Certificate::from_pem(&pem).unwrap();
         let subject = cert.subject();
+        assert_eq!(subject, preview.subject, "the preview was what is signed");
         assert_eq!(
             subject.organization.as_deref(),
             Some("天诚安信"),
@@ -823,6 +832,13 @@ fn server_applications_need_approval_an_agreement_and_a_host_name() {
     )
     .unwrap();
 
+    // A new account allows no name yet: the preview says so before applying.
+    let preview = ra.preview_server(manual.id, &good).unwrap();
+    assert!(
+        matches!(preview.refusal, Some(Error::Policy(_))),
+        "{:?}",
+        preview.refusal
+    );
     let err = ra
         .apply_server(manual.id, &good, "ops@example.com", PASSWORD, false)
         .unwrap_err();
@@ -832,6 +848,11 @@ fn server_applications_need_approval_an_agreement_and_a_host_name() {
     );
     for mode in [VerificationMode::Automatic, VerificationMode::Passcode] {
         let account = ra.create_account(&ops(), settings(mode)).unwrap();
+        let err = ra.preview_server(account.id, &good).unwrap_err();
+        assert!(
+            matches!(err, Error::Ra(RaError::ServerNeedsApproval)),
+            "{mode:?}: {err:?}"
+        );
         let err = ra
             .apply_server(account.id, &good, "ops@example.com", PASSWORD, true)
             .unwrap_err();

@@ -29,13 +29,14 @@ const MAX_BODY: usize = 256 * 1024;
 /// Whether a `POST` to `path` can make the CA send a mail for an anonymous
 /// client.
 fn mails(path: &str) -> bool {
-    const PAGES: [&str; 6] = [
+    const PAGES: [&str; 7] = [
         "/TopCA/userEnroll/apply",
         "/TopCA/userEnroll/revoke",
         "/TopCA/userEnroll/renew",
         "/TopCA/userEnroll/replace",
         "/TopCA/userEnroll/replace/confirm",
         "/TopCA/serverEnroll/apply",
+        "/TopCA/serverEnroll/revoke",
     ];
     const PER_ACCOUNT: [&str; 5] = [
         "/applications",

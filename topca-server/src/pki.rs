@@ -20,7 +20,7 @@ use topca_core::{crl::Crl, format_utc, ocsp::OcspResponder, store::CertificateSt
 use crate::{
     AppError, AppState,
     crl_sync::{self, CRL_VALIDITY, CrlKind, DELTA_VALIDITY},
-    html::{Chrome, Lang, Pager, escape, page, render},
+    html::{Chrome, Lang, Pager, render},
     state::blocking,
 };
 
@@ -140,7 +140,8 @@ async fn crl_page(
             .collect::<String>()
             .to_ascii_uppercase();
     let wanted = query.clone();
-    let requested_page = q.page;
+    // A page that is not a number shows the first one.
+    let requested_page = q.page.as_deref().and_then(|p| p.trim().parse().ok());
     let (crl, rows, pager) = blocking(&state, move |state| {
         let crl = current(state)?;
         // Every revocation is visited once; only the page asked for is kept.
@@ -203,7 +204,7 @@ struct CrlQuery {
     /// All or part of a serial number.
     q: Option<String>,
     /// The page, from 1.
-    page: Option<u64>,
+    page: Option<String>,
 }
 
 /// One revoked certificate on the CRL page.
@@ -229,46 +230,86 @@ struct CrlPage {
     pager: Pager,
 }
 
-/// How to install the CA chain, with every download.
+/// One file of the install page: what it is, and for a single certificate
+/// whose it is and its fingerprint to check.
+struct Download {
+    id: &'static str,
+    href: &'static str,
+    label: String,
+    what: String,
+    subject: Option<String>,
+    fingerprint: Option<String>,
+}
+
+/// How to install the CA chain on each platform, with every download.
+#[derive(Template)]
+#[template(path = "pki/install.html")]
+struct InstallPage {
+    t: Lang,
+    page: Chrome,
+    files: Vec<Download>,
+    /// Whether the CA signs with SM2 (OpenSSL needs the signer ID).
+    sm2: bool,
+}
+
 async fn install_page(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
-    let lang = Lang::of(&headers);
-    let body = format!(
-        r#"<p>{intro}</p><ul id="downloads">
-<li><a href="/TopCA/ca/root.cer">{root} (DER, root.cer)</a></li>
-<li><a href="/TopCA/ca/issuing.cer">{issuing} (DER, issuing.cer)</a></li>
-<li><a href="/TopCA/ca/chain.pem">{chain} (PEM, chain.pem)</a></li>
-<li><a href="/TopCA/ca/certChain.p7b">{chain} (PKCS#7, certChain.p7b)</a></li></ul>
-<h3>Windows</h3><p>{windows}</p><h3>macOS</h3><p>{macos}</p>
-<h3>Linux</h3><pre>sudo cp root.pem /usr/local/share/ca-certificates/topca-root.crt
-sudo update-ca-certificates</pre><p>{linux}</p><h3>Firefox</h3><p>{firefox}</p>
-<p>{check} <code>{fingerprint}</code></p>"#,
-        intro = lang.t(
-            "把根证书装入“受信任的根证书颁发机构”，把颁发 CA 证书装入“中级证书颁发机构”。",
-            "Install the root in the trusted root store and the issuing CA as an intermediate."
+    let t = Lang::of(&headers);
+    let issuing = state.ca.certificate();
+    let file = |(id, href): (&'static str, &'static str),
+                (label, what): (&str, &str),
+                subject,
+                fingerprint| Download {
+        id,
+        href,
+        label: t.s(label).to_owned(),
+        what: t.s(what).to_owned(),
+        subject,
+        fingerprint,
+    };
+    let files = vec![
+        file(
+            ("root-cer", "/TopCA/ca/root.cer"),
+            ("pki.install.root", "pki.install.root_what"),
+            Some(state.root.subject_text()),
+            Some(state.root.sha256_fingerprint()),
         ),
-        root = lang.t("根 CA 证书", "Root CA certificate"),
-        issuing = lang.t("颁发 CA 证书", "Issuing CA certificate"),
-        chain = lang.t("完整证书链", "Whole chain"),
-        windows = lang.t(
-            "双击 root.cer →“安装证书”→“本地计算机”→“将所有的证书都放入下列存储”→“受信任的根证书颁发机构”；issuing.cer 放入“中级证书颁发机构”。",
-            "Double-click root.cer → Install Certificate → Local Machine → Place all certificates in the following store → Trusted Root Certification Authorities; put issuing.cer in Intermediate Certification Authorities."
+        file(
+            ("issuing-cer", "/TopCA/ca/issuing.cer"),
+            ("pki.install.issuing", "pki.install.issuing_what"),
+            Some(issuing.subject_text()),
+            Some(issuing.sha256_fingerprint()),
         ),
-        macos = lang.t(
-            "双击 root.cer 加入“钥匙串访问”的“系统”钥匙串，再在证书的“信任”中选择“始终信任”。",
-            "Double-click root.cer to add it to the System keychain in Keychain Access, then set Trust to Always Trust."
+        file(
+            ("chain-pem", "/TopCA/ca/chain.pem"),
+            ("pki.install.chain_pem", "pki.install.chain_pem_what"),
+            None,
+            None,
         ),
-        linux = lang.t("（Debian/Ubuntu；root.pem 为 chain.pem 中的最后一张证书。）", "(Debian/Ubuntu; root.pem is the last certificate of chain.pem.)"),
-        firefox = lang.t(
-            "设置 → 隐私与安全 → 证书 → 查看证书 → 证书颁发机构 → 导入 root.cer，勾选“信任由此证书颁发机构来标识网站”。",
-            "Settings → Privacy & Security → Certificates → View Certificates → Authorities → Import root.cer, and tick “Trust this CA to identify websites”."
+        file(
+            ("chain-p7b", "/TopCA/ca/certChain.p7b"),
+            ("pki.install.chain_p7b", "pki.install.chain_p7b_what"),
+            None,
+            None,
         ),
-        check = lang.t("请核对根证书的 SHA-256 指纹：", "Check the root's SHA-256 fingerprint:"),
-        fingerprint = escape(&state.root.sha256_fingerprint()),
-    );
-    page(
-        lang,
-        lang.t("安装 CA 证书链", "Install the CA chain"),
-        &body,
+        file(
+            ("crl-file", "/TopCA/crl/current.crl"),
+            ("pki.install.crl", "pki.install.crl_what"),
+            None,
+            None,
+        ),
+    ];
+    let sm2 = issuing
+        .public_key()
+        .is_ok_and(|k| matches!(k.kind(), topca_core::KeyKind::Sm2));
+    let page = Chrome::new(t.s("pki.install.title"), &[]);
+    render(
+        StatusCode::OK,
+        &InstallPage {
+            t,
+            page,
+            files,
+            sm2,
+        },
         None,
     )
 }

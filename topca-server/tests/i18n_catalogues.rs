@@ -78,7 +78,11 @@ fn literals_after<'a>(text: &'a str, call: &str) -> Vec<&'a str> {
     let mut rest = text;
     while let Some(at) = rest.find(call) {
         rest = &rest[at + call.len()..];
-        let window = &rest[..rest.len().min(200)];
+        let mut end = rest.len().min(200);
+        while !rest.is_char_boundary(end) {
+            end -= 1;
+        }
+        let window = &rest[..end];
         if let Some(open) = window.find('"')
             && let Some(len) = window[open + 1..].find('"')
         {

@@ -202,6 +202,29 @@ async fn an_extra_wildcard_san_for_another_domain_is_refused_by_name() {
     .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert!(String::from_utf8_lossy(&body).contains("*.evil.com"));
+    // The review says so before anything else is typed, and offers no form.
+    let (status, body, _) = send(
+        &s.app,
+        form(
+            "/TopCA/serverEnroll/review",
+            format!(
+                "csrf={CSRF}&account={}&csr={}",
+                s.account,
+                url_encode(&sneaky)
+            ),
+        ),
+    )
+    .await;
+    let review = String::from_utf8_lossy(&body);
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        review.contains(r#"id="refusal""#) && review.contains("*.evil.com"),
+        "{review}"
+    );
+    assert!(
+        !review.contains(r#"id="agree""#),
+        "no form for a refused CSR"
+    );
 
     // A name below another domain, and a look-alike suffix, are refused too.
     for (name, san) in [

@@ -31,7 +31,7 @@ pub use operator::{AdminRole, Administrator, KmcOps, RaOps, SuperOps};
 pub use query::{CertificateQuery, HolderQuery, StatusFilter};
 pub use replacement::ReplacementOutcome;
 pub use request::{Holder, HolderUpdate, PinInput, Request, RequestId, RequestRef};
-pub use server::ServerReview;
+pub use server::{ServerPreview, ServerReview};
 pub use server_policy::{DEFAULT_MAX_NAMES, MAX_NAMES_CEILING, ServerPolicy};
 
 use crate::{

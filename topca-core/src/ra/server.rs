@@ -46,6 +46,21 @@ pub struct ServerReview {
     pub refusal: Option<String>,
 }
 
+/// What a server certificate applied for with a CSR would carry, shown to the
+/// applicant before the application is registered (nothing is stored).
+#[derive(Debug)]
+pub struct ServerPreview {
+    /// The subject the CA would sign: `C=CN`, the CSR's province and city, the
+    /// account's O and OU, the server name as CN.
+    pub subject: DistinguishedName,
+    /// Every subjectAltName (the CSR's, with the server name added).
+    pub alt_names: SubjectAltNames,
+    /// The key, algorithm and size (for example `RSA-2048`, `ECDSA P-256`).
+    pub key: String,
+    /// Why the account's policy or the CA's key rules would refuse it, if they would.
+    pub refusal: Option<Error>,
+}
+
 impl RegistrationAuthority<'_> {
     /// Applies for a server certificate from a verified CSR (申请服务器证书):
     /// only for accounts with administrator approval, only once the subscriber
@@ -60,13 +75,7 @@ impl RegistrationAuthority<'_> {
         password: &str,
         agreement_accepted: bool,
     ) -> Result<Request, Error> {
-        let account = self
-            .store
-            .account(account)?
-            .ok_or(RaError::UnknownAccount)?;
-        if account.settings.verification != VerificationMode::Manual {
-            return Err(RaError::ServerNeedsApproval.into());
-        }
+        let account = self.server_account(account)?;
         if !agreement_accepted {
             return Err(RaError::AgreementNotAccepted.into());
         }
@@ -97,6 +106,50 @@ impl RegistrationAuthority<'_> {
         })?;
         self.confirm_submission(&account, &request, &request.holder.name)?;
         Ok(request)
+    }
+
+    /// The account `id`, refused unless its requests are approved by an
+    /// administrator (the only mode that issues server certificates).
+    fn server_account(&self, id: AccountId) -> Result<Account, Error> {
+        let account = self.store.account(id)?.ok_or(RaError::UnknownAccount)?;
+        if account.settings.verification != VerificationMode::Manual {
+            return Err(RaError::ServerNeedsApproval.into());
+        }
+        Ok(account)
+    }
+
+    /// What applying for a server certificate with `csr` under `account` would
+    /// sign, and why the application would be refused now, if it would: the
+    /// same function builds it as [`Self::apply_server`] does.
+    pub fn preview_server(
+        &self,
+        account: AccountId,
+        csr: &CertificateRequest,
+    ) -> Result<ServerPreview, Error> {
+        let account = self.server_account(account)?;
+        let subject = csr.subject();
+        let holder = Holder {
+            name: server_name(csr).ok_or(PolicyError::NoServerName)?,
+            email: String::new(),
+            phone: None,
+            state: subject.state.clone(),
+            locality: subject.locality.clone(),
+        };
+        let (issue, profile) = server_issue_request(csr, &holder, &account)?;
+        let refusal = profile
+            .check_key(&issue.public_key)
+            .err()
+            .map(Error::from)
+            .or_else(|| match self.server_policy(account.id) {
+                Ok(policy) => policy.check(&issue.alt_names).err().map(Error::from),
+                Err(e) => Some(e),
+            });
+        Ok(ServerPreview {
+            key: issue.public_key.kind().to_string(),
+            subject: issue.subject,
+            alt_names: issue.alt_names,
+            refusal,
+        })
     }
 
     /// What approving the server application `id` would sign: subject, every

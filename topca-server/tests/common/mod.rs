@@ -408,6 +408,11 @@ pub fn text(body: &[u8]) -> String {
 
 /// A P-256 key made by OpenSSL in `dir` (`NAME.key`) and its CSR (PEM).
 pub fn ec_csr(dir: &Path, name: &str) -> String {
+    ec_csr_for(dir, name, "/CN=user")
+}
+
+/// [`ec_csr`] with the subject `subject` (OpenSSL's `/CN=…` form).
+pub fn ec_csr_for(dir: &Path, name: &str, subject: &str) -> String {
     let (key, csr) = (format!("{name}.key"), format!("{name}.csr"));
     let (ok, out) = openssl_outcome(
         dir,
@@ -420,7 +425,7 @@ pub fn ec_csr(dir: &Path, name: &str) -> String {
             "ec_paramgen_curve:P-256",
             "-nodes",
             "-subj",
-            "/CN=user",
+            subject,
             "-keyout",
             &key,
             "-out",
