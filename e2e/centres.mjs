@@ -182,9 +182,12 @@ try {
   await page.click('button:has-text("查询")');
   const row = page.locator(`#results tr:has-text("${serial}")`);
   check((await row.locator('.status').textContent()) === '有效', 'the query shows it valid');
-  await row.locator('input[name=password]').fill(secret('wangwu-password-1'));
-  await row.locator('select[name=reason]').selectOption('1');
-  await row.locator('button:has-text("吊销")').click();
+  await row.locator('a.revoke').click();
+  await page.waitForSelector('#revoke-form');
+  check((await page.textContent('#serial')).trim() === serial, 'the revocation page shows the certificate picked from the list');
+  await page.fill('#password', secret('wangwu-password-1'));
+  await page.selectOption('#reason', '1');
+  await page.click('#submit');
   check((await page.textContent('#revoked')).includes(serial), 'revoked');
   await page.goto(`${base}/TopCA/crl`);
   check((await page.textContent('#revoked')).includes(serial), 'the CRL page lists it');
@@ -322,7 +325,9 @@ try {
   const code = mailedRecoveryCode('zhaoliu@example.cn');
   check(/^[0-9a-f]{32}-/.test(code), 'the holder alone receives the code by mail');
   await page.goto(`${base}/TopCA/userEnroll/recover`);
-  await page.fill('#serial', signing);
+  await page.fill('#email', 'zhaoliu@example.cn');
+  await page.click('#find');
+  await page.check(`input[name=serial][value="${signing}"]`);
   await page.fill('#code', code);
   await page.click('#submit');
   check((await page.textContent('#encryption-serial')).trim() === encryption, 'the holder recovers the encryption key and certificate');
