@@ -140,11 +140,15 @@ fn parse_day(text: &str) -> Option<SystemTime> {
     Some(UNIX_EPOCH + DAY * u32::try_from(days).ok()?)
 }
 
+/// The status and end-of-validity filters of a query.
+struct Filters {
+    status: Option<StatusFilter>,
+    from: Option<SystemTime>,
+    until: Option<SystemTime>,
+}
+
 /// The filters of `q` at `now`, or the catalogue key of the refusal.
-fn filters(
-    q: &QueryParams,
-    now: SystemTime,
-) -> Result<(Option<StatusFilter>, Option<SystemTime>, Option<SystemTime>), &'static str> {
+fn filters(q: &QueryParams, now: SystemTime) -> Result<Filters, &'static str> {
     let status = match q.status.trim() {
         "" | "all" => None,
         "valid" => Some(StatusFilter::Valid),
@@ -179,7 +183,11 @@ fn filters(
     {
         return Err("user.query.empty_range");
     }
-    Ok((status, from, until))
+    Ok(Filters {
+        status,
+        from,
+        until,
+    })
 }
 
 async fn query(
@@ -191,7 +199,11 @@ async fn query(
     let account = q.account;
     let back = format!("/TopCA/userEnroll/query?account={account}");
     let now = state.ca.environment().clock().now();
-    let (status, from, until) = match filters(&q, now) {
+    let Filters {
+        status,
+        from,
+        until,
+    } = match filters(&q, now) {
         Ok(f) => f,
         Err(key) => {
             return refuse(t, &AppError::localized(StatusCode::BAD_REQUEST, key), &back);
