@@ -332,6 +332,38 @@ try {
   await page.click('#submit');
   check((await page.textContent('#encryption-serial')).trim() === encryption, 'the holder recovers the encryption key and certificate');
 
+  // --- pages-user ---
+  // Every page of the user centre fits a phone and a desktop without scrolling
+  // sideways; screenshots of each at both widths.
+  await login(page, 'userEnroll', '演示', '双证书部门');
+  const dualAccount = new URL(page.url()).searchParams.get('account');
+  const mail = encodeURIComponent('zhaoliu@example.cn');
+  const userPages = {
+    home: `home?account=${dualAccount}`,
+    apply: `apply?account=${dualAccount}`,
+    retrieve: `retrieve?account=${dualAccount}`,
+    passcode: `passcode?account=${dualAccount}`,
+    query: `query?account=${dualAccount}&email=${mail}&status=all`,
+    revoke: `revoke?account=${dualAccount}&serial=${signing}`,
+    renew: `renew?account=${dualAccount}&email=${mail}`,
+    replace: `replace?account=${dualAccount}`,
+    preview: `preview?account=${dualAccount}&email=${mail}`,
+    'preview-one': `preview/${signing}?account=${dualAccount}`,
+    recover: `recover?account=${dualAccount}&email=${mail}`,
+  };
+  for (const width of [390, 1280]) {
+    await page.setViewportSize({ width, height: 900 });
+    for (const [name, path] of Object.entries(userPages)) {
+      await page.goto(`${base}/TopCA/userEnroll/${path}`);
+      const [scroll, client] = await page.evaluate(() => [document.documentElement.scrollWidth, document.documentElement.clientWidth]);
+      check(scroll <= client + 1, `user centre ${name} fits ${width} px (${scroll} <= ${client})`);
+      check(await page.locator('nav.crumbs a[href="/TopCA/userEnroll"]').count() === 1, `user centre ${name} leads back to the centre`);
+      await page.screenshot({ path: join(artifacts, `user-${name}-${width}.png`), fullPage: true });
+    }
+  }
+  await page.setViewportSize({ width: 1280, height: 900 });
+  // --- end pages-user ---
+
   // English on request.
   await page.goto(`${base}/TopCA/userEnroll`);
   await page.click('text=English');
