@@ -141,6 +141,8 @@ async function applyAndRetrieve(page, unit, email, approve) {
     `${unit}: the SM2 key is saved encrypted (PKCS#8)`);
   await page.click('#submit');
   await page.waitForSelector('#serial');
+  check(await page.isVisible('#install-openssl'), `${unit}: the result page explains how to install what it delivered`);
+  await page.screenshot({ path: join(artifacts, `user-issued-${unit === '人工审核部' ? 'single' : 'dual'}.png`), fullPage: true });
   const certificate = await page.textContent('#certificate');
   check(keyFilePublic(keyFile) === certificatePublic(certificate, unit),
     `${unit}: OpenSSL opens the saved key with its password and it matches the certificate`);

@@ -36,6 +36,16 @@ fn run(dir: &Path, command: &str, extra: &[&str]) -> String {
     openssl(dir, &args)
 }
 
+/// `text` encoded for a form body.
+fn form_value(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
 async fn save(app: &Router, dir: &Path, uri: &str, name: &str) {
     let (status, body) = get(app, uri).await;
     assert_eq!(status, StatusCode::OK, "{uri}");
@@ -156,13 +166,7 @@ async fn a_request_retrieval_shows_commands_that_match_the_key_and_make_a_pkcs12
     let csr = ec_csr(w, "browser");
     // The key file as the browser generator names it (P-256: unencrypted PKCS#8).
     std::fs::rename(w.join("browser.key"), w.join("topca-private-key.pem")).unwrap();
-    let csr = csr
-        .bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' => (b as char).to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect::<String>();
+    let csr = form_value(&csr);
     let (status, body, _) = send(
         &app,
         form(
@@ -277,4 +281,66 @@ async fn the_recovery_page_lists_the_holders_signing_certificates_to_pick_from()
     )
     .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cms_envelope_commands_of_a_dual_retrieval_open_the_encryption_key() {
+    let data = tempfile::tempdir().unwrap();
+    let work = tempfile::tempdir().unwrap();
+    let w = work.path();
+    let (state, _) = start(&options(data.path())).unwrap();
+    let app = topca_server::router(Arc::new(state));
+    let dual = demo(&app, "双证书部门").await;
+    apply(&app, dual, "wushisi@example.cn").await;
+    let pin = outbox_pin(data.path());
+    let csr = ec_csr(w, "browser");
+    std::fs::rename(w.join("browser.key"), w.join("topca-private-key.pem")).unwrap();
+    let csr = form_value(&csr);
+    let (status, body, headers) = send(
+        &app,
+        form(
+            "/TopCA/userEnroll/retrieve",
+            format!("csrf={CSRF}&pin={pin}&password={PASSWORD}&csr={csr}"),
+        ),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{}", text(&body));
+    assert_eq!(headers["cache-control"], "no-store");
+    let page = text(&body);
+    let encryption = page
+        .split("<span id=\"encryption-serial\" class=\"serial\">")
+        .nth(1)
+        .and_then(|r| r.split('<').next())
+        .unwrap()
+        .to_owned();
+    // The envelope from the page's link, saved under the name it gives.
+    let link = page
+        .split("download=\"encryptionKey.p7m\" href=\"data:application/octet-stream;base64,")
+        .nth(1)
+        .unwrap_or_else(|| panic!("a CMS envelope link: {page}"));
+    let envelope = base64::engine::general_purpose::STANDARD
+        .decode(&link[..link.find('"').unwrap()])
+        .unwrap();
+    std::fs::write(w.join("encryptionKey.p7m"), envelope).unwrap();
+    save(
+        &app,
+        w,
+        &format!("/TopCA/certificates/{encryption}.pem"),
+        &format!("{encryption}.pem"),
+    )
+    .await;
+    let shown = commands(&page, "cmd-envelope");
+    assert_eq!(shown.len(), 3, "{shown:?}");
+    run(w, &shown[0], &[]);
+    run(w, &shown[1], &["-passout", "pass:key-file-password"]);
+    let from_certificate = run(w, &shown[2], &[]);
+    let from_key = run(
+        w,
+        "openssl pkey -in encryption-key.pem -pubout",
+        &["-passin", "pass:key-file-password"],
+    );
+    assert_eq!(
+        from_key, from_certificate,
+        "the opened key is the encryption certificate's"
+    );
 }
