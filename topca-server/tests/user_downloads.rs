@@ -76,6 +76,34 @@ async fn demo(app: &Router, unit: &str) -> u64 {
         .unwrap()
 }
 
+/// The result page of a retrieval on the page, for a request whose key is saved
+/// in `w` as the browser generator names it (P-256: unencrypted PKCS#8), by a
+/// holder of the demo account `unit`: the page and its headers.
+async fn retrieved_page(
+    app: &Router,
+    data: &Path,
+    w: &Path,
+    unit: &str,
+    email: &str,
+) -> (String, axum::http::HeaderMap) {
+    let account = demo(app, unit).await;
+    apply(app, account, email).await;
+    let pin = outbox_pin(data);
+    let csr = ec_csr(w, "browser");
+    std::fs::rename(w.join("browser.key"), w.join("topca-private-key.pem")).unwrap();
+    let csr = form_value(&csr);
+    let (status, body, headers) = send(
+        app,
+        form(
+            "/TopCA/userEnroll/retrieve",
+            format!("csrf={CSRF}&pin={pin}&password={PASSWORD}&csr={csr}"),
+        ),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{}", text(&body));
+    (text(&body), headers)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_pkcs12_retrieval_is_confirmed_with_install_steps_whose_openssl_commands_work() {
     let data = tempfile::tempdir().unwrap();
@@ -160,23 +188,7 @@ async fn a_request_retrieval_shows_commands_that_match_the_key_and_make_a_pkcs12
     let w = work.path();
     let (state, _) = start(&options(data.path())).unwrap();
     let app = topca_server::router(Arc::new(state));
-    let account = demo(&app, "演示部门").await;
-    apply(&app, account, "wushier@example.cn").await;
-    let pin = outbox_pin(data.path());
-    let csr = ec_csr(w, "browser");
-    // The key file as the browser generator names it (P-256: unencrypted PKCS#8).
-    std::fs::rename(w.join("browser.key"), w.join("topca-private-key.pem")).unwrap();
-    let csr = form_value(&csr);
-    let (status, body, _) = send(
-        &app,
-        form(
-            "/TopCA/userEnroll/retrieve",
-            format!("csrf={CSRF}&pin={pin}&password={PASSWORD}&csr={csr}"),
-        ),
-    )
-    .await;
-    assert_eq!(status, StatusCode::OK, "{}", text(&body));
-    let page = text(&body);
+    let (page, _) = retrieved_page(&app, data.path(), w, "演示部门", "wushier@example.cn").await;
     assert!(page.contains("id=\"download-pem\"") && page.contains("id=\"download-chain\""));
     assert!(!page.contains("download-p12"));
     let serial = page
@@ -290,23 +302,9 @@ async fn the_cms_envelope_commands_of_a_dual_retrieval_open_the_encryption_key()
     let w = work.path();
     let (state, _) = start(&options(data.path())).unwrap();
     let app = topca_server::router(Arc::new(state));
-    let dual = demo(&app, "双证书部门").await;
-    apply(&app, dual, "wushisi@example.cn").await;
-    let pin = outbox_pin(data.path());
-    let csr = ec_csr(w, "browser");
-    std::fs::rename(w.join("browser.key"), w.join("topca-private-key.pem")).unwrap();
-    let csr = form_value(&csr);
-    let (status, body, headers) = send(
-        &app,
-        form(
-            "/TopCA/userEnroll/retrieve",
-            format!("csrf={CSRF}&pin={pin}&password={PASSWORD}&csr={csr}"),
-        ),
-    )
-    .await;
-    assert_eq!(status, StatusCode::OK, "{}", text(&body));
+    let (page, headers) =
+        retrieved_page(&app, data.path(), w, "双证书部门", "wushisi@example.cn").await;
     assert_eq!(headers["cache-control"], "no-store");
-    let page = text(&body);
     let encryption = page
         .split("<span id=\"encryption-serial\" class=\"serial\">")
         .nth(1)
