@@ -388,3 +388,45 @@ async fn the_preview_names_fields_and_purposes_in_the_page_language() {
     let (status, _) = get(&app, "/TopCA/userEnroll/preview/%3Cscript%3E").await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_links_and_malformed_forms_are_refused_as_pages_in_chinese() {
+    let data = tempfile::tempdir().unwrap();
+    let (state, _) = start(&options(data.path())).unwrap();
+    let app = topca_server::router(Arc::new(state));
+    for uri in [
+        "/TopCA/userEnroll/home?account=abc",
+        "/TopCA/userEnroll/home",
+        "/TopCA/userEnroll/query?account=1&page=-1",
+        "/TopCA/userEnroll/renew?account=99999999999999999999999",
+        "/TopCA/userEnroll/revoke?account=1",
+        "/TopCA/userEnroll/preview/AA?account=%3Cb%3E",
+    ] {
+        let (status, body) = get(&app, uri).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{uri}");
+        let page = text(&body);
+        assert!(
+            page.contains("链接有误") && page.contains("href=\"/TopCA/userEnroll\" class=\"back\""),
+            "{uri}: {page}"
+        );
+        let (_, page) = english(&app, uri).await;
+        assert!(page.contains("The link is wrong"), "{uri}: {page}");
+    }
+    for (uri, body) in [
+        (
+            "/TopCA/userEnroll/revoke",
+            format!("csrf={CSRF}&account=1&serial=AA&password=x&reason=abc"),
+        ),
+        ("/TopCA/userEnroll/apply", format!("csrf={CSRF}&account=1")),
+        ("/TopCA/userEnroll/recover", format!("csrf={CSRF}&code=x")),
+        ("/TopCA/userEnroll/retrieve", "pin=1".to_owned()),
+    ] {
+        let (status, answer, _) = send(&app, form(uri, body)).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{uri}");
+        assert!(
+            text(&answer).contains("表单内容不完整"),
+            "{uri}: {}",
+            text(&answer)
+        );
+    }
+}

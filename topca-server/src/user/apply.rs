@@ -5,8 +5,8 @@ use std::sync::Arc;
 
 use askama::Template;
 use axum::{
-    Form, Router,
-    extract::{Query, State},
+    Router,
+    extract::State,
     http::{HeaderMap, StatusCode},
     response::Response,
     routing::get,
@@ -14,6 +14,7 @@ use axum::{
 use serde::Deserialize;
 use topca_core::ra::{AccountId, Holder};
 
+use super::extract::{PageForm, PageQuery};
 use super::{AccountQuery, account_label, account_of, chrome, optional, refuse};
 use crate::{
     AppError, AppState,
@@ -37,7 +38,7 @@ struct ApplyPage {
 async fn apply_form(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
-    Query(q): Query<AccountQuery>,
+    PageQuery(q): PageQuery<AccountQuery>,
 ) -> Response {
     let t = Lang::of(&headers);
     let account = match account_of(&state, q.account).await {
@@ -86,7 +87,7 @@ pub(super) struct Registered {
 async fn apply(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
-    Form(form): Form<ApplyForm>,
+    PageForm(form): PageForm<ApplyForm>,
 ) -> Response {
     let t = Lang::of(&headers);
     let back = format!("/TopCA/userEnroll/apply?account={}", form.account);

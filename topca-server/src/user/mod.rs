@@ -6,6 +6,7 @@
 //! `templates/partials/install.html` (`i18n/*/install.toml`).
 
 mod apply;
+mod extract;
 mod install;
 mod preview;
 mod query;
@@ -19,7 +20,7 @@ use std::sync::Arc;
 use askama::Template;
 use axum::{
     Router,
-    extract::{Query, State},
+    extract::State,
     http::{HeaderMap, HeaderValue, StatusCode, header},
     response::{IntoResponse, Redirect, Response},
     routing::get,
@@ -31,6 +32,8 @@ use topca_core::{
     ra::{Account, AccountId},
     store::AccountStore,
 };
+
+use extract::PageQuery;
 
 use crate::{
     AppError, AppState,
@@ -102,7 +105,7 @@ struct LangQuery {
     to: String,
 }
 
-async fn switch_language(Query(q): Query<LangQuery>, headers: HeaderMap) -> Response {
+async fn switch_language(PageQuery(q): PageQuery<LangQuery>, headers: HeaderMap) -> Response {
     let lang = if q.to == "en" { "en" } else { "zh" };
     let back = headers
         .get(header::REFERER)
@@ -181,7 +184,7 @@ struct HomePage {
 async fn home(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
-    Query(q): Query<AccountQuery>,
+    PageQuery(q): PageQuery<AccountQuery>,
 ) -> Response {
     let t = Lang::of(&headers);
     let account = match account_of(&state, q.account).await {

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use askama::Template;
 use axum::{
     Router,
-    extract::{Path, Query, State},
+    extract::{Path, State},
     http::{HeaderMap, StatusCode},
     response::Response,
     routing::get,
@@ -19,6 +19,7 @@ use topca_core::{
     store::CertificateStore,
 };
 
+use super::extract::PageQuery;
 use super::{PAGE_ROWS, chrome, refuse, retrieve::FromAccount};
 use crate::{
     AppError, AppState,
@@ -65,7 +66,7 @@ struct ListPage {
 async fn preview_list(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
-    Query(q): Query<ByEmail>,
+    PageQuery(q): PageQuery<ByEmail>,
 ) -> Response {
     let t = Lang::of(&headers);
     let account = q.account;
@@ -173,7 +174,7 @@ async fn preview_one(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
     Path(serial): Path<String>,
-    Query(q): Query<FromAccount>,
+    PageQuery(q): PageQuery<FromAccount>,
 ) -> Response {
     let t = Lang::of(&headers);
     let back = q.account.map_or_else(

@@ -10,8 +10,8 @@ use std::{
 
 use askama::Template;
 use axum::{
-    Form, Router,
-    extract::{Query, State},
+    Router,
+    extract::State,
     http::{HeaderMap, StatusCode},
     response::Response,
     routing::get,
@@ -24,6 +24,7 @@ use topca_core::{
     store::{CertificateRecord, CertificateStatus, CertificateStore},
 };
 
+use super::extract::{PageForm, PageQuery, holder_source};
 use super::{PAGE_ROWS, chrome, refuse};
 use crate::{
     AppError, AppState,
@@ -193,7 +194,7 @@ fn filters(q: &QueryParams, now: SystemTime) -> Result<Filters, &'static str> {
 async fn query(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
-    Query(q): Query<QueryParams>,
+    PageQuery(q): PageQuery<QueryParams>,
 ) -> Response {
     let t = Lang::of(&headers);
     let account = q.account;
@@ -321,7 +322,7 @@ fn of_account(state: &AppState, account: u64, serial: &str) -> Result<Certificat
 async fn revoke_page(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
-    Query(q): Query<RevokeQuery>,
+    PageQuery(q): PageQuery<RevokeQuery>,
 ) -> Response {
     let t = Lang::of(&headers);
     let back = format!("/TopCA/userEnroll/query?account={}", q.account);
@@ -366,7 +367,7 @@ async fn revoke(
     State(state): State<Arc<AppState>>,
     client: ClientAddr,
     headers: HeaderMap,
-    Form(form): Form<RevokeForm>,
+    PageForm(form): PageForm<RevokeForm>,
 ) -> Response {
     let t = Lang::of(&headers);
     let back = format!(
@@ -377,7 +378,7 @@ async fn revoke(
     if !csrf_ok(&headers, &form.csrf) {
         return form_expired(t);
     }
-    let source = match state.holder_secret_source(client) {
+    let source = match holder_source(&state, client) {
         Ok(source) => source,
         Err(e) => return refuse(t, &e, &back),
     };

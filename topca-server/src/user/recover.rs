@@ -6,8 +6,8 @@ use std::sync::Arc;
 
 use askama::Template;
 use axum::{
-    Form, Router,
-    extract::{Query, State},
+    Router,
+    extract::State,
     http::{HeaderMap, StatusCode},
     response::Response,
     routing::get,
@@ -20,6 +20,7 @@ use topca_core::{
     store::{CertificateStatus, CertificateStore},
 };
 
+use super::extract::{PageForm, PageQuery, holder_source};
 use super::{
     PAGE_ROWS, chrome,
     install::Install,
@@ -70,7 +71,7 @@ struct RecoverPage {
 async fn recover_form(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
-    Query(q): Query<RecoverQuery>,
+    PageQuery(q): PageQuery<RecoverQuery>,
 ) -> Response {
     let t = Lang::of(&headers);
     let email = q.email.trim().to_owned();
@@ -151,14 +152,14 @@ async fn recover(
     State(state): State<Arc<AppState>>,
     client: ClientAddr,
     headers: HeaderMap,
-    Form(form): Form<RecoverForm>,
+    PageForm(form): PageForm<RecoverForm>,
 ) -> Response {
     let t = Lang::of(&headers);
     let back = "/TopCA/userEnroll/recover";
     if !csrf_ok(&headers, &form.csrf) {
         return form_expired(t);
     }
-    if let Err(e) = state.holder_secret_source(client) {
+    if let Err(e) = holder_source(&state, client) {
         return refuse(t, &e, back);
     }
     let code = zeroize::Zeroizing::new(form.code);

@@ -8,8 +8,8 @@ use std::sync::Arc;
 
 use askama::Template;
 use axum::{
-    Form, Router,
-    extract::{Query, State},
+    Router,
+    extract::State,
     http::{HeaderMap, StatusCode},
     response::Response,
     routing::get,
@@ -17,6 +17,7 @@ use axum::{
 use serde::Deserialize;
 use topca_core::ra::{AccountId, HolderUpdate};
 
+use super::extract::{PageForm, PageQuery, holder_source};
 use super::{PAGE_ROWS, apply::Registered, chrome, optional, query::Row, refuse, sm2_first};
 use crate::{
     AppState,
@@ -56,7 +57,7 @@ struct RenewPage {
 async fn renew_list(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
-    Query(q): Query<ByEmail>,
+    PageQuery(q): PageQuery<ByEmail>,
 ) -> Response {
     let t = Lang::of(&headers);
     let account = q.account;
@@ -124,14 +125,14 @@ async fn renew(
     State(state): State<Arc<AppState>>,
     client: ClientAddr,
     headers: HeaderMap,
-    Form(form): Form<RenewForm>,
+    PageForm(form): PageForm<RenewForm>,
 ) -> Response {
     let t = Lang::of(&headers);
     let back = format!("/TopCA/userEnroll/renew?account={}", form.account);
     if !csrf_ok(&headers, &form.csrf) {
         return form_expired(t);
     }
-    let source = match state.holder_secret_source(client) {
+    let source = match holder_source(&state, client) {
         Ok(source) => source,
         Err(e) => return refuse(t, &e, &back),
     };

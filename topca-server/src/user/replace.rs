@@ -6,8 +6,8 @@ use std::sync::Arc;
 
 use askama::Template;
 use axum::{
-    Form, Router,
-    extract::{Query, State},
+    Router,
+    extract::State,
     http::{HeaderMap, StatusCode},
     response::Response,
     routing::get,
@@ -19,6 +19,7 @@ use topca_core::{
     ra::{AccountId, ReplacementOutcome},
 };
 
+use super::extract::{PageForm, PageQuery, holder_source};
 use super::{
     apply::Registered,
     chrome, home_href,
@@ -61,7 +62,7 @@ struct AccountOnly {
 }
 
 /// Replacement, step 1: name and e-mail; a confirmation link is mailed.
-async fn replace_start_form(headers: HeaderMap, Query(q): Query<AccountOnly>) -> Response {
+async fn replace_start_form(headers: HeaderMap, PageQuery(q): PageQuery<AccountOnly>) -> Response {
     let t = Lang::of(&headers);
     let (csrf, cookie) = csrf_token(&headers);
     let template = StartPage {
@@ -94,7 +95,7 @@ struct MessagePage {
 async fn replace_start(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
-    Form(form): Form<ReplaceStart>,
+    PageForm(form): PageForm<ReplaceStart>,
 ) -> Response {
     let t = Lang::of(&headers);
     let back = format!("/TopCA/userEnroll/replace?account={}", form.account);
@@ -150,10 +151,10 @@ async fn replace_confirm(
     State(state): State<Arc<AppState>>,
     client: ClientAddr,
     headers: HeaderMap,
-    Query(q): Query<TokenQuery>,
+    PageQuery(q): PageQuery<TokenQuery>,
 ) -> Response {
     let t = Lang::of(&headers);
-    let source = match state.holder_secret_source(client) {
+    let source = match holder_source(&state, client) {
         Ok(source) => source,
         Err(e) => return refuse(t, &e, super::CENTRE),
     };
@@ -204,7 +205,7 @@ async fn replace(
     State(state): State<Arc<AppState>>,
     client: ClientAddr,
     headers: HeaderMap,
-    Form(form): Form<ReplaceForm>,
+    PageForm(form): PageForm<ReplaceForm>,
 ) -> Response {
     let t = Lang::of(&headers);
     let back = format!(
@@ -214,7 +215,7 @@ async fn replace(
     if !csrf_ok(&headers, &form.csrf) {
         return form_expired(t);
     }
-    let source = match state.holder_secret_source(client) {
+    let source = match holder_source(&state, client) {
         Ok(source) => source,
         Err(e) => return refuse(t, &e, &back),
     };

@@ -7,8 +7,8 @@ use std::sync::Arc;
 
 use askama::Template;
 use axum::{
-    Form, Router,
-    extract::{Query, State},
+    Router,
+    extract::State,
     http::{HeaderMap, HeaderValue, StatusCode, header},
     response::Response,
     routing::get,
@@ -21,6 +21,7 @@ use topca_core::{
     ra::{EncryptionDelivery, Retrieved},
 };
 
+use super::extract::{PageForm, PageQuery, holder_source};
 use super::{chrome, install::Install, refuse, sm2_first};
 use crate::{
     AppError, AppState,
@@ -76,7 +77,7 @@ fn with_generator(t: Lang, title: &str, account: Option<u64>) -> Chrome {
 async fn retrieve_form(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
-    Query(q): Query<FromAccount>,
+    PageQuery(q): PageQuery<FromAccount>,
 ) -> Response {
     let t = Lang::of(&headers);
     let (csrf, cookie) = csrf_token(&headers);
@@ -198,14 +199,14 @@ async fn retrieve(
     State(state): State<Arc<AppState>>,
     client: ClientAddr,
     headers: HeaderMap,
-    Form(form): Form<RetrieveForm>,
+    PageForm(form): PageForm<RetrieveForm>,
 ) -> Response {
     let t = Lang::of(&headers);
     let back = "/TopCA/userEnroll/retrieve";
     if !csrf_ok(&headers, &form.csrf) {
         return form_expired(t);
     }
-    let source = match state.holder_secret_source(client) {
+    let source = match holder_source(&state, client) {
         Ok(source) => source,
         Err(e) => return refuse(t, &e, back),
     };
@@ -265,7 +266,7 @@ async fn retrieve(
 async fn passcode_form(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
-    Query(q): Query<FromAccount>,
+    PageQuery(q): PageQuery<FromAccount>,
 ) -> Response {
     let t = Lang::of(&headers);
     let (csrf, cookie) = csrf_token(&headers);
@@ -292,14 +293,14 @@ async fn passcode_retrieve(
     State(state): State<Arc<AppState>>,
     client: ClientAddr,
     headers: HeaderMap,
-    Form(form): Form<PasscodeForm>,
+    PageForm(form): PageForm<PasscodeForm>,
 ) -> Response {
     let t = Lang::of(&headers);
     let back = "/TopCA/userEnroll/passcode";
     if !csrf_ok(&headers, &form.csrf) {
         return form_expired(t);
     }
-    let source = match state.holder_secret_source(client) {
+    let source = match holder_source(&state, client) {
         Ok(source) => source,
         Err(e) => return refuse(t, &e, back),
     };
