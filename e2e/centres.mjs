@@ -141,6 +141,8 @@ async function applyAndRetrieve(page, unit, email, approve) {
     `${unit}: the SM2 key is saved encrypted (PKCS#8)`);
   await page.click('#submit');
   await page.waitForSelector('#serial');
+  check(await page.isVisible('#install-openssl'), `${unit}: the result page explains how to install what it delivered`);
+  await page.screenshot({ path: join(artifacts, `user-issued-${unit === '人工审核部' ? 'single' : 'dual'}.png`), fullPage: true });
   const certificate = await page.textContent('#certificate');
   check(keyFilePublic(keyFile) === certificatePublic(certificate, unit),
     `${unit}: OpenSSL opens the saved key with its password and it matches the certificate`);
@@ -178,9 +180,12 @@ try {
   await page.click('button:has-text("查询")');
   const row = page.locator(`#results tr:has-text("${serial}")`);
   check((await row.locator('.status').textContent()) === '有效', 'the query shows it valid');
-  await row.locator('input[name=password]').fill(secret('wangwu-password-1'));
-  await row.locator('select[name=reason]').selectOption('1');
-  await row.locator('button:has-text("吊销")').click();
+  await row.locator('a.revoke').click();
+  await page.waitForSelector('#revoke-form');
+  check((await page.textContent('#serial')).trim() === serial, 'the revocation page shows the certificate picked from the list');
+  await page.fill('#password', secret('wangwu-password-1'));
+  await page.selectOption('#reason', '1');
+  await page.click('#submit');
   check((await page.textContent('#revoked')).includes(serial), 'revoked');
   await page.goto(`${base}/TopCA/crl`);
   check((await page.textContent('#revoked')).includes(serial), 'the CRL page lists it');
@@ -318,10 +323,44 @@ try {
   const code = mailedRecoveryCode('zhaoliu@example.cn');
   check(/^[0-9a-f]{32}-/.test(code), 'the holder alone receives the code by mail');
   await page.goto(`${base}/TopCA/userEnroll/recover`);
-  await page.fill('#serial', signing);
+  await page.fill('#email', 'zhaoliu@example.cn');
+  await page.click('#find');
+  await page.check(`input[name=serial][value="${signing}"]`);
   await page.fill('#code', code);
   await page.click('#submit');
   check((await page.textContent('#encryption-serial')).trim() === encryption, 'the holder recovers the encryption key and certificate');
+
+  // --- pages-user ---
+  // Every page of the user centre fits a phone and a desktop without scrolling
+  // sideways; screenshots of each at both widths.
+  await login(page, 'userEnroll', '演示', '双证书部门');
+  const dualAccount = new URL(page.url()).searchParams.get('account');
+  const mail = encodeURIComponent('zhaoliu@example.cn');
+  const userPages = {
+    home: `home?account=${dualAccount}`,
+    apply: `apply?account=${dualAccount}`,
+    retrieve: `retrieve?account=${dualAccount}`,
+    passcode: `passcode?account=${dualAccount}`,
+    query: `query?account=${dualAccount}&email=${mail}&status=all`,
+    revoke: `revoke?account=${dualAccount}&serial=${signing}`,
+    renew: `renew?account=${dualAccount}&email=${mail}`,
+    replace: `replace?account=${dualAccount}`,
+    preview: `preview?account=${dualAccount}&email=${mail}`,
+    'preview-one': `preview/${signing}?account=${dualAccount}`,
+    recover: `recover?account=${dualAccount}&email=${mail}`,
+  };
+  for (const width of [390, 1280]) {
+    await page.setViewportSize({ width, height: 900 });
+    for (const [name, path] of Object.entries(userPages)) {
+      await page.goto(`${base}/TopCA/userEnroll/${path}`);
+      const [scroll, client] = await page.evaluate(() => [document.documentElement.scrollWidth, document.documentElement.clientWidth]);
+      check(scroll <= client + 1, `user centre ${name} fits ${width} px (${scroll} <= ${client})`);
+      check(await page.locator('nav.crumbs a[href="/TopCA/userEnroll"]').count() === 1, `user centre ${name} leads back to the centre`);
+      await page.screenshot({ path: join(artifacts, `user-${name}-${width}.png`), fullPage: true });
+    }
+  }
+  await page.setViewportSize({ width: 1280, height: 900 });
+  // --- end pages-user ---
 
   // English on request.
   await page.goto(`${base}/TopCA/userEnroll`);

@@ -22,7 +22,6 @@ mod api;
 mod assets;
 pub mod audit_log;
 pub mod backup;
-mod browser_key;
 pub mod ca_init;
 pub mod cluster_lease;
 pub mod config;
@@ -59,7 +58,6 @@ pub mod tls;
 pub mod tls_reload;
 pub mod tls_root;
 mod user;
-mod user_more;
 
 use std::sync::Arc;
 
@@ -75,7 +73,6 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/", axum::routing::get(html::landing))
         .merge(pki::routes())
         .merge(user::routes())
-        .merge(user_more::routes())
         .merge(server_enroll::routes())
         .merge(api::routes())
         .merge(admin::routes())

@@ -120,6 +120,17 @@
     return { csr: pem('CERTIFICATE REQUEST', csr), key };
   }
 
+  // A request made on the renewal page, waiting for the mailed PIN.
+  const RENEWAL_REQUEST = 'topca-renewal-request';
+  const retrieval = document.querySelector('form[action="/TopCA/userEnroll/retrieve"]');
+  const waiting = localStorage.getItem(RENEWAL_REQUEST);
+  if (retrieval && waiting) {
+    const field = document.getElementById('csr');
+    if (field && !field.value) field.value = waiting;
+  }
+  // Issued: the request has served.
+  if (waiting && document.getElementById('issued')) localStorage.removeItem(RENEWAL_REQUEST);
+
   const button = document.getElementById('generate-key');
   if (button) {
     button.addEventListener('click', async () => {
@@ -131,7 +142,10 @@
         const { csr, key } = kind === 'sm2'
           ? await makeSm2Request('TopCA browser key', password ? password.value : '')
           : await makeRequest(kind, 'TopCA browser key');
-        document.getElementById('csr').value = csr;
+        const target = document.getElementById('csr');
+        target.value = csr;
+        // The renewal page keeps the request for the retrieval page of this browser.
+        if (target.dataset.keepRequest) localStorage.setItem(RENEWAL_REQUEST, csr);
         const link = document.getElementById('key-download');
         link.download = kind === 'sm2' ? 'topca-sm2-key.p8.pem' : 'topca-private-key.pem';
         link.href = URL.createObjectURL(new Blob([key], { type: 'application/x-pem-file' }));
