@@ -56,8 +56,8 @@ fn action_name(action: AuditAction) -> String {
 
 /// The catalogue words of `action`.
 fn action_label(t: Lang, action: AuditAction) -> String {
-    t.s(&["audit.action.", &action_name(action)].concat())
-        .to_owned()
+    let key = ["audit.action.", &action_name(action)].concat();
+    t.s(&key).to_owned()
 }
 
 /// The audit filter of the page and the API, as the query string gives it.
