@@ -41,9 +41,15 @@ pub(crate) fn search_text(text: &str) -> String {
     text.trim().chars().take(MAX_SEARCH).collect()
 }
 
-/// The page number in `text`, if it is one.
+/// The page number in `text`, if it is one (a number too large for any list
+/// is the last page).
 pub(crate) fn page_number(text: &str) -> Option<u64> {
-    text.trim().parse().ok()
+    let text = text.trim();
+    if !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()) {
+        Some(text.parse().unwrap_or(u64::MAX))
+    } else {
+        None
+    }
 }
 
 /// `path` with the non-empty `params` as its query string (values encoded).
@@ -74,6 +80,7 @@ mod tests {
         assert_eq!(page_number("x"), None);
         assert_eq!(page_number("-1"), None);
         assert_eq!(page_number(" 3 "), Some(3));
+        assert_eq!(page_number("99999999999999999999999"), Some(u64::MAX));
         assert_eq!(
             href("/a", &[("q", "<b>&"), ("state", "")]),
             "/a?q=%3Cb%3E%26"

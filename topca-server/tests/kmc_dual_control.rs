@@ -564,10 +564,7 @@ async fn the_kmc_console_picks_keys_from_a_list_and_shows_who_asked_for_which_ho
     )
     .await;
     assert_eq!(status, StatusCode::OK);
-    assert!(
-        odd.contains("&#60;script&#62;x%&#39;--") || odd.contains("&lt;script&gt;x%&#39;--"),
-        "{odd}"
-    );
+    assert!(odd.contains("&#60;script&#62;x%&#39;--"), "{odd}");
     assert!(
         !odd.contains("<script>x") && odd.contains("id=\"none\""),
         "{odd}"
