@@ -305,9 +305,9 @@ try {
   await consoleWidths('/TopCA/admin', 'console-super');
   await consoleWidths('/TopCA/admin/super', 'super-admins');
   await consoleWidths('/TopCA/admin/audit', 'audit-log');
-  await consoleWidths(`/TopCA/admin/audit?kind=crl_issued&from=2000-01-01`, 'audit-log-filtered');
+  await consoleWidths(`/TopCA/admin/audit?kind=admin_login&from=2000-01-01`, 'audit-log-filtered');
   check(await page.locator('#audit tbody tr').count() >= 1, 'the audit log filters by action and date');
-  check((await page.textContent('#audit tbody')).includes('签发 CRL'), 'audit actions read in Chinese');
+  check((await page.textContent('#audit tbody')).includes('管理员登录'), 'audit actions read in Chinese');
   await consoleWidths('/TopCA/admin/audit/checkpoints', 'audit-checkpoints');
 
   // Two KMC administrators recover the dual holder's encryption key; the holder
