@@ -44,6 +44,18 @@ fn window(offset: u64, limit: u64) -> (i64, i64) {
     )
 }
 
+/// The page of `rows` read (converted by `into`) out of `total` matching.
+fn paged<R, T>(
+    total: i64,
+    rows: Vec<R>,
+    into: impl Fn(R) -> Result<T, StoreError>,
+) -> Result<Page<T>, StoreError> {
+    Ok(Page {
+        total: u64::try_from(total).unwrap_or(0),
+        rows: rows.into_iter().map(into).collect::<Result<_, _>>()?,
+    })
+}
+
 /// The total and one page of a boxed query made by `$filtered` (called twice:
 /// once to count, once for the rows, newest first by `$order`).
 macro_rules! page_of {
@@ -107,13 +119,7 @@ impl DieselStore {
                 limit
             )
         });
-        Ok(Page {
-            total: u64::try_from(total).unwrap_or(0),
-            rows: rows
-                .into_iter()
-                .map(AuditRow::into_entry)
-                .collect::<Result<_, _>>()?,
-        })
+        paged(total, rows, AuditRow::into_entry)
     }
 
     /// See [`topca_core::store::EscrowStore::escrowed_keys_page`].
@@ -150,13 +156,7 @@ impl DieselStore {
                 limit
             )
         });
-        Ok(Page {
-            total: u64::try_from(total).unwrap_or(0),
-            rows: rows
-                .into_iter()
-                .map(EscrowRow::into_record)
-                .collect::<Result<_, _>>()?,
-        })
+        paged(total, rows, EscrowRow::into_record)
     }
 
     /// See [`topca_core::store::EscrowStore::recoveries_page`].
@@ -199,12 +199,6 @@ impl DieselStore {
                 limit
             )
         });
-        Ok(Page {
-            total: u64::try_from(total).unwrap_or(0),
-            rows: rows
-                .into_iter()
-                .map(RecoveryRow::into_recovery)
-                .collect::<Result<_, _>>()?,
-        })
+        paged(total, rows, RecoveryRow::into_recovery)
     }
 }
