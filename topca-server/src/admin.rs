@@ -172,7 +172,7 @@ pub(crate) async fn revoke(
 // ---- API ----
 
 /// What became of a request an administrator decided on.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub(crate) struct Decision {
     /// Its number.
     pub(crate) request: u64,
@@ -180,22 +180,32 @@ pub(crate) struct Decision {
     pub(crate) state: &'static str,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub(crate) struct EmailQuery {
+    /// The holder's e-mail.
     pub(crate) email: String,
 }
 
-#[derive(Serialize)]
+/// A certificate of a holder, in any account.
+#[derive(Serialize, utoipa::ToSchema)]
 struct CertificateRow {
+    /// The serial number, hexadecimal.
     serial: String,
     holder: String,
     email: String,
+    /// What the key is for (`Signing`, `Encryption`, `Server`…).
     usage: String,
+    /// End of validity (UTC).
     not_after: String,
+    /// `valid` or `revoked`.
     status: &'static str,
 }
 
 /// Certificates of a holder e-mail, across accounts (RA administrators).
+#[utoipa::path(get, path = "/api/v1/admin/certificates", tag = crate::api::tags::RA,
+    params(EmailQuery), security(("bearer" = [])),
+    responses((status = 200, description = "The holder's certificates", body = Vec<CertificateRow>)))]
 async fn certificates_api(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
@@ -230,13 +240,23 @@ async fn certificates_api(
     ))
 }
 
-#[derive(Deserialize)]
+/// An administrator's revocation.
+#[derive(Deserialize, utoipa::ToSchema)]
 struct RevokeBody {
     /// RFC 5280 reason code.
     reason: u8,
 }
 
 /// Revokes on the RA administrator's decision; the holder is mailed.
+#[utoipa::path(post, path = "/api/v1/admin/certificates/{serial}/revoke", tag = crate::api::tags::RA,
+    params(("serial" = String, Path, description = "The serial number, hexadecimal")),
+    request_body = RevokeBody, security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Revoked", body = Decision),
+        (status = 400, description = "Already revoked, or not an RFC 5280 reason code"),
+        (status = 404, description = "No such certificate"),
+        (status = 502, description = "The mail server did not take the mail"),
+    ))]
 async fn revoke_api(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,

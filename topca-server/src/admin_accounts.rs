@@ -170,13 +170,15 @@ pub(crate) fn account_form(
 }
 
 /// Account settings as a form or JSON body gives them.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub(crate) struct AccountBody {
     pub(crate) organization: String,
     pub(crate) unit: String,
     /// `single` or `dual`.
+    #[schema(pattern = "^(single|dual)$")]
     pub(crate) certificate_type: String,
     /// `automatic`, `manual` or `passcode`.
+    #[schema(pattern = "^(automatic|manual|passcode)$")]
     pub(crate) verification: String,
     /// `sm2`, `p256`, …
     pub(crate) algorithm: String,
@@ -225,8 +227,10 @@ impl AccountBody {
     }
 }
 
-#[derive(Serialize)]
+/// An account.
+#[derive(Serialize, utoipa::ToSchema)]
 struct AccountView {
+    /// The account's number.
     id: u64,
     organization: String,
     unit: String,
@@ -309,6 +313,13 @@ async fn create_account_page(
     }
 }
 
+/// Creates an account (RA administrators).
+#[utoipa::path(post, path = "/api/v1/admin/accounts", tag = crate::api::tags::RA,
+    request_body = AccountBody, security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Created", body = AccountView),
+        (status = 400, description = "Invalid settings"),
+    ))]
 async fn create_account_api(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
@@ -319,6 +330,14 @@ async fn create_account_api(
     )))
 }
 
+/// Changes an account's settings (RA administrators).
+#[utoipa::path(put, path = "/api/v1/admin/accounts/{id}", tag = crate::api::tags::RA,
+    params(crate::api::AccountPath), request_body = AccountBody, security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Changed", body = AccountView),
+        (status = 400, description = "Invalid settings"),
+        (status = 404, description = "No such account"),
+    ))]
 async fn update_account_api(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
@@ -337,7 +356,8 @@ async fn update_account_api(
     Ok(Json(AccountView::from(account)))
 }
 
-#[derive(Deserialize)]
+/// A holder registered by an administrator.
+#[derive(Deserialize, utoipa::ToSchema)]
 pub(crate) struct HolderBody {
     name: String,
     email: String,
@@ -363,6 +383,14 @@ impl HolderBody {
 
 /// Passcode mode: one holder pre-registered; the reference number and the
 /// authorization code are mailed to them.
+#[utoipa::path(post, path = "/api/v1/admin/accounts/{id}/preregistrations", tag = crate::api::tags::RA,
+    params(crate::api::AccountPath), request_body = HolderBody, security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Registered; the reference number and code are mailed", body = Decision),
+        (status = 400, description = "A field is invalid, or not a passcode account"),
+        (status = 404, description = "No such account"),
+        (status = 502, description = "The mail server did not take the mail"),
+    ))]
 async fn preregister_api(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
@@ -384,13 +412,16 @@ async fn preregister_api(
     .await
 }
 
-#[derive(Serialize)]
+/// What became of each line of a CSV file.
+#[derive(Serialize, utoipa::ToSchema)]
 struct BulkView {
+    /// The public references of the requests registered.
     registered: Vec<String>,
     rejected: Vec<RowView>,
 }
 
-#[derive(Serialize)]
+/// A line of a CSV file that was not registered.
+#[derive(Serialize, utoipa::ToSchema)]
 struct RowView {
     line: usize,
     reason: String,
@@ -398,6 +429,17 @@ struct RowView {
 
 /// Passcode mode from a CSV file (the request body): good rows registered, bad
 /// rows reported by line.
+#[utoipa::path(post, path = "/api/v1/admin/accounts/{id}/preregistrations/csv", tag = crate::api::tags::RA,
+    params(crate::api::AccountPath),
+    request_body(content = String, content_type = "text/csv",
+        description = "One holder a line: name,email[,phone,state,locality]"),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The lines registered and those rejected", body = BulkView),
+        (status = 400, description = "Not a passcode account, or the file is not CSV text"),
+        (status = 404, description = "No such account"),
+        (status = 502, description = "The mail server did not take the mail"),
+    ))]
 async fn preregister_csv_api(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
@@ -425,16 +467,20 @@ async fn preregister_csv_api(
     }))
 }
 
-#[derive(Deserialize)]
+/// A holder and the password of the PKCS#12 file made for them.
+#[derive(Deserialize, utoipa::ToSchema)]
 struct CentralIssuance {
     #[serde(flatten)]
     holder: HolderBody,
     /// Protects the PKCS#12 file and becomes the holder's user password.
+    #[schema(format = Password)]
     password: String,
 }
 
-#[derive(Serialize)]
+/// A certificate issued centrally and its key.
+#[derive(Serialize, utoipa::ToSchema)]
 struct CentralView {
+    /// The serial number, hexadecimal.
     serial: String,
     certificate: String,
     /// The PKCS#12 file, base64.
@@ -443,6 +489,13 @@ struct CentralView {
 
 /// Central issuance: a key made by the CA, the certificate and key returned as a
 /// PKCS#12 file under the given password.
+#[utoipa::path(post, path = "/api/v1/admin/accounts/{id}/central-issuance", tag = crate::api::tags::RA,
+    params(crate::api::AccountPath), request_body = CentralIssuance, security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Issued: the certificate and the PKCS#12 file", body = CentralView),
+        (status = 400, description = "A field is invalid, or the password too weak"),
+        (status = 404, description = "No such account"),
+    ))]
 async fn issue_centrally_api(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,

@@ -61,7 +61,8 @@ fn action_label(t: Lang, action: AuditAction) -> String {
 }
 
 /// The audit filter of the page and the API, as the query string gives it.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct AuditFilter {
     /// An action's name (`certificate_revoked`); empty for every action.
     #[serde(default)]
@@ -294,7 +295,7 @@ fn error_page_back(t: Lang, error: &AppError) -> Response {
 }
 
 /// An audit entry as the API gives it.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct EntryView {
     sequence: u64,
     at: String,
@@ -307,6 +308,12 @@ struct EntryView {
 
 /// The audit entries the bearer's roles may read and the filter selects,
 /// newest first (at most [`API_ROWS`]).
+#[utoipa::path(get, path = "/api/v1/admin/audit", tag = crate::api::tags::AUDIT,
+    params(AuditFilter), security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The entries, newest first (at most 1,000)", body = Vec<EntryView>),
+        (status = 400, description = "An unknown action, a date that is not YYYY-MM-DD, or a range that ends before it starts"),
+    ))]
 async fn audit_api(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,

@@ -428,7 +428,7 @@ async fn reject_recovery_page(
 // ---- actions, shared by pages and API ----
 
 /// A recovery as the API shows it: never with a code.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct RecoveryView {
     recovery: String,
     state: &'static str,
@@ -488,12 +488,23 @@ async fn decide(
 
 // ---- API ----
 
-#[derive(Deserialize)]
+/// A KMC administrator's request to recover a holder's encryption key.
+#[derive(Deserialize, utoipa::ToSchema)]
 struct RecoveryRequest {
+    /// The serial number of the encryption certificate whose key is recovered.
     encryption_serial: String,
     reason: String,
 }
 
+/// Asks for a key recovery (administrators holding only the KMC role); another
+/// KMC administrator approves it.
+#[utoipa::path(post, path = "/api/v1/admin/recoveries", tag = crate::api::tags::KMC,
+    request_body = RecoveryRequest, security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Requested: its random 128-bit identifier (hex)", body = RecoveryView),
+        (status = 400, description = "No reason given, or one over 500 characters"),
+        (status = 404, description = "No key is escrowed for this certificate"),
+    ))]
 async fn request_recovery_api(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
@@ -504,6 +515,16 @@ async fn request_recovery_api(
     Ok(Json(recovery.into()))
 }
 
+/// Approves a recovery asked by another KMC administrator; the code is mailed
+/// to the holder alone.
+#[utoipa::path(post, path = "/api/v1/admin/recoveries/{id}/approve", tag = crate::api::tags::KMC,
+    params(("id" = String, Path, description = "The recovery's identifier (32 hexadecimal digits)")), security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Approved (the answer holds no code)", body = RecoveryView),
+        (status = 400, description = "Not waiting for approval, or asked by the caller"),
+        (status = 404, description = "No such recovery"),
+        (status = 502, description = "The mail server did not take the mail"),
+    ))]
 async fn approve_recovery_api(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
@@ -514,11 +535,22 @@ async fn approve_recovery_api(
     Ok(Json(recovery.into()))
 }
 
-#[derive(Deserialize)]
+/// Why a recovery is refused (the holder is told).
+#[derive(Deserialize, utoipa::ToSchema)]
+#[schema(as = RecoveryRefusal)]
 struct Reason {
     reason: String,
 }
 
+/// Refuses a recovery with a reason (the holder is told).
+#[utoipa::path(post, path = "/api/v1/admin/recoveries/{id}/reject", tag = crate::api::tags::KMC,
+    params(("id" = String, Path, description = "The recovery's identifier (32 hexadecimal digits)")), request_body = Reason, security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Rejected", body = RecoveryView),
+        (status = 400, description = "Not waiting for approval, or no reason given"),
+        (status = 404, description = "No such recovery"),
+        (status = 502, description = "The mail server did not take the mail"),
+    ))]
 async fn reject_recovery_api(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
@@ -530,7 +562,8 @@ async fn reject_recovery_api(
     Ok(Json(recovery.into()))
 }
 
-#[derive(Serialize)]
+/// An escrowed key, without its key material.
+#[derive(Serialize, utoipa::ToSchema)]
 struct EscrowView {
     encryption_serial: String,
     signing_serial: String,
@@ -538,6 +571,9 @@ struct EscrowView {
 }
 
 /// The keys escrowed for a holder (KMC administrators; ciphertext never leaves).
+#[utoipa::path(get, path = "/api/v1/admin/escrowed-keys", tag = crate::api::tags::KMC,
+    params(crate::admin::EmailQuery), security(("bearer" = [])),
+    responses((status = 200, description = "The escrowed keys (no key material)", body = Vec<EscrowView>)))]
 async fn escrowed_keys_api(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,

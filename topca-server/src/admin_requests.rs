@@ -183,8 +183,10 @@ async fn reject(
     .await
 }
 
-#[derive(Serialize)]
+/// A request waiting for approval.
+#[derive(Serialize, utoipa::ToSchema)]
 struct Pending {
+    /// Its number.
     request: u64,
     /// The public reference the holder knows the request by.
     reference: String,
@@ -194,6 +196,9 @@ struct Pending {
     email: String,
 }
 
+/// Requests waiting for approval (RA administrators; at most 1,000).
+#[utoipa::path(get, path = "/api/v1/admin/requests", tag = crate::api::tags::RA, security(("bearer" = [])),
+    responses((status = 200, description = "The requests", body = Vec<Pending>)))]
 async fn pending_api(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
@@ -223,6 +228,16 @@ async fn pending_api(
     ))
 }
 
+/// Approves a request: the PIN is mailed (server certificates are issued and
+/// mailed) (RA administrators).
+#[utoipa::path(post, path = "/api/v1/admin/requests/{id}/approve", tag = crate::api::tags::RA,
+    params(("id" = u64, Path, description = "The request's number")), security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Approved", body = Decision),
+        (status = 400, description = "Not waiting for approval, or the account's policy refuses it"),
+        (status = 404, description = "No such request"),
+        (status = 502, description = "The mail server did not take the mail"),
+    ))]
 async fn approve_api(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
@@ -233,11 +248,22 @@ async fn approve_api(
     ))
 }
 
-#[derive(Deserialize)]
+/// Why a request is rejected (mailed to the holder).
+#[derive(Deserialize, utoipa::ToSchema)]
+#[schema(as = Rejection)]
 struct Reason {
     reason: String,
 }
 
+/// Rejects a request with a reason, mailed to the holder (RA administrators).
+#[utoipa::path(post, path = "/api/v1/admin/requests/{id}/reject", tag = crate::api::tags::RA,
+    params(("id" = u64, Path, description = "The request's number")), request_body = Reason, security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Rejected", body = Decision),
+        (status = 400, description = "Not waiting for approval, or no reason given"),
+        (status = 404, description = "No such request"),
+        (status = 502, description = "The mail server did not take the mail"),
+    ))]
 async fn reject_api(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
@@ -285,6 +311,15 @@ async fn unlock_page(
     }
 }
 
+/// Unlocks a request by the public reference its holder gives: every address's
+/// failed attempts are forgotten (RA administrators, audited).
+#[utoipa::path(post, path = "/api/v1/admin/requests/{reference}/unlock", tag = crate::api::tags::RA,
+    params(("reference" = String, Path, description = "The request's public reference", pattern = "^[0-9a-f]{32}$")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Unlocked", body = Unlocked),
+        (status = 404, description = "No request has this reference"),
+    ))]
 async fn unlock_api(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
@@ -297,7 +332,8 @@ async fn unlock_api(
     Ok(Json(unlock(&state, ops, reference).await?))
 }
 
-#[derive(Serialize)]
+/// A request unlocked.
+#[derive(Serialize, utoipa::ToSchema)]
 struct Unlocked {
     /// The request's public reference.
     request: String,

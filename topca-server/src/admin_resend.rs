@@ -43,7 +43,7 @@ pub(crate) fn routes() -> Router<Arc<AppState>> {
 }
 
 /// The answer to a resend: the request and its state (the PIN goes by mail only).
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct Resent {
     request: u64,
     state: &'static str,
@@ -83,6 +83,17 @@ fn resend(state: &AppState, ops: &RaOps, id: u64) -> Result<Resent, AppError> {
     })
 }
 
+/// Resends the PIN of an approved request: a new PIN is mailed, the old one
+/// stops working (RA administrators).
+#[utoipa::path(post, path = "/api/v1/admin/requests/{id}/resend-pin", tag = crate::api::tags::RA,
+    params(("id" = u64, Path, description = "The request's number")), security(("bearer" = [])),
+    responses(
+        (status = 200, description = "A new PIN is mailed", body = Resent),
+        (status = 404, description = "No such request"),
+        (status = 409, description = "The request is not approved and waiting for its holder"),
+        (status = 429, description = "The holder was mailed too often"),
+        (status = 502, description = "The mail server did not take the mail"),
+    ))]
 async fn resend_api(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,

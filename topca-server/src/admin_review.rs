@@ -39,7 +39,7 @@ pub(crate) fn routes() -> Router<Arc<AppState>> {
 }
 
 /// A server application as the API shows it to the approver.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct ReviewView {
     request: u64,
     account: u64,
@@ -73,7 +73,7 @@ impl From<ServerReview> for ReviewView {
 }
 
 /// An account's server certificate policy, as the API reads and writes it.
-#[derive(Serialize, Deserialize)]
+#[derive(Serialize, Deserialize, utoipa::ToSchema)]
 struct PolicyBody {
     allowed_domains: Vec<String>,
     allow_wildcards: bool,
@@ -118,6 +118,15 @@ async fn load_policy(state: &Arc<AppState>, id: u64) -> Result<ServerPolicy, App
 
 // ---- API ----
 
+/// Reviews a server application: the subject, every name and the key approval
+/// would sign, and the account policy's verdict (RA administrators).
+#[utoipa::path(get, path = "/api/v1/admin/requests/{id}", tag = crate::api::tags::RA,
+    params(("id" = u64, Path, description = "The request's number")), security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The review", body = ReviewView),
+        (status = 400, description = "Not a server application"),
+        (status = 404, description = "No such request"),
+    ))]
 async fn review_api(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
@@ -130,6 +139,13 @@ async fn review_api(
     Ok(Json(review(&state, id).await?.into()))
 }
 
+/// An account's server certificate policy (RA administrators).
+#[utoipa::path(get, path = "/api/v1/admin/accounts/{id}/server-policy", tag = crate::api::tags::RA,
+    params(crate::api::AccountPath), security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The policy", body = PolicyBody),
+        (status = 404, description = "No such account"),
+    ))]
 async fn policy_api(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
@@ -142,6 +158,14 @@ async fn policy_api(
     Ok(Json(load_policy(&state, id).await?.into()))
 }
 
+/// Sets an account's server certificate policy (RA administrators, audited).
+#[utoipa::path(put, path = "/api/v1/admin/accounts/{id}/server-policy", tag = crate::api::tags::RA,
+    params(crate::api::AccountPath), request_body = PolicyBody, security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Saved", body = PolicyBody),
+        (status = 400, description = "Invalid policy"),
+        (status = 404, description = "No such account"),
+    ))]
 async fn save_policy_api(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,

@@ -371,18 +371,33 @@ async fn end_all_page(
 
 // ---- API ----
 
-#[derive(Deserialize)]
+/// An administrator's log-in.
+#[derive(Deserialize, utoipa::ToSchema)]
 struct Credentials {
+    /// The administrator's name.
     name: String,
+    /// The administrator's password.
+    #[schema(format = Password)]
     password: String,
 }
 
-#[derive(Serialize)]
+/// A session's bearer token.
+#[derive(Serialize, utoipa::ToSchema)]
 struct Token {
+    /// Send as `Authorization: Bearer <token>` on the admin routes.
     token: String,
+    /// The session ends after this many seconds without a request.
     expires_in_seconds: u64,
 }
 
+/// Administrator log-in: a bearer token for the admin routes.
+#[utoipa::path(post, path = "/api/v1/admin/sessions", tag = crate::api::tags::SESSIONS,
+    request_body = Credentials,
+    responses(
+        (status = 200, description = "Logged in", body = Token),
+        (status = 403, description = "Wrong name or password, or locked out after failed attempts"),
+        (status = 429, description = "Too many failed log-ins from this client"),
+    ))]
 async fn login_api(
     State(state): State<Arc<AppState>>,
     client: ClientAddr,
@@ -397,6 +412,9 @@ async fn login_api(
 }
 
 /// Log-out through the API: the bearer token is revoked.
+#[utoipa::path(delete, path = "/api/v1/admin/sessions/current", tag = crate::api::tags::SESSIONS,
+    security(("bearer" = [])),
+    responses((status = 204, description = "Logged out: the token no longer works")))]
 async fn logout_api(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
@@ -408,12 +426,17 @@ async fn logout_api(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(Serialize)]
+/// How many sessions were ended.
+#[derive(Serialize, utoipa::ToSchema)]
 struct Ended {
+    /// Sessions ended, the caller's own included.
     ended: u64,
 }
 
 /// Ends every administrator session (super administrators).
+#[utoipa::path(delete, path = "/api/v1/admin/sessions", tag = crate::api::tags::SUPER,
+    security(("bearer" = [])),
+    responses((status = 200, description = "Every session ended", body = Ended)))]
 async fn end_all_api(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,

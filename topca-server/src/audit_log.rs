@@ -215,7 +215,7 @@ pub(crate) fn checkpoint_if_grown(state: &AppState) -> Result<(), SetupError> {
 }
 
 /// A checkpoint as the endpoint serves it.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct CheckpointView {
     sequence: u64,
     head: String,
@@ -264,6 +264,8 @@ async fn latest_api(State(state): State<Arc<AppState>>) -> Result<Json<Checkpoin
 }
 
 /// Makes a checkpoint now (super administrators).
+#[utoipa::path(post, path = "/api/v1/admin/audit/checkpoints", tag = crate::api::tags::AUDIT, security(("bearer" = [])),
+    responses((status = 200, description = "The checkpoint made", body = CheckpointView)))]
 async fn checkpoint_api(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,

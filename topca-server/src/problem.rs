@@ -30,10 +30,11 @@ pub const REQUEST_ID: &str = "x-request-id";
 const REFUSAL_BODY_LIMIT: usize = 2048;
 
 /// An RFC 9457 problem document.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Problem {
     /// A URI naming the kind of problem: `urn:topca:error:` and the code.
     #[serde(rename = "type")]
+    #[schema(example = "urn:topca:error:not_found")]
     pub kind: String,
     /// A short summary of the kind of problem, in the request's language.
     pub title: String,
