@@ -1,4 +1,5 @@
-//! The KMC console: escrowed keys by holder, and two-person key recovery. One
+//! The KMC console: escrowed keys picked from a searchable, paged list, and
+//! two-person key recovery listed with who asked for which holder. One
 //! KMC administrator asks, a different one approves or either refuses; the
 //! authorization code goes by mail to the holder alone and never appears in a
 //! page or an API answer. Who may act is decided by the key management centre
