@@ -470,7 +470,9 @@ async fn backup(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Respo
         let result = s
             .store
             .backup_sqlite(&path)
-            .map_err(|e| AppError::bad_request(e.to_string()))
+            .map_err(|e| {
+                AppError::bad_request(e.to_string()).zh(Lang::Zh.s("super.audit.backup_failed"))
+            })
             .and_then(|()| {
                 std::fs::read(&path)
                     .map_err(|e| crate::AppError::internal_because("read the backup", &e))
