@@ -292,6 +292,24 @@ try {
   await page.waitForSelector('#crl-info');
   check((await page.textContent('#crl-info')) !== before, 'a CRL is issued on demand');
   await page.screenshot({ path: join(artifacts, 'super-admin.png'), fullPage: true });
+  // The console's own pages fit a phone and a desktop without scrolling sideways.
+  async function consoleWidths(path, name) {
+    await page.goto(`${base}${path}`);
+    for (const width of [390, 1280]) {
+      await page.setViewportSize({ width, height: 900 });
+      await page.screenshot({ path: join(artifacts, `${name}-${width}.png`), fullPage: true });
+      const over = await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
+      check(over <= 0, `${name} fits ${width} px without scrolling sideways (${over} px over)`);
+    }
+    await page.setViewportSize({ width: 1280, height: 720 });
+  }
+  await consoleWidths('/TopCA/admin', 'console-super');
+  await consoleWidths('/TopCA/admin/super', 'super-admins');
+  await consoleWidths('/TopCA/admin/audit', 'audit-log');
+  await consoleWidths(`/TopCA/admin/audit?kind=admin_login&from=2000-01-01`, 'audit-log-filtered');
+  check(await page.locator('#audit tbody tr').count() >= 1, 'the audit log filters by action and date');
+  check((await page.textContent('#audit tbody')).includes('管理员登录'), 'audit actions read in Chinese');
+  await consoleWidths('/TopCA/admin/audit/checkpoints', 'audit-checkpoints');
 
   // Two KMC administrators recover the dual holder's encryption key; the holder
   // receives it for their signing certificate. The RA console is not theirs.
@@ -308,7 +326,7 @@ try {
   await adminLogin('kmc-a');
   check(!(await page.isVisible('#pending')), 'a KMC administrator sees no RA console');
   await page.click('#keys-link');
-  await page.fill('#email', 'zhaoliu@example.cn');
+  await page.fill('#search', 'zhaoliu@example.cn');
   await page.click('#find');
   const escrowed = page.locator(`#keys tr:has-text("${encryption}")`);
   check(await escrowed.count() === 1, 'the KMC administrator finds the escrowed key by holder');
@@ -320,6 +338,9 @@ try {
   await page.locator(`#recoveries tr:has-text("${encryption}")`).locator('button.approve').click();
   await page.waitForSelector('#approved');
   check(!(await page.isVisible('#code')), 'the second KMC administrator approves and sees no code');
+  await consoleWidths('/TopCA/admin/kmc/keys', 'kmc-keys');
+  await consoleWidths('/TopCA/admin/kmc/recoveries', 'kmc-recoveries');
+  check((await page.textContent(`#recoveries tr:has-text("${encryption}")`)).includes('kmc-a'), 'the recovery list names who asked');
   const code = mailedRecoveryCode('zhaoliu@example.cn');
   check(/^[0-9a-f]{32}-/.test(code), 'the holder alone receives the code by mail');
   await page.goto(`${base}/TopCA/userEnroll/recover`);

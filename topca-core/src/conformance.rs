@@ -13,6 +13,7 @@ mod audit;
 mod certificates;
 mod escrow;
 mod issuance;
+mod listing;
 mod outbox;
 
 use crate::{
@@ -123,6 +124,8 @@ pub fn run(store: &dyn RaStore) -> Checked {
     settings_replace_by_compare_and_set(store)?;
     outbox_delivers_retries_and_forgets(store)?;
     concurrent_claimers_take_each_mail_once(store)?;
+    listing::audit_pages_filter_and_count(store)?;
+    listing::escrow_and_recovery_pages(store)?;
     audit_entries_chain(store)
 }
 

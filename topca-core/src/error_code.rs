@@ -413,7 +413,7 @@ fn ra_zh(e: &RaError) -> String {
         RaError::NotRenewable { days } => {
             format!("只有在 {days} 天内到期的有效证书才能更新")
         }
-        RaError::NotPermitted(role) => format!("此操作需要 {role} 角色"),
+        RaError::NotPermitted(role) => format!("此操作需要{}角色", role_zh(role)),
         RaError::NotPasscodeAccount => "此帐户不使用授权码模式".into(),
         RaError::UnknownCertificate => "未找到该证书".into(),
         RaError::AlreadyRevoked => "该证书已被吊销".into(),
@@ -459,7 +459,9 @@ fn kmc_zh(e: &KmcError) -> String {
             "授权码无法邮寄给持有人，审批已撤回；邮件恢复正常后请重新申请恢复".into()
         }
         KmcError::SameAdministrator => "密钥恢复必须由申请人以外的另一位 KMC 管理员审批".into(),
-        KmcError::RecoveryState(state) => format!("此密钥恢复的状态为：{state}"),
+        KmcError::RecoveryState(state) => {
+            format!("此密钥恢复的状态为：{}", recovery_state_zh(state))
+        }
         KmcError::WrongCode { attempts_left } => {
             format!("授权码错误（还可尝试 {attempts_left} 次）")
         }
@@ -469,6 +471,30 @@ fn kmc_zh(e: &KmcError) -> String {
         KmcError::NotHoldersSigningCertificate => {
             "请选择您本人在同一帐户下、于恢复申请之前签发的有效签名证书来接收密钥".into()
         }
+    }
+}
+
+/// The Chinese name of a role as [`RaError::NotPermitted`] names it in English.
+fn role_zh(role: &str) -> &str {
+    match role {
+        "RA administrator" => " RA 管理员",
+        "KMC administrator" => " KMC 管理员",
+        "super administrator" => "超级管理员",
+        other => other,
+    }
+}
+
+/// The Chinese words of a recovery state as [`KmcError::RecoveryState`] names it
+/// in English ([`crate::kmc::RecoveryState::label`]).
+fn recovery_state_zh(state: &str) -> &str {
+    match state {
+        "waiting for a second KMC administrator" => "等待第二名 KMC 管理员审批",
+        "approved" => "已批准",
+        "already used" => "已使用",
+        "rejected" => "已拒绝",
+        "expired" => "已过期",
+        "locked" => "已锁定",
+        other => other,
     }
 }
 

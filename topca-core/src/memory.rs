@@ -19,8 +19,8 @@ use crate::{
     store::{
         AccountStore, AdminSession, AdminStore, AuditStore, CertificateRecord, CertificateStatus,
         CertificateStore, CrlRecord, CrlStore, EscrowRecord, EscrowStore, LoginAttempt, NewRequest,
-        OutboxStore, QueuedMail, RequestChange, RequestStore, Reservation, Revocation,
-        SessionStore, check_reserved, tbs_sha256,
+        OutboxStore, Page, QueuedMail, RecoveryQuery, RequestChange, RequestStore, Reservation,
+        Revocation, SessionStore, check_reserved, escrow_matches, tbs_sha256,
     },
 };
 
@@ -505,6 +505,38 @@ impl EscrowStore for MemoryStore {
             stored.version += 1;
         }
         Ok(Some(stored.clone()))
+    }
+
+    fn escrowed_keys_page(
+        &self,
+        text: &str,
+        offset: u64,
+        limit: u64,
+    ) -> Result<Page<EscrowRecord>, StoreError> {
+        let inner = self.lock()?;
+        let mut found: Vec<&EscrowRecord> = inner
+            .escrow
+            .values()
+            .filter(|e| escrow_matches(e, text))
+            .collect();
+        found.sort_by_key(|e| std::cmp::Reverse(e.escrowed_at));
+        Ok(Page::of(found.into_iter().cloned(), offset, limit))
+    }
+
+    fn recoveries_page(
+        &self,
+        query: &RecoveryQuery,
+        offset: u64,
+        limit: u64,
+    ) -> Result<Page<Recovery>, StoreError> {
+        let inner = self.lock()?;
+        let matching = inner
+            .recoveries
+            .iter()
+            .rev()
+            .filter(|r| query.matches(r))
+            .cloned();
+        Ok(Page::of(matching, offset, limit))
     }
 }
 

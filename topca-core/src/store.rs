@@ -17,8 +17,10 @@
 use std::time::{Duration, SystemTime};
 
 mod issuance;
+mod listing;
 
 pub use issuance::{IssuanceStore, Reservation, check_reserved, tbs_sha256};
+pub use listing::{AuditQuery, Page, RecoveryQuery, contains_folded, escrow_matches};
 
 use crate::{
     audit::{AuditEntry, AuditRecord},
@@ -370,6 +372,23 @@ pub trait EscrowStore: Send + Sync {
     /// 255) and bumps the version in one atomic step, so that concurrent attempts
     /// each count. Returns the recovery as counted; `None` if unknown.
     fn count_recovery_attempt(&self, id: RecoveryId) -> Result<Option<Recovery>, StoreError>;
+    /// The escrowed keys whose serials or holder e-mail contain `text` (case
+    /// ignored), newest first, `limit` of them after `offset`. The default
+    /// filters every key in memory; a database store runs one query.
+    fn escrowed_keys_page(
+        &self,
+        text: &str,
+        offset: u64,
+        limit: u64,
+    ) -> Result<Page<EscrowRecord>, StoreError>;
+    /// The key recoveries `query` selects, newest first, `limit` of them after
+    /// `offset`.
+    fn recoveries_page(
+        &self,
+        query: &RecoveryQuery,
+        offset: u64,
+        limit: u64,
+    ) -> Result<Page<Recovery>, StoreError>;
 }
 
 /// The audit log.
@@ -380,6 +399,24 @@ pub trait AuditStore: Send + Sync {
     fn append_audit(&self, record: AuditRecord) -> Result<AuditEntry, StoreError>;
     /// Every entry, oldest first.
     fn audit_entries(&self) -> Result<Vec<AuditEntry>, StoreError>;
+    /// The entries `query` selects, newest first, `limit` of them after
+    /// `offset` (the console's pages; a database store runs one query).
+    fn audit_page(
+        &self,
+        query: &AuditQuery,
+        offset: u64,
+        limit: u64,
+    ) -> Result<Page<AuditEntry>, StoreError> {
+        let entries = self.audit_entries()?;
+        Ok(Page::of(
+            entries
+                .into_iter()
+                .rev()
+                .filter(|e| query.matches(&e.record)),
+            offset,
+            limit,
+        ))
+    }
 }
 
 /// Administrator accounts.

@@ -6,21 +6,23 @@
 
 use std::sync::Arc;
 
+use askama::Template;
 use axum::{
     Json, Router,
     extract::{Path, State},
-    http::HeaderMap,
+    http::{HeaderMap, StatusCode},
     response::Response,
     routing::{get, post},
 };
 use serde::{Deserialize, Serialize};
-use topca_core::ra::RaOps;
+use topca_core::ra::{AdminRole, RaOps};
 
 use crate::{
     AppError, AppState,
     admin_accounts::account_form,
-    admin_session::{api_session, console_admin, console_csrf, forbidden, logout_form},
-    html::{Lang, escape, page},
+    admin_kmc::KmcSection,
+    admin_session::{api_session, console_admin, console_csrf, forbidden},
+    html::{Chrome, Lang, error_page, render},
     state::blocking,
 };
 
@@ -33,6 +35,26 @@ pub const MIN_PASSWORD: usize = 12;
 /// shorter ones).
 pub fn password_long_enough(password: &str) -> bool {
     password.chars().count() >= MIN_PASSWORD
+}
+
+/// The refusal of a password shorter than [`MIN_PASSWORD`], in both languages.
+pub(crate) fn password_too_short() -> AppError {
+    AppError::bad_request(Lang::En.f1("super.admins.password_short", MIN_PASSWORD))
+        .zh(Lang::Zh.f1("super.admins.password_short", MIN_PASSWORD))
+}
+
+/// The catalogue name of an administrator role.
+pub(crate) fn role_label(t: Lang, role: AdminRole) -> &'static str {
+    match role {
+        AdminRole::SuperAdmin => t.s("super.role.super_admin"),
+        AdminRole::RaAdmin => t.s("super.role.ra_admin"),
+        AdminRole::KmcAdmin => t.s("super.role.kmc_admin"),
+    }
+}
+
+/// The console's crumb, for the pages under it.
+pub(crate) fn console_crumb(t: Lang) -> (&'static str, &'static str) {
+    (t.s("super.console.title"), "/TopCA/admin")
 }
 
 pub(crate) fn routes() -> Router<Arc<AppState>> {
@@ -55,62 +77,68 @@ pub(crate) fn routes() -> Router<Arc<AppState>> {
 
 // ---- pages ----
 
+/// The console's home: who is logged in, and what their roles allow.
+#[derive(Template)]
+#[template(path = "admin/console.html")]
+struct ConsolePage {
+    t: Lang,
+    page: Chrome,
+    csrf: String,
+    admin: String,
+    roles: String,
+    ra: bool,
+    /// The RA's approval queue, rendered (escaped) by `admin_requests`.
+    ra_queue: Option<String>,
+    /// The RA's new-account form, rendered (escaped) by `admin_accounts`.
+    ra_account_form: Option<String>,
+    kmc: Option<KmcSection>,
+    super_admin: bool,
+}
+
 /// The console: what the administrator's roles allow.
 async fn console(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
-    let lang = Lang::of(&headers);
+    let t = Lang::of(&headers);
     let admin = match console_admin(&state, &headers).await {
         Ok(a) => a,
-        Err(refused) => return refused.page(lang),
+        Err(refused) => return refused.page(t),
     };
-    let (csrf, cookie) = (console_csrf(&headers), None);
-    let mut body = format!(
-        r#"<p>{} <b id="admin">{}</b></p>{}"#,
-        lang.t("当前管理员：", "Logged in as"),
-        escape(&admin.name),
-        logout_form(lang, &csrf)
-    );
-    if admin.ra_ops().is_ok() {
-        body.push_str(&crate::admin_requests::queue_section(&state, lang, &csrf).await);
-        body.push_str(&account_form(
-            lang,
-            &csrf,
-            "/TopCA/admin/ra/accounts",
-            None,
-            &state.base_url,
-        ));
-    }
-    if admin.kmc_ops().is_ok() {
-        body.push_str(&crate::admin_kmc::console_section(&state, lang, &csrf).await);
-    }
-    let mut links = Vec::new();
-    if admin.ra_ops().is_ok() {
-        links.push(format!(
-            r#"<a href="/TopCA/admin/ra/certificates" id="certificates-link">{}</a>"#,
-            lang.t("持有者与证书", "Holders and certificates")
-        ));
-        links.push(format!(
-            r#"<a href="/TopCA/admin/ra/accounts" id="accounts-link">{}</a>"#,
-            lang.t("帐户管理", "Accounts")
-        ));
-    }
-    if admin.kmc_ops().is_ok() {
-        links.push(format!(
-            r#"<a href="/TopCA/admin/kmc/keys" id="keys-link">{}</a>"#,
-            lang.t("托管密钥", "Escrowed keys")
-        ));
-    }
-    if admin.super_ops().is_ok() {
-        links.push(format!(
-            r#"<a href="/TopCA/admin/super" id="super-link">{}</a>"#,
-            lang.t("管理员与 CA 运维", "Administrators and CA operations")
-        ));
-    }
-    links.push(format!(
-        r#"<a href="/TopCA/admin/audit" id="audit-link">{}</a>"#,
-        lang.t("审计日志", "Audit log")
-    ));
-    body.push_str(&format!("<p>{}</p>", links.join(" · ")));
-    page(lang, lang.t("管理控制台", "Administration"), &body, cookie)
+    let csrf = console_csrf(&headers);
+    let ra = admin.ra_ops().is_ok();
+    let (ra_queue, ra_account_form) = if ra {
+        (
+            Some(crate::admin_requests::queue_section(&state, t, &csrf).await),
+            Some(account_form(
+                t,
+                &csrf,
+                "/TopCA/admin/ra/accounts",
+                None,
+                &state.base_url,
+            )),
+        )
+    } else {
+        (None, None)
+    };
+    let kmc = match admin.kmc_ops() {
+        Ok(ops) => match crate::admin_kmc::console_section(&state, t, ops).await {
+            Ok(section) => Some(section),
+            Err(e) => return error_page(t, &e),
+        },
+        Err(_) => None,
+    };
+    let roles: Vec<&str> = admin.roles.iter().map(|r| role_label(t, *r)).collect();
+    let view = ConsolePage {
+        t,
+        page: Chrome::new(t.s("super.console.title"), &[]),
+        csrf,
+        roles: roles.join(t.s("super.console.separator")),
+        ra,
+        ra_queue,
+        ra_account_form,
+        kmc,
+        super_admin: admin.super_ops().is_ok(),
+        admin: admin.name,
+    };
+    render(StatusCode::OK, &view, None)
 }
 
 #[derive(Deserialize)]

@@ -1,23 +1,36 @@
 //! The audit log for administrators, page and API: each administrator reads the
-//! entries of their own areas (RA, KMC; super administrators everything), with
-//! the verdict on the whole hash chain.
+//! entries of their own areas (RA, KMC; super administrators everything),
+//! newest first, one page at a time from the store, filtered by action, actor,
+//! date range and text, with the verdict on the whole hash chain.
 
-use std::sync::Arc;
+use std::{
+    sync::Arc,
+    time::{Duration, SystemTime},
+};
 
+use askama::Template;
 use axum::{
     Json, Router,
     extract::{Query, State},
-    http::HeaderMap,
+    http::{HeaderMap, StatusCode},
     response::Response,
     routing::get,
 };
 use serde::{Deserialize, Serialize};
-use topca_core::{audit::AuditEntry, ra::Administrator, store::AuditStore};
+use topca_core::{
+    audit::{Actor, AuditAction, AuditEntry, Outcome},
+    format_utc,
+    ra::Administrator,
+    store::{AuditQuery, AuditStore},
+};
 
 use crate::{
     AppError, AppState,
+    admin::console_crumb,
+    admin_list::{ROWS, page_number, pager, search_text},
     admin_session::{api_session, console_admin},
-    html::{Lang, error_page, escape, page},
+    html::{Chrome, Lang, Pager, error_page, render},
+    i18n::snake_case,
     state::blocking,
 };
 
@@ -25,103 +38,260 @@ pub(crate) fn routes() -> Router<Arc<AppState>> {
     Router::new()
         .route("/TopCA/admin/audit", get(audit_page))
         .route("/api/v1/admin/audit", get(audit_api))
+        .merge(crate::admin_checkpoints::routes())
 }
 
-/// The entries `admin` may read that match `filter`, newest first.
-fn readable<'a>(
-    entries: &'a [AuditEntry],
-    admin: &'a Administrator,
-    filter: &AuditFilter,
-) -> impl Iterator<Item = &'a AuditEntry> + 'a {
-    let actor = filter.actor.trim().to_lowercase();
-    let target = filter.target.trim().to_lowercase();
-    entries.iter().rev().filter(move |e| {
-        let (_, who) = e.record.actor.to_parts();
-        admin.reads_audit(e.record.action.area())
-            && who.to_lowercase().contains(&actor)
-            && e.record.target.to_lowercase().contains(&target)
-    })
+/// The most entries one API answer gives.
+const API_ROWS: u64 = 1000;
+
+/// Every action, in the order of their numbers.
+fn all_actions() -> impl Iterator<Item = AuditAction> {
+    (1..=u16::from(u8::MAX)).filter_map(AuditAction::from_code)
 }
 
-/// The audit filter of the page and the API (text the actor and the target contain).
-#[derive(Deserialize, utoipa::IntoParams)]
+/// The name of `action` in URLs and catalogue keys (`certificate_revoked`).
+fn action_name(action: AuditAction) -> String {
+    snake_case(&format!("{action:?}"))
+}
+
+/// The catalogue words of `action`.
+fn action_label(t: Lang, action: AuditAction) -> String {
+    let key = ["audit.action.", &action_name(action)].concat();
+    t.s(&key).to_owned()
+}
+
+/// The audit filter of the page and the API, as the query string gives it.
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 struct AuditFilter {
-    /// Text the actor contains.
+    /// An action's name (`certificate_revoked`); empty for every action.
+    #[serde(default)]
+    kind: String,
+    /// Text the actor's name contains.
     #[serde(default)]
     actor: String,
-    /// Text the target contains.
+    /// Text the target or the detail contains (`target` is its older name).
+    #[serde(default, alias = "target")]
+    q: String,
+    /// The first day shown, `YYYY-MM-DD` (UTC).
     #[serde(default)]
-    target: String,
+    from: String,
+    /// The last day shown, `YYYY-MM-DD` (UTC), included.
+    #[serde(default)]
+    until: String,
+    /// The page (the console), from 1.
+    #[serde(default)]
+    page: String,
 }
 
-/// The audit log, newest first, filtered by actor and target text, with the
-/// result of verifying the whole hash chain; only the entries of the
-/// administrator's areas ([`Administrator::reads_audit`]).
+/// Midnight (UTC) at the start of the day `text` (`YYYY-MM-DD`), if it is a date.
+fn day_start(text: &str) -> Option<SystemTime> {
+    let mut parts = text.trim().splitn(3, '-');
+    let year: i64 = parts.next()?.parse().ok()?;
+    let month: i64 = parts.next()?.parse().ok()?;
+    let day: i64 = parts.next()?.parse().ok()?;
+    if !(1970..=9999).contains(&year) || !(1..=12).contains(&month) {
+        return None;
+    }
+    let leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
+    let days_in_month = match month {
+        2 if leap => 29,
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        _ => 31,
+    };
+    if !(1..=days_in_month).contains(&day) {
+        return None;
+    }
+    // Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's algorithm).
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let year_of_era = y - era * 400;
+    let day_of_year = (153 * ((month + 9) % 12) + 2) / 5 + day - 1;
+    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
+    let days = u64::try_from(era * 146_097 + day_of_era - 719_468).ok()?;
+    SystemTime::UNIX_EPOCH.checked_add(Duration::from_secs(days * 86_400))
+}
+
+/// One day.
+const DAY: Duration = Duration::from_secs(86_400);
+
+impl AuditFilter {
+    /// The store's query for what `admin` may read, or why the filter is refused.
+    fn query(&self, admin: &Administrator) -> Result<AuditQuery, AppError> {
+        let kind = self.kind.trim();
+        let mut actions: Vec<AuditAction> = all_actions()
+            .filter(|a| admin.reads_audit(a.area()))
+            .collect();
+        if !kind.is_empty() {
+            if !all_actions().any(|a| action_name(a) == kind) {
+                return Err(AppError::localized(
+                    StatusCode::BAD_REQUEST,
+                    "audit.filter.bad_kind",
+                ));
+            }
+            actions.retain(|a| action_name(*a) == kind);
+        }
+        let date = |text: &str| -> Result<Option<SystemTime>, AppError> {
+            if text.trim().is_empty() {
+                return Ok(None);
+            }
+            day_start(text).map(Some).ok_or_else(|| {
+                AppError::localized(StatusCode::BAD_REQUEST, "audit.filter.bad_date")
+            })
+        };
+        let from = date(&self.from)?;
+        let until = date(&self.until)?.and_then(|day| day.checked_add(DAY));
+        if let (Some(from), Some(until)) = (from, until)
+            && from >= until
+        {
+            return Err(AppError::localized(
+                StatusCode::BAD_REQUEST,
+                "audit.filter.bad_range",
+            ));
+        }
+        Ok(AuditQuery {
+            actions,
+            actor: search_text(&self.actor),
+            text: search_text(&self.q),
+            from,
+            until,
+        })
+    }
+}
+
+/// An entry as the page shows it.
+struct EntryRow {
+    sequence: u64,
+    code: u16,
+    at: String,
+    actor: String,
+    action: String,
+    target: String,
+    outcome: &'static str,
+    outcome_class: &'static str,
+    detail: String,
+}
+
+impl EntryRow {
+    fn of(t: Lang, e: AuditEntry) -> Self {
+        let record = e.record;
+        let (outcome, outcome_class) = match record.outcome {
+            Outcome::Success => (t.s("audit.outcome.success"), "success"),
+            Outcome::Failure => (t.s("audit.outcome.failure"), "failure"),
+        };
+        Self {
+            sequence: e.sequence,
+            code: record.action.code(),
+            at: format_utc(record.at),
+            actor: match record.actor {
+                Actor::User(name) | Actor::Admin(name) => name,
+                Actor::System => t.s("audit.log.system").to_owned(),
+            },
+            action: action_label(t, record.action),
+            target: record.target,
+            outcome,
+            outcome_class,
+            detail: record.detail,
+        }
+    }
+}
+
+/// The audit log page.
+#[derive(Template)]
+#[template(path = "audit/log.html")]
+struct AuditPage {
+    t: Lang,
+    page: Chrome,
+    chain_ok: bool,
+    verdict: String,
+    kinds: Vec<(String, String)>,
+    kind: String,
+    actor: String,
+    text: String,
+    from: String,
+    until: String,
+    rows: Vec<EntryRow>,
+    pager: Pager,
+}
+
+/// The audit log, newest first, filtered and paged, with the result of
+/// verifying the whole hash chain; only the entries of the administrator's
+/// areas ([`Administrator::reads_audit`]).
 async fn audit_page(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
     Query(filter): Query<AuditFilter>,
 ) -> Response {
-    let lang = Lang::of(&headers);
+    let t = Lang::of(&headers);
     let admin = match console_admin(&state, &headers).await {
         Ok(admin) => admin,
-        Err(refused) => return refused.page(lang),
+        Err(refused) => return refused.page(t),
     };
-    let entries = match blocking(&state, |s| {
-        Ok(s.store.audit_entries().map_err(topca_core::Error::from)?)
-    })
-    .await
-    {
-        Ok(entries) => entries,
-        Err(e) => return error_page(lang, &e),
+    let query = match filter.query(&admin) {
+        Ok(query) => query,
+        Err(e) => return error_page_back(t, &e),
     };
-    let verdict = match blocking(&state, |s| Ok(s.verify_audit())).await {
-        Ok(Ok(verified)) => format!(
-            r#"<p class="ok" id="chain">{}</p>"#,
-            escape(&verified.summary(lang))
-        ),
-        Ok(Err(finding)) => format!(
-            r#"<p class="error" id="chain">{}</p>"#,
-            escape(&finding.to_string())
-        ),
-        Err(e) => return error_page(lang, &e),
-    };
-    let rows: String = readable(&entries, &admin, &filter)
-        .take(500)
-        .map(|e| {
-            let (_, who) = e.record.actor.to_parts();
-            format!(
-                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{:?}</td><td>{}</td><td>{:?}</td><td>{}</td></tr>",
-                e.sequence,
-                topca_core::format_utc(e.record.at),
-                escape(who),
-                e.record.action,
-                escape(&e.record.target),
-                e.record.outcome,
-                escape(&e.record.detail)
-            )
-        })
-        .collect();
-    let body = format!(
-        r#"{verdict}<form method="get" action="/TopCA/admin/audit">
-<label for="actor">{actor_l}</label><input id="actor" name="actor" value="{actor}">
-<label for="target">{target_l}</label><input id="target" name="target" value="{target}">
-<button type="submit">{filter_l}</button></form>
-<table id="audit"><tr><th>#</th><th>{time}</th><th>{who}</th><th>{what}</th><th>{on}</th><th>{outcome}</th><th>{detail}</th></tr>{rows}</table>"#,
-        actor_l = lang.t("操作者", "Actor"),
-        actor = escape(&filter.actor),
-        target_l = lang.t("对象", "Target"),
-        target = escape(&filter.target),
-        filter_l = lang.t("筛选", "Filter"),
-        time = lang.t("时间", "Time"),
-        who = lang.t("操作者", "Actor"),
-        what = lang.t("操作", "Action"),
-        on = lang.t("对象", "Target"),
-        outcome = lang.t("结果", "Outcome"),
-        detail = lang.t("说明", "Detail"),
+    let kind = filter.kind.trim().to_owned();
+    let (from, until) = (
+        filter.from.trim().to_owned(),
+        filter.until.trim().to_owned(),
     );
-    page(lang, lang.t("审计日志", "Audit log"), &body, None)
+    let params = [
+        ("kind", kind.clone()),
+        ("actor", query.actor.clone()),
+        ("q", query.text.clone()),
+        ("from", from.clone()),
+        ("until", until.clone()),
+    ];
+    let requested = page_number(&filter.page);
+    let found = blocking(&state, move |s| {
+        let total = s
+            .store
+            .audit_page(&query, 0, 0)
+            .map_err(topca_core::Error::from)?
+            .total;
+        let borrowed: Vec<(&str, &str)> = params.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let pager = pager(requested, total, "/TopCA/admin/audit", &borrowed);
+        let entries = s
+            .store
+            .audit_page(&query, pager.offset(), ROWS)
+            .map_err(topca_core::Error::from)?;
+        let verdict = s.verify_audit();
+        Ok((pager, entries.rows, query, verdict))
+    })
+    .await;
+    let (pager, entries, query, verdict) = match found {
+        Ok(found) => found,
+        Err(e) => return error_page(t, &e),
+    };
+    let (chain_ok, verdict) = match verdict {
+        Ok(verified) => (true, verified.summary(t)),
+        Err(finding) => (false, finding.summary(t)),
+    };
+    let view = AuditPage {
+        t,
+        page: Chrome::new(t.s("audit.log.title"), &[console_crumb(t)]),
+        chain_ok,
+        verdict,
+        kinds: all_actions()
+            .filter(|a| admin.reads_audit(a.area()))
+            .map(|a| (action_name(a), action_label(t, a)))
+            .collect(),
+        kind,
+        actor: query.actor,
+        text: query.text,
+        from,
+        until,
+        rows: entries.into_iter().map(|e| EntryRow::of(t, e)).collect(),
+        pager,
+    };
+    render(StatusCode::OK, &view, None)
+}
+
+/// A refused filter, with a link back to the unfiltered log.
+fn error_page_back(t: Lang, error: &AppError) -> Response {
+    crate::html::error_page_back(t, error, "/TopCA/admin/audit")
 }
 
 /// An audit entry as the API gives it.
@@ -136,32 +306,81 @@ struct EntryView {
     detail: String,
 }
 
-/// The audit entries the bearer's roles may read, newest first (at most 1,000).
+/// The audit entries the bearer's roles may read and the filter selects,
+/// newest first (at most [`API_ROWS`]).
 #[utoipa::path(get, path = "/api/v1/admin/audit", tag = crate::api::tags::AUDIT,
     params(AuditFilter), security(("bearer" = [])),
-    responses((status = 200, description = "The entries, newest first", body = Vec<EntryView>)))]
+    responses(
+        (status = 200, description = "The entries, newest first (at most 1,000)", body = Vec<EntryView>),
+        (status = 400, description = "An unknown action, a date that is not YYYY-MM-DD, or a range that ends before it starts"),
+    ))]
 async fn audit_api(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
     Query(filter): Query<AuditFilter>,
 ) -> Result<Json<Vec<EntryView>>, AppError> {
     let admin = api_session(&state, &headers).await?;
-    let entries = blocking(&state, |s| {
-        Ok(s.store.audit_entries().map_err(topca_core::Error::from)?)
+    let query = filter.query(&admin)?;
+    let entries = blocking(&state, move |s| {
+        Ok(s.store
+            .audit_page(&query, 0, API_ROWS)
+            .map_err(topca_core::Error::from)?)
     })
     .await?;
     Ok(Json(
-        readable(&entries, &admin, &filter)
-            .take(1000)
+        entries
+            .rows
+            .into_iter()
             .map(|e| EntryView {
                 sequence: e.sequence,
-                at: topca_core::format_utc(e.record.at),
+                at: format_utc(e.record.at),
                 actor: e.record.actor.to_parts().1.to_owned(),
                 action: format!("{:?}", e.record.action),
-                target: e.record.target.clone(),
-                success: e.record.outcome == topca_core::audit::Outcome::Success,
-                detail: e.record.detail.clone(),
+                target: e.record.target,
+                success: e.record.outcome == Outcome::Success,
+                detail: e.record.detail,
             })
             .collect(),
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates_are_read_as_utc_days_and_nonsense_is_not_a_date() {
+        let day = |text| {
+            day_start(text)
+                .and_then(|t| t.duration_since(SystemTime::UNIX_EPOCH).ok())
+                .map(|d| d.as_secs())
+        };
+        assert_eq!(day("1970-01-01"), Some(0));
+        assert_eq!(day("2023-11-14"), Some(1_699_920_000));
+        assert_eq!(day("2024-02-29"), Some(1_709_164_800));
+        for bad in [
+            "2023-02-29",
+            "2023-13-01",
+            "2023-00-10",
+            "1969-12-31",
+            "x",
+            "2023-1",
+            "",
+        ] {
+            assert_eq!(day(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn every_action_has_words_in_both_catalogues() {
+        let mut seen = 0;
+        for action in all_actions() {
+            for t in [Lang::Zh, Lang::En] {
+                let key = ["audit.action.", &action_name(action)].concat();
+                assert_ne!(action_label(t, action), key, "{key} is missing");
+            }
+            seen += 1;
+        }
+        assert!(seen >= 23, "{seen} actions");
+    }
 }

@@ -14,8 +14,8 @@ use serde::Deserialize;
 use topca_core::ra::{Administrator, admin as accounts};
 
 use crate::{
-    AppError, AppState,
-    admin::{MIN_PASSWORD, password_long_enough},
+    AppState,
+    admin::{password_long_enough, password_too_short},
     admin_session::console_form,
     html::{Lang, error_page},
     state::blocking,
@@ -28,17 +28,6 @@ pub(crate) fn routes() -> Router<Arc<AppState>> {
             post(set_password),
         )
         .route("/TopCA/admin/super/admins/{name}/delete", post(delete))
-}
-
-/// The password and delete forms of the administrator `name` (URL-encoded).
-pub(crate) fn forms(lang: Lang, csrf: &str, name: &str) -> String {
-    format!(
-        r#"<form method="post" action="/TopCA/admin/super/admins/{name}/password"><input type="hidden" name="csrf" value="{csrf}"><input name="password" type="password" minlength="{MIN_PASSWORD}" required aria-label="{label}"><button>{set}</button></form>
-<form method="post" action="/TopCA/admin/super/admins/{name}/delete"><input type="hidden" name="csrf" value="{csrf}"><button>{delete}</button></form>"#,
-        label = lang.t("新口令", "New password"),
-        set = lang.t("设置口令", "Set the password"),
-        delete = lang.t("删除管理员", "Delete the administrator"),
-    )
 }
 
 #[derive(Deserialize)]
@@ -60,13 +49,7 @@ async fn set_password(
     };
     let password = zeroize::Zeroizing::new(form.password);
     if !password_long_enough(&password) {
-        return error_page(
-            lang,
-            &AppError::bad_request(lang.t(
-                &format!("管理员口令至少需要 {MIN_PASSWORD} 个字符。"),
-                &format!("An administrator password needs {MIN_PASSWORD} characters or more."),
-            )),
-        );
+        return error_page(lang, &password_too_short());
     }
     let done = state
         .hashing

@@ -1,4 +1,5 @@
-//! The KMC console: escrowed keys by holder, and two-person key recovery. One
+//! The KMC console: escrowed keys picked from a searchable, paged list, and
+//! two-person key recovery listed with who asked for which holder. One
 //! KMC administrator asks, a different one approves or either refuses; the
 //! authorization code goes by mail to the holder alone and never appears in a
 //! page or an API answer. Who may act is decided by the key management centre
@@ -6,31 +7,37 @@
 
 use std::sync::Arc;
 
+use askama::Template;
 use axum::{
     Form, Json, Router,
-    extract::{Path, State},
+    extract::{Path, Query, State},
     http::{HeaderMap, StatusCode},
     response::{IntoResponse, Redirect, Response},
     routing::{get, post},
 };
 use serde::{Deserialize, Serialize};
 use topca_core::{
-    kmc::{RecoveryId, RecoveryState},
-    ra::Administrator,
-    store::EscrowStore,
+    format_utc,
+    kmc::{Recovery, RecoveryId, RecoveryState},
+    ra::{Administrator, KmcOps},
+    store::{CertificateStore, RecoveryQuery},
 };
 
 use crate::{
     AppError, AppState,
-    admin::{CsrfOnly, EmailQuery},
+    admin::{CsrfOnly, EmailQuery, console_crumb},
+    admin_list::{ListQuery, ROWS, pager},
     admin_session::{api_session, console_admin_form, console_csrf, console_session, forbidden},
-    html::{Lang, error_page, escape, page},
+    html::{Chrome, Lang, Pager, error_page, render},
     state::blocking,
 };
 
 pub(crate) fn routes() -> Router<Arc<AppState>> {
     Router::new()
-        .route("/TopCA/admin/kmc/recoveries", post(request_recovery_page))
+        .route(
+            "/TopCA/admin/kmc/recoveries",
+            get(recoveries_page).post(request_recovery_page),
+        )
         .route("/TopCA/admin/kmc/keys", get(escrowed_keys_page))
         .route(
             "/TopCA/admin/kmc/recoveries/{id}/approve",
@@ -54,125 +61,284 @@ pub(crate) fn routes() -> Router<Arc<AppState>> {
 
 /// The recovery named in a URL; 404 for anything that is not an identifier.
 fn recovery_id(text: &str) -> Result<RecoveryId, AppError> {
-    RecoveryId::parse(text).ok_or_else(|| {
-        AppError::new(
-            StatusCode::NOT_FOUND,
-            "no key recovery request has this identifier",
-        )
+    RecoveryId::parse(text)
+        .ok_or_else(|| AppError::localized(StatusCode::NOT_FOUND, "kmc.recovery.unknown"))
+}
+
+/// The longest reason an administrator may give (characters).
+const MAX_REASON: usize = 500;
+
+/// A reason for asking or refusing: not empty, not too long.
+fn reason(text: String) -> Result<String, AppError> {
+    let text = text.trim();
+    if text.is_empty() {
+        Err(AppError::localized(
+            StatusCode::BAD_REQUEST,
+            "kmc.recovery.reason_required",
+        ))
+    } else if text.chars().count() > MAX_REASON {
+        Err(AppError::localized(
+            StatusCode::BAD_REQUEST,
+            "kmc.recovery.reason_long",
+        ))
+    } else {
+        Ok(text.to_owned())
+    }
+}
+
+/// The states a recovery list may be filtered by, as the query string names them.
+const STATES: [(&str, RecoveryState); 6] = [
+    ("requested", RecoveryState::Requested),
+    ("approved", RecoveryState::Approved),
+    ("used", RecoveryState::Used),
+    ("rejected", RecoveryState::Rejected),
+    ("expired", RecoveryState::Expired),
+    ("locked", RecoveryState::Locked),
+];
+
+/// The catalogue words of a recovery state.
+fn state_label(t: Lang, state: RecoveryState) -> &'static str {
+    match state {
+        RecoveryState::Requested => t.s("kmc.state.requested"),
+        RecoveryState::Approved => t.s("kmc.state.approved"),
+        RecoveryState::Used => t.s("kmc.state.used"),
+        RecoveryState::Rejected => t.s("kmc.state.rejected"),
+        RecoveryState::Expired => t.s("kmc.state.expired"),
+        RecoveryState::Locked => t.s("kmc.state.locked"),
+    }
+}
+
+/// A recovery as the console lists it: who asked, for which holder and key.
+pub(crate) struct RecoveryRow {
+    pub(crate) id: String,
+    pub(crate) requested_at: String,
+    pub(crate) holder: String,
+    pub(crate) email: String,
+    pub(crate) serial: String,
+    pub(crate) requested_by: String,
+    pub(crate) reason: String,
+    pub(crate) state: &'static str,
+    pub(crate) decided_by: Option<String>,
+    /// Waiting for a second administrator (approve and reject are offered).
+    pub(crate) waiting: bool,
+    /// Asked by the administrator looking at it (who cannot approve it).
+    pub(crate) own: bool,
+}
+
+impl RecoveryRow {
+    fn of(t: Lang, me: &str, r: Recovery) -> Self {
+        Self {
+            id: r.id.to_hex(),
+            requested_at: format_utc(r.requested_at),
+            own: r.requested_by == me,
+            waiting: r.state == RecoveryState::Requested,
+            state: state_label(t, r.state),
+            holder: r.holder_name,
+            email: r.email,
+            serial: r.encryption_serial,
+            requested_by: r.requested_by,
+            reason: r.reason,
+            decided_by: r.decided_by,
+        }
+    }
+}
+
+/// The console home's KMC part: the newest recoveries waiting for approval.
+pub(crate) struct KmcSection {
+    /// How many wait in all.
+    pub(crate) waiting: u64,
+    /// The newest of them.
+    pub(crate) rows: Vec<RecoveryRow>,
+}
+
+/// Waiting recoveries shown on the console's home (the rest on their page).
+const HOME_ROWS: u64 = 20;
+
+/// The console's KMC part for the administrator of `ops`.
+pub(crate) async fn console_section(
+    state: &Arc<AppState>,
+    t: Lang,
+    ops: KmcOps,
+) -> Result<KmcSection, AppError> {
+    let query = RecoveryQuery {
+        state: Some(RecoveryState::Requested),
+        text: String::new(),
+    };
+    let me = ops.admin().to_owned();
+    let page = blocking(state, move |s| {
+        Ok(s.kmc().recoveries_page(&ops, &query, 0, HOME_ROWS)?)
+    })
+    .await?;
+    Ok(KmcSection {
+        waiting: page.total,
+        rows: page
+            .rows
+            .into_iter()
+            .map(|r| RecoveryRow::of(t, &me, r))
+            .collect(),
     })
 }
 
-/// The console's KMC part: the recovery request form and the recoveries
-/// waiting for a second administrator.
-pub(crate) async fn console_section(state: &Arc<AppState>, lang: Lang, csrf: &str) -> String {
-    let waiting = blocking(state, |s| {
-        Ok(s.store
-            .recoveries_in_state(RecoveryState::Requested)
-            .map_err(topca_core::Error::from)?)
+/// The recovery list's filters.
+#[derive(Deserialize)]
+struct RecoveriesQuery {
+    #[serde(default)]
+    state: String,
+    #[serde(flatten)]
+    list: ListQuery,
+}
+
+/// Every recovery request, filtered by state and text, newest first.
+#[derive(Template)]
+#[template(path = "kmc/recoveries.html")]
+struct RecoveriesPage {
+    t: Lang,
+    page: Chrome,
+    csrf: String,
+    states: Vec<(&'static str, &'static str)>,
+    state: String,
+    query: String,
+    rows: Vec<RecoveryRow>,
+    pager: Pager,
+}
+
+async fn recoveries_page(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Query(q): Query<RecoveriesQuery>,
+) -> Response {
+    let t = Lang::of(&headers);
+    let ops = match console_session(&state, &headers, Administrator::kmc_ops).await {
+        Ok(ops) => ops,
+        Err(refused) => return refused.page(t),
+    };
+    let wanted = q.state.trim().to_owned();
+    let filter = if wanted.is_empty() {
+        None
+    } else if let Some((_, s)) = STATES.iter().find(|(name, _)| *name == wanted) {
+        Some(*s)
+    } else {
+        return error_page(
+            t,
+            &AppError::localized(StatusCode::BAD_REQUEST, "kmc.recoveries.bad_state"),
+        );
+    };
+    let text = q.list.search();
+    let query = RecoveryQuery {
+        state: filter,
+        text: text.clone(),
+    };
+    let me = ops.admin().to_owned();
+    let requested = q.list.page();
+    let found = blocking(&state, move |s| {
+        let kmc = s.kmc();
+        let total = kmc.recoveries_page(&ops, &query, 0, 0)?.total;
+        let pager = pager(
+            requested,
+            total,
+            "/TopCA/admin/kmc/recoveries",
+            &[("state", &wanted), ("q", &query.text)],
+        );
+        let page = kmc.recoveries_page(&ops, &query, pager.offset(), ROWS)?;
+        Ok((pager, page.rows))
     })
     .await;
-    let rows: String = waiting
-        .unwrap_or_default()
-        .into_iter()
-        .map(|r| {
-            format!(
-                r#"<tr data-recovery="{id}"><td>{id}</td><td>{serial}</td><td>{holder}</td><td>{by}</td><td><form method="post" action="/TopCA/admin/kmc/recoveries/{id}/approve"><input type="hidden" name="csrf" value="{csrf}"><button class="approve">{approve}</button></form>
-<form method="post" action="/TopCA/admin/kmc/recoveries/{id}/reject"><input type="hidden" name="csrf" value="{csrf}"><input name="reason" placeholder="{reason}" aria-label="{reason}" required><button class="reject">{reject}</button></form></td></tr>"#,
-                id = r.id,
-                serial = escape(&r.encryption_serial),
-                holder = escape(&r.holder_name),
-                by = escape(&r.requested_by),
-                approve = lang.t("批准", "Approve"),
-                reason = lang.t("拒绝原因", "Reason"),
-                reject = lang.t("拒绝", "Reject"),
-            )
-        })
-        .collect();
-    format!(
-        r#"<h3>{title}</h3><p>{rule}</p><form method="post" action="/TopCA/admin/kmc/recoveries"><input type="hidden" name="csrf" value="{csrf}">
-<label for="serial">{serial}</label><input id="serial" name="serial" required><label for="reason">{reason}</label><input id="reason" name="reason" required>
-<button>{ask}</button></form><table id="recoveries"><tr><th>#</th><th>{serial}</th><th>{holder}</th><th>{by}</th><th></th></tr>{rows}</table>"#,
-        title = lang.t("密钥恢复", "Key recovery"),
-        rule = lang.t(
-            "恢复需要两名只持有密钥管理员角色的不同管理员：一人申请，另一人批准。授权码只通过邮件发给持有者本人。",
-            "A recovery needs two different administrators who hold only the KMC role: one asks, the other approves. The authorization code is mailed to the holder alone."
-        ),
-        serial = lang.t("加密证书序列号", "Encryption certificate serial"),
-        reason = lang.t("原因", "Reason"),
-        ask = lang.t("申请恢复", "Request recovery"),
-        holder = lang.t("持有者", "Holder"),
-        by = lang.t("申请人", "Requested by"),
-    )
+    let (pager, rows) = match found {
+        Ok(found) => found,
+        Err(e) => return error_page(t, &e),
+    };
+    let view = RecoveriesPage {
+        t,
+        page: Chrome::new(t.s("kmc.recoveries.title"), &[console_crumb(t)]),
+        csrf: console_csrf(&headers),
+        states: STATES
+            .iter()
+            .map(|(name, s)| (*name, state_label(t, *s)))
+            .collect(),
+        state: q.state.trim().to_owned(),
+        query: text,
+        rows: rows
+            .into_iter()
+            .map(|r| RecoveryRow::of(t, &me, r))
+            .collect(),
+        pager,
+    };
+    render(StatusCode::OK, &view, None)
 }
 
-#[derive(Deserialize)]
-struct HolderEmail {
-    #[serde(default)]
+/// An escrowed key in the picker.
+struct KeyRow {
+    encryption: String,
+    signing: String,
+    holder: String,
     email: String,
+    escrowed_at: String,
 }
 
-/// The keys escrowed for a holder e-mail, each with a recovery request form.
+/// The escrowed keys, searchable and paged, each with a recovery request form.
+#[derive(Template)]
+#[template(path = "kmc/keys.html")]
+struct KeysPage {
+    t: Lang,
+    page: Chrome,
+    csrf: String,
+    query: String,
+    rows: Vec<KeyRow>,
+    pager: Pager,
+}
+
+/// The escrowed keys (all, or those matching the search), newest first: the
+/// administrator picks the key to recover instead of typing its serial.
 async fn escrowed_keys_page(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
-    axum::extract::Query(q): axum::extract::Query<HolderEmail>,
+    Query(q): Query<ListQuery>,
 ) -> Response {
-    let lang = Lang::of(&headers);
+    let t = Lang::of(&headers);
     let ops = match console_session(&state, &headers, Administrator::kmc_ops).await {
         Ok(ops) => ops,
-        Err(refused) => return refused.page(lang),
+        Err(refused) => return refused.page(t),
     };
-    let (csrf, cookie) = (console_csrf(&headers), None);
-    let email = q.email.trim().to_owned();
-    let wanted = email.clone();
-    let keys = if email.is_empty() {
-        Ok(Vec::new())
-    } else {
-        blocking(&state, move |s| Ok(s.kmc().escrowed_keys(&ops, &wanted)?)).await
+    let text = q.search();
+    let wanted = text.clone();
+    let requested = q.page();
+    let found = blocking(&state, move |s| {
+        let kmc = s.kmc();
+        let total = kmc.escrowed_keys_page(&ops, &wanted, 0, 0)?.total;
+        let pager = pager(requested, total, "/TopCA/admin/kmc/keys", &[("q", &wanted)]);
+        let keys = kmc.escrowed_keys_page(&ops, &wanted, pager.offset(), ROWS)?;
+        let mut rows = Vec::with_capacity(keys.rows.len());
+        for k in keys.rows {
+            let holder = s
+                .store
+                .certificate(&k.signing_serial)
+                .map_err(topca_core::Error::from)?
+                .map(|c| c.holder_name)
+                .unwrap_or_default();
+            rows.push(KeyRow {
+                encryption: k.encryption_serial,
+                signing: k.signing_serial,
+                holder,
+                email: k.email,
+                escrowed_at: format_utc(k.escrowed_at),
+            });
+        }
+        Ok((pager, rows))
+    })
+    .await;
+    let (pager, rows) = match found {
+        Ok(found) => found,
+        Err(e) => return error_page(t, &e),
     };
-    let keys = match keys {
-        Ok(keys) => keys,
-        Err(e) => return error_page(lang, &e),
+    let view = KeysPage {
+        t,
+        page: Chrome::new(t.s("kmc.keys.title"), &[console_crumb(t)]),
+        csrf: console_csrf(&headers),
+        query: text,
+        rows,
+        pager,
     };
-    let rows: String = keys
-        .iter()
-        .map(|k| {
-            format!(
-                r#"<tr><td>{enc}</td><td>{sig}</td><td>{at}</td><td><form method="post" action="/TopCA/admin/kmc/recoveries"><input type="hidden" name="csrf" value="{csrf}"><input type="hidden" name="serial" value="{enc}"><input name="reason" required placeholder="{reason}" aria-label="{reason}"><button>{ask}</button></form></td></tr>"#,
-                enc = escape(&k.encryption_serial),
-                sig = escape(&k.signing_serial),
-                at = topca_core::format_utc(k.escrowed_at),
-                reason = lang.t("原因", "Reason"),
-                ask = lang.t("申请恢复", "Request recovery"),
-            )
-        })
-        .collect();
-    let result = if email.is_empty() {
-        String::new()
-    } else if keys.is_empty() {
-        format!(
-            r#"<p id="none">{}</p>"#,
-            lang.t(
-                "该持有者没有托管密钥。",
-                "No key is escrowed for this holder."
-            )
-        )
-    } else {
-        format!(
-            r#"<table id="keys"><tr><th>{}</th><th>{}</th><th>{}</th><th></th></tr>{rows}</table>"#,
-            lang.t("加密证书序列号", "Encryption certificate"),
-            lang.t("签名证书序列号", "Signing certificate"),
-            lang.t("托管时间", "Escrowed at"),
-        )
-    };
-    let body = format!(
-        r#"<form method="get" action="/TopCA/admin/kmc/keys"><label for="email">{email_l}</label><input id="email" name="email" type="email" value="{email}" required><button type="submit" id="find">{find}</button></form>{result}<p><a href="/TopCA/admin">{back}</a></p>"#,
-        email_l = lang.t("持有者电子邮件", "Holder e-mail"),
-        email = escape(&email),
-        find = lang.t("查询", "Search"),
-        back = lang.t("返回控制台", "Back to the console"),
-    );
-    page(lang, lang.t("托管密钥", "Escrowed keys"), &body, cookie)
+    render(StatusCode::OK, &view, None)
 }
 
 #[derive(Deserialize)]
@@ -187,15 +353,27 @@ async fn request_recovery_page(
     headers: HeaderMap,
     Form(form): Form<RecoveryForm>,
 ) -> Response {
-    let lang = Lang::of(&headers);
+    let t = Lang::of(&headers);
     let admin = match console_admin_form(&state, &headers, &form.csrf).await {
         Ok(admin) => admin,
-        Err(refused) => return refused.page(lang),
+        Err(refused) => return refused.page(t),
     };
     match request_recovery(&state, admin, form.serial, form.reason).await {
         Ok(_) => Redirect::to("/TopCA/admin").into_response(),
-        Err(e) => error_page(lang, &e),
+        Err(e) => error_page(t, &e),
     }
+}
+
+/// What the approving administrator sees: the recovery they approved.
+#[derive(Template)]
+#[template(path = "kmc/approved.html")]
+struct ApprovedPage {
+    t: Lang,
+    page: Chrome,
+    holder: String,
+    email: String,
+    serial: String,
+    requested_by: String,
 }
 
 async fn approve_recovery_page(
@@ -204,34 +382,24 @@ async fn approve_recovery_page(
     Path(id): Path<String>,
     Form(form): Form<CsrfOnly>,
 ) -> Response {
-    let lang = Lang::of(&headers);
+    let t = Lang::of(&headers);
     let admin = match console_admin_form(&state, &headers, &form.csrf).await {
         Ok(admin) => admin,
-        Err(refused) => return refused.page(lang),
+        Err(refused) => return refused.page(t),
     };
-    match approve_recovery(&state, admin, &id).await {
-        Ok(view) => {
-            let body = format!(
-                r#"<p class="ok" id="approved">{}</p><p>{}</p><p><a href="/TopCA/admin">{}</a></p>"#,
-                lang.t(
-                    &format!(
-                        "已批准恢复申请 {}。授权码已通过邮件单独发给持有者，管理员看不到授权码。",
-                        view.recovery
-                    ),
-                    &format!(
-                        "Recovery {} approved. The authorization code was mailed to the holder alone; no administrator sees it.",
-                        view.recovery
-                    ),
-                ),
-                lang.t(
-                    "持有者在用户证书服务中心用授权码恢复加密密钥。",
-                    "The holder recovers the encryption key with it at the user certificate service centre."
-                ),
-                lang.t("返回控制台", "Back to the console"),
-            );
-            page(lang, lang.t("密钥恢复", "Key recovery"), &body, None)
+    match decide(&state, admin, &id, Decision::Approve).await {
+        Ok(r) => {
+            let view = ApprovedPage {
+                t,
+                page: Chrome::new(t.s("kmc.approved.title"), &[console_crumb(t)]),
+                holder: r.holder_name,
+                email: r.email,
+                serial: r.encryption_serial,
+                requested_by: r.requested_by,
+            };
+            render(StatusCode::OK, &view, None)
         }
-        Err(e) => error_page(lang, &e),
+        Err(e) => error_page(t, &e),
     }
 }
 
@@ -247,73 +415,73 @@ async fn reject_recovery_page(
     Path(id): Path<String>,
     Form(form): Form<ReasonForm>,
 ) -> Response {
-    let lang = Lang::of(&headers);
+    let t = Lang::of(&headers);
     let admin = match console_admin_form(&state, &headers, &form.csrf).await {
         Ok(admin) => admin,
-        Err(refused) => return refused.page(lang),
+        Err(refused) => return refused.page(t),
     };
-    match reject_recovery(&state, admin, &id, form.reason).await {
+    match decide(&state, admin, &id, Decision::Reject(form.reason)).await {
         Ok(_) => Redirect::to("/TopCA/admin").into_response(),
-        Err(e) => error_page(lang, &e),
+        Err(e) => error_page(t, &e),
     }
 }
 
 // ---- actions, shared by pages and API ----
 
-/// A recovery as the console and the API show it: never with a code.
+/// A recovery as the API shows it: never with a code.
 #[derive(Serialize, utoipa::ToSchema)]
 struct RecoveryView {
     recovery: String,
     state: &'static str,
 }
 
+impl From<Recovery> for RecoveryView {
+    fn from(r: Recovery) -> Self {
+        Self {
+            recovery: r.id.to_hex(),
+            state: r.state.label(),
+        }
+    }
+}
+
 async fn request_recovery(
     state: &Arc<AppState>,
     admin: Administrator,
     serial: String,
-    reason: String,
-) -> Result<RecoveryView, AppError> {
+    why: String,
+) -> Result<Recovery, AppError> {
     let ops = admin.kmc_ops().map_err(forbidden)?;
+    let why = reason(why)?;
     blocking(state, move |s| {
-        let recovery = s.kmc().request_recovery(&ops, &serial, &reason)?;
-        Ok(RecoveryView {
-            recovery: recovery.id.to_hex(),
-            state: recovery.state.label(),
-        })
+        Ok(s.kmc().request_recovery(&ops, &serial, &why)?)
     })
     .await
 }
 
-async fn approve_recovery(
-    state: &Arc<AppState>,
-    admin: Administrator,
-    id: &str,
-) -> Result<RecoveryView, AppError> {
-    let ops = admin.kmc_ops().map_err(forbidden)?;
-    let id = recovery_id(id)?;
-    blocking(state, move |s| {
-        let recovery = s.kmc().approve_recovery(&ops, id)?;
-        Ok(RecoveryView {
-            recovery: recovery.id.to_hex(),
-            state: recovery.state.label(),
-        })
-    })
-    .await
+/// What a second administrator decides on a recovery.
+enum Decision {
+    Approve,
+    /// Refuse, for this reason.
+    Reject(String),
 }
 
-async fn reject_recovery(
+/// Approves or rejects the recovery `id` (the core refuses its own requester).
+async fn decide(
     state: &Arc<AppState>,
     admin: Administrator,
     id: &str,
-    reason: String,
-) -> Result<RecoveryView, AppError> {
+    decision: Decision,
+) -> Result<Recovery, AppError> {
     let ops = admin.kmc_ops().map_err(forbidden)?;
     let id = recovery_id(id)?;
+    let decision = match decision {
+        Decision::Reject(why) => Decision::Reject(reason(why)?),
+        approve => approve,
+    };
     blocking(state, move |s| {
-        let recovery = s.kmc().reject_recovery(&ops, id, &reason)?;
-        Ok(RecoveryView {
-            recovery: recovery.id.to_hex(),
-            state: recovery.state.label(),
+        Ok(match decision {
+            Decision::Approve => s.kmc().approve_recovery(&ops, id)?,
+            Decision::Reject(why) => s.kmc().reject_recovery(&ops, id, &why)?,
         })
     })
     .await
@@ -335,7 +503,7 @@ struct RecoveryRequest {
     request_body = RecoveryRequest, security(("bearer" = [])),
     responses(
         (status = 200, description = "Requested: its random 128-bit identifier (hex)", body = RecoveryView),
-        (status = 400, description = "No reason given"),
+        (status = 400, description = "No reason given, or one over 500 characters"),
         (status = 404, description = "No key is escrowed for this certificate"),
     ))]
 async fn request_recovery_api(
@@ -343,15 +511,9 @@ async fn request_recovery_api(
     headers: HeaderMap,
     Json(body): Json<RecoveryRequest>,
 ) -> Result<Json<RecoveryView>, AppError> {
-    Ok(Json(
-        request_recovery(
-            &state,
-            api_session(&state, &headers).await?,
-            body.encryption_serial,
-            body.reason,
-        )
-        .await?,
-    ))
+    let admin = api_session(&state, &headers).await?;
+    let recovery = request_recovery(&state, admin, body.encryption_serial, body.reason).await?;
+    Ok(Json(recovery.into()))
 }
 
 /// Approves a recovery asked by another KMC administrator; the code is mailed
@@ -369,9 +531,9 @@ async fn approve_recovery_api(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<Json<RecoveryView>, AppError> {
-    Ok(Json(
-        approve_recovery(&state, api_session(&state, &headers).await?, &id).await?,
-    ))
+    let admin = api_session(&state, &headers).await?;
+    let recovery = decide(&state, admin, &id, Decision::Approve).await?;
+    Ok(Json(recovery.into()))
 }
 
 /// Why a recovery is refused (the holder is told).
@@ -396,15 +558,9 @@ async fn reject_recovery_api(
     Path(id): Path<String>,
     Json(body): Json<Reason>,
 ) -> Result<Json<RecoveryView>, AppError> {
-    Ok(Json(
-        reject_recovery(
-            &state,
-            api_session(&state, &headers).await?,
-            &id,
-            body.reason,
-        )
-        .await?,
-    ))
+    let admin = api_session(&state, &headers).await?;
+    let recovery = decide(&state, admin, &id, Decision::Reject(body.reason)).await?;
+    Ok(Json(recovery.into()))
 }
 
 /// An escrowed key, without its key material.
@@ -422,7 +578,7 @@ struct EscrowView {
 async fn escrowed_keys_api(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
-    axum::extract::Query(q): axum::extract::Query<EmailQuery>,
+    Query(q): Query<EmailQuery>,
 ) -> Result<Json<Vec<EscrowView>>, AppError> {
     let ops = api_session(&state, &headers)
         .await?

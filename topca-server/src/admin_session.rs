@@ -6,6 +6,7 @@
 
 use std::sync::Arc;
 
+use askama::Template;
 use axum::{
     Form, Json, Router,
     extract::State,
@@ -23,7 +24,7 @@ use topca_core::{
 
 use crate::{
     AppError, AppState,
-    html::{Lang, cookie, csrf_ok, csrf_token, error_page, form_expired, page},
+    html::{Chrome, Lang, cookie, csrf_ok, csrf_token, error_page, form_expired, render},
     limits::ClientAddr,
     state::blocking,
 };
@@ -100,7 +101,7 @@ fn form_allowed(credential: &Credential, posted: &str) -> bool {
 }
 
 fn unauthorized() -> AppError {
-    AppError::new(StatusCode::UNAUTHORIZED, "log in as an administrator first")
+    AppError::localized(StatusCode::UNAUTHORIZED, "super.login.not_logged_in")
 }
 
 /// The administrator of `token`'s session, with their current roles.
@@ -148,13 +149,7 @@ impl Refused {
         match self {
             Self::FormExpired => error_page(
                 lang,
-                &AppError::new(
-                    StatusCode::FORBIDDEN,
-                    lang.t(
-                        "表单已过期或不属于当前登录会话，请刷新页面后重新提交。",
-                        "The form expired or belongs to another log-in; reload the page and submit again.",
-                    ),
-                ),
+                &AppError::localized(StatusCode::FORBIDDEN, "super.login.form_expired"),
             ),
             Self::NotLoggedIn => Redirect::to("/TopCA/admin/login").into_response(),
             Self::Forbidden(e) => error_page(lang, &e),
@@ -211,9 +206,12 @@ pub(crate) async fn console_form<T>(
     role(&admin).map_err(|e| Refused::Forbidden(forbidden(e)))
 }
 
-/// A 403 for a missing role.
+/// A 403 for a missing role, with the core error's code and Chinese message.
 pub(crate) fn forbidden(e: topca_core::RaError) -> AppError {
-    AppError::new(StatusCode::FORBIDDEN, e.to_string())
+    AppError {
+        status: StatusCode::FORBIDDEN,
+        ..AppError::from(topca_core::Error::from(e))
+    }
 }
 
 /// Opens a session for an authenticated administrator; returns its token.
@@ -248,39 +246,22 @@ pub(crate) fn enter_console(state: &AppState, token: &str) -> Response {
     response
 }
 
-/// The console's log-out form (posted with the session's CSRF token).
-pub(crate) fn logout_form(lang: Lang, csrf: &str) -> String {
-    format!(
-        r#"<form method="post" action="/TopCA/admin/logout"><input type="hidden" name="csrf" value="{csrf}"><button>{}</button></form>"#,
-        lang.t("退出", "Log out")
-    )
-}
-
 // ---- pages ----
 
+/// The log-in page: name and password, or a client certificate.
+#[derive(Template)]
+#[template(path = "admin/login.html")]
+struct LoginPage {
+    t: Lang,
+    page: Chrome,
+    csrf: String,
+}
+
 async fn login_form(headers: HeaderMap) -> Response {
-    let lang = Lang::of(&headers);
-    let (token, cookie) = csrf_token(&headers);
-    let body = format!(
-        r#"<form method="post" action="/TopCA/admin/login"><input type="hidden" name="csrf" value="{token}">
-<label for="name">{name}</label><input id="name" name="name" required>
-<label for="password">{password}</label><input id="password" name="password" type="password" required>
-<button type="submit" id="submit">{submit}</button></form>
-<p><a href="/TopCA/admin/login/certificate" id="certificate-login">{certificate}</a></p>"#,
-        certificate = lang.t(
-            "使用证书登录（HTTPS，浏览器中已安装本 CA 签发的管理员证书）",
-            "Log in with a certificate (HTTPS, an administrator certificate from this CA installed in the browser)"
-        ),
-        name = lang.t("管理员名", "Administrator"),
-        password = lang.t("口令", "Password"),
-        submit = lang.t("登录", "Log in"),
-    );
-    page(
-        lang,
-        lang.t("管理员登录", "Administrator log-in"),
-        &body,
-        cookie,
-    )
+    let t = Lang::of(&headers);
+    let (csrf, cookie) = csrf_token(&headers);
+    let page = Chrome::new(t.s("super.login.title"), &[]);
+    render(StatusCode::OK, &LoginPage { t, page, csrf }, cookie)
 }
 
 #[derive(Deserialize)]
@@ -320,11 +301,8 @@ async fn log_in(
         .admin_login_per_source
         .hit(&client.key())
         .map_err(|seconds| {
-            AppError::limited(
-                StatusCode::TOO_MANY_REQUESTS,
-                "too many administrator log-in attempts from this address; try again later",
-                seconds,
-            )
+            let (en, zh) = crate::i18n::both("super.login.too_many");
+            AppError::limited(StatusCode::TOO_MANY_REQUESTS, en, seconds).zh(zh)
         })?;
     state
         .hashing

@@ -5,10 +5,11 @@
 
 use std::sync::{Arc, atomic::Ordering};
 
+use askama::Template;
 use axum::{
     Form, Router,
-    extract::{Path, State},
-    http::{HeaderMap, HeaderValue, header},
+    extract::{Path, Query, State},
+    http::{HeaderMap, HeaderValue, StatusCode, header},
     response::{IntoResponse, Redirect, Response},
     routing::{get, post},
 };
@@ -16,19 +17,21 @@ use serde::Deserialize;
 use topca_core::{
     Certificate, OsRandom,
     audit::{Actor, AuditAction, AuditRecord, Outcome},
+    format_utc,
     ra::{
         AdminRole, Administrator,
         admin::{self, AdminChange, AdminRecord},
     },
-    store::{AdminStore, AuditStore},
+    store::{AdminStore, AuditStore, contains_folded},
 };
 
 use crate::{
     AppError, AppState,
-    admin::{MIN_PASSWORD, password_long_enough},
+    admin::{MIN_PASSWORD, console_crumb, password_long_enough, password_too_short, role_label},
+    admin_list::{ListQuery, ROWS, pager},
     admin_session::{console_csrf, console_form, console_session, enter_console, start_session},
     crl_sync::{self, CrlKind},
-    html::{Lang, error_page, escape, page, url_encode},
+    html::{Chrome, Lang, Pager, error_page, render, url_encode},
     pki,
     state::{CRL_SCHEDULE, blocking},
     tls::Peer,
@@ -58,18 +61,15 @@ async fn certificate_login(
     headers: HeaderMap,
     request: axum::extract::Request,
 ) -> Response {
-    let lang = Lang::of(&headers);
+    let t = Lang::of(&headers);
     let presented = request
         .extensions()
         .get::<axum::extract::ConnectInfo<Peer>>()
         .and_then(|info| info.0.certificate.clone());
     let Some(der) = presented else {
         return error_page(
-            lang,
-            &AppError::bad_request(lang.t(
-                "浏览器没有出示证书。证书登录需要通过 HTTPS 访问本服务，并在浏览器中安装本 CA 签发、已由超级管理员绑定的证书。",
-                "The browser presented no certificate. Certificate log-in needs this server over HTTPS and a certificate from this CA, bound to you by a super administrator, installed in the browser.",
-            )),
+            t,
+            &AppError::localized(StatusCode::BAD_REQUEST, "super.login.no_certificate"),
         );
     };
     let opened = blocking(&state, move |s| {
@@ -79,83 +79,93 @@ async fn certificate_login(
     .await;
     match opened {
         Ok(token) => enter_console(&state, &token),
-        Err(e) => error_page(lang, &e),
+        Err(e) => error_page(t, &e),
     }
 }
 
-fn role_label(lang: Lang, role: AdminRole) -> &'static str {
-    match role {
-        AdminRole::SuperAdmin => lang.t("超级管理员", "super administrator"),
-        AdminRole::RaAdmin => lang.t("RA 管理员", "RA administrator"),
-        AdminRole::KmcAdmin => lang.t("KMC 管理员", "KMC administrator"),
-    }
-}
-
-const ROLES: [(AdminRole, &str); 3] = [
-    (AdminRole::SuperAdmin, "super"),
-    (AdminRole::RaAdmin, "ra"),
-    (AdminRole::KmcAdmin, "kmc"),
+/// The role boxes of the forms: (form field, role).
+const ROLES: [(&str, AdminRole); 3] = [
+    ("super", AdminRole::SuperAdmin),
+    ("ra", AdminRole::RaAdmin),
+    ("kmc", AdminRole::KmcAdmin),
 ];
 
-fn role_boxes(lang: Lang, prefix: &str, current: &[AdminRole]) -> String {
+/// The role boxes with their words, ticked for the roles in `current`.
+fn role_boxes(t: Lang, current: &[AdminRole]) -> Vec<(&'static str, &'static str, bool)> {
     ROLES
         .iter()
-        .map(|(role, name)| {
-            let checked = if current.contains(role) { " checked" } else { "" };
-            format!(
-                r#"<label class="inline"><input type="checkbox" name="{name}" value="on" id="{prefix}-{name}"{checked}> {}</label>"#,
-                role_label(lang, *role)
-            )
-        })
+        .map(|(field, role)| (*field, role_label(t, *role), current.contains(role)))
         .collect()
 }
 
-fn admin_row(lang: Lang, csrf: &str, a: &AdminRecord, now: std::time::SystemTime) -> String {
-    let name = url_encode(&a.name);
-    let roles: Vec<&str> = a.roles.iter().map(|r| role_label(lang, *r)).collect();
-    let locked = if a.locked_until.is_some_and(|until| now < until) {
-        format!(
-            r#"{} <form method="post" action="/TopCA/admin/super/admins/{name}/unlock"><input type="hidden" name="csrf" value="{csrf}"><button>{}</button></form>"#,
-            lang.t("已锁定", "locked"),
-            lang.t("解锁", "Unlock")
-        )
-    } else {
-        lang.t("正常", "active").to_owned()
-    };
-    let certificate = match &a.certificate {
-        Some(fingerprint) => format!(
-            r#"<code>{}…</code> <form method="post" action="/TopCA/admin/super/admins/{name}/certificate"><input type="hidden" name="csrf" value="{csrf}"><input type="hidden" name="pem" value=""><button>{}</button></form>"#,
-            escape(fingerprint.get(..16).unwrap_or(fingerprint)),
-            lang.t("解除绑定", "Unbind")
-        ),
-        None => format!(
-            r#"<form method="post" action="/TopCA/admin/super/admins/{name}/certificate"><input type="hidden" name="csrf" value="{csrf}"><textarea name="pem" rows="2" required placeholder="-----BEGIN CERTIFICATE-----" aria-label="{label}"></textarea><button>{bind}</button></form>"#,
-            label = lang.t("登录证书（PEM）", "Log-in certificate (PEM)"),
-            bind = lang.t("绑定证书", "Bind the certificate")
-        ),
-    };
-    format!(
-        r#"<tr data-admin="{attr}"><td>{display}</td><td class="roles">{roles}</td><td>{locked}</td><td>{certificate}</td>
-<td><form method="post" action="/TopCA/admin/super/admins/{name}/roles"><input type="hidden" name="csrf" value="{csrf}">{boxes}<button>{save}</button></form></td>
-<td>{credentials}</td></tr>"#,
-        credentials = crate::admin_credentials::forms(lang, csrf, &name),
-        attr = escape(&a.name),
-        display = escape(&a.name),
-        roles = roles.join(", "),
-        boxes = role_boxes(lang, &format!("roles-{}", escape(&a.name)), &a.roles),
-        save = lang.t("修改角色", "Change roles"),
-    )
+/// An administrator as the super administrator's page lists them.
+struct AdminRow {
+    name: String,
+    /// The name as a URL path segment.
+    path: String,
+    roles: String,
+    boxes: Vec<(&'static str, &'static str, bool)>,
+    locked: bool,
+    /// The start of the bound certificate's fingerprint.
+    fingerprint: Option<String>,
 }
 
-async fn super_page(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
-    let lang = Lang::of(&headers);
+impl AdminRow {
+    fn of(t: Lang, a: AdminRecord, now: std::time::SystemTime) -> Self {
+        let roles: Vec<&str> = a.roles.iter().map(|r| role_label(t, *r)).collect();
+        Self {
+            path: url_encode(&a.name),
+            roles: roles.join(t.s("super.console.separator")),
+            boxes: role_boxes(t, &a.roles),
+            locked: a.locked_until.is_some_and(|until| now < until),
+            fingerprint: a
+                .certificate
+                .map(|f| f.get(..16).map_or_else(|| f.clone(), str::to_owned)),
+            name: a.name,
+        }
+    }
+}
+
+/// The super administrator's page.
+#[derive(Template)]
+#[template(path = "admin/super.html")]
+struct SuperPage {
+    t: Lang,
+    page: Chrome,
+    csrf: String,
+    query: String,
+    admins: Vec<AdminRow>,
+    pager: Pager,
+    min_password: usize,
+    new_boxes: Vec<(&'static str, &'static str, bool)>,
+    /// The CA chain: (subject, valid until).
+    chain: Vec<(String, String)>,
+    crl_number: String,
+    crl_this_update: String,
+    crl_next_update: String,
+    minutes: u64,
+    audit_ok: bool,
+    audit_verdict: String,
+}
+
+async fn super_page(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Query(q): Query<ListQuery>,
+) -> Response {
+    let t = Lang::of(&headers);
     let ops = match console_session(&state, &headers, Administrator::super_ops).await {
         Ok(ops) => ops,
-        Err(refused) => return refused.page(lang),
+        Err(refused) => return refused.page(t),
     };
-    let (csrf, cookie) = (console_csrf(&headers), None);
+    let query = q.search();
+    let wanted = query.clone();
     let loaded = blocking(&state, move |s| {
-        let admins = admin::list_admins(&s.store, &ops)?;
+        // Administrators are few: the list is read whole, then one page kept.
+        let admins: Vec<AdminRecord> = admin::list_admins(&s.store, &ops)?
+            .into_iter()
+            .filter(|a| contains_folded(&a.name, &wanted))
+            .collect();
         let chain = s.verify_audit();
         let crl = pki::current(s)?;
         Ok((admins, chain, crl))
@@ -163,90 +173,48 @@ async fn super_page(State(state): State<Arc<AppState>>, headers: HeaderMap) -> R
     .await;
     let (admins, chain, crl) = match loaded {
         Ok(loaded) => loaded,
-        Err(e) => return error_page(lang, &e),
+        Err(e) => return error_page(t, &e),
     };
     let now = state.ca.environment().clock().now();
-    let rows: String = admins
-        .iter()
-        .map(|a| admin_row(lang, &csrf, a, now))
-        .collect();
-    let chain_rows: String = state
-        .ca
-        .chain()
-        .into_iter()
-        .map(|c| {
-            format!(
-                "<li>{} — {} {}</li>",
-                escape(&c.subject_text()),
-                lang.t("有效期至", "valid until"),
-                topca_core::format_utc(c.not_after())
-            )
-        })
-        .collect();
-    let audit = match chain {
-        Ok(verified) => format!(
-            r#"<p class="ok" id="audit-verdict">{}</p>"#,
-            escape(&verified.summary(lang))
-        ),
-        Err(e) => format!(
-            r#"<p class="error" id="audit-verdict">{}</p>"#,
-            escape(&e.to_string())
-        ),
-    };
-    let body = format!(
-        r#"<h3>{admins_t}</h3><table id="admins"><tr><th>{name_l}</th><th>{roles_l}</th><th>{state_l}</th><th>{cert_l}</th><th></th></tr>{rows}</table>
-<h3>{new_t}</h3><form method="post" action="/TopCA/admin/super/admins" id="new-admin"><input type="hidden" name="csrf" value="{csrf}">
-<label for="new-name">{name_l}</label><input id="new-name" name="name" required>
-<label for="new-password">{password_l}</label><input id="new-password" name="password" type="password" minlength="{MIN_PASSWORD}" required>
-<p>{boxes}</p><button type="submit" id="create-admin">{create}</button></form>
-<form method="post" action="/TopCA/admin/super/sessions/end" id="end-sessions"><input type="hidden" name="csrf" value="{csrf}"><button id="end-all-sessions">{end_all}</button></form>
-<h3>{ca_t}</h3><ul id="chain">{chain_rows}</ul><p><a href="/TopCA/ca/chain.pem">chain.pem</a> · <a href="/TopCA/ca/certChain.p7b">certChain.p7b</a></p>
-<p id="crl-info">{crl_l} #{number}, {this_l} {this_update}, {next_l} {next_update}</p>
-<form method="post" action="/TopCA/admin/super/crl"><input type="hidden" name="csrf" value="{csrf}"><button id="crl-now">{crl_now}</button></form>
-<form method="post" action="/TopCA/admin/super/crl-schedule" id="schedule"><input type="hidden" name="csrf" value="{csrf}">
-<label for="minutes">{schedule_l}</label><input id="minutes" name="minutes" type="number" min="1" max="1440" value="{minutes}" required>
-<button type="submit" id="save-schedule">{save}</button></form>
-{audit}<form method="post" action="/TopCA/admin/super/audit-checkpoint"><input type="hidden" name="csrf" value="{csrf}"><button id="audit-checkpoint">{checkpoint_l}</button></form>
-<p><a href="/TopCA/admin/audit">{audit_l}</a> · <a href="/TopCA/admin/super/backup" id="backup">{backup_l}</a></p>
-<p><a href="/TopCA/admin">{back}</a></p>"#,
-        admins_t = lang.t("管理员", "Administrators"),
-        checkpoint_l = lang.t("立即签署审计检查点", "Sign an audit checkpoint now"),
-        name_l = lang.t("管理员名", "Name"),
-        roles_l = lang.t("角色", "Roles"),
-        state_l = lang.t("状态", "State"),
-        cert_l = lang.t("登录证书", "Log-in certificate"),
-        new_t = lang.t("新建管理员", "New administrator"),
-        password_l = lang.t(
-            &format!("口令（至少 {MIN_PASSWORD} 个字符）"),
-            &format!("Password ({MIN_PASSWORD} characters or more)")
-        ),
-        boxes = role_boxes(lang, "new", &[]),
-        create = lang.t("创建管理员", "Create the administrator"),
-        end_all = lang.t(
-            "结束所有管理员会话（包括自己的，所有人需重新登录）",
-            "End every administrator session (yours too; everyone logs in again)"
-        ),
-        ca_t = lang.t("CA 运维", "CA operations"),
-        crl_l = lang.t("当前 CRL", "Current CRL"),
-        number = crl.info.number,
-        this_l = lang.t("签发于", "issued"),
-        this_update = topca_core::format_utc(crl.info.this_update),
-        next_l = lang.t("下次更新", "next update"),
-        next_update = topca_core::format_utc(crl.info.next_update),
-        crl_now = lang.t("立即重新生成 CRL", "Issue a CRL now"),
-        schedule_l = lang.t("CRL 刷新周期（分钟）", "CRL schedule (minutes)"),
-        minutes = state.crl_schedule_minutes.load(Ordering::Relaxed),
-        save = lang.t("保存", "Save"),
-        audit_l = lang.t("审计日志", "Audit log"),
-        backup_l = lang.t("下载数据库备份", "Download a database backup"),
-        back = lang.t("返回控制台", "Back to the console"),
+    let pager = pager(
+        q.page(),
+        admins.len() as u64,
+        "/TopCA/admin/super",
+        &[("q", &query)],
     );
-    page(
-        lang,
-        lang.t("管理员与 CA 运维", "Administrators and CA operations"),
-        &body,
-        cookie,
-    )
+    let admins = admins
+        .into_iter()
+        .skip(usize::try_from(pager.offset()).unwrap_or(usize::MAX))
+        .take(ROWS as usize)
+        .map(|a| AdminRow::of(t, a, now))
+        .collect();
+    let (audit_ok, audit_verdict) = match chain {
+        Ok(verified) => (true, verified.summary(t)),
+        Err(finding) => (false, finding.summary(t)),
+    };
+    let view = SuperPage {
+        t,
+        page: Chrome::new(t.s("super.console.super"), &[console_crumb(t)]),
+        csrf: console_csrf(&headers),
+        query,
+        admins,
+        pager,
+        min_password: MIN_PASSWORD,
+        new_boxes: role_boxes(t, &[]),
+        chain: state
+            .ca
+            .chain()
+            .into_iter()
+            .map(|c| (c.subject_text(), format_utc(c.not_after())))
+            .collect(),
+        crl_number: crl.info.number.to_string(),
+        crl_this_update: format_utc(crl.info.this_update),
+        crl_next_update: format_utc(crl.info.next_update),
+        minutes: state.crl_schedule_minutes.load(Ordering::Relaxed),
+        audit_ok,
+        audit_verdict,
+    };
+    render(StatusCode::OK, &view, None)
 }
 
 /// The roles ticked on a form.
@@ -295,13 +263,7 @@ async fn create_admin(
     };
     let password = zeroize::Zeroizing::new(form.password);
     if !password_long_enough(&password) {
-        return error_page(
-            lang,
-            &AppError::bad_request(lang.t(
-                &format!("管理员口令至少需要 {MIN_PASSWORD} 个字符。"),
-                &format!("An administrator password needs {MIN_PASSWORD} characters or more."),
-            )),
-        );
+        return error_page(lang, &password_too_short());
     }
     let roles = form.roles.roles();
     let name = form.name;
@@ -408,10 +370,7 @@ async fn bind_certificate(
             Err(_) => {
                 return error_page(
                     lang,
-                    &AppError::bad_request(lang.t(
-                        "请粘贴一张 PEM 格式的证书（-----BEGIN CERTIFICATE-----）。",
-                        "Paste one certificate in PEM form (-----BEGIN CERTIFICATE-----).",
-                    )),
+                    &AppError::localized(StatusCode::BAD_REQUEST, "super.admins.not_a_certificate"),
                 );
             }
         }
@@ -471,10 +430,7 @@ async fn crl_schedule(
     else {
         return error_page(
             lang,
-            &AppError::bad_request(lang.t(
-                "CRL 刷新周期必须是 1 到 1440 之间的分钟数。",
-                "The CRL schedule must be a number of minutes from 1 to 1440.",
-            )),
+            &AppError::localized(StatusCode::BAD_REQUEST, "super.ca.schedule_bad"),
         );
     };
     let done = blocking(&state, move |s| {
@@ -514,7 +470,9 @@ async fn backup(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Respo
         let result = s
             .store
             .backup_sqlite(&path)
-            .map_err(|e| AppError::bad_request(e.to_string()))
+            .map_err(|e| {
+                AppError::bad_request(e.to_string()).zh(Lang::Zh.s("super.audit.backup_failed"))
+            })
             .and_then(|()| {
                 std::fs::read(&path)
                     .map_err(|e| crate::AppError::internal_because("read the backup", &e))

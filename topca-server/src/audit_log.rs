@@ -135,37 +135,43 @@ impl Verified {
 
     /// One line for people, in `lang`.
     pub(crate) fn summary(&self, lang: Lang) -> String {
-        let mut out = match lang {
-            Lang::Zh => format!("审计链完整，未被篡改（{} 条）。", self.chain.entries),
-            Lang::En => format!(
-                "The audit chain is intact ({} entries).",
-                self.chain.entries
-            ),
-        };
+        let mut parts = vec![lang.f1("audit.verdict.intact", self.chain.entries)];
         if self.chain.unkeyed > 0 {
-            out.push_str(&match lang {
-                Lang::Zh => format!(
-                    " 第 1 至 {} 条早于密钥保护，仅有普通哈希。",
-                    self.chain.unkeyed
-                ),
-                Lang::En => format!(
-                    " Entries 1 to {} predate keyed audit (plain hashes).",
-                    self.chain.unkeyed
-                ),
-            });
+            parts.push(lang.f1("audit.verdict.unkeyed", self.chain.unkeyed));
         }
-        out.push_str(&match (&self.checkpoint, lang) {
-            (Some(c), Lang::Zh) => format!(" 与签名检查点（第 {} 条）一致。", c.sequence),
-            (Some(c), Lang::En) => {
-                format!(" It matches the signed checkpoint at entry {}.", c.sequence)
-            }
-            (None, Lang::Zh) => " 尚无签名检查点，截断无法发现。".to_owned(),
-            (None, Lang::En) => {
-                " No signed checkpoint yet: truncation cannot be detected.".to_owned()
-            }
+        parts.push(match &self.checkpoint {
+            Some(c) => lang.f1("audit.verdict.checkpoint", c.sequence),
+            None => lang.s("audit.verdict.no_checkpoint").to_owned(),
         });
-        out
+        parts.join(" ")
     }
+}
+
+impl AuditFinding {
+    /// What was found, for people, in `lang`.
+    pub(crate) fn summary(&self, lang: Lang) -> String {
+        let what = match (self, lang) {
+            (Self::Tampered(e), Lang::Zh) => topca_core::Error::from(e.clone()).message_zh(),
+            (Self::Tampered(e), Lang::En) => e.to_string(),
+            (Self::Unreadable(_), _) => lang.s("audit.checkpoints.unreadable").to_owned(),
+        };
+        lang.f1("audit.verdict.broken", what)
+    }
+}
+
+/// Every checkpoint of the file of `dir`, oldest first (none before the first
+/// is made).
+pub(crate) fn checkpoints(dir: &Path) -> Result<Vec<Checkpoint>, SetupError> {
+    let path = checkpoint_file(dir);
+    let text = match std::fs::read_to_string(&path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(file_error(&path, &e)),
+    };
+    text.lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| Ok(Checkpoint::from_line(l).map_err(topca_core::Error::from)?))
+        .collect()
 }
 
 /// `topca-server audit verify`: the log of the CA of `options` under the audit

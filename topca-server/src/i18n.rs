@@ -162,7 +162,7 @@ pub fn both(key: &str) -> (String, String) {
 }
 
 /// `KeyCompromise` as `key_compromise`.
-fn snake_case(name: &str) -> String {
+pub(crate) fn snake_case(name: &str) -> String {
     let mut out = String::with_capacity(name.len() + 4);
     for (i, ch) in name.chars().enumerate() {
         if ch.is_ascii_uppercase() {

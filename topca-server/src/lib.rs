@@ -10,8 +10,10 @@
 pub mod admin;
 mod admin_accounts;
 mod admin_audit;
+mod admin_checkpoints;
 mod admin_credentials;
 mod admin_kmc;
+mod admin_list;
 mod admin_ra;
 mod admin_requests;
 mod admin_resend;

@@ -347,10 +347,10 @@ async fn administrators_approve_through_the_api_and_recover_keys_in_pairs() {
     assert_eq!(status, StatusCode::OK);
     let page = text(&body);
     assert!(
-        page.contains("审计链完整") && page.contains("RecoveryApproved") && page.contains("kmc-乙"),
+        page.contains("审计链完整") && page.contains("批准密钥恢复") && page.contains("kmc-乙"),
         "{page}"
     );
-    assert!(!page.contains("AccountCreated"), "filtered by actor");
+    assert!(!page.contains("创建帐户"), "filtered by actor");
 
     // Five wrong passwords lock an administrator out, even with the right one after.
     for _ in 0..5 {

@@ -496,3 +496,191 @@ async fn fifty_concurrent_wrong_recovery_codes_count_fifty_and_lock_it() {
             .any(|m| m.to.contains(VICTIM) && m.body.contains("拒绝了该恢复申请"))
     );
 }
+
+/// A console page as the administrator of `bearer` sees it (Chinese).
+async fn page_as(app: &Router, bearer: &str, uri: &str) -> (StatusCode, String) {
+    let (status, body, _) = send(
+        app,
+        Request::get(uri)
+            .header(header::AUTHORIZATION, format!("Bearer {bearer}"))
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
+    (status, String::from_utf8(body).unwrap())
+}
+
+/// Posts a console form with the session `token` as its cookie (a browser's
+/// session: the form needs the session's CSRF token) or as a bearer token.
+async fn form_as(
+    app: &Router,
+    token: &str,
+    cookie: bool,
+    uri: &str,
+    form: &str,
+) -> (StatusCode, String) {
+    let request =
+        Request::post(uri).header(header::CONTENT_TYPE, "application/x-www-form-urlencoded");
+    let request = if cookie {
+        request.header(header::COOKIE, format!("topca_admin={token}"))
+    } else {
+        request
+            .header(header::COOKIE, format!("topca_csrf={CSRF}"))
+            .header(header::AUTHORIZATION, format!("Bearer {token}"))
+    };
+    let (status, body, _) = send(app, request.body(Body::from(form.to_owned())).unwrap()).await;
+    (status, String::from_utf8(body).unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_kmc_console_picks_keys_from_a_list_and_shows_who_asked_for_which_holder() {
+    let data = tempfile::tempdir().unwrap();
+    let (state, app) = server(data.path());
+    admins(&state, &[("clerk", AdminRole::RaAdmin)]);
+    let boss = token(&app, "boss", ADMIN_PASSWORD).await;
+    let account = dual_account(&app, &boss, "密钥部").await;
+    let (_, encryption) = victim_retrieves(&app, data.path(), account).await;
+    let kmc_a = token(&app, "kmc-a", ADMIN_PASSWORD).await;
+    let kmc_b = token(&app, "kmc-b", ADMIN_PASSWORD).await;
+    let clerk = token(&app, "clerk", ADMIN_PASSWORD).await;
+
+    // The picker lists every escrowed key with its holder; no serial is typed.
+    let (status, keys) = page_as(&app, &kmc_a, "/TopCA/admin/kmc/keys").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        keys.contains(&format!("data-key=\"{encryption}\"")) && keys.contains("王受害"),
+        "{keys}"
+    );
+    assert!(keys.contains("name=\"serial\" value=\"") && keys.contains("托管密钥"));
+    for query in ["q=VICTIM%40example", &format!("q={}", &encryption[4..12])] {
+        let (_, found) = page_as(&app, &kmc_a, &format!("/TopCA/admin/kmc/keys?{query}")).await;
+        assert!(found.contains(&encryption), "{query}: {found}");
+    }
+    // Metacharacters are searched as text and shown escaped; odd pages are the first.
+    let (status, odd) = page_as(
+        &app,
+        &kmc_a,
+        "/TopCA/admin/kmc/keys?q=%3Cscript%3Ex%25%27--&page=abc",
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(odd.contains("&#60;script&#62;x%&#39;--"), "{odd}");
+    assert!(
+        !odd.contains("<script>x") && odd.contains("id=\"none\""),
+        "{odd}"
+    );
+    for page in ["0", "18446744073709551615", "99999999999999999999999"] {
+        let (status, body) =
+            page_as(&app, &kmc_a, &format!("/TopCA/admin/kmc/keys?page={page}")).await;
+        assert_eq!(status, StatusCode::OK, "page {page}");
+        assert!(body.contains(&encryption), "page {page}");
+    }
+
+    // Another role cannot open it: the refusal is in Chinese.
+    let (status, refused) = page_as(&app, &clerk, "/TopCA/admin/kmc/keys").await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert!(refused.contains("此操作需要 KMC 管理员角色"), "{refused}");
+
+    // A browser session's form without the session's CSRF token does nothing.
+    let ask =
+        format!("csrf={CSRF}&serial={encryption}&reason=%E7%94%B5%E8%84%91%E4%B8%A2%E5%A4%B1");
+    let (status, expired) = form_as(&app, &kmc_a, true, "/TopCA/admin/kmc/recoveries", &ask).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert!(expired.contains("表单已过期"), "{expired}");
+    let (status, empty) = form_as(
+        &app,
+        &kmc_a,
+        false,
+        "/TopCA/admin/kmc/recoveries",
+        &format!("csrf={CSRF}&serial={encryption}&reason=%20"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(empty.contains("请填写原因"), "{empty}");
+    let (status, _) = form_as(&app, &kmc_a, false, "/TopCA/admin/kmc/recoveries", &ask).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let recovery = state
+        .store
+        .recoveries_in_state(RecoveryState::Requested)
+        .unwrap()
+        .pop()
+        .unwrap()
+        .id
+        .to_hex();
+
+    // The requester sees their request waiting, without an approve button.
+    let (_, home) = page_as(&app, &kmc_a, "/TopCA/admin").await;
+    let row = &home[home
+        .find(&format!("data-recovery=\"{recovery}\""))
+        .expect("the waiting row")..];
+    let row = &row[..row.find("</tr>").unwrap()];
+    assert!(
+        row.contains("class=\"own\"") && !row.contains("/approve"),
+        "{row}"
+    );
+    assert!(
+        row.contains("王受害") && row.contains(VICTIM) && row.contains("kmc-a"),
+        "{row}"
+    );
+    let (status, own) = form_as(
+        &app,
+        &kmc_a,
+        false,
+        &format!("/TopCA/admin/kmc/recoveries/{recovery}/approve"),
+        &format!("csrf={CSRF}"),
+    )
+    .await;
+    assert!(status.is_client_error(), "{status}");
+    assert!(own.contains("另一位 KMC 管理员审批"), "{own}");
+
+    // The second administrator sees who asked and for which holder, and approves.
+    let (_, home) = page_as(&app, &kmc_b, "/TopCA/admin").await;
+    assert!(
+        home.contains(&format!("/TopCA/admin/kmc/recoveries/{recovery}/approve")),
+        "{home}"
+    );
+    let (status, listed) = page_as(
+        &app,
+        &kmc_b,
+        "/TopCA/admin/kmc/recoveries?state=requested&q=%E7%8E%8B%E5%8F%97%E5%AE%B3",
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        listed.contains(&recovery) && listed.contains("等待第二名管理员批准"),
+        "{listed}"
+    );
+    let (status, bad) = page_as(&app, &kmc_b, "/TopCA/admin/kmc/recoveries?state=%3Cb%3E").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(bad.contains("未知的申请状态"), "{bad}");
+    let (status, unknown) = form_as(
+        &app,
+        &kmc_b,
+        false,
+        "/TopCA/admin/kmc/recoveries/%3Cnot-an-id%3E/approve",
+        &format!("csrf={CSRF}"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert!(unknown.contains("没有此标识的密钥恢复申请"), "{unknown}");
+    let (status, approved) = form_as(
+        &app,
+        &kmc_b,
+        false,
+        &format!("/TopCA/admin/kmc/recoveries/{recovery}/approve"),
+        &format!("csrf={CSRF}"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        approved.contains("id=\"approved\"")
+            && approved.contains("王受害")
+            && approved.contains("kmc-a"),
+        "{approved}"
+    );
+    let (_, listed) = page_as(&app, &kmc_b, "/TopCA/admin/kmc/recoveries?state=approved").await;
+    assert!(
+        listed.contains(&recovery) && listed.contains("处理人：kmc-b"),
+        "{listed}"
+    );
+}

@@ -296,6 +296,7 @@ mod crls;
 mod escrow;
 mod health;
 mod issuance;
+mod listing;
 mod outbox;
 mod requests;
 mod sessions;

@@ -80,7 +80,10 @@ pub(super) fn dual_issuance_escrows_atomically(store: &dyn RaStore, account: Acc
     })
 }
 
-fn new_recovery(check: &'static str, serial: &str) -> Result<NewRecovery, ConformanceFailure> {
+pub(super) fn new_recovery(
+    check: &'static str,
+    serial: &str,
+) -> Result<NewRecovery, ConformanceFailure> {
     Ok(NewRecovery {
         id: RecoveryId::generate(&OsRandom).map_err(|e| ConformanceFailure {
             check,

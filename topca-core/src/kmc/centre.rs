@@ -27,7 +27,7 @@ use crate::{
     mail::{Envelope, Mail, Mailer, RecoveryStep},
     ra::{AdminRole, EncryptionDelivery, KmcOps, Language},
     secret::OneTimeCode,
-    store::{CertificateRecord, CertificateStatus, EscrowRecord, RaStore},
+    store::{CertificateRecord, CertificateStatus, EscrowRecord, Page, RaStore, RecoveryQuery},
 };
 
 /// Limits the KMC enforces.
@@ -86,6 +86,29 @@ impl<'a> KeyManagementCentre<'a> {
     /// The keys escrowed for a holder e-mail, newest first (ciphertext only).
     pub fn escrowed_keys(&self, _ops: &KmcOps, email: &str) -> Result<Vec<EscrowRecord>, Error> {
         Ok(self.store.escrowed_keys_by_email(email)?)
+    }
+
+    /// The escrowed keys whose serials or holder e-mail contain `text`, newest
+    /// first, one page (the console's picker; ciphertext only).
+    pub fn escrowed_keys_page(
+        &self,
+        _ops: &KmcOps,
+        text: &str,
+        offset: u64,
+        limit: u64,
+    ) -> Result<Page<EscrowRecord>, Error> {
+        Ok(self.store.escrowed_keys_page(text, offset, limit)?)
+    }
+
+    /// The recovery requests `query` selects, newest first, one page.
+    pub fn recoveries_page(
+        &self,
+        _ops: &KmcOps,
+        query: &RecoveryQuery,
+        offset: u64,
+        limit: u64,
+    ) -> Result<Page<Recovery>, Error> {
+        Ok(self.store.recoveries_page(query, offset, limit)?)
     }
 
     /// Recovery requests in `state`, oldest first (the console's queues).

@@ -4,7 +4,7 @@ use diesel::prelude::*;
 use topca_core::{
     StoreError,
     audit::{AuditEntry, AuditRecord},
-    store::AuditStore,
+    store::{AuditQuery, AuditStore, Page},
 };
 
 use super::{DieselStore, Pools, TxError, backend, issuance::InTransaction, pool_error};
@@ -40,6 +40,15 @@ impl AuditStore for DieselStore {
             .load(c)
             .map_err(backend)?);
         rows.into_iter().map(AuditRow::into_entry).collect()
+    }
+
+    fn audit_page(
+        &self,
+        query: &AuditQuery,
+        offset: u64,
+        limit: u64,
+    ) -> Result<Page<AuditEntry>, StoreError> {
+        self.query_audit(query, offset, limit)
     }
 }
 

@@ -5,7 +5,7 @@ use topca_core::{
     StoreError,
     audit::AuditRecord,
     kmc::{NewRecovery, Recovery, RecoveryId, RecoveryState},
-    store::{EscrowRecord, EscrowStore},
+    store::{EscrowRecord, EscrowStore, Page, RecoveryQuery},
 };
 
 use super::{
@@ -152,5 +152,23 @@ impl EscrowStore for DieselStore {
             }
         })?;
         row.map(RecoveryRow::into_recovery).transpose()
+    }
+
+    fn escrowed_keys_page(
+        &self,
+        text: &str,
+        offset: u64,
+        limit: u64,
+    ) -> Result<Page<EscrowRecord>, StoreError> {
+        self.query_escrowed_keys(text, offset, limit)
+    }
+
+    fn recoveries_page(
+        &self,
+        query: &RecoveryQuery,
+        offset: u64,
+        limit: u64,
+    ) -> Result<Page<Recovery>, StoreError> {
+        self.query_recoveries(query, offset, limit)
     }
 }
