@@ -69,25 +69,23 @@ pub fn versioned(route: &str) -> String {
 
 /// The asset routes.
 pub(crate) fn routes() -> Router<Arc<AppState>> {
-    ASSETS
-        .iter()
-        .fold(Router::new(), |router, &(route, content_type, bytes)| {
-            router.route(
-                route,
-                get(move |query: RawQuery, headers: HeaderMap| {
-                    asset(route, content_type, bytes, query, headers)
-                }),
-            )
-        })
+    Router::new()
+        .route(STYLE, get(|q: RawQuery, h: HeaderMap| asset(STYLE, q, h)))
+        .route(SCRIPT, get(|q: RawQuery, h: HeaderMap| asset(SCRIPT, q, h)))
+        .route(
+            CSR_SCRIPT,
+            get(|q: RawQuery, h: HeaderMap| asset(CSR_SCRIPT, q, h)),
+        )
+        .route(
+            SM2_WASM,
+            get(|q: RawQuery, h: HeaderMap| asset(SM2_WASM, q, h)),
+        )
 }
 
-async fn asset(
-    route: &'static str,
-    content_type: &'static str,
-    bytes: &'static [u8],
-    RawQuery(query): RawQuery,
-    headers: HeaderMap,
-) -> Response {
+async fn asset(route: &'static str, RawQuery(query): RawQuery, headers: HeaderMap) -> Response {
+    let Some(&(_, content_type, bytes)) = ASSETS.iter().find(|(r, _, _)| *r == route) else {
+        return StatusCode::NOT_FOUND.into_response();
+    };
     let version = VERSIONS.get(route).map_or("", String::as_str);
     let etag = format!("\"{version}\"");
     let current = query.as_deref() == Some(&format!("v={version}"));

@@ -294,21 +294,6 @@ pub fn error_page_back(lang: Lang, error: &crate::AppError, back: &str) -> Respo
     response
 }
 
-/// The log-in by account: a keyword box whose matches (O or OU, Chinese included)
-/// appear as the user types (`assets/page.js`), each linking to `home` with the
-/// account's id.
-pub fn account_search(lang: Lang, home: &str) -> String {
-    format!(
-        r#"<p>{intro}</p>
-<label for="keyword">{label}</label>
-<input id="keyword" autocomplete="off" placeholder="{placeholder}">
-<ul id="accounts" data-home="{home}"></ul>"#,
-        intro = lang.s("common.search_intro"),
-        label = lang.s("common.search_label"),
-        placeholder = lang.s("common.search_placeholder"),
-    )
-}
-
 /// The page shown when a form's CSRF token does not match.
 pub fn form_expired(lang: Lang) -> Response {
     error_page(
