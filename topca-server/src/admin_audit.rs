@@ -171,6 +171,8 @@ struct EntryRow {
     outcome: &'static str,
     outcome_class: &'static str,
     detail: String,
+    /// The detail has no known form: shown as recorded.
+    detail_recorded: bool,
 }
 
 impl EntryRow {
@@ -180,6 +182,7 @@ impl EntryRow {
             Outcome::Success => (t.s("audit.outcome.success"), "success"),
             Outcome::Failure => (t.s("audit.outcome.failure"), "failure"),
         };
+        let (detail, detail_recorded) = crate::audit_detail::localize(t, &record.detail);
         Self {
             sequence: e.sequence,
             code: record.action.code(),
@@ -192,7 +195,8 @@ impl EntryRow {
             target: record.target,
             outcome,
             outcome_class,
-            detail: record.detail,
+            detail,
+            detail_recorded,
         }
     }
 }

@@ -22,6 +22,7 @@ mod admin_session;
 mod admin_super;
 mod api;
 mod assets;
+mod audit_detail;
 pub mod audit_log;
 pub mod backup;
 pub mod ca_init;
