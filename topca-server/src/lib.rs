@@ -10,8 +10,12 @@
 pub mod admin;
 mod admin_accounts;
 mod admin_audit;
+mod admin_bulk;
+mod admin_bulk_run;
+mod admin_certificates;
 mod admin_credentials;
 mod admin_kmc;
+mod admin_preregister;
 mod admin_ra;
 mod admin_requests;
 mod admin_resend;

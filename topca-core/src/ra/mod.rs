@@ -8,6 +8,7 @@ mod account;
 pub mod admin;
 mod attempts;
 mod bulk;
+mod bulk_issue;
 mod dual;
 mod issue;
 mod operator;
@@ -25,7 +26,7 @@ pub mod session;
 use std::time::Duration;
 
 pub use account::{Account, AccountId, AccountSettings, Language};
-pub use bulk::{RowError, parse_holders};
+pub use bulk::{FirstLines, RowError, parse_holders};
 pub use dual::{EncryptionDelivery, Retrieved};
 pub use operator::{AdminRole, Administrator, KmcOps, RaOps, SuperOps};
 pub use query::{CertificateQuery, HolderQuery, StatusFilter};
