@@ -88,6 +88,8 @@ pub const CODES: &[&str] = &[
     "certificate_already_revoked",
     "password_wrong",
     "reason_not_allowed",
+    "holder_already_registered",
+    "bulk_needs_single",
     "store_conflict",
     "serial_duplicate",
     "record_not_found",

@@ -206,7 +206,7 @@ async fn the_ra_console_searches_edits_registers_issues_and_revokes() {
         Some("2"),
         "{body}"
     );
-    assert!(body.contains("<tr><td>3</td>"), "{body}");
+    assert!(body.contains("data-label=\"行\">3</td>"), "{body}");
     let outbox: Vec<String> = std::fs::read_dir(data.path().join("outbox"))
         .unwrap()
         .map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap())
