@@ -44,6 +44,9 @@ pub(crate) fn routes() -> Router<Arc<AppState>> {
 
 /// Accounts per page.
 const PAGE_ROWS: u64 = 50;
+/// Most accounts one search lists (the store stops there; a narrower keyword
+/// finds the others).
+const MOST_ACCOUNTS: usize = 2000;
 
 /// A page that tells what was done, with a link back.
 #[derive(Template)]
@@ -131,7 +134,13 @@ pub(crate) async fn accounts_page(
     }
     let keyword = search.keyword.trim().to_owned();
     let wanted = keyword.clone();
-    let found = match blocking(&state, move |s| Ok(s.ra().search_accounts(&wanted)?)).await {
+    let found = match blocking(&state, move |s| {
+        Ok(s.store
+            .search_accounts(&wanted, MOST_ACCOUNTS)
+            .map_err(topca_core::Error::from)?)
+    })
+    .await
+    {
         Ok(found) => found,
         Err(e) => return error_page_back(t, &e, "/TopCA/admin"),
     };

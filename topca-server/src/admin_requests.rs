@@ -13,8 +13,8 @@ use askama::Template;
 
 use axum::{
     Form, Json, Router,
-    extract::{Path, State},
-    http::HeaderMap,
+    extract::{Path, Query, State},
+    http::{HeaderMap, StatusCode},
     response::{IntoResponse, Redirect, Response},
     routing::{get, post},
 };
@@ -29,8 +29,10 @@ use crate::{
     AppError, AppState,
     admin::{CsrfOnly, Decision},
     admin_ra::Done,
-    admin_session::{api_session, console_admin_form, console_form, forbidden},
-    html::error_page_back,
+    admin_session::{
+        api_session, console_admin_form, console_csrf, console_form, console_session, forbidden,
+    },
+    html::{Chrome, Pager, error_page_back, render, url_encode},
     i18n::Lang,
     state::blocking,
 };
@@ -40,6 +42,7 @@ pub(crate) fn routes() -> Router<Arc<AppState>> {
         .route("/TopCA/admin/ra/requests/{id}/approve", post(approve_page))
         .route("/TopCA/admin/ra/requests/{id}/reject", post(reject_page))
         .route("/TopCA/admin/ra/unlock", post(unlock_page))
+        .route("/TopCA/admin/ra/requests", get(requests_page))
         .route("/api/v1/admin/requests", get(pending_api))
         .route("/api/v1/admin/requests/{id}/approve", post(approve_api))
         .route("/api/v1/admin/requests/{id}/reject", post(reject_api))
@@ -71,13 +74,17 @@ struct Queue<'a> {
     rows: Vec<QueueRow>,
 }
 
-/// The console's RA section, as HTML for the console page: the approval queue
-/// (with each request's account) and the unlock form.
-pub(crate) async fn queue_section(state: &Arc<AppState>, t: Lang, csrf: &str) -> String {
-    let pending = blocking(state, |s| {
+/// The requests waiting for approval (oldest first, at most `limit`), each with
+/// its account's O / OU.
+async fn pending_rows(
+    state: &Arc<AppState>,
+    t: Lang,
+    limit: usize,
+) -> Result<Vec<QueueRow>, AppError> {
+    let (requests, accounts) = blocking(state, move |s| {
         let requests = s
             .store
-            .requests_anywhere(RequestState::Submitted, QUEUE_ROWS)
+            .requests_anywhere(RequestState::Submitted, limit)
             .map_err(topca_core::Error::from)?;
         let mut accounts: HashMap<u64, String> = HashMap::new();
         for r in &requests {
@@ -100,9 +107,8 @@ pub(crate) async fn queue_section(state: &Arc<AppState>, t: Lang, csrf: &str) ->
         }
         Ok((requests, accounts))
     })
-    .await;
-    let (requests, accounts) = pending.unwrap_or_default();
-    let rows = requests
+    .await?;
+    Ok(requests
         .into_iter()
         .map(|r| QueueRow {
             id: r.id.0,
@@ -113,11 +119,92 @@ pub(crate) async fn queue_section(state: &Arc<AppState>, t: Lang, csrf: &str) ->
             kind: t.value("request_kind", r.kind),
             server: r.kind == RequestKind::ServerApplication,
         })
-        .collect();
+        .collect())
+}
+
+/// The console's RA section, as HTML for the console page: the approval queue
+/// (with each request's account) and the unlock form.
+pub(crate) async fn queue_section(state: &Arc<AppState>, t: Lang, csrf: &str) -> String {
+    let rows = pending_rows(state, t, QUEUE_ROWS).await.unwrap_or_default();
     Queue { t, csrf, rows }.render().unwrap_or_else(|e| {
         tracing::error!(error = %e, "the approval queue does not render");
         String::new()
     })
+}
+
+/// Rows per page of the requests page.
+const PAGE_ROWS: u64 = 50;
+/// Most waiting requests the requests page searches.
+const MOST_ROWS: usize = 5000;
+
+#[derive(Deserialize)]
+struct RequestSearch {
+    #[serde(default)]
+    q: String,
+    #[serde(default)]
+    page: Option<u64>,
+}
+
+#[derive(Template)]
+#[template(path = "ra/requests.html")]
+struct RequestsPage {
+    t: Lang,
+    page: Chrome,
+    csrf: String,
+    query: String,
+    rows: Vec<QueueRow>,
+    pager: Pager,
+}
+
+/// Every request waiting for approval, searched (holder, e-mail, account,
+/// reference) and paged.
+async fn requests_page(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Query(search): Query<RequestSearch>,
+) -> Response {
+    let t = Lang::of(&headers);
+    if let Err(refused) = console_session(&state, &headers, Administrator::ra_ops).await {
+        return refused.page(t);
+    }
+    let query: String = search.q.trim().chars().take(200).collect();
+    let wanted = query.to_lowercase();
+    let rows = match pending_rows(&state, t, MOST_ROWS).await {
+        Ok(rows) => rows,
+        Err(e) => return error_page_back(t, &e, "/TopCA/admin"),
+    };
+    let matching: Vec<QueueRow> = rows
+        .into_iter()
+        .filter(|r| {
+            wanted.is_empty()
+                || [&r.holder, &r.email, &r.account, &r.reference]
+                    .iter()
+                    .any(|field| field.to_lowercase().contains(&wanted))
+        })
+        .collect();
+    let pager = Pager::new(
+        search.page,
+        PAGE_ROWS,
+        matching.len() as u64,
+        format!("/TopCA/admin/ra/requests?q={}", url_encode(&query)),
+    );
+    let rows = matching
+        .into_iter()
+        .skip(usize::try_from(pager.offset()).unwrap_or(usize::MAX))
+        .take(PAGE_ROWS as usize)
+        .collect();
+    let view = RequestsPage {
+        t,
+        page: Chrome::new(
+            t.s("ra.queue.title"),
+            &[(t.s("ra.console"), "/TopCA/admin")],
+        ),
+        csrf: console_csrf(&headers),
+        query,
+        rows,
+        pager,
+    };
+    render(StatusCode::OK, &view, None)
 }
 
 /// Most requests the console's queue shows (oldest first).

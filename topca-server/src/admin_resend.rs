@@ -142,6 +142,8 @@ struct ApprovedQuery {
 /// One approved request.
 struct ApprovedRow {
     id: u64,
+    /// The public reference (the unlock button posts it).
+    reference: String,
     holder: String,
     email: String,
     kind: String,
@@ -198,6 +200,7 @@ async fn approved_page(
         .take(PAGE_ROWS as usize)
         .map(|r| ApprovedRow {
             id: r.id.0,
+            reference: r.reference.0,
             holder: r.holder.name,
             email: r.holder.email,
             kind: t.value("request_kind", r.kind),
