@@ -58,26 +58,29 @@ fn resend(state: &AppState, ops: &RaOps, id: u64) -> Result<Resent, AppError> {
         .store
         .request(RequestId(id))
         .map_err(topca_core::Error::from)?
-        .ok_or_else(|| AppError::new(StatusCode::NOT_FOUND, "no such request"))?;
+        .ok_or_else(|| topca_core::Error::from(topca_core::RaError::UnknownRequest))?;
     if request.state != RequestState::Approved {
         return Err(AppError::new(
             StatusCode::CONFLICT,
-            format!(
-                "request {id} is {}: only an approved request waiting for its holder gets a new PIN",
-                request.state.label()
+            Lang::En.f2(
+                "ra.approved.not_approved",
+                id,
+                Lang::En.value("request_state", request.state),
             ),
-        ));
+        )
+        .zh(Lang::Zh.f2(
+            "ra.approved.not_approved",
+            id,
+            Lang::Zh.value("request_state", request.state),
+        )));
     }
     state
         .limits
         .mail_per_address
         .hit(&request.holder.email.to_lowercase())
         .map_err(|seconds| {
-            AppError::limited(
-                StatusCode::TOO_MANY_REQUESTS,
-                "this holder was mailed too often; try again later",
-                seconds,
-            )
+            let (en, zh) = crate::i18n::both("ra.approved.mailed_too_often");
+            AppError::limited(StatusCode::TOO_MANY_REQUESTS, en, seconds).zh(zh)
         })?;
     let request = state.ra().resend_pin(ops, RequestId(id))?;
     Ok(Resent {
