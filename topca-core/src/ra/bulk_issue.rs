@@ -75,14 +75,15 @@ impl RegistrationAuthority<'_> {
         Ok((account, holder))
     }
 
-    /// A request for `holder`, approved by the RA administrator (audited as the
-    /// approval of a bulk line), ready to be issued.
-    fn bulk_request(
+    /// A request for `holder`, approved by the RA administrator (audited with
+    /// `detail`), ready to be issued: the approval is stored with the issuance,
+    /// in its one atomic write.
+    pub(super) fn approved_by_admin(
         &self,
         ops: &RaOps,
         account: &Account,
-        holder: Holder,
-        password: Option<PasswordHash>,
+        (holder, password): (Holder, Option<PasswordHash>),
+        detail: &str,
     ) -> Result<Request, Error> {
         let mut request = self.store.submit_request(NewRequest {
             reference: self.new_reference()?,
@@ -101,7 +102,7 @@ impl RegistrationAuthority<'_> {
             AuditAction::RequestApproved,
             request_target(&request),
             Outcome::Success,
-            "bulk issuance",
+            detail,
         )?;
         Ok(request)
     }
@@ -115,7 +116,7 @@ impl RegistrationAuthority<'_> {
         public_key: &PublicKey,
     ) -> Result<Retrieved, Error> {
         let (account, holder) = self.bulk_target(account, holder)?;
-        let request = self.bulk_request(ops, &account, holder, None)?;
+        let request = self.approved_by_admin(ops, &account, (holder, None), "bulk issuance")?;
         self.issue_user_certificate(request, &account, public_key, None)
     }
 
@@ -132,7 +133,8 @@ impl RegistrationAuthority<'_> {
         let env = self.ca.environment();
         let password = OneTimeCode::generate(BULK_PASSWORD_SYMBOLS, env.random())?.clear;
         let hash = PasswordHash::create(&password, env.random())?;
-        let request = self.bulk_request(ops, &account, holder, Some(hash))?;
+        let request =
+            self.approved_by_admin(ops, &account, (holder, Some(hash)), "bulk issuance")?;
         let (reference, name) = (request.reference.clone(), request.holder.name.clone());
         let delivery = self.deliver_generated_key(request.clone(), &account, &password)?;
         let mail = Mail::Pkcs12Password {

@@ -309,26 +309,8 @@ impl<'a> RegistrationAuthority<'a> {
             .ok_or(RaError::UnknownAccount)?;
         let holder = holder.validated()?;
         let hash = PasswordHash::create(password, self.ca.environment().random())?;
-        let mut request = self.store.submit_request(NewRequest {
-            reference: self.new_reference()?,
-            account: account.id,
-            kind: RequestKind::Application,
-            holder,
-            password: Some(hash),
-            submitted_at: self.ca.environment().clock().now(),
-            csr: None,
-            previous_serial: None,
-            opening: Opening::Submitted,
-        })?;
-        // Approved and issued in the one atomic write of the issuance.
-        request.state = request.state.approve()?;
-        self.audit(
-            Actor::Admin(ops.admin().into()),
-            AuditAction::RequestApproved,
-            request_target(&request),
-            Outcome::Success,
-            "central issuance",
-        )?;
+        let request =
+            self.approved_by_admin(ops, &account, (holder, Some(hash)), "central issuance")?;
         self.deliver_generated_key(request, &account, password)
     }
 
