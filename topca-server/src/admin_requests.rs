@@ -21,7 +21,7 @@ use axum::{
 use serde::{Deserialize, Serialize};
 use topca_core::{
     lifecycle::{RequestKind, RequestState},
-    ra::{Administrator, RequestId, RequestRef},
+    ra::{Account, AccountSettings, Administrator, RequestId, RequestRef},
     store::{AccountStore, AdminStore},
 };
 
@@ -61,6 +61,9 @@ struct QueueRow {
     holder: String,
     email: String,
     kind: String,
+    /// The subject a user certificate for it would carry (every field); a server
+    /// application's names are shown by its review.
+    subject: String,
     /// A server application, approved from its review.
     server: bool,
 }
@@ -86,34 +89,56 @@ async fn pending_rows(
             .store
             .requests_anywhere(RequestState::Submitted, limit)
             .map_err(topca_core::Error::from)?;
-        let mut accounts: HashMap<u64, String> = HashMap::new();
+        let mut accounts: HashMap<u64, Option<Account>> = HashMap::new();
         for r in &requests {
             if let Entry::Vacant(slot) = accounts.entry(r.account.0) {
-                let name = s
-                    .store
-                    .account(r.account)
-                    .map_err(topca_core::Error::from)?
-                    .map(|a| {
+                slot.insert(
+                    s.store
+                        .account(r.account)
+                        .map_err(topca_core::Error::from)?,
+                );
+            }
+        }
+        let accounts: HashMap<u64, (String, Option<AccountSettings>)> = accounts
+            .into_iter()
+            .map(|(id, a)| {
+                let shown = a.map(|a| {
+                    (
                         format!(
                             "{}{} / {}",
                             s.demo_mark(a.id),
                             a.settings.organization,
                             a.settings.unit
-                        )
-                    })
-                    .unwrap_or_default();
-                slot.insert(name);
-            }
-        }
+                        ),
+                        Some(a.settings),
+                    )
+                });
+                (id, shown.unwrap_or_default())
+            })
+            .collect();
         Ok((requests, accounts))
     })
     .await?;
     Ok(requests
         .into_iter()
-        .map(|r| QueueRow {
+        .map(|r| {
+            let (account, settings) = accounts.get(&r.account.0).cloned().unwrap_or_default();
+            let subject = match (&settings, r.kind) {
+                (Some(settings), kind) if kind != RequestKind::ServerApplication => r
+                    .holder
+                    .subject(settings)
+                    .to_name()
+                    .map(|n| topca_core::name::display_name(&n))
+                    .unwrap_or_default(),
+                _ => String::new(),
+            };
+            (r, account, subject)
+        })
+        .map(|(r, account, subject)| QueueRow {
             id: r.id.0,
             reference: r.reference.0,
-            account: accounts.get(&r.account.0).cloned().unwrap_or_default(),
+            account,
+            subject,
             holder: r.holder.name,
             email: r.holder.email,
             kind: t.value("request_kind", r.kind),

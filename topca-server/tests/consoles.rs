@@ -763,6 +763,11 @@ async fn the_ra_lists_are_paged_searched_and_show_each_requests_account() {
     );
     assert_eq!(row, "分页单位 / 部门59");
     assert!(body.contains("&#60;i&#62;韩梅梅") && !body.contains("<i>韩梅梅"));
+    // Every field the certificate will carry: O, OU, CN, e-mail.
+    let subject = between(&body, "class=\"subject\">", "</td>");
+    for part in ["分页单位", "部门59", "韩梅梅", "han@example.cn"] {
+        assert!(subject.contains(part), "{subject}");
+    }
     let (_, body) = ra
         .get(&format!(
             "/TopCA/admin/ra/requests?q={}",
