@@ -43,6 +43,7 @@ pub(crate) fn routes() -> Router<Arc<AppState>> {
         )
 }
 
+/// A holder as the account page's forms post it.
 #[derive(Deserialize)]
 struct HolderForm {
     csrf: String,
@@ -50,6 +51,19 @@ struct HolderForm {
     email: String,
     #[serde(default)]
     phone: String,
+}
+
+impl HolderForm {
+    /// The holder the form names.
+    fn holder(self) -> Holder {
+        Holder {
+            name: self.name,
+            email: self.email,
+            phone: Some(self.phone).filter(|p| !p.trim().is_empty()),
+            state: None,
+            locality: None,
+        }
+    }
 }
 
 async fn preregister_one(
@@ -64,13 +78,7 @@ async fn preregister_one(
         Ok(ops) => ops,
         Err(refused) => return refused.page(t),
     };
-    let holder = Holder {
-        name: form.name,
-        email: form.email,
-        phone: Some(form.phone).filter(|p| !p.trim().is_empty()),
-        state: None,
-        locality: None,
-    };
+    let holder = form.holder();
     let done = blocking(&state, move |s| {
         Ok(s.ra().preregister(&ops, AccountId(id), holder)?)
     })
@@ -155,9 +163,8 @@ async fn preregister_csv(
 
 #[derive(Deserialize)]
 struct CentralForm {
-    csrf: String,
-    name: String,
-    email: String,
+    #[serde(flatten)]
+    holder: HolderForm,
     password: String,
 }
 
@@ -181,17 +188,11 @@ async fn issue_centrally(
     Form(form): Form<CentralForm>,
 ) -> Response {
     let t = Lang::of(&headers);
-    let ops = match console_form(&state, &headers, &form.csrf, Administrator::ra_ops).await {
+    let ops = match console_form(&state, &headers, &form.holder.csrf, Administrator::ra_ops).await {
         Ok(ops) => ops,
         Err(refused) => return refused.page(t),
     };
-    let holder = Holder {
-        name: form.name,
-        email: form.email,
-        phone: None,
-        state: None,
-        locality: None,
-    };
+    let holder = form.holder.holder();
     let password = Zeroizing::new(form.password);
     let delivery = state
         .hashing

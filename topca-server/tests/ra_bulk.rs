@@ -370,6 +370,16 @@ async fn bulk_needs_the_ra_role_the_form_token_and_stays_within_its_limits() {
 
     let (status, _) = kmc.bulk(id, "holders", line).await;
     assert_eq!(status, StatusCode::FORBIDDEN);
+    for page in [
+        uri.as_str(),
+        "/TopCA/admin/ra/requests",
+        "/TopCA/admin/ra/approved",
+        "/TopCA/admin/ra/accounts",
+        "/TopCA/admin/ra/certificates",
+    ] {
+        let (status, _) = kmc.get(page).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{page}");
+    }
     let (status, page) = ra
         .post_raw(
             &uri,
