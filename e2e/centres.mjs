@@ -279,6 +279,27 @@ try {
   await page.fill('#email', 'wangwu@example.cn');
   await page.click('#find');
   check((await page.textContent(`#certificates tr:has-text("${serial}")`)).includes('已吊销'), 'the revoked certificate shows as revoked in the console');
+  // --- pages-ra ---
+  // Bulk issuance: a holder CSV chosen in the browser, a report per line and a zip;
+  // the report fits a 390 px phone without scrolling sideways.
+  await page.goto(`${base}/TopCA/admin/ra/accounts?keyword=${encodeURIComponent('新华')}`);
+  await page.click('#accounts a:has-text("新华书店")');
+  await page.click('#bulk-link');
+  await page.setInputFiles('#bulk-files', {
+    name: 'bulk.csv', mimeType: 'text/csv',
+    buffer: Buffer.from('姓名,电子邮件\n钱九,qianjiu@example.cn\n钱九,QianJiu@example.cn\n'),
+  });
+  await page.waitForFunction(() => document.getElementById('bulk-text').value.includes('钱九'));
+  await page.click('#bulk-issue');
+  await page.waitForSelector('#bulk-report');
+  check((await page.textContent('#bulk-summary')).includes('已签发 1 行'), 'bulk issuance issues the good line once');
+  check((await page.textContent('#bulk-report')).includes('与第 2 行重复'), 'the repeated line is reported');
+  check(await page.isVisible('#bulk-zip'), 'the zip is offered for download');
+  await page.setViewportSize({ width: 390, height: 800 });
+  check(await page.evaluate(() => document.documentElement.scrollWidth <= 390), 'the bulk report fits 390 px');
+  await page.screenshot({ path: join(artifacts, 'admin-bulk-report-390.png'), fullPage: true });
+  await page.setViewportSize({ width: 1280, height: 800 });
+  // --- end pages-ra ---
   const refused = await page.goto(`${base}/TopCA/admin/super`);
   check(refused.status() === 403, 'an RA administrator cannot open the super-administrator page');
 

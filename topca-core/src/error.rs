@@ -452,6 +452,16 @@ pub enum RaError {
     /// The reason cannot be chosen by a certificate holder.
     #[error("this revocation reason cannot be chosen here")]
     ReasonNotAllowed,
+    /// The holder has an open request or a valid certificate in the account.
+    #[error(
+        "this holder is registered in the account already (an open request or a valid certificate for the same e-mail)"
+    )]
+    AlreadyRegistered,
+    /// Bulk issuance serves single-certificate accounts only.
+    #[error(
+        "bulk issuance serves single-certificate accounts; holders of a dual-certificate account retrieve their certificates themselves"
+    )]
+    BulkNeedsSingle,
 }
 
 /// Why the store failed or refused a change.

@@ -88,6 +88,8 @@ pub const CODES: &[&str] = &[
     "certificate_already_revoked",
     "password_wrong",
     "reason_not_allowed",
+    "holder_already_registered",
+    "bulk_needs_single",
     "store_conflict",
     "serial_duplicate",
     "record_not_found",
@@ -382,6 +384,8 @@ fn ra_code(e: &RaError) -> &'static str {
         RaError::AlreadyRevoked => "certificate_already_revoked",
         RaError::WrongPassword => "password_wrong",
         RaError::ReasonNotAllowed => "reason_not_allowed",
+        RaError::AlreadyRegistered => "holder_already_registered",
+        RaError::BulkNeedsSingle => "bulk_needs_single",
     }
 }
 
@@ -419,6 +423,12 @@ fn ra_zh(e: &RaError) -> String {
         RaError::AlreadyRevoked => "该证书已被吊销".into(),
         RaError::WrongPassword => "用户口令错误".into(),
         RaError::ReasonNotAllowed => "此处不能选择该吊销原因".into(),
+        RaError::AlreadyRegistered => {
+            "该持有者已在此帐户登记（同一电子邮件有未完成的申请或有效证书）".into()
+        }
+        RaError::BulkNeedsSingle => {
+            "批量制证只用于单证书帐户；双证书帐户的持有者须自行获取证书".into()
+        }
     }
 }
 

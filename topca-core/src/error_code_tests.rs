@@ -147,6 +147,8 @@ fn one_of_each() -> Vec<Error> {
             RaError::AlreadyRevoked,
             RaError::WrongPassword,
             RaError::ReasonNotAllowed,
+            RaError::AlreadyRegistered,
+            RaError::BulkNeedsSingle,
         ]
         .map(Error::Ra),
     );

@@ -151,6 +151,18 @@ pub enum Mail {
         /// The renewal page.
         renew_url: String,
     },
+    /// A key the CA made in bulk issuance: the password of the PKCS#12 file the
+    /// RA administrator hands over (the file itself never travels by mail).
+    Pkcs12Password {
+        /// The request's public reference.
+        request: RequestRef,
+        /// The holder's name.
+        holder: String,
+        /// The certificate's serial, upper-case hex.
+        serial: String,
+        /// The password, in clear: only in this mail.
+        password: Zeroizing<String>,
+    },
     /// The request was rejected.
     RequestRejected {
         /// The request's public reference.
@@ -197,6 +209,9 @@ impl std::fmt::Debug for Mail {
             Self::RequestRejected {
                 request, reason, ..
             } => write!(f, "RequestRejected({}, {reason:?})", request.0),
+            Self::Pkcs12Password {
+                request, serial, ..
+            } => write!(f, "Pkcs12Password({}, {serial}, password: …)", request.0),
         }
     }
 }

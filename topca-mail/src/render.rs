@@ -138,6 +138,29 @@ pub fn render(envelope: &Envelope) -> Rendered {
             None,
             Some(Given::Name(holder)),
         ),
+        Mail::Pkcs12Password {
+            request,
+            holder,
+            serial,
+            password,
+        } => (
+            text(
+                format!("证书文件口令（参考号 {}）", request.0),
+                format!("The password of your certificate file ({})", request.0),
+            ),
+            text(
+                format!(
+                    "您好：\n\n管理员已为您签发证书（序列号 {serial}），证书和私钥保存在 PKCS#12 文件中，由管理员交给您。打开该文件的口令是：\n\n    {}\n\n此口令也是您的用户口令（吊销、更新证书时使用）。请妥善保管，不要与文件放在一起。",
+                    password.as_str()
+                ),
+                format!(
+                    "Hello,\n\nYour administrator issued a certificate for you (serial {serial}); it and its key are in a PKCS#12 file your administrator hands to you. The file's password is:\n\n    {}\n\nIt is also your user password (for revoking or renewing the certificate). Keep it apart from the file.",
+                    password.as_str()
+                ),
+            ),
+            None,
+            Some(Given::Name(holder)),
+        ),
         Mail::Passcode {
             request,
             holder,

@@ -3,10 +3,12 @@
 
 use std::sync::Arc;
 
+use askama::Template;
+
 use axum::{
     Form, Json, Router,
     extract::{Path, State},
-    http::HeaderMap,
+    http::{HeaderMap, StatusCode},
     response::Response,
     routing::{get, post},
 };
@@ -21,7 +23,8 @@ use crate::{
     AppError, AppState,
     admin::Decision,
     admin_session::{api_session, console_admin_form, forbidden},
-    html::{Lang, error_page, escape, page},
+    html::error_page_back,
+    i18n::Lang,
     state::blocking,
 };
 
@@ -50,27 +53,54 @@ pub(crate) fn routes() -> Router<Arc<AppState>> {
         )
 }
 
+/// One choice of a picker.
+struct Choice {
+    value: String,
+    label: String,
+    selected: bool,
+}
+
+fn choices(pairs: &[(&str, &str)], chosen: &str) -> Vec<Choice> {
+    pairs
+        .iter()
+        .map(|(value, label)| Choice {
+            value: (*value).to_owned(),
+            label: (*label).to_owned(),
+            selected: *value == chosen,
+        })
+        .collect()
+}
+
+/// The account form, rendered into a page.
+#[derive(Template)]
+#[template(path = "ra/account_form.html")]
+struct AccountFormView<'a> {
+    t: Lang,
+    title: &'a str,
+    button: &'a str,
+    form_id: &'a str,
+    button_id: &'a str,
+    action: &'a str,
+    csrf: &'a str,
+    organization: &'a str,
+    unit: &'a str,
+    kinds: Vec<Choice>,
+    modes: Vec<Choice>,
+    algorithms: Vec<Choice>,
+    validity_days: u32,
+    service_url: &'a str,
+    languages: Vec<Choice>,
+}
+
 /// The console's account form: empty to create an account, or filled with
 /// `current` to edit one; posts to `action`.
 pub(crate) fn account_form(
-    lang: Lang,
+    t: Lang,
     csrf: &str,
     action: &str,
     current: Option<&AccountSettings>,
     base_url: &str,
 ) -> String {
-    let options = |pairs: &[(&str, &str)], chosen: &str| -> String {
-        pairs
-            .iter()
-            .map(|(value, label)| {
-                let selected = if *value == chosen { " selected" } else { "" };
-                format!(
-                    r#"<option value="{value}"{selected}>{}</option>"#,
-                    escape(label)
-                )
-            })
-            .collect()
-    };
     let default_url = format!("{base_url}/TopCA/userEnroll");
     let (o, ou, kind, mode, alg, days, url, language) = match current {
         Some(c) => (
@@ -104,69 +134,68 @@ pub(crate) fn account_form(
             "zh",
         ),
     };
-    let (title, button) = if current.is_some() {
-        (
-            lang.t("修改帐户", "Edit the account"),
-            lang.t("保存", "Save"),
-        )
-    } else {
-        (
-            lang.t("新建帐户", "New account"),
-            lang.t("创建帐户", "Create the account"),
-        )
+    let editing = current.is_some();
+    let kinds = choices(
+        &[
+            (
+                "single",
+                &t.value("certificate_type", CertificateType::Single),
+            ),
+            ("dual", &t.value("certificate_type", CertificateType::Dual)),
+        ],
+        kind,
+    );
+    let modes = choices(
+        &[
+            ("manual", &t.value("verification", VerificationMode::Manual)),
+            (
+                "automatic",
+                &t.value("verification", VerificationMode::Automatic),
+            ),
+            (
+                "passcode",
+                &t.value("verification", VerificationMode::Passcode),
+            ),
+        ],
+        mode,
+    );
+    let view = AccountFormView {
+        t,
+        title: t.s(if editing {
+            "ra.form.edit_title"
+        } else {
+            "ra.form.new_title"
+        }),
+        button: t.s(if editing {
+            "ra.form.save"
+        } else {
+            "ra.form.create"
+        }),
+        form_id: if editing {
+            "edit-account"
+        } else {
+            "new-account"
+        },
+        button_id: if editing {
+            "save-account"
+        } else {
+            "create-account"
+        },
+        action,
+        csrf,
+        organization: o,
+        unit: ou,
+        kinds,
+        modes,
+        algorithms: choices(&KeyAlgorithm::ALL.map(|a| (a.name(), a.name())), alg),
+        validity_days: days,
+        service_url: url,
+        languages: choices(&[("zh", "简体中文"), ("en", "English")], language),
     };
-    let form_id = if current.is_some() {
-        "edit-account"
-    } else {
-        "new-account"
-    };
-    let button_id = if current.is_some() {
-        "save-account"
-    } else {
-        "create-account"
-    };
-    format!(
-        r#"<h3>{title}</h3><form method="post" action="{action}" id="{form_id}">
-<input type="hidden" name="csrf" value="{csrf}">
-<label for="organization">{o_l}</label><input id="organization" name="organization" value="{o}" required>
-<label for="unit">{ou_l}</label><input id="unit" name="unit" value="{ou}" required>
-<label for="certificate_type">{kind_l}</label><select id="certificate_type" name="certificate_type">{kinds}</select>
-<label for="verification">{mode_l}</label><select id="verification" name="verification">{modes}</select>
-<label for="algorithm">{alg_l}</label><select id="algorithm" name="algorithm">{algs}</select>
-<label for="validity_days">{days_l}</label><input id="validity_days" name="validity_days" type="number" value="{days}" required>
-<label for="service_url">{url_l}</label><input id="service_url" name="service_url" value="{url}" required>
-<label for="language">{language_l}</label><select id="language" name="language">{languages}</select>
-<button type="submit" id="{button_id}">{button}</button></form>"#,
-        action = escape(action),
-        o_l = lang.t("单位（O）", "Organisation (O)"),
-        o = escape(o),
-        ou_l = lang.t("部门（OU）", "Unit (OU)"),
-        ou = escape(ou),
-        kind_l = lang.t("证书类型", "Certificate type"),
-        kinds = options(
-            &[
-                ("single", lang.t("单证书", "single")),
-                ("dual", lang.t("双证书", "dual"))
-            ],
-            kind
-        ),
-        mode_l = lang.t("审核方式", "Verification"),
-        modes = options(
-            &[
-                ("manual", lang.t("人工审核", "manual approval")),
-                ("automatic", lang.t("自动审核", "automatic")),
-                ("passcode", lang.t("授权码", "passcode")),
-            ],
-            mode
-        ),
-        alg_l = lang.t("算法", "Algorithm"),
-        algs = options(&KeyAlgorithm::ALL.map(|a| (a.name(), a.name())), alg),
-        days_l = lang.t("有效期（天）", "Validity (days)"),
-        url_l = lang.t("服务地址", "Service URL"),
-        url = escape(url),
-        language_l = lang.t("邮件语言", "Mail language"),
-        languages = options(&[("zh", "简体中文"), ("en", "English")], language),
-    )
+    view.render().unwrap_or_else(|e| {
+        tracing::error!(error = %e, "the account form does not render");
+        String::new()
+    })
 }
 
 /// Account settings as a form or JSON body gives them.
@@ -198,8 +227,9 @@ impl AccountBody {
                 "single" => CertificateType::Single,
                 "dual" => CertificateType::Dual,
                 _ => {
-                    return Err(AppError::bad_request(
-                        "certificate_type must be single or dual",
+                    return Err(AppError::localized(
+                        StatusCode::BAD_REQUEST,
+                        "ra.form.bad_certificate_type",
                     ));
                 }
             },
@@ -208,15 +238,16 @@ impl AccountBody {
                 "manual" => VerificationMode::Manual,
                 "passcode" => VerificationMode::Passcode,
                 _ => {
-                    return Err(AppError::bad_request(
-                        "verification must be automatic, manual or passcode",
+                    return Err(AppError::localized(
+                        StatusCode::BAD_REQUEST,
+                        "ra.form.bad_verification",
                     ));
                 }
             },
             algorithm: self
                 .algorithm
                 .parse()
-                .map_err(|e: topca_core::KeyError| AppError::bad_request(e.to_string()))?,
+                .map_err(|e: topca_core::KeyError| AppError::from(topca_core::Error::from(e)))?,
             validity_days: self.validity_days,
             service_url: self.service_url.trim().to_owned(),
             language: match self.language.as_deref() {
@@ -298,18 +329,23 @@ async fn create_account_page(
         Err(refused) => return refused.page(lang),
     };
     match create_account(&state, admin, form.body()).await {
-        Ok(account) => {
-            let body = format!(
-                r#"<p class="ok" id="created">{} {} / {} (#{})</p><p><a href="/TopCA/admin">{}</a></p>"#,
-                lang.t("帐户已创建：", "Account created:"),
-                escape(&account.settings.organization),
-                escape(&account.settings.unit),
-                account.id.0,
-                lang.t("返回控制台", "Back to the console"),
-            );
-            page(lang, lang.t("新建帐户", "New account"), &body, None)
-        }
-        Err(e) => error_page(lang, &e),
+        Ok(account) => crate::admin_ra::Done::page(
+            lang,
+            lang.s("ra.form.new_title"),
+            (
+                "created",
+                lang.f2(
+                    "ra.created.done",
+                    format!(
+                        "{} / {}",
+                        account.settings.organization, account.settings.unit
+                    ),
+                    account.id.0,
+                ),
+            ),
+            "/TopCA/admin".to_owned(),
+        ),
+        Err(e) => error_page_back(lang, &e, "/TopCA/admin"),
     }
 }
 

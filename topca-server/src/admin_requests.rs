@@ -4,27 +4,36 @@
 //! under the console session (with its CSRF token) and the JSON API under the
 //! administrator's session; each needs the RA role and is audited by the RA.
 
-use std::sync::Arc;
+use std::{
+    collections::{HashMap, hash_map::Entry},
+    sync::Arc,
+};
+
+use askama::Template;
 
 use axum::{
     Form, Json, Router,
-    extract::{Path, State},
-    http::HeaderMap,
+    extract::{Path, Query, State},
+    http::{HeaderMap, StatusCode},
     response::{IntoResponse, Redirect, Response},
     routing::{get, post},
 };
 use serde::{Deserialize, Serialize};
 use topca_core::{
     lifecycle::{RequestKind, RequestState},
-    ra::{Administrator, RequestId, RequestRef},
-    store::AdminStore,
+    ra::{Account, AccountSettings, Administrator, RequestId, RequestRef},
+    store::{AccountStore, AdminStore},
 };
 
 use crate::{
     AppError, AppState,
     admin::{CsrfOnly, Decision},
-    admin_session::{api_session, console_admin_form, console_form, forbidden},
-    html::{Lang, error_page, escape, page},
+    admin_ra::Done,
+    admin_session::{
+        api_session, console_admin_form, console_csrf, console_form, console_session, forbidden,
+    },
+    html::{Chrome, Pager, error_page_back, render, url_encode},
+    i18n::Lang,
     state::blocking,
 };
 
@@ -33,6 +42,7 @@ pub(crate) fn routes() -> Router<Arc<AppState>> {
         .route("/TopCA/admin/ra/requests/{id}/approve", post(approve_page))
         .route("/TopCA/admin/ra/requests/{id}/reject", post(reject_page))
         .route("/TopCA/admin/ra/unlock", post(unlock_page))
+        .route("/TopCA/admin/ra/requests", get(requests_page))
         .route("/api/v1/admin/requests", get(pending_api))
         .route("/api/v1/admin/requests/{id}/approve", post(approve_api))
         .route("/api/v1/admin/requests/{id}/reject", post(reject_api))
@@ -42,73 +52,188 @@ pub(crate) fn routes() -> Router<Arc<AppState>> {
         )
 }
 
+/// One request of the approval queue.
+struct QueueRow {
+    id: u64,
+    reference: String,
+    /// The account's O / OU.
+    account: String,
+    holder: String,
+    email: String,
+    kind: String,
+    /// The subject a user certificate for it would carry (every field); a server
+    /// application's names are shown by its review.
+    subject: String,
+    /// A server application, approved from its review.
+    server: bool,
+}
+
 /// The console's RA section: the approval queue and the unlock form.
-pub(crate) async fn queue_section(state: &Arc<AppState>, lang: Lang, csrf: &str) -> String {
-    let pending = blocking(state, |s| {
-        Ok(s.store
-            .requests_anywhere(RequestState::Submitted, 200)
-            .map_err(topca_core::Error::from)?)
+#[derive(Template)]
+#[template(path = "ra/queue.html")]
+struct Queue<'a> {
+    t: Lang,
+    csrf: &'a str,
+    rows: Vec<QueueRow>,
+}
+
+/// The requests waiting for approval (oldest first, at most `limit`), each with
+/// its account's O / OU.
+async fn pending_rows(
+    state: &Arc<AppState>,
+    t: Lang,
+    limit: usize,
+) -> Result<Vec<QueueRow>, AppError> {
+    let (requests, accounts) = blocking(state, move |s| {
+        let requests = s
+            .store
+            .requests_anywhere(RequestState::Submitted, limit)
+            .map_err(topca_core::Error::from)?;
+        let mut accounts: HashMap<u64, Option<Account>> = HashMap::new();
+        for r in &requests {
+            if let Entry::Vacant(slot) = accounts.entry(r.account.0) {
+                slot.insert(
+                    s.store
+                        .account(r.account)
+                        .map_err(topca_core::Error::from)?,
+                );
+            }
+        }
+        let accounts: HashMap<u64, (String, Option<AccountSettings>)> = accounts
+            .into_iter()
+            .map(|(id, a)| {
+                let shown = a.map(|a| {
+                    (
+                        format!(
+                            "{}{} / {}",
+                            s.demo_mark(a.id),
+                            a.settings.organization,
+                            a.settings.unit
+                        ),
+                        Some(a.settings),
+                    )
+                });
+                (id, shown.unwrap_or_default())
+            })
+            .collect();
+        Ok((requests, accounts))
     })
-    .await;
-    let rows: String = pending
-        .unwrap_or_default()
+    .await?;
+    Ok(requests
         .into_iter()
         .map(|r| {
-            // A server application is approved from its review, which shows
-            // every name that would be signed.
-            let approve = if r.kind == RequestKind::ServerApplication {
-                format!(
-                    r#"<a href="/TopCA/admin/ra/requests/{}">{}</a>"#,
-                    r.id.0,
-                    lang.t("审核名称后批准", "Review the names to approve")
-                )
-            } else {
-                format!(
-                    r#"<form method="post" action="/TopCA/admin/ra/requests/{}/approve"><input type="hidden" name="csrf" value="{csrf}"><button>{}</button></form>"#,
-                    r.id.0,
-                    lang.t("批准", "Approve")
-                )
+            let (account, settings) = accounts.get(&r.account.0).cloned().unwrap_or_default();
+            let subject = match (&settings, r.kind) {
+                (Some(settings), kind) if kind != RequestKind::ServerApplication => r
+                    .holder
+                    .subject(settings)
+                    .to_name()
+                    .map(|n| topca_core::name::display_name(&n))
+                    .unwrap_or_default(),
+                _ => String::new(),
             };
-            format!(
-                r#"<tr><td>{id}</td><td><code>{reference}</code></td><td>{name}</td><td>{email}</td><td>{kind:?}</td>
-<td>{approve}
-<form method="post" action="/TopCA/admin/ra/requests/{id}/reject"><input type="hidden" name="csrf" value="{csrf}"><input name="reason" placeholder="{reason}" required><button>{reject}</button></form></td></tr>"#,
-                id = r.id.0,
-                reference = r.reference,
-                name = escape(&r.holder.name),
-                email = escape(&r.holder.email),
-                kind = r.kind,
-                reason = lang.t("拒绝原因", "Reason"),
-                reject = lang.t("拒绝", "Reject"),
-            )
+            (r, account, subject)
+        })
+        .map(|(r, account, subject)| QueueRow {
+            id: r.id.0,
+            reference: r.reference.0,
+            account,
+            subject,
+            holder: r.holder.name,
+            email: r.holder.email,
+            kind: t.value("request_kind", r.kind),
+            server: r.kind == RequestKind::ServerApplication,
+        })
+        .collect())
+}
+
+/// The console's RA section, as HTML for the console page: the approval queue
+/// (with each request's account) and the unlock form.
+pub(crate) async fn queue_section(state: &Arc<AppState>, t: Lang, csrf: &str) -> String {
+    let rows = pending_rows(state, t, QUEUE_ROWS).await.unwrap_or_default();
+    Queue { t, csrf, rows }.render().unwrap_or_else(|e| {
+        tracing::error!(error = %e, "the approval queue does not render");
+        String::new()
+    })
+}
+
+/// Rows per page of the requests page.
+const PAGE_ROWS: u64 = 50;
+/// Most waiting requests the requests page searches.
+const MOST_ROWS: usize = 5000;
+
+#[derive(Deserialize)]
+struct RequestSearch {
+    #[serde(default)]
+    q: String,
+    #[serde(default)]
+    page: Option<u64>,
+}
+
+#[derive(Template)]
+#[template(path = "ra/requests.html")]
+struct RequestsPage {
+    t: Lang,
+    page: Chrome,
+    csrf: String,
+    query: String,
+    rows: Vec<QueueRow>,
+    pager: Pager,
+}
+
+/// Every request waiting for approval, searched (holder, e-mail, account,
+/// reference) and paged.
+async fn requests_page(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Query(search): Query<RequestSearch>,
+) -> Response {
+    let t = Lang::of(&headers);
+    if let Err(refused) = console_session(&state, &headers, Administrator::ra_ops).await {
+        return refused.page(t);
+    }
+    let query: String = search.q.trim().chars().take(200).collect();
+    let wanted = query.to_lowercase();
+    let rows = match pending_rows(&state, t, MOST_ROWS).await {
+        Ok(rows) => rows,
+        Err(e) => return error_page_back(t, &e, "/TopCA/admin"),
+    };
+    let matching: Vec<QueueRow> = rows
+        .into_iter()
+        .filter(|r| {
+            wanted.is_empty()
+                || [&r.holder, &r.email, &r.account, &r.reference]
+                    .iter()
+                    .any(|field| field.to_lowercase().contains(&wanted))
         })
         .collect();
-    let mut section = format!(
-        r#"<h3>{}</h3><table id="pending"><tr><th>#</th><th>{}</th><th>{}</th><th>{}</th><th></th><th></th></tr>{rows}</table>
-<p><a href="/TopCA/admin/ra/approved" id="approved-link">{}</a></p>"#,
-        lang.t("待审核的申请", "Requests waiting for approval"),
-        lang.t("参考号", "Reference"),
-        lang.t("持有者", "Holder"),
-        lang.t("电子邮件", "E-mail"),
-        lang.t(
-            "已批准待获取的申请（重发身份识别码）",
-            "Approved requests waiting for retrieval (resend the PIN)"
-        ),
+    let pager = Pager::new(
+        search.page,
+        PAGE_ROWS,
+        matching.len() as u64,
+        format!("/TopCA/admin/ra/requests?q={}", url_encode(&query)),
     );
-    section.push_str(&format!(
-        r#"<h3>{title}</h3><form method="post" action="/TopCA/admin/ra/unlock" id="unlock"><input type="hidden" name="csrf" value="{csrf}">
-<label for="unlock-reference">{label}</label><input id="unlock-reference" name="reference" required pattern="[0-9a-fA-F]{{32}}">
-<button>{unlock}</button></form><p>{hint}</p>"#,
-        title = lang.t("解锁申请", "Unlock a request"),
-        label = lang.t("申请参考号", "Request reference"),
-        unlock = lang.t("解锁", "Unlock"),
-        hint = lang.t(
-            "持有者从某一地址多次输错后，该地址会被暂时锁定 15 分钟；解锁会清除所有地址的错误计数。",
-            "After repeated wrong attempts from one address the request is locked for that address for 15 minutes; unlocking clears the count of every address."
+    let rows = matching
+        .into_iter()
+        .skip(usize::try_from(pager.offset()).unwrap_or(usize::MAX))
+        .take(PAGE_ROWS as usize)
+        .collect();
+    let view = RequestsPage {
+        t,
+        page: Chrome::new(
+            t.s("ra.queue.title"),
+            &[(t.s("ra.console"), "/TopCA/admin")],
         ),
-    ));
-    section
+        csrf: console_csrf(&headers),
+        query,
+        rows,
+        pager,
+    };
+    render(StatusCode::OK, &view, None)
 }
+
+/// Most requests the console's queue shows (oldest first).
+const QUEUE_ROWS: usize = 200;
 
 async fn approve_page(
     State(state): State<Arc<AppState>>,
@@ -123,7 +248,7 @@ async fn approve_page(
     };
     match approve(&state, admin, id).await {
         Ok(_) => Redirect::to("/TopCA/admin").into_response(),
-        Err(e) => error_page(lang, &e),
+        Err(e) => error_page_back(lang, &e, "/TopCA/admin"),
     }
 }
 
@@ -146,7 +271,7 @@ async fn reject_page(
     };
     match reject(&state, admin, id, form.reason).await {
         Ok(_) => Redirect::to("/TopCA/admin").into_response(),
-        Err(e) => error_page(lang, &e),
+        Err(e) => error_page_back(lang, &e, "/TopCA/admin"),
     }
 }
 
@@ -292,22 +417,19 @@ async fn unlock_page(
     headers: HeaderMap,
     Form(form): Form<UnlockForm>,
 ) -> Response {
-    let lang = Lang::of(&headers);
+    let t = Lang::of(&headers);
     let ops = match console_form(&state, &headers, &form.csrf, Administrator::ra_ops).await {
         Ok(ops) => ops,
-        Err(refused) => return refused.page(lang),
+        Err(refused) => return refused.page(t),
     };
     match unlock(&state, ops, form.reference).await {
-        Ok(done) => {
-            let body = format!(
-                r#"<p class="ok" id="unlocked">{} <code>{}</code></p><p><a href="/TopCA/admin">{}</a></p>"#,
-                lang.t("已解锁申请", "Unlocked request"),
-                escape(&done.request),
-                lang.t("返回", "Back"),
-            );
-            page(lang, lang.t("解锁申请", "Unlock a request"), &body, None)
-        }
-        Err(e) => error_page(lang, &e),
+        Ok(done) => Done::page(
+            t,
+            t.s("ra.queue.unlock_title"),
+            ("unlocked", t.f1("ra.unlock.done", done.request)),
+            "/TopCA/admin".to_owned(),
+        ),
+        Err(e) => error_page_back(t, &e, "/TopCA/admin"),
     }
 }
 

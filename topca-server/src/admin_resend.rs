@@ -11,9 +11,10 @@
 
 use std::sync::Arc;
 
+use askama::Template;
 use axum::{
     Form, Json, Router,
-    extract::{Path, State},
+    extract::{Path, Query, State},
     http::{HeaderMap, StatusCode},
     response::Response,
     routing::{get, post},
@@ -27,8 +28,10 @@ use topca_core::{
 
 use crate::{
     AppError, AppState,
+    admin_ra::Done,
     admin_session::{api_session, console_csrf, console_form, console_session, forbidden},
-    html::{Lang, error_page, escape, page},
+    html::{Chrome, Pager, error_page_back, render, url_encode},
+    i18n::Lang,
     state::blocking,
 };
 
@@ -55,26 +58,29 @@ fn resend(state: &AppState, ops: &RaOps, id: u64) -> Result<Resent, AppError> {
         .store
         .request(RequestId(id))
         .map_err(topca_core::Error::from)?
-        .ok_or_else(|| AppError::new(StatusCode::NOT_FOUND, "no such request"))?;
+        .ok_or_else(|| topca_core::Error::from(topca_core::RaError::UnknownRequest))?;
     if request.state != RequestState::Approved {
         return Err(AppError::new(
             StatusCode::CONFLICT,
-            format!(
-                "request {id} is {}: only an approved request waiting for its holder gets a new PIN",
-                request.state.label()
+            Lang::En.f2(
+                "ra.approved.not_approved",
+                id,
+                Lang::En.value("request_state", request.state),
             ),
-        ));
+        )
+        .zh(Lang::Zh.f2(
+            "ra.approved.not_approved",
+            id,
+            Lang::Zh.value("request_state", request.state),
+        )));
     }
     state
         .limits
         .mail_per_address
         .hit(&request.holder.email.to_lowercase())
         .map_err(|seconds| {
-            AppError::limited(
-                StatusCode::TOO_MANY_REQUESTS,
-                "this holder was mailed too often; try again later",
-                seconds,
-            )
+            let (en, zh) = crate::i18n::both("ra.approved.mailed_too_often");
+            AppError::limited(StatusCode::TOO_MANY_REQUESTS, en, seconds).zh(zh)
         })?;
     let request = state.ra().resend_pin(ops, RequestId(id))?;
     Ok(Resent {
@@ -117,77 +123,113 @@ async fn resend_page(
     Path(id): Path<u64>,
     Form(form): Form<CsrfForm>,
 ) -> Response {
-    let lang = Lang::of(&headers);
+    let t = Lang::of(&headers);
+    let back = "/TopCA/admin/ra/approved".to_owned();
     let ops = match console_form(&state, &headers, &form.csrf, Administrator::ra_ops).await {
         Ok(ops) => ops,
-        Err(refused) => return refused.page(lang),
+        Err(refused) => return refused.page(t),
     };
     match blocking(&state, move |s| resend(s, &ops, id)).await {
-        Ok(resent) => page(
-            lang,
-            lang.t("重发身份识别码", "Resend the PIN"),
-            &format!(
-                r#"<p class="ok" id="resent">{} {}</p><p><a href="/TopCA/admin/ra/approved">{}</a></p>"#,
-                lang.t(
-                    "已生成新的身份识别码并重新发送，旧的身份识别码已失效。申请号：",
-                    "A new PIN was made and mailed; the old PIN no longer works. Request:"
-                ),
-                resent.request,
-                lang.t("返回", "Back"),
-            ),
-            None,
+        Ok(resent) => Done::page(
+            t,
+            t.s("ra.approved.resend"),
+            ("resent", t.f1("ra.approved.resent", resent.request)),
+            back,
         ),
-        Err(e) => error_page(lang, &e),
+        Err(e) => error_page_back(t, &e, &back),
     }
 }
 
-async fn approved_page(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
-    let lang = Lang::of(&headers);
+/// Approved requests per page.
+const PAGE_ROWS: u64 = 50;
+/// Most approved requests looked at (oldest first).
+const MOST_ROWS: usize = 1000;
+
+#[derive(Deserialize)]
+struct ApprovedQuery {
+    #[serde(default)]
+    q: String,
+    #[serde(default)]
+    page: Option<u64>,
+}
+
+/// One approved request.
+struct ApprovedRow {
+    id: u64,
+    /// The public reference (the unlock button posts it).
+    reference: String,
+    holder: String,
+    email: String,
+    kind: String,
+}
+
+#[derive(Template)]
+#[template(path = "ra/approved.html")]
+struct ApprovedPage {
+    t: Lang,
+    page: Chrome,
+    csrf: String,
+    query: String,
+    rows: Vec<ApprovedRow>,
+    pager: Pager,
+}
+
+async fn approved_page(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Query(q): Query<ApprovedQuery>,
+) -> Response {
+    let t = Lang::of(&headers);
     if let Err(refused) = console_session(&state, &headers, Administrator::ra_ops).await {
-        return refused.page(lang);
+        return refused.page(t);
     }
-    let (csrf, cookie) = (console_csrf(&headers), None);
-    let approved = match blocking(&state, |s| {
+    let query = q.q.trim().chars().take(200).collect::<String>();
+    let wanted = query.to_lowercase();
+    let approved = match blocking(&state, move |s| {
         Ok(s.store
-            .requests_anywhere(RequestState::Approved, 200)
-            .map_err(topca_core::Error::from)?)
+            .requests_anywhere(RequestState::Approved, MOST_ROWS)
+            .map_err(topca_core::Error::from)?
+            .into_iter()
+            .filter(|r| {
+                wanted.is_empty()
+                    || r.holder.name.to_lowercase().contains(&wanted)
+                    || r.holder.email.to_lowercase().contains(&wanted)
+            })
+            .collect::<Vec<_>>())
     })
     .await
     {
         Ok(approved) => approved,
-        Err(e) => return error_page(lang, &e),
+        Err(e) => return error_page_back(t, &e, "/TopCA/admin"),
     };
-    let rows: String = approved
-        .iter()
-        .map(|r| {
-            format!(
-                r#"<tr><td>{id}</td><td>{name}</td><td>{email}</td><td>{kind:?}</td>
-<td><form method="post" action="/TopCA/admin/ra/requests/{id}/resend-pin"><input type="hidden" name="csrf" value="{csrf}"><button>{resend}</button></form></td></tr>"#,
-                id = r.id.0,
-                name = escape(&r.holder.name),
-                email = escape(&r.holder.email),
-                kind = r.kind,
-                resend = lang.t("重发身份识别码", "Resend the PIN"),
-            )
+    let pager = Pager::new(
+        q.page,
+        PAGE_ROWS,
+        approved.len() as u64,
+        format!("/TopCA/admin/ra/approved?q={}", url_encode(&query)),
+    );
+    let rows = approved
+        .into_iter()
+        .skip(usize::try_from(pager.offset()).unwrap_or(usize::MAX))
+        .take(PAGE_ROWS as usize)
+        .map(|r| ApprovedRow {
+            id: r.id.0,
+            reference: r.reference.0,
+            holder: r.holder.name,
+            email: r.holder.email,
+            kind: t.value("request_kind", r.kind),
         })
         .collect();
-    let body = format!(
-        r#"<p>{}</p><table id="approved"><tr><th>#</th><th>{}</th><th>{}</th><th></th><th></th></tr>{rows}</table><p><a href="/TopCA/admin">{}</a></p>"#,
-        lang.t(
-            "以下申请已批准、尚未获取证书。持有者没有收到身份识别码时，可重发：将生成新的身份识别码，旧的立即失效。",
-            "These requests are approved and not yet retrieved. When a holder did not get the PIN, resend it: a new PIN is made and the old one stops working."
+    let view = ApprovedPage {
+        t,
+        page: Chrome::new(
+            t.s("ra.approved.title"),
+            &[(t.s("ra.console"), "/TopCA/admin")],
         ),
-        lang.t("持有者", "Holder"),
-        lang.t("电子邮件", "E-mail"),
-        lang.t("返回控制台", "Back to the console"),
-    );
-    page(
-        lang,
-        lang.t(
-            "已批准待获取的申请",
-            "Approved requests waiting for retrieval",
-        ),
-        &body,
-        cookie,
-    )
+        csrf: console_csrf(&headers),
+        query,
+        rows,
+        pager,
+    };
+    render(StatusCode::OK, &view, None)
 }

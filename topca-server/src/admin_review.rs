@@ -7,10 +7,11 @@
 
 use std::sync::Arc;
 
+use askama::Template;
 use axum::{
     Form, Json, Router,
     extract::{Path, State},
-    http::HeaderMap,
+    http::{HeaderMap, StatusCode},
     response::Response,
     routing::get,
 };
@@ -19,8 +20,10 @@ use topca_core::ra::{AccountId, Administrator, RequestId, ServerPolicy, ServerRe
 
 use crate::{
     AppError, AppState,
+    admin_ra::{Done, account_chrome},
     admin_session::{api_session, console_csrf, console_form, console_session, forbidden},
-    html::{Lang, error_page, escape, page},
+    html::{Chrome, error_page_back, render},
+    i18n::Lang,
     state::blocking,
 };
 
@@ -186,78 +189,51 @@ async fn save_policy_api(
 
 // ---- pages ----
 
+#[derive(Template)]
+#[template(path = "ra/review.html")]
+struct ReviewPage {
+    t: Lang,
+    page: Chrome,
+    csrf: String,
+    review: ServerReview,
+}
+
 /// One server application: what approval would sign, then approve or reject.
 async fn review_page(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
     Path(id): Path<u64>,
 ) -> Response {
-    let lang = Lang::of(&headers);
+    let t = Lang::of(&headers);
     if let Err(refused) = console_session(&state, &headers, Administrator::ra_ops).await {
-        return refused.page(lang);
+        return refused.page(t);
     }
     let review = match review(&state, id).await {
         Ok(review) => review,
-        Err(e) => return error_page(lang, &e),
+        Err(e) => return error_page_back(t, &e, "/TopCA/admin"),
     };
-    let (csrf, cookie) = (console_csrf(&headers), None);
-    let names: String = review
-        .names
-        .iter()
-        .map(|n| format!("<li>{}</li>", escape(n)))
-        .collect();
-    let verdict = match &review.refusal {
-        Some(why) => format!(
-            r#"<p class="error" id="refusal">{} {}</p>"#,
-            lang.t("按帐户策略不能签发：", "The account's policy refuses it:"),
-            escape(why)
+    let view = ReviewPage {
+        t,
+        page: Chrome::new(
+            t.s("ra.review.title"),
+            &[(t.s("ra.console"), "/TopCA/admin")],
         ),
-        None => format!(
-            r#"<p class="ok" id="allowed">{}</p>"#,
-            lang.t(
-                "所有名称均在帐户策略允许范围内。",
-                "Every name is within the account's policy."
-            )
-        ),
+        csrf: console_csrf(&headers),
+        review,
     };
-    let body = format!(
-        r#"<table id="review"><tr><th>{request_l}</th><td>{id}</td></tr>
-<tr><th>{email_l}</th><td>{email}</td></tr>
-<tr><th>{subject_l}</th><td id="subject">{subject}</td></tr>
-<tr><th>{key_l}</th><td id="key">{key}</td></tr></table>
-<h3>{names_l} ({count})</h3><ul id="signed-names">{names}</ul>{verdict}
-<form method="post" action="/TopCA/admin/ra/requests/{id}/approve"><input type="hidden" name="csrf" value="{csrf}"><button id="approve">{approve}</button></form>
-<form method="post" action="/TopCA/admin/ra/requests/{id}/reject"><input type="hidden" name="csrf" value="{csrf}"><input name="reason" placeholder="{reason}" required><button>{reject}</button></form>
-<p><a href="/TopCA/admin/ra/accounts/{account}/server-policy">{policy_l}</a> · <a href="/TopCA/admin">{back}</a></p>"#,
-        request_l = lang.t("申请号", "Request"),
-        id = review.request.id.0,
-        email_l = lang.t("联系电子邮件", "Contact e-mail"),
-        email = escape(&review.request.holder.email),
-        subject_l = lang.t("将签发的主题", "Subject to be signed"),
-        subject = escape(&review.subject),
-        key_l = lang.t("密钥", "Key"),
-        key = escape(&review.key),
-        names_l = lang.t("将签发的全部名称（SAN）", "Every name to be signed (SAN)"),
-        count = review.names.len(),
-        approve = lang.t("批准并签发", "Approve and issue"),
-        reason = lang.t("拒绝原因", "Reason"),
-        reject = lang.t("拒绝", "Reject"),
-        account = review.request.account.0,
-        policy_l = lang.t(
-            "帐户的服务器证书策略",
-            "The account's server certificate policy"
-        ),
-        back = lang.t("返回控制台", "Back to the console"),
-    );
-    page(
-        lang,
-        lang.t(
-            "审核服务器证书申请",
-            "Review a server certificate application",
-        ),
-        &body,
-        cookie,
-    )
+    render(StatusCode::OK, &view, None)
+}
+
+#[derive(Template)]
+#[template(path = "ra/policy.html")]
+struct PolicyPage {
+    t: Lang,
+    page: Chrome,
+    csrf: String,
+    id: u64,
+    domains: String,
+    policy: ServerPolicy,
+    ceiling: u32,
 }
 
 async fn policy_page(
@@ -265,46 +241,24 @@ async fn policy_page(
     headers: HeaderMap,
     Path(id): Path<u64>,
 ) -> Response {
-    let lang = Lang::of(&headers);
+    let t = Lang::of(&headers);
     if let Err(refused) = console_session(&state, &headers, Administrator::ra_ops).await {
-        return refused.page(lang);
+        return refused.page(t);
     }
     let policy = match load_policy(&state, id).await {
         Ok(policy) => policy,
-        Err(e) => return error_page(lang, &e),
+        Err(e) => return error_page_back(t, &e, "/TopCA/admin/ra/accounts"),
     };
-    let (csrf, cookie) = (console_csrf(&headers), None);
-    let checked = |on: bool| if on { " checked" } else { "" };
-    let body = format!(
-        r#"<form method="post" action="/TopCA/admin/ra/accounts/{id}/server-policy" id="server-policy">
-<input type="hidden" name="csrf" value="{csrf}">
-<label for="domains">{domains_l}</label><textarea id="domains" name="domains" rows="5">{domains}</textarea>
-<label><input type="checkbox" name="wildcards" value="1"{wildcards}> {wildcards_l}</label>
-<label><input type="checkbox" name="ip_addresses" value="1"{ips}> {ips_l}</label>
-<label for="max_names">{max_l}</label><input id="max_names" name="max_names" type="number" min="1" max="{ceiling}" value="{max}">
-<button type="submit" id="save-policy">{save}</button></form>
-<p><a href="/TopCA/admin/ra/accounts/{id}">{back}</a></p>"#,
-        domains_l = lang.t(
-            "允许的域名（每行一个；名称等于该域名或以“.域名”结尾）",
-            "Allowed domains (one per line; a name equals one or ends with \".\" and one)"
-        ),
-        domains = escape(&policy.allowed_domains.join("\n")),
-        wildcards = checked(policy.allow_wildcards),
-        wildcards_l = lang.t("允许通配符名称（*.）", "Allow wildcard names (*.)"),
-        ips = checked(policy.allow_ip_addresses),
-        ips_l = lang.t("允许 IP 地址", "Allow IP addresses"),
-        max_l = lang.t("每张证书最多名称数", "Most names per certificate"),
-        ceiling = topca_core::ra::MAX_NAMES_CEILING,
-        max = policy.max_names,
-        save = lang.t("保存", "Save"),
-        back = lang.t("返回帐户", "Back to the account"),
-    );
-    page(
-        lang,
-        lang.t("服务器证书策略", "Server certificate policy"),
-        &body,
-        cookie,
-    )
+    let view = PolicyPage {
+        t,
+        page: account_chrome(t, t.s("ra.policy.title"), id),
+        csrf: console_csrf(&headers),
+        id,
+        domains: policy.allowed_domains.join("\n"),
+        policy,
+        ceiling: topca_core::ra::MAX_NAMES_CEILING,
+    };
+    render(StatusCode::OK, &view, None)
 }
 
 #[derive(Deserialize)]
@@ -325,15 +279,17 @@ async fn save_policy_page(
     Path(id): Path<u64>,
     Form(form): Form<PolicyForm>,
 ) -> Response {
-    let lang = Lang::of(&headers);
+    let t = Lang::of(&headers);
+    let back = format!("/TopCA/admin/ra/accounts/{id}/server-policy");
     let ops = match console_form(&state, &headers, &form.csrf, Administrator::ra_ops).await {
         Ok(ops) => ops,
-        Err(refused) => return refused.page(lang),
+        Err(refused) => return refused.page(t),
     };
     let Ok(max_names) = form.max_names.trim().parse::<u32>() else {
-        return error_page(
-            lang,
-            &AppError::bad_request("the most names per certificate must be a whole number"),
+        return error_page_back(
+            t,
+            &AppError::localized(StatusCode::BAD_REQUEST, "ra.policy.max_not_number"),
+            &back,
         );
     };
     let policy = ServerPolicy {
@@ -347,20 +303,15 @@ async fn save_policy_page(
     })
     .await;
     match saved {
-        Ok(policy) => {
-            let body = format!(
-                r#"<p class="ok" id="saved">{} {}</p><p><a href="/TopCA/admin/ra/accounts/{id}/server-policy">{}</a></p>"#,
-                lang.t("服务器证书策略已保存：", "Server certificate policy saved:"),
-                escape(&policy.allowed_domains.join(", ")),
-                lang.t("返回", "Back"),
-            );
-            page(
-                lang,
-                lang.t("服务器证书策略", "Server certificate policy"),
-                &body,
-                None,
-            )
-        }
-        Err(e) => error_page(lang, &e),
+        Ok(policy) => Done::page(
+            t,
+            t.s("ra.policy.title"),
+            (
+                "saved",
+                t.f1("ra.policy.saved", policy.allowed_domains.join(", ")),
+            ),
+            back,
+        ),
+        Err(e) => error_page_back(t, &e, &back),
     }
 }

@@ -178,6 +178,6 @@ mod tests {
             ("电脑损坏".to_owned(), true)
         );
         assert_eq!(localize(Lang::En, "request 3").0, "request 3");
-        assert_eq!(localize(Lang::Zh, "request ").1, true);
+        assert!(localize(Lang::Zh, "request ").1);
     }
 }

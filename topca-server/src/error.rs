@@ -167,7 +167,9 @@ impl AppError {
 fn status_of(error: &Error) -> StatusCode {
     match error {
         Error::Store(StoreError::Backend(_)) => StatusCode::SERVICE_UNAVAILABLE,
-        Error::Store(StoreError::Conflict) => StatusCode::CONFLICT,
+        Error::Store(StoreError::Conflict) | Error::Ra(RaError::AlreadyRegistered) => {
+            StatusCode::CONFLICT
+        }
         Error::Store(
             StoreError::DuplicateSerial(_)
             | StoreError::NotReserved(_)

@@ -147,15 +147,6 @@ pub fn render(
     response
 }
 
-/// A page whose body is still built in code.
-#[derive(Template)]
-#[template(path = "legacy.html")]
-struct LegacyPage<'a> {
-    t: Lang,
-    page: Chrome,
-    body: &'a str,
-}
-
 /// An error shown as a page.
 #[derive(Template)]
 #[template(path = "error.html")]
@@ -196,22 +187,6 @@ pub fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
         .map(|(_, v)| v.to_owned())
 }
 
-/// `text` safe inside HTML text and attribute values.
-pub fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for ch in text.chars() {
-        match ch {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            _ => out.push(ch),
-        }
-    }
-    out
-}
-
 /// The CSRF token of this browser (double-submit cookie), and a `Set-Cookie`
 /// header when it is new.
 pub fn csrf_token(headers: &HeaderMap) -> (String, Option<HeaderValue>) {
@@ -233,34 +208,6 @@ pub fn csrf_token(headers: &HeaderMap) -> (String, Option<HeaderValue>) {
 /// Whether a posted form's `csrf` field matches the browser's cookie.
 pub fn csrf_ok(headers: &HeaderMap, posted: &str) -> bool {
     cookie(headers, "topca_csrf").is_some_and(|c| c.len() == 32 && c == posted)
-}
-
-/// A complete page: title, body (already escaped HTML), language switch.
-pub fn page(lang: Lang, title: &str, body: &str, set_cookie: Option<HeaderValue>) -> Response {
-    page_with_status(StatusCode::OK, lang, title, body, set_cookie)
-}
-
-/// [`page`] with another status (an error page keeps its 4xx).
-pub fn page_with_status(
-    status: StatusCode,
-    lang: Lang,
-    title: &str,
-    body: &str,
-    set_cookie: Option<HeaderValue>,
-) -> Response {
-    let page = Chrome {
-        title: title.to_owned(),
-        ..Chrome::default()
-    };
-    render(
-        status,
-        &LegacyPage {
-            t: lang,
-            page,
-            body,
-        },
-        set_cookie,
-    )
 }
 
 /// An error shown as a page with the message, keeping the status.

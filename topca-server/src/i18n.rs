@@ -130,15 +130,6 @@ impl Lang {
         self.s(&key).to_owned()
     }
 
-    /// `zh` or `en`, as chosen: the inline pairs of the pages not yet moved to
-    /// the catalogues.
-    pub fn t<'a>(self, zh: &'a str, en: &'a str) -> &'a str {
-        match self {
-            Self::Zh => zh,
-            Self::En => en,
-        }
-    }
-
     /// The `lang` attribute of the page: `zh-CN` or `en`.
     pub fn html_lang(self) -> &'static str {
         match self {

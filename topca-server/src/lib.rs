@@ -10,10 +10,14 @@
 pub mod admin;
 mod admin_accounts;
 mod admin_audit;
+mod admin_bulk;
+mod admin_bulk_run;
+mod admin_certificates;
 mod admin_checkpoints;
 mod admin_credentials;
 mod admin_kmc;
 mod admin_list;
+mod admin_preregister;
 mod admin_ra;
 mod admin_requests;
 mod admin_resend;

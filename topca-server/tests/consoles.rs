@@ -206,7 +206,7 @@ async fn the_ra_console_searches_edits_registers_issues_and_revokes() {
         Some("2"),
         "{body}"
     );
-    assert!(body.contains("<tr><td>3</td>"), "{body}");
+    assert!(body.contains("data-label=\"行\">3</td>"), "{body}");
     let outbox: Vec<String> = std::fs::read_dir(data.path().join("outbox"))
         .unwrap()
         .map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap())
@@ -810,4 +810,139 @@ async fn the_audit_log_is_paged_filtered_and_escaped_and_checkpoints_are_listed(
         odd.contains("共 0 名管理员") && !odd.contains("\"><b>"),
         "{odd}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_ra_lists_are_paged_searched_and_show_each_requests_account() {
+    use topca_core::{
+        KeyAlgorithm,
+        lifecycle::{CertificateType, VerificationMode},
+        ra::{AccountSettings, Language},
+    };
+    let data = tempfile::tempdir().unwrap();
+    let (state, _) = start(&options(data.path())).unwrap();
+    admins(&state, &[("ra", AdminRole::RaAdmin)]);
+    let settings = |unit: String| AccountSettings {
+        organization: "分页单位".into(),
+        unit,
+        certificate_type: CertificateType::Single,
+        verification: VerificationMode::Manual,
+        algorithm: KeyAlgorithm::EcdsaP256,
+        validity_days: 365,
+        service_url: "http://127.0.0.1:8080/TopCA/userEnroll".into(),
+        language: Language::Chinese,
+    };
+    let mut last = None;
+    for i in 0..60 {
+        last = Some(
+            state
+                .store
+                .create_account(settings(format!("部门{i:02}")))
+                .unwrap()
+                .id,
+        );
+    }
+    let holder = Holder {
+        name: "<i>韩梅梅</i>".into(),
+        email: "han@example.cn".into(),
+        phone: None,
+        state: None,
+        locality: None,
+    };
+    state
+        .ra()
+        .apply(last.unwrap(), holder, "han-password-1")
+        .unwrap();
+    let app = topca_server::router(Arc::new(state));
+    let ra = client(&app, "ra").await;
+
+    // Accounts: 50 a page; page 0 is the first, a huge page the last.
+    let keyword = url_encode("分页");
+    let (status, body) = ra
+        .get(&format!(
+            "/TopCA/admin/ra/accounts?keyword={keyword}&page=0"
+        ))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        body.contains("第 1 页，共 2 页") && body.contains("rel=\"next\""),
+        "{body}"
+    );
+    assert_eq!(
+        body.matches("/TopCA/admin/ra/accounts/").count(),
+        50,
+        "{body}"
+    );
+    let (_, body) = ra
+        .get(&format!(
+            "/TopCA/admin/ra/accounts?keyword={keyword}&page=99999999999"
+        ))
+        .await;
+    assert!(
+        body.contains("第 2 页，共 2 页") && body.contains("部门59"),
+        "{body}"
+    );
+    let (status, _) = ra.get("/TopCA/admin/ra/accounts?page=-1").await;
+    assert_eq!(status.as_u16() / 100, 4);
+    // Markup and SQL in a search come back as text and find nothing.
+    let (status, body) = ra
+        .get(&format!(
+            "/TopCA/admin/ra/accounts?keyword={}",
+            url_encode("<script>x</script>' OR 1=1 --")
+        ))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        !body.contains("<script>x") && body.contains("&#60;script&#62;"),
+        "{body}"
+    );
+    assert!(body.contains("找到 0 个帐户"), "{body}");
+    let (_, body) = ra
+        .get(&format!(
+            "/TopCA/admin/ra/certificates?name={}",
+            url_encode("<b>' --")
+        ))
+        .await;
+    assert!(
+        !body.contains("<b>'") && body.contains("id=\"none\""),
+        "{body}"
+    );
+
+    // The queue names each request's account; the requests page searches it.
+    let (_, body) = ra.get("/TopCA/admin").await;
+    let row = between(
+        &body,
+        "<td data-label=\"帐户（单位 / 部门）\" class=\"account\">",
+        "</td>",
+    );
+    assert_eq!(row, "分页单位 / 部门59");
+    assert!(body.contains("&#60;i&#62;韩梅梅") && !body.contains("<i>韩梅梅"));
+    // Every field the certificate will carry: O, OU, CN, e-mail.
+    let subject = between(&body, "class=\"subject\">", "</td>");
+    for part in ["分页单位", "部门59", "韩梅梅", "han@example.cn"] {
+        assert!(subject.contains(part), "{subject}");
+    }
+    let (_, body) = ra
+        .get(&format!(
+            "/TopCA/admin/ra/requests?q={}",
+            url_encode("部门59")
+        ))
+        .await;
+    assert!(
+        body.contains("han@example.cn") && body.contains("共 1 个待审核的申请"),
+        "{body}"
+    );
+    let (_, body) = ra
+        .get(&format!(
+            "/TopCA/admin/ra/requests?q={}",
+            url_encode("部门58")
+        ))
+        .await;
+    assert!(
+        !body.contains("han@example.cn") && body.contains("共 0 个"),
+        "{body}"
+    );
+    let (status, body) = ra.get("/TopCA/admin/ra/requests?page=999").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(body.contains("han@example.cn"), "{body}");
 }

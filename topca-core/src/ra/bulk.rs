@@ -10,6 +10,55 @@ pub struct RowError {
     pub line: usize,
     /// What is wrong, in words.
     pub reason: String,
+    /// The same in Chinese.
+    pub reason_zh: String,
+}
+
+impl RowError {
+    /// Line `line` refused with `error`.
+    pub fn from_error(line: usize, error: &crate::Error) -> Self {
+        Self {
+            line,
+            reason: error.to_string(),
+            reason_zh: error.message_zh(),
+        }
+    }
+
+    /// Line `line` names the holder (or key) of line `first` again.
+    pub fn duplicate(line: usize, first: usize) -> Self {
+        Self {
+            line,
+            reason: format!("the same holder as line {first}; not registered twice"),
+            reason_zh: format!("与第 {first} 行的持有者相同，不重复登记"),
+        }
+    }
+
+    fn unreadable(line: usize, reason: String, reason_zh: String) -> Self {
+        Self {
+            line,
+            reason,
+            reason_zh,
+        }
+    }
+}
+
+/// The first line each identity (an e-mail address, compared without case, or a
+/// public key) appeared on in one upload.
+#[derive(Debug, Default)]
+pub struct FirstLines(std::collections::HashMap<String, usize>);
+
+impl FirstLines {
+    /// Records `identity` at `line`; the line it was first seen on if it was.
+    pub fn repeat(&mut self, identity: &str, line: usize) -> Option<usize> {
+        let key = identity.trim().to_lowercase();
+        match self.0.get(&key) {
+            Some(first) => Some(*first),
+            None => {
+                self.0.insert(key, line);
+                None
+            }
+        }
+    }
 }
 
 /// Reads holders from CSV text; a first row starting with `name` or `姓名` is a
@@ -25,11 +74,12 @@ pub fn parse_holders(csv: &str) -> (Vec<(usize, Holder)>, Vec<RowError>) {
         }
         let fields = match split_fields(line) {
             Ok(fields) => fields,
-            Err(reason) => {
-                errors.push(RowError {
-                    line: number,
-                    reason,
-                });
+            Err(()) => {
+                errors.push(RowError::unreadable(
+                    number,
+                    "a quoted field is not closed".to_owned(),
+                    "引号括起的字段没有结束".to_owned(),
+                ));
                 continue;
             }
         };
@@ -51,20 +101,24 @@ pub fn parse_holders(csv: &str) -> (Vec<(usize, Holder)>, Vec<RowError>) {
                     locality: None,
                 },
             )),
-            _ => errors.push(RowError {
-                line: number,
-                reason: format!(
+            _ => errors.push(RowError::unreadable(
+                number,
+                format!(
                     "expected 2 or 3 columns (name, e-mail, telephone), found {}",
                     fields.len()
                 ),
-            }),
+                format!(
+                    "应有 2 或 3 列（姓名、电子邮件、电话），实际 {} 列",
+                    fields.len()
+                ),
+            )),
         }
     }
     (holders, errors)
 }
 
 /// Splits one CSV line; double quotes enclose fields, `""` inside is a quote.
-fn split_fields(line: &str) -> Result<Vec<String>, String> {
+fn split_fields(line: &str) -> Result<Vec<String>, ()> {
     let mut fields = Vec::new();
     let mut field = String::new();
     let mut quoted = false;
@@ -85,7 +139,7 @@ fn split_fields(line: &str) -> Result<Vec<String>, String> {
         }
     }
     if quoted {
-        return Err("a quoted field is not closed".to_owned());
+        return Err(());
     }
     fields.push(field);
     Ok(fields.into_iter().map(|f| f.trim().to_owned()).collect())

@@ -8,6 +8,7 @@ mod account;
 pub mod admin;
 mod attempts;
 mod bulk;
+mod bulk_issue;
 mod dual;
 mod issue;
 mod operator;
@@ -25,7 +26,7 @@ pub mod session;
 use std::time::Duration;
 
 pub use account::{Account, AccountId, AccountSettings, Language};
-pub use bulk::{RowError, parse_holders};
+pub use bulk::{FirstLines, RowError, parse_holders};
 pub use dual::{EncryptionDelivery, Retrieved};
 pub use operator::{AdminRole, Administrator, KmcOps, RaOps, SuperOps};
 pub use query::{CertificateQuery, HolderQuery, StatusFilter};
@@ -308,26 +309,8 @@ impl<'a> RegistrationAuthority<'a> {
             .ok_or(RaError::UnknownAccount)?;
         let holder = holder.validated()?;
         let hash = PasswordHash::create(password, self.ca.environment().random())?;
-        let mut request = self.store.submit_request(NewRequest {
-            reference: self.new_reference()?,
-            account: account.id,
-            kind: RequestKind::Application,
-            holder,
-            password: Some(hash),
-            submitted_at: self.ca.environment().clock().now(),
-            csr: None,
-            previous_serial: None,
-            opening: Opening::Submitted,
-        })?;
-        // Approved and issued in the one atomic write of the issuance.
-        request.state = request.state.approve()?;
-        self.audit(
-            Actor::Admin(ops.admin().into()),
-            AuditAction::RequestApproved,
-            request_target(&request),
-            Outcome::Success,
-            "central issuance",
-        )?;
+        let request =
+            self.approved_by_admin(ops, &account, (holder, Some(hash)), "central issuance")?;
         self.deliver_generated_key(request, &account, password)
     }
 

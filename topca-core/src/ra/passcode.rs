@@ -35,6 +35,7 @@ impl RegistrationAuthority<'_> {
             return Err(RaError::NotPasscodeAccount.into());
         }
         let holder = holder.validated()?;
+        self.check_not_registered(&account, &holder.email)?;
         let env = self.ca.environment();
         let code = OneTimeCode::generate(self.policy.pin_symbols, env.random())?;
         let now = env.clock().now();
@@ -80,16 +81,18 @@ impl RegistrationAuthority<'_> {
     ) -> Result<BulkReport, Error> {
         let (holders, mut rejected) = bulk::parse_holders(csv);
         let mut registered = Vec::with_capacity(holders.len());
+        let mut seen = bulk::FirstLines::default();
         for (line, holder) in holders {
+            if let Some(first) = seen.repeat(&holder.email, line) {
+                rejected.push(RowError::duplicate(line, first));
+                continue;
+            }
             match self.preregister(ops, account, holder) {
                 Ok(request) => registered.push(request.reference),
                 Err(Error::Ra(RaError::NotPasscodeAccount | RaError::UnknownAccount)) => {
                     return Err(RaError::NotPasscodeAccount.into());
                 }
-                Err(e) => rejected.push(RowError {
-                    line,
-                    reason: e.to_string(),
-                }),
+                Err(e) => rejected.push(RowError::from_error(line, &e)),
             }
         }
         rejected.sort_by_key(|e| e.line);

@@ -7,7 +7,7 @@
 
 use axum::{
     extract::Path,
-    http::{StatusCode, header},
+    http::{HeaderValue, StatusCode, header},
     response::{IntoResponse, Response},
 };
 
@@ -25,28 +25,14 @@ const BUNDLE: &str = concat!("swagger-ui-bundle-", swagger_ui_version!(), ".js")
 const STYLE: &str = concat!("swagger-ui-", swagger_ui_version!(), ".css");
 const INIT: &str = "init.js";
 
-const PAGE: &str = concat!(
-    r#"<!doctype html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>TopCA API</title>
-<link rel="icon" href="data:,">
-<link rel="stylesheet" href="/api/docs/swagger-ui-"#,
-    swagger_ui_version!(),
-    r#".css">
-</head>
-<body>
-<div id="swagger-ui"></div>
-<script src="/api/docs/swagger-ui-bundle-"#,
-    swagger_ui_version!(),
-    r#".js"></script>
-<script src="/api/docs/init.js"></script>
-</body>
-</html>
-"#
-);
+/// The page: Swagger UI's files by their release names, then its start-up script.
+#[derive(askama::Template)]
+#[template(path = "api/docs.html")]
+struct DocsPage {
+    style: &'static str,
+    bundle: &'static str,
+    init: &'static str,
+}
 
 /// Revalidated on every use: the page and its start-up script name the release.
 const NO_CACHE: &str = "no-cache";
@@ -57,14 +43,16 @@ const FOREVER: &str = "public, max-age=31536000, immutable";
 #[utoipa::path(get, path = "/api/docs", tag = tags::DESCRIPTION,
     responses((status = 200, description = "Swagger UI on /api/v1/openapi.json", content_type = "text/html", body = String)))]
 pub(super) async fn page() -> Response {
-    (
-        [
-            (header::CONTENT_TYPE, "text/html; charset=utf-8"),
-            (header::CACHE_CONTROL, NO_CACHE),
-        ],
-        PAGE,
-    )
-        .into_response()
+    let page = DocsPage {
+        style: STYLE,
+        bundle: BUNDLE,
+        init: INIT,
+    };
+    let mut response = crate::html::render(StatusCode::OK, &page, None);
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static(NO_CACHE));
+    response
 }
 
 /// A file of the API page: Swagger UI's script and style sheet, and the script

@@ -41,4 +41,15 @@
   if (agree && submit) {
     agree.addEventListener('change', () => { submit.hidden = !agree.checked; });
   }
+
+  /* pages-ra */
+  // Bulk issuance: the chosen files (a CSV, or PEM requests) fill the text box,
+  // one after another.
+  const bulkFiles = document.getElementById('bulk-files');
+  if (bulkFiles) {
+    bulkFiles.addEventListener('change', async event => {
+      const texts = await Promise.all([...event.target.files].map(file => file.text()));
+      document.getElementById('bulk-text').value = texts.join('\n');
+    });
+  }
 })();
