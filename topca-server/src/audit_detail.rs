@@ -144,10 +144,23 @@ fn former_account(t: Lang, detail: &str) -> Option<String> {
         names.to_owned(),
         t.value("certificate_type", kind),
         t.value("verification", mode),
-        algorithm.to_owned(),
+        algorithm_label(algorithm),
     ]
     .join(t.s("audit.detail.list_separator"));
     Some(t.f1("audit.detail.was", settings))
+}
+
+/// A key algorithm as recorded (`rsa2048`) in its usual spelling (`RSA-2048`).
+fn algorithm_label(recorded: &str) -> String {
+    match recorded {
+        "p256" => "P-256".to_owned(),
+        "p384" => "P-384".to_owned(),
+        "ed25519" => "Ed25519".to_owned(),
+        other => match other.strip_prefix("rsa") {
+            Some(bits) => format!("RSA-{bits}"),
+            None => other.to_ascii_uppercase(),
+        },
+    }
 }
 
 #[cfg(test)]
@@ -167,7 +180,7 @@ mod tests {
                 "was 新华书店 / 信息中心, Single, Automatic, rsa2048"
             )
             .0,
-            "原设置：新华书店 / 信息中心、单证书、自动审核、rsa2048"
+            "原设置：新华书店 / 信息中心、单证书、自动审核、RSA-2048"
         );
         assert_eq!(
             localize(Lang::Zh, "SuperAdmin, RaAdmin").0,
