@@ -96,7 +96,7 @@ async fn bulk_page(
         account: id,
         account_name: format!(
             "{}{} / {}",
-            state.demo_mark(account.id),
+            state.demo_mark(t, account.id),
             account.settings.organization,
             account.settings.unit
         ),

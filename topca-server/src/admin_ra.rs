@@ -156,7 +156,7 @@ pub(crate) async fn accounts_page(
         .take(PAGE_ROWS as usize)
         .map(|a| AccountRow {
             id: a.id.0,
-            name: format!("{}{}", state.demo_mark(a.id), a.settings.organization),
+            name: format!("{}{}", state.demo_mark(t, a.id), a.settings.organization),
             unit: a.settings.unit,
             kind: t.value("certificate_type", a.settings.certificate_type),
             mode: t.value("verification", a.settings.verification),
@@ -237,7 +237,7 @@ async fn account_page(
         id,
         name: format!(
             "{}{} / {}",
-            state.demo_mark(account.id),
+            state.demo_mark(t, account.id),
             account.settings.organization,
             account.settings.unit
         ),

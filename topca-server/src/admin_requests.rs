@@ -106,7 +106,7 @@ async fn pending_rows(
                     (
                         format!(
                             "{}{} / {}",
-                            s.demo_mark(a.id),
+                            s.demo_mark(t, a.id),
                             a.settings.organization,
                             a.settings.unit
                         ),

@@ -125,10 +125,11 @@ impl AppState {
         Ok(source)
     }
 
-    /// "【演示】" before a demo account's name, nothing for others.
-    pub fn demo_mark(&self, account: AccountId) -> &'static str {
+    /// The demo marker ("【演示】") before a demo account's name in language `t`,
+    /// nothing for others.
+    pub fn demo_mark(&self, t: crate::i18n::Lang, account: AccountId) -> &'static str {
         if self.demo.contains(account) {
-            "【演示】"
+            t.s("common.demo_marker")
         } else {
             ""
         }

@@ -97,14 +97,15 @@
       w.topca_clear();
     }
   };
+  // Sentences in the page's language, handed over by the layout (#script-messages).
+  const say = (name, code) => {
+    const text = document.getElementById('script-messages')?.dataset[name] || name;
+    return text.replace('{0}', code);
+  };
   // The crate's error codes (topca-sm2-web/src/error.rs) as sentences.
-  const zh = () => document.documentElement.lang === 'zh-CN';
-  const message = code => ({
-    3: ['证书请求的名称不可用。', 'The name for the request is not usable.'],
-    4: ['请输入 1 到 1024 字节的口令。', 'Enter a password of 1 to 1024 bytes.'],
-    7: ['私钥文件无法用此口令打开。', 'The key file does not open with this password.'],
-    8: ['数字信封无法用此签名私钥打开。', 'The envelope does not open with this signing key.'],
-  }[code] || [`SM2 运算失败（${code}）。`, `The SM2 operation failed (${code}).`])[zh() ? 0 : 1];
+  const message = code => say({
+    3: 'nameUnusable', 4: 'passwordLength', 7: 'keyFilePassword', 8: 'envelopeKey',
+  }[code] || 'sm2Failed', code);
   const entropy = () => crypto.getRandomValues(new Uint8Array(64));
   const unpem = text => {
     const b64 = text.replace(/-----[^-]+-----/g, '').replace(/\s+/g, '');
@@ -112,7 +113,7 @@
   };
 
   async function makeSm2Request(commonName, password) {
-    if (!password) throw new Error(zh() ? '请输入私钥文件口令。' : 'Enter a key file password.');
+    if (!password) throw new Error(say('enterPassword'));
     const [csr, keyFile] = await call('topca_make_request', [entropy(), utf8(commonName), utf8(password)]);
     const key = pem('ENCRYPTED PRIVATE KEY', keyFile);
     // The encrypted file stays with this tab so the result page can open an envelope.
@@ -167,7 +168,7 @@
       try {
         const picked = document.getElementById('signing-key-file').files[0];
         const keyPem = picked ? await picked.text() : sessionStorage.getItem(KEY_STORE);
-        if (!keyPem) throw new Error(zh() ? '请选择签名私钥文件。' : 'Choose the signing key file.');
+        if (!keyPem) throw new Error(say('chooseSigningKey'));
         const password = document.getElementById('envelope-password').value;
         const envelope = Uint8Array.from(atob(opener.dataset.envelope), c => c.charCodeAt(0));
         const [file] = await call('topca_open_envelope', [entropy(), unpem(keyPem), utf8(password), envelope]);

@@ -21,7 +21,7 @@
       list.replaceChildren(...accounts.map(a => {
         const item = document.createElement('li'), link = document.createElement('a');
         link.href = list.dataset.home + '?account=' + a.id;
-        link.textContent = (a.demo ? '【演示】' : '') + a.organization + ' / ' + a.unit;
+        link.textContent = (a.demo ? list.dataset.demo : '') + a.organization + ' / ' + a.unit;
         item.append(link); return item;
       }));
     });

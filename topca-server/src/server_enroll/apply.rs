@@ -26,9 +26,10 @@ use crate::{
 /// The account `raw` names, refused unless it may apply for server certificates.
 async fn applying_account(
     state: &Arc<AppState>,
+    t: Lang,
     raw: Option<&str>,
 ) -> Result<CentreAccount, (AppError, Option<CentreAccount>)> {
-    let account = load_account(state, raw).await.map_err(|e| (e, None))?;
+    let account = load_account(state, t, raw).await.map_err(|e| (e, None))?;
     if account.manual {
         Ok(account)
     } else {
@@ -55,7 +56,7 @@ pub(super) async fn form(
     Query(q): Query<AccountParam>,
 ) -> Response {
     let t = Lang::of(&headers);
-    let account = match applying_account(&state, q.account.as_deref()).await {
+    let account = match applying_account(&state, t, q.account.as_deref()).await {
         Ok(a) => a,
         Err((e, account)) => return error_page_home(t, &e, account.as_ref()),
     };
@@ -126,7 +127,7 @@ pub(super) async fn review(
     if !csrf_ok(&headers, &form.csrf) {
         return form_expired(t);
     }
-    let account = match applying_account(&state, form.account.as_deref()).await {
+    let account = match applying_account(&state, t, form.account.as_deref()).await {
         Ok(a) => a,
         Err((e, account)) => return error_page_home(t, &e, account.as_ref()),
     };
@@ -233,7 +234,7 @@ pub(super) async fn apply(
         return form_expired(t);
     }
     let password = zeroize::Zeroizing::new(form.password);
-    let account = match applying_account(&state, form.account.as_deref()).await {
+    let account = match applying_account(&state, t, form.account.as_deref()).await {
         Ok(a) => a,
         Err((e, account)) => return error_page_home(t, &e, account.as_ref()),
     };

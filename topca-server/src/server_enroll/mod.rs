@@ -63,12 +63,12 @@ struct CentreAccount {
 }
 
 impl CentreAccount {
-    fn new(state: &AppState, account: &Account) -> Self {
+    fn new(state: &AppState, t: Lang, account: &Account) -> Self {
         Self {
             id: account.id.0,
             label: format!(
                 "{}{} / {}",
-                state.demo_mark(account.id),
+                state.demo_mark(t, account.id),
                 account.settings.organization,
                 account.settings.unit
             ),
@@ -106,7 +106,11 @@ fn account_id(raw: Option<&str>) -> Result<u64, AppError> {
 }
 
 /// The account `raw` names, loaded.
-async fn load_account(state: &Arc<AppState>, raw: Option<&str>) -> Result<CentreAccount, AppError> {
+async fn load_account(
+    state: &Arc<AppState>,
+    t: Lang,
+    raw: Option<&str>,
+) -> Result<CentreAccount, AppError> {
     let id = account_id(raw)?;
     let account = blocking(state, move |s| {
         s.store
@@ -117,7 +121,7 @@ async fn load_account(state: &Arc<AppState>, raw: Option<&str>) -> Result<Centre
             })
     })
     .await?;
-    Ok(CentreAccount::new(state, &account))
+    Ok(CentreAccount::new(state, t, &account))
 }
 
 /// Parameters naming the account only.
@@ -161,7 +165,7 @@ async fn home(
     Query(q): Query<AccountParam>,
 ) -> Response {
     let t = Lang::of(&headers);
-    let account = match load_account(&state, q.account.as_deref()).await {
+    let account = match load_account(&state, t, q.account.as_deref()).await {
         Ok(a) => a,
         Err(e) => return error_page_to_login(t, &e),
     };

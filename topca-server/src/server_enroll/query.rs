@@ -221,7 +221,7 @@ pub(super) async fn query(
     Query(q): Query<QueryParams>,
 ) -> Response {
     let t = Lang::of(&headers);
-    let account = match load_account(&state, q.account.as_deref()).await {
+    let account = match load_account(&state, t, q.account.as_deref()).await {
         Ok(a) => a,
         Err(e) => return error_page_home(t, &e, None),
     };
@@ -374,7 +374,7 @@ pub(super) async fn revoke_form(
     Query(q): Query<RevokeParams>,
 ) -> Response {
     let t = Lang::of(&headers);
-    let account = match load_account(&state, q.account.as_deref()).await {
+    let account = match load_account(&state, t, q.account.as_deref()).await {
         Ok(a) => a,
         Err(e) => return error_page_home(t, &e, None),
     };
@@ -438,7 +438,7 @@ pub(super) async fn revoke(
         return form_expired(t);
     }
     let password = zeroize::Zeroizing::new(form.password);
-    let account = match load_account(&state, form.account.as_deref()).await {
+    let account = match load_account(&state, t, form.account.as_deref()).await {
         Ok(a) => a,
         Err(e) => return error_page_home(t, &e, None),
     };

@@ -51,7 +51,11 @@ async fn apply_form(
         page: chrome(t, t.s("user.apply.title"), Some(account.id.0)),
         csrf,
         account: account.id.0,
-        organization: format!("{}{}", state.demo_mark(account.id), account_label(&account)),
+        organization: format!(
+            "{}{}",
+            state.demo_mark(t, account.id),
+            account_label(&account)
+        ),
     };
     html::render(StatusCode::OK, &template, cookie)
 }

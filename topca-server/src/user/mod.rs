@@ -220,7 +220,11 @@ async fn home(
             label: t.s(key).to_owned(),
         })
         .collect();
-    let label = format!("{}{}", state.demo_mark(account.id), account_label(&account));
+    let label = format!(
+        "{}{}",
+        state.demo_mark(t, account.id),
+        account_label(&account)
+    );
     let mut page = Chrome::new(
         t.s("common.user_centre"),
         &[(t.s("common.user_centre"), CENTRE)],
