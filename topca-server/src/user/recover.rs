@@ -70,11 +70,19 @@ struct RecoverPage {
 
 async fn recover_form(
     State(state): State<Arc<AppState>>,
+    client: ClientAddr,
     headers: HeaderMap,
     PageQuery(q): PageQuery<RecoverQuery>,
 ) -> Response {
     let t = Lang::of(&headers);
     let email = q.email.trim().to_owned();
+    // A search by e-mail lists a holder's certificates: it counts against the
+    // address's holder attempts, so the list cannot be harvested.
+    if !email.is_empty()
+        && let Err(e) = holder_source(&state, client)
+    {
+        return refuse(t, &e, "/TopCA/userEnroll/recover");
+    }
     let account = q.account;
     let now = state.ca.environment().clock().now();
     let found = if email.is_empty() {
