@@ -16,8 +16,10 @@
 
 use std::time::{Duration, SystemTime};
 
+mod client;
 mod issuance;
 
+pub use client::ClientStore;
 pub use issuance::{IssuanceStore, Reservation, check_reserved, tbs_sha256};
 
 use crate::{

@@ -40,6 +40,7 @@ pub mod lifecycle;
 pub mod limits;
 pub mod liveness;
 pub mod logging;
+pub mod machine_clients;
 mod mail_limits;
 pub mod mail_outbox;
 pub mod metrics;

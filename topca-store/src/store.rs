@@ -292,6 +292,7 @@ mod accounts;
 mod admins;
 mod audit;
 mod certificates;
+mod clients;
 mod crls;
 mod escrow;
 mod health;
