@@ -350,6 +350,19 @@ async fn policy_profile_and_csr_are_checked() {
 }
 
 #[tokio::test]
+async fn the_route_and_its_token_scheme_are_described() {
+    let s = server().await;
+    let (status, body) = common::get(&s.app, "/api/v1/openapi.json").await;
+    assert_eq!(status, StatusCode::OK);
+    let description: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    let post = &description["paths"]["/api/v1/certificates"]["post"];
+    for status in ["201", "400", "401", "403", "413"] {
+        assert!(post["responses"][status].is_object(), "{status}: {post}");
+    }
+    assert!(description["components"]["securitySchemes"]["client_token"].is_object());
+}
+
+#[tokio::test]
 async fn bad_client_specs_are_refused() {
     let s = server().await;
     let o = options(s.data.path());

@@ -80,7 +80,11 @@ async fn the_server_centre_shows_the_csr_and_needs_the_agreement() {
     };
     let (status, body, _) = send(&app, form("/TopCA/serverEnroll/apply", apply(false))).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
-    assert!(text(&body).contains("必须接受用户协议"), "{}", text(&body));
+    assert!(
+        text(&body).contains("必须接受用户协议"),
+        "{}",
+        text(&body)
+    );
     let (status, body, _) = send(&app, form("/TopCA/serverEnroll/apply", apply(true))).await;
     assert_eq!(status, StatusCode::OK, "{}", text(&body));
     assert!(text(&body).contains("申请已注册"));
