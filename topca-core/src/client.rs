@@ -28,7 +28,7 @@ use crate::{
     lifecycle::CertificateUsage,
     name::{DistinguishedName, SubjectAltNames},
     profile::{Profile, ProfileKind},
-    ra::{Account, AccountId, ServerPolicy},
+    ra::{Account, AccountId, ServerPolicy, server_name},
     random::RandomSource,
     store::{AccountStore, CertificateRecord, CertificateStatus, ClientStore, IssuanceStore},
 };
@@ -325,7 +325,7 @@ where
             .store
             .account(client.account)?
             .ok_or(RaError::UnknownAccount)?;
-        let name = main_name(csr).ok_or(PolicyError::NoServerName)?;
+        let name = server_name(csr).ok_or(PolicyError::NoServerName)?;
         let mut alt_names: SubjectAltNames = csr.alt_names().clone();
         alt_names.add_host(&name)?;
         let policy = self.store.server_policy(account.id)?.unwrap_or_default();
@@ -452,26 +452,6 @@ fn checked_name(name: &str) -> Result<String, Error> {
         .into());
     }
     Ok(name.to_owned())
-}
-
-/// The name a machine's certificate is for: the CSR's CN when it is a host
-/// name, else its first DNS name or IP address.
-fn main_name(csr: &CertificateRequest) -> Option<String> {
-    let cn_host = csr.subject().common_name.as_ref().and_then(|cn| {
-        let mut names = SubjectAltNames::default();
-        names
-            .add_host(cn)
-            .ok()
-            .map(|()| cn.trim().to_ascii_lowercase())
-    });
-    cn_host
-        .or_else(|| csr.alt_names().dns_names.first().cloned())
-        .or_else(|| {
-            csr.alt_names()
-                .ip_addresses
-                .first()
-                .map(|ip| ip.to_string())
-        })
 }
 
 #[cfg(test)]
