@@ -14,6 +14,7 @@ mod admin_credentials;
 mod admin_kmc;
 mod admin_ra;
 mod admin_requests;
+mod admin_clients;
 mod admin_resend;
 mod admin_review;
 mod admin_session;
@@ -83,6 +84,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .merge(assets::routes())
         .merge(tls_root::routes())
         .merge(admin_resend::routes())
+        .merge(admin_clients::routes())
         .merge(audit_log::routes())
         .merge(liveness::routes())
         .route("/readyz", axum::routing::get(readiness::readyz))

@@ -21,7 +21,7 @@ use topca_core::{
     audit::{Actor, AuditAction},
     lifecycle::{CertificateType, VerificationMode},
     ra::{AccountId, AccountSettings, AdminRole, Administrator, Language, ServerPolicy},
-    store::{AuditStore, CertificateStore},
+    store::{AuditStore, CertificateStore, ClientStore},
 };
 use topca_server::{
     AppState,
@@ -434,4 +434,104 @@ async fn fifty_concurrent_calls_issue_fifty_distinct_stored_certificates() {
         assert_every_certificate_recorded(&s.state, 0),
         s.before + 50
     );
+}
+
+/// A console request with the session cookie of `token`.
+fn console(method: &str, uri: &str, token: &str, body: String) -> Request<Body> {
+    Request::builder()
+        .method(method)
+        .uri(uri)
+        .header(header::COOKIE, format!("topca_admin={token}"))
+        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .body(Body::from(body))
+        .unwrap()
+}
+
+#[tokio::test]
+async fn the_ra_console_lists_clients_and_revokes_with_the_session_csrf_token() {
+    let s = server().await;
+    common::admins(
+        &s.state,
+        &[
+            ("ra-admin", AdminRole::RaAdmin),
+            ("kmc-admin", AdminRole::KmcAdmin),
+        ],
+    );
+    let token = s.client("console-demo", s.account);
+    let ra = common::token(&s.app, "ra-admin", common::ADMIN_PASSWORD).await;
+    let kmc = common::token(&s.app, "kmc-admin", common::ADMIN_PASSWORD).await;
+    // Only RA administrators see the list.
+    let (status, _, _) = send(
+        &s.app,
+        console("GET", "/TopCA/admin/ra/clients", "none", String::new()),
+    )
+    .await;
+    assert_eq!(status, StatusCode::SEE_OTHER, "to the log-in page");
+    let (status, _, _) = send(
+        &s.app,
+        console("GET", "/TopCA/admin/ra/clients", &kmc, String::new()),
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, page, _) = send(
+        &s.app,
+        console(
+            "GET",
+            "/TopCA/admin/ra/clients?page=999999999999",
+            &ra,
+            String::new(),
+        ),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let page = common::text(&page);
+    assert!(
+        page.contains("console-demo") && page.contains("机器客户端"),
+        "{page}"
+    );
+    let csrf = page
+        .split("name=\"csrf\" value=\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .to_owned();
+    let id = s.state.store.count_clients().unwrap();
+    let uri = format!("/TopCA/admin/ra/clients/{id}/revoke");
+    // A forged form (wrong CSRF token) and a KMC administrator change nothing.
+    let (status, _, _) = send(&s.app, console("POST", &uri, &ra, "csrf=forged".into())).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, _, _) = send(&s.app, console("POST", &uri, &kmc, format!("csrf={csrf}"))).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let csr = csr(s.work.path(), "c", "c.example.com", "");
+    let (status, _) = issue(&s.app, Some(&token), body(&csr, None)).await;
+    assert_eq!(status, StatusCode::CREATED);
+    // The RA administrator revokes: the token stops working at once, audited.
+    let (status, page, _) = send(&s.app, console("POST", &uri, &ra, format!("csrf={csrf}"))).await;
+    assert_eq!(status, StatusCode::OK, "{}", common::text(&page));
+    assert!(common::text(&page).contains("client-revoked"));
+    let (status, _) = issue(&s.app, Some(&token), body(&csr, None)).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let entries = s.state.store.audit_entries().unwrap();
+    assert!(
+        entries
+            .iter()
+            .any(|e| e.record.action == AuditAction::ClientRevoked
+                && e.record.actor == Actor::Admin("ra-admin".into()))
+    );
+    // Again, or a guessed number: refused.
+    let (status, _, _) = send(&s.app, console("POST", &uri, &ra, format!("csrf={csrf}"))).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let (status, _, _) = send(
+        &s.app,
+        console(
+            "POST",
+            "/TopCA/admin/ra/clients/987654/revoke",
+            &ra,
+            format!("csrf={csrf}"),
+        ),
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
 }
