@@ -14,7 +14,7 @@ use topca_core::{
 };
 
 use super::{
-    DieselStore, Pools, TxError, backend, is_unique_violation, issuance::InTransaction, pool_error,
+    DieselStore, Pools, TxError, backend, conflict_if_unique, issuance::InTransaction, pool_error,
 };
 use crate::{
     rows::{damaged, id, nanos, time, unsigned},
@@ -85,13 +85,7 @@ impl ClientStore for DieselStore {
                 .values(values.clone())
                 .returning(ClientRow::as_returning())
                 .get_result(c)
-                .map_err(|e| {
-                    if is_unique_violation(&e) {
-                        TxError::Store(StoreError::Conflict)
-                    } else {
-                        TxError::Db(e)
-                    }
-                })?;
+                .map_err(conflict_if_unique)?;
             c.append_audit(audit.clone(), self.audit_key.as_ref())?;
             Ok(row)
         })?;
