@@ -50,6 +50,8 @@ pub enum Actor {
     Admin(String),
     /// TopCA itself (schedules, start-up).
     System,
+    /// A machine client, identified by its name.
+    Client(String),
 }
 
 /// What was done. Numbers are stored; they never change meaning.
@@ -103,10 +105,14 @@ pub enum AuditAction {
     SettingChanged = 43,
     /// Administrator sessions were ended by a super administrator.
     SessionsEnded = 44,
+    /// A machine client was added (its token shown once).
+    ClientAdded = 24,
+    /// A machine client was revoked.
+    ClientRevoked = 25,
 }
 
 impl AuditAction {
-    const ALL: [Self; 23] = [
+    const ALL: [Self; 25] = [
         Self::CaCreated,
         Self::AccountCreated,
         Self::AccountUpdated,
@@ -130,6 +136,8 @@ impl AuditAction {
         Self::AdminUpdated,
         Self::SettingChanged,
         Self::SessionsEnded,
+        Self::ClientAdded,
+        Self::ClientRevoked,
     ];
 
     /// Which part of the CA the action belongs to (who may read it).
@@ -146,7 +154,9 @@ impl AuditAction {
             | Self::PinResent
             | Self::CertificateIssued
             | Self::CertificateRevoked
-            | Self::CrlIssued => AuditArea::Ra,
+            | Self::CrlIssued
+            | Self::ClientAdded
+            | Self::ClientRevoked => AuditArea::Ra,
             Self::KeyEscrowed
             | Self::RecoveryRequested
             | Self::RecoveryApproved
@@ -208,12 +218,14 @@ impl Outcome {
 }
 
 impl Actor {
-    /// The kind number storage keeps (1 user, 2 administrator, 3 system) and the name.
+    /// The kind number storage keeps (1 user, 2 administrator, 3 system,
+    /// 4 machine client) and the name.
     pub fn to_parts(&self) -> (u8, &str) {
         match self {
             Self::User(email) => (1, email),
             Self::Admin(name) => (2, name),
             Self::System => (3, ""),
+            Self::Client(name) => (4, name),
         }
     }
 
@@ -223,6 +235,7 @@ impl Actor {
             1 => Some(Self::User(name)),
             2 => Some(Self::Admin(name)),
             3 => Some(Self::System),
+            4 => Some(Self::Client(name)),
             _ => None,
         }
     }

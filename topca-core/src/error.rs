@@ -388,6 +388,16 @@ pub enum RaError {
     /// No account has that identifier.
     #[error("the account does not exist")]
     UnknownAccount,
+    /// A machine client's API token is missing, malformed, unknown or revoked
+    /// (deliberately not told apart).
+    #[error("the API token is missing, wrong or revoked")]
+    ClientTokenRefused,
+    /// No machine client has that name or number.
+    #[error("no machine client has that name")]
+    UnknownClient,
+    /// A machine client asked for a profile it was not given.
+    #[error("this client may not use that profile")]
+    ProfileNotAllowed,
     /// No request has that number.
     #[error("no request has this number")]
     UnknownRequest,

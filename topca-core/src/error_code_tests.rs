@@ -128,6 +128,9 @@ fn one_of_each() -> Vec<Error> {
             RaError::OwnAccount,
             RaError::KmcNotConfigured,
             RaError::UnknownAccount,
+            RaError::ClientTokenRefused,
+            RaError::UnknownClient,
+            RaError::ProfileNotAllowed,
             RaError::UnknownRequest,
             RaError::InvalidField {
                 field: "f",

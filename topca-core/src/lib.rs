@@ -55,6 +55,7 @@ pub mod audit;
 pub mod audit_checkpoint;
 pub mod ca;
 pub mod certificate;
+pub mod client;
 pub mod clock;
 pub mod conformance;
 pub mod crl;

@@ -190,6 +190,7 @@ impl EntryRow {
             actor: match record.actor {
                 Actor::User(name) | Actor::Admin(name) => name,
                 Actor::System => t.s("audit.log.system").to_owned(),
+                Actor::Client(name) => t.f1("audit.log.client", name),
             },
             action: action_label(t, record.action),
             target: record.target,

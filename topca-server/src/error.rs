@@ -201,7 +201,9 @@ fn status_of(error: &Error) -> StatusCode {
         | Error::Kmc(KmcError::NotAnAgent(_) | KmcError::AgentQuarantined { .. }) => {
             StatusCode::FORBIDDEN
         }
-        Error::Ra(RaError::NoSession) => StatusCode::UNAUTHORIZED,
+        Error::Ra(RaError::NoSession | RaError::ClientTokenRefused) => StatusCode::UNAUTHORIZED,
+        Error::Ra(RaError::UnknownClient) => StatusCode::NOT_FOUND,
+        Error::Ra(RaError::ProfileNotAllowed) => StatusCode::FORBIDDEN,
         Error::Ra(
             RaError::Locked
             | RaError::WrongPinOrPassword { .. }

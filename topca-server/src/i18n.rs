@@ -42,6 +42,7 @@ pub const CATALOGUE_FILES: &[(&str, &str, &str)] = &[
     catalogue!("kmc"),
     catalogue!("super"),
     catalogue!("audit"),
+    catalogue!("clients"),
 ];
 
 /// One language's strings by key.

@@ -64,6 +64,7 @@ fn describe(reservation: &Reservation) -> String {
         Actor::User(email) => format!("user {email}"),
         Actor::Admin(name) => format!("administrator {name}"),
         Actor::System => "TopCA".to_owned(),
+        Actor::Client(name) => format!("machine client {name}"),
     };
     let mut line = format!(
         "{}  reserved {}  profile {}  requested by {requester}",

@@ -14,6 +14,7 @@ mod admin_bulk;
 mod admin_bulk_run;
 mod admin_certificates;
 mod admin_checkpoints;
+mod admin_clients;
 mod admin_credentials;
 mod admin_kmc;
 mod admin_list;
@@ -46,6 +47,7 @@ pub mod lifecycle;
 pub mod limits;
 pub mod liveness;
 pub mod logging;
+pub mod machine_clients;
 mod mail_limits;
 pub mod mail_outbox;
 pub mod metrics;
@@ -86,6 +88,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .merge(assets::routes())
         .merge(tls_root::routes())
         .merge(admin_resend::routes())
+        .merge(admin_clients::routes())
         .merge(audit_log::routes())
         .merge(liveness::routes())
         .route("/readyz", axum::routing::get(readiness::readyz))

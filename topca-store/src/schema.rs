@@ -193,3 +193,17 @@ diesel::table! {
         issued -> Bool,
     }
 }
+
+diesel::table! {
+    machine_clients (id) {
+        id -> BigInt,
+        name -> Text,
+        account_id -> BigInt,
+        profiles -> Text,
+        allowed_names -> Text,
+        validity_days -> Integer,
+        token_hash -> Binary,
+        created -> BigInt,
+        revoked -> Nullable<BigInt>,
+    }
+}

@@ -249,6 +249,16 @@ fn is_unique_violation(e: &DieselError) -> bool {
     )
 }
 
+/// `e` as [`StoreError::Conflict`] when it is a unique violation (a name or key
+/// taken already), else as the database failure it is.
+fn conflict_if_unique(e: DieselError) -> TxError {
+    if is_unique_violation(&e) {
+        TxError::Store(StoreError::Conflict)
+    } else {
+        TxError::Db(e)
+    }
+}
+
 /// Runs `$body` with `$c`, a connection of whichever backend the store uses.
 macro_rules! read {
     ($store:expr, |$c:ident| $body:expr) => {
@@ -292,6 +302,7 @@ mod accounts;
 mod admins;
 mod audit;
 mod certificates;
+mod clients;
 mod crls;
 mod escrow;
 mod health;

@@ -32,6 +32,7 @@ pub use operator::{AdminRole, Administrator, KmcOps, RaOps, SuperOps};
 pub use query::{CertificateQuery, HolderQuery, StatusFilter};
 pub use replacement::ReplacementOutcome;
 pub use request::{Holder, HolderUpdate, PinInput, Request, RequestId, RequestRef};
+pub(crate) use server::server_name;
 pub use server::{ServerPreview, ServerReview};
 pub use server_policy::{DEFAULT_MAX_NAMES, MAX_NAMES_CEILING, ServerPolicy};
 

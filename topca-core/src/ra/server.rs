@@ -344,8 +344,8 @@ fn describe(policy: &ServerPolicy) -> String {
 }
 
 /// The name a server certificate is for: the CSR's CN when it is a host name,
-/// else its first DNS name or IP address.
-fn server_name(csr: &CertificateRequest) -> Option<String> {
+/// else its first DNS name or IP address (machine clients' too).
+pub(crate) fn server_name(csr: &CertificateRequest) -> Option<String> {
     let cn_host = csr.subject().common_name.as_ref().and_then(|cn| {
         let mut names = SubjectAltNames::default();
         names

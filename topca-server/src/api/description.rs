@@ -32,6 +32,8 @@ use crate::{
 
 /// The name of the bearer scheme the admin routes require.
 pub const BEARER: &str = "bearer";
+/// The name of the bearer scheme of machine clients' API tokens.
+pub const CLIENT_TOKEN: &str = "client_token";
 
 #[derive(OpenApi)]
 #[openapi(
@@ -60,6 +62,7 @@ pub const BEARER: &str = "bearer";
         super::replace::replacement_candidates,
         super::replace::replace,
         super::replace::recover,
+        super::machine::issue,
         crate::admin_session::login_api,
         crate::admin_session::logout_api,
         crate::admin_session::end_all_api,
@@ -94,6 +97,7 @@ pub const BEARER: &str = "bearer";
         (name = tags::RA, description = "RA administrators: accounts, approvals, revocations"),
         (name = tags::KMC, description = "KMC administrators: escrowed keys and dual-control recovery"),
         (name = tags::SUPER, description = "Super administrators"),
+        (name = tags::MACHINE, description = "Machine clients: one-call issuance with an API token (`topca-server client add`)"),
         (name = tags::AUDIT, description = "The audit log and its signed checkpoints"),
         (name = tags::DESCRIPTION, description = "This description and its browsable page"),
     ),
@@ -135,6 +139,21 @@ impl Modify for Conventions {
                         .description(Some(
                             "The token from POST /api/v1/admin/sessions, sent as \
                              `Authorization: Bearer <token>` (the console's cookie is refused)",
+                        ))
+                        .build(),
+                ),
+            );
+        openapi
+            .components
+            .get_or_insert_with(Default::default)
+            .add_security_scheme(
+                CLIENT_TOKEN,
+                SecurityScheme::Http(
+                    HttpBuilder::new()
+                        .scheme(HttpAuthScheme::Bearer)
+                        .description(Some(
+                            "A machine client's API token (`topca_…`, printed once by \
+                             `topca-server client add`), sent as `Authorization: Bearer <token>`",
                         ))
                         .build(),
                 ),

@@ -6,13 +6,15 @@
 //!
 //! One module per workflow: [`apply`] (accounts, applications, retrieval),
 //! [`lifecycle`] (look-up, revocation, renewal, preview), [`replace`]
-//! (replacement and key recovery). The administrators' API handlers live
+//! (replacement and key recovery), [`machine`] (one-call issuance for machine
+//! clients with an API token). The administrators' API handlers live
 //! beside their console pages (`admin_*`, `audit_log`).
 
 mod apply;
 pub mod description;
 mod docs;
 mod lifecycle;
+mod machine;
 mod replace;
 
 use std::sync::Arc;
@@ -48,6 +50,8 @@ pub mod tags {
     pub const SUPER: &str = "super administrator console";
     /// The audit log.
     pub const AUDIT: &str = "audit";
+    /// Machine clients issuing with an API token.
+    pub const MACHINE: &str = "machine clients";
     /// This description and its page.
     pub const DESCRIPTION: &str = "description";
 }
@@ -83,6 +87,10 @@ pub(crate) fn routes() -> Router<Arc<AppState>> {
         .route(
             "/api/v1/passcode-retrievals",
             post(apply::retrieve_with_passcode),
+        )
+        .route(
+            "/api/v1/certificates",
+            post(machine::issue).layer(axum::extract::DefaultBodyLimit::max(machine::MAX_BODY)),
         )
         .route(
             "/api/v1/certificates/{serial}/preview",

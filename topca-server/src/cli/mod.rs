@@ -6,6 +6,7 @@ use clap::{Args, Parser, Subcommand};
 
 pub mod admin;
 pub mod ca;
+pub mod client;
 pub mod data;
 pub mod ops;
 pub mod serve;
@@ -51,6 +52,9 @@ pub enum Command {
     /// The CA: its chain, a CRL now, bringing an existing or externally signed CA.
     #[command(subcommand)]
     Ca(ca::CaCommand),
+    /// Machine clients: API tokens that issue in one call.
+    #[command(subcommand)]
+    Client(client::ClientCommand),
     /// Issuances that were reserved and never recorded.
     #[command(subcommand)]
     Issuance(admin::IssuanceCommand),
@@ -132,6 +136,7 @@ pub fn run(cli: Cli) -> Result<(), String> {
         Some(Command::Admin(command)) => admin::admin(command),
         Some(Command::Audit(command)) => admin::audit(command),
         Some(Command::Ca(command)) => ca::run(command),
+        Some(Command::Client(command)) => client::run(command),
         Some(Command::Issuance(command)) => admin::issuance(command),
         Some(Command::Backup(args)) => data::backup(&args),
         Some(Command::Restore(args)) => data::restore(&args),

@@ -61,6 +61,7 @@ pub(super) fn committed(records: &[AuditRecord]) {
         let actor = match kind {
             1 => format!("user:{name}"),
             2 => format!("admin:{name}"),
+            4 => format!("client:{name}"),
             _ => "system".to_owned(),
         };
         tracing::info!(
