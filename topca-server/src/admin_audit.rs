@@ -193,7 +193,7 @@ impl EntryRow {
                 Actor::Client(name) => t.f1("audit.log.client", name),
             },
             action: action_label(t, record.action),
-            target: record.target,
+            target: crate::audit_detail::localize(t, &record.target).0,
             outcome,
             outcome_class,
             detail,

@@ -1,4 +1,4 @@
-//! The audit log's detail column in the page language. A detail is recorded as
+//! The audit log's target and detail columns in the page language. A detail is recorded as
 //! the library wrote it (English, inside the hash chain, never rewritten); the
 //! page shows the known forms from the catalogue (`audit.detail.*`), with what
 //! they carry (a serial, a number, a name) filled in. A detail of no known form
@@ -26,6 +26,10 @@ const FORMS: &[(&str, &str)] = &[
     ("OCSP responder certificate", "audit.detail.ocsp_responder"),
     ("central issuance", "audit.detail.central_issuance"),
     ("replacement", "audit.detail.replacement"),
+    ("bulk issuance", "audit.detail.bulk_issuance"),
+    ("database backup", "audit.detail.database_backup"),
+    ("administrator {0}", "audit.detail.administrator"),
+    ("certificate {0}", "audit.detail.certificate"),
     ("unknown name", "audit.detail.unknown_name"),
     ("locked out", "audit.detail.locked_out"),
     ("wrong password", "audit.detail.wrong_password"),
@@ -78,6 +82,9 @@ pub fn localize(t: Lang, detail: &str) -> (String, bool) {
             return (t.f1(key, part), false);
         }
     }
+    if let Some(recovery) = recovery(t, detail) {
+        return (recovery, false);
+    }
     if let Some(reason) = (0..=10)
         .filter_map(RevocationReason::from_code)
         .find(|r| r.label() == detail)
@@ -103,6 +110,14 @@ fn matches<'a>(pattern: &str, detail: &'a str) -> Option<&'a str> {
             (!part.is_empty()).then_some(part)
         }
     }
+}
+
+/// A recovery as the KMC names it (`recovery ID of certificate SERIAL`).
+fn recovery(t: Lang, text: &str) -> Option<String> {
+    let (id, serial) = text
+        .strip_prefix("recovery ")?
+        .split_once(" of certificate ")?;
+    (!id.is_empty() && !serial.is_empty()).then(|| t.f2("audit.detail.recovery", id, serial))
 }
 
 /// A list of administrator roles (`SuperAdmin, RaAdmin`), named in the page language.
@@ -192,5 +207,10 @@ mod tests {
         );
         assert_eq!(localize(Lang::En, "request 3").0, "request 3");
         assert!(localize(Lang::Zh, "request ").1);
+        assert_eq!(
+            localize(Lang::Zh, "recovery 96 of certificate 46").0,
+            "证书 46 的密钥恢复 96"
+        );
+        assert_eq!(localize(Lang::Zh, "administrator root").0, "管理员 root");
     }
 }
