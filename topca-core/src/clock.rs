@@ -52,6 +52,38 @@ pub(crate) fn civil(at: SystemTime) -> Option<(u64, u64, u64, u64, u64, u64)> {
     (year <= 9999).then_some((year, month, day, rest / 3600, rest / 60 % 60, rest % 60))
 }
 
+/// Midnight (UTC) at the start of the day `text` names (`YYYY-MM-DD`, 1970 to
+/// 9999, surrounding blanks ignored), or `None` if it names no such day; the
+/// inverse of the date part of [`format_utc`], for date filters.
+pub fn parse_utc_day(text: &str) -> Option<SystemTime> {
+    let mut parts = text.trim().splitn(3, '-');
+    let year: i64 = parts.next()?.parse().ok()?;
+    let month: i64 = parts.next()?.parse().ok()?;
+    let day: i64 = parts.next()?.parse().ok()?;
+    if !(1970..=9999).contains(&year) || !(1..=12).contains(&month) {
+        return None;
+    }
+    let leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0);
+    let days_in_month = match month {
+        2 if leap => 29,
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        _ => 31,
+    };
+    if !(1..=days_in_month).contains(&day) {
+        return None;
+    }
+    // Howard Hinnant's days_from_civil, for days since 1970-01-01.
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (month + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = u64::try_from(era * 146_097 + doe - 719_468).ok()?;
+    SystemTime::UNIX_EPOCH.checked_add(Duration::from_secs(days * 86_400))
+}
+
 /// A DER Time as RFC 5280 wants it (§4.1.2.5, §5.1.2.4): UTCTime
 /// `YYMMDDHHMMSSZ` through 2049, GeneralizedTime `YYYYMMDDHHMMSSZ` from 2050,
 /// whole seconds; tag and length included (15 or 17 octets).
@@ -117,7 +149,27 @@ pub fn format_utc(at: SystemTime) -> String {
 mod tests {
     use std::time::{Duration, UNIX_EPOCH};
 
-    use super::format_rfc3339;
+    use super::{format_rfc3339, parse_utc_day};
+
+    #[test]
+    fn a_day_parses_to_its_midnight_and_bad_days_are_refused() {
+        assert_eq!(parse_utc_day("1970-01-01"), Some(UNIX_EPOCH));
+        assert_eq!(
+            parse_utc_day(" 2024-02-29 "),
+            Some(UNIX_EPOCH + Duration::from_secs(19_782 * 86_400))
+        );
+        for bad in [
+            "2023-02-29",
+            "2024-13-01",
+            "2024-04-31",
+            "1969-12-31",
+            "2024-1",
+            "x",
+            "",
+        ] {
+            assert_eq!(parse_utc_day(bad), None, "{bad}");
+        }
+    }
 
     #[test]
     fn rfc3339_gives_date_and_time_to_the_second_in_utc() {

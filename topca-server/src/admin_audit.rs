@@ -84,35 +84,6 @@ struct AuditFilter {
     page: String,
 }
 
-/// Midnight (UTC) at the start of the day `text` (`YYYY-MM-DD`), if it is a date.
-fn day_start(text: &str) -> Option<SystemTime> {
-    let mut parts = text.trim().splitn(3, '-');
-    let year: i64 = parts.next()?.parse().ok()?;
-    let month: i64 = parts.next()?.parse().ok()?;
-    let day: i64 = parts.next()?.parse().ok()?;
-    if !(1970..=9999).contains(&year) || !(1..=12).contains(&month) {
-        return None;
-    }
-    let leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
-    let days_in_month = match month {
-        2 if leap => 29,
-        2 => 28,
-        4 | 6 | 9 | 11 => 30,
-        _ => 31,
-    };
-    if !(1..=days_in_month).contains(&day) {
-        return None;
-    }
-    // Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's algorithm).
-    let y = if month <= 2 { year - 1 } else { year };
-    let era = y.div_euclid(400);
-    let year_of_era = y - era * 400;
-    let day_of_year = (153 * ((month + 9) % 12) + 2) / 5 + day - 1;
-    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
-    let days = u64::try_from(era * 146_097 + day_of_era - 719_468).ok()?;
-    SystemTime::UNIX_EPOCH.checked_add(Duration::from_secs(days * 86_400))
-}
-
 /// One day.
 const DAY: Duration = Duration::from_secs(86_400);
 
@@ -136,7 +107,7 @@ impl AuditFilter {
             if text.trim().is_empty() {
                 return Ok(None);
             }
-            day_start(text).map(Some).ok_or_else(|| {
+            topca_core::parse_utc_day(text).map(Some).ok_or_else(|| {
                 AppError::localized(StatusCode::BAD_REQUEST, "audit.filter.bad_date")
             })
         };
@@ -356,7 +327,7 @@ mod tests {
     #[test]
     fn dates_are_read_as_utc_days_and_nonsense_is_not_a_date() {
         let day = |text| {
-            day_start(text)
+            topca_core::parse_utc_day(text)
                 .and_then(|t| t.duration_since(SystemTime::UNIX_EPOCH).ok())
                 .map(|d| d.as_secs())
         };

@@ -84,7 +84,8 @@ impl Search {
             if raw.is_empty() {
                 return Ok(None);
             }
-            let start = parse_day(raw).ok_or_else(|| bad("server.query.bad_date"))?;
+            let start =
+                topca_core::parse_utc_day(raw).ok_or_else(|| bad("server.query.bad_date"))?;
             // The end of a day is the start of the next one, less a second.
             let at = if end {
                 start + std::time::Duration::from_secs(86_399)
@@ -137,36 +138,6 @@ impl Search {
         }
         url
     }
-}
-
-/// `YYYY-MM-DD` as the start of that day, UTC.
-fn parse_day(raw: &str) -> Option<SystemTime> {
-    let mut parts = raw.splitn(3, '-');
-    let year: i64 = parts.next()?.parse().ok()?;
-    let month: i64 = parts.next()?.parse().ok()?;
-    let day: i64 = parts.next()?.parse().ok()?;
-    if !(1970..=9999).contains(&year) || !(1..=12).contains(&month) {
-        return None;
-    }
-    let leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
-    let days_in_month = match month {
-        2 if leap => 29,
-        2 => 28,
-        4 | 6 | 9 | 11 => 30,
-        _ => 31,
-    };
-    if !(1..=days_in_month).contains(&day) {
-        return None;
-    }
-    // Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's algorithm).
-    let y = if month <= 2 { year - 1 } else { year };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (month + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + day - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = u64::try_from(era * 146_097 + doe - 719_468).ok()?;
-    Some(SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(days * 86_400))
 }
 
 /// One certificate of the results.

@@ -5,7 +5,7 @@
 
 use std::{
     sync::Arc,
-    time::{Duration, SystemTime, UNIX_EPOCH},
+    time::{Duration, SystemTime},
 };
 
 use askama::Template;
@@ -111,36 +111,6 @@ struct QueryPage {
     pager: Pager,
 }
 
-/// `YYYY-MM-DD` as the start of that day (UTC).
-fn parse_day(text: &str) -> Option<SystemTime> {
-    let mut parts = text.trim().splitn(3, '-');
-    let year: i64 = parts.next()?.parse().ok()?;
-    let month: i64 = parts.next()?.parse().ok()?;
-    let day: i64 = parts.next()?.parse().ok()?;
-    if !(1970..=9999).contains(&year) || !(1..=12).contains(&month) || day < 1 {
-        return None;
-    }
-    let leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0);
-    let days_in_month = match month {
-        2 if leap => 29,
-        2 => 28,
-        4 | 6 | 9 | 11 => 30,
-        _ => 31,
-    };
-    if day > days_in_month {
-        return None;
-    }
-    // Days since 1970-01-01 (H. Hinnant's days_from_civil).
-    let y = if month <= 2 { year - 1 } else { year };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (month + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + day - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = u64::try_from(era * 146_097 + doe - 719_468).ok()?;
-    Some(UNIX_EPOCH + DAY * u32::try_from(days).ok()?)
-}
-
 /// The status and end-of-validity filters of a query.
 struct Filters {
     status: Option<StatusFilter>,
@@ -161,7 +131,9 @@ fn filters(q: &QueryParams, now: SystemTime) -> Result<Filters, &'static str> {
         if text.trim().is_empty() {
             Ok(None)
         } else {
-            parse_day(text).map(Some).ok_or("user.query.bad_date")
+            topca_core::parse_utc_day(text)
+                .map(Some)
+                .ok_or("user.query.bad_date")
         }
     };
     let mut from = day(&q.from)?;
