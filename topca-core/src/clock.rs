@@ -137,6 +137,31 @@ pub fn format_rfc3339(at: SystemTime) -> String {
     )
 }
 
+/// `at` as an HTTP date (RFC 9110 IMF-fixdate, `Sun, 06 Nov 1994 08:49:37 GMT`),
+/// for `Last-Modified` and `Expires` (`?` outside 1970–9999).
+pub fn format_http_date(at: SystemTime) -> String {
+    const DAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let days = at
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() / 86_400);
+    let weekday = DAYS.get((days % 7) as usize);
+    match civil(at) {
+        Some((y, mo, d, h, mi, s)) => {
+            let month = MONTHS.get((mo as usize).wrapping_sub(1));
+            match (weekday, month) {
+                (Some(wd), Some(month)) => {
+                    format!("{wd}, {d:02} {month} {y:04} {h:02}:{mi:02}:{s:02} GMT")
+                }
+                _ => "?".to_owned(),
+            }
+        }
+        None => "?".to_owned(),
+    }
+}
+
 /// `at` as `YYYY-MM-DD HH:MM UTC`, for messages (`?` outside 1970–9999).
 pub fn format_utc(at: SystemTime) -> String {
     civil(at).map_or_else(
@@ -149,7 +174,17 @@ pub fn format_utc(at: SystemTime) -> String {
 mod tests {
     use std::time::{Duration, UNIX_EPOCH};
 
-    use super::{format_rfc3339, parse_utc_day};
+    use super::{format_http_date, format_rfc3339, parse_utc_day};
+
+    #[test]
+    fn http_dates_are_imf_fixdate() {
+        let at = UNIX_EPOCH + Duration::from_secs(784_111_777);
+        assert_eq!(format_http_date(at), "Sun, 06 Nov 1994 08:49:37 GMT");
+        assert_eq!(
+            format_http_date(UNIX_EPOCH),
+            "Thu, 01 Jan 1970 00:00:00 GMT"
+        );
+    }
 
     #[test]
     fn a_day_parses_to_its_midnight_and_bad_days_are_refused() {

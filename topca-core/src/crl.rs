@@ -465,7 +465,7 @@ fn magnitude(bytes: &[u8]) -> &[u8] {
     &bytes[first..]
 }
 
-fn decode_hex(text: &str) -> Option<Vec<u8>> {
+pub(crate) fn decode_hex(text: &str) -> Option<Vec<u8>> {
     let text = text.trim();
     let digits: Vec<u8> = text
         .bytes()

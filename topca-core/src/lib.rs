@@ -84,7 +84,9 @@ pub mod template;
 pub use algorithm::{KeyAlgorithm, KeyKind, SignatureAlgorithm};
 pub use ca::{CertificateAuthority, Environment, IssueRequest, Prepared};
 pub use certificate::Certificate;
-pub use clock::{Clock, FixedClock, SystemClock, format_rfc3339, format_utc, parse_utc_day};
+pub use clock::{
+    Clock, FixedClock, SystemClock, format_http_date, format_rfc3339, format_utc, parse_utc_day,
+};
 pub use csr::CertificateRequest;
 pub use error::{
     AuditError, CsrError, EncodingError, Error, KeyError, KmcError, MailError, NameError,

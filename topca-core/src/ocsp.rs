@@ -32,6 +32,12 @@ use crate::{
     store::{CertificateStatus, IssuanceStore},
 };
 
+mod cache;
+mod presign;
+
+pub use cache::{CachedResponse, OcspCache};
+pub use presign::Presigned;
+
 /// Most certificates one request may ask about.
 const MAX_REQUESTS: usize = 32;
 
@@ -253,6 +259,17 @@ impl<'a> OcspResponder<'a> {
             .filter(|e| e.extn_id == oid::OCSP_NONCE)
             .cloned()
             .collect();
+        self.signed(responses, this_update, (!nonce.is_empty()).then_some(nonce))
+    }
+
+    /// The successful OCSPResponse carrying `responses`, produced at
+    /// `produced_at`, with `extensions`, signed by the responder.
+    fn signed(
+        &self,
+        responses: Vec<SingleResponse>,
+        produced_at: GeneralizedTime,
+        extensions: Option<Vec<Extension>>,
+    ) -> Result<Vec<u8>, Internal> {
         let signer_key = self
             .signer
             .key
@@ -264,9 +281,9 @@ impl<'a> OcspResponder<'a> {
                 digest::digest(&digest::SHA1_FOR_LEGACY_USE_ONLY, &signer_key).as_ref(),
             )
             .map_err(|_| Internal)?,
-            produced_at: this_update,
+            produced_at,
             responses,
-            response_extensions: (!nonce.is_empty()).then_some(nonce),
+            response_extensions: extensions,
         };
         let tbs = data.to_der().map_err(|_| Internal)?;
         let signature = self.signer.key.sign_bytes(&tbs).map_err(|_| Internal)?;

@@ -19,10 +19,12 @@ use std::time::{Duration, SystemTime};
 mod client;
 mod issuance;
 mod listing;
+mod ocsp;
 
 pub use client::ClientStore;
 pub use issuance::{IssuanceStore, Reservation, check_reserved, tbs_sha256};
 pub use listing::{AuditQuery, Page, RecoveryQuery, contains_folded, escrow_matches};
+pub use ocsp::OcspStore;
 
 use crate::{
     audit::{AuditEntry, AuditRecord},

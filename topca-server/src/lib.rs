@@ -52,6 +52,8 @@ mod mail_limits;
 pub mod mail_outbox;
 pub mod metrics;
 pub mod nodes;
+pub mod ocsp_cache;
+pub mod ocsp_http;
 pub mod ocsp_responder;
 mod options;
 mod pki;
@@ -125,7 +127,8 @@ pub const AUDIT_CHECKPOINT_MINUTES: u64 = 10;
 /// CRL leads to a new one ([`crl_sync::tick`], one node at a time); on the CRL
 /// schedule ([`AppState::crl_schedule_minutes`], read anew each time) the current
 /// CRL (and delta CRL) is made anew when half its life has passed. At every tick
-/// the OCSP responder is replaced when due ([`ocsp_responder::rotate_if_due`]). Every
+/// the OCSP responder is replaced when due ([`ocsp_responder::rotate_if_due`]) and
+/// OCSP responses are pre-signed ([`ocsp_cache::tick`]). Every
 /// [`AUDIT_CHECKPOINT_MINUTES`] the audit log gets a signed checkpoint if it grew.
 /// Returns when `stop` fires, after the run under way; failures are logged and
 /// retried at the next tick.
@@ -144,6 +147,10 @@ pub async fn refresh_crls(state: Arc<AppState>, mut stop: lifecycle::Stop) {
         logged(
             "OCSP responder rotation",
             state::blocking(&state, ocsp_responder::rotate_if_due).await,
+        );
+        logged(
+            "OCSP pre-signing",
+            state::blocking(&state, ocsp_cache::tick).await,
         );
         if since_checkpoint >= AUDIT_CHECKPOINT_MINUTES * 60 {
             since_checkpoint = 0;

@@ -47,6 +47,9 @@ pub struct Metrics {
     issuance: Operation,
     revocation: Operation,
     ocsp: Operation,
+    /// OCSP answers served pre-signed, and signed when asked.
+    ocsp_presigned: AtomicU64,
+    ocsp_signed: AtomicU64,
 }
 
 /// Counts and latency of one kind of operation.
@@ -122,6 +125,17 @@ impl Metrics {
         self.ocsp.record(outcome, took);
     }
 
+    /// Counts one OCSP answer by where it came from: pre-signed (from memory or
+    /// the store) or signed for the request.
+    pub fn ocsp_source(&self, presigned: bool) {
+        if presigned {
+            &self.ocsp_presigned
+        } else {
+            &self.ocsp_signed
+        }
+        .fetch_add(1, Ordering::Relaxed);
+    }
+
     /// Counts one answered request on `route` (a route template) with `status`.
     pub fn request(&self, route: &str, status: StatusCode) {
         if let Ok(mut requests) = self.requests.lock() {
@@ -156,6 +170,19 @@ impl Metrics {
             .write(out, "topca_revocations", "certificate revocations written");
         self.ocsp
             .write(out, "topca_ocsp_responses", "OCSP requests answered");
+        let name = "topca_ocsp_answers_total";
+        let _ = writeln!(
+            out,
+            "# HELP {name} OCSP answers, by source: pre-signed, or signed for the request."
+        );
+        let _ = writeln!(out, "# TYPE {name} counter");
+        for (source, count) in [
+            ("presigned", &self.ocsp_presigned),
+            ("signed", &self.ocsp_signed),
+        ] {
+            let count = count.load(Ordering::Relaxed);
+            let _ = writeln!(out, "{name}{{source=\"{source}\"}} {count}");
+        }
     }
 }
 

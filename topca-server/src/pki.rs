@@ -2,20 +2,18 @@
 //! current CRL (DER, and a page listing it), and the OCSP responder (RFC 6960,
 //! GET and POST).
 
-use std::{sync::Arc, time::Duration};
+use std::sync::Arc;
 
 use askama::Template;
 use axum::{
     Router,
-    body::Bytes,
     extract::{Path, Query, State},
     http::{HeaderMap, StatusCode, header},
     response::{IntoResponse, Response},
     routing::get,
 };
-use base64::Engine;
 use serde::Deserialize;
-use topca_core::{crl::Crl, format_utc, ocsp::OcspResponder, store::CertificateStore};
+use topca_core::{crl::Crl, format_utc, store::CertificateStore};
 
 use crate::{
     AppError, AppState,
@@ -23,9 +21,6 @@ use crate::{
     html::{Chrome, Lang, Pager, render},
     state::blocking,
 };
-
-/// How long an OCSP answer stays fresh.
-const OCSP_VALIDITY: Duration = Duration::from_secs(3600);
 
 pub(crate) fn routes() -> Router<Arc<AppState>> {
     Router::new()
@@ -38,8 +33,7 @@ pub(crate) fn routes() -> Router<Arc<AppState>> {
         .route("/TopCA/crl", get(crl_page))
         .route("/TopCA/ca", get(install_page))
         .route("/TopCA/certificates/{file}", get(certificate_file))
-        .route("/TopCA/ocsp", axum::routing::post(ocsp_post))
-        .route("/TopCA/ocsp/{request}", get(ocsp_get))
+        .merge(crate::ocsp_http::routes())
 }
 
 fn file(content_type: &'static str, name: &str, body: Vec<u8>) -> Response {
@@ -343,41 +337,4 @@ async fn certificate_file(
     } else {
         Ok(file("application/pkix-cert", &name, record.der))
     }
-}
-
-/// Answers one DER OCSP request; replaces the responder certificate when due.
-fn answer(state: &AppState, request: &[u8]) -> Result<Vec<u8>, AppError> {
-    crate::ocsp_responder::rotate_if_due(state)?;
-    let signer = state
-        .ocsp
-        .read()
-        .map_err(|e| crate::AppError::internal_because("answer OCSP", &e))?;
-    let started = std::time::Instant::now();
-    let answer =
-        OcspResponder::new(&state.ca, &signer, &state.store, OCSP_VALIDITY).respond(request);
-    state
-        .metrics
-        .ocsp(topca_core::observe::Outcome::Done, started.elapsed());
-    Ok(answer)
-}
-
-fn ocsp_response(body: Vec<u8>) -> Response {
-    ([(header::CONTENT_TYPE, "application/ocsp-response")], body).into_response()
-}
-
-async fn ocsp_post(State(state): State<Arc<AppState>>, body: Bytes) -> Result<Response, AppError> {
-    let response = blocking(&state, move |state| answer(state, &body)).await?;
-    Ok(ocsp_response(response))
-}
-
-async fn ocsp_get(
-    State(state): State<Arc<AppState>>,
-    Path(request): Path<String>,
-) -> Result<Response, AppError> {
-    // RFC 6960 appendix A.1: the DER request, base64, URL-encoded (axum decoded it).
-    let der = base64::engine::general_purpose::STANDARD
-        .decode(request.trim())
-        .unwrap_or_default();
-    let response = blocking(&state, move |state| answer(state, &der)).await?;
-    Ok(ocsp_response(response))
 }

@@ -271,6 +271,7 @@ pub fn start(options: &Options) -> Result<(AppState, Vec<String>), SetupError> {
             master,
             data_dir: dir.to_path_buf(),
             ocsp: RwLock::new(ocsp),
+            ocsp_presigned: crate::ocsp_cache::PresignedOcsp::default(),
             crl: Mutex::default(),
             delta_crl: Mutex::default(),
             demo_account: demo.first(),

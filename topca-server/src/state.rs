@@ -32,6 +32,8 @@ pub struct AppState {
     pub data_dir: std::path::PathBuf,
     /// The delegated OCSP responder, replaced when due.
     pub ocsp: RwLock<OcspSigner>,
+    /// This node's pre-signed OCSP responses (see [`crate::ocsp_cache`]).
+    pub ocsp_presigned: crate::ocsp_cache::PresignedOcsp,
     /// This node's copy of the current full CRL.
     pub crl: Mutex<CachedCrl>,
     /// This node's copy of the current delta CRL (when the CA publishes them).
@@ -142,8 +144,10 @@ impl AppState {
 
     /// After a revocation committed: the delta CRL (or, without deltas, the full
     /// CRL) served from the next request on is one made after now (stored by
-    /// another node meanwhile, or made then) instead of waiting for the schedule.
+    /// another node meanwhile, or made then) instead of waiting for the schedule;
+    /// the OCSP responses of the revoked certificates are signed anew at once.
     pub fn crl_changed(&self) {
+        crate::ocsp_cache::after_revocation(self);
         let cache = if self.publishes_deltas() {
             &self.delta_crl
         } else {

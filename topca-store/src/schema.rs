@@ -207,3 +207,13 @@ diesel::table! {
         revoked -> Nullable<BigInt>,
     }
 }
+
+diesel::table! {
+    ocsp_responses (serial) {
+        serial -> Text,
+        der -> Binary,
+        this_update -> BigInt,
+        next_update -> BigInt,
+        revoked -> Bool,
+    }
+}

@@ -308,6 +308,7 @@ mod escrow;
 mod health;
 mod issuance;
 mod listing;
+mod ocsp;
 mod outbox;
 mod requests;
 mod sessions;

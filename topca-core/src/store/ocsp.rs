@@ -1,0 +1,34 @@
+//! Pre-signed OCSP responses' storage, shared by the nodes of one database (see
+//! [`crate::ocsp::OcspCache`] for the rules a stored response follows).
+
+use std::time::SystemTime;
+
+use crate::{error::StoreError, ocsp::Presigned};
+
+/// Pre-signed OCSP responses, one per certificate.
+pub trait OcspStore: Send + Sync {
+    /// Stores `responses` in one transaction, each replacing the one stored for
+    /// its serial only if it is at least as new and, when that one is revoked,
+    /// revoked too (a revocation is never undone); how many were written.
+    fn put_ocsp_responses(&self, responses: &[Presigned]) -> Result<usize, StoreError>;
+    /// The response stored for `serial`, if any.
+    fn ocsp_response(&self, serial: &str) -> Result<Option<Presigned>, StoreError>;
+    /// Responses signed at or after `since`, oldest first, at most `limit`.
+    fn ocsp_responses_since(
+        &self,
+        since: SystemTime,
+        limit: usize,
+    ) -> Result<Vec<Presigned>, StoreError>;
+    /// Serials of the certificates unexpired at `now` that have no stored
+    /// response, or one whose nextUpdate comes before `renew_before`; at most
+    /// `limit`.
+    fn serials_needing_ocsp(
+        &self,
+        now: SystemTime,
+        renew_before: SystemTime,
+        limit: usize,
+    ) -> Result<Vec<String>, StoreError>;
+    /// Deletes the responses whose nextUpdate came before `before` (their
+    /// certificates expired: the others are renewed); how many.
+    fn prune_ocsp_responses(&self, before: SystemTime) -> Result<usize, StoreError>;
+}

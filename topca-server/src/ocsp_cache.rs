@@ -1,0 +1,317 @@
+//! Pre-signed OCSP (RFC 5019, the lightweight profile), as large public CAs
+//! answer: a request about one certificate without a nonce is answered with a
+//! response signed ahead of time, without signing.
+//!
+//! - Every node keeps responses in memory ([`OcspCache`], bounded by
+//!   [`MEMORY_CAPACITY`]); every response is also in the store (table
+//!   `ocsp_responses`), so another node serves it without signing.
+//! - A miss (a certificate just issued, or pushed out of memory) reads the store,
+//!   else signs, stores and keeps the response: never an error.
+//! - One node at a time (the lease [`PRESIGNER`]) signs, at every background
+//!   tick, responses missing for unexpired certificates and renews those past
+//!   half their validity ([`OCSP_VALIDITY`]), at most [`PER_TICK`] per round on
+//!   every core, rounds repeated for up to [`TICK_BUDGET`].
+//! - A revocation is answered at once on the node that revoked (it signs anew
+//!   after the revocation committed); the other nodes read the responses stored
+//!   since their last tick, and the lease holder signs anew any revocation whose
+//!   stored response still says good (the revoking node crashed).
+//! - A request with a nonce, or about several certificates, or naming one by
+//!   another hash than SHA-1, is signed when asked, the nonce echoed.
+
+use std::{
+    sync::{Arc, Mutex},
+    time::{Duration, Instant, SystemTime},
+};
+
+use topca_core::{
+    error::StoreError,
+    ocsp::{CachedResponse, OcspCache, OcspResponder, Presigned},
+    store::{CertificateStore, OcspStore},
+};
+
+use crate::{AppError, AppState, cluster_lease::with_lease};
+
+/// How long a response stays fresh (its nextUpdate); renewed from half of it.
+pub const OCSP_VALIDITY: Duration = Duration::from_secs(3600);
+/// The most responses a node keeps in memory.
+pub const MEMORY_CAPACITY: usize = 50_000;
+/// The most responses one round of the background job signs.
+pub const PER_TICK: usize = 2048;
+/// How long the background job keeps signing rounds when behind.
+const TICK_BUDGET: Duration = Duration::from_secs(10);
+/// The lease held while pre-signing.
+pub const PRESIGNER: &str = "ocsp_presigner";
+/// How long the pre-signer's lease lasts unless given back.
+const PRESIGNER_PERIOD: Duration = Duration::from_secs(60);
+/// How far back a look at revocations or stored responses reaches before the
+/// previous one (longer than any transaction, and the nodes' clock skew).
+const MARGIN: Duration = Duration::from_secs(60);
+/// The most stored responses read in one look for other nodes' work.
+const PULL_LIMIT: usize = 10_000;
+/// How long responses of expired certificates stay stored past their nextUpdate.
+const KEEP_EXPIRED: Duration = Duration::from_secs(24 * 3600);
+
+/// A node's pre-signed responses and how far it followed the store.
+#[derive(Debug)]
+pub struct PresignedOcsp {
+    /// The responses kept in memory.
+    pub cache: OcspCache,
+    /// Until when (thisUpdate) the stored responses were read.
+    pulled: Mutex<Option<SystemTime>>,
+    /// Until when revocations were checked for a revoked response.
+    revocations: Mutex<Option<SystemTime>>,
+}
+
+impl Default for PresignedOcsp {
+    fn default() -> Self {
+        Self {
+            cache: OcspCache::new(MEMORY_CAPACITY),
+            pulled: Mutex::default(),
+            revocations: Mutex::default(),
+        }
+    }
+}
+
+/// An OCSP answer: the DER, and the pre-signed response when it is one.
+#[derive(Debug)]
+pub struct Answer {
+    /// The DER OCSPResponse.
+    pub der: Arc<[u8]>,
+    /// The pre-signed response served, for the HTTP caching headers.
+    pub presigned: Option<Arc<CachedResponse>>,
+}
+
+/// Answers one DER OCSP request: pre-signed when it can be, else signed now.
+/// Replaces the responder certificate when due.
+pub fn answer(state: &AppState, request: &[u8]) -> Result<Answer, AppError> {
+    crate::ocsp_responder::rotate_if_due(state)?;
+    let signer = state
+        .ocsp
+        .read()
+        .map_err(|e| AppError::internal_because("answer OCSP", &e))?;
+    let started = Instant::now();
+    let responder = OcspResponder::new(&state.ca, &signer, &state.store, OCSP_VALIDITY);
+    let presigned = responder
+        .presigned_serial(request)
+        .and_then(|serial| presigned(state, &responder, &serial));
+    let answer = match presigned {
+        Some((response, signed)) => {
+            state.metrics.ocsp_source(!signed);
+            Answer {
+                der: Arc::clone(&response.der),
+                presigned: Some(response),
+            }
+        }
+        None => {
+            state.metrics.ocsp_source(false);
+            Answer {
+                der: Arc::from(responder.respond(request)),
+                presigned: None,
+            }
+        }
+    };
+    state
+        .metrics
+        .ocsp(topca_core::observe::Outcome::Done, started.elapsed());
+    Ok(answer)
+}
+
+/// The pre-signed response for `serial` (and whether it was signed now): kept
+/// in memory, else stored, else signed, stored and kept. `None` when `serial`
+/// is no stored certificate or signing failed (the caller signs an answer).
+fn presigned(
+    state: &AppState,
+    responder: &OcspResponder<'_>,
+    serial: &str,
+) -> Option<(Arc<CachedResponse>, bool)> {
+    let cache = &state.ocsp_presigned.cache;
+    let now = state.ca.environment().clock().now();
+    if let Some(kept) = cache.valid(serial, now) {
+        return Some((kept, false));
+    }
+    match state.store.ocsp_response(serial) {
+        Ok(Some(stored)) if now < stored.next_update => {
+            return cache.put(stored).map(|kept| (kept, false));
+        }
+        Ok(_) => {}
+        Err(e) => tracing::warn!(error = %e, "cannot read a stored OCSP response; signing"),
+    }
+    let signed = match responder.presign(serial) {
+        Ok(signed) => signed?,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot pre-sign an OCSP response; answering directly");
+            return None;
+        }
+    };
+    if let Err(e) = state
+        .store
+        .put_ocsp_responses(std::slice::from_ref(&signed))
+    {
+        tracing::warn!(error = %e, "cannot store an OCSP response; other nodes sign their own");
+    }
+    cache.put(signed).map(|kept| (kept, true))
+}
+
+/// After a revocation committed on this node: the responses of the
+/// certificates revoked lately are signed anew at once, so this node answers
+/// "revoked" from now on (and the other nodes after their next tick).
+/// Failures are logged: the next tick retries.
+pub fn after_revocation(state: &AppState) {
+    let now = state.ca.environment().clock().now();
+    if let Err(e) = resign_revoked(state, now.checked_sub(MARGIN).unwrap_or(now)) {
+        tracing::error!(
+            error = e.detail.as_deref().unwrap_or(&e.message),
+            "cannot sign the OCSP responses of a revocation; the next tick retries"
+        );
+    }
+}
+
+/// One background round: takes in the responses other nodes stored since the
+/// last round (for the serials kept in memory), then, holding [`PRESIGNER`],
+/// signs anew revocations still answered good, signs the responses missing or
+/// due, and drops the stored responses of certificates long expired. Returns how
+/// many responses it signed (0 also when another node holds the lease).
+pub fn tick(state: &AppState) -> Result<usize, AppError> {
+    let now = state.ca.environment().clock().now();
+    pull(state, now)?;
+    let signed = with_lease(state, PRESIGNER, PRESIGNER_PERIOD, || {
+        let since = {
+            let mut checked = state
+                .ocsp_presigned
+                .revocations
+                .lock()
+                .map_err(|e| AppError::internal_because("check revocations", &e))?;
+            let since = checked.unwrap_or(now.checked_sub(OCSP_VALIDITY).unwrap_or(now));
+            *checked = Some(now);
+            since.checked_sub(MARGIN).unwrap_or(since)
+        };
+        let mut signed = resign_revoked(state, since)?;
+        let started = Instant::now();
+        loop {
+            let round = presign_due(state, state.ca.environment().clock().now())?;
+            signed += round;
+            if round < PER_TICK || started.elapsed() >= TICK_BUDGET {
+                break;
+            }
+        }
+        state
+            .store
+            .prune_ocsp_responses(now.checked_sub(KEEP_EXPIRED).unwrap_or(now))
+            .map_err(db)?;
+        Ok(signed)
+    })?;
+    Ok(signed.unwrap_or(0))
+}
+
+/// Keeps the newer stored responses of the serials this node keeps.
+fn pull(state: &AppState, now: SystemTime) -> Result<(), AppError> {
+    let mut pulled = state
+        .ocsp_presigned
+        .pulled
+        .lock()
+        .map_err(|e| AppError::internal_because("read stored OCSP responses", &e))?;
+    let since = pulled.unwrap_or(now);
+    let since = since.checked_sub(MARGIN).unwrap_or(since);
+    let stored = state
+        .store
+        .ocsp_responses_since(since, PULL_LIMIT)
+        .map_err(db)?;
+    // A full page: the next look goes on from its newest.
+    *pulled = Some(match stored.last() {
+        Some(last) if stored.len() == PULL_LIMIT => last.this_update,
+        _ => now,
+    });
+    let cache = &state.ocsp_presigned.cache;
+    for response in stored {
+        if cache.contains(&response.serial) {
+            cache.put(response);
+        }
+    }
+    Ok(())
+}
+
+/// Signs anew the certificates revoked at or after `since` whose stored
+/// response is not "revoked"; how many.
+fn resign_revoked(state: &AppState, since: SystemTime) -> Result<usize, AppError> {
+    let mut serials = Vec::new();
+    state
+        .store
+        .for_each_revoked(Some(since), &mut |r| {
+            serials.push(r.serial.clone());
+            Ok(())
+        })
+        .map_err(db)?;
+    let cache = &state.ocsp_presigned.cache;
+    let mut stale = Vec::new();
+    for serial in serials {
+        match state.store.ocsp_response(&serial).map_err(db)? {
+            // Another node signed it anew already.
+            Some(stored) if stored.revoked => {
+                if cache.contains(&serial) {
+                    cache.put(stored);
+                }
+            }
+            _ => stale.push(serial),
+        }
+    }
+    sign_and_keep(state, &stale)
+}
+
+/// Signs the responses missing or due at `now` (one round); how many.
+fn presign_due(state: &AppState, now: SystemTime) -> Result<usize, AppError> {
+    let serials = state
+        .store
+        .serials_needing_ocsp(now, now + OCSP_VALIDITY / 2, PER_TICK)
+        .map_err(db)?;
+    sign_and_keep(state, &serials)
+}
+
+/// Signs the responses of `serials` on every core, stores them and keeps them
+/// in memory; how many.
+fn sign_and_keep(state: &AppState, serials: &[String]) -> Result<usize, AppError> {
+    if serials.is_empty() {
+        return Ok(0);
+    }
+    let signer = state
+        .ocsp
+        .read()
+        .map_err(|e| AppError::internal_because("pre-sign OCSP responses", &e))?;
+    let responder = OcspResponder::new(&state.ca, &signer, &state.store, OCSP_VALIDITY);
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let chunk = serials.len().div_ceil(cores).max(1);
+    let signed: Vec<Presigned> = std::thread::scope(|scope| {
+        let workers: Vec<_> = serials
+            .chunks(chunk)
+            .map(|part| {
+                let responder = &responder;
+                scope.spawn(move || {
+                    part.iter()
+                        .map(|serial| responder.presign(serial))
+                        .collect::<Result<Vec<_>, _>>()
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .map(|w| {
+                w.join()
+                    .map_err(|_| AppError::internal("pre-sign OCSP responses"))?
+                    .map_err(AppError::from)
+            })
+            .collect::<Result<Vec<_>, AppError>>()
+    })?
+    .into_iter()
+    .flatten()
+    .flatten()
+    .collect();
+    state.store.put_ocsp_responses(&signed).map_err(db)?;
+    let count = signed.len();
+    for response in signed {
+        state.ocsp_presigned.cache.put(response);
+    }
+    Ok(count)
+}
+
+fn db(e: StoreError) -> AppError {
+    topca_core::Error::from(e).into()
+}

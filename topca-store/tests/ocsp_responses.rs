@@ -1,0 +1,133 @@
+//! Pre-signed OCSP responses on SQLite and PostgreSQL: stored and read back, a
+//! newer one replaces an older one but never the other way round, a good one
+//! never replaces a revoked one, the certificates without a current response
+//! are found, and responses of long-expired certificates are dropped.
+//! PostgreSQL comes from `TOPCA_TEST_POSTGRES_URL`; with `CI=true` its absence
+//! fails the tests.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test helpers fail loudly
+
+mod common;
+
+use std::time::{Duration, SystemTime};
+
+use common::{databases, issue_one};
+use topca_core::{ocsp::Presigned, store::OcspStore};
+use topca_store::DieselStore;
+
+const HOUR: Duration = Duration::from_secs(3600);
+
+fn response(serial: &str, at: SystemTime, revoked: bool, byte: u8) -> Presigned {
+    Presigned {
+        serial: serial.into(),
+        der: vec![byte; 700],
+        this_update: at,
+        next_update: at + HOUR,
+        revoked,
+    }
+}
+
+#[test]
+fn responses_are_stored_replaced_by_newer_ones_and_revocations_stick() {
+    for (label, url, _cleanup) in databases("ocsp_put") {
+        let store = DieselStore::open(&url).unwrap();
+        let now = SystemTime::now();
+        let earlier = now - Duration::from_secs(60);
+        assert_eq!(store.ocsp_response("0A").unwrap(), None, "{label}");
+        let first = response("0A", now, false, 1);
+        assert_eq!(store.put_ocsp_responses(&[first.clone()]).unwrap(), 1);
+        assert_eq!(store.ocsp_response("0A").unwrap(), Some(first.clone()));
+        // Older: refused; newer: taken.
+        assert_eq!(
+            store
+                .put_ocsp_responses(&[response("0A", earlier, false, 2)])
+                .unwrap(),
+            0,
+            "{label}"
+        );
+        let revoked = response("0A", now + Duration::from_secs(1), true, 3);
+        let other = response("0B", now, false, 4);
+        assert_eq!(
+            store
+                .put_ocsp_responses(&[revoked.clone(), other.clone()])
+                .unwrap(),
+            2
+        );
+        assert_eq!(store.ocsp_response("0A").unwrap(), Some(revoked.clone()));
+        // A later good response does not undo a revocation.
+        let later = now + HOUR;
+        assert_eq!(
+            store
+                .put_ocsp_responses(&[response("0A", later, false, 5)])
+                .unwrap(),
+            0,
+            "{label}"
+        );
+        assert!(store.ocsp_response("0A").unwrap().unwrap().revoked);
+        // Read back by thisUpdate, oldest first.
+        let since = store.ocsp_responses_since(now, 10).unwrap();
+        let serials: Vec<&str> = since.iter().map(|r| r.serial.as_str()).collect();
+        assert_eq!(serials, ["0B", "0A"], "{label}");
+        assert_eq!(store.ocsp_responses_since(now, 1).unwrap(), vec![other]);
+        assert!(
+            store
+                .ocsp_responses_since(now + Duration::from_secs(2), 10)
+                .unwrap()
+                .is_empty()
+        );
+        // Dropped once past their nextUpdate by the given time.
+        assert_eq!(
+            store
+                .prune_ocsp_responses(now + HOUR + Duration::from_millis(500))
+                .unwrap(),
+            1,
+            "{label}"
+        );
+        assert_eq!(store.ocsp_response("0B").unwrap(), None);
+        assert_eq!(store.ocsp_response("0A").unwrap(), Some(revoked));
+    }
+}
+
+#[test]
+fn certificates_without_a_current_response_are_found() {
+    for (label, url, _cleanup) in databases("ocsp_due") {
+        let store = DieselStore::open(&url).unwrap();
+        let serials: Vec<String> = (0..3)
+            .map(|i| issue_one(&store, &format!("ocsp{i}@example.cn")))
+            .collect();
+        let now = SystemTime::now();
+        let renew_before = now + HOUR / 2;
+        let mut due = store.serials_needing_ocsp(now, renew_before, 10).unwrap();
+        due.sort();
+        let mut all = serials.clone();
+        all.sort();
+        assert_eq!(due, all, "{label}");
+        assert_eq!(
+            store
+                .serials_needing_ocsp(now, renew_before, 2)
+                .unwrap()
+                .len(),
+            2
+        );
+        // One answered fresh, one answered but due (signed 40 minutes ago).
+        store
+            .put_ocsp_responses(&[
+                response(&serials[0], now, false, 1),
+                response(&serials[1], now - Duration::from_secs(40 * 60), false, 2),
+            ])
+            .unwrap();
+        let mut due = store.serials_needing_ocsp(now, renew_before, 10).unwrap();
+        due.sort();
+        let mut expected = vec![serials[1].clone(), serials[2].clone()];
+        expected.sort();
+        assert_eq!(due, expected, "{label}");
+        // Expired certificates (a year and more from now) need none.
+        let next_year = now + Duration::from_secs(366 * 86_400);
+        assert!(
+            store
+                .serials_needing_ocsp(next_year, next_year + HOUR, 10)
+                .unwrap()
+                .is_empty(),
+            "{label}"
+        );
+    }
+}
