@@ -159,7 +159,7 @@ fn check(work: &Path, name: &str, response: &[u8], request_file: Option<&str>) -
     openssl(work, &args)
 }
 
-fn header<'a>(headers: &'a HeaderMap, name: header::HeaderName) -> &'a str {
+fn header(headers: &HeaderMap, name: header::HeaderName) -> &str {
     headers
         .get(&name)
         .unwrap_or_else(|| panic!("{name} missing: {headers:?}"))

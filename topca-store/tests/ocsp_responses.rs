@@ -34,7 +34,12 @@ fn responses_are_stored_replaced_by_newer_ones_and_revocations_stick() {
         let earlier = now - Duration::from_secs(60);
         assert_eq!(store.ocsp_response("0A").unwrap(), None, "{label}");
         let first = response("0A", now, false, 1);
-        assert_eq!(store.put_ocsp_responses(&[first.clone()]).unwrap(), 1);
+        assert_eq!(
+            store
+                .put_ocsp_responses(std::slice::from_ref(&first))
+                .unwrap(),
+            1
+        );
         assert_eq!(store.ocsp_response("0A").unwrap(), Some(first.clone()));
         // Older: refused; newer: taken.
         assert_eq!(
