@@ -81,6 +81,30 @@ pub struct Answer {
     pub presigned: Option<Arc<CachedResponse>>,
 }
 
+/// The answer to one DER OCSP request if this node keeps a valid pre-signed
+/// response for it in memory: no database, no signing, so it runs on the
+/// caller's thread. `None` for anything else (and while the responder
+/// certificate is due for replacement), which [`answer`] handles.
+pub fn from_memory(state: &AppState, request: &[u8]) -> Option<Answer> {
+    let started = Instant::now();
+    let now = state.ca.environment().clock().now();
+    let signer = state.ocsp.read().ok()?;
+    if signer.due_for_rotation(now) {
+        return None;
+    }
+    let responder = OcspResponder::new(&state.ca, &signer, &state.store, OCSP_VALIDITY);
+    let serial = responder.presigned_serial(request)?;
+    let kept = state.ocsp_presigned.cache.valid(&serial, now)?;
+    state.metrics.ocsp_source(true);
+    state
+        .metrics
+        .ocsp(topca_core::observe::Outcome::Done, started.elapsed());
+    Some(Answer {
+        der: Arc::clone(&kept.der),
+        presigned: Some(kept),
+    })
+}
+
 /// Answers one DER OCSP request: pre-signed when it can be, else signed now.
 /// Replaces the responder certificate when due.
 pub fn answer(state: &AppState, request: &[u8]) -> Result<Answer, AppError> {

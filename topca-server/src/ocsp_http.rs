@@ -2,7 +2,9 @@
 //! DER request as the body, GET with it base64 in the URL. Pre-signed answers to
 //! a GET carry HTTP caching headers up to their nextUpdate (RFC 5019 §6.2), so
 //! caches and CDNs in front of the CA can serve them too; answers signed for the
-//! request (a nonce, several certificates) carry none.
+//! request (a nonce, several certificates) carry none. A pre-signed response
+//! kept in memory is served on the request's own thread; everything else
+//! (the store, signing) runs on the blocking pool.
 
 use std::{sync::Arc, time::Duration};
 
@@ -35,7 +37,10 @@ pub(crate) fn routes() -> Router<Arc<AppState>> {
 }
 
 async fn ocsp_post(State(state): State<Arc<AppState>>, body: Bytes) -> Result<Response, AppError> {
-    let answer = blocking(&state, move |state| ocsp_cache::answer(state, &body)).await?;
+    let answer = match ocsp_cache::from_memory(&state, &body) {
+        Some(answer) => answer,
+        None => blocking(&state, move |state| ocsp_cache::answer(state, &body)).await?,
+    };
     Ok((
         [(header::CONTENT_TYPE, OCSP_RESPONSE)],
         Bytes::from_owner(answer.der),
@@ -52,7 +57,10 @@ async fn ocsp_get(
     let der = base64::engine::general_purpose::STANDARD
         .decode(request.trim())
         .unwrap_or_default();
-    let answer = blocking(&state, move |state| ocsp_cache::answer(state, &der)).await?;
+    let answer = match ocsp_cache::from_memory(&state, &der) {
+        Some(answer) => answer,
+        None => blocking(&state, move |state| ocsp_cache::answer(state, &der)).await?,
+    };
     let Some(presigned) = answer.presigned else {
         return Ok((
             [(header::CONTENT_TYPE, OCSP_RESPONSE)],
