@@ -46,7 +46,7 @@ const PRESIGNER_PERIOD: Duration = Duration::from_secs(60);
 /// How far back a look at revocations or stored responses reaches before the
 /// previous one (longer than any transaction, and the nodes' clock skew).
 const MARGIN: Duration = Duration::from_secs(60);
-/// The most stored responses read in one look for other nodes' work.
+/// The most stored "revoked" responses read in one look for other nodes' work.
 const PULL_LIMIT: usize = 10_000;
 /// How long responses of expired certificates stay stored past their nextUpdate.
 const KEEP_EXPIRED: Duration = Duration::from_secs(24 * 3600);
@@ -190,8 +190,8 @@ pub fn after_revocation(state: &AppState) {
     }
 }
 
-/// One background round: takes in the responses other nodes stored since the
-/// last round (for the serials kept in memory), then, holding [`PRESIGNER`],
+/// One background round: takes in the revocations other nodes answered since
+/// the last round (for the serials kept in memory), then, holding [`PRESIGNER`],
 /// signs anew revocations still answered good, signs the responses missing or
 /// due, and drops the stored responses of certificates long expired. Returns how
 /// many responses it signed (0 also when another node holds the lease).
@@ -227,7 +227,9 @@ pub fn tick(state: &AppState) -> Result<usize, AppError> {
     Ok(signed.unwrap_or(0))
 }
 
-/// Keeps the newer stored responses of the serials this node keeps.
+/// Takes in the "revoked" responses other nodes stored since the last look, for
+/// the serials this node keeps (renewed responses are read from the store when
+/// the kept one expires).
 fn pull(state: &AppState, now: SystemTime) -> Result<(), AppError> {
     let mut pulled = state
         .ocsp_presigned
@@ -238,11 +240,11 @@ fn pull(state: &AppState, now: SystemTime) -> Result<(), AppError> {
     let since = since.checked_sub(MARGIN).unwrap_or(since);
     let stored = state
         .store
-        .ocsp_responses_since(since, PULL_LIMIT)
+        .revoked_ocsp_responses_since(since, PULL_LIMIT)
         .map_err(db)?;
     // A full page: the next look goes on from its newest.
     *pulled = Some(match stored.last() {
-        Some(last) if stored.len() == PULL_LIMIT => last.this_update,
+        Some(last) if stored.len() == PULL_LIMIT => last.this_update + MARGIN,
         _ => now,
     });
     let cache = &state.ocsp_presigned.cache;

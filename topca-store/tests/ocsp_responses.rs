@@ -1,7 +1,8 @@
 //! Pre-signed OCSP responses on SQLite and PostgreSQL: stored and read back, a
 //! newer one replaces an older one but never the other way round, a good one
-//! never replaces a revoked one, the certificates without a current response
-//! are found, and responses of long-expired certificates are dropped.
+//! never replaces a revoked one, revoked ones are read back by time, the
+//! certificates without a current response are found, and responses of
+//! long-expired certificates are dropped.
 //! PostgreSQL comes from `TOPCA_TEST_POSTGRES_URL`; with `CI=true` its absence
 //! fails the tests.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test helpers fail loudly
@@ -52,9 +53,7 @@ fn responses_are_stored_replaced_by_newer_ones_and_revocations_stick() {
         let revoked = response("0A", now + Duration::from_secs(1), true, 3);
         let other = response("0B", now, false, 4);
         assert_eq!(
-            store
-                .put_ocsp_responses(&[revoked.clone(), other.clone()])
-                .unwrap(),
+            store.put_ocsp_responses(&[revoked.clone(), other]).unwrap(),
             2
         );
         assert_eq!(store.ocsp_response("0A").unwrap(), Some(revoked.clone()));
@@ -68,16 +67,25 @@ fn responses_are_stored_replaced_by_newer_ones_and_revocations_stick() {
             "{label}"
         );
         assert!(store.ocsp_response("0A").unwrap().unwrap().revoked);
-        // Read back by thisUpdate, oldest first.
-        let since = store.ocsp_responses_since(now, 10).unwrap();
-        let serials: Vec<&str> = since.iter().map(|r| r.serial.as_str()).collect();
-        assert_eq!(serials, ["0B", "0A"], "{label}");
-        assert_eq!(store.ocsp_responses_since(now, 1).unwrap(), vec![other]);
-        assert!(
+        // The revoked ones read back by thisUpdate, oldest first.
+        let revoked_too = response("0C", now + Duration::from_secs(2), true, 6);
+        store
+            .put_ocsp_responses(std::slice::from_ref(&revoked_too))
+            .unwrap();
+        assert_eq!(
+            store.revoked_ocsp_responses_since(now, 10).unwrap(),
+            vec![revoked.clone(), revoked_too.clone()],
+            "{label}"
+        );
+        assert_eq!(
+            store.revoked_ocsp_responses_since(now, 1).unwrap(),
+            vec![revoked.clone()]
+        );
+        assert_eq!(
             store
-                .ocsp_responses_since(now + Duration::from_secs(2), 10)
-                .unwrap()
-                .is_empty()
+                .revoked_ocsp_responses_since(now + Duration::from_secs(2), 10)
+                .unwrap(),
+            vec![revoked_too]
         );
         // Dropped once past their nextUpdate by the given time.
         assert_eq!(

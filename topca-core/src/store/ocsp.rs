@@ -13,8 +13,9 @@ pub trait OcspStore: Send + Sync {
     fn put_ocsp_responses(&self, responses: &[Presigned]) -> Result<usize, StoreError>;
     /// The response stored for `serial`, if any.
     fn ocsp_response(&self, serial: &str) -> Result<Option<Presigned>, StoreError>;
-    /// Responses signed at or after `since`, oldest first, at most `limit`.
-    fn ocsp_responses_since(
+    /// "Revoked" responses signed at or after `since`, oldest first, at most
+    /// `limit` (how a node learns of revocations answered by another).
+    fn revoked_ocsp_responses_since(
         &self,
         since: SystemTime,
         limit: usize,

@@ -99,7 +99,7 @@ impl OcspStore for DieselStore {
         row.map(OcspRow::into_presigned).transpose()
     }
 
-    fn ocsp_responses_since(
+    fn revoked_ocsp_responses_since(
         &self,
         since: SystemTime,
         max: usize,
@@ -107,6 +107,7 @@ impl OcspStore for DieselStore {
         let since = nanos(since)?;
         let rows: Vec<OcspRow> = read!(self, |c| {
             ocsp_responses::table
+                .filter(ocsp_responses::revoked.eq(true))
                 .filter(ocsp_responses::this_update.ge(since))
                 .order(ocsp_responses::this_update.asc())
                 .limit(limit(max))
