@@ -2,7 +2,8 @@
 //! bytes every time (GET with caching headers up to nextUpdate, POST too), the
 //! background job signs ahead, a revocation changes the answer at once, a
 //! request with a nonce is signed for it (nonce echoed), and bad or oversized
-//! requests get `malformedRequest` or 413. OpenSSL checks the answers.
+//! requests get `malformedRequest` or 413, and a revocation no node answered is
+//! signed anew at the next tick. OpenSSL checks the answers.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test helpers fail loudly
 
 mod common;
@@ -423,4 +424,49 @@ async fn bad_unknown_and_oversized_requests() {
     );
     assert!(out.contains(": unknown"), "{out}");
     assert!(state.store.ocsp_response("0123456789").unwrap().is_none());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_revocation_no_node_answered_is_signed_anew_by_the_next_tick() {
+    use topca_core::{
+        audit::{Actor, AuditAction, AuditRecord, Outcome},
+        lifecycle::RevocationReason,
+        store::{CertificateStore, Revocation},
+    };
+    let (data, work) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (dir, w) = (data.path(), work.path());
+    let (state, app) = server(dir, w).await;
+    let serial = holder(&app, &state, dir, w, "frank").await;
+    let req = request(w, "frank", false, "frank.req");
+    let (_, good, _) = ocsp_get(&app, &req).await;
+    // Revoked in the database by a node that stopped before answering it.
+    let now = std::time::SystemTime::now();
+    state
+        .store
+        .revoke_certificate(
+            &Revocation {
+                serial: serial.clone(),
+                at: now,
+                reason: RevocationReason::KeyCompromise,
+            },
+            AuditRecord {
+                at: now,
+                actor: Actor::System,
+                action: AuditAction::CertificateRevoked,
+                target: serial.clone(),
+                outcome: Outcome::Success,
+                detail: "revoked by a node that stopped".into(),
+            },
+        )
+        .unwrap();
+    let (_, still, _) = ocsp_get(&app, &req).await;
+    assert_eq!(still, good, "served from memory until the next tick");
+    let ticked = Arc::clone(&state);
+    tokio::task::spawn_blocking(move || ocsp_cache::tick(&ticked).unwrap())
+        .await
+        .unwrap();
+    let (_, revoked, _) = ocsp_get(&app, &req).await;
+    let out = check(w, "frank", &revoked, None);
+    assert!(out.contains("frank.pem: revoked"), "{out}");
+    assert!(state.store.ocsp_response(&serial).unwrap().unwrap().revoked);
 }
