@@ -118,6 +118,9 @@ struct BasicOcspResponse {
 pub struct OcspSigner {
     key: SigningKey,
     certificate: Certificate,
+    /// The SHA-1 CertID parts of the CA's certificates (name hash, key hash),
+    /// computed once for the pre-signed responses (see [`presign`]).
+    issuer_sha1: (OctetString, OctetString),
 }
 
 impl OcspSigner {
@@ -153,7 +156,11 @@ impl OcspSigner {
             CertificateUsage::OcspResponder,
             (Actor::System, "OCSP responder certificate".to_owned()),
         )?;
-        Ok(Self { key, certificate })
+        Ok(Self {
+            key,
+            certificate,
+            issuer_sha1: presign::issuer_sha1(ca)?,
+        })
     }
 
     /// A responder issued earlier (kept by another node): `certificate` must be
@@ -167,7 +174,11 @@ impl OcspSigner {
         if certificate.public_key()? != *key.public_key() {
             return Err(KeyError::CertificateKeyMismatch.into());
         }
-        Ok(Self { key, certificate })
+        Ok(Self {
+            key,
+            certificate,
+            issuer_sha1: presign::issuer_sha1(ca)?,
+        })
     }
 
     /// The responder's private key (to be kept sealed for the other nodes).

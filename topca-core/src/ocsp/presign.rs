@@ -15,6 +15,7 @@ use spki::AlgorithmIdentifierOwned;
 
 use super::{CertId, Internal, OcspRequest, OcspResponder, SingleResponse, revoked};
 use crate::{
+    ca::CertificateAuthority,
     certificate::hex_upper,
     crl::decode_hex,
     error::{Error, KeyError},
@@ -110,24 +111,29 @@ impl OcspResponder<'_> {
     /// The CertID of `serial_number` under this CA, hashed with SHA-1 (with the
     /// NULL parameters OpenSSL sends).
     fn sha1_cert_id(&self, serial_number: Int) -> Result<CertId, Internal> {
-        let sha1 = &digest::SHA1_FOR_LEGACY_USE_ONLY;
-        let issuer = self.ca.certificate().x509().tbs_certificate();
-        let name = issuer.subject().to_der().map_err(|_| Internal)?;
-        let key = self
-            .ca
-            .key()
-            .public_key()
-            .key_bytes()
-            .map_err(|_| Internal)?;
-        let hash = |data: &[u8]| OctetString::new(digest::digest(sha1, data).as_ref());
+        let (name, key) = &self.signer.issuer_sha1;
         Ok(CertId {
             hash_algorithm: AlgorithmIdentifierOwned {
                 oid: oid::SHA1,
                 parameters: Some(Any::null()),
             },
-            issuer_name_hash: hash(&name).map_err(|_| Internal)?,
-            issuer_key_hash: hash(&key).map_err(|_| Internal)?,
+            issuer_name_hash: name.clone(),
+            issuer_key_hash: key.clone(),
             serial_number,
         })
     }
+}
+
+/// The SHA-1 hashes of `ca`'s name and public key, as a CertID names the issuer.
+pub(super) fn issuer_sha1(ca: &CertificateAuthority) -> Result<(OctetString, OctetString), Error> {
+    let sha1 = &digest::SHA1_FOR_LEGACY_USE_ONLY;
+    let name = ca
+        .certificate()
+        .x509()
+        .tbs_certificate()
+        .subject()
+        .to_der()?;
+    let key = ca.key().public_key().key_bytes()?;
+    let hash = |data: &[u8]| OctetString::new(digest::digest(sha1, data).as_ref());
+    Ok((hash(&name)?, hash(&key)?))
 }
