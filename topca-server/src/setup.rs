@@ -344,8 +344,7 @@ fn load_or_create_cas(
         let root = Certificate::from_pem(&read(&root_path)?).map_err(topca_core::Error::from)?;
         let issuing =
             Certificate::from_pem(&read(&issuing_path)?).map_err(topca_core::Error::from)?;
-        let key = SigningKey::from_pkcs8_pem(&read(&key_path)?, Some(passphrase))
-            .map_err(topca_core::Error::from)?;
+        let key = crate::hsm::load_ca_key(&key_path, passphrase)?;
         // An imported self-signed CA is its own root.
         let parents = if root == issuing {
             Vec::new()
@@ -355,21 +354,12 @@ fn load_or_create_cas(
         let ca = CertificateAuthority::from_parts(key, issuing, parents, urls, env)?;
         return Ok((ca, root, false));
     }
-    let root = CertificateAuthority::create_root(
+    let (root, issuing) = create_cas(
         SigningKey::generate(algorithm, &OsRandom).map_err(topca_core::Error::from)?,
-        &DistinguishedName::with_common_name(format!("TopCA Root CA {}", algorithm.name()))
-            .country("CN")
-            .organization("TopCA"),
-        &Profile::new(ProfileKind::RootCa, 20 * 365).map_err(topca_core::Error::from)?,
-        env,
-    )?;
-    let issuing = root.create_subordinate(
         SigningKey::generate(algorithm, &OsRandom).map_err(topca_core::Error::from)?,
-        &DistinguishedName::with_common_name(format!("TopCA Issuing CA {}", algorithm.name()))
-            .country("CN")
-            .organization("TopCA"),
-        &Profile::sub_ca(10 * 365, 0).map_err(topca_core::Error::from)?,
+        algorithm,
         urls,
+        env,
     )?;
     write(&root_path, root.certificate().to_pem())?;
     write(
@@ -388,6 +378,34 @@ fn load_or_create_cas(
     )?;
     let root_certificate = root.certificate().clone();
     Ok((issuing, root_certificate, true))
+}
+
+/// A new root CA (20 years) and the issuing CA it certifies (10 years), named
+/// after `algorithm`, with these keys.
+pub(crate) fn create_cas(
+    root_key: SigningKey,
+    issuing_key: SigningKey,
+    algorithm: KeyAlgorithm,
+    urls: CaUrls,
+    env: Environment,
+) -> Result<(CertificateAuthority, CertificateAuthority), SetupError> {
+    let root = CertificateAuthority::create_root(
+        root_key,
+        &DistinguishedName::with_common_name(format!("TopCA Root CA {}", algorithm.name()))
+            .country("CN")
+            .organization("TopCA"),
+        &Profile::new(ProfileKind::RootCa, 20 * 365).map_err(topca_core::Error::from)?,
+        env,
+    )?;
+    let issuing = root.create_subordinate(
+        issuing_key,
+        &DistinguishedName::with_common_name(format!("TopCA Issuing CA {}", algorithm.name()))
+            .country("CN")
+            .organization("TopCA"),
+        &Profile::sub_ca(10 * 365, 0).map_err(topca_core::Error::from)?,
+        urls,
+    )?;
+    Ok((root, issuing))
 }
 
 /// The passphrase protecting the CA keys (`TOPCA_CA_PASSPHRASE`, else

@@ -17,8 +17,9 @@ pub enum CaCommand {
     Crl(DataArgs),
     /// Before the first start: makes an existing CA this TopCA's issuing CA
     /// (--import-key KEY --import-cert CERT [--chain ROOT]; the key's passphrase
-    /// in TOPCA_IMPORT_PASSPHRASE), or makes the key and a request for an
-    /// external root (--csr OUT).
+    /// in TOPCA_IMPORT_PASSPHRASE), makes the key and a request for an
+    /// external root (--csr OUT), or makes the CAs with keys in a PKCS#11 token
+    /// (--pkcs11 URI).
     #[command(after_help = EXIT_CODES)]
     Init(InitArgs),
     /// Installs the certificate an external root signed for the request of
@@ -41,9 +42,16 @@ pub struct InitArgs {
     #[arg(long, value_name = "ROOT", value_parser = non_empty_path)]
     pub chain: Option<PathBuf>,
     /// Where to write the certificate request for an external root.
-    #[arg(long, value_name = "OUT", required_unless_present = "import_key",
+    #[arg(long, value_name = "OUT", required_unless_present_any = ["import_key", "pkcs11"],
           value_parser = non_empty_path)]
     pub csr: Option<PathBuf>,
+    /// Makes the root and issuing CAs with keys in the PKCS#11 token this URI
+    /// names (generated there unless it holds them); the PIN comes from
+    /// TOPCA_PKCS11_PIN or TOPCA_PKCS11_PIN_FILE, the module from module-path= or
+    /// TOPCA_PKCS11_MODULE.
+    #[arg(long, value_name = "URI", conflicts_with_all = ["import_key", "csr"],
+          value_parser = non_empty)]
+    pub pkcs11: Option<String>,
     /// The request's common name [default: TopCA Issuing CA ALG].
     #[arg(long, value_name = "CN", requires = "csr", value_parser = non_empty)]
     pub common_name: Option<String>,
@@ -145,6 +153,11 @@ fn init(args: InitArgs) -> Result<(), String> {
         )
         .map_err(|e| e.to_string())?;
         println!("issuing CA imported: {subject}");
+        return Ok(());
+    }
+    if let Some(uri) = &args.pkcs11 {
+        let subjects = topca_server::hsm::init(dir, uri, options.algorithm).map_err(|e| e.to_string())?;
+        println!("CAs made with keys in the token: {subjects}; no key file was written");
         return Ok(());
     }
     let Some(out) = &args.csr else {
