@@ -438,6 +438,8 @@ impl Pkcs11Token {
             Attribute::Token(true),
             Attribute::Private(false),
             Attribute::Verify(true),
+            Attribute::Encrypt(false),
+            Attribute::Wrap(false),
             label_attr.clone(),
             Attribute::Id(id.clone()),
         ]);
@@ -447,6 +449,10 @@ impl Pkcs11Token {
             Attribute::Sensitive(true),
             Attribute::Extractable(false),
             Attribute::Sign(true),
+            // A CA key signs and does nothing else.
+            Attribute::Decrypt(false),
+            Attribute::Unwrap(false),
+            Attribute::Derive(false),
             label_attr.clone(),
             Attribute::Id(id),
         ];
