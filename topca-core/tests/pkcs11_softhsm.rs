@@ -99,7 +99,14 @@ fn softhsm_suite() {
         run(
             "softhsm2-util",
             &[
-                "--init-token", "--free", "--label", label, "--pin", PIN, "--so-pin", "13572468",
+                "--init-token",
+                "--free",
+                "--label",
+                label,
+                "--pin",
+                PIN,
+                "--so-pin",
+                "13572468",
             ],
             &conf,
         );
@@ -117,7 +124,10 @@ fn softhsm_suite() {
     );
     println!("{text}");
     assert!(out.status.success(), "the SoftHSM2 tests failed:\n{text}");
-    assert!(text.contains("5 passed"), "not every SoftHSM2 test ran:\n{text}");
+    assert!(
+        text.contains("5 passed"),
+        "not every SoftHSM2 test ran:\n{text}"
+    );
 }
 
 /// The module, inside `softhsm_suite`'s child process only.
@@ -158,7 +168,9 @@ fn inner_token_cas_sign_what_openssl_verifies() {
         KeyAlgorithm::EcdsaP384,
         KeyAlgorithm::Ed25519,
     ] {
-        let root_key = token.generate(&format!("root-{algorithm}"), algorithm).unwrap();
+        let root_key = token
+            .generate(&format!("root-{algorithm}"), algorithm)
+            .unwrap();
         assert!(matches!(
             root_key.to_pkcs8_der(),
             Err(KeyError::NotExportable)
@@ -216,8 +228,7 @@ fn inner_token_cas_sign_what_openssl_verifies() {
         let out = openssl(
             dir.path(),
             &[
-                "crl", "-inform", "DER", "-in", "crl.der", "-noout", "-CAfile", "ca.pem",
-                "-verify",
+                "crl", "-inform", "DER", "-in", "crl.der", "-noout", "-CAfile", "ca.pem", "-verify",
             ],
         );
         assert!(out.contains("verify OK"), "{algorithm}: {out}");

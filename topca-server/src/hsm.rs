@@ -37,8 +37,9 @@ const DEFAULT_LABEL: &str = "topca";
 pub(crate) fn load_ca_key(key_path: &Path, passphrase: &str) -> Result<SigningKey, SetupError> {
     let text = read(key_path)?;
     if key_path.file_name().and_then(|n| n.to_str()) != Some(KEY_URI_FILE) {
-        return Ok(SigningKey::from_pkcs8_pem(&text, Some(passphrase))
-            .map_err(topca_core::Error::from)?);
+        return Ok(
+            SigningKey::from_pkcs8_pem(&text, Some(passphrase)).map_err(topca_core::Error::from)?
+        );
     }
     let uri = Pkcs11Uri::parse(&text).map_err(|e| token_error(key_path, e))?;
     let config = Pkcs11Config::from_env().map_err(|e| token_error(key_path, e))?;
@@ -90,7 +91,10 @@ pub fn init(dir: &Path, uri: &str, algorithm: KeyAlgorithm) -> Result<String, Se
     write(&dir.join("ca").join(ROOT_URI_FILE), format!("{root_uri}\n"))?;
     write(&issuing_path, issuing.certificate().to_pem())?;
     // The key's URI last: the CA counts as initialised only when it exists.
-    write(&dir.join("ca").join(KEY_URI_FILE), format!("{issuing_uri}\n"))?;
+    write(
+        &dir.join("ca").join(KEY_URI_FILE),
+        format!("{issuing_uri}\n"),
+    )?;
     Ok(format!(
         "{} under {}",
         issuing.certificate().subject_text(),

@@ -7,9 +7,9 @@
 
 mod ecdsa;
 mod ed25519;
-mod pkcs8_file;
 #[cfg(feature = "pkcs11")]
 pub mod pkcs11;
+mod pkcs8_file;
 mod public;
 mod rsa;
 mod sm2;

@@ -156,7 +156,8 @@ fn init(args: InitArgs) -> Result<(), String> {
         return Ok(());
     }
     if let Some(uri) = &args.pkcs11 {
-        let subjects = topca_server::hsm::init(dir, uri, options.algorithm).map_err(|e| e.to_string())?;
+        let subjects =
+            topca_server::hsm::init(dir, uri, options.algorithm).map_err(|e| e.to_string())?;
         println!("CAs made with keys in the token: {subjects}; no key file was written");
         return Ok(());
     }

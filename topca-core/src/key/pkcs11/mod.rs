@@ -146,11 +146,7 @@ impl Pkcs11Key {
     }
 
     pub(super) fn sign(&self, message: &[u8]) -> Result<Vec<u8>, KeyError> {
-        let sm2_mechanism = self
-            .token
-            .sm2_mechanism
-            .map(vendor_mechanism)
-            .transpose()?;
+        let sm2_mechanism = self.token.sm2_mechanism.map(vendor_mechanism).transpose()?;
         let (mechanism, input) = match self.kind {
             Kind::Rsa => (Mechanism::Sha256RsaPkcs, message.to_vec()),
             Kind::P256 => (Mechanism::Ecdsa, Sha256::digest(message).to_vec()),
@@ -216,9 +212,7 @@ fn find_one(
     session: &Session,
     template: &[Attribute],
 ) -> Result<Option<ObjectHandle>, KeyError> {
-    let found = session
-        .find_objects(template)
-        .map_err(|e| token.error(e))?;
+    let found = session.find_objects(template).map_err(|e| token.error(e))?;
     match found.as_slice() {
         [] => Ok(None),
         [one] => Ok(Some(*one)),
@@ -307,7 +301,9 @@ impl Pkcs11Token {
                 return Err(KeyError::NotSensitive);
             }
             let public_handle = find_one(self, session, &name.template(ObjectClass::PUBLIC_KEY))?
-                .ok_or_else(|| KeyError::KeyNotFound(format!("{} (its public key)", uri.key_name())))?;
+                .ok_or_else(|| {
+                KeyError::KeyNotFound(format!("{} (its public key)", uri.key_name()))
+            })?;
             let read = |types: &[AttributeType]| {
                 session
                     .get_attributes(public_handle, types)
@@ -322,13 +318,15 @@ impl Pkcs11Token {
                         return Err(KeyError::Malformed("token RSA public"));
                     };
                     let rsa = RsaPublicKeyRef {
-                        modulus: UintRef::new(modulus).map_err(|_| KeyError::Malformed("token RSA public"))?,
+                        modulus: UintRef::new(modulus)
+                            .map_err(|_| KeyError::Malformed("token RSA public"))?,
                         public_exponent: UintRef::new(exponent)
                             .map_err(|_| KeyError::Malformed("token RSA public"))?,
                     }
                     .to_der()
                     .map_err(|_| KeyError::Malformed("token RSA public"))?;
-                    let null = Any::encode_from(&Null).map_err(|_| KeyError::Malformed("token RSA public"))?;
+                    let null = Any::encode_from(&Null)
+                        .map_err(|_| KeyError::Malformed("token RSA public"))?;
                     Ok((Kind::Rsa, spki(oid::RSA_ENCRYPTION, Some(null), &rsa)?))
                 }
                 Some(t) if t == KeyType::EC || t == KeyType::EC_EDWARDS => {
@@ -348,7 +346,9 @@ impl Pkcs11Token {
                         other => {
                             return Err(KeyError::UnsupportedAlgorithm(format!(
                                 "token key on curve {}",
-                                other.map(|c| c.to_string()).unwrap_or_else(|| "(unnamed)".into())
+                                other
+                                    .map(|c| c.to_string())
+                                    .unwrap_or_else(|| "(unnamed)".into())
                             )));
                         }
                     };
@@ -356,14 +356,24 @@ impl Pkcs11Token {
                         Kind::Ed25519 => spki(oid::ED25519, None, point)?,
                         Kind::Sm2 => spki(
                             oid::EC_PUBLIC_KEY,
-                            Some(Any::encode_from(&oid::SM2_CURVE).map_err(|_| KeyError::Malformed("token EC public"))?),
+                            Some(
+                                Any::encode_from(&oid::SM2_CURVE)
+                                    .map_err(|_| KeyError::Malformed("token EC public"))?,
+                            ),
                             point,
                         )?,
                         _ => {
-                            let curve = if kind == Kind::P256 { oid::SECP256R1 } else { oid::SECP384R1 };
+                            let curve = if kind == Kind::P256 {
+                                oid::SECP256R1
+                            } else {
+                                oid::SECP384R1
+                            };
                             spki(
                                 oid::EC_PUBLIC_KEY,
-                                Some(Any::encode_from(&curve).map_err(|_| KeyError::Malformed("token EC public"))?),
+                                Some(
+                                    Any::encode_from(&curve)
+                                        .map_err(|_| KeyError::Malformed("token EC public"))?,
+                                ),
                                 point,
                             )?
                         }
@@ -460,7 +470,10 @@ impl Pkcs11Token {
             let taken = find_one(
                 self,
                 session,
-                &[Attribute::Class(ObjectClass::PRIVATE_KEY), label_attr.clone()],
+                &[
+                    Attribute::Class(ObjectClass::PRIVATE_KEY),
+                    label_attr.clone(),
+                ],
             )?;
             if taken.is_some() {
                 return Err(KeyError::Pkcs11(format!(

@@ -81,12 +81,11 @@ impl Pkcs11Config {
             (None, None) => None,
         };
         let max_sessions = match var("TOPCA_PKCS11_SESSIONS") {
-            Some(n) => n
-                .trim()
-                .parse()
-                .ok()
-                .filter(|n| *n > 0)
-                .ok_or_else(|| KeyError::Pkcs11(format!("TOPCA_PKCS11_SESSIONS={n} is not a positive number")))?,
+            Some(n) => n.trim().parse().ok().filter(|n| *n > 0).ok_or_else(|| {
+                KeyError::Pkcs11(format!(
+                    "TOPCA_PKCS11_SESSIONS={n} is not a positive number"
+                ))
+            })?,
             None => DEFAULT_MAX_SESSIONS,
         };
         let sm2_mechanism = var("TOPCA_PKCS11_SM2_MECHANISM")
@@ -96,7 +95,9 @@ impl Pkcs11Config {
                     Some(hex) => u64::from_str_radix(hex, 16),
                     None => v.parse(),
                 }
-                .map_err(|_| KeyError::Pkcs11(format!("TOPCA_PKCS11_SM2_MECHANISM={v} is not a number")))
+                .map_err(|_| {
+                    KeyError::Pkcs11(format!("TOPCA_PKCS11_SM2_MECHANISM={v} is not a number"))
+                })
             })
             .transpose()?;
         Ok(Self {
@@ -112,7 +113,10 @@ impl Pkcs11Config {
 /// Reads a PIN file (its first line).
 fn read_pin(path: &Path) -> Result<Zeroizing<String>, KeyError> {
     let text = Zeroizing::new(std::fs::read_to_string(path).map_err(|e| {
-        KeyError::PinMissing(format!("the PIN file {} cannot be read: {e}", path.display()))
+        KeyError::PinMissing(format!(
+            "the PIN file {} cannot be read: {e}",
+            path.display()
+        ))
     })?);
     let pin = text.lines().next().unwrap_or("").trim();
     if pin.is_empty() {
@@ -129,7 +133,9 @@ fn read_pin(path: &Path) -> Result<Zeroizing<String>, KeyError> {
 static MODULES: Mutex<Vec<(PathBuf, Pkcs11)>> = Mutex::new(Vec::new());
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 fn initialize(context: &Pkcs11) -> Result<(), CkError> {
@@ -146,8 +152,7 @@ fn module(path: &Path) -> Result<Pkcs11, KeyError> {
     }
     let context = Pkcs11::new(path)
         .map_err(|e| KeyError::Pkcs11Module(format!("{}: {e}", path.display())))?;
-    initialize(&context)
-        .map_err(|e| KeyError::Pkcs11Module(format!("{}: {e}", path.display())))?;
+    initialize(&context).map_err(|e| KeyError::Pkcs11Module(format!("{}: {e}", path.display())))?;
     modules.push((path.to_path_buf(), context.clone()));
     Ok(context)
 }
@@ -215,7 +220,10 @@ fn find_slot(context: &Pkcs11, uri: &Pkcs11Uri) -> Result<Slot, KeyError> {
         let Ok(info) = context.get_token_info(slot) else {
             continue;
         };
-        let label_ok = uri.token.as_deref().is_none_or(|t| info.label().trim() == t);
+        let label_ok = uri
+            .token
+            .as_deref()
+            .is_none_or(|t| info.label().trim() == t);
         let serial_ok = uri
             .serial
             .as_deref()
@@ -236,12 +244,16 @@ impl Pkcs11Token {
     /// Loads the module, finds the token the URI names and logs in, so that a
     /// missing module or token and a wrong PIN fail here.
     pub fn open(uri: &Pkcs11Uri, config: &Pkcs11Config) -> Result<Arc<Self>, KeyError> {
-        let path = uri.module_path.clone().or_else(|| config.module.clone()).ok_or_else(|| {
-            KeyError::Pkcs11Module(
-                "no PKCS#11 module: add module-path=... to the URI or set TOPCA_PKCS11_MODULE"
-                    .into(),
-            )
-        })?;
+        let path = uri
+            .module_path
+            .clone()
+            .or_else(|| config.module.clone())
+            .ok_or_else(|| {
+                KeyError::Pkcs11Module(
+                    "no PKCS#11 module: add module-path=... to the URI or set TOPCA_PKCS11_MODULE"
+                        .into(),
+                )
+            })?;
         let pin = match (&config.pin, &uri.pin_source) {
             (Some(pin), _) => pin.clone(),
             (None, Some(file)) => read_pin(file)?,
@@ -282,12 +294,12 @@ impl Pkcs11Token {
     /// when it was lost.
     pub fn check(&self) -> Result<(), KeyError> {
         self.with_session(|session| {
-            let info = session
-                .get_session_info()
-                .map_err(|e| self.error(e))?;
+            let info = session.get_session_info().map_err(|e| self.error(e))?;
             match info.session_state() {
                 SessionState::RoUser | SessionState::RwUser => Ok(()),
-                _ => Err(KeyError::TokenLost("the session is no longer logged in".into())),
+                _ => Err(KeyError::TokenLost(
+                    "the session is no longer logged in".into(),
+                )),
             }
         })
     }
@@ -300,30 +312,30 @@ impl Pkcs11Token {
         self.generation.load(Ordering::Acquire)
     }
 
-    /// Runs `op` on a pooled session; when the session or token was lost,
-    /// recovers and runs it once more.
+    /// Runs `op` on a pooled session; when the session or token was lost
+    /// (opening a session or in `op`), recovers and runs it once more.
     pub fn with_session<T>(
         &self,
         op: impl Fn(&Session) -> Result<T, KeyError>,
     ) -> Result<T, KeyError> {
-        let session = self.checkout()?;
-        match op(&session) {
+        match self.attempt(&op) {
             Err(KeyError::TokenLost(_)) => {
-                self.discard(session);
                 self.recover()?;
-                let session = self.checkout()?;
-                let result = op(&session);
-                match result {
-                    Err(KeyError::TokenLost(_)) => self.discard(session),
-                    _ => self.checkin(session),
-                }
-                result
+                self.attempt(&op)
             }
-            result => {
-                self.checkin(session);
-                result
-            }
+            result => result,
         }
+    }
+
+    fn attempt<T>(&self, op: &impl Fn(&Session) -> Result<T, KeyError>) -> Result<T, KeyError> {
+        let session = self.checkout()?;
+        let result = op(&session);
+        if matches!(result, Err(KeyError::TokenLost(_))) {
+            self.discard(session);
+        } else {
+            self.checkin(session);
+        }
+        result
     }
 
     fn checkout(&self) -> Result<Session, KeyError> {
@@ -397,7 +409,8 @@ impl Pkcs11Token {
         drop(stale);
         self.freed.notify_all();
         initialize(&self.context).map_err(|e| KeyError::TokenLost(e.to_string()))?;
-        let slot = find_slot(&self.context, &self.uri).map_err(|e| KeyError::TokenLost(e.to_string()))?;
+        let slot =
+            find_slot(&self.context, &self.uri).map_err(|e| KeyError::TokenLost(e.to_string()))?;
         *lock(&self.slot) = slot;
         self.generation.fetch_add(1, Ordering::AcqRel);
         Ok(())

@@ -85,8 +85,13 @@ impl Pkcs11Uri {
                 "type" if value == "private" => {}
                 "type" => return Err(bad("only type=private names a signing key")),
                 // Informational attributes of the library and token.
-                "manufacturer" | "model" | "library-manufacturer" | "library-description"
-                | "library-version" | "slot-description" | "slot-manufacturer" => {}
+                "manufacturer"
+                | "model"
+                | "library-manufacturer"
+                | "library-description"
+                | "library-version"
+                | "slot-description"
+                | "slot-manufacturer" => {}
                 other => return Err(bad(format!("unknown path attribute \"{other}\""))),
             }
         }
@@ -175,7 +180,10 @@ impl std::fmt::Display for Pkcs11Uri {
                 encode(f, value, false)?;
             }
         }
-        let module = self.module_path.as_ref().map(|p| p.to_string_lossy().into_owned());
+        let module = self
+            .module_path
+            .as_ref()
+            .map(|p| p.to_string_lossy().into_owned());
         let pin = self
             .pin_source
             .as_ref()
