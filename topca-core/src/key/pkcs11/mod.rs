@@ -99,10 +99,10 @@ impl HandleCache {
             .0
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if let Some((g, handle)) = *cached {
-            if g == generation {
-                return Ok(handle);
-            }
+        if let Some((g, handle)) = *cached
+            && g == generation
+        {
+            return Ok(handle);
         }
         let handle = find_one(token, session, &name.template(ObjectClass::PRIVATE_KEY))?
             .ok_or_else(|| KeyError::KeyNotFound(name.uri(token).key_name()))?;
@@ -195,7 +195,7 @@ fn vendor_mechanism(number: u64) -> Result<MechanismType, KeyError> {
 
 /// `r || s` (two equal halves) as a DER ECDSA-Sig-Value.
 fn raw_to_der(raw: &[u8]) -> Result<Vec<u8>, KeyError> {
-    if raw.is_empty() || raw.len() % 2 != 0 {
+    if raw.is_empty() || !raw.len().is_multiple_of(2) {
         return Err(KeyError::Signing);
     }
     let (r, s) = raw.split_at(raw.len() / 2);
