@@ -27,7 +27,7 @@ use cryptoki::{
 use der::Encode;
 use topca_core::{
     CertificateAuthority, DistinguishedName, Environment, KeyAlgorithm, OsRandom, Profile,
-    ProfileKind, SystemClock,
+    ProfileKind, SigningKey, SystemClock,
     crl::{CrlEntry, CrlInfo, CrlWriter},
     error::KeyError,
     key::pkcs11::{Pkcs11Config, Pkcs11Token, Pkcs11Uri},
@@ -125,7 +125,7 @@ fn softhsm_suite() {
     println!("{text}");
     assert!(out.status.success(), "the SoftHSM2 tests failed:\n{text}");
     assert!(
-        text.contains("5 passed"),
+        text.contains("6 passed"),
         "not every SoftHSM2 test ran:\n{text}"
     );
 }
@@ -389,4 +389,43 @@ fn inner_lost_sessions_and_a_reloaded_module_are_recovered() {
         .unwrap();
     token.check().unwrap();
     verify(&key.sign_bytes(message).unwrap());
+}
+
+#[test]
+#[ignore = "run by softhsm_suite in its throw-away token directory"]
+fn inner_software_keys_move_into_the_token() {
+    if inner().is_none() {
+        return;
+    }
+    let token = token();
+    for algorithm in [
+        KeyAlgorithm::Rsa2048,
+        KeyAlgorithm::EcdsaP256,
+        KeyAlgorithm::EcdsaP384,
+        KeyAlgorithm::Ed25519,
+    ] {
+        let software = SigningKey::generate(algorithm, &OsRandom).unwrap();
+        let label = format!("moved-{algorithm}");
+        let moved = token.import(&label, &software).unwrap();
+        assert_eq!(
+            moved.public_key().spki_der(),
+            software.public_key().spki_der()
+        );
+        let signature = moved.sign_bytes(b"moved").unwrap();
+        software
+            .public_key()
+            .verify(software.signature_algorithm(), b"moved", signature.as_bytes())
+            .unwrap();
+        assert!(matches!(moved.to_pkcs8_der(), Err(KeyError::NotExportable)));
+        // The label is taken now.
+        assert!(matches!(
+            token.import(&label, &software),
+            Err(KeyError::Pkcs11(_))
+        ));
+    }
+    let sm2 = SigningKey::generate(KeyAlgorithm::Sm2, &OsRandom).unwrap();
+    assert!(matches!(
+        token.import("moved-sm2", &sm2),
+        Err(KeyError::UnsupportedAlgorithm(_))
+    ));
 }

@@ -7,6 +7,7 @@
 //! `CKM_EDDSA` (Ed25519), and for SM2 a vendor mechanism given by number
 //! ([`Pkcs11Config::sm2_mechanism`]), since PKCS#11 defines none.
 
+mod import;
 mod token;
 mod uri;
 
@@ -256,6 +257,15 @@ fn attribute_bytes(attributes: &[Attribute], wanted: AttributeType) -> Option<&[
     })
 }
 
+/// `CKA_ID` of a key TopCA puts in a token: the first 16 bytes of
+/// SHA-256(label), the same for both halves so tools can pair them.
+fn label_id(label: &str) -> Vec<u8> {
+    Sha256::digest(label.as_bytes())
+        .get(..16)
+        .map(<[u8]>::to_vec)
+        .unwrap_or_default()
+}
+
 fn curve_der(curve: ObjectIdentifier) -> Result<Vec<u8>, KeyError> {
     curve.to_der().map_err(|_| KeyError::Generation)
 }
@@ -405,11 +415,7 @@ impl Pkcs11Token {
     ) -> Result<SigningKey, KeyError> {
         let uri = self.uri().with_object(label);
         let label_attr = Attribute::Label(label.as_bytes().to_vec());
-        // CKA_ID: the first 16 bytes of SHA-256(label), so tools can pair the halves.
-        let id = Sha256::digest(label.as_bytes())
-            .get(..16)
-            .map(<[u8]>::to_vec)
-            .unwrap_or_default();
+        let id = label_id(label);
         let (mechanism, mut public_template) = match algorithm {
             KeyAlgorithm::Rsa2048 | KeyAlgorithm::Rsa3072 | KeyAlgorithm::Rsa4096 => {
                 let bits: u64 = match algorithm {
