@@ -414,7 +414,11 @@ fn inner_software_keys_move_into_the_token() {
         let signature = moved.sign_bytes(b"moved").unwrap();
         software
             .public_key()
-            .verify(software.signature_algorithm(), b"moved", signature.as_bytes())
+            .verify(
+                software.signature_algorithm(),
+                b"moved",
+                signature.as_bytes(),
+            )
             .unwrap();
         assert!(matches!(moved.to_pkcs8_der(), Err(KeyError::NotExportable)));
         // The label is taken now.

@@ -9,13 +9,17 @@
 //! DATA_DIR/ca/root.pkcs11      the root key's URI, for the record
 //! ```
 //!
+//! `ca move-to-token URI` moves the issuing key of a CA that has a key file
+//! into a token: imported sensitive and not extractable, checked against the
+//! CA certificate, then the encrypted key file is deleted.
+//!
 //! The OCSP responder's key stays in software (encrypted under the KMC master
 //! key, as without a token); its certificate is signed in the token.
 
 use std::path::Path;
 
 use topca_core::{
-    Environment, KeyAlgorithm, SigningKey,
+    Certificate, Environment, KeyAlgorithm, SigningKey,
     key::pkcs11::{Pkcs11Config, Pkcs11Token, Pkcs11Uri},
     profile::CaUrls,
 };
@@ -100,4 +104,54 @@ pub fn init(dir: &Path, uri: &str, algorithm: KeyAlgorithm) -> Result<String, Se
         issuing.certificate().subject_text(),
         root.certificate().subject_text()
     ))
+}
+
+/// `ca move-to-token URI`, with the server stopped: the issuing CA's key file
+/// goes into the token the URI names (labelled as its `object=`, `topca-issuing`
+/// by default), `ca/issuing.pkcs11` names it there, and `ca/issuing.key` is
+/// deleted. Returns the key's URI.
+pub fn move_to_token(dir: &Path, uri: &str) -> Result<String, SetupError> {
+    let _lock = crate::data_lock::DataDirLock::acquire(dir)?;
+    crate::setup::require_ca(dir)?;
+    let [_, issuing_path, key_path] = ca_files(dir);
+    if key_path.file_name().and_then(|n| n.to_str()) == Some(KEY_URI_FILE) {
+        return Err(SetupError::Usage(format!(
+            "the CA key of {} is in a token already ({})",
+            dir.display(),
+            key_path.display()
+        )));
+    }
+    let uri = Pkcs11Uri::parse(uri).map_err(|e| SetupError::Usage(e.to_string()))?;
+    let label = uri
+        .object
+        .clone()
+        .unwrap_or_else(|| format!("{DEFAULT_LABEL}-issuing"));
+    let passphrase = crate::setup::ca_passphrase(dir)?;
+    let key = load_ca_key(&key_path, &passphrase)?;
+    let certificate =
+        Certificate::from_pem(&read(&issuing_path)?).map_err(topca_core::Error::from)?;
+    if certificate
+        .public_key()
+        .map_err(topca_core::Error::from)?
+        .spki_der()
+        != key.public_key().spki_der()
+    {
+        return Err(SetupError::Usage(format!(
+            "{} does not belong to {}; nothing was moved",
+            key_path.display(),
+            issuing_path.display()
+        )));
+    }
+    let config = Pkcs11Config::from_env().map_err(topca_core::Error::from)?;
+    let token = Pkcs11Token::open(&uri, &config).map_err(topca_core::Error::from)?;
+    let moved = token
+        .import(&label, &key)
+        .map_err(topca_core::Error::from)?;
+    let SigningKey::Pkcs11(moved) = moved else {
+        return Err(SetupError::Usage("the token gave no token key".into()));
+    };
+    let moved_uri = moved.uri().to_string();
+    write(&dir.join("ca").join(KEY_URI_FILE), format!("{moved_uri}\n"))?;
+    std::fs::remove_file(&key_path).map_err(|e| crate::files::file_error(&key_path, &e))?;
+    Ok(moved_uri)
 }

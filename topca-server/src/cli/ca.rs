@@ -1,4 +1,4 @@
-//! `ca chain`, `ca crl`, `ca init`, `ca import-cert`.
+//! `ca chain`, `ca crl`, `ca init`, `ca import-cert`, `ca move-to-token`.
 
 use std::path::PathBuf;
 
@@ -26,6 +26,22 @@ pub enum CaCommand {
     /// `ca init --csr`.
     #[command(after_help = EXIT_CODES)]
     ImportCert(ImportCertArgs),
+    /// With the server stopped: moves the issuing CA's key file into the PKCS#11
+    /// token URI names (sensitive, not extractable), then deletes the file.
+    #[command(after_help = EXIT_CODES)]
+    MoveToToken(MoveToTokenArgs),
+}
+
+/// `ca move-to-token`.
+#[derive(Debug, Args)]
+pub struct MoveToTokenArgs {
+    /// The token and the key's label, e.g. pkcs11:token=topca;object=topca-issuing
+    /// (the PIN in TOPCA_PKCS11_PIN or TOPCA_PKCS11_PIN_FILE).
+    #[arg(value_parser = non_empty)]
+    pub uri: String,
+    /// The data directory and configuration file.
+    #[command(flatten)]
+    pub data: DataArgs,
 }
 
 /// `ca init`.
@@ -106,6 +122,15 @@ pub fn run(command: CaCommand) -> Result<(), String> {
             Ok(())
         }
         CaCommand::Init(args) => init(args),
+        CaCommand::MoveToToken(args) => {
+            let options = args.data.options()?;
+            let uri = topca_server::hsm::move_to_token(&options.data_dir, &args.uri)
+                .map_err(|e| e.to_string())?;
+            println!(
+                "the issuing CA key is now {uri}; ca/issuing.key was deleted (earlier backups still hold it, encrypted)"
+            );
+            Ok(())
+        }
         CaCommand::ImportCert(args) => {
             let options = args.data.options()?;
             let subject =

@@ -97,7 +97,9 @@ fn material(key: &SigningKey) -> Result<(KeyType, Vec<Attribute>, Vec<Attribute>
     }
     let curve = info.algorithm.parameters_oid().ok();
     match curve {
-        Some(c) if algorithm == oid::EC_PUBLIC_KEY && (c == oid::SECP256R1 || c == oid::SECP384R1) => {
+        Some(c)
+            if algorithm == oid::EC_PUBLIC_KEY && (c == oid::SECP256R1 || c == oid::SECP384R1) =>
+        {
             let ec = EcPrivateKey::from_der(private).map_err(malformed)?;
             let params = c.to_der().map_err(malformed)?;
             Ok((
@@ -170,7 +172,10 @@ impl Pkcs11Token {
             if find_one(
                 self,
                 session,
-                &[Attribute::Class(ObjectClass::PRIVATE_KEY), label_attr.clone()],
+                &[
+                    Attribute::Class(ObjectClass::PRIVATE_KEY),
+                    label_attr.clone(),
+                ],
             )?
             .is_some()
             {
@@ -178,9 +183,7 @@ impl Pkcs11Token {
                     "the token already holds a key labelled \"{label}\""
                 )));
             }
-            let private = session
-                .create_object(&private)
-                .map_err(|e| self.error(e))?;
+            let private = session.create_object(&private).map_err(|e| self.error(e))?;
             let public = session.create_object(&public).map_err(|e| self.error(e))?;
             Ok([private, public])
         });
