@@ -55,6 +55,21 @@ fn token_error(path: &Path, e: topca_core::error::KeyError) -> SetupError {
     SetupError::Usage(format!("the CA key named in {}: {e}", path.display()))
 }
 
+/// Whether the token holding `key` answers (its sessions recovered if they
+/// were lost); `None` for a key in software. `/readyz` reports it.
+pub(crate) fn token_ready(key: &SigningKey) -> Option<bool> {
+    match key {
+        SigningKey::Pkcs11(k) => Some(match k.token().check() {
+            Ok(()) => true,
+            Err(e) => {
+                tracing::warn!(error = %e, "the CA key's PKCS#11 token does not answer");
+                false
+            }
+        }),
+        _ => None,
+    }
+}
+
 /// `ca init --pkcs11 URI`: the root and issuing CAs with keys in the token the
 /// URI names, labelled `OBJECT-root` and `OBJECT-issuing` (`OBJECT` from the
 /// URI, `topca` by default), found when the token has them, else generated
