@@ -128,9 +128,18 @@ fn read_pin(path: &Path) -> Result<Zeroizing<String>, KeyError> {
     Ok(Zeroizing::new(pin.to_owned()))
 }
 
+/// A loaded module, shared by every token on it: its context, and a count of
+/// its restarts (object handles and sessions from before one are stale).
+struct Module {
+    context: Pkcs11,
+    generation: AtomicU64,
+    /// Held while the module restarts, so that one caller restarts it.
+    restarting: Mutex<()>,
+}
+
 /// Modules loaded so far: a module is initialised once per process whatever the
 /// number of tokens and keys on it.
-static MODULES: Mutex<Vec<(PathBuf, Pkcs11)>> = Mutex::new(Vec::new());
+static MODULES: Mutex<Vec<(PathBuf, Arc<Module>)>> = Mutex::new(Vec::new());
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex
@@ -145,16 +154,21 @@ fn initialize(context: &Pkcs11) -> Result<(), CkError> {
     }
 }
 
-fn module(path: &Path) -> Result<Pkcs11, KeyError> {
+fn module(path: &Path) -> Result<Arc<Module>, KeyError> {
     let mut modules = lock(&MODULES);
-    if let Some((_, context)) = modules.iter().find(|(p, _)| p == path) {
-        return Ok(context.clone());
+    if let Some((_, module)) = modules.iter().find(|(p, _)| p == path) {
+        return Ok(Arc::clone(module));
     }
     let context = Pkcs11::new(path)
         .map_err(|e| KeyError::Pkcs11Module(format!("{}: {e}", path.display())))?;
     initialize(&context).map_err(|e| KeyError::Pkcs11Module(format!("{}: {e}", path.display())))?;
-    modules.push((path.to_path_buf(), context.clone()));
-    Ok(context)
+    let module = Arc::new(Module {
+        context,
+        generation: AtomicU64::new(0),
+        restarting: Mutex::new(()),
+    });
+    modules.push((path.to_path_buf(), Arc::clone(&module)));
+    Ok(module)
 }
 
 /// Maps a token's answer to a typed error.
@@ -173,6 +187,7 @@ pub(super) fn token_error(e: CkError, max_sessions: usize) -> KeyError {
             | RvError::TokenNotPresent
             | RvError::TokenNotRecognized
             | RvError::CryptokiNotInitialized
+            | RvError::GeneralError
             | RvError::UserNotLoggedIn
             | RvError::SlotIdInvalid
             | RvError::ObjectHandleInvalid
@@ -185,22 +200,22 @@ pub(super) fn token_error(e: CkError, max_sessions: usize) -> KeyError {
 }
 
 struct Pool {
-    idle: Vec<Session>,
+    /// Idle sessions with the module generation they were opened in.
+    idle: Vec<(u64, Session)>,
     open: usize,
 }
 
 /// A logged-in PKCS#11 token with a pool of sessions.
 pub struct Pkcs11Token {
-    context: Pkcs11,
+    module: Arc<Module>,
     uri: Pkcs11Uri,
     pin: AuthPin,
-    slot: Mutex<Slot>,
+    /// The token's slot and the module generation it was found in.
+    slot: Mutex<(u64, Slot)>,
     pool: Mutex<Pool>,
     freed: Condvar,
     max_sessions: usize,
     session_wait: Duration,
-    /// Counts recoveries: object handles found before one are stale.
-    generation: AtomicU64,
     pub(super) sm2_mechanism: Option<u64>,
 }
 
@@ -264,13 +279,14 @@ impl Pkcs11Token {
                 ));
             }
         };
-        let context = module(&path)?;
-        let slot = find_slot(&context, uri)?;
+        let module = module(&path)?;
+        let slot = find_slot(&module.context, uri)?;
+        let generation = module.generation.load(Ordering::Acquire);
         let token = Arc::new(Self {
-            context,
+            module,
             uri: uri.clone(),
             pin: AuthPin::from(pin.as_str()),
-            slot: Mutex::new(slot),
+            slot: Mutex::new((generation, slot)),
             pool: Mutex::new(Pool {
                 idle: Vec::new(),
                 open: 0,
@@ -278,7 +294,6 @@ impl Pkcs11Token {
             freed: Condvar::new(),
             max_sessions: config.max_sessions.max(1),
             session_wait: config.session_wait,
-            generation: AtomicU64::new(0),
             sm2_mechanism: config.sm2_mechanism,
         });
         token.with_session(|_| Ok(()))?;
@@ -309,7 +324,7 @@ impl Pkcs11Token {
     }
 
     pub(super) fn generation(&self) -> u64 {
-        self.generation.load(Ordering::Acquire)
+        self.module.generation.load(Ordering::Acquire)
     }
 
     /// Runs `op` on a pooled session; when the session or token was lost
@@ -318,9 +333,10 @@ impl Pkcs11Token {
         &self,
         op: impl Fn(&Session) -> Result<T, KeyError>,
     ) -> Result<T, KeyError> {
+        let seen = self.generation();
         match self.attempt(&op) {
             Err(KeyError::TokenLost(_)) => {
-                self.recover()?;
+                self.recover(seen)?;
                 self.attempt(&op)
             }
             result => result,
@@ -328,17 +344,17 @@ impl Pkcs11Token {
     }
 
     fn attempt<T>(&self, op: &impl Fn(&Session) -> Result<T, KeyError>) -> Result<T, KeyError> {
-        let session = self.checkout()?;
+        let (generation, session) = self.checkout()?;
         let result = op(&session);
         if matches!(result, Err(KeyError::TokenLost(_))) {
-            self.discard(session);
+            self.discard(generation, session);
         } else {
-            self.checkin(session);
+            self.checkin(generation, session);
         }
         result
     }
 
-    fn checkout(&self) -> Result<Session, KeyError> {
+    fn checkout(&self) -> Result<(u64, Session), KeyError> {
         let deadline = Instant::now() + self.session_wait;
         let mut pool = lock(&self.pool);
         loop {
@@ -365,22 +381,45 @@ impl Pkcs11Token {
         }
     }
 
-    fn checkin(&self, session: Session) {
-        lock(&self.pool).idle.push(session);
+    fn checkin(&self, generation: u64, session: Session) {
+        lock(&self.pool).idle.push((generation, session));
         self.freed.notify_one();
     }
 
-    fn discard(&self, session: Session) {
-        drop(session);
+    fn discard(&self, generation: u64, session: Session) {
+        self.close(generation, session);
         lock(&self.pool).open -= 1;
         self.freed.notify_one();
     }
 
+    /// Closes a session of this module generation; one from before a restart
+    /// is forgotten instead: its handle may have been given to a new session.
+    fn close(&self, generation: u64, session: Session) {
+        if generation == self.generation() {
+            drop(session);
+        } else {
+            std::mem::forget(session);
+        }
+    }
+
     /// Opens a read-write session and logs the user in unless the token already
-    /// has (the login is shared by every session of the process).
-    fn open_session(&self) -> Result<Session, KeyError> {
-        let slot = *lock(&self.slot);
+    /// has (the login is shared by every session of the process). The slot is
+    /// found again after a module restart.
+    fn open_session(&self) -> Result<(u64, Session), KeyError> {
+        let generation = self.generation();
+        let slot = {
+            let mut slot = lock(&self.slot);
+            if slot.0 != generation {
+                *slot = (
+                    generation,
+                    find_slot(&self.module.context, &self.uri)
+                        .map_err(|e| KeyError::TokenLost(e.to_string()))?,
+                );
+            }
+            slot.1
+        };
         let session = self
+            .module
             .context
             .open_rw_session(slot)
             .map_err(|e| self.error(e))?;
@@ -394,25 +433,31 @@ impl Pkcs11Token {
                 Err(e) => return Err(self.error(e)),
             }
         }
-        Ok(session)
+        Ok((generation, session))
     }
 
-    /// Drops the idle sessions, initialises the module again if it was
-    /// finalised, and finds the token's slot again.
-    fn recover(&self) -> Result<(), KeyError> {
+    /// Drops the idle sessions and, unless another caller did since `seen`,
+    /// restarts the module (finalise, initialise: a token that was removed and
+    /// put back is found again) and counts a new generation.
+    fn recover(&self, seen: u64) -> Result<(), KeyError> {
         let stale = {
             let mut pool = lock(&self.pool);
             let stale = std::mem::take(&mut pool.idle);
             pool.open -= stale.len();
             stale
         };
-        drop(stale);
+        for (generation, session) in stale {
+            self.close(generation, session);
+        }
         self.freed.notify_all();
-        initialize(&self.context).map_err(|e| KeyError::TokenLost(e.to_string()))?;
-        let slot =
-            find_slot(&self.context, &self.uri).map_err(|e| KeyError::TokenLost(e.to_string()))?;
-        *lock(&self.slot) = slot;
-        self.generation.fetch_add(1, Ordering::AcqRel);
+        let _restarting = lock(&self.module.restarting);
+        if self.generation() != seen {
+            return Ok(());
+        }
+        // Already finalised by someone else is fine: initialise again.
+        let _ = self.module.context.clone().finalize();
+        self.module.generation.fetch_add(1, Ordering::AcqRel);
+        initialize(&self.module.context).map_err(|e| KeyError::TokenLost(e.to_string()))?;
         Ok(())
     }
 }
