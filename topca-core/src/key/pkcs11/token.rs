@@ -2,9 +2,9 @@
 //! on it), its slot (found by label or serial), the user login, and a bounded
 //! pool of sessions. A session or token that goes away (closed sessions, the
 //! module finalised, the token removed) is recovered once per operation: the
-//! module is initialised again, the slot found again, a new session logged in,
-//! and the operation retried; when that fails too the caller gets
-//! [`KeyError::TokenLost`].
+//! module is restarted (once for all the threads and tokens that saw it go),
+//! the slot found again, a new session logged in, and the operation retried;
+//! when that fails too the caller gets [`KeyError::TokenLost`].
 
 use std::{
     path::{Path, PathBuf},
