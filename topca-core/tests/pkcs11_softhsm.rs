@@ -26,8 +26,8 @@ use cryptoki::{
 };
 use der::Encode;
 use topca_core::{
-    CertificateAuthority, DistinguishedName, Environment, KeyAlgorithm, OsRandom, Profile,
-    ProfileKind, SigningKey, SystemClock,
+    CertificateAuthority, DistinguishedName, Environment, IssueRequest, KeyAlgorithm, OsRandom,
+    Profile, ProfileKind, SigningKey, SubjectAltNames, SystemClock,
     crl::{CrlEntry, CrlInfo, CrlWriter},
     error::KeyError,
     key::pkcs11::{Pkcs11Config, Pkcs11Token, Pkcs11Uri},
@@ -201,6 +201,34 @@ fn inner_token_cas_sign_what_openssl_verifies() {
             .unwrap();
         let dir = tempfile::tempdir().unwrap();
         openssl_verify_chain(dir.path(), &[sub.certificate(), root.certificate()], None);
+
+        // A batch on two threads signs through the pool of sessions.
+        let holder = SigningKey::generate(KeyAlgorithm::EcdsaP256, &OsRandom).unwrap();
+        let requests = (0..8)
+            .map(|i| IssueRequest {
+                subject: DistinguishedName::with_common_name(format!("host{i}.example.com")),
+                public_key: holder.public_key().clone(),
+                alt_names: SubjectAltNames::default(),
+                not_after: None,
+            })
+            .collect();
+        let issued = sub.issue_batch(
+            requests,
+            &Profile::new(ProfileKind::TlsServer, 90).unwrap(),
+            2,
+        );
+        assert_eq!(issued.len(), 8);
+        for (i, result) in issued.into_iter().enumerate() {
+            let leaf = result.unwrap().into_certificate().unwrap();
+            if i == 0 {
+                openssl_verify_chain(
+                    dir.path(),
+                    &[&leaf, sub.certificate(), root.certificate()],
+                    None,
+                );
+            }
+            leaf.verify_signed_by(sub.key().public_key()).unwrap();
+        }
 
         let now = SystemTime::now();
         let mut writer = CrlWriter::new(
