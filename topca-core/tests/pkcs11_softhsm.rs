@@ -125,7 +125,7 @@ fn softhsm_suite() {
     println!("{text}");
     assert!(out.status.success(), "the SoftHSM2 tests failed:\n{text}");
     assert!(
-        text.contains("6 passed"),
+        text.contains("7 passed"),
         "not every SoftHSM2 test ran:\n{text}"
     );
 }
@@ -459,5 +459,45 @@ fn inner_software_keys_move_into_the_token() {
     assert!(matches!(
         token.import("moved-sm2", &sm2),
         Err(KeyError::UnsupportedAlgorithm(_))
+    ));
+}
+
+#[test]
+#[ignore = "run by softhsm_suite in its throw-away token directory"]
+fn inner_secrets_sealed_by_the_token_open_there_only() {
+    if inner().is_none() {
+        return;
+    }
+    let token = token();
+    let secret = [7u8; 32];
+    let sealed = token.seal("kmc", &secret, &OsRandom).unwrap();
+    assert_eq!(sealed.len(), 12 + 32 + 16);
+    assert!(!sealed.windows(32).any(|w| w == secret));
+    assert_eq!(token.unseal("kmc", &sealed).unwrap().as_slice(), &secret);
+    // Sealing again under the same label reuses the key: both open.
+    let again = token.seal("kmc", &secret, &OsRandom).unwrap();
+    assert_ne!(again, sealed);
+    assert_eq!(token.unseal("kmc", &again).unwrap().as_slice(), &secret);
+    // A flipped bit, another label, a missing key: refused.
+    let mut flipped = sealed.clone();
+    flipped[20] ^= 1;
+    let refused = token.unseal("kmc", &flipped);
+    assert!(
+        matches!(refused, Err(KeyError::Pkcs11(_))),
+        "{:?}",
+        refused.err()
+    );
+    token.seal("other", &secret, &OsRandom).unwrap();
+    assert!(matches!(
+        token.unseal("other", &sealed),
+        Err(KeyError::Pkcs11(_))
+    ));
+    assert!(matches!(
+        token.unseal("no-such-key", &sealed),
+        Err(KeyError::KeyNotFound(_))
+    ));
+    assert!(matches!(
+        token.unseal("kmc", &sealed[..5]),
+        Err(KeyError::Pkcs11(_))
     ));
 }

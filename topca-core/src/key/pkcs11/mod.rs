@@ -8,6 +8,7 @@
 //! ([`Pkcs11Config::sm2_mechanism`]), since PKCS#11 defines none.
 
 mod import;
+mod seal;
 mod token;
 mod uri;
 

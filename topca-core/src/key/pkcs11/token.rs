@@ -16,7 +16,7 @@ use std::{
 };
 
 use cryptoki::{
-    context::{CInitializeArgs, CInitializeFlags, Pkcs11},
+    context::{CInitializeArgs, CInitializeFlags, Function, Pkcs11},
     error::{Error as CkError, RvError},
     session::{Session, SessionState, UserType},
     slot::Slot,
@@ -187,11 +187,20 @@ pub(super) fn token_error(e: CkError, max_sessions: usize) -> KeyError {
             | RvError::TokenNotPresent
             | RvError::TokenNotRecognized
             | RvError::CryptokiNotInitialized
-            | RvError::GeneralError
             | RvError::UserNotLoggedIn
             | RvError::SlotIdInvalid
             | RvError::ObjectHandleInvalid
             | RvError::KeyHandleInvalid => KeyError::TokenLost(format!("{rv:?} in {function}")),
+            // A module that lost its token fails logins and new sessions this
+            // way; elsewhere (a GCM tag that does not match) it is no loss.
+            RvError::GeneralError
+                if matches!(
+                    function,
+                    Function::Login | Function::OpenSession | Function::GetSessionInfo
+                ) =>
+            {
+                KeyError::TokenLost(format!("{rv:?} in {function}"))
+            }
             other => KeyError::Pkcs11(format!("{other:?} in {function}")),
         },
         CkError::LibraryLoading(e) => KeyError::Pkcs11Module(e.to_string()),
