@@ -205,8 +205,8 @@ pub enum KeyError {
     /// The token locked its user PIN after too many wrong ones.
     #[error("the PKCS#11 token's user PIN is locked")]
     PinLocked,
-    /// The token holds no private key by that name.
-    #[error("the PKCS#11 token holds no private key {0}")]
+    /// The token holds no key by that name.
+    #[error("the PKCS#11 token holds no key {0}")]
     KeyNotFound(String),
     /// Every session is in use (the pool of this many, or the token's own limit).
     #[error("all {0} PKCS#11 sessions are in use")]

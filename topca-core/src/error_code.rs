@@ -314,7 +314,7 @@ fn key_zh(e: &KeyError) -> String {
         KeyError::PinMissing(why) => format!("缺少 PKCS#11 令牌的 PIN：{why}"),
         KeyError::WrongPin => "PKCS#11 令牌拒绝了该 PIN".into(),
         KeyError::PinLocked => "PKCS#11 令牌的用户 PIN 已被锁定".into(),
-        KeyError::KeyNotFound(name) => format!("PKCS#11 令牌中没有私钥 {name}"),
+        KeyError::KeyNotFound(name) => format!("PKCS#11 令牌中没有密钥 {name}"),
         KeyError::TooManySessions(n) => format!("全部 {n} 个 PKCS#11 会话都在使用中"),
         KeyError::TokenLost(why) => format!("PKCS#11 令牌已丢失且无法重新打开（{why}）"),
         KeyError::Pkcs11(why) => format!("PKCS#11 令牌操作失败：{why}"),

@@ -13,19 +13,25 @@
 //! into a token: imported sensitive and not extractable, checked against the
 //! CA certificate, then the encrypted key file is deleted.
 //!
+//! With `TOPCA_KMC_PKCS11=URI`, the KMC master key is kept sealed by the token
+//! (`secrets/kmc-master.sealed`, AES-256-GCM under an AES key generated in the
+//! token) instead of in clear in `secrets/kmc-master.key`.
+//!
 //! The OCSP responder's key stays in software (encrypted under the KMC master
 //! key, as without a token); its certificate is signed in the token.
 
 use std::path::Path;
 
 use topca_core::{
-    Certificate, Environment, KeyAlgorithm, SigningKey,
+    Certificate, Environment, KeyAlgorithm, OsRandom, RandomSource, SigningKey,
     key::pkcs11::{Pkcs11Config, Pkcs11Token, Pkcs11Uri},
     profile::CaUrls,
 };
 
+use zeroize::Zeroizing;
+
 use crate::{
-    files::{ca_files, make_dir, read, write},
+    files::{ca_files, file_error, make_dir, read, write},
     setup::SetupError,
 };
 
@@ -169,4 +175,63 @@ pub fn move_to_token(dir: &Path, uri: &str) -> Result<String, SetupError> {
     write(&dir.join("ca").join(KEY_URI_FILE), format!("{moved_uri}\n"))?;
     std::fs::remove_file(&key_path).map_err(|e| crate::files::file_error(&key_path, &e))?;
     Ok(moved_uri)
+}
+
+/// The file of `secrets/` holding the KMC master key sealed by the token.
+pub const SEALED_MASTER_FILE: &str = "kmc-master.sealed";
+/// The sealing key's label when `TOPCA_KMC_PKCS11` names none (`object=`).
+const DEFAULT_KMC_LABEL: &str = "topca-kmc";
+
+/// With `TOPCA_KMC_PKCS11=URI` (the token; `object=` the label of its AES key,
+/// `topca-kmc` by default), the KMC master key (hex) that the token seals in
+/// `secrets/kmc-master.sealed`. On first use it is made there: from
+/// `secrets/kmc-master.key` when that exists (the clear file is then deleted),
+/// else from 32 random bytes. `None` without the variable.
+pub(crate) fn sealed_master_key(dir: &Path) -> Result<Option<Zeroizing<String>>, SetupError> {
+    let Some(uri) = std::env::var("TOPCA_KMC_PKCS11")
+        .ok()
+        .filter(|v| !v.trim().is_empty())
+    else {
+        return Ok(None);
+    };
+    if std::env::var_os("TOPCA_KMC_MASTER_KEY").is_some() {
+        return Err(SetupError::Usage(
+            "TOPCA_KMC_PKCS11 and TOPCA_KMC_MASTER_KEY are both set: the master key is either sealed by the token or given, not both".into(),
+        ));
+    }
+    let uri =
+        Pkcs11Uri::parse(&uri).map_err(|e| SetupError::Usage(format!("TOPCA_KMC_PKCS11: {e}")))?;
+    let label = uri.object.as_deref().unwrap_or(DEFAULT_KMC_LABEL);
+    let config = Pkcs11Config::from_env().map_err(topca_core::Error::from)?;
+    let token = Pkcs11Token::open(&uri, &config).map_err(topca_core::Error::from)?;
+    let secrets = dir.join("secrets");
+    make_dir(&secrets)?;
+    let sealed_path = secrets.join(SEALED_MASTER_FILE);
+    let bytes = if sealed_path.exists() {
+        let sealed = std::fs::read(&sealed_path).map_err(|e| file_error(&sealed_path, &e))?;
+        token
+            .unseal(label, &sealed)
+            .map_err(|e| SetupError::Usage(format!("{}: {e}", sealed_path.display())))?
+    } else {
+        let clear_path = secrets.join("kmc-master.key");
+        let clear = clear_path.exists();
+        let bytes = if clear {
+            Zeroizing::new(crate::setup::decode_key(read(&clear_path)?.trim())?.to_vec())
+        } else {
+            let mut bytes = Zeroizing::new(vec![0u8; 32]);
+            OsRandom.fill(&mut bytes)?;
+            bytes
+        };
+        let sealed = token
+            .seal(label, &bytes, &OsRandom)
+            .map_err(topca_core::Error::from)?;
+        write(&sealed_path, sealed)?;
+        if clear {
+            std::fs::remove_file(&clear_path).map_err(|e| file_error(&clear_path, &e))?;
+        }
+        bytes
+    };
+    Ok(Some(Zeroizing::new(
+        bytes.iter().map(|b| format!("{b:02x}")).collect(),
+    )))
 }

@@ -125,7 +125,7 @@ pub fn open_store(options: &Options) -> Result<DieselStore, SetupError> {
 /// The KMC master key, from the environment or `secrets/` (created when missing).
 pub fn master_key(dir: &Path) -> Result<MasterKey, SetupError> {
     make_dir(&dir.join("secrets"))?;
-    let master_hex = secret(dir, "TOPCA_KMC_MASTER_KEY", "kmc-master.key", 32)?;
+    let master_hex = kmc_master_hex(dir)?;
     Ok(MasterKey::from_bytes(decode_key(&master_hex)?))
 }
 
@@ -194,7 +194,7 @@ pub fn start(options: &Options) -> Result<(AppState, Vec<String>), SetupError> {
     let metrics = std::sync::Arc::new(crate::metrics::Metrics::default());
     let env = Environment::system().with_observer(metrics.clone());
     let (ca, root, created) = load_or_create_cas(dir, options.algorithm, &passphrase, urls, env)?;
-    let master_hex = secret(dir, "TOPCA_KMC_MASTER_KEY", "kmc-master.key", 32)?;
+    let master_hex = kmc_master_hex(dir)?;
     let master_bytes = Zeroizing::new(decode_key(&master_hex)?);
     crate::nodes::check_or_record(dir, &store, ca.certificate(), &master_bytes)?;
     let master = MasterKey::from_bytes(*master_bytes);
@@ -415,6 +415,16 @@ pub(crate) fn ca_passphrase(dir: &Path) -> Result<Zeroizing<String>, SetupError>
     let secrets = dir.join("secrets");
     make_dir(&secrets)?;
     secret(dir, "TOPCA_CA_PASSPHRASE", "ca-passphrase", 32)
+}
+
+/// The KMC master key, hex: sealed by a PKCS#11 token when `TOPCA_KMC_PKCS11`
+/// is set (see [`crate::hsm::sealed_master_key`]), else from
+/// `TOPCA_KMC_MASTER_KEY` or `secrets/kmc-master.key` (made on first start).
+fn kmc_master_hex(dir: &Path) -> Result<Zeroizing<String>, SetupError> {
+    match crate::hsm::sealed_master_key(dir)? {
+        Some(hex) => Ok(hex),
+        None => secret(dir, "TOPCA_KMC_MASTER_KEY", "kmc-master.key", 32),
+    }
 }
 
 /// A secret from the environment variable `var`, else from `secrets/file`
