@@ -187,6 +187,42 @@ pub enum KeyError {
         /// The key's algorithm.
         key: String,
     },
+    /// A PKCS#11 URI could not be read or names no key.
+    #[error("the PKCS#11 URI is not usable: {0}")]
+    Pkcs11Uri(String),
+    /// The PKCS#11 module could not be loaded or initialised.
+    #[error("the PKCS#11 module could not be loaded: {0}")]
+    Pkcs11Module(String),
+    /// No present token has the label or serial the URI names.
+    #[error("no PKCS#11 token \"{0}\" is present")]
+    TokenNotFound(String),
+    /// No PIN was given for the token.
+    #[error("no PIN for the PKCS#11 token: {0}")]
+    PinMissing(String),
+    /// The token refused the PIN.
+    #[error("the PKCS#11 token refused the PIN")]
+    WrongPin,
+    /// The token locked its user PIN after too many wrong ones.
+    #[error("the PKCS#11 token's user PIN is locked")]
+    PinLocked,
+    /// The token holds no key by that name.
+    #[error("the PKCS#11 token holds no key {0}")]
+    KeyNotFound(String),
+    /// Every session is in use (the pool of this many, or the token's own limit).
+    #[error("all {0} PKCS#11 sessions are in use")]
+    TooManySessions(usize),
+    /// The token or its sessions went away and could not be re-opened.
+    #[error("the PKCS#11 token was lost and could not be re-opened ({0})")]
+    TokenLost(String),
+    /// The token refused or failed an operation.
+    #[error("the PKCS#11 token failed: {0}")]
+    Pkcs11(String),
+    /// The private key is held in a token and cannot be exported.
+    #[error("the private key is held in a PKCS#11 token and cannot be exported")]
+    NotExportable,
+    /// The token does not mark the key sensitive and non-extractable.
+    #[error("the token does not keep the key sensitive and non-extractable; it is not used")]
+    NotSensitive,
 }
 
 /// Why a PKCS#10 certificate signing request was refused.

@@ -25,6 +25,18 @@ pub const CODES: &[&str] = &[
     "signature_invalid",
     "key_certificate_mismatch",
     "key_algorithm_mismatch",
+    "pkcs11_uri_invalid",
+    "pkcs11_module_failed",
+    "pkcs11_token_not_found",
+    "pkcs11_pin_missing",
+    "pkcs11_pin_wrong",
+    "pkcs11_pin_locked",
+    "pkcs11_key_not_found",
+    "pkcs11_sessions_exhausted",
+    "pkcs11_token_lost",
+    "pkcs11_failed",
+    "key_not_exportable",
+    "pkcs11_key_not_sensitive",
     "csr_invalid",
     "csr_version",
     "csr_signature_invalid",
@@ -260,6 +272,18 @@ fn key_code(e: &KeyError) -> &'static str {
         KeyError::BadSignature => "signature_invalid",
         KeyError::CertificateKeyMismatch => "key_certificate_mismatch",
         KeyError::AlgorithmMismatch { .. } => "key_algorithm_mismatch",
+        KeyError::Pkcs11Uri(_) => "pkcs11_uri_invalid",
+        KeyError::Pkcs11Module(_) => "pkcs11_module_failed",
+        KeyError::TokenNotFound(_) => "pkcs11_token_not_found",
+        KeyError::PinMissing(_) => "pkcs11_pin_missing",
+        KeyError::WrongPin => "pkcs11_pin_wrong",
+        KeyError::PinLocked => "pkcs11_pin_locked",
+        KeyError::KeyNotFound(_) => "pkcs11_key_not_found",
+        KeyError::TooManySessions(_) => "pkcs11_sessions_exhausted",
+        KeyError::TokenLost(_) => "pkcs11_token_lost",
+        KeyError::Pkcs11(_) => "pkcs11_failed",
+        KeyError::NotExportable => "key_not_exportable",
+        KeyError::NotSensitive => "pkcs11_key_not_sensitive",
     }
 }
 
@@ -284,6 +308,18 @@ fn key_zh(e: &KeyError) -> String {
         KeyError::AlgorithmMismatch { signature, key } => {
             format!("签名算法 {signature} 不能用于 {key} 密钥")
         }
+        KeyError::Pkcs11Uri(why) => format!("PKCS#11 URI 不可用：{why}"),
+        KeyError::Pkcs11Module(why) => format!("无法加载 PKCS#11 模块：{why}"),
+        KeyError::TokenNotFound(token) => format!("未找到 PKCS#11 令牌“{token}”"),
+        KeyError::PinMissing(why) => format!("缺少 PKCS#11 令牌的 PIN：{why}"),
+        KeyError::WrongPin => "PKCS#11 令牌拒绝了该 PIN".into(),
+        KeyError::PinLocked => "PKCS#11 令牌的用户 PIN 已被锁定".into(),
+        KeyError::KeyNotFound(name) => format!("PKCS#11 令牌中没有密钥 {name}"),
+        KeyError::TooManySessions(n) => format!("全部 {n} 个 PKCS#11 会话都在使用中"),
+        KeyError::TokenLost(why) => format!("PKCS#11 令牌已丢失且无法重新打开（{why}）"),
+        KeyError::Pkcs11(why) => format!("PKCS#11 令牌操作失败：{why}"),
+        KeyError::NotExportable => "私钥保存在 PKCS#11 令牌中，不能导出".into(),
+        KeyError::NotSensitive => "令牌未将该密钥标记为敏感且不可导出，不予使用".into(),
     }
 }
 

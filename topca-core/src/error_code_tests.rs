@@ -23,6 +23,18 @@ fn one_of_each() -> Vec<Error> {
                 signature: "a".into(),
                 key: "b".into(),
             },
+            KeyError::Pkcs11Uri("x".into()),
+            KeyError::Pkcs11Module("x".into()),
+            KeyError::TokenNotFound("x".into()),
+            KeyError::PinMissing("x".into()),
+            KeyError::WrongPin,
+            KeyError::PinLocked,
+            KeyError::KeyNotFound("x".into()),
+            KeyError::TooManySessions(8),
+            KeyError::TokenLost("x".into()),
+            KeyError::Pkcs11("x".into()),
+            KeyError::NotExportable,
+            KeyError::NotSensitive,
         ]
     };
     let mut all: Vec<Error> = keys().into_iter().map(Error::Key).collect();

@@ -193,8 +193,7 @@ pub fn checkpoint_offline(options: &Options) -> Result<Checkpoint, SetupError> {
     let dir = &options.data_dir;
     let [_, _, key_path] = ca_files(dir);
     let passphrase = ca_passphrase(dir)?;
-    let key = SigningKey::from_pkcs8_pem(&read(&key_path)?, Some(&passphrase))
-        .map_err(topca_core::Error::from)?;
+    let key = crate::hsm::load_ca_key(&key_path, &passphrase)?;
     let store = open_store(options)?;
     write_checkpoint(dir, &store, &key)
 }

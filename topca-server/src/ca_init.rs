@@ -26,7 +26,7 @@ fn pending_key(dir: &Path) -> PathBuf {
     dir.join("ca").join("pending.key")
 }
 
-fn refuse_if_initialised(dir: &Path) -> Result<(), SetupError> {
+pub(crate) fn refuse_if_initialised(dir: &Path) -> Result<(), SetupError> {
     if ca_files(dir).iter().any(|p| p.exists()) {
         return Err(SetupError::Usage(format!(
             "{} already holds a CA; initialise a new data directory instead",

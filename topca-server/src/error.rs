@@ -192,6 +192,21 @@ fn status_of(error: &Error) -> StatusCode {
         | Error::Kmc(KmcError::WrongMasterKey | KmcError::Damaged | KmcError::Random)
         | Error::Audit(_)
         | Error::Random => StatusCode::INTERNAL_SERVER_ERROR,
+        Error::Key(KeyError::TokenLost(_) | KeyError::TooManySessions(_)) => {
+            StatusCode::SERVICE_UNAVAILABLE
+        }
+        Error::Key(
+            KeyError::Pkcs11Uri(_)
+            | KeyError::Pkcs11Module(_)
+            | KeyError::TokenNotFound(_)
+            | KeyError::PinMissing(_)
+            | KeyError::WrongPin
+            | KeyError::PinLocked
+            | KeyError::KeyNotFound(_)
+            | KeyError::Pkcs11(_)
+            | KeyError::NotExportable
+            | KeyError::NotSensitive,
+        ) => StatusCode::INTERNAL_SERVER_ERROR,
         Error::Mail(_) | Error::Kmc(KmcError::CodeNotMailed) => StatusCode::BAD_GATEWAY,
         Error::Ra(
             RaError::UnknownAccount | RaError::UnknownRequest | RaError::UnknownCertificate,

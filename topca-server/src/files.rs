@@ -12,9 +12,17 @@ use std::path::{Path, PathBuf};
 use crate::setup::SetupError;
 
 /// The files of an initialised CA: `ca/root.pem`, `ca/issuing.pem`,
-/// `ca/issuing.key`. The CA counts as initialised when all three exist.
+/// `ca/issuing.key` (or `ca/issuing.pkcs11` when the key is in a token, see
+/// [`crate::hsm`]). The CA counts as initialised when all three exist.
 pub(crate) fn ca_files(dir: &Path) -> [PathBuf; 3] {
-    ["root.pem", "issuing.pem", "issuing.key"].map(|f| dir.join("ca").join(f))
+    let ca = dir.join("ca");
+    let token = ca.join(crate::hsm::KEY_URI_FILE);
+    let key = if token.exists() {
+        token
+    } else {
+        ca.join("issuing.key")
+    };
+    [ca.join("root.pem"), ca.join("issuing.pem"), key]
 }
 
 /// Creates the folder `path` and its missing parents, mode 0700.

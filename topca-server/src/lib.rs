@@ -40,6 +40,7 @@ pub mod error;
 mod files;
 pub mod hashing;
 pub mod headers;
+pub mod hsm;
 mod html;
 pub mod i18n;
 pub mod issuances;

@@ -28,7 +28,8 @@ const PROBE: &[u8] = b"TopCA readiness probe";
 /// The outcome of the checks, in a fixed order.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Report {
-    /// `database`, `ca_key`, `mail`, `crl`, each `ok` or `failed`.
+    /// `database`, `ca_key`, `mail`, `crl` (and `pkcs11_token` when the CA key
+    /// is in a token), each `ok` or `failed`.
     pub checks: Vec<(&'static str, bool)>,
 }
 
@@ -85,14 +86,17 @@ pub async fn readyz(State(state): State<Arc<AppState>>) -> Response {
 
 /// Runs every check now (blocking).
 pub fn check(state: &AppState) -> Report {
-    Report {
-        checks: vec![
-            ("database", state.store.ping(DB_WAIT).is_ok()),
-            ("ca_key", ca_key_signs(state)),
-            ("mail", state.outbox.check_transport().is_ok()),
-            ("crl", crl_current(state)),
-        ],
+    let mut checks = vec![
+        ("database", state.store.ping(DB_WAIT).is_ok()),
+        ("ca_key", ca_key_signs(state)),
+        ("mail", state.outbox.check_transport().is_ok()),
+        ("crl", crl_current(state)),
+    ];
+    // When the CA key is in a PKCS#11 token: the token answers, logged in.
+    if let Some(ready) = crate::hsm::token_ready(state.ca.key()) {
+        checks.push(("pkcs11_token", ready));
     }
+    Report { checks }
 }
 
 /// The CA key signs, and its certificate's public key verifies the signature.

@@ -125,7 +125,7 @@ pub fn open_store(options: &Options) -> Result<DieselStore, SetupError> {
 /// The KMC master key, from the environment or `secrets/` (created when missing).
 pub fn master_key(dir: &Path) -> Result<MasterKey, SetupError> {
     make_dir(&dir.join("secrets"))?;
-    let master_hex = secret(dir, "TOPCA_KMC_MASTER_KEY", "kmc-master.key", 32)?;
+    let master_hex = kmc_master_hex(dir)?;
     Ok(MasterKey::from_bytes(decode_key(&master_hex)?))
 }
 
@@ -194,7 +194,7 @@ pub fn start(options: &Options) -> Result<(AppState, Vec<String>), SetupError> {
     let metrics = std::sync::Arc::new(crate::metrics::Metrics::default());
     let env = Environment::system().with_observer(metrics.clone());
     let (ca, root, created) = load_or_create_cas(dir, options.algorithm, &passphrase, urls, env)?;
-    let master_hex = secret(dir, "TOPCA_KMC_MASTER_KEY", "kmc-master.key", 32)?;
+    let master_hex = kmc_master_hex(dir)?;
     let master_bytes = Zeroizing::new(decode_key(&master_hex)?);
     crate::nodes::check_or_record(dir, &store, ca.certificate(), &master_bytes)?;
     let master = MasterKey::from_bytes(*master_bytes);
@@ -345,8 +345,7 @@ fn load_or_create_cas(
         let root = Certificate::from_pem(&read(&root_path)?).map_err(topca_core::Error::from)?;
         let issuing =
             Certificate::from_pem(&read(&issuing_path)?).map_err(topca_core::Error::from)?;
-        let key = SigningKey::from_pkcs8_pem(&read(&key_path)?, Some(passphrase))
-            .map_err(topca_core::Error::from)?;
+        let key = crate::hsm::load_ca_key(&key_path, passphrase)?;
         // An imported self-signed CA is its own root.
         let parents = if root == issuing {
             Vec::new()
@@ -356,21 +355,12 @@ fn load_or_create_cas(
         let ca = CertificateAuthority::from_parts(key, issuing, parents, urls, env)?;
         return Ok((ca, root, false));
     }
-    let root = CertificateAuthority::create_root(
+    let (root, issuing) = create_cas(
         SigningKey::generate(algorithm, &OsRandom).map_err(topca_core::Error::from)?,
-        &DistinguishedName::with_common_name(format!("TopCA Root CA {}", algorithm.name()))
-            .country("CN")
-            .organization("TopCA"),
-        &Profile::new(ProfileKind::RootCa, 20 * 365).map_err(topca_core::Error::from)?,
-        env,
-    )?;
-    let issuing = root.create_subordinate(
         SigningKey::generate(algorithm, &OsRandom).map_err(topca_core::Error::from)?,
-        &DistinguishedName::with_common_name(format!("TopCA Issuing CA {}", algorithm.name()))
-            .country("CN")
-            .organization("TopCA"),
-        &Profile::sub_ca(10 * 365, 0).map_err(topca_core::Error::from)?,
+        algorithm,
         urls,
+        env,
     )?;
     write(&root_path, root.certificate().to_pem())?;
     write(
@@ -391,6 +381,34 @@ fn load_or_create_cas(
     Ok((issuing, root_certificate, true))
 }
 
+/// A new root CA (20 years) and the issuing CA it certifies (10 years), named
+/// after `algorithm`, with these keys.
+pub(crate) fn create_cas(
+    root_key: SigningKey,
+    issuing_key: SigningKey,
+    algorithm: KeyAlgorithm,
+    urls: CaUrls,
+    env: Environment,
+) -> Result<(CertificateAuthority, CertificateAuthority), SetupError> {
+    let root = CertificateAuthority::create_root(
+        root_key,
+        &DistinguishedName::with_common_name(format!("TopCA Root CA {}", algorithm.name()))
+            .country("CN")
+            .organization("TopCA"),
+        &Profile::new(ProfileKind::RootCa, 20 * 365).map_err(topca_core::Error::from)?,
+        env,
+    )?;
+    let issuing = root.create_subordinate(
+        issuing_key,
+        &DistinguishedName::with_common_name(format!("TopCA Issuing CA {}", algorithm.name()))
+            .country("CN")
+            .organization("TopCA"),
+        &Profile::sub_ca(10 * 365, 0).map_err(topca_core::Error::from)?,
+        urls,
+    )?;
+    Ok((root, issuing))
+}
+
 /// The passphrase protecting the CA keys (`TOPCA_CA_PASSPHRASE`, else
 /// `secrets/ca-passphrase`, made on first use). It makes `secrets/` (mode 0700),
 /// where the KMC master key is kept too.
@@ -398,6 +416,16 @@ pub(crate) fn ca_passphrase(dir: &Path) -> Result<Zeroizing<String>, SetupError>
     let secrets = dir.join("secrets");
     make_dir(&secrets)?;
     secret(dir, "TOPCA_CA_PASSPHRASE", "ca-passphrase", 32)
+}
+
+/// The KMC master key, hex: sealed by a PKCS#11 token when `TOPCA_KMC_PKCS11`
+/// is set (see [`crate::hsm::sealed_master_key`]), else from
+/// `TOPCA_KMC_MASTER_KEY` or `secrets/kmc-master.key` (made on first start).
+fn kmc_master_hex(dir: &Path) -> Result<Zeroizing<String>, SetupError> {
+    match crate::hsm::sealed_master_key(dir)? {
+        Some(hex) => Ok(hex),
+        None => secret(dir, "TOPCA_KMC_MASTER_KEY", "kmc-master.key", 32),
+    }
 }
 
 /// A secret from the environment variable `var`, else from `secrets/file`

@@ -7,6 +7,8 @@
 
 mod ecdsa;
 mod ed25519;
+#[cfg(feature = "pkcs11")]
+pub mod pkcs11;
 mod pkcs8_file;
 mod public;
 mod rsa;
@@ -41,6 +43,9 @@ pub enum SigningKey {
     Ed25519(ed25519::Ed25519Key),
     /// SM2 with SM3 and the default signer ID.
     Sm2(sm2::Sm2Key),
+    /// A key held in a PKCS#11 token, which never leaves it.
+    #[cfg(feature = "pkcs11")]
+    Pkcs11(pkcs11::Pkcs11Key),
 }
 
 impl std::fmt::Debug for SigningKey {
@@ -141,6 +146,8 @@ impl SigningKey {
             Self::Ecdsa(k) => k.to_pkcs8(),
             Self::Ed25519(k) => k.to_pkcs8(),
             Self::Sm2(k) => k.to_pkcs8(),
+            #[cfg(feature = "pkcs11")]
+            Self::Pkcs11(_) => Err(KeyError::NotExportable),
         }
     }
 
@@ -173,6 +180,8 @@ impl SigningKey {
             Self::Ecdsa(k) => k.public_key(),
             Self::Ed25519(k) => k.public_key(),
             Self::Sm2(k) => k.public_key(),
+            #[cfg(feature = "pkcs11")]
+            Self::Pkcs11(k) => k.public_key(),
         }
     }
 
@@ -183,6 +192,8 @@ impl SigningKey {
             Self::Ecdsa(k) => k.signature_algorithm(),
             Self::Ed25519(_) => SignatureAlgorithm::Ed25519,
             Self::Sm2(_) => SignatureAlgorithm::Sm2WithSm3,
+            #[cfg(feature = "pkcs11")]
+            Self::Pkcs11(k) => k.signature_algorithm(),
         }
     }
 
@@ -193,6 +204,8 @@ impl SigningKey {
             Self::Ecdsa(k) => k.sign(message)?,
             Self::Ed25519(k) => k.sign(message),
             Self::Sm2(k) => k.sign(message)?,
+            #[cfg(feature = "pkcs11")]
+            Self::Pkcs11(k) => k.sign(message)?,
         };
         Ok(Signature(bytes))
     }

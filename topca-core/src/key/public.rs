@@ -45,9 +45,9 @@ enum KeyVerifier {
 
 /// RSAPublicKey ::= SEQUENCE { modulus INTEGER, publicExponent INTEGER } (RFC 8017 A.1.1).
 #[derive(der::Sequence)]
-struct RsaPublicKeyRef<'a> {
-    modulus: UintRef<'a>,
-    public_exponent: UintRef<'a>,
+pub(super) struct RsaPublicKeyRef<'a> {
+    pub(super) modulus: UintRef<'a>,
+    pub(super) public_exponent: UintRef<'a>,
 }
 
 impl PublicKey {

@@ -1,4 +1,4 @@
-//! `ca chain`, `ca crl`, `ca init`, `ca import-cert`.
+//! `ca chain`, `ca crl`, `ca init`, `ca import-cert`, `ca move-to-token`.
 
 use std::path::PathBuf;
 
@@ -17,14 +17,31 @@ pub enum CaCommand {
     Crl(DataArgs),
     /// Before the first start: makes an existing CA this TopCA's issuing CA
     /// (--import-key KEY --import-cert CERT [--chain ROOT]; the key's passphrase
-    /// in TOPCA_IMPORT_PASSPHRASE), or makes the key and a request for an
-    /// external root (--csr OUT).
+    /// in TOPCA_IMPORT_PASSPHRASE), makes the key and a request for an
+    /// external root (--csr OUT), or makes the CAs with keys in a PKCS#11 token
+    /// (--pkcs11 URI).
     #[command(after_help = EXIT_CODES)]
     Init(InitArgs),
     /// Installs the certificate an external root signed for the request of
     /// `ca init --csr`.
     #[command(after_help = EXIT_CODES)]
     ImportCert(ImportCertArgs),
+    /// With the server stopped: moves the issuing CA's key file into the PKCS#11
+    /// token URI names (sensitive, not extractable), then deletes the file.
+    #[command(after_help = EXIT_CODES)]
+    MoveToToken(MoveToTokenArgs),
+}
+
+/// `ca move-to-token`.
+#[derive(Debug, Args)]
+pub struct MoveToTokenArgs {
+    /// The token and the key's label, e.g. pkcs11:token=topca;object=topca-issuing
+    /// (the PIN in TOPCA_PKCS11_PIN or TOPCA_PKCS11_PIN_FILE).
+    #[arg(value_parser = non_empty)]
+    pub uri: String,
+    /// The data directory and configuration file.
+    #[command(flatten)]
+    pub data: DataArgs,
 }
 
 /// `ca init`.
@@ -41,9 +58,16 @@ pub struct InitArgs {
     #[arg(long, value_name = "ROOT", value_parser = non_empty_path)]
     pub chain: Option<PathBuf>,
     /// Where to write the certificate request for an external root.
-    #[arg(long, value_name = "OUT", required_unless_present = "import_key",
+    #[arg(long, value_name = "OUT", required_unless_present_any = ["import_key", "pkcs11"],
           value_parser = non_empty_path)]
     pub csr: Option<PathBuf>,
+    /// Makes the root and issuing CAs with keys in the PKCS#11 token this URI
+    /// names (generated there unless it holds them); the PIN comes from
+    /// TOPCA_PKCS11_PIN or TOPCA_PKCS11_PIN_FILE, the module from module-path= or
+    /// TOPCA_PKCS11_MODULE.
+    #[arg(long, value_name = "URI", conflicts_with_all = ["import_key", "csr"],
+          value_parser = non_empty)]
+    pub pkcs11: Option<String>,
     /// The request's common name [default: TopCA Issuing CA ALG].
     #[arg(long, value_name = "CN", requires = "csr", value_parser = non_empty)]
     pub common_name: Option<String>,
@@ -98,6 +122,15 @@ pub fn run(command: CaCommand) -> Result<(), String> {
             Ok(())
         }
         CaCommand::Init(args) => init(args),
+        CaCommand::MoveToToken(args) => {
+            let options = args.data.options()?;
+            let uri = topca_server::hsm::move_to_token(&options.data_dir, &args.uri)
+                .map_err(|e| e.to_string())?;
+            println!(
+                "the issuing CA key is now {uri}; ca/issuing.key was deleted (earlier backups still hold it, encrypted)"
+            );
+            Ok(())
+        }
         CaCommand::ImportCert(args) => {
             let options = args.data.options()?;
             let subject =
@@ -145,6 +178,12 @@ fn init(args: InitArgs) -> Result<(), String> {
         )
         .map_err(|e| e.to_string())?;
         println!("issuing CA imported: {subject}");
+        return Ok(());
+    }
+    if let Some(uri) = &args.pkcs11 {
+        let subjects =
+            topca_server::hsm::init(dir, uri, options.algorithm).map_err(|e| e.to_string())?;
+        println!("CAs made with keys in the token: {subjects}; no key file was written");
         return Ok(());
     }
     let Some(out) = &args.csr else {

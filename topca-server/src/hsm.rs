@@ -1,0 +1,237 @@
+//! CA keys in a PKCS#11 token (see README, HSM): `ca init --pkcs11 URI` makes
+//! (or finds) the root and issuing keys in the token, certifies them and writes
+//! the certificates and the issuing key's URI; no key file is written. At start
+//! the key is opened through that URI, the PIN coming from `TOPCA_PKCS11_PIN` or
+//! `TOPCA_PKCS11_PIN_FILE` (or the URI's `pin-source`), never the command line.
+//!
+//! ```text
+//! DATA_DIR/ca/issuing.pkcs11   the issuing key's PKCS#11 URI (no PIN, no key)
+//! DATA_DIR/ca/root.pkcs11      the root key's URI, for the record
+//! ```
+//!
+//! `ca move-to-token URI` moves the issuing key of a CA that has a key file
+//! into a token: imported sensitive and not extractable, checked against the
+//! CA certificate, then the encrypted key file is deleted.
+//!
+//! With `TOPCA_KMC_PKCS11=URI`, the KMC master key is kept sealed by the token
+//! (`secrets/kmc-master.sealed`, AES-256-GCM under an AES key generated in the
+//! token) instead of in clear in `secrets/kmc-master.key`.
+//!
+//! The OCSP responder's key stays in software (encrypted under the KMC master
+//! key, as without a token); its certificate is signed in the token.
+
+use std::path::Path;
+
+use topca_core::{
+    Certificate, Environment, KeyAlgorithm, OsRandom, RandomSource, SigningKey,
+    key::pkcs11::{Pkcs11Config, Pkcs11Token, Pkcs11Uri},
+    profile::CaUrls,
+};
+
+use zeroize::Zeroizing;
+
+use crate::{
+    files::{ca_files, file_error, make_dir, read, write},
+    setup::SetupError,
+};
+
+/// The file naming the issuing CA's key in its token.
+pub const KEY_URI_FILE: &str = "issuing.pkcs11";
+/// The file naming the root CA's key in its token.
+pub const ROOT_URI_FILE: &str = "root.pkcs11";
+/// The key label used when the URI names none (`object=`).
+const DEFAULT_LABEL: &str = "topca";
+
+/// Opens the issuing CA's key: in its token when `key_path` is the URI file,
+/// else the PKCS#8 file encrypted under `passphrase`.
+pub(crate) fn load_ca_key(key_path: &Path, passphrase: &str) -> Result<SigningKey, SetupError> {
+    let text = read(key_path)?;
+    if key_path.file_name().and_then(|n| n.to_str()) != Some(KEY_URI_FILE) {
+        return Ok(
+            SigningKey::from_pkcs8_pem(&text, Some(passphrase)).map_err(topca_core::Error::from)?
+        );
+    }
+    let uri = Pkcs11Uri::parse(&text).map_err(|e| token_error(key_path, e))?;
+    let config = Pkcs11Config::from_env().map_err(|e| token_error(key_path, e))?;
+    let token = Pkcs11Token::open(&uri, &config).map_err(|e| token_error(key_path, e))?;
+    token.key(&uri).map_err(|e| token_error(key_path, e))
+}
+
+fn token_error(path: &Path, e: topca_core::error::KeyError) -> SetupError {
+    SetupError::Usage(format!("the CA key named in {}: {e}", path.display()))
+}
+
+/// Whether the token holding `key` answers (its sessions recovered if they
+/// were lost); `None` for a key in software. `/readyz` reports it.
+pub(crate) fn token_ready(key: &SigningKey) -> Option<bool> {
+    match key {
+        SigningKey::Pkcs11(k) => Some(match k.token().check() {
+            Ok(()) => true,
+            Err(e) => {
+                tracing::warn!(error = %e, "the CA key's PKCS#11 token does not answer");
+                false
+            }
+        }),
+        _ => None,
+    }
+}
+
+/// `ca init --pkcs11 URI`: the root and issuing CAs with keys in the token the
+/// URI names, labelled `OBJECT-root` and `OBJECT-issuing` (`OBJECT` from the
+/// URI, `topca` by default), found when the token has them, else generated
+/// there. Returns the subjects of the issuing CA and of the root.
+pub fn init(dir: &Path, uri: &str, algorithm: KeyAlgorithm) -> Result<String, SetupError> {
+    crate::ca_init::refuse_if_initialised(dir)?;
+    let uri = Pkcs11Uri::parse(uri).map_err(|e| SetupError::Usage(e.to_string()))?;
+    if uri.id.is_some() {
+        return Err(SetupError::Usage(
+            "name the keys with object=LABEL (they become LABEL-root and LABEL-issuing), not id="
+                .into(),
+        ));
+    }
+    let config = Pkcs11Config::from_env().map_err(topca_core::Error::from)?;
+    let token = Pkcs11Token::open(&uri, &config).map_err(topca_core::Error::from)?;
+    let label = uri.object.as_deref().unwrap_or(DEFAULT_LABEL);
+    let (root_key, _) = token
+        .key_or_generate(&format!("{label}-root"), algorithm)
+        .map_err(topca_core::Error::from)?;
+    let (issuing_key, _) = token
+        .key_or_generate(&format!("{label}-issuing"), algorithm)
+        .map_err(topca_core::Error::from)?;
+    let [root_uri, issuing_uri] = [&root_key, &issuing_key].map(|key| match key {
+        SigningKey::Pkcs11(k) => Ok(k.uri().to_string()),
+        _ => Err(SetupError::Usage("the token gave no token key".into())),
+    });
+    let (root_uri, issuing_uri) = (root_uri?, issuing_uri?);
+    let (root, issuing) = crate::setup::create_cas(
+        root_key,
+        issuing_key,
+        algorithm,
+        CaUrls::default(),
+        Environment::system(),
+    )?;
+    make_dir(&dir.join("ca"))?;
+    let [root_path, issuing_path, _] = ca_files(dir);
+    write(&root_path, root.certificate().to_pem())?;
+    write(&dir.join("ca").join(ROOT_URI_FILE), format!("{root_uri}\n"))?;
+    write(&issuing_path, issuing.certificate().to_pem())?;
+    // The key's URI last: the CA counts as initialised only when it exists.
+    write(
+        &dir.join("ca").join(KEY_URI_FILE),
+        format!("{issuing_uri}\n"),
+    )?;
+    Ok(format!(
+        "{} under {}",
+        issuing.certificate().subject_text(),
+        root.certificate().subject_text()
+    ))
+}
+
+/// `ca move-to-token URI`, with the server stopped: the issuing CA's key file
+/// goes into the token the URI names (labelled as its `object=`, `topca-issuing`
+/// by default), `ca/issuing.pkcs11` names it there, and `ca/issuing.key` is
+/// deleted. Returns the key's URI.
+pub fn move_to_token(dir: &Path, uri: &str) -> Result<String, SetupError> {
+    let _lock = crate::data_lock::DataDirLock::acquire(dir)?;
+    crate::setup::require_ca(dir)?;
+    let [_, issuing_path, key_path] = ca_files(dir);
+    if key_path.file_name().and_then(|n| n.to_str()) == Some(KEY_URI_FILE) {
+        return Err(SetupError::Usage(format!(
+            "the CA key of {} is in a token already ({})",
+            dir.display(),
+            key_path.display()
+        )));
+    }
+    let uri = Pkcs11Uri::parse(uri).map_err(|e| SetupError::Usage(e.to_string()))?;
+    let label = uri
+        .object
+        .clone()
+        .unwrap_or_else(|| format!("{DEFAULT_LABEL}-issuing"));
+    let passphrase = crate::setup::ca_passphrase(dir)?;
+    let key = load_ca_key(&key_path, &passphrase)?;
+    let certificate =
+        Certificate::from_pem(&read(&issuing_path)?).map_err(topca_core::Error::from)?;
+    if certificate
+        .public_key()
+        .map_err(topca_core::Error::from)?
+        .spki_der()
+        != key.public_key().spki_der()
+    {
+        return Err(SetupError::Usage(format!(
+            "{} does not belong to {}; nothing was moved",
+            key_path.display(),
+            issuing_path.display()
+        )));
+    }
+    let config = Pkcs11Config::from_env().map_err(topca_core::Error::from)?;
+    let token = Pkcs11Token::open(&uri, &config).map_err(topca_core::Error::from)?;
+    let moved = token
+        .import(&label, &key)
+        .map_err(topca_core::Error::from)?;
+    let SigningKey::Pkcs11(moved) = moved else {
+        return Err(SetupError::Usage("the token gave no token key".into()));
+    };
+    let moved_uri = moved.uri().to_string();
+    write(&dir.join("ca").join(KEY_URI_FILE), format!("{moved_uri}\n"))?;
+    std::fs::remove_file(&key_path).map_err(|e| crate::files::file_error(&key_path, &e))?;
+    Ok(moved_uri)
+}
+
+/// The file of `secrets/` holding the KMC master key sealed by the token.
+pub const SEALED_MASTER_FILE: &str = "kmc-master.sealed";
+/// The sealing key's label when `TOPCA_KMC_PKCS11` names none (`object=`).
+const DEFAULT_KMC_LABEL: &str = "topca-kmc";
+
+/// With `TOPCA_KMC_PKCS11=URI` (the token; `object=` the label of its AES key,
+/// `topca-kmc` by default), the KMC master key (hex) that the token seals in
+/// `secrets/kmc-master.sealed`. On first use it is made there: from
+/// `secrets/kmc-master.key` when that exists (the clear file is then deleted),
+/// else from 32 random bytes. `None` without the variable.
+pub(crate) fn sealed_master_key(dir: &Path) -> Result<Option<Zeroizing<String>>, SetupError> {
+    let Some(uri) = std::env::var("TOPCA_KMC_PKCS11")
+        .ok()
+        .filter(|v| !v.trim().is_empty())
+    else {
+        return Ok(None);
+    };
+    if std::env::var_os("TOPCA_KMC_MASTER_KEY").is_some() {
+        return Err(SetupError::Usage(
+            "TOPCA_KMC_PKCS11 and TOPCA_KMC_MASTER_KEY are both set: the master key is either sealed by the token or given, not both".into(),
+        ));
+    }
+    let uri =
+        Pkcs11Uri::parse(&uri).map_err(|e| SetupError::Usage(format!("TOPCA_KMC_PKCS11: {e}")))?;
+    let label = uri.object.as_deref().unwrap_or(DEFAULT_KMC_LABEL);
+    let config = Pkcs11Config::from_env().map_err(topca_core::Error::from)?;
+    let token = Pkcs11Token::open(&uri, &config).map_err(topca_core::Error::from)?;
+    let secrets = dir.join("secrets");
+    make_dir(&secrets)?;
+    let sealed_path = secrets.join(SEALED_MASTER_FILE);
+    let bytes = if sealed_path.exists() {
+        let sealed = std::fs::read(&sealed_path).map_err(|e| file_error(&sealed_path, &e))?;
+        token
+            .unseal(label, &sealed)
+            .map_err(|e| SetupError::Usage(format!("{}: {e}", sealed_path.display())))?
+    } else {
+        let clear_path = secrets.join("kmc-master.key");
+        let clear = clear_path.exists();
+        let bytes = if clear {
+            Zeroizing::new(crate::setup::decode_key(read(&clear_path)?.trim())?.to_vec())
+        } else {
+            let mut bytes = Zeroizing::new(vec![0u8; 32]);
+            OsRandom.fill(&mut bytes)?;
+            bytes
+        };
+        let sealed = token
+            .seal(label, &bytes, &OsRandom)
+            .map_err(topca_core::Error::from)?;
+        write(&sealed_path, sealed)?;
+        if clear {
+            std::fs::remove_file(&clear_path).map_err(|e| file_error(&clear_path, &e))?;
+        }
+        bytes
+    };
+    Ok(Some(Zeroizing::new(
+        bytes.iter().map(|b| format!("{b:02x}")).collect(),
+    )))
+}
