@@ -67,6 +67,7 @@ pub mod tls;
 pub mod tls_reload;
 pub mod tls_root;
 mod user;
+pub mod acme;
 
 use std::sync::Arc;
 
@@ -93,6 +94,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .merge(liveness::routes())
         .route("/readyz", axum::routing::get(readiness::readyz))
         .route("/metrics", axum::routing::get(metrics::scrape))
+        .merge(acme::routes())
         .layer(axum::middleware::from_fn_with_state(
             Arc::clone(&state),
             mail_limits::limit,
