@@ -174,10 +174,7 @@ fn create(
                         // The demo server account may name the documentation
                         // domain, and `localhost` for the demo ACME profile.
                         let policy = topca_core::ra::ServerPolicy {
-                            allowed_domains: vec![
-                                DEMO_SERVER_DOMAIN.into(),
-                                DEMO_ACME_NAME.into(),
-                            ],
+                            allowed_domains: vec![DEMO_SERVER_DOMAIN.into(), DEMO_ACME_NAME.into()],
                             ..Default::default()
                         };
                         store.put_server_policy(account.id, &policy)?;

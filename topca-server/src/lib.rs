@@ -7,6 +7,7 @@
 //! with `--demo`)
 //! and loads it on later starts; [`router`] serves it.
 
+pub mod acme;
 pub mod admin;
 mod admin_accounts;
 mod admin_audit;
@@ -67,7 +68,6 @@ pub mod tls;
 pub mod tls_reload;
 pub mod tls_root;
 mod user;
-pub mod acme;
 
 use std::sync::Arc;
 

@@ -79,9 +79,10 @@ impl Client {
                 "ES384",
                 json!({"crv": "P-384", "kty": "EC", "x": b64(&point[1..49]), "y": b64(&point[49..])}),
             ),
-            topca_core::KeyKind::Ed25519 => {
-                ("EdDSA", json!({"crv": "Ed25519", "kty": "OKP", "x": b64(&point)}))
-            }
+            topca_core::KeyKind::Ed25519 => (
+                "EdDSA",
+                json!({"crv": "Ed25519", "kty": "OKP", "x": b64(&point)}),
+            ),
             other => panic!("no JWK for {other}"),
         };
         Self {
@@ -180,7 +181,9 @@ impl Acme {
     }
 
     async fn nonce(&self) -> String {
-        let request = Request::head("/acme/new-nonce").body(Body::empty()).unwrap();
+        let request = Request::head("/acme/new-nonce")
+            .body(Body::empty())
+            .unwrap();
         let (status, _, headers) = send(&self.app, request).await;
         assert_eq!(status, StatusCode::OK);
         headers["replay-nonce"].to_str().unwrap().to_owned()
@@ -209,7 +212,10 @@ impl Acme {
         };
         let header = client.header(&url, &self.nonce().await);
         let (status, headers, body) = self
-            .raw(url.trim_start_matches(BASE), client.jws_with(header, payload))
+            .raw(
+                url.trim_start_matches(BASE),
+                client.jws_with(header, payload),
+            )
             .await;
         let json = serde_json::from_slice(&body).unwrap_or(Value::Null);
         (status, headers, json)
@@ -217,7 +223,11 @@ impl Acme {
 
     async fn register(&self, client: &mut Client) {
         let (status, headers, body) = self
-            .post(client, "/acme/new-account", Some(&json!({"termsOfServiceAgreed": true})))
+            .post(
+                client,
+                "/acme/new-account",
+                Some(&json!({"termsOfServiceAgreed": true})),
+            )
             .await;
         assert_eq!(status, StatusCode::CREATED, "{body}");
         client.kid = Some(headers["location"].to_str().unwrap().to_owned());
@@ -241,7 +251,11 @@ impl Acme {
             .map(|n| json!({"type": "dns", "value": n}))
             .collect();
         let (status, headers, order) = self
-            .post(client, "/acme/new-order", Some(&json!({"identifiers": identifiers})))
+            .post(
+                client,
+                "/acme/new-order",
+                Some(&json!({"identifiers": identifiers})),
+            )
             .await;
         assert_eq!(status, StatusCode::CREATED, "{order}");
         let order_url = headers["location"].to_str().unwrap().to_owned();
@@ -251,10 +265,10 @@ impl Acme {
             let challenge = &authz["challenges"][0];
             assert_eq!(challenge["type"], "http-01");
             let token = challenge["token"].as_str().unwrap();
-            self.answers.lock().unwrap().insert(
-                token.to_owned(),
-                format!("{token}.{}", client.thumbprint()),
-            );
+            self.answers
+                .lock()
+                .unwrap()
+                .insert(token.to_owned(), format!("{token}.{}", client.thumbprint()));
             let (status, headers, answered) = self
                 .post(client, challenge["url"].as_str().unwrap(), Some(&json!({})))
                 .await;
@@ -284,9 +298,23 @@ fn csr(dir: &Path, file: &str, subject: &str, names: &[&str]) -> Vec<u8> {
     let (ok, out) = openssl_outcome(
         dir,
         &[
-            "req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
-            "-subj", subject, "-addext", &format!("subjectAltName={}", san.join(",")),
-            "-keyout", &format!("{file}.key"), "-outform", "DER", "-out", &format!("{file}.csr"),
+            "req",
+            "-new",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-subj",
+            subject,
+            "-addext",
+            &format!("subjectAltName={}", san.join(",")),
+            "-keyout",
+            &format!("{file}.key"),
+            "-outform",
+            "DER",
+            "-out",
+            &format!("{file}.csr"),
         ],
     );
     assert!(ok, "{out}");
@@ -309,19 +337,30 @@ async fn certbot_s_flow_issues_a_certificate_under_the_demo_account_and_the_cert
     assert_eq!(directory["newOrder"], format!("{BASE}/acme/new-order"));
     let (status, _, _) = send(
         &acme.app,
-        Request::get("/acme/nothing/directory").body(Body::empty()).unwrap(),
+        Request::get("/acme/nothing/directory")
+            .body(Body::empty())
+            .unwrap(),
     )
     .await;
     assert_eq!(status, StatusCode::NOT_FOUND, "an unknown profile");
 
-    for algorithm in [KeyAlgorithm::EcdsaP256, KeyAlgorithm::EcdsaP384, KeyAlgorithm::Ed25519] {
+    for algorithm in [
+        KeyAlgorithm::EcdsaP256,
+        KeyAlgorithm::EcdsaP384,
+        KeyAlgorithm::Ed25519,
+    ] {
         let mut client = Client::new(algorithm);
         acme.register(&mut client).await;
         // The same key finds the same account.
-        let again =
-            Client::from_key(SigningKey::from_pkcs8_der(&client.key.to_pkcs8_der().unwrap()).unwrap());
+        let again = Client::from_key(
+            SigningKey::from_pkcs8_der(&client.key.to_pkcs8_der().unwrap()).unwrap(),
+        );
         let (status, headers, _) = acme
-            .post(&again, "/acme/new-account", Some(&json!({"onlyReturnExisting": true})))
+            .post(
+                &again,
+                "/acme/new-account",
+                Some(&json!({"onlyReturnExisting": true})),
+            )
             .await;
         assert_eq!(status, StatusCode::OK, "{algorithm:?}");
         assert_eq!(
@@ -352,7 +391,9 @@ async fn certbot_s_flow_issues_a_certificate_under_the_demo_account_and_the_cert
     assert_eq!(headers["content-type"], "application/pem-certificate-chain");
     let chain = String::from_utf8(chain).unwrap();
     assert_eq!(chain.matches("BEGIN CERTIFICATE").count(), 3, "{chain}");
-    let certificate = topca_core::Certificate::from_pem_chain(&chain).unwrap().remove(0);
+    let certificate = topca_core::Certificate::from_pem_chain(&chain)
+        .unwrap()
+        .remove(0);
     let record = acme
         .state
         .store
@@ -369,7 +410,9 @@ async fn certbot_s_flow_issues_a_certificate_under_the_demo_account_and_the_cert
     let holder = Client::from_key(SigningKey::from_pkcs8_pem(&pem, None).unwrap());
     let stranger = Client::new(KeyAlgorithm::EcdsaP256);
     let revoke = json!({"certificate": b64(certificate.der()), "reason": 1});
-    let (status, _, problem) = acme.post(&stranger, "/acme/revoke-cert", Some(&revoke)).await;
+    let (status, _, problem) = acme
+        .post(&stranger, "/acme/revoke-cert", Some(&revoke))
+        .await;
     assert_eq!(status, StatusCode::FORBIDDEN, "{problem}");
     assert_eq!(problem["type"], "urn:ietf:params:acme:error:unauthorized");
     let (status, _, body) = acme.post(&holder, "/acme/revoke-cert", Some(&revoke)).await;
@@ -413,13 +456,19 @@ async fn bad_signatures_replayed_nonces_wrong_urls_and_unsupported_keys_are_refu
     let nonce = acme.nonce().await;
     let header = client.header(&format!("{BASE}/acme/new-account"), &nonce);
     let (status, _, _) = acme
-        .raw("/acme/new-account", client.jws_with(header.clone(), Some(&payload)))
+        .raw(
+            "/acme/new-account",
+            client.jws_with(header.clone(), Some(&payload)),
+        )
         .await;
     assert_eq!(status, StatusCode::CREATED);
     let other = Client::new(KeyAlgorithm::Ed25519);
     let replayed = other.header(&format!("{BASE}/acme/new-account"), &nonce);
     let (status, headers, body) = acme
-        .raw("/acme/new-account", other.jws_with(replayed, Some(&payload)))
+        .raw(
+            "/acme/new-account",
+            other.jws_with(replayed, Some(&payload)),
+        )
         .await;
     let problem: Value = serde_json::from_slice(&body).unwrap();
     assert_eq!(status, StatusCode::BAD_REQUEST);
@@ -448,9 +497,15 @@ async fn bad_signatures_replayed_nonces_wrong_urls_and_unsupported_keys_are_refu
     // A symmetric key, an unknown curve, an algorithm the server does not take.
     for (alg, jwk) in [
         ("HS256", json!({"kty": "oct", "k": "c2VjcmV0"})),
-        ("ES512", json!({"kty": "EC", "crv": "P-521", "x": "AA", "y": "AA"})),
+        (
+            "ES512",
+            json!({"kty": "EC", "crv": "P-521", "x": "AA", "y": "AA"}),
+        ),
         ("RS256", json!({"kty": "oct", "k": "c2VjcmV0"})),
-        ("ES256", json!({"kty": "EC", "crv": "secp256k1", "x": "AA", "y": "AA"})),
+        (
+            "ES256",
+            json!({"kty": "EC", "crv": "secp256k1", "x": "AA", "y": "AA"}),
+        ),
     ] {
         let header = json!({"alg": alg, "jwk": jwk, "nonce": acme.nonce().await,
             "url": format!("{BASE}/acme/new-account")});
@@ -510,7 +565,11 @@ async fn forbidden_names_mismatched_csrs_and_other_accounts_orders_are_refused_a
     let finalize = order["finalize"].as_str().unwrap().to_owned();
     let certificates = acme.count("certificates");
     for (file, subject, names) in [
-        ("extra", "/CN=localhost", &["localhost", "www.localhost"][..]),
+        (
+            "extra",
+            "/CN=localhost",
+            &["localhost", "www.localhost"][..],
+        ),
         ("other", "/CN=other.localhost", &["localhost"][..]),
     ] {
         let der = csr(acme.dir.path(), file, subject, names);
@@ -518,7 +577,10 @@ async fn forbidden_names_mismatched_csrs_and_other_accounts_orders_are_refused_a
             .post(&client, &finalize, Some(&json!({"csr": b64(&der)})))
             .await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{file}");
-        assert_eq!(problem["type"], "urn:ietf:params:acme:error:badCSR", "{problem}");
+        assert_eq!(
+            problem["type"], "urn:ietf:params:acme:error:badCSR",
+            "{problem}"
+        );
     }
     let (status, _, problem) = acme
         .post(&client, &finalize, Some(&json!({"csr": "bm90IGEgQ1NS"})))

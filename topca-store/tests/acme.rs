@@ -68,11 +68,21 @@ fn acme_objects_are_kept_and_changed_once_on_both_backends() {
         let store = DieselStore::open(&url).unwrap();
         let now = SystemTime::now();
 
-        store.put_acme_nonce("n1", now + Duration::from_secs(60)).unwrap();
-        store.put_acme_nonce("old", now - Duration::from_secs(1)).unwrap();
+        store
+            .put_acme_nonce("n1", now + Duration::from_secs(60))
+            .unwrap();
+        store
+            .put_acme_nonce("old", now - Duration::from_secs(1))
+            .unwrap();
         assert!(store.take_acme_nonce("n1", now).unwrap(), "{label}");
-        assert!(!store.take_acme_nonce("n1", now).unwrap(), "{label}: spent once");
-        assert!(!store.take_acme_nonce("old", now).unwrap(), "{label}: expired");
+        assert!(
+            !store.take_acme_nonce("n1", now).unwrap(),
+            "{label}: spent once"
+        );
+        assert!(
+            !store.take_acme_nonce("old", now).unwrap(),
+            "{label}: expired"
+        );
         assert!(!store.take_acme_nonce("never", now).unwrap(), "{label}");
 
         let a = account("acct1", "thumb1");
@@ -87,7 +97,9 @@ fn acme_objects_are_kept_and_changed_once_on_both_backends() {
             store.acme_account_by_thumbprint("thumb1").unwrap().as_ref(),
             Some(&a)
         );
-        store.create_acme_account(&account("acct2", "thumb2")).unwrap();
+        store
+            .create_acme_account(&account("acct2", "thumb2"))
+            .unwrap();
         let rolled = AcmeAccount {
             thumbprint: "thumb2".into(),
             ..a.clone()
@@ -112,7 +124,11 @@ fn acme_objects_are_kept_and_changed_once_on_both_backends() {
 
         let (o, authorizations) = order("o1", "acct1", &["a.example.com", "b.example.com"]);
         store.create_acme_order(&o, &authorizations).unwrap();
-        assert_eq!(store.acme_order("o1").unwrap().as_ref(), Some(&o), "{label}");
+        assert_eq!(
+            store.acme_order("o1").unwrap().as_ref(),
+            Some(&o),
+            "{label}"
+        );
         assert_eq!(
             store.acme_authorization("o1-a1").unwrap().as_ref(),
             Some(&authorizations[1])
@@ -128,7 +144,11 @@ fn acme_objects_are_kept_and_changed_once_on_both_backends() {
             ..dup_authorizations[0].clone()
         };
         assert!(store.create_acme_order(&dup, &[clash]).is_err());
-        assert_eq!(store.acme_order("o2").unwrap(), None, "{label}: all or none");
+        assert_eq!(
+            store.acme_order("o2").unwrap(),
+            None,
+            "{label}: all or none"
+        );
 
         let valid = AcmeChallenge {
             status: AcmeStatus::Valid,
@@ -154,8 +174,16 @@ fn acme_objects_are_kept_and_changed_once_on_both_backends() {
             status: AcmeStatus::Ready,
             ..o.clone()
         };
-        assert!(store.update_acme_order(&ready, AcmeStatus::Pending).unwrap());
-        assert!(!store.update_acme_order(&ready, AcmeStatus::Pending).unwrap());
+        assert!(
+            store
+                .update_acme_order(&ready, AcmeStatus::Pending)
+                .unwrap()
+        );
+        assert!(
+            !store
+                .update_acme_order(&ready, AcmeStatus::Pending)
+                .unwrap()
+        );
         let issued = AcmeOrder {
             status: AcmeStatus::Valid,
             certificate: Some("0A1B".into()),

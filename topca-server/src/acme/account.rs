@@ -18,7 +18,7 @@ use topca_core::{
 
 use super::{
     AcmeProblem, Reply, Signer, account_url, base,
-    jws::{Jws, Jwk},
+    jws::{Jwk, Jws},
     profile_client, random_id, signed,
 };
 use crate::AppState;
@@ -52,9 +52,9 @@ fn contacts(payload: &Value) -> Result<Vec<String>, AcmeProblem> {
             let url = c
                 .as_str()
                 .ok_or_else(|| AcmeProblem::malformed("a contact is not a string"))?;
-            let address = url.strip_prefix("mailto:").ok_or_else(|| {
-                AcmeProblem::invalid_contact("only mailto: contacts are taken")
-            })?;
+            let address = url
+                .strip_prefix("mailto:")
+                .ok_or_else(|| AcmeProblem::invalid_contact("only mailto: contacts are taken"))?;
             let plain = address.len() <= 254
                 && address.matches('@').count() == 1
                 && !address.starts_with('@')
@@ -199,9 +199,10 @@ pub(super) async fn key_change(
         let account = request.account()?.clone();
         let inner = Jws::parse(&request.payload)?;
         inner.algorithm()?;
-        let new_key = Jwk::parse(inner.header.get("jwk").ok_or_else(|| {
-            AcmeProblem::malformed("the inner JWS carries the new key as jwk")
-        })?)?;
+        let new_key =
+            Jwk::parse(inner.header.get("jwk").ok_or_else(|| {
+                AcmeProblem::malformed("the inner JWS carries the new key as jwk")
+            })?)?;
         inner.verify(&new_key)?;
         if inner.text("url") != Some(format!("{}/key-change", base(s)).as_str()) {
             return Err(AcmeProblem::malformed(

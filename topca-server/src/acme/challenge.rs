@@ -64,8 +64,7 @@ async fn validate(state: Arc<AppState>, validation: Validation) {
         }
         Err(_) => Err(AcmeProblem::connection("the server is stopping")),
     };
-    let recorded =
-        tokio::task::spawn_blocking(move || record(&state, validation, outcome)).await;
+    let recorded = tokio::task::spawn_blocking(move || record(&state, validation, outcome)).await;
     if let Ok(Err(problem)) = recorded {
         tracing::warn!(detail = %problem.detail, "ACME: a validation could not be recorded");
     }

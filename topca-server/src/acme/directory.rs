@@ -59,6 +59,8 @@ pub(super) async fn head_nonce(State(state): State<Arc<AppState>>) -> Response {
 /// `GET /acme/new-nonce`: 204 with a fresh nonce in `Replay-Nonce`.
 pub(super) async fn get_nonce(State(state): State<Arc<AppState>>) -> Response {
     let index = directory_url(&state, "");
-    answer(state, index, |_| Ok(Reply::empty().with(StatusCode::NO_CONTENT))).await
+    answer(state, index, |_| {
+        Ok(Reply::empty().with(StatusCode::NO_CONTENT))
+    })
+    .await
 }
-

@@ -330,7 +330,13 @@ where
     .await;
     let (outcome, nonce) = match done {
         Ok(done) => done,
-        Err(e) => return respond(Err(AcmeProblem::internal("finish the request", &e)), None, &index),
+        Err(e) => {
+            return respond(
+                Err(AcmeProblem::internal("finish the request", &e)),
+                None,
+                &index,
+            );
+        }
     };
     respond(outcome, nonce.ok(), &index)
 }

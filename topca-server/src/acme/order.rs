@@ -60,7 +60,11 @@ pub(super) fn order_view(state: &AppState, order: &AcmeOrder) -> Value {
     if order.certificate.is_some() {
         view["certificate"] = json!(format!("{}/cert/{}", base(state), order.id));
     }
-    if let Some(error) = order.error.as_deref().and_then(|e| serde_json::from_str::<Value>(e).ok()) {
+    if let Some(error) = order
+        .error
+        .as_deref()
+        .and_then(|e| serde_json::from_str::<Value>(e).ok())
+    {
         view["error"] = error;
     }
     view
@@ -167,7 +171,10 @@ fn check_policy(
         alt.add_host(name)
             .map_err(|e| AcmeProblem::rejected_identifier(e.to_string()))?;
     }
-    let policy = state.store.server_policy(client.account)?.unwrap_or_default();
+    let policy = state
+        .store
+        .server_policy(client.account)?
+        .unwrap_or_default();
     policy
         .check(&alt)
         .map_err(|e| AcmeProblem::rejected_identifier(e.to_string()))?;
@@ -298,7 +305,10 @@ pub(super) async fn authorization(
                 ));
             }
         }
-        Ok(Reply::json(StatusCode::OK, authorization_view(s, &authorization)))
+        Ok(Reply::json(
+            StatusCode::OK,
+            authorization_view(s, &authorization),
+        ))
     })
     .await
 }
@@ -329,10 +339,11 @@ pub(super) async fn challenge(
                 status: AcmeStatus::Processing,
                 ..challenge.clone()
             };
-            if s
-                .store
-                .update_acme_challenge(&processing, AcmeStatus::Pending, AcmeStatus::Pending)?
-            {
+            if s.store.update_acme_challenge(
+                &processing,
+                AcmeStatus::Pending,
+                AcmeStatus::Pending,
+            )? {
                 challenge::start(
                     Arc::clone(s),
                     challenge::Validation {

@@ -37,7 +37,11 @@ impl AcmeProblem {
 
     /// No such object (as `malformed`, with 404).
     pub fn not_found(what: &str) -> Self {
-        Self::new("malformed", StatusCode::NOT_FOUND, format!("no such {what}"))
+        Self::new(
+            "malformed",
+            StatusCode::NOT_FOUND,
+            format!("no such {what}"),
+        )
     }
 
     /// The nonce is unknown, spent or expired: the client retries with the

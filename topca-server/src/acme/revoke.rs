@@ -43,7 +43,10 @@ pub(super) async fn revoke(State(state): State<Arc<AppState>>, uri: Uri, body: B
         if record.der != certificate.der() {
             return Err(refused());
         }
-        let order = s.store.acme_order_by_certificate(&serial)?.ok_or_else(refused)?;
+        let order = s
+            .store
+            .acme_order_by_certificate(&serial)?
+            .ok_or_else(refused)?;
         let account = s.store.acme_account(&order.account)?.ok_or_else(refused)?;
         let allowed = match &request.signer {
             Signer::Account(signer) => signer.id == account.id,

@@ -145,7 +145,10 @@ impl AcmeStore for DieselStore {
     fn put_acme_nonce(&self, nonce: &str, expires: SystemTime) -> Result<(), StoreError> {
         let expires = nanos(expires)?;
         read!(self, |c| diesel::insert_into(acme_nonces::table)
-            .values((acme_nonces::nonce.eq(nonce), acme_nonces::expires.eq(expires)))
+            .values((
+                acme_nonces::nonce.eq(nonce),
+                acme_nonces::expires.eq(expires)
+            ))
             .execute(c)
             .map_err(backend)?);
         Ok(())
@@ -275,13 +278,13 @@ impl AcmeStore for DieselStore {
                 .map_err(conflict_if_unique)?;
             for values in &authorization_values {
                 diesel::insert_into(acme_authorizations::table)
-                    .values(values.clone())
+                    .values(*values)
                     .execute(c)
                     .map_err(conflict_if_unique)?;
             }
             for values in &challenge_values {
                 diesel::insert_into(acme_challenges::table)
-                    .values(values.clone())
+                    .values(*values)
                     .execute(c)
                     .map_err(conflict_if_unique)?;
             }
@@ -313,7 +316,7 @@ impl AcmeStore for DieselStore {
                     .filter(acme_orders::id.eq(&order.id))
                     .filter(acme_orders::status.eq(expected.code())),
             )
-            .set(changes.clone())
+            .set(changes)
             .execute(c)?)
         })?;
         Ok(changed == 1)
@@ -383,7 +386,7 @@ impl AcmeStore for DieselStore {
                     .filter(acme_challenges::id.eq(&challenge.id))
                     .filter(acme_challenges::status.eq(expected.code())),
             )
-            .set(changes.clone())
+            .set(changes)
             .execute(c)?;
             if changed == 1 {
                 diesel::update(acme_authorizations::table.find(&challenge.authorization))
@@ -399,9 +402,11 @@ impl AcmeStore for DieselStore {
         id: &str,
         status: AcmeStatus,
     ) -> Result<(), StoreError> {
-        let changed = write!(self, |c| Ok(diesel::update(acme_authorizations::table.find(id))
-            .set(acme_authorizations::status.eq(status.code()))
-            .execute(c)?))?;
+        let changed = write!(self, |c| Ok(diesel::update(
+            acme_authorizations::table.find(id)
+        )
+        .set(acme_authorizations::status.eq(status.code()))
+        .execute(c)?))?;
         if changed == 0 {
             return Err(StoreError::NotFound);
         }
