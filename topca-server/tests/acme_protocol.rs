@@ -614,14 +614,46 @@ async fn forbidden_names_mismatched_csrs_and_other_accounts_orders_are_refused_a
     assert_eq!(problem["type"], "urn:ietf:params:acme:error:orderNotReady");
     assert_eq!(acme.count("certificates"), certificates + 1);
 
-    // A deactivated account can do nothing more.
+    // Key rollover: the new key signs an inner JWS naming the account and its
+    // old key; then only the new key speaks for the account.
     let kid = client.kid.clone().unwrap();
+    let new = Client::new(KeyAlgorithm::EcdsaP384);
+    let inner = new.jws_with(
+        json!({"alg": new.alg, "jwk": new.jwk, "url": format!("{BASE}/acme/key-change")}),
+        Some(&json!({"account": kid, "oldKey": client.jwk})),
+    );
+    let inner: Value = serde_json::from_slice(&inner).unwrap();
+    let (status, _, body) = acme.post(&client, "/acme/key-change", Some(&inner)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, _, problem) = acme.post(&client, &kid, None).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{problem}");
+    let mut rolled = new;
+    rolled.kid = Some(kid.clone());
     let (status, _, account) = acme
-        .post(&client, &kid, Some(&json!({"status": "deactivated"})))
+        .post(
+            &rolled,
+            &kid,
+            Some(&json!({"contact": ["mailto:ops@localhost"]})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{account}");
+    assert_eq!(account["contact"][0], "mailto:ops@localhost");
+    // Another account's key cannot be rolled onto this one.
+    let inner = stranger.jws_with(
+        json!({"alg": stranger.alg, "jwk": stranger.jwk, "url": format!("{BASE}/acme/key-change")}),
+        Some(&json!({"account": kid, "oldKey": rolled.jwk})),
+    );
+    let inner: Value = serde_json::from_slice(&inner).unwrap();
+    let (status, _, _) = acme.post(&rolled, "/acme/key-change", Some(&inner)).await;
+    assert_eq!(status, StatusCode::CONFLICT);
+
+    // A deactivated account can do nothing more.
+    let (status, _, account) = acme
+        .post(&rolled, &kid, Some(&json!({"status": "deactivated"})))
         .await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(account["status"], "deactivated");
-    let (status, _, problem) = acme.post(&client, &order_url, None).await;
+    let (status, _, problem) = acme.post(&rolled, &order_url, None).await;
     assert_eq!(status, StatusCode::FORBIDDEN);
     assert_eq!(problem["type"], "urn:ietf:params:acme:error:unauthorized");
 }
