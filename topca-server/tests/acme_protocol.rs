@@ -27,7 +27,7 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use topca_core::{KeyAlgorithm, OsRandom, SigningKey, store::CertificateStore};
-use topca_server::{AppState, setup::start};
+use topca_server::{AppState, limits::RateLimiter, setup::start};
 
 const BASE: &str = "http://127.0.0.1:8080";
 
@@ -139,6 +139,11 @@ struct Acme {
 
 impl Acme {
     async fn start() -> Self {
+        Self::start_with(|_| {}).await
+    }
+
+    /// [`Acme::start`] with `adjust` applied to the state first.
+    async fn start_with(adjust: impl FnOnce(&mut AppState)) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let mut opts = options(dir.path());
         opts.acme_http01_port = free_port();
@@ -169,7 +174,8 @@ impl Acme {
                 let _ = stream.write_all(reply.as_bytes()).await;
             }
         });
-        let (state, _) = start(&opts).unwrap();
+        let (mut state, _) = start(&opts).unwrap();
+        adjust(&mut state);
         let state = Arc::new(state);
         let app = topca_server::router(Arc::clone(&state));
         Self {
@@ -656,4 +662,33 @@ async fn forbidden_names_mismatched_csrs_and_other_accounts_orders_are_refused_a
     let (status, _, problem) = acme.post(&rolled, &order_url, None).await;
     assert_eq!(status, StatusCode::FORBIDDEN);
     assert_eq!(problem["type"], "urn:ietf:params:acme:error:unauthorized");
+}
+
+#[tokio::test]
+async fn new_orders_are_limited_per_account_and_per_identifier() {
+    let acme = Acme::start_with(|state| {
+        state.acme.orders_per_account = RateLimiter::new(2, Duration::from_secs(3600));
+        state.acme.orders_per_identifier = RateLimiter::new(3, Duration::from_secs(3600));
+    })
+    .await;
+    let order = json!({"identifiers": [{"type": "dns", "value": "localhost"}]});
+    let mut first = Client::new(KeyAlgorithm::Ed25519);
+    acme.register(&mut first).await;
+    for _ in 0..2 {
+        let (status, _, _) = acme.post(&first, "/acme/new-order", Some(&order)).await;
+        assert_eq!(status, StatusCode::CREATED);
+    }
+    let (status, headers, problem) = acme.post(&first, "/acme/new-order", Some(&order)).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(problem["type"], "urn:ietf:params:acme:error:rateLimited");
+    assert!(headers.contains_key("retry-after"));
+    // Another account: its own count, but the name's count goes on.
+    let mut second = Client::new(KeyAlgorithm::EcdsaP256);
+    acme.register(&mut second).await;
+    let (status, _, _) = acme.post(&second, "/acme/new-order", Some(&order)).await;
+    assert_eq!(status, StatusCode::CREATED);
+    let (status, _, problem) = acme.post(&second, "/acme/new-order", Some(&order)).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{problem}");
+    assert!(problem["detail"].as_str().unwrap().contains("localhost"));
+    assert_eq!(acme.count("acme_orders"), 3);
 }

@@ -59,15 +59,23 @@ pub struct AcmeRuntime {
     pub validations: Arc<tokio::sync::Semaphore>,
     /// How long one validation may take.
     pub timeout: Duration,
+    /// New orders per account (on this node).
+    pub orders_per_account: crate::limits::RateLimiter,
+    /// New orders naming one identifier, whichever account (on this node).
+    pub orders_per_identifier: crate::limits::RateLimiter,
 }
 
 impl AcmeRuntime {
-    /// At most 16 validations at once, 10 seconds each, on `http01_port`.
+    /// At most 16 validations at once, 10 seconds each, on `http01_port`;
+    /// at most 300 new orders an hour per account and 50 per identifier.
     pub fn new(http01_port: u16) -> Self {
+        const HOUR: Duration = Duration::from_secs(3600);
         Self {
             http01_port,
             validations: Arc::new(tokio::sync::Semaphore::new(16)),
             timeout: Duration::from_secs(10),
+            orders_per_account: crate::limits::RateLimiter::new(300, HOUR),
+            orders_per_identifier: crate::limits::RateLimiter::new(50, HOUR),
         }
     }
 }
@@ -368,10 +376,14 @@ fn respond(outcome: Result<Reply, AcmeProblem>, nonce: Option<String>, index: &s
         }
         Err(problem) => {
             let mut response = (problem.status, axum::Json(problem.document())).into_response();
-            response.headers_mut().insert(
+            let headers = response.headers_mut();
+            headers.insert(
                 header::CONTENT_TYPE,
                 HeaderValue::from_static(crate::problem::PROBLEM_JSON),
             );
+            if let Some(seconds) = problem.retry_after {
+                headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+            }
             response
         }
     };

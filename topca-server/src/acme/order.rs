@@ -109,11 +109,22 @@ pub(super) fn own_order(
     account: &AcmeAccount,
     id: &str,
 ) -> Result<AcmeOrder, AcmeProblem> {
-    state
+    let order = state
         .store
         .acme_order(id)?
         .filter(|o| o.account == account.id)
-        .ok_or_else(|| AcmeProblem::not_found("order"))
+        .ok_or_else(|| AcmeProblem::not_found("order"))?;
+    let open = matches!(order.status, AcmeStatus::Pending | AcmeStatus::Ready);
+    if open && order.expires <= state.ca.environment().clock().now() {
+        // Past its time: invalid from now on (RFC 8555 §7.1.6).
+        let expired = AcmeOrder {
+            status: AcmeStatus::Invalid,
+            ..order.clone()
+        };
+        state.store.update_acme_order(&expired, order.status)?;
+        return Ok(expired);
+    }
+    Ok(order)
 }
 
 /// The identifiers of a newOrder payload: DNS names, lower case, sorted, once each.
@@ -207,6 +218,18 @@ pub(super) async fn new_order(
         }
         let names = identifiers(&payload)?;
         check_policy(s, &client, &names)?;
+        let limits = &s.acme;
+        limits
+            .orders_per_account
+            .hit(&account.id)
+            .map_err(|seconds| {
+                AcmeProblem::rate_limited("too many new orders for this account", seconds)
+            })?;
+        for name in &names {
+            limits.orders_per_identifier.hit(name).map_err(|seconds| {
+                AcmeProblem::rate_limited(format!("too many new orders for {name}"), seconds)
+            })?;
+        }
         let expires = s.ca.environment().clock().now() + ORDER_LIFETIME;
         let order_id = random_id(s)?;
         let mut authorizations = Vec::with_capacity(names.len());

@@ -19,6 +19,8 @@ pub(crate) struct AcmeProblem {
     pub detail: String,
     /// The HTTP status.
     pub status: StatusCode,
+    /// Seconds after which a rate-limited client may try again.
+    pub retry_after: Option<u64>,
 }
 
 impl AcmeProblem {
@@ -27,6 +29,15 @@ impl AcmeProblem {
             kind,
             detail: detail.into(),
             status,
+            retry_after: None,
+        }
+    }
+
+    /// Over a rate limit for `seconds` more.
+    pub fn rate_limited(detail: impl Into<String>, seconds: u64) -> Self {
+        Self {
+            retry_after: Some(seconds),
+            ..Self::new("rateLimited", StatusCode::TOO_MANY_REQUESTS, detail)
         }
     }
 
