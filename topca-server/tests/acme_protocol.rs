@@ -411,6 +411,35 @@ async fn certbot_s_flow_issues_a_certificate_under_the_demo_account_and_the_cert
         Some(acme.state.demo.accounts[1]),
         "under the demo server account"
     );
+    // ARI: the suggested window lies ahead, in the certificate's last third.
+    let serial_bytes: Vec<u8> = (0..certificate.serial_hex().len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&certificate.serial_hex()[i..i + 2], 16).unwrap())
+        .collect();
+    let renewal_info = format!("/acme/renewal-info/AAEC.{}", b64(&serial_bytes));
+    let window = |body: &[u8]| -> (String, String) {
+        let info: Value = serde_json::from_slice(body).unwrap();
+        let w = &info["suggestedWindow"];
+        (
+            w["start"].as_str().unwrap().to_owned(),
+            w["end"].as_str().unwrap().to_owned(),
+        )
+    };
+    let now = topca_core::format_rfc3339(std::time::SystemTime::now());
+    let (status, body, headers) = send(
+        &acme.app,
+        Request::get(&renewal_info).body(Body::empty()).unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(headers.contains_key("retry-after"));
+    let (start, end) = window(&body);
+    assert!(now < start && start < end, "{now} {start} {end}");
+    assert_eq!(
+        directory["renewalInfo"],
+        format!("{BASE}/acme/renewal-info")
+    );
+
     // Revocation signed by the certificate's own key (jwk, no account).
     let pem = std::fs::read_to_string(acme.dir.path().join("web.key")).unwrap();
     let holder = Client::from_key(SigningKey::from_pkcs8_pem(&pem, None).unwrap());
@@ -432,6 +461,14 @@ async fn certbot_s_flow_issues_a_certificate_under_the_demo_account_and_the_cert
     assert_eq!(record.status, topca_core::store::CertificateStatus::Revoked);
     let (_, _, problem) = acme.post(&client, "/acme/revoke-cert", Some(&revoke)).await;
     assert_eq!(problem["type"], "urn:ietf:params:acme:error:alreadyRevoked");
+    // Once revoked, the window has passed: renew now.
+    let (_, body, _) = send(
+        &acme.app,
+        Request::get(&renewal_info).body(Body::empty()).unwrap(),
+    )
+    .await;
+    let (_, end) = window(&body);
+    assert!(end < topca_core::format_rfc3339(std::time::SystemTime::now()));
 }
 
 #[tokio::test]

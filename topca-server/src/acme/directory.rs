@@ -43,6 +43,7 @@ async fn directory_of(state: Arc<AppState>, profile: String) -> Response {
                 "newOrder": format!("{base}/new-order"),
                 "revokeCert": format!("{base}/revoke-cert"),
                 "keyChange": format!("{base}/key-change"),
+                "renewalInfo": format!("{base}/renewal-info"),
                 "meta": {"externalAccountRequired": false},
             }),
         ))

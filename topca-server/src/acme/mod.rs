@@ -12,7 +12,8 @@
 //! One module per step: [`directory`] (directory, nonces), [`account`] (new
 //! account, update, deactivation, key rollover), [`order`] (orders,
 //! authorizations, challenges), [`challenge`] (http-01 validation, outside the
-//! request), [`finalize`] (CSR and certificate), [`revoke`]; [`jws`] verifies
+//! request), [`finalize`] (CSR and certificate), [`revoke`], [`renewal`]
+//! (ARI); [`jws`] verifies
 //! requests and [`problem`] words the errors. Nonces and every object live in
 //! the store, so any node answers any request.
 
@@ -24,6 +25,7 @@ mod jws;
 mod nonce;
 mod order;
 mod problem;
+mod renewal;
 mod revoke;
 
 use std::{sync::Arc, time::Duration};
@@ -100,6 +102,7 @@ pub(crate) fn routes() -> Router<Arc<AppState>> {
         .route("/acme/chall/{id}", post(order::challenge))
         .route("/acme/cert/{id}", post(finalize::certificate))
         .route("/acme/revoke-cert", post(revoke::revoke))
+        .route("/acme/renewal-info/{id}", get(renewal::renewal_info))
         .layer(DefaultBodyLimit::max(MAX_BODY))
 }
 
@@ -253,6 +256,7 @@ fn verify(state: &AppState, body: &[u8], url: &str) -> Result<Signed, AcmeProble
 
 /// A successful ACME answer.
 pub(crate) struct Reply {
+    retry_after: Option<u64>,
     status: StatusCode,
     location: Option<String>,
     links: Vec<String>,
@@ -269,6 +273,7 @@ impl Reply {
     /// `status` with a JSON body.
     pub fn json(status: StatusCode, body: Value) -> Self {
         Self {
+            retry_after: None,
             status,
             location: None,
             links: Vec::new(),
@@ -279,6 +284,7 @@ impl Reply {
     /// 200 with a PEM certificate chain.
     pub fn pem(chain: String) -> Self {
         Self {
+            retry_after: None,
             status: StatusCode::OK,
             location: None,
             links: Vec::new(),
@@ -289,6 +295,7 @@ impl Reply {
     /// 200 without a body.
     pub fn empty() -> Self {
         Self {
+            retry_after: None,
             status: StatusCode::OK,
             location: None,
             links: Vec::new(),
@@ -366,6 +373,9 @@ fn respond(outcome: Result<Reply, AcmeProblem>, nonce: Option<String>, index: &s
             let headers = response.headers_mut();
             if let Some(location) = reply.location.and_then(|l| HeaderValue::from_str(&l).ok()) {
                 headers.insert(header::LOCATION, location);
+            }
+            if let Some(seconds) = reply.retry_after {
+                headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds));
             }
             for link in reply.links {
                 if let Ok(link) = HeaderValue::from_str(&link) {
