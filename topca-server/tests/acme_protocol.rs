@@ -35,21 +35,44 @@ fn b64(bytes: &[u8]) -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
 }
 
+/// The contents of the INTEGERs of a DER SEQUENCE of INTEGERs (an
+/// ECDSA-Sig-Value, an RSAPublicKey), without their leading zero bytes.
+fn der_integers(der: &[u8]) -> Vec<Vec<u8>> {
+    let length = |at: usize| -> (usize, usize) {
+        let first = der[at];
+        if first & 0x80 == 0 {
+            return (usize::from(first), 1);
+        }
+        let n = usize::from(first & 0x7f);
+        let value = der[at + 1..at + 1 + n]
+            .iter()
+            .fold(0usize, |acc, b| acc * 256 + usize::from(*b));
+        (value, 1 + n)
+    };
+    let (_, header) = length(1);
+    let mut at = 1 + header;
+    let mut out = Vec::new();
+    while at < der.len() {
+        assert_eq!(der[at], 2, "an INTEGER");
+        let (len, header) = length(at + 1);
+        let start = at + 1 + header;
+        let value: Vec<u8> = der[start..start + len]
+            .iter()
+            .copied()
+            .skip_while(|b| *b == 0)
+            .collect();
+        out.push(value);
+        at = start + len;
+    }
+    out
+}
+
 /// A DER ECDSA-Sig-Value as the JWS `r || s` of `half`-byte integers.
 fn fixed(der: &[u8], half: usize) -> Vec<u8> {
     let mut out = Vec::new();
-    let mut at = 2;
-    if der[1] & 0x80 != 0 {
-        at += usize::from(der[1] & 0x7f);
-    }
-    for _ in 0..2 {
-        assert_eq!(der[at], 2);
-        let len = usize::from(der[at + 1]);
-        let value = &der[at + 2..at + 2 + len];
-        let value = &value[value.len().saturating_sub(half)..];
+    for value in der_integers(der) {
         out.extend(std::iter::repeat_n(0, half - value.len()));
         out.extend(value);
-        at += 2 + len;
     }
     out
 }
@@ -79,6 +102,13 @@ impl Client {
                 "ES384",
                 json!({"crv": "P-384", "kty": "EC", "x": b64(&point[1..49]), "y": b64(&point[49..])}),
             ),
+            topca_core::KeyKind::Rsa { .. } => {
+                let parts = der_integers(&point);
+                (
+                    "RS256",
+                    json!({"e": b64(&parts[1]), "kty": "RSA", "n": b64(&parts[0])}),
+                )
+            }
             topca_core::KeyKind::Ed25519 => (
                 "EdDSA",
                 json!({"crv": "Ed25519", "kty": "OKP", "x": b64(&point)}),
@@ -354,6 +384,7 @@ async fn certbot_s_flow_issues_a_certificate_under_the_demo_account_and_the_cert
         KeyAlgorithm::EcdsaP256,
         KeyAlgorithm::EcdsaP384,
         KeyAlgorithm::Ed25519,
+        KeyAlgorithm::Rsa2048,
     ] {
         let mut client = Client::new(algorithm);
         acme.register(&mut client).await;
