@@ -605,8 +605,10 @@ async fn bad_signatures_replayed_nonces_wrong_urls_and_unsupported_keys_are_refu
     assert_eq!(acme.count("acme_accounts"), 2);
 
     // An oversized body.
-    let (status, _, _) = acme.raw("/acme/new-order", vec![b'a'; 100 * 1024]).await;
+    let (status, headers, body) = acme.raw("/acme/new-order", vec![b'a'; 100 * 1024]).await;
     assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(headers["content-type"], "application/problem+json");
+    assert!(String::from_utf8_lossy(&body).contains("urn:ietf:params:acme:error:malformed"));
 }
 
 #[tokio::test]

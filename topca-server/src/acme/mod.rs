@@ -104,6 +104,39 @@ pub(crate) fn routes() -> Router<Arc<AppState>> {
         .route("/acme/revoke-cert", post(revoke::revoke))
         .route("/acme/renewal-info/{id}", get(renewal::renewal_info))
         .layer(DefaultBodyLimit::max(MAX_BODY))
+        .layer(axum::middleware::from_fn(refusals))
+}
+
+/// Refusals made before a handler runs (a body over [`MAX_BODY`], a method
+/// the route does not take) as ACME problem documents too.
+async fn refusals(request: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let response = next.run(request).await;
+    let status = response.status();
+    let problem = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| {
+            v.as_bytes()
+                .starts_with(crate::problem::PROBLEM_JSON.as_bytes())
+        });
+    if !status.is_client_error() || problem {
+        return response;
+    }
+    let detail = match status {
+        StatusCode::PAYLOAD_TOO_LARGE => format!("the body is over {MAX_BODY} bytes"),
+        StatusCode::METHOD_NOT_ALLOWED => "this resource does not take this method".to_owned(),
+        _ => "the request is not one this resource takes".to_owned(),
+    };
+    let problem = AcmeProblem {
+        status,
+        ..AcmeProblem::malformed(detail)
+    };
+    let mut answer = (status, axum::Json(problem.document())).into_response();
+    answer.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(crate::problem::PROBLEM_JSON),
+    );
+    answer
 }
 
 /// The machine-client name that binds ACME profile `profile` ("": default).
