@@ -332,6 +332,21 @@ async fn forbidden_names_mismatched_csrs_and_other_accounts_orders_are_refused_a
     assert_eq!(problem["type"], "urn:ietf:params:acme:error:badCSR");
     assert_eq!(acme.count("certificates"), certificates, "nothing issued");
 
+    // The account lists its orders that are not invalid: the ready one.
+    let (status, _, account) = acme
+        .post(&client, client.kid.as_deref().unwrap(), None)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _, listed) = acme
+        .post(&client, account["orders"].as_str().unwrap(), None)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{listed}");
+    assert_eq!(
+        listed["orders"],
+        json!([finalize.trim_end_matches("/finalize")]),
+        "{listed}"
+    );
+
     // Another account sees no trace of this one's order, nor may it finalize it.
     let mut stranger = Client::new(KeyAlgorithm::EcdsaP256);
     acme.register(&mut stranger).await;

@@ -129,6 +129,8 @@ fn acme_objects_are_kept_and_changed_once_on_both_backends() {
             Some(&o),
             "{label}"
         );
+        assert_eq!(store.acme_orders_of("acct1", 10).unwrap(), ["o1"]);
+        assert!(store.acme_orders_of("acct2", 10).unwrap().is_empty());
         assert_eq!(
             store.acme_authorization("o1-a1").unwrap().as_ref(),
             Some(&authorizations[1])

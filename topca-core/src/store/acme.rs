@@ -171,6 +171,9 @@ pub trait AcmeStore: Send + Sync {
     ) -> Result<(), StoreError>;
     /// The order `id` (with its authorizations' identifiers), if any.
     fn acme_order(&self, id: &str) -> Result<Option<AcmeOrder>, StoreError>;
+    /// The identifiers of at most `limit` orders of `account` that are not
+    /// invalid (RFC 8555 §7.1.2.1).
+    fn acme_orders_of(&self, account: &str, limit: usize) -> Result<Vec<String>, StoreError>;
     /// The order whose certificate has `serial`, if any.
     fn acme_order_by_certificate(&self, serial: &str) -> Result<Option<AcmeOrder>, StoreError>;
     /// Sets the status, error and certificate of order `order.id` if its status

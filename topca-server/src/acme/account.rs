@@ -19,6 +19,7 @@ use topca_core::{
 use super::{
     AcmeProblem, Reply, Signer, account_url, base,
     jws::{Jwk, Jws},
+    order::order_url,
     profile_client, random_id, signed,
 };
 use crate::AppState;
@@ -26,12 +27,40 @@ use crate::AppState;
 /// The most contacts an account may give.
 const MAX_CONTACTS: usize = 4;
 
+/// The most orders the orders list shows.
+const MAX_LISTED: usize = 1_000;
+
 /// The account as the protocol shows it.
-fn view(account: &AcmeAccount) -> Value {
+fn view(state: &AppState, account: &AcmeAccount) -> Value {
     json!({
         "status": account.status.label(),
         "contact": account.contact,
+        "orders": format!("{}/orders", account_url(state, &account.id)),
     })
+}
+
+/// `POST /acme/acct/{id}/orders` (POST-as-GET): the account's orders that are
+/// not invalid.
+pub(super) async fn orders(
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<String>,
+    uri: Uri,
+    body: Bytes,
+) -> Response {
+    signed(state, uri, body, move |s, request| {
+        let account = request.account()?;
+        if account.id != id {
+            return Err(AcmeProblem::unauthorized("this is another account"));
+        }
+        let orders: Vec<String> = s
+            .store
+            .acme_orders_of(&account.id, MAX_LISTED)?
+            .iter()
+            .map(|order| order_url(s, order))
+            .collect();
+        Ok(Reply::json(StatusCode::OK, json!({ "orders": orders })))
+    })
+    .await
 }
 
 /// The `contact` of `payload`: `mailto:` URLs of plain addresses.
@@ -129,7 +158,7 @@ async fn create(state: Arc<AppState>, uri: Uri, body: Bytes, profile: String) ->
             Err(e) => return Err(e.into()),
         }
         tracing::info!(account = %account.id, profile = %profile, "ACME account created");
-        Ok(Reply::json(StatusCode::CREATED, view(&account)).at(account_url(s, &account.id)))
+        Ok(Reply::json(StatusCode::CREATED, view(s, &account)).at(account_url(s, &account.id)))
     })
     .await
 }
@@ -148,7 +177,7 @@ fn existing_account(
     if existing.status != AcmeStatus::Valid {
         return Err(AcmeProblem::unauthorized("the account is deactivated"));
     }
-    Ok(Reply::json(StatusCode::OK, view(&existing)).at(account_url(state, &existing.id)))
+    Ok(Reply::json(StatusCode::OK, view(state, &existing)).at(account_url(state, &existing.id)))
 }
 
 /// `POST /acme/acct/{id}`: the account (POST-as-GET), a new contact, or
@@ -183,7 +212,7 @@ pub(super) async fn account(
         if updated != account {
             s.store.update_acme_account(&updated)?;
         }
-        Ok(Reply::json(StatusCode::OK, view(&updated)).at(account_url(s, &updated.id)))
+        Ok(Reply::json(StatusCode::OK, view(s, &updated)).at(account_url(s, &updated.id)))
     })
     .await
 }
@@ -236,7 +265,7 @@ pub(super) async fn key_change(
             }
             Err(e) => return Err(e.into()),
         }
-        Ok(Reply::json(StatusCode::OK, view(&updated)).at(account_url(s, &updated.id)))
+        Ok(Reply::json(StatusCode::OK, view(s, &updated)).at(account_url(s, &updated.id)))
     })
     .await
 }

@@ -94,6 +94,7 @@ pub(crate) fn routes() -> Router<Arc<AppState>> {
         .route("/acme/new-account", post(account::new_default_account))
         .route("/acme/{profile}/new-account", post(account::new_account))
         .route("/acme/acct/{id}", post(account::account))
+        .route("/acme/acct/{id}/orders", post(account::orders))
         .route("/acme/key-change", post(account::key_change))
         .route("/acme/new-order", post(order::new_order))
         .route("/acme/order/{id}", post(order::order))

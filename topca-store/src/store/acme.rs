@@ -296,6 +296,19 @@ impl AcmeStore for DieselStore {
         order_with_authorizations!(self, acme_orders::id.eq(id))
     }
 
+    fn acme_orders_of(&self, account: &str, limit: usize) -> Result<Vec<String>, StoreError> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let ids: Vec<String> = read!(self, |c| acme_orders::table
+            .filter(acme_orders::account_id.eq(account))
+            .filter(acme_orders::status.ne(AcmeStatus::Invalid.code()))
+            .order(acme_orders::id)
+            .limit(limit)
+            .select(acme_orders::id)
+            .load(c)
+            .map_err(backend)?);
+        Ok(ids)
+    }
+
     fn acme_order_by_certificate(&self, serial: &str) -> Result<Option<AcmeOrder>, StoreError> {
         order_with_authorizations!(self, acme_orders::certificate.eq(serial))
     }
