@@ -8,10 +8,13 @@
 //! that way). Pages mark the demo accounts "演示".
 
 use topca_core::{
-    KeyAlgorithm,
+    KeyAlgorithm, OsRandom,
+    audit::{Actor, AuditAction, AuditRecord, Outcome},
+    client::{ClientToken, NewClient},
     lifecycle::{CertificateType, VerificationMode},
+    profile::ProfileKind,
     ra::{AccountId, AccountSettings, Language},
-    store::{AccountStore, AdminStore},
+    store::{AccountStore, AdminStore, ClientStore},
 };
 use topca_store::DieselStore;
 
@@ -23,6 +26,9 @@ pub const DEMO_ORGANIZATION: &str = "TopCA 演示单位";
 /// The domain the demo server account's certificates may name (its policy's
 /// only allowed domain).
 pub const DEMO_SERVER_DOMAIN: &str = "example.cn";
+
+/// The name the demo ACME profile issues for (ACME clients on this machine).
+pub const DEMO_ACME_NAME: &str = "localhost";
 
 /// The setting recording whether this CA holds demonstration data (`on`/`off`),
 /// written at the first start.
@@ -165,12 +171,14 @@ fn create(
                 })
                 .and_then(|account| {
                     if verification == VerificationMode::Manual {
-                        // The demo server account may name the documentation domain.
+                        // The demo server account may name the documentation
+                        // domain, and `localhost` for the demo ACME profile.
                         let policy = topca_core::ra::ServerPolicy {
-                            allowed_domains: vec![DEMO_SERVER_DOMAIN.into()],
+                            allowed_domains: vec![DEMO_SERVER_DOMAIN.into(), DEMO_ACME_NAME.into()],
                             ..Default::default()
                         };
                         store.put_server_policy(account.id, &policy)?;
+                        enable_acme(store, account.id)?;
                     }
                     Ok(account.id)
                 })
@@ -178,4 +186,36 @@ fn create(
         },
     )
     .collect()
+}
+
+/// Enables the default ACME profile (`/acme/directory`) for the demo server
+/// account, for the name [`DEMO_ACME_NAME`] only: the machine client `acme`
+/// whose token is never shown (ACME clients sign with their own keys).
+fn enable_acme(store: &DieselStore, account: AccountId) -> Result<(), topca_core::StoreError> {
+    let (_, token_hash) = ClientToken::generate(&OsRandom)
+        .map_err(|e| topca_core::StoreError::Backend(e.to_string()))?;
+    let now = std::time::SystemTime::now();
+    store.create_client(
+        NewClient {
+            name: "acme".into(),
+            account,
+            profiles: vec![ProfileKind::TlsServer],
+            allowed_names: vec![DEMO_ACME_NAME.into()],
+            validity_days: 90,
+            token_hash,
+            created: now,
+        },
+        AuditRecord {
+            at: now,
+            actor: Actor::System,
+            action: AuditAction::ClientAdded,
+            target: "client acme".into(),
+            outcome: Outcome::Success,
+            detail: format!(
+                "account {}, the demo ACME profile for {DEMO_ACME_NAME}",
+                account.0
+            ),
+        },
+    )?;
+    Ok(())
 }

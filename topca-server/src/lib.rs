@@ -7,6 +7,7 @@
 //! with `--demo`)
 //! and loads it on later starts; [`router`] serves it.
 
+pub mod acme;
 pub mod admin;
 mod admin_accounts;
 mod admin_audit;
@@ -96,6 +97,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .merge(liveness::routes())
         .route("/readyz", axum::routing::get(readiness::readyz))
         .route("/metrics", axum::routing::get(metrics::scrape))
+        .merge(acme::routes())
         .layer(axum::middleware::from_fn_with_state(
             Arc::clone(&state),
             mail_limits::limit,

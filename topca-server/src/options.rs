@@ -43,6 +43,9 @@ pub struct Options {
     pub trusted_proxies: crate::proxies::TrustedProxies,
     /// Addresses and networks besides loopback that may read `/metrics`.
     pub metrics_allow: crate::proxies::TrustedProxies,
+    /// The port ACME http-01 validation connects to (80; `TOPCA_ACME_HTTP01_PORT`
+    /// points it elsewhere for tests).
+    pub acme_http01_port: u16,
 }
 
 /// The start-up flags as the command line gave them (`None`: not given).
@@ -182,6 +185,14 @@ impl Options {
             .map_err(|e| {
                 SetupError::Usage(e.to_string().replace("trusted_proxies", "metrics_allow"))
             })?,
+            acme_http01_port: match env("TOPCA_ACME_HTTP01_PORT") {
+                None => 80,
+                Some(port) => port.trim().parse().map_err(|_| {
+                    SetupError::Usage(format!(
+                        "TOPCA_ACME_HTTP01_PORT {port:?} is not a port number"
+                    ))
+                })?,
+            },
         })
     }
 }

@@ -240,6 +240,12 @@ pub fn start(options: &Options) -> Result<(AppState, Vec<String>), SetupError> {
         format!("CA chain:        {base_url}/TopCA/ca/chain.pem"),
         format!("CRL:             {base_url}/TopCA/crl/current.crl"),
     ];
+    if !demo.accounts.is_empty() {
+        report.push(format!(
+            "ACME:            {base_url}/acme/directory (demo profile: localhost, http-01 on port {})",
+            options.acme_http01_port
+        ));
+    }
     match &tls_root {
         Some(root) => report.push(format!(
             "HTTPS:           clients must trust the TLS root {}{} (SHA-256 {}): TLS clients cannot verify {} signatures, so the server's certificate comes from this P-256 root, not from the CA",
@@ -290,6 +296,7 @@ pub fn start(options: &Options) -> Result<(AppState, Vec<String>), SetupError> {
             metrics,
             metrics_allow: options.metrics_allow.clone(),
             readiness: crate::readiness::Readiness::default(),
+            acme: crate::acme::AcmeRuntime::new(options.acme_http01_port),
         },
         report,
     ))

@@ -68,6 +68,8 @@ pub struct AppState {
     pub metrics_allow: crate::proxies::TrustedProxies,
     /// The cached `/readyz` result.
     pub readiness: crate::readiness::Readiness,
+    /// ACME validation: its port and its bound on concurrent validations.
+    pub acme: crate::acme::AcmeRuntime,
 }
 
 /// The setting name of the CRL schedule (minutes).

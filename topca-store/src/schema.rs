@@ -217,3 +217,57 @@ diesel::table! {
         revoked -> Bool,
     }
 }
+
+diesel::table! {
+    acme_nonces (nonce) {
+        nonce -> Text,
+        expires -> BigInt,
+    }
+}
+
+diesel::table! {
+    acme_accounts (id) {
+        id -> Text,
+        profile -> Text,
+        thumbprint -> Text,
+        jwk -> Text,
+        contact -> Text,
+        status -> SmallInt,
+        created -> BigInt,
+    }
+}
+
+diesel::table! {
+    acme_orders (id) {
+        id -> Text,
+        account_id -> Text,
+        identifiers -> Text,
+        status -> SmallInt,
+        expires -> BigInt,
+        error -> Nullable<Text>,
+        certificate -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    acme_authorizations (id) {
+        id -> Text,
+        order_id -> Text,
+        position -> Integer,
+        identifier -> Text,
+        status -> SmallInt,
+        expires -> BigInt,
+    }
+}
+
+diesel::table! {
+    acme_challenges (id) {
+        id -> Text,
+        authorization_id -> Text,
+        kind -> Text,
+        token -> Text,
+        status -> SmallInt,
+        validated -> Nullable<BigInt>,
+        error -> Nullable<Text>,
+    }
+}

@@ -299,6 +299,7 @@ macro_rules! write {
 }
 
 mod accounts;
+mod acme;
 mod admins;
 mod audit;
 mod certificates;

@@ -60,6 +60,7 @@ pub fn options(dir: &Path) -> Options {
         demo: true,
         trusted_proxies: Default::default(),
         metrics_allow: Default::default(),
+        acme_http01_port: 80,
     }
 }
 

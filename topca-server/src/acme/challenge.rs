@@ -1,0 +1,166 @@
+//! http-01 validation (RFC 8555 §8.3), outside the request that started it:
+//! a task waits for one of a bounded number of places, fetches
+//! `http://IDENTIFIER:PORT/.well-known/acme-challenge/TOKEN` within a time
+//! limit, compares the body with the key authorization, and records the
+//! challenge, its authorization and its order. The port is 80 unless the
+//! server was told otherwise (tests); redirects are not followed.
+
+use std::sync::Arc;
+
+use tokio::{
+    io::{AsyncReadExt, AsyncWriteExt},
+    net::TcpStream,
+};
+use topca_core::store::{AcmeChallenge, AcmeOrder, AcmeStatus, AcmeStore};
+
+use super::AcmeProblem;
+use crate::AppState;
+
+/// The most bytes of an answer read.
+const MAX_ANSWER: u64 = 16 * 1024;
+
+/// A challenge to validate.
+pub(super) struct Validation {
+    /// The challenge, marked processing.
+    pub challenge: AcmeChallenge,
+    /// The DNS name to connect to.
+    pub identifier: String,
+    /// `token.thumbprint`, the body expected.
+    pub key_authorization: String,
+    /// The order the challenge belongs to.
+    pub order: String,
+}
+
+/// Starts validating in the background (from a thread of the runtime).
+pub(super) fn start(state: Arc<AppState>, validation: Validation) {
+    tokio::runtime::Handle::current().spawn(validate(state, validation));
+}
+
+async fn validate(state: Arc<AppState>, validation: Validation) {
+    let outcome = match Arc::clone(&state.acme.validations).acquire_owned().await {
+        Ok(_permit) => {
+            let fetched = tokio::time::timeout(
+                state.acme.timeout,
+                fetch(
+                    &validation.identifier,
+                    state.acme.http01_port,
+                    &validation.challenge.token,
+                ),
+            )
+            .await;
+            match fetched {
+                Ok(Ok(body)) if body.trim() == validation.key_authorization => Ok(()),
+                Ok(Ok(_)) => Err(AcmeProblem::incorrect_response(format!(
+                    "http://{}/.well-known/acme-challenge/{} did not answer the key authorization",
+                    validation.identifier, validation.challenge.token
+                ))),
+                Ok(Err(why)) => Err(AcmeProblem::connection(why)),
+                Err(_) => Err(AcmeProblem::connection(format!(
+                    "{} did not answer within {} seconds",
+                    validation.identifier,
+                    state.acme.timeout.as_secs()
+                ))),
+            }
+        }
+        Err(_) => Err(AcmeProblem::connection("the server is stopping")),
+    };
+    let recorded = tokio::task::spawn_blocking(move || record(&state, validation, outcome)).await;
+    if let Ok(Err(problem)) = recorded {
+        tracing::warn!(detail = %problem.detail, "ACME: a validation could not be recorded");
+    }
+}
+
+/// Fetches the challenge's file from `host` on `port`: the body of a 200 answer.
+async fn fetch(host: &str, port: u16, token: &str) -> Result<String, String> {
+    let addresses = tokio::net::lookup_host((host, port))
+        .await
+        .map_err(|e| format!("{host} could not be resolved: {e}"))?;
+    let mut last = format!("{host} has no address");
+    for address in addresses {
+        match TcpStream::connect(address).await {
+            Ok(stream) => return exchange(stream, host, token).await,
+            Err(e) => last = format!("could not connect to {address}: {e}"),
+        }
+    }
+    Err(last)
+}
+
+async fn exchange(mut stream: TcpStream, host: &str, token: &str) -> Result<String, String> {
+    let request = format!(
+        "GET /.well-known/acme-challenge/{token} HTTP/1.0\r\nHost: {host}\r\n\
+         User-Agent: TopCA-ACME\r\nAccept: */*\r\nConnection: close\r\n\r\n"
+    );
+    stream
+        .write_all(request.as_bytes())
+        .await
+        .map_err(|e| format!("{host}: {e}"))?;
+    let mut answer = Vec::new();
+    stream
+        .take(MAX_ANSWER)
+        .read_to_end(&mut answer)
+        .await
+        .map_err(|e| format!("{host}: {e}"))?;
+    let text = String::from_utf8_lossy(&answer);
+    let (head, body) = text
+        .split_once("\r\n\r\n")
+        .ok_or_else(|| format!("{host} did not answer in HTTP"))?;
+    let status = head
+        .lines()
+        .next()
+        .and_then(|l| l.split_whitespace().nth(1))
+        .unwrap_or("none");
+    if status != "200" {
+        return Err(format!("{host} answered with status {status}"));
+    }
+    Ok(body.to_owned())
+}
+
+/// Records the outcome on the challenge and its authorization, and moves the
+/// order on: ready when every authorization is valid, invalid when one failed.
+fn record(
+    state: &AppState,
+    validation: Validation,
+    outcome: Result<(), AcmeProblem>,
+) -> Result<(), AcmeProblem> {
+    let mut challenge = validation.challenge;
+    let failure = outcome.err().map(|p| p.document().to_string());
+    let status = if failure.is_some() {
+        AcmeStatus::Invalid
+    } else {
+        challenge.validated = Some(state.ca.environment().clock().now());
+        AcmeStatus::Valid
+    };
+    challenge.status = status;
+    challenge.error.clone_from(&failure);
+    if !state
+        .store
+        .update_acme_challenge(&challenge, AcmeStatus::Processing, status)?
+    {
+        return Ok(());
+    }
+    let Some(order) = state.store.acme_order(&validation.order)? else {
+        return Ok(());
+    };
+    let mut statuses = Vec::with_capacity(order.authorizations.len());
+    for id in &order.authorizations {
+        if let Some(a) = state.store.acme_authorization(id)? {
+            statuses.push(a.status);
+        }
+    }
+    let next = if failure.is_some() {
+        AcmeOrder {
+            status: AcmeStatus::Invalid,
+            error: failure,
+            ..order
+        }
+    } else if statuses.iter().all(|s| *s == AcmeStatus::Valid) {
+        AcmeOrder {
+            status: AcmeStatus::Ready,
+            ..order
+        }
+    } else {
+        return Ok(());
+    };
+    state.store.update_acme_order(&next, AcmeStatus::Pending)?;
+    Ok(())
+}

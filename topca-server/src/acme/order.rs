@@ -1,0 +1,386 @@
+//! Orders, authorizations and challenges (RFC 8555 §7.4, §7.5): an order names
+//! DNS identifiers that the ACME profile's policy allows; each gets an
+//! authorization with an http-01 challenge, which the client answers to start
+//! its validation ([`super::challenge`]).
+
+use std::{sync::Arc, time::Duration};
+
+use axum::{
+    body::Bytes,
+    extract::{Path, State},
+    http::{StatusCode, Uri},
+    response::Response,
+};
+use serde_json::{Value, json};
+use topca_core::{
+    SubjectAltNames,
+    client::MachineClient,
+    format_rfc3339,
+    ra::ServerPolicy,
+    store::{
+        AccountStore, AcmeAccount, AcmeAuthorization, AcmeChallenge, AcmeOrder, AcmeStatus,
+        AcmeStore,
+    },
+};
+
+use super::{AcmeProblem, Reply, base, challenge, profile_client, random_id, signed};
+use crate::AppState;
+
+/// How long an order and its authorizations stay open.
+const ORDER_LIFETIME: Duration = Duration::from_secs(7 * 24 * 3600);
+/// The most identifiers one order may name.
+const MAX_IDENTIFIERS: usize = 100;
+
+/// The URL of order `id`.
+pub(super) fn order_url(state: &AppState, id: &str) -> String {
+    format!("{}/order/{id}", base(state))
+}
+
+fn authorization_url(state: &AppState, id: &str) -> String {
+    format!("{}/authz/{id}", base(state))
+}
+
+/// The order as the protocol shows it.
+pub(super) fn order_view(state: &AppState, order: &AcmeOrder) -> Value {
+    let mut view = json!({
+        "status": order.status.label(),
+        "expires": format_rfc3339(order.expires),
+        "identifiers": order
+            .identifiers
+            .iter()
+            .map(|name| json!({"type": "dns", "value": name}))
+            .collect::<Vec<_>>(),
+        "authorizations": order
+            .authorizations
+            .iter()
+            .map(|id| authorization_url(state, id))
+            .collect::<Vec<_>>(),
+        "finalize": format!("{}/finalize", order_url(state, &order.id)),
+    });
+    if order.certificate.is_some() {
+        view["certificate"] = json!(format!("{}/cert/{}", base(state), order.id));
+    }
+    if let Some(error) = order
+        .error
+        .as_deref()
+        .and_then(|e| serde_json::from_str::<Value>(e).ok())
+    {
+        view["error"] = error;
+    }
+    view
+}
+
+fn challenge_view(state: &AppState, challenge: &AcmeChallenge) -> Value {
+    let mut view = json!({
+        "type": challenge.kind,
+        "url": format!("{}/chall/{}", base(state), challenge.id),
+        "status": challenge.status.label(),
+        "token": challenge.token,
+    });
+    if let Some(at) = challenge.validated {
+        view["validated"] = json!(format_rfc3339(at));
+    }
+    if let Some(error) = challenge
+        .error
+        .as_deref()
+        .and_then(|e| serde_json::from_str::<Value>(e).ok())
+    {
+        view["error"] = error;
+    }
+    view
+}
+
+fn authorization_view(state: &AppState, authorization: &AcmeAuthorization) -> Value {
+    json!({
+        "status": authorization.status.label(),
+        "expires": format_rfc3339(authorization.expires),
+        "identifier": {"type": "dns", "value": authorization.identifier},
+        "challenges": authorization
+            .challenges
+            .iter()
+            .map(|c| challenge_view(state, c))
+            .collect::<Vec<_>>(),
+    })
+}
+
+/// Order `id` if `account` placed it (another's is as unknown as a missing one).
+pub(super) fn own_order(
+    state: &AppState,
+    account: &AcmeAccount,
+    id: &str,
+) -> Result<AcmeOrder, AcmeProblem> {
+    let order = state
+        .store
+        .acme_order(id)?
+        .filter(|o| o.account == account.id)
+        .ok_or_else(|| AcmeProblem::not_found("order"))?;
+    let open = matches!(order.status, AcmeStatus::Pending | AcmeStatus::Ready);
+    if open && order.expires <= state.ca.environment().clock().now() {
+        // Past its time: invalid from now on (RFC 8555 §7.1.6).
+        let expired = AcmeOrder {
+            status: AcmeStatus::Invalid,
+            ..order.clone()
+        };
+        state.store.update_acme_order(&expired, order.status)?;
+        return Ok(expired);
+    }
+    Ok(order)
+}
+
+/// The identifiers of a newOrder payload: DNS names, lower case, sorted, once each.
+fn identifiers(payload: &Value) -> Result<Vec<String>, AcmeProblem> {
+    let list = payload
+        .get("identifiers")
+        .and_then(Value::as_array)
+        .filter(|l| !l.is_empty())
+        .ok_or_else(|| AcmeProblem::malformed("identifiers must be a non-empty array"))?;
+    if list.len() > MAX_IDENTIFIERS {
+        return Err(AcmeProblem::rejected_identifier(format!(
+            "an order names at most {MAX_IDENTIFIERS} identifiers"
+        )));
+    }
+    let mut names = Vec::with_capacity(list.len());
+    for identifier in list {
+        let kind = identifier.get("type").and_then(Value::as_str);
+        let value = identifier
+            .get("value")
+            .and_then(Value::as_str)
+            .ok_or_else(|| AcmeProblem::malformed("an identifier has no value"))?;
+        if kind != Some("dns") {
+            return Err(AcmeProblem::unsupported_identifier(
+                "only dns identifiers are taken",
+            ));
+        }
+        let name = value.trim_end_matches('.').to_ascii_lowercase();
+        if name.starts_with("*.") {
+            return Err(AcmeProblem::rejected_identifier(format!(
+                "{value}: wildcard names need dns-01, which this server does not offer"
+            )));
+        }
+        let mut probe = SubjectAltNames::default();
+        if probe.add_host(&name).is_err() || !probe.ip_addresses.is_empty() {
+            return Err(AcmeProblem::rejected_identifier(format!(
+                "{value:?} is not a DNS name"
+            )));
+        }
+        names.extend(probe.dns_names);
+    }
+    names.sort();
+    names.dedup();
+    Ok(names)
+}
+
+/// Checks `names` against the account's server policy and the profile's own
+/// name suffixes, as machine-client issuance will.
+fn check_policy(
+    state: &AppState,
+    client: &MachineClient,
+    names: &[String],
+) -> Result<(), AcmeProblem> {
+    let mut alt = SubjectAltNames::default();
+    for name in names {
+        alt.add_host(name)
+            .map_err(|e| AcmeProblem::rejected_identifier(e.to_string()))?;
+    }
+    let policy = state
+        .store
+        .server_policy(client.account)?
+        .unwrap_or_default();
+    policy
+        .check(&alt)
+        .map_err(|e| AcmeProblem::rejected_identifier(e.to_string()))?;
+    if !client.allowed_names.is_empty() {
+        ServerPolicy {
+            allowed_domains: client.allowed_names.clone(),
+            ..policy
+        }
+        .check(&alt)
+        .map_err(|e| AcmeProblem::rejected_identifier(e.to_string()))?;
+    }
+    Ok(())
+}
+
+/// `POST /acme/new-order`.
+pub(super) async fn new_order(
+    State(state): State<Arc<AppState>>,
+    uri: Uri,
+    body: Bytes,
+) -> Response {
+    signed(state, uri, body, |s, request| {
+        let account = request.account()?.clone();
+        let client = profile_client(s, &account.profile)
+            .map_err(|_| AcmeProblem::unauthorized("this ACME profile is disabled"))?;
+        let payload = request.json()?;
+        if payload.get("notBefore").is_some() || payload.get("notAfter").is_some() {
+            return Err(AcmeProblem::malformed(
+                "notBefore and notAfter are not taken: the profile sets the validity",
+            ));
+        }
+        let names = identifiers(&payload)?;
+        check_policy(s, &client, &names)?;
+        let limits = &s.acme;
+        limits
+            .orders_per_account
+            .hit(&account.id)
+            .map_err(|seconds| {
+                AcmeProblem::rate_limited("too many new orders for this account", seconds)
+            })?;
+        for name in &names {
+            limits.orders_per_identifier.hit(name).map_err(|seconds| {
+                AcmeProblem::rate_limited(format!("too many new orders for {name}"), seconds)
+            })?;
+        }
+        let expires = s.ca.environment().clock().now() + ORDER_LIFETIME;
+        let order_id = random_id(s)?;
+        let mut authorizations = Vec::with_capacity(names.len());
+        for name in &names {
+            let id = random_id(s)?;
+            authorizations.push(AcmeAuthorization {
+                challenges: vec![AcmeChallenge {
+                    id: random_id(s)?,
+                    authorization: id.clone(),
+                    kind: "http-01".to_owned(),
+                    token: random_id(s)?,
+                    status: AcmeStatus::Pending,
+                    validated: None,
+                    error: None,
+                }],
+                id,
+                order: order_id.clone(),
+                identifier: name.clone(),
+                status: AcmeStatus::Pending,
+                expires,
+            });
+        }
+        let order = AcmeOrder {
+            id: order_id,
+            account: account.id.clone(),
+            identifiers: names,
+            status: AcmeStatus::Pending,
+            expires,
+            error: None,
+            certificate: None,
+            authorizations: authorizations.iter().map(|a| a.id.clone()).collect(),
+        };
+        s.store.create_acme_order(&order, &authorizations)?;
+        Ok(Reply::json(StatusCode::CREATED, order_view(s, &order)).at(order_url(s, &order.id)))
+    })
+    .await
+}
+
+/// `POST /acme/order/{id}` (POST-as-GET).
+pub(super) async fn order(
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<String>,
+    uri: Uri,
+    body: Bytes,
+) -> Response {
+    signed(state, uri, body, move |s, request| {
+        let order = own_order(s, request.account()?, &id)?;
+        Ok(Reply::json(StatusCode::OK, order_view(s, &order)).at(order_url(s, &order.id)))
+    })
+    .await
+}
+
+/// Authorization `id` with its order, if `account` placed the order.
+fn own_authorization(
+    state: &AppState,
+    account: &AcmeAccount,
+    id: &str,
+) -> Result<(AcmeAuthorization, AcmeOrder), AcmeProblem> {
+    let authorization = state
+        .store
+        .acme_authorization(id)?
+        .ok_or_else(|| AcmeProblem::not_found("authorization"))?;
+    let order = own_order(state, account, &authorization.order)
+        .map_err(|_| AcmeProblem::not_found("authorization"))?;
+    Ok((authorization, order))
+}
+
+/// `POST /acme/authz/{id}`: the authorization (POST-as-GET), or
+/// `{"status": "deactivated"}`, which also ends its order.
+pub(super) async fn authorization(
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<String>,
+    uri: Uri,
+    body: Bytes,
+) -> Response {
+    signed(state, uri, body, move |s, request| {
+        let (mut authorization, order) = own_authorization(s, request.account()?, &id)?;
+        let payload = request.json()?;
+        match payload.get("status") {
+            None => {}
+            Some(Value::String(status)) if status == "deactivated" => {
+                s.store
+                    .set_acme_authorization_status(&authorization.id, AcmeStatus::Deactivated)?;
+                authorization.status = AcmeStatus::Deactivated;
+                for from in [AcmeStatus::Pending, AcmeStatus::Ready] {
+                    let ended = AcmeOrder {
+                        status: AcmeStatus::Invalid,
+                        ..order.clone()
+                    };
+                    s.store.update_acme_order(&ended, from)?;
+                }
+            }
+            Some(_) => {
+                return Err(AcmeProblem::malformed(
+                    "an authorization's status can only be set to deactivated",
+                ));
+            }
+        }
+        Ok(Reply::json(
+            StatusCode::OK,
+            authorization_view(s, &authorization),
+        ))
+    })
+    .await
+}
+
+/// `POST /acme/chall/{id}`: `{}` starts the validation of a pending
+/// challenge (answered at once, validated outside the request);
+/// POST-as-GET shows it.
+pub(super) async fn challenge(
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<String>,
+    uri: Uri,
+    body: Bytes,
+) -> Response {
+    signed(state, uri, body, move |s, request| {
+        let account = request.account()?.clone();
+        let mut challenge = s
+            .store
+            .acme_challenge(&id)?
+            .ok_or_else(|| AcmeProblem::not_found("challenge"))?;
+        let (authorization, order) = own_authorization(s, &account, &challenge.authorization)
+            .map_err(|_| AcmeProblem::not_found("challenge"))?;
+        request.json()?;
+        let startable = challenge.status == AcmeStatus::Pending
+            && authorization.status == AcmeStatus::Pending
+            && order.status == AcmeStatus::Pending;
+        if !request.is_get() && startable {
+            let processing = AcmeChallenge {
+                status: AcmeStatus::Processing,
+                ..challenge.clone()
+            };
+            if s.store.update_acme_challenge(
+                &processing,
+                AcmeStatus::Pending,
+                AcmeStatus::Pending,
+            )? {
+                challenge::start(
+                    Arc::clone(s),
+                    challenge::Validation {
+                        challenge: processing.clone(),
+                        identifier: authorization.identifier.clone(),
+                        key_authorization: format!("{}.{}", processing.token, account.thumbprint),
+                        order: order.id.clone(),
+                    },
+                );
+                challenge = processing;
+            }
+        }
+        Ok(Reply::json(StatusCode::OK, challenge_view(s, &challenge))
+            .link(&authorization_url(s, &authorization.id), "up"))
+    })
+    .await
+}
