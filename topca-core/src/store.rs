@@ -17,10 +17,12 @@
 use std::time::{Duration, SystemTime};
 
 mod client;
+mod cmp;
 mod issuance;
 mod listing;
 
 pub use client::ClientStore;
+pub use cmp::CmpStore;
 pub use issuance::{IssuanceStore, Reservation, check_reserved, tbs_sha256};
 pub use listing::{AuditQuery, Page, RecoveryQuery, contains_folded, escrow_matches};
 

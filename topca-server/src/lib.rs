@@ -67,6 +67,7 @@ pub mod tls;
 pub mod tls_reload;
 pub mod tls_root;
 mod user;
+pub mod cmp;
 
 use std::sync::Arc;
 
@@ -91,6 +92,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .merge(admin_clients::routes())
         .merge(audit_log::routes())
         .merge(liveness::routes())
+        .merge(cmp::routes())
         .route("/readyz", axum::routing::get(readiness::readyz))
         .route("/metrics", axum::routing::get(metrics::scrape))
         .layer(axum::middleware::from_fn_with_state(

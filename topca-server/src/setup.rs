@@ -213,6 +213,7 @@ pub fn start(options: &Options) -> Result<(AppState, Vec<String>), SetupError> {
     )?);
 
     let demo = crate::demo::prepare(&store, options.demo, options.algorithm, &base_url)?;
+    let demo_cmp = crate::cmp::credential::demo(&store, &master, &demo)?;
     let algorithm = algorithm_of(&ca).unwrap_or(options.algorithm);
     let ocsp = crate::ocsp_responder::at_start(&store, &ca, &master, algorithm)?;
     let mut report = vec![
@@ -240,6 +241,11 @@ pub fn start(options: &Options) -> Result<(AppState, Vec<String>), SetupError> {
         format!("CA chain:        {base_url}/TopCA/ca/chain.pem"),
         format!("CRL:             {base_url}/TopCA/crl/current.crl"),
     ];
+    if let Some((reference, secret)) = &demo_cmp {
+        report.push(format!(
+            "CMP (demo):      {base_url}/.well-known/cmp  reference {reference}  secret {secret}"
+        ));
+    }
     match &tls_root {
         Some(root) => report.push(format!(
             "HTTPS:           clients must trust the TLS root {}{} (SHA-256 {}): TLS clients cannot verify {} signatures, so the server's certificate comes from this P-256 root, not from the CA",

@@ -21,6 +21,7 @@ pub(crate) const SQLITE: &[&str] = &[
     include_str!("../migrations/sqlite/2026-12-05-000008_account_policy/up.sql"),
     include_str!("../migrations/sqlite/2026-12-05-000009_issuances/up.sql"),
     include_str!("../migrations/sqlite/2026-12-06-000010_machine_clients/up.sql"),
+    include_str!("../migrations/sqlite/2026-12-06-000013_cmp/up.sql"),
 ];
 /// PostgreSQL migrations, oldest first.
 pub(crate) const POSTGRES: &[&str] = &[
@@ -34,6 +35,7 @@ pub(crate) const POSTGRES: &[&str] = &[
     include_str!("../migrations/postgres/2026-12-05-000008_account_policy/up.sql"),
     include_str!("../migrations/postgres/2026-12-05-000009_issuances/up.sql"),
     include_str!("../migrations/postgres/2026-12-06-000010_machine_clients/up.sql"),
+    include_str!("../migrations/postgres/2026-12-06-000013_cmp/up.sql"),
 ];
 
 /// What [`migrate`] found or did.

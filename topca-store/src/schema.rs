@@ -207,3 +207,23 @@ diesel::table! {
         revoked -> Nullable<BigInt>,
     }
 }
+
+diesel::table! {
+    cmp_credentials (reference) {
+        reference -> Text,
+        account_id -> BigInt,
+        sealed_secret -> Binary,
+        created -> BigInt,
+    }
+}
+
+diesel::table! {
+    cmp_transactions (transaction_id) {
+        transaction_id -> Binary,
+        sender -> Text,
+        nonce -> Binary,
+        serial -> Nullable<Text>,
+        state -> Text,
+        started -> BigInt,
+    }
+}
