@@ -31,6 +31,8 @@ pub const SHA256: Oid = Oid::new_unwrap("2.16.840.1.101.3.4.2.1");
 pub const SHA384: Oid = Oid::new_unwrap("2.16.840.1.101.3.4.2.2");
 /// id-sha512.
 pub const SHA512: Oid = Oid::new_unwrap("2.16.840.1.101.3.4.2.3");
+/// SM3 (GM/T 0004).
+pub const SM3: Oid = Oid::new_unwrap("1.2.156.10197.1.401");
 /// hMAC-SHA1 (RFC 2404).
 pub const HMAC_SHA1: Oid = Oid::new_unwrap("1.3.6.1.5.5.8.1.2");
 /// hmacWithSHA1 (RFC 8018).

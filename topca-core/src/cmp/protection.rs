@@ -26,12 +26,43 @@ fn bad_alg(text: &str) -> Failure {
     Failure::new(FailureInfo::BadAlg, text)
 }
 
-fn digest_of(oid: &der::asn1::ObjectIdentifier) -> Option<&'static digest::Algorithm> {
+/// A one-way function of PasswordBasedMac: SHA-1/2 (aws-lc-rs) or SM3
+/// (`openssl cmp -digest sm3` uses it for the MAC key too).
+#[derive(Clone, Copy)]
+enum Owf {
+    Sha(&'static digest::Algorithm),
+    Sm3,
+}
+
+impl Owf {
+    fn hash(self, parts: &[&[u8]]) -> Zeroizing<Vec<u8>> {
+        match self {
+            Self::Sha(alg) => {
+                let mut context = digest::Context::new(alg);
+                for part in parts {
+                    context.update(part);
+                }
+                Zeroizing::new(context.finish().as_ref().to_vec())
+            }
+            Self::Sm3 => {
+                use sm3::Digest;
+                let mut hasher = sm3::Sm3::new();
+                for part in parts {
+                    hasher.update(part);
+                }
+                Zeroizing::new(hasher.finalize().to_vec())
+            }
+        }
+    }
+}
+
+fn digest_of(oid: &der::asn1::ObjectIdentifier) -> Option<Owf> {
     match *oid {
-        asn1::SHA1 => Some(&digest::SHA1_FOR_LEGACY_USE_ONLY),
-        asn1::SHA256 => Some(&digest::SHA256),
-        asn1::SHA384 => Some(&digest::SHA384),
-        asn1::SHA512 => Some(&digest::SHA512),
+        asn1::SHA1 => Some(Owf::Sha(&digest::SHA1_FOR_LEGACY_USE_ONLY)),
+        asn1::SHA256 => Some(Owf::Sha(&digest::SHA256)),
+        asn1::SHA384 => Some(Owf::Sha(&digest::SHA384)),
+        asn1::SHA512 => Some(Owf::Sha(&digest::SHA512)),
+        asn1::SM3 => Some(Owf::Sm3),
         _ => None,
     }
 }
@@ -92,13 +123,9 @@ fn pbm_key(params: &PbmParameter, secret: &[u8]) -> Result<Keyed, Failure> {
     let mac = hmac_of(&params.mac.oid).ok_or_else(|| bad_alg("unsupported MAC"))?;
     let iterations = checked_iterations(params.iteration_count)?;
     let salt = checked_salt(&params.salt)?;
-    let mut context = digest::Context::new(owf);
-    context.update(secret);
-    context.update(salt);
-    let mut key = Zeroizing::new(context.finish().as_ref().to_vec());
+    let mut key = owf.hash(&[secret, salt]);
     for _ in 1..iterations {
-        let next = digest::digest(owf, &key);
-        key = Zeroizing::new(next.as_ref().to_vec());
+        key = owf.hash(&[&key]);
     }
     Ok(Keyed { mac, key })
 }
