@@ -212,7 +212,8 @@ fn an_older_database_is_upgraded_on_open() {
     // Back to schema version 1, as an older TopCA left it.
     let mut raw = diesel::SqliteConnection::establish(path.to_str().unwrap()).unwrap();
     raw.batch_execute(
-        "DROP TABLE machine_clients; DROP TABLE issuances; DROP TABLE mail_outbox; DROP TABLE account_policies; DROP TABLE admin_sessions; \
+        "DROP TABLE cmp_transactions; DROP TABLE cmp_credentials; \
+         DROP TABLE machine_clients; DROP TABLE issuances; DROP TABLE mail_outbox; DROP TABLE account_policies; DROP TABLE admin_sessions; \
          DROP TABLE holder_attempts; DROP INDEX requests_public_ref; \
          ALTER TABLE requests DROP COLUMN public_ref; \
          ALTER TABLE requests ADD COLUMN failed_attempts INTEGER NOT NULL DEFAULT 0; \
