@@ -32,6 +32,7 @@ pub mod audit_log;
 pub mod backup;
 pub mod ca_init;
 pub mod cluster_lease;
+pub mod cmp;
 pub mod config;
 pub mod crl_sync;
 pub mod data_lock;
@@ -67,7 +68,6 @@ pub mod tls;
 pub mod tls_reload;
 pub mod tls_root;
 mod user;
-pub mod cmp;
 
 use std::sync::Arc;
 

@@ -119,13 +119,19 @@ impl<'a> Msg<'a> {
             fields.push(asn1::explicit(6, &asn1::octets(nonce)));
         }
         if self.implicit_confirm {
-            let itav = asn1::sequence(&[&asn1::tlv(0x06, asn1::IMPLICIT_CONFIRM.as_bytes()), &[5, 0]]);
+            let itav =
+                asn1::sequence(&[&asn1::tlv(0x06, asn1::IMPLICIT_CONFIRM.as_bytes()), &[5, 0]]);
             fields.push(asn1::explicit(8, &asn1::sequence(&[&itav])));
         }
         let refs: Vec<&[u8]> = fields.iter().map(Vec::as_slice).collect();
         let header = asn1::sequence(&refs);
         let alg = spki::AlgorithmIdentifierOwned::from_der(&alg).unwrap();
-        let mac = protection::mac(&alg, self.secret.as_bytes(), &asn1::sequence(&[&header, body])).unwrap();
+        let mac = protection::mac(
+            &alg,
+            self.secret.as_bytes(),
+            &asn1::sequence(&[&header, body]),
+        )
+        .unwrap();
         if self.protect {
             asn1::sequence(&[&header, body, &asn1::explicit(0, &asn1::bits(&mac))])
         } else {
@@ -149,9 +155,17 @@ fn ir_body(cn: &str, forge_pop: bool) -> Vec<u8> {
     public_key[0] = 0xA6;
     let template = asn1::sequence(&[&asn1::explicit(5, &name(cn)), &public_key]);
     let cert_req = asn1::sequence(&[&asn1::small_integer(0), &template]);
-    let signed = if forge_pop { b"something else".to_vec() } else { cert_req.clone() };
+    let signed = if forge_pop {
+        b"something else".to_vec()
+    } else {
+        cert_req.clone()
+    };
     let signature = key.sign_bytes(&signed).unwrap();
-    let alg = key.signature_algorithm().algorithm_identifier().to_der().unwrap();
+    let alg = key
+        .signature_algorithm()
+        .algorithm_identifier()
+        .to_der()
+        .unwrap();
     let popo = asn1::tlv(0xA1, &[alg, asn1::bits(signature.as_bytes())].concat());
     asn1::explicit(0, &asn1::sequence(&[&asn1::sequence(&[&cert_req, &popo])]))
 }
@@ -209,8 +223,14 @@ async fn an_ir_with_a_mac_issues_and_its_certconf_closes_the_transaction() {
     let ip = cmp(&server, msg.encode(&ir_body("ok.example.cn", false))).await;
     assert_eq!(ip.tag, 1, "ip");
     assert_eq!(certificates(&server), 1);
-    assert_eq!(ip.header.transaction_id.as_ref().unwrap().as_bytes(), msg.transaction);
-    assert_eq!(ip.header.recip_nonce.as_ref().unwrap().as_bytes(), msg.nonce);
+    assert_eq!(
+        ip.header.transaction_id.as_ref().unwrap().as_bytes(),
+        msg.transaction
+    );
+    assert_eq!(
+        ip.header.recip_nonce.as_ref().unwrap().as_bytes(),
+        msg.nonce
+    );
     let their_nonce = ip.header.sender_nonce.as_ref().unwrap().as_bytes().to_vec();
 
     let status = asn1::sequence(&[&asn1::octets(&[0; 32]), &asn1::small_integer(0)]);
@@ -233,7 +253,11 @@ async fn an_ir_with_a_mac_issues_and_its_certconf_closes_the_transaction() {
     let message = conf.encode(&conf_body);
     assert_eq!(cmp(&server, message.clone()).await.tag, 19, "pkiConf");
     // The same certConf again: the transaction is closed.
-    assert_eq!(cmp(&server, message).await.failure, Some(21), "transactionIdInUse");
+    assert_eq!(
+        cmp(&server, message).await.failure,
+        Some(21),
+        "transactionIdInUse"
+    );
 }
 
 #[tokio::test]
@@ -256,13 +280,57 @@ async fn refusals_carry_their_failure_bit_are_signed_by_the_ca_and_store_nothing
     // The bit of each refusal (RFC 4210 §5.2.3).
     let cases: Vec<(&str, Vec<u8>, usize)> = vec![
         ("garbage", b"not DER at all".to_vec(), 5),
-        ("no protection", Msg { protect: false, ..Msg::new(&server) }.encode(&good), 12),
-        ("wrong secret", Msg { secret: "wrong", ..Msg::new(&server) }.encode(&good), 1),
-        ("unknown sender", Msg { reference: "NO-SUCH", ..Msg::new(&server) }.encode(&good), 20),
-        ("old pvno", Msg { pvno: 1, ..Msg::new(&server) }.encode(&good), 22),
-        ("forged POP", Msg::new(&server).encode(&ir_body("ok.example.cn", true)), 9),
-        ("outside the policy", Msg::new(&server).encode(&ir_body("ok.example.com", false)), 19),
-        ("pollReq", Msg::new(&server).encode(&asn1::explicit(25, &asn1::sequence(&[]))), 2),
+        (
+            "no protection",
+            Msg {
+                protect: false,
+                ..Msg::new(&server)
+            }
+            .encode(&good),
+            12,
+        ),
+        (
+            "wrong secret",
+            Msg {
+                secret: "wrong",
+                ..Msg::new(&server)
+            }
+            .encode(&good),
+            1,
+        ),
+        (
+            "unknown sender",
+            Msg {
+                reference: "NO-SUCH",
+                ..Msg::new(&server)
+            }
+            .encode(&good),
+            20,
+        ),
+        (
+            "old pvno",
+            Msg {
+                pvno: 1,
+                ..Msg::new(&server)
+            }
+            .encode(&good),
+            22,
+        ),
+        (
+            "forged POP",
+            Msg::new(&server).encode(&ir_body("ok.example.cn", true)),
+            9,
+        ),
+        (
+            "outside the policy",
+            Msg::new(&server).encode(&ir_body("ok.example.com", false)),
+            19,
+        ),
+        (
+            "pollReq",
+            Msg::new(&server).encode(&asn1::explicit(25, &asn1::sequence(&[]))),
+            2,
+        ),
     ];
     for (what, message, bit) in cases {
         let answer = cmp(&server, message).await;
@@ -272,11 +340,22 @@ async fn refusals_carry_their_failure_bit_are_signed_by_the_ca_and_store_nothing
     let mut tampered = Msg::new(&server).encode(&good);
     let at = tampered.len() - 40;
     tampered[at] ^= 1;
-    assert!(matches!(cmp(&server, tampered).await.failure, Some(1 | 5 | 9)));
+    assert!(matches!(
+        cmp(&server, tampered).await.failure,
+        Some(1 | 5 | 9)
+    ));
     assert_eq!(certificates(&server), 0);
 
     // Errors to senders whose MAC cannot be trusted are signed by the CA.
-    let answer = cmp(&server, Msg { reference: "NO-SUCH", ..Msg::new(&server) }.encode(&good)).await;
+    let answer = cmp(
+        &server,
+        Msg {
+            reference: "NO-SUCH",
+            ..Msg::new(&server)
+        }
+        .encode(&good),
+    )
+    .await;
     let raw = RawMessage::from_der(&answer.der).unwrap();
     let protected = asn1::sequence(&[&raw.header.to_der().unwrap(), &raw.body.to_der().unwrap()]);
     let alg = answer.header.protection_alg.as_ref().unwrap();

@@ -379,6 +379,9 @@ mod tests {
     fn small_integers_stay_positive() {
         assert_eq!(small_integer(2), vec![2, 1, 2]);
         assert_eq!(small_integer(200), vec![2, 2, 0, 200]);
-        assert_eq!(Int::from_der(&small_integer(200)).unwrap().as_bytes(), &[0, 200]);
+        assert_eq!(
+            Int::from_der(&small_integer(200)).unwrap().as_bytes(),
+            &[0, 200]
+        );
     }
 }

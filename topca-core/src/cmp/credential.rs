@@ -64,7 +64,8 @@ impl CmpCredential {
     /// Opens the secret with `master`.
     pub fn secret(&self, master: &MasterKey) -> Result<CmpSecret, Error> {
         let bytes = master.open_bytes(&self.sealed_secret, &binding(&self.reference))?;
-        let text = String::from_utf8(bytes.to_vec()).map_err(|_| crate::error::KmcError::Damaged)?;
+        let text =
+            String::from_utf8(bytes.to_vec()).map_err(|_| crate::error::KmcError::Damaged)?;
         Ok(CmpSecret(Zeroizing::new(text)))
     }
 }

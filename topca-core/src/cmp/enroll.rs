@@ -74,7 +74,9 @@ fn check_pop(
     }
     // [1] IMPLICIT POPOSigningKey: the SEQUENCE's content under tag [1].
     if popo.value().first() == Some(&0xA0) {
-        return Err(bad_pop("poposkInput is not accepted: give subject and key in the template"));
+        return Err(bad_pop(
+            "poposkInput is not accepted: give subject and key in the template",
+        ));
     }
     let signing = PopoSigningKey::from_der(&asn1::tlv(0x30, popo.value()))
         .map_err(|_| bad_pop("unreadable POPOSigningKey"))?;
@@ -127,10 +129,9 @@ where
         let request = CertRequest::from_der(&cert_req)
             .map_err(|_| Failure::new(FailureInfo::BadDataFormat, "unreadable CertRequest"))?;
         let template = &request.cert_template;
-        let spki = template
-            .public_key
-            .as_ref()
-            .ok_or_else(|| template_error("the template has no public key (central key generation is not offered)"))?;
+        let spki = template.public_key.as_ref().ok_or_else(|| {
+            template_error("the template has no public key (central key generation is not offered)")
+        })?;
         let key = spki
             .to_der()
             .ok()
@@ -148,13 +149,21 @@ where
             }
             self.check_old_cert_id(&request, old)?;
         }
-        let csr = CertificateRequest::from_checked_parts(subject, key, algorithm, alt_names(template)?);
+        let csr =
+            CertificateRequest::from_checked_parts(subject, key, algorithm, alt_names(template)?);
         let answer_tag = match incoming.body_tag {
             0 => tag::IP,
             2 => tag::CP,
             _ => tag::KUP,
         };
-        self.issue_and_answer(incoming, reply, protect, &csr, &request.cert_req_id, answer_tag)
+        self.issue_and_answer(
+            incoming,
+            reply,
+            protect,
+            &csr,
+            &request.cert_req_id,
+            answer_tag,
+        )
     }
 
     /// A kur's oldCertID control, when present, names the signer's certificate.
@@ -190,7 +199,10 @@ where
         protect: &Protect,
     ) -> Result<Vec<u8>, Failure> {
         let csr = CertificateRequest::from_der(incoming.body).map_err(|e| {
-            Failure::new(FailureInfo::BadPop, format!("the PKCS#10 request is refused: {e}"))
+            Failure::new(
+                FailureInfo::BadPop,
+                format!("the PKCS#10 request is refused: {e}"),
+            )
         })?;
         // RFC 9483 §4.1.4: the certReqId of a p10cr answer is -1.
         let id = Int::new(&[0xFF])
@@ -210,7 +222,10 @@ where
         answer_tag: u8,
     ) -> Result<Vec<u8>, Failure> {
         let account_id = incoming.sender.account().ok_or_else(|| {
-            Failure::new(FailureInfo::NotAuthorized, "the signer's certificate belongs to no account")
+            Failure::new(
+                FailureInfo::NotAuthorized,
+                "the signer's certificate belongs to no account",
+            )
         })?;
         let mut transaction = self.begin(incoming, reply, TransactionState::Open)?;
         let account = self
@@ -228,7 +243,8 @@ where
             created: transaction.started,
             revoked: None,
         };
-        let certificate = Clients::new(self.ca, self.store).issue(&client, csr, Some(self.profile))?;
+        let certificate =
+            Clients::new(self.ca, self.store).issue(&client, csr, Some(self.profile))?;
         reply.implicit_confirm = asked_implicit_confirm(&incoming.header);
         transaction.serial = Some(certificate.serial_hex());
         transaction.state = if reply.implicit_confirm {
@@ -242,19 +258,31 @@ where
             Protect::Mac { .. } => chain.last().copied().into_iter().collect(),
             Protect::Signature => Vec::new(),
         };
-        Ok(message::cert_rep(answer_tag, cert_req_id, &certificate, &ca_pubs))
+        Ok(message::cert_rep(
+            answer_tag,
+            cert_req_id,
+            &certificate,
+            &ca_pubs,
+        ))
     }
 
     /// certConf (24): the requester accepts (or rejects) the certificate of
     /// its transaction; the recipNonce must be TopCA's last senderNonce. A
     /// rejected certificate is revoked.
-    pub(super) fn confirm(&self, incoming: &Incoming<'_>, reply: &mut Reply) -> Result<Vec<u8>, Failure> {
+    pub(super) fn confirm(
+        &self,
+        incoming: &Incoming<'_>,
+        reply: &mut Reply,
+    ) -> Result<Vec<u8>, Failure> {
         let mut transaction = self
             .store
             .cmp_transaction(&reply.transaction_id)?
             .ok_or_else(|| Failure::new(FailureInfo::BadRequest, "no such transaction"))?;
         if transaction.sender != incoming.sender.name() {
-            return Err(Failure::new(FailureInfo::NotAuthorized, "another sender's transaction"));
+            return Err(Failure::new(
+                FailureInfo::NotAuthorized,
+                "another sender's transaction",
+            ));
         }
         if transaction.state != TransactionState::Waiting {
             return Err(Failure::new(

@@ -119,7 +119,10 @@ pub(super) fn rev_rep() -> Vec<u8> {
 
 /// genp with the CA certificates (id-it-caCerts).
 pub(super) fn genp_ca_certs(chain: &[&Certificate]) -> Vec<u8> {
-    let itav = asn1::sequence(&[&asn1::tlv(0x06, asn1::CA_CERTS.as_bytes()), &certificates(chain)]);
+    let itav = asn1::sequence(&[
+        &asn1::tlv(0x06, asn1::CA_CERTS.as_bytes()),
+        &certificates(chain),
+    ]);
     asn1::explicit(tag::GENP, &asn1::sequence(&[&itav]))
 }
 
@@ -130,7 +133,10 @@ pub(super) fn pki_conf() -> Vec<u8> {
 
 /// error: a rejection with `failure`'s text and bit.
 pub(super) fn error(failure: &Failure) -> Vec<u8> {
-    asn1::explicit(tag::ERROR, &asn1::sequence(&[&status_info(2, Some(failure))]))
+    asn1::explicit(
+        tag::ERROR,
+        &asn1::sequence(&[&status_info(2, Some(failure))]),
+    )
 }
 
 /// The whole PKIMessage: header, `body`, protection and the CA chain as
@@ -143,9 +149,7 @@ pub(super) fn encode(
     now: SystemTime,
 ) -> Result<Vec<u8>, Failure> {
     let protection_alg = match protect {
-        Protect::Mac { alg, .. } => {
-            protection::answer_algorithm(alg, ca.environment().random())?
-        }
+        Protect::Mac { alg, .. } => protection::answer_algorithm(alg, ca.environment().random())?,
         Protect::Signature => ca
             .key()
             .signature_algorithm()

@@ -13,11 +13,14 @@ use crate::{
     audit::{Actor, AuditAction, AuditRecord, Outcome},
     lifecycle::RevocationReason,
     observe,
-    store::{AccountStore, CertificateStatus, CertificateStore, CmpStore, IssuanceStore, Revocation},
+    store::{
+        AccountStore, CertificateStatus, CertificateStore, CmpStore, IssuanceStore, Revocation,
+    },
 };
 
 /// id-ce-cRLReasons.
-const REASON_CODE: der::asn1::ObjectIdentifier = der::asn1::ObjectIdentifier::new_unwrap("2.5.29.21");
+const REASON_CODE: der::asn1::ObjectIdentifier =
+    der::asn1::ObjectIdentifier::new_unwrap("2.5.29.21");
 
 fn hex_upper(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02X}")).collect()
@@ -39,8 +42,15 @@ fn reason(details: &RevDetails) -> Result<RevocationReason, Failure> {
         _ => None,
     };
     match reason {
-        Some(r) if r == RevocationReason::Unspecified || RevocationReason::FOR_HOLDERS.contains(&r) => Ok(r),
-        _ => Err(Failure::new(FailureInfo::BadRequest, "a reason a holder may not give")),
+        Some(r)
+            if r == RevocationReason::Unspecified || RevocationReason::FOR_HOLDERS.contains(&r) =>
+        {
+            Ok(r)
+        }
+        _ => Err(Failure::new(
+            FailureInfo::BadRequest,
+            "a reason a holder may not give",
+        )),
     }
 }
 
@@ -49,11 +59,18 @@ where
     S: CmpStore + IssuanceStore + AccountStore + CertificateStore,
 {
     /// rr (11): revokes one certificate of the sender's account.
-    pub(super) fn revoke(&self, incoming: &Incoming<'_>, reply: &mut Reply) -> Result<Vec<u8>, Failure> {
+    pub(super) fn revoke(
+        &self,
+        incoming: &Incoming<'_>,
+        reply: &mut Reply,
+    ) -> Result<Vec<u8>, Failure> {
         let details: Vec<RevDetails> = Vec::from_der(incoming.body)
             .map_err(|_| Failure::new(FailureInfo::BadDataFormat, "unreadable RevReqContent"))?;
         let [details] = details.as_slice() else {
-            return Err(Failure::new(FailureInfo::BadRequest, "exactly one revocation per message"));
+            return Err(Failure::new(
+                FailureInfo::BadRequest,
+                "exactly one revocation per message",
+            ));
         };
         let serial = details
             .cert_details
@@ -62,13 +79,21 @@ where
             .map(|s| hex_upper(s.as_bytes()))
             .ok_or_else(|| Failure::new(FailureInfo::BadCertId, "no serialNumber"))?;
         let reason = reason(details)?;
-        let unknown = || Failure::new(FailureInfo::BadCertId, "no certificate of yours has this serial number");
+        let unknown = || {
+            Failure::new(
+                FailureInfo::BadCertId,
+                "no certificate of yours has this serial number",
+            )
+        };
         let record = self.store.certificate(&serial)?.ok_or_else(unknown)?;
         if record.account.is_none() || record.account != incoming.sender.account() {
             return Err(unknown());
         }
         if record.status == CertificateStatus::Revoked {
-            return Err(Failure::new(FailureInfo::CertRevoked, "the certificate is revoked already"));
+            return Err(Failure::new(
+                FailureInfo::CertRevoked,
+                "the certificate is revoked already",
+            ));
         }
         let mut transaction = self.begin(incoming, reply, TransactionState::Open)?;
         let now = self.ca.environment().clock().now();
@@ -102,7 +127,11 @@ where
 
     /// genm (21): answered with the CA certificates (id-it-caCerts), whatever
     /// was asked.
-    pub(super) fn general(&self, incoming: &Incoming<'_>, reply: &mut Reply) -> Result<Vec<u8>, Failure> {
+    pub(super) fn general(
+        &self,
+        incoming: &Incoming<'_>,
+        reply: &mut Reply,
+    ) -> Result<Vec<u8>, Failure> {
         self.begin(incoming, reply, TransactionState::Closed)?;
         Ok(message::genp_ca_certs(&self.ca.chain()))
     }

@@ -9,7 +9,7 @@ use zeroize::Zeroizing;
 
 use super::{
     Failure, FailureInfo,
-    asn1::{self, Pbkdf2Params, Pbmac1Params, PbmParameter},
+    asn1::{self, Pbkdf2Params, PbmParameter, Pbmac1Params},
 };
 use crate::random::RandomSource;
 
@@ -142,10 +142,7 @@ fn pbmac1_key(params: &Pbmac1Params, secret: &[u8]) -> Result<(Keyed, Pbkdf2Para
         .ok_or_else(|| bad_alg("PBKDF2 without parameters"))?
         .decode_as()
         .map_err(|_| bad_alg("unreadable PBKDF2 parameters"))?;
-    let prf = kdf
-        .prf
-        .as_ref()
-        .map_or(asn1::HMAC_WITH_SHA1, |p| p.oid);
+    let prf = kdf.prf.as_ref().map_or(asn1::HMAC_WITH_SHA1, |p| p.oid);
     let prf = pbkdf2_of(&prf).ok_or_else(|| bad_alg("unsupported PBKDF2 function"))?;
     let mac = hmac_of(&params.message_auth_scheme.oid).ok_or_else(|| bad_alg("unsupported MAC"))?;
     let length = kdf.key_length.unwrap_or(32);
@@ -261,9 +258,11 @@ pub fn mac(
     protected: &[u8],
 ) -> Result<Vec<u8>, Failure> {
     let keyed = keyed(alg, secret)?;
-    Ok(hmac::sign(&hmac::Key::new(keyed.mac, &keyed.key), protected)
-        .as_ref()
-        .to_vec())
+    Ok(
+        hmac::sign(&hmac::Key::new(keyed.mac, &keyed.key), protected)
+            .as_ref()
+            .to_vec(),
+    )
 }
 
 #[cfg(test)]
@@ -280,11 +279,8 @@ mod tests {
             &iterations.to_der().unwrap(),
             &asn1::algorithm(asn1::HMAC_SHA1),
         ]);
-        AlgorithmIdentifierOwned::from_der(&asn1::algorithm_with(
-            asn1::PASSWORD_BASED_MAC,
-            &params,
-        ))
-        .unwrap()
+        AlgorithmIdentifierOwned::from_der(&asn1::algorithm_with(asn1::PASSWORD_BASED_MAC, &params))
+            .unwrap()
     }
 
     #[test]
@@ -312,13 +308,19 @@ mod tests {
     #[test]
     fn costly_or_unknown_parameters_are_refused() {
         for n in [0, 99, 100_001, u32::MAX] {
-            assert_eq!(mac(&pbm(n), b"s", b"d").unwrap_err().info, FailureInfo::BadAlg);
+            assert_eq!(
+                mac(&pbm(n), b"s", b"d").unwrap_err().info,
+                FailureInfo::BadAlg
+            );
         }
         let no_params = AlgorithmIdentifierOwned {
             oid: asn1::PASSWORD_BASED_MAC,
             parameters: None,
         };
-        assert_eq!(mac(&no_params, b"s", b"d").unwrap_err().info, FailureInfo::BadAlg);
+        assert_eq!(
+            mac(&no_params, b"s", b"d").unwrap_err().info,
+            FailureInfo::BadAlg
+        );
     }
 
     #[test]
@@ -333,9 +335,8 @@ mod tests {
             &asn1::algorithm_with(asn1::PBKDF2, &kdf),
             &asn1::algorithm(asn1::HMAC_WITH_SHA256),
         ]);
-        let alg =
-            AlgorithmIdentifierOwned::from_der(&asn1::algorithm_with(asn1::PBMAC1, &params))
-                .unwrap();
+        let alg = AlgorithmIdentifierOwned::from_der(&asn1::algorithm_with(asn1::PBMAC1, &params))
+            .unwrap();
         let tag = mac(&alg, b"secret", b"data").unwrap();
         verify_mac(&alg, b"secret", b"data", &tag).unwrap();
         let answer =

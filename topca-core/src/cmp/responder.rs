@@ -19,7 +19,10 @@ use crate::{
     kmc::MasterKey,
     profile::ProfileKind,
     ra::AccountId,
-    store::{AccountStore, CertificateRecord, CertificateStatus, CertificateStore, CmpStore, IssuanceStore},
+    store::{
+        AccountStore, CertificateRecord, CertificateStatus, CertificateStore, CmpStore,
+        IssuanceStore,
+    },
 };
 
 /// The largest request accepted (a request with a 16,384-bit RSA key and a
@@ -124,7 +127,13 @@ where
         let encoded = message::encode(self.ca, &reply, &body, &protect, now).or_else(|f| {
             // A MAC answer that cannot be made (never for a verified MAC):
             // a signed error instead.
-            message::encode(self.ca, &reply, &message::error(&f), &Protect::Signature, now)
+            message::encode(
+                self.ca,
+                &reply,
+                &message::error(&f),
+                &Protect::Signature,
+                now,
+            )
         });
         (encoded.unwrap_or_default(), effects)
     }
@@ -144,17 +153,18 @@ where
         protect: &mut Protect,
         effects: &mut Effects,
     ) -> Result<Vec<u8>, Failure> {
-        let unreadable = |what: &str| Failure::new(FailureInfo::BadDataFormat, format!("unreadable {what}"));
+        let unreadable =
+            |what: &str| Failure::new(FailureInfo::BadDataFormat, format!("unreadable {what}"));
         if request.len() > MAX_MESSAGE {
-            return Err(Failure::new(FailureInfo::BadRequest, "the message is too large"));
+            return Err(Failure::new(
+                FailureInfo::BadRequest,
+                "the message is too large",
+            ));
         }
         let raw = RawMessage::from_der(request).map_err(|_| unreadable("PKIMessage"))?;
         let header_der = raw.header.to_der().map_err(|_| unreadable("PKIHeader"))?;
         let header = Header::from_der(&header_der).map_err(|_| unreadable("PKIHeader"))?;
-        reply.recipient = header
-            .sender
-            .to_der()
-            .map_err(|_| unreadable("sender"))?;
+        reply.recipient = header.sender.to_der().map_err(|_| unreadable("sender"))?;
         reply.transaction_id = header
             .transaction_id
             .as_ref()
@@ -180,7 +190,11 @@ where
                 "the transactionID must have 16 to 64 bytes",
             ));
         }
-        if header.sender_nonce.as_ref().is_none_or(|n| n.as_bytes().len() < 16) {
+        if header
+            .sender_nonce
+            .as_ref()
+            .is_none_or(|n| n.as_bytes().len() < 16)
+        {
             return Err(Failure::new(
                 FailureInfo::BadSenderNonce,
                 "the senderNonce must have at least 16 bytes",
@@ -210,7 +224,9 @@ where
             .protection
             .as_ref()
             .and_then(|p| p.as_bytes())
-            .ok_or_else(|| Failure::new(FailureInfo::WrongIntegrity, "the message is not protected"))?;
+            .ok_or_else(|| {
+                Failure::new(FailureInfo::WrongIntegrity, "the message is not protected")
+            })?;
         if protection::is_mac(alg) {
             let reference = header
                 .sender_kid
@@ -254,7 +270,10 @@ where
             .public_key()
             .and_then(|key| key.verify(algorithm, protected, protection))
             .map_err(|_| {
-                Failure::new(FailureInfo::BadMessageCheck, "the signature does not verify")
+                Failure::new(
+                    FailureInfo::BadMessageCheck,
+                    "the signature does not verify",
+                )
             })?;
         Ok((
             Sender::Certificate {
@@ -267,9 +286,20 @@ where
 
     /// The record of `certificate` when this CA issued it and it is valid now.
     fn issued_and_valid(&self, certificate: &Certificate) -> Result<CertificateRecord, Failure> {
-        let untrusted = || Failure::new(FailureInfo::SignerNotTrusted, "the signer's certificate was not issued by this CA");
+        let untrusted = || {
+            Failure::new(
+                FailureInfo::SignerNotTrusted,
+                "the signer's certificate was not issued by this CA",
+            )
+        };
         certificate
-            .verify_signed_by(&self.ca.certificate().public_key().map_err(|_| untrusted())?)
+            .verify_signed_by(
+                &self
+                    .ca
+                    .certificate()
+                    .public_key()
+                    .map_err(|_| untrusted())?,
+            )
             .map_err(|_| untrusted())?;
         let record = self
             .store
@@ -277,7 +307,10 @@ where
             .filter(|r| r.der == certificate.der())
             .ok_or_else(untrusted)?;
         let now = self.ca.environment().clock().now();
-        if record.status != CertificateStatus::Valid || now >= record.not_after || now < record.not_before {
+        if record.status != CertificateStatus::Valid
+            || now >= record.not_after
+            || now < record.not_before
+        {
             return Err(Failure::new(
                 FailureInfo::SignerNotTrusted,
                 "the signer's certificate is revoked or not valid now",

@@ -3,11 +3,7 @@
 //! demo's at every start), the secret sealed under the KMC master key.
 
 use topca_core::{
-    OsRandom, SystemClock,
-    audit::Actor,
-    cmp::credential,
-    kmc::MasterKey,
-    ra::AccountId,
+    OsRandom, SystemClock, audit::Actor, cmp::credential, kmc::MasterKey, ra::AccountId,
     store::AdminStore,
 };
 use topca_store::DieselStore;

@@ -51,7 +51,11 @@ async fn with_profile(
     answer(state, kind, body).await
 }
 
-async fn answer(state: Arc<AppState>, kind: ProfileKind, body: Bytes) -> Result<Response, AppError> {
+async fn answer(
+    state: Arc<AppState>,
+    kind: ProfileKind,
+    body: Bytes,
+) -> Result<Response, AppError> {
     let (der, effects) = blocking(&state, move |s| {
         Ok(Responder::new(&s.ca, &s.store, &s.master, kind).respond(&body))
     })

@@ -14,7 +14,9 @@ use topca_core::{
     store::CmpStore,
 };
 
-use super::{DieselStore, Pools, TxError, backend, conflict_if_unique, issuance::InTransaction, pool_error};
+use super::{
+    DieselStore, Pools, TxError, backend, conflict_if_unique, issuance::InTransaction, pool_error,
+};
 use crate::{
     rows::{damaged, id, nanos, time, unsigned},
     schema::{cmp_credentials, cmp_transactions},
@@ -131,13 +133,15 @@ impl CmpStore for DieselStore {
 
     fn update_cmp_transaction(&self, transaction: &CmpTransaction) -> Result<(), StoreError> {
         let changed = write!(self, |c| {
-            Ok(diesel::update(cmp_transactions::table.find(&transaction.id))
-                .set((
-                    cmp_transactions::nonce.eq(&transaction.nonce),
-                    cmp_transactions::serial.eq(&transaction.serial),
-                    cmp_transactions::state.eq(transaction.state.label()),
-                ))
-                .execute(c)?)
+            Ok(
+                diesel::update(cmp_transactions::table.find(&transaction.id))
+                    .set((
+                        cmp_transactions::nonce.eq(&transaction.nonce),
+                        cmp_transactions::serial.eq(&transaction.serial),
+                        cmp_transactions::state.eq(transaction.state.label()),
+                    ))
+                    .execute(c)?,
+            )
         })?;
         if changed == 0 {
             return Err(StoreError::NotFound);
