@@ -233,8 +233,26 @@ async fn an_ir_with_a_mac_issues_and_its_certconf_closes_the_transaction() {
     );
     let their_nonce = ip.header.sender_nonce.as_ref().unwrap().as_bytes().to_vec();
 
-    let status = asn1::sequence(&[&asn1::octets(&[0; 32]), &asn1::small_integer(0)]);
-    let conf_body = asn1::explicit(24, &asn1::sequence(&[&status]));
+    let issued = server
+        .state
+        .store
+        .certificates_by_holder_name("ok.example.cn")
+        .unwrap()
+        .remove(0);
+    let conf = |hash: &[u8]| {
+        let status = asn1::sequence(&[&asn1::octets(hash), &asn1::small_integer(0)]);
+        asn1::explicit(24, &asn1::sequence(&[&status]))
+    };
+    let conf_body = conf(&<sha2::Sha256 as sha2::Digest>::digest(&issued.der));
+    // Another certificate's hash is refused.
+    let wrong_hash = Msg {
+        nonce: rand16(),
+        recip_nonce: Some(their_nonce.clone()),
+        transaction: msg.transaction,
+        ..Msg::new(&server)
+    };
+    let refused = cmp(&server, wrong_hash.encode(&conf(&[0; 32]))).await;
+    assert_eq!(refused.failure, Some(4), "badCertId");
     // A wrong recipNonce is refused, and the transaction still waits.
     let wrong = Msg {
         nonce: rand16(),

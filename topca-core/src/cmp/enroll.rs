@@ -299,6 +299,21 @@ where
         }
         let statuses: Vec<CertStatus> = Vec::from_der(incoming.body)
             .map_err(|_| Failure::new(FailureInfo::BadDataFormat, "unreadable certConf"))?;
+        if let Some(serial) = &transaction.serial {
+            let issued = self
+                .store
+                .certificate(serial)?
+                .ok_or_else(|| Failure::new(FailureInfo::SystemFailure, "the certificate is gone"))?;
+            if statuses
+                .iter()
+                .any(|s| !is_hash_of(s.cert_hash.as_bytes(), &issued.der))
+            {
+                return Err(Failure::new(
+                    FailureInfo::BadCertId,
+                    "the certHash is not the hash of the certificate issued",
+                ));
+            }
+        }
         let rejected = statuses
             .iter()
             .any(|s| s.status_info.as_ref().is_some_and(|i| i.status == 2));
@@ -334,4 +349,20 @@ fn asked_implicit_confirm(header: &asn1::Header) -> bool {
         .general_info
         .as_ref()
         .is_some_and(|info| info.iter().any(|i| i.info_type == asn1::IMPLICIT_CONFIRM))
+}
+
+/// Whether `hash` is the hash of `der` under one of the hashes a client may
+/// use for a certHash (that of the certificate's signature: SHA-256, SHA-384,
+/// SHA-512 or SM3), compared in constant time.
+fn is_hash_of(hash: &[u8], der: &[u8]) -> bool {
+    use subtle::ConstantTimeEq;
+    let candidates = [
+        <sha2::Sha256 as sha2::Digest>::digest(der).to_vec(),
+        <sha2::Sha384 as sha2::Digest>::digest(der).to_vec(),
+        <sha2::Sha512 as sha2::Digest>::digest(der).to_vec(),
+        <sm3::Sm3 as sm3::Digest>::digest(der).to_vec(),
+    ];
+    candidates
+        .iter()
+        .any(|c| bool::from(c.as_slice().ct_eq(hash)))
 }
