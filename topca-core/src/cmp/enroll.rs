@@ -300,10 +300,9 @@ where
         let statuses: Vec<CertStatus> = Vec::from_der(incoming.body)
             .map_err(|_| Failure::new(FailureInfo::BadDataFormat, "unreadable certConf"))?;
         if let Some(serial) = &transaction.serial {
-            let issued = self
-                .store
-                .certificate(serial)?
-                .ok_or_else(|| Failure::new(FailureInfo::SystemFailure, "the certificate is gone"))?;
+            let issued = self.store.certificate(serial)?.ok_or_else(|| {
+                Failure::new(FailureInfo::SystemFailure, "the certificate is gone")
+            })?;
             if statuses
                 .iter()
                 .any(|s| !is_hash_of(s.cert_hash.as_bytes(), &issued.der))

@@ -108,7 +108,8 @@ where
     }
 
     /// The DER answer to the DER `request`: the response, or a protected
-    /// error message; never nothing.
+    /// error message; empty only when not even an error can be protected
+    /// (the CA's key fails).
     pub fn respond(&self, request: &[u8]) -> (Vec<u8>, Effects) {
         let now = self.ca.environment().clock().now();
         let mut reply = Reply {
@@ -138,12 +139,14 @@ where
         (encoded.unwrap_or_default(), effects)
     }
 
+    /// A fresh 128-bit nonce; empty when the generator fails (the request is
+    /// then refused with systemFailure).
     fn nonce(&self) -> Vec<u8> {
         let mut nonce = vec![0u8; 16];
-        // A failing generator leaves zeros; the answer is refused then anyway
-        // because nothing else can be drawn either.
-        let _ = self.ca.environment().random().fill(&mut nonce);
-        nonce
+        match self.ca.environment().random().fill(&mut nonce) {
+            Ok(()) => nonce,
+            Err(_) => Vec::new(),
+        }
     }
 
     fn answer(
@@ -155,6 +158,9 @@ where
     ) -> Result<Vec<u8>, Failure> {
         let unreadable =
             |what: &str| Failure::new(FailureInfo::BadDataFormat, format!("unreadable {what}"));
+        if reply.sender_nonce.is_empty() {
+            return Err(Failure::new(FailureInfo::SystemFailure, "no random nonce"));
+        }
         if request.len() > MAX_MESSAGE {
             return Err(Failure::new(
                 FailureInfo::BadRequest,

@@ -63,5 +63,8 @@ async fn answer(
     if effects.revoked {
         state.crl_changed();
     }
+    if der.is_empty() {
+        return Err(AppError::internal("protect the CMP answer"));
+    }
     Ok(([(header::CONTENT_TYPE, MEDIA_TYPE)], der).into_response())
 }
