@@ -223,6 +223,7 @@ diesel::table! {
         sender -> Text,
         nonce -> Binary,
         serial -> Nullable<Text>,
+        request_id -> Nullable<BigInt>,
         state -> Text,
         started -> BigInt,
     }

@@ -61,6 +61,7 @@ fn credentials_and_transactions_on_both_backends() {
             sender: "cmp-ref-AB23-CD45".into(),
             nonce: vec![1; 16],
             serial: None,
+            request: None,
             state: TransactionState::Open,
             started: UNIX_EPOCH + Duration::from_secs(1_800_000_001),
         };
@@ -71,7 +72,8 @@ fn credentials_and_transactions_on_both_backends() {
             "{label}: a transactionID is used once"
         );
         transaction.serial = Some("0A1B".into());
-        transaction.state = TransactionState::Waiting;
+        transaction.state = TransactionState::Pending;
+        transaction.request = Some(topca_core::ra::RequestId(42));
         transaction.nonce = vec![2; 16];
         store.update_cmp_transaction(&transaction).unwrap();
         assert_eq!(

@@ -112,6 +112,8 @@ pub enum TransactionState {
     Open,
     /// A certificate was issued and waits for the certConf.
     Waiting,
+    /// A request waits for an RA administrator's approval (the client polls).
+    Pending,
     /// Finished (confirmed, implicitly confirmed, revoked, answered).
     Closed,
 }
@@ -122,13 +124,14 @@ impl TransactionState {
         match self {
             Self::Open => "open",
             Self::Waiting => "waiting",
+            Self::Pending => "pending",
             Self::Closed => "closed",
         }
     }
 
     /// The state of a stored label.
     pub fn from_label(label: &str) -> Option<Self> {
-        [Self::Open, Self::Waiting, Self::Closed]
+        [Self::Open, Self::Waiting, Self::Pending, Self::Closed]
             .into_iter()
             .find(|s| s.label() == label)
     }
@@ -146,6 +149,8 @@ pub struct CmpTransaction {
     pub nonce: Vec<u8>,
     /// The certificate issued in it, if any.
     pub serial: Option<String>,
+    /// The RA request waiting for approval, if any.
+    pub request: Option<crate::ra::RequestId>,
     /// Its state.
     pub state: TransactionState,
     /// When it began.

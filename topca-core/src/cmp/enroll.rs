@@ -21,7 +21,7 @@ use crate::{
     lifecycle::RevocationReason,
     name::SubjectAltNames,
     profile::ProfileKind,
-    store::{AccountStore, CertificateStore, CmpStore, IssuanceStore, Revocation},
+    store::{AccountStore, CertificateStore, CmpStore, IssuanceStore, Revocation, RequestStore},
 };
 
 fn template_error(text: &str) -> Failure {
@@ -93,7 +93,7 @@ fn check_pop(
 
 impl<S> Responder<'_, S>
 where
-    S: CmpStore + IssuanceStore + AccountStore + CertificateStore,
+    S: CmpStore + IssuanceStore + AccountStore + CertificateStore + RequestStore,
 {
     /// ir (0), cr (2) or kur (7): one CertReqMsg with a new key and a
     /// signature POP. A kur must be signed with the certificate it updates.
@@ -205,8 +205,7 @@ where
             )
         })?;
         // RFC 9483 §4.1.4: the certReqId of a p10cr answer is -1.
-        let id = Int::new(&[0xFF])
-            .map_err(|_| Failure::new(FailureInfo::SystemFailure, "encoding failed"))?;
+        let id = super::poll::p10_id()?;
         self.issue_and_answer(incoming, reply, protect, &csr, &id, tag::CP)
     }
 
@@ -253,11 +252,7 @@ where
             TransactionState::Waiting
         };
         self.store.update_cmp_transaction(&transaction)?;
-        let chain = self.ca.chain();
-        let ca_pubs: Vec<&Certificate> = match protect {
-            Protect::Mac { .. } => chain.last().copied().into_iter().collect(),
-            Protect::Signature => Vec::new(),
-        };
+        let ca_pubs = self.ca_pubs(protect);
         Ok(message::cert_rep(
             answer_tag,
             cert_req_id,

@@ -29,6 +29,8 @@ pub(super) mod tag {
     pub const GENP: u8 = 22;
     /// error.
     pub const ERROR: u8 = 23;
+    /// pollRep.
+    pub const POLLREP: u8 = 26;
 }
 
 /// How an answer is protected.
@@ -107,6 +109,23 @@ pub(super) fn cert_rep(
         asn1::sequence(&[&asn1::explicit(1, &certificates(ca_pubs)), &responses])
     };
     asn1::explicit(tag, &content)
+}
+
+/// cp telling that the request for `cert_req_id` waits (status waiting):
+/// the client polls.
+pub(super) fn waiting_rep(cert_req_id: &Int) -> Vec<u8> {
+    let response = asn1::sequence(&[&asn1::integer(cert_req_id), &status_info(3, None)]);
+    asn1::explicit(tag::CP, &asn1::sequence(&[&asn1::sequence(&[&response])]))
+}
+
+/// pollRep: ask again for `cert_req_id` after `seconds`, saying `reason`.
+pub(super) fn poll_rep(cert_req_id: &Int, seconds: u8, reason: &str) -> Vec<u8> {
+    let entry = asn1::sequence(&[
+        &asn1::integer(cert_req_id),
+        &asn1::small_integer(seconds),
+        &asn1::free_text(reason),
+    ]);
+    asn1::explicit(tag::POLLREP, &asn1::sequence(&[&entry]))
 }
 
 /// rp: one accepted revocation.

@@ -19,6 +19,7 @@ pub mod credential;
 mod enroll;
 mod message;
 mod other;
+mod poll;
 pub mod protection;
 mod responder;
 

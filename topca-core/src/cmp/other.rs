@@ -14,7 +14,7 @@ use crate::{
     lifecycle::RevocationReason,
     observe,
     store::{
-        AccountStore, CertificateStatus, CertificateStore, CmpStore, IssuanceStore, Revocation,
+        AccountStore, CertificateStatus, CertificateStore, CmpStore, IssuanceStore, RequestStore, Revocation,
     },
 };
 
@@ -56,7 +56,7 @@ fn reason(details: &RevDetails) -> Result<RevocationReason, Failure> {
 
 impl<S> Responder<'_, S>
 where
-    S: CmpStore + IssuanceStore + AccountStore + CertificateStore,
+    S: CmpStore + IssuanceStore + AccountStore + CertificateStore + RequestStore,
 {
     /// rr (11): revokes one certificate of the sender's account.
     pub(super) fn revoke(

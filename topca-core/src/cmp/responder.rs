@@ -18,10 +18,10 @@ use crate::{
     certificate::Certificate,
     kmc::MasterKey,
     profile::ProfileKind,
-    ra::AccountId,
+    ra::{AccountId, RegistrationAuthority},
     store::{
         AccountStore, CertificateRecord, CertificateStatus, CertificateStore, CmpStore,
-        IssuanceStore,
+        IssuanceStore, RequestStore,
     },
 };
 
@@ -85,11 +85,13 @@ pub struct Responder<'a, S> {
     pub(super) store: &'a S,
     master: &'a MasterKey,
     pub(super) profile: ProfileKind,
+    /// The RA that registers requests waiting for approval (the approval path).
+    approval: Option<&'a RegistrationAuthority<'a>>,
 }
 
 impl<'a, S> Responder<'a, S>
 where
-    S: CmpStore + IssuanceStore + AccountStore + CertificateStore,
+    S: CmpStore + IssuanceStore + AccountStore + CertificateStore + RequestStore,
 {
     /// A responder issuing with `ca` into `store`, secrets opened with
     /// `master`, under `profile` (`/.well-known/cmp/p/{profile}`).
@@ -104,6 +106,22 @@ where
             store,
             master,
             profile,
+            approval: None,
+        }
+    }
+
+    /// On the approval path: p10cr requests become server applications of
+    /// `ra` that an administrator approves while the client polls.
+    pub fn with_approval(mut self, ra: &'a RegistrationAuthority<'a>) -> Self {
+        self.approval = Some(ra);
+        self
+    }
+
+    /// The trust anchor for `caPubs` of a MAC-protected enrollment, else none.
+    pub(super) fn ca_pubs(&self, protect: &Protect) -> Vec<&'a Certificate> {
+        match protect {
+            Protect::Mac { .. } => self.ca.chain().last().copied().into_iter().collect(),
+            Protect::Signature => Vec::new(),
         }
     }
 
@@ -332,6 +350,23 @@ where
         protect: &Protect,
         effects: &mut Effects,
     ) -> Result<Vec<u8>, Failure> {
+        match (incoming.body_tag, self.approval) {
+            (0 | 2 | 7, Some(_)) => Err(Failure::new(
+                FailureInfo::BadRequest,
+                "requests that wait for approval are sent as p10cr",
+            )),
+            (4, Some(ra)) => self.apply_for_approval(ra, incoming, reply),
+            _ => self.dispatch_now(incoming, reply, protect, effects),
+        }
+    }
+
+    fn dispatch_now(
+        &self,
+        incoming: &Incoming<'_>,
+        reply: &mut Reply,
+        protect: &Protect,
+        effects: &mut Effects,
+    ) -> Result<Vec<u8>, Failure> {
         match incoming.body_tag {
             0 | 2 | 7 => self.enroll(incoming, reply, protect),
             4 => self.enroll_p10(incoming, reply, protect),
@@ -342,10 +377,7 @@ where
                 Ok(body)
             }
             21 => self.general(incoming, reply),
-            25 => Err(Failure::new(
-                FailureInfo::BadRequest,
-                "no request of this CA waits: nothing to poll",
-            )),
+            25 => self.poll(incoming, reply, protect),
             _ => Err(Failure::new(
                 FailureInfo::BadRequest,
                 "this message type is not offered (ir, cr, kur, p10cr, certConf, rr, genm are)",
@@ -365,6 +397,7 @@ where
             sender: incoming.sender.name(),
             nonce: reply.sender_nonce.clone(),
             serial: None,
+            request: None,
             state,
             started: self.ca.environment().clock().now(),
         };

@@ -1,5 +1,6 @@
 //! CMP over HTTP (RFC 6712, RFC 9811 paths): `POST /.well-known/cmp` and
-//! `POST /.well-known/cmp/p/{profile}` (`tls-server`, `tls-client`) take a DER
+//! `POST /.well-known/cmp/p/{profile}` (`tls-server`, `tls-client`, and
+//! `approval` for requests an RA administrator approves) take a DER
 //! PKIMessage (`application/pkixcmp`) and answer one, always with 200: a
 //! refusal is a protected CMP error message (see [`topca_core::cmp`]).
 
@@ -8,7 +9,7 @@ use std::sync::Arc;
 use axum::{
     Router,
     body::Bytes,
-    extract::{DefaultBodyLimit, Path, State},
+    extract::{DefaultBodyLimit, State},
     http::{StatusCode, header},
     response::{IntoResponse, Response},
     routing::post,
@@ -34,30 +35,49 @@ async fn default_profile(
     State(state): State<Arc<AppState>>,
     body: Bytes,
 ) -> Result<Response, AppError> {
-    answer(state, ProfileKind::TlsServer, body).await
+    answer(state, Path::Now(ProfileKind::TlsServer), body).await
 }
 
 async fn with_profile(
     State(state): State<Arc<AppState>>,
-    Path(profile): Path<String>,
+    axum::extract::Path(profile): axum::extract::Path<String>,
     body: Bytes,
 ) -> Result<Response, AppError> {
+    if profile == APPROVAL {
+        return answer(state, Path::Approval, body).await;
+    }
     let kind = profile_by_name(&profile).ok_or_else(|| {
         AppError::new(
             StatusCode::NOT_FOUND,
-            "unknown CMP profile: use /.well-known/cmp/p/tls-server or /.well-known/cmp/p/tls-client",
+            "unknown CMP profile: use /.well-known/cmp/p/tls-server, tls-client or approval",
         )
     })?;
-    answer(state, kind, body).await
+    answer(state, Path::Now(kind), body).await
 }
 
-async fn answer(
-    state: Arc<AppState>,
-    kind: ProfileKind,
-    body: Bytes,
-) -> Result<Response, AppError> {
+/// The profile path of requests that wait for an RA administrator's approval.
+pub const APPROVAL: &str = "approval";
+
+/// How a path issues.
+#[derive(Clone, Copy)]
+enum Path {
+    /// At once, under this profile.
+    Now(ProfileKind),
+    /// After an RA administrator's approval (p10cr, then polling).
+    Approval,
+}
+
+async fn answer(state: Arc<AppState>, path: Path, body: Bytes) -> Result<Response, AppError> {
     let (der, effects) = blocking(&state, move |s| {
-        Ok(Responder::new(&s.ca, &s.store, &s.master, kind).respond(&body))
+        Ok(match path {
+            Path::Now(kind) => Responder::new(&s.ca, &s.store, &s.master, kind).respond(&body),
+            Path::Approval => {
+                let ra = s.ra();
+                Responder::new(&s.ca, &s.store, &s.master, ProfileKind::TlsServer)
+                    .with_approval(&ra)
+                    .respond(&body)
+            }
+        })
     })
     .await?;
     if effects.revoked {

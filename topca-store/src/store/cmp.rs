@@ -10,7 +10,7 @@ use topca_core::{
         CmpCredential,
         credential::{CmpTransaction, TransactionState},
     },
-    ra::AccountId,
+    ra::{AccountId, RequestId},
     store::CmpStore,
 };
 
@@ -51,6 +51,7 @@ struct TransactionRow {
     sender: String,
     nonce: Vec<u8>,
     serial: Option<String>,
+    request_id: Option<i64>,
     state: String,
     started: i64,
 }
@@ -62,6 +63,10 @@ impl TransactionRow {
             sender: self.sender,
             nonce: self.nonce,
             serial: self.serial,
+            request: self
+                .request_id
+                .map(|n| unsigned(n, "CMP transaction request").map(RequestId))
+                .transpose()?,
             state: TransactionState::from_label(&self.state)
                 .ok_or_else(|| damaged("CMP transaction state"))?,
             started: time(self.started)?,
@@ -104,8 +109,10 @@ impl CmpStore for DieselStore {
     }
 
     fn start_cmp_transaction(&self, transaction: &CmpTransaction) -> Result<(), StoreError> {
+        let request = transaction.request.map(|r| id(r.0)).transpose()?;
         let values = (
             cmp_transactions::transaction_id.eq(&transaction.id),
+            cmp_transactions::request_id.eq(request),
             cmp_transactions::sender.eq(&transaction.sender),
             cmp_transactions::nonce.eq(&transaction.nonce),
             cmp_transactions::serial.eq(&transaction.serial),
@@ -132,10 +139,12 @@ impl CmpStore for DieselStore {
     }
 
     fn update_cmp_transaction(&self, transaction: &CmpTransaction) -> Result<(), StoreError> {
+        let request = transaction.request.map(|r| id(r.0)).transpose()?;
         let changed = write!(self, |c| {
             Ok(
                 diesel::update(cmp_transactions::table.find(&transaction.id))
                     .set((
+                        cmp_transactions::request_id.eq(request),
                         cmp_transactions::nonce.eq(&transaction.nonce),
                         cmp_transactions::serial.eq(&transaction.serial),
                         cmp_transactions::state.eq(transaction.state.label()),

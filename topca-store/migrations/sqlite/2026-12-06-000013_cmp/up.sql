@@ -12,6 +12,7 @@ CREATE TABLE cmp_transactions (
     sender TEXT NOT NULL,
     nonce BLOB NOT NULL,
     serial TEXT,
+    request_id BIGINT,
     state TEXT NOT NULL,
     started BIGINT NOT NULL
 );
