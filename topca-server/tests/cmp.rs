@@ -24,7 +24,7 @@ use topca_core::{
         asn1::{self, Header, RawMessage, StatusInfo},
         credential, protection,
     },
-    store::CertificateStore,
+    store::{AdminStore, CertificateStore},
 };
 use topca_server::{AppState, setup::start};
 
@@ -414,4 +414,108 @@ async fn huge_bodies_and_unknown_profiles_are_refused_over_http() {
     assert_eq!(status, StatusCode::OK);
     let raw = RawMessage::from_der(&der).unwrap();
     assert_eq!(asn1::explicit_inner(&raw.body).unwrap().0, 1);
+}
+
+/// A p10cr body for `cn` with `email` (when given) in the subject.
+fn p10cr_body(cn: &str, email: Option<&str>) -> Vec<u8> {
+    let key = SigningKey::generate(KeyAlgorithm::EcdsaP256, &OsRandom).unwrap();
+    let subject = topca_core::DistinguishedName {
+        common_name: Some(cn.into()),
+        email: email.map(str::to_owned),
+        ..Default::default()
+    };
+    let csr = topca_core::CertificateRequest::create(&key, &subject).unwrap();
+    asn1::explicit(4, csr.der())
+}
+
+#[tokio::test]
+async fn the_approval_path_takes_p10cr_waits_and_polls_in_its_own_transaction() {
+    let server = server().await;
+    let approval = "/.well-known/cmp/p/approval";
+    let answer = |der: Vec<u8>| {
+        let raw = RawMessage::from_der(&der).unwrap();
+        let header = Header::from_der(&raw.header.to_der().unwrap()).unwrap();
+        (
+            asn1::explicit_inner(&raw.body).unwrap().0,
+            header,
+            der.clone(),
+        )
+    };
+    // CRMF requests are not queued: the queue holds PKCS#10 requests.
+    let (_, der) = post(
+        &server,
+        approval,
+        Msg::new(&server).encode(&ir_body("ok.example.cn", false)),
+    )
+    .await;
+    assert_eq!(answer(der).0, 23);
+    // The RA mails the holder: the CSR must name an address.
+    let (_, der) = post(
+        &server,
+        approval,
+        Msg::new(&server).encode(&p10cr_body("ok.example.cn", None)),
+    )
+    .await;
+    assert_eq!(answer(der).0, 23);
+    assert!(
+        server
+            .state
+            .store
+            .requests_anywhere(topca_core::lifecycle::RequestState::Submitted, 10)
+            .unwrap()
+            .is_empty()
+    );
+
+    let msg = Msg::new(&server);
+    let (_, der) = post(
+        &server,
+        approval,
+        msg.encode(&p10cr_body("ok.example.cn", Some("ops@example.cn"))),
+    )
+    .await;
+    let (tag, header, _) = answer(der);
+    assert_eq!(tag, 3, "cp (waiting)");
+    assert_eq!(
+        server
+            .state
+            .store
+            .requests_anywhere(topca_core::lifecycle::RequestState::Submitted, 10)
+            .unwrap()
+            .len(),
+        1
+    );
+    assert_eq!(certificates(&server), 0);
+    let their_nonce = header.sender_nonce.unwrap().as_bytes().to_vec();
+    let poll_body = asn1::explicit(
+        25,
+        &asn1::sequence(&[&asn1::sequence(&[&asn1::tlv(0x02, &[0xFF])])]),
+    );
+    // A poll with another nonce, or in another transaction, is refused.
+    let wrong = Msg {
+        nonce: rand16(),
+        recip_nonce: Some(vec![1; 16]),
+        transaction: msg.transaction,
+        ..Msg::new(&server)
+    };
+    assert_eq!(
+        cmp(&server, wrong.encode(&poll_body)).await.failure,
+        Some(13)
+    );
+    assert_eq!(
+        cmp(&server, Msg::new(&server).encode(&poll_body))
+            .await
+            .failure,
+        Some(2)
+    );
+    let poll = Msg {
+        nonce: rand16(),
+        recip_nonce: Some(their_nonce),
+        transaction: msg.transaction,
+        ..Msg::new(&server)
+    };
+    assert_eq!(
+        cmp(&server, poll.encode(&poll_body)).await.tag,
+        26,
+        "pollRep"
+    );
 }

@@ -21,7 +21,7 @@ use crate::{
     lifecycle::RevocationReason,
     name::SubjectAltNames,
     profile::ProfileKind,
-    store::{AccountStore, CertificateStore, CmpStore, IssuanceStore, Revocation, RequestStore},
+    store::{AccountStore, CertificateStore, CmpStore, IssuanceStore, RequestStore, Revocation},
 };
 
 fn template_error(text: &str) -> Failure {

@@ -14,7 +14,8 @@ use crate::{
     lifecycle::RevocationReason,
     observe,
     store::{
-        AccountStore, CertificateStatus, CertificateStore, CmpStore, IssuanceStore, RequestStore, Revocation,
+        AccountStore, CertificateStatus, CertificateStore, CmpStore, IssuanceStore, RequestStore,
+        Revocation,
     },
 };
 

@@ -43,10 +43,16 @@ where
         reply: &mut Reply,
     ) -> Result<Vec<u8>, Failure> {
         let account = incoming.sender.account().ok_or_else(|| {
-            Failure::new(FailureInfo::NotAuthorized, "the signer's certificate belongs to no account")
+            Failure::new(
+                FailureInfo::NotAuthorized,
+                "the signer's certificate belongs to no account",
+            )
         })?;
         let csr = CertificateRequest::from_der(incoming.body).map_err(|e| {
-            Failure::new(FailureInfo::BadPop, format!("the PKCS#10 request is refused: {e}"))
+            Failure::new(
+                FailureInfo::BadPop,
+                format!("the PKCS#10 request is refused: {e}"),
+            )
         })?;
         let email = csr.email().map(str::to_owned).ok_or_else(|| {
             Failure::new(
@@ -76,14 +82,20 @@ where
         protect: &Protect,
     ) -> Result<Vec<u8>, Failure> {
         let nothing = || {
-            Failure::new(FailureInfo::BadRequest, "no request of this transaction waits: nothing to poll")
+            Failure::new(
+                FailureInfo::BadRequest,
+                "no request of this transaction waits: nothing to poll",
+            )
         };
         let mut transaction = self
             .store
             .cmp_transaction(&reply.transaction_id)?
             .ok_or_else(nothing)?;
         if transaction.sender != incoming.sender.name() {
-            return Err(Failure::new(FailureInfo::NotAuthorized, "another sender's transaction"));
+            return Err(Failure::new(
+                FailureInfo::NotAuthorized,
+                "another sender's transaction",
+            ));
         }
         if transaction.state != TransactionState::Pending {
             return Err(nothing());
@@ -104,16 +116,21 @@ where
         transaction.nonce = reply.sender_nonce.clone();
         let id = p10_id()?;
         if let Some(serial) = request.issued_serial.clone() {
-            let record = self
-                .store
-                .certificate(&serial)?
-                .ok_or_else(|| Failure::new(FailureInfo::SystemFailure, "the certificate is gone"))?;
-            let certificate = Certificate::from_der(&record.der)
-                .map_err(|_| Failure::new(FailureInfo::SystemFailure, "the certificate is damaged"))?;
+            let record = self.store.certificate(&serial)?.ok_or_else(|| {
+                Failure::new(FailureInfo::SystemFailure, "the certificate is gone")
+            })?;
+            let certificate = Certificate::from_der(&record.der).map_err(|_| {
+                Failure::new(FailureInfo::SystemFailure, "the certificate is damaged")
+            })?;
             transaction.serial = Some(serial);
             transaction.state = TransactionState::Waiting;
             self.store.update_cmp_transaction(&transaction)?;
-            return Ok(message::cert_rep(tag::CP, &id, &certificate, &self.ca_pubs(protect)));
+            return Ok(message::cert_rep(
+                tag::CP,
+                &id,
+                &certificate,
+                &self.ca_pubs(protect),
+            ));
         }
         if request.state == RequestState::Rejected {
             transaction.state = TransactionState::Closed;
@@ -130,7 +147,10 @@ where
         Ok(message::poll_rep(
             &id,
             POLL_SECONDS,
-            &format!("waiting for an RA administrator to approve request {}", request.reference.0),
+            &format!(
+                "waiting for an RA administrator to approve request {}",
+                request.reference.0
+            ),
         ))
     }
 }
