@@ -9,13 +9,18 @@ use zeroize::Zeroizing;
 
 use crate::{
     audit::{Actor, AuditAction, AuditRecord, Outcome},
+    ca::CertificateAuthority,
+    certificate::Certificate,
+    client::{ClientId, Clients, MachineClient},
     clock::Clock,
+    csr::CertificateRequest,
+    profile::ProfileKind,
     error::{Error, RaError},
     kmc::MasterKey,
     ra::AccountId,
     random::RandomSource,
     secret::OneTimeCode,
-    store::{AccountStore, CmpStore},
+    store::{AccountStore, CmpStore, IssuanceStore},
 };
 
 /// Symbols in a reference number (about 40 bits: a name, not a secret).
@@ -103,6 +108,52 @@ pub fn add<S: CmpStore + AccountStore>(
     };
     store.create_cmp_credential(&credential, audit)?;
     Ok((credential, CmpSecret(secret)))
+}
+
+/// The live credential `reference` whose secret is `secret` (EST's HTTP Basic
+/// authentication): unknown references and wrong secrets are one refusal, the
+/// secrets compared in constant time.
+pub fn authenticate<S: CmpStore>(
+    store: &S,
+    master: &MasterKey,
+    reference: &str,
+    secret: &str,
+) -> Result<CmpCredential, Error> {
+    use subtle::ConstantTimeEq;
+    let refused = || Error::from(RaError::ClientTokenRefused);
+    let credential = store.cmp_credential(reference.trim())?.ok_or_else(refused)?;
+    let known = credential.secret(master)?;
+    if bool::from(known.as_str().as_bytes().ct_eq(secret.as_bytes())) {
+        Ok(credential)
+    } else {
+        Err(refused())
+    }
+}
+
+/// Issues `csr` for `account` under `profile` through the account's policy,
+/// as a machine client named `actor` would (recorded before it is signed,
+/// stored, audited with `actor` as the client).
+pub fn issue<S: IssuanceStore + AccountStore>(
+    ca: &CertificateAuthority,
+    store: &S,
+    account: AccountId,
+    actor: &str,
+    csr: &CertificateRequest,
+    profile: ProfileKind,
+) -> Result<Certificate, Error> {
+    let account = store.account(account)?.ok_or(RaError::UnknownAccount)?;
+    let client = MachineClient {
+        id: ClientId(0),
+        name: actor.to_owned(),
+        account: account.id,
+        profiles: vec![ProfileKind::TlsServer, ProfileKind::TlsClient],
+        allowed_names: Vec::new(),
+        validity_days: account.settings.validity_days,
+        token_hash: [0; 32],
+        created: ca.environment().clock().now(),
+        revoked: None,
+    };
+    Clients::new(ca, store).issue(&client, csr, Some(profile))
 }
 
 /// Where a CMP transaction is.

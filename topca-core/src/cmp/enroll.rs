@@ -15,12 +15,10 @@ use crate::{
     algorithm::SignatureAlgorithm,
     audit::{Actor, AuditAction, AuditRecord, Outcome},
     certificate::Certificate,
-    client::{ClientId, Clients, MachineClient},
     csr::CertificateRequest,
     key::PublicKey,
     lifecycle::RevocationReason,
     name::SubjectAltNames,
-    profile::ProfileKind,
     store::{AccountStore, CertificateStore, CmpStore, IssuanceStore, RequestStore, Revocation},
 };
 
@@ -227,23 +225,14 @@ where
             )
         })?;
         let mut transaction = self.begin(incoming, reply, TransactionState::Open)?;
-        let account = self
-            .store
-            .account(account_id)?
-            .ok_or_else(|| Failure::new(FailureInfo::NotAuthorized, "the account is gone"))?;
-        let client = MachineClient {
-            id: ClientId(0),
-            name: incoming.sender.name(),
-            account: account.id,
-            profiles: vec![ProfileKind::TlsServer, ProfileKind::TlsClient],
-            allowed_names: Vec::new(),
-            validity_days: account.settings.validity_days,
-            token_hash: [0; 32],
-            created: transaction.started,
-            revoked: None,
-        };
-        let certificate =
-            Clients::new(self.ca, self.store).issue(&client, csr, Some(self.profile))?;
+        let certificate = super::credential::issue(
+            self.ca,
+            self.store,
+            account_id,
+            &incoming.sender.name(),
+            csr,
+            self.profile,
+        )?;
         reply.implicit_confirm = asked_implicit_confirm(&incoming.header);
         transaction.serial = Some(certificate.serial_hex());
         transaction.state = if reply.implicit_confirm {

@@ -19,6 +19,7 @@ use topca_core::{ProfileKind, client::profile_by_name, cmp::Responder};
 use crate::{AppError, AppState, state::blocking};
 
 pub mod credential;
+mod est;
 
 /// The media type of CMP messages (RFC 6712 §3.4).
 pub const MEDIA_TYPE: &str = "application/pkixcmp";
@@ -29,6 +30,7 @@ pub(crate) fn routes() -> Router<Arc<AppState>> {
         .route("/.well-known/cmp", post(default_profile))
         .route("/.well-known/cmp/p/{profile}", post(with_profile))
         .layer(DefaultBodyLimit::max(topca_core::cmp::MAX_MESSAGE))
+        .merge(est::routes())
 }
 
 async fn default_profile(

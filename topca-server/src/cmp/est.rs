@@ -1,0 +1,155 @@
+//! EST (RFC 7030) at `/.well-known/est/`: `cacerts`, `csrattrs`,
+//! `simpleenroll` and `simplereenroll`, the client authenticated by HTTP
+//! Basic with a CMP credential (reference as the user name, secret as the
+//! password). Issuance is the CMP path's: the credential's account policy,
+//! recorded before signing, stored, audited, in the CRL and OCSP. Serve it
+//! over HTTPS (`--tls`), as RFC 7030 requires: Basic sends the secret.
+
+use std::sync::Arc;
+
+use axum::{
+    Router,
+    body::Bytes,
+    extract::{DefaultBodyLimit, State},
+    http::{HeaderMap, StatusCode, header},
+    response::{IntoResponse, Response},
+    routing::{get, post},
+};
+use base64::Engine;
+use topca_core::{
+    CertificateRequest, ProfileKind,
+    cmp::credential::{authenticate, issue},
+    pkcs7,
+};
+
+use crate::{AppError, AppState, state::blocking};
+
+/// The media type of EST certificate answers.
+const CERTS_ONLY: &str = "application/pkcs7-mime; smime-type=certs-only";
+/// The largest request (a base64 CSR of a 16,384-bit RSA key fits).
+const MAX_BODY: usize = 64 * 1024;
+
+/// The EST routes.
+pub(crate) fn routes() -> Router<Arc<AppState>> {
+    Router::new()
+        .route("/.well-known/est/cacerts", get(cacerts))
+        .route("/.well-known/est/csrattrs", get(csrattrs))
+        .route("/.well-known/est/simpleenroll", post(enroll))
+        .route("/.well-known/est/simplereenroll", post(enroll))
+        .layer(DefaultBodyLimit::max(MAX_BODY))
+}
+
+/// Base64 with line breaks, as EST sends DER.
+fn base64_lines(der: &[u8]) -> String {
+    let text = base64::engine::general_purpose::STANDARD.encode(der);
+    let mut out = String::with_capacity(text.len() + text.len() / 64 + 1);
+    for (i, c) in text.chars().enumerate() {
+        if i > 0 && i % 64 == 0 {
+            out.push('\n');
+        }
+        out.push(c);
+    }
+    out.push('\n');
+    out
+}
+
+fn certs_only(der: &[u8]) -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, CERTS_ONLY),
+            (
+                header::HeaderName::from_static("content-transfer-encoding"),
+                "base64",
+            ),
+        ],
+        base64_lines(der),
+    )
+        .into_response()
+}
+
+/// The CA certificates (RFC 7030 §4.1): the issuing CA and its root.
+async fn cacerts(State(state): State<Arc<AppState>>) -> Result<Response, AppError> {
+    let chain: Vec<_> = state.ca.chain().iter().map(|c| c.x509().clone()).collect();
+    let der = pkcs7::certs_only_der(&chain)
+        .map_err(|e| AppError::internal_because("encode the CA certificates", &e))?;
+    Ok(certs_only(&der))
+}
+
+/// CSR attributes (RFC 7030 §4.5): none are required.
+async fn csrattrs() -> StatusCode {
+    StatusCode::NO_CONTENT
+}
+
+/// `user:password` of `Authorization: Basic …`.
+fn basic(headers: &HeaderMap) -> Option<(String, zeroize::Zeroizing<String>)> {
+    let encoded = headers
+        .get(header::AUTHORIZATION)?
+        .to_str()
+        .ok()?
+        .strip_prefix("Basic ")?;
+    let decoded = zeroize::Zeroizing::new(
+        base64::engine::general_purpose::STANDARD
+            .decode(encoded.trim())
+            .ok()?,
+    );
+    let text = std::str::from_utf8(&decoded).ok()?;
+    let (user, password) = text.split_once(':')?;
+    Some((user.to_owned(), zeroize::Zeroizing::new(password.to_owned())))
+}
+
+fn unauthorized() -> Response {
+    (
+        StatusCode::UNAUTHORIZED,
+        [(header::WWW_AUTHENTICATE, "Basic realm=\"TopCA EST\"")],
+        "EST needs HTTP Basic authentication with a CMP credential (reference and secret)\n",
+    )
+        .into_response()
+}
+
+/// The PKCS#10 request of an EST body: base64 DER (line breaks allowed), or PEM.
+fn csr_of(body: &[u8]) -> Result<CertificateRequest, AppError> {
+    let compact: Vec<u8> = body
+        .iter()
+        .copied()
+        .filter(|b| !b.is_ascii_whitespace())
+        .collect();
+    let parsed = match base64::engine::general_purpose::STANDARD.decode(&compact) {
+        Ok(der) => CertificateRequest::from_der(&der),
+        Err(_) => CertificateRequest::parse(body),
+    };
+    parsed.map_err(|e| AppError::bad_request(format!("the PKCS#10 request is refused: {e}")))
+}
+
+/// Simple (re-)enrollment (RFC 7030 §4.2): a PKCS#10 request in, the
+/// certificate out, for the authenticated credential's account.
+async fn enroll(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, AppError> {
+    let Some((reference, secret)) = basic(&headers) else {
+        return Ok(unauthorized());
+    };
+    let credential = blocking(&state, move |s| {
+        Ok(authenticate(&s.store, &s.master, &reference, &secret).ok())
+    })
+    .await?;
+    let Some(credential) = credential else {
+        return Ok(unauthorized());
+    };
+    let csr = csr_of(&body)?;
+    let certificate = blocking(&state, move |s| {
+        Ok(issue(
+            &s.ca,
+            &s.store,
+            credential.account,
+            &format!("est-ref-{}", credential.reference),
+            &csr,
+            ProfileKind::TlsServer,
+        )?)
+    })
+    .await?;
+    let der = pkcs7::certs_only_der(std::slice::from_ref(certificate.x509()))
+        .map_err(|e| AppError::internal_because("encode the certificate", &e))?;
+    Ok(certs_only(&der))
+}
