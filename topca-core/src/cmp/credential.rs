@@ -14,9 +14,9 @@ use crate::{
     client::{ClientId, Clients, MachineClient},
     clock::Clock,
     csr::CertificateRequest,
-    profile::ProfileKind,
     error::{Error, RaError},
     kmc::MasterKey,
+    profile::ProfileKind,
     ra::AccountId,
     random::RandomSource,
     secret::OneTimeCode,
@@ -121,7 +121,9 @@ pub fn authenticate<S: CmpStore>(
 ) -> Result<CmpCredential, Error> {
     use subtle::ConstantTimeEq;
     let refused = || Error::from(RaError::ClientTokenRefused);
-    let credential = store.cmp_credential(reference.trim())?.ok_or_else(refused)?;
+    let credential = store
+        .cmp_credential(reference.trim())?
+        .ok_or_else(refused)?;
     let known = credential.secret(master)?;
     if bool::from(known.as_str().as_bytes().ct_eq(secret.as_bytes())) {
         Ok(credential)

@@ -94,7 +94,10 @@ fn basic(headers: &HeaderMap) -> Option<(String, zeroize::Zeroizing<String>)> {
     );
     let text = std::str::from_utf8(&decoded).ok()?;
     let (user, password) = text.split_once(':')?;
-    Some((user.to_owned(), zeroize::Zeroizing::new(password.to_owned())))
+    Some((
+        user.to_owned(),
+        zeroize::Zeroizing::new(password.to_owned()),
+    ))
 }
 
 fn unauthorized() -> Response {

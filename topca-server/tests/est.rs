@@ -1,0 +1,146 @@
+//! EST over HTTP: cacerts and csrattrs for anyone; simpleenroll and
+//! simplereenroll only with HTTP Basic by a CMP credential (missing, malformed
+//! and wrong credentials get one 401), a bad CSR 400, a huge body 413.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test helpers fail loudly
+
+mod common;
+
+use std::sync::Arc;
+
+use axum::{
+    body::Body,
+    http::{Request, StatusCode, header},
+};
+use base64::Engine;
+use common::{options, send};
+use topca_core::{
+    CertificateRequest, DistinguishedName, KeyAlgorithm, OsRandom, SigningKey, SystemClock,
+    audit::Actor, cmp::credential,
+};
+use topca_server::setup::start;
+
+fn b64(bytes: &[u8]) -> String {
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+#[tokio::test]
+async fn enrollment_needs_a_credential_and_a_good_csr() {
+    let data = tempfile::tempdir().unwrap();
+    let (state, _) = start(&options(data.path())).unwrap();
+    let state = Arc::new(state);
+    let (made, secret) = credential::add(
+        &state.store,
+        &state.master,
+        &OsRandom,
+        &SystemClock,
+        Actor::System,
+        state.demo.accounts[1],
+    )
+    .unwrap();
+    let app = topca_server::router(Arc::clone(&state));
+
+    let (status, body, headers) = send(
+        &app,
+        Request::get("/.well-known/est/cacerts")
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        headers[header::CONTENT_TYPE]
+            .to_str()
+            .unwrap()
+            .starts_with("application/pkcs7-mime")
+    );
+    let compact: String = String::from_utf8(body)
+        .unwrap()
+        .split_whitespace()
+        .collect();
+    let certs = topca_core::pkcs7::parse_certs_only(
+        &base64::engine::general_purpose::STANDARD
+            .decode(compact)
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(certs.len(), 2);
+    let (status, _, _) = send(
+        &app,
+        Request::get("/.well-known/est/csrattrs")
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+
+    let key = SigningKey::generate(KeyAlgorithm::EcdsaP256, &OsRandom).unwrap();
+    let subject = DistinguishedName {
+        common_name: Some("est.example.cn".into()),
+        ..Default::default()
+    };
+    let csr = b64(CertificateRequest::create(&key, &subject).unwrap().der());
+    let enroll = |auth: Option<String>, body: String| {
+        let mut request = Request::post("/.well-known/est/simpleenroll")
+            .header(header::CONTENT_TYPE, "application/pkcs10");
+        if let Some(auth) = auth {
+            request = request.header(header::AUTHORIZATION, auth);
+        }
+        request.body(Body::from(body)).unwrap()
+    };
+    let basic = |user: &str, password: &str| {
+        Some(format!(
+            "Basic {}",
+            b64(format!("{user}:{password}").as_bytes())
+        ))
+    };
+    for (what, auth) in [
+        ("none", None),
+        ("wrong secret", basic(&made.reference, "wrong")),
+        ("unknown reference", basic("NO-SUCH", secret.as_str())),
+        ("not base64", Some("Basic !!!".to_owned())),
+        (
+            "no colon",
+            Some(format!("Basic {}", b64(made.reference.as_bytes()))),
+        ),
+        ("bearer", Some("Bearer topca_x".to_owned())),
+    ] {
+        let (status, _, headers) = send(&app, enroll(auth, csr.clone())).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{what}");
+        assert!(headers.contains_key(header::WWW_AUTHENTICATE), "{what}");
+    }
+    let good = basic(&made.reference, secret.as_str());
+    let (status, _, _) = send(&app, enroll(good.clone(), "bm90IGEgQ1NS".into())).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let (status, _, _) = send(&app, enroll(good.clone(), "A".repeat(65 * 1024))).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+    let before = state.store_certificates();
+    let (status, body, _) = send(&app, enroll(good, csr)).await;
+    assert_eq!(status, StatusCode::OK, "{}", String::from_utf8_lossy(&body));
+    let compact: String = String::from_utf8(body)
+        .unwrap()
+        .split_whitespace()
+        .collect();
+    let issued = topca_core::pkcs7::parse_certs_only(
+        &base64::engine::general_purpose::STANDARD
+            .decode(compact)
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(issued.len(), 1);
+    assert_eq!(state.store_certificates(), before + 1);
+}
+
+trait Count {
+    fn store_certificates(&self) -> usize;
+}
+
+impl Count for topca_server::AppState {
+    fn store_certificates(&self) -> usize {
+        topca_core::store::CertificateStore::certificates_by_holder_name(
+            &self.store,
+            "est.example.cn",
+        )
+        .unwrap()
+        .len()
+    }
+}
