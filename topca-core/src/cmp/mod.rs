@@ -20,6 +20,7 @@ mod enroll;
 mod message;
 mod other;
 mod poll;
+pub mod queue;
 pub mod protection;
 mod responder;
 

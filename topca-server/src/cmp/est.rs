@@ -18,7 +18,11 @@ use axum::{
 use base64::Engine;
 use topca_core::{
     CertificateRequest, ProfileKind,
-    cmp::credential::{authenticate, issue},
+    cmp::{
+        CmpCredential,
+        credential::{authenticate, issue},
+        queue::{self, Queued},
+    },
     pkcs7,
 };
 
@@ -36,6 +40,7 @@ pub(crate) fn routes() -> Router<Arc<AppState>> {
         .route("/.well-known/est/csrattrs", get(csrattrs))
         .route("/.well-known/est/simpleenroll", post(enroll))
         .route("/.well-known/est/simplereenroll", post(enroll))
+        .route("/.well-known/est/approval/simpleenroll", post(enroll_after_approval))
         .layer(DefaultBodyLimit::max(MAX_BODY))
 }
 
@@ -123,6 +128,64 @@ fn csr_of(body: &[u8]) -> Result<CertificateRequest, AppError> {
     parsed.map_err(|e| AppError::bad_request(format!("the PKCS#10 request is refused: {e}")))
 }
 
+/// The credential of `Authorization: Basic …`, if it is one.
+async fn credential(state: &Arc<AppState>, headers: &HeaderMap) -> Result<Option<CmpCredential>, AppError> {
+    let Some((reference, secret)) = basic(headers) else {
+        return Ok(None);
+    };
+    blocking(state, move |s| {
+        Ok(authenticate(&s.store, &s.master, &reference, &secret).ok())
+    })
+    .await
+}
+
+/// Seconds an EST client waits before asking again for a request waiting
+/// for approval.
+const RETRY_AFTER: &str = "5";
+
+/// Simple enrollment under an RA administrator's approval (RFC 7030 §4.2.3):
+/// `202` with `Retry-After` until the request (found again by its CSR) is
+/// approved, then the certificate; `403` once it is rejected.
+async fn enroll_after_approval(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, AppError> {
+    let Some(credential) = credential(&state, &headers).await? else {
+        return Ok(unauthorized());
+    };
+    let csr = csr_of(&body)?;
+    let queued = blocking(&state, move |s| {
+        let env = s.ca.environment();
+        Ok(queue::enroll_after_approval(
+            &s.ra(),
+            &s.store,
+            &credential,
+            &csr,
+            env.clock().now(),
+            env.random(),
+        )?)
+    })
+    .await?;
+    match queued {
+        Queued::Waiting(reference) => Ok((
+            StatusCode::ACCEPTED,
+            [(header::RETRY_AFTER, RETRY_AFTER)],
+            format!("request {} waits for an RA administrator's approval\n", reference.0),
+        )
+            .into_response()),
+        Queued::Issued(certificate) => {
+            let der = pkcs7::certs_only_der(std::slice::from_ref(certificate.x509()))
+                .map_err(|e| AppError::internal_because("encode the certificate", &e))?;
+            Ok(certs_only(&der))
+        }
+        Queued::Rejected(reason) => Err(AppError::new(
+            StatusCode::FORBIDDEN,
+            format!("an RA administrator rejected the request: {reason}"),
+        )),
+    }
+}
+
 /// Simple (re-)enrollment (RFC 7030 §4.2): a PKCS#10 request in, the
 /// certificate out, for the authenticated credential's account.
 async fn enroll(
@@ -130,14 +193,7 @@ async fn enroll(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, AppError> {
-    let Some((reference, secret)) = basic(&headers) else {
-        return Ok(unauthorized());
-    };
-    let credential = blocking(&state, move |s| {
-        Ok(authenticate(&s.store, &s.master, &reference, &secret).ok())
-    })
-    .await?;
-    let Some(credential) = credential else {
+    let Some(credential) = credential(&state, &headers).await? else {
         return Ok(unauthorized());
     };
     let csr = csr_of(&body)?;
