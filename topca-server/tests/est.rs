@@ -130,6 +130,70 @@ async fn enrollment_needs_a_credential_and_a_good_csr() {
     assert_eq!(state.store_certificates(), before + 1);
 }
 
+#[tokio::test]
+async fn enrollment_under_approval_waits_with_retry_after_for_the_same_credential_only() {
+    let data = tempfile::tempdir().unwrap();
+    let (state, _) = start(&options(data.path())).unwrap();
+    let state = Arc::new(state);
+    let account = state.demo.accounts[1];
+    let mut credentials = Vec::new();
+    for _ in 0..2 {
+        let (made, secret) = credential::add(
+            &state.store,
+            &state.master,
+            &OsRandom,
+            &SystemClock,
+            Actor::System,
+            account,
+        )
+        .unwrap();
+        credentials.push(format!(
+            "Basic {}",
+            b64(format!("{}:{}", made.reference, secret.as_str()).as_bytes())
+        ));
+    }
+    let app = topca_server::router(Arc::clone(&state));
+    let key = SigningKey::generate(KeyAlgorithm::EcdsaP256, &OsRandom).unwrap();
+    let csr = |email: Option<&str>| {
+        let subject = DistinguishedName {
+            common_name: Some("est-wait.example.cn".into()),
+            email: email.map(str::to_owned),
+            ..Default::default()
+        };
+        b64(CertificateRequest::create(&key, &subject).unwrap().der())
+    };
+    let enroll = |auth: &str, body: String| {
+        Request::post("/.well-known/est/approval/simpleenroll")
+            .header(header::AUTHORIZATION, auth)
+            .body(Body::from(body))
+            .unwrap()
+    };
+    let (status, _, _) = send(&app, enroll(&credentials[0], csr(None))).await;
+    assert_eq!(
+        status,
+        StatusCode::BAD_REQUEST,
+        "the holder must have an address"
+    );
+    let with_email = csr(Some("ops@example.cn"));
+    for _ in 0..2 {
+        let (status, _, headers) = send(&app, enroll(&credentials[0], with_email.clone())).await;
+        assert_eq!(status, StatusCode::ACCEPTED);
+        assert_eq!(headers[header::RETRY_AFTER], "5");
+    }
+    let pending = topca_core::store::AdminStore::requests_anywhere(
+        &state.store,
+        topca_core::lifecycle::RequestState::Submitted,
+        10,
+    )
+    .unwrap();
+    assert_eq!(pending.len(), 1, "asking again registers nothing more");
+    let (status, _, _) = send(&app, enroll(&credentials[1], with_email)).await;
+    assert!(
+        status.is_client_error(),
+        "another credential cannot see it: {status}"
+    );
+}
+
 trait Count {
     fn store_certificates(&self) -> usize;
 }

@@ -20,8 +20,8 @@ mod enroll;
 mod message;
 mod other;
 mod poll;
-pub mod queue;
 pub mod protection;
+pub mod queue;
 mod responder;
 
 pub use credential::{CmpCredential, CmpSecret};

@@ -60,7 +60,9 @@ pub fn enroll_after_approval<S: CmpStore + RequestStore + CertificateStore>(
             .ok_or(RaError::UnknownRequest)?;
         if let Some(serial) = &request.issued_serial {
             let record = store.certificate(serial)?.ok_or(StoreError::NotFound)?;
-            return Ok(Queued::Issued(Box::new(Certificate::from_der(&record.der)?)));
+            return Ok(Queued::Issued(Box::new(Certificate::from_der(
+                &record.der,
+            )?)));
         }
         if request.state == RequestState::Rejected {
             return Ok(Queued::Rejected(request.reject_reason.unwrap_or_default()));

@@ -40,7 +40,10 @@ pub(crate) fn routes() -> Router<Arc<AppState>> {
         .route("/.well-known/est/csrattrs", get(csrattrs))
         .route("/.well-known/est/simpleenroll", post(enroll))
         .route("/.well-known/est/simplereenroll", post(enroll))
-        .route("/.well-known/est/approval/simpleenroll", post(enroll_after_approval))
+        .route(
+            "/.well-known/est/approval/simpleenroll",
+            post(enroll_after_approval),
+        )
         .layer(DefaultBodyLimit::max(MAX_BODY))
 }
 
@@ -129,7 +132,10 @@ fn csr_of(body: &[u8]) -> Result<CertificateRequest, AppError> {
 }
 
 /// The credential of `Authorization: Basic …`, if it is one.
-async fn credential(state: &Arc<AppState>, headers: &HeaderMap) -> Result<Option<CmpCredential>, AppError> {
+async fn credential(
+    state: &Arc<AppState>,
+    headers: &HeaderMap,
+) -> Result<Option<CmpCredential>, AppError> {
     let Some((reference, secret)) = basic(headers) else {
         return Ok(None);
     };
@@ -171,7 +177,10 @@ async fn enroll_after_approval(
         Queued::Waiting(reference) => Ok((
             StatusCode::ACCEPTED,
             [(header::RETRY_AFTER, RETRY_AFTER)],
-            format!("request {} waits for an RA administrator's approval\n", reference.0),
+            format!(
+                "request {} waits for an RA administrator's approval\n",
+                reference.0
+            ),
         )
             .into_response()),
         Queued::Issued(certificate) => {
