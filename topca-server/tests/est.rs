@@ -79,6 +79,7 @@ async fn enrollment_needs_a_credential_and_a_good_csr() {
         ..Default::default()
     };
     let csr = b64(CertificateRequest::create(&key, &subject).unwrap().der());
+    let csr = &csr;
     let enroll = |auth: Option<String>, body: String| {
         let mut request = Request::post("/.well-known/est/simpleenroll")
             .header(header::CONTENT_TYPE, "application/pkcs10");
@@ -114,7 +115,7 @@ async fn enrollment_needs_a_credential_and_a_good_csr() {
     let (status, _, _) = send(&app, enroll(good.clone(), "A".repeat(65 * 1024))).await;
     assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
     let before = state.store_certificates();
-    let (status, body, _) = send(&app, enroll(good, csr)).await;
+    let (status, body, _) = send(&app, enroll(good, csr.clone())).await;
     assert_eq!(status, StatusCode::OK, "{}", String::from_utf8_lossy(&body));
     let compact: String = String::from_utf8(body)
         .unwrap()
@@ -128,6 +129,28 @@ async fn enrollment_needs_a_credential_and_a_good_csr() {
     .unwrap();
     assert_eq!(issued.len(), 1);
     assert_eq!(state.store_certificates(), before + 1);
+
+    // Server-side key generation: the credential again, a new key.
+    let keygen = |auth: Option<String>| {
+        let mut request = Request::post("/.well-known/est/serverkeygen");
+        if let Some(auth) = auth {
+            request = request.header(header::AUTHORIZATION, auth);
+        }
+        request.body(Body::from(csr.clone())).unwrap()
+    };
+    let (status, _, _) = send(&app, keygen(None)).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let (status, body, headers) = send(&app, keygen(basic(&made.reference, secret.as_str()))).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        headers[header::CONTENT_TYPE]
+            .to_str()
+            .unwrap()
+            .starts_with("multipart/mixed")
+    );
+    let text = String::from_utf8(body).unwrap();
+    assert!(text.contains("application/pkcs8") && text.contains("smime-type=certs-only"));
+    assert_eq!(state.store_certificates(), before + 2);
 }
 
 #[tokio::test]

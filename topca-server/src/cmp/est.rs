@@ -17,7 +17,7 @@ use axum::{
 };
 use base64::Engine;
 use topca_core::{
-    CertificateRequest, ProfileKind,
+    CertificateRequest, KeyAlgorithm, ProfileKind, SigningKey,
     cmp::{
         CmpCredential,
         credential::{authenticate, issue},
@@ -40,6 +40,7 @@ pub(crate) fn routes() -> Router<Arc<AppState>> {
         .route("/.well-known/est/csrattrs", get(csrattrs))
         .route("/.well-known/est/simpleenroll", post(enroll))
         .route("/.well-known/est/simplereenroll", post(enroll))
+        .route("/.well-known/est/serverkeygen", post(serverkeygen))
         .route(
             "/.well-known/est/approval/simpleenroll",
             post(enroll_after_approval),
@@ -220,4 +221,67 @@ async fn enroll(
     let der = pkcs7::certs_only_der(std::slice::from_ref(certificate.x509()))
         .map_err(|e| AppError::internal_because("encode the certificate", &e))?;
     Ok(certs_only(&der))
+}
+
+/// The boundary of a `serverkeygen` answer's parts.
+const BOUNDARY: &str = "topca-est-serverkeygen";
+
+/// Server-side key generation (RFC 7030 §4.4): a key of the CSR's kind made
+/// here, certified with the CSR's subject and names for the credential's
+/// account, and returned with its certificate as `multipart/mixed`: the
+/// PKCS#8 key (not enveloped: it relies on TLS, so serve EST over HTTPS),
+/// then the certificate. The key is not kept.
+async fn serverkeygen(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, AppError> {
+    let Some(credential) = credential(&state, &headers).await? else {
+        return Ok(unauthorized());
+    };
+    let csr = csr_of(&body)?;
+    let (certificate, pkcs8) = blocking(&state, move |s| {
+        let kind = csr.public_key().kind();
+        let algorithm = KeyAlgorithm::ALL
+            .into_iter()
+            .find(|a| a.kind() == kind)
+            .ok_or_else(|| AppError::bad_request("the CSR's key type cannot be generated here"))?;
+        let key = SigningKey::generate(algorithm, s.ca.environment().random())
+            .map_err(topca_core::Error::from)?;
+        let request = CertificateRequest::from_checked_parts(
+            csr.subject_name().clone(),
+            key.public_key().clone(),
+            key.signature_algorithm(),
+            csr.alt_names().clone(),
+        );
+        let certificate = issue(
+            &s.ca,
+            &s.store,
+            credential.account,
+            &format!("est-ref-{}", credential.reference),
+            &request,
+            ProfileKind::TlsServer,
+        )?;
+        let pkcs8 = key.to_pkcs8_der().map_err(topca_core::Error::from)?;
+        Ok((certificate, pkcs8))
+    })
+    .await?;
+    let certs = pkcs7::certs_only_der(std::slice::from_ref(certificate.x509()))
+        .map_err(|e| AppError::internal_because("encode the certificate", &e))?;
+    let key_part = zeroize::Zeroizing::new(base64_lines(&pkcs8));
+    let body = format!(
+        "--{BOUNDARY}\r\nContent-Type: application/pkcs8\r\nContent-Transfer-Encoding: base64\r\n\r\n{}\r\n\
+         --{BOUNDARY}\r\nContent-Type: {CERTS_ONLY}\r\nContent-Transfer-Encoding: base64\r\n\r\n{}\r\n\
+         --{BOUNDARY}--\r\n",
+        key_part.as_str(),
+        base64_lines(&certs),
+    );
+    Ok((
+        [(
+            header::CONTENT_TYPE,
+            format!("multipart/mixed; boundary={BOUNDARY}"),
+        )],
+        body,
+    )
+        .into_response())
 }
