@@ -106,6 +106,24 @@ impl CertificateRequest {
         Ok(Self::from_der(&der)?)
     }
 
+    /// A request from parts whose proof of possession was checked by the caller
+    /// (a CMP certificate template signed with `public_key`); it has no DER.
+    pub fn from_checked_parts(
+        subject_name: Name,
+        public_key: PublicKey,
+        signature_algorithm: SignatureAlgorithm,
+        alt_names: SubjectAltNames,
+    ) -> Self {
+        Self {
+            der: Vec::new(),
+            subject: DistinguishedName::from_name(&subject_name),
+            subject_name,
+            public_key,
+            signature_algorithm,
+            alt_names,
+        }
+    }
+
     /// The request as PEM (`CERTIFICATE REQUEST`).
     pub fn to_pem(&self) -> Result<String, crate::Error> {
         Ok(

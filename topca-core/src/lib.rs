@@ -57,6 +57,7 @@ pub mod ca;
 pub mod certificate;
 pub mod client;
 pub mod clock;
+pub mod cmp;
 pub mod conformance;
 pub mod crl;
 pub mod csr;

@@ -18,12 +18,14 @@ use std::time::{Duration, SystemTime};
 
 mod acme;
 mod client;
+mod cmp;
 mod issuance;
 mod listing;
 mod ocsp;
 
 pub use acme::{AcmeAccount, AcmeAuthorization, AcmeChallenge, AcmeOrder, AcmeStatus, AcmeStore};
 pub use client::ClientStore;
+pub use cmp::CmpStore;
 pub use issuance::{IssuanceStore, Reservation, check_reserved, tbs_sha256};
 pub use listing::{AuditQuery, Page, RecoveryQuery, contains_folded, escrow_matches};
 pub use ocsp::OcspStore;

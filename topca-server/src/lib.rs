@@ -33,6 +33,7 @@ pub mod audit_log;
 pub mod backup;
 pub mod ca_init;
 pub mod cluster_lease;
+pub mod cmp;
 pub mod config;
 pub mod crl_sync;
 pub mod data_lock;
@@ -95,6 +96,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .merge(admin_clients::routes())
         .merge(audit_log::routes())
         .merge(liveness::routes())
+        .merge(cmp::routes())
         .route("/readyz", axum::routing::get(readiness::readyz))
         .route("/metrics", axum::routing::get(metrics::scrape))
         .merge(acme::routes())

@@ -213,6 +213,7 @@ pub fn start(options: &Options) -> Result<(AppState, Vec<String>), SetupError> {
     )?);
 
     let demo = crate::demo::prepare(&store, options.demo, options.algorithm, &base_url)?;
+    let demo_cmp = crate::cmp::credential::demo(&store, &master, &demo)?;
     let algorithm = algorithm_of(&ca).unwrap_or(options.algorithm);
     let ocsp = crate::ocsp_responder::at_start(&store, &ca, &master, algorithm)?;
     let mut report = vec![
@@ -244,6 +245,11 @@ pub fn start(options: &Options) -> Result<(AppState, Vec<String>), SetupError> {
         report.push(format!(
             "ACME:            {base_url}/acme/directory (demo profile: localhost, http-01 on port {})",
             options.acme_http01_port
+        ));
+    }
+    if let Some((reference, secret)) = &demo_cmp {
+        report.push(format!(
+            "CMP (demo):      {base_url}/.well-known/cmp  reference {reference}  secret {secret}"
         ));
     }
     match &tls_root {

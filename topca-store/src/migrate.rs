@@ -23,6 +23,7 @@ pub(crate) const SQLITE: &[&str] = &[
     include_str!("../migrations/sqlite/2026-12-06-000010_machine_clients/up.sql"),
     include_str!("../migrations/sqlite/2026-12-06-000011_ocsp_responses/up.sql"),
     include_str!("../migrations/sqlite/2026-12-06-000012_acme/up.sql"),
+    include_str!("../migrations/sqlite/2026-12-06-000013_cmp/up.sql"),
 ];
 /// PostgreSQL migrations, oldest first.
 pub(crate) const POSTGRES: &[&str] = &[
@@ -38,6 +39,7 @@ pub(crate) const POSTGRES: &[&str] = &[
     include_str!("../migrations/postgres/2026-12-06-000010_machine_clients/up.sql"),
     include_str!("../migrations/postgres/2026-12-06-000011_ocsp_responses/up.sql"),
     include_str!("../migrations/postgres/2026-12-06-000012_acme/up.sql"),
+    include_str!("../migrations/postgres/2026-12-06-000013_cmp/up.sql"),
 ];
 
 /// What [`migrate`] found or did.

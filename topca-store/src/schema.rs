@@ -271,3 +271,24 @@ diesel::table! {
         error -> Nullable<Text>,
     }
 }
+
+diesel::table! {
+    cmp_credentials (reference) {
+        reference -> Text,
+        account_id -> BigInt,
+        sealed_secret -> Binary,
+        created -> BigInt,
+    }
+}
+
+diesel::table! {
+    cmp_transactions (transaction_id) {
+        transaction_id -> Binary,
+        sender -> Text,
+        nonce -> Binary,
+        serial -> Nullable<Text>,
+        request_id -> Nullable<BigInt>,
+        state -> Text,
+        started -> BigInt,
+    }
+}

@@ -304,6 +304,7 @@ mod admins;
 mod audit;
 mod certificates;
 mod clients;
+mod cmp;
 mod crls;
 mod escrow;
 mod health;

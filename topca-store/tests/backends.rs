@@ -213,7 +213,8 @@ fn an_older_database_is_upgraded_on_open() {
     let mut raw = diesel::SqliteConnection::establish(path.to_str().unwrap()).unwrap();
     raw.batch_execute(
         "DROP TABLE acme_challenges; DROP TABLE acme_authorizations; DROP TABLE acme_orders; \
-         DROP TABLE acme_accounts; DROP TABLE acme_nonces;",
+         DROP TABLE acme_accounts; DROP TABLE acme_nonces; \
+         DROP TABLE cmp_transactions; DROP TABLE cmp_credentials;",
     )
     .unwrap();
     raw.batch_execute(

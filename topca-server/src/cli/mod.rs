@@ -7,6 +7,7 @@ use clap::{Args, Parser, Subcommand};
 pub mod admin;
 pub mod ca;
 pub mod client;
+pub mod cmp;
 pub mod data;
 pub mod ops;
 pub mod serve;
@@ -76,6 +77,9 @@ pub enum Command {
     /// Mail.
     #[command(subcommand)]
     Mail(ops::MailCommand),
+    /// CMP credentials: a reference and secret for MAC-protected CMP.
+    #[command(subcommand)]
+    CmpCredential(cmp::CmpCommand),
 }
 
 /// Where the data and the configuration are (every command that uses them).
@@ -144,6 +148,7 @@ pub fn run(cli: Cli) -> Result<(), String> {
         Some(Command::Config(command)) => ops::config(command),
         Some(Command::Healthcheck(args)) => ops::healthcheck(&args),
         Some(Command::Mail(command)) => ops::mail(command),
+        Some(Command::CmpCredential(command)) => cmp::run(command),
     }
 }
 

@@ -1,0 +1,92 @@
+//! CMP over HTTP (RFC 6712, RFC 9811 paths): `POST /.well-known/cmp` and
+//! `POST /.well-known/cmp/p/{profile}` (`tls-server`, `tls-client`, and
+//! `approval` for requests an RA administrator approves) take a DER
+//! PKIMessage (`application/pkixcmp`) and answer one, always with 200: a
+//! refusal is a protected CMP error message (see [`topca_core::cmp`]).
+
+use std::sync::Arc;
+
+use axum::{
+    Router,
+    body::Bytes,
+    extract::{DefaultBodyLimit, State},
+    http::{StatusCode, header},
+    response::{IntoResponse, Response},
+    routing::post,
+};
+use topca_core::{ProfileKind, client::profile_by_name, cmp::Responder};
+
+use crate::{AppError, AppState, state::blocking};
+
+pub mod credential;
+mod est;
+
+/// The media type of CMP messages (RFC 6712 §3.4).
+pub const MEDIA_TYPE: &str = "application/pkixcmp";
+
+/// The CMP routes.
+pub(crate) fn routes() -> Router<Arc<AppState>> {
+    Router::new()
+        .route("/.well-known/cmp", post(default_profile))
+        .route("/.well-known/cmp/p/{profile}", post(with_profile))
+        .layer(DefaultBodyLimit::max(topca_core::cmp::MAX_MESSAGE))
+        .merge(est::routes())
+}
+
+async fn default_profile(
+    State(state): State<Arc<AppState>>,
+    body: Bytes,
+) -> Result<Response, AppError> {
+    answer(state, Path::Now(ProfileKind::TlsServer), body).await
+}
+
+async fn with_profile(
+    State(state): State<Arc<AppState>>,
+    axum::extract::Path(profile): axum::extract::Path<String>,
+    body: Bytes,
+) -> Result<Response, AppError> {
+    if profile == APPROVAL {
+        return answer(state, Path::Approval, body).await;
+    }
+    let kind = profile_by_name(&profile).ok_or_else(|| {
+        AppError::new(
+            StatusCode::NOT_FOUND,
+            "unknown CMP profile: use /.well-known/cmp/p/tls-server, tls-client or approval",
+        )
+    })?;
+    answer(state, Path::Now(kind), body).await
+}
+
+/// The profile path of requests that wait for an RA administrator's approval.
+pub const APPROVAL: &str = "approval";
+
+/// How a path issues.
+#[derive(Clone, Copy)]
+enum Path {
+    /// At once, under this profile.
+    Now(ProfileKind),
+    /// After an RA administrator's approval (p10cr, then polling).
+    Approval,
+}
+
+async fn answer(state: Arc<AppState>, path: Path, body: Bytes) -> Result<Response, AppError> {
+    let (der, effects) = blocking(&state, move |s| {
+        Ok(match path {
+            Path::Now(kind) => Responder::new(&s.ca, &s.store, &s.master, kind).respond(&body),
+            Path::Approval => {
+                let ra = s.ra();
+                Responder::new(&s.ca, &s.store, &s.master, ProfileKind::TlsServer)
+                    .with_approval(&ra)
+                    .respond(&body)
+            }
+        })
+    })
+    .await?;
+    if effects.revoked {
+        state.crl_changed();
+    }
+    if der.is_empty() {
+        return Err(AppError::internal("protect the CMP answer"));
+    }
+    Ok(([(header::CONTENT_TYPE, MEDIA_TYPE)], der).into_response())
+}

@@ -1,0 +1,2 @@
+DROP TABLE cmp_transactions;
+DROP TABLE cmp_credentials;

@@ -1,0 +1,95 @@
+//! CMP storage on SQLite and PostgreSQL: credentials stored with their audit
+//! entry (the secret sealed, references unique), transactions usable once by
+//! transactionID and updated in place.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test helpers fail loudly
+
+mod common;
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use common::{databases, settings};
+use topca_core::{
+    StoreError,
+    audit::{Actor, AuditAction, AuditRecord, Outcome},
+    cmp::{
+        CmpCredential,
+        credential::{CmpTransaction, TransactionState},
+    },
+    store::{AccountStore, AuditStore, CmpStore},
+};
+use topca_store::DieselStore;
+
+fn audit() -> AuditRecord {
+    AuditRecord {
+        at: SystemTime::now(),
+        actor: Actor::Admin("ra".into()),
+        action: AuditAction::ClientAdded,
+        target: "CMP credential".into(),
+        outcome: Outcome::Success,
+        detail: String::new(),
+    }
+}
+
+#[test]
+fn credentials_and_transactions_on_both_backends() {
+    for (label, url, _cleanup) in databases("cmp") {
+        let store = DieselStore::open(&url).unwrap();
+        let account = store.create_account(settings()).unwrap().id;
+        let audits = store.audit_entries().unwrap().len();
+        let credential = CmpCredential {
+            reference: "AB23-CD45".into(),
+            account,
+            sealed_secret: vec![1, 2, 3, 4],
+            created: UNIX_EPOCH + Duration::from_secs(1_800_000_000),
+        };
+        store.create_cmp_credential(&credential, audit()).unwrap();
+        assert_eq!(store.audit_entries().unwrap().len(), audits + 1, "{label}");
+        assert_eq!(
+            store.create_cmp_credential(&credential, audit()),
+            Err(StoreError::Conflict),
+            "{label}: references are unique"
+        );
+        assert_eq!(
+            store.cmp_credential("AB23-CD45").unwrap().as_ref(),
+            Some(&credential),
+            "{label}"
+        );
+        assert_eq!(store.cmp_credential("nope").unwrap(), None, "{label}");
+
+        let mut transaction = CmpTransaction {
+            id: vec![9; 16],
+            sender: "cmp-ref-AB23-CD45".into(),
+            nonce: vec![1; 16],
+            serial: None,
+            request: None,
+            state: TransactionState::Open,
+            started: UNIX_EPOCH + Duration::from_secs(1_800_000_001),
+        };
+        store.start_cmp_transaction(&transaction).unwrap();
+        assert_eq!(
+            store.start_cmp_transaction(&transaction),
+            Err(StoreError::Conflict),
+            "{label}: a transactionID is used once"
+        );
+        transaction.serial = Some("0A1B".into());
+        transaction.state = TransactionState::Pending;
+        transaction.request = Some(topca_core::ra::RequestId(42));
+        transaction.nonce = vec![2; 16];
+        store.update_cmp_transaction(&transaction).unwrap();
+        assert_eq!(
+            store.cmp_transaction(&[9; 16]).unwrap().as_ref(),
+            Some(&transaction),
+            "{label}"
+        );
+        assert_eq!(store.cmp_transaction(&[8; 16]).unwrap(), None, "{label}");
+        let unknown = CmpTransaction {
+            id: vec![7; 16],
+            ..transaction.clone()
+        };
+        assert_eq!(
+            store.update_cmp_transaction(&unknown),
+            Err(StoreError::NotFound),
+            "{label}"
+        );
+    }
+}
