@@ -16,10 +16,12 @@
 
 use std::time::{Duration, SystemTime};
 
+mod batch;
 mod client;
 mod issuance;
 mod listing;
 
+pub use batch::BatchIssuanceStore;
 pub use client::ClientStore;
 pub use issuance::{IssuanceStore, Reservation, check_reserved, tbs_sha256};
 pub use listing::{AuditQuery, Page, RecoveryQuery, contains_folded, escrow_matches};

@@ -301,6 +301,7 @@ macro_rules! write {
 mod accounts;
 mod admins;
 mod audit;
+mod batch;
 mod certificates;
 mod clients;
 mod crls;

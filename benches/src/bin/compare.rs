@@ -3,7 +3,8 @@
 //! `algorithm<TAB>metric<TAB>ours_per_s<TAB>openssl_per_s<TAB>ratio`, then a table.
 //! Metrics: `sign` (raw signature), `issue` (whole leaf issuance through an
 //! `IssuanceTemplate`, one thread), `issue_checked` (`CertificateAuthority::issue`,
-//! which also decodes the certificate and verifies its signature) and
+//! which also verifies the signature, except RSA's, which aws-lc checks as it
+//! signs, and decodes the certificate it returns) and
 //! `issue_batch_2cores` (batches of 1,024 through the template's `issue_batch` on
 //! two threads).
 //! SM2 is also set against OpenSSL's P-256 (`sign_vs_p256`, `issue_vs_p256`):
@@ -453,7 +454,7 @@ fn print_overheads(overheads: &[Overhead]) {
     println!(
         "\nPer certificate, one thread, microseconds: template issuance, the CA key's \
          signature over the same TBS, their difference (the issuance overhead), the TBS \
-         step alone, checked issuance (decode and verify included); two-core batches \
+         step alone, checked issuance (signature check and decode included); two-core batches \
          over the same certificates issued one by one and over the same batches on one \
          thread, and the same certificates issued one by one on two threads over one \
          (what this machine's two cores give; each timed in turn with the other)\n"
