@@ -136,16 +136,25 @@ fn csr(dir: &Path, file: &str, cn: &str) -> String {
     std::fs::read_to_string(dir.join(out)).unwrap()
 }
 
-/// `csr` with one octet of its signature changed.
+/// `csr` (for `www.example.com`) with its name changed after it was signed.
 fn forged(csr: &str) -> String {
     let engine = base64::engine::general_purpose::STANDARD;
     let body: String = csr.lines().filter(|l| !l.starts_with("-----")).collect();
     let mut der = engine.decode(body).unwrap();
-    let last = der.len() - 3;
-    der[last] ^= 0x55;
+    let at = der
+        .windows(15)
+        .position(|w| w == b"www.example.com")
+        .unwrap();
+    der[at + 2] = b'x';
+    let text = engine.encode(der);
+    let lines: Vec<&str> = text
+        .as_bytes()
+        .chunks(64)
+        .map(|l| std::str::from_utf8(l).unwrap())
+        .collect();
     format!(
         "-----BEGIN CERTIFICATE REQUEST-----\n{}\n-----END CERTIFICATE REQUEST-----\n",
-        engine.encode(der)
+        lines.join("\n")
     )
 }
 
@@ -250,7 +259,11 @@ async fn a_batch_issues_each_good_request_and_reports_each_bad_one_in_its_place(
         );
         assert!(verified.contains(&format!("{leaf}: OK")), "{verified}");
     }
-    let chain = topca_core::Certificate::from_pem(answer["chain"].as_str().unwrap()).unwrap();
+    // The issuing CA comes first in the chain.
+    let end = "-----END CERTIFICATE-----";
+    let chain = answer["chain"].as_str().unwrap();
+    let first = &chain[..chain.find(end).unwrap() + end.len()];
+    let chain = topca_core::Certificate::from_pem(first).unwrap();
     let issuer = chain.public_key().unwrap();
     for result in results.iter().filter(|r| r["error"].is_null()) {
         let pem = result["certificate"].as_str().unwrap();
