@@ -407,3 +407,42 @@ async fn the_batch_route_is_described() {
         assert!(schemas[schema].is_object(), "{schema}");
     }
 }
+
+#[tokio::test]
+async fn a_chunk_the_database_refuses_reports_each_of_its_requests_and_stores_nothing() {
+    use diesel::{Connection, SqliteConnection, connection::SimpleConnection};
+    use topca_core::store::IssuanceStore;
+    let s = server().await;
+    let token = s.client("fleet");
+    let good = csr(s.work.path(), "good", "www.example.com");
+    let items = [(good.as_str(), None), ("not a csr", None), (good.as_str(), None)];
+    let database = s.data.path().join("topca.db");
+    let mut raw = SqliteConnection::establish(database.to_str().unwrap()).unwrap();
+    raw.batch_execute(
+        "CREATE TRIGGER injected_failure BEFORE INSERT ON certificates \
+         BEGIN SELECT RAISE(ABORT, 'injected disk failure'); END;",
+    )
+    .unwrap();
+    let (status, answer) = post(&s.app, Some(&token), batch(&items)).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    let results = answer["results"].as_array().unwrap();
+    assert_eq!(results[1]["error"]["code"], "csr_invalid", "{answer}");
+    for i in [0, 2] {
+        assert_eq!(results[i]["error"]["code"], "database_unavailable", "{answer}");
+        assert_eq!(results[i]["error"]["status"], 503, "{answer}");
+        // The database's own words stay in the log.
+        let message = results[i]["error"]["message"].as_str().unwrap();
+        assert!(!message.contains("injected"), "{message}");
+    }
+    // Signed but not stored: two open reservations by the client, nothing else.
+    let open = s.state.store.unfinished_issuances(10).unwrap();
+    assert_eq!(open.len(), 2);
+    assert!(open.iter().all(|r| r.requester == Actor::Client("fleet".into())));
+    assert_eq!(assert_every_certificate_recorded(&s.state, 2), s.before);
+    raw.batch_execute("DROP TRIGGER injected_failure;").unwrap();
+    let (status, answer) = post(&s.app, Some(&token), batch(&items)).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    assert!(answer["results"][0]["serial"].is_string(), "{answer}");
+    assert!(answer["results"][2]["serial"].is_string(), "{answer}");
+    assert_eq!(assert_every_certificate_recorded(&s.state, 2), s.before + 2);
+}
