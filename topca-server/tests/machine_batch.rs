@@ -415,7 +415,11 @@ async fn a_chunk_the_database_refuses_reports_each_of_its_requests_and_stores_no
     let s = server().await;
     let token = s.client("fleet");
     let good = csr(s.work.path(), "good", "www.example.com");
-    let items = [(good.as_str(), None), ("not a csr", None), (good.as_str(), None)];
+    let items = [
+        (good.as_str(), None),
+        ("not a csr", None),
+        (good.as_str(), None),
+    ];
     let database = s.data.path().join("topca.db");
     let mut raw = SqliteConnection::establish(database.to_str().unwrap()).unwrap();
     raw.batch_execute(
@@ -428,7 +432,10 @@ async fn a_chunk_the_database_refuses_reports_each_of_its_requests_and_stores_no
     let results = answer["results"].as_array().unwrap();
     assert_eq!(results[1]["error"]["code"], "csr_invalid", "{answer}");
     for i in [0, 2] {
-        assert_eq!(results[i]["error"]["code"], "database_unavailable", "{answer}");
+        assert_eq!(
+            results[i]["error"]["code"], "database_unavailable",
+            "{answer}"
+        );
         assert_eq!(results[i]["error"]["status"], 503, "{answer}");
         // The database's own words stay in the log.
         let message = results[i]["error"]["message"].as_str().unwrap();
@@ -437,7 +444,10 @@ async fn a_chunk_the_database_refuses_reports_each_of_its_requests_and_stores_no
     // Signed but not stored: two open reservations by the client, nothing else.
     let open = s.state.store.unfinished_issuances(10).unwrap();
     assert_eq!(open.len(), 2);
-    assert!(open.iter().all(|r| r.requester == Actor::Client("fleet".into())));
+    assert!(
+        open.iter()
+            .all(|r| r.requester == Actor::Client("fleet".into()))
+    );
     assert_eq!(assert_every_certificate_recorded(&s.state, 2), s.before);
     raw.batch_execute("DROP TRIGGER injected_failure;").unwrap();
     let (status, answer) = post(&s.app, Some(&token), batch(&items)).await;

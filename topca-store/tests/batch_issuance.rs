@@ -159,7 +159,10 @@ fn a_chunk_is_reserved_and_stored_whole_or_not_at_all() {
         // Stored once: a second time is refused, and nothing more is written.
         match store.store_certificates(with_audit(&good[..2])) {
             Err(StoreError::DuplicateSerial(serial)) => {
-                assert!(serial == good[0].serial || serial == good[1].serial, "{label}");
+                assert!(
+                    serial == good[0].serial || serial == good[1].serial,
+                    "{label}"
+                );
             }
             other => panic!("{label}: {other:?}"),
         }
