@@ -287,3 +287,23 @@ fn on_threads<T: Send, R: Send>(
         out
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn work_on_threads_comes_back_in_order() {
+        for threads in [0, 1, 2, 3, 8, 500] {
+            for n in [0, 1, 2, 7, 200] {
+                let items: Vec<usize> = (0..n).collect();
+                let done = on_threads(items, threads, |i| i * 2);
+                assert_eq!(
+                    done,
+                    (0..n).map(|i| i * 2).collect::<Vec<_>>(),
+                    "{threads} {n}"
+                );
+            }
+        }
+    }
+}
