@@ -8,7 +8,8 @@
 //! counts from the next request). A client is scoped to one account: its names
 //! must pass the account's server policy and the client's own suffixes, its
 //! profile must be one the client may use, its validity is the shortest of the
-//! client's, the account's and the profile's.
+//! client's, the account's and the profile's. [`Clients::issue_batch`] issues
+//! up to [`MAX_BATCH`] at a time.
 
 use std::time::SystemTime;
 
