@@ -8,7 +8,8 @@
 //! counts from the next request). A client is scoped to one account: its names
 //! must pass the account's server policy and the client's own suffixes, its
 //! profile must be one the client may use, its validity is the shortest of the
-//! client's, the account's and the profile's.
+//! client's, the account's and the profile's. [`Clients::issue_batch`] issues
+//! up to [`MAX_BATCH`] at a time.
 
 use std::time::SystemTime;
 
@@ -16,6 +17,10 @@ use base64::Engine;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
+
+mod batch;
+
+pub use batch::{BatchRequest, MAX_BATCH};
 
 use crate::{
     audit::{Actor, AuditAction, AuditRecord, Outcome},
@@ -316,48 +321,12 @@ where
         csr: &CertificateRequest,
         profile: Option<ProfileKind>,
     ) -> Result<(IssueRequest, Profile, Account), Error> {
-        let kind = match profile {
-            Some(kind) if client.profiles.contains(&kind) => kind,
-            Some(_) => return Err(RaError::ProfileNotAllowed.into()),
-            None => *client.profiles.first().ok_or(RaError::ProfileNotAllowed)?,
-        };
         let account = self
             .store
             .account(client.account)?
             .ok_or(RaError::UnknownAccount)?;
-        let name = server_name(csr).ok_or(PolicyError::NoServerName)?;
-        let mut alt_names: SubjectAltNames = csr.alt_names().clone();
-        alt_names.add_host(&name)?;
         let policy = self.store.server_policy(account.id)?.unwrap_or_default();
-        policy.check(&alt_names)?;
-        if !client.allowed_names.is_empty() {
-            ServerPolicy {
-                allowed_domains: client.allowed_names.clone(),
-                ..policy
-            }
-            .check(&alt_names)?;
-        }
-        let days = client
-            .validity_days
-            .min(account.settings.validity_days)
-            .min(kind.max_validity_days());
-        let profile = Profile::new(kind, days)?;
-        profile.check_key(csr.public_key())?;
-        let subject = DistinguishedName {
-            country: Some("CN".to_owned()),
-            state: None,
-            locality: None,
-            organization: Some(account.settings.organization.clone()),
-            organizational_units: vec![account.settings.unit.clone()],
-            common_name: Some(name),
-            email: None,
-        };
-        let request = IssueRequest {
-            subject,
-            public_key: csr.public_key().clone(),
-            alt_names,
-            not_after: None,
-        };
+        let (request, profile) = checked_request(client, &account, &policy, csr, profile)?;
         Ok((request, profile, account))
     }
 
@@ -415,6 +384,55 @@ where
         );
         (record, audit)
     }
+}
+
+/// What `client` of `account` (whose server policy is `policy`) would ask the
+/// CA to sign for `csr` under `profile`: see [`Clients::issue_request`].
+fn checked_request(
+    client: &MachineClient,
+    account: &Account,
+    policy: &ServerPolicy,
+    csr: &CertificateRequest,
+    profile: Option<ProfileKind>,
+) -> Result<(IssueRequest, Profile), Error> {
+    let kind = match profile {
+        Some(kind) if client.profiles.contains(&kind) => kind,
+        Some(_) => return Err(RaError::ProfileNotAllowed.into()),
+        None => *client.profiles.first().ok_or(RaError::ProfileNotAllowed)?,
+    };
+    let name = server_name(csr).ok_or(PolicyError::NoServerName)?;
+    let mut alt_names: SubjectAltNames = csr.alt_names().clone();
+    alt_names.add_host(&name)?;
+    policy.check(&alt_names)?;
+    if !client.allowed_names.is_empty() {
+        ServerPolicy {
+            allowed_domains: client.allowed_names.clone(),
+            ..policy.clone()
+        }
+        .check(&alt_names)?;
+    }
+    let days = client
+        .validity_days
+        .min(account.settings.validity_days)
+        .min(kind.max_validity_days());
+    let profile = Profile::new(kind, days)?;
+    profile.check_key(csr.public_key())?;
+    let subject = DistinguishedName {
+        country: Some("CN".to_owned()),
+        state: None,
+        locality: None,
+        organization: Some(account.settings.organization.clone()),
+        organizational_units: vec![account.settings.unit.clone()],
+        common_name: Some(name),
+        email: None,
+    };
+    let request = IssueRequest {
+        subject,
+        public_key: csr.public_key().clone(),
+        alt_names,
+        not_after: None,
+    };
+    Ok((request, profile))
 }
 
 /// A successful action's audit record.

@@ -511,7 +511,7 @@ pub enum RaError {
 }
 
 /// Why the store failed or refused a change.
-#[derive(Debug, Error, PartialEq, Eq)]
+#[derive(Debug, Clone, Error, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum StoreError {
     /// Another caller changed the object first; nothing was written.

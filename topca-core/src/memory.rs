@@ -7,6 +7,7 @@ use std::{
     time::{Duration, SystemTime},
 };
 
+mod batch;
 mod issuance;
 
 use crate::{

@@ -302,6 +302,7 @@ mod accounts;
 mod acme;
 mod admins;
 mod audit;
+mod batch;
 mod certificates;
 mod clients;
 mod cmp;

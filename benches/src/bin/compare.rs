@@ -3,7 +3,8 @@
 //! `algorithm<TAB>metric<TAB>ours_per_s<TAB>openssl_per_s<TAB>ratio`, then a table.
 //! Metrics: `sign` (raw signature), `issue` (whole leaf issuance through an
 //! `IssuanceTemplate`, one thread), `issue_checked` (`CertificateAuthority::issue`,
-//! which also decodes the certificate and verifies its signature) and
+//! which also verifies the signature, except RSA's, which aws-lc checks as it
+//! signs, and decodes the certificate it returns) and
 //! `issue_batch_2cores` (batches of 1,024 through the template's `issue_batch` on
 //! two threads).
 //! SM2 is also set against OpenSSL's P-256 (`sign_vs_p256`, `issue_vs_p256`):
@@ -16,7 +17,9 @@
 //! The table then shows the per-certificate overhead of template issuance: its
 //! time minus the time of the CA key's signature over a TBS of the same size
 //! (the two timed in alternating slices of 16 operations), and the TBS step
-//! (`write_tbs`) alone; and the two-core batch's speed-up over the same
+//! (`write_tbs`) alone; the cost of the check after signing (`check x`: template
+//! issuance with `with_signature_check(true)` over without, timed in turn, the
+//! check the server's batch issuance makes); and the two-core batch's speed-up over the same
 //! certificates issued one by one on one thread and over the same batches on
 //! one thread (distinct requests, every certificate kept until the batch
 //! ends; each timed batch by batch in turn with the other), and that of the
@@ -86,6 +89,9 @@ struct Overhead {
     tbs_us: f64,
     /// Checked issuance (`CertificateAuthority::issue`).
     checked_us: f64,
+    /// Template issuance with the signature check over template issuance
+    /// without it, timed in turn.
+    signature_check_ratio: f64,
     /// Two-core batches over the same certificates issued one by one.
     batch_speedup: f64,
     /// Two-core batches over the same batches on one thread.
@@ -116,6 +122,11 @@ struct Round {
     /// …the CA key's signature alone over a TBS of the issued size.
     paired_sign_us: f64,
     tbs_step: f64,
+    /// Template issuance with the signature check, in microseconds, measured
+    /// in slices alternating with…
+    paired_checked_us: f64,
+    /// …template issuance without it.
+    paired_unchecked_us: f64,
     /// Certificates per second in two-core batches.
     issue_batch: f64,
     /// Two-core batches over the same certificates issued one by one, timed in turn.
@@ -133,6 +144,10 @@ fn main() -> Result<(), Box<dyn Error>> {
         let key = SigningKey::generate(algorithm, &OsRandom)?;
         let fixture = issuance_fixture(algorithm)?;
         let template = fixture.ca.template(&fixture.profile)?;
+        let checking = fixture
+            .ca
+            .template(&fixture.profile)?
+            .with_signature_check(true);
         let mut tbs = Vec::with_capacity(4096);
         template.write_tbs(&fixture.request, &mut tbs)?;
         let batch: Vec<_> = (0..BATCH).map(|_| fixture.request.clone()).collect();
@@ -204,6 +219,16 @@ fn main() -> Result<(), Box<dyn Error>> {
                 fixture.ca.key().sign_bytes(&tbs)?;
                 Ok(())
             })?;
+            // The check after signing alone: template issuance with it and
+            // without it, in alternating slices.
+            let (paired_checked_us, paired_unchecked_us) = alternating_us(
+                SLICE,
+                || {
+                    checking.issue(&fixture.request)?;
+                    Ok(())
+                },
+                issue_one,
+            )?;
             // The TBS step alone, 100 at a time so the clock is read rarely.
             let mut buffer = Vec::with_capacity(4096);
             let tbs_step = rate(|| {
@@ -224,6 +249,8 @@ fn main() -> Result<(), Box<dyn Error>> {
                 paired_issue_us,
                 paired_sign_us,
                 tbs_step,
+                paired_checked_us,
+                paired_unchecked_us,
                 issue_batch: BATCH as f64 * 1e6 / batch_us,
                 batch_speedup: singles_us / batch_us,
                 batch_scaling: batch_one_thread_us / batch_us_again,
@@ -240,6 +267,7 @@ fn main() -> Result<(), Box<dyn Error>> {
             overhead_us: med(&|r| r.paired_issue_us - r.paired_sign_us),
             tbs_us: 1e6 / med(&|r| r.tbs_step),
             checked_us: 1e6 / med(&|r| r.issue_checked),
+            signature_check_ratio: med(&|r| r.paired_checked_us / r.paired_unchecked_us),
             batch_speedup: med(&|r| r.batch_speedup),
             batch_scaling: med(&|r| r.batch_scaling),
             two_threads_speedup: med(&|r| r.two_threads_speedup),
@@ -453,32 +481,35 @@ fn print_overheads(overheads: &[Overhead]) {
     println!(
         "\nPer certificate, one thread, microseconds: template issuance, the CA key's \
          signature over the same TBS, their difference (the issuance overhead), the TBS \
-         step alone, checked issuance (decode and verify included); two-core batches \
+         step alone, checked issuance (signature check and decode included), template \
+         issuance with the signature check over without it (timed in turn); two-core batches \
          over the same certificates issued one by one and over the same batches on one \
          thread, and the same certificates issued one by one on two threads over one \
          (what this machine's two cores give; each timed in turn with the other)\n"
     );
     println!(
-        "{:<8} {:>10} {:>10} {:>10} {:>10} {:>10} {:>12} {:>10} {:>16}",
+        "{:<8} {:>10} {:>10} {:>10} {:>10} {:>10} {:>10} {:>12} {:>10} {:>16}",
         "alg",
         "issue",
         "sign",
         "overhead",
         "tbs step",
         "checked",
+        "check x",
         "batch/issue",
         "batch 2/1",
         "2 threads/issue"
     );
     for o in overheads {
         println!(
-            "{:<8} {:>10.2} {:>10.2} {:>10.2} {:>10.2} {:>10.2} {:>12.2} {:>10.2} {:>16.2}",
+            "{:<8} {:>10.2} {:>10.2} {:>10.2} {:>10.2} {:>10.2} {:>10.2} {:>12.2} {:>10.2} {:>16.2}",
             o.algorithm.name(),
             o.issue_us,
             o.sign_us,
             o.overhead_us,
             o.tbs_us,
             o.checked_us,
+            o.signature_check_ratio,
             o.batch_speedup,
             o.batch_scaling,
             o.two_threads_speedup

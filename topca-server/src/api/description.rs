@@ -87,6 +87,7 @@ pub const CLIENT_TOKEN: &str = "client_token";
         crate::admin_kmc::reject_recovery_api,
         crate::admin_audit::audit_api,
         crate::audit_log::checkpoint_api,
+        super::machine_batch::issue_batch,
     ),
     components(schemas(Problem)),
     modifiers(&Conventions),

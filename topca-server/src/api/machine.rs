@@ -34,11 +34,11 @@ pub(super) struct MachineRequest {
     /// PKCS#10 request (PEM); its CN (a host name) or first DNS name or IP
     /// address names the certificate, and every name must pass the account's
     /// and the client's policy.
-    csr: String,
+    pub(super) csr: String,
     /// `tls-server` or `tls-client`; absent: the client's default.
     #[serde(default)]
     #[schema(pattern = "^tls-(server|client)$")]
-    profile: Option<String>,
+    pub(super) profile: Option<String>,
 }
 
 /// The certificate issued, with its chain.

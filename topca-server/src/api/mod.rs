@@ -15,6 +15,7 @@ pub mod description;
 mod docs;
 mod lifecycle;
 mod machine;
+mod machine_batch;
 mod replace;
 
 use std::sync::Arc;
@@ -95,6 +96,12 @@ pub(crate) fn routes() -> Router<Arc<AppState>> {
         .route(
             "/api/v1/certificates/{serial}/preview",
             get(lifecycle::preview),
+        )
+        .route(
+            "/api/v1/certificates/batch",
+            post(machine_batch::issue_batch).layer(axum::extract::DefaultBodyLimit::max(
+                machine_batch::MAX_BODY,
+            )),
         )
 }
 

@@ -24,7 +24,7 @@ const AUDIT_LOCK: i64 = 0x746F_7063_6161_7564;
 /// A reservation as stored.
 #[derive(Queryable, Selectable, Insertable)]
 #[diesel(table_name = issuances)]
-struct ReservationRow {
+pub(super) struct ReservationRow {
     serial: String,
     tbs_sha256: Vec<u8>,
     profile: String,
@@ -37,7 +37,7 @@ struct ReservationRow {
 }
 
 impl ReservationRow {
-    fn of(r: &Reservation) -> Result<Self, StoreError> {
+    pub(super) fn of(r: &Reservation) -> Result<Self, StoreError> {
         let (kind, name) = r.requester.to_parts();
         Ok(Self {
             serial: r.serial.trim().to_ascii_uppercase(),
@@ -52,7 +52,7 @@ impl ReservationRow {
         })
     }
 
-    fn into_reservation(self) -> Result<Reservation, StoreError> {
+    pub(super) fn into_reservation(self) -> Result<Reservation, StoreError> {
         let unsigned = |n: i64| u64::try_from(n).map_err(|_| damaged("reservation"));
         Ok(Reservation {
             tbs_sha256: self

@@ -1,0 +1,309 @@
+//! Batch issuance for a machine client: up to [`MAX_BATCH`] CSRs in one call.
+//!
+//! Every request is checked like a single one ([`Clients::issue_request`]),
+//! against the account and its server policy read once. The valid ones are
+//! issued through one [`IssuanceTemplate`] per profile, [`CHUNK`] at a time:
+//! the chunk's TBSCertificates are written and their serials reserved with
+//! their hashes in one store transaction (record before sign), signed on
+//! every thread given, then stored with their audit entries in one
+//! transaction. A refused request fails alone; a chunk whose transaction
+//! fails fails whole (nothing of it is stored), and a reservation whose
+//! certificate was not stored stays open for the operator, as with single
+//! issuance ([`crate::issuance::sign_recorded`]).
+
+use std::time::Instant;
+
+use crate::{
+    audit::Actor,
+    ca::IssueRequest,
+    certificate::Certificate,
+    csr::CertificateRequest,
+    error::{Error, PolicyError, RaError},
+    observe,
+    profile::{Profile, ProfileKind},
+    ra::Account,
+    store::{AccountStore, BatchIssuanceStore, Reservation},
+    template::{IssuanceTemplate, WrittenTbs},
+};
+
+use super::{Clients, MachineClient, checked_request, profile_by_name};
+
+/// The most requests in one batch.
+pub const MAX_BATCH: usize = 1000;
+/// Requests reserved, signed and stored together.
+const CHUNK: usize = 200;
+
+/// One request of a batch: a PKCS#10 CSR (PEM or DER) and the name of the
+/// profile asked for (`tls-server` or `tls-client`; the client's default when
+/// `None`).
+#[derive(Debug, Clone, Copy)]
+pub struct BatchRequest<'r> {
+    /// The certificate request.
+    pub csr: &'r [u8],
+    /// The profile's name.
+    pub profile: Option<&'r str>,
+}
+
+/// A request that passed the checks: its index in the batch, what to sign, and
+/// under which profile.
+struct Valid {
+    index: usize,
+    request: IssueRequest,
+    kind: ProfileKind,
+}
+
+/// A written TBSCertificate waiting for its signature.
+struct Written {
+    index: usize,
+    kind: ProfileKind,
+    tbs: WrittenTbs,
+}
+
+/// One result per request of a batch, in order.
+type Results = Vec<Option<Result<Certificate, Error>>>;
+
+impl<S> Clients<'_, S>
+where
+    S: BatchIssuanceStore + AccountStore,
+{
+    /// Issues a certificate for each of `requests` for `client`, signing on
+    /// `threads` threads (at least one, the caller's among them). The results
+    /// come in the order of `requests`, one each: the certificate, stored and
+    /// audited, or why that request was refused or failed. The call itself
+    /// fails only when the batch is over [`MAX_BATCH`], or the account cannot
+    /// be read, or no template can be made for a profile asked for.
+    pub fn issue_batch(
+        &self,
+        client: &MachineClient,
+        requests: &[BatchRequest<'_>],
+        threads: usize,
+    ) -> Result<Vec<Result<Certificate, Error>>, Error> {
+        if requests.len() > MAX_BATCH {
+            return Err(RaError::InvalidField {
+                field: "requests",
+                problem: format!("at most {MAX_BATCH} in one batch"),
+            }
+            .into());
+        }
+        let account = self
+            .store
+            .account(client.account)?
+            .ok_or(RaError::UnknownAccount)?;
+        let policy = self.store.server_policy(account.id)?.unwrap_or_default();
+        // Reading a CSR verifies its signature: as costly as signing, so on
+        // every thread too.
+        let checked = on_threads(
+            requests.iter().enumerate().collect(),
+            threads,
+            |(index, item)| {
+                let checked = CertificateRequest::parse(item.csr)
+                    .map_err(Error::from)
+                    .and_then(|csr| {
+                        let profile = match item.profile {
+                            None => None,
+                            Some(name) => Some(profile_by_name(name).ok_or_else(|| {
+                                RaError::InvalidField {
+                                    field: "profile",
+                                    problem: "use tls-server or tls-client".to_owned(),
+                                }
+                            })?),
+                        };
+                        checked_request(client, &account, &policy, &csr, profile)
+                    });
+                (index, checked)
+            },
+        );
+        let mut results: Results = requests.iter().map(|_| None).collect();
+        let mut valid = Vec::with_capacity(requests.len());
+        let mut profiles: Vec<Profile> = Vec::new();
+        for (index, checked) in checked {
+            match checked {
+                Ok((request, profile)) => {
+                    let kind = profile.kind();
+                    if !profiles.iter().any(|p| p.kind() == kind) {
+                        profiles.push(profile);
+                    }
+                    valid.push(Valid {
+                        index,
+                        request,
+                        kind,
+                    });
+                }
+                Err(error) => set(&mut results, index, Err(error)),
+            }
+        }
+        let templates = profiles
+            .iter()
+            .map(|profile| {
+                Ok((
+                    profile.kind(),
+                    IssuanceTemplate::new(self.ca, profile)?.with_signature_check(true),
+                ))
+            })
+            .collect::<Result<Vec<_>, Error>>()?;
+        for chunk in valid.chunks(CHUNK) {
+            self.issue_chunk(client, &account, &templates, chunk, threads, &mut results);
+        }
+        Ok(results
+            .into_iter()
+            .map(|result| result.unwrap_or_else(|| Err(PolicyError::PostIssuanceCheck.into())))
+            .collect())
+    }
+
+    /// Writes, reserves, signs and stores one chunk, filling in its results
+    /// and telling the observer of each.
+    fn issue_chunk(
+        &self,
+        client: &MachineClient,
+        account: &Account,
+        templates: &[(ProfileKind, IssuanceTemplate<'_>)],
+        chunk: &[Valid],
+        threads: usize,
+        results: &mut Results,
+    ) {
+        let started = Instant::now();
+        self.write_sign_store(client, account, templates, chunk, threads, results);
+        let observer = self.ca.environment().observer();
+        let each = started.elapsed() / u32::try_from(chunk.len().max(1)).unwrap_or(u32::MAX);
+        for item in chunk {
+            if let Some(Some(result)) = results.get(item.index) {
+                observer.issuance(observe::Outcome::of(result), each);
+            }
+        }
+    }
+
+    /// The work of [`Self::issue_chunk`].
+    fn write_sign_store(
+        &self,
+        client: &MachineClient,
+        account: &Account,
+        templates: &[(ProfileKind, IssuanceTemplate<'_>)],
+        chunk: &[Valid],
+        threads: usize,
+        results: &mut Results,
+    ) {
+        let template = |kind: ProfileKind| -> Result<&IssuanceTemplate<'_>, Error> {
+            templates
+                .iter()
+                .find(|(k, _)| *k == kind)
+                .map(|(_, t)| t)
+                .ok_or_else(|| PolicyError::TemplateCheck.into())
+        };
+        let now = self.ca.environment().clock().now();
+        let mut written = Vec::with_capacity(chunk.len());
+        let mut reservations = Vec::with_capacity(chunk.len());
+        for item in chunk {
+            match template(item.kind).and_then(|t| t.write(&item.request)) {
+                Ok(tbs) => {
+                    reservations.push(Reservation {
+                        serial: tbs.serial_hex(),
+                        tbs_sha256: tbs.tbs_sha256(),
+                        profile: item.kind,
+                        requester: Actor::Client(client.name.clone()),
+                        account: Some(account.id),
+                        request: None,
+                        reserved_at: now,
+                        issued: false,
+                    });
+                    written.push(Written {
+                        index: item.index,
+                        kind: item.kind,
+                        tbs,
+                    });
+                }
+                Err(error) => set(results, item.index, Err(error)),
+            }
+        }
+        if let Err(error) = self.store.reserve_issuances(&reservations) {
+            for item in &written {
+                set(results, item.index, Err(error.clone().into()));
+            }
+            return;
+        }
+        let signed = on_threads(written, threads, |item| {
+            let signed = template(item.kind)
+                .and_then(|t| t.sign(item.tbs))
+                .and_then(|der| Ok(der.into_certificate()?));
+            (item.index, item.kind, signed)
+        });
+        let mut stored = Vec::with_capacity(signed.len());
+        let mut records = Vec::with_capacity(signed.len());
+        for (index, kind, result) in signed {
+            match result {
+                Ok(certificate) => {
+                    records.push(self.records(client, account, &certificate, kind));
+                    stored.push((index, certificate));
+                }
+                Err(error) => set(results, index, Err(error)),
+            }
+        }
+        let outcome = self.store.store_certificates(records);
+        for (index, certificate) in stored {
+            let result = match &outcome {
+                Ok(()) => Ok(certificate),
+                Err(error) => Err(error.clone().into()),
+            };
+            set(results, index, result);
+        }
+    }
+}
+
+/// Records the result of the request at `index`.
+fn set(results: &mut Results, index: usize, result: Result<Certificate, Error>) {
+    if let Some(slot) = results.get_mut(index) {
+        *slot = Some(result);
+    }
+}
+
+/// `work` applied to each of `items` on `threads` threads (the caller's
+/// among them), each taking a contiguous share; results in the order of
+/// `items`.
+fn on_threads<T: Send, R: Send>(
+    items: Vec<T>,
+    threads: usize,
+    work: impl Fn(T) -> R + Sync,
+) -> Vec<R> {
+    let share = items.len().div_ceil(threads.max(1)).max(1);
+    let mut shares: Vec<Vec<T>> = Vec::new();
+    let mut items = items.into_iter().peekable();
+    while items.peek().is_some() {
+        shares.push(items.by_ref().take(share).collect());
+    }
+    let work = &work;
+    let mut shares = shares.into_iter();
+    let first = shares.next().unwrap_or_default();
+    std::thread::scope(|scope| {
+        let helpers: Vec<_> = shares
+            .map(|share| scope.spawn(move || share.into_iter().map(work).collect::<Vec<R>>()))
+            .collect();
+        let mut out: Vec<R> = first.into_iter().map(work).collect();
+        // A signer never panics on input; if one did, its share gets no
+        // results, and those requests are reported failed.
+        for helper in helpers {
+            if let Ok(done) = helper.join() {
+                out.extend(done);
+            }
+        }
+        out
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn work_on_threads_comes_back_in_order() {
+        for threads in [0, 1, 2, 3, 8, 500] {
+            for n in [0, 1, 2, 7, 200] {
+                let items: Vec<usize> = (0..n).collect();
+                let done = on_threads(items, threads, |i| i * 2);
+                assert_eq!(
+                    done,
+                    (0..n).map(|i| i * 2).collect::<Vec<_>>(),
+                    "{threads} {n}"
+                );
+            }
+        }
+    }
+}
