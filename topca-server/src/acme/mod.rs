@@ -104,8 +104,8 @@ pub(crate) fn routes() -> Router<Arc<AppState>> {
         .route("/acme/cert/{id}", post(finalize::certificate))
         .route("/acme/revoke-cert", post(revoke::revoke))
         .route("/acme/renewal-info/{id}", get(renewal::renewal_info))
-        .layer(DefaultBodyLimit::max(MAX_BODY))
-        .layer(axum::middleware::from_fn(refusals))
+        .route_layer(DefaultBodyLimit::max(MAX_BODY))
+        .route_layer(axum::middleware::from_fn(refusals))
 }
 
 /// Refusals made before a handler runs (a body over [`MAX_BODY`], a method

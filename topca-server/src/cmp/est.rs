@@ -45,7 +45,7 @@ pub(crate) fn routes() -> Router<Arc<AppState>> {
             "/.well-known/est/approval/simpleenroll",
             post(enroll_after_approval),
         )
-        .layer(DefaultBodyLimit::max(MAX_BODY))
+        .route_layer(DefaultBodyLimit::max(MAX_BODY))
 }
 
 /// Base64 with line breaks, as EST sends DER.

@@ -29,7 +29,7 @@ pub(crate) fn routes() -> Router<Arc<AppState>> {
     Router::new()
         .route("/.well-known/cmp", post(default_profile))
         .route("/.well-known/cmp/p/{profile}", post(with_profile))
-        .layer(DefaultBodyLimit::max(topca_core::cmp::MAX_MESSAGE))
+        .route_layer(DefaultBodyLimit::max(topca_core::cmp::MAX_MESSAGE))
         .merge(est::routes())
 }
 
