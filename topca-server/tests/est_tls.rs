@@ -235,3 +235,105 @@ async fn a_certificate_of_this_ca_authenticates_est_and_receives_an_enveloped_ke
     let (status, _) = est(&app, "simplereenroll", Some(client.der()), None, &request).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED, "revoked");
 }
+
+/// One EST simpleenroll over a new TLS connection to `port`, the CSR's
+/// challengePassword made from that connection's channel binding by `bind`:
+/// the status line, and the binding.
+async fn enroll_over_tls(
+    dir: &Path,
+    port: u16,
+    roots: &rustls::RootCertStore,
+    basic: &str,
+    bind: impl FnOnce([u8; 32]) -> [u8; 32],
+) -> (String, [u8; 32]) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::aws_lc_rs::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(roots.clone())
+    .with_no_client_auth();
+    let tcp = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .unwrap();
+    let mut tls = tokio_rustls::TlsConnector::from(Arc::new(config))
+        .connect(
+            rustls::pki_types::ServerName::try_from("127.0.0.1").unwrap(),
+            tcp,
+        )
+        .await
+        .unwrap();
+    let binding = tls
+        .get_ref()
+        .1
+        .export_keying_material([0u8; 32], b"EXPORTER-Channel-Binding", None)
+        .unwrap();
+    let request = csr(
+        dir,
+        "ec.key",
+        "est-bound.example.cn",
+        &format!("challengePassword = {}", b64(&bind(binding))),
+    );
+    tls.write_all(
+        format!(
+            "POST /.well-known/est/simpleenroll HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: {basic}\r\nContent-Type: application/pkcs10\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{request}",
+            request.len()
+        )
+        .as_bytes(),
+    )
+    .await
+    .unwrap();
+    let mut answer = Vec::new();
+    let _ = tls.read_to_end(&mut answer).await;
+    let answer = String::from_utf8_lossy(&answer).into_owned();
+    (answer.lines().next().unwrap_or_default().to_owned(), binding)
+}
+
+#[tokio::test]
+async fn a_challenge_password_must_be_the_connections_channel_binding() {
+    let data = tempfile::tempdir().unwrap();
+    let dir = data.path();
+    let options = common::https_options(dir);
+    let (state, _) = start(&options).unwrap();
+    let state = Arc::new(state);
+    let (made, secret) = credential::add(
+        &state.store,
+        &state.master,
+        &OsRandom,
+        &SystemClock,
+        Actor::System,
+        state.demo.accounts[1],
+    )
+    .unwrap();
+    let basic = format!(
+        "Basic {}",
+        b64(format!("{}:{}", made.reference, secret.as_str()).as_bytes())
+    );
+    let mut roots = rustls::RootCertStore::empty();
+    for certificate in state
+        .ca
+        .chain()
+        .into_iter()
+        .chain(state.tls_root.as_ref().map(|r| r.certificate()))
+    {
+        roots
+            .add(rustls::pki_types::CertificateDer::from(
+                certificate.der().to_vec(),
+            ))
+            .unwrap();
+    }
+    let _server = common::serve_https(&options, Arc::clone(&state)).await;
+    let port = options.listen.port();
+    openssl(
+        dir,
+        &["ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", "ec.key"],
+    );
+
+    let (status, first) = enroll_over_tls(dir, port, &roots, &basic, |b| b).await;
+    assert!(status.contains(" 200 "), "{status}");
+    // The binding of another connection (a relayed request) is refused.
+    let (status, second) = enroll_over_tls(dir, port, &roots, &basic, |_| first).await;
+    assert_ne!(first, second);
+    assert!(status.contains(" 400 "), "{status}");
+}
