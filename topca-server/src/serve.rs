@@ -27,7 +27,11 @@ use tokio::{
 use tokio_rustls::TlsAcceptor;
 use tower::ServiceExt;
 
-use crate::{AppError, limits::ClientAddr, tls::{ChannelBinding, Peer}};
+use crate::{
+    AppError,
+    limits::ClientAddr,
+    tls::{ChannelBinding, Peer},
+};
 
 /// The limits of the accept loop; [`ServeLimits::default`] gives the values the
 /// server runs with.
@@ -207,7 +211,15 @@ async fn connection(
         .map(|c| c.as_ref().to_vec());
     let binding = ChannelBinding::of(stream.get_ref().1);
     let peer = Peer { addr, certificate };
-    http(TokioIo::new(stream), peer, Some(binding), app, limits, watcher).await;
+    http(
+        TokioIo::new(stream),
+        peer,
+        Some(binding),
+        app,
+        limits,
+        watcher,
+    )
+    .await;
 }
 
 /// Serves HTTP/1 requests on `io` until the client leaves, a deadline passes or

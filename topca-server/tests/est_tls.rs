@@ -14,8 +14,8 @@ use axum::{
     http::{Request, StatusCode, header},
 };
 use base64::Engine;
-use der::Encode;
 use common::{openssl, options, send};
+use der::Encode;
 use topca_core::{
     Certificate, OsRandom, SystemClock,
     audit::{Actor, AuditAction, AuditRecord, Outcome},
@@ -118,11 +118,27 @@ async fn a_certificate_of_this_ca_authenticates_est_and_receives_an_enveloped_ke
     let app = topca_server::router(Arc::clone(&state));
     openssl(
         dir,
-        &["ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", "ec.key"],
+        &[
+            "ecparam",
+            "-name",
+            "prime256v1",
+            "-genkey",
+            "-noout",
+            "-out",
+            "ec.key",
+        ],
     );
     openssl(
         dir,
-        &["ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", "new.key"],
+        &[
+            "ecparam",
+            "-name",
+            "prime256v1",
+            "-genkey",
+            "-noout",
+            "-out",
+            "new.key",
+        ],
     );
 
     // A client certificate, enrolled with the credential.
@@ -133,8 +149,7 @@ async fn a_certificate_of_this_ca_authenticates_est_and_receives_an_enveloped_ke
 
     // simplereenroll with it: a new key, the old subject and names.
     let request = csr(dir, "new.key", "est-tls.example.cn", "");
-    let (status, body) =
-        est(&app, "simplereenroll", Some(client.der()), None, &request).await;
+    let (status, body) = est(&app, "simplereenroll", Some(client.der()), None, &request).await;
     assert_eq!(status, StatusCode::OK, "{}", String::from_utf8_lossy(&body));
     let renewed = issued(&body);
     assert_eq!(renewed.subject(), client.subject());
@@ -152,7 +167,10 @@ async fn a_certificate_of_this_ca_authenticates_est_and_receives_an_enveloped_ke
     assert_eq!(status, StatusCode::OK);
     let outside = csr(dir, "new.key", "est.example.com", "");
     let (status, _) = est(&app, "simpleenroll", Some(client.der()), None, &outside).await;
-    assert!(status.is_client_error(), "a name outside the account's policy");
+    assert!(
+        status.is_client_error(),
+        "a name outside the account's policy"
+    );
 
     // serverkeygen enveloped to the client certificate, opened by openssl cms.
     let envelope = csr(
@@ -186,8 +204,18 @@ async fn a_certificate_of_this_ca_authenticates_est_and_receives_an_enveloped_ke
     openssl(
         dir,
         &[
-            "cms", "-decrypt", "-inform", "DER", "-in", "key.p7m", "-recip", "client.pem",
-            "-inkey", "ec.key", "-out", "key.der",
+            "cms",
+            "-decrypt",
+            "-inform",
+            "DER",
+            "-in",
+            "key.p7m",
+            "-recip",
+            "client.pem",
+            "-inkey",
+            "ec.key",
+            "-out",
+            "key.der",
         ],
     );
     let key = topca_core::SigningKey::from_pkcs8_der(&std::fs::read(dir.join("key.der")).unwrap())
@@ -287,7 +315,10 @@ async fn enroll_over_tls(
     let mut answer = Vec::new();
     let _ = tls.read_to_end(&mut answer).await;
     let answer = String::from_utf8_lossy(&answer).into_owned();
-    (answer.lines().next().unwrap_or_default().to_owned(), binding)
+    (
+        answer.lines().next().unwrap_or_default().to_owned(),
+        binding,
+    )
 }
 
 #[tokio::test]
@@ -327,7 +358,15 @@ async fn a_challenge_password_must_be_the_connections_channel_binding() {
     let port = options.listen.port();
     openssl(
         dir,
-        &["ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", "ec.key"],
+        &[
+            "ecparam",
+            "-name",
+            "prime256v1",
+            "-genkey",
+            "-noout",
+            "-out",
+            "ec.key",
+        ],
     );
 
     let (status, first) = enroll_over_tls(dir, port, &roots, &basic, |b| b).await;

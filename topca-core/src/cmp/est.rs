@@ -25,8 +25,7 @@ pub const CHALLENGE_PASSWORD: Oid = Oid::new_unwrap("1.2.840.113549.1.9.7");
 /// id-aa-decryptKeyID (RFC 7030 §4.4.1.1): a symmetric key to envelope with.
 pub const DECRYPT_KEY_IDENTIFIER: Oid = Oid::new_unwrap("1.2.840.113549.1.9.16.2.37");
 /// id-aa-asymmDecryptKeyID (RFC 7030 §4.4.1.2): an asymmetric key to envelope to.
-pub const ASYMMETRIC_DECRYPT_KEY_IDENTIFIER: Oid =
-    Oid::new_unwrap("1.2.840.113549.1.9.16.2.54");
+pub const ASYMMETRIC_DECRYPT_KEY_IDENTIFIER: Oid = Oid::new_unwrap("1.2.840.113549.1.9.16.2.54");
 
 /// A TLS client certificate that authenticates an EST request.
 #[derive(Debug, Clone)]
@@ -62,7 +61,9 @@ pub fn holder_of<S: CertificateStore>(
         return Ok(None);
     };
     let now = ca.environment().clock().now();
-    if record.status != CertificateStatus::Valid || now >= record.not_after || now < record.not_before
+    if record.status != CertificateStatus::Valid
+        || now >= record.not_after
+        || now < record.not_before
     {
         return Ok(None);
     }
@@ -131,7 +132,10 @@ pub fn reenrollment(
     let kept = alt_names_of(old)?;
     let asked = csr.alt_names();
     let within = asked.dns_names.iter().all(|n| kept.dns_names.contains(n))
-        && asked.ip_addresses.iter().all(|n| kept.ip_addresses.contains(n))
+        && asked
+            .ip_addresses
+            .iter()
+            .all(|n| kept.ip_addresses.contains(n))
         && asked.emails.iter().all(|n| kept.emails.contains(n));
     if !within {
         return Err(mismatch(

@@ -406,7 +406,9 @@ async fn serverkeygen(
         )?;
         let key_der = match &recipient {
             None => zeroize::Zeroizing::new(
-                key.to_pkcs8_der().map_err(topca_core::Error::from)?.to_vec(),
+                key.to_pkcs8_der()
+                    .map_err(topca_core::Error::from)?
+                    .to_vec(),
             ),
             Some(recipient) => zeroize::Zeroizing::new(
                 EnvelopedKey::seal(&key, recipient, random)
