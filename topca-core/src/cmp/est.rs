@@ -232,3 +232,91 @@ pub fn key_delivery(csr: &CertificateRequest) -> KeyDelivery {
         KeyDelivery::Clear
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use der::asn1::{SetOfVec, Utf8StringRef};
+    use x509_cert::attr::Attribute;
+
+    use super::*;
+    use crate::{algorithm::KeyAlgorithm, key::SigningKey, random::OsRandom};
+
+    /// A request for CN=device.example.cn with `attributes` (OID, UTF8String).
+    fn request(attributes: &[(Oid, &str)]) -> CertificateRequest {
+        let key = SigningKey::generate(KeyAlgorithm::EcdsaP256, &OsRandom).unwrap();
+        let mut set = SetOfVec::new();
+        for (oid, text) in attributes {
+            let mut values = SetOfVec::new();
+            values
+                .insert(der::Any::encode_from(&Utf8StringRef::new(text).unwrap()).unwrap())
+                .unwrap();
+            set.insert(Attribute { oid: *oid, values }).unwrap();
+        }
+        let info = CertReqInfo {
+            version: x509_cert::request::Version::V1,
+            subject: DistinguishedName::with_common_name("device.example.cn")
+                .to_name()
+                .unwrap(),
+            public_key: spki::SubjectPublicKeyInfoOwned::from_der(key.public_key().spki_der())
+                .unwrap(),
+            attributes: set,
+        };
+        let info_der = info.to_der().unwrap();
+        let signature = key.sign_bytes(&info_der).unwrap();
+        let algorithm = key.signature_algorithm().algorithm_identifier();
+        let der =
+            crate::tbs::assemble_certificate(&info_der, &algorithm, signature.as_bytes()).unwrap();
+        CertificateRequest::from_der(&der).unwrap()
+    }
+
+    #[test]
+    fn a_challenge_password_must_be_the_binding() {
+        use base64::Engine;
+        let binding = [7u8; 32];
+        let text = base64::engine::general_purpose::STANDARD.encode(binding);
+        let bound = request(&[(CHALLENGE_PASSWORD, &text)]);
+        assert!(channel_bound(&bound, Some(&binding)));
+        assert!(!channel_bound(&bound, Some(&[8u8; 32])), "another channel");
+        assert!(!channel_bound(&bound, None), "plain HTTP cannot check it");
+        let wrong = request(&[(CHALLENGE_PASSWORD, "secret")]);
+        assert!(!channel_bound(&wrong, Some(&binding)));
+        let plain = request(&[]);
+        assert!(channel_bound(&plain, Some(&binding)) && channel_bound(&plain, None));
+    }
+
+    #[test]
+    fn key_delivery_follows_the_decrypt_key_attributes() {
+        assert_eq!(key_delivery(&request(&[])), KeyDelivery::Clear);
+        assert_eq!(
+            key_delivery(&request(&[(ASYMMETRIC_DECRYPT_KEY_IDENTIFIER, "x")])),
+            KeyDelivery::Asymmetric
+        );
+        assert_eq!(
+            key_delivery(&request(&[(DECRYPT_KEY_IDENTIFIER, "x")])),
+            KeyDelivery::Symmetric
+        );
+    }
+
+    #[test]
+    fn a_reenrollment_subject_names_only_the_old_values() {
+        let old = DistinguishedName {
+            organization: Some("TopCA".into()),
+            ..DistinguishedName::with_common_name("device.example.cn")
+        };
+        let asked = DistinguishedName::with_common_name("device.example.cn");
+        assert!(subject_within(&asked, &old));
+        assert!(subject_within(&old, &old));
+        assert!(!subject_within(
+            &DistinguishedName::with_common_name("other.example.cn"),
+            &old
+        ));
+        let other_o = DistinguishedName {
+            organization: Some("Evil".into()),
+            ..asked.clone()
+        };
+        assert!(!subject_within(&other_o, &old));
+        assert!(!subject_within(&DistinguishedName::default(), &old));
+    }
+}
