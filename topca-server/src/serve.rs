@@ -27,7 +27,11 @@ use tokio::{
 use tokio_rustls::TlsAcceptor;
 use tower::ServiceExt;
 
-use crate::{AppError, limits::ClientAddr, tls::Peer};
+use crate::{
+    AppError,
+    limits::ClientAddr,
+    tls::{ChannelBinding, Peer},
+};
 
 /// The limits of the accept loop; [`ServeLimits::default`] gives the values the
 /// server runs with.
@@ -193,7 +197,7 @@ async fn connection(
             addr,
             certificate: None,
         };
-        return http(TokioIo::new(tcp), peer, false, app, limits, watcher).await;
+        return http(TokioIo::new(tcp), peer, None, app, limits, watcher).await;
     };
     let Ok(Ok(stream)) = tokio::time::timeout(limits.handshake_timeout, acceptor.accept(tcp)).await
     else {
@@ -205,26 +209,40 @@ async fn connection(
         .peer_certificates()
         .and_then(|chain| chain.first())
         .map(|c| c.as_ref().to_vec());
+    let binding = ChannelBinding::of(stream.get_ref().1);
     let peer = Peer { addr, certificate };
-    http(TokioIo::new(stream), peer, true, app, limits, watcher).await;
+    http(
+        TokioIo::new(stream),
+        peer,
+        Some(binding),
+        app,
+        limits,
+        watcher,
+    )
+    .await;
 }
 
 /// Serves HTTP/1 requests on `io` until the client leaves, a deadline passes or
-/// the server shuts down.
+/// the server shuts down; `tls` is the channel binding of a TLS connection
+/// (`Some(None)` when it could not be exported), `None` for plain HTTP.
 async fn http<I>(
     io: I,
     peer: Peer,
-    over_tls: bool,
+    tls: Option<Option<ChannelBinding>>,
     app: Router,
     limits: ServeLimits,
     watcher: Watcher,
 ) where
     I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
 {
+    let over_tls = tls.is_some();
     let service = hyper::service::service_fn(move |mut request: Request<Incoming>| {
         request.extensions_mut().insert(ConnectInfo(peer.clone()));
         if over_tls {
             request.extensions_mut().insert(OverTls);
+        }
+        if let Some(Some(binding)) = tls {
+            request.extensions_mut().insert(binding);
         }
         let answer = app.clone().oneshot(request);
         async move {

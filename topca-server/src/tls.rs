@@ -203,3 +203,19 @@ pub struct Peer {
     /// The client certificate (DER), whose key the handshake proved.
     pub certificate: Option<Vec<u8>>,
 }
+
+/// The TLS channel binding of a connection (RFC 9266 `tls-exporter`: 32 bytes
+/// exported with the label `EXPORTER-Channel-Binding` and no context), which an
+/// EST client may put in its CSR's challengePassword (RFC 7030 §3.5).
+#[derive(Debug, Clone, Copy)]
+pub struct ChannelBinding(pub [u8; 32]);
+
+impl ChannelBinding {
+    /// The binding of `connection`, once its handshake is complete.
+    pub fn of(connection: &rustls::ServerConnection) -> Option<Self> {
+        connection
+            .export_keying_material([0u8; 32], b"EXPORTER-Channel-Binding", None)
+            .ok()
+            .map(Self)
+    }
+}

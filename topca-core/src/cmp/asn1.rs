@@ -47,6 +47,12 @@ pub const HMAC_WITH_SHA512: Oid = Oid::new_unwrap("1.2.840.113549.2.11");
 pub const IMPLICIT_CONFIRM: Oid = Oid::new_unwrap("1.3.6.1.5.5.7.4.13");
 /// id-it-caCerts (RFC 9483 §4.3.1).
 pub const CA_CERTS: Oid = Oid::new_unwrap("1.3.6.1.5.5.7.4.17");
+/// id-it-rootCaKeyUpdate (RFC 9480 §2.15).
+pub const ROOT_CA_KEY_UPDATE: Oid = Oid::new_unwrap("1.3.6.1.5.5.7.4.18");
+/// id-it-certReqTemplate (RFC 9480 §2.17).
+pub const CERT_REQ_TEMPLATE: Oid = Oid::new_unwrap("1.3.6.1.5.5.7.4.19");
+/// id-it-rootCaCert (RFC 9480 §2.15): the root whose update is asked for.
+pub const ROOT_CA_CERT: Oid = Oid::new_unwrap("1.3.6.1.5.5.7.4.20");
 /// id-regCtrl-oldCertID (RFC 4211 §6.5).
 pub const OLD_CERT_ID: Oid = Oid::new_unwrap("1.3.6.1.5.5.7.5.1.5");
 

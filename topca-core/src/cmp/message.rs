@@ -136,13 +136,33 @@ pub(super) fn rev_rep() -> Vec<u8> {
     )
 }
 
-/// genp with the CA certificates (id-it-caCerts).
-pub(super) fn genp_ca_certs(chain: &[&Certificate]) -> Vec<u8> {
-    let itav = asn1::sequence(&[
+/// The id-it-caCerts InfoTypeAndValue.
+pub(super) fn ca_certs_itav(chain: &[&Certificate]) -> Vec<u8> {
+    asn1::sequence(&[
         &asn1::tlv(0x06, asn1::CA_CERTS.as_bytes()),
         &certificates(chain),
-    ]);
-    asn1::explicit(tag::GENP, &asn1::sequence(&[&itav]))
+    ])
+}
+
+/// An InfoTypeAndValue of `info_type` with no value.
+pub(super) fn empty_itav(info_type: &der::asn1::ObjectIdentifier) -> Vec<u8> {
+    asn1::sequence(&[&asn1::tlv(0x06, info_type.as_bytes())])
+}
+
+/// id-it-certReqTemplate with a CertReqTemplateContent whose CertTemplate
+/// names `issuer` (`issuer [3] Name`, explicit as Name is a CHOICE).
+pub(super) fn cert_req_template_itav(issuer_der: &[u8]) -> Vec<u8> {
+    let template = asn1::sequence(&[&asn1::explicit(3, issuer_der)]);
+    asn1::sequence(&[
+        &asn1::tlv(0x06, asn1::CERT_REQ_TEMPLATE.as_bytes()),
+        &asn1::sequence(&[&template]),
+    ])
+}
+
+/// genp with the encoded InfoTypeAndValues `itavs`.
+pub(super) fn genp(itavs: &[Vec<u8>]) -> Vec<u8> {
+    let parts: Vec<&[u8]> = itavs.iter().map(Vec::as_slice).collect();
+    asn1::explicit(tag::GENP, &asn1::sequence(&parts))
 }
 
 /// pkiConf.

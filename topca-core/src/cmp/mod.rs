@@ -17,6 +17,7 @@
 pub mod asn1;
 pub mod credential;
 mod enroll;
+pub mod est;
 mod message;
 mod other;
 mod poll;

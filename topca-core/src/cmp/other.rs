@@ -4,7 +4,7 @@ use der::Decode;
 
 use super::{
     Failure, FailureInfo,
-    asn1::RevDetails,
+    asn1::{self, InfoTypeAndValue, RevDetails},
     credential::TransactionState,
     message::{self, Reply},
     responder::{Incoming, Responder},
@@ -126,14 +126,42 @@ where
         Ok(message::rev_rep())
     }
 
-    /// genm (21): answered with the CA certificates (id-it-caCerts), whatever
-    /// was asked.
+    /// genm (21, RFC 9483 §4.3): each InfoTypeAndValue asked for is answered:
+    /// id-it-caCerts with the CA chain; id-it-rootCaCert (or
+    /// id-it-rootCaKeyUpdate) with an id-it-rootCaKeyUpdate without value, as
+    /// TopCA's root has no key update; id-it-certReqTemplate with a template
+    /// naming the issuing CA. Unknown types are left out; a genm asking for
+    /// nothing TopCA knows gets the CA certificates.
     pub(super) fn general(
         &self,
         incoming: &Incoming<'_>,
         reply: &mut Reply,
     ) -> Result<Vec<u8>, Failure> {
+        let asked: Vec<InfoTypeAndValue> = Vec::from_der(incoming.body)
+            .map_err(|_| Failure::new(FailureInfo::BadDataFormat, "unreadable GenMsgContent"))?;
+        let chain = self.ca.chain();
+        let mut itavs = Vec::new();
+        for itav in &asked {
+            let kind = itav.info_type;
+            let answer = if kind == asn1::CA_CERTS {
+                message::ca_certs_itav(&chain)
+            } else if kind == asn1::ROOT_CA_CERT || kind == asn1::ROOT_CA_KEY_UPDATE {
+                message::empty_itav(&asn1::ROOT_CA_KEY_UPDATE)
+            } else if kind == asn1::CERT_REQ_TEMPLATE {
+                message::cert_req_template_itav(
+                    &self.ca.certificate().subject_der().map_err(Failure::from)?,
+                )
+            } else {
+                continue;
+            };
+            if !itavs.contains(&answer) {
+                itavs.push(answer);
+            }
+        }
+        if itavs.is_empty() {
+            itavs.push(message::ca_certs_itav(&chain));
+        }
         self.begin(incoming, reply, TransactionState::Closed)?;
-        Ok(message::genp_ca_certs(&self.ca.chain()))
+        Ok(message::genp(&itavs))
     }
 }

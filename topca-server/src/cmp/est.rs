@@ -1,16 +1,19 @@
 //! EST (RFC 7030) at `/.well-known/est/`: `cacerts`, `csrattrs`,
-//! `simpleenroll` and `simplereenroll`, the client authenticated by HTTP
-//! Basic with a CMP credential (reference as the user name, secret as the
-//! password). Issuance is the CMP path's: the credential's account policy,
-//! recorded before signing, stored, audited, in the CRL and OCSP. Serve it
-//! over HTTPS (`--tls`), as RFC 7030 requires: Basic sends the secret.
+//! `simpleenroll`, `simplereenroll` and `serverkeygen`, the client
+//! authenticated by HTTP Basic with a CMP credential (reference as the user
+//! name, secret as the password) or by a TLS client certificate this CA issued
+//! to an account (valid, not revoked). Issuance is the CMP path's: the
+//! account's policy, recorded before signing, stored, audited, in the CRL and
+//! OCSP. Serve it over HTTPS (`--tls`), as RFC 7030 requires: Basic sends the
+//! secret. A CSR's challengePassword, when present, must be the connection's
+//! channel binding (RFC 9266 `tls-exporter`, base64; see [`ChannelBinding`]).
 
 use std::sync::Arc;
 
 use axum::{
-    Router,
+    Extension, Router,
     body::Bytes,
-    extract::{DefaultBodyLimit, State},
+    extract::{ConnectInfo, DefaultBodyLimit, State},
     http::{HeaderMap, StatusCode, header},
     response::{IntoResponse, Response},
     routing::{get, post},
@@ -21,12 +24,19 @@ use topca_core::{
     cmp::{
         CmpCredential,
         credential::{authenticate, issue},
+        est::{self as checks, CertificateHolder, KeyDelivery},
         queue::{self, Queued},
     },
+    kmc::{EnvelopeFormat, EnvelopedKey},
     pkcs7,
+    ra::AccountId,
 };
 
-use crate::{AppError, AppState, state::blocking};
+use crate::{
+    AppError, AppState,
+    state::blocking,
+    tls::{ChannelBinding, Peer},
+};
 
 /// The media type of EST certificate answers.
 const CERTS_ONLY: &str = "application/pkcs7-mime; smime-type=certs-only";
@@ -39,7 +49,7 @@ pub(crate) fn routes() -> Router<Arc<AppState>> {
         .route("/.well-known/est/cacerts", get(cacerts))
         .route("/.well-known/est/csrattrs", get(csrattrs))
         .route("/.well-known/est/simpleenroll", post(enroll))
-        .route("/.well-known/est/simplereenroll", post(enroll))
+        .route("/.well-known/est/simplereenroll", post(reenroll))
         .route("/.well-known/est/serverkeygen", post(serverkeygen))
         .route(
             "/.well-known/est/approval/simpleenroll",
@@ -113,7 +123,7 @@ fn unauthorized() -> Response {
     (
         StatusCode::UNAUTHORIZED,
         [(header::WWW_AUTHENTICATE, "Basic realm=\"TopCA EST\"")],
-        "EST needs HTTP Basic authentication with a CMP credential (reference and secret)\n",
+        "EST needs HTTP Basic authentication with a CMP credential (reference and secret), or a TLS client certificate this CA issued to an account, valid and not revoked\n",
     )
         .into_response()
 }
@@ -144,6 +154,77 @@ async fn credential(
         Ok(authenticate(&s.store, &s.master, &reference, &secret).ok())
     })
     .await
+}
+
+/// Who an EST request comes from.
+enum Client {
+    /// A CMP credential, by HTTP Basic.
+    Credential(CmpCredential),
+    /// The holder of a TLS client certificate.
+    Certificate(Box<CertificateHolder>),
+}
+
+impl Client {
+    fn account(&self) -> AccountId {
+        match self {
+            Self::Credential(c) => c.account,
+            Self::Certificate(h) => h.account,
+        }
+    }
+
+    /// How the audit log names it.
+    fn actor(&self) -> String {
+        match self {
+            Self::Credential(c) => format!("est-ref-{}", c.reference),
+            Self::Certificate(h) => format!("est-cert-{}", h.serial),
+        }
+    }
+}
+
+/// What the connection tells about the client: its TLS certificate and the
+/// channel binding.
+type Connection = (
+    Option<Extension<ConnectInfo<Peer>>>,
+    Option<Extension<ChannelBinding>>,
+);
+
+/// The client of a request: HTTP Basic when sent (it alone decides), else the
+/// TLS client certificate; `None` when neither authenticates.
+async fn client(
+    state: &Arc<AppState>,
+    headers: &HeaderMap,
+    peer: Option<&Peer>,
+) -> Result<Option<Client>, AppError> {
+    if headers.contains_key(header::AUTHORIZATION) {
+        return Ok(credential(state, headers).await?.map(Client::Credential));
+    }
+    let Some(der) = peer.and_then(|p| p.certificate.clone()) else {
+        return Ok(None);
+    };
+    blocking(state, move |s| {
+        Ok(checks::holder_of(&s.ca, &s.store, &der)?.map(|h| Client::Certificate(Box::new(h))))
+    })
+    .await
+}
+
+/// The request's client and CSR, its channel binding checked: `Err(answer)`
+/// when refused.
+async fn client_and_csr(
+    state: &Arc<AppState>,
+    headers: &HeaderMap,
+    (peer, binding): &Connection,
+    body: &[u8],
+) -> Result<Result<(Client, CertificateRequest), Response>, AppError> {
+    let Some(client) = client(state, headers, peer.as_ref().map(|p| &p.0.0)).await? else {
+        return Ok(Err(unauthorized()));
+    };
+    let csr = csr_of(body)?;
+    if !checks::channel_bound(&csr, binding.as_ref().map(|b| &b.0.0[..])) {
+        return Err(AppError::bad_request(
+            "the CSR's challengePassword is not this TLS connection's channel binding (RFC 9266 tls-exporter, base64)",
+        ));
+    }
+    Ok(Ok((client, csr)))
 }
 
 /// Seconds an EST client waits before asking again for a request waiting
@@ -196,23 +277,53 @@ async fn enroll_after_approval(
     }
 }
 
-/// Simple (re-)enrollment (RFC 7030 §4.2): a PKCS#10 request in, the
-/// certificate out, for the authenticated credential's account.
+/// Simple enrollment (RFC 7030 §4.2.1): a PKCS#10 request in, the
+/// certificate out, for the authenticated client's account.
 async fn enroll(
     State(state): State<Arc<AppState>>,
+    connection: Connection,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, AppError> {
-    let Some(credential) = credential(&state, &headers).await? else {
-        return Ok(unauthorized());
+    let (client, csr) = match client_and_csr(&state, &headers, &connection, &body).await? {
+        Ok(found) => found,
+        Err(answer) => return Ok(answer),
     };
-    let csr = csr_of(&body)?;
-    let certificate = blocking(&state, move |s| {
+    issue_for(&state, client, csr).await
+}
+
+/// Simple re-enrollment (RFC 7030 §4.2.2): with a TLS client certificate the
+/// new certificate keeps its subject and alternative names (the CSR may not
+/// ask for others); with HTTP Basic it is a simple enrollment.
+async fn reenroll(
+    State(state): State<Arc<AppState>>,
+    connection: Connection,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, AppError> {
+    let (client, csr) = match client_and_csr(&state, &headers, &connection, &body).await? {
+        Ok(found) => found,
+        Err(answer) => return Ok(answer),
+    };
+    let csr = match &client {
+        Client::Certificate(holder) => checks::reenrollment(&holder.certificate, &csr)?,
+        Client::Credential(_) => csr,
+    };
+    issue_for(&state, client, csr).await
+}
+
+/// Issues `csr` for `client`'s account and answers the certificate.
+async fn issue_for(
+    state: &Arc<AppState>,
+    client: Client,
+    csr: CertificateRequest,
+) -> Result<Response, AppError> {
+    let certificate = blocking(state, move |s| {
         Ok(issue(
             &s.ca,
             &s.store,
-            credential.account,
-            &format!("est-ref-{}", credential.reference),
+            client.account(),
+            &client.actor(),
             &csr,
             ProfileKind::TlsServer,
         )?)
@@ -226,28 +337,59 @@ async fn enroll(
 /// The boundary of a `serverkeygen` answer's parts.
 const BOUNDARY: &str = "topca-est-serverkeygen";
 
+/// The media type of an enveloped server-generated key (RFC 7030 §4.4.2).
+const SERVER_GENERATED_KEY: &str = "application/pkcs7-mime; smime-type=server-generated-key";
+
 /// Server-side key generation (RFC 7030 §4.4): a key of the CSR's kind made
-/// here, certified with the CSR's subject and names for the credential's
-/// account, and returned with its certificate as `multipart/mixed`: the
-/// PKCS#8 key (not enveloped: it relies on TLS, so serve EST over HTTPS),
-/// then the certificate. The key is not kept.
+/// here, certified with the CSR's subject and names for the client's account,
+/// and returned with its certificate as `multipart/mixed`: the key, then the
+/// certificate. The key is PKCS#8 protected by TLS only, unless the CSR
+/// carries an AsymmetricDecryptKeyIdentifier attribute: then it is a CMS
+/// EnvelopedData to the TLS client certificate's key (RSA: RSAES-OAEP key
+/// transport; ECDSA: ECDH key agreement). Symmetric envelopes
+/// (DecryptKeyIdentifier) are not offered. The key is not kept.
 async fn serverkeygen(
     State(state): State<Arc<AppState>>,
+    connection: Connection,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, AppError> {
-    let Some(credential) = credential(&state, &headers).await? else {
-        return Ok(unauthorized());
+    let (client, csr) = match client_and_csr(&state, &headers, &connection, &body).await? {
+        Ok(found) => found,
+        Err(answer) => return Ok(answer),
     };
-    let csr = csr_of(&body)?;
-    let (certificate, pkcs8) = blocking(&state, move |s| {
+    let recipient = match (checks::key_delivery(&csr), &client) {
+        (KeyDelivery::Clear, _) => None,
+        (KeyDelivery::Symmetric, _) => {
+            return Err(AppError::bad_request(
+                "keys enveloped under a symmetric key (DecryptKeyIdentifier) are not offered: ask with AsymmetricDecryptKeyIdentifier over a TLS client certificate",
+            ));
+        }
+        (KeyDelivery::Asymmetric, Client::Certificate(holder)) => {
+            let kind = holder.certificate.public_key().map(|k| k.kind()).ok();
+            if kind.and_then(EnvelopeFormat::for_signing_key)
+                != Some(EnvelopeFormat::CmsEnvelopedData)
+            {
+                return Err(AppError::bad_request(
+                    "the key can be enveloped only to an RSA or ECDSA client certificate",
+                ));
+            }
+            Some(holder.certificate.clone())
+        }
+        (KeyDelivery::Asymmetric, Client::Credential(_)) => {
+            return Err(AppError::bad_request(
+                "an enveloped key (AsymmetricDecryptKeyIdentifier) is encrypted to the TLS client certificate: present one",
+            ));
+        }
+    };
+    let (certificate, key_der) = blocking(&state, move |s| {
         let kind = csr.public_key().kind();
         let algorithm = KeyAlgorithm::ALL
             .into_iter()
             .find(|a| a.kind() == kind)
             .ok_or_else(|| AppError::bad_request("the CSR's key type cannot be generated here"))?;
-        let key = SigningKey::generate(algorithm, s.ca.environment().random())
-            .map_err(topca_core::Error::from)?;
+        let random = s.ca.environment().random();
+        let key = SigningKey::generate(algorithm, random).map_err(topca_core::Error::from)?;
         let request = CertificateRequest::from_checked_parts(
             csr.subject_name().clone(),
             key.public_key().clone(),
@@ -257,20 +399,37 @@ async fn serverkeygen(
         let certificate = issue(
             &s.ca,
             &s.store,
-            credential.account,
-            &format!("est-ref-{}", credential.reference),
+            client.account(),
+            &client.actor(),
             &request,
             ProfileKind::TlsServer,
         )?;
-        let pkcs8 = key.to_pkcs8_der().map_err(topca_core::Error::from)?;
-        Ok((certificate, pkcs8))
+        let key_der = match &recipient {
+            None => zeroize::Zeroizing::new(
+                key.to_pkcs8_der()
+                    .map_err(topca_core::Error::from)?
+                    .to_vec(),
+            ),
+            Some(recipient) => zeroize::Zeroizing::new(
+                EnvelopedKey::seal(&key, recipient, random)
+                    .map_err(topca_core::Error::from)?
+                    .der,
+            ),
+        };
+        Ok((certificate, (key_der, recipient.is_some())))
     })
     .await?;
+    let (key_der, enveloped) = key_der;
+    let key_type = if enveloped {
+        SERVER_GENERATED_KEY
+    } else {
+        "application/pkcs8"
+    };
     let certs = pkcs7::certs_only_der(std::slice::from_ref(certificate.x509()))
         .map_err(|e| AppError::internal_because("encode the certificate", &e))?;
-    let key_part = zeroize::Zeroizing::new(base64_lines(&pkcs8));
+    let key_part = zeroize::Zeroizing::new(base64_lines(&key_der));
     let body = format!(
-        "--{BOUNDARY}\r\nContent-Type: application/pkcs8\r\nContent-Transfer-Encoding: base64\r\n\r\n{}\r\n\
+        "--{BOUNDARY}\r\nContent-Type: {key_type}\r\nContent-Transfer-Encoding: base64\r\n\r\n{}\r\n\
          --{BOUNDARY}\r\nContent-Type: {CERTS_ONLY}\r\nContent-Transfer-Encoding: base64\r\n\r\n{}\r\n\
          --{BOUNDARY}--\r\n",
         key_part.as_str(),
