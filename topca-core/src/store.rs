@@ -17,6 +17,7 @@
 use std::time::{Duration, SystemTime};
 
 mod acme;
+mod acme_eab;
 mod client;
 mod cmp;
 mod issuance;
@@ -24,6 +25,7 @@ mod listing;
 mod ocsp;
 
 pub use acme::{AcmeAccount, AcmeAuthorization, AcmeChallenge, AcmeOrder, AcmeStatus, AcmeStore};
+pub use acme_eab::{AcmeEabKey, AcmeEabStore};
 pub use client::ClientStore;
 pub use cmp::CmpStore;
 pub use issuance::{IssuanceStore, Reservation, check_reserved, tbs_sha256};
