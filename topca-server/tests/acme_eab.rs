@@ -63,8 +63,14 @@ async fn a_profile_with_eab_keys_takes_only_bound_accounts_and_each_key_once() {
         !stored.sealed_key.windows(32).any(|w| w == hmac.as_slice()),
         "the HMAC key is not stored in clear"
     );
-    let (other_kid, other_hmac) =
-        eab::make(&acme.state.store, &acme.state.master, &OsRandom, "other", "t").unwrap();
+    let (other_kid, other_hmac) = eab::make(
+        &acme.state.store,
+        &acme.state.master,
+        &OsRandom,
+        "other",
+        "t",
+    )
+    .unwrap();
     let accounts = acme.count("acme_accounts");
 
     let client = Client::new(KeyAlgorithm::EcdsaP256);
@@ -113,7 +119,11 @@ async fn a_profile_with_eab_keys_takes_only_bound_accounts_and_each_key_once() {
             binding(&with_nonce, &client.jwk, &hmac),
             malformed,
         ),
-        ("a signature algorithm", binding(&rs256, &client.jwk, &hmac), malformed),
+        (
+            "a signature algorithm",
+            binding(&rs256, &client.jwk, &hmac),
+            malformed,
+        ),
         ("not a JWS", json!({"protected": 1}), malformed),
     ];
     for (what, eab, kind) in refused {
@@ -136,13 +146,21 @@ async fn a_profile_with_eab_keys_takes_only_bound_accounts_and_each_key_once() {
     assert!(used.account.is_some(), "the key is spent");
     // The bound account orders under the profile.
     let (_, _, registered) = acme
-        .post(&client, NEW_ACCOUNT, Some(&json!({"onlyReturnExisting": true})))
+        .post(
+            &client,
+            NEW_ACCOUNT,
+            Some(&json!({"onlyReturnExisting": true})),
+        )
         .await;
     assert_eq!(registered["status"], "valid");
     client.kid = Some(
-        acme.post(&client, NEW_ACCOUNT, Some(&json!({"onlyReturnExisting": true})))
-            .await
-            .1["location"]
+        acme.post(
+            &client,
+            NEW_ACCOUNT,
+            Some(&json!({"onlyReturnExisting": true})),
+        )
+        .await
+        .1["location"]
             .to_str()
             .unwrap()
             .to_owned(),

@@ -36,8 +36,7 @@ impl std::fmt::Debug for AcmeEabKey {
 pub trait AcmeEabStore: Send + Sync {
     /// Stores a new key with the audit entry of its making, in one transaction;
     /// [`StoreError::Conflict`] when its identifier is taken.
-    fn create_acme_eab_key(&self, key: &AcmeEabKey, audit: AuditRecord)
-    -> Result<(), StoreError>;
+    fn create_acme_eab_key(&self, key: &AcmeEabKey, audit: AuditRecord) -> Result<(), StoreError>;
     /// The key `id`, if any.
     fn acme_eab_key(&self, id: &str) -> Result<Option<AcmeEabKey>, StoreError>;
     /// Whether ACME profile `profile` has any key, used or not (it then

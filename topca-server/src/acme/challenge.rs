@@ -9,11 +9,11 @@
 
 use std::sync::Arc;
 
+use sha2::{Digest, Sha256};
 use tokio::{
     io::{AsyncReadExt, AsyncWriteExt},
     net::TcpStream,
 };
-use sha2::{Digest, Sha256};
 use topca_core::store::{AcmeChallenge, AcmeOrder, AcmeStatus, AcmeStore};
 
 use super::{AcmeProblem, dns};
@@ -48,7 +48,8 @@ pub(super) fn start(state: Arc<AppState>, validation: Validation) {
 async fn validate(state: Arc<AppState>, validation: Validation) {
     let outcome = match Arc::clone(&state.acme.validations).acquire_owned().await {
         Ok(_permit) => {
-            let checked = tokio::time::timeout(state.acme.timeout, check(&state, &validation)).await;
+            let checked =
+                tokio::time::timeout(state.acme.timeout, check(&state, &validation)).await;
             checked.unwrap_or_else(|_| {
                 Err(AcmeProblem::connection(format!(
                     "{} did not answer within {} seconds",
@@ -83,7 +84,8 @@ async fn check(state: &AppState, validation: &Validation) -> Result<(), AcmeProb
             let records = dns::txt(resolver, &record, u16::from_be_bytes(id))
                 .await
                 .map_err(AcmeProblem::dns)?;
-            let expected = super::jws::b64(&Sha256::digest(validation.key_authorization.as_bytes()));
+            let expected =
+                super::jws::b64(&Sha256::digest(validation.key_authorization.as_bytes()));
             if records.iter().any(|r| r.trim() == expected) {
                 Ok(())
             } else {

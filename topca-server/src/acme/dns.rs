@@ -57,7 +57,10 @@ pub(super) async fn txt(resolver: SocketAddr, name: &str, id: u16) -> Result<Vec
             .await
             .map_err(|e| format!("DNS resolver {resolver}: {e}"))?;
         // Answers to other queries (or forged ones) are skipped.
-        if let Some(answer) = buffer.get(..n).filter(|a| a.get(..2) == Some(&id.to_be_bytes())) {
+        if let Some(answer) = buffer
+            .get(..n)
+            .filter(|a| a.get(..2) == Some(&id.to_be_bytes()))
+        {
             return parse(answer, &query);
         }
     }

@@ -56,7 +56,9 @@ pub fn add(options: &Options, profile: &str) -> Result<Vec<String>, SetupError> 
         format!("EAB key for the ACME profile {directory} (the HMAC key is shown this once):"),
         format!("key id:   {id}"),
         format!("hmac key: {hmac}"),
-        format!("certbot ... --server https://HOST{directory} --eab-kid {id} --eab-hmac-key {hmac}"),
+        format!(
+            "certbot ... --server https://HOST{directory} --eab-kid {id} --eab-hmac-key {hmac}"
+        ),
     ])
 }
 

@@ -39,8 +39,7 @@ pub fn run(command: AcmeCommand) -> Result<(), String> {
     let AcmeCommand::Eab(EabCommand::Add(args)) = command;
     let options = args.data.options()?;
     topca_server::setup::require_ca(&options.data_dir).map_err(|e| e.to_string())?;
-    let lines =
-        topca_server::acme::eab::add(&options, &args.profile).map_err(|e| e.to_string())?;
+    let lines = topca_server::acme::eab::add(&options, &args.profile).map_err(|e| e.to_string())?;
     for line in lines {
         println!("{line}");
     }

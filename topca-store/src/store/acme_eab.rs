@@ -28,11 +28,7 @@ struct KeyRow {
 }
 
 impl AcmeEabStore for DieselStore {
-    fn create_acme_eab_key(
-        &self,
-        key: &AcmeEabKey,
-        audit: AuditRecord,
-    ) -> Result<(), StoreError> {
+    fn create_acme_eab_key(&self, key: &AcmeEabKey, audit: AuditRecord) -> Result<(), StoreError> {
         let values = (
             acme_eab_keys::key_id.eq(&key.id),
             acme_eab_keys::profile.eq(&key.profile),
