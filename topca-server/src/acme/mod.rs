@@ -11,9 +11,9 @@
 //!
 //! One module per step: [`directory`] (directory, nonces), [`account`] (new
 //! account, update, deactivation, key rollover), [`eab`] (external account
-//! binding), [`order`] (orders,
-//! authorizations, challenges), [`challenge`] (http-01 and dns-01 validation,
-//! outside the request; [`dns`] asks the resolver), [`finalize`] (CSR and certificate), [`revoke`], [`renewal`]
+//! binding), [`order`] (orders, authorizations, challenges), [`challenge`]
+//! (http-01 and dns-01 validation, outside the request; [`dns`] asks the
+//! resolver), [`finalize`] (CSR and certificate), [`revoke`], [`renewal`]
 //! (ARI); [`jws`] verifies
 //! requests and [`problem`] words the errors. Nonces and every object live in
 //! the store, so any node answers any request.
