@@ -4,7 +4,9 @@
 //! compares the body with the key authorization (the port is 80 unless the
 //! server was told otherwise; redirects are not followed), for dns-01 (§8.4)
 //! asks the resolver for the TXT records of `_acme-challenge.IDENTIFIER` and
-//! looks for the key authorization's SHA-256 digest; then it records the
+//! looks for the key authorization's SHA-256 digest, for tls-alpn-01 (RFC
+//! 8737) checks the certificate shown over `acme-tls/1` ([`super::tls_alpn`]);
+//! then it records the
 //! challenge, its authorization and its order.
 
 use std::sync::Arc;
@@ -16,16 +18,19 @@ use tokio::{
 };
 use topca_core::store::{AcmeChallenge, AcmeOrder, AcmeStatus, AcmeStore};
 
-use super::{AcmeProblem, dns};
+use super::{AcmeProblem, dns, tls_alpn};
 use crate::AppState;
 
 /// The most bytes of an answer read.
 const MAX_ANSWER: u64 = 16 * 1024;
 
-/// The challenge types offered: http-01 (not for wildcards) and dns-01.
+/// The challenge types offered: http-01 (not for wildcards), dns-01 and
+/// tls-alpn-01 (not for wildcards).
 pub(super) const HTTP_01: &str = "http-01";
 /// See [`HTTP_01`].
 pub(super) const DNS_01: &str = "dns-01";
+/// See [`HTTP_01`] (RFC 8737; not for wildcards).
+pub(super) const TLS_ALPN_01: &str = "tls-alpn-01";
 
 /// A challenge to validate.
 pub(super) struct Validation {
@@ -94,6 +99,13 @@ async fn check(state: &AppState, validation: &Validation) -> Result<(), AcmeProb
                 )))
             }
         }
+        TLS_ALPN_01 => tls_alpn::check(
+            name,
+            state.acme.tls_alpn_port,
+            &validation.key_authorization,
+        )
+        .await
+        .map_err(AcmeProblem::incorrect_response),
         _ => match fetch(name, state.acme.http01_port, token).await {
             Ok(body) if body.trim() == validation.key_authorization => Ok(()),
             Ok(_) => Err(AcmeProblem::incorrect_response(format!(

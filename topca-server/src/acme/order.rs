@@ -1,7 +1,7 @@
 //! Orders, authorizations and challenges (RFC 8555 §7.4, §7.5): an order names
 //! DNS identifiers that the ACME profile's policy allows (wildcards if the
-//! account's policy allows them); each gets an authorization with an http-01
-//! and a dns-01 challenge (a wildcard only dns-01), one of which the client
+//! account's policy allows them); each gets an authorization with http-01,
+//! dns-01 and tls-alpn-01 challenges (a wildcard only dns-01), one of which the client
 //! answers to start its validation ([`super::challenge`]).
 
 use std::{sync::Arc, time::Duration};
@@ -114,8 +114,8 @@ fn authorization_view(state: &AppState, authorization: &AcmeAuthorization) -> Va
     view
 }
 
-/// The challenges of a new authorization of `name`: http-01 and dns-01, only
-/// dns-01 for a wildcard.
+/// The challenges of a new authorization of `name`: http-01, dns-01 and
+/// tls-alpn-01, only dns-01 for a wildcard.
 fn challenges(
     state: &AppState,
     authorization: &str,
@@ -124,7 +124,11 @@ fn challenges(
     let kinds: &[&str] = if name.starts_with("*.") {
         &[challenge::DNS_01]
     } else {
-        &[challenge::HTTP_01, challenge::DNS_01]
+        &[
+            challenge::HTTP_01,
+            challenge::DNS_01,
+            challenge::TLS_ALPN_01,
+        ]
     };
     kinds
         .iter()
