@@ -17,6 +17,7 @@
 use std::time::{Duration, SystemTime};
 
 mod acme;
+mod acme_eab;
 mod batch;
 mod client;
 mod cmp;
@@ -25,6 +26,7 @@ mod listing;
 mod ocsp;
 
 pub use acme::{AcmeAccount, AcmeAuthorization, AcmeChallenge, AcmeOrder, AcmeStatus, AcmeStore};
+pub use acme_eab::{AcmeEabKey, AcmeEabStore};
 pub use batch::BatchIssuanceStore;
 pub use client::ClientStore;
 pub use cmp::CmpStore;

@@ -172,9 +172,11 @@ fn create(
                 .and_then(|account| {
                     if verification == VerificationMode::Manual {
                         // The demo server account may name the documentation
-                        // domain, and `localhost` for the demo ACME profile.
+                        // domain, and `localhost` for the demo ACME profile,
+                        // wildcards included (`*.localhost` over dns-01).
                         let policy = topca_core::ra::ServerPolicy {
                             allowed_domains: vec![DEMO_SERVER_DOMAIN.into(), DEMO_ACME_NAME.into()],
+                            allow_wildcards: true,
                             ..Default::default()
                         };
                         store.put_server_policy(account.id, &policy)?;

@@ -46,6 +46,10 @@ pub struct Options {
     /// The port ACME http-01 validation connects to (80; `TOPCA_ACME_HTTP01_PORT`
     /// points it elsewhere for tests).
     pub acme_http01_port: u16,
+    /// The DNS resolver (`IP:PORT`) ACME dns-01 validation asks
+    /// (`TOPCA_ACME_DNS_RESOLVER`; `None`: the first nameserver of
+    /// `/etc/resolv.conf`).
+    pub acme_dns_resolver: Option<std::net::SocketAddr>,
 }
 
 /// The start-up flags as the command line gave them (`None`: not given).
@@ -193,6 +197,15 @@ impl Options {
                     ))
                 })?,
             },
+            acme_dns_resolver: env("TOPCA_ACME_DNS_RESOLVER")
+                .map(|address| {
+                    address.trim().parse().map_err(|_| {
+                        SetupError::Usage(format!(
+                            "TOPCA_ACME_DNS_RESOLVER {address:?} is not IP:PORT"
+                        ))
+                    })
+                })
+                .transpose()?,
         })
     }
 }

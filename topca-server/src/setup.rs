@@ -302,7 +302,10 @@ pub fn start(options: &Options) -> Result<(AppState, Vec<String>), SetupError> {
             metrics,
             metrics_allow: options.metrics_allow.clone(),
             readiness: crate::readiness::Readiness::default(),
-            acme: crate::acme::AcmeRuntime::new(options.acme_http01_port),
+            acme: crate::acme::AcmeRuntime {
+                dns_resolver: options.acme_dns_resolver,
+                ..crate::acme::AcmeRuntime::new(options.acme_http01_port)
+            },
         },
         report,
     ))

@@ -292,3 +292,13 @@ diesel::table! {
         started -> BigInt,
     }
 }
+
+diesel::table! {
+    acme_eab_keys (key_id) {
+        key_id -> Text,
+        profile -> Text,
+        sealed_key -> Binary,
+        created -> BigInt,
+        account_id -> Nullable<Text>,
+    }
+}

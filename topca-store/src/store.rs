@@ -300,6 +300,7 @@ macro_rules! write {
 
 mod accounts;
 mod acme;
+mod acme_eab;
 mod admins;
 mod audit;
 mod batch;

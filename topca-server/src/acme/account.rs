@@ -1,6 +1,7 @@
 //! Accounts (RFC 8555 §7.3): made from a key under one ACME profile, found
 //! again by the same key (`onlyReturnExisting`), their contact changed,
-//! deactivated, and their key rolled over (§7.3.5).
+//! deactivated, and their key rolled over (§7.3.5). A profile with EAB keys
+//! takes new accounts only with an external account binding (§7.3.4).
 
 use std::sync::Arc;
 
@@ -13,11 +14,11 @@ use axum::{
 use serde_json::{Value, json};
 use topca_core::{
     StoreError,
-    store::{AcmeAccount, AcmeStatus, AcmeStore},
+    store::{AcmeAccount, AcmeEabStore, AcmeStatus, AcmeStore},
 };
 
 use super::{
-    AcmeProblem, Reply, Signer, account_url, base,
+    AcmeProblem, Reply, Signer, account_url, base, eab,
     jws::{Jwk, Jws},
     order::order_url,
     profile_client, random_id, signed,
@@ -121,6 +122,7 @@ pub(super) async fn new_account(
 }
 
 async fn create(state: Arc<AppState>, uri: Uri, body: Bytes, profile: String) -> Response {
+    let url = format!("{}{}", state.base_url, uri.path());
     signed(state, uri, body, move |s, request| {
         profile_client(s, &profile)?;
         let Signer::Key(key) = &request.signer else {
@@ -136,6 +138,13 @@ async fn create(state: Arc<AppState>, uri: Uri, body: Bytes, profile: String) ->
         if payload.get("onlyReturnExisting") == Some(&Value::Bool(true)) {
             return Err(AcmeProblem::account_does_not_exist());
         }
+        let binding = match payload.get("externalAccountBinding") {
+            Some(binding) => Some(eab::check(s, binding, key, &url, &profile)?),
+            None if s.store.acme_profile_has_eab_keys(&profile)? => {
+                return Err(AcmeProblem::external_account_required());
+            }
+            None => None,
+        };
         let account = AcmeAccount {
             id: random_id(s)?,
             profile: profile.clone(),
@@ -145,7 +154,19 @@ async fn create(state: Arc<AppState>, uri: Uri, body: Bytes, profile: String) ->
             status: AcmeStatus::Valid,
             created: s.ca.environment().clock().now(),
         };
-        match s.store.create_acme_account(&account) {
+        let stored = match &binding {
+            None => s.store.create_acme_account(&account),
+            Some(kid) => match s.store.create_acme_account_bound(&account, kid) {
+                Ok(true) => Ok(()),
+                Ok(false) => {
+                    return Err(AcmeProblem::unauthorized(
+                        "unknown or used EAB key identifier",
+                    ));
+                }
+                Err(e) => Err(e),
+            },
+        };
+        match stored {
             Ok(()) => {}
             // The same key registered at the same moment: that account.
             Err(StoreError::Conflict) => {

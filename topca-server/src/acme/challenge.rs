@@ -1,31 +1,45 @@
-//! http-01 validation (RFC 8555 §8.3), outside the request that started it:
-//! a task waits for one of a bounded number of places, fetches
-//! `http://IDENTIFIER:PORT/.well-known/acme-challenge/TOKEN` within a time
-//! limit, compares the body with the key authorization, and records the
-//! challenge, its authorization and its order. The port is 80 unless the
-//! server was told otherwise (tests); redirects are not followed.
+//! Validation, outside the request that started it: a task waits for one of
+//! a bounded number of places and, within a time limit, for http-01 (RFC 8555
+//! §8.3) fetches `http://IDENTIFIER:PORT/.well-known/acme-challenge/TOKEN` and
+//! compares the body with the key authorization (the port is 80 unless the
+//! server was told otherwise; redirects are not followed), for dns-01 (§8.4)
+//! asks the resolver for the TXT records of `_acme-challenge.IDENTIFIER` and
+//! looks for the key authorization's SHA-256 digest, for tls-alpn-01 (RFC
+//! 8737) checks the certificate shown over `acme-tls/1` ([`super::tls_alpn`]);
+//! then it records the
+//! challenge, its authorization and its order.
 
 use std::sync::Arc;
 
+use sha2::{Digest, Sha256};
 use tokio::{
     io::{AsyncReadExt, AsyncWriteExt},
     net::TcpStream,
 };
 use topca_core::store::{AcmeChallenge, AcmeOrder, AcmeStatus, AcmeStore};
 
-use super::AcmeProblem;
+use super::{AcmeProblem, dns, tls_alpn};
 use crate::AppState;
 
 /// The most bytes of an answer read.
 const MAX_ANSWER: u64 = 16 * 1024;
 
+/// The challenge types offered: http-01 (not for wildcards), dns-01 and
+/// tls-alpn-01 (not for wildcards).
+pub(super) const HTTP_01: &str = "http-01";
+/// See [`HTTP_01`].
+pub(super) const DNS_01: &str = "dns-01";
+/// See [`HTTP_01`] (RFC 8737; not for wildcards).
+pub(super) const TLS_ALPN_01: &str = "tls-alpn-01";
+
 /// A challenge to validate.
 pub(super) struct Validation {
     /// The challenge, marked processing.
     pub challenge: AcmeChallenge,
-    /// The DNS name to connect to.
+    /// The DNS name validated (without the `*.` of a wildcard).
     pub identifier: String,
-    /// `token.thumbprint`, the body expected.
+    /// `token.thumbprint`: the body expected (http-01), or what the TXT
+    /// record holds the SHA-256 digest of (dns-01).
     pub key_authorization: String,
     /// The order the challenge belongs to.
     pub order: String,
@@ -39,34 +53,66 @@ pub(super) fn start(state: Arc<AppState>, validation: Validation) {
 async fn validate(state: Arc<AppState>, validation: Validation) {
     let outcome = match Arc::clone(&state.acme.validations).acquire_owned().await {
         Ok(_permit) => {
-            let fetched = tokio::time::timeout(
-                state.acme.timeout,
-                fetch(
-                    &validation.identifier,
-                    state.acme.http01_port,
-                    &validation.challenge.token,
-                ),
-            )
-            .await;
-            match fetched {
-                Ok(Ok(body)) if body.trim() == validation.key_authorization => Ok(()),
-                Ok(Ok(_)) => Err(AcmeProblem::incorrect_response(format!(
-                    "http://{}/.well-known/acme-challenge/{} did not answer the key authorization",
-                    validation.identifier, validation.challenge.token
-                ))),
-                Ok(Err(why)) => Err(AcmeProblem::connection(why)),
-                Err(_) => Err(AcmeProblem::connection(format!(
+            let checked =
+                tokio::time::timeout(state.acme.timeout, check(&state, &validation)).await;
+            checked.unwrap_or_else(|_| {
+                Err(AcmeProblem::connection(format!(
                     "{} did not answer within {} seconds",
                     validation.identifier,
                     state.acme.timeout.as_secs()
-                ))),
-            }
+                )))
+            })
         }
         Err(_) => Err(AcmeProblem::connection("the server is stopping")),
     };
     let recorded = tokio::task::spawn_blocking(move || record(&state, validation, outcome)).await;
     if let Ok(Err(problem)) = recorded {
         tracing::warn!(detail = %problem.detail, "ACME: a validation could not be recorded");
+    }
+}
+
+/// Checks the challenge the way its type says.
+async fn check(state: &AppState, validation: &Validation) -> Result<(), AcmeProblem> {
+    let name = &validation.identifier;
+    let token = &validation.challenge.token;
+    match validation.challenge.kind.as_str() {
+        DNS_01 => {
+            let resolver = dns::resolver(state.acme.dns_resolver).map_err(AcmeProblem::dns)?;
+            let mut id = [0u8; 2];
+            state
+                .ca
+                .environment()
+                .random()
+                .fill(&mut id)
+                .map_err(|e| AcmeProblem::internal("draw random bits", &e))?;
+            let record = format!("_acme-challenge.{name}");
+            let records = dns::txt(resolver, &record, u16::from_be_bytes(id))
+                .await
+                .map_err(AcmeProblem::dns)?;
+            let expected =
+                super::jws::b64(&Sha256::digest(validation.key_authorization.as_bytes()));
+            if records.iter().any(|r| r.trim() == expected) {
+                Ok(())
+            } else {
+                Err(AcmeProblem::incorrect_response(format!(
+                    "{record} has no TXT record with the key authorization's digest"
+                )))
+            }
+        }
+        TLS_ALPN_01 => tls_alpn::check(
+            name,
+            state.acme.tls_alpn_port,
+            &validation.key_authorization,
+        )
+        .await
+        .map_err(AcmeProblem::incorrect_response),
+        _ => match fetch(name, state.acme.http01_port, token).await {
+            Ok(body) if body.trim() == validation.key_authorization => Ok(()),
+            Ok(_) => Err(AcmeProblem::incorrect_response(format!(
+                "http://{name}/.well-known/acme-challenge/{token} did not answer the key authorization"
+            ))),
+            Err(why) => Err(AcmeProblem::connection(why)),
+        },
     }
 }
 

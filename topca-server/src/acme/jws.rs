@@ -82,6 +82,36 @@ impl Jws {
         let alg = self.algorithm()?;
         verify(&key.key, alg, &self.signing_input, &self.signature)
     }
+
+    /// Verifies a MAC (`HS256`, `HS384`, `HS512`) with `key`, in constant
+    /// time: the external account binding (RFC 8555 §7.3.4).
+    pub fn verify_mac(&self, key: &[u8]) -> Result<(), AcmeProblem> {
+        use hmac::{Hmac, KeyInit, Mac};
+        fn check<M: Mac + KeyInit>(key: &[u8], input: &[u8], tag: &[u8]) -> bool {
+            <M as KeyInit>::new_from_slice(key).is_ok_and(|mut mac| {
+                mac.update(input);
+                mac.verify_slice(tag).is_ok()
+            })
+        }
+        let (input, tag) = (&self.signing_input, &self.signature);
+        let good = match self.text("alg") {
+            Some("HS256") => check::<Hmac<Sha256>>(key, input, tag),
+            Some("HS384") => check::<Hmac<sha2::Sha384>>(key, input, tag),
+            Some("HS512") => check::<Hmac<sha2::Sha512>>(key, input, tag),
+            _ => {
+                return Err(AcmeProblem::malformed(
+                    "the external account binding's alg must be HS256, HS384 or HS512",
+                ));
+            }
+        };
+        if good {
+            Ok(())
+        } else {
+            Err(AcmeProblem::unauthorized(
+                "the external account binding's MAC does not verify",
+            ))
+        }
+    }
 }
 
 /// Verifies a JWS `signature` of `alg` over `input` with `key`.

@@ -10,9 +10,10 @@
 //! signing, stored under the account, audited, and in CRLs and OCSP like any other.
 //!
 //! One module per step: [`directory`] (directory, nonces), [`account`] (new
-//! account, update, deactivation, key rollover), [`order`] (orders,
-//! authorizations, challenges), [`challenge`] (http-01 validation, outside the
-//! request), [`finalize`] (CSR and certificate), [`revoke`], [`renewal`]
+//! account, update, deactivation, key rollover), [`eab`] (external account
+//! binding), [`order`] (orders, authorizations, challenges), [`challenge`]
+//! (http-01, dns-01 and tls-alpn-01 validation, outside the request; [`dns`]
+//! asks the resolver, [`tls_alpn`] checks the certificate), [`finalize`] (CSR and certificate), [`revoke`], [`renewal`]
 //! (ARI); [`jws`] verifies
 //! requests and [`problem`] words the errors. Nonces and every object live in
 //! the store, so any node answers any request.
@@ -20,6 +21,8 @@
 mod account;
 mod challenge;
 mod directory;
+mod dns;
+pub mod eab;
 mod finalize;
 mod jws;
 mod nonce;
@@ -27,6 +30,7 @@ mod order;
 mod problem;
 mod renewal;
 mod revoke;
+mod tls_alpn;
 
 use std::{sync::Arc, time::Duration};
 
@@ -57,6 +61,12 @@ pub struct AcmeRuntime {
     /// The port http-01 validation connects to on the identifier (80; tests
     /// point it at their own listener).
     pub http01_port: u16,
+    /// The DNS resolver dns-01 validation asks (`None`: the first
+    /// nameserver of `/etc/resolv.conf`; `TOPCA_ACME_DNS_RESOLVER`).
+    pub dns_resolver: Option<std::net::SocketAddr>,
+    /// The port tls-alpn-01 validation connects to (443; tests point it at
+    /// their own listener).
+    pub tls_alpn_port: u16,
     /// Bounds the validations running at once.
     pub validations: Arc<tokio::sync::Semaphore>,
     /// How long one validation may take.
@@ -74,6 +84,8 @@ impl AcmeRuntime {
         const HOUR: Duration = Duration::from_secs(3600);
         Self {
             http01_port,
+            dns_resolver: None,
+            tls_alpn_port: 443,
             validations: Arc::new(tokio::sync::Semaphore::new(16)),
             timeout: Duration::from_secs(10),
             orders_per_account: crate::limits::RateLimiter::new(300, HOUR),

@@ -1,7 +1,8 @@
 //! Orders, authorizations and challenges (RFC 8555 §7.4, §7.5): an order names
-//! DNS identifiers that the ACME profile's policy allows; each gets an
-//! authorization with an http-01 challenge, which the client answers to start
-//! its validation ([`super::challenge`]).
+//! DNS identifiers that the ACME profile's policy allows (wildcards if the
+//! account's policy allows them); each gets an authorization with http-01,
+//! dns-01 and tls-alpn-01 challenges (a wildcard only dns-01), one of which the client
+//! answers to start its validation ([`super::challenge`]).
 
 use std::{sync::Arc, time::Duration};
 
@@ -90,17 +91,59 @@ fn challenge_view(state: &AppState, challenge: &AcmeChallenge) -> Value {
     view
 }
 
+/// The name an authorization validates: its identifier without the `*.` of
+/// a wildcard (RFC 8555 §7.1.4).
+fn validated_name(identifier: &str) -> &str {
+    identifier.strip_prefix("*.").unwrap_or(identifier)
+}
+
 fn authorization_view(state: &AppState, authorization: &AcmeAuthorization) -> Value {
-    json!({
+    let mut view = json!({
         "status": authorization.status.label(),
         "expires": format_rfc3339(authorization.expires),
-        "identifier": {"type": "dns", "value": authorization.identifier},
+        "identifier": {"type": "dns", "value": validated_name(&authorization.identifier)},
         "challenges": authorization
             .challenges
             .iter()
             .map(|c| challenge_view(state, c))
             .collect::<Vec<_>>(),
-    })
+    });
+    if authorization.identifier.starts_with("*.") {
+        view["wildcard"] = json!(true);
+    }
+    view
+}
+
+/// The challenges of a new authorization of `name`: http-01, dns-01 and
+/// tls-alpn-01, only dns-01 for a wildcard.
+fn challenges(
+    state: &AppState,
+    authorization: &str,
+    name: &str,
+) -> Result<Vec<AcmeChallenge>, AcmeProblem> {
+    let kinds: &[&str] = if name.starts_with("*.") {
+        &[challenge::DNS_01]
+    } else {
+        &[
+            challenge::HTTP_01,
+            challenge::DNS_01,
+            challenge::TLS_ALPN_01,
+        ]
+    };
+    kinds
+        .iter()
+        .map(|kind| {
+            Ok(AcmeChallenge {
+                id: random_id(state)?,
+                authorization: authorization.to_owned(),
+                kind: (*kind).to_owned(),
+                token: random_id(state)?,
+                status: AcmeStatus::Pending,
+                validated: None,
+                error: None,
+            })
+        })
+        .collect()
 }
 
 /// Order `id` if `account` placed it (another's is as unknown as a missing one).
@@ -152,11 +195,6 @@ fn identifiers(payload: &Value) -> Result<Vec<String>, AcmeProblem> {
             ));
         }
         let name = value.trim_end_matches('.').to_ascii_lowercase();
-        if name.starts_with("*.") {
-            return Err(AcmeProblem::rejected_identifier(format!(
-                "{value}: wildcard names need dns-01, which this server does not offer"
-            )));
-        }
         let mut probe = SubjectAltNames::default();
         if probe.add_host(&name).is_err() || !probe.ip_addresses.is_empty() {
             return Err(AcmeProblem::rejected_identifier(format!(
@@ -236,15 +274,7 @@ pub(super) async fn new_order(
         for name in &names {
             let id = random_id(s)?;
             authorizations.push(AcmeAuthorization {
-                challenges: vec![AcmeChallenge {
-                    id: random_id(s)?,
-                    authorization: id.clone(),
-                    kind: "http-01".to_owned(),
-                    token: random_id(s)?,
-                    status: AcmeStatus::Pending,
-                    validated: None,
-                    error: None,
-                }],
+                challenges: challenges(s, &id, name)?,
                 id,
                 order: order_id.clone(),
                 identifier: name.clone(),
@@ -371,7 +401,7 @@ pub(super) async fn challenge(
                     Arc::clone(s),
                     challenge::Validation {
                         challenge: processing.clone(),
-                        identifier: authorization.identifier.clone(),
+                        identifier: validated_name(&authorization.identifier).to_owned(),
                         key_authorization: format!("{}.{}", processing.token, account.thumbprint),
                         order: order.id.clone(),
                     },

@@ -65,6 +65,20 @@ impl AcmeProblem {
         )
     }
 
+    /// The profile takes new accounts only with an external account binding.
+    pub fn external_account_required() -> Self {
+        Self::new(
+            "externalAccountRequired",
+            StatusCode::UNAUTHORIZED,
+            "this ACME profile requires an external account binding (ask the RA for an EAB key)",
+        )
+    }
+
+    /// The DNS lookup of a dns-01 validation failed.
+    pub fn dns(detail: impl Into<String>) -> Self {
+        Self::new("dns", StatusCode::BAD_REQUEST, detail)
+    }
+
     /// The client may not do this.
     pub fn unauthorized(detail: impl Into<String>) -> Self {
         Self::new("unauthorized", StatusCode::FORBIDDEN, detail)

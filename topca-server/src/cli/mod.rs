@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
+pub mod acme;
 pub mod admin;
 pub mod ca;
 pub mod client;
@@ -80,6 +81,9 @@ pub enum Command {
     /// CMP credentials: a reference and secret for MAC-protected CMP.
     #[command(subcommand)]
     CmpCredential(cmp::CmpCommand),
+    /// ACME: external account binding keys.
+    #[command(subcommand)]
+    Acme(acme::AcmeCommand),
 }
 
 /// Where the data and the configuration are (every command that uses them).
@@ -149,6 +153,7 @@ pub fn run(cli: Cli) -> Result<(), String> {
         Some(Command::Healthcheck(args)) => ops::healthcheck(&args),
         Some(Command::Mail(command)) => ops::mail(command),
         Some(Command::CmpCredential(command)) => cmp::run(command),
+        Some(Command::Acme(command)) => acme::run(command),
     }
 }
 

@@ -293,8 +293,12 @@ impl Acme {
         for authz in order["authorizations"].as_array().unwrap() {
             let (status, _, authz) = self.post(client, authz.as_str().unwrap(), None).await;
             assert_eq!(status, StatusCode::OK, "{authz}");
-            let challenge = &authz["challenges"][0];
-            assert_eq!(challenge["type"], "http-01");
+            let challenge = authz["challenges"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|c| c["type"] == "http-01")
+                .unwrap();
             let token = challenge["token"].as_str().unwrap();
             self.answers
                 .lock()

@@ -61,6 +61,7 @@ pub fn options(dir: &Path) -> Options {
         trusted_proxies: Default::default(),
         metrics_allow: Default::default(),
         acme_http01_port: 80,
+        acme_dns_resolver: None,
     }
 }
 
