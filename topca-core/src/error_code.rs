@@ -129,6 +129,7 @@ pub const CODES: &[&str] = &[
     "code_expired",
     "recovery_locked",
     "not_holders_signing_certificate",
+    "escrow_token_unavailable",
 ];
 
 impl Error {

@@ -516,7 +516,11 @@ fn inner_escrowed_keys_are_sealed_and_opened_in_the_token() {
     let master = MasterKey::from_bytes(bytes).with_token_escrow(token(), "kmc-escrow");
     assert!(master.escrow_in_token());
     let sealed = master.seal(&escrowed, "serial 02", &OsRandom).unwrap();
-    assert_ne!(sealed.master_key_id, master.id(), "sealed by the token's key");
+    assert_ne!(
+        sealed.master_key_id,
+        master.id(),
+        "sealed by the token's key"
+    );
     // The master key's bytes do not open it: the token's AES key sealed it.
     assert_eq!(
         software.open(&sealed, "serial 02").unwrap_err(),

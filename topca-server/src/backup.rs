@@ -66,7 +66,9 @@ pub enum BackupError {
     #[error("{0} exists and is not empty; a backup goes into a new folder. Nothing was written")]
     NotEmpty(String),
     /// The data directory holds no CA to back up.
-    #[error("{0} holds no CA (ca/root.pem, ca/issuing.pem and ca/issuing.key or ca/issuing.pkcs11); nothing to back up")]
+    #[error(
+        "{0} holds no CA (ca/root.pem, ca/issuing.pem and ca/issuing.key or ca/issuing.pkcs11); nothing to back up"
+    )]
     NoCa(String),
     /// The database is on PostgreSQL, which TopCA does not copy.
     #[error(
@@ -478,7 +480,7 @@ fn not_included(options: &Options, database: DatabaseKind) -> Vec<NotIncluded> {
             "put it back at the path the configuration names",
         ));
     }
-    list.extend(crate::hsm_data::not_included(&options.data_dir));
+    crate::hsm_data::adjust_not_included(&options.data_dir, &mut list);
     if database == DatabaseKind::Postgresql {
         list.push(item(
             "the PostgreSQL database",

@@ -246,7 +246,11 @@ pub(crate) fn kmc_token() -> Result<Option<(Arc<Pkcs11Token>, String)>, SetupErr
     }
     let uri =
         Pkcs11Uri::parse(&uri).map_err(|e| SetupError::Usage(format!("TOPCA_KMC_PKCS11: {e}")))?;
-    let label = uri.object.as_deref().unwrap_or(DEFAULT_KMC_LABEL).to_owned();
+    let label = uri
+        .object
+        .as_deref()
+        .unwrap_or(DEFAULT_KMC_LABEL)
+        .to_owned();
     let config = Pkcs11Config::from_env().map_err(topca_core::Error::from)?;
     let token = Pkcs11Token::open(&uri, &config)
         .map_err(|e| SetupError::Usage(format!("the token of TOPCA_KMC_PKCS11: {e}")))?;

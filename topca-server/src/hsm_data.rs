@@ -33,9 +33,8 @@ pub(crate) fn unseal_master_key(
     let bytes = token
         .unseal(&label, sealed)
         .map_err(|e| SetupError::Usage(format!("{from}: {e}")))?;
-    let bytes = <[u8; 32]>::try_from(bytes.as_slice()).map_err(|_| {
-        SetupError::Usage(format!("{from} does not hold a 32-byte KMC master key"))
-    })?;
+    let bytes = <[u8; 32]>::try_from(bytes.as_slice())
+        .map_err(|_| SetupError::Usage(format!("{from} does not hold a 32-byte KMC master key")))?;
     Ok(Zeroizing::new(bytes))
 }
 
@@ -58,7 +57,6 @@ pub(crate) fn check_uri_key(
     from: &Path,
     issuing: &Certificate,
 ) -> Result<(), SetupError> {
-    let uri_path = from;
     let key = crate::hsm::key_from_uri(text, from)?;
     if issuing
         .public_key()
@@ -67,29 +65,39 @@ pub(crate) fn check_uri_key(
     {
         return Err(SetupError::Usage(format!(
             "the token key named in {} is not the key of the CA certificate {}",
-            uri_path.display(),
+            from.display(),
             issuing.subject_text()
         )));
     }
     Ok(())
 }
 
-/// What a backup of `dir` lacks because of a token: the token itself and its PIN.
-pub(crate) fn not_included(dir: &Path) -> Vec<NotIncluded> {
-    let mut list = Vec::new();
+/// What a backup of `dir` lacks because of a token: the token itself and its
+/// PIN, in place of the master key (when the token seals it) and of the CA
+/// passphrase (when no key file is left in `ca/`).
+pub(crate) fn adjust_not_included(dir: &Path, list: &mut Vec<NotIncluded>) {
+    let sealed = dir.join(SEALED_MASTER_PATH).exists();
+    let key_files = std::fs::read_dir(dir.join("ca")).is_ok_and(|entries| {
+        entries
+            .flatten()
+            .any(|e| e.file_name().to_string_lossy().ends_with(".key"))
+    });
+    list.retain(|item| {
+        !(sealed && item.what.starts_with("KMC master key")
+            || key_in_token(dir) && !key_files && item.what.starts_with("CA key passphrase"))
+    });
     if key_in_token(dir) {
         list.push(NotIncluded {
             what: "the PKCS#11 token holding the CA keys (ca/issuing.pkcs11 names it), and its PIN".into(),
             supply: "the same token, reachable through TOPCA_PKCS11_MODULE, with TOPCA_PKCS11_PIN or TOPCA_PKCS11_PIN_FILE".into(),
         });
     }
-    if dir.join(SEALED_MASTER_PATH).exists() {
+    if sealed {
         list.push(NotIncluded {
             what: "the token key sealing the KMC master key (secrets/kmc-master.sealed is in the backup)".into(),
             supply: "TOPCA_KMC_PKCS11 naming the same token key, at restore and at every start".into(),
         });
     }
-    list
 }
 
 /// Keeps the sealed KMC master key of `dir` in the database (hex), for
@@ -111,7 +119,7 @@ pub(crate) fn share_sealed_master(dir: &Path, store: &DieselStore) -> Result<(),
 /// sealed bytes (for the joining node's `secrets/`).
 pub(crate) fn recorded_sealed_master(
     store: &DieselStore,
-) -> Result<(Zeroizing<[u8; 32]>, Option<Vec<u8>>), SetupError> {
+) -> Result<(Zeroizing<[u8; 32]>, Vec<u8>), SetupError> {
     let recorded = store
         .setting(SEALED_MASTER_SETTING)
         .map_err(|e| SetupError::Ca(e.into()))?;
@@ -137,5 +145,5 @@ pub(crate) fn recorded_sealed_master(
         })?;
     let from = format!("the database {} ({SEALED_MASTER_SETTING})", store.url());
     let master = unseal_master_key(&sealed, &from)?;
-    Ok((master, Some(sealed)))
+    Ok((master, sealed))
 }

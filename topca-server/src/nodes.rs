@@ -186,7 +186,10 @@ pub fn join(dir: &Path, url: &str, secrets: &JoinSecrets) -> Result<String, Setu
     };
     let (master, sealed) = match &secrets.kmc_master_key {
         Some(hex) => (Zeroizing::new(crate::setup::decode_key(hex)?), None),
-        None => crate::hsm_data::recorded_sealed_master(&store)?,
+        None => {
+            let (master, sealed) = crate::hsm_data::recorded_sealed_master(&store)?;
+            (master, Some(sealed))
+        }
     };
     if master_check(&master) != ca.master_check {
         return Err(SetupError::Usage(format!(
