@@ -125,8 +125,9 @@ pub(crate) fn recorded_sealed_master(
         .map_err(|e| SetupError::Ca(e.into()))?;
     let Some(hex) = recorded else {
         return Err(SetupError::Usage(
-            "joining needs the first node's KMC master key: set TOPCA_KMC_MASTER_KEY, or put the \
-             file secrets/kmc-master.key (mode 0600)"
+            "joining needs the first node's secrets: its KMC master key in TOPCA_KMC_MASTER_KEY \
+             (or the file secrets/kmc-master.key, mode 0600) and, for CA keys in files, its CA \
+             passphrase in TOPCA_CA_PASSPHRASE (or the file secrets/ca-passphrase)"
                 .into(),
         ));
     };
