@@ -6,6 +6,8 @@
 //! DIR/topca.toml         the configuration file, when there is one
 //! DIR/ca/*.pem, *.key    the CA certificates and their keys, PBES2-encrypted under
 //!                        the CA passphrase (which is not in the backup)
+//! DIR/ca/*.pkcs11        for keys in a PKCS#11 token: their URIs (the keys stay there)
+//! DIR/secrets/kmc-master.sealed  the KMC master key sealed by a token, when it is
 //! DIR/audit/checkpoints  the signed audit checkpoints
 //! DIR/MANIFEST.json      format and TopCA versions, schema version, time, the CA's
 //!                        identity, the SHA-256 of every file, and the secrets that

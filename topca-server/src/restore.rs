@@ -7,7 +7,9 @@
 //! master key (given with `--master-key FILE`, in `TOPCA_KMC_MASTER_KEY`, or the
 //! target's) and the CA passphrase (`--ca-passphrase FILE`,
 //! `TOPCA_CA_PASSPHRASE`, or the target's) must be there, and the passphrase
-//! must open the backed-up CA key; no server may hold the target (see
+//! must open the backed-up CA key (for a key in a PKCS#11 token: the token must
+//! answer and hold the CA's key, and a master key the token sealed must open
+//! there; see [`crate::hsm_data`]); no server may hold the target (see
 //! [`crate::data_lock`]; its lock file is all a refused restore may leave in the
 //! target).
 //!
