@@ -109,7 +109,7 @@ pub fn restore(request: &RestoreRequest<'_>) -> Result<Restored, BackupError> {
         // The CA key is in the token: it must answer and hold the CA's key.
         crate::hsm_data::check_token_key(&request.backup.join(TOKEN_KEY), &issuing)?;
         let key_files = manifest.files.iter().any(|f| f.path.ends_with(".key"));
-        if key_files {
+        if key_files || request.ca_passphrase_file.is_some() {
             Some(given_passphrase(request)?)
         } else {
             given_passphrase(request).ok()
