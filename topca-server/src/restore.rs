@@ -490,10 +490,10 @@ fn given_master_key(
     if manifest.files.iter().any(|f| f.path == sealed) {
         let path = request.backup.join(sealed);
         let bytes = std::fs::read(&path).map_err(|e| file_error(&path, &e))?;
-        let source = format!("sealed in {}", path.display());
+        let from = path.display().to_string();
         return Ok(Given {
-            value: crate::hsm_data::unseal_master_key(&bytes, &source)?,
-            source,
+            value: crate::hsm_data::unseal_master_key(&bytes, &from)?,
+            source: format!("sealed in {from}"),
             write_as: None,
             variable: Some("TOPCA_KMC_PKCS11"),
         });
