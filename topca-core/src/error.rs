@@ -610,6 +610,9 @@ pub enum KmcError {
         "choose one of your own valid signing certificates, issued under the same account before the recovery was requested, to receive the key"
     )]
     NotHoldersSigningCertificate,
+    /// The PKCS#11 token sealing escrowed keys did not answer.
+    #[error("the PKCS#11 token sealing escrowed keys did not answer: {0}")]
+    Token(String),
 }
 
 /// Why a mail could not be sent.

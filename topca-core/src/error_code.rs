@@ -129,6 +129,7 @@ pub const CODES: &[&str] = &[
     "code_expired",
     "recovery_locked",
     "not_holders_signing_certificate",
+    "escrow_token_unavailable",
 ];
 
 impl Error {
@@ -495,6 +496,7 @@ fn kmc_code(e: &KmcError) -> &'static str {
         KmcError::CodeExpired => "code_expired",
         KmcError::RecoveryLocked => "recovery_locked",
         KmcError::NotHoldersSigningCertificate => "not_holders_signing_certificate",
+        KmcError::Token(_) => "escrow_token_unavailable",
     }
 }
 
@@ -526,6 +528,7 @@ fn kmc_zh(e: &KmcError) -> String {
         KmcError::NotHoldersSigningCertificate => {
             "请选择您本人在同一帐户下、于恢复申请之前签发的有效签名证书来接收密钥".into()
         }
+        KmcError::Token(why) => format!("封装托管密钥的 PKCS#11 令牌无响应：{why}"),
     }
 }
 

@@ -205,6 +205,7 @@ fn one_of_each() -> Vec<Error> {
             KmcError::CodeExpired,
             KmcError::RecoveryLocked,
             KmcError::NotHoldersSigningCertificate,
+            KmcError::Token("x".into()),
         ]
         .map(Error::Kmc),
     );

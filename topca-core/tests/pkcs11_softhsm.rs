@@ -125,7 +125,7 @@ fn softhsm_suite() {
     println!("{text}");
     assert!(out.status.success(), "the SoftHSM2 tests failed:\n{text}");
     assert!(
-        text.contains("7 passed"),
+        text.contains("8 passed"),
         "not every SoftHSM2 test ran:\n{text}"
     );
 }
@@ -500,4 +500,52 @@ fn inner_secrets_sealed_by_the_token_open_there_only() {
         token.unseal("kmc", &sealed[..5]),
         Err(KeyError::Pkcs11(_))
     ));
+}
+
+#[test]
+#[ignore = "run by softhsm_suite in its throw-away token directory"]
+fn inner_escrowed_keys_are_sealed_and_opened_in_the_token() {
+    use topca_core::{error::KmcError, kmc::MasterKey};
+    if inner().is_none() {
+        return;
+    }
+    let bytes = [9u8; 32];
+    let software = MasterKey::from_bytes(bytes);
+    let escrowed = SigningKey::generate(KeyAlgorithm::EcdsaP256, &OsRandom).unwrap();
+    let before = software.seal(&escrowed, "serial 01", &OsRandom).unwrap();
+    let master = MasterKey::from_bytes(bytes).with_token_escrow(token(), "kmc-escrow");
+    assert!(master.escrow_in_token());
+    let sealed = master.seal(&escrowed, "serial 02", &OsRandom).unwrap();
+    assert_ne!(
+        sealed.master_key_id,
+        master.id(),
+        "sealed by the token's key"
+    );
+    // The master key's bytes do not open it: the token's AES key sealed it.
+    assert_eq!(
+        software.open(&sealed, "serial 02").unwrap_err(),
+        KmcError::WrongMasterKey
+    );
+    let opened = master.open(&sealed, "serial 02").unwrap();
+    assert_eq!(opened.public_key(), escrowed.public_key());
+    // Keys escrowed before the token still open with the master key's bytes.
+    let old = master.open(&before, "serial 01").unwrap();
+    assert_eq!(old.public_key(), escrowed.public_key());
+    // Bound to the serial, and a changed ciphertext does not open.
+    assert_eq!(
+        master.open(&sealed, "serial 03").unwrap_err(),
+        KmcError::Damaged
+    );
+    let mut tampered = sealed.clone();
+    tampered.ciphertext[5] ^= 1;
+    assert_eq!(
+        master.open(&tampered, "serial 02").unwrap_err(),
+        KmcError::Damaged
+    );
+    // Another token key label: not this escrow key.
+    let other = MasterKey::from_bytes(bytes).with_token_escrow(token(), "other-escrow");
+    assert_eq!(
+        other.open(&sealed, "serial 02").unwrap_err(),
+        KmcError::WrongMasterKey
+    );
 }

@@ -6,6 +6,8 @@
 //! DIR/topca.toml         the configuration file, when there is one
 //! DIR/ca/*.pem, *.key    the CA certificates and their keys, PBES2-encrypted under
 //!                        the CA passphrase (which is not in the backup)
+//! DIR/ca/*.pkcs11        for keys in a PKCS#11 token: their URIs (the keys stay there)
+//! DIR/secrets/kmc-master.sealed  the KMC master key sealed by a token, when it is
 //! DIR/audit/checkpoints  the signed audit checkpoints
 //! DIR/MANIFEST.json      format and TopCA versions, schema version, time, the CA's
 //!                        identity, the SHA-256 of every file, and the secrets that
@@ -66,7 +68,9 @@ pub enum BackupError {
     #[error("{0} exists and is not empty; a backup goes into a new folder. Nothing was written")]
     NotEmpty(String),
     /// The data directory holds no CA to back up.
-    #[error("{0} holds no CA (ca/root.pem, ca/issuing.pem and ca/issuing.key); nothing to back up")]
+    #[error(
+        "{0} holds no CA (ca/root.pem, ca/issuing.pem and ca/issuing.key or ca/issuing.pkcs11); nothing to back up"
+    )]
     NoCa(String),
     /// The database is on PostgreSQL, which TopCA does not copy.
     #[error(
@@ -201,14 +205,22 @@ pub(crate) fn allowed_paths() -> Vec<String> {
         DATABASE.to_owned(),
         CONFIGURATION.to_owned(),
         CHECKPOINTS.to_owned(),
+        crate::hsm_data::SEALED_MASTER_PATH.to_owned(),
     ];
     allowed.extend(crate::nodes::FILES.iter().map(|(_, f)| format!("ca/{f}")));
     allowed
 }
 
-/// The KMC master key of `dir` as the operator keeps it (`TOPCA_KMC_MASTER_KEY`,
-/// else `secrets/kmc-master.key`); never made.
+/// The KMC master key of `dir` as the operator keeps it (sealed by the token
+/// in `secrets/kmc-master.sealed`, else `TOPCA_KMC_MASTER_KEY`, else
+/// `secrets/kmc-master.key`); never made.
 pub(crate) fn existing_master_key(dir: &Path) -> Result<Option<Zeroizing<[u8; 32]>>, BackupError> {
+    let sealed = dir.join(crate::hsm_data::SEALED_MASTER_PATH);
+    if sealed.exists() {
+        let bytes = std::fs::read(&sealed).map_err(|e| file_error(&sealed, &e))?;
+        let from = sealed.display().to_string();
+        return Ok(Some(crate::hsm_data::unseal_master_key(&bytes, &from)?));
+    }
     if let Some(hex) = std::env::var("TOPCA_KMC_MASTER_KEY")
         .ok()
         .map(Zeroizing::new)
@@ -324,6 +336,12 @@ fn write_backup(
     if let Some(config) = config {
         copy_private(config, &out.join(CONFIGURATION))?;
         paths.push(CONFIGURATION.to_owned());
+    }
+    let sealed = dir.join(crate::hsm_data::SEALED_MASTER_PATH);
+    if sealed.exists() {
+        make_dir(&out.join("secrets"))?;
+        copy_private(&sealed, &out.join(crate::hsm_data::SEALED_MASTER_PATH))?;
+        paths.push(crate::hsm_data::SEALED_MASTER_PATH.to_owned());
     }
     make_dir(&out.join("ca"))?;
     for (_, name) in crate::nodes::FILES {
@@ -464,6 +482,7 @@ fn not_included(options: &Options, database: DatabaseKind) -> Vec<NotIncluded> {
             "put it back at the path the configuration names",
         ));
     }
+    crate::hsm_data::adjust_not_included(&options.data_dir, &mut list);
     if database == DatabaseKind::Postgresql {
         list.push(item(
             "the PostgreSQL database",

@@ -192,9 +192,8 @@ fn status_of(error: &Error) -> StatusCode {
         | Error::Kmc(KmcError::WrongMasterKey | KmcError::Damaged | KmcError::Random)
         | Error::Audit(_)
         | Error::Random => StatusCode::INTERNAL_SERVER_ERROR,
-        Error::Key(KeyError::TokenLost(_) | KeyError::TooManySessions(_)) => {
-            StatusCode::SERVICE_UNAVAILABLE
-        }
+        Error::Key(KeyError::TokenLost(_) | KeyError::TooManySessions(_))
+        | Error::Kmc(KmcError::Token(_)) => StatusCode::SERVICE_UNAVAILABLE,
         Error::Key(
             KeyError::Pkcs11Uri(_)
             | KeyError::Pkcs11Module(_)

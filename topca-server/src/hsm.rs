@@ -20,11 +20,12 @@
 //! The OCSP responder's key stays in software (encrypted under the KMC master
 //! key, as without a token); its certificate is signed in the token.
 
-use std::path::Path;
+use std::{path::Path, sync::Arc};
 
 use topca_core::{
     Certificate, Environment, KeyAlgorithm, OsRandom, RandomSource, SigningKey,
     key::pkcs11::{Pkcs11Config, Pkcs11Token, Pkcs11Uri},
+    kmc::MasterKey,
     profile::CaUrls,
 };
 
@@ -51,10 +52,15 @@ pub(crate) fn load_ca_key(key_path: &Path, passphrase: &str) -> Result<SigningKe
             SigningKey::from_pkcs8_pem(&text, Some(passphrase)).map_err(topca_core::Error::from)?
         );
     }
-    let uri = Pkcs11Uri::parse(&text).map_err(|e| token_error(key_path, e))?;
-    let config = Pkcs11Config::from_env().map_err(|e| token_error(key_path, e))?;
-    let token = Pkcs11Token::open(&uri, &config).map_err(|e| token_error(key_path, e))?;
-    token.key(&uri).map_err(|e| token_error(key_path, e))
+    key_from_uri(&text, key_path)
+}
+
+/// Opens the key the PKCS#11 URI `text` names (read from `from`).
+pub(crate) fn key_from_uri(text: &str, from: &Path) -> Result<SigningKey, SetupError> {
+    let uri = Pkcs11Uri::parse(text).map_err(|e| token_error(from, e))?;
+    let config = Pkcs11Config::from_env().map_err(|e| token_error(from, e))?;
+    let token = Pkcs11Token::open(&uri, &config).map_err(|e| token_error(from, e))?;
+    token.key(&uri).map_err(|e| token_error(from, e))
 }
 
 fn token_error(path: &Path, e: topca_core::error::KeyError) -> SetupError {
@@ -188,22 +194,10 @@ const DEFAULT_KMC_LABEL: &str = "topca-kmc";
 /// `secrets/kmc-master.key` when that exists (the clear file is then deleted),
 /// else from 32 random bytes. `None` without the variable.
 pub(crate) fn sealed_master_key(dir: &Path) -> Result<Option<Zeroizing<String>>, SetupError> {
-    let Some(uri) = std::env::var("TOPCA_KMC_PKCS11")
-        .ok()
-        .filter(|v| !v.trim().is_empty())
-    else {
+    let Some((token, label)) = kmc_token()? else {
         return Ok(None);
     };
-    if std::env::var_os("TOPCA_KMC_MASTER_KEY").is_some() {
-        return Err(SetupError::Usage(
-            "TOPCA_KMC_PKCS11 and TOPCA_KMC_MASTER_KEY are both set: the master key is either sealed by the token or given, not both".into(),
-        ));
-    }
-    let uri =
-        Pkcs11Uri::parse(&uri).map_err(|e| SetupError::Usage(format!("TOPCA_KMC_PKCS11: {e}")))?;
-    let label = uri.object.as_deref().unwrap_or(DEFAULT_KMC_LABEL);
-    let config = Pkcs11Config::from_env().map_err(topca_core::Error::from)?;
-    let token = Pkcs11Token::open(&uri, &config).map_err(topca_core::Error::from)?;
+    let label = label.as_str();
     let secrets = dir.join("secrets");
     make_dir(&secrets)?;
     let sealed_path = secrets.join(SEALED_MASTER_FILE);
@@ -234,4 +228,41 @@ pub(crate) fn sealed_master_key(dir: &Path) -> Result<Option<Zeroizing<String>>,
     Ok(Some(Zeroizing::new(
         bytes.iter().map(|b| format!("{b:02x}")).collect(),
     )))
+}
+
+/// The token and sealing key label `TOPCA_KMC_PKCS11` names (see
+/// [`sealed_master_key`]); `None` without the variable.
+pub(crate) fn kmc_token() -> Result<Option<(Arc<Pkcs11Token>, String)>, SetupError> {
+    let Some(uri) = std::env::var("TOPCA_KMC_PKCS11")
+        .ok()
+        .filter(|v| !v.trim().is_empty())
+    else {
+        return Ok(None);
+    };
+    if std::env::var_os("TOPCA_KMC_MASTER_KEY").is_some() {
+        return Err(SetupError::Usage(
+            "TOPCA_KMC_PKCS11 and TOPCA_KMC_MASTER_KEY are both set: the master key is either sealed by the token or given, not both".into(),
+        ));
+    }
+    let uri =
+        Pkcs11Uri::parse(&uri).map_err(|e| SetupError::Usage(format!("TOPCA_KMC_PKCS11: {e}")))?;
+    let label = uri
+        .object
+        .as_deref()
+        .unwrap_or(DEFAULT_KMC_LABEL)
+        .to_owned();
+    let config = Pkcs11Config::from_env().map_err(topca_core::Error::from)?;
+    let token = Pkcs11Token::open(&uri, &config)
+        .map_err(|e| SetupError::Usage(format!("the token of TOPCA_KMC_PKCS11: {e}")))?;
+    Ok(Some((token, label)))
+}
+
+/// `master`, with escrowed keys sealed and opened in the token of
+/// `TOPCA_KMC_PKCS11` (under its AES key `LABEL-escrow`, made there on first
+/// use) when that is set: the key sealing them never leaves the token.
+pub(crate) fn escrow_in_token(master: MasterKey) -> Result<MasterKey, SetupError> {
+    Ok(match kmc_token()? {
+        Some((token, label)) => master.with_token_escrow(token, &format!("{label}-escrow")),
+        None => master,
+    })
 }

@@ -43,6 +43,7 @@ mod files;
 pub mod hashing;
 pub mod headers;
 pub mod hsm;
+pub(crate) mod hsm_data;
 mod html;
 pub mod i18n;
 pub mod issuances;

@@ -29,13 +29,15 @@ pub(crate) const ISSUING_SHA256: &str = "ca.issuing_sha256";
 pub(crate) const MASTER_CHECK: &str = "ca.kmc_master_check";
 /// The files of `ca/` kept in the database, by setting name (the TLS root of
 /// HTTPS mode "self" when there is one).
-pub(crate) const FILES: [(&str, &str); 6] = [
+pub(crate) const FILES: [(&str, &str); 8] = [
     ("ca.root_pem", "root.pem"),
     ("ca.issuing_pem", "issuing.pem"),
     ("ca.issuing_key", "issuing.key"),
     ("ca.root_key", "root.key"),
     ("ca.tls_root_pem", "tls-root.pem"),
     ("ca.tls_root_key", "tls-root.key"),
+    ("ca.issuing_pkcs11", "issuing.pkcs11"),
+    ("ca.root_pkcs11", "root.pkcs11"),
 ];
 
 /// What a database says about the CA it belongs to.
@@ -151,15 +153,17 @@ pub(crate) fn share_files(dir: &Path, store: &DieselStore) -> Result<(), SetupEr
                 .map_err(store_error)?;
         }
     }
-    Ok(())
+    crate::hsm_data::share_sealed_master(dir, store)
 }
 
 /// The secrets a joining node is given.
 pub struct JoinSecrets {
-    /// The CA passphrase of the first node.
-    pub ca_passphrase: Zeroizing<String>,
-    /// The KMC master key of the first node, 64 hexadecimal digits.
-    pub kmc_master_key: Zeroizing<String>,
+    /// The CA passphrase of the first node (not needed when its CA keys are
+    /// all in a token).
+    pub ca_passphrase: Option<Zeroizing<String>>,
+    /// The KMC master key of the first node, 64 hexadecimal digits (not
+    /// needed when the token of `TOPCA_KMC_PKCS11` seals it).
+    pub kmc_master_key: Option<Zeroizing<String>>,
 }
 
 /// `node join`: writes the CA of the database at `url` into the fresh data
@@ -180,7 +184,13 @@ pub fn join(dir: &Path, url: &str, secrets: &JoinSecrets) -> Result<String, Setu
             store.url()
         )));
     };
-    let master = crate::setup::decode_key(&secrets.kmc_master_key)?;
+    let (master, sealed) = match &secrets.kmc_master_key {
+        Some(hex) => (Zeroizing::new(crate::setup::decode_key(hex)?), None),
+        None => {
+            let (master, sealed) = crate::hsm_data::recorded_sealed_master(&store)?;
+            (master, Some(sealed))
+        }
+    };
     if master_check(&master) != ca.master_check {
         return Err(SetupError::Usage(format!(
             "the KMC master key given is not the one the CA in {} was made with; nothing was written",
@@ -213,19 +223,37 @@ pub fn join(dir: &Path, url: &str, secrets: &JoinSecrets) -> Result<String, Setu
             store.url()
         )));
     }
-    let key = SigningKey::from_pkcs8_pem(text("issuing.key")?, Some(&secrets.ca_passphrase))
-        .map_err(|_| {
+    if let Ok(uri) = text(crate::hsm::KEY_URI_FILE) {
+        let from = format!("the database's {}", crate::hsm::KEY_URI_FILE);
+        crate::hsm_data::check_uri_key(uri, Path::new(&from), &issuing)?;
+    }
+    let key_files = files.iter().any(|(file, _)| file.ends_with(".key"));
+    let no_passphrase = Zeroizing::new(String::new());
+    let passphrase = match &secrets.ca_passphrase {
+        Some(passphrase) => passphrase,
+        None if !key_files => &no_passphrase,
+        None => {
+            return Err(SetupError::Usage(
+                "joining needs the first node's CA passphrase: set TOPCA_CA_PASSPHRASE, or put \
+                 the file secrets/ca-passphrase (mode 0600)"
+                    .into(),
+            ));
+        }
+    };
+    if let Ok(key_pem) = text("issuing.key") {
+        let key = SigningKey::from_pkcs8_pem(key_pem, Some(passphrase)).map_err(|_| {
             SetupError::Usage(
                 "the CA passphrase given does not open the CA key kept in the database; \
                  nothing was written"
                     .into(),
             )
         })?;
-    if *key.public_key() != issuing.public_key().map_err(topca_core::Error::from)? {
-        return Err(SetupError::Usage(format!(
-            "the CA key recorded in {} does not belong to its certificate; nothing was written",
-            store.url()
-        )));
+        if *key.public_key() != issuing.public_key().map_err(topca_core::Error::from)? {
+            return Err(SetupError::Usage(format!(
+                "the CA key recorded in {} does not belong to its certificate; nothing was written",
+                store.url()
+            )));
+        }
     }
     let root = Certificate::from_pem(text("root.pem")?).map_err(topca_core::Error::from)?;
     let root_key = root.public_key().map_err(topca_core::Error::from)?;
@@ -236,8 +264,12 @@ pub fn join(dir: &Path, url: &str, secrets: &JoinSecrets) -> Result<String, Setu
         )));
     }
     make_dir(&dir.join("ca"))?;
+    if let Some(sealed) = sealed {
+        make_dir(&dir.join("secrets"))?;
+        crate::backup::write_synced(&dir.join(crate::hsm_data::SEALED_MASTER_PATH), &sealed)?;
+    }
     // The issuing key last: the CA counts as initialised only when it is there.
-    files.sort_by_key(|(file, _)| *file == "issuing.key");
+    files.sort_by_key(|(file, _)| *file == "issuing.key" || *file == crate::hsm::KEY_URI_FILE);
     for (file, text) in &files {
         write(&dir.join("ca").join(file), text)?;
     }
@@ -251,16 +283,13 @@ impl JoinSecrets {
     pub fn given(dir: &Path) -> Result<Self, SetupError> {
         let secret = |var: &str, file: &str| {
             if let Some(value) = std::env::var(var).ok().filter(|v| !v.trim().is_empty()) {
-                return Ok(Zeroizing::new(value.trim().to_owned()));
+                return Ok::<_, SetupError>(Some(Zeroizing::new(value.trim().to_owned())));
             }
             let path = dir.join("secrets").join(file);
             if path.exists() {
-                return Ok(Zeroizing::new(read(&path)?.trim().to_owned()));
+                return Ok(Some(Zeroizing::new(read(&path)?.trim().to_owned())));
             }
-            Err(SetupError::Usage(format!(
-                "joining needs the first node's secrets: set {var}, or put the file {} (mode 0600)",
-                path.display()
-            )))
+            Ok(None)
         };
         Ok(Self {
             ca_passphrase: secret("TOPCA_CA_PASSPHRASE", "ca-passphrase")?,

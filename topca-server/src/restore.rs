@@ -7,7 +7,9 @@
 //! master key (given with `--master-key FILE`, in `TOPCA_KMC_MASTER_KEY`, or the
 //! target's) and the CA passphrase (`--ca-passphrase FILE`,
 //! `TOPCA_CA_PASSPHRASE`, or the target's) must be there, and the passphrase
-//! must open the backed-up CA key; no server may hold the target (see
+//! must open the backed-up CA key (for a key in a PKCS#11 token: the token must
+//! answer and hold the CA's key, and a master key the token sealed must open
+//! there; see [`crate::hsm_data`]); no server may hold the target (see
 //! [`crate::data_lock`]; its lock file is all a refused restore may leave in the
 //! target).
 //!
@@ -41,6 +43,8 @@ use crate::{
     setup::{SetupError, decode_key},
 };
 
+/// The issuing CA key's URI file when the key is in a token.
+const TOKEN_KEY: &str = "ca/issuing.pkcs11";
 /// The largest manifest read (a manifest lists a dozen files).
 const MANIFEST_LIMIT: u64 = 1024 * 1024;
 
@@ -99,16 +103,29 @@ pub fn restore(request: &RestoreRequest<'_>) -> Result<Restored, BackupError> {
     if exists {
         check_same_ca(target, &issuing)?;
     }
-    let master = given_master_key(request)?;
-    let passphrase = given_passphrase(request)?;
-    let key_pem = read(&request.backup.join("ca").join("issuing.key"))?;
-    let opens = SigningKey::from_pkcs8_pem(&key_pem, Some(&passphrase.value))
-        .ok()
-        .zip(issuing.public_key().ok())
-        .is_some_and(|(key, public)| *key.public_key() == public);
-    if !opens {
-        return Err(BackupError::WrongPassphrase(passphrase.source));
-    }
+    let master = given_master_key(request, &manifest)?;
+    let in_token = manifest.files.iter().any(|f| f.path == TOKEN_KEY);
+    let passphrase = if in_token {
+        // The CA key is in the token: it must answer and hold the CA's key.
+        crate::hsm_data::check_token_key(&request.backup.join(TOKEN_KEY), &issuing)?;
+        let key_files = manifest.files.iter().any(|f| f.path.ends_with(".key"));
+        if key_files || request.ca_passphrase_file.is_some() {
+            Some(given_passphrase(request)?)
+        } else {
+            given_passphrase(request).ok()
+        }
+    } else {
+        let passphrase = given_passphrase(request)?;
+        let key_pem = read(&request.backup.join("ca").join("issuing.key"))?;
+        let opens = SigningKey::from_pkcs8_pem(&key_pem, Some(&passphrase.value))
+            .ok()
+            .zip(issuing.public_key().ok())
+            .is_some_and(|(key, public)| *key.public_key() == public);
+        if !opens {
+            return Err(BackupError::WrongPassphrase(passphrase.source));
+        }
+        Some(passphrase)
+    };
     // Held until the switch: no server starts on the target meanwhile.
     let lock = exists.then(|| DataDirLock::acquire(target)).transpose()?;
     if exists {
@@ -140,7 +157,7 @@ pub fn restore(request: &RestoreRequest<'_>) -> Result<Restored, BackupError> {
         &manifest_bytes,
         &issuing,
         &master,
-        &passphrase,
+        passphrase.as_ref(),
     );
     let audit_entries = match built {
         Ok(entries) => entries,
@@ -157,7 +174,7 @@ pub fn restore(request: &RestoreRequest<'_>) -> Result<Restored, BackupError> {
         }
     };
     drop(lock);
-    let from_environment = [master.variable, passphrase.variable]
+    let from_environment = [master.variable, passphrase.and_then(|p| p.variable)]
         .into_iter()
         .flatten()
         .collect();
@@ -178,7 +195,7 @@ fn build(
     manifest_bytes: &[u8],
     issuing: &Certificate,
     master: &Given<Zeroizing<[u8; 32]>>,
-    passphrase: &Given<Zeroizing<String>>,
+    passphrase: Option<&Given<Zeroizing<String>>>,
 ) -> Result<u64, BackupError> {
     for file in &manifest.files {
         let to = staging.join(&file.path);
@@ -196,10 +213,13 @@ fn build(
             let entry = entry.map_err(|e| file_error(&request.target.join("secrets"), &e))?;
             if entry.file_type().is_ok_and(|t| t.is_file()) {
                 let name = entry.file_name();
-                let replaced = [master.write_as, passphrase.write_as]
+                let replaced = [master.write_as, passphrase.and_then(|p| p.write_as)]
                     .iter()
                     .flatten()
-                    .any(|w| *w == name);
+                    .any(|w| *w == name)
+                    // The backup's sealed master key, and no other master key beside it.
+                    || secrets.join(&name).exists()
+                    || (master.variable == Some("TOPCA_KMC_PKCS11") && name == "kmc-master.key");
                 if !replaced {
                     copy_private(&entry.path(), &secrets.join(name))?;
                 }
@@ -210,7 +230,7 @@ fn build(
         let hex = Zeroizing::new(crate::backup::hex(master.value.as_ref()));
         write_synced(&secrets.join(file), hex.as_bytes())?;
     }
-    if let Some(file) = passphrase.write_as {
+    if let Some((file, passphrase)) = passphrase.and_then(|p| Some((p.write_as?, p))) {
         write_synced(&secrets.join(file), passphrase.value.as_bytes())?;
     }
     let entries = verify_database(staging, issuing, &master.value).map_err(|e| match e {
@@ -366,7 +386,8 @@ fn check_files(backup: &Path, manifest: &Manifest) -> Result<(), BackupError> {
         }
     }
     for required in ["ca/root.pem", "ca/issuing.pem", "ca/issuing.key", DATABASE] {
-        if !listed.contains(required) {
+        let key_in_token = required == "ca/issuing.key" && listed.contains(TOKEN_KEY);
+        if !listed.contains(required) && !key_in_token {
             return Err(BackupError::Tampered {
                 file: required.to_owned(),
                 reason: "is missing (the manifest does not list it)".into(),
@@ -450,10 +471,11 @@ fn check_same_ca(target: &Path, issuing: &Certificate) -> Result<(), BackupError
     Ok(())
 }
 
-/// The KMC master key: from `--master-key FILE`, else the environment or the
-/// target's `secrets/`.
+/// The KMC master key: from `--master-key FILE`, else sealed by the token in
+/// the backup, else the environment or the target's `secrets/`.
 fn given_master_key(
     request: &RestoreRequest<'_>,
+    manifest: &Manifest,
 ) -> Result<Given<Zeroizing<[u8; 32]>>, BackupError> {
     if let Some(file) = request.master_key_file {
         let hex = Zeroizing::new(read(file)?);
@@ -462,6 +484,18 @@ fn given_master_key(
             source: format!("in {}", file.display()),
             write_as: Some("kmc-master.key"),
             variable: None,
+        });
+    }
+    let sealed = crate::hsm_data::SEALED_MASTER_PATH;
+    if manifest.files.iter().any(|f| f.path == sealed) {
+        let path = request.backup.join(sealed);
+        let bytes = std::fs::read(&path).map_err(|e| file_error(&path, &e))?;
+        let from = path.display().to_string();
+        return Ok(Given {
+            value: crate::hsm_data::unseal_master_key(&bytes, &from)?,
+            source: format!("sealed in {from}"),
+            write_as: None,
+            variable: Some("TOPCA_KMC_PKCS11"),
         });
     }
     let from_environment = std::env::var("TOPCA_KMC_MASTER_KEY")

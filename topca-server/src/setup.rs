@@ -126,7 +126,7 @@ pub fn open_store(options: &Options) -> Result<DieselStore, SetupError> {
 pub fn master_key(dir: &Path) -> Result<MasterKey, SetupError> {
     make_dir(&dir.join("secrets"))?;
     let master_hex = kmc_master_hex(dir)?;
-    Ok(MasterKey::from_bytes(decode_key(&master_hex)?))
+    crate::hsm::escrow_in_token(MasterKey::from_bytes(decode_key(&master_hex)?))
 }
 
 /// Creates an administrator with `roles` in the database of `options`
@@ -197,7 +197,7 @@ pub fn start(options: &Options) -> Result<(AppState, Vec<String>), SetupError> {
     let master_hex = kmc_master_hex(dir)?;
     let master_bytes = Zeroizing::new(decode_key(&master_hex)?);
     crate::nodes::check_or_record(dir, &store, ca.certificate(), &master_bytes)?;
-    let master = MasterKey::from_bytes(*master_bytes);
+    let master = crate::hsm::escrow_in_token(MasterKey::from_bytes(*master_bytes))?;
     let store = store.with_audit_key(AuditKey::derive(&master));
     let tls_root = (options.tls == crate::tls::TlsSource::SelfIssued
         && !crate::tls_root::ca_signs_for_tls(&ca))

@@ -176,12 +176,12 @@ fn join_refuses_a_wrong_master_key_or_passphrase_and_writes_nothing() {
 
     let wrong_master = JoinSecrets {
         ca_passphrase: right.ca_passphrase.clone(),
-        kmc_master_key: zeroize::Zeroizing::new("ab".repeat(32)),
+        kmc_master_key: Some(zeroize::Zeroizing::new("ab".repeat(32))),
     };
     let message = join(&b, &pg.url, &wrong_master).unwrap_err().to_string();
     assert!(message.contains("KMC master key"), "{message}");
     let wrong_passphrase = JoinSecrets {
-        ca_passphrase: zeroize::Zeroizing::new("not the passphrase".into()),
+        ca_passphrase: Some(zeroize::Zeroizing::new("not the passphrase".into())),
         kmc_master_key: right.kmc_master_key.clone(),
     };
     let message = join(&b, &pg.url, &wrong_passphrase)
@@ -190,7 +190,7 @@ fn join_refuses_a_wrong_master_key_or_passphrase_and_writes_nothing() {
     assert!(message.contains("passphrase"), "{message}");
     let malformed = JoinSecrets {
         ca_passphrase: right.ca_passphrase.clone(),
-        kmc_master_key: zeroize::Zeroizing::new("zz".into()),
+        kmc_master_key: Some(zeroize::Zeroizing::new("zz".into())),
     };
     assert!(join(&b, &pg.url, &malformed).is_err());
     assert!(!b.join("ca").exists(), "nothing was written");

@@ -12,32 +12,44 @@ use crate::{error::KmcError, key::SigningKey, random::RandomSource};
 /// Domain separation for the additional authenticated data.
 const AAD_PREFIX: &[u8] = b"TopCA escrow v1\0";
 
-/// The 256-bit key that seals escrowed keys; zeroised on drop.
-pub struct MasterKey(Zeroizing<[u8; 32]>);
+/// The 256-bit key that seals escrowed keys; zeroised on drop. With an
+/// escrow key in a PKCS#11 token ([`MasterKey::with_token_escrow`]), new
+/// escrowed keys are sealed in the token instead, and those sealed before
+/// under these bytes still open.
+pub struct MasterKey {
+    bytes: Zeroizing<[u8; 32]>,
+    /// The token's AES key that seals escrowed keys, when there is one.
+    #[cfg(feature = "pkcs11")]
+    pub(super) token: Option<super::token_escrow::TokenEscrow>,
+}
 
 impl MasterKey {
     /// A master key from its 32 bytes (as loaded from the deployment's secret store).
     pub fn from_bytes(bytes: [u8; 32]) -> Self {
-        Self(Zeroizing::new(bytes))
+        Self {
+            bytes: Zeroizing::new(bytes),
+            #[cfg(feature = "pkcs11")]
+            token: None,
+        }
     }
 
     /// A fresh random master key, for initialising a KMC.
     pub fn generate(random: &dyn RandomSource) -> Result<Self, KmcError> {
         let mut bytes = Zeroizing::new([0u8; 32]);
         random.fill(bytes.as_mut()).map_err(|_| KmcError::Random)?;
-        Ok(Self(bytes))
+        Ok(Self::from_bytes(*bytes))
     }
 
     /// The key bytes, for deriving the other keys kept with it (never stored).
     pub(crate) fn secret_bytes(&self) -> &[u8; 32] {
-        &self.0
+        &self.bytes
     }
 
     /// A public identifier of this master key (first 8 bytes of a hash of it), stored
     /// with each escrowed key so a wrong master key is reported as such.
     pub fn id(&self) -> [u8; 8] {
         let digest = Sha256::new_with_prefix(b"TopCA master key id\0")
-            .chain_update(self.0.as_ref())
+            .chain_update(self.bytes.as_ref())
             .finalize();
         let mut id = [0u8; 8];
         id.copy_from_slice(&digest[..8]);
@@ -52,6 +64,10 @@ impl MasterKey {
         binding: &str,
         random: &dyn RandomSource,
     ) -> Result<EscrowedKey, KmcError> {
+        #[cfg(feature = "pkcs11")]
+        if let Some(token) = &self.token {
+            return token.seal(key, &aad(binding), random);
+        }
         let mut nonce = [0u8; 12];
         random.fill(&mut nonce).map_err(|_| KmcError::Random)?;
         let pkcs8 = key.to_pkcs8_der().map_err(|_| KmcError::Damaged)?;
@@ -74,6 +90,14 @@ impl MasterKey {
 
     /// Opens an escrowed key sealed with this master key and `binding`.
     pub fn open(&self, escrowed: &EscrowedKey, binding: &str) -> Result<SigningKey, KmcError> {
+        #[cfg(feature = "pkcs11")]
+        if let Some(token) = self
+            .token
+            .as_ref()
+            .filter(|t| t.id() == escrowed.master_key_id)
+        {
+            return token.open(escrowed, &aad(binding));
+        }
         if escrowed.master_key_id != self.id() {
             return Err(KmcError::WrongMasterKey);
         }
@@ -129,7 +153,7 @@ impl MasterKey {
     }
 
     fn cipher(&self) -> Aes256Gcm {
-        Aes256Gcm::new(&(*self.0).into())
+        Aes256Gcm::new(&(*self.bytes).into())
     }
 }
 
@@ -208,6 +232,6 @@ mod tests {
             let again = master.seal(&key, "serial 0A1B", &OsRandom).unwrap();
             assert_ne!(again.nonce, sealed.nonce, "a fresh nonce per seal");
         }
-        assert!(!format!("{master:?}").contains(&format!("{:?}", master.0.as_ref())));
+        assert!(!format!("{master:?}").contains(&format!("{:?}", master.bytes.as_ref())));
     }
 }

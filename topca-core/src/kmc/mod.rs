@@ -4,13 +4,16 @@
 //! (see [`KeyManagementCentre`] for its separation of duties).
 //!
 //! Escrowed keys are sealed with AES-256-GCM under a [`MasterKey`] that lives
-//! outside the database (a file or an environment variable of the deployment, later
-//! an HSM), so a copy of the database alone reveals no private key.
+//! outside the database (a file or an environment variable of the deployment, or
+//! sealed by a PKCS#11 token), or, with [`MasterKey::with_token_escrow`], inside
+//! the token under an AES key that never leaves it, so a copy of the database alone reveals no private key.
 
 mod centre;
 mod envelope;
 mod escrow;
 mod recovery;
+#[cfg(feature = "pkcs11")]
+mod token_escrow;
 
 pub use centre::{KeyManagementCentre, KmcPolicy};
 pub use envelope::{EnvelopeFormat, EnvelopedKey};

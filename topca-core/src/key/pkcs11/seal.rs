@@ -73,21 +73,7 @@ impl Pkcs11Token {
         secret: &[u8],
         random: &dyn RandomSource,
     ) -> Result<Vec<u8>, KeyError> {
-        let mut iv = [0u8; IV_LEN];
-        random
-            .fill(&mut iv)
-            .map_err(|_| KeyError::Pkcs11("the random number generator failed".into()))?;
-        let aad = aad(label);
-        let sealed = self.with_session(|session| {
-            let key = self.sealing_key(session, label, true)?;
-            let mut iv = iv;
-            let params =
-                GcmParams::new(&mut iv, &aad, TAG_BITS.into()).map_err(|e| self.error(e))?;
-            session
-                .encrypt(&Mechanism::AesGcm(params), key, secret)
-                .map_err(|e| self.error(e))
-        })?;
-        Ok([iv.as_slice(), &sealed].concat())
+        self.seal_bound(label, secret, &aad(label), random)
     }
 
     /// Opens what [`Pkcs11Token::seal`] sealed under `label`.
@@ -96,14 +82,48 @@ impl Pkcs11Token {
         label: &str,
         sealed: &[u8],
     ) -> Result<Zeroizing<Vec<u8>>, KeyError> {
+        self.unseal_bound(label, sealed, &aad(label))
+    }
+
+    /// Seals `secret` under the token's AES key `label` (made when missing),
+    /// bound to the associated data `aad`: `IV || ciphertext || tag`.
+    pub fn seal_bound(
+        self: &Arc<Self>,
+        label: &str,
+        secret: &[u8],
+        aad: &[u8],
+        random: &dyn RandomSource,
+    ) -> Result<Vec<u8>, KeyError> {
+        let mut iv = [0u8; IV_LEN];
+        random
+            .fill(&mut iv)
+            .map_err(|_| KeyError::Pkcs11("the random number generator failed".into()))?;
+        let sealed = self.with_session(|session| {
+            let key = self.sealing_key(session, label, true)?;
+            let mut iv = iv;
+            let params =
+                GcmParams::new(&mut iv, aad, TAG_BITS.into()).map_err(|e| self.error(e))?;
+            session
+                .encrypt(&Mechanism::AesGcm(params), key, secret)
+                .map_err(|e| self.error(e))
+        })?;
+        Ok([iv.as_slice(), &sealed].concat())
+    }
+
+    /// Opens what [`Pkcs11Token::seal_bound`] sealed under `label` with `aad`.
+    pub fn unseal_bound(
+        self: &Arc<Self>,
+        label: &str,
+        sealed: &[u8],
+        aad: &[u8],
+    ) -> Result<Zeroizing<Vec<u8>>, KeyError> {
         let (iv, ciphertext) = sealed
             .split_at_checked(IV_LEN)
             .ok_or_else(|| KeyError::Pkcs11("the sealed secret is too short".into()))?;
-        let aad = aad(label);
         self.with_session(|session| {
             let key = self.sealing_key(session, label, false)?;
             let mut iv = <[u8; IV_LEN]>::try_from(iv).map_err(|_| KeyError::Malformed("sealed"))?;
-            let params = GcmParams::new(&mut iv, &aad, TAG_BITS.into()).map_err(|e| self.error(e))?;
+            let params = GcmParams::new(&mut iv, aad, TAG_BITS.into()).map_err(|e| self.error(e))?;
             session
                 .decrypt(&Mechanism::AesGcm(params), key, ciphertext)
                 .map(Zeroizing::new)
