@@ -67,9 +67,15 @@ impl ClientRow {
             profiles: c
                 .profiles
                 .iter()
-                .map(|p| profile_name(*p))
+                .map(|p| {
+                    t.s(&format!(
+                        "values.client_profile.{}",
+                        profile_name(*p).replace('-', "_")
+                    ))
+                    .to_owned()
+                })
                 .collect::<Vec<_>>()
-                .join(", "),
+                .join(t.s("audit.detail.list_separator")),
             names: if c.allowed_names.is_empty() {
                 t.s("clients.console.account_policy").to_owned()
             } else {

@@ -50,6 +50,7 @@ const FORMS: &[(&str, &str)] = &[
     ("reference {0}", "audit.detail.reference"),
     ("renewal of {0}", "audit.detail.renewal_of"),
     ("account {0}", "audit.detail.account"),
+    ("ACME profile {0}", "audit.detail.acme_profile"),
     (
         "enveloped for signing certificate {0}",
         "audit.detail.enveloped_for",
@@ -76,6 +77,10 @@ const FORMS: &[(&str, &str)] = &[
 pub fn localize(t: Lang, detail: &str) -> (String, bool) {
     if detail.is_empty() {
         return (String::new(), false);
+    }
+    // Before the forms: `account {0}` would take a machine client's whole detail.
+    if let Some(client) = client_added(t, detail) {
+        return (client, false);
     }
     for (pattern, key) in FORMS {
         if let Some(part) = matches(pattern, detail) {
@@ -165,6 +170,31 @@ fn former_account(t: Lang, detail: &str) -> Option<String> {
     Some(t.f1("audit.detail.was", settings))
 }
 
+/// A machine client as added (`account 3, profiles tls-server, names [a.cn], 90 days`).
+fn client_added(t: Lang, detail: &str) -> Option<String> {
+    let (account, rest) = detail.strip_prefix("account ")?.split_once(", profiles ")?;
+    let (profiles, rest) = rest.split_once(", names [")?;
+    let (names, days) = rest.split_once("], ")?;
+    let days = days.strip_suffix(" days")?;
+    let profiles: Vec<String> = profiles
+        .split(", ")
+        .map(|p| {
+            t.s(&format!("values.client_profile.{}", p.replace('-', "_")))
+                .to_owned()
+        })
+        .collect();
+    let separator = t.s("audit.detail.list_separator");
+    Some(
+        [
+            t.f1("audit.detail.account", account),
+            t.f1("audit.detail.client_profiles", profiles.join(separator)),
+            t.f1("audit.detail.client_names", names),
+            t.f1("audit.detail.days", days),
+        ]
+        .join(separator),
+    )
+}
+
 /// A key algorithm as recorded (`rsa2048`) in its usual spelling (`RSA-2048`).
 fn algorithm_label(recorded: &str) -> String {
     match recorded {
@@ -212,5 +242,14 @@ mod tests {
             "证书 46 的密钥恢复 96"
         );
         assert_eq!(localize(Lang::Zh, "administrator root").0, "管理员 root");
+        assert_eq!(
+            localize(
+                Lang::Zh,
+                "account 3, profiles tls-server, tls-client, names [a.cn, b.cn], 90 days"
+            )
+            .0,
+            "账户 3、证书类型 TLS 服务器、TLS 客户端、名称 a.cn, b.cn、90 天"
+        );
+        assert_eq!(localize(Lang::Zh, "ACME profile acme").0, "ACME 配置 acme");
     }
 }

@@ -213,10 +213,7 @@ fn enable_acme(store: &DieselStore, account: AccountId) -> Result<(), topca_core
             action: AuditAction::ClientAdded,
             target: "client acme".into(),
             outcome: Outcome::Success,
-            detail: format!(
-                "account {}, the demo ACME profile for {DEMO_ACME_NAME}",
-                account.0
-            ),
+            detail: format!("account {}", account.0),
         },
     )?;
     Ok(())

@@ -93,7 +93,7 @@ pub fn make<S: AcmeEabStore>(
         action: AuditAction::ClientAdded,
         target: format!("ACME EAB key {id}"),
         outcome: Outcome::Success,
-        detail: format!("profile {:?}", client_name(profile)),
+        detail: format!("ACME profile {}", client_name(profile)),
     };
     store.create_acme_eab_key(&made, audit)?;
     Ok((id, jws::b64(&*key)))
