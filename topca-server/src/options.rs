@@ -50,6 +50,10 @@ pub struct Options {
     /// (`TOPCA_ACME_DNS_RESOLVER`; `None`: the first nameserver of
     /// `/etc/resolv.conf`).
     pub acme_dns_resolver: Option<std::net::SocketAddr>,
+    /// New ACME orders allowed an hour on each node: per account
+    /// (`TOPCA_ACME_ORDERS_PER_ACCOUNT`, 300) and per identifier
+    /// (`TOPCA_ACME_ORDERS_PER_NAME`, 50).
+    pub acme_order_limits: crate::acme::OrderLimits,
 }
 
 /// The start-up flags as the command line gave them (`None`: not given).
@@ -206,7 +210,24 @@ impl Options {
                     })
                 })
                 .transpose()?,
+            acme_order_limits: crate::acme::OrderLimits {
+                per_account: hourly_limit("TOPCA_ACME_ORDERS_PER_ACCOUNT", env("TOPCA_ACME_ORDERS_PER_ACCOUNT"), 300)?,
+                per_identifier: hourly_limit("TOPCA_ACME_ORDERS_PER_NAME", env("TOPCA_ACME_ORDERS_PER_NAME"), 50)?,
+            },
         })
+    }
+}
+
+/// A positive count from `value` (of the environment variable `name`), else `default`.
+fn hourly_limit(name: &str, value: Option<String>, default: u32) -> Result<u32, SetupError> {
+    match value {
+        None => Ok(default),
+        Some(value) => match value.trim().parse() {
+            Ok(count) if count > 0 => Ok(count),
+            _ => Err(SetupError::Usage(format!(
+                "{name} {value:?} is not a positive number of orders an hour"
+            ))),
+        },
     }
 }
 
@@ -226,5 +247,23 @@ pub(crate) fn tls_source(
         _ => Err(SetupError::Usage(
             "TLS needs either mode \"self\" or both a certificate and a key file".into(),
         )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn order_limits_are_positive_counts_or_the_default() {
+        assert_eq!(hourly_limit("X", None, 50).unwrap(), 50);
+        assert_eq!(hourly_limit("X", Some(" 5000 ".into()), 50).unwrap(), 5000);
+        for bad in ["0", "-1", "many", "1e9", "99999999999"] {
+            let refused = hourly_limit("TOPCA_ACME_ORDERS_PER_NAME", Some(bad.into()), 50);
+            assert!(
+                matches!(&refused, Err(SetupError::Usage(m)) if m.contains("TOPCA_ACME_ORDERS_PER_NAME")),
+                "{bad}: {refused:?}"
+            );
+        }
     }
 }

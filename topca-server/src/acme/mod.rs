@@ -77,10 +77,29 @@ pub struct AcmeRuntime {
     pub orders_per_identifier: crate::limits::RateLimiter,
 }
 
+/// New orders allowed an hour on each node.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OrderLimits {
+    /// Per ACME account.
+    pub per_account: u32,
+    /// Per identifier, whichever account.
+    pub per_identifier: u32,
+}
+
+impl Default for OrderLimits {
+    /// 300 an hour per account, 50 per identifier.
+    fn default() -> Self {
+        Self {
+            per_account: 300,
+            per_identifier: 50,
+        }
+    }
+}
+
 impl AcmeRuntime {
     /// At most 16 validations at once, 10 seconds each, on `http01_port`;
-    /// at most 300 new orders an hour per account and 50 per identifier.
-    pub fn new(http01_port: u16) -> Self {
+    /// new orders an hour as `limits` allow.
+    pub fn new(http01_port: u16, limits: OrderLimits) -> Self {
         const HOUR: Duration = Duration::from_secs(3600);
         Self {
             http01_port,
@@ -88,8 +107,8 @@ impl AcmeRuntime {
             tls_alpn_port: 443,
             validations: Arc::new(tokio::sync::Semaphore::new(16)),
             timeout: Duration::from_secs(10),
-            orders_per_account: crate::limits::RateLimiter::new(300, HOUR),
-            orders_per_identifier: crate::limits::RateLimiter::new(50, HOUR),
+            orders_per_account: crate::limits::RateLimiter::new(limits.per_account, HOUR),
+            orders_per_identifier: crate::limits::RateLimiter::new(limits.per_identifier, HOUR),
         }
     }
 }
