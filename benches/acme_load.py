@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""ACME load run against a TopCA server (issue 21).
+"""ACME load run against a TopCA server.
 
 N concurrent ACME clients (threads), each with its own P-256 account key,
 loop full http-01 orders for D seconds: newOrder -> authorization -> answer

@@ -21,7 +21,8 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use topca_core::{KeyAlgorithm, ra::ServerPolicy, store::AccountStore};
 
-type Records = Arc<Mutex<HashMap<String, String>>>;
+/// TXT records by name: a wildcard and its base name share `_acme-challenge.NAME`.
+type Records = Arc<Mutex<HashMap<String, Vec<String>>>>;
 
 /// A UDP DNS server answering TXT queries from `records` (NXDOMAIN else).
 async fn dns_server(records: Records) -> std::net::SocketAddr {
@@ -42,13 +43,15 @@ async fn dns_server(records: Records) -> std::net::SocketAddr {
             let name = labels.join(".").to_ascii_lowercase();
             let mut answer = query[..question_end].to_vec();
             match records.lock().unwrap().get(&name) {
-                Some(text) => {
+                Some(texts) => {
                     answer[2..4].copy_from_slice(&[0x85, 0x80]);
-                    answer[6..8].copy_from_slice(&[0, 1]);
-                    answer.extend([0xC0, 12, 0, 16, 0, 1, 0, 0, 0, 0]);
-                    answer.extend(((text.len() + 1) as u16).to_be_bytes());
-                    answer.push(text.len() as u8);
-                    answer.extend(text.as_bytes());
+                    answer[6..8].copy_from_slice(&(texts.len() as u16).to_be_bytes());
+                    for text in texts {
+                        answer.extend([0xC0, 12, 0, 16, 0, 1, 0, 0, 0, 0]);
+                        answer.extend(((text.len() + 1) as u16).to_be_bytes());
+                        answer.push(text.len() as u8);
+                        answer.extend(text.as_bytes());
+                    }
                 }
                 None => answer[2..4].copy_from_slice(&[0x85, 0x83]),
             }
@@ -108,7 +111,9 @@ async fn dns_order(
             records
                 .lock()
                 .unwrap()
-                .insert(format!("_acme-challenge.{value}"), text);
+                .entry(format!("_acme-challenge.{value}"))
+                .or_default()
+                .push(text);
         }
         let (status, _, answered) = acme
             .post(client, challenge["url"].as_str().unwrap(), Some(&json!({})))

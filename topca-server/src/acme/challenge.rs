@@ -187,26 +187,43 @@ fn record(
     let Some(order) = state.store.acme_order(&validation.order)? else {
         return Ok(());
     };
-    let mut statuses = Vec::with_capacity(order.authorizations.len());
-    for id in &order.authorizations {
-        if let Some(a) = state.store.acme_authorization(id)? {
-            statuses.push(a.status);
-        }
-    }
-    let next = if failure.is_some() {
-        AcmeOrder {
+    if failure.is_some() {
+        let invalid = AcmeOrder {
             status: AcmeStatus::Invalid,
             error: failure,
             ..order
-        }
-    } else if statuses.iter().all(|s| *s == AcmeStatus::Valid) {
-        AcmeOrder {
-            status: AcmeStatus::Ready,
-            ..order
-        }
+        };
+        state
+            .store
+            .update_acme_order(&invalid, AcmeStatus::Pending)?;
     } else {
-        return Ok(());
-    };
-    state.store.update_acme_order(&next, AcmeStatus::Pending)?;
+        ready_if_authorized(state, order)?;
+    }
     Ok(())
+}
+
+/// `order`, moved from pending to ready once every authorization is valid.
+/// The validator does this after recording a challenge; finalize does it too,
+/// so a client that saw its authorization valid never meets the moment in
+/// between (the authorization and the order are two writes).
+pub(super) fn ready_if_authorized(
+    state: &AppState,
+    order: AcmeOrder,
+) -> Result<AcmeOrder, AcmeProblem> {
+    if order.status != AcmeStatus::Pending {
+        return Ok(order);
+    }
+    for id in &order.authorizations {
+        match state.store.acme_authorization(id)? {
+            Some(a) if a.status == AcmeStatus::Valid => {}
+            _ => return Ok(order),
+        }
+    }
+    let ready = AcmeOrder {
+        status: AcmeStatus::Ready,
+        ..order
+    };
+    // Compare and set: whoever moves it first, the order is ready.
+    state.store.update_acme_order(&ready, AcmeStatus::Pending)?;
+    Ok(ready)
 }

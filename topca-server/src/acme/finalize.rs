@@ -53,7 +53,7 @@ pub(super) async fn finalize(
 ) -> Response {
     signed(state, uri, body, move |s, request| {
         let account = request.account()?.clone();
-        let order = own_order(s, &account, &id)?;
+        let order = super::challenge::ready_if_authorized(s, own_order(s, &account, &id)?)?;
         let client = profile_client(s, &account.profile)
             .map_err(|_| AcmeProblem::unauthorized("this ACME profile is disabled"))?;
         if order.status != AcmeStatus::Ready {
