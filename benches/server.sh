@@ -17,7 +17,8 @@
 #   BATCH_CALLS       batch calls of 1,000 CSRs per round [3]
 #   PEER_N            certificates per in-process peer issuance run [200]
 #   CRL_COUNTS        revoked entries of the TopCA CRLs, built in this order [10000 100000]
-#   PEER_CRL          1: also run the peer's bench_crl.py at the first count (~5 min) [0]
+#   PEER_CRL          1: also run the peer's bench_crl.py (P-256 CA) at the first count:
+#                     minutes (the kit's README: ~11 min for 10,000 on both its CAs) [0]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -291,7 +292,7 @@ echo "# TopCA: release topca-server, --demo data directory on SQLite, P-256 CA; 
 echo "# issue_single: wrk POST /api/v1/certificates (bearer token of a machine client), pre-made CSRs; peer: django-ca's in-process create_cert() loop (bench/bench_issue.py, one process, no HTTP), the same figure for c=1, c=8 and batch"
 echo "# issue_batch: $batch_calls calls of 1,000 CSRs to /api/v1/certificates/batch per round, certificates stored per second"
 echo "# ocsp_get/post: wrk, one request without nonce (GET: RFC 5019 base64 path); peer: django-ca under gunicorn -w 2 (setup.sh serve)$([ "$peer_get_ok" = 1 ] || echo "; the peer's GET path did not answer: -")"
-echo "# crl_N_entries_s: seconds for \`topca-server ca crl\` with N revoked; peer: bench_crl.py in-process CRL creation$([ "$peer_crl" = 1 ] || echo " (not run: PEER_CRL=1, ~5 min per 10,000)")"
+echo "# crl_N_entries_s: seconds for \`topca-server ca crl\` with N revoked; peer: bench_crl.py in-process CRL creation$([ "$peer_crl" = 1 ] || echo " (not run: set PEER_CRL=1; minutes per 10,000)")"
 echo "# rss: VmRSS of topca-server; peer: gunicorn master and workers after the OCSP load"
 echo "# median of $rounds rounds (CRL: of 3 runs); ratio = topca/peer for rates, peer/topca for seconds"
 printf 'metric\talg\tclients\ttopca\tpeer\tratio\n'
