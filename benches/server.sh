@@ -285,7 +285,7 @@ record rss_after_crl_mb P-256 0 topca "$(rss_mb "$server")"
 if [ "$peer_crl" = 1 ]; then
   first=${crl_counts%% *}
   (cd "$peer/bench" && "$peer_py" bench_crl.py ec "$first") > "$work/peer-crl.log"
-  record "crl_${first}_entries_s" P-256 1 peer "$(awk '/in-process CRL median/ {print $4}' "$work/peer-crl.log" | tr -d s)"
+  record "crl_${first}_entries_s" P-256 1 peer "$(awk '/in-process CRL median/ {print $5}' "$work/peer-crl.log" | tr -d s)"
 fi
 
 echo "# TopCA: release topca-server, --demo data directory on SQLite, P-256 CA; load from wrk/Python on the same cores"
