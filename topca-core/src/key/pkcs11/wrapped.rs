@@ -83,6 +83,7 @@ impl Pkcs11Token {
                     Attribute::Encrypt(false),
                     Attribute::Decrypt(false),
                     Attribute::Sign(false),
+                    Attribute::Verify(false),
                     Attribute::Wrap(true),
                     Attribute::Unwrap(true),
                     Attribute::Derive(false),
