@@ -159,17 +159,18 @@ impl TokenSecret {
     fn object(&self, session: &Session, kind: KeyType) -> Result<ObjectHandle, KeyError> {
         let token = &self.token;
         let label = self.object_label(kind);
-        let found = find_one(
-            token,
-            session,
-            &[
+        // Two processes finding the objects missing at once may both unwrap:
+        // the copies hold the same key (the label carries its id, and the
+        // check values are verified on what is found), so any one will do.
+        let found = session
+            .find_objects(&[
                 Attribute::Class(ObjectClass::SECRET_KEY),
                 Attribute::KeyType(kind),
                 Attribute::Label(label.as_bytes().to_vec()),
-            ],
-        )?;
-        if let Some(object) = found {
-            return Ok(object);
+            ])
+            .map_err(|e| token.error(e))?;
+        if let Some(object) = found.first() {
+            return Ok(*object);
         }
         let wrapping = token.wrapping_key(session, &self.wrapping_label, false)?;
         let aes = kind == KeyType::AES;
