@@ -28,6 +28,7 @@ impl AuditKey {
     /// (HMAC-SHA-256 of the label "topca audit key v1" under the master key), so
     /// every node holding the master key holds the audit key and nothing new is
     /// distributed.
+    ///
     /// The master key computes it once when it is loaded (in its token, when
     /// it is in one); only this sub-key is kept in memory.
     pub fn derive(master: &MasterKey) -> Self {
