@@ -28,12 +28,16 @@ impl AuditKey {
     /// (HMAC-SHA-256 of the label "topca audit key v1" under the master key), so
     /// every node holding the master key holds the audit key and nothing new is
     /// distributed.
+    ///
+    /// The master key computes it once when it is loaded (in its token, when
+    /// it is in one); only this sub-key is kept in memory.
     pub fn derive(master: &MasterKey) -> Self {
-        let mut mac = hmac(master.secret_bytes());
-        mac.update(b"topca audit key v1");
-        Self(Zeroizing::new(mac.finalize().into_bytes().into()))
+        Self(master.audit_key().clone())
     }
 }
+
+/// The label the audit key is derived under.
+pub(crate) const AUDIT_KEY_LABEL: &[u8] = b"topca audit key v1";
 
 impl std::fmt::Debug for AuditKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

@@ -214,7 +214,7 @@ pub(crate) fn allowed_paths() -> Vec<String> {
 /// The KMC master key of `dir` as the operator keeps it (sealed by the token
 /// in `secrets/kmc-master.sealed`, else `TOPCA_KMC_MASTER_KEY`, else
 /// `secrets/kmc-master.key`); never made.
-pub(crate) fn existing_master_key(dir: &Path) -> Result<Option<Zeroizing<[u8; 32]>>, BackupError> {
+pub(crate) fn existing_master_key(dir: &Path) -> Result<Option<MasterKey>, BackupError> {
     let sealed = dir.join(crate::hsm_data::SEALED_MASTER_PATH);
     if sealed.exists() {
         let bytes = std::fs::read(&sealed).map_err(|e| file_error(&sealed, &e))?;
@@ -226,14 +226,14 @@ pub(crate) fn existing_master_key(dir: &Path) -> Result<Option<Zeroizing<[u8; 32
         .map(Zeroizing::new)
         .filter(|v| !v.trim().is_empty())
     {
-        return Ok(Some(Zeroizing::new(decode_key(hex.trim())?)));
+        return Ok(Some(MasterKey::from_bytes(decode_key(hex.trim())?)));
     }
     let path = dir.join("secrets").join("kmc-master.key");
     if !path.exists() {
         return Ok(None);
     }
     let hex = Zeroizing::new(read(&path)?);
-    Ok(Some(Zeroizing::new(decode_key(hex.trim())?)))
+    Ok(Some(MasterKey::from_bytes(decode_key(hex.trim())?)))
 }
 
 /// Writes a backup of the node of `options` (configuration file `config`, if
@@ -302,7 +302,7 @@ fn write_backup(
     options: &Options,
     config: Option<&Path>,
     out: &Path,
-    master: &[u8; 32],
+    master: &MasterKey,
 ) -> Result<BackupReport, BackupError> {
     let dir = &options.data_dir;
     let mut paths = Vec::new();
@@ -383,7 +383,7 @@ fn write_backup(
     write_synced(&out.join(MANIFEST), &text)?;
     write_synced(
         &out.join(MANIFEST_MAC),
-        manifest_mac(master, &text).as_bytes(),
+        manifest_mac(master, &text)?.as_bytes(),
     )?;
     sync_tree(out)?;
     Ok(BackupReport {
@@ -403,7 +403,7 @@ fn certificate(path: &Path) -> Result<Certificate, SetupError> {
 pub(crate) fn verify_database(
     folder: &Path,
     issuing: &Certificate,
-    master: &[u8; 32],
+    master: &MasterKey,
 ) -> Result<u64, BackupError> {
     let path = folder.join(DATABASE);
     let store =
@@ -429,7 +429,7 @@ pub(crate) fn verify_database(
     {
         return Err(BackupError::WrongMasterKey("given".into()));
     }
-    let key = AuditKey::derive(&MasterKey::from_bytes(*master));
+    let key = AuditKey::derive(master);
     let verified = crate::audit_log::verify(folder, &store, issuing, &key)?;
     drop(store);
     // Closing the last connection folded the write-ahead log into the file.
@@ -493,14 +493,15 @@ fn not_included(options: &Options, database: DatabaseKind) -> Vec<NotIncluded> {
 }
 
 /// The MAC of a manifest's bytes: HMAC-SHA-256 under
-/// HMAC-SHA-256(master key, "topca backup manifest v1"), hexadecimal.
-pub(crate) fn manifest_mac(master: &[u8; 32], manifest: &[u8]) -> String {
-    let mut derive = hmac(master);
-    derive.update(b"topca backup manifest v1");
-    let key = Zeroizing::new(<[u8; 32]>::from(derive.finalize().into_bytes()));
+/// HMAC-SHA-256(master key, "topca backup manifest v1"), hexadecimal. The
+/// first step is the master key's (in its token when it is in one).
+pub(crate) fn manifest_mac(master: &MasterKey, manifest: &[u8]) -> Result<String, BackupError> {
+    let key = master
+        .derive(b"topca backup manifest v1")
+        .map_err(|e| SetupError::Ca(e.into()))?;
     let mut mac = hmac(&key);
     mac.update(manifest);
-    hex(&mac.finalize().into_bytes())
+    Ok(hex(&mac.finalize().into_bytes()))
 }
 
 /// HMAC-SHA-256 under a 32-byte key (zero-padded to the block, as HMAC does).

@@ -13,9 +13,10 @@
 //! into a token: imported sensitive and not extractable, checked against the
 //! CA certificate, then the encrypted key file is deleted.
 //!
-//! With `TOPCA_KMC_PKCS11=URI`, the KMC master key is kept sealed by the token
-//! (`secrets/kmc-master.sealed`, AES-256-GCM under an AES key generated in the
-//! token) instead of in clear in `secrets/kmc-master.key`.
+//! With `TOPCA_KMC_PKCS11=URI`, the KMC master key is kept wrapped by the token
+//! (`secrets/kmc-master.sealed`, AES key wrap under an AES key generated in the
+//! token) instead of in clear in `secrets/kmc-master.key`, and is unwrapped
+//! into the token only: its bytes are never in this process.
 //!
 //! The OCSP responder's key stays in software (encrypted under the KMC master
 //! key, as without a token); its certificate is signed in the token.
@@ -25,7 +26,7 @@ use std::{path::Path, sync::Arc};
 use topca_core::{
     Certificate, Environment, KeyAlgorithm, OsRandom, RandomSource, SigningKey,
     key::pkcs11::{Pkcs11Config, Pkcs11Token, Pkcs11Uri},
-    kmc::MasterKey,
+    kmc::{MasterKey, WrappedMasterKey},
     profile::CaUrls,
 };
 
@@ -188,12 +189,15 @@ pub const SEALED_MASTER_FILE: &str = "kmc-master.sealed";
 /// The sealing key's label when `TOPCA_KMC_PKCS11` names none (`object=`).
 const DEFAULT_KMC_LABEL: &str = "topca-kmc";
 
-/// With `TOPCA_KMC_PKCS11=URI` (the token; `object=` the label of its AES key,
-/// `topca-kmc` by default), the KMC master key (hex) that the token seals in
-/// `secrets/kmc-master.sealed`. On first use it is made there: from
-/// `secrets/kmc-master.key` when that exists (the clear file is then deleted),
-/// else from 32 random bytes. `None` without the variable.
-pub(crate) fn sealed_master_key(dir: &Path) -> Result<Option<Zeroizing<String>>, SetupError> {
+/// With `TOPCA_KMC_PKCS11=URI` (the token; `object=` the base label of its
+/// keys, `topca-kmc` by default), the KMC master key held by the token: kept
+/// wrapped in `secrets/kmc-master.sealed` (under the token's AES key
+/// `LABEL-wrap`) and unwrapped into the token, never into this process. On
+/// first use it is set up there: from `secrets/kmc-master.key` when that
+/// exists (the clear file is then deleted), else from 32 random bytes. A file
+/// sealed by an earlier version (AES-GCM under `LABEL`, opened into memory) is
+/// opened once more and re-wrapped. `None` without the variable.
+pub(crate) fn sealed_master_key(dir: &Path) -> Result<Option<MasterKey>, SetupError> {
     let Some((token, label)) = kmc_token()? else {
         return Ok(None);
     };
@@ -201,33 +205,49 @@ pub(crate) fn sealed_master_key(dir: &Path) -> Result<Option<Zeroizing<String>>,
     let secrets = dir.join("secrets");
     make_dir(&secrets)?;
     let sealed_path = secrets.join(SEALED_MASTER_FILE);
-    let bytes = if sealed_path.exists() {
+    let from = sealed_path.display().to_string();
+    if sealed_path.exists() {
         let sealed = std::fs::read(&sealed_path).map_err(|e| file_error(&sealed_path, &e))?;
-        token
-            .unseal(label, &sealed)
-            .map_err(|e| SetupError::Usage(format!("{}: {e}", sealed_path.display())))?
-    } else {
-        let clear_path = secrets.join("kmc-master.key");
-        let clear = clear_path.exists();
-        let bytes = if clear {
-            Zeroizing::new(crate::setup::decode_key(read(&clear_path)?.trim())?.to_vec())
-        } else {
-            let mut bytes = Zeroizing::new(vec![0u8; 32]);
-            OsRandom.fill(&mut bytes)?;
-            bytes
-        };
-        let sealed = token
-            .seal(label, &bytes, &OsRandom)
-            .map_err(topca_core::Error::from)?;
-        write(&sealed_path, sealed)?;
-        if clear {
-            std::fs::remove_file(&clear_path).map_err(|e| file_error(&clear_path, &e))?;
+        if WrappedMasterKey::is_wrapped(&sealed) {
+            return crate::hsm_data::unwrap_master_key(&token, label, &sealed, &from).map(Some);
         }
+        let (master, record) = MasterKey::rewrap_sealed(&token, label, &sealed)
+            .map_err(|e| crate::hsm_data::token_failure(&from, e))?;
+        replace(&sealed_path, &record.to_bytes())?;
+        tracing::warn!(
+            file = %from,
+            "the KMC master key sealed by an earlier version was re-wrapped: from now on it is \
+             unwrapped only inside the token, never into this process"
+        );
+        return Ok(Some(master));
+    }
+    let clear_path = secrets.join("kmc-master.key");
+    let clear = clear_path.exists();
+    let bytes = if clear {
+        Zeroizing::new(crate::setup::decode_key(read(&clear_path)?.trim())?)
+    } else {
+        let mut bytes = Zeroizing::new([0u8; 32]);
+        OsRandom.fill(bytes.as_mut())?;
         bytes
     };
-    Ok(Some(Zeroizing::new(
-        bytes.iter().map(|b| format!("{b:02x}")).collect(),
-    )))
+    let (master, record) =
+        MasterKey::wrap_into_token(bytes, &token, label).map_err(topca_core::Error::from)?;
+    write(&sealed_path, record.to_bytes())?;
+    if clear {
+        std::fs::remove_file(&clear_path).map_err(|e| file_error(&clear_path, &e))?;
+    }
+    Ok(Some(master))
+}
+
+/// Replaces the file `path` with `content` in one step (a new file renamed
+/// over it), so that a crash leaves the old file or the new one.
+fn replace(path: &Path, content: &[u8]) -> Result<(), SetupError> {
+    let new = path.with_extension("sealed.new");
+    write(&new, content)?;
+    std::fs::File::open(&new)
+        .and_then(|f| f.sync_all())
+        .map_err(|e| file_error(&new, &e))?;
+    std::fs::rename(&new, path).map_err(|e| file_error(path, &e))
 }
 
 /// The token and sealing key label `TOPCA_KMC_PKCS11` names (see

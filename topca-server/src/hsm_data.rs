@@ -1,11 +1,19 @@
 //! Backup, restore and `node join` of a CA whose issuing key is in a PKCS#11
 //! token (`ca/issuing.pkcs11`, a URI) or whose KMC master key the token seals
 //! (`secrets/kmc-master.sealed`): these files travel, never key material, and
-//! the token must answer wherever they are put back.
+//! the token must answer wherever they are put back. Checking a backup or a
+//! joining node asks the token (the master key's HMAC and AES-GCM objects),
+//! never the master key's bytes.
 
-use std::path::Path;
+use std::{path::Path, sync::Arc};
 
-use topca_core::{Certificate, store::AdminStore};
+use topca_core::{
+    Certificate,
+    error::KmcError,
+    key::pkcs11::Pkcs11Token,
+    kmc::{MasterKey, WrappedMasterKey},
+    store::AdminStore,
+};
 use topca_store::DieselStore;
 use zeroize::Zeroizing;
 
@@ -16,22 +24,63 @@ pub(crate) const SEALED_MASTER_PATH: &str = "secrets/kmc-master.sealed";
 /// The setting keeping the sealed KMC master key (hex) for `node join`.
 pub(crate) const SEALED_MASTER_SETTING: &str = "kmc.master_sealed";
 
-/// Opens the KMC master key `sealed` (from `from`: a backup, a data directory,
-/// or the database for `node join`) with the token key `TOPCA_KMC_PKCS11`
-/// names; nothing is made. A clear error when the variable is not set or the
-/// token does not answer.
-pub(crate) fn unseal_master_key(
-    sealed: &[u8],
-    from: &str,
-) -> Result<Zeroizing<[u8; 32]>, SetupError> {
+/// The KMC master key `sealed` (from `from`: a backup, a data directory, or
+/// the database for `node join`) with the token `TOPCA_KMC_PKCS11` names;
+/// nothing is made. A wrapped key is unwrapped into the token (its bytes
+/// never come here); a file sealed by an earlier version is opened into memory
+/// (it is re-wrapped when a server starts on it). A clear error when the
+/// variable is not set or the token does not answer.
+pub(crate) fn unseal_master_key(sealed: &[u8], from: &str) -> Result<MasterKey, SetupError> {
     let Some((token, label)) = crate::hsm::kmc_token()? else {
         return Err(SetupError::Usage(format!(
             "the KMC master key in {from} is sealed by a PKCS#11 token: set TOPCA_KMC_PKCS11 to \
              the token key that sealed it (with TOPCA_PKCS11_MODULE and the PIN)"
         )));
     };
+    if WrappedMasterKey::is_wrapped(sealed) {
+        return unwrap_master_key(&token, &label, sealed, from);
+    }
+    let bytes = open_sealed_bytes(&token, &label, sealed, from)?;
+    Ok(MasterKey::from_bytes(*bytes))
+}
+
+/// The master key wrapped in `sealed` (read from `from`), unwrapped into
+/// `token` under `LABEL-wrap`.
+pub(crate) fn unwrap_master_key(
+    token: &Arc<Pkcs11Token>,
+    label: &str,
+    sealed: &[u8],
+    from: &str,
+) -> Result<MasterKey, SetupError> {
+    let record = WrappedMasterKey::from_bytes(sealed)
+        .map_err(|_| SetupError::Usage(format!("{from} does not hold a wrapped KMC master key")))?;
+    MasterKey::from_token(token, label, &record).map_err(|e| token_failure(from, e))
+}
+
+/// What went wrong with the master key of `from` in the token, said plainly.
+pub(crate) fn token_failure(from: &str, e: KmcError) -> SetupError {
+    SetupError::Usage(format!(
+        "{from}: {}",
+        match e {
+            KmcError::Damaged => "the key the token unwrapped does not match the file's check \
+                                  values: another token, or a damaged file"
+                .to_owned(),
+            KmcError::Token(reason) => reason,
+            other => other.to_string(),
+        }
+    ))
+}
+
+/// Opens a master key sealed by an earlier version (AES-GCM under the token
+/// key `label`) into memory: only to re-wrap it, or to read an older backup.
+fn open_sealed_bytes(
+    token: &Arc<Pkcs11Token>,
+    label: &str,
+    sealed: &[u8],
+    from: &str,
+) -> Result<Zeroizing<[u8; 32]>, SetupError> {
     let bytes = token
-        .unseal(&label, sealed)
+        .unseal(label, sealed)
         .map_err(|e| SetupError::Usage(format!("{from}: {e}")))?;
     let bytes = <[u8; 32]>::try_from(bytes.as_slice())
         .map_err(|_| SetupError::Usage(format!("{from} does not hold a 32-byte KMC master key")))?;
@@ -108,18 +157,39 @@ pub(crate) fn share_sealed_master(dir: &Path, store: &DieselStore) -> Result<(),
         return Ok(());
     }
     let sealed = std::fs::read(&path).map_err(|e| crate::files::file_error(&path, &e))?;
-    store
-        .claim_setting(SEALED_MASTER_SETTING, &crate::backup::hex(&sealed))
+    let hex = crate::backup::hex(&sealed);
+    let claimed = store
+        .claim_setting(SEALED_MASTER_SETTING, &hex)
         .map_err(|e| SetupError::Ca(e.into()))?;
+    // A form sealed by an earlier version gives way to the re-wrapped one.
+    if claimed != hex
+        && WrappedMasterKey::is_wrapped(&sealed)
+        && decode_hex(&claimed).is_some_and(|recorded| !WrappedMasterKey::is_wrapped(&recorded))
+    {
+        store
+            .put_setting(SEALED_MASTER_SETTING, &hex)
+            .map_err(|e| SetupError::Ca(e.into()))?;
+    }
     Ok(())
 }
 
+/// The bytes of the hexadecimal `hex`.
+fn decode_hex(hex: &str) -> Option<Vec<u8>> {
+    (0..hex.len())
+        .step_by(2)
+        .map(|i| {
+            hex.get(i..i + 2)
+                .and_then(|h| u8::from_str_radix(h, 16).ok())
+        })
+        .collect()
+}
+
 /// For `node join` without `TOPCA_KMC_MASTER_KEY`: the KMC master key the
-/// database keeps sealed, opened in the token of `TOPCA_KMC_PKCS11`, and the
-/// sealed bytes (for the joining node's `secrets/`).
+/// database keeps sealed, unwrapped in the token of `TOPCA_KMC_PKCS11`, and
+/// the sealed bytes (for the joining node's `secrets/`).
 pub(crate) fn recorded_sealed_master(
     store: &DieselStore,
-) -> Result<(Zeroizing<[u8; 32]>, Vec<u8>), SetupError> {
+) -> Result<(MasterKey, Vec<u8>), SetupError> {
     let recorded = store
         .setting(SEALED_MASTER_SETTING)
         .map_err(|e| SetupError::Ca(e.into()))?;
@@ -131,19 +201,12 @@ pub(crate) fn recorded_sealed_master(
                 .into(),
         ));
     };
-    let sealed = (0..hex.len())
-        .step_by(2)
-        .map(|i| {
-            hex.get(i..i + 2)
-                .and_then(|h| u8::from_str_radix(h, 16).ok())
-        })
-        .collect::<Option<Vec<u8>>>()
-        .ok_or_else(|| {
-            SetupError::Usage(format!(
-                "the sealed KMC master key kept in {} is damaged",
-                store.url()
-            ))
-        })?;
+    let sealed = decode_hex(&hex).ok_or_else(|| {
+        SetupError::Usage(format!(
+            "the sealed KMC master key kept in {} is damaged",
+            store.url()
+        ))
+    })?;
     let from = format!("the database {} ({SEALED_MASTER_SETTING})", store.url());
     let master = unseal_master_key(&sealed, &from)?;
     Ok((master, sealed))

@@ -13,8 +13,7 @@
 
 use std::path::Path;
 
-use sha2::{Digest, Sha256};
-use topca_core::{Certificate, SigningKey, store::AdminStore};
+use topca_core::{Certificate, SigningKey, kmc::MasterKey, store::AdminStore};
 use topca_store::DieselStore;
 use zeroize::Zeroizing;
 
@@ -61,13 +60,11 @@ fn recorded(store: &DieselStore) -> Result<Option<Recorded>, SetupError> {
         }))
 }
 
-/// The check value of a KMC master key: SHA-256 over a fixed label and the key.
-/// It tells whether two nodes hold the same key and reveals nothing of it.
-pub(crate) fn master_check(master: &[u8; 32]) -> String {
-    let mut hash = Sha256::new();
-    hash.update(b"TopCA KMC master key check value\0");
-    hash.update(master);
-    hash.finalize().iter().map(|b| format!("{b:02x}")).collect()
+/// The check value of a KMC master key (SHA-256 over a fixed label and the
+/// key, computed when the key was set up), hexadecimal. It tells whether two
+/// nodes hold the same key and reveals nothing of it.
+pub(crate) fn master_check(master: &MasterKey) -> String {
+    crate::backup::hex(&master.check_value())
 }
 
 /// Before anything is made in `dir`: refuses a data directory without a CA
@@ -100,7 +97,7 @@ pub(crate) fn check_or_record(
     dir: &Path,
     store: &DieselStore,
     issuing: &Certificate,
-    master: &[u8; 32],
+    master: &MasterKey,
 ) -> Result<(), SetupError> {
     let fingerprint = issuing.sha256_fingerprint();
     let check = master_check(master);
@@ -185,7 +182,7 @@ pub fn join(dir: &Path, url: &str, secrets: &JoinSecrets) -> Result<String, Setu
         )));
     };
     let (master, sealed) = match &secrets.kmc_master_key {
-        Some(hex) => (Zeroizing::new(crate::setup::decode_key(hex)?), None),
+        Some(hex) => (MasterKey::from_bytes(crate::setup::decode_key(hex)?), None),
         None => {
             let (master, sealed) = crate::hsm_data::recorded_sealed_master(&store)?;
             (master, Some(sealed))

@@ -29,7 +29,7 @@ use std::{
 };
 
 use subtle::ConstantTimeEq as _;
-use topca_core::{Certificate, SigningKey};
+use topca_core::{Certificate, SigningKey, kmc::MasterKey};
 use zeroize::Zeroizing;
 
 use crate::{
@@ -85,6 +85,14 @@ struct Given<T> {
     write_as: Option<&'static str>,
     /// The environment variable it came from, which the server needs too.
     variable: Option<&'static str>,
+}
+
+/// The KMC master key given for a restore (held by the token when the backup's
+/// is), and its hexadecimal digits when it was given in a file, to be written
+/// into the new `secrets/`.
+struct GivenMaster {
+    key: MasterKey,
+    hex: Option<Zeroizing<String>>,
 }
 
 /// Restores `request.backup` into `request.target`; see the module documentation.
@@ -194,7 +202,7 @@ fn build(
     manifest: &Manifest,
     manifest_bytes: &[u8],
     issuing: &Certificate,
-    master: &Given<Zeroizing<[u8; 32]>>,
+    master: &Given<GivenMaster>,
     passphrase: Option<&Given<Zeroizing<String>>>,
 ) -> Result<u64, BackupError> {
     for file in &manifest.files {
@@ -226,14 +234,13 @@ fn build(
             }
         }
     }
-    if let Some(file) = master.write_as {
-        let hex = Zeroizing::new(crate::backup::hex(master.value.as_ref()));
+    if let (Some(file), Some(hex)) = (master.write_as, &master.value.hex) {
         write_synced(&secrets.join(file), hex.as_bytes())?;
     }
     if let Some((file, passphrase)) = passphrase.and_then(|p| Some((p.write_as?, p))) {
         write_synced(&secrets.join(file), passphrase.value.as_bytes())?;
     }
-    let entries = verify_database(staging, issuing, &master.value).map_err(|e| match e {
+    let entries = verify_database(staging, issuing, &master.value.key).map_err(|e| match e {
         BackupError::WrongMasterKey(_) => BackupError::WrongMasterKey(master.source.clone()),
         other => other,
     })?;
@@ -241,7 +248,7 @@ fn build(
         file: MANIFEST_MAC.to_owned(),
         reason: "is missing".into(),
     })?;
-    let computed = manifest_mac(&master.value, manifest_bytes);
+    let computed = manifest_mac(&master.value.key, manifest_bytes)?;
     if !bool::from(computed.as_bytes().ct_eq(expected.trim().as_bytes())) {
         return Err(BackupError::Tampered {
             file: MANIFEST.to_owned(),
@@ -476,11 +483,15 @@ fn check_same_ca(target: &Path, issuing: &Certificate) -> Result<(), BackupError
 fn given_master_key(
     request: &RestoreRequest<'_>,
     manifest: &Manifest,
-) -> Result<Given<Zeroizing<[u8; 32]>>, BackupError> {
+) -> Result<Given<GivenMaster>, BackupError> {
     if let Some(file) = request.master_key_file {
-        let hex = Zeroizing::new(read(file)?);
+        let text = Zeroizing::new(read(file)?);
+        let hex = Zeroizing::new(text.trim().to_owned());
         return Ok(Given {
-            value: Zeroizing::new(decode_key(hex.trim())?),
+            value: GivenMaster {
+                key: MasterKey::from_bytes(decode_key(&hex)?),
+                hex: Some(hex),
+            },
             source: format!("in {}", file.display()),
             write_as: Some("kmc-master.key"),
             variable: None,
@@ -492,7 +503,10 @@ fn given_master_key(
         let bytes = std::fs::read(&path).map_err(|e| file_error(&path, &e))?;
         let from = path.display().to_string();
         return Ok(Given {
-            value: crate::hsm_data::unseal_master_key(&bytes, &from)?,
+            value: GivenMaster {
+                key: crate::hsm_data::unseal_master_key(&bytes, &from)?,
+                hex: None,
+            },
             source: format!("sealed in {from}"),
             write_as: None,
             variable: Some("TOPCA_KMC_PKCS11"),
@@ -502,8 +516,8 @@ fn given_master_key(
         .ok()
         .is_some_and(|v| !v.trim().is_empty());
     match existing_master_key(request.target)? {
-        Some(value) => Ok(Given {
-            value,
+        Some(key) => Ok(Given {
+            value: GivenMaster { key, hex: None },
             source: if from_environment {
                 "in TOPCA_KMC_MASTER_KEY".into()
             } else {

@@ -125,8 +125,7 @@ pub fn open_store(options: &Options) -> Result<DieselStore, SetupError> {
 /// The KMC master key, from the environment or `secrets/` (created when missing).
 pub fn master_key(dir: &Path) -> Result<MasterKey, SetupError> {
     make_dir(&dir.join("secrets"))?;
-    let master_hex = kmc_master_hex(dir)?;
-    crate::hsm::escrow_in_token(MasterKey::from_bytes(decode_key(&master_hex)?))
+    crate::hsm::escrow_in_token(kmc_master(dir)?)
 }
 
 /// Creates an administrator with `roles` in the database of `options`
@@ -194,10 +193,9 @@ pub fn start(options: &Options) -> Result<(AppState, Vec<String>), SetupError> {
     let metrics = std::sync::Arc::new(crate::metrics::Metrics::default());
     let env = Environment::system().with_observer(metrics.clone());
     let (ca, root, created) = load_or_create_cas(dir, options.algorithm, &passphrase, urls, env)?;
-    let master_hex = kmc_master_hex(dir)?;
-    let master_bytes = Zeroizing::new(decode_key(&master_hex)?);
-    crate::nodes::check_or_record(dir, &store, ca.certificate(), &master_bytes)?;
-    let master = crate::hsm::escrow_in_token(MasterKey::from_bytes(*master_bytes))?;
+    let master = kmc_master(dir)?;
+    crate::nodes::check_or_record(dir, &store, ca.certificate(), &master)?;
+    let master = crate::hsm::escrow_in_token(master)?;
     let store = store.with_audit_key(AuditKey::derive(&master));
     let tls_root = (options.tls == crate::tls::TlsSource::SelfIssued
         && !crate::tls_root::ca_signs_for_tls(&ca))
@@ -434,13 +432,17 @@ pub(crate) fn ca_passphrase(dir: &Path) -> Result<Zeroizing<String>, SetupError>
     secret(dir, "TOPCA_CA_PASSPHRASE", "ca-passphrase", 32)
 }
 
-/// The KMC master key, hex: sealed by a PKCS#11 token when `TOPCA_KMC_PKCS11`
-/// is set (see [`crate::hsm::sealed_master_key`]), else from
-/// `TOPCA_KMC_MASTER_KEY` or `secrets/kmc-master.key` (made on first start).
-fn kmc_master_hex(dir: &Path) -> Result<Zeroizing<String>, SetupError> {
+/// The KMC master key: held by a PKCS#11 token when `TOPCA_KMC_PKCS11` is set
+/// (see [`crate::hsm::sealed_master_key`]; its bytes never come here), else
+/// from `TOPCA_KMC_MASTER_KEY` or `secrets/kmc-master.key` (made on first
+/// start).
+fn kmc_master(dir: &Path) -> Result<MasterKey, SetupError> {
     match crate::hsm::sealed_master_key(dir)? {
-        Some(hex) => Ok(hex),
-        None => secret(dir, "TOPCA_KMC_MASTER_KEY", "kmc-master.key", 32),
+        Some(master) => Ok(master),
+        None => {
+            let hex = secret(dir, "TOPCA_KMC_MASTER_KEY", "kmc-master.key", 32)?;
+            Ok(MasterKey::from_bytes(decode_key(&hex)?))
+        }
     }
 }
 

@@ -4,6 +4,7 @@ use aes_gcm::{
     Aes256Gcm, KeyInit,
     aead::{AeadInOut, Nonce},
 };
+use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
@@ -12,22 +13,59 @@ use crate::{error::KmcError, key::SigningKey, random::RandomSource};
 /// Domain separation for the additional authenticated data.
 const AAD_PREFIX: &[u8] = b"TopCA escrow v1\0";
 
-/// The 256-bit key that seals escrowed keys; zeroised on drop. With an
-/// escrow key in a PKCS#11 token ([`MasterKey::with_token_escrow`]), new
-/// escrowed keys are sealed in the token instead, and those sealed before
-/// under these bytes still open.
+/// The 256-bit key that seals escrowed keys and data, and from which the
+/// audit key is derived. Held either in this process (zeroised on drop) or in
+/// a PKCS#11 token ([`MasterKey::from_token`]), where its bytes never leave
+/// the token: both give the same results for the same key. With an escrow key
+/// in a token ([`MasterKey::with_token_escrow`]), new escrowed keys are sealed
+/// in the token instead, and those sealed before under the master key still
+/// open.
 pub struct MasterKey {
-    bytes: Zeroizing<[u8; 32]>,
+    pub(super) held: Held,
+    /// Public identifier, computed once when the key was set up.
+    pub(super) id: [u8; 8],
+    /// Check value, computed once when the key was set up.
+    pub(super) check: [u8; 32],
+    /// The audit key derived from it (a sub-key, kept in memory).
+    pub(super) audit: Zeroizing<[u8; 32]>,
     /// The token's AES key that seals escrowed keys, when there is one.
     #[cfg(feature = "pkcs11")]
     pub(super) token: Option<super::token_escrow::TokenEscrow>,
 }
 
+/// Where the master key's bytes are.
+pub(super) enum Held {
+    /// In this process.
+    Memory(Zeroizing<[u8; 32]>),
+    /// Only in a token: this arm has no bytes to give.
+    #[cfg(feature = "pkcs11")]
+    Token(crate::key::pkcs11::TokenSecret),
+}
+
+/// The label of the id: `SHA-256(label || key)`, first 8 bytes.
+const ID_LABEL: &[u8] = b"TopCA master key id\0";
+/// The label of the check value: `SHA-256(label || key)`.
+const CHECK_LABEL: &[u8] = b"TopCA KMC master key check value\0";
+
 impl MasterKey {
     /// A master key from its 32 bytes (as loaded from the deployment's secret store).
     pub fn from_bytes(bytes: [u8; 32]) -> Self {
+        let bytes = Zeroizing::new(bytes);
+        let digest = |label: &[u8]| -> [u8; 32] {
+            Sha256::new_with_prefix(label)
+                .chain_update(bytes.as_ref())
+                .finalize()
+                .into()
+        };
+        let mut id = [0u8; 8];
+        id.copy_from_slice(&digest(ID_LABEL)[..8]);
+        let check = digest(CHECK_LABEL);
+        let audit = memory_mac(&bytes, crate::audit::AUDIT_KEY_LABEL);
         Self {
-            bytes: Zeroizing::new(bytes),
+            held: Held::Memory(bytes),
+            id,
+            check,
+            audit,
             #[cfg(feature = "pkcs11")]
             token: None,
         }
@@ -40,20 +78,87 @@ impl MasterKey {
         Ok(Self::from_bytes(*bytes))
     }
 
-    /// The key bytes, for deriving the other keys kept with it (never stored).
-    pub(crate) fn secret_bytes(&self) -> &[u8; 32] {
-        &self.bytes
+    /// The audit key derived from this master key.
+    pub(crate) fn audit_key(&self) -> &Zeroizing<[u8; 32]> {
+        &self.audit
     }
 
     /// A public identifier of this master key (first 8 bytes of a hash of it), stored
     /// with each escrowed key so a wrong master key is reported as such.
     pub fn id(&self) -> [u8; 8] {
-        let digest = Sha256::new_with_prefix(b"TopCA master key id\0")
-            .chain_update(self.bytes.as_ref())
-            .finalize();
-        let mut id = [0u8; 8];
-        id.copy_from_slice(&digest[..8]);
-        id
+        self.id
+    }
+
+    /// The check value of this master key (SHA-256 over a fixed label and the
+    /// key, computed when it was set up): whether two nodes hold the same key,
+    /// revealing nothing of it.
+    pub fn check_value(&self) -> [u8; 32] {
+        self.check
+    }
+
+    /// Whether the key's bytes are only in a token (never in this process).
+    pub fn in_token(&self) -> bool {
+        !matches!(self.held, Held::Memory(_))
+    }
+
+    /// HMAC-SHA-256 of `label` under the master key: a sub-key derived from
+    /// it (computed in the token when the key is there).
+    pub fn derive(&self, label: &[u8]) -> Result<Zeroizing<[u8; 32]>, KmcError> {
+        match &self.held {
+            Held::Memory(bytes) => Ok(memory_mac(bytes, label)),
+            #[cfg(feature = "pkcs11")]
+            Held::Token(secret) => secret
+                .hmac_sha256(label)
+                .map_err(super::token_escrow::token_error),
+        }
+    }
+
+    /// AES-256-GCM of `buffer` in place (tag appended) under the master key.
+    pub(super) fn encrypt(
+        &self,
+        nonce: [u8; 12],
+        aad: &[u8],
+        buffer: &mut Vec<u8>,
+    ) -> Result<(), KmcError> {
+        match &self.held {
+            Held::Memory(bytes) => Aes256Gcm::new(&(**bytes).into())
+                .encrypt_in_place(&Nonce::<Aes256Gcm>::from(nonce), aad, buffer)
+                .map_err(|_| KmcError::Damaged),
+            #[cfg(feature = "pkcs11")]
+            Held::Token(secret) => {
+                let sealed = secret
+                    .gcm_encrypt(nonce, aad, buffer)
+                    .map_err(super::token_escrow::token_error)?;
+                zeroize::Zeroize::zeroize(buffer);
+                *buffer = sealed;
+                Ok(())
+            }
+        }
+    }
+
+    /// Opens what [`Self::encrypt`] made; `Damaged` when it does not open.
+    fn decrypt(
+        &self,
+        nonce: [u8; 12],
+        aad: &[u8],
+        sealed: &[u8],
+    ) -> Result<Zeroizing<Vec<u8>>, KmcError> {
+        match &self.held {
+            Held::Memory(bytes) => {
+                let mut buffer = Zeroizing::new(sealed.to_vec());
+                Aes256Gcm::new(&(**bytes).into())
+                    .decrypt_in_place(&Nonce::<Aes256Gcm>::from(nonce), aad, &mut *buffer)
+                    .map_err(|_| KmcError::Damaged)?;
+                Ok(buffer)
+            }
+            #[cfg(feature = "pkcs11")]
+            Held::Token(secret) => secret.gcm_decrypt(nonce, aad, sealed).map_err(|e| match e {
+                lost @ crate::error::KeyError::TokenLost(_) => {
+                    super::token_escrow::token_error(lost)
+                }
+                _ => KmcError::Damaged,
+            }),
+        }
     }
 
     /// Seals `key` for escrow, bound to `binding` (for example the encryption
@@ -72,14 +177,9 @@ impl MasterKey {
         random.fill(&mut nonce).map_err(|_| KmcError::Random)?;
         let pkcs8 = key.to_pkcs8_der().map_err(|_| KmcError::Damaged)?;
         let mut buffer = pkcs8.to_vec();
-        let sealed = self.cipher().encrypt_in_place(
-            &Nonce::<Aes256Gcm>::from(nonce),
-            &aad(binding),
-            &mut buffer,
-        );
-        if sealed.is_err() {
+        if let Err(e) = self.encrypt(nonce, &aad(binding), &mut buffer) {
             zeroize::Zeroize::zeroize(&mut buffer);
-            return Err(KmcError::Damaged);
+            return Err(e);
         }
         Ok(EscrowedKey {
             master_key_id: self.id(),
@@ -101,14 +201,7 @@ impl MasterKey {
         if escrowed.master_key_id != self.id() {
             return Err(KmcError::WrongMasterKey);
         }
-        let mut buffer = Zeroizing::new(escrowed.ciphertext.clone());
-        self.cipher()
-            .decrypt_in_place(
-                &Nonce::<Aes256Gcm>::from(escrowed.nonce),
-                &aad(binding),
-                &mut *buffer,
-            )
-            .map_err(|_| KmcError::Damaged)?;
+        let buffer = self.decrypt(escrowed.nonce, &aad(binding), &escrowed.ciphertext)?;
         SigningKey::from_pkcs8_der(&buffer).map_err(|_| KmcError::Damaged)
     }
 
@@ -123,13 +216,7 @@ impl MasterKey {
         let mut nonce = [0u8; 12];
         random.fill(&mut nonce).map_err(|_| KmcError::Random)?;
         let mut buffer = Zeroizing::new(data.to_vec());
-        self.cipher()
-            .encrypt_in_place(
-                &Nonce::<Aes256Gcm>::from(nonce),
-                &data_aad(binding),
-                &mut *buffer,
-            )
-            .map_err(|_| KmcError::Damaged)?;
+        self.encrypt(nonce, &data_aad(binding), &mut buffer)?;
         Ok([&self.id()[..], &nonce, &buffer].concat())
     }
 
@@ -141,20 +228,18 @@ impl MasterKey {
             return Err(KmcError::WrongMasterKey);
         }
         let nonce: [u8; 12] = nonce.try_into().map_err(|_| KmcError::Damaged)?;
-        let mut buffer = Zeroizing::new(ciphertext.to_vec());
-        self.cipher()
-            .decrypt_in_place(
-                &Nonce::<Aes256Gcm>::from(nonce),
-                &data_aad(binding),
-                &mut *buffer,
-            )
-            .map_err(|_| KmcError::Damaged)?;
-        Ok(buffer)
+        self.decrypt(nonce, &data_aad(binding), ciphertext)
     }
+}
 
-    fn cipher(&self) -> Aes256Gcm {
-        Aes256Gcm::new(&(*self.bytes).into())
-    }
+/// HMAC-SHA-256 of `label` under `key`, in memory.
+fn memory_mac(key: &[u8; 32], label: &[u8]) -> Zeroizing<[u8; 32]> {
+    // HMAC pads a short key with zeros to the block.
+    let mut block = Zeroizing::new([0u8; 64]);
+    block[..32].copy_from_slice(key);
+    let mut mac = <Hmac<Sha256> as hmac::KeyInit>::new(&(*block).into());
+    mac.update(label);
+    Zeroizing::new(mac.finalize().into_bytes().into())
 }
 
 impl std::fmt::Debug for MasterKey {
@@ -232,6 +317,30 @@ mod tests {
             let again = master.seal(&key, "serial 0A1B", &OsRandom).unwrap();
             assert_ne!(again.nonce, sealed.nonce, "a fresh nonce per seal");
         }
-        assert!(!format!("{master:?}").contains(&format!("{:?}", master.bytes.as_ref())));
+        let known = MasterKey::from_bytes([0xA5; 32]);
+        let text = format!("{known:?}").to_lowercase();
+        assert!(!text.contains("165") && !text.contains("a5, a5") && !text.contains("a5a5"));
+        assert!(!known.in_token());
+    }
+
+    #[test]
+    fn derived_keys_are_hmac_sha256_of_their_label_under_the_master_key() {
+        let bytes = [0x5Au8; 32];
+        let master = MasterKey::from_bytes(bytes);
+        let expected = |label: &[u8]| {
+            let mut mac = <Hmac<Sha256> as hmac::KeyInit>::new_from_slice(&bytes).unwrap();
+            mac.update(label);
+            <[u8; 32]>::from(mac.finalize().into_bytes())
+        };
+        assert_eq!(
+            *master.derive(b"topca backup manifest v1").unwrap(),
+            expected(b"topca backup manifest v1")
+        );
+        assert_eq!(**master.audit_key(), expected(b"topca audit key v1"));
+        let id: [u8; 32] = Sha256::new_with_prefix(b"TopCA master key id\0")
+            .chain_update(bytes)
+            .finalize()
+            .into();
+        assert_eq!(master.id(), id[..8]);
     }
 }

@@ -70,7 +70,7 @@ impl TokenEscrow {
     }
 }
 
-fn token_error(e: KeyError) -> KmcError {
+pub(super) fn token_error(e: KeyError) -> KmcError {
     KmcError::Token(e.to_string())
 }
 

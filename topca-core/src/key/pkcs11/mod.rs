@@ -11,6 +11,7 @@ mod import;
 mod seal;
 mod token;
 mod uri;
+mod wrapped;
 
 use std::sync::{Arc, Mutex};
 
@@ -32,6 +33,7 @@ use spki::{AlgorithmIdentifierOwned, SubjectPublicKeyInfoOwned};
 
 pub use token::{DEFAULT_MAX_SESSIONS, Pkcs11Config, Pkcs11Token};
 pub use uri::Pkcs11Uri;
+pub use wrapped::{Protection, TokenSecret};
 
 use super::{PublicKey, SigningKey, public::RsaPublicKeyRef};
 use crate::{
