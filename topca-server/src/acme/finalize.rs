@@ -38,10 +38,10 @@ fn requested_names(csr: &CertificateRequest) -> Result<Vec<String>, AcmeProblem>
             "the CSR may name DNS names and IP addresses only, as the order does",
         ));
     }
-    if let Some(ip) = alt.dns_names.iter().find(|n| is_ip(n)) {
-        return Err(AcmeProblem::bad_csr(format!(
-            "the CSR names {ip} as a DNS name; an IP address goes in an iPAddress name"
-        )));
+    if csr.names_an_ip_address_as_dns_name() || alt.dns_names.iter().any(|n| is_ip(n)) {
+        return Err(AcmeProblem::bad_csr(
+            "the CSR names an IP address as a DNS name; an IP address goes in an iPAddress name",
+        ));
     }
     let mut names: Vec<String> = alt.dns_names.clone();
     names.extend(alt.ip_addresses.iter().map(ToString::to_string));
