@@ -284,4 +284,17 @@ mod tests {
             );
         }
     }
+
+    #[test]
+    fn the_tls_alpn_port_is_a_port_number_or_443() {
+        assert_eq!(port("X", None, 443).unwrap(), 443);
+        assert_eq!(port("X", Some(" 8443 ".into()), 443).unwrap(), 8443);
+        for bad in ["0", "-1", "65536", "https", ""] {
+            let refused = port("TOPCA_ACME_TLS_ALPN_PORT", Some(bad.into()), 443);
+            assert!(
+                matches!(&refused, Err(SetupError::Usage(m)) if m.contains("TOPCA_ACME_TLS_ALPN_PORT")),
+                "{bad}: {refused:?}"
+            );
+        }
+    }
 }
