@@ -37,7 +37,7 @@ use crate::{
 };
 
 /// How far notBefore is set in the past, to tolerate relying parties' clock skew.
-pub(crate) const BACKDATE: Duration = Duration::from_secs(60);
+pub const BACKDATE: Duration = Duration::from_secs(60);
 
 /// The clock and random source a CA draws on.
 #[derive(Clone)]

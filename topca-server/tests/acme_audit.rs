@@ -13,6 +13,7 @@ use axum::{
     body::Body,
     http::{Request, StatusCode, header},
 };
+use base64::Engine;
 use common::{ADMIN_PASSWORD, admins, log_in, send};
 use serde_json::{Value, json};
 use topca_core::{
@@ -129,7 +130,15 @@ async fn account_creation_key_rollover_and_deactivation_are_audited_in_the_page_
             AuditAction::AcmeAccountKeyChanged,
             by.clone(),
             target.clone(),
-            format!("new key thumbprint {}", rolled.thumbprint())
+            format!(
+                "new key thumbprint {}",
+                base64::engine::general_purpose::URL_SAFE_NO_PAD
+                    .decode(rolled.thumbprint())
+                    .unwrap()
+                    .iter()
+                    .map(|b| format!("{b:02X}"))
+                    .collect::<String>()
+            )
         )
     );
     assert_eq!(

@@ -314,11 +314,16 @@ pub(super) async fn key_change(
         let mut updated = account;
         updated.thumbprint = new_key.thumbprint();
         updated.jwk = new_key.text().to_owned();
+        // The thumbprint in hex, as the log shows key and certificate digests.
+        let thumbprint: String = super::jws::unb64(&updated.thumbprint, "the thumbprint")?
+            .iter()
+            .map(|b| format!("{b:02X}"))
+            .collect();
         let rolled = audit(
             s,
             &updated,
             AuditAction::AcmeAccountKeyChanged,
-            format!("new key thumbprint {}", updated.thumbprint),
+            format!("new key thumbprint {thumbprint}"),
         );
         match s.store.update_acme_account(&updated, Some(rolled)) {
             Ok(()) => {}

@@ -31,7 +31,7 @@ mod nonce;
 mod order;
 mod problem;
 mod profiles;
-mod renewal;
+pub mod renewal;
 mod revoke;
 mod tls_alpn;
 
