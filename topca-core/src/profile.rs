@@ -111,11 +111,6 @@ impl ProfileKind {
         matches!(self, Self::RootCa | Self::SubCa)
     }
 
-    /// Whether certificates of this kind are TLS server certificates.
-    pub fn is_tls_server(self) -> bool {
-        matches!(self, Self::TlsServer | Self::ShortLivedTlsServer)
-    }
-
     /// Whether certificates of this kind carry no revocation information
     /// (RFC 9608): relying parties cannot learn of a revocation, so none is
     /// published for them ahead of time.
