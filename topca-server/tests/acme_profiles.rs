@@ -211,6 +211,43 @@ async fn an_order_selects_a_listed_profile_and_a_short_lived_certificate_has_no_
     assert!(!text.contains("OCSP - URI"), "{text}");
     assert!(!text.contains("CRL Distribution"), "{text}");
 
+    // Revocation still works for it: the pre-signer and the next CRL take it.
+    let short_serial = certificate.serial_hex();
+    let revoke = json!({"certificate": b64(certificate.der()), "reason": 4});
+    let (status, _, body) = acme.post(&client, "/acme/revoke-cert", Some(&revoke)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let state = std::sync::Arc::clone(&acme.state);
+    // (The revocation may have published the CRL already; then the tick has
+    // nothing to do.)
+    tokio::task::spawn_blocking(move || {
+        topca_server::ocsp_cache::tick(&state).unwrap();
+        topca_server::crl_sync::tick(&state).unwrap()
+    })
+    .await
+    .unwrap();
+    let (status, crl, _) = send(
+        &acme.app,
+        Request::get("/TopCA/crl/current.crl")
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    std::fs::write(acme.dir.path().join("current.crl"), crl).unwrap();
+    let listed = common::openssl(
+        acme.dir.path(),
+        &[
+            "crl",
+            "-inform",
+            "DER",
+            "-in",
+            "current.crl",
+            "-noout",
+            "-text",
+        ],
+    );
+    assert!(listed.contains(&short_serial), "{listed}");
+
     // No profile: the client's first, with its CRL and OCSP pointers.
     let order = acme.ready_order(&client, &["localhost"]).await;
     assert_eq!(order["profile"], "tls-server", "{order}");
