@@ -50,9 +50,11 @@ fn cutoff(value: Option<String>) -> Option<SystemTime> {
 }
 
 /// Whether a certificate whose notBefore is `not_before` was issued before
-/// `cutoff` (notBefore is backdated by [`BACKDATE`]).
+/// `cutoff` (notBefore is backdated by [`BACKDATE`]). Both are whole seconds:
+/// one issued within the cut-off's second counts as before it (renewed once
+/// more rather than missed).
 fn issued_before(not_before: SystemTime, cutoff: SystemTime) -> bool {
-    not_before + BACKDATE < cutoff
+    not_before + BACKDATE <= cutoff
 }
 
 /// `acme renew-before`: sets the renewal cut-off to `at` (`None` clears it),
