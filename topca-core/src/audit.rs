@@ -113,10 +113,16 @@ pub enum AuditAction {
     ClientAdded = 24,
     /// A machine client was revoked.
     ClientRevoked = 25,
+    /// An ACME account was created (RFC 8555 §7.3).
+    AcmeAccountCreated = 26,
+    /// An ACME account's key was rolled over (RFC 8555 §7.3.5).
+    AcmeAccountKeyChanged = 27,
+    /// An ACME account was deactivated by its holder (RFC 8555 §7.3.6).
+    AcmeAccountDeactivated = 28,
 }
 
 impl AuditAction {
-    const ALL: [Self; 25] = [
+    const ALL: [Self; 28] = [
         Self::CaCreated,
         Self::AccountCreated,
         Self::AccountUpdated,
@@ -142,6 +148,9 @@ impl AuditAction {
         Self::SessionsEnded,
         Self::ClientAdded,
         Self::ClientRevoked,
+        Self::AcmeAccountCreated,
+        Self::AcmeAccountKeyChanged,
+        Self::AcmeAccountDeactivated,
     ];
 
     /// Which part of the CA the action belongs to (who may read it).
@@ -160,7 +169,10 @@ impl AuditAction {
             | Self::CertificateRevoked
             | Self::CrlIssued
             | Self::ClientAdded
-            | Self::ClientRevoked => AuditArea::Ra,
+            | Self::ClientRevoked
+            | Self::AcmeAccountCreated
+            | Self::AcmeAccountKeyChanged
+            | Self::AcmeAccountDeactivated => AuditArea::Ra,
             Self::KeyEscrowed
             | Self::RecoveryRequested
             | Self::RecoveryApproved

@@ -37,7 +37,7 @@ use crate::{
 };
 
 /// How far notBefore is set in the past, to tolerate relying parties' clock skew.
-pub(crate) const BACKDATE: Duration = Duration::from_secs(60);
+pub const BACKDATE: Duration = Duration::from_secs(60);
 
 /// The clock and random source a CA draws on.
 #[derive(Clone)]
@@ -515,7 +515,7 @@ pub(crate) fn effective_alt_names<'r>(
 ) -> Result<Cow<'r, SubjectAltNames>, Error> {
     let names = &request.alt_names;
     match profile.kind() {
-        ProfileKind::TlsServer => {
+        ProfileKind::TlsServer | ProfileKind::ShortLivedTlsServer => {
             if names.dns_names.is_empty() && names.ip_addresses.is_empty() {
                 let mut names = names.clone();
                 if let Some(cn) = &request.subject.common_name {

@@ -128,20 +128,23 @@ pub fn token_hash(presented: &str) -> Option<[u8; 32]> {
     (bytes.len() == TOKEN_BYTES).then(|| Sha256::digest(bytes.as_slice()).into())
 }
 
-/// The profile named on the command line or in a request: `tls-server` or
-/// `tls-client` (the two a machine client may be given).
+/// The profile named on the command line or in a request: `tls-server`,
+/// `tls-client` or `short-lived` (the ones a machine client may be given).
 pub fn profile_by_name(name: &str) -> Option<ProfileKind> {
     match name.trim().to_ascii_lowercase().as_str() {
         "tls-server" | "tls server" => Some(ProfileKind::TlsServer),
         "tls-client" | "tls client" => Some(ProfileKind::TlsClient),
+        "short-lived" | "short lived" => Some(ProfileKind::ShortLivedTlsServer),
         _ => None,
     }
 }
 
-/// The short name of a machine client's profile (`tls-server`, `tls-client`).
+/// The short name of a machine client's profile (`tls-server`, `tls-client`,
+/// `short-lived`).
 pub fn profile_name(kind: ProfileKind) -> &'static str {
     match kind {
         ProfileKind::TlsClient => "tls-client",
+        ProfileKind::ShortLivedTlsServer => "short-lived",
         _ => "tls-server",
     }
 }

@@ -6,7 +6,7 @@ use der::{
 };
 use spki::AlgorithmIdentifierRef;
 use x509_cert::{
-    ext::pkix::SubjectAltName,
+    ext::pkix::{SubjectAltName, name::GeneralName},
     name::Name,
     request::{CertReqInfo, ExtensionReq},
 };
@@ -38,6 +38,9 @@ pub struct CertificateRequest {
     public_key: PublicKey,
     signature_algorithm: SignatureAlgorithm,
     alt_names: SubjectAltNames,
+    /// Whether a dNSName of the request was an IP address written as text
+    /// (kept in `alt_names` as the address it names).
+    ip_as_dns_name: bool,
 }
 
 impl CertificateRequest {
@@ -75,7 +78,7 @@ impl CertificateRequest {
                 crate::error::KeyError::BadSignature => CsrError::BadSignature,
                 other => CsrError::Key(other),
             })?;
-        let alt_names = requested_alt_names(&info)?;
+        let (alt_names, ip_as_dns_name) = requested_alt_names(&info)?;
         Ok(Self {
             der: der.to_vec(),
             subject: DistinguishedName::from_name(&info.subject),
@@ -83,6 +86,7 @@ impl CertificateRequest {
             public_key,
             signature_algorithm,
             alt_names,
+            ip_as_dns_name,
         })
     }
 
@@ -121,7 +125,16 @@ impl CertificateRequest {
             public_key,
             signature_algorithm,
             alt_names,
+            ip_as_dns_name: false,
         }
+    }
+
+    /// Whether the request wrote an IP address as a dNSName (`DNS:127.0.0.1`)
+    /// rather than an iPAddress name: [`Self::alt_names`] holds it as the
+    /// address, but a protocol that wants iPAddress names exactly (ACME, RFC
+    /// 8738 §4) refuses such a request.
+    pub fn names_an_ip_address_as_dns_name(&self) -> bool {
+        self.ip_as_dns_name
     }
 
     /// The request as PEM (`CERTIFICATE REQUEST`).
@@ -172,8 +185,11 @@ impl CertificateRequest {
     }
 }
 
-fn requested_alt_names(info: &CertReqInfo) -> Result<SubjectAltNames, CsrError> {
+/// The requested alternative names, and whether a dNSName among them was an
+/// IP address as text.
+fn requested_alt_names(info: &CertReqInfo) -> Result<(SubjectAltNames, bool), CsrError> {
     let mut names = SubjectAltNames::default();
+    let mut ip_as_dns_name = false;
     for attribute in info
         .attributes
         .iter()
@@ -188,6 +204,10 @@ fn requested_alt_names(info: &CertReqInfo) -> Result<SubjectAltNames, CsrError> 
             {
                 let san = SubjectAltName::from_der(ext.extn_value.as_bytes())
                     .map_err(|_| CsrError::Extensions)?;
+                ip_as_dns_name |= san.0.iter().any(|name| {
+                    matches!(name, GeneralName::DnsName(dns)
+                        if dns.as_str().parse::<std::net::IpAddr>().is_ok())
+                });
                 let found = SubjectAltNames::from_general_names(&san.0)
                     .map_err(|_| CsrError::Extensions)?;
                 for dns in found.dns_names {
@@ -204,5 +224,5 @@ fn requested_alt_names(info: &CertReqInfo) -> Result<SubjectAltNames, CsrError> 
             }
         }
     }
-    Ok(names)
+    Ok((names, ip_as_dns_name))
 }

@@ -58,6 +58,8 @@ pub const KEY_USAGE: Oid = Oid::new_unwrap("2.5.29.15");
 pub const BASIC_CONSTRAINTS: Oid = Oid::new_unwrap("2.5.29.19");
 /// id-ce-cRLDistributionPoints (RFC 5280 §4.2.1.13).
 pub const CRL_DISTRIBUTION_POINTS: Oid = Oid::new_unwrap("2.5.29.31");
+/// id-ce-noRevAvail (RFC 9608 §2): no revocation information is available.
+pub const NO_REV_AVAIL: Oid = Oid::new_unwrap("2.5.29.56");
 /// freshestCRL (delta CRL distribution point).
 pub const FRESHEST_CRL: Oid = Oid::new_unwrap("2.5.29.46");
 /// id-ce-extKeyUsage (RFC 5280 §4.2.1.12).

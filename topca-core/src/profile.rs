@@ -49,7 +49,17 @@ pub enum ProfileKind {
     TlsClient,
     /// A delegated OCSP responder (id-kp-OCSPSigning, with id-pkix-ocsp-nocheck).
     OcspSigning,
+    /// A TLS server certificate short-lived enough to need no revocation
+    /// information (RFC 9608): at most [`SHORT_LIVED_MAX_DAYS`] days, without
+    /// CRL or OCSP pointers, with the non-critical noRevAvail extension.
+    ShortLivedTlsServer,
 }
+
+/// The longest validity of a short-lived certificate, in days: the CA/Browser
+/// Forum's bound for short-lived subscriber certificates (Baseline Requirements
+/// §1.6.1, 7 days from 2026-03-15), which also keeps a key compromise's
+/// exposure within a week when no CRL or OCSP answer can end it sooner.
+pub const SHORT_LIVED_MAX_DAYS: u32 = 7;
 
 impl ProfileKind {
     /// Longest validity this kind allows, in days.
@@ -62,6 +72,7 @@ impl ProfileKind {
             Self::TlsServer => 825,
             // Responder certificates are not revocation-checked: keep them short.
             Self::OcspSigning => 90,
+            Self::ShortLivedTlsServer => SHORT_LIVED_MAX_DAYS,
         }
     }
 
@@ -75,6 +86,7 @@ impl ProfileKind {
             Self::TlsServer,
             Self::TlsClient,
             Self::OcspSigning,
+            Self::ShortLivedTlsServer,
         ]
         .into_iter()
         .find(|kind| kind.label() == label)
@@ -90,12 +102,20 @@ impl ProfileKind {
             Self::TlsServer => "TLS server",
             Self::TlsClient => "TLS client",
             Self::OcspSigning => "OCSP signing",
+            Self::ShortLivedTlsServer => "short-lived TLS server",
         }
     }
 
     /// Whether certificates of this kind are CAs.
     pub fn is_ca(self) -> bool {
         matches!(self, Self::RootCa | Self::SubCa)
+    }
+
+    /// Whether certificates of this kind carry no revocation information
+    /// (RFC 9608): relying parties cannot learn of a revocation, so none is
+    /// published for them ahead of time.
+    pub fn no_revocation_info(self) -> bool {
+        self == Self::ShortLivedTlsServer
     }
 }
 
@@ -245,8 +265,9 @@ impl Profile {
     }
 
     /// The extensions after the subject's key identifier, which depend only on
-    /// the issuer: authority key identifier, then OCSP no-check for responders or
-    /// CRL distribution point, freshest CRL and authority information access.
+    /// the issuer: authority key identifier, then OCSP no-check for responders,
+    /// caIssuers and noRevAvail for short-lived certificates, or CRL
+    /// distribution point, freshest CRL and authority information access.
     pub(crate) fn trailing_extensions(
         &self,
         issuer_key_id: Option<&[u8]>,
@@ -265,6 +286,23 @@ impl Profile {
             // RFC 6960 §4.2.2.2.1: clients trust the responder certificate for its
             // lifetime without checking its revocation.
             exts.push(extension(oid::OCSP_NO_CHECK, false, &der::asn1::Null)?);
+        } else if self.kind.no_revocation_info() {
+            // RFC 9608 §2: no CRL distribution point, no OCSP pointer; the
+            // issuer's certificate may still be pointed at.
+            if let Some(url) = &urls.ca_issuers {
+                let access = vec![AccessDescription {
+                    access_method: oid::AD_CA_ISSUERS,
+                    access_location: uri(url)?,
+                }];
+                exts.push(extension(
+                    oid::AUTHORITY_INFO_ACCESS,
+                    false,
+                    &AuthorityInfoAccessSyntax(access),
+                )?);
+            }
+            // RFC 9608 §2: ext-noRevAvail EXTENSION ::= { SYNTAX NULL
+            // IDENTIFIED BY id-ce-noRevAvail }, non-critical.
+            exts.push(extension(oid::NO_REV_AVAIL, false, &der::asn1::Null)?);
         } else if self.kind != ProfileKind::RootCa {
             if let Some(crl) = &urls.crl {
                 let point = DistributionPoint {
@@ -327,12 +365,13 @@ impl Profile {
                 KeyKind::EcdsaP256 | KeyKind::EcdsaP384 => KeyUsages::KeyAgreement.into(),
                 _ => KeyUsages::KeyEncipherment | KeyUsages::DataEncipherment,
             },
-            ProfileKind::TlsServer if kind.is_rsa() => {
+            ProfileKind::TlsServer | ProfileKind::ShortLivedTlsServer if kind.is_rsa() => {
                 KeyUsages::DigitalSignature | KeyUsages::KeyEncipherment
             }
-            ProfileKind::TlsServer | ProfileKind::TlsClient | ProfileKind::OcspSigning => {
-                KeyUsages::DigitalSignature.into()
-            }
+            ProfileKind::TlsServer
+            | ProfileKind::ShortLivedTlsServer
+            | ProfileKind::TlsClient
+            | ProfileKind::OcspSigning => KeyUsages::DigitalSignature.into(),
         }
     }
 
@@ -341,7 +380,9 @@ impl Profile {
             ProfileKind::RootCa | ProfileKind::SubCa => None,
             ProfileKind::UserSigning => Some(vec![oid::KP_CLIENT_AUTH, oid::KP_EMAIL_PROTECTION]),
             ProfileKind::UserEncryption => Some(vec![oid::KP_EMAIL_PROTECTION]),
-            ProfileKind::TlsServer => Some(vec![oid::KP_SERVER_AUTH]),
+            ProfileKind::TlsServer | ProfileKind::ShortLivedTlsServer => {
+                Some(vec![oid::KP_SERVER_AUTH])
+            }
             ProfileKind::TlsClient => Some(vec![oid::KP_CLIENT_AUTH]),
             ProfileKind::OcspSigning => Some(vec![oid::KP_OCSP_SIGNING]),
         }

@@ -25,7 +25,9 @@ mod issuance;
 mod listing;
 mod ocsp;
 
-pub use acme::{AcmeAccount, AcmeAuthorization, AcmeChallenge, AcmeOrder, AcmeStatus, AcmeStore};
+pub use acme::{
+    AcmeAccount, AcmeAuthorization, AcmeChallenge, AcmeOrder, AcmeOrderLimit, AcmeStatus, AcmeStore,
+};
 pub use acme_eab::{AcmeEabKey, AcmeEabStore};
 pub use batch::BatchIssuanceStore;
 pub use client::ClientStore;

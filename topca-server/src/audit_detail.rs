@@ -51,6 +51,14 @@ const FORMS: &[(&str, &str)] = &[
     ("renewal of {0}", "audit.detail.renewal_of"),
     ("account {0}", "audit.detail.account"),
     ("ACME profile {0}", "audit.detail.acme_profile"),
+    ("ACME account {0}", "audit.detail.acme_account"),
+    ("ACME renewal cut-off", "audit.detail.acme_renewal_cutoff"),
+    (
+        "certificates issued before {0}",
+        "audit.detail.issued_before",
+    ),
+    ("cleared", "audit.detail.cleared"),
+    ("new key thumbprint {0}", "audit.detail.acme_new_key"),
     (
         "enveloped for signing certificate {0}",
         "audit.detail.enveloped_for",

@@ -21,7 +21,8 @@ pub struct ClientSpec {
     pub name: String,
     /// The account it issues for.
     pub account: u64,
-    /// Profiles, comma-separated (`tls-server`, `tls-client`); empty: TLS server.
+    /// Profiles, comma-separated (`tls-server`, `tls-client`, `short-lived`);
+    /// empty: TLS server.
     pub profiles: String,
     /// Domain suffixes, comma-separated; empty: the account's policy alone.
     pub allowed_names: String,
@@ -44,7 +45,7 @@ pub fn add(options: &Options, spec: &ClientSpec) -> Result<Vec<String>, SetupErr
         .map(|p| {
             profile_by_name(p).ok_or_else(|| {
                 SetupError::Usage(format!(
-                    "unknown profile {p:?}; use tls-server or tls-client"
+                    "unknown profile {p:?}; use tls-server, tls-client or short-lived"
                 ))
             })
         })

@@ -50,9 +50,13 @@ pub struct Options {
     /// (`TOPCA_ACME_DNS_RESOLVER`; `None`: the first nameserver of
     /// `/etc/resolv.conf`).
     pub acme_dns_resolver: Option<std::net::SocketAddr>,
-    /// New ACME orders allowed an hour on each node: per account
-    /// (`TOPCA_ACME_ORDERS_PER_ACCOUNT`, 300) and per identifier
-    /// (`TOPCA_ACME_ORDERS_PER_NAME`, 50).
+    /// The port ACME tls-alpn-01 validation connects to (443;
+    /// `TOPCA_ACME_TLS_ALPN_PORT` for a deployment or test that answers the
+    /// challenge elsewhere).
+    pub acme_tls_alpn_port: u16,
+    /// New ACME orders allowed an hour, counted in the store so every node
+    /// shares them: per account (`TOPCA_ACME_ORDERS_PER_ACCOUNT`, 300) and per
+    /// identifier (`TOPCA_ACME_ORDERS_PER_NAME`, 50).
     pub acme_order_limits: crate::acme::OrderLimits,
 }
 
@@ -201,6 +205,7 @@ impl Options {
                     ))
                 })?,
             },
+            acme_tls_alpn_port: port("TOPCA_ACME_TLS_ALPN_PORT", env("TOPCA_ACME_TLS_ALPN_PORT"), 443)?,
             acme_dns_resolver: env("TOPCA_ACME_DNS_RESOLVER")
                 .map(|address| {
                     address.trim().parse().map_err(|_| {
@@ -215,6 +220,19 @@ impl Options {
                 per_identifier: hourly_limit("TOPCA_ACME_ORDERS_PER_NAME", env("TOPCA_ACME_ORDERS_PER_NAME"), 50)?,
             },
         })
+    }
+}
+
+/// A port number from `value` (of the environment variable `name`), else `default`.
+fn port(name: &str, value: Option<String>, default: u16) -> Result<u16, SetupError> {
+    match value {
+        None => Ok(default),
+        Some(value) => match value.trim().parse() {
+            Ok(port) if port > 0 => Ok(port),
+            _ => Err(SetupError::Usage(format!(
+                "{name} {value:?} is not a port number (1-65535)"
+            ))),
+        },
     }
 }
 
@@ -262,6 +280,19 @@ mod tests {
             let refused = hourly_limit("TOPCA_ACME_ORDERS_PER_NAME", Some(bad.into()), 50);
             assert!(
                 matches!(&refused, Err(SetupError::Usage(m)) if m.contains("TOPCA_ACME_ORDERS_PER_NAME")),
+                "{bad}: {refused:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_tls_alpn_port_is_a_port_number_or_443() {
+        assert_eq!(port("X", None, 443).unwrap(), 443);
+        assert_eq!(port("X", Some(" 8443 ".into()), 443).unwrap(), 8443);
+        for bad in ["0", "-1", "65536", "https", ""] {
+            let refused = port("TOPCA_ACME_TLS_ALPN_PORT", Some(bad.into()), 443);
+            assert!(
+                matches!(&refused, Err(SetupError::Usage(m)) if m.contains("TOPCA_ACME_TLS_ALPN_PORT")),
                 "{bad}: {refused:?}"
             );
         }

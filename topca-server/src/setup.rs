@@ -302,6 +302,7 @@ pub fn start(options: &Options) -> Result<(AppState, Vec<String>), SetupError> {
             readiness: crate::readiness::Readiness::default(),
             acme: crate::acme::AcmeRuntime {
                 dns_resolver: options.acme_dns_resolver,
+                tls_alpn_port: options.acme_tls_alpn_port,
                 ..crate::acme::AcmeRuntime::new(options.acme_http01_port, options.acme_order_limits)
             },
         },

@@ -19,10 +19,40 @@ use acme_client::{Acme, Client, b64, csr};
 use axum::http::StatusCode;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use topca_core::{KeyAlgorithm, ra::ServerPolicy, store::AccountStore};
 
 /// TXT records by name: a wildcard and its base name share `_acme-challenge.NAME`.
 type Records = Arc<Mutex<HashMap<String, Vec<String>>>>;
+
+/// The answer to DNS `query` from `records`: the TXT records of its name, or
+/// NXDOMAIN.
+fn dns_answer(query: &[u8], records: &Records) -> Vec<u8> {
+    let mut at = 12;
+    let mut labels = Vec::new();
+    while query[at] != 0 {
+        let len = usize::from(query[at]);
+        labels.push(String::from_utf8_lossy(&query[at + 1..at + 1 + len]).to_string());
+        at += 1 + len;
+    }
+    let question_end = at + 5;
+    let name = labels.join(".").to_ascii_lowercase();
+    let mut answer = query[..question_end].to_vec();
+    match records.lock().unwrap().get(&name) {
+        Some(texts) => {
+            answer[2..4].copy_from_slice(&[0x85, 0x80]);
+            answer[6..8].copy_from_slice(&(texts.len() as u16).to_be_bytes());
+            for text in texts {
+                answer.extend([0xC0, 12, 0, 16, 0, 1, 0, 0, 0, 0]);
+                answer.extend(((text.len() + 1) as u16).to_be_bytes());
+                answer.push(text.len() as u8);
+                answer.extend(text.as_bytes());
+            }
+        }
+        None => answer[2..4].copy_from_slice(&[0x85, 0x83]),
+    }
+    answer
+}
 
 /// A UDP DNS server answering TXT queries from `records` (NXDOMAIN else).
 async fn dns_server(records: Records) -> std::net::SocketAddr {
@@ -31,33 +61,51 @@ async fn dns_server(records: Records) -> std::net::SocketAddr {
     tokio::spawn(async move {
         let mut buf = vec![0u8; 512];
         while let Ok((n, peer)) = socket.recv_from(&mut buf).await {
-            let query = &buf[..n];
-            let mut at = 12;
-            let mut labels = Vec::new();
-            while query[at] != 0 {
-                let len = usize::from(query[at]);
-                labels.push(String::from_utf8_lossy(&query[at + 1..at + 1 + len]).to_string());
-                at += 1 + len;
-            }
-            let question_end = at + 5;
-            let name = labels.join(".").to_ascii_lowercase();
-            let mut answer = query[..question_end].to_vec();
-            match records.lock().unwrap().get(&name) {
-                Some(texts) => {
-                    answer[2..4].copy_from_slice(&[0x85, 0x80]);
-                    answer[6..8].copy_from_slice(&(texts.len() as u16).to_be_bytes());
-                    for text in texts {
-                        answer.extend([0xC0, 12, 0, 16, 0, 1, 0, 0, 0, 0]);
-                        answer.extend(((text.len() + 1) as u16).to_be_bytes());
-                        answer.push(text.len() as u8);
-                        answer.extend(text.as_bytes());
-                    }
-                }
-                None => answer[2..4].copy_from_slice(&[0x85, 0x83]),
-            }
+            let answer = dns_answer(&buf[..n], &records);
             let _ = socket.send_to(&answer, peer).await;
         }
     });
+    address
+}
+
+/// A DNS server whose UDP answers are all truncated (the TC bit, no record)
+/// and which answers over TCP on the same port when `tcp` (counting the TCP
+/// queries in `asked`).
+async fn truncating_dns_server(
+    records: Records,
+    tcp: bool,
+    asked: Arc<Mutex<usize>>,
+) -> std::net::SocketAddr {
+    let socket = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let address = socket.local_addr().unwrap();
+    tokio::spawn(async move {
+        let mut buf = vec![0u8; 512];
+        while let Ok((n, peer)) = socket.recv_from(&mut buf).await {
+            let mut answer = buf[..n].to_vec();
+            answer[2..4].copy_from_slice(&[0x87, 0x80]);
+            let _ = socket.send_to(&answer, peer).await;
+        }
+    });
+    if tcp {
+        let listener = tokio::net::TcpListener::bind(address).await.unwrap();
+        tokio::spawn(async move {
+            while let Ok((mut stream, _)) = listener.accept().await {
+                let records = Arc::clone(&records);
+                let asked = Arc::clone(&asked);
+                tokio::spawn(async move {
+                    let mut length = [0u8; 2];
+                    stream.read_exact(&mut length).await.unwrap();
+                    let mut query = vec![0u8; usize::from(u16::from_be_bytes(length))];
+                    stream.read_exact(&mut query).await.unwrap();
+                    *asked.lock().unwrap() += 1;
+                    let answer = dns_answer(&query, &records);
+                    let mut message = (answer.len() as u16).to_be_bytes().to_vec();
+                    message.extend(answer);
+                    let _ = stream.write_all(&message).await;
+                });
+            }
+        });
+    }
     address
 }
 
@@ -196,4 +244,33 @@ async fn dns_01_validates_wildcards_through_the_resolver() {
 
     let order = dns_order(&acme, &client, &records, &["absent.localhost"], false).await;
     assert_eq!(order["status"], "invalid", "no TXT record");
+}
+
+#[tokio::test]
+async fn a_truncated_udp_answer_is_asked_again_over_tcp() {
+    let records: Records = Arc::default();
+    let asked: Arc<Mutex<usize>> = Arc::default();
+    let resolver = truncating_dns_server(Arc::clone(&records), true, Arc::clone(&asked)).await;
+    let acme = Acme::start_with(|state| state.acme.dns_resolver = Some(resolver)).await;
+    let mut client = Client::new(KeyAlgorithm::EcdsaP256);
+    acme.register(&mut client).await;
+    let order = dns_order(&acme, &client, &records, &["*.localhost"], false).await;
+    assert_eq!(order["status"], "ready", "{order}");
+    assert_eq!(*asked.lock().unwrap(), 1, "one query over TCP");
+
+    // A resolver that truncates over UDP and takes no TCP: a dns problem.
+    let resolver = truncating_dns_server(Arc::clone(&records), false, Arc::default()).await;
+    let acme = Acme::start_with(|state| state.acme.dns_resolver = Some(resolver)).await;
+    let mut client = Client::new(KeyAlgorithm::EcdsaP256);
+    acme.register(&mut client).await;
+    let order = dns_order(&acme, &client, &records, &["*.localhost"], false).await;
+    assert_eq!(order["status"], "invalid", "{order}");
+    assert_eq!(
+        order["error"]["type"], "urn:ietf:params:acme:error:dns",
+        "{order}"
+    );
+    assert!(
+        order["error"]["detail"].as_str().unwrap().contains("TCP"),
+        "{order}"
+    );
 }

@@ -11,8 +11,6 @@
 mod acme_client;
 mod common;
 
-use std::time::Duration;
-
 use acme_client::{Acme, BASE, Client, b64, csr};
 use axum::{
     body::Body,
@@ -22,7 +20,7 @@ use base64::Engine;
 use common::send;
 use serde_json::{Value, json};
 use topca_core::{KeyAlgorithm, SigningKey, store::CertificateStore};
-use topca_server::limits::RateLimiter;
+use topca_server::acme::OrderLimits;
 
 #[tokio::test]
 async fn certbot_s_flow_issues_a_certificate_under_the_demo_account_and_the_certificate_key_revokes_it()
@@ -419,8 +417,10 @@ async fn forbidden_names_mismatched_csrs_and_other_accounts_orders_are_refused_a
 #[tokio::test]
 async fn new_orders_are_limited_per_account_and_per_identifier() {
     let acme = Acme::start_with(|state| {
-        state.acme.orders_per_account = RateLimiter::new(2, Duration::from_secs(3600));
-        state.acme.orders_per_identifier = RateLimiter::new(3, Duration::from_secs(3600));
+        state.acme.order_limits = OrderLimits {
+            per_account: 2,
+            per_identifier: 3,
+        };
     })
     .await;
     let order = json!({"identifiers": [{"type": "dns", "value": "localhost"}]});

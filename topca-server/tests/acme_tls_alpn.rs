@@ -19,7 +19,7 @@ use common::{free_port, openssl_outcome};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, pem::PemObject};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
-use topca_core::KeyAlgorithm;
+use topca_core::{KeyAlgorithm, store::AccountStore};
 
 type Shown = Arc<Mutex<Option<Arc<rustls::ServerConfig>>>>;
 
@@ -40,22 +40,34 @@ async fn listener(port: u16, shown: Shown) {
     });
 }
 
+/// The SNI names the validator sent.
+type Seen = Arc<Mutex<Vec<String>>>;
+
 /// Shows one certificate whatever the client asks (WebPKI would refuse the
-/// unknown critical extension of a challenge certificate).
+/// unknown critical extension of a challenge certificate), noting the SNI.
 #[derive(Debug)]
-struct Always(Arc<rustls::sign::CertifiedKey>);
+struct Always(Arc<rustls::sign::CertifiedKey>, Seen);
 
 impl rustls::server::ResolvesServerCert for Always {
     fn resolve(
         &self,
-        _hello: rustls::server::ClientHello<'_>,
+        hello: rustls::server::ClientHello<'_>,
     ) -> Option<Arc<rustls::sign::CertifiedKey>> {
+        if let Some(name) = hello.server_name() {
+            self.1.lock().unwrap().push(name.to_owned());
+        }
         Some(Arc::clone(&self.0))
     }
 }
 
-/// A challenge certificate for localhost with `extension` (OpenSSL syntax).
-fn challenge_config(dir: &Path, extension: &str) -> Arc<rustls::ServerConfig> {
+/// A challenge certificate naming `san` (OpenSSL syntax, `DNS:localhost`)
+/// with `extension` (OpenSSL syntax); the SNI sent goes to `seen`.
+fn challenge_config(
+    dir: &Path,
+    san: &str,
+    extension: &str,
+    seen: &Seen,
+) -> Arc<rustls::ServerConfig> {
     let (ok, out) = openssl_outcome(
         dir,
         &[
@@ -75,7 +87,7 @@ fn challenge_config(dir: &Path, extension: &str) -> Arc<rustls::ServerConfig> {
             "-subj",
             "/CN=localhost",
             "-addext",
-            "subjectAltName=DNS:localhost",
+            &format!("subjectAltName={san}"),
             "-addext",
             extension,
         ],
@@ -90,7 +102,7 @@ fn challenge_config(dir: &Path, extension: &str) -> Arc<rustls::ServerConfig> {
         .with_safe_default_protocol_versions()
         .unwrap()
         .with_no_client_auth()
-        .with_cert_resolver(Arc::new(Always(Arc::new(shown))));
+        .with_cert_resolver(Arc::new(Always(Arc::new(shown), Arc::clone(seen))));
     config.alpn_protocols = vec![b"acme-tls/1".to_vec()];
     Arc::new(config)
 }
@@ -111,7 +123,29 @@ async fn alpn_order(
     shown: &Shown,
     extension: impl Fn(&str) -> String,
 ) -> Value {
-    let order = json!({"identifiers": [{"type": "dns", "value": "localhost"}]});
+    let seen = Seen::default();
+    let localhost = json!({"type": "dns", "value": "localhost"});
+    alpn_order_of(
+        acme,
+        client,
+        shown,
+        (&localhost, "DNS:localhost", &seen),
+        extension,
+    )
+    .await
+}
+
+/// Orders `identifier` and answers its tls-alpn-01 challenge with a
+/// certificate naming `san` whose acmeIdentifier is made by `extension` from
+/// the digest: the final order (the SNI sent goes to `seen`).
+async fn alpn_order_of(
+    acme: &Acme,
+    client: &Client,
+    shown: &Shown,
+    (identifier, san, seen): (&Value, &str, &Seen),
+    extension: impl Fn(&str) -> String,
+) -> Value {
+    let order = json!({"identifiers": [identifier]});
     let (status, headers, order) = acme.post(client, "/acme/new-order", Some(&order)).await;
     assert_eq!(status, StatusCode::CREATED, "{order}");
     let order_url = headers["location"].to_str().unwrap().to_owned();
@@ -126,7 +160,7 @@ async fn alpn_order(
         .clone();
     let token = challenge["token"].as_str().unwrap();
     let digest = Sha256::digest(format!("{token}.{}", client.thumbprint()).as_bytes());
-    let config = challenge_config(acme.dir.path(), &extension(&hex(&digest)));
+    let config = challenge_config(acme.dir.path(), san, &extension(&hex(&digest)), seen);
     *shown.lock().unwrap() = Some(config);
     let (status, _, answered) = acme
         .post(client, challenge["url"].as_str().unwrap(), Some(&json!({})))
@@ -172,4 +206,43 @@ async fn tls_alpn_01_checks_the_acme_identifier_of_the_certificate_shown() {
     })
     .await;
     assert_eq!(order["status"], "invalid", "not critical: {order}");
+}
+
+#[tokio::test]
+async fn tls_alpn_01_for_an_ip_address_sends_its_reverse_name_and_wants_one_ip_address_name() {
+    let port = free_port();
+    let shown: Shown = Arc::default();
+    listener(port, Arc::clone(&shown)).await;
+    let acme = Acme::start_with(|state| state.acme.tls_alpn_port = port).await;
+    let account = acme.state.demo.accounts[1];
+    let mut policy = acme.state.store.server_policy(account).unwrap().unwrap();
+    policy.allow_ip_addresses = true;
+    acme.state
+        .store
+        .put_server_policy(account, &policy)
+        .unwrap();
+    let mut client = Client::new(KeyAlgorithm::EcdsaP256);
+    acme.register(&mut client).await;
+    let ip = json!({"type": "ip", "value": "127.0.0.1"});
+    let good = |digest: &str| format!("1.3.6.1.5.5.7.1.31=critical,DER:04:20:{digest}");
+
+    let seen = Seen::default();
+    let order = alpn_order_of(&acme, &client, &shown, (&ip, "IP:127.0.0.1", &seen), good).await;
+    assert_eq!(order["status"], "ready", "{order}");
+    assert_eq!(*seen.lock().unwrap(), ["1.0.0.127.in-addr.arpa"]);
+
+    // The address as a DNS name, or another address: refused.
+    for san in [
+        "DNS:127.0.0.1",
+        "IP:127.0.0.2",
+        "IP:127.0.0.1,DNS:localhost",
+    ] {
+        let seen = Seen::default();
+        let order = alpn_order_of(&acme, &client, &shown, (&ip, san, &seen), good).await;
+        assert_eq!(order["status"], "invalid", "{san}: {order}");
+        assert_eq!(
+            order["error"]["type"],
+            "urn:ietf:params:acme:error:incorrectResponse"
+        );
+    }
 }

@@ -246,6 +246,15 @@ diesel::table! {
         expires -> BigInt,
         error -> Nullable<Text>,
         certificate -> Nullable<Text>,
+        profile -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    acme_order_counts (limit_key, window_number) {
+        limit_key -> Text,
+        window_number -> BigInt,
+        hits -> Integer,
     }
 }
 

@@ -301,6 +301,7 @@ macro_rules! write {
 mod accounts;
 mod acme;
 mod acme_eab;
+mod acme_limits;
 mod admins;
 mod audit;
 mod batch;

@@ -10,8 +10,12 @@ use std::time::{Duration, SystemTime};
 
 use common::databases;
 use topca_core::{
-    StoreError,
-    store::{AcmeAccount, AcmeAuthorization, AcmeChallenge, AcmeOrder, AcmeStatus, AcmeStore},
+    ProfileKind, StoreError,
+    audit::{Actor, AuditAction, AuditRecord, Outcome},
+    store::{
+        AcmeAccount, AcmeAuthorization, AcmeChallenge, AcmeOrder, AcmeOrderLimit, AcmeStatus,
+        AcmeStore, AuditStore,
+    },
 };
 use topca_store::DieselStore;
 
@@ -24,6 +28,17 @@ fn account(id: &str, thumbprint: &str) -> AcmeAccount {
         contact: vec!["mailto:ops@example.com".into()],
         status: AcmeStatus::Valid,
         created: SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000),
+    }
+}
+
+fn audit(action: AuditAction, account: &str) -> AuditRecord {
+    AuditRecord {
+        at: SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000),
+        actor: Actor::Client("acme".into()),
+        action,
+        target: format!("ACME account {account}"),
+        outcome: Outcome::Success,
+        detail: "ACME profile acme".into(),
     }
 }
 
@@ -53,6 +68,7 @@ fn order(id: &str, account: &str, names: &[&str]) -> (AcmeOrder, Vec<AcmeAuthori
         id: id.into(),
         account: account.into(),
         identifiers: names.iter().map(|n| (*n).into()).collect(),
+        profile: Some(ProfileKind::ShortLivedTlsServer),
         status: AcmeStatus::Pending,
         expires,
         error: None,
@@ -86,26 +102,44 @@ fn acme_objects_are_kept_and_changed_once_on_both_backends() {
         assert!(!store.take_acme_nonce("never", now).unwrap(), "{label}");
 
         let a = account("acct1", "thumb1");
-        store.create_acme_account(&a).unwrap();
+        store
+            .create_acme_account(&a, audit(AuditAction::AcmeAccountCreated, "acct1"))
+            .unwrap();
         assert_eq!(
-            store.create_acme_account(&account("acct2", "thumb1")),
+            store.create_acme_account(
+                &account("acct2", "thumb1"),
+                audit(AuditAction::AcmeAccountCreated, "acct2")
+            ),
             Err(StoreError::Conflict),
             "{label}: one account per key"
         );
+        let logged = store.audit_entries().unwrap();
+        assert_eq!(
+            logged.len(),
+            1,
+            "{label}: the refused account is not logged"
+        );
+        assert_eq!(logged[0].record.action, AuditAction::AcmeAccountCreated);
         assert_eq!(store.acme_account("acct1").unwrap().as_ref(), Some(&a));
         assert_eq!(
             store.acme_account_by_thumbprint("thumb1").unwrap().as_ref(),
             Some(&a)
         );
         store
-            .create_acme_account(&account("acct2", "thumb2"))
+            .create_acme_account(
+                &account("acct2", "thumb2"),
+                audit(AuditAction::AcmeAccountCreated, "acct2"),
+            )
             .unwrap();
         let rolled = AcmeAccount {
             thumbprint: "thumb2".into(),
             ..a.clone()
         };
         assert_eq!(
-            store.update_acme_account(&rolled),
+            store.update_acme_account(
+                &rolled,
+                Some(audit(AuditAction::AcmeAccountKeyChanged, "acct1"))
+            ),
             Err(StoreError::Conflict),
             "{label}: a key another account holds"
         );
@@ -115,10 +149,19 @@ fn acme_objects_are_kept_and_changed_once_on_both_backends() {
             contact: Vec::new(),
             ..a.clone()
         };
-        store.update_acme_account(&deactivated).unwrap();
+        assert_eq!(store.audit_entries().unwrap().len(), 2, "{label}");
+        store
+            .update_acme_account(
+                &deactivated,
+                Some(audit(AuditAction::AcmeAccountDeactivated, "acct1")),
+            )
+            .unwrap();
+        let logged = store.audit_entries().unwrap();
+        assert_eq!(logged.len(), 3, "{label}");
+        assert_eq!(logged[2].record.action, AuditAction::AcmeAccountDeactivated);
         assert_eq!(store.acme_account("acct1").unwrap(), Some(deactivated));
         assert_eq!(
-            store.update_acme_account(&account("nobody", "thumb9")),
+            store.update_acme_account(&account("nobody", "thumb9"), None),
             Err(StoreError::NotFound)
         );
 
@@ -207,5 +250,112 @@ fn acme_objects_are_kept_and_changed_once_on_both_backends() {
             store.set_acme_authorization_status("none", AcmeStatus::Deactivated),
             Err(StoreError::NotFound)
         );
+    }
+}
+
+#[test]
+fn new_order_counts_are_shared_by_every_store_handle_and_a_refused_order_counts_nothing() {
+    for (label, url, _cleanup) in databases("acme_limits") {
+        // Two handles on one database: two nodes.
+        let first = DieselStore::open(&url).unwrap();
+        let second = DieselStore::open(&url).unwrap();
+        let limits = |account: &str, names: &[&str]| -> Vec<AcmeOrderLimit> {
+            let mut all = vec![AcmeOrderLimit {
+                key: format!("account:{account}"),
+                limit: 3,
+            }];
+            all.extend(names.iter().map(|n| AcmeOrderLimit {
+                key: format!("identifier:{n}"),
+                limit: 2,
+            }));
+            all
+        };
+        let window = 480_000;
+        assert_eq!(
+            first
+                .count_acme_order(&limits("a", &["x.cn"]), window)
+                .unwrap(),
+            None
+        );
+        assert_eq!(
+            second
+                .count_acme_order(&limits("a", &["x.cn"]), window)
+                .unwrap(),
+            None
+        );
+        // x.cn has had its 2 on both nodes together: refused, and the account's
+        // count is not raised by the refused order.
+        assert_eq!(
+            first
+                .count_acme_order(&limits("b", &["y.cn", "x.cn"]), window)
+                .unwrap(),
+            Some(2),
+            "{label}"
+        );
+        assert_eq!(
+            second
+                .count_acme_order(&limits("a", &["y.cn"]), window)
+                .unwrap(),
+            None
+        );
+        assert_eq!(
+            first
+                .count_acme_order(&limits("a", &["z.cn"]), window)
+                .unwrap(),
+            Some(0),
+            "{label}: the account's 3"
+        );
+        // y.cn was counted once (by the accepted order only).
+        assert_eq!(
+            second
+                .count_acme_order(&limits("b", &["y.cn"]), window)
+                .unwrap(),
+            None
+        );
+        assert_eq!(
+            second
+                .count_acme_order(&limits("c", &["y.cn"]), window)
+                .unwrap(),
+            Some(1)
+        );
+        // The next window starts afresh, and the old counts are dropped.
+        assert_eq!(
+            first
+                .count_acme_order(&limits("a", &["x.cn"]), window + 1)
+                .unwrap(),
+            None
+        );
+
+        // 50 orders at once from 10 threads over both handles: exactly the
+        // limit gets through.
+        let stores = [std::sync::Arc::new(first), std::sync::Arc::new(second)];
+        let accepted = std::sync::atomic::AtomicUsize::new(0);
+        std::thread::scope(|scope| {
+            for t in 0..10 {
+                let store = std::sync::Arc::clone(&stores[t % 2]);
+                let accepted = &accepted;
+                scope.spawn(move || {
+                    for _ in 0..5 {
+                        let limit = vec![AcmeOrderLimit {
+                            key: "identifier:busy.cn".into(),
+                            limit: 20,
+                        }];
+                        loop {
+                            match store.count_acme_order(&limit, window + 1) {
+                                Ok(None) => {
+                                    accepted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                                    break;
+                                }
+                                Ok(Some(_)) => break,
+                                // SQLite's busy writers: try again.
+                                Err(StoreError::Backend(_)) => {}
+                                Err(e) => panic!("{e}"),
+                            }
+                        }
+                    }
+                });
+            }
+        });
+        assert_eq!(accepted.into_inner(), 20, "{label}");
     }
 }

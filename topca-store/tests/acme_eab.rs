@@ -63,15 +63,17 @@ fn an_eab_key_binds_one_account_on_both_backends() {
 
         assert!(
             !store
-                .create_acme_account_bound(&account("a0", "t0"), "nokey")
+                .create_acme_account_bound(&account("a0", "t0"), "nokey", audit("a0"))
                 .unwrap(),
             "{label}: an unknown key binds nothing"
         );
         assert!(store.acme_account("a0").unwrap().is_none(), "{label}");
         // A taken account key: nothing stored, the EAB key not spent.
-        store.create_acme_account(&account("a1", "t1")).unwrap();
+        store
+            .create_acme_account(&account("a1", "t1"), audit("a1"))
+            .unwrap();
         assert_eq!(
-            store.create_acme_account_bound(&account("a2", "t1"), "kid1"),
+            store.create_acme_account_bound(&account("a2", "t1"), "kid1", audit("a2")),
             Err(StoreError::Conflict),
             "{label}"
         );
@@ -79,7 +81,7 @@ fn an_eab_key_binds_one_account_on_both_backends() {
 
         assert!(
             store
-                .create_acme_account_bound(&account("a3", "t3"), "kid1")
+                .create_acme_account_bound(&account("a3", "t3"), "kid1", audit("a3"))
                 .unwrap(),
             "{label}"
         );
@@ -90,7 +92,7 @@ fn an_eab_key_binds_one_account_on_both_backends() {
         );
         assert!(
             !store
-                .create_acme_account_bound(&account("a4", "t4"), "kid1")
+                .create_acme_account_bound(&account("a4", "t4"), "kid1", audit("a4"))
                 .unwrap(),
             "{label}: a used key binds no second account"
         );

@@ -104,7 +104,7 @@ where
                             Some(name) => Some(profile_by_name(name).ok_or_else(|| {
                                 RaError::InvalidField {
                                     field: "profile",
-                                    problem: "use tls-server or tls-client".to_owned(),
+                                    problem: "use tls-server, tls-client or short-lived".to_owned(),
                                 }
                             })?),
                         };

@@ -5,7 +5,7 @@
 
 use std::time::SystemTime;
 
-use crate::error::StoreError;
+use crate::{audit::AuditRecord, error::StoreError, profile::ProfileKind};
 
 /// The status of an ACME object (RFC 8555 §7.1.6); each object uses its
 /// subset. Stored as its number.
@@ -93,8 +93,12 @@ pub struct AcmeOrder {
     pub id: String,
     /// The account that placed it.
     pub account: String,
-    /// The DNS names ordered, lower case, sorted.
+    /// The names ordered, sorted: DNS names in lower case, IP addresses
+    /// (RFC 8738) in their canonical text.
     pub identifiers: Vec<String>,
+    /// The certificate profile it was placed for (draft-ietf-acme-profiles);
+    /// `None`: the ACME client's default.
+    pub profile: Option<ProfileKind>,
     /// Its status.
     pub status: AcmeStatus,
     /// When it expires.
@@ -150,8 +154,13 @@ pub trait AcmeStore: Send + Sync {
     /// Spends `nonce`: `true` when it was issued and had not expired by `now`
     /// nor been spent (it is gone afterwards, as are all nonces expired by `now`).
     fn take_acme_nonce(&self, nonce: &str, now: SystemTime) -> Result<bool, StoreError>;
-    /// Stores a new account; [`StoreError::Conflict`] when its key is taken.
-    fn create_acme_account(&self, account: &AcmeAccount) -> Result<(), StoreError>;
+    /// Stores a new account with its `audit` entry, both or neither;
+    /// [`StoreError::Conflict`] when its key is taken.
+    fn create_acme_account(
+        &self,
+        account: &AcmeAccount,
+        audit: AuditRecord,
+    ) -> Result<(), StoreError>;
     /// The account `id`, if any.
     fn acme_account(&self, id: &str) -> Result<Option<AcmeAccount>, StoreError>;
     /// The account whose key has `thumbprint`, if any.
@@ -161,8 +170,13 @@ pub trait AcmeStore: Send + Sync {
     ) -> Result<Option<AcmeAccount>, StoreError>;
     /// Replaces the key, contact and status of account `account.id`;
     /// [`StoreError::NotFound`] if there is none, [`StoreError::Conflict`] when
-    /// the new key is another account's.
-    fn update_acme_account(&self, account: &AcmeAccount) -> Result<(), StoreError>;
+    /// the new key is another account's. `audit` (a key rollover, a
+    /// deactivation) is appended in the same transaction.
+    fn update_acme_account(
+        &self,
+        account: &AcmeAccount,
+        audit: Option<AuditRecord>,
+    ) -> Result<(), StoreError>;
     /// Stores a new order with its authorizations and their challenges, all or none.
     fn create_acme_order(
         &self,
@@ -199,4 +213,24 @@ pub trait AcmeStore: Send + Sync {
     /// Sets the status of authorization `id` (deactivation).
     fn set_acme_authorization_status(&self, id: &str, status: AcmeStatus)
     -> Result<(), StoreError>;
+    /// Counts one new order against every limit of `limits` in fixed window
+    /// number `window`, all or none in one transaction, so that every node
+    /// sharing the store shares the counts: `None` when all were under their
+    /// limit (each is raised by one), or the index of the first limit already
+    /// reached (nothing counted). Counts of earlier windows are dropped.
+    fn count_acme_order(
+        &self,
+        limits: &[AcmeOrderLimit],
+        window: i64,
+    ) -> Result<Option<usize>, StoreError>;
+}
+
+/// A limit on new ACME orders: `key` may be named by `limit` new orders in
+/// each window.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AcmeOrderLimit {
+    /// What is limited: `account:ID`, `identifier:NAME`.
+    pub key: String,
+    /// How many new orders a window allows it.
+    pub limit: u32,
 }

@@ -42,12 +42,14 @@ pub trait AcmeEabStore: Send + Sync {
     /// Whether ACME profile `profile` has any key, used or not (it then
     /// requires a binding from every new account).
     fn acme_profile_has_eab_keys(&self, profile: &str) -> Result<bool, StoreError>;
-    /// Stores `account` and marks key `key` as used by it, in one transaction:
-    /// `false`, with nothing stored, when the key is unknown or used already;
-    /// [`StoreError::Conflict`] when the account's key is taken.
+    /// Stores `account` with its `audit` entry and marks key `key` as used by
+    /// it, in one transaction: `false`, with nothing stored, when the key is
+    /// unknown or used already; [`StoreError::Conflict`] when the account's key
+    /// is taken.
     fn create_acme_account_bound(
         &self,
         account: &AcmeAccount,
         key: &str,
+        audit: AuditRecord,
     ) -> Result<bool, StoreError>;
 }

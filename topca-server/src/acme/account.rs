@@ -2,6 +2,8 @@
 //! again by the same key (`onlyReturnExisting`), their contact changed,
 //! deactivated, and their key rolled over (§7.3.5). A profile with EAB keys
 //! takes new accounts only with an external account binding (§7.3.4).
+//! Creation, key rollover and deactivation are audited in the transaction
+//! that stores them, as done by the profile's machine client.
 
 use std::sync::Arc;
 
@@ -14,16 +16,35 @@ use axum::{
 use serde_json::{Value, json};
 use topca_core::{
     StoreError,
+    audit::{Actor, AuditAction, AuditRecord, Outcome},
     store::{AcmeAccount, AcmeEabStore, AcmeStatus, AcmeStore},
 };
 
 use super::{
-    AcmeProblem, Reply, Signer, account_url, base, eab,
+    AcmeProblem, Reply, Signer, account_url, base, client_name, eab,
     jws::{Jwk, Jws},
     order::order_url,
     profile_client, random_id, signed,
 };
 use crate::AppState;
+
+/// The audit entry of `action` on `account`, done through its profile's
+/// machine client; `detail` in one of the log's known forms.
+fn audit(
+    state: &AppState,
+    account: &AcmeAccount,
+    action: AuditAction,
+    detail: String,
+) -> AuditRecord {
+    AuditRecord {
+        at: state.ca.environment().clock().now(),
+        actor: Actor::Client(client_name(&account.profile)),
+        action,
+        target: format!("ACME account {}", account.id),
+        outcome: Outcome::Success,
+        detail,
+    }
+}
 
 /// The most contacts an account may give.
 const MAX_CONTACTS: usize = 4;
@@ -154,9 +175,15 @@ async fn create(state: Arc<AppState>, uri: Uri, body: Bytes, profile: String) ->
             status: AcmeStatus::Valid,
             created: s.ca.environment().clock().now(),
         };
+        let created = audit(
+            s,
+            &account,
+            AuditAction::AcmeAccountCreated,
+            format!("ACME profile {}", client_name(&profile)),
+        );
         let stored = match &binding {
-            None => s.store.create_acme_account(&account),
-            Some(kid) => match s.store.create_acme_account_bound(&account, kid) {
+            None => s.store.create_acme_account(&account, created),
+            Some(kid) => match s.store.create_acme_account_bound(&account, kid, created) {
                 Ok(true) => Ok(()),
                 Ok(false) => {
                     return Err(AcmeProblem::unauthorized(
@@ -231,7 +258,15 @@ pub(super) async fn account(
             }
         }
         if updated != account {
-            s.store.update_acme_account(&updated)?;
+            let deactivated = (updated.status != account.status).then(|| {
+                audit(
+                    s,
+                    &updated,
+                    AuditAction::AcmeAccountDeactivated,
+                    format!("ACME profile {}", client_name(&updated.profile)),
+                )
+            });
+            s.store.update_acme_account(&updated, deactivated)?;
         }
         Ok(Reply::json(StatusCode::OK, view(s, &updated)).at(account_url(s, &updated.id)))
     })
@@ -279,7 +314,18 @@ pub(super) async fn key_change(
         let mut updated = account;
         updated.thumbprint = new_key.thumbprint();
         updated.jwk = new_key.text().to_owned();
-        match s.store.update_acme_account(&updated) {
+        // The thumbprint in hex, as the log shows key and certificate digests.
+        let thumbprint: String = super::jws::unb64(&updated.thumbprint, "the thumbprint")?
+            .iter()
+            .map(|b| format!("{b:02X}"))
+            .collect();
+        let rolled = audit(
+            s,
+            &updated,
+            AuditAction::AcmeAccountKeyChanged,
+            format!("new key thumbprint {thumbprint}"),
+        );
+        match s.store.update_acme_account(&updated, Some(rolled)) {
             Ok(()) => {}
             Err(StoreError::Conflict) => {
                 return Err(AcmeProblem::conflict("the new key is another account's"));

@@ -7,7 +7,10 @@
 //! looks for the key authorization's SHA-256 digest, for tls-alpn-01 (RFC
 //! 8737) checks the certificate shown over `acme-tls/1` ([`super::tls_alpn`]);
 //! then it records the
-//! challenge, its authorization and its order.
+//! challenge, its authorization and its order. An IP address identifier (RFC
+//! 8738) is validated at the address itself: http-01 with the address as
+//! `Host` (an IPv6 one in brackets), tls-alpn-01 with its reverse-DNS name as
+//! SNI; dns-01 is never used for it.
 
 use std::sync::Arc;
 
@@ -76,6 +79,9 @@ async fn check(state: &AppState, validation: &Validation) -> Result<(), AcmeProb
     let name = &validation.identifier;
     let token = &validation.challenge.token;
     match validation.challenge.kind.as_str() {
+        DNS_01 if super::order::is_ip(name) => Err(AcmeProblem::malformed(
+            "dns-01 cannot validate an IP address (RFC 8738 §7)",
+        )),
         DNS_01 => {
             let resolver = dns::resolver(state.acme.dns_resolver).map_err(AcmeProblem::dns)?;
             let mut id = [0u8; 2];
@@ -109,10 +115,19 @@ async fn check(state: &AppState, validation: &Validation) -> Result<(), AcmeProb
         _ => match fetch(name, state.acme.http01_port, token).await {
             Ok(body) if body.trim() == validation.key_authorization => Ok(()),
             Ok(_) => Err(AcmeProblem::incorrect_response(format!(
-                "http://{name}/.well-known/acme-challenge/{token} did not answer the key authorization"
+                "http://{}/.well-known/acme-challenge/{token} did not answer the key authorization",
+                host_header(name)
             ))),
             Err(why) => Err(AcmeProblem::connection(why)),
         },
+    }
+}
+
+/// `host` as an HTTP `Host` names it: an IPv6 address in brackets (RFC 8738 §3).
+fn host_header(host: &str) -> String {
+    match host.parse::<std::net::IpAddr>() {
+        Ok(std::net::IpAddr::V6(v6)) => format!("[{v6}]"),
+        _ => host.to_owned(),
     }
 }
 
@@ -133,8 +148,9 @@ async fn fetch(host: &str, port: u16, token: &str) -> Result<String, String> {
 
 async fn exchange(mut stream: TcpStream, host: &str, token: &str) -> Result<String, String> {
     let request = format!(
-        "GET /.well-known/acme-challenge/{token} HTTP/1.0\r\nHost: {host}\r\n\
-         User-Agent: TopCA-ACME\r\nAccept: */*\r\nConnection: close\r\n\r\n"
+        "GET /.well-known/acme-challenge/{token} HTTP/1.0\r\nHost: {}\r\n\
+         User-Agent: TopCA-ACME\r\nAccept: */*\r\nConnection: close\r\n\r\n",
+        host_header(host)
     );
     stream
         .write_all(request.as_bytes())

@@ -1,4 +1,6 @@
-//! The directory (RFC 8555 §7.1.1) of each ACME profile, and new nonces (§7.2).
+//! The directory (RFC 8555 §7.1.1) of each ACME profile, with the certificate
+//! profiles it offers in `meta.profiles` (draft-ietf-acme-profiles), and new
+//! nonces (§7.2).
 
 use std::sync::Arc;
 
@@ -28,7 +30,8 @@ pub(super) async fn directory(
 async fn directory_of(state: Arc<AppState>, profile: String) -> Response {
     let index = directory_url(&state, &profile);
     answer(state, index, move |s| {
-        profile_client(s, &profile)?;
+        let client = profile_client(s, &profile)?;
+        let profiles = super::profiles::meta(s, &client)?;
         let base = base(s);
         let new_account = if profile.is_empty() {
             format!("{base}/new-account")
@@ -44,7 +47,7 @@ async fn directory_of(state: Arc<AppState>, profile: String) -> Response {
                 "revokeCert": format!("{base}/revoke-cert"),
                 "keyChange": format!("{base}/key-change"),
                 "renewalInfo": format!("{base}/renewal-info"),
-                "meta": {"externalAccountRequired": false},
+                "meta": {"externalAccountRequired": false, "profiles": profiles},
             }),
         ))
     })

@@ -1,19 +1,25 @@
 //! A minimal DNS client for dns-01 (RFC 8555 §8.4): one recursive TXT query
 //! over UDP to the configured resolver (`TOPCA_ACME_DNS_RESOLVER`, else the
 //! first `nameserver` of `/etc/resolv.conf`), its answer checked (the query's
-//! id and question, no truncation) and its TXT records read, following the
-//! resolver's CNAME answers as they come.
+//! id and question) and its TXT records read, following the resolver's CNAME
+//! answers as they come. A truncated UDP answer (many or long TXT records) is
+//! asked again over TCP (RFC 7766 §5), each message after its two-byte length.
 
 use std::net::SocketAddr;
 
-use tokio::net::UdpSocket;
+use tokio::{
+    io::{AsyncReadExt, AsyncWriteExt},
+    net::{TcpStream, UdpSocket},
+};
 
 /// The record type TXT.
 const TXT: u16 = 16;
 /// The class IN.
 const IN: u16 = 1;
-/// The largest answer read.
+/// The largest answer read over UDP.
 const MAX_ANSWER: usize = 4096;
+/// The TC (truncated) bit of the header's flags.
+const TRUNCATED: u16 = 0x0200;
 
 /// The resolver: `configured`, else the first nameserver of `/etc/resolv.conf`.
 pub(super) fn resolver(configured: Option<SocketAddr>) -> Result<SocketAddr, String> {
@@ -61,9 +67,40 @@ pub(super) async fn txt(resolver: SocketAddr, name: &str, id: u16) -> Result<Vec
             .get(..n)
             .filter(|a| a.get(..2) == Some(&id.to_be_bytes()))
         {
+            if is_truncated(answer) {
+                return parse(&over_tcp(resolver, &query).await?, &query);
+            }
             return parse(answer, &query);
         }
     }
+}
+
+/// Whether `answer` has the TC bit: the resolver had more than fits in UDP.
+fn is_truncated(answer: &[u8]) -> bool {
+    answer
+        .get(2..4)
+        .is_some_and(|f| u16::from_be_bytes([f[0], f[1]]) & TRUNCATED != 0)
+}
+
+/// Asks `query` of `resolver` over TCP: the answer (whose id must be the
+/// query's; at most 65,535 bytes, as its length prefix allows).
+async fn over_tcp(resolver: SocketAddr, query: &[u8]) -> Result<Vec<u8>, String> {
+    let failed = |e: std::io::Error| format!("DNS resolver {resolver} over TCP: {e}");
+    let mut stream = TcpStream::connect(resolver).await.map_err(failed)?;
+    let length = u16::try_from(query.len()).map_err(|_| "the DNS query is too long".to_owned())?;
+    let mut message = length.to_be_bytes().to_vec();
+    message.extend_from_slice(query);
+    stream.write_all(&message).await.map_err(failed)?;
+    let mut prefix = [0u8; 2];
+    stream.read_exact(&mut prefix).await.map_err(failed)?;
+    let mut answer = vec![0u8; usize::from(u16::from_be_bytes(prefix))];
+    stream.read_exact(&mut answer).await.map_err(failed)?;
+    if answer.get(..2) != query.get(..2) {
+        return Err(format!(
+            "DNS resolver {resolver} over TCP answered another query"
+        ));
+    }
+    Ok(answer)
 }
 
 /// A recursive query for the TXT records of `name`.
@@ -141,8 +178,8 @@ fn parse(answer: &[u8], query: &[u8]) -> Result<Vec<String>, String> {
     if flags & 0x8000 == 0 {
         return Err("the DNS resolver sent a query, not an answer".to_owned());
     }
-    if flags & 0x0200 != 0 {
-        return Err("the DNS answer is truncated (too many TXT records)".to_owned());
+    if flags & TRUNCATED != 0 {
+        return Err("the DNS answer is truncated even over TCP".to_owned());
     }
     match flags & 0x000F {
         0 => {}

@@ -1,5 +1,6 @@
 //! Finalization (RFC 8555 §7.4): the CSR must name exactly the order's
-//! identifiers; the certificate is issued through the machine clients' path
+//! identifiers; the certificate is issued under the order's profile (a
+//! profile the client no longer offers is refused) through the machine clients' path
 //! (recorded before signing, stored under the profile's account, audited) and
 //! downloaded with its chain as `application/pem-certificate-chain`.
 
@@ -21,23 +22,35 @@ use topca_core::{
 use super::{
     AcmeProblem, Reply,
     jws::unb64,
-    order::{order_url, order_view, own_order},
+    order::{is_ip, order_url, order_view, own_order},
     profile_client, signed,
 };
 use crate::{AppError, AppState};
 
-/// The DNS names a CSR asks for (its common name and its DNS names), lower
-/// case, sorted, once each; a CSR with other kinds of names is refused.
+/// The names a CSR asks for (its common name, its DNS names in lower case and
+/// its iPAddress names in canonical text), sorted, once each. An IP address
+/// must be an iPAddress name (RFC 8738 §4), never a dNSName; e-mail names are
+/// refused.
 fn requested_names(csr: &CertificateRequest) -> Result<Vec<String>, AcmeProblem> {
     let alt = csr.alt_names();
-    if !alt.ip_addresses.is_empty() || !alt.emails.is_empty() {
+    if !alt.emails.is_empty() {
         return Err(AcmeProblem::bad_csr(
-            "the CSR may name DNS names only, as the order does",
+            "the CSR may name DNS names and IP addresses only, as the order does",
+        ));
+    }
+    if csr.names_an_ip_address_as_dns_name() || alt.dns_names.iter().any(|n| is_ip(n)) {
+        return Err(AcmeProblem::bad_csr(
+            "the CSR names an IP address as a DNS name; an IP address goes in an iPAddress name",
         ));
     }
     let mut names: Vec<String> = alt.dns_names.clone();
+    names.extend(alt.ip_addresses.iter().map(ToString::to_string));
     if let Some(cn) = csr.subject().common_name.as_deref() {
-        names.push(cn.trim_end_matches('.').to_ascii_lowercase());
+        let cn = cn.trim_end_matches('.');
+        match cn.parse::<std::net::IpAddr>() {
+            Ok(ip) => names.push(ip.to_string()),
+            Err(_) => names.push(cn.to_ascii_lowercase()),
+        }
     }
     names.sort();
     names.dedup();
@@ -86,7 +99,7 @@ pub(super) async fn finalize(
                 "the order is being finalized already",
             ));
         }
-        let issued = Clients::new(&s.ca, &s.store).issue(&client, &csr, None);
+        let issued = Clients::new(&s.ca, &s.store).issue(&client, &csr, processing.profile);
         let certificate = match issued {
             Ok(certificate) => certificate,
             Err(e) => {

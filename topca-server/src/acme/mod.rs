@@ -14,7 +14,8 @@
 //! binding), [`order`] (orders, authorizations, challenges), [`challenge`]
 //! (http-01, dns-01 and tls-alpn-01 validation, outside the request; [`dns`]
 //! asks the resolver, [`tls_alpn`] checks the certificate), [`finalize`] (CSR and certificate), [`revoke`], [`renewal`]
-//! (ARI); [`jws`] verifies
+//! (ARI); [`profiles`] lists and selects a directory's certificate profiles,
+//! [`limits`] counts new orders in the store; [`jws`] verifies
 //! requests and [`problem`] words the errors. Nonces and every object live in
 //! the store, so any node answers any request.
 
@@ -25,10 +26,12 @@ mod dns;
 pub mod eab;
 mod finalize;
 mod jws;
+mod limits;
 mod nonce;
 mod order;
 mod problem;
-mod renewal;
+mod profiles;
+pub mod renewal;
 mod revoke;
 mod tls_alpn;
 
@@ -64,20 +67,18 @@ pub struct AcmeRuntime {
     /// The DNS resolver dns-01 validation asks (`None`: the first
     /// nameserver of `/etc/resolv.conf`; `TOPCA_ACME_DNS_RESOLVER`).
     pub dns_resolver: Option<std::net::SocketAddr>,
-    /// The port tls-alpn-01 validation connects to (443; tests point it at
-    /// their own listener).
+    /// The port tls-alpn-01 validation connects to (443;
+    /// `TOPCA_ACME_TLS_ALPN_PORT` points it elsewhere).
     pub tls_alpn_port: u16,
     /// Bounds the validations running at once.
     pub validations: Arc<tokio::sync::Semaphore>,
     /// How long one validation may take.
     pub timeout: Duration,
-    /// New orders per account (on this node).
-    pub orders_per_account: crate::limits::RateLimiter,
-    /// New orders naming one identifier, whichever account (on this node).
-    pub orders_per_identifier: crate::limits::RateLimiter,
+    /// New orders allowed an hour, counted in the store (every node alike).
+    pub order_limits: OrderLimits,
 }
 
-/// New orders allowed an hour on each node.
+/// New orders allowed an hour, whichever node takes them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct OrderLimits {
     /// Per ACME account.
@@ -97,18 +98,16 @@ impl Default for OrderLimits {
 }
 
 impl AcmeRuntime {
-    /// At most 16 validations at once, 10 seconds each, on `http01_port`;
-    /// new orders an hour as `limits` allow.
+    /// At most 16 validations at once, 10 seconds each, on `http01_port`
+    /// (tls-alpn-01 on 443); new orders an hour as `limits` allow.
     pub fn new(http01_port: u16, limits: OrderLimits) -> Self {
-        const HOUR: Duration = Duration::from_secs(3600);
         Self {
             http01_port,
             dns_resolver: None,
             tls_alpn_port: 443,
             validations: Arc::new(tokio::sync::Semaphore::new(16)),
             timeout: Duration::from_secs(10),
-            orders_per_account: crate::limits::RateLimiter::new(limits.per_account, HOUR),
-            orders_per_identifier: crate::limits::RateLimiter::new(limits.per_identifier, HOUR),
+            order_limits: limits,
         }
     }
 }

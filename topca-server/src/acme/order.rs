@@ -1,10 +1,14 @@
 //! Orders, authorizations and challenges (RFC 8555 §7.4, §7.5): an order names
 //! DNS identifiers that the ACME profile's policy allows (wildcards if the
-//! account's policy allows them); each gets an authorization with http-01,
-//! dns-01 and tls-alpn-01 challenges (a wildcard only dns-01), one of which the client
-//! answers to start its validation ([`super::challenge`]).
+//! account's policy allows them), and IP address identifiers (RFC 8738) when
+//! the account's server policy allows IP addresses (`unsupportedIdentifier`
+//! otherwise); it may select one of the directory's certificate profiles
+//! ([`super::profiles`]). Each identifier gets an authorization with http-01,
+//! dns-01 and tls-alpn-01 challenges (a wildcard only dns-01, an IP address
+//! no dns-01), one of which the client answers to start its validation
+//! ([`super::challenge`]).
 
-use std::{sync::Arc, time::Duration};
+use std::{net::IpAddr, sync::Arc, time::Duration};
 
 use axum::{
     body::Bytes,
@@ -15,7 +19,7 @@ use axum::{
 use serde_json::{Value, json};
 use topca_core::{
     SubjectAltNames,
-    client::MachineClient,
+    client::{MachineClient, profile_name},
     format_rfc3339,
     ra::ServerPolicy,
     store::{
@@ -24,7 +28,9 @@ use topca_core::{
     },
 };
 
-use super::{AcmeProblem, Reply, base, challenge, profile_client, random_id, signed};
+use super::{
+    AcmeProblem, Reply, base, challenge, limits, profile_client, profiles, random_id, signed,
+};
 use crate::AppState;
 
 /// How long an order and its authorizations stay open.
@@ -49,7 +55,7 @@ pub(super) fn order_view(state: &AppState, order: &AcmeOrder) -> Value {
         "identifiers": order
             .identifiers
             .iter()
-            .map(|name| json!({"type": "dns", "value": name}))
+            .map(|name| identifier_view(name))
             .collect::<Vec<_>>(),
         "authorizations": order
             .authorizations
@@ -58,6 +64,9 @@ pub(super) fn order_view(state: &AppState, order: &AcmeOrder) -> Value {
             .collect::<Vec<_>>(),
         "finalize": format!("{}/finalize", order_url(state, &order.id)),
     });
+    if let Some(kind) = order.profile {
+        view["profile"] = json!(profile_name(kind));
+    }
     if order.certificate.is_some() {
         view["certificate"] = json!(format!("{}/cert/{}", base(state), order.id));
     }
@@ -97,11 +106,23 @@ fn validated_name(identifier: &str) -> &str {
     identifier.strip_prefix("*.").unwrap_or(identifier)
 }
 
+/// Whether a stored identifier is an IP address (RFC 8738): a DNS identifier
+/// never parses as one (such names are refused when ordered).
+pub(super) fn is_ip(identifier: &str) -> bool {
+    identifier.parse::<IpAddr>().is_ok()
+}
+
+/// An identifier as the protocol shows it: `{"type": "ip"|"dns", "value"}`.
+fn identifier_view(name: &str) -> Value {
+    let kind = if is_ip(name) { "ip" } else { "dns" };
+    json!({"type": kind, "value": name})
+}
+
 fn authorization_view(state: &AppState, authorization: &AcmeAuthorization) -> Value {
     let mut view = json!({
         "status": authorization.status.label(),
         "expires": format_rfc3339(authorization.expires),
-        "identifier": {"type": "dns", "value": validated_name(&authorization.identifier)},
+        "identifier": identifier_view(validated_name(&authorization.identifier)),
         "challenges": authorization
             .challenges
             .iter()
@@ -115,7 +136,8 @@ fn authorization_view(state: &AppState, authorization: &AcmeAuthorization) -> Va
 }
 
 /// The challenges of a new authorization of `name`: http-01, dns-01 and
-/// tls-alpn-01, only dns-01 for a wildcard.
+/// tls-alpn-01, only dns-01 for a wildcard, no dns-01 for an IP address
+/// (RFC 8738 §7).
 fn challenges(
     state: &AppState,
     authorization: &str,
@@ -123,6 +145,8 @@ fn challenges(
 ) -> Result<Vec<AcmeChallenge>, AcmeProblem> {
     let kinds: &[&str] = if name.starts_with("*.") {
         &[challenge::DNS_01]
+    } else if is_ip(name) {
+        &[challenge::HTTP_01, challenge::TLS_ALPN_01]
     } else {
         &[
             challenge::HTTP_01,
@@ -170,8 +194,9 @@ pub(super) fn own_order(
     Ok(order)
 }
 
-/// The identifiers of a newOrder payload: DNS names, lower case, sorted, once each.
-fn identifiers(payload: &Value) -> Result<Vec<String>, AcmeProblem> {
+/// The identifiers of a newOrder payload: DNS names in lower case and, when
+/// `ip_allowed`, IP addresses in their canonical text; sorted, once each.
+fn identifiers(payload: &Value, ip_allowed: bool) -> Result<Vec<String>, AcmeProblem> {
     let list = payload
         .get("identifiers")
         .and_then(Value::as_array)
@@ -189,30 +214,67 @@ fn identifiers(payload: &Value) -> Result<Vec<String>, AcmeProblem> {
             .get("value")
             .and_then(Value::as_str)
             .ok_or_else(|| AcmeProblem::malformed("an identifier has no value"))?;
-        if kind != Some("dns") {
-            return Err(AcmeProblem::unsupported_identifier(
-                "only dns identifiers are taken",
-            ));
+        match kind {
+            Some("dns") => names.push(dns_name(value)?),
+            Some("ip") if ip_allowed => names.push(ip_address(value)?),
+            Some("ip") => {
+                return Err(AcmeProblem::unsupported_identifier(
+                    "IP address identifiers are not enabled for this ACME directory \
+                     (its account's server policy does not allow IP addresses)",
+                ));
+            }
+            _ => {
+                return Err(AcmeProblem::unsupported_identifier(
+                    "only dns and ip identifiers are taken",
+                ));
+            }
         }
-        let name = value.trim_end_matches('.').to_ascii_lowercase();
-        let mut probe = SubjectAltNames::default();
-        if probe.add_host(&name).is_err() || !probe.ip_addresses.is_empty() {
-            return Err(AcmeProblem::rejected_identifier(format!(
-                "{value:?} is not a DNS name"
-            )));
-        }
-        names.extend(probe.dns_names);
     }
     names.sort();
     names.dedup();
     Ok(names)
 }
 
-/// Checks `names` against the account's server policy and the profile's own
+/// `value` as a DNS identifier: lower case, without a final dot.
+fn dns_name(value: &str) -> Result<String, AcmeProblem> {
+    let name = value.trim_end_matches('.').to_ascii_lowercase();
+    let mut probe = SubjectAltNames::default();
+    if probe.add_host(&name).is_err() || !probe.ip_addresses.is_empty() {
+        return Err(AcmeProblem::rejected_identifier(format!(
+            "{value:?} is not a DNS name"
+        )));
+    }
+    probe
+        .dns_names
+        .pop()
+        .ok_or_else(|| AcmeProblem::rejected_identifier(format!("{value:?} is not a DNS name")))
+}
+
+/// `value` as an IP identifier (RFC 8738 §3: an IPv4 address in dotted
+/// decimal, an IPv6 address as RFC 5952 writes it): its canonical text. An
+/// address no certificate should name (unspecified, multicast, broadcast) is
+/// refused.
+fn ip_address(value: &str) -> Result<String, AcmeProblem> {
+    let shown: String = value.chars().take(64).collect();
+    let address: IpAddr = value
+        .parse()
+        .map_err(|_| AcmeProblem::malformed(format!("{shown:?} is not an IP address")))?;
+    let unusable = address.is_unspecified()
+        || address.is_multicast()
+        || matches!(address, IpAddr::V4(v4) if v4.is_broadcast());
+    if unusable {
+        return Err(AcmeProblem::rejected_identifier(format!(
+            "{address} cannot be certified"
+        )));
+    }
+    Ok(address.to_string())
+}
+
+/// Checks `names` against the account's server `policy` and the profile's own
 /// name suffixes, as machine-client issuance will.
 fn check_policy(
-    state: &AppState,
     client: &MachineClient,
+    policy: &ServerPolicy,
     names: &[String],
 ) -> Result<(), AcmeProblem> {
     let mut alt = SubjectAltNames::default();
@@ -220,17 +282,13 @@ fn check_policy(
         alt.add_host(name)
             .map_err(|e| AcmeProblem::rejected_identifier(e.to_string()))?;
     }
-    let policy = state
-        .store
-        .server_policy(client.account)?
-        .unwrap_or_default();
     policy
         .check(&alt)
         .map_err(|e| AcmeProblem::rejected_identifier(e.to_string()))?;
     if !client.allowed_names.is_empty() {
         ServerPolicy {
             allowed_domains: client.allowed_names.clone(),
-            ..policy
+            ..policy.clone()
         }
         .check(&alt)
         .map_err(|e| AcmeProblem::rejected_identifier(e.to_string()))?;
@@ -254,20 +312,11 @@ pub(super) async fn new_order(
                 "notBefore and notAfter are not taken: the profile sets the validity",
             ));
         }
-        let names = identifiers(&payload)?;
-        check_policy(s, &client, &names)?;
-        let limits = &s.acme;
-        limits
-            .orders_per_account
-            .hit(&account.id)
-            .map_err(|seconds| {
-                AcmeProblem::rate_limited("too many new orders for this account", seconds)
-            })?;
-        for name in &names {
-            limits.orders_per_identifier.hit(name).map_err(|seconds| {
-                AcmeProblem::rate_limited(format!("too many new orders for {name}"), seconds)
-            })?;
-        }
+        let profile = profiles::selected(&client, &payload)?;
+        let policy = s.store.server_policy(client.account)?.unwrap_or_default();
+        let names = identifiers(&payload, policy.allow_ip_addresses)?;
+        check_policy(&client, &policy, &names)?;
+        limits::count_new_order(s, s.acme.order_limits, &account.id, &names)?;
         let expires = s.ca.environment().clock().now() + ORDER_LIFETIME;
         let order_id = random_id(s)?;
         let mut authorizations = Vec::with_capacity(names.len());
@@ -286,6 +335,7 @@ pub(super) async fn new_order(
             id: order_id,
             account: account.id.clone(),
             identifiers: names,
+            profile: Some(profile),
             status: AcmeStatus::Pending,
             expires,
             error: None,

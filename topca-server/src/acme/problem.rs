@@ -74,6 +74,12 @@ impl AcmeProblem {
         )
     }
 
+    /// The order names a certificate profile the directory does not offer
+    /// (draft-ietf-acme-profiles §4).
+    pub fn invalid_profile(detail: impl Into<String>) -> Self {
+        Self::new("invalidProfile", StatusCode::BAD_REQUEST, detail)
+    }
+
     /// The DNS lookup of a dns-01 validation failed.
     pub fn dns(detail: impl Into<String>) -> Self {
         Self::new("dns", StatusCode::BAD_REQUEST, detail)

@@ -4,9 +4,12 @@
 //! was chosen, its subjectAltName is exactly that one DNS name, and its
 //! critical acmeIdentifier extension holds the SHA-256 digest of the key
 //! authorization. The certificate's chain is not checked (it is self-signed
-//! by design); the handshake's signature is (TLS 1.3).
+//! by design); the handshake's signature is (TLS 1.3). For an IP address
+//! (RFC 8738 §6) the validator connects to the address, sends its reverse-DNS
+//! name (`…in-addr.arpa`, `…ip6.arpa`) as SNI, and wants the one iPAddress
+//! name of that address in the certificate.
 
-use std::sync::Arc;
+use std::{net::IpAddr, sync::Arc};
 
 use rustls::{
     DigitallySignedStruct, SignatureScheme,
@@ -90,8 +93,10 @@ pub(super) async fn check(name: &str, port: u16, key_authorization: &str) -> Res
         .with_custom_certificate_verifier(Arc::new(AnyCertificate(provider)))
         .with_no_client_auth();
     config.alpn_protocols = vec![ACME_TLS.to_vec()];
+    let address = name.parse::<IpAddr>().ok();
+    let sni = address.map_or_else(|| name.to_owned(), reverse_name);
     let server_name =
-        ServerName::try_from(name.to_owned()).map_err(|_| format!("{name:?} is not a DNS name"))?;
+        ServerName::try_from(sni).map_err(|_| format!("{name:?} is not a DNS name"))?;
     let tcp = TcpStream::connect((name, port))
         .await
         .map_err(|e| format!("could not connect to {name}:{port}: {e}"))?;
@@ -109,6 +114,44 @@ pub(super) async fn check(name: &str, port: u16, key_authorization: &str) -> Res
         .ok_or_else(|| format!("{name}:{port} showed no certificate"))?;
     let expected = Sha256::digest(key_authorization.as_bytes());
     certificate_fits(der.as_ref(), name, &expected)
+}
+
+/// The reverse-DNS name of `address` (RFC 8738 §6, RFC 1035 §3.5, RFC 3596
+/// §2.5): `4.3.2.1.in-addr.arpa`, or the 32 nibbles of an IPv6 address,
+/// lowest first, then `ip6.arpa`.
+fn reverse_name(address: IpAddr) -> String {
+    match address {
+        IpAddr::V4(v4) => {
+            let [a, b, c, d] = v4.octets();
+            format!("{d}.{c}.{b}.{a}.in-addr.arpa")
+        }
+        IpAddr::V6(v6) => {
+            let mut name = String::with_capacity(72);
+            for byte in v6.octets().iter().rev() {
+                name.push_str(&format!("{:x}.{:x}.", byte & 0x0f, byte >> 4));
+            }
+            name.push_str("ip6.arpa");
+            name
+        }
+    }
+}
+
+/// The subjectAltName value naming only `name`: `SEQUENCE { [2] name }` for a
+/// DNS name, `SEQUENCE { [7] address }` for an IP address (short lengths: a
+/// name of at most 125 bytes).
+fn only_name(name: &str) -> Result<Vec<u8>, String> {
+    let (tag, bytes) = match name.parse::<IpAddr>() {
+        Ok(IpAddr::V4(v4)) => (0x87, v4.octets().to_vec()),
+        Ok(IpAddr::V6(v6)) => (0x87, v6.octets().to_vec()),
+        Err(_) => (0x82, name.as_bytes().to_vec()),
+    };
+    let length = u8::try_from(bytes.len())
+        .ok()
+        .filter(|l| *l <= 125)
+        .ok_or_else(|| "the name is too long for tls-alpn-01".to_owned())?;
+    let mut only = vec![0x30, length + 2, tag, length];
+    only.extend_from_slice(&bytes);
+    Ok(only)
 }
 
 /// Whether the certificate `der` is a challenge certificate for `name`
@@ -141,17 +184,51 @@ fn certificate_fits(der: &[u8], name: &str, digest: &[u8]) -> Result<(), String>
         }
         None => return Err("the certificate has no acmeIdentifier extension".to_owned()),
     }
-    // SEQUENCE { [2] name }, short lengths (a name of at most 125 bytes).
-    let length = u8::try_from(name.len())
-        .ok()
-        .filter(|l| *l <= 125)
-        .ok_or_else(|| "the name is too long for tls-alpn-01".to_owned())?;
-    let mut only = vec![0x30, length + 2, 0x82, length];
-    only.extend_from_slice(name.as_bytes());
+    let only = only_name(name)?;
+    let ip = name.parse::<IpAddr>().is_ok();
+    let kind = if ip { "IP" } else { "DNS" };
+    // DNS names compare without regard to case; address bytes exactly.
+    let same = |value: &[u8]| {
+        if ip {
+            value == only.as_slice()
+        } else {
+            value.eq_ignore_ascii_case(&only)
+        }
+    };
     match find(SUBJECT_ALT_NAME) {
-        Some((_, value)) if value.eq_ignore_ascii_case(&only) => Ok(()),
+        Some((_, value)) if same(value) => Ok(()),
         _ => Err(format!(
-            "the certificate's subjectAltName must be exactly DNS:{name}"
+            "the certificate's subjectAltName must be exactly {kind}:{name}"
         )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reverse_names_follow_rfc_1035_and_3596() {
+        assert_eq!(
+            reverse_name("127.0.0.1".parse().unwrap()),
+            "1.0.0.127.in-addr.arpa"
+        );
+        let v6 = reverse_name("2001:db8::567:89ab".parse().unwrap());
+        assert_eq!(
+            v6,
+            "b.a.9.8.7.6.5.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.8.b.d.0.1.0.0.2.ip6.arpa"
+        );
+    }
+
+    #[test]
+    fn an_ip_address_is_one_ipaddress_name() {
+        assert_eq!(
+            only_name("127.0.0.1").unwrap(),
+            [0x30, 6, 0x87, 4, 127, 0, 0, 1]
+        );
+        assert_eq!(
+            only_name("a.cn").unwrap(),
+            [0x30, 6, 0x82, 4, b'a', b'.', b'c', b'n']
+        );
     }
 }

@@ -35,9 +35,10 @@ pub(super) struct MachineRequest {
     /// address names the certificate, and every name must pass the account's
     /// and the client's policy.
     pub(super) csr: String,
-    /// `tls-server` or `tls-client`; absent: the client's default.
+    /// `tls-server`, `tls-client` or `short-lived` (one of the client's);
+    /// absent: the client's default.
     #[serde(default)]
-    #[schema(pattern = "^tls-(server|client)$")]
+    #[schema(pattern = "^(tls-server|tls-client|short-lived)$")]
     pub(super) profile: Option<String>,
 }
 

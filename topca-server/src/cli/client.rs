@@ -27,7 +27,11 @@ pub struct AddArgs {
     /// The account it issues for.
     #[arg(long, value_name = "ID")]
     pub account: u64,
-    /// Profiles it may use, comma-separated, default first: tls-server, tls-client.
+    /// Profiles it may use, comma-separated, default first: tls-server,
+    /// tls-client, short-lived (TLS server, at most 7 days, no CRL or OCSP;
+    /// RFC 9608). For an ACME client (`acme`, `acme-NAME`) these are the
+    /// profiles its directory offers; the first is what an order without a
+    /// `profile` gets.
     #[arg(long, value_name = "LIST", default_value = "tls-server")]
     pub profile: String,
     /// Domain suffixes its names must end in, comma-separated (on top of the

@@ -48,12 +48,15 @@ async fn with_profile(
     if profile == APPROVAL {
         return answer(state, Path::Approval, body).await;
     }
-    let kind = profile_by_name(&profile).ok_or_else(|| {
-        AppError::new(
-            StatusCode::NOT_FOUND,
-            "unknown CMP profile: use /.well-known/cmp/p/tls-server, tls-client or approval",
-        )
-    })?;
+    // CMP issues the two long-lived TLS profiles (not short-lived ones).
+    let kind = profile_by_name(&profile)
+        .filter(|k| matches!(k, ProfileKind::TlsServer | ProfileKind::TlsClient))
+        .ok_or_else(|| {
+            AppError::new(
+                StatusCode::NOT_FOUND,
+                "unknown CMP profile: use /.well-known/cmp/p/tls-server, tls-client or approval",
+            )
+        })?;
     answer(state, Path::Now(kind), body).await
 }
 

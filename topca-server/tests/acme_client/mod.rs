@@ -281,13 +281,14 @@ impl Acme {
             .iter()
             .map(|n| json!({"type": "dns", "value": n}))
             .collect();
-        let (status, headers, order) = self
-            .post(
-                client,
-                "/acme/new-order",
-                Some(&json!({"identifiers": identifiers})),
-            )
-            .await;
+        self.ready_order_with(client, &json!({"identifiers": identifiers}))
+            .await
+    }
+
+    /// An order of newOrder `payload`, its http-01 challenges answered and
+    /// validated: the order.
+    pub async fn ready_order_with(&self, client: &Client, payload: &Value) -> Value {
+        let (status, headers, order) = self.post(client, "/acme/new-order", Some(payload)).await;
         assert_eq!(status, StatusCode::CREATED, "{order}");
         let order_url = headers["location"].to_str().unwrap().to_owned();
         for authz in order["authorizations"].as_array().unwrap() {
@@ -330,6 +331,12 @@ impl Acme {
 /// A CSR (DER) for `subject` with `names`, and its key file in `dir`.
 pub fn csr(dir: &Path, file: &str, subject: &str, names: &[&str]) -> Vec<u8> {
     let san: Vec<String> = names.iter().map(|n| format!("DNS:{n}")).collect();
+    csr_with_san(dir, file, subject, &san.join(","))
+}
+
+/// A CSR (DER) for `subject` with the subjectAltName `san` as OpenSSL writes
+/// it (`DNS:a.cn,IP:127.0.0.1`), and its key file in `dir`.
+pub fn csr_with_san(dir: &Path, file: &str, subject: &str, san: &str) -> Vec<u8> {
     let (ok, out) = openssl_outcome(
         dir,
         &[
@@ -343,7 +350,7 @@ pub fn csr(dir: &Path, file: &str, subject: &str, names: &[&str]) -> Vec<u8> {
             "-subj",
             subject,
             "-addext",
-            &format!("subjectAltName={}", san.join(",")),
+            &format!("subjectAltName={san}"),
             "-keyout",
             &format!("{file}.key"),
             "-outform",

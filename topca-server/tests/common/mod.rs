@@ -62,6 +62,7 @@ pub fn options(dir: &Path) -> Options {
         metrics_allow: Default::default(),
         acme_http01_port: 80,
         acme_dns_resolver: None,
+        acme_tls_alpn_port: 443,
         acme_order_limits: Default::default(),
     }
 }

@@ -6,11 +6,17 @@ use std::time::SystemTime;
 
 use diesel::prelude::*;
 use topca_core::{
-    StoreError,
-    store::{AcmeAccount, AcmeAuthorization, AcmeChallenge, AcmeOrder, AcmeStatus, AcmeStore},
+    ProfileKind, StoreError,
+    audit::AuditRecord,
+    store::{
+        AcmeAccount, AcmeAuthorization, AcmeChallenge, AcmeOrder, AcmeOrderLimit, AcmeStatus,
+        AcmeStore,
+    },
 };
 
-use super::{DieselStore, Pools, TxError, backend, conflict_if_unique, pool_error};
+use super::{
+    DieselStore, Pools, TxError, backend, conflict_if_unique, issuance::InTransaction, pool_error,
+};
 use crate::{
     rows::{damaged, nanos, time},
     schema::{acme_accounts, acme_authorizations, acme_challenges, acme_nonces, acme_orders},
@@ -52,6 +58,7 @@ struct OrderRow {
     expires: i64,
     error: Option<String>,
     certificate: Option<String>,
+    profile: Option<String>,
 }
 
 #[derive(Queryable, Selectable)]
@@ -111,6 +118,12 @@ fn order(row: OrderRow, authorizations: Vec<String>) -> Result<AcmeOrder, StoreE
         expires: time(row.expires)?,
         error: row.error,
         certificate: row.certificate,
+        profile: row
+            .profile
+            .map(|label| {
+                ProfileKind::from_label(&label).ok_or_else(|| damaged("ACME order profile"))
+            })
+            .transpose()?,
         authorizations,
     })
 }
@@ -172,7 +185,11 @@ impl AcmeStore for DieselStore {
         Ok(spent == 1)
     }
 
-    fn create_acme_account(&self, account: &AcmeAccount) -> Result<(), StoreError> {
+    fn create_acme_account(
+        &self,
+        account: &AcmeAccount,
+        audit: AuditRecord,
+    ) -> Result<(), StoreError> {
         let values = (
             acme_accounts::id.eq(&account.id),
             acme_accounts::profile.eq(&account.profile),
@@ -187,8 +204,11 @@ impl AcmeStore for DieselStore {
                 .values(values.clone())
                 .execute(c)
                 .map_err(conflict_if_unique)?;
+            c.append_audit(audit.clone(), self.audit_key.as_ref())?;
             Ok(())
-        })
+        })?;
+        super::audit::committed(std::slice::from_ref(&audit));
+        Ok(())
     }
 
     fn acme_account(&self, id: &str) -> Result<Option<AcmeAccount>, StoreError> {
@@ -214,7 +234,11 @@ impl AcmeStore for DieselStore {
         row.map(AccountRow::into_account).transpose()
     }
 
-    fn update_acme_account(&self, account: &AcmeAccount) -> Result<(), StoreError> {
+    fn update_acme_account(
+        &self,
+        account: &AcmeAccount,
+        audit: Option<AuditRecord>,
+    ) -> Result<(), StoreError> {
         let changes = (
             acme_accounts::thumbprint.eq(&account.thumbprint),
             acme_accounts::jwk.eq(&account.jwk),
@@ -229,8 +253,15 @@ impl AcmeStore for DieselStore {
             if changed == 0 {
                 return Err(StoreError::NotFound.into());
             }
+            if let Some(audit) = &audit {
+                c.append_audit(audit.clone(), self.audit_key.as_ref())?;
+            }
             Ok(())
-        })
+        })?;
+        if let Some(audit) = &audit {
+            super::audit::committed(std::slice::from_ref(audit));
+        }
+        Ok(())
     }
 
     fn create_acme_order(
@@ -246,6 +277,7 @@ impl AcmeStore for DieselStore {
             acme_orders::expires.eq(nanos(order.expires)?),
             acme_orders::error.eq(&order.error),
             acme_orders::certificate.eq(&order.certificate),
+            acme_orders::profile.eq(order.profile.map(ProfileKind::label)),
         );
         let mut authorization_values = Vec::with_capacity(authorizations.len());
         let mut challenge_values = Vec::new();
@@ -424,5 +456,13 @@ impl AcmeStore for DieselStore {
             return Err(StoreError::NotFound);
         }
         Ok(())
+    }
+
+    fn count_acme_order(
+        &self,
+        limits: &[AcmeOrderLimit],
+        window: i64,
+    ) -> Result<Option<usize>, StoreError> {
+        super::acme_limits::count_order(self, limits, window)
     }
 }

@@ -81,6 +81,7 @@ impl AcmeEabStore for DieselStore {
         &self,
         account: &AcmeAccount,
         key: &str,
+        audit: AuditRecord,
     ) -> Result<bool, StoreError> {
         let values = (
             acme_accounts::id.eq(&account.id),
@@ -107,7 +108,13 @@ impl AcmeEabStore for DieselStore {
                 .values(values.clone())
                 .execute(c)
                 .map_err(conflict_if_unique)?;
+            c.append_audit(audit.clone(), self.audit_key.as_ref())?;
             Ok(true)
+        })
+        .inspect(|&bound| {
+            if bound {
+                super::audit::committed(std::slice::from_ref(&audit));
+            }
         })
     }
 }
