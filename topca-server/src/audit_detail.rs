@@ -52,6 +52,15 @@ const FORMS: &[(&str, &str)] = &[
     ("account {0}", "audit.detail.account"),
     ("ACME profile {0}", "audit.detail.acme_profile"),
     (
+        "ACME account {0} deactivated",
+        "audit.detail.acme_account_deactivated",
+    ),
+    ("wrong secret from {0}", "audit.detail.wrong_secret_from"),
+    (
+        "too many wrong secrets from {0}",
+        "audit.detail.too_many_wrong_secrets",
+    ),
+    (
         "enveloped for signing certificate {0}",
         "audit.detail.enveloped_for",
     ),

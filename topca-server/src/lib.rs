@@ -16,7 +16,9 @@ mod admin_bulk_run;
 mod admin_certificates;
 mod admin_checkpoints;
 mod admin_clients;
+mod admin_cmp;
 mod admin_credentials;
+mod admin_eab;
 mod admin_kmc;
 mod admin_list;
 mod admin_preregister;
@@ -64,6 +66,7 @@ mod pki;
 pub mod problem;
 pub mod proxies;
 pub mod readiness;
+pub mod secret_limits;
 pub mod restore;
 pub mod serve;
 mod server_enroll;
@@ -95,6 +98,8 @@ pub fn router(state: Arc<AppState>) -> Router {
         .merge(tls_root::routes())
         .merge(admin_resend::routes())
         .merge(admin_clients::routes())
+        .merge(admin_cmp::routes())
+        .merge(admin_eab::routes())
         .merge(audit_log::routes())
         .merge(liveness::routes())
         .merge(cmp::routes())

@@ -278,6 +278,8 @@ diesel::table! {
         account_id -> BigInt,
         sealed_secret -> Binary,
         created -> BigInt,
+        revoked -> Nullable<BigInt>,
+        last_used -> Nullable<BigInt>,
     }
 }
 
@@ -300,5 +302,6 @@ diesel::table! {
         sealed_key -> Binary,
         created -> BigInt,
         account_id -> Nullable<Text>,
+        revoked -> Nullable<BigInt>,
     }
 }
