@@ -140,7 +140,8 @@ pub const AUDIT_CHECKPOINT_MINUTES: u64 = 10;
 /// CRL (and delta CRL) is made anew when half its life has passed. At every tick
 /// the OCSP responder is replaced when due ([`ocsp_responder::rotate_if_due`]) and
 /// OCSP responses are pre-signed ([`ocsp_cache::tick`]). Every
-/// [`AUDIT_CHECKPOINT_MINUTES`] the audit log gets a signed checkpoint if it grew.
+/// [`AUDIT_CHECKPOINT_MINUTES`] the audit log gets a signed checkpoint if it grew
+/// and old CMP transactions are pruned ([`cmp::prune_transactions`]).
 /// Returns when `stop` fires, after the run under way; failures are logged and
 /// retried at the next tick.
 pub async fn refresh_crls(state: Arc<AppState>, mut stop: lifecycle::Stop) {
@@ -174,6 +175,10 @@ pub async fn refresh_crls(state: Arc<AppState>, mut stop: lifecycle::Stop) {
             })
             .await;
             logged("audit checkpoint", made);
+            logged(
+                "CMP transaction pruning",
+                state::blocking(&state, cmp::prune_transactions).await,
+            );
         }
         let minutes = state
             .crl_schedule_minutes

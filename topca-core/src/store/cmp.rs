@@ -38,8 +38,9 @@ pub trait CmpStore: Send + Sync {
     ) -> Result<CmpCredential, StoreError>;
     /// Notes that credential `reference` authenticated a request at `at`.
     fn cmp_credential_used(&self, reference: &str, at: SystemTime) -> Result<(), StoreError>;
-    /// Deletes the transactions begun before `before` (their transactionIDs
-    /// can then be used again); returns how many.
+    /// Deletes the transactions begun before `before`, except those waiting
+    /// for an RA administrator's approval (their transactionIDs can then be
+    /// used again); returns how many.
     fn prune_cmp_transactions(&self, before: SystemTime) -> Result<u64, StoreError>;
     /// Records a new transaction; [`StoreError::Conflict`] when its
     /// transactionID was seen before (a replay).

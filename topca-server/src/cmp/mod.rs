@@ -64,6 +64,24 @@ async fn with_profile(
     answer(state, client, Path::Now(kind), body).await
 }
 
+/// How long a CMP transaction is kept (its transactionID refused again): then
+/// [`prune_transactions`] deletes it, unless it waits for approval.
+pub const TRANSACTION_RETENTION: std::time::Duration =
+    std::time::Duration::from_secs(90 * 24 * 3600);
+
+/// Deletes the CMP transactions begun more than [`TRANSACTION_RETENTION`]
+/// ago, except those waiting for an RA administrator's approval; returns how
+/// many (any node may run it: deleting twice deletes nothing more).
+pub fn prune_transactions(state: &AppState) -> Result<u64, AppError> {
+    use topca_core::store::CmpStore;
+    let now = state.ca.environment().clock().now();
+    let before = now.checked_sub(TRANSACTION_RETENTION).unwrap_or(now);
+    Ok(state
+        .store
+        .prune_cmp_transactions(before)
+        .map_err(topca_core::Error::from)?)
+}
+
 /// The profile path of requests that wait for an RA administrator's approval.
 pub const APPROVAL: &str = "approval";
 

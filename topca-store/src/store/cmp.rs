@@ -197,7 +197,9 @@ impl CmpStore for DieselStore {
         let before = nanos(before)?;
         let deleted = write!(self, |c| {
             Ok(diesel::delete(
-                cmp_transactions::table.filter(cmp_transactions::started.lt(before)),
+                cmp_transactions::table
+                    .filter(cmp_transactions::started.lt(before))
+                    .filter(cmp_transactions::state.ne(TransactionState::Pending.label())),
             )
             .execute(c)?)
         })?;
