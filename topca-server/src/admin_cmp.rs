@@ -46,11 +46,11 @@ pub(crate) fn routes() -> Router<Arc<AppState>> {
         )
         .route(
             "/api/v1/admin/cmp-credentials",
-            get(list_api).post(create_api),
+            get(list_credentials_api).post(create_credential_api),
         )
         .route(
             "/api/v1/admin/cmp-credentials/{reference}/revoke",
-            post(revoke_api),
+            post(revoke_credential_api),
         )
 }
 
@@ -332,7 +332,7 @@ struct NewCredentialRequest {
 #[utoipa::path(get, path = "/api/v1/admin/cmp-credentials", tag = crate::api::tags::RA,
     params(("page" = Option<u64>, Query, description = "The page, from 1")), security(("bearer" = [])),
     responses((status = 200, description = "The credentials (never their secrets)", body = CredentialPage)))]
-async fn list_api(
+async fn list_credentials_api(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
     Query(q): Query<ListQuery>,
@@ -357,7 +357,7 @@ async fn list_api(
         (status = 201, description = "Made; the secret is not shown again", body = NewCredential),
         (status = 404, description = "No such account"),
     ))]
-async fn create_api(
+async fn create_credential_api(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
     Json(body): Json<NewCredentialRequest>,
@@ -384,7 +384,7 @@ async fn create_api(
         (status = 400, description = "Revoked already"),
         (status = 404, description = "No such credential"),
     ))]
-async fn revoke_api(
+async fn revoke_credential_api(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
     Path(reference): Path<String>,

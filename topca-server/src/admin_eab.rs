@@ -47,8 +47,8 @@ pub(crate) fn routes() -> Router<Arc<AppState>> {
     Router::new()
         .route(LIST, get(list_page).post(create_page))
         .route("/TopCA/admin/ra/eab-keys/{kid}/revoke", post(revoke_page))
-        .route("/api/v1/admin/eab-keys", get(list_api).post(create_api))
-        .route("/api/v1/admin/eab-keys/{kid}/revoke", post(revoke_api))
+        .route("/api/v1/admin/eab-keys", get(list_eab_keys_api).post(create_eab_key_api))
+        .route("/api/v1/admin/eab-keys/{kid}/revoke", post(revoke_eab_key_api))
 }
 
 /// A key with the RA account of its profile (`None`: the profile's machine
@@ -373,7 +373,7 @@ struct NewKeyRequest {
 #[utoipa::path(get, path = "/api/v1/admin/eab-keys", tag = crate::api::tags::RA,
     params(("page" = Option<u64>, Query, description = "The page, from 1")), security(("bearer" = [])),
     responses((status = 200, description = "The keys (never their HMAC keys)", body = KeyPage)))]
-async fn list_api(
+async fn list_eab_keys_api(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
     Query(q): Query<ListQuery>,
@@ -402,7 +402,7 @@ async fn list_api(
         (status = 201, description = "Made; the HMAC key is not shown again", body = NewKey),
         (status = 400, description = "No live machine client serves the profile"),
     ))]
-async fn create_api(
+async fn create_eab_key_api(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
     Json(body): Json<NewKeyRequest>,
@@ -431,7 +431,7 @@ async fn create_api(
         (status = 400, description = "Revoked already"),
         (status = 404, description = "No such key"),
     ))]
-async fn revoke_api(
+async fn revoke_eab_key_api(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
     Path(kid): Path<String>,
