@@ -372,7 +372,9 @@ async fn create_credential_api(
         secret,
         account: made.account.0,
     };
-    Ok(no_store((StatusCode::CREATED, Json(answer)).into_response()))
+    Ok(no_store(
+        (StatusCode::CREATED, Json(answer)).into_response(),
+    ))
 }
 
 /// Revokes a CMP/EST credential: CMP MACs and EST HTTP Basic with it are

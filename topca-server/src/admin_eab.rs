@@ -47,8 +47,14 @@ pub(crate) fn routes() -> Router<Arc<AppState>> {
     Router::new()
         .route(LIST, get(list_page).post(create_page))
         .route("/TopCA/admin/ra/eab-keys/{kid}/revoke", post(revoke_page))
-        .route("/api/v1/admin/eab-keys", get(list_eab_keys_api).post(create_eab_key_api))
-        .route("/api/v1/admin/eab-keys/{kid}/revoke", post(revoke_eab_key_api))
+        .route(
+            "/api/v1/admin/eab-keys",
+            get(list_eab_keys_api).post(create_eab_key_api),
+        )
+        .route(
+            "/api/v1/admin/eab-keys/{kid}/revoke",
+            post(revoke_eab_key_api),
+        )
 }
 
 /// A key with the RA account of its profile (`None`: the profile's machine
@@ -419,7 +425,9 @@ async fn create_eab_key_api(
         hmac_key: made.hmac,
         account: made.account,
     };
-    Ok(no_store((StatusCode::CREATED, Json(answer)).into_response()))
+    Ok(no_store(
+        (StatusCode::CREATED, Json(answer)).into_response(),
+    ))
 }
 
 /// Revokes an EAB key: unused, it binds no account from now on; used, the

@@ -76,7 +76,12 @@ impl<'a> SourceGuard<'a> {
     /// Audits a failure (rate-limited per source; `reached` always).
     fn audit(&self, reference: &str, reached: bool) {
         let limits = &self.state.limits;
-        if !reached && limits.shared_secret_audit_per_source.hit(&self.source).is_err() {
+        if !reached
+            && limits
+                .shared_secret_audit_per_source
+                .hit(&self.source)
+                .is_err()
+        {
             return;
         }
         let reference: String = reference

@@ -197,7 +197,11 @@ async fn a_revoked_key_binds_nothing_and_revoking_a_used_key_deactivates_its_acc
     let (status, body) = new_account(
         &acme,
         &client,
-        Some(binding(&standard(&unused), &client.jwk, &decode(&unused_hmac))),
+        Some(binding(
+            &standard(&unused),
+            &client.jwk,
+            &decode(&unused_hmac),
+        )),
     )
     .await;
     assert_eq!(status, StatusCode::FORBIDDEN, "{body}");

@@ -663,9 +663,21 @@ async fn transactions_older_than_the_retention_are_pruned() {
             })
             .unwrap();
     }
-    assert_eq!(topca_server::cmp::prune_transactions(&server.state).unwrap(), 1);
+    assert_eq!(
+        topca_server::cmp::prune_transactions(&server.state).unwrap(),
+        1
+    );
     let store = &server.state.store;
-    assert!(store.cmp_transaction(&[1; 16]).unwrap().is_none(), "old: gone");
-    assert!(store.cmp_transaction(&[2; 16]).unwrap().is_some(), "waiting: kept");
-    assert!(store.cmp_transaction(&[3; 16]).unwrap().is_some(), "new: kept");
+    assert!(
+        store.cmp_transaction(&[1; 16]).unwrap().is_none(),
+        "old: gone"
+    );
+    assert!(
+        store.cmp_transaction(&[2; 16]).unwrap().is_some(),
+        "waiting: kept"
+    );
+    assert!(
+        store.cmp_transaction(&[3; 16]).unwrap().is_some(),
+        "new: kept"
+    );
 }

@@ -148,9 +148,17 @@ async fn the_console_makes_lists_and_revokes_cmp_credentials() {
 
     // Making one: a forged form, a KMC administrator and a bad account make nothing.
     let made = |token: &str, body: String| console("POST", list, token, body);
-    let (status, _, _) = send(&s.app, made(&s.ra, format!("csrf=forged&account={account}"))).await;
+    let (status, _, _) = send(
+        &s.app,
+        made(&s.ra, format!("csrf=forged&account={account}")),
+    )
+    .await;
     assert_eq!(status, StatusCode::FORBIDDEN);
-    let (status, _, _) = send(&s.app, made(&s.kmc, format!("csrf={csrf}&account={account}"))).await;
+    let (status, _, _) = send(
+        &s.app,
+        made(&s.kmc, format!("csrf={csrf}&account={account}")),
+    )
+    .await;
     assert_eq!(status, StatusCode::FORBIDDEN);
     let (status, _, _) = send(&s.app, made(&s.ra, format!("csrf={csrf}&account=abc"))).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
@@ -158,8 +166,11 @@ async fn the_console_makes_lists_and_revokes_cmp_credentials() {
     assert_eq!(status, StatusCode::NOT_FOUND);
     assert_eq!(s.state.store.cmp_credentials(0, 10).unwrap().1, before);
 
-    let (status, page, headers) =
-        send(&s.app, made(&s.ra, format!("csrf={csrf}&account={account}"))).await;
+    let (status, page, headers) = send(
+        &s.app,
+        made(&s.ra, format!("csrf={csrf}&account={account}")),
+    )
+    .await;
     assert_eq!(status, StatusCode::OK, "{}", text(&page));
     assert_eq!(headers[header::CACHE_CONTROL], "no-store");
     let page = text(&page);
@@ -176,7 +187,10 @@ async fn the_console_makes_lists_and_revokes_cmp_credentials() {
     .unwrap();
     let (_, page, _) = send(&s.app, console("GET", list, &s.ra, String::new())).await;
     let page = text(&page);
-    assert!(page.contains(&reference) && !page.contains(&secret), "{page}");
+    assert!(
+        page.contains(&reference) && !page.contains(&secret),
+        "{page}"
+    );
     let stored = s.state.store.cmp_credential(&reference).unwrap().unwrap();
     assert!(stored.last_used.is_some(), "the check was recorded");
     assert!(
@@ -191,9 +205,14 @@ async fn the_console_makes_lists_and_revokes_cmp_credentials() {
     let uri = format!("{list}/{reference}/revoke");
     let (status, _, _) = send(&s.app, console("POST", &uri, &s.ra, "csrf=x".into())).await;
     assert_eq!(status, StatusCode::FORBIDDEN);
-    let (status, _, _) = send(&s.app, console("POST", &uri, &s.kmc, format!("csrf={csrf}"))).await;
+    let (status, _, _) = send(
+        &s.app,
+        console("POST", &uri, &s.kmc, format!("csrf={csrf}")),
+    )
+    .await;
     assert_eq!(status, StatusCode::FORBIDDEN);
-    let (status, page, _) = send(&s.app, console("POST", &uri, &s.ra, format!("csrf={csrf}"))).await;
+    let (status, page, _) =
+        send(&s.app, console("POST", &uri, &s.ra, format!("csrf={csrf}"))).await;
     assert_eq!(status, StatusCode::OK);
     assert!(text(&page).contains("credential-revoked"));
     assert!(
@@ -229,7 +248,9 @@ async fn the_console_makes_lists_and_revokes_cmp_credentials() {
     let by_ra = |action| {
         entries
             .iter()
-            .filter(|e| e.record.action == action && e.record.actor == Actor::Admin("ra-admin".into()))
+            .filter(|e| {
+                e.record.action == action && e.record.actor == Actor::Admin("ra-admin".into())
+            })
             .count()
     };
     assert_eq!(by_ra(AuditAction::ClientAdded), 1);
@@ -291,7 +312,11 @@ async fn the_api_makes_lists_and_revokes_cmp_credentials_and_50_at_once_count_ri
     let revoked = fifty(&s.app, &s.ra, "POST", &uri, None).await;
     let ok = revoked.iter().filter(|(s, _)| *s == StatusCode::OK).count();
     assert_eq!(ok, 1, "{revoked:?}");
-    assert!(revoked.iter().all(|(s, _)| *s == StatusCode::OK || *s == StatusCode::BAD_REQUEST));
+    assert!(
+        revoked
+            .iter()
+            .all(|(s, _)| *s == StatusCode::OK || *s == StatusCode::BAD_REQUEST)
+    );
     let entries = s.state.store.audit_entries().unwrap();
     assert_eq!(
         entries
@@ -355,7 +380,10 @@ async fn eab_keys_are_made_for_a_live_profile_shown_once_and_revoked_once() {
     let (_, page, _) = send(&s.app, console("GET", list, &s.ra, String::new())).await;
     let page = text(&page);
     assert!(page.contains(&kid) && !page.contains(&hmac), "{page}");
-    assert!(page.contains(&format!(">{account}<")), "bound account shown");
+    assert!(
+        page.contains(&format!(">{account}<")),
+        "bound account shown"
+    );
 
     // The API: 50 at once, then list.
     let made = fifty(
@@ -376,15 +404,35 @@ async fn eab_keys_are_made_for_a_live_profile_shown_once_and_revoked_once() {
 
     // Revoking: once; it then binds nothing.
     let uri = format!("{list}/{kid}/revoke");
-    let (status, _, _) = send(&s.app, console("POST", &uri, &s.kmc, format!("csrf={csrf}"))).await;
+    let (status, _, _) = send(
+        &s.app,
+        console("POST", &uri, &s.kmc, format!("csrf={csrf}")),
+    )
+    .await;
     assert_eq!(status, StatusCode::FORBIDDEN);
-    let (status, page, _) = send(&s.app, console("POST", &uri, &s.ra, format!("csrf={csrf}"))).await;
+    let (status, page, _) =
+        send(&s.app, console("POST", &uri, &s.ra, format!("csrf={csrf}"))).await;
     assert_eq!(status, StatusCode::OK);
     assert!(text(&page).contains("key-revoked"));
-    assert!(s.state.store.acme_eab_key(&kid).unwrap().unwrap().revoked.is_some());
+    assert!(
+        s.state
+            .store
+            .acme_eab_key(&kid)
+            .unwrap()
+            .unwrap()
+            .revoked
+            .is_some()
+    );
     let (status, _) = call_as(&s.app, &s.ra, "POST", &format!("{api}/{kid}/revoke"), None).await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "revoked already");
-    let (status, _) = call_as(&s.app, &s.ra, "POST", &format!("{api}/guessed/revoke"), None).await;
+    let (status, _) = call_as(
+        &s.app,
+        &s.ra,
+        "POST",
+        &format!("{api}/guessed/revoke"),
+        None,
+    )
+    .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     let huge = format!("csrf={csrf}&profile={}", "a".repeat(3 * 1024 * 1024));
     let (status, _, _) = send(&s.app, console("POST", list, &s.ra, huge)).await;
@@ -393,8 +441,12 @@ async fn eab_keys_are_made_for_a_live_profile_shown_once_and_revoked_once() {
     let (status, _, _) = send(&s.app, console("POST", list, &s.ra, long)).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     let entries = s.state.store.audit_entries().unwrap();
-    assert!(entries.iter().any(|e| e.record.action == AuditAction::ClientRevoked
-        && e.record.target == format!("ACME EAB key {kid}")));
+    assert!(
+        entries
+            .iter()
+            .any(|e| e.record.action == AuditAction::ClientRevoked
+                && e.record.target == format!("ACME EAB key {kid}"))
+    );
     assert_eq!(
         entries
             .iter()

@@ -235,8 +235,7 @@ impl Count for topca_server::AppState {
 }
 
 #[tokio::test]
-async fn wrong_secrets_are_limited_per_address_and_reference_and_a_revoked_credential_is_refused()
-{
+async fn wrong_secrets_are_limited_per_address_and_reference_and_a_revoked_credential_is_refused() {
     let data = tempfile::tempdir().unwrap();
     let (state, _) = start(&options(data.path())).unwrap();
     let state = Arc::new(state);

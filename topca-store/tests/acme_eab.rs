@@ -108,7 +108,9 @@ fn an_eab_key_binds_one_account_on_both_backends() {
         assert_eq!(total, 2, "{label}");
         assert_eq!(keys[0].id, "kid2", "{label}: newest first");
         let at = key.created + Duration::from_secs(60);
-        let revoked = store.revoke_acme_eab_key("kid2", at, audit("kid2")).unwrap();
+        let revoked = store
+            .revoke_acme_eab_key("kid2", at, audit("kid2"))
+            .unwrap();
         assert_eq!(revoked.revoked, Some(at), "{label}");
         assert_eq!(
             store.revoke_acme_eab_key("kid2", at, audit("kid2")),
@@ -129,7 +131,9 @@ fn an_eab_key_binds_one_account_on_both_backends() {
         assert!(store.acme_account("a5").unwrap().is_none(), "{label}");
 
         // The used key, revoked: its account is deactivated.
-        store.revoke_acme_eab_key("kid1", at, audit("kid1")).unwrap();
+        store
+            .revoke_acme_eab_key("kid1", at, audit("kid1"))
+            .unwrap();
         assert_eq!(
             store.acme_account("a3").unwrap().unwrap().status,
             AcmeStatus::Deactivated,

@@ -177,7 +177,10 @@ fn old_transactions_are_pruned_on_both_backends() {
             "{label}: one waiting for approval is kept"
         );
         assert_eq!(store.cmp_transaction(&[1; 16]).unwrap(), None, "{label}");
-        assert!(store.cmp_transaction(&[2; 16]).unwrap().is_some(), "{label}");
+        assert!(
+            store.cmp_transaction(&[2; 16]).unwrap().is_some(),
+            "{label}"
+        );
         assert_eq!(store.prune_cmp_transactions(cut).unwrap(), 0, "{label}");
     }
 }

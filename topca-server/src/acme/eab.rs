@@ -11,10 +11,10 @@ use serde_json::Value;
 use topca_core::{
     Clock, OsRandom, SystemClock,
     audit::{Actor, AuditAction, AuditRecord, Outcome},
-    kmc::MasterKey,
-    random::RandomSource,
     error::{RaError, StoreError},
+    kmc::MasterKey,
     ra::AccountId,
+    random::RandomSource,
     store::{AcmeEabKey, AcmeEabStore, ClientStore},
 };
 

@@ -123,10 +123,7 @@ impl CmpStore for DieselStore {
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         let (rows, count): (Vec<CredentialRow>, i64) = read!(self, |c| {
             let rows = cmp_credentials::table
-                .order((
-                    cmp_credentials::created.desc(),
-                    cmp_credentials::reference,
-                ))
+                .order((cmp_credentials::created.desc(), cmp_credentials::reference))
                 .offset(offset)
                 .limit(limit)
                 .select(CredentialRow::as_select())
