@@ -86,6 +86,7 @@ pub const CODES: &[&str] = &[
     "account_unknown",
     "client_token_refused",
     "client_unknown",
+    "credential_unknown",
     "profile_not_allowed",
     "request_unknown",
     "field_invalid",

@@ -139,15 +139,17 @@ async fn make(state: &Arc<AppState>, ops: RaOps, profile: String) -> Result<Made
     .await
 }
 
-/// Revokes key `kid`.
-async fn revoke(state: &Arc<AppState>, ops: RaOps, kid: String) -> Result<AcmeEabKey, AppError> {
+/// Revokes key `kid`; returns it with the RA account of its profile.
+async fn revoke(state: &Arc<AppState>, ops: RaOps, kid: String) -> Result<Listed, AppError> {
     blocking(state, move |s| {
-        Ok(eab::revoke(
+        let key = eab::revoke(
             &s.store,
             s.ca.environment().clock(),
             Actor::Admin(ops.admin().into()),
             &kid,
-        )?)
+        )?;
+        let account = eab::profile_account(&s.store, &key.profile)?.map(|a| a.0);
+        Ok(Listed { key, account })
     })
     .await
 }
@@ -306,7 +308,7 @@ async fn revoke_page(
         Err(refused) => return refused.page(t),
     };
     match revoke(&state, ops, kid).await {
-        Ok(key) => show(&state, &headers, None, Some(key.id)).await,
+        Ok(revoked) => show(&state, &headers, None, Some(revoked.key.id)).await,
         Err(e) => error_page(t, &e),
     }
 }
@@ -448,6 +450,6 @@ async fn revoke_eab_key_api(
         .await?
         .ra_ops()
         .map_err(forbidden)?;
-    let key = revoke(&state, ops, kid).await?;
-    Ok(Json(KeyView::of(key, None)))
+    let revoked = revoke(&state, ops, kid).await?;
+    Ok(Json(KeyView::of(revoked.key, revoked.account)))
 }

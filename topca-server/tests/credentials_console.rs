@@ -331,6 +331,30 @@ async fn the_api_makes_lists_and_revokes_cmp_credentials_and_50_at_once_count_ri
     assert_eq!(problem["code"], "credential_unknown", "{problem}");
     let (status, _) = call_as(&s.app, "not-a-session", "GET", api, None).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
+    // A huge or malformed JSON body is refused before anything is made.
+    let huge = format!(
+        "{{\"account\": 1, \"pad\": \"{}\"}}",
+        "a".repeat(3 * 1024 * 1024)
+    );
+    let request = Request::post(api)
+        .header(header::AUTHORIZATION, format!("Bearer {}", s.ra))
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Body::from(huge))
+        .unwrap();
+    let (status, _, _) = send(&s.app, request).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+    let request = Request::post(api)
+        .header(header::AUTHORIZATION, format!("Bearer {}", s.ra))
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Body::from("{\"account\": "))
+        .unwrap();
+    let (status, _, _) = send(&s.app, request).await;
+    assert!(status.is_client_error(), "{status}");
+    assert_eq!(
+        s.state.store.cmp_credentials(0, 0).unwrap().1,
+        50 + before,
+        "nothing more made"
+    );
 }
 
 #[tokio::test]
@@ -423,7 +447,13 @@ async fn eab_keys_are_made_for_a_live_profile_shown_once_and_revoked_once() {
             .revoked
             .is_some()
     );
-    let (status, _) = call_as(&s.app, &s.ra, "POST", &format!("{api}/{kid}/revoke"), None).await;
+    let (status, problem) =
+        call_as(&s.app, &s.ra, "POST", &format!("{api}/{kid}/revoke"), None).await;
+    assert_eq!(
+        problem["code"].as_str().map(str::is_empty),
+        Some(false),
+        "{problem}"
+    );
     assert_eq!(status, StatusCode::BAD_REQUEST, "revoked already");
     let (status, _) = call_as(
         &s.app,
