@@ -51,7 +51,7 @@ const ALLOWED = new Set([
   'HTTP', 'HTTPS', 'API', 'JSON', 'CSV', 'UTC', 'PBES', 'AES', 'GCM', 'CBC', 'DNS', 'IP', 'SAN', 'CN', 'OU',
   'ST', 'OID', 'PKI', 'LDAP', 'SMTP', 'UKey', 'USB', 'HSM', 'ASN', 'UTF', 'PDF', 'QR', 'TOTP',
   'email', 'DNS', 'URI', 'IPv', 'MB', 'KB', 'NIST', 'GM', 'GB', 'GBT', 'Argon', 'id',
-  'ACME', 'CMP', 'EST', 'EAB',
+  'ACME', 'CMP', 'EST', 'EAB', 'HMAC', 'MAC',
   // product and platform names
   'TopCA', 'Windows', 'macOS', 'Linux', 'Firefox', 'Chrome', 'Chromium', 'Edge', 'Safari', 'OpenSSL',
   'GmSSL', 'Java', 'keytool', 'Debian', 'Ubuntu', 'Red', 'Hat', 'CentOS', 'Fedora', 'openEuler',

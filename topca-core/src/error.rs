@@ -431,6 +431,10 @@ pub enum RaError {
     /// No machine client has that name or number.
     #[error("no machine client has that name")]
     UnknownClient,
+    /// No CMP/EST credential has that reference, or no ACME EAB key that key
+    /// identifier.
+    #[error("no CMP credential or EAB key has that reference")]
+    UnknownCredential,
     /// A machine client asked for a profile it was not given.
     #[error("this client may not use that profile")]
     ProfileNotAllowed,

@@ -142,6 +142,7 @@ fn one_of_each() -> Vec<Error> {
             RaError::UnknownAccount,
             RaError::ClientTokenRefused,
             RaError::UnknownClient,
+            RaError::UnknownCredential,
             RaError::ProfileNotAllowed,
             RaError::UnknownRequest,
             RaError::InvalidField {

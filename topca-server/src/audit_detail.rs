@@ -60,6 +60,15 @@ const FORMS: &[(&str, &str)] = &[
     ("cleared", "audit.detail.cleared"),
     ("new key thumbprint {0}", "audit.detail.acme_new_key"),
     (
+        "ACME account {0} deactivated",
+        "audit.detail.acme_account_deactivated",
+    ),
+    ("wrong secret from {0}", "audit.detail.wrong_secret_from"),
+    (
+        "too many wrong secrets from {0}",
+        "audit.detail.too_many_wrong_secrets",
+    ),
+    (
         "enveloped for signing certificate {0}",
         "audit.detail.enveloped_for",
     ),

@@ -216,7 +216,7 @@ fn status_of(error: &Error) -> StatusCode {
             StatusCode::FORBIDDEN
         }
         Error::Ra(RaError::NoSession | RaError::ClientTokenRefused) => StatusCode::UNAUTHORIZED,
-        Error::Ra(RaError::UnknownClient) => StatusCode::NOT_FOUND,
+        Error::Ra(RaError::UnknownClient | RaError::UnknownCredential) => StatusCode::NOT_FOUND,
         Error::Ra(RaError::ProfileNotAllowed) => StatusCode::FORBIDDEN,
         Error::Ra(
             RaError::Locked

@@ -16,7 +16,9 @@ mod admin_bulk_run;
 mod admin_certificates;
 mod admin_checkpoints;
 mod admin_clients;
+mod admin_cmp;
 mod admin_credentials;
+mod admin_eab;
 mod admin_kmc;
 mod admin_list;
 mod admin_preregister;
@@ -65,6 +67,7 @@ pub mod problem;
 pub mod proxies;
 pub mod readiness;
 pub mod restore;
+pub mod secret_limits;
 pub mod serve;
 mod server_enroll;
 pub mod setup;
@@ -95,6 +98,8 @@ pub fn router(state: Arc<AppState>) -> Router {
         .merge(tls_root::routes())
         .merge(admin_resend::routes())
         .merge(admin_clients::routes())
+        .merge(admin_cmp::routes())
+        .merge(admin_eab::routes())
         .merge(audit_log::routes())
         .merge(liveness::routes())
         .merge(cmp::routes())
@@ -135,7 +140,8 @@ pub const AUDIT_CHECKPOINT_MINUTES: u64 = 10;
 /// CRL (and delta CRL) is made anew when half its life has passed. At every tick
 /// the OCSP responder is replaced when due ([`ocsp_responder::rotate_if_due`]) and
 /// OCSP responses are pre-signed ([`ocsp_cache::tick`]). Every
-/// [`AUDIT_CHECKPOINT_MINUTES`] the audit log gets a signed checkpoint if it grew.
+/// [`AUDIT_CHECKPOINT_MINUTES`] the audit log gets a signed checkpoint if it grew
+/// and old CMP transactions are pruned ([`cmp::prune_transactions`]).
 /// Returns when `stop` fires, after the run under way; failures are logged and
 /// retried at the next tick.
 pub async fn refresh_crls(state: Arc<AppState>, mut stop: lifecycle::Stop) {
@@ -169,6 +175,10 @@ pub async fn refresh_crls(state: Arc<AppState>, mut stop: lifecycle::Stop) {
             })
             .await;
             logged("audit checkpoint", made);
+            logged(
+                "CMP transaction pruning",
+                state::blocking(&state, cmp::prune_transactions).await,
+            );
         }
         let minutes = state
             .crl_schedule_minutes

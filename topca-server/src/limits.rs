@@ -109,6 +109,24 @@ impl RateLimiter {
         entry.1 += 1;
         Ok(())
     }
+
+    /// Whether `key` is over its limit, without counting an event:
+    /// `Err(seconds)` as [`RateLimiter::hit`] would answer.
+    pub fn peek(&self, key: &str) -> Result<(), u64> {
+        let now = Instant::now();
+        let Ok(counts) = self.counts.lock() else {
+            return Err(self.window.as_secs().max(1));
+        };
+        match counts.get(key) {
+            Some((start, count))
+                if now.duration_since(*start) < self.window && *count >= self.max =>
+            {
+                let left = self.window.saturating_sub(now.duration_since(*start));
+                Err(left.as_secs().max(1))
+            }
+            _ => Ok(()),
+        }
+    }
 }
 
 /// The limiters of one server (defaults in [`Limits::default`]; the README's
@@ -123,17 +141,29 @@ pub struct Limits {
     pub mail_per_source: RateLimiter,
     /// Mails sent to one address.
     pub mail_per_address: RateLimiter,
+    /// Wrong CMP/EST shared secrets per (client address, reference): the
+    /// guessing of one holder's secret (see [`crate::secret_limits`]).
+    pub shared_secret_per_reference: RateLimiter,
+    /// Wrong CMP/EST shared secrets per client address, over every reference:
+    /// the guessing of references.
+    pub shared_secret_per_source: RateLimiter,
+    /// Audit entries of wrong shared secrets per client address.
+    pub shared_secret_audit_per_source: RateLimiter,
 }
 
 impl Default for Limits {
     fn default() -> Self {
         let minute = Duration::from_secs(60);
         let hour = Duration::from_secs(3600);
+        let quarter = Duration::from_secs(15 * 60);
         Self {
             admin_login_per_source: RateLimiter::new(30, minute),
             holder_secret_per_source: RateLimiter::new(30, minute),
             mail_per_source: RateLimiter::new(20, hour),
             mail_per_address: RateLimiter::new(10, hour),
+            shared_secret_per_reference: RateLimiter::new(10, quarter),
+            shared_secret_per_source: RateLimiter::new(100, quarter),
+            shared_secret_audit_per_source: RateLimiter::new(20, quarter),
         }
     }
 }
@@ -153,6 +183,19 @@ mod tests {
             .expect_err("the fourth event is over the limit");
         assert!((1..=60).contains(&retry), "retry after {retry}");
         assert_eq!(limiter.hit("b"), Ok(()));
+    }
+
+    #[test]
+    fn peek_tells_an_exhausted_key_without_counting() {
+        let limiter = RateLimiter::new(2, Duration::from_secs(60));
+        for _ in 0..5 {
+            assert_eq!(limiter.peek("a"), Ok(()), "peeking counts nothing");
+        }
+        assert_eq!(limiter.hit("a"), Ok(()));
+        assert_eq!(limiter.hit("a"), Ok(()));
+        let retry = limiter.peek("a").expect_err("two events reach the limit");
+        assert!((1..=60).contains(&retry), "retry after {retry}");
+        assert_eq!(limiter.peek("b"), Ok(()));
     }
 
     #[test]

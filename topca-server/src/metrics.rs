@@ -50,7 +50,13 @@ pub struct Metrics {
     /// OCSP answers served pre-signed, and signed when asked.
     ocsp_presigned: AtomicU64,
     ocsp_signed: AtomicU64,
+    /// Wrong CMP/EST shared secrets counted, and attempts refused over the limit.
+    secret_failed: [AtomicU64; 2],
+    secret_refused: [AtomicU64; 2],
 }
+
+/// The protocols whose shared secrets are limited, as metric labels.
+const SECRET_PROTOCOLS: [&str; 2] = ["cmp", "est"];
 
 /// Counts and latency of one kind of operation.
 #[derive(Debug, Default)]
@@ -145,6 +151,17 @@ impl Metrics {
         }
     }
 
+    /// Counts a wrong CMP (`est` false) or EST shared secret, or (`refused`)
+    /// an attempt refused over the failure limit.
+    pub fn shared_secret(&self, est: bool, refused: bool) {
+        let counters = if refused {
+            &self.secret_refused
+        } else {
+            &self.secret_failed
+        };
+        counters[usize::from(est)].fetch_add(1, Ordering::Relaxed);
+    }
+
     /// The counters in the text exposition format.
     fn write_counters(&self, out: &mut String) {
         let _ = writeln!(
@@ -182,6 +199,25 @@ impl Metrics {
         ] {
             let count = count.load(Ordering::Relaxed);
             let _ = writeln!(out, "{name}{{source=\"{source}\"}} {count}");
+        }
+        for (name, what, counters) in [
+            (
+                "topca_shared_secret_failures_total",
+                "Wrong CMP/EST shared secrets (or unknown or revoked references), by protocol.",
+                &self.secret_failed,
+            ),
+            (
+                "topca_shared_secret_refusals_total",
+                "CMP/EST attempts refused over the wrong-secret limit, by protocol.",
+                &self.secret_refused,
+            ),
+        ] {
+            let _ = writeln!(out, "# HELP {name} {what}");
+            let _ = writeln!(out, "# TYPE {name} counter");
+            for (protocol, count) in SECRET_PROTOCOLS.iter().zip(counters) {
+                let count = count.load(Ordering::Relaxed);
+                let _ = writeln!(out, "{name}{{protocol=\"{protocol}\"}} {count}");
+            }
         }
     }
 }

@@ -182,3 +182,62 @@ async fn a_profile_with_eab_keys_takes_only_bound_accounts_and_each_key_once() {
     // Accounts made before the first key go on working.
     acme.ready_order(&early, &["localhost"]).await;
 }
+
+#[tokio::test]
+async fn a_revoked_key_binds_nothing_and_revoking_a_used_key_deactivates_its_account() {
+    let acme = Acme::start().await;
+    let ra = || topca_core::audit::Actor::Admin("ra".into());
+    let (unused, unused_hmac) =
+        eab::make(&acme.state.store, &acme.state.master, &OsRandom, "", "t").unwrap();
+    let (used, used_hmac) =
+        eab::make(&acme.state.store, &acme.state.master, &OsRandom, "", "t").unwrap();
+    eab::revoke(&acme.state.store, &topca_core::SystemClock, ra(), &unused).unwrap();
+    let accounts = acme.count("acme_accounts");
+    let client = Client::new(KeyAlgorithm::EcdsaP256);
+    let (status, body) = new_account(
+        &acme,
+        &client,
+        Some(binding(
+            &standard(&unused),
+            &client.jwk,
+            &decode(&unused_hmac),
+        )),
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    assert_eq!(body["type"], "urn:ietf:params:acme:error:unauthorized");
+    assert_eq!(acme.count("acme_accounts"), accounts, "nothing stored");
+
+    // A used key: its account orders until the key is revoked, then is deactivated.
+    let mut client = client;
+    let (status, body) = new_account(
+        &acme,
+        &client,
+        Some(binding(&standard(&used), &client.jwk, &decode(&used_hmac))),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    client.kid = Some(
+        acme.post(
+            &client,
+            NEW_ACCOUNT,
+            Some(&json!({"onlyReturnExisting": true})),
+        )
+        .await
+        .1["location"]
+            .to_str()
+            .unwrap()
+            .to_owned(),
+    );
+    acme.ready_order(&client, &["localhost"]).await;
+    let key = eab::revoke(&acme.state.store, &topca_core::SystemClock, ra(), &used).unwrap();
+    assert!(key.revoked.is_some() && key.account.is_some());
+    let order = json!({"identifiers": [{"type": "dns", "value": "localhost"}]});
+    let (status, _, body) = acme.post(&client, "/acme/new-order", Some(&order)).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    assert_eq!(body["type"], "urn:ietf:params:acme:error:unauthorized");
+    assert!(
+        eab::revoke(&acme.state.store, &topca_core::SystemClock, ra(), &used).is_err(),
+        "revoked once"
+    );
+}

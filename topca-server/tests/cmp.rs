@@ -24,7 +24,7 @@ use topca_core::{
         asn1::{self, Header, RawMessage, StatusInfo},
         credential, protection,
     },
-    store::{AdminStore, CertificateStore},
+    store::{AdminStore, AuditStore, CertificateStore, CmpStore},
 };
 use topca_server::{AppState, setup::start};
 
@@ -517,5 +517,167 @@ async fn the_approval_path_takes_p10cr_waits_and_polls_in_its_own_transaction() 
         cmp(&server, poll.encode(&poll_body)).await.tag,
         26,
         "pollRep"
+    );
+}
+
+/// [`cmp`] for a request from `ip`.
+async fn cmp_from(server: &Server, ip: &str, message: Vec<u8>) -> Answer {
+    let request = common::from_address(
+        Request::post("/.well-known/cmp")
+            .header(header::CONTENT_TYPE, "application/pkixcmp")
+            .body(Body::from(message))
+            .unwrap(),
+        ip,
+    );
+    let (status, der, _) = send(&server.app, request).await;
+    assert_eq!(status, StatusCode::OK);
+    let raw = RawMessage::from_der(&der).unwrap();
+    let header = Header::from_der(&raw.header.to_der().unwrap()).unwrap();
+    let (tag, inner) = asn1::explicit_inner(&raw.body).unwrap();
+    let failure = (tag == 23).then(|| {
+        let content: Vec<der::asn1::Any> = Vec::from_der(inner).unwrap();
+        let info = StatusInfo::from_der(&content[0].to_der().unwrap()).unwrap();
+        info.fail_info.unwrap().bits().position(|b| b).unwrap()
+    });
+    Answer {
+        tag,
+        header,
+        failure,
+        der,
+    }
+}
+
+#[tokio::test]
+async fn wrong_macs_are_limited_per_address_and_reference_without_locking_out_the_holder() {
+    let server = server().await;
+    let body = ir_body("ok.example.cn", false);
+    for _ in 0..10 {
+        let wrong = Msg {
+            secret: "wrong",
+            ..Msg::new(&server)
+        };
+        let answer = cmp_from(&server, "192.0.2.7", wrong.encode(&body)).await;
+        assert_eq!(answer.failure, Some(1), "badMessageCheck");
+    }
+    // Over the limit: the right secret from that address waits (notAuthorized,
+    // signed by the CA, not MACed with the secret).
+    let answer = cmp_from(&server, "192.0.2.7", Msg::new(&server).encode(&body)).await;
+    assert_eq!(answer.failure, Some(23), "notAuthorized");
+    let alg = answer.header.protection_alg.as_ref().unwrap();
+    assert!(!protection::is_mac(alg), "signed, not MACed");
+    assert_eq!(certificates(&server), 0);
+    // The holder at another address enrolls.
+    let answer = cmp_from(&server, "198.51.100.9", Msg::new(&server).encode(&body)).await;
+    assert_eq!(answer.tag, 1, "ip");
+    assert_eq!(certificates(&server), 1);
+    // Guessing references from one address is limited too (100 in all).
+    for n in 0..100 {
+        let guess = format!("GUESS-{n:03}");
+        let wrong = Msg {
+            reference: &guess,
+            ..Msg::new(&server)
+        };
+        let answer = cmp_from(&server, "203.0.113.5", wrong.encode(&body)).await;
+        assert_eq!(answer.failure, Some(20), "signerNotTrusted");
+    }
+    let answer = cmp_from(&server, "203.0.113.5", Msg::new(&server).encode(&body)).await;
+    assert_eq!(answer.failure, Some(23), "the address waits");
+    let metrics = topca_server::metrics::exposition(&server.state);
+    assert!(
+        metrics.contains("topca_shared_secret_failures_total{protocol=\"cmp\"} 110")
+            && metrics.contains("topca_shared_secret_refusals_total{protocol=\"cmp\"} 2"),
+        "{metrics}"
+    );
+    // The audit log keeps at most 20 failures per address and window, and
+    // the moment a limit is reached.
+    let entries = server.state.store.audit_entries().unwrap();
+    let from = |ip: &str| {
+        entries
+            .iter()
+            .filter(|e| {
+                e.record.action == topca_core::audit::AuditAction::RetrievalFailed
+                    && e.record.detail.ends_with(ip)
+            })
+            .count()
+    };
+    assert_eq!(from("192.0.2.7"), 10);
+    assert_eq!(from("203.0.113.5"), 21);
+}
+
+#[tokio::test]
+async fn a_revoked_credential_is_refused_and_its_last_use_is_kept() {
+    let server = server().await;
+    let body = ir_body("ok.example.cn", false);
+    assert_eq!(cmp(&server, Msg::new(&server).encode(&body)).await.tag, 1);
+    let used = server
+        .state
+        .store
+        .cmp_credential(&server.reference)
+        .unwrap()
+        .unwrap();
+    assert!(used.last_used.is_some());
+    credential::revoke(
+        &server.state.store,
+        &SystemClock,
+        Actor::Admin("ra".into()),
+        &server.reference,
+    )
+    .unwrap();
+    let refused = cmp(&server, Msg::new(&server).encode(&body)).await;
+    assert_eq!(refused.failure, Some(20), "signerNotTrusted");
+    assert_eq!(certificates(&server), 1);
+    assert!(
+        credential::revoke(
+            &server.state.store,
+            &SystemClock,
+            Actor::Admin("ra".into()),
+            &server.reference,
+        )
+        .is_err(),
+        "revoked once"
+    );
+}
+
+#[tokio::test]
+async fn transactions_older_than_the_retention_are_pruned() {
+    use topca_core::cmp::credential::{CmpTransaction, TransactionState};
+    let server = server().await;
+    let now = std::time::SystemTime::now();
+    let old = now - topca_server::cmp::TRANSACTION_RETENTION - std::time::Duration::from_secs(60);
+    for (id, started, state) in [
+        (1u8, old, TransactionState::Closed),
+        (2, old, TransactionState::Pending),
+        (3, now, TransactionState::Closed),
+    ] {
+        server
+            .state
+            .store
+            .start_cmp_transaction(&CmpTransaction {
+                id: vec![id; 16],
+                sender: "cmp-ref-X".into(),
+                nonce: vec![0; 16],
+                serial: None,
+                request: None,
+                state,
+                started,
+            })
+            .unwrap();
+    }
+    assert_eq!(
+        topca_server::cmp::prune_transactions(&server.state).unwrap(),
+        1
+    );
+    let store = &server.state.store;
+    assert!(
+        store.cmp_transaction(&[1; 16]).unwrap().is_none(),
+        "old: gone"
+    );
+    assert!(
+        store.cmp_transaction(&[2; 16]).unwrap().is_some(),
+        "waiting: kept"
+    );
+    assert!(
+        store.cmp_transaction(&[3; 16]).unwrap().is_some(),
+        "new: kept"
     );
 }

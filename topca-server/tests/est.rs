@@ -15,7 +15,9 @@ use base64::Engine;
 use common::{options, send};
 use topca_core::{
     CertificateRequest, DistinguishedName, KeyAlgorithm, OsRandom, SigningKey, SystemClock,
-    audit::Actor, cmp::credential,
+    audit::{Actor, AuditAction},
+    cmp::credential,
+    store::AuditStore,
 };
 use topca_server::setup::start;
 
@@ -230,4 +232,86 @@ impl Count for topca_server::AppState {
         .unwrap()
         .len()
     }
+}
+
+#[tokio::test]
+async fn wrong_secrets_are_limited_per_address_and_reference_and_a_revoked_credential_is_refused() {
+    let data = tempfile::tempdir().unwrap();
+    let (state, _) = start(&options(data.path())).unwrap();
+    let state = Arc::new(state);
+    let (made, secret) = credential::add(
+        &state.store,
+        &state.master,
+        &OsRandom,
+        &SystemClock,
+        Actor::System,
+        state.demo.accounts[1],
+    )
+    .unwrap();
+    let app = topca_server::router(Arc::clone(&state));
+    let key = SigningKey::generate(KeyAlgorithm::EcdsaP256, &OsRandom).unwrap();
+    let subject = DistinguishedName {
+        common_name: Some("est.example.cn".into()),
+        ..Default::default()
+    };
+    let csr = b64(CertificateRequest::create(&key, &subject).unwrap().der());
+    let enroll = |ip: &str, password: &str| {
+        let auth = format!(
+            "Basic {}",
+            b64(format!("{}:{password}", made.reference).as_bytes())
+        );
+        common::from_address(
+            Request::post("/.well-known/est/simpleenroll")
+                .header(header::CONTENT_TYPE, "application/pkcs10")
+                .header(header::AUTHORIZATION, auth)
+                .body(Body::from(csr.clone()))
+                .unwrap(),
+            ip,
+        )
+    };
+    // Ten wrong secrets from one address: each 401, then that address waits
+    // (429 with Retry-After) even with the right secret.
+    for _ in 0..10 {
+        let (status, _, _) = send(&app, enroll("192.0.2.7", "wrong")).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+    }
+    let (status, _, headers) = send(&app, enroll("192.0.2.7", secret.as_str())).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+    let wait: u64 = headers[header::RETRY_AFTER]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=900).contains(&wait), "{wait}");
+    // The holder elsewhere is not locked out.
+    let (status, body, _) = send(&app, enroll("198.51.100.9", secret.as_str())).await;
+    assert_eq!(status, StatusCode::OK, "{}", String::from_utf8_lossy(&body));
+    // Failures are audited (the limit's moment among them) and counted.
+    let entries = state.store.audit_entries().unwrap();
+    let failed: Vec<_> = entries
+        .iter()
+        .filter(|e| e.record.action == AuditAction::RetrievalFailed)
+        .collect();
+    assert_eq!(failed.len(), 10, "{failed:?}");
+    assert!(
+        failed
+            .iter()
+            .any(|e| e.record.detail == "too many wrong secrets from 192.0.2.7")
+    );
+    let metrics = topca_server::metrics::exposition(&state);
+    assert!(
+        metrics.contains("topca_shared_secret_failures_total{protocol=\"est\"} 10")
+            && metrics.contains("topca_shared_secret_refusals_total{protocol=\"est\"} 1"),
+        "{metrics}"
+    );
+    // Revoked: refused at the next request.
+    credential::revoke(
+        &state.store,
+        &SystemClock,
+        Actor::Admin("ra".into()),
+        &made.reference,
+    )
+    .unwrap();
+    let (status, _, _) = send(&app, enroll("198.51.100.9", secret.as_str())).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
 }

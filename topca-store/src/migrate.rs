@@ -26,6 +26,7 @@ pub(crate) const SQLITE: &[&str] = &[
     include_str!("../migrations/sqlite/2026-12-06-000013_cmp/up.sql"),
     include_str!("../migrations/sqlite/2026-12-06-000014_acme_eab/up.sql"),
     include_str!("../migrations/sqlite/2026-12-06-000015_acme_profiles_limits/up.sql"),
+    include_str!("../migrations/sqlite/2026-12-06-000016_credential_revocation/up.sql"),
 ];
 /// PostgreSQL migrations, oldest first.
 pub(crate) const POSTGRES: &[&str] = &[
@@ -44,6 +45,7 @@ pub(crate) const POSTGRES: &[&str] = &[
     include_str!("../migrations/postgres/2026-12-06-000013_cmp/up.sql"),
     include_str!("../migrations/postgres/2026-12-06-000014_acme_eab/up.sql"),
     include_str!("../migrations/postgres/2026-12-06-000015_acme_profiles_limits/up.sql"),
+    include_str!("../migrations/postgres/2026-12-06-000016_credential_revocation/up.sql"),
 ];
 
 /// What [`migrate`] found or did.

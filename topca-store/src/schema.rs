@@ -287,6 +287,8 @@ diesel::table! {
         account_id -> BigInt,
         sealed_secret -> Binary,
         created -> BigInt,
+        revoked -> Nullable<BigInt>,
+        last_used -> Nullable<BigInt>,
     }
 }
 
@@ -309,5 +311,6 @@ diesel::table! {
         sealed_key -> Binary,
         created -> BigInt,
         account_id -> Nullable<Text>,
+        revoked -> Nullable<BigInt>,
     }
 }

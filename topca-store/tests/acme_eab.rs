@@ -48,6 +48,7 @@ fn an_eab_key_binds_one_account_on_both_backends() {
             sealed_key: vec![1, 2, 3],
             created: SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000),
             account: None,
+            revoked: None,
         };
         assert!(!store.acme_profile_has_eab_keys("web").unwrap(), "{label}");
         store.create_acme_eab_key(&key, audit("kid1")).unwrap();
@@ -97,5 +98,48 @@ fn an_eab_key_binds_one_account_on_both_backends() {
             "{label}: a used key binds no second account"
         );
         assert!(store.acme_account("a4").unwrap().is_none(), "{label}");
+
+        // A second key, revoked unused: it binds nothing.
+        let spare = AcmeEabKey {
+            id: "kid2".into(),
+            created: key.created + Duration::from_secs(1),
+            ..key.clone()
+        };
+        store.create_acme_eab_key(&spare, audit("kid2")).unwrap();
+        let (keys, total) = store.acme_eab_keys(0, 10).unwrap();
+        assert_eq!(total, 2, "{label}");
+        assert_eq!(keys[0].id, "kid2", "{label}: newest first");
+        let at = key.created + Duration::from_secs(60);
+        let revoked = store
+            .revoke_acme_eab_key("kid2", at, audit("kid2"))
+            .unwrap();
+        assert_eq!(revoked.revoked, Some(at), "{label}");
+        assert_eq!(
+            store.revoke_acme_eab_key("kid2", at, audit("kid2")),
+            Err(StoreError::Conflict),
+            "{label}: revoked once"
+        );
+        assert_eq!(
+            store.revoke_acme_eab_key("nokey", at, audit("nokey")),
+            Err(StoreError::NotFound),
+            "{label}"
+        );
+        assert!(
+            !store
+                .create_acme_account_bound(&account("a5", "t5"), "kid2")
+                .unwrap(),
+            "{label}: a revoked key binds nothing"
+        );
+        assert!(store.acme_account("a5").unwrap().is_none(), "{label}");
+
+        // The used key, revoked: its account is deactivated.
+        store
+            .revoke_acme_eab_key("kid1", at, audit("kid1"))
+            .unwrap();
+        assert_eq!(
+            store.acme_account("a3").unwrap().unwrap().status,
+            AcmeStatus::Deactivated,
+            "{label}"
+        );
     }
 }

@@ -39,6 +39,10 @@ pub struct CmpCredential {
     pub sealed_secret: Vec<u8>,
     /// When it was made.
     pub created: SystemTime,
+    /// When an RA administrator revoked it (`None` while live).
+    pub revoked: Option<SystemTime>,
+    /// When it last authenticated a request (kept to the minute).
+    pub last_used: Option<SystemTime>,
 }
 
 impl std::fmt::Debug for CmpCredential {
@@ -46,6 +50,7 @@ impl std::fmt::Debug for CmpCredential {
         f.debug_struct("CmpCredential")
             .field("reference", &self.reference)
             .field("account", &self.account)
+            .field("revoked", &self.revoked)
             .finish_non_exhaustive()
     }
 }
@@ -97,6 +102,8 @@ pub fn add<S: CmpStore + AccountStore>(
         account: account.id,
         sealed_secret,
         created: now,
+        revoked: None,
+        last_used: None,
     };
     let audit = AuditRecord {
         at: now,
@@ -110,26 +117,99 @@ pub fn add<S: CmpStore + AccountStore>(
     Ok((credential, CmpSecret(secret)))
 }
 
+/// Revokes the live credential `reference` (a `ClientRevoked` audit entry by
+/// `actor`): from then on CMP MACs and EST HTTP Basic with it are refused,
+/// on every node (each request reads the credential from the database).
+/// [`RaError::UnknownCredential`] for an unknown reference,
+/// [`RaError::WrongState`] for one revoked already.
+pub fn revoke<S: CmpStore>(
+    store: &S,
+    clock: &dyn Clock,
+    actor: Actor,
+    reference: &str,
+) -> Result<CmpCredential, Error> {
+    let reference = reference.trim();
+    let known = store
+        .cmp_credential(reference)?
+        .ok_or(RaError::UnknownCredential)?;
+    let now = clock.now();
+    let audit = AuditRecord {
+        at: now,
+        actor,
+        action: AuditAction::ClientRevoked,
+        target: format!("CMP credential {}", known.reference),
+        outcome: Outcome::Success,
+        detail: format!("account {}", known.account.0),
+    };
+    store
+        .revoke_cmp_credential(&known.reference, now, audit)
+        .map_err(|e| match e {
+            crate::error::StoreError::NotFound => Error::from(RaError::UnknownCredential),
+            crate::error::StoreError::Conflict => RaError::WrongState("revoked already").into(),
+            other => other.into(),
+        })
+}
+
+/// How long a credential's last use may be out of date: a use within this of
+/// the recorded one is not written again.
+const LAST_USE_PRECISION: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// The live credential `reference`, if any (a revoked one counts as none).
+pub fn live<S: CmpStore>(store: &S, reference: &str) -> Result<Option<CmpCredential>, Error> {
+    Ok(store
+        .cmp_credential(reference.trim())?
+        .filter(|c| c.revoked.is_none()))
+}
+
+/// Records that `credential` authenticated a request at `now` (written at
+/// most once a minute per credential).
+pub fn note_use<S: CmpStore>(
+    store: &S,
+    credential: &CmpCredential,
+    now: SystemTime,
+) -> Result<(), Error> {
+    let recent = credential
+        .last_used
+        .and_then(|at| now.duration_since(at).ok())
+        .is_some_and(|age| age < LAST_USE_PRECISION);
+    if !recent {
+        store.cmp_credential_used(&credential.reference, now)?;
+    }
+    Ok(())
+}
+
 /// The live credential `reference` whose secret is `secret` (EST's HTTP Basic
-/// authentication): unknown references and wrong secrets are one refusal, the
-/// secrets compared in constant time.
+/// authentication): unknown and revoked references and wrong secrets are one
+/// refusal, the secrets compared in constant time; the use is recorded.
 pub fn authenticate<S: CmpStore>(
     store: &S,
     master: &MasterKey,
+    clock: &dyn Clock,
     reference: &str,
     secret: &str,
 ) -> Result<CmpCredential, Error> {
     use subtle::ConstantTimeEq;
     let refused = || Error::from(RaError::ClientTokenRefused);
-    let credential = store
-        .cmp_credential(reference.trim())?
-        .ok_or_else(refused)?;
+    let credential = live(store, reference)?.ok_or_else(refused)?;
     let known = credential.secret(master)?;
     if bool::from(known.as_str().as_bytes().ct_eq(secret.as_bytes())) {
+        note_use(store, &credential, clock.now())?;
         Ok(credential)
     } else {
         Err(refused())
     }
+}
+
+/// A limit on wrong shared secrets (CMP MACs, EST HTTP Basic), kept by the
+/// server for one request's source address: it decides before a secret is
+/// checked and counts what failed.
+pub trait SecretGuard {
+    /// `Err(seconds)` when secrets for `reference` may not be tried from this
+    /// source now (with the seconds to wait).
+    fn may_try(&self, reference: &str) -> Result<(), u64>;
+    /// Counts a failure for `reference`: a wrong secret, or an unknown or
+    /// revoked reference.
+    fn failed(&self, reference: &str);
 }
 
 /// Issues `csr` for `account` under `profile` through the account's policy,

@@ -25,7 +25,7 @@ pub mod protection;
 pub mod queue;
 mod responder;
 
-pub use credential::{CmpCredential, CmpSecret};
+pub use credential::{CmpCredential, CmpSecret, SecretGuard};
 pub use responder::{MAX_MESSAGE, Responder};
 
 use crate::error::Error;

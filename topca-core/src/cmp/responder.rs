@@ -3,12 +3,13 @@
 //! CA issued) and the dispatch by message type.
 
 use der::{Decode, Encode};
+use spki::AlgorithmIdentifierOwned;
 use zeroize::Zeroizing;
 
 use super::{
     CmpCredential, Failure, FailureInfo,
     asn1::{self, Header, RawMessage},
-    credential::{CmpTransaction, TransactionState},
+    credential::{CmpTransaction, SecretGuard, TransactionState, live, note_use},
     message::{self, NO_NAME, Protect, Reply},
     protection,
 };
@@ -87,6 +88,8 @@ pub struct Responder<'a, S> {
     pub(super) profile: ProfileKind,
     /// The RA that registers requests waiting for approval (the approval path).
     approval: Option<&'a RegistrationAuthority<'a>>,
+    /// The limit on wrong MACs for the request's source, if any.
+    guard: Option<&'a dyn SecretGuard>,
 }
 
 impl<'a, S> Responder<'a, S>
@@ -107,7 +110,16 @@ where
             master,
             profile,
             approval: None,
+            guard: None,
         }
+    }
+
+    /// With a limit on wrong MACs: a reference over it is refused
+    /// (notAuthorized) before its MAC is checked, and every unknown or
+    /// revoked reference and wrong MAC is counted.
+    pub fn with_guard(mut self, guard: &'a dyn SecretGuard) -> Self {
+        self.guard = Some(guard);
+        self
     }
 
     /// On the approval path: p10cr requests become server applications of
@@ -233,6 +245,22 @@ where
         self.dispatch(&incoming, reply, &*protect, effects)
     }
 
+    /// The live credential `reference` whose secret makes `protection` the MAC
+    /// of `protected` under `alg`, with that secret.
+    fn check_mac(
+        &self,
+        reference: &str,
+        alg: &AlgorithmIdentifierOwned,
+        protected: &[u8],
+        protection: &[u8],
+    ) -> Result<(CmpCredential, Zeroizing<Vec<u8>>), Failure> {
+        let credential = live(self.store, reference)?.ok_or_else(unknown_sender)?;
+        let secret = credential.secret(self.master)?;
+        let secret = Zeroizing::new(secret.as_str().as_bytes().to_vec());
+        protection::verify_mac(alg, &secret, protected, protection)?;
+        Ok((credential, secret))
+    }
+
     /// Checks the protection and finds the sender: a MAC under a credential's
     /// secret, or a signature by a valid certificate this CA issued.
     fn verify(
@@ -256,14 +284,26 @@ where
                 .sender_kid
                 .as_ref()
                 .and_then(|k| std::str::from_utf8(k.as_bytes()).ok())
-                .ok_or_else(unknown_sender)?;
-            let credential = self
-                .store
-                .cmp_credential(reference.trim())?
-                .ok_or_else(unknown_sender)?;
-            let secret = credential.secret(self.master)?;
-            let secret = Zeroizing::new(secret.as_str().as_bytes().to_vec());
-            protection::verify_mac(alg, &secret, protected, protection)?;
+                .ok_or_else(unknown_sender)?
+                .trim();
+            if let Some(guard) = self.guard {
+                guard.may_try(reference).map_err(|seconds| {
+                    Failure::new(
+                        FailureInfo::NotAuthorized,
+                        format!(
+                            "too many wrong secrets from your address for this reference; try again in {seconds} seconds"
+                        ),
+                    )
+                })?;
+            }
+            let checked = self.check_mac(reference, alg, protected, protection);
+            if let (Err(failure), Some(guard)) = (&checked, self.guard)
+                && failure.info != FailureInfo::SystemFailure
+            {
+                guard.failed(reference);
+            }
+            let (credential, secret) = checked?;
+            note_use(self.store, &credential, self.ca.environment().clock().now())?;
             return Ok((
                 Sender::Credential(credential),
                 Protect::Mac {

@@ -20,6 +20,9 @@ pub struct AcmeEabKey {
     pub created: SystemTime,
     /// The ACME account it bound, once used.
     pub account: Option<String>,
+    /// When an RA administrator revoked it (`None` while live): a revoked key
+    /// binds no account, and the account it bound is deactivated.
+    pub revoked: Option<SystemTime>,
 }
 
 impl std::fmt::Debug for AcmeEabKey {
@@ -28,6 +31,7 @@ impl std::fmt::Debug for AcmeEabKey {
             .field("id", &self.id)
             .field("profile", &self.profile)
             .field("account", &self.account)
+            .field("revoked", &self.revoked)
             .finish_non_exhaustive()
     }
 }
@@ -42,10 +46,26 @@ pub trait AcmeEabStore: Send + Sync {
     /// Whether ACME profile `profile` has any key, used or not (it then
     /// requires a binding from every new account).
     fn acme_profile_has_eab_keys(&self, profile: &str) -> Result<bool, StoreError>;
+    /// Keys newest first: `limit` of them from `offset`, and how many there are.
+    fn acme_eab_keys(
+        &self,
+        offset: usize,
+        limit: usize,
+    ) -> Result<(Vec<AcmeEabKey>, u64), StoreError>;
+    /// Revokes the live key `id` at `at` and deactivates the ACME account it
+    /// bound, if any, appending `audit`, in one transaction; returns the key
+    /// as revoked. [`StoreError::NotFound`] for an unknown key,
+    /// [`StoreError::Conflict`] for one revoked already.
+    fn revoke_acme_eab_key(
+        &self,
+        id: &str,
+        at: SystemTime,
+        audit: AuditRecord,
+    ) -> Result<AcmeEabKey, StoreError>;
     /// Stores `account` with its `audit` entry and marks key `key` as used by
     /// it, in one transaction: `false`, with nothing stored, when the key is
-    /// unknown or used already; [`StoreError::Conflict`] when the account's key
-    /// is taken.
+    /// unknown, revoked or used already; [`StoreError::Conflict`] when the
+    /// account's key is taken.
     fn create_acme_account_bound(
         &self,
         account: &AcmeAccount,

@@ -11,7 +11,9 @@ use serde_json::Value;
 use topca_core::{
     Clock, OsRandom, SystemClock,
     audit::{Actor, AuditAction, AuditRecord, Outcome},
+    error::{RaError, StoreError},
     kmc::MasterKey,
+    ra::AccountId,
     random::RandomSource,
     store::{AcmeEabKey, AcmeEabStore, ClientStore},
 };
@@ -31,15 +33,11 @@ fn binding(id: &str) -> String {
 /// profile), whose machine client must exist and be live; returns the lines
 /// to print, the HMAC key among them (once).
 pub fn add(options: &Options, profile: &str) -> Result<Vec<String>, SetupError> {
-    let profile = if profile == "default" { "" } else { profile };
+    let profile = profile_of(profile);
     let store = open_store(options)?;
     let master = master_key(&options.data_dir)?;
     let client = client_name(profile);
-    let live = store
-        .client_by_name(&client)
-        .map_err(topca_core::Error::from)?
-        .is_some_and(|c| c.revoked.is_none());
-    if !live {
+    if profile_account(&store, profile)?.is_none() {
         return Err(SetupError::Usage(format!(
             "there is no live machine client {client:?}: make the ACME profile first \
              (topca-server client add {client} --account ID --allowed-names ...)"
@@ -60,6 +58,60 @@ pub fn add(options: &Options, profile: &str) -> Result<Vec<String>, SetupError> 
             "certbot ... --server https://HOST{directory} --eab-kid {id} --eab-hmac-key {hmac}"
         ),
     ])
+}
+
+/// The RA account whose policy ACME profile `profile` ("" for the default)
+/// issues under: its machine client's, `None` when that client is missing or
+/// revoked.
+pub fn profile_account<S: ClientStore>(
+    store: &S,
+    profile: &str,
+) -> Result<Option<AccountId>, topca_core::Error> {
+    Ok(store
+        .client_by_name(&client_name(profile))?
+        .filter(|c| c.revoked.is_none())
+        .map(|c| c.account))
+}
+
+/// The profile named `name` as keys store it: "" for `default` or nothing.
+pub fn profile_of(name: &str) -> &str {
+    let name = name.trim();
+    if name == "default" { "" } else { name }
+}
+
+/// Revokes key `id` (audited `ClientRevoked` by `actor`): it binds no
+/// account from then on, and the ACME account it bound, if it was used, is
+/// deactivated in the same transaction (it can no longer order, on any node).
+/// [`RaError::UnknownCredential`] for an unknown key, [`RaError::WrongState`]
+/// for one revoked already.
+pub fn revoke<S: AcmeEabStore>(
+    store: &S,
+    clock: &dyn Clock,
+    actor: Actor,
+    id: &str,
+) -> Result<AcmeEabKey, topca_core::Error> {
+    let id = id.trim();
+    let known = store.acme_eab_key(id)?.ok_or(RaError::UnknownCredential)?;
+    let now = clock.now();
+    let detail = match &known.account {
+        Some(account) => format!("ACME account {account} deactivated"),
+        None => format!("ACME profile {}", client_name(&known.profile)),
+    };
+    let audit = AuditRecord {
+        at: now,
+        actor,
+        action: AuditAction::ClientRevoked,
+        target: format!("ACME EAB key {}", known.id),
+        outcome: Outcome::Success,
+        detail,
+    };
+    store
+        .revoke_acme_eab_key(&known.id, now, audit)
+        .map_err(|e| match e {
+            StoreError::NotFound => topca_core::Error::from(RaError::UnknownCredential),
+            StoreError::Conflict => RaError::WrongState("revoked already").into(),
+            other => other.into(),
+        })
 }
 
 /// Makes and stores (audited, by administrator `admin`) a key for
@@ -86,6 +138,7 @@ pub fn make<S: AcmeEabStore>(
         sealed_key,
         created: now,
         account: None,
+        revoked: None,
     };
     let audit = AuditRecord {
         at: now,
@@ -136,7 +189,7 @@ pub(super) fn check(
     }
     let refused = || AcmeProblem::unauthorized("unknown or used EAB key identifier");
     let key = state.store.acme_eab_key(kid)?.ok_or_else(refused)?;
-    if key.profile != profile || key.account.is_some() {
+    if key.profile != profile || key.account.is_some() || key.revoked.is_some() {
         return Err(refused());
     }
     let hmac = state

@@ -22,7 +22,7 @@ use base64::Engine;
 use topca_core::{
     CertificateRequest, KeyAlgorithm, ProfileKind, SigningKey,
     cmp::{
-        CmpCredential,
+        CmpCredential, SecretGuard,
         credential::{authenticate, issue},
         est::{self as checks, CertificateHolder, KeyDelivery},
         queue::{self, Queued},
@@ -34,6 +34,8 @@ use topca_core::{
 
 use crate::{
     AppError, AppState,
+    limits::ClientAddr,
+    secret_limits::{Protocol, SourceGuard},
     state::blocking,
     tls::{ChannelBinding, Peer},
 };
@@ -142,16 +144,36 @@ fn csr_of(body: &[u8]) -> Result<CertificateRequest, AppError> {
     parsed.map_err(|e| AppError::bad_request(format!("the PKCS#10 request is refused: {e}")))
 }
 
-/// The credential of `Authorization: Basic …`, if it is one.
+/// The credential of `Authorization: Basic …`, if it is one; 429 with
+/// `Retry-After` when its reference is over the wrong-secret limit from this
+/// address (see [`crate::secret_limits`]).
 async fn credential(
     state: &Arc<AppState>,
     headers: &HeaderMap,
+    addr: ClientAddr,
 ) -> Result<Option<CmpCredential>, AppError> {
     let Some((reference, secret)) = basic(headers) else {
         return Ok(None);
     };
     blocking(state, move |s| {
-        Ok(authenticate(&s.store, &s.master, &reference, &secret).ok())
+        let guard = SourceGuard::new(s, addr, Protocol::Est);
+        let reference = reference.trim();
+        guard.may_try(reference).map_err(|seconds| {
+            AppError::limited(
+                StatusCode::TOO_MANY_REQUESTS,
+                "too many wrong secrets from your address for this reference; please wait and try again",
+                seconds,
+            )
+        })?;
+        let clock = s.ca.environment().clock();
+        match authenticate(&s.store, &s.master, clock, reference, &secret) {
+            Ok(credential) => Ok(Some(credential)),
+            Err(topca_core::Error::Ra(topca_core::RaError::ClientTokenRefused)) => {
+                guard.failed(reference);
+                Ok(None)
+            }
+            Err(e) => Err(e.into()),
+        }
     })
     .await
 }
@@ -194,9 +216,12 @@ async fn client(
     state: &Arc<AppState>,
     headers: &HeaderMap,
     peer: Option<&Peer>,
+    addr: ClientAddr,
 ) -> Result<Option<Client>, AppError> {
     if headers.contains_key(header::AUTHORIZATION) {
-        return Ok(credential(state, headers).await?.map(Client::Credential));
+        return Ok(credential(state, headers, addr)
+            .await?
+            .map(Client::Credential));
     }
     let Some(der) = peer.and_then(|p| p.certificate.clone()) else {
         return Ok(None);
@@ -213,9 +238,10 @@ async fn client_and_csr(
     state: &Arc<AppState>,
     headers: &HeaderMap,
     (peer, binding): &Connection,
+    addr: ClientAddr,
     body: &[u8],
 ) -> Result<Result<(Client, CertificateRequest), Response>, AppError> {
-    let Some(client) = client(state, headers, peer.as_ref().map(|p| &p.0.0)).await? else {
+    let Some(client) = client(state, headers, peer.as_ref().map(|p| &p.0.0), addr).await? else {
         return Ok(Err(unauthorized()));
     };
     let csr = csr_of(body)?;
@@ -237,9 +263,10 @@ const RETRY_AFTER: &str = "5";
 async fn enroll_after_approval(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
+    addr: ClientAddr,
     body: Bytes,
 ) -> Result<Response, AppError> {
-    let Some(credential) = credential(&state, &headers).await? else {
+    let Some(credential) = credential(&state, &headers, addr).await? else {
         return Ok(unauthorized());
     };
     let csr = csr_of(&body)?;
@@ -283,9 +310,10 @@ async fn enroll(
     State(state): State<Arc<AppState>>,
     connection: Connection,
     headers: HeaderMap,
+    addr: ClientAddr,
     body: Bytes,
 ) -> Result<Response, AppError> {
-    let (client, csr) = match client_and_csr(&state, &headers, &connection, &body).await? {
+    let (client, csr) = match client_and_csr(&state, &headers, &connection, addr, &body).await? {
         Ok(found) => found,
         Err(answer) => return Ok(answer),
     };
@@ -299,9 +327,10 @@ async fn reenroll(
     State(state): State<Arc<AppState>>,
     connection: Connection,
     headers: HeaderMap,
+    addr: ClientAddr,
     body: Bytes,
 ) -> Result<Response, AppError> {
-    let (client, csr) = match client_and_csr(&state, &headers, &connection, &body).await? {
+    let (client, csr) = match client_and_csr(&state, &headers, &connection, addr, &body).await? {
         Ok(found) => found,
         Err(answer) => return Ok(answer),
     };
@@ -352,9 +381,10 @@ async fn serverkeygen(
     State(state): State<Arc<AppState>>,
     connection: Connection,
     headers: HeaderMap,
+    addr: ClientAddr,
     body: Bytes,
 ) -> Result<Response, AppError> {
-    let (client, csr) = match client_and_csr(&state, &headers, &connection, &body).await? {
+    let (client, csr) = match client_and_csr(&state, &headers, &connection, addr, &body).await? {
         Ok(found) => found,
         Err(answer) => return Ok(answer),
     };

@@ -16,7 +16,12 @@ use axum::{
 };
 use topca_core::{ProfileKind, client::profile_by_name, cmp::Responder};
 
-use crate::{AppError, AppState, state::blocking};
+use crate::{
+    AppError, AppState,
+    limits::ClientAddr,
+    secret_limits::{Protocol, SourceGuard},
+    state::blocking,
+};
 
 pub mod credential;
 mod est;
@@ -35,18 +40,20 @@ pub(crate) fn routes() -> Router<Arc<AppState>> {
 
 async fn default_profile(
     State(state): State<Arc<AppState>>,
+    client: ClientAddr,
     body: Bytes,
 ) -> Result<Response, AppError> {
-    answer(state, Path::Now(ProfileKind::TlsServer), body).await
+    answer(state, client, Path::Now(ProfileKind::TlsServer), body).await
 }
 
 async fn with_profile(
     State(state): State<Arc<AppState>>,
+    client: ClientAddr,
     axum::extract::Path(profile): axum::extract::Path<String>,
     body: Bytes,
 ) -> Result<Response, AppError> {
     if profile == APPROVAL {
-        return answer(state, Path::Approval, body).await;
+        return answer(state, client, Path::Approval, body).await;
     }
     // CMP issues the two long-lived TLS profiles (not short-lived ones).
     let kind = profile_by_name(&profile)
@@ -57,7 +64,25 @@ async fn with_profile(
                 "unknown CMP profile: use /.well-known/cmp/p/tls-server, tls-client or approval",
             )
         })?;
-    answer(state, Path::Now(kind), body).await
+    answer(state, client, Path::Now(kind), body).await
+}
+
+/// How long a CMP transaction is kept (its transactionID refused again): then
+/// [`prune_transactions`] deletes it, unless it waits for approval.
+pub const TRANSACTION_RETENTION: std::time::Duration =
+    std::time::Duration::from_secs(90 * 24 * 3600);
+
+/// Deletes the CMP transactions begun more than [`TRANSACTION_RETENTION`]
+/// ago, except those waiting for an RA administrator's approval; returns how
+/// many (any node may run it: deleting twice deletes nothing more).
+pub fn prune_transactions(state: &AppState) -> Result<u64, AppError> {
+    use topca_core::store::CmpStore;
+    let now = state.ca.environment().clock().now();
+    let before = now.checked_sub(TRANSACTION_RETENTION).unwrap_or(now);
+    Ok(state
+        .store
+        .prune_cmp_transactions(before)
+        .map_err(topca_core::Error::from)?)
 }
 
 /// The profile path of requests that wait for an RA administrator's approval.
@@ -72,14 +97,23 @@ enum Path {
     Approval,
 }
 
-async fn answer(state: Arc<AppState>, path: Path, body: Bytes) -> Result<Response, AppError> {
+async fn answer(
+    state: Arc<AppState>,
+    client: ClientAddr,
+    path: Path,
+    body: Bytes,
+) -> Result<Response, AppError> {
     let (der, effects) = blocking(&state, move |s| {
+        let guard = SourceGuard::new(s, client, Protocol::Cmp);
         Ok(match path {
-            Path::Now(kind) => Responder::new(&s.ca, &s.store, &s.master, kind).respond(&body),
+            Path::Now(kind) => Responder::new(&s.ca, &s.store, &s.master, kind)
+                .with_guard(&guard)
+                .respond(&body),
             Path::Approval => {
                 let ra = s.ra();
                 Responder::new(&s.ca, &s.store, &s.master, ProfileKind::TlsServer)
                     .with_approval(&ra)
+                    .with_guard(&guard)
                     .respond(&body)
             }
         })

@@ -2,6 +2,8 @@
 //! transactions (the primary key makes a transactionID usable once, on
 //! every node).
 
+use std::time::SystemTime;
+
 use diesel::prelude::*;
 use topca_core::{
     StoreError,
@@ -30,6 +32,8 @@ struct CredentialRow {
     account_id: i64,
     sealed_secret: Vec<u8>,
     created: i64,
+    revoked: Option<i64>,
+    last_used: Option<i64>,
 }
 
 impl CredentialRow {
@@ -39,6 +43,8 @@ impl CredentialRow {
             account: AccountId(unsigned(self.account_id, "CMP credential account")?),
             sealed_secret: self.sealed_secret,
             created: time(self.created)?,
+            revoked: self.revoked.map(time).transpose()?,
+            last_used: self.last_used.map(time).transpose()?,
         })
     }
 }
@@ -106,6 +112,95 @@ impl CmpStore for DieselStore {
             .optional()
             .map_err(backend)?);
         row.map(CredentialRow::into_credential).transpose()
+    }
+
+    fn cmp_credentials(
+        &self,
+        offset: usize,
+        limit: usize,
+    ) -> Result<(Vec<CmpCredential>, u64), StoreError> {
+        let offset = i64::try_from(offset).unwrap_or(i64::MAX);
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let (rows, count): (Vec<CredentialRow>, i64) = read!(self, |c| {
+            let rows = cmp_credentials::table
+                .order((cmp_credentials::created.desc(), cmp_credentials::reference))
+                .offset(offset)
+                .limit(limit)
+                .select(CredentialRow::as_select())
+                .load(c)
+                .map_err(backend)?;
+            let count = cmp_credentials::table
+                .count()
+                .get_result(c)
+                .map_err(backend)?;
+            (rows, count)
+        });
+        let credentials = rows
+            .into_iter()
+            .map(CredentialRow::into_credential)
+            .collect::<Result<_, _>>()?;
+        Ok((credentials, unsigned(count, "CMP credential count")?))
+    }
+
+    fn revoke_cmp_credential(
+        &self,
+        reference: &str,
+        at: SystemTime,
+        audit: AuditRecord,
+    ) -> Result<CmpCredential, StoreError> {
+        let at = nanos(at)?;
+        let row: CredentialRow = write!(self, |c| {
+            let revoked: Option<Option<i64>> = cmp_credentials::table
+                .find(reference)
+                .select(cmp_credentials::revoked)
+                .first(c)
+                .optional()?;
+            match revoked {
+                None => return Err(StoreError::NotFound.into()),
+                Some(Some(_)) => return Err(StoreError::Conflict.into()),
+                Some(None) => {}
+            }
+            // Only a live row changes: of two revocations at once, one wins.
+            let row: Option<CredentialRow> = diesel::update(
+                cmp_credentials::table
+                    .filter(cmp_credentials::reference.eq(reference))
+                    .filter(cmp_credentials::revoked.is_null()),
+            )
+            .set(cmp_credentials::revoked.eq(Some(at)))
+            .returning(CredentialRow::as_returning())
+            .get_result(c)
+            .optional()?;
+            let Some(row) = row else {
+                return Err(StoreError::Conflict.into());
+            };
+            c.append_audit(audit.clone(), self.audit_key.as_ref())?;
+            Ok(row)
+        })?;
+        super::audit::committed(std::slice::from_ref(&audit));
+        row.into_credential()
+    }
+
+    fn cmp_credential_used(&self, reference: &str, at: SystemTime) -> Result<(), StoreError> {
+        let at = nanos(at)?;
+        write!(self, |c| {
+            diesel::update(cmp_credentials::table.find(reference))
+                .set(cmp_credentials::last_used.eq(Some(at)))
+                .execute(c)?;
+            Ok(())
+        })
+    }
+
+    fn prune_cmp_transactions(&self, before: SystemTime) -> Result<u64, StoreError> {
+        let before = nanos(before)?;
+        let deleted = write!(self, |c| {
+            Ok(diesel::delete(
+                cmp_transactions::table
+                    .filter(cmp_transactions::started.lt(before))
+                    .filter(cmp_transactions::state.ne(TransactionState::Pending.label())),
+            )
+            .execute(c)?)
+        })?;
+        Ok(u64::try_from(deleted).unwrap_or(0))
     }
 
     fn start_cmp_transaction(&self, transaction: &CmpTransaction) -> Result<(), StoreError> {
