@@ -126,7 +126,7 @@ fn an_eab_key_binds_one_account_on_both_backends() {
         );
         assert!(
             !store
-                .create_acme_account_bound(&account("a5", "t5"), "kid2")
+                .create_acme_account_bound(&account("a5", "t5"), "kid2", audit("a5"))
                 .unwrap(),
             "{label}: a revoked key binds nothing"
         );
