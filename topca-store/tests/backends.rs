@@ -214,7 +214,7 @@ fn an_older_database_is_upgraded_on_open() {
     raw.batch_execute(
         "DROP TABLE acme_challenges; DROP TABLE acme_authorizations; DROP TABLE acme_orders; \
          DROP TABLE acme_accounts; DROP TABLE acme_nonces; \
-         DROP TABLE cmp_transactions; DROP TABLE cmp_credentials; DROP TABLE acme_eab_keys;",
+         DROP TABLE cmp_transactions; DROP TABLE cmp_credentials; DROP TABLE acme_eab_keys; DROP TABLE acme_order_counts;",
     )
     .unwrap();
     raw.batch_execute(
