@@ -16,9 +16,8 @@ use axum::{
     http::{Request, StatusCode},
 };
 use common::{options, send};
-use diesel::{Connection, PgConnection, connection::SimpleConnection};
 use serde_json::{Value, json};
-use topca_core::{KeyAlgorithm, OsRandom, RandomSource};
+use topca_core::KeyAlgorithm;
 use topca_server::{acme::OrderLimits, setup::start};
 
 /// Posts `payload` signed by `client` to `path` on node `app`: status,
@@ -62,6 +61,7 @@ fn order(name: &str) -> Value {
 /// Two nodes on one data directory and `database_url`, 4 new orders an hour
 /// per account and 3 per identifier.
 async fn two_nodes(database_url: Option<String>) {
+    acme_client::clear_of_the_limit_window_turn().await;
     let dir = tempfile::tempdir().unwrap();
     let mut opts = options(dir.path());
     opts.database_url = database_url;
@@ -136,21 +136,8 @@ async fn two_nodes_on_one_sqlite_database_share_the_order_limits() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn two_nodes_on_one_postgresql_database_share_the_order_limits() {
-    let Ok(admin) = std::env::var("TOPCA_TEST_POSTGRES_URL") else {
-        eprintln!("skipping PostgreSQL: TOPCA_TEST_POSTGRES_URL is not set");
+    let Some(pg) = common::cluster::TempPostgres::create("acme_limits") else {
         return;
     };
-    let mut random = [0u8; 6];
-    OsRandom.fill(&mut random).unwrap();
-    let name: String = random.iter().map(|b| format!("{b:02x}")).collect();
-    let name = format!("topca_acme_limits_{name}");
-    PgConnection::establish(&admin)
-        .unwrap()
-        .batch_execute(&format!("CREATE DATABASE {name}"))
-        .unwrap();
-    let base = admin.rsplit_once('/').map_or(admin.as_str(), |(b, _)| b);
-    two_nodes(Some(format!("{base}/{name}"))).await;
-    let _ = PgConnection::establish(&admin)
-        .unwrap()
-        .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
+    two_nodes(Some(pg.url.clone())).await;
 }

@@ -268,6 +268,7 @@ async fn an_order_selects_a_listed_profile_and_a_short_lived_certificate_has_no_
 
 #[tokio::test]
 async fn a_profile_the_directory_does_not_offer_is_invalid_profile_and_stores_nothing() {
+    acme_client::clear_of_the_limit_window_turn().await;
     let acme = Acme::start().await;
     add_directory(&acme, vec![ProfileKind::ShortLivedTlsServer]);
     let mut default = Client::new(KeyAlgorithm::Ed25519);

@@ -416,6 +416,7 @@ async fn forbidden_names_mismatched_csrs_and_other_accounts_orders_are_refused_a
 
 #[tokio::test]
 async fn new_orders_are_limited_per_account_and_per_identifier() {
+    acme_client::clear_of_the_limit_window_turn().await;
     let acme = Acme::start_with(|state| {
         state.acme.order_limits = OrderLimits {
             per_account: 2,

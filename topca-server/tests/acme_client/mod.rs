@@ -362,3 +362,17 @@ pub fn csr_with_san(dir: &Path, file: &str, subject: &str, san: &str) -> Vec<u8>
     assert!(ok, "{out}");
     std::fs::read(dir.join(format!("{file}.csr"))).unwrap()
 }
+
+/// Waits, if the hour (the new-order limits' counting window) turns within the
+/// next 30 s, until it has turned, so that every order of a test that counts
+/// against the limits falls in one window.
+pub async fn clear_of_the_limit_window_turn() {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let left = 3600 - now % 3600;
+    if left <= 30 {
+        tokio::time::sleep(std::time::Duration::from_secs(left + 1)).await;
+    }
+}
