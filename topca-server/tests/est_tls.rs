@@ -58,6 +58,28 @@ fn csr(dir: &Path, key: &str, subject: &str, attributes: &str) -> String {
     b64(&std::fs::read(dir.join("req.der")).unwrap())
 }
 
+/// The extended key usages OpenSSL reads in `certificate`.
+fn purposes(dir: &Path, certificate: &Certificate) -> Vec<String> {
+    std::fs::write(dir.join("purposes.pem"), certificate.to_pem()).unwrap();
+    let text = openssl(
+        dir,
+        &[
+            "x509",
+            "-in",
+            "purposes.pem",
+            "-noout",
+            "-ext",
+            "extendedKeyUsage",
+        ],
+    );
+    text.lines()
+        .skip(1)
+        .flat_map(|l| l.split(','))
+        .map(|p| p.trim().to_owned())
+        .filter(|p| !p.is_empty())
+        .collect()
+}
+
 /// POST `body` to the EST operation `op`, over a connection that presented
 /// `certificate` (or with HTTP Basic `basic`).
 async fn est(
@@ -158,6 +180,7 @@ async fn a_certificate_of_this_ca_authenticates_est_and_receives_an_enveloped_ke
         topca_core::cmp::est::alt_names_of(&client).unwrap()
     );
     assert_ne!(renewed.public_key().unwrap(), client.public_key().unwrap());
+    assert_eq!(purposes(dir, &renewed), ["TLS Web Server Authentication"]);
 
     // Another subject is no re-enrollment; simpleenroll takes it for the account.
     let other = csr(dir, "new.key", "est-other.example.cn", "");
@@ -375,4 +398,53 @@ async fn a_challenge_password_must_be_the_connections_channel_binding() {
     let (status, second) = enroll_over_tls(dir, port, &roots, &basic, |_| first).await;
     assert_ne!(first, second);
     assert!(status.contains(" 400 "), "{status}");
+}
+
+/// A TLS client certificate renews as a TLS client certificate (not as a
+/// server one, which EST's simple enrollment issues).
+#[tokio::test]
+async fn a_client_certificate_renews_as_a_client_certificate() {
+    let data = tempfile::tempdir().unwrap();
+    let dir = data.path();
+    let (state, _) = start(&options(dir)).unwrap();
+    let state = Arc::new(state);
+    let app = topca_server::router(Arc::clone(&state));
+    for key in ["client.key", "renewed.key"] {
+        openssl(
+            dir,
+            &[
+                "ecparam",
+                "-name",
+                "prime256v1",
+                "-genkey",
+                "-noout",
+                "-out",
+                key,
+            ],
+        );
+    }
+    let request = csr(dir, "client.key", "device-7.example.cn", "");
+    let request = topca_core::CertificateRequest::from_der(
+        &base64::engine::general_purpose::STANDARD
+            .decode(request)
+            .unwrap(),
+    )
+    .unwrap();
+    let client = credential::issue(
+        &state.ca,
+        &state.store,
+        state.demo.accounts[1],
+        "device enrolment",
+        &request,
+        topca_core::ProfileKind::TlsClient,
+    )
+    .unwrap();
+    assert_eq!(purposes(dir, &client), ["TLS Web Client Authentication"]);
+
+    let request = csr(dir, "renewed.key", "device-7.example.cn", "");
+    let (status, body) = est(&app, "simplereenroll", Some(client.der()), None, &request).await;
+    assert_eq!(status, StatusCode::OK, "{}", String::from_utf8_lossy(&body));
+    let renewed = issued(&body);
+    assert_eq!(renewed.subject(), client.subject());
+    assert_eq!(purposes(dir, &renewed), ["TLS Web Client Authentication"]);
 }

@@ -7,7 +7,10 @@ use der::{
     Decode, Encode,
     asn1::{ObjectIdentifier as Oid, OctetString, PrintableStringRef, Utf8StringRef},
 };
-use x509_cert::{ext::pkix::SubjectAltName, request::CertReqInfo};
+use x509_cert::{
+    ext::pkix::{ExtendedKeyUsage, SubjectAltName},
+    request::CertReqInfo,
+};
 
 use crate::{
     ca::CertificateAuthority,
@@ -16,6 +19,7 @@ use crate::{
     error::{Error, RaError},
     name::{DistinguishedName, SubjectAltNames},
     oid,
+    profile::ProfileKind,
     ra::AccountId,
     store::{CertificateStatus, CertificateStore},
 };
@@ -148,6 +152,29 @@ pub fn reenrollment(
         csr.signature_algorithm(),
         kept,
     ))
+}
+
+/// The profile a re-enrollment of `old` keeps: TLS client when its extended
+/// key usage names client authentication and not server authentication, TLS
+/// server otherwise (a device renewing a client certificate gets a client
+/// certificate again, never a server one).
+pub fn reenrollment_profile(old: &Certificate) -> ProfileKind {
+    let mut purposes = Vec::new();
+    let extensions = old.x509().tbs_certificate().extensions();
+    for ext in extensions
+        .into_iter()
+        .flatten()
+        .filter(|e| e.extn_id == oid::EXT_KEY_USAGE)
+    {
+        if let Ok(usage) = ExtendedKeyUsage::from_der(ext.extn_value.as_bytes()) {
+            purposes.extend(usage.0);
+        }
+    }
+    if purposes.contains(&oid::KP_CLIENT_AUTH) && !purposes.contains(&oid::KP_SERVER_AUTH) {
+        ProfileKind::TlsClient
+    } else {
+        ProfileKind::TlsServer
+    }
 }
 
 /// The DER of each value of the CSR attribute `attribute` (none when absent or

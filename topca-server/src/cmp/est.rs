@@ -317,12 +317,13 @@ async fn enroll(
         Ok(found) => found,
         Err(answer) => return Ok(answer),
     };
-    issue_for(&state, client, csr).await
+    issue_for(&state, client, csr, ProfileKind::TlsServer).await
 }
 
 /// Simple re-enrollment (RFC 7030 §4.2.2): with a TLS client certificate the
-/// new certificate keeps its subject and alternative names (the CSR may not
-/// ask for others); with HTTP Basic it is a simple enrollment.
+/// new certificate keeps its subject, alternative names (the CSR may not ask
+/// for others) and kind (a TLS client certificate renews as one); with HTTP
+/// Basic it is a simple enrollment.
 async fn reenroll(
     State(state): State<Arc<AppState>>,
     connection: Connection,
@@ -334,18 +335,23 @@ async fn reenroll(
         Ok(found) => found,
         Err(answer) => return Ok(answer),
     };
-    let csr = match &client {
-        Client::Certificate(holder) => checks::reenrollment(&holder.certificate, &csr)?,
-        Client::Credential(_) => csr,
+    let (csr, profile) = match &client {
+        Client::Certificate(holder) => (
+            checks::reenrollment(&holder.certificate, &csr)?,
+            checks::reenrollment_profile(&holder.certificate),
+        ),
+        Client::Credential(_) => (csr, ProfileKind::TlsServer),
     };
-    issue_for(&state, client, csr).await
+    issue_for(&state, client, csr, profile).await
 }
 
-/// Issues `csr` for `client`'s account and answers the certificate.
+/// Issues `csr` under `profile` for `client`'s account and answers the
+/// certificate.
 async fn issue_for(
     state: &Arc<AppState>,
     client: Client,
     csr: CertificateRequest,
+    profile: ProfileKind,
 ) -> Result<Response, AppError> {
     let certificate = blocking(state, move |s| {
         Ok(issue(
@@ -354,7 +360,7 @@ async fn issue_for(
             client.account(),
             &client.actor(),
             &csr,
-            ProfileKind::TlsServer,
+            profile,
         )?)
     })
     .await?;
