@@ -448,3 +448,116 @@ async fn a_client_certificate_renews_as_a_client_certificate() {
     assert_eq!(renewed.subject(), client.subject());
     assert_eq!(purposes(dir, &renewed), ["TLS Web Client Authentication"]);
 }
+
+/// The approval path takes a TLS client certificate as well as HTTP Basic:
+/// 202 with Retry-After while the request waits, one application however
+/// often the client asks, and invisible to another client.
+#[tokio::test]
+async fn a_client_certificate_enrolls_under_approval() {
+    let data = tempfile::tempdir().unwrap();
+    let dir = data.path();
+    let (state, _) = start(&options(dir)).unwrap();
+    let state = Arc::new(state);
+    let app = topca_server::router(Arc::clone(&state));
+    for key in ["device.key", "wait.key"] {
+        openssl(
+            dir,
+            &[
+                "ecparam",
+                "-name",
+                "prime256v1",
+                "-genkey",
+                "-noout",
+                "-out",
+                key,
+            ],
+        );
+    }
+    let request = csr(dir, "device.key", "device-9.example.cn", "");
+    let request = topca_core::CertificateRequest::from_der(
+        &base64::engine::general_purpose::STANDARD
+            .decode(request)
+            .unwrap(),
+    )
+    .unwrap();
+    let account = state.demo.accounts[1];
+    let device = credential::issue(
+        &state.ca,
+        &state.store,
+        account,
+        "device enrolment",
+        &request,
+        topca_core::ProfileKind::TlsClient,
+    )
+    .unwrap();
+
+    // A CSR without an e-mail address: the RA could not mail the holder.
+    let waiting = csr(dir, "wait.key", "device-9.example.cn", "");
+    let (status, body) = est(
+        &app,
+        "approval/simpleenroll",
+        Some(device.der()),
+        None,
+        &waiting,
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(String::from_utf8_lossy(&body).contains("emailAddress"));
+
+    std::fs::write(
+        dir.join("req.cnf"),
+        "[req]\ndistinguished_name = dn\nprompt = no\n[dn]\nCN = device-9.example.cn\nemailAddress = ops@example.cn\n",
+    )
+    .unwrap();
+    openssl(
+        dir,
+        &[
+            "req", "-new", "-key", "wait.key", "-config", "req.cnf", "-outform", "DER", "-out",
+            "wait.der",
+        ],
+    );
+    let waiting = b64(&std::fs::read(dir.join("wait.der")).unwrap());
+    for _ in 0..2 {
+        let (status, body) = est(
+            &app,
+            "approval/simpleenroll",
+            Some(device.der()),
+            None,
+            &waiting,
+        )
+        .await;
+        assert_eq!(
+            status,
+            StatusCode::ACCEPTED,
+            "{}",
+            String::from_utf8_lossy(&body)
+        );
+    }
+    let pending = topca_core::store::AdminStore::requests_anywhere(
+        &state.store,
+        topca_core::lifecycle::RequestState::Submitted,
+        10,
+    )
+    .unwrap();
+    assert_eq!(pending.len(), 1, "asking again registers nothing more");
+
+    // Another client (a credential of the same account) cannot see it.
+    let (made, secret) = credential::add(
+        &state.store,
+        &state.master,
+        &OsRandom,
+        &SystemClock,
+        Actor::System,
+        account,
+    )
+    .unwrap();
+    let basic = format!(
+        "Basic {}",
+        b64(format!("{}:{}", made.reference, secret.as_str()).as_bytes())
+    );
+    let (status, _) = est(&app, "approval/simpleenroll", None, Some(&basic), &waiting).await;
+    assert!(status.is_client_error(), "another client: {status}");
+    // Without any authentication: 401.
+    let (status, _) = est(&app, "approval/simpleenroll", None, None, &waiting).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+}

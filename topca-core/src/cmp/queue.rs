@@ -7,16 +7,13 @@
 
 use sha2::{Digest, Sha256};
 
-use super::{
-    CmpCredential,
-    credential::{CmpTransaction, TransactionState},
-};
+use super::credential::{CmpTransaction, TransactionState};
 use crate::{
     certificate::Certificate,
     csr::CertificateRequest,
     error::{Error, RaError, StoreError},
     lifecycle::RequestState,
-    ra::{RegistrationAuthority, RequestRef},
+    ra::{AccountId, RegistrationAuthority, RequestRef},
     secret::OneTimeCode,
     store::{CertificateStore, CmpStore, RequestStore},
 };
@@ -32,13 +29,16 @@ pub enum Queued {
     Rejected(String),
 }
 
-/// The first call with `csr` registers a server application for `credential`'s
-/// account through `ra` (the CSR must name an e-mail address: the RA mails the
-/// holder); later calls with the same CSR tell where it stands.
+/// The first call with `csr` registers a server application for `account`
+/// through `ra` (the CSR must name an e-mail address: the RA mails the
+/// holder), on behalf of the authenticated client `sender` (as the audit log
+/// names it: a credential or a TLS client certificate); later calls with the
+/// same CSR by the same sender tell where it stands.
 pub fn enroll_after_approval<S: CmpStore + RequestStore + CertificateStore>(
     ra: &RegistrationAuthority<'_>,
     store: &S,
-    credential: &CmpCredential,
+    account: AccountId,
+    sender: &str,
     csr: &CertificateRequest,
     now: std::time::SystemTime,
     random: &dyn crate::random::RandomSource,
@@ -47,7 +47,6 @@ pub fn enroll_after_approval<S: CmpStore + RequestStore + CertificateStore>(
         .chain_update(csr.der())
         .finalize()
         .to_vec();
-    let sender = format!("est-ref-{}", credential.reference);
     if let Some(transaction) = store.cmp_transaction(&id)? {
         if transaction.sender != sender {
             return Err(RaError::WrongState("another credential's request").into());
@@ -78,10 +77,10 @@ pub fn enroll_after_approval<S: CmpStore + RequestStore + CertificateStore>(
                 .to_owned(),
         })?;
     let password = OneTimeCode::generate(24, random)?.clear;
-    let request = ra.apply_server(credential.account, csr, &email, &password, true)?;
+    let request = ra.apply_server(account, csr, &email, &password, true)?;
     store.start_cmp_transaction(&CmpTransaction {
         id,
-        sender,
+        sender: sender.to_owned(),
         nonce: Vec::new(),
         serial: None,
         request: Some(request.id),

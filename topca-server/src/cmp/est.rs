@@ -257,25 +257,29 @@ async fn client_and_csr(
 /// for approval.
 const RETRY_AFTER: &str = "5";
 
-/// Simple enrollment under an RA administrator's approval (RFC 7030 §4.2.3):
-/// `202` with `Retry-After` until the request (found again by its CSR) is
-/// approved, then the certificate; `403` once it is rejected.
+/// Simple enrollment under an RA administrator's approval (RFC 7030 §4.2.3),
+/// for a client authenticated as for simple enrollment (HTTP Basic or a TLS
+/// client certificate): `202` with `Retry-After` until the request (found
+/// again by its CSR and client) is approved, then the certificate; `403`
+/// once it is rejected.
 async fn enroll_after_approval(
     State(state): State<Arc<AppState>>,
+    connection: Connection,
     headers: HeaderMap,
     addr: ClientAddr,
     body: Bytes,
 ) -> Result<Response, AppError> {
-    let Some(credential) = credential(&state, &headers, addr).await? else {
-        return Ok(unauthorized());
+    let (client, csr) = match client_and_csr(&state, &headers, &connection, addr, &body).await? {
+        Ok(found) => found,
+        Err(answer) => return Ok(answer),
     };
-    let csr = csr_of(&body)?;
     let queued = blocking(&state, move |s| {
         let env = s.ca.environment();
         Ok(queue::enroll_after_approval(
             &s.ra(),
             &s.store,
-            &credential,
+            client.account(),
+            &client.actor(),
             &csr,
             env.clock().now(),
             env.random(),
