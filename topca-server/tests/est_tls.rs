@@ -23,7 +23,7 @@ use topca_core::{
     lifecycle::RevocationReason,
     store::{CertificateStore, Revocation},
 };
-use topca_server::{setup::start, tls::Peer};
+use topca_server::{AppState, setup::start, tls::Peer};
 
 fn b64(bytes: &[u8]) -> String {
     base64::engine::general_purpose::STANDARD.encode(bytes)
@@ -124,44 +124,10 @@ async fn a_certificate_of_this_ca_authenticates_est_and_receives_an_enveloped_ke
     let dir = data.path();
     let (state, _) = start(&options(dir)).unwrap();
     let state = Arc::new(state);
-    let (made, secret) = credential::add(
-        &state.store,
-        &state.master,
-        &OsRandom,
-        &SystemClock,
-        Actor::System,
-        state.demo.accounts[1],
-    )
-    .unwrap();
-    let basic = format!(
-        "Basic {}",
-        b64(format!("{}:{}", made.reference, secret.as_str()).as_bytes())
-    );
+    let basic = basic_credential(&state);
     let app = topca_server::router(Arc::clone(&state));
-    openssl(
-        dir,
-        &[
-            "ecparam",
-            "-name",
-            "prime256v1",
-            "-genkey",
-            "-noout",
-            "-out",
-            "ec.key",
-        ],
-    );
-    openssl(
-        dir,
-        &[
-            "ecparam",
-            "-name",
-            "prime256v1",
-            "-genkey",
-            "-noout",
-            "-out",
-            "new.key",
-        ],
-    );
+    p256_key(dir, "ec.key");
+    p256_key(dir, "new.key");
 
     // A client certificate, enrolled with the credential.
     let request = csr(dir, "ec.key", "est-tls.example.cn", "");
@@ -351,19 +317,7 @@ async fn a_challenge_password_must_be_the_connections_channel_binding() {
     let options = common::https_options(dir);
     let (state, _) = start(&options).unwrap();
     let state = Arc::new(state);
-    let (made, secret) = credential::add(
-        &state.store,
-        &state.master,
-        &OsRandom,
-        &SystemClock,
-        Actor::System,
-        state.demo.accounts[1],
-    )
-    .unwrap();
-    let basic = format!(
-        "Basic {}",
-        b64(format!("{}:{}", made.reference, secret.as_str()).as_bytes())
-    );
+    let basic = basic_credential(&state);
     let mut roots = rustls::RootCertStore::empty();
     for certificate in state
         .ca
@@ -379,6 +333,18 @@ async fn a_challenge_password_must_be_the_connections_channel_binding() {
     }
     let _server = common::serve_https(&options, Arc::clone(&state)).await;
     let port = options.listen.port();
+    p256_key(dir, "ec.key");
+
+    let (status, first) = enroll_over_tls(dir, port, &roots, &basic, |b| b).await;
+    assert!(status.contains(" 200 "), "{status}");
+    // The binding of another connection (a relayed request) is refused.
+    let (status, second) = enroll_over_tls(dir, port, &roots, &basic, |_| first).await;
+    assert_ne!(first, second);
+    assert!(status.contains(" 400 "), "{status}");
+}
+
+/// A P-256 key made by OpenSSL in `dir/file`.
+fn p256_key(dir: &Path, file: &str) {
     openssl(
         dir,
         &[
@@ -388,16 +354,44 @@ async fn a_challenge_password_must_be_the_connections_channel_binding() {
             "-genkey",
             "-noout",
             "-out",
-            "ec.key",
+            file,
         ],
     );
+}
 
-    let (status, first) = enroll_over_tls(dir, port, &roots, &basic, |b| b).await;
-    assert!(status.contains(" 200 "), "{status}");
-    // The binding of another connection (a relayed request) is refused.
-    let (status, second) = enroll_over_tls(dir, port, &roots, &basic, |_| first).await;
-    assert_ne!(first, second);
-    assert!(status.contains(" 400 "), "{status}");
+/// A TLS client certificate for `name` with a fresh key in `dir/key`, issued
+/// to the demo server account as a device enrolled out of band would hold.
+fn device_certificate(state: &AppState, dir: &Path, key: &str, name: &str) -> Certificate {
+    p256_key(dir, key);
+    let request = base64::engine::general_purpose::STANDARD
+        .decode(csr(dir, key, name, ""))
+        .unwrap();
+    credential::issue(
+        &state.ca,
+        &state.store,
+        state.demo.accounts[1],
+        "device enrolment",
+        &topca_core::CertificateRequest::from_der(&request).unwrap(),
+        topca_core::ProfileKind::TlsClient,
+    )
+    .unwrap()
+}
+
+/// HTTP Basic with a new CMP credential of the demo server account.
+fn basic_credential(state: &AppState) -> String {
+    let (made, secret) = credential::add(
+        &state.store,
+        &state.master,
+        &OsRandom,
+        &SystemClock,
+        Actor::System,
+        state.demo.accounts[1],
+    )
+    .unwrap();
+    format!(
+        "Basic {}",
+        b64(format!("{}:{}", made.reference, secret.as_str()).as_bytes())
+    )
 }
 
 /// A TLS client certificate renews as a TLS client certificate (not as a
@@ -409,36 +403,8 @@ async fn a_client_certificate_renews_as_a_client_certificate() {
     let (state, _) = start(&options(dir)).unwrap();
     let state = Arc::new(state);
     let app = topca_server::router(Arc::clone(&state));
-    for key in ["client.key", "renewed.key"] {
-        openssl(
-            dir,
-            &[
-                "ecparam",
-                "-name",
-                "prime256v1",
-                "-genkey",
-                "-noout",
-                "-out",
-                key,
-            ],
-        );
-    }
-    let request = csr(dir, "client.key", "device-7.example.cn", "");
-    let request = topca_core::CertificateRequest::from_der(
-        &base64::engine::general_purpose::STANDARD
-            .decode(request)
-            .unwrap(),
-    )
-    .unwrap();
-    let client = credential::issue(
-        &state.ca,
-        &state.store,
-        state.demo.accounts[1],
-        "device enrolment",
-        &request,
-        topca_core::ProfileKind::TlsClient,
-    )
-    .unwrap();
+    let client = device_certificate(&state, dir, "client.key", "device-7.example.cn");
+    p256_key(dir, "renewed.key");
     assert_eq!(purposes(dir, &client), ["TLS Web Client Authentication"]);
 
     let request = csr(dir, "renewed.key", "device-7.example.cn", "");
@@ -459,37 +425,8 @@ async fn a_client_certificate_enrolls_under_approval() {
     let (state, _) = start(&options(dir)).unwrap();
     let state = Arc::new(state);
     let app = topca_server::router(Arc::clone(&state));
-    for key in ["device.key", "wait.key"] {
-        openssl(
-            dir,
-            &[
-                "ecparam",
-                "-name",
-                "prime256v1",
-                "-genkey",
-                "-noout",
-                "-out",
-                key,
-            ],
-        );
-    }
-    let request = csr(dir, "device.key", "device-9.example.cn", "");
-    let request = topca_core::CertificateRequest::from_der(
-        &base64::engine::general_purpose::STANDARD
-            .decode(request)
-            .unwrap(),
-    )
-    .unwrap();
-    let account = state.demo.accounts[1];
-    let device = credential::issue(
-        &state.ca,
-        &state.store,
-        account,
-        "device enrolment",
-        &request,
-        topca_core::ProfileKind::TlsClient,
-    )
-    .unwrap();
+    let device = device_certificate(&state, dir, "device.key", "device-9.example.cn");
+    p256_key(dir, "wait.key");
 
     // A CSR without an e-mail address: the RA could not mail the holder.
     let waiting = csr(dir, "wait.key", "device-9.example.cn", "");
@@ -542,19 +479,7 @@ async fn a_client_certificate_enrolls_under_approval() {
     assert_eq!(pending.len(), 1, "asking again registers nothing more");
 
     // Another client (a credential of the same account) cannot see it.
-    let (made, secret) = credential::add(
-        &state.store,
-        &state.master,
-        &OsRandom,
-        &SystemClock,
-        Actor::System,
-        account,
-    )
-    .unwrap();
-    let basic = format!(
-        "Basic {}",
-        b64(format!("{}:{}", made.reference, secret.as_str()).as_bytes())
-    );
+    let basic = basic_credential(&state);
     let (status, _) = est(&app, "approval/simpleenroll", None, Some(&basic), &waiting).await;
     assert!(status.is_client_error(), "another client: {status}");
     // Without any authentication: 401.
