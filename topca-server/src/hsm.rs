@@ -24,7 +24,7 @@
 use std::{path::Path, sync::Arc};
 
 use topca_core::{
-    Certificate, Environment, KeyAlgorithm, OsRandom, RandomSource, SigningKey,
+    Certificate, Environment, KeyAlgorithm, SigningKey,
     key::pkcs11::{Pkcs11Config, Pkcs11Token, Pkcs11Uri},
     kmc::{MasterKey, WrappedMasterKey},
     profile::CaUrls,
@@ -194,7 +194,8 @@ const DEFAULT_KMC_LABEL: &str = "topca-kmc";
 /// wrapped in `secrets/kmc-master.sealed` (under the token's AES key
 /// `LABEL-wrap`) and unwrapped into the token, never into this process. On
 /// first use it is set up there: from `secrets/kmc-master.key` when that
-/// exists (the clear file is then deleted), else from 32 random bytes. A file
+/// exists (the clear file is then deleted), else generated inside the token
+/// (its bytes never exist in this process, not even at set-up). A file
 /// sealed by an earlier version (AES-GCM under `LABEL`, opened into memory) is
 /// opened once more and re-wrapped. `None` without the variable.
 pub(crate) fn sealed_master_key(dir: &Path) -> Result<Option<MasterKey>, SetupError> {
@@ -222,20 +223,17 @@ pub(crate) fn sealed_master_key(dir: &Path) -> Result<Option<MasterKey>, SetupEr
         return Ok(Some(master));
     }
     let clear_path = secrets.join("kmc-master.key");
-    let clear = clear_path.exists();
-    let bytes = if clear {
-        Zeroizing::new(crate::setup::decode_key(read(&clear_path)?.trim())?)
-    } else {
-        let mut bytes = Zeroizing::new([0u8; 32]);
-        OsRandom.fill(bytes.as_mut())?;
-        bytes
-    };
+    if !clear_path.exists() {
+        let (master, record) =
+            MasterKey::generate_in_token(&token, label).map_err(topca_core::Error::from)?;
+        write(&sealed_path, record.to_bytes())?;
+        return Ok(Some(master));
+    }
+    let bytes = Zeroizing::new(crate::setup::decode_key(read(&clear_path)?.trim())?);
     let (master, record) =
         MasterKey::wrap_into_token(bytes, &token, label).map_err(topca_core::Error::from)?;
     write(&sealed_path, record.to_bytes())?;
-    if clear {
-        std::fs::remove_file(&clear_path).map_err(|e| file_error(&clear_path, &e))?;
-    }
+    std::fs::remove_file(&clear_path).map_err(|e| file_error(&clear_path, &e))?;
     Ok(Some(master))
 }
 

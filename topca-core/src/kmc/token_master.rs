@@ -9,6 +9,7 @@
 
 use std::sync::Arc;
 
+use sha2::Digest;
 use zeroize::Zeroizing;
 
 use super::{MasterKey, escrow::Held, token_escrow::token_error};
@@ -29,6 +30,12 @@ const GCM_CHECK_AAD: &[u8] = b"TopCA KMC master key check, GCM\0";
 const GCM_CHECK_IV: [u8; 12] = [0xFF; 12];
 /// The plaintext of the AES-GCM check value.
 const GCM_CHECK_PLAIN: [u8; 16] = [0; 16];
+/// The label of a token-generated key's id: `SHA-256(label || wrapped)`,
+/// first 8 bytes (its bytes are not here to hash).
+const GENERATED_ID_LABEL: &[u8] = b"TopCA KMC master key id, generated in a token\0";
+/// The label of a token-generated key's check value: HMAC-SHA-256 of it
+/// under the key, computed in the token.
+const GENERATED_CHECK_LABEL: &[u8] = b"TopCA KMC master key check value, generated in a token\0";
 /// MAGIC, id, check value, HMAC check, GCM check (ciphertext and tag).
 const HEADER_LEN: usize = 16 + 8 + 32 + 32 + 32;
 
@@ -127,6 +134,47 @@ impl MasterKey {
         };
         drop(memory);
         drop(bytes);
+        let master = Self::from_token(token, label, &record)?;
+        Ok((master, record))
+    }
+
+    /// Sets up a new master key generated inside `token`: its bytes never
+    /// exist outside the token, not even at set-up. It is wrapped under
+    /// `LABEL-wrap` and unwrapped into the token as [`Self::wrap_into_token`]
+    /// does; its id is the first 8 bytes of SHA-256 over the id label and the
+    /// wrapped form, and its check values are computed in the token (HMAC and
+    /// AES-GCM under the key), so nodes holding the record compare the same
+    /// values. Returns the key and what to keep for it.
+    pub fn generate_in_token(
+        token: &Arc<Pkcs11Token>,
+        label: &str,
+    ) -> Result<(Self, WrappedMasterKey), KmcError> {
+        let wrapped = token
+            .generate_wrapped_secret(&wrapping_label(label))
+            .map_err(token_error)?;
+        let digest = sha2::Sha256::new_with_prefix(GENERATED_ID_LABEL)
+            .chain_update(&wrapped)
+            .finalize();
+        let mut id = [0u8; 8];
+        id.copy_from_slice(&digest[..8]);
+        let secret = token
+            .unwrap_secret(&wrapping_label(label), &object_label(label, id), &wrapped)
+            .map_err(token_error)?;
+        let hmac_check = *secret.hmac_sha256(HMAC_CHECK_LABEL).map_err(token_error)?;
+        let check = *secret
+            .hmac_sha256(GENERATED_CHECK_LABEL)
+            .map_err(token_error)?;
+        let gcm_check = secret
+            .gcm_encrypt(GCM_CHECK_IV, GCM_CHECK_AAD, &GCM_CHECK_PLAIN)
+            .map_err(token_error)?;
+        drop(secret);
+        let record = WrappedMasterKey {
+            id,
+            check,
+            hmac_check,
+            gcm_check: gcm_check.try_into().map_err(|_| KmcError::Damaged)?,
+            wrapped,
+        };
         let master = Self::from_token(token, label, &record)?;
         Ok((master, record))
     }

@@ -270,3 +270,50 @@ fn inner_a_master_key_sealed_by_an_earlier_version_is_rewrapped() {
         Err(KmcError::Token(_))
     ));
 }
+
+#[test]
+#[ignore = "run by softhsm_suite in its throw-away token directory"]
+fn inner_a_master_key_generated_in_the_token_serves_and_opens_again_from_its_record() {
+    if inner().is_none() {
+        return;
+    }
+    let token = token();
+    let (held, record) = MasterKey::generate_in_token(&token, "kmc-gen").unwrap();
+    assert!(held.in_token());
+    for protection in held.token_secret().unwrap().protection().unwrap() {
+        assert!(
+            protection.sensitive && !protection.extractable,
+            "{protection:?}"
+        );
+    }
+    let sealed = held
+        .seal_bytes(b"queued mail", "mail 9", &OsRandom)
+        .unwrap();
+    let key = SigningKey::generate(KeyAlgorithm::EcdsaP256, &OsRandom).unwrap();
+    let escrowed = held.seal(&key, "serial 9", &OsRandom).unwrap();
+
+    // A restart (or another node): the record alone, read back from its bytes,
+    // opens the same key in the token.
+    let kept = WrappedMasterKey::from_bytes(&record.to_bytes()).unwrap();
+    let again = MasterKey::from_token(&token, "kmc-gen", &kept).unwrap();
+    assert_eq!(again.id(), held.id());
+    assert_eq!(again.check_value(), held.check_value());
+    assert_eq!(
+        *again.derive(b"a sub-key").unwrap(),
+        *held.derive(b"a sub-key").unwrap()
+    );
+    assert_eq!(
+        again.open_bytes(&sealed, "mail 9").unwrap().as_slice(),
+        b"queued mail"
+    );
+    assert_eq!(
+        again.open(&escrowed, "serial 9").unwrap().public_key(),
+        key.public_key()
+    );
+
+    // Each generation is a new key with its own id.
+    let (other, _) = MasterKey::generate_in_token(&token, "kmc-gen").unwrap();
+    assert_ne!(other.id(), held.id());
+    assert_ne!(other.check_value(), held.check_value());
+    assert!(other.open_bytes(&sealed, "mail 9").is_err());
+}

@@ -128,6 +128,34 @@ impl Pkcs11Token {
         })
     }
 
+    /// A new random 32-byte secret generated inside the token
+    /// (`CKM_GENERIC_SECRET_KEY_GEN`, sensitive: its value never leaves the
+    /// token in clear), wrapped under `wrapping_label` (made when missing) as
+    /// [`Self::wrap_secret`] does; the generated session object is destroyed.
+    pub fn generate_wrapped_secret(
+        self: &Arc<Self>,
+        wrapping_label: &str,
+    ) -> Result<Vec<u8>, KeyError> {
+        self.with_session(|session| {
+            let wrapping = self.wrapping_key(session, wrapping_label, true)?;
+            let template = [
+                Attribute::Class(ObjectClass::SECRET_KEY),
+                Attribute::KeyType(KeyType::GENERIC_SECRET),
+                Attribute::ValueLen(32.into()),
+                Attribute::Token(false),
+                Attribute::Private(true),
+                Attribute::Sensitive(true),
+                Attribute::Extractable(true),
+            ];
+            let object = session
+                .generate_key(&Mechanism::GenericSecretKeyGen, &template)
+                .map_err(|e| self.error(e))?;
+            let wrapped = session.wrap_key(&Mechanism::AesKeyWrapPad, wrapping, object);
+            let _ = session.destroy_object(object);
+            wrapped.map_err(|e| self.error(e))
+        })
+    }
+
     /// The secret `wrapped` under `wrapping_label` (see [`Self::wrap_secret`]),
     /// as the token objects `LABEL-aes` and `LABEL-hmac`: found when the token
     /// has them, else unwrapped there now.
