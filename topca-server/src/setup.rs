@@ -306,6 +306,7 @@ pub fn start(options: &Options) -> Result<(AppState, Vec<String>), SetupError> {
                 dns_resolver: options.acme_dns_resolver,
                 ..crate::acme::AcmeRuntime::new(options.acme_http01_port, options.acme_order_limits)
             },
+            issue_queue: crate::issue_group::IssueQueue::default(),
         },
         report,
     ))
