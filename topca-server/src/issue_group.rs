@@ -1,18 +1,22 @@
 //! Group commit for single machine-client calls (`POST /api/v1/certificates`).
 //!
 //! Each call is authenticated and its CSR verified on its own; then it joins
-//! a queue. The first call to find no one issuing becomes the leader: on the
-//! blocking pool it takes every call waiting (up to [`MAX_GROUP`]) and issues
-//! them together through [`Clients::issue_group`] (one reservation
-//! transaction, committed before any signature, and one storing transaction
-//! for the lot), hands each caller its own result, and goes on with the calls
-//! that arrived meanwhile until the queue is empty. No call waits for others
-//! to arrive: alone, a call is issued at once; under load, the calls that
-//! queue while a group is issued form the next group, so the number of SQLite
-//! write transactions per certificate falls as the load grows instead of the
-//! writers queueing on the database's lock one certificate at a time.
+//! a queue. A call that finds no leader waiting for work starts one (at most
+//! [`MAX_LEADERS`] run): on the blocking pool a leader takes every call
+//! waiting (up to [`MAX_GROUP`]) and issues them together through
+//! [`Clients::issue_group`] (one reservation transaction, committed before
+//! any signature, and one storing transaction for the lot), hands each caller
+//! its own result, and goes on with the calls that arrived meanwhile, ending
+//! after [`LINGER`] with none. No call waits for others to arrive: alone, a
+//! call is issued at once; under load, the calls that queue while a group is
+//! issued form the next group, so the number of SQLite write transactions per
+//! certificate falls as the load grows instead of the writers queueing on the
+//! database's lock one certificate at a time.
 
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::{
+    sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError},
+    time::{Duration, Instant},
+};
 
 use tokio::sync::oneshot;
 use topca_core::{
@@ -24,17 +28,28 @@ use crate::{AppError, AppState};
 
 /// The most calls issued in one group.
 pub const MAX_GROUP: usize = 64;
+/// The most leaders at once: two, so that one signs while the other writes
+/// to the store.
+const MAX_LEADERS: usize = 2;
+/// How long a leader with nothing to issue waits for the next call before it
+/// ends (keeping its templates and its thread across the gaps of a load).
+const LINGER: Duration = Duration::from_millis(20);
 
-/// The calls waiting to be issued, and whether a leader is issuing.
+/// The calls waiting to be issued, and their leaders.
 #[derive(Default)]
 pub struct IssueQueue {
     inner: Mutex<Waiting>,
+    /// Wakes a leader waiting for calls.
+    arrived: Condvar,
 }
 
 #[derive(Default)]
 struct Waiting {
     calls: Vec<Call>,
-    leading: bool,
+    /// Leaders running.
+    leaders: usize,
+    /// Leaders among them waiting for calls.
+    idle: usize,
 }
 
 /// One waiting call and where its answer goes.
@@ -48,6 +63,29 @@ struct Call {
 impl IssueQueue {
     fn lock(&self) -> MutexGuard<'_, Waiting> {
         self.inner.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The next calls for a leader (at most [`MAX_GROUP`]), waiting up to
+    /// [`LINGER`] for one; none: the leader ends (counted out here).
+    fn next_group(&self) -> Vec<Call> {
+        let deadline = Instant::now() + LINGER;
+        let mut waiting = self.lock();
+        while waiting.calls.is_empty() {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                waiting.leaders = waiting.leaders.saturating_sub(1);
+                return Vec::new();
+            }
+            waiting.idle += 1;
+            waiting = self
+                .arrived
+                .wait_timeout(waiting, left)
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
+            waiting.idle = waiting.idle.saturating_sub(1);
+        }
+        let take = waiting.calls.len().min(MAX_GROUP);
+        waiting.calls.drain(..take).collect()
     }
 }
 
@@ -68,7 +106,15 @@ pub async fn issue(
             profile,
             answer,
         });
-        !std::mem::replace(&mut waiting.leading, true)
+        if waiting.idle > 0 {
+            state.issue_queue.arrived.notify_one();
+            false
+        } else if waiting.leaders < MAX_LEADERS {
+            waiting.leaders += 1;
+            true
+        } else {
+            false
+        }
     };
     if lead {
         let state = Arc::clone(state);
@@ -82,22 +128,17 @@ pub async fn issue(
     }
 }
 
-/// The leader's loop: issues groups until no call waits.
+/// A leader's loop: issues groups until no call came for [`LINGER`].
 fn lead_groups(state: &AppState) {
     let _guard = Leading(&state.issue_queue);
     let clients = Clients::new(&state.ca, &state.store);
     let mut templates = Templates::new(&state.ca);
     let threads = std::thread::available_parallelism().map_or(1, usize::from);
     loop {
-        let calls: Vec<Call> = {
-            let mut waiting = state.issue_queue.lock();
-            if waiting.calls.is_empty() {
-                waiting.leading = false;
-                return;
-            }
-            let take = waiting.calls.len().min(MAX_GROUP);
-            waiting.calls.drain(..take).collect()
-        };
+        let calls = state.issue_queue.next_group();
+        if calls.is_empty() {
+            return;
+        }
         let requests: Vec<SingleRequest<'_>> = calls
             .iter()
             .map(|call| SingleRequest {
@@ -116,18 +157,20 @@ fn lead_groups(state: &AppState) {
     }
 }
 
-/// Should a leader's loop unwind (a panic in the issuance), its queue is
-/// released rather than left with no leader: the calls it holds and those
-/// waiting are answered with an internal error (their senders dropped), and
-/// the next call leads again.
+/// Should a leader's loop unwind (a panic in the issuance), it is counted
+/// out; if it was the last, the calls waiting are answered with an internal
+/// error (their senders dropped) rather than left with no leader, and the
+/// next call leads again.
 struct Leading<'q>(&'q IssueQueue);
 
 impl Drop for Leading<'_> {
     fn drop(&mut self) {
         if std::thread::panicking() {
             let mut waiting = self.0.lock();
-            waiting.calls.clear();
-            waiting.leading = false;
+            waiting.leaders = waiting.leaders.saturating_sub(1);
+            if waiting.leaders == 0 {
+                waiting.calls.clear();
+            }
         }
     }
 }

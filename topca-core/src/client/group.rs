@@ -22,6 +22,9 @@ use super::{
     checked_request,
 };
 
+/// An account and its server policy as read for a group (`None`: no such account).
+type Found = Result<Option<(Account, ServerPolicy)>, StoreError>;
+
 /// One single call waiting to be issued with others.
 #[derive(Debug, Clone, Copy)]
 pub struct SingleRequest<'r> {
@@ -55,10 +58,7 @@ where
             }
             return finished(results);
         }
-        let mut accounts: Vec<(
-            AccountId,
-            Result<Option<(Account, ServerPolicy)>, StoreError>,
-        )> = Vec::new();
+        let mut accounts: Vec<(AccountId, Found)> = Vec::new();
         for request in requests {
             let id = request.client.account;
             if !accounts.iter().any(|(known, _)| *known == id) {
@@ -105,10 +105,7 @@ where
 
     /// The account numbered `id` and its server policy, as they are now
     /// (`None`: no such account).
-    fn account_and_policy(
-        &self,
-        id: AccountId,
-    ) -> Result<Option<(Account, ServerPolicy)>, StoreError> {
+    fn account_and_policy(&self, id: AccountId) -> Found {
         let Some(account) = self.store.account(id)? else {
             return Ok(None);
         };
