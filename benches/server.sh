@@ -19,6 +19,9 @@
 #   CRL_COUNTS        revoked entries of the TopCA CRLs, built in this order [10000 100000]
 #   PEER_CRL          1: also run the peer's bench_crl.py (P-256 CA) at the first count:
 #                     minutes (the kit's README: ~11 min for 10,000 on both its CAs) [0]
+#   OTHER_CAS         CA algorithms whose single calls at c=8 are measured too, each on
+#                     its own fresh --demo server after the P-256 rounds, with an
+#                     `openssl speed rsa2048` sign/s row as the RSA reference [rsa2048 sm2]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -30,6 +33,7 @@ batch_calls=${BATCH_CALLS:-3}
 peer_n=${PEER_N:-200}
 crl_counts=${CRL_COUNTS:-10000 100000}
 peer_crl=${PEER_CRL:-0}
+other_cas=${OTHER_CAS:-rsa2048 sm2}
 
 [ -x "$peer/setup.sh" ] || { echo "server.sh: no django-ca peer kit at $peer (set TOPCA_BENCH_PEER)" >&2; exit 1; }
 command -v wrk >/dev/null 2>&1 || {
@@ -41,9 +45,11 @@ cargo build --release --quiet --locked -p topca-server
 bin=$root/target/release/topca-server
 work=$(mktemp -d)
 server=""
+other_server=""
 peer_started=0
 cleanup() {
   if [ -n "$server" ]; then kill "$server" 2>/dev/null || true; wait "$server" 2>/dev/null || true; fi
+  if [ -n "$other_server" ]; then kill "$other_server" 2>/dev/null || true; wait "$other_server" 2>/dev/null || true; fi
   if [ "$peer_started" = 1 ]; then "$peer/setup.sh" stop >/dev/null 2>&1 || true; fi
   rm -rf "$work"
 }
@@ -288,12 +294,44 @@ if [ "$peer_crl" = 1 ]; then
   record "crl_${first}_entries_s" P-256 1 peer "$(awk '/in-process CRL median/ {print $5}' "$work/peer-crl.log" | tr -d s)"
 fi
 
+# Single calls at c=8 with CAs of other algorithms (the same P-256 CSRs: what changes
+# is the CA's signature), each on its own fresh --demo server, ROUNDS runs each; and
+# OpenSSL's raw RSA-2048 signatures per second on one core and on every core, the
+# reference of the RSA row (ratio = TopCA's certificates/s over OpenSSL's sign/s).
+for alg in $other_cas; do
+  label=$(case $alg in rsa2048) echo RSA-2048 ;; sm2) echo SM2 ;; p384) echo P-384 ;; ed25519) echo Ed25519 ;; *) echo "$alg" ;; esac)
+  echo "# single calls, $label CA" >&2
+  other_port=$(free_port)
+  "$bin" --data-dir "$work/data-$alg" --listen "127.0.0.1:$other_port" --algorithm "$alg" --demo \
+    > "$work/server-$alg.out" 2> "$work/server-$alg.log" &
+  other_server=$!
+  for _ in $(seq 1 300); do grep -q "TopCA is running" "$work/server-$alg.out" 2>/dev/null && break; sleep 0.1; done
+  grep -q "TopCA is running" "$work/server-$alg.out" || { cat "$work/server-$alg.log" >&2; exit 1; }
+  other_account=$(python3 -c 'import sqlite3, sys; print(sqlite3.connect(sys.argv[1]).execute("SELECT account_id FROM machine_clients WHERE name = ?", ("acme",)).fetchone()[0])' "$work/data-$alg/topca.db")
+  "$bin" client add bench --account "$other_account" --data-dir "$work/data-$alg" > "$work/client-$alg.out"
+  other_token=$(awk 'found {print $1; exit} /its API token/ {found = 1}' "$work/client-$alg.out")
+  [ -n "$other_token" ] || { cat "$work/client-$alg.out" >&2; exit 1; }
+  for round in $(seq 1 "$rounds"); do
+    measure issue_single_certs_per_s "$label" 8 topca \
+      wrk_rate -t2 -c8 -d"$duration" -s "$work/single.lua" "http://127.0.0.1:$other_port" -- "$work/single.jsonl" "$other_token"
+  done
+  kill "$other_server"; wait "$other_server" 2>/dev/null || true; other_server=""
+  if [ "$alg" = rsa2048 ]; then
+    for cores in 1 "$(nproc)"; do
+      sign=$(openssl speed -seconds 3 -multi "$cores" rsa2048 2>/dev/null | awk '/^rsa 2048 bits/ {print $6}')
+      [ -n "$sign" ] || { echo "server.sh: no figure from openssl speed rsa2048" >&2; exit 1; }
+      record openssl_rsa2048_sign_per_s RSA-2048 "$cores" topca "$sign"
+    done
+  fi
+done
+
 echo "# TopCA: release topca-server, --demo data directory on SQLite, P-256 CA; load from wrk/Python on the same cores"
 echo "# issue_single: wrk POST /api/v1/certificates (bearer token of a machine client), pre-made CSRs; peer: django-ca's in-process create_cert() loop (bench/bench_issue.py, one process, no HTTP), the same figure for c=1, c=8 and batch"
 echo "# issue_batch: $batch_calls calls of 1,000 CSRs to /api/v1/certificates/batch per round, certificates stored per second"
 echo "# ocsp_get/post: wrk, one request without nonce (GET: RFC 5019 base64 path); peer: django-ca under gunicorn -w 2 (setup.sh serve)$([ "$peer_get_ok" = 1 ] || echo "; the peer's GET path did not answer: -")"
 echo "# crl_N_entries_s: seconds for \`topca-server ca crl\` with N revoked; peer: bench_crl.py in-process CRL creation$([ "$peer_crl" = 1 ] || echo " (not run: set PEER_CRL=1; minutes per 10,000)")"
 echo "# rss: VmRSS of topca-server; peer: gunicorn master and workers after the OCSP load"
+echo "# issue_single with RSA-2048, SM2 (OTHER_CAS): the same wrk load at c=8 on a fresh --demo server with a CA of that algorithm; openssl_rsa2048_sign_per_s: \`openssl speed -seconds 3 -multi N rsa2048\` sign/s on N cores, the RSA row's ratio is over the figure on every core"
 echo "# median of $rounds rounds (CRL: of 3 runs); ratio = topca/peer for rates, peer/topca for seconds"
 printf 'metric\talg\tclients\ttopca\tpeer\tratio\n'
 python3 - "$results" <<'PY'
@@ -310,4 +348,20 @@ for (metric, alg, clients), sides in values.items():
         ratio = f"{(peer / topca if metric.endswith('_s') and metric.startswith('crl') else topca / peer):.2f}"
     fmt = (lambda v: f"{v:.3f}") if metric.startswith("crl") else (lambda v: f"{v:.1f}")
     print("\t".join([metric, alg, clients, fmt(topca), "-" if peer is None else fmt(peer), ratio]))
+# The other CAs' single calls against their references: RSA-2048 over OpenSSL's
+# raw RSA-2048 sign/s on every core, the others over the P-256 CA's.
+single = {alg: statistics.median(v["topca"]) for (m, alg, c), v in values.items()
+          if m == "issue_single_certs_per_s" and c == "8"}
+speed = [(int(c), statistics.median(v["topca"])) for (m, alg, c), v in values.items()
+         if m == "openssl_rsa2048_sign_per_s"]
+for alg, rate in single.items():
+    if alg == "P-256":
+        continue
+    if alg == "RSA-2048" and speed:
+        reference, name = max(speed)[1], "openssl_rsa2048_sign_per_s"
+    elif "P-256" in single:
+        reference, name = single["P-256"], "P-256"
+    else:
+        continue
+    print(f"issue_single_vs_reference\t{alg}\t8\t{rate:.1f}\t{reference:.1f} ({name})\t{rate / reference:.2f}")
 PY

@@ -33,7 +33,7 @@ use crate::{
     random::{OsRandom, RandomSource},
     serial::random_serial,
     tbs::{TbsFields, assemble_certificate},
-    template::{IssuanceTemplate, IssuedDer, check_own_signature},
+    template::{IssuanceTemplate, IssuedDer, OwnSignatureCheck},
 };
 
 /// How far notBefore is set in the past, to tolerate relying parties' clock skew.
@@ -127,6 +127,8 @@ pub struct CertificateAuthority {
     path_len: Option<u8>,
     urls: CaUrls,
     env: Environment,
+    /// The check after signing, its public key parsed once.
+    own_check: OwnSignatureCheck,
 }
 
 /// Who signs a certificate being prepared.
@@ -169,7 +171,7 @@ impl CertificateAuthority {
             urls: &urls,
         };
         let (_, tbs_der) = prepare_tbs(&issuer, &request, profile, &env)?;
-        let certificate = sign_and_check(&key, &tbs_der)?;
+        let certificate = sign_and_check(&key, &OwnSignatureCheck::for_key(&key)?, &tbs_der)?;
         Self::from_parts(key, certificate, Vec::new(), urls, env)
     }
 
@@ -241,6 +243,7 @@ impl CertificateAuthority {
             Some((_, ski)) => ski.0.as_bytes().to_vec(),
             None => key_identifier(key.public_key())?,
         };
+        let own_check = OwnSignatureCheck::for_key(&key)?;
         Ok(Self {
             key,
             certificate,
@@ -249,6 +252,7 @@ impl CertificateAuthority {
             path_len,
             urls,
             env,
+            own_check,
         })
     }
 
@@ -340,6 +344,11 @@ impl CertificateAuthority {
         &self.key
     }
 
+    /// The check made after each signature of this CA's key.
+    pub(crate) fn own_check(&self) -> &OwnSignatureCheck {
+        &self.own_check
+    }
+
     /// This CA's key identifier (the SKI of its certificate, the AKI of what it signs).
     pub(crate) fn key_id(&self) -> &[u8] {
         &self.key_id
@@ -397,7 +406,7 @@ impl Prepared<'_> {
     /// Signs the TBSCertificate, checks the signature (see
     /// [`crate::template`] on the check after signing) and decodes the certificate.
     pub fn issue(self) -> Result<Certificate, Error> {
-        sign_and_check(&self.ca.key, &self.tbs_der)
+        sign_and_check(&self.ca.key, &self.ca.own_check, &self.tbs_der)
     }
 }
 
@@ -549,12 +558,16 @@ fn time(t: SystemTime) -> Result<Time, Error> {
     Ok(Time::try_from(t)?)
 }
 
-/// Signs `tbs_der`, checks the signature with [`check_own_signature`] (the
+/// Signs `tbs_der`, checks the signature with `check` (the
 /// TBSCertificate is DER by construction: it was encoded from typed
 /// structures), and decodes the certificate to return it.
-fn sign_and_check(key: &SigningKey, tbs_der: &[u8]) -> Result<Certificate, Error> {
+fn sign_and_check(
+    key: &SigningKey,
+    check: &OwnSignatureCheck,
+    tbs_der: &[u8],
+) -> Result<Certificate, Error> {
     let signature = key.sign_bytes(tbs_der)?;
-    check_own_signature(key, tbs_der, signature.as_bytes())?;
+    check.check(tbs_der, signature.as_bytes())?;
     let algorithm = key.signature_algorithm().algorithm_identifier();
     let der = assemble_certificate(tbs_der, &algorithm, signature.as_bytes())?;
     Ok(Certificate::from_der_vec(der).map_err(|_| PolicyError::PostIssuanceCheck)?)

@@ -19,8 +19,10 @@ use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
 
 mod batch;
+mod group;
 
-pub use batch::{BatchRequest, MAX_BATCH};
+pub use batch::{BatchRequest, MAX_BATCH, Templates};
+pub use group::SingleRequest;
 
 use crate::{
     audit::{Actor, AuditAction, AuditRecord, Outcome},

@@ -575,5 +575,5 @@ mod signing;
 #[cfg(test)]
 mod tests;
 
+pub(crate) use signing::OwnSignatureCheck;
 pub use signing::WrittenTbs;
-pub(crate) use signing::check_own_signature;

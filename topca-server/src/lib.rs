@@ -49,6 +49,7 @@ pub(crate) mod hsm_data;
 mod html;
 pub mod i18n;
 pub mod issuances;
+pub mod issue_group;
 pub mod lifecycle;
 pub mod limits;
 pub mod liveness;

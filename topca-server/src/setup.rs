@@ -305,6 +305,7 @@ pub fn start(options: &Options) -> Result<(AppState, Vec<String>), SetupError> {
                 tls_alpn_port: options.acme_tls_alpn_port,
                 ..crate::acme::AcmeRuntime::new(options.acme_http01_port, options.acme_order_limits)
             },
+            issue_queue: crate::issue_group::IssueQueue::default(),
         },
         report,
     ))

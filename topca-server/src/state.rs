@@ -70,6 +70,8 @@ pub struct AppState {
     pub readiness: crate::readiness::Readiness,
     /// ACME validation: its port and its bound on concurrent validations.
     pub acme: crate::acme::AcmeRuntime,
+    /// Single machine-client calls waiting to be issued together.
+    pub issue_queue: crate::issue_group::IssueQueue,
 }
 
 /// The setting name of the CRL schedule (minutes).

@@ -439,6 +439,67 @@ async fn fifty_concurrent_calls_issue_fifty_distinct_stored_certificates() {
     );
 }
 
+/// Concurrent single calls are issued in groups (one reservation and one
+/// storing transaction for the calls of the same moment): calls of two
+/// clients of two accounts, some of them refused by their account's policy,
+/// each get their own answer, and every certificate is recorded before it
+/// was signed and audited under its own client.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_calls_of_two_clients_each_get_their_own_answer() {
+    let s = server().await;
+    let ours = s.client("fleet-com", s.account);
+    let theirs = s.client("fleet-org", s.other);
+    let dir = s.work.path();
+    let com = csr(dir, "com", "api.example.com", "");
+    let org = csr(dir, "org", "api.example.org", "");
+    // (token, CSR, the name it must get, or None: refused by the account's policy)
+    let asks = [
+        (&ours, &com, Some("api.example.com")),
+        (&theirs, &org, Some("api.example.org")),
+        (&theirs, &com, None),
+        (&ours, &org, None),
+    ];
+    let calls: Vec<_> = (0..40)
+        .map(|i| {
+            let (token, csr, expected) = asks[i % asks.len()];
+            let (app, token, body) = (s.app.clone(), token.clone(), body(csr, None));
+            let call = tokio::spawn(async move { issue(&app, Some(&token), body).await });
+            (call, expected)
+        })
+        .collect();
+    let mut serials = Vec::new();
+    for (call, expected) in calls {
+        let (status, answer) = call.await.unwrap();
+        let Some(name) = expected else {
+            assert_eq!(status, StatusCode::BAD_REQUEST, "{answer}");
+            continue;
+        };
+        assert_eq!(status, StatusCode::CREATED, "{answer}");
+        let serial = answer["serial"].as_str().unwrap().to_owned();
+        let record = s.state.store.certificate(&serial).unwrap().unwrap();
+        assert!(record.subject.contains(name), "{} {name}", record.subject);
+        serials.push(serial);
+    }
+    serials.sort();
+    serials.dedup();
+    assert_eq!(serials.len(), 20);
+    assert_eq!(
+        assert_every_certificate_recorded(&s.state, 0),
+        s.before + 20
+    );
+    let entries = s.state.store.audit_entries().unwrap();
+    for (client, name) in [("fleet-com", "example.com"), ("fleet-org", "example.org")] {
+        let issued = entries
+            .iter()
+            .filter(|e| {
+                e.record.action == AuditAction::CertificateIssued
+                    && e.record.actor == Actor::Client(client.into())
+            })
+            .count();
+        assert_eq!(issued, 10, "{client} {name}");
+    }
+}
+
 /// A console request with the session cookie of `token`.
 fn console(method: &str, uri: &str, token: &str, body: String) -> Request<Body> {
     Request::builder()

@@ -15,12 +15,12 @@ use std::time::Instant;
 
 use crate::{
     audit::Actor,
-    ca::IssueRequest,
+    ca::{CertificateAuthority, IssueRequest},
     certificate::Certificate,
     csr::CertificateRequest,
     error::{Error, PolicyError, RaError},
     observe,
-    profile::{Profile, ProfileKind},
+    profile::Profile,
     ra::Account,
     store::{AccountStore, BatchIssuanceStore, Reservation},
     template::{IssuanceTemplate, WrittenTbs},
@@ -44,23 +44,67 @@ pub struct BatchRequest<'r> {
     pub profile: Option<&'r str>,
 }
 
-/// A request that passed the checks: its index in the batch, what to sign, and
-/// under which profile.
-struct Valid {
-    index: usize,
-    request: IssueRequest,
-    kind: ProfileKind,
+/// A request that passed the checks: its index in the batch, whose it is,
+/// what to sign, and the template (in a [`Templates`]) to sign it with.
+pub(super) struct Valid<'c> {
+    pub(super) index: usize,
+    pub(super) client: &'c MachineClient,
+    pub(super) account: &'c Account,
+    pub(super) request: IssueRequest,
+    pub(super) template: usize,
 }
 
 /// A written TBSCertificate waiting for its signature.
-struct Written {
+struct Written<'c> {
     index: usize,
-    kind: ProfileKind,
+    client: &'c MachineClient,
+    account: &'c Account,
+    template: usize,
     tbs: WrittenTbs,
 }
 
 /// One result per request of a batch, in order.
-type Results = Vec<Option<Result<Certificate, Error>>>;
+pub(super) type Results = Vec<Option<Result<Certificate, Error>>>;
+
+/// Issuance templates of one CA, made as profiles are asked for and kept for
+/// the issuances that follow (making one encodes and compares a probe
+/// certificate). Each checks its signatures after signing.
+pub struct Templates<'ca> {
+    ca: &'ca CertificateAuthority,
+    made: Vec<IssuanceTemplate<'ca>>,
+}
+
+impl<'ca> Templates<'ca> {
+    /// No template yet, for `ca`.
+    pub fn new(ca: &'ca CertificateAuthority) -> Self {
+        Self {
+            ca,
+            made: Vec::new(),
+        }
+    }
+
+    /// The number of the template for `profile`, made now if needed.
+    pub(super) fn index_of(&mut self, profile: &Profile) -> Result<usize, Error> {
+        if let Some(index) = self.made.iter().position(|t| t.profile() == profile) {
+            return Ok(index);
+        }
+        self.made
+            .push(IssuanceTemplate::new(self.ca, profile)?.with_signature_check(true));
+        Ok(self.made.len() - 1)
+    }
+
+    /// Whether these templates are `ca`'s.
+    pub(super) fn of(&self, ca: &CertificateAuthority) -> bool {
+        std::ptr::eq(self.ca, ca)
+    }
+
+    /// The template numbered `index`.
+    fn get(&self, index: usize) -> Result<&IssuanceTemplate<'ca>, Error> {
+        self.made
+            .get(index)
+            .ok_or_else(|| PolicyError::TemplateCheck.into())
+    }
+}
 
 impl<S> Clients<'_, S>
 where
@@ -114,55 +158,48 @@ where
             },
         );
         let mut results: Results = requests.iter().map(|_| None).collect();
+        let mut templates = Templates::new(self.ca);
         let mut valid = Vec::with_capacity(requests.len());
-        let mut profiles: Vec<Profile> = Vec::new();
         for (index, checked) in checked {
             match checked {
-                Ok((request, profile)) => {
-                    let kind = profile.kind();
-                    if !profiles.iter().any(|p| p.kind() == kind) {
-                        profiles.push(profile);
-                    }
-                    valid.push(Valid {
-                        index,
-                        request,
-                        kind,
-                    });
-                }
+                Ok((request, profile)) => valid.push(Valid {
+                    index,
+                    client,
+                    account: &account,
+                    request,
+                    template: templates.index_of(&profile)?,
+                }),
                 Err(error) => set(&mut results, index, Err(error)),
             }
         }
-        let templates = profiles
-            .iter()
-            .map(|profile| {
-                Ok((
-                    profile.kind(),
-                    IssuanceTemplate::new(self.ca, profile)?.with_signature_check(true),
-                ))
-            })
-            .collect::<Result<Vec<_>, Error>>()?;
+        self.issue_valid(&templates, &valid, threads, &mut results);
+        Ok(finished(results))
+    }
+
+    /// Issues checked requests [`CHUNK`] at a time, filling in their results.
+    pub(super) fn issue_valid(
+        &self,
+        templates: &Templates<'_>,
+        valid: &[Valid<'_>],
+        threads: usize,
+        results: &mut Results,
+    ) {
         for chunk in valid.chunks(CHUNK) {
-            self.issue_chunk(client, &account, &templates, chunk, threads, &mut results);
+            self.issue_chunk(templates, chunk, threads, results);
         }
-        Ok(results
-            .into_iter()
-            .map(|result| result.unwrap_or_else(|| Err(PolicyError::PostIssuanceCheck.into())))
-            .collect())
     }
 
     /// Writes, reserves, signs and stores one chunk, filling in its results
     /// and telling the observer of each.
     fn issue_chunk(
         &self,
-        client: &MachineClient,
-        account: &Account,
-        templates: &[(ProfileKind, IssuanceTemplate<'_>)],
-        chunk: &[Valid],
+        templates: &Templates<'_>,
+        chunk: &[Valid<'_>],
         threads: usize,
         results: &mut Results,
     ) {
         let started = Instant::now();
-        self.write_sign_store(client, account, templates, chunk, threads, results);
+        self.write_sign_store(templates, chunk, threads, results);
         let observer = self.ca.environment().observer();
         let each = started.elapsed() / u32::try_from(chunk.len().max(1)).unwrap_or(u32::MAX);
         for item in chunk {
@@ -175,39 +212,35 @@ where
     /// The work of [`Self::issue_chunk`].
     fn write_sign_store(
         &self,
-        client: &MachineClient,
-        account: &Account,
-        templates: &[(ProfileKind, IssuanceTemplate<'_>)],
-        chunk: &[Valid],
+        templates: &Templates<'_>,
+        chunk: &[Valid<'_>],
         threads: usize,
         results: &mut Results,
     ) {
-        let template = |kind: ProfileKind| -> Result<&IssuanceTemplate<'_>, Error> {
-            templates
-                .iter()
-                .find(|(k, _)| *k == kind)
-                .map(|(_, t)| t)
-                .ok_or_else(|| PolicyError::TemplateCheck.into())
-        };
         let now = self.ca.environment().clock().now();
         let mut written = Vec::with_capacity(chunk.len());
         let mut reservations = Vec::with_capacity(chunk.len());
         for item in chunk {
-            match template(item.kind).and_then(|t| t.write(&item.request)) {
-                Ok(tbs) => {
+            match templates
+                .get(item.template)
+                .and_then(|t| Ok((t.profile().kind(), t.write(&item.request)?)))
+            {
+                Ok((kind, tbs)) => {
                     reservations.push(Reservation {
                         serial: tbs.serial_hex(),
                         tbs_sha256: tbs.tbs_sha256(),
-                        profile: item.kind,
-                        requester: Actor::Client(client.name.clone()),
-                        account: Some(account.id),
+                        profile: kind,
+                        requester: Actor::Client(item.client.name.clone()),
+                        account: Some(item.account.id),
                         request: None,
                         reserved_at: now,
                         issued: false,
                     });
                     written.push(Written {
                         index: item.index,
-                        kind: item.kind,
+                        client: item.client,
+                        account: item.account,
+                        template: item.template,
                         tbs,
                     });
                 }
@@ -221,16 +254,17 @@ where
             return;
         }
         let signed = on_threads(written, threads, |item| {
-            let signed = template(item.kind)
-                .and_then(|t| t.sign(item.tbs))
-                .and_then(|der| Ok(der.into_certificate()?));
-            (item.index, item.kind, signed)
+            let signed = templates.get(item.template).and_then(|t| {
+                let der = t.sign(item.tbs)?;
+                Ok((t.profile().kind(), der.into_certificate()?))
+            });
+            (item.index, item.client, item.account, signed)
         });
         let mut stored = Vec::with_capacity(signed.len());
         let mut records = Vec::with_capacity(signed.len());
-        for (index, kind, result) in signed {
+        for (index, client, account, result) in signed {
             match result {
-                Ok(certificate) => {
+                Ok((kind, certificate)) => {
                     records.push(self.records(client, account, &certificate, kind));
                     stored.push((index, certificate));
                 }
@@ -248,8 +282,16 @@ where
     }
 }
 
+/// The results, every request that got none (which cannot happen) failed.
+pub(super) fn finished(results: Results) -> Vec<Result<Certificate, Error>> {
+    results
+        .into_iter()
+        .map(|result| result.unwrap_or_else(|| Err(PolicyError::PostIssuanceCheck.into())))
+        .collect()
+}
+
 /// Records the result of the request at `index`.
-fn set(results: &mut Results, index: usize, result: Result<Certificate, Error>) {
+pub(super) fn set(results: &mut Results, index: usize, result: Result<Certificate, Error>) {
     if let Some(slot) = results.get_mut(index) {
         *slot = Some(result);
     }

@@ -14,7 +14,7 @@ mod public;
 mod rsa;
 mod sm2;
 
-pub use public::{PublicKey, RSA_MAX_BITS, RSA_MIN_BITS, SM2_DEFAULT_ID};
+pub use public::{PreparedVerifier, PublicKey, RSA_MAX_BITS, RSA_MIN_BITS, SM2_DEFAULT_ID};
 
 use der::{Decode, asn1::BitString};
 use pkcs8::PrivateKeyInfoRef;

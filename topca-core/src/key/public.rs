@@ -184,6 +184,66 @@ impl PublicKey {
     }
 }
 
+/// A public key made ready once to verify many signatures of one algorithm:
+/// for aws-lc-rs keys (ECDSA, Ed25519, RSA) the key is decoded and its point
+/// checked once instead of on every call, as [`PublicKey::verify`] does; for
+/// SM2 the verifying key of the default signer ID, whose `Z` value and
+/// multiples table are computed already.
+#[derive(Debug)]
+pub struct PreparedVerifier(Prepared);
+
+#[derive(Debug)]
+enum Prepared {
+    Aws(aws::ParsedPublicKey),
+    Sm2(Box<topca_sm2::VerifyingKey>),
+}
+
+impl PreparedVerifier {
+    /// Verifies `signature` over `message` with the key and the algorithm it
+    /// was made ready for.
+    pub fn verify(&self, message: &[u8], signature: &[u8]) -> Result<(), KeyError> {
+        match &self.0 {
+            Prepared::Aws(key) => key
+                .verify_sig(message, signature)
+                .map_err(|_| KeyError::BadSignature),
+            Prepared::Sm2(key) => key
+                .verify_der(message, signature)
+                .map_err(|_| KeyError::BadSignature),
+        }
+    }
+}
+
+impl PublicKey {
+    /// This key made ready to verify signatures of `algorithm` (SM2: under
+    /// the default signer ID only, the one TopCA signs with).
+    pub fn prepared_verifier(
+        &self,
+        algorithm: SignatureAlgorithm,
+    ) -> Result<PreparedVerifier, KeyError> {
+        let mismatch = || KeyError::AlgorithmMismatch {
+            signature: algorithm.to_string(),
+            key: self.kind.to_string(),
+        };
+        if !self.kind.accepts(algorithm) {
+            return Err(mismatch());
+        }
+        let prepared = match &self.verifier {
+            KeyVerifier::Raw(bytes) => {
+                let alg = aws_algorithm(self.kind, algorithm).ok_or_else(mismatch)?;
+                Prepared::Aws(
+                    aws::ParsedPublicKey::new(alg, bytes)
+                        .map_err(|_| KeyError::Malformed("public"))?,
+                )
+            }
+            KeyVerifier::Sm2(keys) => {
+                let [default_id, _] = &**keys;
+                Prepared::Sm2(Box::new(default_id.clone()))
+            }
+        };
+        Ok(PreparedVerifier(prepared))
+    }
+}
+
 impl PartialEq for PublicKey {
     fn eq(&self, other: &Self) -> bool {
         self.spki_der == other.spki_der

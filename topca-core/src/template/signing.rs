@@ -1,7 +1,7 @@
 //! The two halves of template issuance: writing a checked TBSCertificate
 //! ([`IssuanceTemplate::write`]), which a caller can record before it is
 //! signed, and signing it ([`IssuanceTemplate::sign`]); and the check every
-//! signing path makes after signing ([`check_own_signature`]).
+//! signing path makes after signing ([`OwnSignatureCheck`]).
 
 use sha2::{Digest, Sha256};
 
@@ -10,7 +10,7 @@ use crate::{
     ca::IssueRequest,
     certificate::hex_upper,
     error::{Error, PolicyError},
-    key::SigningKey,
+    key::{PreparedVerifier, SigningKey},
     serial::SERIAL_LEN,
     tbs::{close_der, push_der_length},
 };
@@ -60,7 +60,7 @@ impl IssuanceTemplate<'_> {
         let tbs = der.get(1..).ok_or(PolicyError::PostIssuanceCheck)?;
         let signature = self.ca.key().sign_bytes(tbs)?;
         if self.check_signature {
-            check_own_signature(self.ca.key(), tbs, signature.as_bytes())?;
+            self.ca.own_check().check(tbs, signature.as_bytes())?;
         }
         der.extend_from_slice(&self.algorithm);
         // BIT STRING, no unused bits.
@@ -79,20 +79,40 @@ impl IssuanceTemplate<'_> {
     }
 }
 
-/// The check after signing: `signature` over `message` verifies under `key`'s
-/// public key ([`PolicyError::PostIssuanceCheck`] otherwise). RSA signatures
-/// are not verified again here, since aws-lc verifies each RSA signature it
-/// makes before returning it (see the module documentation of
-/// [`crate::template`]); ECDSA, Ed25519 and SM2 signatures are.
-pub(crate) fn check_own_signature(
-    key: &SigningKey,
-    message: &[u8],
-    signature: &[u8],
-) -> Result<(), Error> {
-    if matches!(key, SigningKey::Rsa(_)) {
-        return Ok(());
+/// The check after signing, made ready once for a CA key (its public key
+/// parsed once, not once per certificate): a signature over a message verifies
+/// under the key's public key ([`PolicyError::PostIssuanceCheck`] otherwise).
+/// RSA signatures made in software are not verified again, since aws-lc
+/// verifies each RSA signature it makes before returning it (see the module
+/// documentation of [`crate::template`]); ECDSA, Ed25519 and SM2 signatures,
+/// and every signature a PKCS#11 token makes, are.
+#[derive(Debug)]
+pub(crate) enum OwnSignatureCheck {
+    /// RSA in software: aws-lc checked the signature as it made it.
+    CheckedBySigner,
+    /// Every other key: its public key, ready to verify.
+    Verify(PreparedVerifier),
+}
+
+impl OwnSignatureCheck {
+    /// The check for signatures made by `key`.
+    pub(crate) fn for_key(key: &SigningKey) -> Result<Self, Error> {
+        if matches!(key, SigningKey::Rsa(_)) {
+            return Ok(Self::CheckedBySigner);
+        }
+        Ok(Self::Verify(
+            key.public_key()
+                .prepared_verifier(key.signature_algorithm())?,
+        ))
     }
-    key.public_key()
-        .verify(key.signature_algorithm(), message, signature)
-        .map_err(|_| PolicyError::PostIssuanceCheck.into())
+
+    /// Checks `signature` over `message`.
+    pub(crate) fn check(&self, message: &[u8], signature: &[u8]) -> Result<(), Error> {
+        match self {
+            Self::CheckedBySigner => Ok(()),
+            Self::Verify(verifier) => verifier
+                .verify(message, signature)
+                .map_err(|_| PolicyError::PostIssuanceCheck.into()),
+        }
+    }
 }

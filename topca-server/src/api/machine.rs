@@ -17,7 +17,7 @@ use axum::{
 use serde::{Deserialize, Serialize};
 use topca_core::{
     CertificateRequest,
-    client::{ClientRegistry, Clients, profile_by_name},
+    client::{ClientRegistry, profile_by_name},
 };
 use utoipa::ToSchema;
 
@@ -66,7 +66,8 @@ pub(crate) fn bearer(headers: &HeaderMap) -> String {
 
 /// Issues a certificate for a machine client from a CSR, in one call: the
 /// request is checked against the client's account policy (names, profile,
-/// validity), recorded before it is signed, stored and audited.
+/// validity), recorded before it is signed, stored and audited, together with
+/// the calls of the same moment (see [`crate::issue_group`]).
 #[utoipa::path(post, path = "/api/v1/certificates", tag = tags::MACHINE,
     request_body = MachineRequest,
     security(("client_token" = [])),
@@ -94,17 +95,13 @@ pub(super) async fn issue(
         })?),
     };
     let csr = CertificateRequest::parse(body.csr.as_bytes()).map_err(topca_core::Error::from)?;
-    let (certificate, chain) = blocking(&state, move |s| {
-        let certificate = Clients::new(&s.ca, &s.store).issue(&client, &csr, profile)?;
-        Ok((certificate, s.ca.chain_pem()))
-    })
-    .await?;
+    let certificate = crate::issue_group::issue(&state, client, csr, profile).await?;
     Ok((
         StatusCode::CREATED,
         Json(MachineIssued {
             serial: certificate.serial_hex(),
             certificate: certificate.to_pem(),
-            chain,
+            chain: state.ca.chain_pem(),
         }),
     )
         .into_response())
