@@ -9,131 +9,27 @@
 
 mod common;
 
-use std::{path::Path, sync::Arc};
+use std::path::Path;
 
-use axum::{
-    Router,
-    body::Body,
-    http::{Request, StatusCode, header},
-};
+use axum::{Router, http::StatusCode};
 use base64::Engine;
-use common::{assert_every_certificate_recorded, openssl, openssl_outcome, options, send};
+use common::{
+    assert_every_certificate_recorded,
+    machine::{machine_server, p256_csr, post_bearer},
+    openssl, options,
+};
 use topca_core::{
-    KeyAlgorithm,
     audit::{Actor, AuditAction},
-    lifecycle::{CertificateType, VerificationMode},
-    ra::{AccountId, AccountSettings, AdminRole, Administrator, Language, ServerPolicy},
+    ra::AccountId,
     store::{AuditStore, CertificateStore},
 };
-use topca_server::{
-    AppState,
-    machine_clients::{self, ClientSpec},
-    setup::start,
-};
+use topca_server::machine_clients::{self};
 
 const URI: &str = "/api/v1/certificates/batch";
 
-struct Server {
-    data: tempfile::TempDir,
-    work: tempfile::TempDir,
-    state: Arc<AppState>,
-    app: Router,
-    /// An account whose policy allows example.com.
-    account: u64,
-    /// Certificates stored at start (the OCSP responder's).
-    before: usize,
-}
-
-async fn server() -> Server {
-    let data = tempfile::tempdir().unwrap();
-    let (state, _) = start(&options(data.path())).unwrap();
-    let state = Arc::new(state);
-    let ops = Administrator {
-        name: "ra".into(),
-        roles: vec![AdminRole::RaAdmin],
-    }
-    .ra_ops()
-    .unwrap();
-    let id = state
-        .ra()
-        .create_account(
-            &ops,
-            AccountSettings {
-                organization: "天诚安信".into(),
-                unit: "example.com".into(),
-                certificate_type: CertificateType::Single,
-                verification: VerificationMode::Manual,
-                algorithm: KeyAlgorithm::EcdsaP256,
-                validity_days: 365,
-                service_url: "http://127.0.0.1:8080/TopCA/serverEnroll".into(),
-                language: Language::Chinese,
-            },
-        )
-        .unwrap()
-        .id;
-    state
-        .ra()
-        .set_server_policy(
-            &ops,
-            id,
-            ServerPolicy {
-                allowed_domains: vec!["example.com".into()],
-                ..ServerPolicy::default()
-            },
-        )
-        .unwrap();
-    let app = topca_server::router(Arc::clone(&state));
-    let before = assert_every_certificate_recorded(&state, 0);
-    Server {
-        before,
-        data,
-        work: tempfile::tempdir().unwrap(),
-        state,
-        app,
-        account: id.0,
-    }
-}
-
-impl Server {
-    /// `client add NAME --account …`: the token printed.
-    fn client(&self, name: &str) -> String {
-        let spec = ClientSpec {
-            name: name.into(),
-            account: self.account,
-            ..ClientSpec::default()
-        };
-        let lines = machine_clients::add(&options(self.data.path()), &spec).unwrap();
-        lines.last().unwrap().clone()
-    }
-}
-
 /// A P-256 CSR for `cn`, made by OpenSSL in `dir`.
 fn csr(dir: &Path, file: &str, cn: &str) -> String {
-    let (key, out, subject) = (
-        format!("{file}.key"),
-        format!("{file}.csr"),
-        format!("/CN={cn}"),
-    );
-    let (ok, text) = openssl_outcome(
-        dir,
-        &[
-            "req",
-            "-new",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-nodes",
-            "-subj",
-            &subject,
-            "-keyout",
-            &key,
-            "-out",
-            &out,
-        ],
-    );
-    assert!(ok, "{text}");
-    std::fs::read_to_string(dir.join(out)).unwrap()
+    p256_csr(dir, file, cn, "")
 }
 
 /// `csr` (for `www.example.com`) with its name changed after it was signed.
@@ -159,15 +55,7 @@ fn forged(csr: &str) -> String {
 }
 
 async fn post(app: &Router, token: Option<&str>, body: String) -> (StatusCode, serde_json::Value) {
-    let mut request = Request::post(URI).header(header::CONTENT_TYPE, "application/json");
-    if let Some(token) = token {
-        request = request.header(header::AUTHORIZATION, format!("Bearer {token}"));
-    }
-    let (status, body, _) = send(app, request.body(Body::from(body)).unwrap()).await;
-    (
-        status,
-        serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null),
-    )
+    post_bearer(app, URI, token, body).await
 }
 
 /// A batch of `(csr, profile)`.
@@ -186,8 +74,8 @@ fn copies(csr: &str, n: usize) -> String {
 
 #[tokio::test]
 async fn a_batch_issues_each_good_request_and_reports_each_bad_one_in_its_place() {
-    let s = server().await;
-    let token = s.client("fleet");
+    let s = machine_server(&["example.com"]);
+    let token = s.client("fleet", s.accounts[0]);
     let dir = s.work.path();
     let good = csr(dir, "good", "www.example.com");
     let other = csr(dir, "other", "api.example.com");
@@ -272,7 +160,7 @@ async fn a_batch_issues_each_good_request_and_reports_each_bad_one_in_its_place(
     }
     // Stored under the account, recorded before signing, audited by the client.
     let record = s.state.store.certificate(&serials[0]).unwrap().unwrap();
-    assert_eq!(record.account, Some(AccountId(s.account)));
+    assert_eq!(record.account, Some(AccountId(s.accounts[0])));
     let entries = s.state.store.audit_entries().unwrap();
     let audited = entries
         .iter()
@@ -290,8 +178,8 @@ async fn a_batch_issues_each_good_request_and_reports_each_bad_one_in_its_place(
 
 #[tokio::test]
 async fn empty_oversized_and_malformed_batches_are_refused_whole() {
-    let s = server().await;
-    let token = s.client("fleet");
+    let s = machine_server(&["example.com"]);
+    let token = s.client("fleet", s.accounts[0]);
     let good = csr(s.work.path(), "good", "www.example.com");
     let (status, answer) = post(&s.app, Some(&token), batch(&[])).await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{answer}");
@@ -327,8 +215,8 @@ async fn empty_oversized_and_malformed_batches_are_refused_whole() {
 
 #[tokio::test]
 async fn missing_wrong_and_revoked_tokens_get_one_answer_before_the_body_is_read() {
-    let s = server().await;
-    let token = s.client("retired");
+    let s = machine_server(&["example.com"]);
+    let token = s.client("retired", s.accounts[0]);
     let good = csr(s.work.path(), "good", "www.example.com");
     let mut wrong = token.clone();
     wrong.replace_range(10..11, if &token[10..11] == "A" { "B" } else { "A" });
@@ -352,8 +240,8 @@ async fn missing_wrong_and_revoked_tokens_get_one_answer_before_the_body_is_read
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn eight_concurrent_batches_get_distinct_stored_serials() {
-    let s = server().await;
-    let token = s.client("burst");
+    let s = machine_server(&["example.com"]);
+    let token = s.client("burst", s.accounts[0]);
     let good = csr(s.work.path(), "burst", "burst.example.com");
     let calls = (0..8).map(|_| {
         let (app, token, body) = (s.app.clone(), token.clone(), copies(&good, 60));
@@ -378,8 +266,8 @@ async fn eight_concurrent_batches_get_distinct_stored_serials() {
 
 #[tokio::test]
 async fn a_full_batch_of_a_thousand_is_issued() {
-    let s = server().await;
-    let token = s.client("bulk");
+    let s = machine_server(&["example.com"]);
+    let token = s.client("bulk", s.accounts[0]);
     let good = csr(s.work.path(), "bulk", "bulk.example.com");
     let (status, answer) = post(&s.app, Some(&token), copies(&good, 1000)).await;
     assert_eq!(status, StatusCode::OK, "{answer}");
@@ -393,7 +281,7 @@ async fn a_full_batch_of_a_thousand_is_issued() {
 
 #[tokio::test]
 async fn the_batch_route_is_described() {
-    let s = server().await;
+    let s = machine_server(&["example.com"]);
     let (status, body) = common::get(&s.app, "/api/v1/openapi.json").await;
     assert_eq!(status, StatusCode::OK);
     let description: serde_json::Value = serde_json::from_slice(&body).unwrap();
@@ -412,8 +300,8 @@ async fn the_batch_route_is_described() {
 async fn a_chunk_the_database_refuses_reports_each_of_its_requests_and_stores_nothing() {
     use diesel::{Connection, SqliteConnection, connection::SimpleConnection};
     use topca_core::store::IssuanceStore;
-    let s = server().await;
-    let token = s.client("fleet");
+    let s = machine_server(&["example.com"]);
+    let token = s.client("fleet", s.accounts[0]);
     let good = csr(s.work.path(), "good", "www.example.com");
     let items = [
         (good.as_str(), None),

@@ -7,152 +7,26 @@
 
 mod common;
 
-use std::{path::Path, sync::Arc};
-
 use axum::{
     Router,
     body::Body,
     http::{Request, StatusCode, header},
 };
 use base64::Engine;
-use common::{assert_every_certificate_recorded, openssl, openssl_outcome, options, send};
+use common::{
+    assert_every_certificate_recorded,
+    machine::{machine_server, p256_csr, post_bearer},
+    openssl, options, send,
+};
 use topca_core::{
-    KeyAlgorithm,
     audit::{Actor, AuditAction},
-    lifecycle::{CertificateType, VerificationMode},
-    ra::{AccountId, AccountSettings, AdminRole, Administrator, Language, ServerPolicy},
+    ra::{AccountId, AdminRole},
     store::{AuditStore, CertificateStore, ClientStore},
 };
-use topca_server::{
-    AppState,
-    machine_clients::{self, ClientSpec},
-    setup::start,
-};
-
-struct Server {
-    data: tempfile::TempDir,
-    work: tempfile::TempDir,
-    state: Arc<AppState>,
-    app: Router,
-    /// An account whose policy allows example.com.
-    account: u64,
-    /// Another account, allowing example.org.
-    other: u64,
-    /// Certificates stored at start (the OCSP responder's).
-    before: usize,
-}
-
-async fn server() -> Server {
-    let data = tempfile::tempdir().unwrap();
-    let (state, _) = start(&options(data.path())).unwrap();
-    let state = Arc::new(state);
-    let ops = Administrator {
-        name: "ra".into(),
-        roles: vec![AdminRole::RaAdmin],
-    }
-    .ra_ops()
-    .unwrap();
-    let mut accounts = Vec::new();
-    for domain in ["example.com", "example.org"] {
-        let id = state
-            .ra()
-            .create_account(
-                &ops,
-                AccountSettings {
-                    organization: "天诚安信".into(),
-                    unit: domain.into(),
-                    certificate_type: CertificateType::Single,
-                    verification: VerificationMode::Manual,
-                    algorithm: KeyAlgorithm::EcdsaP256,
-                    validity_days: 365,
-                    service_url: "http://127.0.0.1:8080/TopCA/serverEnroll".into(),
-                    language: Language::Chinese,
-                },
-            )
-            .unwrap()
-            .id;
-        state
-            .ra()
-            .set_server_policy(
-                &ops,
-                id,
-                ServerPolicy {
-                    allowed_domains: vec![domain.into()],
-                    ..ServerPolicy::default()
-                },
-            )
-            .unwrap();
-        accounts.push(id.0);
-    }
-    let app = topca_server::router(Arc::clone(&state));
-    let before = assert_every_certificate_recorded(&state, 0);
-    Server {
-        before,
-        data,
-        work: tempfile::tempdir().unwrap(),
-        state,
-        app,
-        account: accounts[0],
-        other: accounts[1],
-    }
-}
-
-impl Server {
-    /// `client add`: the token printed.
-    fn add(&self, spec: ClientSpec) -> String {
-        let lines = machine_clients::add(&options(self.data.path()), &spec).unwrap();
-        assert!(lines[0].contains(&spec.name), "{lines:?}");
-        lines.last().unwrap().clone()
-    }
-
-    fn client(&self, name: &str, account: u64) -> String {
-        self.add(ClientSpec {
-            name: name.into(),
-            account,
-            ..ClientSpec::default()
-        })
-    }
-}
-
-/// A P-256 CSR for `cn` with `sans` (`DNS:…`), made by OpenSSL in `dir`.
-fn csr(dir: &Path, file: &str, cn: &str, sans: &str) -> String {
-    let (key, out) = (format!("{file}.key"), format!("{file}.csr"));
-    let subject = format!("/CN={cn}");
-    let mut args = vec![
-        "req",
-        "-new",
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:P-256",
-        "-nodes",
-        "-subj",
-        &subject,
-        "-keyout",
-        &key,
-        "-out",
-        &out,
-    ];
-    let ext = format!("subjectAltName={sans}");
-    if !sans.is_empty() {
-        args.extend(["-addext", &ext]);
-    }
-    let (ok, text) = openssl_outcome(dir, &args);
-    assert!(ok, "{text}");
-    std::fs::read_to_string(dir.join(out)).unwrap()
-}
+use topca_server::machine_clients::{self, ClientSpec};
 
 async fn issue(app: &Router, token: Option<&str>, body: String) -> (StatusCode, serde_json::Value) {
-    let mut request =
-        Request::post("/api/v1/certificates").header(header::CONTENT_TYPE, "application/json");
-    if let Some(token) = token {
-        request = request.header(header::AUTHORIZATION, format!("Bearer {token}"));
-    }
-    let (status, body, _) = send(app, request.body(Body::from(body)).unwrap()).await;
-    (
-        status,
-        serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null),
-    )
+    post_bearer(app, "/api/v1/certificates", token, body).await
 }
 
 fn body(csr: &str, profile: Option<&str>) -> String {
@@ -161,13 +35,13 @@ fn body(csr: &str, profile: Option<&str>) -> String {
 
 #[tokio::test]
 async fn one_call_issues_a_certificate_openssl_verifies_against_the_chain() {
-    let s = server().await;
-    let token = s.client("web-fleet", s.account);
+    let s = machine_server(&["example.com", "example.org"]);
+    let token = s.client("web-fleet", s.accounts[0]);
     assert!(
         token.starts_with("topca_") && token.len() == 6 + 43,
         "{token}"
     );
-    let csr = csr(
+    let csr = p256_csr(
         s.work.path(),
         "web",
         "www.example.com",
@@ -207,7 +81,7 @@ async fn one_call_issues_a_certificate_openssl_verifies_against_the_chain() {
         "{text}"
     );
     let record = s.state.store.certificate(serial).unwrap().unwrap();
-    assert_eq!(record.account, Some(AccountId(s.account)));
+    assert_eq!(record.account, Some(AccountId(s.accounts[0])));
     let entries = s.state.store.audit_entries().unwrap();
     assert!(
         entries
@@ -231,9 +105,9 @@ async fn one_call_issues_a_certificate_openssl_verifies_against_the_chain() {
 
 #[tokio::test]
 async fn missing_wrong_and_revoked_tokens_get_one_answer() {
-    let s = server().await;
-    let token = s.client("retired", s.account);
-    let csr = csr(s.work.path(), "a", "a.example.com", "");
+    let s = machine_server(&["example.com", "example.org"]);
+    let token = s.client("retired", s.accounts[0]);
+    let csr = p256_csr(s.work.path(), "a", "a.example.com", "");
     let mut wrong = token.clone();
     wrong.replace_range(10..11, if &token[10..11] == "A" { "B" } else { "A" });
     let lines = machine_clients::revoke(&options(s.data.path()), "retired").unwrap();
@@ -270,19 +144,19 @@ async fn missing_wrong_and_revoked_tokens_get_one_answer() {
 
 #[tokio::test]
 async fn policy_profile_and_csr_are_checked() {
-    let s = server().await;
-    let ours = s.client("ours", s.account);
-    let theirs = s.client("theirs", s.other);
+    let s = machine_server(&["example.com", "example.org"]);
+    let ours = s.client("ours", s.accounts[0]);
+    let theirs = s.client("theirs", s.accounts[1]);
     let narrow = s.add(ClientSpec {
         name: "narrow".into(),
-        account: s.account,
+        account: s.accounts[0],
         allowed_names: "int.example.com".into(),
         validity_days: Some(30),
         ..ClientSpec::default()
     });
     let dir = s.work.path();
-    let com = csr(dir, "com", "www.example.com", "");
-    let outside = csr(dir, "out", "www.example.com", "DNS:www.evil.net");
+    let com = p256_csr(dir, "com", "www.example.com", "");
+    let outside = p256_csr(dir, "out", "www.example.com", "DNS:www.evil.net");
     // Another account's token: its policy refuses our names.
     let (status, answer) = issue(&s.app, Some(&theirs), body(&com, None)).await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{answer}");
@@ -302,7 +176,7 @@ async fn policy_profile_and_csr_are_checked() {
     // The client's own suffixes narrow the account's policy; its validity too.
     let (status, _) = issue(&s.app, Some(&narrow), body(&com, None)).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
-    let inner = csr(dir, "int", "db.int.example.com", "");
+    let inner = p256_csr(dir, "int", "db.int.example.com", "");
     let (status, answer) = issue(&s.app, Some(&narrow), body(&inner, None)).await;
     assert_eq!(status, StatusCode::CREATED, "{answer}");
     let record = s
@@ -354,7 +228,7 @@ async fn policy_profile_and_csr_are_checked() {
 
 #[tokio::test]
 async fn the_route_and_its_token_scheme_are_described() {
-    let s = server().await;
+    let s = machine_server(&["example.com", "example.org"]);
     let (status, body) = common::get(&s.app, "/api/v1/openapi.json").await;
     assert_eq!(status, StatusCode::OK);
     let description: serde_json::Value = serde_json::from_slice(&body).unwrap();
@@ -367,12 +241,12 @@ async fn the_route_and_its_token_scheme_are_described() {
 
 #[tokio::test]
 async fn bad_client_specs_are_refused() {
-    let s = server().await;
+    let s = machine_server(&["example.com", "example.org"]);
     let o = options(s.data.path());
     for spec in [
         ClientSpec {
             name: "1bad".into(),
-            account: s.account,
+            account: s.accounts[0],
             ..ClientSpec::default()
         },
         ClientSpec {
@@ -382,32 +256,32 @@ async fn bad_client_specs_are_refused() {
         },
         ClientSpec {
             name: "ok".into(),
-            account: s.account,
+            account: s.accounts[0],
             profiles: "root".into(),
             ..ClientSpec::default()
         },
         ClientSpec {
             name: "ok".into(),
-            account: s.account,
+            account: s.accounts[0],
             allowed_names: "com".into(),
             ..ClientSpec::default()
         },
         ClientSpec {
             name: "ok".into(),
-            account: s.account,
+            account: s.accounts[0],
             validity_days: Some(366),
             ..ClientSpec::default()
         },
     ] {
         assert!(machine_clients::add(&o, &spec).is_err(), "{spec:?}");
     }
-    s.client("twice", s.account);
+    s.client("twice", s.accounts[0]);
     assert!(
         machine_clients::add(
             &o,
             &ClientSpec {
                 name: "twice".into(),
-                account: s.account,
+                account: s.accounts[0],
                 ..ClientSpec::default()
             }
         )
@@ -417,9 +291,9 @@ async fn bad_client_specs_are_refused() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn fifty_concurrent_calls_issue_fifty_distinct_stored_certificates() {
-    let s = server().await;
-    let token = s.client("burst", s.account);
-    let csr = csr(s.work.path(), "burst", "burst.example.com", "");
+    let s = machine_server(&["example.com", "example.org"]);
+    let token = s.client("burst", s.accounts[0]);
+    let csr = p256_csr(s.work.path(), "burst", "burst.example.com", "");
     let calls = (0..50).map(|_| {
         let (app, token, body) = (s.app.clone(), token.clone(), body(&csr, None));
         tokio::spawn(async move { issue(&app, Some(&token), body).await })
@@ -446,12 +320,12 @@ async fn fifty_concurrent_calls_issue_fifty_distinct_stored_certificates() {
 /// was signed and audited under its own client.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_calls_of_two_clients_each_get_their_own_answer() {
-    let s = server().await;
-    let ours = s.client("fleet-com", s.account);
-    let theirs = s.client("fleet-org", s.other);
+    let s = machine_server(&["example.com", "example.org"]);
+    let ours = s.client("fleet-com", s.accounts[0]);
+    let theirs = s.client("fleet-org", s.accounts[1]);
     let dir = s.work.path();
-    let com = csr(dir, "com", "api.example.com", "");
-    let org = csr(dir, "org", "api.example.org", "");
+    let com = p256_csr(dir, "com", "api.example.com", "");
+    let org = p256_csr(dir, "org", "api.example.org", "");
     // (token, CSR, the name it must get, or None: refused by the account's policy)
     let asks = [
         (&ours, &com, Some("api.example.com")),
@@ -513,7 +387,7 @@ fn console(method: &str, uri: &str, token: &str, body: String) -> Request<Body> 
 
 #[tokio::test]
 async fn the_ra_console_lists_clients_and_revokes_with_the_session_csrf_token() {
-    let s = server().await;
+    let s = machine_server(&["example.com", "example.org"]);
     common::admins(
         &s.state,
         &[
@@ -521,7 +395,7 @@ async fn the_ra_console_lists_clients_and_revokes_with_the_session_csrf_token() 
             ("kmc-admin", AdminRole::KmcAdmin),
         ],
     );
-    let token = s.client("console-demo", s.account);
+    let token = s.client("console-demo", s.accounts[0]);
     let ra = common::token(&s.app, "ra-admin", common::ADMIN_PASSWORD).await;
     let kmc = common::token(&s.app, "kmc-admin", common::ADMIN_PASSWORD).await;
     // Only RA administrators see the list.
@@ -568,7 +442,7 @@ async fn the_ra_console_lists_clients_and_revokes_with_the_session_csrf_token() 
     assert_eq!(status, StatusCode::FORBIDDEN);
     let (status, _, _) = send(&s.app, console("POST", &uri, &kmc, format!("csrf={csrf}"))).await;
     assert_eq!(status, StatusCode::FORBIDDEN);
-    let csr = csr(s.work.path(), "c", "c.example.com", "");
+    let csr = p256_csr(s.work.path(), "c", "c.example.com", "");
     let (status, _) = issue(&s.app, Some(&token), body(&csr, None)).await;
     assert_eq!(status, StatusCode::CREATED);
     // The RA administrator revokes: the token stops working at once, audited.

@@ -2,6 +2,7 @@
 #![allow(dead_code)] // each test file uses its own part of these helpers
 
 pub mod cluster;
+pub mod machine;
 
 use std::{
     ffi::OsStr,
