@@ -415,5 +415,7 @@ for (metric, alg, clients), sides in values.items():
     if peer and topca and not metric.startswith("rss"):
         ratio = f"{(peer / topca if metric.endswith('_s') and metric.startswith('crl') else topca / peer):.2f}"
     fmt = (lambda v: f"{v:.3f}") if metric.startswith(("crl", "first_answer")) else (lambda v: f"{v:.1f}")
+    if metric.startswith("threads"):
+        fmt = lambda v: f"{v:.0f}"
     print("\t".join([metric, alg, clients, fmt(topca), "-" if peer is None else fmt(peer), ratio]))
 PY
