@@ -22,6 +22,9 @@
 #   OTHER_CAS         CA algorithms whose single calls at c=8 are measured too, each on
 #                     its own fresh --demo server after the P-256 rounds, with an
 #                     `openssl speed rsa2048` sign/s row as the RSA reference [rsa2048 sm2]
+#   MEM_ISSUES        certificates issued through the API in the memory bursts [100000]
+#   MEM_OCSP          OCSP GET requests in the memory bursts [1000000]
+#   MEM_BURSTS        bursts they are split into, RSS sampled after each [10]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -34,6 +37,9 @@ peer_n=${PEER_N:-200}
 crl_counts=${CRL_COUNTS:-10000 100000}
 peer_crl=${PEER_CRL:-0}
 other_cas=${OTHER_CAS:-rsa2048 sm2}
+mem_issues=${MEM_ISSUES:-100000}
+mem_ocsp=${MEM_OCSP:-1000000}
+mem_bursts=${MEM_BURSTS:-10}
 
 [ -x "$peer/setup.sh" ] || { echo "server.sh: no django-ca peer kit at $peer (set TOPCA_BENCH_PEER)" >&2; exit 1; }
 command -v wrk >/dev/null 2>&1 || {
@@ -89,11 +95,22 @@ peer_base="http://127.0.0.1:$peer_port"
 # --- TopCA: a fresh demo server and a machine client of the demo server account ---
 port=$(free_port)
 base="http://127.0.0.1:$port"
-"$bin" --data-dir "$work/data" --listen "127.0.0.1:$port" --algorithm p256 --demo \
-  > "$work/server.out" 2> "$work/server.log" &
-server=$!
-for _ in $(seq 1 150); do grep -q "TopCA is running" "$work/server.out" 2>/dev/null && break; sleep 0.1; done
+# start_server: the release server on $work/data in the background ($server); prints
+# the seconds from exec to its first answer (GET /healthz, polled every 10 ms).
+start_server() {
+  local started
+  started=$(date +%s.%N)
+  "$bin" --data-dir "$work/data" --listen "127.0.0.1:$port" --algorithm p256 --demo \
+    > "$work/server.out" 2>> "$work/server.log" &
+  server=$!
+  for _ in $(seq 1 1500); do fetch -o /dev/null "$base/healthz" 2>/dev/null && break; sleep 0.01; done
+  python3 -c "print(f'{$(date +%s.%N) - $started:.3f}')"
+}
+# A fresh --demo start makes the CA keys and hashes the demo passwords; a restart
+# on the data of the whole run is measured at the end.
+start_server > "$work/first-answer"
 grep -q "TopCA is running" "$work/server.out" || { cat "$work/server.log" >&2; exit 1; }
+record first_answer_s P-256 fresh topca "$(cat "$work/first-answer")"
 record rss_start_mb P-256 0 topca "$(rss_mb "$server")"
 account=$(python3 -c 'import sqlite3, sys; print(sqlite3.connect(sys.argv[1]).execute("SELECT account_id FROM machine_clients WHERE name = ?", ("acme",)).fetchone()[0])' "$work/data/topca.db")
 "$bin" client add bench --account "$account" --data-dir "$work/data" > "$work/client.out"
@@ -259,6 +276,88 @@ for pid in $(cat "$peer/run/server.pid") $(pgrep -P "$(cat "$peer/run/server.pid
 done
 record rss_after_load_mb P-256 0 peer "$peer_rss"
 
+# Memory: MEM_ISSUES certificates through the API and MEM_OCSP OCSP GET requests, in
+# MEM_BURSTS bursts; the server's VmRSS after each (the burst's number in the clients
+# column), so growth from burst to burst shows. A burst: a fifth of its certificates
+# by single calls (wrk c=8, 2 s runs until the count is reached), the rest in batch
+# calls of 1,000; then its OCSP requests (wrk c=32, 5 s runs until the count) spread
+# over every certificate issued so far, so the in-memory responses fill up.
+cat > "$work/paths.lua" <<'LUA'
+-- GET the paths of a file (one a line) in turn, each thread from its own offset;
+-- any answer but 200 is counted and reported.
+local threads, count = {}, 0
+function setup(thread)
+  thread:set("tid", count)
+  count = count + 1
+  table.insert(threads, thread)
+end
+function init(args)
+  paths = {}
+  for line in io.lines(args[1]) do paths[#paths + 1] = line end
+  i, bad = tid * 7919, 0
+end
+function request()
+  i = i + 1
+  return wrk.format("GET", paths[(i % #paths) + 1])
+end
+function response(status)
+  if status ~= 200 then bad = bad + 1 end
+end
+function done()
+  local total = 0
+  for _, t in ipairs(threads) do total = total + t:get("bad") end
+  io.write(string.format("refused: %d\n", total))
+end
+LUA
+# OCSP GET paths (RFC 5019) for the serials in SERIALS, named by the issuing CA's hashes.
+cat > "$work/ocsp_paths.py" <<'PY'
+import base64, sys, urllib.parse
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.x509 import ocsp
+issuing, serials, out = sys.argv[1:4]
+issuer = x509.load_pem_x509_certificate(open(issuing, "rb").read())
+def sha1(data):
+    h = hashes.Hash(hashes.SHA1())
+    h.update(data)
+    return h.finalize()
+name_hash = sha1(issuer.subject.public_bytes())
+key_hash = sha1(issuer.public_key().public_bytes(
+    serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint))
+with open(out, "w") as f:
+    for serial in open(serials):
+        request = ocsp.OCSPRequestBuilder().add_certificate_by_hash(
+            name_hash, key_hash, int(serial, 16), hashes.SHA1()).build()
+        der = base64.b64encode(request.public_bytes(serialization.Encoding.DER)).decode()
+        f.write("/TopCA/ocsp/" + urllib.parse.quote(der, safe="") + "\n")
+PY
+# wrk_count N ARGS...: wrk runs of ARGS until N requests were answered (all 2xx).
+wrk_count() {
+  local want=$1 done=0 out
+  shift
+  while [ "$done" -lt "$want" ]; do
+    out=$(wrk --timeout 10s "$@")
+    if grep -Eq 'Non-2xx|^refused: [1-9]' <<< "$out"; then
+      echo "server.sh: wrk $* had failures:" >&2; echo "$out" >&2; exit 1
+    fi
+    done=$((done + $(awk '/ requests in / {print $1}' <<< "$out")))
+  done
+}
+per_burst=$(( (mem_issues + mem_bursts - 1) / mem_bursts ))
+singles=$(( per_burst / 5 ))
+batches=$(( (per_burst - singles + 999) / 1000 ))
+ocsp_per_burst=$(( (mem_ocsp + mem_bursts - 1) / mem_bursts ))
+: > "$work/mem-serials"
+for burst in $(seq 1 "$mem_bursts"); do
+  echo "# memory burst $burst of $mem_bursts" >&2
+  wrk_count "$singles" -t2 -c8 -d2s -s "$work/single.lua" "$base" -- "$work/single.jsonl" "$token"
+  python3 "$work/batch.py" "$base" "$token" "$work/batch.json" "$batches" "$work/mem-serials" > /dev/null
+  python3 "$work/ocsp_paths.py" "$work/issuing.pem" "$work/mem-serials" "$work/ocsp-paths"
+  wrk_count "$ocsp_per_burst" -t2 -c32 -d5s -s "$work/paths.lua" "$base" -- "$work/ocsp-paths"
+  record rss_mb_after_burst P-256 "$burst" topca "$(rss_mb "$server")"
+  record threads_after_burst P-256 "$burst" topca "$(find "/proc/$server/task" -mindepth 1 -maxdepth 1 | wc -l)"
+done
+
 # CRLs built from the store: certificates issued through the batch API, revoked in the
 # store directly (no bulk revocation call exists; the CRL reads only the store), then
 # `topca-server ca crl` timed 3 times (a process: start, load, build, sign, store).
@@ -288,6 +387,11 @@ PY
   for t in "${times[@]}"; do record "crl_${count}_entries_s" P-256 1 topca "$t"; done
 done
 record rss_after_crl_mb P-256 0 topca "$(rss_mb "$server")"
+# A restart on the data of the whole run: the time to the first answer and the RSS then.
+kill "$server"; wait "$server" 2>/dev/null || true
+start_server > "$work/first-answer"
+record first_answer_s P-256 restart topca "$(cat "$work/first-answer")"
+record rss_restart_mb P-256 0 topca "$(rss_mb "$server")"
 if [ "$peer_crl" = 1 ]; then
   first=${crl_counts%% *}
   (cd "$peer/bench" && "$peer_py" bench_crl.py ec "$first") > "$work/peer-crl.log"
@@ -332,6 +436,8 @@ echo "# ocsp_get/post: wrk, one request without nonce (GET: RFC 5019 base64 path
 echo "# crl_N_entries_s: seconds for \`topca-server ca crl\` with N revoked; peer: bench_crl.py in-process CRL creation$([ "$peer_crl" = 1 ] || echo " (not run: set PEER_CRL=1; minutes per 10,000)")"
 echo "# rss: VmRSS of topca-server; peer: gunicorn master and workers after the OCSP load"
 echo "# issue_single with RSA-2048, SM2 (OTHER_CAS): the same wrk load at c=8 on a fresh --demo server with a CA of that algorithm; openssl_rsa2048_sign_per_s: \`openssl speed -seconds 3 -multi N rsa2048\` sign/s on N cores, the RSA row's ratio is over the figure on every core"
+echo "# rss_mb_after_burst, threads_after_burst: clients = the burst's number; $mem_bursts bursts of $per_burst certificates (a fifth by single calls, the rest in batches) and $ocsp_per_burst OCSP GETs spread over every certificate issued in them"
+echo "# first_answer_s: seconds from exec to the first answer to GET /healthz; clients = fresh (--demo first start) or restart (on the run's data)"
 echo "# median of $rounds rounds (CRL: of 3 runs); ratio = topca/peer for rates, peer/topca for seconds"
 printf 'metric\talg\tclients\ttopca\tpeer\tratio\n'
 python3 - "$results" <<'PY'
@@ -346,7 +452,9 @@ for (metric, alg, clients), sides in values.items():
     ratio = "-"
     if peer and topca and not metric.startswith("rss"):
         ratio = f"{(peer / topca if metric.endswith('_s') and metric.startswith('crl') else topca / peer):.2f}"
-    fmt = (lambda v: f"{v:.3f}") if metric.startswith("crl") else (lambda v: f"{v:.1f}")
+    fmt = (lambda v: f"{v:.3f}") if metric.startswith(("crl", "first_answer")) else (lambda v: f"{v:.1f}")
+    if metric.startswith("threads"):
+        fmt = lambda v: f"{v:.0f}"
     print("\t".join([metric, alg, clients, fmt(topca), "-" if peer is None else fmt(peer), ratio]))
 # The other CAs' single calls against their references: RSA-2048 over OpenSSL's
 # raw RSA-2048 sign/s on every core, the others over the P-256 CA's.

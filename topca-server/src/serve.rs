@@ -68,6 +68,23 @@ impl Default for ServeLimits {
     }
 }
 
+/// The most threads the runtime keeps for blocking work (database calls,
+/// signing, mail, password hashing). Tokio's default is 512: a flood of slow
+/// requests then grows one thread per request, each with its stack and, under
+/// glibc, a malloc arena that keeps its memory after the thread is gone. Beyond
+/// this many, blocking work waits its turn (the database pool has 8 connections,
+/// so more threads would only wait there).
+pub const BLOCKING_THREADS: usize = 64;
+
+/// The runtime the server runs on: one worker per core and at most
+/// [`BLOCKING_THREADS`] threads for blocking work.
+pub fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .max_blocking_threads(BLOCKING_THREADS)
+        .build()
+}
+
 /// A request extension marking requests that came over a TLS connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct OverTls;

@@ -78,10 +78,8 @@ fn serve(options: topca_server::setup::Options, drain: Duration) -> Result<(), S
     let _lock = topca_server::data_lock::DataDirLock::acquire(&options.data_dir)
         .map_err(|e| e.to_string())?;
     let (state, report) = topca_server::setup::start(&options).map_err(|e| e.to_string())?;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| format!("cannot start the runtime: {e}"))?;
+    let runtime =
+        topca_server::serve::runtime().map_err(|e| format!("cannot start the runtime: {e}"))?;
     let outcome = runtime.block_on(async move {
         let listener = tokio::net::TcpListener::bind(options.listen)
             .await
