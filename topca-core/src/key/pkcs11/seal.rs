@@ -22,13 +22,24 @@ fn aad(label: &str) -> Vec<u8> {
     format!("TopCA sealed secret\0{label}").into_bytes()
 }
 
+/// What one of the token's AES keys is for: it can do that and nothing else.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(super) enum AesRole {
+    /// Sealing secrets (encrypt and decrypt).
+    Seal,
+    /// Wrapping secrets (wrap and unwrap).
+    Wrap,
+}
+
 impl Pkcs11Token {
-    /// The AES key labelled `label`, generated when missing and `create`.
-    fn sealing_key(
+    /// The AES key labelled `label` for `role`, generated when missing and
+    /// `create` (sensitive, never extractable, usable for `role` only).
+    pub(super) fn aes_key(
         &self,
         session: &Session,
         label: &str,
         create: bool,
+        role: AesRole,
     ) -> Result<ObjectHandle, KeyError> {
         let label_attr = Attribute::Label(label.as_bytes().to_vec());
         let template = [
@@ -40,10 +51,13 @@ impl Pkcs11Token {
             return Ok(key);
         }
         if !create {
-            return Err(KeyError::KeyNotFound(format!(
-                "object={label} (the sealing key)"
-            )));
+            let what = match role {
+                AesRole::Seal => "the sealing key",
+                AesRole::Wrap => "the wrapping key",
+            };
+            return Err(KeyError::KeyNotFound(format!("object={label} ({what})")));
         }
+        let (seal, wrap) = (role == AesRole::Seal, role == AesRole::Wrap);
         session
             .generate_key(
                 &Mechanism::AesKeyGen,
@@ -52,11 +66,12 @@ impl Pkcs11Token {
                     Attribute::Private(true),
                     Attribute::Sensitive(true),
                     Attribute::Extractable(false),
-                    Attribute::Encrypt(true),
-                    Attribute::Decrypt(true),
+                    Attribute::Encrypt(seal),
+                    Attribute::Decrypt(seal),
                     Attribute::Sign(false),
-                    Attribute::Wrap(false),
-                    Attribute::Unwrap(false),
+                    Attribute::Verify(false),
+                    Attribute::Wrap(wrap),
+                    Attribute::Unwrap(wrap),
                     Attribute::Derive(false),
                     Attribute::ValueLen(32.into()),
                     label_attr,
@@ -99,7 +114,7 @@ impl Pkcs11Token {
             .fill(&mut iv)
             .map_err(|_| KeyError::Pkcs11("the random number generator failed".into()))?;
         let sealed = self.with_session(|session| {
-            let key = self.sealing_key(session, label, true)?;
+            let key = self.aes_key(session, label, true, AesRole::Seal)?;
             let mut iv = iv;
             let params =
                 GcmParams::new(&mut iv, aad, TAG_BITS.into()).map_err(|e| self.error(e))?;
@@ -121,7 +136,7 @@ impl Pkcs11Token {
             .split_at_checked(IV_LEN)
             .ok_or_else(|| KeyError::Pkcs11("the sealed secret is too short".into()))?;
         self.with_session(|session| {
-            let key = self.sealing_key(session, label, false)?;
+            let key = self.aes_key(session, label, false, AesRole::Seal)?;
             let mut iv = <[u8; IV_LEN]>::try_from(iv).map_err(|_| KeyError::Malformed("sealed"))?;
             let params = GcmParams::new(&mut iv, aad, TAG_BITS.into()).map_err(|e| self.error(e))?;
             session

@@ -19,7 +19,7 @@ use cryptoki::{
 };
 use zeroize::Zeroizing;
 
-use super::{Pkcs11Token, find_one, label_id};
+use super::{Pkcs11Token, label_id, seal::AesRole};
 use crate::error::KeyError;
 
 /// The AES-GCM tag length in bits.
@@ -50,51 +50,6 @@ pub struct Protection {
 }
 
 impl Pkcs11Token {
-    /// The AES key that wraps secrets (wrap and unwrap only), labelled
-    /// `label`, generated when missing and `create`.
-    fn wrapping_key(
-        &self,
-        session: &Session,
-        label: &str,
-        create: bool,
-    ) -> Result<ObjectHandle, KeyError> {
-        let label_attr = Attribute::Label(label.as_bytes().to_vec());
-        let template = [
-            Attribute::Class(ObjectClass::SECRET_KEY),
-            Attribute::KeyType(KeyType::AES),
-            label_attr.clone(),
-        ];
-        if let Some(key) = find_one(self, session, &template)? {
-            return Ok(key);
-        }
-        if !create {
-            return Err(KeyError::KeyNotFound(format!(
-                "object={label} (the wrapping key)"
-            )));
-        }
-        session
-            .generate_key(
-                &Mechanism::AesKeyGen,
-                &[
-                    Attribute::Token(true),
-                    Attribute::Private(true),
-                    Attribute::Sensitive(true),
-                    Attribute::Extractable(false),
-                    Attribute::Encrypt(false),
-                    Attribute::Decrypt(false),
-                    Attribute::Sign(false),
-                    Attribute::Verify(false),
-                    Attribute::Wrap(true),
-                    Attribute::Unwrap(true),
-                    Attribute::Derive(false),
-                    Attribute::ValueLen(32.into()),
-                    label_attr,
-                    Attribute::Id(label_id(label)),
-                ],
-            )
-            .map_err(|e| self.error(e))
-    }
-
     /// Wraps the 32-byte `secret` under the token's wrapping key
     /// `wrapping_label` (made when missing): the secret goes in as a
     /// short-lived session object, which is wrapped and destroyed. For setting
@@ -105,7 +60,7 @@ impl Pkcs11Token {
         secret: &Zeroizing<[u8; 32]>,
     ) -> Result<Vec<u8>, KeyError> {
         self.with_session(|session| {
-            let wrapping = self.wrapping_key(session, wrapping_label, true)?;
+            let wrapping = self.aes_key(session, wrapping_label, true, AesRole::Wrap)?;
             let value = Zeroizing::new(secret.to_vec());
             let mut template = vec![
                 Attribute::Class(ObjectClass::SECRET_KEY),
@@ -137,7 +92,7 @@ impl Pkcs11Token {
         wrapping_label: &str,
     ) -> Result<Vec<u8>, KeyError> {
         self.with_session(|session| {
-            let wrapping = self.wrapping_key(session, wrapping_label, true)?;
+            let wrapping = self.aes_key(session, wrapping_label, true, AesRole::Wrap)?;
             let template = [
                 Attribute::Class(ObjectClass::SECRET_KEY),
                 Attribute::KeyType(KeyType::GENERIC_SECRET),
@@ -200,7 +155,7 @@ impl TokenSecret {
         if let Some(object) = found.first() {
             return Ok(*object);
         }
-        let wrapping = token.wrapping_key(session, &self.wrapping_label, false)?;
+        let wrapping = token.aes_key(session, &self.wrapping_label, false, AesRole::Wrap)?;
         let aes = kind == KeyType::AES;
         let template = [
             Attribute::Class(ObjectClass::SECRET_KEY),
