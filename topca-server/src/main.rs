@@ -11,7 +11,10 @@ use clap::Parser;
 /// jemalloc instead of glibc's malloc: glibc gives each busy thread its own
 /// arena (up to 8 per core) and keeps what an arena once held, so the server's
 /// RSS grew from burst to burst; jemalloc's few arenas give freed pages back
-/// after a while. Measured in the README's "Memory".
+/// after a while. It is also the process's `malloc` (the workspace's
+/// `unprefixed_malloc_on_supported_platforms`), so SQLite's page caches and
+/// aws-lc's signing buffers leave glibc's arenas too; its options are built in
+/// (`.cargo/config.toml`). Measured in the README's "Memory".
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
