@@ -378,21 +378,22 @@ fn load_or_create_cas(
         urls,
         env,
     )?;
+    // Each key file costs PBKDF2's 600,000 rounds: the two run side by side.
+    let (root_key, issuing_key) = std::thread::scope(|scope| {
+        let root_key = scope.spawn(|| root.key().to_encrypted_pkcs8_pem(passphrase, &OsRandom));
+        let issuing_key = issuing.key().to_encrypted_pkcs8_pem(passphrase, &OsRandom);
+        let root_key = root_key
+            .join()
+            .unwrap_or_else(|panicked| std::panic::resume_unwind(panicked));
+        (root_key, issuing_key)
+    });
     write(&root_path, root.certificate().to_pem())?;
     write(
         &dir.join("ca").join("root.key"),
-        root.key()
-            .to_encrypted_pkcs8_pem(passphrase, &OsRandom)
-            .map_err(topca_core::Error::from)?,
+        root_key.map_err(topca_core::Error::from)?,
     )?;
     write(&issuing_path, issuing.certificate().to_pem())?;
-    write(
-        &key_path,
-        issuing
-            .key()
-            .to_encrypted_pkcs8_pem(passphrase, &OsRandom)
-            .map_err(topca_core::Error::from)?,
-    )?;
+    write(&key_path, issuing_key.map_err(topca_core::Error::from)?)?;
     let root_certificate = root.certificate().clone();
     Ok((issuing, root_certificate, true))
 }

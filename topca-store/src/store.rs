@@ -29,15 +29,19 @@ enum Pools {
     Postgres(Pool<ConnectionManager<PgConnection>>),
 }
 
-/// SQLite connection settings: WAL (readers never wait for the writer), a busy
-/// timeout (writers queue instead of failing), foreign keys on.
+/// SQLite connection settings: a busy timeout (writers queue instead of
+/// failing), WAL (readers never wait for the writer), foreign keys on.
+///
+/// The busy timeout comes first: on a new database file the pool's connections
+/// switch it to WAL at the same moment, and a connection refused there without
+/// a timeout is retried by r2d2 only 200 ms later (a fresh start waited for it).
 #[derive(Debug)]
 struct SqliteSettings;
 
 impl CustomizeConnection<SqliteConnection, diesel::r2d2::Error> for SqliteSettings {
     fn on_acquire(&self, conn: &mut SqliteConnection) -> Result<(), diesel::r2d2::Error> {
         conn.batch_execute(
-            "PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 30000; \
+            "PRAGMA busy_timeout = 30000; PRAGMA journal_mode = WAL; \
              PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;",
         )
         .map_err(diesel::r2d2::Error::QueryError)
