@@ -25,6 +25,7 @@
 #   MEM_ISSUES        certificates issued through the API in the memory bursts [100000]
 #   MEM_OCSP          OCSP GET requests in the memory bursts [1000000]
 #   MEM_BURSTS        bursts they are split into, RSS sampled after each [10]
+#   TOPCA_BENCH_BIN   a topca-server binary to measure instead of building this tree's [unset]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -36,7 +37,7 @@ batch_calls=${BATCH_CALLS:-3}
 peer_n=${PEER_N:-200}
 crl_counts=${CRL_COUNTS:-10000 100000}
 peer_crl=${PEER_CRL:-0}
-other_cas=${OTHER_CAS:-rsa2048 sm2}
+other_cas=${OTHER_CAS-rsa2048 sm2}
 mem_issues=${MEM_ISSUES:-100000}
 mem_ocsp=${MEM_OCSP:-1000000}
 mem_bursts=${MEM_BURSTS:-10}
@@ -47,8 +48,12 @@ command -v wrk >/dev/null 2>&1 || {
 }
 python3 -c 'import cryptography' 2>/dev/null || python3 -m pip install --quiet cryptography
 
-cargo build --release --quiet --locked -p topca-server
-bin=$root/target/release/topca-server
+if [ -n "${TOPCA_BENCH_BIN:-}" ]; then
+  bin=$(realpath "$TOPCA_BENCH_BIN")
+else
+  cargo build --release --quiet --locked -p topca-server
+  bin=$root/target/release/topca-server
+fi
 work=$(mktemp -d)
 server=""
 other_server=""
@@ -357,6 +362,9 @@ for burst in $(seq 1 "$mem_bursts"); do
   record rss_mb_after_burst P-256 "$burst" topca "$(rss_mb "$server")"
   record threads_after_burst P-256 "$burst" topca "$(find "/proc/$server/task" -mindepth 1 -maxdepth 1 | wc -l)"
 done
+# The same server at rest: what is still held 15 s after the last burst.
+sleep 15
+record rss_mb_idle_after_bursts P-256 "$mem_bursts" topca "$(rss_mb "$server")"
 
 # CRLs built from the store: certificates issued through the batch API, revoked in the
 # store directly (no bulk revocation call exists; the CRL reads only the store), then
