@@ -336,7 +336,8 @@ async fn concurrent_calls_of_two_clients_each_get_their_own_answer() {
     let org = p256_csr(dir, "org", "api.example.org", "");
     let retired = s.client("retired", s.accounts[0]);
     machine_clients::revoke(&options(s.data.path()), "retired").unwrap();
-    let garbage = "-----BEGIN CERTIFICATE REQUEST-----\nAAAA\n-----END CERTIFICATE REQUEST-----\n".to_owned();
+    let garbage =
+        "-----BEGIN CERTIFICATE REQUEST-----\nAAAA\n-----END CERTIFICATE REQUEST-----\n".to_owned();
     let unknown = format!("topca_{}", "A".repeat(43));
     // (token, CSR, the name it must get, or the refusal's status: the
     // account's policy, a CSR that does not parse, a revoked or unknown token)

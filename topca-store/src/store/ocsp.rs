@@ -66,7 +66,7 @@ impl OcspStore for DieselStore {
                 let kept: Option<(i64, bool)> = ocsp_responses::table
                     .find(&row.serial)
                     .select((ocsp_responses::this_update, ocsp_responses::revoked))
-                    .first(c)
+                    .get_result(c)
                     .optional()?;
                 match kept {
                     None => {
@@ -92,7 +92,7 @@ impl OcspStore for DieselStore {
             ocsp_responses::table
                 .find(serial)
                 .select(OcspRow::as_select())
-                .first(c)
+                .get_result(c)
                 .optional()
                 .map_err(backend)?
         });
