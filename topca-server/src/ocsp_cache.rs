@@ -10,7 +10,9 @@
 //! - One node at a time (the lease [`PRESIGNER`]) signs, at every background
 //!   tick, responses missing for unexpired certificates and renews those past
 //!   half their validity ([`OCSP_VALIDITY`]), at most [`PER_TICK`] per round on
-//!   every core, rounds repeated for up to [`TICK_BUDGET`].
+//!   every core, rounds repeated for up to [`TICK_BUDGET`]. Missing responses
+//!   are looked for among the certificates issued since the last tick that
+//!   caught up (an index range), and among all of them every [`FULL_SWEEP`].
 //! - A revocation is answered at once on the node that revoked (it signs anew
 //!   after the revocation committed); the other nodes read the responses stored
 //!   since their last tick, and the lease holder signs anew any revocation whose
@@ -24,6 +26,7 @@ use std::{
 };
 
 use topca_core::{
+    ca::BACKDATE,
     error::StoreError,
     ocsp::{CachedResponse, OcspCache, OcspResponder, Presigned},
     store::{CertificateStore, OcspStore},
@@ -53,6 +56,20 @@ const MARGIN: Duration = Duration::from_secs(60);
 const PULL_LIMIT: usize = 10_000;
 /// How long responses of expired certificates stay stored past their nextUpdate.
 const KEEP_EXPIRED: Duration = Duration::from_secs(24 * 3600);
+/// How often the pre-signer looks at every unexpired certificate instead of
+/// those issued since its last look (found by notBefore through an index). A
+/// certificate stored with an older notBefore (a node whose clock lagged by
+/// more than [`MARGIN`]) is found then, and is signed when asked meanwhile.
+const FULL_SWEEP: Duration = Duration::from_secs(3600);
+
+/// How far this node's pre-signer has looked at the certificates.
+#[derive(Debug, Clone, Copy)]
+struct Looked {
+    /// The start of the last tick that signed everything it found.
+    caught_up: SystemTime,
+    /// The start of the last such tick that looked at every certificate.
+    swept: SystemTime,
+}
 
 /// A node's pre-signed responses and how far it followed the store.
 #[derive(Debug)]
@@ -63,6 +80,8 @@ pub struct PresignedOcsp {
     pulled: Mutex<Option<SystemTime>>,
     /// Until when revocations were checked for a revoked response.
     revocations: Mutex<Option<SystemTime>>,
+    /// How far the certificates were looked at for missing responses.
+    looked: Mutex<Option<Looked>>,
 }
 
 impl Default for PresignedOcsp {
@@ -71,6 +90,7 @@ impl Default for PresignedOcsp {
             cache: OcspCache::new(MEMORY_CAPACITY),
             pulled: Mutex::default(),
             revocations: Mutex::default(),
+            looked: Mutex::default(),
         }
     }
 }
@@ -213,11 +233,39 @@ pub fn tick(state: &AppState) -> Result<usize, AppError> {
             since.checked_sub(MARGIN).unwrap_or(since)
         };
         let mut signed = resign_revoked(state, since)?;
+        let looked = *state
+            .ocsp_presigned
+            .looked
+            .lock()
+            .map_err(|e| AppError::internal_because("pre-sign OCSP responses", &e))?;
+        // Certificates issued since the last tick that caught up (their
+        // notBefore is backdated by BACKDATE), or all of them at times.
+        let issued_since = looked.filter(|l| now < l.swept + FULL_SWEEP).map(|l| {
+            l.caught_up
+                .checked_sub(BACKDATE + MARGIN)
+                .unwrap_or(SystemTime::UNIX_EPOCH)
+        });
         let started = Instant::now();
         loop {
-            let round = presign_due(state, state.ca.environment().clock().now())?;
+            let round = presign_due(state, issued_since, state.ca.environment().clock().now())?;
             signed += round;
-            if round < PER_TICK || started.elapsed() >= TICK_BUDGET {
+            if round < PER_TICK {
+                let swept = match (issued_since, looked) {
+                    (Some(_), Some(l)) => l.swept,
+                    _ => now,
+                };
+                *state
+                    .ocsp_presigned
+                    .looked
+                    .lock()
+                    .map_err(|e| AppError::internal_because("pre-sign OCSP responses", &e))? =
+                    Some(Looked {
+                        caught_up: now,
+                        swept,
+                    });
+                break;
+            }
+            if started.elapsed() >= TICK_BUDGET {
                 break;
             }
         }
@@ -286,11 +334,17 @@ fn resign_revoked(state: &AppState, since: SystemTime) -> Result<usize, AppError
     sign_and_keep(state, &stale)
 }
 
-/// Signs the responses missing or due at `now` (one round); how many.
-fn presign_due(state: &AppState, now: SystemTime) -> Result<usize, AppError> {
+/// Signs the responses missing or due at `now` (one round), looking for
+/// missing ones among the certificates issued since `issued_since` (all when
+/// `None`); how many.
+fn presign_due(
+    state: &AppState,
+    issued_since: Option<SystemTime>,
+    now: SystemTime,
+) -> Result<usize, AppError> {
     let serials = state
         .store
-        .serials_needing_ocsp(now, now + OCSP_VALIDITY / 2, PER_TICK)
+        .serials_needing_ocsp(issued_since, now, now + OCSP_VALIDITY / 2, PER_TICK)
         .map_err(db)?;
     sign_and_keep(state, &serials)
 }

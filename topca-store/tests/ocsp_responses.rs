@@ -104,23 +104,26 @@ fn responses_are_stored_replaced_by_newer_ones_and_revocations_stick() {
 fn certificates_without_a_current_response_are_found() {
     for (label, url, _cleanup) in databases("ocsp_due") {
         let store = DieselStore::open(&url).unwrap();
+        let before = SystemTime::now() - Duration::from_secs(120);
         let serials: Vec<String> = (0..3)
             .map(|i| issue_one(&store, &format!("ocsp{i}@example.cn")))
             .collect();
         let now = SystemTime::now();
         let renew_before = now + HOUR / 2;
-        let mut due = store.serials_needing_ocsp(now, renew_before, 10).unwrap();
-        due.sort();
-        let mut all = serials.clone();
-        all.sort();
-        assert_eq!(due, all, "{label}");
-        assert_eq!(
-            store
-                .serials_needing_ocsp(now, renew_before, 2)
-                .unwrap()
-                .len(),
-            2
-        );
+        // Every certificate, or those issued since before they were (their
+        // notBefore is backdated by a minute): the same answers.
+        let everywhere = [None, Some(before)];
+        for since in everywhere {
+            let mut due = store
+                .serials_needing_ocsp(since, now, renew_before, 10)
+                .unwrap();
+            due.sort();
+            let mut all = serials.clone();
+            all.sort();
+            assert_eq!(due, all, "{label} {since:?}");
+            let two = store.serials_needing_ocsp(since, now, renew_before, 2);
+            assert_eq!(two.unwrap().len(), 2, "{label} {since:?}");
+        }
         // One answered fresh, one answered but due (signed 40 minutes ago).
         store
             .put_ocsp_responses(&[
@@ -128,19 +131,32 @@ fn certificates_without_a_current_response_are_found() {
                 response(&serials[1], now - Duration::from_secs(40 * 60), false, 2),
             ])
             .unwrap();
-        let mut due = store.serials_needing_ocsp(now, renew_before, 10).unwrap();
-        due.sort();
         let mut expected = vec![serials[1].clone(), serials[2].clone()];
         expected.sort();
-        assert_eq!(due, expected, "{label}");
+        for since in everywhere {
+            let mut due = store
+                .serials_needing_ocsp(since, now, renew_before, 10)
+                .unwrap();
+            due.sort();
+            assert_eq!(due, expected, "{label} {since:?}");
+        }
+        // Looking only at certificates issued after them: the missing one is
+        // not looked for (a full look finds it), the due renewal still is.
+        let later = Some(now + Duration::from_secs(60));
+        let due = store
+            .serials_needing_ocsp(later, now, renew_before, 10)
+            .unwrap();
+        assert_eq!(due, vec![serials[1].clone()], "{label}");
         // Expired certificates (a year and more from now) need none.
         let next_year = now + Duration::from_secs(366 * 86_400);
-        assert!(
-            store
-                .serials_needing_ocsp(next_year, next_year + HOUR, 10)
-                .unwrap()
-                .is_empty(),
-            "{label}"
-        );
+        for since in [None, Some(before), later] {
+            assert!(
+                store
+                    .serials_needing_ocsp(since, next_year, next_year + HOUR, 10)
+                    .unwrap()
+                    .is_empty(),
+                "{label} {since:?}"
+            );
+        }
     }
 }

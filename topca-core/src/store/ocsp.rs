@@ -22,9 +22,14 @@ pub trait OcspStore: Send + Sync {
     ) -> Result<Vec<Presigned>, StoreError>;
     /// Serials of the certificates unexpired at `now` that have no stored
     /// response, or one whose nextUpdate comes before `renew_before`; at most
-    /// `limit`.
+    /// `limit`. With `issued_since`, only the certificates whose notBefore is
+    /// at or after it are looked at for a missing response (those issued since
+    /// an earlier look, found through an index); without, every unexpired
+    /// certificate is (a scan of them all). Responses due for renewal are
+    /// found either way.
     fn serials_needing_ocsp(
         &self,
+        issued_since: Option<SystemTime>,
         now: SystemTime,
         renew_before: SystemTime,
         limit: usize,

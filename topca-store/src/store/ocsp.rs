@@ -120,20 +120,35 @@ impl OcspStore for DieselStore {
 
     fn serials_needing_ocsp(
         &self,
+        issued_since: Option<SystemTime>,
         now: SystemTime,
         renew_before: SystemTime,
         max: usize,
     ) -> Result<Vec<String>, StoreError> {
+        let (now, renew_before, max) = (nanos(now)?, nanos(renew_before)?, limit(max));
         // Numbers only, formatted by this code: no input reaches the text.
-        let query = format!(
-            "SELECT c.serial AS serial FROM certificates c \
-             LEFT JOIN ocsp_responses o ON o.serial = c.serial \
-             WHERE c.not_after > {} AND (o.serial IS NULL OR o.next_update < {}) \
-             LIMIT {}",
-            nanos(now)?,
-            nanos(renew_before)?,
-            limit(max)
-        );
+        let query = match issued_since {
+            None => format!(
+                "SELECT c.serial AS serial FROM certificates c \
+                 LEFT JOIN ocsp_responses o ON o.serial = c.serial \
+                 WHERE c.not_after > {now} AND (o.serial IS NULL OR o.next_update < {renew_before}) \
+                 LIMIT {max}"
+            ),
+            // Two index ranges: certificates by notBefore, responses by
+            // nextUpdate.
+            Some(since) => format!(
+                "SELECT serial FROM (\
+                 SELECT c.serial AS serial FROM certificates c \
+                 LEFT JOIN ocsp_responses o ON o.serial = c.serial \
+                 WHERE c.not_before >= {since} AND c.not_after > {now} AND o.serial IS NULL \
+                 UNION \
+                 SELECT o.serial AS serial FROM ocsp_responses o \
+                 JOIN certificates c ON c.serial = o.serial \
+                 WHERE o.next_update < {renew_before} AND c.not_after > {now}\
+                 ) due LIMIT {max}",
+                since = nanos(since)?
+            ),
+        };
         let rows: Vec<SerialRow> = read!(self, |c| {
             diesel::sql_query(&query).load(c).map_err(backend)?
         });
