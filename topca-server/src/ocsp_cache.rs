@@ -12,7 +12,8 @@
 //!   half their validity ([`OCSP_VALIDITY`]), at most [`PER_TICK`] per round on
 //!   every core, rounds repeated for up to [`TICK_BUDGET`]. Missing responses
 //!   are looked for among the certificates issued since the last tick that
-//!   caught up (an index range), and among all of them every [`FULL_SWEEP`].
+//!   caught up (by notBefore, through an index), and among all of them every
+//!   [`FULL_SWEEP`]; renewals through an index on nextUpdate.
 //! - A revocation is answered at once on the node that revoked (it signs anew
 //!   after the revocation committed); the other nodes read the responses stored
 //!   since their last tick, and the lease holder signs anew any revocation whose
@@ -56,18 +57,18 @@ const MARGIN: Duration = Duration::from_secs(60);
 const PULL_LIMIT: usize = 10_000;
 /// How long responses of expired certificates stay stored past their nextUpdate.
 const KEEP_EXPIRED: Duration = Duration::from_secs(24 * 3600);
-/// How often the pre-signer looks at every unexpired certificate instead of
-/// those issued since its last look (found by notBefore through an index). A
-/// certificate stored with an older notBefore (a node whose clock lagged by
-/// more than [`MARGIN`]) is found then, and is signed when asked meanwhile.
+/// How often the pre-signer looks at every unexpired certificate again instead
+/// of those issued since its last look. A certificate stored with an older
+/// notBefore (a node whose clock lagged by more than [`MARGIN`]) is found
+/// then, and is signed when asked meanwhile.
 const FULL_SWEEP: Duration = Duration::from_secs(3600);
 
 /// How far this node's pre-signer has looked at the certificates.
 #[derive(Debug, Clone, Copy)]
 struct Looked {
-    /// The start of the last tick that signed everything it found.
-    caught_up: SystemTime,
-    /// The start of the last such tick that looked at every certificate.
+    /// Every certificate with an earlier notBefore was looked at.
+    from: SystemTime,
+    /// When the look from the start began.
     swept: SystemTime,
 }
 
@@ -238,37 +239,26 @@ pub fn tick(state: &AppState) -> Result<usize, AppError> {
             .looked
             .lock()
             .map_err(|e| AppError::internal_because("pre-sign OCSP responses", &e))?;
-        // Certificates issued since the last tick that caught up (their
-        // notBefore is backdated by BACKDATE), or all of them at times.
-        let issued_since = looked.filter(|l| now < l.swept + FULL_SWEEP).map(|l| {
-            l.caught_up
-                .checked_sub(BACKDATE + MARGIN)
-                .unwrap_or(SystemTime::UNIX_EPOCH)
-        });
+        let mut looked = match looked {
+            Some(l) if now < l.swept + FULL_SWEEP => l,
+            _ => Looked {
+                from: SystemTime::UNIX_EPOCH,
+                swept: now,
+            },
+        };
         let started = Instant::now();
         loop {
-            let round = presign_due(state, issued_since, state.ca.environment().clock().now())?;
+            let (round, caught_up) = presign_due(state, &mut looked, now)?;
             signed += round;
-            if round < PER_TICK {
-                let swept = match (issued_since, looked) {
-                    (Some(_), Some(l)) => l.swept,
-                    _ => now,
-                };
-                *state
-                    .ocsp_presigned
-                    .looked
-                    .lock()
-                    .map_err(|e| AppError::internal_because("pre-sign OCSP responses", &e))? =
-                    Some(Looked {
-                        caught_up: now,
-                        swept,
-                    });
-                break;
-            }
-            if started.elapsed() >= TICK_BUDGET {
+            if caught_up || started.elapsed() >= TICK_BUDGET {
                 break;
             }
         }
+        *state
+            .ocsp_presigned
+            .looked
+            .lock()
+            .map_err(|e| AppError::internal_because("pre-sign OCSP responses", &e))? = Some(looked);
         state
             .store
             .prune_ocsp_responses(now.checked_sub(KEEP_EXPIRED).unwrap_or(now))
@@ -334,19 +324,49 @@ fn resign_revoked(state: &AppState, since: SystemTime) -> Result<usize, AppError
     sign_and_keep(state, &stale)
 }
 
-/// Signs the responses missing or due at `now` (one round), looking for
-/// missing ones among the certificates issued since `issued_since` (all when
-/// `None`); how many.
+/// One round: signs the responses missing for certificates issued from
+/// `looked.from` on (oldest first) and then those due for renewal, at most
+/// [`PER_TICK`], moving `looked.from` on; how many, and whether nothing was
+/// left (then `looked.from` becomes the tick's start, `tick_start`, less the
+/// backdating of notBefore and [`MARGIN`] for transactions still open).
 fn presign_due(
     state: &AppState,
-    issued_since: Option<SystemTime>,
-    now: SystemTime,
-) -> Result<usize, AppError> {
-    let serials = state
+    looked: &mut Looked,
+    tick_start: SystemTime,
+) -> Result<(usize, bool), AppError> {
+    let now = state.ca.environment().clock().now();
+    let missing = state
         .store
-        .serials_needing_ocsp(issued_since, now, now + OCSP_VALIDITY / 2, PER_TICK)
+        .certificates_missing_ocsp(looked.from, now, PER_TICK)
         .map_err(db)?;
-    sign_and_keep(state, &serials)
+    let room = PER_TICK.saturating_sub(missing.len());
+    let due = if room > 0 {
+        state
+            .store
+            .ocsp_responses_due(now, now + OCSP_VALIDITY / 2, room)
+            .map_err(db)?
+    } else {
+        Vec::new()
+    };
+    let caught_up = missing.len() < PER_TICK && due.len() < room;
+    let back = BACKDATE + MARGIN;
+    if caught_up {
+        looked.from = tick_start
+            .checked_sub(back)
+            .unwrap_or(SystemTime::UNIX_EPOCH);
+    } else if let Some((_, newest)) = missing.last() {
+        // Everything older was found by this round or an earlier one, but for
+        // transactions still open.
+        looked.from = looked
+            .from
+            .max(newest.checked_sub(MARGIN).unwrap_or(*newest));
+    }
+    let serials: Vec<String> = missing
+        .into_iter()
+        .map(|(serial, _)| serial)
+        .chain(due)
+        .collect();
+    Ok((sign_and_keep(state, &serials)?, caught_up))
 }
 
 /// Signs the responses of `serials` on every core, stores them and keeps them

@@ -20,16 +20,22 @@ pub trait OcspStore: Send + Sync {
         since: SystemTime,
         limit: usize,
     ) -> Result<Vec<Presigned>, StoreError>;
-    /// Serials of the certificates unexpired at `now` that have no stored
-    /// response, or one whose nextUpdate comes before `renew_before`; at most
-    /// `limit`. With `issued_since`, only the certificates whose notBefore is
-    /// at or after it are looked at for a missing response (those issued since
-    /// an earlier look, found through an index); without, every unexpired
-    /// certificate is (a scan of them all). Responses due for renewal are
-    /// found either way.
-    fn serials_needing_ocsp(
+    /// The certificates unexpired at `now` whose notBefore is at or after
+    /// `from` and that have no stored response, by notBefore (oldest first,
+    /// with it), at most `limit`: found through an index on notBefore, so a
+    /// look from the previous one costs what was issued since, not the size
+    /// of the store.
+    fn certificates_missing_ocsp(
         &self,
-        issued_since: Option<SystemTime>,
+        from: SystemTime,
+        now: SystemTime,
+        limit: usize,
+    ) -> Result<Vec<(String, SystemTime)>, StoreError>;
+    /// Serials of the certificates unexpired at `now` whose stored response's
+    /// nextUpdate comes before `renew_before`, at most `limit` (through an
+    /// index on nextUpdate).
+    fn ocsp_responses_due(
+        &self,
         now: SystemTime,
         renew_before: SystemTime,
         limit: usize,

@@ -50,6 +50,14 @@ struct SerialRow {
     serial: String,
 }
 
+#[derive(QueryableByName)]
+struct MissingRow {
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    serial: String,
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    not_before: i64,
+}
+
 fn limit(n: usize) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
 }
@@ -118,37 +126,44 @@ impl OcspStore for DieselStore {
         rows.into_iter().map(OcspRow::into_presigned).collect()
     }
 
-    fn serials_needing_ocsp(
+    fn certificates_missing_ocsp(
         &self,
-        issued_since: Option<SystemTime>,
+        from: SystemTime,
+        now: SystemTime,
+        max: usize,
+    ) -> Result<Vec<(String, SystemTime)>, StoreError> {
+        // Numbers only, formatted by this code: no input reaches the text.
+        let query = format!(
+            "SELECT c.serial AS serial, c.not_before AS not_before FROM certificates c \
+             LEFT JOIN ocsp_responses o ON o.serial = c.serial \
+             WHERE c.not_before >= {} AND c.not_after > {} AND o.serial IS NULL \
+             ORDER BY c.not_before LIMIT {}",
+            nanos(from)?,
+            nanos(now)?,
+            limit(max)
+        );
+        let rows: Vec<MissingRow> = read!(self, |c| {
+            diesel::sql_query(&query).load(c).map_err(backend)?
+        });
+        rows.into_iter()
+            .map(|r| Ok((r.serial, time(r.not_before)?)))
+            .collect()
+    }
+
+    fn ocsp_responses_due(
+        &self,
         now: SystemTime,
         renew_before: SystemTime,
         max: usize,
     ) -> Result<Vec<String>, StoreError> {
-        let (now, renew_before, max) = (nanos(now)?, nanos(renew_before)?, limit(max));
-        // Numbers only, formatted by this code: no input reaches the text.
-        let query = match issued_since {
-            None => format!(
-                "SELECT c.serial AS serial FROM certificates c \
-                 LEFT JOIN ocsp_responses o ON o.serial = c.serial \
-                 WHERE c.not_after > {now} AND (o.serial IS NULL OR o.next_update < {renew_before}) \
-                 LIMIT {max}"
-            ),
-            // Two index ranges: certificates by notBefore, responses by
-            // nextUpdate.
-            Some(since) => format!(
-                "SELECT serial FROM (\
-                 SELECT c.serial AS serial FROM certificates c \
-                 LEFT JOIN ocsp_responses o ON o.serial = c.serial \
-                 WHERE c.not_before >= {since} AND c.not_after > {now} AND o.serial IS NULL \
-                 UNION \
-                 SELECT o.serial AS serial FROM ocsp_responses o \
-                 JOIN certificates c ON c.serial = o.serial \
-                 WHERE o.next_update < {renew_before} AND c.not_after > {now}\
-                 ) due LIMIT {max}",
-                since = nanos(since)?
-            ),
-        };
+        let query = format!(
+            "SELECT o.serial AS serial FROM ocsp_responses o \
+             JOIN certificates c ON c.serial = o.serial \
+             WHERE o.next_update < {} AND c.not_after > {} LIMIT {}",
+            nanos(renew_before)?,
+            nanos(now)?,
+            limit(max)
+        );
         let rows: Vec<SerialRow> = read!(self, |c| {
             diesel::sql_query(&query).load(c).map_err(backend)?
         });
