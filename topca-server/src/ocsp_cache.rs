@@ -27,7 +27,6 @@ use std::{
 };
 
 use topca_core::{
-    ca::BACKDATE,
     error::StoreError,
     ocsp::{CachedResponse, OcspCache, OcspResponder, Presigned},
     store::{CertificateStore, OcspStore},
@@ -59,9 +58,15 @@ const PULL_LIMIT: usize = 10_000;
 const KEEP_EXPIRED: Duration = Duration::from_secs(24 * 3600);
 /// How often the pre-signer looks at every unexpired certificate again instead
 /// of those issued since its last look. A certificate stored with an older
-/// notBefore (a node whose clock lagged by more than [`MARGIN`]) is found
-/// then, and is signed when asked meanwhile.
+/// notBefore (a node whose clock lagged by more than [`STRAGGLERS`]) is found
+/// then (see [`STRAGGLERS`]), and is signed when asked meanwhile.
 const FULL_SWEEP: Duration = Duration::from_secs(3600);
+
+/// How far back of the newest certificate a look for missing responses starts
+/// again: longer than a certificate takes from its notBefore being written to
+/// being stored, and than the nodes' clocks differ. A certificate stored later
+/// still is found at the next [`FULL_SWEEP`], and signed when asked meanwhile.
+const STRAGGLERS: Duration = Duration::from_secs(10);
 
 /// How far this node's pre-signer has looked at the certificates.
 #[derive(Debug, Clone, Copy)]
@@ -246,9 +251,10 @@ pub fn tick(state: &AppState) -> Result<usize, AppError> {
                 swept: now,
             },
         };
+        let newest = state.store.newest_not_before().map_err(db)?;
         let started = Instant::now();
         loop {
-            let (round, caught_up) = presign_due(state, &mut looked, now)?;
+            let (round, caught_up) = presign_due(state, &mut looked, newest)?;
             signed += round;
             if caught_up || started.elapsed() >= TICK_BUDGET {
                 break;
@@ -327,12 +333,12 @@ fn resign_revoked(state: &AppState, since: SystemTime) -> Result<usize, AppError
 /// One round: signs the responses missing for certificates issued from
 /// `looked.from` on (oldest first) and then those due for renewal, at most
 /// [`PER_TICK`], moving `looked.from` on; how many, and whether nothing was
-/// left (then `looked.from` becomes the tick's start, `tick_start`, less the
-/// backdating of notBefore and [`MARGIN`] for transactions still open).
+/// left (then `looked.from` goes to `newest`, the newest notBefore stored
+/// when the tick began, less [`STRAGGLERS`]).
 fn presign_due(
     state: &AppState,
     looked: &mut Looked,
-    tick_start: SystemTime,
+    newest: Option<SystemTime>,
 ) -> Result<(usize, bool), AppError> {
     let now = state.ca.environment().clock().now();
     let missing = state
@@ -349,17 +355,17 @@ fn presign_due(
         Vec::new()
     };
     let caught_up = missing.len() < PER_TICK && due.len() < room;
-    let back = BACKDATE + MARGIN;
-    if caught_up {
-        looked.from = tick_start
-            .checked_sub(back)
-            .unwrap_or(SystemTime::UNIX_EPOCH);
-    } else if let Some((_, newest)) = missing.last() {
-        // Everything older was found by this round or an earlier one, but for
-        // transactions still open.
+    // Everything older than the cursor was found by this round or an earlier
+    // one, but for certificates still on their way to the store.
+    let cursor = if caught_up {
+        newest
+    } else {
+        missing.last().map(|(_, at)| *at)
+    };
+    if let Some(at) = cursor {
         looked.from = looked
             .from
-            .max(newest.checked_sub(MARGIN).unwrap_or(*newest));
+            .max(at.checked_sub(STRAGGLERS).unwrap_or(SystemTime::UNIX_EPOCH));
     }
     let serials: Vec<String> = missing
         .into_iter()

@@ -130,6 +130,9 @@ fn certificates_without_a_current_response_are_found() {
             assert_eq!(two.len(), 2, "{label}");
             assert!(two.iter().all(|s| all.contains(s)), "{label}");
         }
+        // The newest notBefore is theirs (backdated by a minute).
+        let newest = store.newest_not_before().unwrap().unwrap();
+        assert!(newest >= before && newest <= now, "{label}");
         // From after them: none.
         assert!(missing(now + Duration::from_secs(60), 10).is_empty());
         assert!(

@@ -31,6 +31,8 @@ pub trait OcspStore: Send + Sync {
         now: SystemTime,
         limit: usize,
     ) -> Result<Vec<(String, SystemTime)>, StoreError>;
+    /// The latest notBefore of any stored certificate (`None`: none stored).
+    fn newest_not_before(&self) -> Result<Option<SystemTime>, StoreError>;
     /// Serials of the certificates unexpired at `now` whose stored response's
     /// nextUpdate comes before `renew_before`, at most `limit` (through an
     /// index on nextUpdate).

@@ -9,7 +9,7 @@ use topca_core::{StoreError, ocsp::Presigned, store::OcspStore};
 use super::{DieselStore, Pools, TxError, backend, pool_error};
 use crate::{
     rows::{nanos, time},
-    schema::ocsp_responses,
+    schema::{certificates, ocsp_responses},
 };
 
 #[derive(Queryable, Selectable, Insertable, AsChangeset)]
@@ -148,6 +148,14 @@ impl OcspStore for DieselStore {
         rows.into_iter()
             .map(|r| Ok((r.serial, time(r.not_before)?)))
             .collect()
+    }
+
+    fn newest_not_before(&self) -> Result<Option<SystemTime>, StoreError> {
+        let newest: Option<i64> = read!(self, |c| certificates::table
+            .select(diesel::dsl::max(certificates::not_before))
+            .get_result(c)
+            .map_err(backend)?);
+        newest.map(time).transpose()
     }
 
     fn ocsp_responses_due(
