@@ -30,7 +30,7 @@ use crate::{
     certificate::Certificate,
     clock::Clock,
     csr::CertificateRequest,
-    error::{Error, PolicyError, RaError},
+    error::{Error, PolicyError, RaError, StoreError},
     issuance::{Requester, sign_recorded},
     lifecycle::CertificateUsage,
     name::{DistinguishedName, SubjectAltNames},
@@ -281,15 +281,25 @@ where
     /// stored hash compared again in constant time).
     pub fn authenticate(&self, presented: &str) -> Result<MachineClient, Error> {
         let hash = token_hash(presented).unwrap_or([0; 32]);
-        let client = self.store.client_by_token(&hash)?;
-        match client {
-            Some(client)
-                if bool::from(client.token_hash.ct_eq(&hash)) && client.revoked.is_none() =>
-            {
-                Ok(client)
-            }
-            _ => Err(RaError::ClientTokenRefused.into()),
-        }
+        live_client(&hash, self.store.client_by_token(&hash))
+    }
+
+    /// [`Self::authenticate`] for each of `presented`, in order, each distinct
+    /// token looked up once (calls issued together mostly share one client).
+    pub fn authenticate_each(&self, presented: &[&str]) -> Vec<Result<MachineClient, Error>> {
+        let mut looked_up: Vec<(&str, [u8; 32], Found)> = Vec::new();
+        presented
+            .iter()
+            .map(|&token| {
+                if let Some((_, hash, found)) = looked_up.iter().find(|(t, _, _)| *t == token) {
+                    return live_client(hash, found.clone());
+                }
+                let hash = token_hash(token).unwrap_or([0; 32]);
+                let found = self.store.client_by_token(&hash);
+                looked_up.push((token, hash, found.clone()));
+                live_client(&hash, found)
+            })
+            .collect()
     }
 
     /// Clients by number, `limit` from `offset`, and how many there are.
@@ -298,6 +308,21 @@ where
             self.store.clients(offset, limit)?,
             self.store.count_clients()?,
         ))
+    }
+}
+
+/// A client looked up by its token's hash (`None`: no such token).
+type Found = Result<Option<MachineClient>, StoreError>;
+
+/// The client `found` for the token hashing to `hash` when it is live (the
+/// stored hash compared again in constant time, not revoked); any other
+/// outcome of the look-up but a store failure is the one refusal.
+fn live_client(hash: &[u8; 32], found: Found) -> Result<MachineClient, Error> {
+    match found? {
+        Some(client) if bool::from(client.token_hash.ct_eq(hash)) && client.revoked.is_none() => {
+            Ok(client)
+        }
+        _ => Err(RaError::ClientTokenRefused.into()),
     }
 }
 

@@ -1,13 +1,16 @@
 //! Group commit for single machine-client calls (`POST /api/v1/certificates`).
 //!
-//! Each call is authenticated and its CSR verified on its own; then it joins
-//! a queue. A call that finds no leader waiting for work starts one (at most
-//! [`MAX_LEADERS`] run): on the blocking pool a leader takes every call
-//! waiting (up to [`MAX_GROUP`]) and issues them together through
+//! Each call joins a queue with its token and CSR as they came. A call that
+//! finds no leader waiting for work starts one (at most [`MAX_LEADERS`] run):
+//! on the blocking pool a leader takes every call waiting (up to
+//! [`MAX_GROUP`]), authenticates them (each distinct token looked up once, so
+//! a revoked client is refused from the next group on), reads and verifies
+//! the CSRs of the authenticated ones only (an unauthenticated caller costs
+//! no signature check), and issues them together through
 //! [`Clients::issue_group`] (one reservation transaction, committed before
-//! any signature, and one storing transaction for the lot), hands each caller
-//! its own result, and goes on with the calls that arrived meanwhile, ending
-//! after [`LINGER`] with none. No call waits for others to arrive: alone, a
+//! any signature, and one storing transaction for the lot). It hands each
+//! caller its own result, and goes on with the calls that arrived meanwhile,
+//! ending after [`LINGER`] with none. No call waits for others to arrive: alone, a
 //! call is issued at once; under load, the calls that queue while a group is
 //! issued form the next group, so the number of SQLite write transactions per
 //! certificate falls as the load grows instead of the writers queueing on the
@@ -21,8 +24,10 @@ use std::{
 use tokio::sync::oneshot;
 use topca_core::{
     Certificate, CertificateRequest, ProfileKind,
-    client::{Clients, MachineClient, SingleRequest, Templates},
+    client::{ClientRegistry, Clients, MachineClient, SingleRequest, Templates},
+    error::PolicyError,
 };
+use zeroize::Zeroizing;
 
 use crate::{AppError, AppState};
 
@@ -54,8 +59,10 @@ struct Waiting {
 
 /// One waiting call and where its answer goes.
 struct Call {
-    client: MachineClient,
-    csr: CertificateRequest,
+    /// The API token presented (empty when none was).
+    token: Zeroizing<String>,
+    /// The CSR as sent, not yet read.
+    csr: String,
     profile: Option<ProfileKind>,
     answer: oneshot::Sender<Result<Certificate, topca_core::Error>>,
 }
@@ -89,19 +96,21 @@ impl IssueQueue {
     }
 }
 
-/// Issues `csr` for `client` under `profile` (its default when `None`) with
-/// the calls waiting at the same time: see the module documentation.
+/// Issues the certificate asked for by `csr` (PEM or DER) for the machine
+/// client whose API token is `token`, under `profile` (its default when
+/// `None`), with the calls waiting at the same time: see the module
+/// documentation.
 pub async fn issue(
     state: &Arc<AppState>,
-    client: MachineClient,
-    csr: CertificateRequest,
+    token: Zeroizing<String>,
+    csr: String,
     profile: Option<ProfileKind>,
 ) -> Result<Certificate, AppError> {
     let (answer, answered) = oneshot::channel();
     let lead = {
         let mut waiting = state.issue_queue.lock();
         waiting.calls.push(Call {
-            client,
+            token,
             csr,
             profile,
             answer,
@@ -131,25 +140,54 @@ pub async fn issue(
 /// A leader's loop: issues groups until no call came for [`LINGER`].
 fn lead_groups(state: &AppState) {
     let _guard = Leading(&state.issue_queue);
+    let env = state.ca.environment();
+    let registry = ClientRegistry::new(&state.store, env.random(), env.clock());
     let clients = Clients::new(&state.ca, &state.store);
     let mut templates = Templates::new(&state.ca);
-    let threads = std::thread::available_parallelism().map_or(1, usize::from);
+    // The leaders share the cores: each signs a group on its share of them
+    // (one on two cores), so that no thread is started for a small group.
+    let threads = std::thread::available_parallelism()
+        .map_or(1, usize::from)
+        .div_ceil(MAX_LEADERS);
     loop {
         let calls = state.issue_queue.next_group();
         if calls.is_empty() {
             return;
         }
-        let requests: Vec<SingleRequest<'_>> = calls
-            .iter()
-            .map(|call| SingleRequest {
-                client: &call.client,
-                csr: &call.csr,
-                profile: call.profile,
+        let tokens: Vec<&str> = calls.iter().map(|call| call.token.as_str()).collect();
+        let read: Vec<Result<(MachineClient, CertificateRequest), topca_core::Error>> = registry
+            .authenticate_each(&tokens)
+            .into_iter()
+            .zip(&calls)
+            .map(|(client, call)| {
+                let client = client?;
+                let csr = CertificateRequest::parse(call.csr.as_bytes())?;
+                Ok((client, csr))
             })
             .collect();
-        let results = clients.issue_group(&requests, &mut templates, threads);
+        drop(tokens);
+        let requests: Vec<SingleRequest<'_>> = read
+            .iter()
+            .zip(&calls)
+            .filter_map(|(read, call)| {
+                let (client, csr) = read.as_ref().ok()?;
+                Some(SingleRequest {
+                    client,
+                    csr,
+                    profile: call.profile,
+                })
+            })
+            .collect();
+        let mut issued = clients
+            .issue_group(&requests, &mut templates, threads)
+            .into_iter();
         drop(requests);
-        for (call, result) in calls.into_iter().zip(results) {
+        for (call, read) in calls.into_iter().zip(read) {
+            let result = read.and_then(|_| {
+                issued
+                    .next()
+                    .unwrap_or_else(|| Err(PolicyError::PostIssuanceCheck.into()))
+            });
             // A caller that went away (its connection closed) needs no answer;
             // its certificate is stored and audited all the same.
             let _ = call.answer.send(result);

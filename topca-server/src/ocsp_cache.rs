@@ -10,7 +10,10 @@
 //! - One node at a time (the lease [`PRESIGNER`]) signs, at every background
 //!   tick, responses missing for unexpired certificates and renews those past
 //!   half their validity ([`OCSP_VALIDITY`]), at most [`PER_TICK`] per round on
-//!   every core, rounds repeated for up to [`TICK_BUDGET`].
+//!   every core, rounds repeated for up to [`TICK_BUDGET`]. Missing responses
+//!   are looked for among the certificates issued since the last tick that
+//!   caught up (by notBefore, through an index), and among all of them every
+//!   [`FULL_SWEEP`]; renewals through an index on nextUpdate.
 //! - A revocation is answered at once on the node that revoked (it signs anew
 //!   after the revocation committed); the other nodes read the responses stored
 //!   since their last tick, and the lease holder signs anew any revocation whose
@@ -53,6 +56,26 @@ const MARGIN: Duration = Duration::from_secs(60);
 const PULL_LIMIT: usize = 10_000;
 /// How long responses of expired certificates stay stored past their nextUpdate.
 const KEEP_EXPIRED: Duration = Duration::from_secs(24 * 3600);
+/// How often the pre-signer looks at every unexpired certificate again instead
+/// of those issued since its last look. A certificate stored with an older
+/// notBefore (a node whose clock lagged by more than [`STRAGGLERS`]) is found
+/// then (see [`STRAGGLERS`]), and is signed when asked meanwhile.
+const FULL_SWEEP: Duration = Duration::from_secs(3600);
+
+/// How far back of the newest certificate a look for missing responses starts
+/// again: longer than a certificate takes from its notBefore being written to
+/// being stored, and than the nodes' clocks differ. A certificate stored later
+/// still is found at the next [`FULL_SWEEP`], and signed when asked meanwhile.
+const STRAGGLERS: Duration = Duration::from_secs(10);
+
+/// How far this node's pre-signer has looked at the certificates.
+#[derive(Debug, Clone, Copy)]
+struct Looked {
+    /// Every certificate with an earlier notBefore was looked at.
+    from: SystemTime,
+    /// When the look from the start began.
+    swept: SystemTime,
+}
 
 /// A node's pre-signed responses and how far it followed the store.
 #[derive(Debug)]
@@ -63,6 +86,8 @@ pub struct PresignedOcsp {
     pulled: Mutex<Option<SystemTime>>,
     /// Until when revocations were checked for a revoked response.
     revocations: Mutex<Option<SystemTime>>,
+    /// How far the certificates were looked at for missing responses.
+    looked: Mutex<Option<Looked>>,
 }
 
 impl Default for PresignedOcsp {
@@ -71,6 +96,7 @@ impl Default for PresignedOcsp {
             cache: OcspCache::new(MEMORY_CAPACITY),
             pulled: Mutex::default(),
             revocations: Mutex::default(),
+            looked: Mutex::default(),
         }
     }
 }
@@ -213,14 +239,32 @@ pub fn tick(state: &AppState) -> Result<usize, AppError> {
             since.checked_sub(MARGIN).unwrap_or(since)
         };
         let mut signed = resign_revoked(state, since)?;
+        let looked = *state
+            .ocsp_presigned
+            .looked
+            .lock()
+            .map_err(|e| AppError::internal_because("pre-sign OCSP responses", &e))?;
+        let mut looked = match looked {
+            Some(l) if now < l.swept + FULL_SWEEP => l,
+            _ => Looked {
+                from: SystemTime::UNIX_EPOCH,
+                swept: now,
+            },
+        };
+        let newest = state.store.newest_not_before().map_err(db)?;
         let started = Instant::now();
         loop {
-            let round = presign_due(state, state.ca.environment().clock().now())?;
+            let (round, caught_up) = presign_due(state, &mut looked, newest)?;
             signed += round;
-            if round < PER_TICK || started.elapsed() >= TICK_BUDGET {
+            if caught_up || started.elapsed() >= TICK_BUDGET {
                 break;
             }
         }
+        *state
+            .ocsp_presigned
+            .looked
+            .lock()
+            .map_err(|e| AppError::internal_because("pre-sign OCSP responses", &e))? = Some(looked);
         state
             .store
             .prune_ocsp_responses(now.checked_sub(KEEP_EXPIRED).unwrap_or(now))
@@ -286,13 +330,49 @@ fn resign_revoked(state: &AppState, since: SystemTime) -> Result<usize, AppError
     sign_and_keep(state, &stale)
 }
 
-/// Signs the responses missing or due at `now` (one round); how many.
-fn presign_due(state: &AppState, now: SystemTime) -> Result<usize, AppError> {
-    let serials = state
+/// One round: signs the responses missing for certificates issued from
+/// `looked.from` on (oldest first) and then those due for renewal, at most
+/// [`PER_TICK`], moving `looked.from` on; how many, and whether nothing was
+/// left (then `looked.from` goes to `newest`, the newest notBefore stored
+/// when the tick began, less [`STRAGGLERS`]).
+fn presign_due(
+    state: &AppState,
+    looked: &mut Looked,
+    newest: Option<SystemTime>,
+) -> Result<(usize, bool), AppError> {
+    let now = state.ca.environment().clock().now();
+    let missing = state
         .store
-        .serials_needing_ocsp(now, now + OCSP_VALIDITY / 2, PER_TICK)
+        .certificates_missing_ocsp(looked.from, now, PER_TICK)
         .map_err(db)?;
-    sign_and_keep(state, &serials)
+    let room = PER_TICK.saturating_sub(missing.len());
+    let due = if room > 0 {
+        state
+            .store
+            .ocsp_responses_due(now, now + OCSP_VALIDITY / 2, room)
+            .map_err(db)?
+    } else {
+        Vec::new()
+    };
+    let caught_up = missing.len() < PER_TICK && due.len() < room;
+    // Everything older than the cursor was found by this round or an earlier
+    // one, but for certificates still on their way to the store.
+    let cursor = if caught_up {
+        newest
+    } else {
+        missing.last().map(|(_, at)| *at)
+    };
+    if let Some(at) = cursor {
+        looked.from = looked
+            .from
+            .max(at.checked_sub(STRAGGLERS).unwrap_or(SystemTime::UNIX_EPOCH));
+    }
+    let serials: Vec<String> = missing
+        .into_iter()
+        .map(|(serial, _)| serial)
+        .chain(due)
+        .collect();
+    Ok((sign_and_keep(state, &serials)?, caught_up))
 }
 
 /// Signs the responses of `serials` on every core, stores them and keeps them

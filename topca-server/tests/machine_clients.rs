@@ -133,6 +133,11 @@ async fn missing_wrong_and_revoked_tokens_get_one_answer() {
         let (status, answer) = issue(&s.app, presented, body(&csr, None)).await;
         assert_eq!(status, StatusCode::UNAUTHORIZED, "{presented:?}: {answer}");
         answers.push((answer["code"].clone(), answer["detail"].clone()));
+        // The token is checked before the CSR is read: a caller without a
+        // live token learns nothing of its CSR, and costs no signature check.
+        let (status, answer) = issue(&s.app, presented, body("not a CSR", None)).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{presented:?}: {answer}");
+        answers.push((answer["code"].clone(), answer["detail"].clone()));
     }
     answers.dedup();
     assert_eq!(answers.len(), 1, "{answers:?}");
@@ -320,20 +325,33 @@ async fn fifty_concurrent_calls_issue_fifty_distinct_stored_certificates() {
 /// was signed and audited under its own client.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_calls_of_two_clients_each_get_their_own_answer() {
+    // Calls issued together are authenticated and read one by one: live and
+    // revoked tokens, good and bad CSRs mixed in one group each get their own
+    // answer.
     let s = machine_server(&["example.com", "example.org"]);
     let ours = s.client("fleet-com", s.accounts[0]);
     let theirs = s.client("fleet-org", s.accounts[1]);
     let dir = s.work.path();
     let com = p256_csr(dir, "com", "api.example.com", "");
     let org = p256_csr(dir, "org", "api.example.org", "");
-    // (token, CSR, the name it must get, or None: refused by the account's policy)
+    let retired = s.client("retired", s.accounts[0]);
+    machine_clients::revoke(&options(s.data.path()), "retired").unwrap();
+    let garbage =
+        "-----BEGIN CERTIFICATE REQUEST-----\nAAAA\n-----END CERTIFICATE REQUEST-----\n".to_owned();
+    let unknown = format!("topca_{}", "A".repeat(43));
+    // (token, CSR, the name it must get, or the refusal's status: the
+    // account's policy, a CSR that does not parse, a revoked or unknown token)
     let asks = [
-        (&ours, &com, Some("api.example.com")),
-        (&theirs, &org, Some("api.example.org")),
-        (&theirs, &com, None),
-        (&ours, &org, None),
+        (&ours, &com, Ok("api.example.com")),
+        (&theirs, &org, Ok("api.example.org")),
+        (&theirs, &com, Err(StatusCode::BAD_REQUEST)),
+        (&ours, &org, Err(StatusCode::BAD_REQUEST)),
+        (&ours, &garbage, Err(StatusCode::BAD_REQUEST)),
+        (&retired, &com, Err(StatusCode::UNAUTHORIZED)),
+        (&unknown, &com, Err(StatusCode::UNAUTHORIZED)),
+        (&unknown, &garbage, Err(StatusCode::UNAUTHORIZED)),
     ];
-    let calls: Vec<_> = (0..40)
+    let calls: Vec<_> = (0..80)
         .map(|i| {
             let (token, csr, expected) = asks[i % asks.len()];
             let (app, token, body) = (s.app.clone(), token.clone(), body(csr, None));
@@ -344,9 +362,12 @@ async fn concurrent_calls_of_two_clients_each_get_their_own_answer() {
     let mut serials = Vec::new();
     for (call, expected) in calls {
         let (status, answer) = call.await.unwrap();
-        let Some(name) = expected else {
-            assert_eq!(status, StatusCode::BAD_REQUEST, "{answer}");
-            continue;
+        let name = match expected {
+            Ok(name) => name,
+            Err(refused) => {
+                assert_eq!(status, refused, "{answer}");
+                continue;
+            }
         };
         assert_eq!(status, StatusCode::CREATED, "{answer}");
         let serial = answer["serial"].as_str().unwrap().to_owned();

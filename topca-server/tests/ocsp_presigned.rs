@@ -329,6 +329,15 @@ async fn the_background_job_signs_every_unexpired_certificate_ahead() {
         .await
         .unwrap();
     assert_eq!(again, 0);
+    // A certificate issued since is found by the next tick, which looks only
+    // at the certificates issued since the last one (by notBefore).
+    let erin = holder(&app, &state, dir, w, "erin").await;
+    let ticked = Arc::clone(&state);
+    let third = tokio::task::spawn_blocking(move || ocsp_cache::tick(&ticked).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(third, 1);
+    assert!(state.store.ocsp_response(&erin).unwrap().is_some());
     // Asked, it is served without signing.
     let signed_before = metric(&state, "topca_ocsp_answers_total{source=\"signed\"}");
     let req = request(w, "carol", false, "carol.req");

@@ -27,6 +27,7 @@ pub(crate) const SQLITE: &[&str] = &[
     include_str!("../migrations/sqlite/2026-12-06-000014_acme_eab/up.sql"),
     include_str!("../migrations/sqlite/2026-12-06-000015_acme_profiles_limits/up.sql"),
     include_str!("../migrations/sqlite/2026-12-06-000016_credential_revocation/up.sql"),
+    include_str!("../migrations/sqlite/2026-12-07-000017_certificates_not_before/up.sql"),
 ];
 /// PostgreSQL migrations, oldest first.
 pub(crate) const POSTGRES: &[&str] = &[
@@ -46,6 +47,7 @@ pub(crate) const POSTGRES: &[&str] = &[
     include_str!("../migrations/postgres/2026-12-06-000014_acme_eab/up.sql"),
     include_str!("../migrations/postgres/2026-12-06-000015_acme_profiles_limits/up.sql"),
     include_str!("../migrations/postgres/2026-12-06-000016_credential_revocation/up.sql"),
+    include_str!("../migrations/postgres/2026-12-07-000017_certificates_not_before/up.sql"),
 ];
 
 /// What [`migrate`] found or did.

@@ -104,22 +104,42 @@ fn responses_are_stored_replaced_by_newer_ones_and_revocations_stick() {
 fn certificates_without_a_current_response_are_found() {
     for (label, url, _cleanup) in databases("ocsp_due") {
         let store = DieselStore::open(&url).unwrap();
+        let before = SystemTime::now() - Duration::from_secs(120);
         let serials: Vec<String> = (0..3)
             .map(|i| issue_one(&store, &format!("ocsp{i}@example.cn")))
             .collect();
         let now = SystemTime::now();
         let renew_before = now + HOUR / 2;
-        let mut due = store.serials_needing_ocsp(now, renew_before, 10).unwrap();
-        due.sort();
+        let missing = |from, limit| -> Vec<String> {
+            let found = store.certificates_missing_ocsp(from, now, limit).unwrap();
+            // Oldest notBefore first, each after `from`.
+            assert!(found.windows(2).all(|w| w[0].1 <= w[1].1), "{label}");
+            assert!(found.iter().all(|(_, at)| *at >= from), "{label}");
+            let mut serials: Vec<String> = found.into_iter().map(|(serial, _)| serial).collect();
+            // (Certificates of the same second come in any order.)
+            serials.sort();
+            serials
+        };
         let mut all = serials.clone();
         all.sort();
-        assert_eq!(due, all, "{label}");
-        assert_eq!(
+        // From the start, or from before they were issued (their notBefore is
+        // backdated by a minute): every one.
+        for from in [SystemTime::UNIX_EPOCH, before] {
+            assert_eq!(missing(from, 10), all, "{label}");
+            let two = missing(from, 2);
+            assert_eq!(two.len(), 2, "{label}");
+            assert!(two.iter().all(|s| all.contains(s)), "{label}");
+        }
+        // The newest notBefore is theirs (backdated by a minute).
+        let newest = store.newest_not_before().unwrap().unwrap();
+        assert!(newest >= before && newest <= now, "{label}");
+        // From after them: none.
+        assert!(missing(now + Duration::from_secs(60), 10).is_empty());
+        assert!(
             store
-                .serials_needing_ocsp(now, renew_before, 2)
+                .ocsp_responses_due(now, renew_before, 10)
                 .unwrap()
-                .len(),
-            2
+                .is_empty()
         );
         // One answered fresh, one answered but due (signed 40 minutes ago).
         store
@@ -128,16 +148,24 @@ fn certificates_without_a_current_response_are_found() {
                 response(&serials[1], now - Duration::from_secs(40 * 60), false, 2),
             ])
             .unwrap();
-        let mut due = store.serials_needing_ocsp(now, renew_before, 10).unwrap();
-        due.sort();
-        let mut expected = vec![serials[1].clone(), serials[2].clone()];
-        expected.sort();
-        assert_eq!(due, expected, "{label}");
+        assert_eq!(missing(before, 10), serials[2..], "{label}");
+        assert_eq!(
+            store.ocsp_responses_due(now, renew_before, 10).unwrap(),
+            serials[1..2],
+            "{label}"
+        );
         // Expired certificates (a year and more from now) need none.
         let next_year = now + Duration::from_secs(366 * 86_400);
         assert!(
             store
-                .serials_needing_ocsp(next_year, next_year + HOUR, 10)
+                .certificates_missing_ocsp(before, next_year, 10)
+                .unwrap()
+                .is_empty(),
+            "{label}"
+        );
+        assert!(
+            store
+                .ocsp_responses_due(next_year, next_year + HOUR, 10)
                 .unwrap()
                 .is_empty(),
             "{label}"

@@ -20,10 +20,23 @@ pub trait OcspStore: Send + Sync {
         since: SystemTime,
         limit: usize,
     ) -> Result<Vec<Presigned>, StoreError>;
-    /// Serials of the certificates unexpired at `now` that have no stored
-    /// response, or one whose nextUpdate comes before `renew_before`; at most
-    /// `limit`.
-    fn serials_needing_ocsp(
+    /// The certificates unexpired at `now` whose notBefore is at or after
+    /// `from` and that have no stored response, by notBefore (oldest first,
+    /// with it), at most `limit`: found through an index on notBefore, so a
+    /// look from the previous one costs what was issued since, not the size
+    /// of the store.
+    fn certificates_missing_ocsp(
+        &self,
+        from: SystemTime,
+        now: SystemTime,
+        limit: usize,
+    ) -> Result<Vec<(String, SystemTime)>, StoreError>;
+    /// The latest notBefore of any stored certificate (`None`: none stored).
+    fn newest_not_before(&self) -> Result<Option<SystemTime>, StoreError>;
+    /// Serials of the certificates unexpired at `now` whose stored response's
+    /// nextUpdate comes before `renew_before`, at most `limit` (through an
+    /// index on nextUpdate).
+    fn ocsp_responses_due(
         &self,
         now: SystemTime,
         renew_before: SystemTime,

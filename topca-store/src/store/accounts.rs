@@ -33,7 +33,7 @@ impl AccountStore for DieselStore {
         let row = read!(self, |c| accounts::table
             .find(key)
             .select(AccountRow::as_select())
-            .first(c)
+            .get_result(c)
             .optional()
             .map_err(backend)?);
         row.map(AccountRow::into_account).transpose()
@@ -82,7 +82,7 @@ impl AccountStore for DieselStore {
         let row = read!(self, |c| account_policies::table
             .find(key)
             .select(ServerPolicyRow::as_select())
-            .first(c)
+            .get_result(c)
             .optional()
             .map_err(backend)?);
         row.map(ServerPolicyRow::into_policy).transpose()

@@ -215,7 +215,7 @@ impl AcmeStore for DieselStore {
         let row: Option<AccountRow> = read!(self, |c| acme_accounts::table
             .find(id)
             .select(AccountRow::as_select())
-            .first(c)
+            .get_result(c)
             .optional()
             .map_err(backend)?);
         row.map(AccountRow::into_account).transpose()
@@ -372,7 +372,7 @@ impl AcmeStore for DieselStore {
             let row: Option<AuthorizationRow> = acme_authorizations::table
                 .find(id)
                 .select(AuthorizationRow::as_select())
-                .first(c)
+                .get_result(c)
                 .optional()
                 .map_err(backend)?;
             match row {
@@ -408,7 +408,7 @@ impl AcmeStore for DieselStore {
         let row: Option<ChallengeRow> = read!(self, |c| acme_challenges::table
             .find(id)
             .select(ChallengeRow::as_select())
-            .first(c)
+            .get_result(c)
             .optional()
             .map_err(backend)?);
         row.map(ChallengeRow::into_challenge).transpose()

@@ -69,7 +69,7 @@ impl AcmeEabStore for DieselStore {
         let row: Option<KeyRow> = read!(self, |c| acme_eab_keys::table
             .find(id)
             .select(KeyRow::as_select())
-            .first(c)
+            .get_result(c)
             .optional()
             .map_err(backend)?);
         row.map(KeyRow::into_key).transpose()
@@ -114,7 +114,7 @@ impl AcmeEabStore for DieselStore {
             let revoked: Option<Option<i64>> = acme_eab_keys::table
                 .find(id)
                 .select(acme_eab_keys::revoked)
-                .first(c)
+                .get_result(c)
                 .optional()?;
             match revoked {
                 None => return Err(StoreError::NotFound.into()),

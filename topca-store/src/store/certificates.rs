@@ -88,7 +88,7 @@ impl CertificateStore for DieselStore {
         let row = read!(self, |c| certificates::table
             .find(&serial)
             .select(CertificateRow::as_select())
-            .first(c)
+            .get_result(c)
             .optional()
             .map_err(backend)?);
         row.map(CertificateRow::into_record).transpose()
@@ -148,7 +148,7 @@ impl CertificateStore for DieselStore {
             let row = certificates::table
                 .find(&serial)
                 .select(CertificateRow::as_select())
-                .first(c)?;
+                .get_result(c)?;
             c.append_audit(audit.clone(), self.audit_key.as_ref())?;
             Ok(row)
         })?;

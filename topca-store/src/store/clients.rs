@@ -100,7 +100,7 @@ impl ClientStore for DieselStore {
         let row: Option<ClientRow> = read!(self, |c| machine_clients::table
             .find(number)
             .select(ClientRow::as_select())
-            .first(c)
+            .get_result(c)
             .optional()
             .map_err(backend)?);
         row.map(ClientRow::into_client).transpose()
@@ -120,7 +120,7 @@ impl ClientStore for DieselStore {
         let row: Option<ClientRow> = read!(self, |c| machine_clients::table
             .filter(machine_clients::token_hash.eq(token_hash.to_vec()))
             .select(ClientRow::as_select())
-            .first(c)
+            .get_result(c)
             .optional()
             .map_err(backend)?);
         row.map(ClientRow::into_client).transpose()
@@ -159,7 +159,7 @@ impl ClientStore for DieselStore {
             let row: Option<ClientRow> = machine_clients::table
                 .find(number)
                 .select(ClientRow::as_select())
-                .first(c)
+                .get_result(c)
                 .optional()?;
             match row {
                 None => return Err(StoreError::NotFound.into()),

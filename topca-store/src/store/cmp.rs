@@ -108,7 +108,7 @@ impl CmpStore for DieselStore {
         let row: Option<CredentialRow> = read!(self, |c| cmp_credentials::table
             .find(reference)
             .select(CredentialRow::as_select())
-            .first(c)
+            .get_result(c)
             .optional()
             .map_err(backend)?);
         row.map(CredentialRow::into_credential).transpose()
@@ -153,7 +153,7 @@ impl CmpStore for DieselStore {
             let revoked: Option<Option<i64>> = cmp_credentials::table
                 .find(reference)
                 .select(cmp_credentials::revoked)
-                .first(c)
+                .get_result(c)
                 .optional()?;
             match revoked {
                 None => return Err(StoreError::NotFound.into()),
@@ -227,7 +227,7 @@ impl CmpStore for DieselStore {
         let row: Option<TransactionRow> = read!(self, |c| cmp_transactions::table
             .find(number)
             .select(TransactionRow::as_select())
-            .first(c)
+            .get_result(c)
             .optional()
             .map_err(backend)?);
         row.map(TransactionRow::into_transaction).transpose()

@@ -22,7 +22,7 @@ impl EscrowStore for DieselStore {
         let row = read!(self, |c| escrowed_keys::table
             .find(&serial)
             .select(EscrowRow::as_select())
-            .first(c)
+            .get_result(c)
             .optional()
             .map_err(backend)?);
         row.map(EscrowRow::into_record).transpose()

@@ -109,7 +109,7 @@ macro_rules! in_transaction {
                 let reservation: Option<ReservationRow> = issuances::table
                     .find(serial)
                     .select(ReservationRow::as_select())
-                    .first(c)
+                    .get_result(c)
                     .optional()?;
                 let reservation = reservation
                     .map(ReservationRow::into_reservation)
@@ -138,10 +138,19 @@ macro_rules! in_transaction {
             ) -> Result<AuditEntry, TxError> {
                 let c = self;
                 $lock_audit(c)?;
+                // The newest entry by its sequence number, without a `LIMIT`
+                // (SQLite prepares a statement with a bound `LIMIT` anew at
+                // every run).
+                let newest_entries = diesel::alias!(audit_entries as newest_entries);
+                let newest = newest_entries
+                    .select(diesel::dsl::max(
+                        newest_entries.field(audit_entries::sequence),
+                    ))
+                    .single_value();
                 let last: Option<AuditRow> = audit_entries::table
-                    .order(audit_entries::sequence.desc())
+                    .filter(audit_entries::sequence.nullable().eq(newest))
                     .select(AuditRow::as_select())
-                    .first(c)
+                    .get_result(c)
                     .optional()?;
                 let last = last.map(AuditRow::into_entry).transpose()?;
                 let entry = AuditEntry::append(last.as_ref(), record, key);
@@ -224,7 +233,7 @@ impl IssuanceStore for DieselStore {
         let row: Option<ReservationRow> = read!(self, |c| issuances::table
             .find(&serial)
             .select(ReservationRow::as_select())
-            .first(c)
+            .get_result(c)
             .optional()
             .map_err(backend)?);
         row.map(ReservationRow::into_reservation).transpose()

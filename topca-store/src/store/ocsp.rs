@@ -9,7 +9,7 @@ use topca_core::{StoreError, ocsp::Presigned, store::OcspStore};
 use super::{DieselStore, Pools, TxError, backend, pool_error};
 use crate::{
     rows::{nanos, time},
-    schema::ocsp_responses,
+    schema::{certificates, ocsp_responses},
 };
 
 #[derive(Queryable, Selectable, Insertable, AsChangeset)]
@@ -50,6 +50,14 @@ struct SerialRow {
     serial: String,
 }
 
+#[derive(QueryableByName)]
+struct MissingRow {
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    serial: String,
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    not_before: i64,
+}
+
 fn limit(n: usize) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
 }
@@ -66,7 +74,7 @@ impl OcspStore for DieselStore {
                 let kept: Option<(i64, bool)> = ocsp_responses::table
                     .find(&row.serial)
                     .select((ocsp_responses::this_update, ocsp_responses::revoked))
-                    .first(c)
+                    .get_result(c)
                     .optional()?;
                 match kept {
                     None => {
@@ -92,7 +100,7 @@ impl OcspStore for DieselStore {
             ocsp_responses::table
                 .find(serial)
                 .select(OcspRow::as_select())
-                .first(c)
+                .get_result(c)
                 .optional()
                 .map_err(backend)?
         });
@@ -118,20 +126,50 @@ impl OcspStore for DieselStore {
         rows.into_iter().map(OcspRow::into_presigned).collect()
     }
 
-    fn serials_needing_ocsp(
+    fn certificates_missing_ocsp(
+        &self,
+        from: SystemTime,
+        now: SystemTime,
+        max: usize,
+    ) -> Result<Vec<(String, SystemTime)>, StoreError> {
+        // Numbers only, formatted by this code: no input reaches the text.
+        let query = format!(
+            "SELECT c.serial AS serial, c.not_before AS not_before FROM certificates c \
+             LEFT JOIN ocsp_responses o ON o.serial = c.serial \
+             WHERE c.not_before >= {} AND c.not_after > {} AND o.serial IS NULL \
+             ORDER BY c.not_before LIMIT {}",
+            nanos(from)?,
+            nanos(now)?,
+            limit(max)
+        );
+        let rows: Vec<MissingRow> = read!(self, |c| {
+            diesel::sql_query(&query).load(c).map_err(backend)?
+        });
+        rows.into_iter()
+            .map(|r| Ok((r.serial, time(r.not_before)?)))
+            .collect()
+    }
+
+    fn newest_not_before(&self) -> Result<Option<SystemTime>, StoreError> {
+        let newest: Option<i64> = read!(self, |c| certificates::table
+            .select(diesel::dsl::max(certificates::not_before))
+            .get_result(c)
+            .map_err(backend)?);
+        newest.map(time).transpose()
+    }
+
+    fn ocsp_responses_due(
         &self,
         now: SystemTime,
         renew_before: SystemTime,
         max: usize,
     ) -> Result<Vec<String>, StoreError> {
-        // Numbers only, formatted by this code: no input reaches the text.
         let query = format!(
-            "SELECT c.serial AS serial FROM certificates c \
-             LEFT JOIN ocsp_responses o ON o.serial = c.serial \
-             WHERE c.not_after > {} AND (o.serial IS NULL OR o.next_update < {}) \
-             LIMIT {}",
-            nanos(now)?,
+            "SELECT o.serial AS serial FROM ocsp_responses o \
+             JOIN certificates c ON c.serial = o.serial \
+             WHERE o.next_update < {} AND c.not_after > {} LIMIT {}",
             nanos(renew_before)?,
+            nanos(now)?,
             limit(max)
         );
         let rows: Vec<SerialRow> = read!(self, |c| {

@@ -44,7 +44,7 @@ impl RequestStore for DieselStore {
         let row = read!(self, |c| requests::table
             .find(key)
             .select(RequestRow::as_select())
-            .first(c)
+            .get_result(c)
             .optional()
             .map_err(backend)?);
         row.map(RequestRow::into_request).transpose()
