@@ -38,7 +38,7 @@ impl AdminStore for DieselStore {
         let row = read!(self, |c| admins::table
             .find(name)
             .select(AdminRow::as_select())
-            .get_result(c)
+            .first(c)
             .optional()
             .map_err(backend)?);
         row.map(AdminRow::into_record).transpose()
@@ -140,7 +140,7 @@ impl AdminStore for DieselStore {
             let row = admins::table
                 .find(name)
                 .select(AdminRow::as_select())
-                .get_result(c)
+                .first(c)
                 .optional()?;
             Ok((row, counted))
         })?;

@@ -36,7 +36,7 @@ impl SessionStore for DieselStore {
         let row = read!(self, |c| admin_sessions::table
             .find(token_hash.to_vec())
             .select(SessionRow::as_select())
-            .get_result(c)
+            .first(c)
             .optional()
             .map_err(backend)?);
         row.map(SessionRow::into_session).transpose()
