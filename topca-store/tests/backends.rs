@@ -219,7 +219,7 @@ fn an_older_database_is_upgraded_on_open() {
     .unwrap();
     raw.batch_execute(
         "DROP TABLE ocsp_responses; DROP TABLE machine_clients; DROP TABLE issuances; DROP TABLE mail_outbox; DROP TABLE account_policies; DROP TABLE admin_sessions; \
-         DROP TABLE holder_attempts; DROP INDEX requests_public_ref; \
+         DROP TABLE holder_attempts; DROP INDEX requests_public_ref; DROP INDEX certificates_not_before; \
          ALTER TABLE requests DROP COLUMN public_ref; \
          ALTER TABLE requests ADD COLUMN failed_attempts INTEGER NOT NULL DEFAULT 0; \
          DROP TABLE settings; DROP INDEX requests_state; DROP TABLE admins; \
