@@ -11,9 +11,9 @@
 //!   tick, responses missing for unexpired certificates and renews those past
 //!   half their validity ([`OCSP_VALIDITY`]), at most [`PER_TICK`] per round on
 //!   every core, rounds repeated for up to [`TICK_BUDGET`]. Missing responses
-//!   are looked for among the certificates issued since the last tick that
-//!   caught up (by notBefore, through an index), and among all of them every
-//!   [`FULL_SWEEP`]; renewals through an index on nextUpdate.
+//!   are looked for in notBefore order from a cursor (an index range; see
+//!   [`STRAGGLERS`]), and among every certificate each [`FULL_SWEEP`];
+//!   renewals through an index on nextUpdate.
 //! - A revocation is answered at once on the node that revoked (it signs anew
 //!   after the revocation committed); the other nodes read the responses stored
 //!   since their last tick, and the lease holder signs anew any revocation whose
@@ -22,7 +22,7 @@
 //!   another hash than SHA-1, is signed when asked, the nonce echoed.
 
 use std::{
-    sync::{Arc, Mutex},
+    sync::{Arc, Mutex, MutexGuard},
     time::{Duration, Instant, SystemTime},
 };
 
@@ -59,7 +59,7 @@ const KEEP_EXPIRED: Duration = Duration::from_secs(24 * 3600);
 /// How often the pre-signer looks at every unexpired certificate again instead
 /// of those issued since its last look. A certificate stored with an older
 /// notBefore (a node whose clock lagged by more than [`STRAGGLERS`]) is found
-/// then (see [`STRAGGLERS`]), and is signed when asked meanwhile.
+/// then, and is signed when asked meanwhile.
 const FULL_SWEEP: Duration = Duration::from_secs(3600);
 
 /// How far back of the newest certificate a look for missing responses starts
@@ -239,12 +239,7 @@ pub fn tick(state: &AppState) -> Result<usize, AppError> {
             since.checked_sub(MARGIN).unwrap_or(since)
         };
         let mut signed = resign_revoked(state, since)?;
-        let looked = *state
-            .ocsp_presigned
-            .looked
-            .lock()
-            .map_err(|e| AppError::internal_because("pre-sign OCSP responses", &e))?;
-        let mut looked = match looked {
+        let mut looked = match *looked_so_far(state)? {
             Some(l) if now < l.swept + FULL_SWEEP => l,
             _ => Looked {
                 from: SystemTime::UNIX_EPOCH,
@@ -260,11 +255,7 @@ pub fn tick(state: &AppState) -> Result<usize, AppError> {
                 break;
             }
         }
-        *state
-            .ocsp_presigned
-            .looked
-            .lock()
-            .map_err(|e| AppError::internal_because("pre-sign OCSP responses", &e))? = Some(looked);
+        *looked_so_far(state)? = Some(looked);
         state
             .store
             .prune_ocsp_responses(now.checked_sub(KEEP_EXPIRED).unwrap_or(now))
@@ -328,6 +319,15 @@ fn resign_revoked(state: &AppState, since: SystemTime) -> Result<usize, AppError
         }
     }
     sign_and_keep(state, &stale)
+}
+
+/// How far this node's pre-signer has looked, locked.
+fn looked_so_far(state: &AppState) -> Result<MutexGuard<'_, Option<Looked>>, AppError> {
+    state
+        .ocsp_presigned
+        .looked
+        .lock()
+        .map_err(|e| AppError::internal_because("pre-sign OCSP responses", &e))
 }
 
 /// One round: signs the responses missing for certificates issued from
