@@ -11,8 +11,10 @@
 //! The store implements every storage trait of `topca-core` and passes its
 //! conformance suite on both backends. Each trait method is one transaction;
 //! request and recovery updates are compare-and-set on their version; serials
-//! are primary keys; SQLite runs in WAL mode with a busy timeout, and its write
-//! transactions take the write lock when they begin (`BEGIN IMMEDIATE`).
+//! are primary keys; SQLite runs in WAL mode with a busy timeout, its write
+//! transactions go through one connection per process and take the write lock
+//! when they begin (`BEGIN IMMEDIATE`), and its WAL is checkpointed on a
+//! thread of its own.
 //! Migrations are embedded and run on open; a database written by a newer TopCA
 //! is refused, never altered.
 
