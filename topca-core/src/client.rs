@@ -34,6 +34,7 @@ use crate::{
     issuance::{Requester, sign_recorded},
     lifecycle::CertificateUsage,
     name::{DistinguishedName, SubjectAltNames},
+    ocsp::{OcspCache, OcspResponder},
     profile::{Profile, ProfileKind},
     ra::{Account, AccountId, ServerPolicy, server_name},
     random::RandomSource,
@@ -330,6 +331,15 @@ fn live_client(hash: &[u8; 32], found: Found) -> Result<MachineClient, Error> {
 pub struct Clients<'a, S> {
     ca: &'a CertificateAuthority,
     store: &'a S,
+    /// Signs each certificate's OCSP response with it and keeps it, when set.
+    ocsp: Option<IssuedOcsp<'a>>,
+}
+
+/// Where the OCSP responses of newly issued certificates are signed and kept
+/// (see [`Clients::presigning_ocsp`]).
+struct IssuedOcsp<'a> {
+    responder: &'a OcspResponder<'a>,
+    cache: &'a OcspCache,
 }
 
 impl<'a, S> Clients<'a, S>
@@ -338,7 +348,26 @@ where
 {
     /// Issues with `ca` into `store`.
     pub fn new(ca: &'a CertificateAuthority, store: &'a S) -> Self {
-        Self { ca, store }
+        Self {
+            ca,
+            store,
+            ocsp: None,
+        }
+    }
+
+    /// Also signs each certificate's "good" OCSP response with `responder`
+    /// as the certificate is signed, stores it in the certificate's own
+    /// transaction and keeps it in `cache` once committed: the responses are
+    /// served pre-signed from the first request, and no background job reads
+    /// the certificates back to sign them. A response that fails to sign is
+    /// left to that job.
+    pub fn presigning_ocsp(
+        mut self,
+        responder: &'a OcspResponder<'a>,
+        cache: &'a OcspCache,
+    ) -> Self {
+        self.ocsp = Some(IssuedOcsp { responder, cache });
+        self
     }
 
     /// What `client` would ask the CA to sign for `csr` under `profile` (its

@@ -24,7 +24,7 @@ use std::{
 use tokio::sync::oneshot;
 use topca_core::{
     Certificate, CertificateRequest, ProfileKind,
-    client::{ClientRegistry, Clients, MachineClient, SingleRequest, Templates},
+    client::{ClientRegistry, MachineClient, SingleRequest, Templates},
     error::PolicyError,
 };
 use zeroize::Zeroizing;
@@ -142,7 +142,6 @@ fn lead_groups(state: &AppState) {
     let _guard = Leading(&state.issue_queue);
     let env = state.ca.environment();
     let registry = ClientRegistry::new(&state.store, env.random(), env.clock());
-    let clients = Clients::new(&state.ca, &state.store);
     let mut templates = Templates::new(&state.ca);
     // The leaders share the cores: each signs a group on its share of them
     // (one on two cores), so that no thread is started for a small group.
@@ -178,9 +177,10 @@ fn lead_groups(state: &AppState) {
                 })
             })
             .collect();
-        let mut issued = clients
-            .issue_group(&requests, &mut templates, threads)
-            .into_iter();
+        let mut issued = crate::ocsp_cache::issuing(state, |clients| {
+            clients.issue_group(&requests, &mut templates, threads)
+        })
+        .into_iter();
         drop(requests);
         for (call, read) in calls.into_iter().zip(read) {
             let result = read.and_then(|_| {

@@ -27,10 +27,13 @@ use std::{
 };
 
 use topca_core::{
+    client::Clients,
     error::StoreError,
     ocsp::{CachedResponse, OcspCache, OcspResponder, Presigned},
     store::{CertificateStore, OcspStore},
 };
+
+use topca_store::DieselStore;
 
 use crate::{AppError, AppState, cluster_lease::with_lease};
 
@@ -203,6 +206,22 @@ fn presigned(
         tracing::warn!(error = %e, "cannot store an OCSP response; other nodes sign their own");
     }
     cache.put(signed).map(|kept| (kept, true))
+}
+
+/// Runs `issue` with machine-client issuance that signs each new
+/// certificate's OCSP response along with it ([`Clients::presigning_ocsp`]),
+/// or without while the responder certificate is due for replacement (the
+/// background job signs those responses then).
+pub fn issuing<R>(state: &AppState, issue: impl FnOnce(&Clients<'_, DieselStore>) -> R) -> R {
+    let clients = Clients::new(&state.ca, &state.store);
+    let now = state.ca.environment().clock().now();
+    match state.ocsp.read() {
+        Ok(signer) if !signer.due_for_rotation(now) => {
+            let responder = OcspResponder::new(&state.ca, &signer, &state.store, OCSP_VALIDITY);
+            issue(&clients.presigning_ocsp(&responder, &state.ocsp_presigned.cache))
+        }
+        _ => issue(&clients),
+    }
 }
 
 /// After a revocation committed on this node: the responses of the

@@ -21,7 +21,7 @@ use common::{
 use topca_core::{
     audit::{Actor, AuditAction},
     ra::{AccountId, AdminRole},
-    store::{AuditStore, CertificateStore, ClientStore},
+    store::{AuditStore, CertificateStore, ClientStore, OcspStore},
 };
 use topca_server::machine_clients::{self, ClientSpec};
 
@@ -316,6 +316,15 @@ async fn fifty_concurrent_calls_issue_fifty_distinct_stored_certificates() {
         assert_every_certificate_recorded(&s.state, 0),
         s.before + 50
     );
+    // Each certificate's OCSP response was signed with it and stored in its
+    // transaction, and is kept in memory: no background round ran.
+    let now = std::time::SystemTime::now();
+    for serial in &serials {
+        let stored = s.state.store.ocsp_response(serial).unwrap().unwrap();
+        assert!(!stored.revoked && stored.next_update > now, "{serial}");
+        let kept = s.state.ocsp_presigned.cache.valid(serial, now).unwrap();
+        assert_eq!(&kept.der[..], &stored.der[..], "{serial}");
+    }
 }
 
 /// Concurrent single calls are issued in groups (one reservation and one

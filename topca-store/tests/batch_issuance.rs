@@ -213,3 +213,51 @@ fn concurrent_chunks_keep_the_keyed_audit_chain_valid() {
         verify_chain(&entries, Some(&key()), None).unwrap_or_else(|e| panic!("{label}: {e}"));
     }
 }
+
+#[test]
+fn ocsp_responses_are_stored_with_their_certificates_or_not_at_all() {
+    use topca_core::{ocsp::Presigned, store::OcspStore};
+    let response = |c: &CertificateRecord| Presigned {
+        serial: c.serial.clone(),
+        der: vec![0x30; 700],
+        this_update: SystemTime::now(),
+        next_update: SystemTime::now() + std::time::Duration::from_secs(3600),
+        revoked: false,
+    };
+    for (label, url, _cleanup) in databases("batch_ocsp") {
+        let store = DieselStore::open(&url).unwrap();
+        let good = chunk(&store, 3);
+        store.reserve_issuances(&reservations(&good)).unwrap();
+        let responses: Vec<Presigned> = good.iter().map(response).collect();
+        store
+            .store_certificates_with_ocsp(with_audit(&good), &responses)
+            .unwrap();
+        for (certificate, response) in good.iter().zip(&responses) {
+            assert_eq!(
+                store.ocsp_response(&certificate.serial).unwrap().as_ref(),
+                Some(response),
+                "{label}"
+            );
+        }
+
+        // A chunk refused (one certificate not reserved) leaves no response.
+        let refused = chunk(&store, 2);
+        store
+            .reserve_issuances(&reservations(&refused[..1]))
+            .unwrap();
+        let responses: Vec<Presigned> = refused.iter().map(response).collect();
+        assert!(
+            store
+                .store_certificates_with_ocsp(with_audit(&refused), &responses)
+                .is_err(),
+            "{label}"
+        );
+        for certificate in &refused {
+            assert_eq!(
+                store.ocsp_response(&certificate.serial).unwrap(),
+                None,
+                "{label}"
+            );
+        }
+    }
+}

@@ -253,25 +253,42 @@ where
             }
             return;
         }
+        let serial_of = |tbs: &WrittenTbs| tbs.serial_hex();
         let signed = on_threads(written, threads, |item| {
+            let serial = serial_of(&item.tbs);
             let signed = templates.get(item.template).and_then(|t| {
                 let der = t.sign(item.tbs)?;
                 Ok((t.profile().kind(), der.into_certificate()?))
             });
-            (item.index, item.client, item.account, signed)
+            // Signed with the certificate, on its thread; one that fails is
+            // left to the background job.
+            let response = match (&signed, &self.ocsp) {
+                (Ok(_), Some(ocsp)) => ocsp.responder.presign_issued(&serial).ok(),
+                _ => None,
+            };
+            (item.index, item.client, item.account, signed, response)
         });
         let mut stored = Vec::with_capacity(signed.len());
         let mut records = Vec::with_capacity(signed.len());
-        for (index, client, account, result) in signed {
+        let mut responses = Vec::new();
+        for (index, client, account, result, response) in signed {
             match result {
                 Ok((kind, certificate)) => {
                     records.push(self.records(client, account, &certificate, kind));
                     stored.push((index, certificate));
+                    responses.extend(response);
                 }
                 Err(error) => set(results, index, Err(error)),
             }
         }
-        let outcome = self.store.store_certificates(records);
+        let outcome = self.store.store_certificates_with_ocsp(records, &responses);
+        if outcome.is_ok()
+            && let Some(ocsp) = &self.ocsp
+        {
+            for response in responses {
+                ocsp.cache.put(response);
+            }
+        }
         for (index, certificate) in stored {
             let result = match &outcome {
                 Ok(()) => Ok(certificate),

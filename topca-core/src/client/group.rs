@@ -48,7 +48,7 @@ where
     pub fn issue_group(
         &self,
         requests: &[SingleRequest<'_>],
-        templates: &mut Templates<'ca>,
+        templates: &mut Templates<'_>,
         threads: usize,
     ) -> Vec<Result<Certificate, Error>> {
         let mut results: Results = requests.iter().map(|_| None).collect();

@@ -19,6 +19,7 @@ use crate::{
     certificate::hex_upper,
     crl::decode_hex,
     error::{Error, KeyError},
+    lifecycle::RevocationReason,
     oid,
     store::CertificateStatus,
 };
@@ -73,22 +74,39 @@ impl OcspResponder<'_> {
         let Some(record) = self.store.certificate(serial)? else {
             return Ok(None);
         };
+        let revocation = match (record.status, record.revocation) {
+            (CertificateStatus::Revoked, Some(revocation)) => Some(revocation),
+            (CertificateStatus::Revoked, None) => return Err(KeyError::Signing.into()),
+            _ => None,
+        };
+        self.sign_presigned(record.serial, revocation).map(Some)
+    }
+
+    /// Signs now the "good" response of a certificate this CA has just signed
+    /// (`serial`, upper-case hex), without reading the store: to be stored with
+    /// the certificate, so that the background job has nothing left to sign
+    /// for it.
+    pub fn presign_issued(&self, serial: &str) -> Result<Presigned, Error> {
+        self.sign_presigned(serial.to_owned(), None)
+    }
+
+    /// The response about `serial`: revoked at the time and for the reason of
+    /// `revocation`, good without one.
+    fn sign_presigned(
+        &self,
+        serial: String,
+        revocation: Option<(SystemTime, RevocationReason)>,
+    ) -> Result<Presigned, Error> {
         let now = self.ca.environment().clock().now();
         let signing = |_: Internal| Error::from(KeyError::Signing);
         let this_update = GeneralizedTime::from_system_time(now).map_err(|_| signing(Internal))?;
         let next_update = GeneralizedTime::from_system_time(now + self.validity)
             .map_err(|_| signing(Internal))?;
-        let (status, is_revoked) = match (record.status, record.revocation) {
-            (CertificateStatus::Revoked, Some((at, reason))) => {
-                (revoked(at, reason).map_err(signing)?, true)
-            }
-            (CertificateStatus::Revoked, None) => return Err(signing(Internal)),
-            _ => (
-                Any::from_der(&[0x80, 0x00]).map_err(|_| signing(Internal))?,
-                false,
-            ),
+        let status = match revocation {
+            Some((at, reason)) => revoked(at, reason).map_err(signing)?,
+            None => Any::from_der(&[0x80, 0x00]).map_err(|_| signing(Internal))?,
         };
-        let serial_bytes = decode_hex(&record.serial).ok_or_else(|| signing(Internal))?;
+        let serial_bytes = decode_hex(&serial).ok_or_else(|| signing(Internal))?;
         let serial_number = Int::new(&serial_bytes).map_err(|_| signing(Internal))?;
         let single = SingleResponse {
             cert_id: self.sha1_cert_id(serial_number).map_err(signing)?,
@@ -99,13 +117,13 @@ impl OcspResponder<'_> {
         let der = self
             .signed(vec![single], this_update, None)
             .map_err(signing)?;
-        Ok(Some(Presigned {
-            serial: record.serial,
+        Ok(Presigned {
+            serial,
             der,
             this_update: this_update.to_system_time(),
             next_update: next_update.to_system_time(),
-            revoked: is_revoked,
-        }))
+            revoked: revocation.is_some(),
+        })
     }
 
     /// The CertID of `serial_number` under this CA, hashed with SHA-1 (with the

@@ -2,7 +2,7 @@
 //! then the chunk's signed certificates with their audit entries in one
 //! transaction ([`BatchIssuanceStore`]).
 
-use crate::{audit::AuditRecord, error::StoreError};
+use crate::{audit::AuditRecord, error::StoreError, ocsp::Presigned};
 
 use super::{CertificateRecord, IssuanceStore, Reservation};
 
@@ -21,4 +21,16 @@ pub trait BatchIssuanceStore: IssuanceStore {
         &self,
         certificates: Vec<(CertificateRecord, AuditRecord)>,
     ) -> Result<(), StoreError>;
+    /// As [`Self::store_certificates`], and stores in the same transaction
+    /// `ocsp`, the pre-signed OCSP responses of (some of) these certificates.
+    /// A store that keeps no OCSP responses (no [`super::OcspStore`]) stores
+    /// the certificates only, which is this default.
+    fn store_certificates_with_ocsp(
+        &self,
+        certificates: Vec<(CertificateRecord, AuditRecord)>,
+        ocsp: &[Presigned],
+    ) -> Result<(), StoreError> {
+        let _ = ocsp;
+        self.store_certificates(certificates)
+    }
 }

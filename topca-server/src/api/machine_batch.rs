@@ -1,7 +1,7 @@
 //! Batch machine issuance: up to 1,000 CSRs in one call
 //! (`POST /api/v1/certificates/batch`), each checked like a single one, the
 //! valid ones issued on every core and stored a chunk per transaction
-//! ([`Clients::issue_batch`]). The answer has one result per request, in
+//! ([`topca_core::client::Clients::issue_batch`]). The answer has one result per request, in
 //! order: a certificate or the error of that request alone.
 //!
 //! The token is checked before the body is read as JSON, so a caller without
@@ -17,7 +17,7 @@ use axum::{
     response::{IntoResponse, Response},
 };
 use serde::{Deserialize, Serialize};
-use topca_core::client::{BatchRequest, ClientRegistry, Clients, MAX_BATCH};
+use topca_core::client::{BatchRequest, ClientRegistry, MAX_BATCH};
 use utoipa::ToSchema;
 
 use super::{machine::MachineRequest, tags};
@@ -127,7 +127,9 @@ pub(super) async fn issue_batch(
                 profile: r.profile.as_deref(),
             })
             .collect();
-        let issued = Clients::new(&s.ca, &s.store).issue_batch(&client, &requests, threads)?;
+        let issued = crate::ocsp_cache::issuing(s, |clients| {
+            clients.issue_batch(&client, &requests, threads)
+        })?;
         Ok((issued, s.ca.chain_pem()))
     })
     .await?;

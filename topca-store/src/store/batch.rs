@@ -9,16 +9,17 @@ use diesel::prelude::*;
 use topca_core::{
     StoreError,
     audit::{AuditEntry, AuditRecord},
+    ocsp::Presigned,
     store::{BatchIssuanceStore, CertificateRecord, Reservation, check_reserved, tbs_sha256},
 };
 
 use super::{
     DieselStore, Pools, TxError, conflict_if_unique, issuance::InTransaction,
-    issuance::ReservationRow, pool_error,
+    issuance::ReservationRow, ocsp::OcspRow, pool_error,
 };
 use crate::{
     rows::{AuditRow, CertificateRow},
-    schema::{audit_entries, certificates, issuances},
+    schema::{audit_entries, certificates, issuances, ocsp_responses},
 };
 
 /// Rows per INSERT statement (well under SQLite's 32,766 bound parameters).
@@ -60,9 +61,21 @@ impl BatchIssuanceStore for DieselStore {
         &self,
         certificates: Vec<(CertificateRecord, AuditRecord)>,
     ) -> Result<(), StoreError> {
+        self.store_certificates_with_ocsp(certificates, &[])
+    }
+
+    fn store_certificates_with_ocsp(
+        &self,
+        certificates: Vec<(CertificateRecord, AuditRecord)>,
+        ocsp: &[Presigned],
+    ) -> Result<(), StoreError> {
         if certificates.is_empty() {
             return Ok(());
         }
+        let responses = ocsp
+            .iter()
+            .map(OcspRow::of)
+            .collect::<Result<Vec<_>, _>>()?;
         let mut hashes = BTreeMap::new();
         let mut rows = Vec::with_capacity(certificates.len());
         let mut audits = Vec::with_capacity(certificates.len());
@@ -102,6 +115,14 @@ impl BatchIssuanceStore for DieselStore {
                     .values(part)
                     .execute(c)
                     .map_err(conflict_if_unique)?;
+            }
+            // A response kept already for a serial that was no certificate's
+            // (none is stored without its certificate) is left as it is.
+            for row in &responses {
+                diesel::insert_into(ocsp_responses::table)
+                    .values(row)
+                    .on_conflict_do_nothing()
+                    .execute(c)?;
             }
             // The first entry through the connection's own appender (which
             // takes the audit lock where the backend needs one and chains after

@@ -14,7 +14,7 @@ use crate::{
 
 #[derive(Queryable, Selectable, Insertable, AsChangeset)]
 #[diesel(table_name = ocsp_responses)]
-struct OcspRow {
+pub(super) struct OcspRow {
     serial: String,
     der: Vec<u8>,
     this_update: i64,
@@ -23,7 +23,7 @@ struct OcspRow {
 }
 
 impl OcspRow {
-    fn of(p: &Presigned) -> Result<Self, StoreError> {
+    pub(super) fn of(p: &Presigned) -> Result<Self, StoreError> {
         Ok(Self {
             serial: p.serial.clone(),
             der: p.der.clone(),
