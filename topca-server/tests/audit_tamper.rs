@@ -125,7 +125,7 @@ impl Ca {
             None => {
                 SqliteConnection::establish(&self.dir.path().join("topca.db").to_string_lossy())
                     .unwrap()
-                    .batch_execute(statements)
+                    .batch_execute(&format!("PRAGMA busy_timeout = 10000; {statements}"))
                     .unwrap()
             }
         }

@@ -34,6 +34,8 @@ pub struct DieselStore {
     /// stays valid from one transaction to the next, where a pooled
     /// connection's is emptied whenever another one has written.
     sqlite_writer: Arc<Mutex<Option<SqlitePooled>>>,
+    /// Set by each SQLite write transaction, cleared by the checkpoint thread.
+    sqlite_written: Arc<std::sync::atomic::AtomicBool>,
     /// SQLite's WAL checkpoints, off the writers' path.
     _checkpoints: Option<checkpoint::Checkpointer>,
 }
@@ -93,6 +95,7 @@ impl DieselStore {
             reason,
         };
         let sqlite_writer = Arc::default();
+        let sqlite_written = Arc::default();
         let (pools, migrated, checkpoints) =
             if url.starts_with("postgres://") || url.starts_with("postgresql://") {
                 let pool = Pool::builder()
@@ -140,9 +143,12 @@ impl DieselStore {
                     reason: e.to_string(),
                 })?;
                 drop(conn);
-                let checkpoints =
-                    checkpoint::Checkpointer::start(pool.clone(), Arc::clone(&sqlite_writer))
-                        .map_err(|e| connect(format!("cannot start its checkpoint thread: {e}")))?;
+                let checkpoints = checkpoint::Checkpointer::start(
+                    pool.clone(),
+                    Arc::clone(&sqlite_writer),
+                    Arc::clone(&sqlite_written),
+                )
+                .map_err(|e| connect(format!("cannot start its checkpoint thread: {e}")))?;
                 (Pools::Sqlite(pool), migrated, Some(checkpoints))
             };
         if let Migrated::Newer(found) = migrated {
@@ -161,6 +167,7 @@ impl DieselStore {
             url: masked,
             audit_key: None,
             sqlite_writer,
+            sqlite_written,
             _checkpoints: checkpoints,
         })
     }
@@ -330,6 +337,9 @@ macro_rules! write {
                 if !diesel::r2d2::R2D2Connection::is_broken(&mut *conn) {
                     *writer = Some(conn);
                 }
+                $store
+                    .sqlite_written
+                    .store(true, std::sync::atomic::Ordering::Relaxed);
                 result.map_err(StoreError::from)
             }
             Pools::Postgres(pool) => {

@@ -5,7 +5,7 @@
 //! 1,000 pages. Under load that commit's writer then waits for the disk while
 //! holding the write lock, and every other writer waits with it. Here the
 //! pool's connections never checkpoint on commit; a thread checkpoints every
-//! [`CHECKPOINT_EVERY`]: first passively, while this process's writers go
+//! [`CHECKPOINT_EVERY`] in which this process wrote: first passively, while this process's writers go
 //! on, which copies nearly all of the WAL; then, holding the writer (see
 //! [`super::DieselStore`]), the few pages written meanwhile, so that the WAL
 //! is wholly copied and the next transaction writes it again from its start
@@ -16,6 +16,7 @@
 use std::{
     sync::{
         Arc, Mutex, PoisonError,
+        atomic::{AtomicBool, Ordering},
         mpsc::{self, RecvTimeoutError},
     },
     time::Duration,
@@ -41,16 +42,22 @@ pub(super) struct Checkpointer {
 
 impl Checkpointer {
     /// Starts checkpointing the database of `pool`, whose writing
-    /// connection is `writer`.
+    /// connection is `writer`, after each period in which `written` was set.
     pub(super) fn start(
         pool: Pool<ConnectionManager<SqliteConnection>>,
         writer: Arc<Mutex<Option<SqlitePooled>>>,
+        written: Arc<AtomicBool>,
     ) -> std::io::Result<Self> {
         let (stop, stopped) = mpsc::channel::<()>();
         std::thread::Builder::new()
             .name("sqlite-checkpoint".into())
             .spawn(move || {
                 while let Err(RecvTimeoutError::Timeout) = stopped.recv_timeout(CHECKPOINT_EVERY) {
+                    // Idle: no checkpoint, no lock taken (another process
+                    // writing to the file meanwhile finds it as it left it).
+                    if !written.swap(false, Ordering::Relaxed) {
+                        continue;
+                    }
                     // A failure (the pool exhausted, the disk full) is retried at
                     // the next round; writers go on meanwhile.
                     if let Ok(mut conn) = pool.get() {
