@@ -24,6 +24,35 @@ use crate::{
 
 /// Rows per INSERT statement (well under SQLite's 32,766 bound parameters).
 const ROWS_PER_INSERT: usize = 100;
+/// Up to this many rows (the groups of single calls), each is looked up and
+/// inserted by its own statement, prepared once per connection and kept: a
+/// statement over a list of rows has another text for each length, and SQLite
+/// prepares it anew at every call (inside the write lock). Longer lists (the
+/// chunks of batches) take a few statements for the lot.
+const FEW: usize = 16;
+
+/// Inserts the rows `$rows` into `$table` in the transaction `$c`: one kept
+/// statement a row for [`FEW`] or fewer, else [`ROWS_PER_INSERT`] rows a
+/// statement; a duplicate key is [`StoreError::Conflict`].
+macro_rules! insert_all {
+    ($c:expr, $table:expr, $rows:expr) => {
+        if $rows.len() <= FEW {
+            for row in $rows.iter() {
+                diesel::insert_into($table)
+                    .values(row)
+                    .execute($c)
+                    .map_err(conflict_if_unique)?;
+            }
+        } else {
+            for part in $rows.chunks(ROWS_PER_INSERT) {
+                diesel::insert_into($table)
+                    .values(part)
+                    .execute($c)
+                    .map_err(conflict_if_unique)?;
+            }
+        }
+    };
+}
 
 impl BatchIssuanceStore for DieselStore {
     fn reserve_issuances(&self, reservations: &[Reservation]) -> Result<(), StoreError> {
@@ -40,19 +69,25 @@ impl BatchIssuanceStore for DieselStore {
             .map(|r| r.serial.trim().to_ascii_uppercase())
             .collect();
         write!(self, |c| {
-            let stored: i64 = certificates::table
-                .filter(certificates::serial.eq_any(&serials))
-                .count()
-                .get_result(c)?;
+            let stored: i64 = if serials.len() <= FEW {
+                let mut stored = 0;
+                for serial in &serials {
+                    stored += certificates::table
+                        .filter(certificates::serial.eq(serial))
+                        .count()
+                        .get_result::<i64>(c)?;
+                }
+                stored
+            } else {
+                certificates::table
+                    .filter(certificates::serial.eq_any(&serials))
+                    .count()
+                    .get_result(c)?
+            };
             if stored > 0 {
                 return Err(StoreError::Conflict.into());
             }
-            for part in rows.chunks(ROWS_PER_INSERT) {
-                diesel::insert_into(issuances::table)
-                    .values(part)
-                    .execute(c)
-                    .map_err(conflict_if_unique)?;
-            }
+            insert_all!(c, issuances::table, rows);
             Ok(())
         })
     }
@@ -89,17 +124,46 @@ impl BatchIssuanceStore for DieselStore {
         }
         let serials: Vec<&str> = hashes.keys().map(String::as_str).collect();
         write!(self, |c| {
-            let stored: Vec<String> = certificates::table
-                .filter(certificates::serial.eq_any(&serials))
-                .select(certificates::serial)
-                .load(c)?;
+            let few = serials.len() <= FEW;
+            let stored: Vec<String> = if few {
+                let mut stored = Vec::new();
+                for serial in &serials {
+                    stored.extend(
+                        certificates::table
+                            .filter(certificates::serial.eq(serial))
+                            .select(certificates::serial)
+                            .get_result::<String>(c)
+                            .optional()?,
+                    );
+                }
+                stored
+            } else {
+                certificates::table
+                    .filter(certificates::serial.eq_any(&serials))
+                    .select(certificates::serial)
+                    .load(c)?
+            };
             if let Some(serial) = stored.into_iter().next() {
                 return Err(StoreError::DuplicateSerial(serial).into());
             }
-            let reserved: Vec<ReservationRow> = issuances::table
-                .filter(issuances::serial.eq_any(&serials))
-                .select(ReservationRow::as_select())
-                .load(c)?;
+            let reserved: Vec<ReservationRow> = if few {
+                let mut reserved = Vec::new();
+                for serial in &serials {
+                    reserved.extend(
+                        issuances::table
+                            .filter(issuances::serial.eq(serial))
+                            .select(ReservationRow::as_select())
+                            .get_result(c)
+                            .optional()?,
+                    );
+                }
+                reserved
+            } else {
+                issuances::table
+                    .filter(issuances::serial.eq_any(&serials))
+                    .select(ReservationRow::as_select())
+                    .load(c)?
+            };
             let mut reserved = reserved
                 .into_iter()
                 .map(|row| row.into_reservation().map(|r| (r.serial.clone(), r)))
@@ -110,12 +174,7 @@ impl BatchIssuanceStore for DieselStore {
             diesel::update(issuances::table.filter(issuances::serial.eq_any(&serials)))
                 .set(issuances::issued.eq(true))
                 .execute(c)?;
-            for part in rows.chunks(ROWS_PER_INSERT) {
-                diesel::insert_into(certificates::table)
-                    .values(part)
-                    .execute(c)
-                    .map_err(conflict_if_unique)?;
-            }
+            insert_all!(c, certificates::table, rows);
             // A response kept already for a serial that was no certificate's
             // (none is stored without its certificate) is left as it is.
             for row in &responses {
@@ -137,12 +196,7 @@ impl BatchIssuanceStore for DieselStore {
                     chained.push(AuditRow::of(&last)?);
                 }
             }
-            for part in chained.chunks(ROWS_PER_INSERT) {
-                diesel::insert_into(audit_entries::table)
-                    .values(part)
-                    .execute(c)
-                    .map_err(conflict_if_unique)?;
-            }
+            insert_all!(c, audit_entries::table, chained);
             Ok(())
         })?;
         super::audit::committed(&audits);
