@@ -43,3 +43,17 @@ fn the_wal_does_not_grow_without_end_under_steady_writes() {
         "the WAL grew from {after_one} bytes after 1 s of writes to {after_four} after 4 s"
     );
 }
+
+#[test]
+fn dropping_the_store_closes_the_database_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("closed.db");
+    let store = DieselStore::open(&format!("sqlite://{}", path.display())).unwrap();
+    write_for(&store, Duration::from_millis(300));
+    assert!(dir.path().join("closed.db-wal").exists());
+    drop(store);
+    // The last connection closed: SQLite copied the WAL back and removed it
+    // (a restore moves the data directory's files right after).
+    assert!(!dir.path().join("closed.db-wal").exists());
+    assert!(!dir.path().join("closed.db-shm").exists());
+}

@@ -36,8 +36,23 @@ pub(super) const CHECKPOINT_EVERY: Duration = Duration::from_millis(250);
 /// The checkpointing thread of one store, stopped when this is dropped.
 #[derive(Debug)]
 pub(super) struct Checkpointer {
-    /// Dropped with the store: the thread sees the channel closed and ends.
-    _stop: mpsc::Sender<()>,
+    /// Dropped first: the thread sees the channel closed and ends.
+    stop: Option<mpsc::Sender<()>>,
+    /// Joined on drop, so that the thread's hold on the pool is gone with the
+    /// store: the database is closed (its `-wal` and `-shm` files removed) when
+    /// the store is dropped, not some time later (a restore moves the files
+    /// right after).
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Drop for Checkpointer {
+    fn drop(&mut self) {
+        drop(self.stop.take());
+        if let Some(thread) = self.thread.take() {
+            // A checkpoint that panicked has nothing more to give back.
+            let _ = thread.join();
+        }
+    }
 }
 
 impl Checkpointer {
@@ -49,7 +64,7 @@ impl Checkpointer {
         written: Arc<AtomicBool>,
     ) -> std::io::Result<Self> {
         let (stop, stopped) = mpsc::channel::<()>();
-        std::thread::Builder::new()
+        let thread = std::thread::Builder::new()
             .name("sqlite-checkpoint".into())
             .spawn(move || {
                 while let Err(RecvTimeoutError::Timeout) = stopped.recv_timeout(CHECKPOINT_EVERY) {
@@ -69,7 +84,10 @@ impl Checkpointer {
                     }
                 }
             })?;
-        Ok(Self { _stop: stop })
+        Ok(Self {
+            stop: Some(stop),
+            thread: Some(thread),
+        })
     }
 }
 
