@@ -253,9 +253,8 @@ where
             }
             return;
         }
-        let serial_of = |tbs: &WrittenTbs| tbs.serial_hex();
         let signed = on_threads(written, threads, |item| {
-            let serial = serial_of(&item.tbs);
+            let serial = item.tbs.serial_hex();
             let signed = templates.get(item.template).and_then(|t| {
                 let der = t.sign(item.tbs)?;
                 Ok((t.profile().kind(), der.into_certificate()?))

@@ -54,6 +54,32 @@ macro_rules! insert_all {
     };
 }
 
+/// The rows of `$table` whose `$serial` is one of `$serials`, selected as
+/// `$select`, in the transaction `$c`: one kept statement a serial for
+/// [`FEW`] or fewer, else one statement for the list.
+macro_rules! load_by_serials {
+    ($c:expr, $table:expr, $serial:expr, $select:expr, $serials:expr) => {
+        if $serials.len() <= FEW {
+            let mut found = Vec::new();
+            for serial in $serials.iter() {
+                found.extend(
+                    $table
+                        .filter($serial.eq(serial))
+                        .select($select)
+                        .get_result($c)
+                        .optional()?,
+                );
+            }
+            found
+        } else {
+            $table
+                .filter($serial.eq_any($serials))
+                .select($select)
+                .load($c)?
+        }
+    };
+}
+
 impl BatchIssuanceStore for DieselStore {
     fn reserve_issuances(&self, reservations: &[Reservation]) -> Result<(), StoreError> {
         if reservations.is_empty() {
@@ -69,22 +95,14 @@ impl BatchIssuanceStore for DieselStore {
             .map(|r| r.serial.trim().to_ascii_uppercase())
             .collect();
         write!(self, |c| {
-            let stored: i64 = if serials.len() <= FEW {
-                let mut stored = 0;
-                for serial in &serials {
-                    stored += certificates::table
-                        .filter(certificates::serial.eq(serial))
-                        .count()
-                        .get_result::<i64>(c)?;
-                }
-                stored
-            } else {
-                certificates::table
-                    .filter(certificates::serial.eq_any(&serials))
-                    .count()
-                    .get_result(c)?
-            };
-            if stored > 0 {
+            let stored: Vec<String> = load_by_serials!(
+                c,
+                certificates::table,
+                certificates::serial,
+                certificates::serial,
+                &serials
+            );
+            if !stored.is_empty() {
                 return Err(StoreError::Conflict.into());
             }
             insert_all!(c, issuances::table, rows);
@@ -124,46 +142,23 @@ impl BatchIssuanceStore for DieselStore {
         }
         let serials: Vec<&str> = hashes.keys().map(String::as_str).collect();
         write!(self, |c| {
-            let few = serials.len() <= FEW;
-            let stored: Vec<String> = if few {
-                let mut stored = Vec::new();
-                for serial in &serials {
-                    stored.extend(
-                        certificates::table
-                            .filter(certificates::serial.eq(serial))
-                            .select(certificates::serial)
-                            .get_result::<String>(c)
-                            .optional()?,
-                    );
-                }
-                stored
-            } else {
-                certificates::table
-                    .filter(certificates::serial.eq_any(&serials))
-                    .select(certificates::serial)
-                    .load(c)?
-            };
+            let stored: Vec<String> = load_by_serials!(
+                c,
+                certificates::table,
+                certificates::serial,
+                certificates::serial,
+                &serials
+            );
             if let Some(serial) = stored.into_iter().next() {
                 return Err(StoreError::DuplicateSerial(serial).into());
             }
-            let reserved: Vec<ReservationRow> = if few {
-                let mut reserved = Vec::new();
-                for serial in &serials {
-                    reserved.extend(
-                        issuances::table
-                            .filter(issuances::serial.eq(serial))
-                            .select(ReservationRow::as_select())
-                            .get_result(c)
-                            .optional()?,
-                    );
-                }
-                reserved
-            } else {
-                issuances::table
-                    .filter(issuances::serial.eq_any(&serials))
-                    .select(ReservationRow::as_select())
-                    .load(c)?
-            };
+            let reserved: Vec<ReservationRow> = load_by_serials!(
+                c,
+                issuances::table,
+                issuances::serial,
+                ReservationRow::as_select(),
+                &serials
+            );
             let mut reserved = reserved
                 .into_iter()
                 .map(|row| row.into_reservation().map(|r| (r.serial.clone(), r)))
