@@ -419,14 +419,11 @@ fn prepare_tbs(
     profile.check_key(&request.public_key)?;
     let subject = request.subject.to_name()?;
     let alt_names = effective_alt_names(request, profile)?;
-    let (not_before, not_after) = validity_window(
-        issuer.validity,
-        request.not_after,
-        profile,
-        env.clock().now(),
-    )?;
+    let now = env.clock().now();
+    let (not_before, not_after) =
+        validity_window(issuer.validity, request.not_after, profile, now)?;
     let validity = Validity::new(time(not_before)?, time(not_after)?);
-    let serial = random_serial(env.random())?;
+    let serial = random_serial(env.random(), now)?;
     let tbs_der = encode_tbs_fields(
         issuer,
         &serial,

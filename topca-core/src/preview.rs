@@ -379,7 +379,7 @@ mod tests {
         let validity = Validity::from_now(std::time::Duration::from_secs(3600)).unwrap();
         let algorithm = key.signature_algorithm().algorithm_identifier();
         let tbs = TbsFields {
-            serial: &random_serial(&OsRandom).unwrap(),
+            serial: &random_serial(&OsRandom, std::time::SystemTime::now()).unwrap(),
             signature: &algorithm,
             issuer: &name,
             validity: &validity,

@@ -80,7 +80,7 @@ use crate::{
     name::{DistinguishedName, SubjectAltNames},
     oid,
     profile::{Profile, key_identifier_array},
-    serial::{SERIAL_LEN, serial_from_random},
+    serial::{SERIAL_LEN, SERIAL_RANDOM_LEN, serial_at},
     tbs::{VERSION_V3, close_der, push_der_length},
 };
 
@@ -133,33 +133,38 @@ const POOL_SERIALS: usize = 64;
 /// serves twice.
 #[derive(Debug)]
 struct SerialPool {
-    octets: [u8; POOL_SERIALS * SERIAL_LEN],
+    octets: [u8; POOL_SERIALS * SERIAL_RANDOM_LEN],
     next: usize,
 }
 
 impl SerialPool {
     fn new() -> Self {
         Self {
-            octets: [0; POOL_SERIALS * SERIAL_LEN],
-            next: POOL_SERIALS * SERIAL_LEN,
+            octets: [0; POOL_SERIALS * SERIAL_RANDOM_LEN],
+            next: POOL_SERIALS * SERIAL_RANDOM_LEN,
         }
     }
 
+    /// A fresh serial for a certificate issued `at` ([`serial_at`]).
     fn take(
         &mut self,
         random: &dyn crate::random::RandomSource,
+        at: SystemTime,
     ) -> Result<[u8; SERIAL_LEN], Error> {
-        if self.next + SERIAL_LEN > self.octets.len() {
+        if self.next + SERIAL_RANDOM_LEN > self.octets.len() {
             random.fill(&mut self.octets)?;
             self.next = 0;
         }
-        let mut serial = [0u8; SERIAL_LEN];
-        if let Some(taken) = self.octets.get_mut(self.next..self.next + SERIAL_LEN) {
-            serial.copy_from_slice(taken);
+        let mut octets = [0u8; SERIAL_RANDOM_LEN];
+        if let Some(taken) = self
+            .octets
+            .get_mut(self.next..self.next + SERIAL_RANDOM_LEN)
+        {
+            octets.copy_from_slice(taken);
             taken.fill(0);
         }
-        self.next += SERIAL_LEN;
-        Ok(serial_from_random(serial))
+        self.next += SERIAL_RANDOM_LEN;
+        Ok(serial_at(at, &octets))
     }
 }
 
@@ -367,18 +372,19 @@ impl<'ca> IssuanceTemplate<'ca> {
         request.subject.write_der(out)?;
         let alt_names = effective_alt_names(request, &self.profile)?;
         let env = self.ca.environment();
+        let now = env.clock().now();
         let (not_before, not_after) = validity_window(
             Some(self.issuer_validity),
             request.not_after,
             &self.profile,
-            env.clock().now(),
+            now,
         )?;
         let validity = validity_der(not_before, not_after)?;
         let serial = self
             .serials
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .take(env.random())?;
+            .take(env.random(), now)?;
         self.finish_tbs(
             subject_start,
             &serial,
