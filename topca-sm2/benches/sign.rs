@@ -23,6 +23,13 @@ fn bench(c: &mut Criterion) {
     c.bench_function("verify_1k", |b| {
         b.iter(|| vk.verify(black_box(&msg), sig.r(), sig.s()))
     });
+    let tabled = vk.clone().with_full_table();
+    c.bench_function("verify_1k_full_table", |b| {
+        b.iter(|| tabled.verify(black_box(&msg), sig.r(), sig.s()))
+    });
+    c.bench_function("full_table_build", |b| {
+        b.iter(|| black_box(vk.clone()).with_full_table())
+    });
     let k = Scalar::reduce_bytes(&[0x3c; 32]);
     c.bench_function("fixed_base_mul", |b| b.iter(|| mul_base(black_box(&k))));
     let x = topca_sm2::field::FieldElement::ONE.add(&topca_sm2::field::FieldElement::ONE);

@@ -66,18 +66,23 @@ impl Entry {
 }
 
 /// One window's table: `j·2⁶ⁱ·G` for `j = 1, 3, …, 63`.
-type Window = [Entry; ENTRIES];
+pub(crate) type Window = [Entry; ENTRIES];
 
 static TABLE: OnceLock<Vec<Window>> = OnceLock::new();
 
 /// The precomputed table (built on first use).
 pub(crate) fn table() -> &'static [Window] {
-    TABLE.get_or_init(build_table)
+    TABLE.get_or_init(|| build_table(&AffinePoint::GENERATOR))
 }
 
-fn build_table() -> Vec<Window> {
+/// The windows of multiples of `point` laid out as the generator's table:
+/// window `i` holds `j·2⁶ⁱ·point` for `j = 1, 3, …, 63`. `point` must be a
+/// finite point of order `n` (any point on the curve but infinity: the
+/// cofactor is 1), so that the additions of [`mul_vartime`] never meet the
+/// cases the module documentation rules out.
+pub(crate) fn build_table(point: &AffinePoint) -> Vec<Window> {
     let mut all = Vec::with_capacity(WINDOWS * ENTRIES);
-    let mut base = JacobianPoint::from(&AffinePoint::GENERATOR);
+    let mut base = JacobianPoint::from(point);
     for _ in 0..WINDOWS {
         let twice = base.double();
         let mut p = base;
@@ -207,9 +212,15 @@ pub fn mul_base(k: &Scalar) -> JacobianPoint {
 
 /// `k·G` in variable time (public scalars only, e.g. verification).
 pub fn mul_base_vartime(k: &Scalar) -> JacobianPoint {
+    mul_vartime(table(), k)
+}
+
+/// `k·P` in variable time from the table of `P` ([`build_table`]): 42 mixed
+/// additions, no doubling (public scalars only).
+pub(crate) fn mul_vartime(windows: &[Window], k: &Scalar) -> JacobianPoint {
     let (odd, negate) = odd_form(&k.to_canonical());
     let mut acc = JacobianPoint::IDENTITY;
-    for (i, win) in table().iter().enumerate() {
+    for (i, win) in windows.iter().enumerate() {
         let (negative, index) = odd_digit(&odd, i);
         let e = win[index as usize].to_affine();
         acc = acc.add_mixed_vartime(&if negative != 0 { e.neg() } else { e });

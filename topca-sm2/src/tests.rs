@@ -1,7 +1,9 @@
 //! Unit tests against simple reference code and the standard's example.
 
 use crate::field::{FieldElement, P};
-use crate::fixed_base::{W, WINDOWS, mul_base, mul_base_vartime, odd_digit, odd_form};
+use crate::fixed_base::{
+    W, WINDOWS, build_table, mul_base, mul_base_vartime, mul_vartime, odd_digit, odd_form,
+};
 use crate::limbs::{self, Limbs};
 use crate::point::{AffinePoint, JacobianPoint};
 use crate::scalar::{N, Scalar};
@@ -291,6 +293,73 @@ fn fixed_base_matches_double_and_add() {
     }
     assert!(bool::from(mul_base(&Scalar::ZERO).is_identity()));
     assert!(bool::from(mul_base_vartime(&Scalar::ZERO).is_identity()));
+}
+
+/// Plain double-and-add of another point than the generator.
+fn double_and_add_of(point: &AffinePoint, k: &Scalar) -> JacobianPoint {
+    let kl = k.to_canonical();
+    let p = JacobianPoint::from(point);
+    let mut acc = JacobianPoint::IDENTITY;
+    for bit in (0..256).rev() {
+        acc = acc.double();
+        if (kl[bit / 64] >> (bit % 64)) & 1 == 1 {
+            acc = acc.add_vartime(&p);
+        }
+    }
+    acc
+}
+
+#[test]
+fn a_table_of_any_point_multiplies_as_double_and_add() {
+    let key = SigningKey::generate().unwrap();
+    let point = *key.verifying_key().as_affine();
+    let table = build_table(&point);
+    let (nm1, _) = limbs::sub(&N, &[1, 0, 0, 0]);
+    let mut ks: Vec<Scalar> = (1u8..=40)
+        .map(|i| {
+            let mut b = [0u8; 32];
+            b[31] = i;
+            Scalar::reduce_bytes(&b)
+        })
+        .collect();
+    ks.push(Scalar::from_bytes(&limbs::to_be_bytes(&nm1)).unwrap());
+    ks.push(Scalar::reduce_bytes(&[0xff; 32]));
+    for _ in 0..60 {
+        ks.push(Scalar::reduce_bytes(&random32()));
+    }
+    for k in &ks {
+        let want = double_and_add_of(&point, k);
+        assert!(
+            mul_vartime(&table, k).eq_vartime(&want),
+            "k = {:x?}",
+            k.to_bytes()
+        );
+    }
+    assert!(bool::from(mul_vartime(&table, &Scalar::ZERO).is_identity()));
+}
+
+#[test]
+fn a_key_with_its_full_table_verifies_as_without() {
+    for i in 0..30u32 {
+        let key = SigningKey::generate().unwrap();
+        let plain = key.verifying_key().clone();
+        let tabled = plain.clone().with_full_table();
+        assert_eq!(tabled, plain);
+        let msg = vec![i as u8; i as usize * 5];
+        let sig = key.sign(&msg).unwrap();
+        tabled.verify_signature(&msg, &sig).unwrap();
+        plain.verify_signature(&msg, &sig).unwrap();
+        let mut r = *sig.r();
+        r[31] ^= 1;
+        assert!(tabled.verify(&msg, &r, sig.s()).is_err());
+        let mut s = *sig.s();
+        s[7] ^= 0x10;
+        assert!(tabled.verify(&msg, sig.r(), &s).is_err());
+        assert!(tabled.verify(b"another message", sig.r(), sig.s()).is_err());
+        // Another key's signature does not verify under this one.
+        let other = SigningKey::generate().unwrap().sign(&msg).unwrap();
+        assert!(tabled.verify_signature(&msg, &other).is_err());
+    }
 }
 
 /// The constant-time mixed additions against the variable-time ones,

@@ -188,7 +188,8 @@ impl PublicKey {
 /// for aws-lc-rs keys (ECDSA, Ed25519, RSA) the key is decoded and its point
 /// checked once instead of on every call, as [`PublicKey::verify`] does; for
 /// SM2 the verifying key of the default signer ID, whose `Z` value and
-/// multiples table are computed already.
+/// table of all the multiples that verification uses (86 KiB) are computed
+/// already.
 #[derive(Debug)]
 pub struct PreparedVerifier(Prepared);
 
@@ -237,7 +238,7 @@ impl PublicKey {
             }
             KeyVerifier::Sm2(keys) => {
                 let [default_id, _] = &**keys;
-                Prepared::Sm2(Box::new(default_id.clone()))
+                Prepared::Sm2(Box::new(default_id.clone().with_full_table()))
             }
         };
         Ok(PreparedVerifier(prepared))
