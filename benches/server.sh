@@ -60,7 +60,8 @@ other_server=""
 peer_started=0
 cleanup() {
   if [ -n "$server" ]; then kill "$server" 2>/dev/null || true; wait "$server" 2>/dev/null || true; fi
-  if [ -n "$other_server" ]; then kill "$other_server" 2>/dev/null || true; wait "$other_server" 2>/dev/null || true; fi
+  # shellcheck disable=SC2086 # a list of pids
+  if [ -n "$other_server" ]; then kill $other_server 2>/dev/null || true; wait $other_server 2>/dev/null || true; fi
   if [ "$peer_started" = 1 ]; then "$peer/setup.sh" stop >/dev/null 2>&1 || true; fi
   rm -rf "$work"
 }
@@ -410,24 +411,43 @@ fi
 # is the CA's signature), each on its own fresh --demo server, ROUNDS runs each; and
 # OpenSSL's raw RSA-2048 signatures per second on one core and on every core, the
 # reference of the RSA row (ratio = TopCA's certificates/s over OpenSSL's sign/s).
+# The reference of every other row is a fresh P-256 CA started with it and measured
+# in turn with it, round by round (the host's speed moves between the parts of a run).
+# start_other ALG NAME: a fresh --demo server of ALG in $work/data-NAME; sets
+# other_port, other_token, and adds its pid to other_server.
+start_other() {
+  local alg=$1 name=$2 account
+  other_port=$(free_port)
+  "$bin" --data-dir "$work/data-$name" --listen "127.0.0.1:$other_port" --algorithm "$alg" --demo \
+    > "$work/server-$name.out" 2> "$work/server-$name.log" &
+  other_server="$other_server $!"
+  for _ in $(seq 1 300); do grep -q "TopCA is running" "$work/server-$name.out" 2>/dev/null && break; sleep 0.1; done
+  grep -q "TopCA is running" "$work/server-$name.out" || { cat "$work/server-$name.log" >&2; exit 1; }
+  account=$(python3 -c 'import sqlite3, sys; print(sqlite3.connect(sys.argv[1]).execute("SELECT account_id FROM machine_clients WHERE name = ?", ("acme",)).fetchone()[0])' "$work/data-$name/topca.db")
+  "$bin" client add bench --account "$account" --data-dir "$work/data-$name" > "$work/client-$name.out"
+  other_token=$(awk 'found {print $1; exit} /its API token/ {found = 1}' "$work/client-$name.out")
+  [ -n "$other_token" ] || { cat "$work/client-$name.out" >&2; exit 1; }
+}
 for alg in $other_cas; do
   label=$(case $alg in rsa2048) echo RSA-2048 ;; sm2) echo SM2 ;; p384) echo P-384 ;; ed25519) echo Ed25519 ;; *) echo "$alg" ;; esac)
   echo "# single calls, $label CA" >&2
-  other_port=$(free_port)
-  "$bin" --data-dir "$work/data-$alg" --listen "127.0.0.1:$other_port" --algorithm "$alg" --demo \
-    > "$work/server-$alg.out" 2> "$work/server-$alg.log" &
-  other_server=$!
-  for _ in $(seq 1 300); do grep -q "TopCA is running" "$work/server-$alg.out" 2>/dev/null && break; sleep 0.1; done
-  grep -q "TopCA is running" "$work/server-$alg.out" || { cat "$work/server-$alg.log" >&2; exit 1; }
-  other_account=$(python3 -c 'import sqlite3, sys; print(sqlite3.connect(sys.argv[1]).execute("SELECT account_id FROM machine_clients WHERE name = ?", ("acme",)).fetchone()[0])' "$work/data-$alg/topca.db")
-  "$bin" client add bench --account "$other_account" --data-dir "$work/data-$alg" > "$work/client-$alg.out"
-  other_token=$(awk 'found {print $1; exit} /its API token/ {found = 1}' "$work/client-$alg.out")
-  [ -n "$other_token" ] || { cat "$work/client-$alg.out" >&2; exit 1; }
+  other_server=""
+  start_other "$alg" "$alg"
+  port_alg=$other_port token_alg=$other_token
+  if [ "$alg" != rsa2048 ]; then
+    start_other p256 "p256-for-$alg"
+    port_ref=$other_port token_ref=$other_token
+  fi
   for round in $(seq 1 "$rounds"); do
+    if [ "$alg" != rsa2048 ]; then
+      measure issue_single_fresh_p256_certs_per_s "$label" 8 topca \
+        wrk_rate -t2 -c8 -d"$duration" -s "$work/single.lua" "http://127.0.0.1:$port_ref" -- "$work/single.jsonl" "$token_ref"
+    fi
     measure issue_single_certs_per_s "$label" 8 topca \
-      wrk_rate -t2 -c8 -d"$duration" -s "$work/single.lua" "http://127.0.0.1:$other_port" -- "$work/single.jsonl" "$other_token"
+      wrk_rate -t2 -c8 -d"$duration" -s "$work/single.lua" "http://127.0.0.1:$port_alg" -- "$work/single.jsonl" "$token_alg"
   done
-  kill "$other_server"; wait "$other_server" 2>/dev/null || true; other_server=""
+  # shellcheck disable=SC2086 # a list of pids
+  kill $other_server; wait $other_server 2>/dev/null || true; other_server=""
   if [ "$alg" = rsa2048 ]; then
     for cores in 1 "$(nproc)"; do
       sign=$(openssl speed -seconds 3 -multi "$cores" rsa2048 2>/dev/null | awk '/^rsa 2048 bits/ {print $6}')
@@ -443,7 +463,7 @@ echo "# issue_batch: $batch_calls calls of 1,000 CSRs to /api/v1/certificates/ba
 echo "# ocsp_get/post: wrk, one request without nonce (GET: RFC 5019 base64 path); peer: django-ca under gunicorn -w 2 (setup.sh serve)$([ "$peer_get_ok" = 1 ] || echo "; the peer's GET path did not answer: -")"
 echo "# crl_N_entries_s: seconds for \`topca-server ca crl\` with N revoked; peer: bench_crl.py in-process CRL creation$([ "$peer_crl" = 1 ] || echo " (not run: set PEER_CRL=1; minutes per 10,000)")"
 echo "# rss: VmRSS of topca-server; peer: gunicorn master and workers after the OCSP load"
-echo "# issue_single with RSA-2048, SM2 (OTHER_CAS): the same wrk load at c=8 on a fresh --demo server with a CA of that algorithm; openssl_rsa2048_sign_per_s: \`openssl speed -seconds 3 -multi N rsa2048\` sign/s on N cores, the RSA row's ratio is over the figure on every core"
+echo "# issue_single with RSA-2048, SM2 (OTHER_CAS): the same wrk load at c=8 on a fresh --demo server with a CA of that algorithm; openssl_rsa2048_sign_per_s: \`openssl speed -seconds 3 -multi N rsa2048\` sign/s on N cores, the RSA row's ratio is over the figure on every core; issue_single_fresh_p256: a fresh P-256 CA started with each other (non-RSA) CA and measured in turn with it, round by round, the reference of its ratio"
 echo "# rss_mb_after_burst, threads_after_burst: clients = the burst's number; $mem_bursts bursts of $per_burst certificates (a fifth by single calls, the rest in batches) and $ocsp_per_burst OCSP GETs spread over every certificate issued in them"
 echo "# first_answer_s: seconds from exec to the first answer to GET /healthz; clients = fresh (--demo first start) or restart (on the run's data)"
 echo "# median of $rounds rounds (CRL: of 3 runs); ratio = topca/peer for rates, peer/topca for seconds"
@@ -465,9 +485,12 @@ for (metric, alg, clients), sides in values.items():
         fmt = lambda v: f"{v:.0f}"
     print("\t".join([metric, alg, clients, fmt(topca), "-" if peer is None else fmt(peer), ratio]))
 # The other CAs' single calls against their references: RSA-2048 over OpenSSL's
-# raw RSA-2048 sign/s on every core, the others over the P-256 CA's.
+# raw RSA-2048 sign/s on every core, the others over the fresh P-256 CA measured in
+# turn with them (else the P-256 CA of the rounds).
 single = {alg: statistics.median(v["topca"]) for (m, alg, c), v in values.items()
           if m == "issue_single_certs_per_s" and c == "8"}
+fresh_p256 = {alg: statistics.median(v["topca"]) for (m, alg, c), v in values.items()
+              if m == "issue_single_fresh_p256_certs_per_s"}
 speed = [(int(c), statistics.median(v["topca"])) for (m, alg, c), v in values.items()
          if m == "openssl_rsa2048_sign_per_s"]
 for alg, rate in single.items():
@@ -475,6 +498,8 @@ for alg, rate in single.items():
         continue
     if alg == "RSA-2048" and speed:
         reference, name = max(speed)[1], "openssl_rsa2048_sign_per_s"
+    elif alg in fresh_p256:
+        reference, name = fresh_p256[alg], "fresh P-256 in turn"
     elif "P-256" in single:
         reference, name = single["P-256"], "P-256"
     else:

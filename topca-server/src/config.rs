@@ -11,6 +11,7 @@ use crate::{files::read, logging::LogFormat, setup::SetupError};
 /// ```toml
 /// listen = "0.0.0.0:8443"
 /// algorithm = "sm2"
+/// ocsp_algorithm = "p256"                # the OCSP responder's key; the CA's by default
 /// public_url = "https://ca.example.cn"
 /// delta_crl = true
 /// crl_refresh_minutes = 10               # the CRL schedule
@@ -39,6 +40,7 @@ use crate::{files::read, logging::LogFormat, setup::SetupError};
 pub struct ConfigFile {
     pub(crate) listen: Option<String>,
     pub(crate) algorithm: Option<String>,
+    pub(crate) ocsp_algorithm: Option<String>,
     pub(crate) public_url: Option<String>,
     pub(crate) delta_crl: Option<bool>,
     pub(crate) crl_refresh_minutes: Option<u64>,
@@ -153,13 +155,18 @@ pub fn check(path: &Path) -> Result<Vec<String>, SetupError> {
             .parse::<std::net::SocketAddr>()
             .map_err(|_| wrong("listen", format!("{listen:?} is not ADDRESS:PORT")))?;
     }
-    if let Some(algorithm) = &file.algorithm {
-        algorithm.parse::<topca_core::KeyAlgorithm>().map_err(|_| {
-            wrong(
-                "algorithm",
-                format!("{algorithm:?} is not one of rsa2048, rsa3072, rsa4096, p256, p384, ed25519, sm2"),
-            )
-        })?;
+    for (key, value) in [
+        ("algorithm", &file.algorithm),
+        ("ocsp_algorithm", &file.ocsp_algorithm),
+    ] {
+        if let Some(algorithm) = value {
+            algorithm.parse::<topca_core::KeyAlgorithm>().map_err(|_| {
+                wrong(
+                    key,
+                    format!("{algorithm:?} is not one of rsa2048, rsa3072, rsa4096, p256, p384, ed25519, sm2"),
+                )
+            })?;
+        }
     }
     if let Some(url) = &file.public_url
         && !(url.starts_with("https://") || url.starts_with("http://"))

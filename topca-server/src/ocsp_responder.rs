@@ -29,8 +29,9 @@ const WAIT_AT_START: Duration = Duration::from_secs(30);
 const POLL: Duration = Duration::from_millis(200);
 
 /// The responder a starting node uses: the stored one unless it is due for
-/// replacement, else one it issues and stores under the lease, else (another
-/// node holds the lease) the one that node stores.
+/// replacement or its key is not of `algorithm` (the configuration changed),
+/// else one it issues and stores under the lease, else (another node holds
+/// the lease) the one that node stores.
 pub fn at_start(
     store: &dyn RaStore,
     ca: &CertificateAuthority,
@@ -38,9 +39,29 @@ pub fn at_start(
     algorithm: KeyAlgorithm,
 ) -> Result<OcspSigner, Error> {
     let deadline = Instant::now() + WAIT_AT_START;
+    let mut wanted = Some(algorithm);
     loop {
         let now = ca.environment().clock().now();
-        if let Some(signer) = current(store, ca, master, now)? {
+        match current(store, ca, master, now)? {
+            Some(signer) if wanted.is_none_or(|a| signer.key().public_key().kind() == a.kind()) => {
+                return Ok(signer);
+            }
+            Some(_) => {
+                // Replaced once, under the lease: should another node store
+                // one of its own algorithm meanwhile, that one is taken.
+                if let Some(lease) = Lease::take(store, now, RESPONDER_LEASE, LEASE_PERIOD)? {
+                    let issued = OcspSigner::issue(ca, store, algorithm, LIFETIME_DAYS)
+                        .and_then(|signer| save(store, master, &signer).map(|()| signer));
+                    if let Err(e) = lease.release(store) {
+                        tracing::warn!(error = %e, "cannot give the OCSP lease back; it lapses at its expiry");
+                    }
+                    return issued;
+                }
+                wanted = None;
+            }
+            None => {}
+        }
+        if let Some(signer) = issue_leased(store, ca, master, algorithm, now)? {
             return Ok(signer);
         }
         if let Some(signer) = issue_leased(store, ca, master, algorithm, now)? {
@@ -71,7 +92,13 @@ pub fn rotate_if_due(state: &AppState) -> Result<(), AppError> {
     }
     let next = match current(&state.store, &state.ca, &state.master, now)? {
         Some(stored) => Some(stored),
-        None => issue_leased(&state.store, &state.ca, &state.master, state.algorithm, now)?,
+        None => issue_leased(
+            &state.store,
+            &state.ca,
+            &state.master,
+            state.ocsp_algorithm,
+            now,
+        )?,
     };
     if let Some(next) = next {
         *state

@@ -17,6 +17,12 @@ pub struct Options {
     pub listen: SocketAddr,
     /// The algorithm of the CAs made on first start.
     pub algorithm: KeyAlgorithm,
+    /// The algorithm of the delegated OCSP responder's key
+    /// (`TOPCA_OCSP_ALGORITHM`, `ocsp_algorithm`); the issuing CA's when
+    /// `None`. An RSA CA with a P-256 responder makes one RSA signature per
+    /// certificate instead of two (its certificate, and its pre-signed OCSP
+    /// response).
+    pub ocsp_algorithm: Option<KeyAlgorithm>,
     /// The database URL; SQLite in the data directory if `None`.
     pub database_url: Option<String>,
     /// The mail URL; a file outbox in the data directory if `None`.
@@ -141,6 +147,16 @@ impl Options {
             .or_else(|| env("TOPCA_ALGORITHM"))
             .or(file.algorithm)
             .unwrap_or_else(|| "sm2".into());
+        let ocsp_algorithm = env("TOPCA_OCSP_ALGORITHM")
+            .or(file.ocsp_algorithm)
+            .map(|name| {
+                name.parse().map_err(|_| {
+                    SetupError::Usage(format!(
+                        "the OCSP responder's algorithm {name:?} is not one of rsa2048, rsa3072, rsa4096, p256, p384, ed25519, sm2"
+                    ))
+                })
+            })
+            .transpose()?;
         Ok(Self {
             data_dir,
             listen: listen.parse().map_err(|_| {
@@ -151,6 +167,7 @@ impl Options {
                     "the algorithm {algorithm:?} is not one of rsa2048, rsa3072, rsa4096, p256, p384, ed25519, sm2"
                 ))
             })?,
+            ocsp_algorithm,
             database_url: env("TOPCA_DATABASE_URL").or(file.database.url),
             mail_url: env("TOPCA_MAIL_URL").or(file.mail.url),
             mail_from: env("TOPCA_MAIL_FROM")

@@ -213,7 +213,8 @@ pub fn start(options: &Options) -> Result<(AppState, Vec<String>), SetupError> {
     let demo = crate::demo::prepare(&store, options.demo, options.algorithm, &base_url)?;
     let demo_cmp = crate::cmp::credential::demo(&store, &master, &demo)?;
     let algorithm = algorithm_of(&ca).unwrap_or(options.algorithm);
-    let ocsp = crate::ocsp_responder::at_start(&store, &ca, &master, algorithm)?;
+    let ocsp_algorithm = options.ocsp_algorithm.unwrap_or(algorithm);
+    let ocsp = crate::ocsp_responder::at_start(&store, &ca, &master, ocsp_algorithm)?;
     let mut report = vec![
         format!("data directory:  {}", dir.display()),
         format!("database:        {}", store.url()),
@@ -288,6 +289,7 @@ pub fn start(options: &Options) -> Result<(AppState, Vec<String>), SetupError> {
             demo,
             base_url,
             algorithm,
+            ocsp_algorithm,
             crl_schedule_minutes: std::sync::atomic::AtomicU64::new(crl_schedule),
             limits: crate::limits::Limits::default(),
             trusted_proxies: options.trusted_proxies.clone(),

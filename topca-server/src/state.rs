@@ -44,8 +44,11 @@ pub struct AppState {
     pub demo: crate::demo::DemoAccounts,
     /// The public base URL (`http://127.0.0.1:8080`).
     pub base_url: String,
-    /// The algorithm of the issuing CA's key (and of its OCSP responder's).
+    /// The algorithm of the issuing CA's key.
     pub algorithm: topca_core::KeyAlgorithm,
+    /// The algorithm of the OCSP responder's key: the CA's unless configured
+    /// (`ocsp_algorithm`).
+    pub ocsp_algorithm: topca_core::KeyAlgorithm,
     /// Minutes between CRL refreshes (the configured value, or the one a super
     /// administrator set, which is kept in the database).
     pub crl_schedule_minutes: std::sync::atomic::AtomicU64,

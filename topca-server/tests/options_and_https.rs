@@ -16,7 +16,7 @@ fn options_come_from_the_config_file_then_variables_then_flags() {
     let config = dir.path().join("topca.toml");
     std::fs::write(
         &config,
-        "listen = \"127.0.0.1:9443\"\nalgorithm = \"p384\"\ndelta_crl = true\n[mail]\nfrom = \"CA <ca@example.cn>\"\n",
+        "listen = \"127.0.0.1:9443\"\nalgorithm = \"p384\"\nocsp_algorithm = \"p256\"\ndelta_crl = true\n[mail]\nfrom = \"CA <ca@example.cn>\"\n",
     )
     .unwrap();
     let args = |extra: &[&str]| {
@@ -27,6 +27,10 @@ fn options_come_from_the_config_file_then_variables_then_flags() {
     let from_file = Options::parse(args(&[])).unwrap();
     assert_eq!(from_file.listen.port(), 9443);
     assert_eq!(from_file.algorithm, topca_core::KeyAlgorithm::EcdsaP384);
+    assert_eq!(
+        from_file.ocsp_algorithm,
+        Some(topca_core::KeyAlgorithm::EcdsaP256)
+    );
     assert!(from_file.delta_crl);
     assert_eq!(from_file.crl_refresh, std::time::Duration::from_secs(600));
     assert_eq!(from_file.mail_from, "CA <ca@example.cn>");
@@ -35,6 +39,12 @@ fn options_come_from_the_config_file_then_variables_then_flags() {
     assert_eq!(flagged.algorithm, topca_core::KeyAlgorithm::Sm2);
     assert_eq!(flagged.listen.port(), 9000);
 
+    std::fs::write(&config, "ocsp_algorithm = \"dsa\"\n").unwrap();
+    let err = Options::parse(args(&[])).unwrap_err().to_string();
+    assert!(
+        err.contains("OCSP responder") && err.contains("\"dsa\""),
+        "{err}"
+    );
     std::fs::write(&config, "listen = \"127.0.0.1:1\"\ncolour = \"red\"\n").unwrap();
     let err = Options::parse(args(&[])).unwrap_err().to_string();
     assert!(

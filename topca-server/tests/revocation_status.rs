@@ -1,5 +1,7 @@
 //! Revocation status over HTTP: OpenSSL's OCSP client sees certificates good,
-//! then revoked, for RSA, ECDSA and SM2 CAs, with the CRLs following.
+//! then revoked, for RSA, ECDSA and SM2 CAs and an RSA CA with a P-256
+//! responder, with the CRLs following; the responder follows the configured
+//! algorithm across restarts.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test helpers fail loudly
 
 mod common;
@@ -8,22 +10,67 @@ use std::{path::Path, sync::Arc};
 
 use axum::http::StatusCode;
 use common::{ec_csr, get, openssl_outcome, options_on_free_port, outbox_pin, post_json};
-use topca_server::setup::start;
+use topca_core::{KeyAlgorithm, KeyKind};
+use topca_server::{AppState, setup::start};
+
+/// The kind of key the server's OCSP responder signs with.
+fn responder_kind(state: &AppState) -> KeyKind {
+    state.ocsp.read().unwrap().key().public_key().kind()
+}
+
+/// A changed `ocsp_algorithm` replaces the stored responder at the next start,
+/// and the responder's key is the CA's again once the setting is removed.
+#[test]
+fn the_responder_follows_the_configured_algorithm_across_restarts() {
+    let data = tempfile::tempdir().unwrap();
+    let mut opts = options_on_free_port(data.path());
+    opts.algorithm = KeyAlgorithm::Rsa2048;
+    let mut serials = Vec::new();
+    for (ocsp_algorithm, kind) in [
+        (None, KeyAlgorithm::Rsa2048.kind()),
+        (None, KeyAlgorithm::Rsa2048.kind()),
+        (
+            Some(KeyAlgorithm::EcdsaP256),
+            KeyAlgorithm::EcdsaP256.kind(),
+        ),
+        (
+            Some(KeyAlgorithm::EcdsaP256),
+            KeyAlgorithm::EcdsaP256.kind(),
+        ),
+        (None, KeyAlgorithm::Rsa2048.kind()),
+    ] {
+        opts.ocsp_algorithm = ocsp_algorithm;
+        let (state, _) = start(&opts).unwrap();
+        assert_eq!(responder_kind(&state), kind, "{ocsp_algorithm:?}");
+        serials.push(state.ocsp.read().unwrap().certificate().serial_hex());
+    }
+    // Kept while the setting stays, replaced when it changes.
+    assert_eq!(serials[0], serials[1]);
+    assert_ne!(serials[1], serials[2]);
+    assert_eq!(serials[2], serials[3]);
+    assert_ne!(serials[3], serials[4]);
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn openssl_ocsp_over_http_sees_good_then_revoked_for_rsa_ecdsa_and_sm2() {
-    use topca_core::KeyAlgorithm;
-    for algorithm in [
-        KeyAlgorithm::Rsa2048,
-        KeyAlgorithm::EcdsaP256,
-        KeyAlgorithm::Sm2,
+    for (algorithm, ocsp_algorithm) in [
+        (KeyAlgorithm::Rsa2048, None),
+        (KeyAlgorithm::EcdsaP256, None),
+        (KeyAlgorithm::Sm2, None),
+        // An RSA CA with a delegated P-256 responder (`ocsp_algorithm`).
+        (KeyAlgorithm::Rsa2048, Some(KeyAlgorithm::EcdsaP256)),
     ] {
         let data = tempfile::tempdir().unwrap();
         let mut opts = options_on_free_port(data.path());
         let port = opts.listen.port();
         opts.algorithm = algorithm;
+        opts.ocsp_algorithm = ocsp_algorithm;
         opts.delta_crl = algorithm == KeyAlgorithm::EcdsaP256;
         let (state, _) = start(&opts).unwrap();
+        assert_eq!(
+            responder_kind(&state),
+            ocsp_algorithm.unwrap_or(algorithm).kind()
+        );
         let account = state.demo_account.unwrap().0;
         let app = topca_server::router(Arc::new(state));
         let listener = tokio::net::TcpListener::bind(opts.listen).await.unwrap();

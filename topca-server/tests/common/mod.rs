@@ -49,6 +49,7 @@ pub fn options(dir: &Path) -> Options {
         data_dir: dir.to_owned(),
         listen: "127.0.0.1:8080".parse().unwrap(),
         algorithm: topca_core::KeyAlgorithm::EcdsaP256,
+        ocsp_algorithm: None,
         database_url: None,
         mail_url: None,
         mail_from: "TopCA <ca@localhost>".into(),
