@@ -29,9 +29,9 @@ const WAIT_AT_START: Duration = Duration::from_secs(30);
 const POLL: Duration = Duration::from_millis(200);
 
 /// The responder a starting node uses: the stored one unless it is due for
-/// replacement or its key is not of `algorithm` (the configuration changed),
-/// else one it issues and stores under the lease, else (another node holds
-/// the lease) the one that node stores.
+/// replacement or its key is not of `algorithm` (the setting changed), else
+/// one it issues and stores under the lease, else (another node holds the
+/// lease) the one that node stores, whatever its algorithm.
 pub fn at_start(
     store: &dyn RaStore,
     ca: &CertificateAuthority,
@@ -39,34 +39,20 @@ pub fn at_start(
     algorithm: KeyAlgorithm,
 ) -> Result<OcspSigner, Error> {
     let deadline = Instant::now() + WAIT_AT_START;
-    let mut wanted = Some(algorithm);
+    // Until another node is seen holding the lease, a stored responder of
+    // another algorithm is replaced.
+    let mut of_algorithm_only = true;
     loop {
         let now = ca.environment().clock().now();
-        match current(store, ca, master, now)? {
-            Some(signer) if wanted.is_none_or(|a| signer.key().public_key().kind() == a.kind()) => {
-                return Ok(signer);
-            }
-            Some(_) => {
-                // Replaced once, under the lease: should another node store
-                // one of its own algorithm meanwhile, that one is taken.
-                if let Some(lease) = Lease::take(store, now, RESPONDER_LEASE, LEASE_PERIOD)? {
-                    let issued = OcspSigner::issue(ca, store, algorithm, LIFETIME_DAYS)
-                        .and_then(|signer| save(store, master, &signer).map(|()| signer));
-                    if let Err(e) = lease.release(store) {
-                        tracing::warn!(error = %e, "cannot give the OCSP lease back; it lapses at its expiry");
-                    }
-                    return issued;
-                }
-                wanted = None;
-            }
-            None => {}
-        }
-        if let Some(signer) = issue_leased(store, ca, master, algorithm, now)? {
+        if let Some(signer) = current(store, ca, master, now)?
+            && (!of_algorithm_only || is_of(&signer, algorithm))
+        {
             return Ok(signer);
         }
-        if let Some(signer) = issue_leased(store, ca, master, algorithm, now)? {
+        if let Some(signer) = issue_leased(store, ca, master, algorithm, now, of_algorithm_only)? {
             return Ok(signer);
         }
+        of_algorithm_only = false;
         if Instant::now() >= deadline {
             // The issuer is slow or gone (its lease lapses): this node answers
             // with a responder of its own until the next replacement.
@@ -74,6 +60,11 @@ pub fn at_start(
         }
         std::thread::sleep(POLL);
     }
+}
+
+/// Whether `signer`'s key is of `algorithm`.
+fn is_of(signer: &OcspSigner, algorithm: KeyAlgorithm) -> bool {
+    signer.key().public_key().kind() == algorithm.kind()
 }
 
 /// When this node's responder is due for replacement: the stored one if another
@@ -98,6 +89,7 @@ pub fn rotate_if_due(state: &AppState) -> Result<(), AppError> {
             &state.master,
             state.ocsp_algorithm,
             now,
+            false,
         )?,
     };
     if let Some(next) = next {
@@ -111,18 +103,22 @@ pub fn rotate_if_due(state: &AppState) -> Result<(), AppError> {
 }
 
 /// Under the lease: the stored responder if another node stored a current one
-/// meanwhile, else a new one, stored. `None` when another node holds the lease.
+/// meanwhile (of `algorithm`, if `of_algorithm_only`), else a new one of
+/// `algorithm`, stored. `None` when another node holds the lease.
 fn issue_leased(
     store: &dyn RaStore,
     ca: &CertificateAuthority,
     master: &MasterKey,
     algorithm: KeyAlgorithm,
     now: SystemTime,
+    of_algorithm_only: bool,
 ) -> Result<Option<OcspSigner>, Error> {
     let Some(lease) = Lease::take(store, now, RESPONDER_LEASE, LEASE_PERIOD)? else {
         return Ok(None);
     };
-    let issued = match current(store, ca, master, now) {
+    let stored = current(store, ca, master, now)
+        .map(|stored| stored.filter(|s| !of_algorithm_only || is_of(s, algorithm)));
+    let issued = match stored {
         Ok(Some(stored)) => Ok(stored),
         Ok(None) => OcspSigner::issue(ca, store, algorithm, LIFETIME_DAYS)
             .and_then(|signer| save(store, master, &signer).map(|()| signer)),
